@@ -1,0 +1,138 @@
+"""Canonical encodings, with hard caps on everything we parse.
+
+Inner sigchain links are compact JSON with sorted keys (Keybase's format), outer
+links and signature packets are msgpack. Every parser here refuses oversize or
+deeply nested input before doing real work, because all of it may come from the
+untrusted server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import msgpack
+
+from .errors import EncodingError, TooDeep, TooLarge
+
+MAX_SIZE = 1 << 20
+MAX_DEPTH = 32
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Compact JSON with sorted keys, UTF-8: the exact bytes we sign."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def check_depth(obj: Any, max_depth: int = MAX_DEPTH) -> None:
+    """Raise TooDeep if containers nest deeper than max_depth (iteratively)."""
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > max_depth:
+                raise TooDeep(f"nesting deeper than {max_depth}")
+            stack.extend((v, depth + 1) for v in item.values())
+            stack.extend((k, depth + 1) for k in item.keys() if isinstance(k, (tuple, list)))
+        elif isinstance(item, (list, tuple)):
+            if depth > max_depth:
+                raise TooDeep(f"nesting deeper than {max_depth}")
+            stack.extend((v, depth + 1) for v in item)
+
+
+def _check_size(data: bytes | str, max_size: int) -> None:
+    if len(data) > max_size:
+        raise TooLarge(f"{len(data)} bytes is over the limit of {max_size}")
+
+
+def _prescan_json_depth(text: str, max_depth: int) -> None:
+    """Reject deep nesting before json.loads recurses into it."""
+    depth = 0
+    in_str = False
+    escape = False
+    for ch in text:
+        if in_str:
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise TooDeep(f"JSON nests deeper than {max_depth}")
+        elif ch in "]}":
+            depth -= 1
+
+
+def loads_json(data: bytes | str, *, max_size: int = MAX_SIZE, max_depth: int = MAX_DEPTH) -> Any:
+    _check_size(data, max_size)
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise EncodingError(f"JSON is not UTF-8: {e}") from None
+    else:
+        text = data
+    _prescan_json_depth(text, max_depth)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise EncodingError(f"malformed JSON: {e}") from None
+
+
+def pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def unpack(data: bytes, *, max_size: int = MAX_SIZE, max_depth: int = MAX_DEPTH) -> Any:
+    if not isinstance(data, (bytes, bytearray)):
+        raise EncodingError("msgpack input must be bytes")
+    _check_size(data, max_size)
+    try:
+        obj = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=False,
+            max_bin_len=max_size,
+            max_str_len=max_size,
+            max_array_len=max_size // 2 + 1,
+            max_map_len=max_size // 4 + 1,
+            max_ext_len=0,
+        )
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as e:
+        raise EncodingError(f"malformed msgpack: {e}") from None
+    check_depth(obj, max_depth)
+    return obj
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str | bytes, *, max_size: int = MAX_SIZE) -> bytes:
+    """Strict standard base64 (padding required, no stray characters)."""
+    if not isinstance(text, (str, bytes)):
+        raise EncodingError("base64 input must be a string")
+    _check_size(text, max_size * 4 // 3 + 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise EncodingError(f"malformed base64: {e}") from None
+
+
+def hexdecode(text: str, *, length: int | None = None) -> bytes:
+    if not isinstance(text, str):
+        raise EncodingError("hex input must be a string")
+    try:
+        out = bytes.fromhex(text)
+    except ValueError:
+        raise EncodingError(f"malformed hex: {text[:40]!r}") from None
+    if length is not None and len(out) != length:
+        raise EncodingError(f"expected {length} bytes of hex, got {len(out)}")
+    return out

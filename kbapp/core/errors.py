@@ -1,0 +1,192 @@
+"""Typed errors shared by every layer.
+
+Every failure a user can meet has its own class so that the CLI and GUI can
+explain it, and tests can assert exactly which check fired. `code` is a stable
+machine-readable name (printed by `--json`).
+"""
+
+from __future__ import annotations
+
+
+class KbappError(Exception):
+    """Base of every error kbapp raises on purpose."""
+
+    code = "ERROR"
+
+
+# --- malformed input --------------------------------------------------------
+
+
+class EncodingError(KbappError):
+    """Data that does not parse, or breaks a size / depth / type limit."""
+
+    code = "BAD_ENCODING"
+
+
+class TooLarge(EncodingError):
+    code = "TOO_LARGE"
+
+
+class TooDeep(EncodingError):
+    code = "TOO_DEEP"
+
+
+# --- verification failures (the server or a peer lied) ---------------------
+
+
+class VerificationError(KbappError):
+    """Something the server or a peer said did not check out."""
+
+    code = "VERIFY"
+
+
+class BadSignature(VerificationError):
+    code = "VERIFY_FAILED"
+
+
+class BadKID(VerificationError):
+    code = "BAD_KID"
+
+
+# sigchain playback
+class ChainError(VerificationError):
+    code = "BAD_CHAIN"
+
+
+class WrongPrev(ChainError):
+    code = "WRONG_PREV"
+
+
+class WrongSeqno(ChainError):
+    code = "WRONG_SEQNO"
+
+
+class WrongUid(ChainError):
+    code = "WRONG_UID"
+
+
+class WrongUsername(ChainError):
+    code = "WRONG_USERNAME"
+
+
+class InvalidSibkey(ChainError):
+    """A link was signed by a key that is not (or no longer) an active sibkey."""
+
+    code = "INVALID_SIBKEY"
+
+
+class BadChainLink(ChainError):
+    code = "BAD_CHAIN_LINK"
+
+
+class StubbedFirstLink(ChainError):
+    code = "STUBBED_FIRST_LINK"
+
+
+class StubbedSignatureNeeded(ChainError):
+    code = "STUBBED_SIGNATURE_NEEDED"
+
+
+class MismatchedField(ChainError):
+    code = "MISMATCHED_FIELD"
+
+
+class WrongReverseSig(ChainError):
+    code = "WRONG_REVERSE_SIG"
+
+
+class WrongPerUserKeyReverseSig(WrongReverseSig):
+    code = "WRONG_PER_USER_KEY_REVERSE_SIG"
+
+
+class BadPerUserKey(ChainError):
+    code = "BAD_PER_USER_KEY"
+
+
+# transparency
+class ProofError(VerificationError):
+    code = "BAD_PROOF"
+
+
+class InclusionProofError(ProofError):
+    code = "BAD_INCLUSION_PROOF"
+
+
+class ConsistencyProofError(ProofError):
+    code = "BAD_CONSISTENCY_PROOF"
+
+
+class MapProofError(ProofError):
+    code = "BAD_MAP_PROOF"
+
+
+class CheckpointError(VerificationError):
+    """A checkpoint note that is malformed or not signed by the pinned key."""
+
+    code = "BAD_CHECKPOINT"
+
+
+class RollbackDetected(VerificationError):
+    """The server showed an older state than one we already verified."""
+
+    code = "ROLLBACK"
+
+
+class ForkDetected(VerificationError):
+    """Two views of the log that cannot both be true: the server equivocated."""
+
+    code = "FORK"
+
+
+class ChainTailMismatch(VerificationError):
+    """The chain served does not end where the Merkle map says it does."""
+
+    code = "CHAIN_TAIL_MISMATCH"
+
+
+class ServerKeyMismatch(VerificationError):
+    """The server's key is not the one pinned at first contact."""
+
+    code = "SERVER_KEY_CHANGED"
+
+
+# --- usage / state ------------------------------------------------------------
+
+
+class NotFound(KbappError):
+    code = "NOT_FOUND"
+
+
+class Conflict(KbappError):
+    code = "CONFLICT"
+
+
+class NotLoggedIn(KbappError):
+    code = "NOT_LOGGED_IN"
+
+
+class BadPaperKey(KbappError):
+    code = "BAD_PAPER_KEY"
+
+
+class KeystoreError(KbappError):
+    code = "KEYSTORE"
+
+
+class ServerError(KbappError):
+    """The server refused or failed a request (HTTP error with its message)."""
+
+    code = "SERVER_ERROR"
+
+    def __init__(self, message: str, status: int = 0, server_code: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.server_code = server_code
+
+
+class NetworkError(KbappError):
+    code = "NETWORK"
+
+
+class RateLimited(ServerError):
+    code = "RATE_LIMITED"
