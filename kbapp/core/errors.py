@@ -103,6 +103,13 @@ class BadPerUserKey(ChainError):
     code = "BAD_PER_USER_KEY"
 
 
+class WrongEldest(ChainError):
+    """A link names another eldest key than its subchain's, or the chain does
+    not end in the subchain whose eldest key the Merkle map names."""
+
+    code = "WRONG_ELDEST"
+
+
 # transparency
 class ProofError(VerificationError):
     code = "BAD_PROOF"
@@ -167,6 +174,18 @@ class NotLoggedIn(KbappError):
 
 class BadPaperKey(KbappError):
     code = "BAD_PAPER_KEY"
+
+
+class BadUsername(KbappError):
+    """A username that breaks the rules (charset, length, leading underscore)."""
+
+    code = "BAD_USERNAME"
+
+
+class DecryptionError(VerificationError):
+    """A box or secretbox that does not open: wrong key, wrong context or tampered."""
+
+    code = "DECRYPT_FAILED"
 
 
 class KeystoreError(KbappError):
