@@ -21,25 +21,37 @@ MAX_SIZE = 1 << 20
 MAX_DEPTH = 32
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(obj: Any) -> bytes:
     """Compact JSON with sorted keys, UTF-8: the exact bytes we sign."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(obj).encode()
 
 
 def check_depth(obj: Any, max_depth: int = MAX_DEPTH) -> None:
-    """Raise TooDeep if containers nest deeper than max_depth (iteratively)."""
-    stack = [(obj, 1)]
+    """Raise TooDeep if containers nest deeper than max_depth (iteratively).
+
+    Only containers go on the stack: this runs on every parsed packet, so it
+    stays cheap next to the signature checks that follow.
+    """
+    seqs = (list, tuple)
+    stack = [(obj, 1)] if isinstance(obj, (dict, list, tuple)) else []
     while stack:
         item, depth = stack.pop()
+        if depth > max_depth:
+            raise TooDeep(f"nesting deeper than {max_depth}")
+        depth += 1
         if isinstance(item, dict):
-            if depth > max_depth:
-                raise TooDeep(f"nesting deeper than {max_depth}")
-            stack.extend((v, depth + 1) for v in item.values())
-            stack.extend((k, depth + 1) for k in item.keys() if isinstance(k, (tuple, list)))
-        elif isinstance(item, (list, tuple)):
-            if depth > max_depth:
-                raise TooDeep(f"nesting deeper than {max_depth}")
-            stack.extend((v, depth + 1) for v in item)
+            for k, v in item.items():
+                if isinstance(v, (dict, list, tuple)):
+                    stack.append((v, depth))
+                if isinstance(k, seqs):
+                    stack.append((k, depth))
+        elif isinstance(item, seqs):
+            for v in item:
+                if isinstance(v, (dict, list, tuple)):
+                    stack.append((v, depth))
 
 
 def _check_size(data: bytes | str, max_size: int) -> None:

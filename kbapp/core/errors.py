@@ -172,6 +172,10 @@ class NotLoggedIn(KbappError):
     code = "NOT_LOGGED_IN"
 
 
+class DeviceRevoked(KbappError):
+    code = "DEVICE_REVOKED"
+
+
 class BadPaperKey(KbappError):
     code = "BAD_PAPER_KEY"
 

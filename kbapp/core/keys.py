@@ -144,6 +144,11 @@ def _prefixed(prefix: bytes | None, payload: bytes) -> bytes:
     return payload if prefix is None else prefix + b"\x00" + payload
 
 
+def signed_message(prefix: bytes | None, payload: bytes) -> bytes:
+    """The exact bytes a packet's Ed25519 signature covers (for batch verifiers)."""
+    return _prefixed(prefix, payload)
+
+
 def make_sig_packet(key: SigningKeyPair, payload: bytes, *, prefix: bytes | None = None,
                     detached: bool = False) -> str:
     """Sign payload; a prefix makes it a version-2 (domain separated) packet."""
@@ -165,6 +170,11 @@ def make_sig_packet(key: SigningKeyPair, payload: bytes, *, prefix: bytes | None
 
 def decode_sig_packet(sig: str) -> dict:
     """Parse a packet's structure (no signature check)."""
+    return decode_sig_packet_raw(sig)[1]
+
+
+def decode_sig_packet_raw(sig: str) -> tuple[bytes, dict]:
+    """decode_sig_packet, also returning the decoded bytes (sig ids hash them)."""
     raw = b64decode(sig, max_size=MAX_SIG_PACKET)
     packet = unpack(raw, max_size=MAX_SIG_PACKET, max_depth=4)
     if not isinstance(packet, dict) or not isinstance(packet.get("body"), dict):
@@ -187,7 +197,7 @@ def decode_sig_packet(sig: str) -> dict:
             raise EncodingError("version 2 signature packet without a prefix")
     elif prefix is not None:
         raise EncodingError("version 1 signature packet with a prefix")
-    return packet
+    return raw, packet
 
 
 def open_sig_packet(sig: str, payload: bytes | None = None, *,

@@ -1,0 +1,194 @@
+"""The `kbapp` command: a thin shell over the `App` facade.
+
+Text by default, `--json` for scripts. Exit codes: 0 ok, 1 usage or operational
+error, 3 a verification failure (the server or a peer lied: take it seriously).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+from kbapp.core import errors
+
+EXIT_ERROR = 1
+EXIT_VERIFY = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kbapp", description="Verifiable identity, encrypted chat and files.")
+    p.add_argument("--home", type=Path, default=None, help="profile directory (default: the platform data dir)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    sub = p.add_subparsers(dest="cmd")
+
+    s = sub.add_parser("server", help="run the kbapp server")
+    s.add_argument("--listen", default="127.0.0.1:8470", help="HOST:PORT (default 127.0.0.1:8470)")
+    s.add_argument("--db", default=None, help="SQLite path or postgresql://... URL (default: SQLite in --data-dir)")
+    s.add_argument("--data-dir", type=Path, default=None, help="server key and SQLite file")
+    s.add_argument("--origin", default=None, help="log origin line of checkpoints")
+    s.add_argument("--rate", type=float, default=200.0, help="requests/s per client (0: no limit)")
+
+    s = sub.add_parser("signup", help="create an account and this device")
+    s.add_argument("username")
+    s.add_argument("--server", default=None, help="server URL")
+    s.add_argument("--device", default=None, help="name of this device")
+
+    s = sub.add_parser("login", help="provision this device")
+    s.add_argument("username")
+    s.add_argument("--paperkey", action="store_true", required=True,
+                   help="use a paper key (read from KBAPP_PAPERKEY, stdin or a prompt)")
+    s.add_argument("--server", default=None)
+    s.add_argument("--device", default=None)
+
+    s = sub.add_parser("device", help="list, add or remove devices")
+    dsub = s.add_subparsers(dest="device_cmd", required=True)
+    dsub.add_parser("list", help="devices of this account")
+    a = dsub.add_parser("add", help="add a device (a paper key device; phrase provisioning comes later)")
+    a.add_argument("--paper", action="store_true", default=True)
+    r = dsub.add_parser("remove", help="revoke a device (rotates the per-user key)")
+    r.add_argument("device", help="device name or id")
+    r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    sub.add_parser("paperkey", help="make a new paper key (a backup device)")
+
+    s = sub.add_parser("id", help="verify and show a user's identity")
+    s.add_argument("username")
+
+    sub.add_parser("status", help="this profile, its server and the verified checkpoint")
+
+    s = sub.add_parser("log", help="the transparency log")
+    lsub = s.add_subparsers(dest="log_cmd", required=True)
+    lsub.add_parser("verify", help="audit the whole log from scratch")
+    c = lsub.add_parser("check", help="check a checkpoint note a peer sent (fork detection)")
+    c.add_argument("note_file", type=Path, help="file holding the signed checkpoint note ('-' for stdin)")
+
+    s = sub.add_parser("bench", help="measure speed against a baseline taken in the same run")
+    s.add_argument("what", choices=["identity"])
+    s.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
+    return p
+
+
+def to_jsonable(obj):
+    if dataclasses.is_dataclass(obj):
+        return {k: to_jsonable(v) for k, v in dataclasses.asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, bytes):
+        return obj.hex()
+    return obj
+
+
+def emit(args, obj, text: str) -> None:
+    if args.json:
+        print(json.dumps(to_jsonable(obj), indent=2, sort_keys=True))
+    else:
+        print(text)
+
+
+def read_paperkey() -> str:
+    phrase = os.environ.get("KBAPP_PAPERKEY")
+    if phrase:
+        return phrase
+    if sys.stdin.isatty():
+        return getpass.getpass("Paper key: ")
+    return sys.stdin.readline().strip()
+
+
+async def run_command(args) -> int:
+    from kbapp.client.app import App
+    from . import render
+
+    async with App(args.home) as app:
+        if args.cmd == "signup":
+            acct = await app.signup(args.username, device_name=args.device, server_url=args.server)
+            emit(args, acct, render.account(acct, created=True))
+        elif args.cmd == "login":
+            acct = await app.login_paperkey(args.username, read_paperkey(), device_name=args.device,
+                                            server_url=args.server)
+            emit(args, acct, render.account(acct, created=False))
+        elif args.cmd == "paperkey" or (args.cmd == "device" and args.device_cmd == "add"):
+            phrase = await app.create_paperkey()
+            emit(args, {"paperkey": phrase}, render.paperkey(phrase))
+        elif args.cmd == "device" and args.device_cmd == "list":
+            devices = await app.devices()
+            emit(args, devices, render.devices(devices))
+        elif args.cmd == "device" and args.device_cmd == "remove":
+            if not args.yes and sys.stdin.isatty():
+                answer = input(f"Revoke device {args.device!r}? It will no longer sign or decrypt anything new, "
+                               "and a new per-user key is made for the other devices. [y/N] ")
+                if answer.strip().lower() not in ("y", "yes"):
+                    print("cancelled")
+                    return EXIT_ERROR
+            dev = await app.revoke_device(args.device)
+            emit(args, dev, f"revoked device {dev.name} ({dev.id})")
+        elif args.cmd == "id":
+            ident = await app.identify(args.username)
+            emit(args, ident, render.identity(ident))
+        elif args.cmd == "status":
+            st = await app.status()
+            emit(args, st, render.status(st))
+        elif args.cmd == "log" and args.log_cmd == "verify":
+            audit = await app.verify_log()
+            emit(args, audit, f"log verified: {audit.leaves_checked} leaves, root {audit.root_hex[:16]}..., "
+                              f"consistent with the checkpoint of size {audit.trusted_size} we trusted")
+        elif args.cmd == "log" and args.log_cmd == "check":
+            note = sys.stdin.read() if str(args.note_file) == "-" else args.note_file.read_text()
+            cp = await app.check_peer_checkpoint(note)
+            emit(args, cp, f"consistent: the peer's checkpoint agrees with our log of size {cp.size}")
+    return 0
+
+
+def run_server(args) -> int:
+    from kbapp.server.main import ServerConfig, parse_listen, serve
+    from kbapp.client.paths import default_server_dir
+
+    host, port = parse_listen(args.listen)
+    cfg = ServerConfig(data_dir=args.data_dir or default_server_dir(), host=host, port=port, db=args.db,
+                       origin=args.origin, rate=args.rate)
+
+    def ready(url, service):
+        info = service.info()
+        print(f"kbapp server listening on {url}", flush=True)
+        print(f"  log origin:  {info['origin']}", flush=True)
+        print(f"  key:         {info['fingerprint']}", flush=True)
+
+    serve(cfg, ready)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.cmd is None:
+            build_parser().print_help()
+            return 0
+        if args.cmd == "server":
+            return run_server(args)
+        if args.cmd == "bench":
+            from kbapp.cli.bench import run_bench
+            return run_bench(args)
+        return asyncio.run(run_command(args))
+    except errors.VerificationError as e:
+        print(f"kbapp: VERIFICATION FAILED ({e.code}): {e}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": {"code": e.code, "message": str(e), "verification": True}}))
+        return EXIT_VERIFY
+    except errors.KbappError as e:
+        print(f"kbapp: {e} ({e.code})", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": {"code": e.code, "message": str(e), "verification": False}}))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

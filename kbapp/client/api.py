@@ -1,0 +1,123 @@
+"""The server's HTTP API as seen by a client: every answer is a hint.
+
+Responses are size-capped while they stream in and parsed with depth caps;
+failures become typed errors. Nothing here decides what is true: that is the
+job of `identify` and `transparency`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from kbapp.core import errors
+from kbapp.core.encoding import loads_json
+
+MAX_RESPONSE = 8 << 20
+MAX_DEPTH = 24
+TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+
+class ServerAPI:
+    def __init__(self, base_url: str, *, client: httpx.AsyncClient | None = None,
+                 max_response: int = MAX_RESPONSE):
+        if not base_url.startswith(("http://", "https://")):
+            raise errors.NetworkError(f"server URL must start with http:// or https://: {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._own = client is None
+        self._client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False,
+                                                   headers={"User-Agent": "kbapp"})
+        self.max_response = max_response
+
+    async def aclose(self) -> None:
+        if self._own:
+            await self._client.aclose()
+
+    async def _request(self, method: str, path: str, *, params=None, json: Any = None) -> Any:
+        url = self.base_url + path
+        try:
+            async with self._client.stream(method, url, params=params, json=json) as resp:
+                length = resp.headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) > self.max_response:
+                    raise errors.TooLarge(f"server answer of {length} bytes is over {self.max_response}")
+                chunks, total = [], 0
+                async for chunk in resp.aiter_bytes():
+                    total += len(chunk)
+                    if total > self.max_response:
+                        raise errors.TooLarge(f"server answer is over {self.max_response} bytes")
+                    chunks.append(chunk)
+                status = resp.status_code
+        except httpx.TimeoutException:
+            raise errors.NetworkError(f"the server at {self.base_url} did not answer in time") from None
+        except httpx.HTTPError as e:
+            raise errors.NetworkError(f"cannot reach the server at {self.base_url}: {e}") from None
+        body = loads_json(b"".join(chunks), max_size=self.max_response, max_depth=MAX_DEPTH) if chunks else None
+        if status >= 400:
+            err = body.get("error") if isinstance(body, dict) else None
+            msg = str(err.get("message", ""))[:500] if isinstance(err, dict) else f"HTTP {status}"
+            code = str(err.get("code", "")) if isinstance(err, dict) else ""
+            if status == 404:
+                raise errors.NotFound(msg)
+            if status == 409:
+                raise errors.Conflict(msg)
+            if status == 429:
+                raise errors.RateLimited(msg, status, code)
+            raise errors.ServerError(f"server refused: {msg}", status, code)
+        if not isinstance(body, dict):
+            raise errors.EncodingError(f"server answer to {path} is not a JSON object")
+        return body
+
+    async def get(self, path: str, **params) -> dict:
+        return await self._request("GET", path, params=params or None)
+
+    async def post(self, path: str, body: dict) -> dict:
+        return await self._request("POST", path, json=body)
+
+    # endpoints -------------------------------------------------------------
+
+    async def server_info(self) -> dict:
+        return await self.get("/v1/server")
+
+    async def checkpoint(self, size: int | None = None) -> str:
+        body = await (self.get("/v1/checkpoint", size=size) if size else self.get("/v1/checkpoint"))
+        note = body.get("note")
+        if not isinstance(note, str):
+            raise errors.EncodingError("checkpoint answer has no note")
+        return note
+
+    async def signup(self, body: dict) -> dict:
+        return await self.post("/v1/signup", body)
+
+    async def post_links(self, uid: str, body: dict) -> dict:
+        return await self.post(f"/v1/chain/{uid}/links", body)
+
+    async def chain(self, uid: str) -> dict:
+        return await self.get(f"/v1/chain/{uid}")
+
+    async def user(self, username: str) -> dict:
+        return await self.get(f"/v1/users/{username}")
+
+    async def user_by_kid(self, kid: str) -> dict:
+        return await self.get(f"/v1/keys/{kid}")
+
+    async def puk_boxes(self, uid: str, device_kid: str) -> dict:
+        return await self.get(f"/v1/puk/{uid}", device_kid=device_kid)
+
+    async def lookup(self, kind: str, ident: str) -> dict:
+        return await self.get(f"/v1/lookup/{kind}/{ident}")
+
+    async def consistency(self, first: int, second: int) -> list:
+        body = await self.get("/v1/log/consistency", first=first, second=second)
+        return body.get("proof")
+
+    async def inclusion(self, index: int, size: int) -> list:
+        body = await self.get("/v1/log/inclusion", index=index, size=size)
+        return body.get("proof")
+
+    async def leaves(self, start: int, end: int) -> list:
+        body = await self.get("/v1/log/leaves", start=start, end=end)
+        leaves = body.get("leaves")
+        if not isinstance(leaves, list) or body.get("start") != start:
+            raise errors.EncodingError("malformed leaves answer")
+        return leaves

@@ -1,0 +1,341 @@
+"""`App`: the one async facade over the client engine.
+
+The CLI, the GUI and the tests call these methods and nothing below them.
+Every method returns plain dataclasses (models.py) and raises typed errors
+(core/errors.py); state changes are announced on `self.events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from kbapp.core import errors
+from kbapp.core.encoding import b64decode, b64encode, pack, unpack
+from kbapp.core.keys import DeviceKeys, EncryptionKeyPair, kid_hex, parse_kid
+from kbapp.core.merkle.note import key_fingerprint
+from kbapp.core.paperkey import new_paper_phrase, paper_device_keys, paper_key_id
+from kbapp.core.puk import PerUserKey, box_seed, decrypt_prev_seed, encrypt_prev_seed, open_seed_box
+from kbapp.core.uid import check_username, device_id as make_device_id, uid_for
+
+from . import chainops
+from .api import ServerAPI
+from .events import CheckpointAdvanced, DevicesChanged, EventBus, LoggedIn
+from .identify import Identifier, VerifiedUser
+from .keystore import open_keystore
+from .logview import LogAudit, LogView
+from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status
+from .paths import default_home
+from .store import Store
+
+DEFAULT_SERVER = "http://127.0.0.1:8470"
+
+
+class App:
+    def __init__(self, home: Path | None = None, *, keystore=None, clock=time.time, rng=os.urandom):
+        self.home = Path(home) if home else default_home()
+        self.clock, self.rng = clock, rng
+        self.events = EventBus()
+        self._keystore = keystore
+        self.store: Store | None = None
+        self.api: ServerAPI | None = None
+        self.logview: LogView | None = None
+        self.identifier: Identifier | None = None
+        self._lock = asyncio.Lock()
+
+    # -- life cycle -------------------------------------------------------
+
+    async def __aenter__(self) -> "App":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.home / "client.sqlite3")
+        if self._keystore is None:
+            self._keystore = open_keystore(self.home)
+        url = self.store.get("server_url")
+        if url:
+            self._attach(url)
+
+    async def close(self) -> None:
+        if self.api is not None:
+            await self.api.aclose()
+        if self.store is not None:
+            self.store.close()
+
+    def _attach(self, url: str) -> None:
+        self.api = ServerAPI(url)
+        origin = self.store.get("server_origin")
+        pub = b64decode(self.store.get("server_key") or "")
+        self.logview = LogView(self.api, self.store, origin, pub)
+        self.identifier = Identifier(self.api, self.store, self.logview, self.clock)
+
+    @property
+    def keystore(self):
+        return self._keystore
+
+    # -- server -------------------------------------------------------------
+
+    async def connect(self, server_url: str | None = None) -> ServerInfo:
+        """Contact a server and pin its checkpoint key on first contact."""
+        url = (server_url or self.store.get("server_url") or DEFAULT_SERVER).rstrip("/")
+        pinned_url = self.store.get("server_url")
+        if pinned_url and pinned_url != url:
+            raise errors.Conflict(f"this profile is bound to {pinned_url}; use another --home for {url}")
+        api = ServerAPI(url)
+        try:
+            info = await api.server_info()
+        finally:
+            await api.aclose()
+        origin, key_b64 = info.get("origin"), info.get("public_key")
+        if not isinstance(origin, str) or not isinstance(key_b64, str):
+            raise errors.EncodingError("server info lacks origin or public key")
+        key = b64decode(key_b64, max_size=64)
+        if len(key) != 32:
+            raise errors.EncodingError("server public key is not 32 bytes")
+        pinned = self.store.get("server_key")
+        first = pinned is None
+        if not first and (pinned != key_b64 or self.store.get("server_origin") != origin):
+            raise errors.ServerKeyMismatch(
+                f"the server at {url} now signs with key {key_fingerprint(key)}, not the one pinned at first contact")
+        if first:
+            self.store.set_many({"server_url": url, "server_origin": origin, "server_key": key_b64})
+        if self.api is None:
+            self._attach(url)
+        return ServerInfo(url, origin, key_fingerprint(key), first)
+
+    def _server_info(self) -> ServerInfo:
+        key = b64decode(self.store.get("server_key") or "")
+        return ServerInfo(self.store.get("server_url"), self.store.get("server_origin"), key_fingerprint(key), False)
+
+    # -- secrets -------------------------------------------------------------
+
+    def _device_keys(self) -> DeviceKeys:
+        raw = self._keystore.get("device")
+        if raw is None:
+            raise errors.NotLoggedIn("this profile has no device yet: run `kbapp signup` or `kbapp login`")
+        seeds = unpack(raw, max_size=256)
+        return DeviceKeys.from_seeds(seeds[0], seeds[1])
+
+    def _save_device(self, keys: DeviceKeys) -> None:
+        self._keystore.put("device", pack(list(keys.seeds())))
+
+    def _puk(self, generation: int) -> PerUserKey:
+        seed = self._keystore.get(f"puk:{generation}")
+        if seed is None:
+            raise errors.KeystoreError(f"this device does not hold per-user key generation {generation}")
+        return PerUserKey.derive(seed, generation)
+
+    def _require_login(self) -> tuple[str, str]:
+        uid, username = self.store.get("uid"), self.store.get("username")
+        if not uid or not username or self.api is None:
+            raise errors.NotLoggedIn("not logged in: run `kbapp signup` or `kbapp login`")
+        return uid, username
+
+    def _my_active_device(self, user: VerifiedUser):
+        """Signing needs this device to be active in the chain we just verified."""
+        dev = user.state.devices.get(self.store.get("device_id") or "")
+        if dev is None:
+            raise errors.NotLoggedIn("this device is not in the account's chain")
+        if dev.revoked_seqno is not None:
+            raise errors.DeviceRevoked(f"this device ({dev.name}) was revoked at link {dev.revoked_seqno}; "
+                                       "log in again with a paper key")
+        return dev
+
+    def _box_for(self, seed: bytes, generation: int, enc_kid: str) -> dict:
+        box = box_seed(seed, generation, parse_kid(enc_kid).public,
+                       ephemeral_secret=self.rng(32), nonce=self.rng(24))
+        return {"generation": generation, "device_kid": kid_hex(enc_kid), "box": b64encode(box)}
+
+    # -- account --------------------------------------------------------------
+
+    async def signup(self, username: str, *, device_name: str | None = None,
+                     server_url: str | None = None) -> Account:
+        username = check_username(username)
+        if self.store.get("uid"):
+            raise errors.Conflict(f"this profile is already {self.store.get('username')}; use another --home")
+        server = await self.connect(server_url)
+        cp = await self.logview.fetch_latest()
+        uid = uid_for(username)
+        device_name = device_name or default_device_name()
+        keys = DeviceKeys.from_seeds(self.rng(32), self.rng(32))
+        dev_id = make_device_id(self.rng(16))
+        puk_seed = self.rng(32)
+        puk = PerUserKey.derive(puk_seed, 1)
+        links = chainops.signup_links(uid=uid, username=username, keys=keys, device_id=dev_id,
+                                      device_name=device_name, puk=puk, ctime=int(self.clock()),
+                                      merkle_root=cp)
+        body = {"uid": uid, "username": username, "links": links,
+                "puk_boxes": [self._box_for(puk_seed, 1, kid_hex(keys.subkey.kid))]}
+        await self.api.signup(body)
+        self._save_device(keys)
+        self._keystore.put("puk:1", puk_seed)
+        self.store.set_many({"uid": uid, "username": username, "device_id": dev_id, "device_name": device_name})
+        await self.identify(username)
+        self.events.emit(LoggedIn(username, device_name))
+        return Account(username, uid, dev_id, device_name, server)
+
+    async def login_paperkey(self, username: str, phrase: str, *, device_name: str | None = None,
+                             server_url: str | None = None) -> Account:
+        """Provision this profile as a new device, vouched for by a paper key."""
+        username = check_username(username)
+        if self.store.get("uid"):
+            raise errors.Conflict(f"this profile is already {self.store.get('username')}; use another --home")
+        paper = await asyncio.get_running_loop().run_in_executor(None, paper_device_keys, phrase)
+        server = await self.connect(server_url)
+        user = await self.identifier.identify(username)
+        state = user.state
+        paper_kid = kid_hex(paper.sibkey.kid)
+        if paper_kid not in {kid_hex(k) for k in state.sibkeys}:
+            raise errors.BadPaperKey(f"this paper key is not (or no longer) a device of {username}")
+        seeds = await self._recover_pukes(user, paper.subkey)
+        gen = max(seeds)
+        device_name = device_name or default_device_name()
+        keys = DeviceKeys.from_seeds(self.rng(32), self.rng(32))
+        dev_id = make_device_id(self.rng(16))
+        cp = self.logview.trusted()
+        links = chainops.device_links(state=state, signer=paper.sibkey, keys=keys, device_id=dev_id,
+                                      device_name=device_name, device_type="desktop",
+                                      ctime=int(self.clock()), merkle_root=cp)
+        body = {"links": links, "puk_boxes": [self._box_for(seeds[gen], gen, kid_hex(keys.subkey.kid))]}
+        await self.api.post_links(user.uid, body)
+        self._save_device(keys)
+        for g, s in seeds.items():
+            self._keystore.put(f"puk:{g}", s)
+        self.store.set_many({"uid": user.uid, "username": username, "device_id": dev_id,
+                             "device_name": device_name})
+        await self.identify(username)
+        self.events.emit(LoggedIn(username, device_name))
+        return Account(username, user.uid, dev_id, device_name, server)
+
+    async def _recover_pukes(self, user: VerifiedUser, enc: EncryptionKeyPair) -> dict[int, bytes]:
+        """Open this device's newest PUK box and walk the prev-seed chain down."""
+        answer = await self.api.puk_boxes(user.uid, kid_hex(enc.kid))
+        boxes = answer.get("boxes") if isinstance(answer, dict) else None
+        if not isinstance(boxes, list) or not boxes:
+            raise errors.BadPerUserKey("the server has no per-user key box for this device")
+        newest = max(user.state.puks)
+        box = next((b for b in boxes if isinstance(b, dict) and b.get("generation") == newest), None)
+        if box is None:
+            raise errors.BadPerUserKey(f"no box of the current per-user key generation {newest} for this device")
+        seeds = {newest: open_seed_box(b64decode(box["box"], max_size=4096), enc, newest)}
+        chainops.check_puk(user.state, newest, seeds[newest])
+        prev = {p.get("generation"): p.get("box") for p in answer.get("prev", []) if isinstance(p, dict)}
+        for gen in range(newest, 1, -1):
+            if gen not in prev:
+                raise errors.BadPerUserKey(f"missing the link from generation {gen} to {gen - 1}")
+            older = decrypt_prev_seed(PerUserKey.derive(seeds[gen], gen), b64decode(prev[gen], max_size=4096))
+            chainops.check_puk(user.state, gen - 1, older)
+            seeds[gen - 1] = older
+        return seeds
+
+    async def create_paperkey(self) -> str:
+        """A new paper key device; the phrase is returned once and never stored."""
+        uid, username = self._require_login()
+        async with self._lock:
+            user = await self.identifier.identify(username)
+            self._my_active_device(user)
+            me = self._device_keys()
+            phrase = new_paper_phrase(self.rng(32))
+            paper = await asyncio.get_running_loop().run_in_executor(None, paper_device_keys, phrase)
+            gen = max(user.state.puks)
+            puk = self._puk(gen)
+            links = chainops.device_links(state=user.state, signer=me.sibkey, keys=paper,
+                                          device_id=make_device_id(self.rng(16)),
+                                          device_name=paper_key_id(phrase), device_type="paper",
+                                          ctime=int(self.clock()), merkle_root=self.logview.trusted())
+            body = {"links": links, "puk_boxes": [self._box_for(puk.seed, gen, kid_hex(paper.subkey.kid))]}
+            await self.api.post_links(uid, body)
+            await self.identify(username)
+        self.events.emit(DevicesChanged(username))
+        return phrase
+
+    async def revoke_device(self, which: str) -> DeviceView:
+        """Revoke a device and rotate the per-user key for the devices left."""
+        uid, username = self._require_login()
+        async with self._lock:
+            user = await self.identifier.identify(username)
+            my_id = self._my_active_device(user).id
+            devices = [d for d in user.state.devices.values() if d.revoked_seqno is None]
+            target = [d for d in devices if d.id == which] or [d for d in devices if d.name == which]
+            if not target:
+                raise errors.NotFound(f"no active device named or with id {which!r}")
+            if len(target) > 1:
+                raise errors.Conflict(f"several devices are named {which!r}: use the device id")
+            dev = target[0]
+            if dev.id == my_id:
+                raise errors.Conflict("this is the current device: revoke it from another device")
+            me = self._device_keys()
+            gen = max(user.state.puks)
+            old_seed = self._puk(gen).seed
+            new_seed = self.rng(32)
+            new_puk = PerUserKey.derive(new_seed, gen + 1)
+            links = chainops.revoke_links(state=user.state, signer=me.sibkey, device=dev, new_puk=new_puk,
+                                          ctime=int(self.clock()), merkle_root=self.logview.trusted())
+            remaining = [d for d in devices if d.id != dev.id and d.subkey]
+            body = {"links": links,
+                    "puk_boxes": [self._box_for(new_seed, gen + 1, d.subkey) for d in remaining],
+                    "puk_prev": [{"generation": gen + 1,
+                                  "box": b64encode(encrypt_prev_seed(new_puk, old_seed, self.rng(24)))}]}
+            await self.api.post_links(uid, body)
+            self._keystore.put(f"puk:{gen + 1}", new_seed)
+            ident = await self.identify(username)
+        self.events.emit(DevicesChanged(username))
+        return next(d for d in ident.devices if d.id == dev.id)
+
+    # -- identity --------------------------------------------------------------
+
+    async def identify(self, username: str) -> Identity:
+        if self.identifier is None:
+            await self.connect()
+        before = self.logview.trusted()
+        user = await self.identifier.identify(username)
+        after = self.logview.trusted()
+        if after is not None and (before is None or after.size != before.size):
+            self.events.emit(CheckpointAdvanced(after.size, after.root.hex()))
+        return chainops.identity_view(user, current_device=self.store.get("device_id")
+                                      if user.uid == self.store.get("uid") else None)
+
+    async def devices(self) -> list[DeviceView]:
+        _, username = self._require_login()
+        return (await self.identify(username)).devices
+
+    async def status(self) -> Status:
+        cp = self.store.checkpoint()
+        key = self.store.get("server_key")
+        return Status(
+            home=str(self.home), logged_in=bool(self.store.get("uid")), username=self.store.get("username"),
+            uid=self.store.get("uid"), device_id=self.store.get("device_id"),
+            device_name=self.store.get("device_name"), server_url=self.store.get("server_url"),
+            server_fingerprint=key_fingerprint(b64decode(key)) if key else None,
+            checkpoint=CheckpointView(cp.size, cp.root.hex(), cp.seen_at) if cp else None,
+            keystore=self._keystore.kind)
+
+    # -- transparency -----------------------------------------------------------
+
+    async def verify_log(self) -> LogAudit:
+        if self.logview is None:
+            await self.connect()
+        audit = await self.logview.audit()
+        await self.identifier.advance_checkpoint()
+        return audit
+
+    async def check_peer_checkpoint(self, note: str) -> CheckpointView:
+        if self.logview is None:
+            await self.connect()
+        cp = await self.logview.check_peer_note(note)
+        await self.identifier.advance_checkpoint(cp)
+        trusted = self.logview.trusted()
+        return CheckpointView(trusted.size, trusted.root.hex(), trusted.seen_at)
+
+
+def default_device_name() -> str:
+    import platform
+
+    return (platform.node() or "computer")[:32]

@@ -1,0 +1,75 @@
+"""The one event stream of the facade: typed events, many subscribers.
+
+The GUI turns these into Qt signals in a single bridge; the CLI and tests can
+`subscribe()` and read them as an async iterator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class CheckpointAdvanced(Event):
+    size: int
+    root_hex: str
+
+
+@dataclass(frozen=True)
+class IdentityVerified(Event):
+    username: str
+    uid: str
+    chain_length: int
+    changed: bool
+
+
+@dataclass(frozen=True)
+class VerificationFailed(Event):
+    subject: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DevicesChanged(Event):
+    username: str
+
+
+@dataclass(frozen=True)
+class LoggedIn(Event):
+    username: str
+    device_name: str
+
+
+class EventBus:
+    def __init__(self, maxsize: int = 1000):
+        self._queues: list[asyncio.Queue] = []
+        self._callbacks: list = []
+        self.maxsize = maxsize
+
+    def emit(self, event: Event) -> None:
+        for q in self._queues:
+            if q.full():
+                q.get_nowait()  # a slow reader loses the oldest event, never blocks us
+            q.put_nowait(event)
+        for cb in list(self._callbacks):
+            cb(event)
+
+    def on(self, callback) -> None:
+        """Call `callback(event)` synchronously for each event (the Qt bridge)."""
+        self._callbacks.append(callback)
+
+    def subscribe(self) -> asyncio.Queue:
+        q: asyncio.Queue = asyncio.Queue(self.maxsize)
+        self._queues.append(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        if q in self._queues:
+            self._queues.remove(q)

@@ -1,0 +1,136 @@
+"""The client's view of the server's log: only ever forward, never forked.
+
+`LogView` checks each checkpoint the server (or a peer, or a link) shows us
+against the newest one we trust: same size must mean same root, a bigger log
+must come with a consistency proof, a smaller one with a proof that it is a
+prefix of ours. Anything else is a rollback or a fork, and raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kbapp.core import errors
+from kbapp.core.encoding import b64decode
+from kbapp.core.merkle.log import MerkleLog, verify_consistency
+from kbapp.core.merkle.note import Checkpoint, verify_checkpoint
+from kbapp.core.transparency import LogLeaf
+
+from .api import ServerAPI
+from .store import Store, TrustedCheckpoint
+
+MAX_PROOF = 64
+
+
+def _hashes(items) -> list[bytes]:
+    if not isinstance(items, list) or len(items) > MAX_PROOF:
+        raise errors.EncodingError("a proof must be a list of at most 64 hashes")
+    out = []
+    for x in items:
+        if not isinstance(x, str):
+            raise errors.EncodingError("proof hashes are base64 strings")
+        h = b64decode(x, max_size=64)
+        if len(h) != 32:
+            raise errors.EncodingError("proof hashes are 32 bytes")
+        out.append(h)
+    return out
+
+
+@dataclass(frozen=True)
+class LogAudit:
+    size: int
+    root_hex: str
+    leaves_checked: int
+    trusted_size: int
+
+
+class LogView:
+    def __init__(self, api: ServerAPI, store: Store, origin: str, public_key: bytes):
+        self.api, self.store, self.origin, self.public_key = api, store, origin, public_key
+
+    def parse(self, note: str) -> Checkpoint:
+        """Signature and format check against the pinned server key."""
+        try:
+            return verify_checkpoint(note, self.origin, self.public_key, origin=self.origin)
+        except errors.CheckpointError:
+            raise
+        except errors.KbappError as e:
+            raise errors.CheckpointError(f"bad checkpoint: {e}") from None
+
+    def trusted(self) -> TrustedCheckpoint | None:
+        return self.store.checkpoint()
+
+    async def fetch_latest(self) -> Checkpoint:
+        """The server's newest checkpoint, verified to extend what we trust."""
+        return await self.check_forward(self.parse(await self.api.checkpoint()))
+
+    async def check_forward(self, cp: Checkpoint) -> Checkpoint:
+        """cp must be our trusted checkpoint or a consistent extension of it."""
+        old = self.trusted()
+        if old is None:
+            return cp
+        if cp.size < old.size:
+            raise errors.RollbackDetected(
+                f"the server shows a log of {cp.size} entries, but we already verified {old.size}")
+        if cp.size == old.size:
+            if cp.root != old.root:
+                raise errors.ForkDetected(f"two different logs of size {cp.size}, both signed by the server")
+            return cp
+        proof = _hashes(await self.api.consistency(old.size, cp.size))
+        try:
+            verify_consistency(old.size, cp.size, proof, old.root, cp.root)
+        except errors.ConsistencyProofError as e:
+            raise errors.ForkDetected(
+                f"the log of size {cp.size} does not extend the one of size {old.size} we verified: {e}") from None
+        return cp
+
+    async def check_seen(self, size: int, root: bytes, current: Checkpoint, *, who: str) -> None:
+        """A root someone else saw (a peer, a link's author) must be in our log."""
+        if size < 1:
+            raise errors.EncodingError(f"{who} reports an empty log")
+        if size > current.size:
+            raise errors.ForkDetected(
+                f"{who} saw a log of {size} entries, more than the {current.size} the server shows us")
+        if size == current.size:
+            if root != current.root:
+                raise errors.ForkDetected(f"{who} saw a different log of size {size}")
+            return
+        proof = _hashes(await self.api.consistency(size, current.size))
+        try:
+            verify_consistency(size, current.size, proof, root, current.root)
+        except errors.ConsistencyProofError:
+            raise errors.ForkDetected(
+                f"{who} saw a log of size {size} that is not a prefix of ours: the server forked") from None
+
+    async def check_peer_note(self, note: str) -> Checkpoint:
+        """Gossip: a checkpoint a peer received must agree with ours."""
+        peer = self.parse(note)
+        current = await self.fetch_latest()
+        if peer.size > current.size:
+            await self.check_forward(peer)
+        else:
+            await self.check_seen(peer.size, peer.root, current, who="a peer")
+        return current
+
+    async def audit(self) -> LogAudit:
+        """Download every leaf, rebuild the tree and compare with the checkpoint."""
+        cp = await self.fetch_latest()
+        log = MerkleLog()
+        while log.size < cp.size:
+            batch = await self.api.leaves(log.size, cp.size)
+            if not batch:
+                raise errors.EncodingError(f"the server returned no leaves at {log.size}")
+            for item in batch:
+                if log.size >= cp.size:
+                    raise errors.EncodingError("the server returned more leaves than asked for")
+                data = b64decode(item, max_size=256)
+                leaf = LogLeaf.decode(data)
+                if leaf.epoch != log.size:
+                    raise errors.InclusionProofError(f"leaf {log.size} claims epoch {leaf.epoch}")
+                log.append(data)
+        if log.root() != cp.root:
+            raise errors.ForkDetected("the leaves the server serves do not hash to its signed checkpoint")
+        old = self.trusted()
+        if old is not None and log.root(old.size) != old.root:
+            raise errors.ForkDetected(f"the log no longer matches the checkpoint of size {old.size} we trusted")
+        return LogAudit(cp.size, cp.root.hex(), log.size, old.size if old else 0)

@@ -1,0 +1,151 @@
+"""The client's local, trusted state (SQLite through SQLAlchemy Core).
+
+Only verified facts are written here, and each verification is written in one
+transaction (`commit_verified`), so a failed check can never leave half a new
+state behind: tests compare `snapshot()` before and after an attack.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import (BigInteger, Column, Integer, MetaData, String, Table, Text, create_engine,
+                        delete, insert, select, update)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+settings = Table(
+    "settings", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+checkpoint = Table(
+    "checkpoint", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+)
+
+identities = Table(
+    "identities", metadata,
+    Column("uid", String(32), primary_key=True),
+    Column("username", String(32), nullable=False),
+    Column("tail_seqno", Integer, nullable=False),
+    Column("tail_link_id", String(64), nullable=False),
+    Column("eldest_kid", String(70), nullable=False),
+    Column("chain", Text, nullable=False),   # the verified wire links, JSON
+    Column("summary", Text, nullable=False),  # what `kbapp id` shows, JSON
+    Column("verified_at", BigInteger, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class TrustedCheckpoint:
+    size: int
+    root: bytes
+    note: str
+    seen_at: int
+
+
+@dataclass(frozen=True)
+class TrustedIdentity:
+    uid: str
+    username: str
+    tail_seqno: int
+    tail_link_id: str
+    eldest_kid: str
+    chain: list
+    summary: dict
+    verified_at: int
+
+
+class Store:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+        metadata.create_all(self.engine)
+        if self.get("schema_version") is None:
+            self.set("schema_version", str(SCHEMA_VERSION))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # settings ------------------------------------------------------------------
+
+    def get(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+
+    def set(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            self._set(conn, key, value)
+
+    @staticmethod
+    def _set(conn, key: str, value: str) -> None:
+        conn.execute(delete(settings).where(settings.c.key == key))
+        conn.execute(insert(settings).values(key=key, value=value))
+
+    def set_many(self, values: dict[str, str]) -> None:
+        with self.engine.begin() as conn:
+            for k, v in values.items():
+                self._set(conn, k, v)
+
+    def delete_setting(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(settings).where(settings.c.key == key))
+
+    # trusted state ----------------------------------------------------------------
+
+    def checkpoint(self) -> TrustedCheckpoint | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(checkpoint).where(checkpoint.c.id == 1)).first()
+        if row is None:
+            return None
+        return TrustedCheckpoint(row.size, bytes.fromhex(row.root), row.note, row.seen_at)
+
+    def identity(self, uid: str) -> TrustedIdentity | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(identities).where(identities.c.uid == uid)).first()
+        if row is None:
+            return None
+        return TrustedIdentity(row.uid, row.username, row.tail_seqno, row.tail_link_id, row.eldest_kid,
+                               json.loads(row.chain), json.loads(row.summary), row.verified_at)
+
+    def commit_verified(self, *, cp: TrustedCheckpoint | None = None,
+                        identity: TrustedIdentity | None = None) -> None:
+        """Write everything one verification established, all or nothing."""
+        with self.engine.begin() as conn:
+            if cp is not None:
+                old = conn.execute(select(checkpoint.c.size).where(checkpoint.c.id == 1)).scalar()
+                if old is not None and cp.size < old:
+                    raise ValueError("refusing to store an older checkpoint")  # callers check first
+                values = dict(size=cp.size, root=cp.root.hex(), note=cp.note, seen_at=cp.seen_at)
+                if old is None:
+                    conn.execute(insert(checkpoint).values(id=1, **values))
+                else:
+                    conn.execute(update(checkpoint).where(checkpoint.c.id == 1).values(**values))
+            if identity is not None:
+                conn.execute(delete(identities).where(identities.c.uid == identity.uid))
+                conn.execute(insert(identities).values(
+                    uid=identity.uid, username=identity.username, tail_seqno=identity.tail_seqno,
+                    tail_link_id=identity.tail_link_id, eldest_kid=identity.eldest_kid,
+                    chain=json.dumps(identity.chain), summary=json.dumps(identity.summary),
+                    verified_at=identity.verified_at or int(time.time())))
+
+    def snapshot(self) -> dict:
+        """Every trusted row, for tests and `kbapp status --json`."""
+        with self.engine.connect() as conn:
+            return {
+                "checkpoint": [tuple(r) for r in conn.execute(select(checkpoint))],
+                "identities": [tuple(r) for r in conn.execute(select(identities).order_by(identities.c.uid))],
+                "settings": sorted(tuple(r) for r in conn.execute(select(settings))),
+            }

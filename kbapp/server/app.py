@@ -1,0 +1,192 @@
+"""HTTP API of the server (Starlette). Thin: parsing, limits, errors.
+
+Database work runs in a worker thread so the event loop keeps serving; every
+request that touches the Merkle state holds `service.lock`, so a lookup never
+sees a map root that the log does not have yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from kbapp.core import errors
+from kbapp.core.encoding import loads_json
+
+from .service import Service
+
+MAX_BODY = 1 << 20
+
+STATUS = {
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.RateLimited: 429,
+}
+
+
+def error_response(exc: errors.KbappError) -> JSONResponse:
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    return JSONResponse({"error": {"code": exc.code, "message": str(exc)}}, status_code=status)
+
+
+class RateLimiter:
+    """A token bucket per client address: `rate` requests/s, bursts of `burst`."""
+
+    def __init__(self, rate: float, burst: int, clock=time.monotonic, max_clients: int = 10000):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.max_clients = max_clients
+
+    def allow(self, client: str) -> bool:
+        if self.rate <= 0:
+            return True
+        now = self.clock()
+        tokens, last = self.buckets.pop(client, (float(self.burst), now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        allowed = tokens >= 1
+        self.buckets[client] = (tokens - 1 if allowed else tokens, now)
+        while len(self.buckets) > self.max_clients:
+            self.buckets.popitem(last=False)
+        return allowed
+
+
+class Limits:
+    """ASGI middleware: request body cap and per-client rate limit."""
+
+    def __init__(self, app, limiter: RateLimiter, max_body: int = MAX_BODY):
+        self.app, self.limiter, self.max_body = app, limiter, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        client = (scope.get("client") or ("?", 0))[0]
+        if not self.limiter.allow(client):
+            resp = error_response(errors.RateLimited("too many requests; slow down", 429))
+            return await resp(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            resp = error_response(errors.TooLarge(f"request body over {self.max_body} bytes"))
+            return await resp(scope, receive, send)
+        seen = 0
+
+        async def capped_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise errors.TooLarge(f"request body over {self.max_body} bytes")
+            return message
+
+        try:
+            await self.app(scope, capped_receive, send)
+        except errors.TooLarge as e:
+            await error_response(e)(scope, receive, send)
+
+
+def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
+               max_body: int = MAX_BODY) -> Limits:
+    async def json_body(request: Request) -> dict:
+        raw = await request.body()
+        body = loads_json(raw, max_size=max_body, max_depth=16)
+        if not isinstance(body, dict):
+            raise errors.EncodingError("request body must be a JSON object")
+        return body
+
+    def int_param(request: Request, name: str, default: int | None = None) -> int:
+        raw = request.query_params.get(name)
+        if raw is None:
+            if default is None:
+                raise errors.EncodingError(f"missing query parameter {name!r}")
+            return default
+        if not raw.isdigit() or len(raw) > 18:
+            raise errors.EncodingError(f"query parameter {name!r} must be a small non-negative integer")
+        return int(raw)
+
+    async def server_info(request):
+        return service.info()
+
+    async def checkpoint(request):
+        size = request.query_params.get("size")
+        return await run_in_threadpool(service.checkpoint, None if size is None else int_param(request, "size"))
+
+    async def signup(request):
+        body = await json_body(request)
+        uid = body.get("uid")
+        if not isinstance(uid, str):
+            raise errors.EncodingError("signup needs a uid")
+        async with service.lock:
+            return await run_in_threadpool(service.append_links, uid, body, signup=True)
+
+    async def post_links(request):
+        body = await json_body(request)
+        async with service.lock:
+            return await run_in_threadpool(service.append_links, request.path_params["uid"], body, signup=False)
+
+    async def get_chain(request):
+        return await run_in_threadpool(service.chain, request.path_params["uid"], int_param(request, "since", 0))
+
+    async def get_user(request):
+        return await run_in_threadpool(service.user_by_name, request.path_params["username"])
+
+    async def get_key(request):
+        return await run_in_threadpool(service.user_by_kid, request.path_params["kid"])
+
+    async def get_boxes(request):
+        device = request.query_params.get("device_kid", "")
+        return await run_in_threadpool(service.puk_boxes, request.path_params["uid"], device)
+
+    async def lookup(request):
+        kind = request.path_params["kind"]
+        if kind not in ("user", "team"):
+            raise errors.NotFound(f"no map of {kind!r}")
+        async with service.lock:
+            return await run_in_threadpool(service.lookup, kind, request.path_params["ident"])
+
+    async def consistency(request):
+        async with service.lock:
+            return service.consistency(int_param(request, "first"), int_param(request, "second"))
+
+    async def inclusion(request):
+        async with service.lock:
+            return service.inclusion(int_param(request, "index"), int_param(request, "size"))
+
+    async def leaves(request):
+        return await run_in_threadpool(service.leaves, int_param(request, "start"), int_param(request, "end"))
+
+    def wrap(handler):
+        async def endpoint(request: Request):
+            try:
+                result = await handler(request)
+            except errors.KbappError as e:
+                return error_response(e)
+            except ValueError as e:
+                return error_response(errors.EncodingError(str(e)))
+            return JSONResponse(result)
+        return endpoint
+
+    routes = [
+        Route("/v1/server", wrap(server_info)),
+        Route("/v1/checkpoint", wrap(checkpoint)),
+        Route("/v1/signup", wrap(signup), methods=["POST"]),
+        Route("/v1/chain/{uid}", wrap(get_chain)),
+        Route("/v1/chain/{uid}/links", wrap(post_links), methods=["POST"]),
+        Route("/v1/users/{username}", wrap(get_user)),
+        Route("/v1/keys/{kid}", wrap(get_key)),
+        Route("/v1/puk/{uid}", wrap(get_boxes)),
+        Route("/v1/lookup/{kind}/{ident}", wrap(lookup)),
+        Route("/v1/log/consistency", wrap(consistency)),
+        Route("/v1/log/inclusion", wrap(inclusion)),
+        Route("/v1/log/leaves", wrap(leaves)),
+    ]
+    app = Starlette(routes=routes)
+    app.state.service = service
+    return Limits(app, RateLimiter(rate, burst), max_body=max_body)

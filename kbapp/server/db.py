@@ -1,0 +1,111 @@
+"""Server storage: SQLAlchemy Core tables, engines, Alembic upgrades.
+
+Every table is keyed first by the id it would be sharded on (uid, or the log
+index for the single global log) so that a Citus-style distribution can split
+it later; see docs/server.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text,
+                        create_engine, event)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("uid", String(32), primary_key=True),
+    Column("username", String(32), nullable=False, unique=True),
+    Column("created", BigInteger, nullable=False),
+)
+
+links = Table(
+    "links", metadata,
+    Column("uid", String(32), primary_key=True),
+    Column("seqno", Integer, primary_key=True, autoincrement=False),
+    Column("link_id", String(64), nullable=False),
+    Column("wire", Text, nullable=False),  # the link exactly as posted (JSON)
+    Column("received", BigInteger, nullable=False),
+)
+
+keys = Table(
+    "keys", metadata,
+    Column("kid", String(70), primary_key=True),
+    Column("uid", String(32), nullable=False, index=True),
+)
+
+puk_boxes = Table(
+    "puk_boxes", metadata,
+    Column("uid", String(32), primary_key=True),
+    Column("generation", Integer, primary_key=True, autoincrement=False),
+    Column("device_kid", String(70), primary_key=True),
+    Column("box", LargeBinary, nullable=False),
+)
+
+puk_prev = Table(
+    "puk_prev", metadata,
+    Column("uid", String(32), primary_key=True),
+    Column("generation", Integer, primary_key=True, autoincrement=False),
+    Column("box", LargeBinary, nullable=False),
+)
+
+map_entries = Table(
+    "map_entries", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+    Column("epoch", BigInteger, nullable=False, index=True),
+)
+
+log_leaves = Table(
+    "log_leaves", metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints", metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+)
+
+
+def normalise_url(db: str | None, data_dir: Path) -> str:
+    """`None` -> SQLite in data_dir; a bare path -> SQLite there; URLs pass through."""
+    if not db:
+        return f"sqlite:///{data_dir / 'server.sqlite3'}"
+    if "://" not in db:
+        return f"sqlite:///{Path(db).resolve()}"
+    if db.startswith("postgresql://") or db.startswith("postgres://"):
+        return "postgresql+psycopg://" + db.split("://", 1)[1]
+    return db
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    here = Path(__file__).parent
+    cfg = Config()
+    cfg.set_main_option("script_location", str(here / "migrations"))
+    cfg.attributes["connection_engine"] = engine
+    command.upgrade(cfg, "head")

@@ -1,0 +1,13 @@
+"""Alembic environment: runs against the engine the server hands in."""
+
+from alembic import context
+
+from kbapp.server.db import metadata
+
+config = context.config
+engine = config.attributes["connection_engine"]
+
+with engine.begin() as connection:
+    context.configure(connection=connection, target_metadata=metadata)
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,361 @@
+"""The server's state and its one write path.
+
+The Merkle map and log live in memory (rebuilt from the database at start:
+leaf hashes and map entries are all that is needed) and every write goes
+through `Service.append_links`, which stores the links, updates the map,
+appends the new map root to the log and signs a checkpoint, all in one
+database transaction. The server checks links so that garbage never lands,
+but clients never rely on that: they verify everything again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nacl.signing
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from kbapp.core import errors
+from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
+from kbapp.core.keys import kid_hex
+from kbapp.core.merkle.log import MerkleLog
+from kbapp.core.merkle.note import key_fingerprint, sign_checkpoint, verifier_key
+from kbapp.core.merkle.smt import MerkleMap
+from kbapp.core.sigchain import link_id_hex, verify_chain
+from kbapp.core.transparency import ChainTail, LogLeaf, map_key
+from kbapp.core.uid import check_username, uid_for
+
+from . import db
+
+MAX_LINKS_PER_POST = 64
+MAX_BOXES_PER_POST = 256
+MAX_BOX_SIZE = 4096
+LEAVES_PAGE = 1000
+
+
+def load_or_create_server_key(data_dir: Path) -> nacl.signing.SigningKey:
+    """The key that signs checkpoints; clients pin it at first contact."""
+    path = data_dir / "server_ed25519.key"
+    if path.exists():
+        seed = bytes.fromhex(path.read_text().strip())
+        if len(seed) != 32:
+            raise errors.KeystoreError(f"{path} does not hold a 32-byte key")
+        return nacl.signing.SigningKey(seed)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = nacl.signing.SigningKey.generate()
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(bytes(key).hex())
+    os.replace(tmp, path)
+    return key
+
+
+@dataclass
+class Batch:
+    """A validated write, ready to be stored."""
+
+    uid: str
+    username: str
+    new_links: list[dict]
+    link_ids: list[str]
+    kids: list[str]
+    boxes: list[tuple[int, str, bytes]]
+    prev_boxes: list[tuple[int, bytes]]
+    tail: ChainTail
+    new_user: bool
+
+
+class Service:
+    def __init__(self, engine: Engine, signing_key: nacl.signing.SigningKey, origin: str,
+                 clock=time.time):
+        self.engine = engine
+        self.key = signing_key
+        self.origin = origin
+        self.public_key = bytes(signing_key.verify_key)
+        self.clock = clock
+        self.log = MerkleLog()
+        self.map = MerkleMap()
+        self.checkpoint_note = ""
+        self.lock = asyncio.Lock()
+        self._load()
+
+    # -- start-up ---------------------------------------------------------
+
+    def _load(self) -> None:
+        with self.engine.connect() as conn:
+            with self._epoch(conn) as apply:
+                if self.log.size == 0:
+                    apply([])  # genesis: an empty map, so there is always a checkpoint
+
+    def _catch_up(self, conn: Connection) -> None:
+        """Fold in leaves and map entries another server process wrote."""
+        start = self.log.size
+        rows = conn.execute(select(db.log_leaves.c.idx, db.log_leaves.c.data)
+                            .where(db.log_leaves.c.idx >= start).order_by(db.log_leaves.c.idx)).all()
+        if not rows:
+            return
+        for row in conn.execute(select(db.map_entries.c.key, db.map_entries.c.value)
+                                .where(db.map_entries.c.epoch >= start)):
+            self.map.set(bytes.fromhex(row.key), row.value)
+        for idx, data in rows:
+            if idx != self.log.size:
+                raise errors.ServerError(f"log table has a hole at {self.log.size}")
+            self.log.append(data)
+        if LogLeaf.decode(rows[-1].data).map_root != self.map.root():
+            raise errors.ServerError("stored map entries do not match the newest log leaf")
+        note = conn.execute(select(db.checkpoints.c.note)
+                            .where(db.checkpoints.c.size == self.log.size)).scalar()
+        self.checkpoint_note = note or self._sign(self.log.size)
+
+    def _sign(self, size: int) -> str:
+        return sign_checkpoint(self.origin, size, self.log.root(size), self.origin, self.key)
+
+    # -- info ---------------------------------------------------------------
+
+    def info(self) -> dict:
+        return {
+            "origin": self.origin,
+            "key_name": self.origin,
+            "public_key": b64encode(self.public_key),
+            "vkey": verifier_key(self.origin, self.public_key),
+            "fingerprint": key_fingerprint(self.public_key),
+            "version": 1,
+        }
+
+    # -- writes ---------------------------------------------------------------
+
+    def validate(self, conn: Connection, uid: str, body: dict, *, signup: bool) -> Batch:
+        links_in = body.get("links")
+        if not isinstance(links_in, list) or not links_in or len(links_in) > MAX_LINKS_PER_POST:
+            raise errors.EncodingError(f"links must be a list of 1..{MAX_LINKS_PER_POST}")
+        if not all(isinstance(x, dict) for x in links_in):
+            raise errors.EncodingError("each link must be an object")
+        row = conn.execute(select(db.users).where(db.users.c.uid == uid)).first()
+        if signup:
+            username = check_username(body.get("username", ""))
+            if uid_for(username) != uid:
+                raise errors.WrongUid("uid does not belong to this username")
+            if row is not None:
+                raise errors.Conflict(f"username {username!r} is taken")
+            existing = []
+        else:
+            if row is None:
+                raise errors.NotFound(f"no user with uid {uid}")
+            username = row.username
+            existing = self.chain_wires(conn, uid)
+        state = verify_chain(existing + links_in, uid=uid, username=username)
+        if state.tail_seqno != len(existing) + len(links_in):
+            raise errors.BadChainLink("the chain's tail is not the last link posted")
+        ids = [link_id_hex(w) for w in links_in]
+        kids = set(state.sibkeys) | set(state.subkeys)
+        for puk in state.puks.values():
+            kids |= {puk.signing_kid, puk.encryption_kid}
+        boxes = self._boxes(body.get("puk_boxes", []), state)
+        prev = self._prev_boxes(body.get("puk_prev", []), state)
+        tail = ChainTail(state.tail_seqno, state.tail_link_id, kid_hex(state.eldest_kid))
+        return Batch(uid, username, links_in, ids, sorted(kid_hex(k) for k in kids), boxes, prev,
+                     tail, signup)
+
+    @staticmethod
+    def _boxes(items, state) -> list[tuple[int, str, bytes]]:
+        if not isinstance(items, list) or len(items) > MAX_BOXES_PER_POST:
+            raise errors.EncodingError("puk_boxes must be a short list")
+        active_subkeys = {kid_hex(k) for k in state.subkeys}
+        out = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise errors.EncodingError("a PUK box must be an object")
+            gen, kid = item.get("generation"), item.get("device_kid")
+            if not isinstance(gen, int) or gen not in state.puks:
+                raise errors.BadPerUserKey(f"box for unknown PUK generation {gen!r}")
+            if not isinstance(kid, str) or kid_hex(kid) not in active_subkeys:
+                raise errors.BadPerUserKey("box for a key that is not an active device encryption key")
+            out.append((gen, kid_hex(kid), b64decode(item.get("box", ""), max_size=MAX_BOX_SIZE)))
+        return out
+
+    @staticmethod
+    def _prev_boxes(items, state) -> list[tuple[int, bytes]]:
+        if not isinstance(items, list) or len(items) > MAX_BOXES_PER_POST:
+            raise errors.EncodingError("puk_prev must be a short list")
+        out = []
+        for item in items:
+            if not isinstance(item, dict) or item.get("generation") not in state.puks:
+                raise errors.BadPerUserKey("prev-seed box for an unknown generation")
+            out.append((item["generation"], b64decode(item.get("box", ""), max_size=MAX_BOX_SIZE)))
+        return out
+
+    def append_links(self, uid: str, body: dict, *, signup: bool) -> dict:
+        """Validate and store a batch of links as one new log epoch. Call under self.lock."""
+        with self.engine.connect() as conn:
+            with self._epoch(conn) as apply:
+                batch = self.validate(conn, uid, body, signup=signup)
+                now = int(self.clock())
+                if batch.new_user:
+                    conn.execute(insert(db.users).values(uid=uid, username=batch.username, created=now))
+                first = batch.tail.seqno - len(batch.new_links) + 1
+                conn.execute(insert(db.links), [
+                    {"uid": uid, "seqno": first + i, "link_id": lid,
+                     "wire": canonical_json(w).decode(), "received": now}
+                    for i, (w, lid) in enumerate(zip(batch.new_links, batch.link_ids))])
+                self._store_keys(conn, uid, batch.kids)
+                for gen, kid, box in batch.boxes:
+                    conn.execute(delete(db.puk_boxes).where(
+                        (db.puk_boxes.c.uid == uid) & (db.puk_boxes.c.generation == gen)
+                        & (db.puk_boxes.c.device_kid == kid)))
+                    conn.execute(insert(db.puk_boxes).values(uid=uid, generation=gen, device_kid=kid, box=box))
+                for gen, box in batch.prev_boxes:
+                    conn.execute(delete(db.puk_prev).where(
+                        (db.puk_prev.c.uid == uid) & (db.puk_prev.c.generation == gen)))
+                    conn.execute(insert(db.puk_prev).values(uid=uid, generation=gen, box=box))
+                apply([(map_key("user", uid), batch.tail.encode())])
+        return {"uid": uid, "seqno": batch.tail.seqno, "log_size": self.log.size}
+
+    @staticmethod
+    def _store_keys(conn: Connection, uid: str, kids: list[str]) -> None:
+        known = set(conn.execute(select(db.keys.c.kid).where(db.keys.c.uid == uid)).scalars())
+        new = [k for k in kids if k not in known]
+        if not new:
+            return
+        if conn.execute(select(db.keys.c.kid).where(db.keys.c.kid.in_(new))).first() is not None:
+            raise errors.Conflict("a key in these links belongs to another user")
+        conn.execute(insert(db.keys), [{"kid": k, "uid": uid} for k in new])
+
+    @contextmanager
+    def _epoch(self, conn: Connection):
+        """One transaction = one epoch. Memory follows the database: on any
+        failure before the commit returns, the map and log are put back."""
+        trans = conn.begin()
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7305)"))
+        self._catch_up(conn)
+        size = self.log.size
+        undo: list[tuple[bytes, bytes | None]] = []
+        note = self.checkpoint_note
+
+        def apply(updates: list[tuple[bytes, bytes]]) -> None:
+            nonlocal note
+            for k, v in updates:
+                undo.append((k, self.map.get(k)))
+                self.map.set(k, v)
+                conn.execute(delete(db.map_entries).where(db.map_entries.c.key == k.hex()))
+                conn.execute(insert(db.map_entries).values(key=k.hex(), value=v, epoch=size))
+            leaf = LogLeaf(size, self.map.root(), int(self.clock())).encode()
+            self.log.append(leaf)
+            note = self._sign(size + 1)
+            conn.execute(insert(db.log_leaves).values(idx=size, data=leaf))
+            conn.execute(insert(db.checkpoints).values(size=size + 1, note=note))
+
+        try:
+            yield apply
+            trans.commit()
+        except BaseException:
+            trans.rollback()
+            for k, v in reversed(undo):
+                if v is None:
+                    self.map.delete(k)
+                else:
+                    self.map.set(k, v)
+            self.log.truncate(size)
+            raise
+        self.checkpoint_note = note
+
+    # -- reads --------------------------------------------------------------
+
+    @staticmethod
+    def chain_wires(conn: Connection, uid: str, since: int = 0) -> list[dict]:
+        rows = conn.execute(select(db.links.c.wire).where(
+            (db.links.c.uid == uid) & (db.links.c.seqno > since)).order_by(db.links.c.seqno))
+        return [loads_json(r.wire) for r in rows]
+
+    def user_by_name(self, username: str) -> dict:
+        username = check_username(username)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(db.users).where(db.users.c.username == username)).first()
+        if row is None:
+            raise errors.NotFound(f"no user named {username!r}")
+        return {"uid": row.uid, "username": row.username}
+
+    def chain(self, uid: str, since: int = 0) -> dict:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(db.users).where(db.users.c.uid == uid)).first()
+            if row is None:
+                raise errors.NotFound(f"no user with uid {uid}")
+            return {"uid": uid, "username": row.username, "links": self.chain_wires(conn, uid, since)}
+
+    def user_by_kid(self, kid: str) -> dict:
+        kid = kid_hex(kid)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(db.users).join(db.keys, db.keys.c.uid == db.users.c.uid)
+                               .where(db.keys.c.kid == kid)).first()
+        if row is None:
+            raise errors.NotFound("no user has this key")
+        return {"uid": row.uid, "username": row.username}
+
+    def puk_boxes(self, uid: str, device_kid: str) -> dict:
+        device_kid = kid_hex(device_kid)
+        with self.engine.connect() as conn:
+            boxes = conn.execute(select(db.puk_boxes.c.generation, db.puk_boxes.c.box).where(
+                (db.puk_boxes.c.uid == uid) & (db.puk_boxes.c.device_kid == device_kid))
+                .order_by(db.puk_boxes.c.generation)).all()
+            prev = conn.execute(select(db.puk_prev.c.generation, db.puk_prev.c.box)
+                                .where(db.puk_prev.c.uid == uid).order_by(db.puk_prev.c.generation)).all()
+        return {"boxes": [{"generation": g, "box": b64encode(b)} for g, b in boxes],
+                "prev": [{"generation": g, "box": b64encode(b)} for g, b in prev]}
+
+    def lookup(self, kind: str, ident: str) -> dict:
+        """Map value + proofs against the newest leaf of the newest checkpoint."""
+        key = map_key(kind, ident)
+        size = self.log.size
+        value = self.map.get(key)
+        return {
+            "checkpoint": self.checkpoint_note,
+            "leaf_index": size - 1,
+            "leaf_data": b64encode(self._leaf_data(size - 1)),
+            "inclusion": [b64encode(h) for h in self.log.inclusion_proof(size - 1, size)],
+            "value": None if value is None else b64encode(value),
+            "map_proof": self.map.prove(key).to_wire(),
+        }
+
+    def _leaf_data(self, idx: int) -> bytes:
+        with self.engine.connect() as conn:
+            data = conn.execute(select(db.log_leaves.c.data).where(db.log_leaves.c.idx == idx)).scalar()
+        if data is None:
+            raise errors.NotFound(f"no log leaf {idx}")
+        return data
+
+    def consistency(self, first: int, second: int) -> dict:
+        if not 0 < first <= second <= self.log.size:
+            raise errors.NotFound(f"no consistency proof from {first} to {second} (log size {self.log.size})")
+        return {"first": first, "second": second,
+                "proof": [b64encode(h) for h in self.log.consistency_proof(first, second)]}
+
+    def inclusion(self, index: int, size: int) -> dict:
+        if not 0 <= index < size <= self.log.size:
+            raise errors.NotFound(f"no inclusion proof for {index} in {size}")
+        return {"index": index, "size": size,
+                "proof": [b64encode(h) for h in self.log.inclusion_proof(index, size)]}
+
+    def leaves(self, start: int, end: int) -> dict:
+        end = min(end, self.log.size, start + LEAVES_PAGE)
+        if not 0 <= start < end:
+            raise errors.NotFound(f"no leaves in [{start}, {end})")
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(db.log_leaves.c.data).where(
+                (db.log_leaves.c.idx >= start) & (db.log_leaves.c.idx < end)).order_by(db.log_leaves.c.idx)).all()
+        return {"start": start, "leaves": [b64encode(r.data) for r in rows]}
+
+    def checkpoint(self, size: int | None = None) -> dict:
+        if size is None or size == self.log.size:
+            return {"note": self.checkpoint_note}
+        with self.engine.connect() as conn:
+            note = conn.execute(select(db.checkpoints.c.note).where(db.checkpoints.c.size == size)).scalar()
+        if note is None:
+            raise errors.NotFound(f"no checkpoint of size {size}")
+        return {"note": note}

@@ -1,0 +1,155 @@
+"""Shared fixtures: real server processes on 127.0.0.1, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = Path(os.environ.get("KBAPP_VECTORS", ROOT.parent / "shared" / "vectors"))
+
+os.environ.setdefault("KBAPP_KEYSTORE", "memory")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`kbapp server` in its own process, on a free loopback port."""
+
+    def __init__(self, data_dir: Path, db: str | None = None, extra: list[str] | None = None):
+        self.data_dir = data_dir
+        self.db = db
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
+               "--data-dir", str(data_dir), "--rate", "0"]
+        if db:
+            cmd += ["--db", db]
+        cmd += extra or []
+        self.log = open(data_dir.parent / f"server-{self.port}.log", "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self._wait()
+
+    def _wait(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.logtext()}")
+            try:
+                if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{self.logtext()}")
+
+    def logtext(self) -> str:
+        self.log.flush()
+        return (self.data_dir.parent / f"server-{self.port}.log").read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+# --- PostgreSQL ---------------------------------------------------------------
+
+
+def _start_local_pg(tmp: Path) -> tuple[str, callable] | None:
+    """Start a throwaway cluster (DESIGN.md recipe) when none was given."""
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not bins or os.geteuid() != 0 or shutil.which("runuser") is None:
+        return None
+    pgbin = bins[-1].parent
+    tmp.mkdir(parents=True, exist_ok=True)
+    shutil.chown(tmp, "postgres")
+    port = free_port()
+    run = lambda *a: subprocess.run(["runuser", "-u", "postgres", "--", *a], check=True,  # noqa: E731
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run(str(pgbin / "initdb"), "-D", str(tmp / "data"), "-A", "trust", "-U", "postgres")
+    run(str(pgbin / "pg_ctl"), "-D", str(tmp / "data"), "-l", str(tmp / "log"), "-w", "start", "-o",
+        f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off")
+
+    def stop():
+        subprocess.run(["runuser", "-u", "postgres", "--", str(pgbin / "pg_ctl"), "-D", str(tmp / "data"),
+                        "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """Admin URL of a PostgreSQL server, or skip (fail under KBAPP_REQUIRE_PG=1)."""
+    url = os.environ.get("KBAPP_TEST_PG_URL")
+    stop = None
+    if not url:
+        started = _start_local_pg(Path(tempfile.mkdtemp(prefix="kbapp-pg-")))
+        if started is not None:
+            url, stop = started
+    if not url:
+        if os.environ.get("KBAPP_REQUIRE_PG"):
+            pytest.fail("PostgreSQL is required (KBAPP_REQUIRE_PG=1) but none is available")
+        pytest.skip("no PostgreSQL available")
+    yield url
+    if stop:
+        stop()
+
+
+@pytest.fixture
+def pg_database(pg_url):
+    """A fresh, empty database for one test."""
+    import psycopg
+
+    name = "kbapp_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield pg_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """Run a test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    started: list[ServerProcess] = []
+
+    def start(db: str | None = None, name: str = "server", extra: list[str] | None = None) -> ServerProcess:
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        proc = ServerProcess(d, db, extra)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def server(server_factory):
+    return server_factory()
