@@ -507,6 +507,21 @@ def test_subkey_for_an_unknown_device():
         c.verify()
 
 
+def test_subkey_must_hang_off_its_devices_sibkey():
+    c = base_chain()
+    c.add(build_sibkey(c.eldest, sk(2), device_id=DEV2, device_name="phone", **c.common()))
+    c.add(build_subkey(c.eldest, ek(2), device_id=DEV2, **c.common()))     # parent: the eldest key
+    with pytest.raises(BadChainLink):
+        c.verify()
+
+
+def test_unknown_type_may_not_revoke():
+    c = base_chain()
+    with pytest.raises(ValueError):
+        build_link(c.eldest, link_type="kbapp.future_thing", body_fields={"revoke": {"kids": [kid_hex(sk(1).kid)]}},
+                   ignore_if_unsupported=True, **c.common())
+
+
 # --- stubs ------------------------------------------------------------------------
 
 

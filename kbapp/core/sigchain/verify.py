@@ -319,6 +319,8 @@ class _Subchain:
             device = self.devices.get(dev_id.lower()) if isinstance(dev_id, str) else None
             if device is None or device.revoked_seqno is not None or device.subkey is not None:
                 raise BadChainLink(f"link {link.seqno}: subkey for an unknown, revoked or complete device")
+            if device.sibkey != parent.hex():
+                raise BadChainLink(f"link {link.seqno}: a device's subkey must hang off its own sibkey")
             if dev.get("kid") is not None and parse_kid_field(dev["kid"], "device.kid") != kid:
                 raise BadChainLink(f"link {link.seqno}: device.kid is not the subkey")
             device.subkey = kid.hex()
