@@ -102,11 +102,24 @@ def read_paperkey() -> str:
     return sys.stdin.readline().strip()
 
 
+def ask_passphrase(new_file: bool) -> str | None:
+    """Only on a terminal: scripts set KBAPP_PASSPHRASE instead."""
+    if not sys.stdin.isatty():
+        return None
+    if not new_file:
+        return getpass.getpass("Keystore passphrase: ")
+    while True:
+        first = getpass.getpass("No OS keyring here: choose a passphrase for this profile's key file: ")
+        if first and first == getpass.getpass("Again: "):
+            return first
+        print("They differ (or are empty); try again.", file=sys.stderr)
+
+
 async def run_command(args) -> int:
     from kbapp.client.app import App
     from . import render
 
-    async with App(args.home) as app:
+    async with App(args.home, passphrase_prompt=ask_passphrase) as app:
         if args.cmd == "signup":
             acct = await app.signup(args.username, device_name=args.device, server_url=args.server)
             emit(args, acct, render.account(acct, created=True))

@@ -34,11 +34,13 @@ DEFAULT_SERVER = "http://127.0.0.1:8470"
 
 
 class App:
-    def __init__(self, home: Path | None = None, *, keystore=None, clock=time.time, rng=os.urandom):
+    def __init__(self, home: Path | None = None, *, keystore=None, passphrase_prompt=None,
+                 clock=time.time, rng=os.urandom):
         self.home = Path(home) if home else default_home()
         self.clock, self.rng = clock, rng
         self.events = EventBus()
         self._keystore = keystore
+        self._prompt = passphrase_prompt
         self.store: Store | None = None
         self.api: ServerAPI | None = None
         self.logview: LogView | None = None
@@ -57,8 +59,6 @@ class App:
     async def open(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.home / "client.sqlite3")
-        if self._keystore is None:
-            self._keystore = open_keystore(self.home)
         url = self.store.get("server_url")
         if url:
             self._attach(url)
@@ -78,6 +78,9 @@ class App:
 
     @property
     def keystore(self):
+        """Opened on first use: reading identities needs no secrets (nor a passphrase)."""
+        if self._keystore is None:
+            self._keystore = open_keystore(self.home, prompt=self._prompt)
         return self._keystore
 
     # -- server -------------------------------------------------------------
@@ -117,17 +120,17 @@ class App:
     # -- secrets -------------------------------------------------------------
 
     def _device_keys(self) -> DeviceKeys:
-        raw = self._keystore.get("device")
+        raw = self.keystore.get("device")
         if raw is None:
             raise errors.NotLoggedIn("this profile has no device yet: run `kbapp signup` or `kbapp login`")
         seeds = unpack(raw, max_size=256)
         return DeviceKeys.from_seeds(seeds[0], seeds[1])
 
     def _save_device(self, keys: DeviceKeys) -> None:
-        self._keystore.put("device", pack(list(keys.seeds())))
+        self.keystore.put("device", pack(list(keys.seeds())))
 
     def _puk(self, generation: int) -> PerUserKey:
-        seed = self._keystore.get(f"puk:{generation}")
+        seed = self.keystore.get(f"puk:{generation}")
         if seed is None:
             raise errors.KeystoreError(f"this device does not hold per-user key generation {generation}")
         return PerUserKey.derive(seed, generation)
@@ -175,7 +178,7 @@ class App:
                 "puk_boxes": [self._box_for(puk_seed, 1, kid_hex(keys.subkey.kid))]}
         await self.api.signup(body)
         self._save_device(keys)
-        self._keystore.put("puk:1", puk_seed)
+        self.keystore.put("puk:1", puk_seed)
         self.store.set_many({"uid": uid, "username": username, "device_id": dev_id, "device_name": device_name})
         await self.identify(username)
         self.events.emit(LoggedIn(username, device_name))
@@ -207,7 +210,7 @@ class App:
         await self.api.post_links(user.uid, body)
         self._save_device(keys)
         for g, s in seeds.items():
-            self._keystore.put(f"puk:{g}", s)
+            self.keystore.put(f"puk:{g}", s)
         self.store.set_many({"uid": user.uid, "username": username, "device_id": dev_id,
                              "device_name": device_name})
         await self.identify(username)
@@ -284,7 +287,7 @@ class App:
                     "puk_prev": [{"generation": gen + 1,
                                   "box": b64encode(encrypt_prev_seed(new_puk, old_seed, self.rng(24)))}]}
             await self.api.post_links(uid, body)
-            self._keystore.put(f"puk:{gen + 1}", new_seed)
+            self.keystore.put(f"puk:{gen + 1}", new_seed)
             ident = await self.identify(username)
         self.events.emit(DevicesChanged(username))
         return next(d for d in ident.devices if d.id == dev.id)
@@ -315,7 +318,7 @@ class App:
             device_name=self.store.get("device_name"), server_url=self.store.get("server_url"),
             server_fingerprint=key_fingerprint(b64decode(key)) if key else None,
             checkpoint=CheckpointView(cp.size, cp.root.hex(), cp.seen_at) if cp else None,
-            keystore=self._keystore.kind)
+            keystore=self._keystore.kind if self._keystore else "not opened yet")
 
     # -- transparency -----------------------------------------------------------
 

@@ -484,13 +484,13 @@ class Keystore:
 
 
 def open_keystore(profile_dir: str | os.PathLike, *, backend: str | None = None,
-                  passphrase: str | None = None) -> Keystore:
+                  passphrase: str | None = None, prompt=None) -> Keystore:
     """The keystore for a profile.
 
     Backend: the argument, else $KBAPP_KEYSTORE, else the file backend when
     the profile already has a keystore file, else the OS keyring when usable,
     else the file backend. The file passphrase: the argument, else
-    $KBAPP_PASSPHRASE.
+    $KBAPP_PASSPHRASE, else `prompt(new_file: bool)` (the CLI asks on a terminal).
     """
     profile = Path(profile_dir).expanduser()
     namespace = profile_namespace(profile)
@@ -508,6 +508,8 @@ def open_keystore(profile_dir: str | os.PathLike, *, backend: str | None = None,
     if choice == "keyring":
         return Keystore(KeyringBackend(namespace), namespace)
     passphrase = passphrase or os.environ.get(ENV_PASSPHRASE) or None
+    if passphrase is None and prompt is not None:
+        passphrase = prompt(not file_path.exists()) or None
     if passphrase is None:
         raise KeystoreError(
             f"the keystore file {file_path} needs a passphrase: set {ENV_PASSPHRASE} "
