@@ -59,12 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("id", help="verify and show a user's identity")
     s.add_argument("username")
+    s.add_argument("--server", default=None, help="server URL (a new profile pins it)")
 
     sub.add_parser("status", help="this profile, its server and the verified checkpoint")
 
     s = sub.add_parser("log", help="the transparency log")
     lsub = s.add_subparsers(dest="log_cmd", required=True)
-    lsub.add_parser("verify", help="audit the whole log from scratch")
+    v = lsub.add_parser("verify", help="audit the whole log from scratch")
+    v.add_argument("--server", default=None, help="server URL (a new profile pins it)")
     c = lsub.add_parser("check", help="check a checkpoint note a peer sent (fork detection)")
     c.add_argument("note_file", type=Path, help="file holding the signed checkpoint note ('-' for stdin)")
 
@@ -143,12 +145,16 @@ async def run_command(args) -> int:
             dev = await app.revoke_device(args.device)
             emit(args, dev, f"revoked device {dev.name} ({dev.id})")
         elif args.cmd == "id":
+            if args.server or app.api is None:
+                await app.connect(args.server)
             ident = await app.identify(args.username)
             emit(args, ident, render.identity(ident))
         elif args.cmd == "status":
             st = await app.status()
             emit(args, st, render.status(st))
         elif args.cmd == "log" and args.log_cmd == "verify":
+            if args.server or app.api is None:
+                await app.connect(args.server)
             audit = await app.verify_log()
             emit(args, audit, f"log verified: {audit.leaves_checked} leaves, root {audit.root_hex[:16]}..., "
                               f"consistent with the checkpoint of size {audit.trusted_size} we trusted")

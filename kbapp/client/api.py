@@ -52,7 +52,14 @@ class ServerAPI:
             raise errors.NetworkError(f"the server at {self.base_url} did not answer in time") from None
         except httpx.HTTPError as e:
             raise errors.NetworkError(f"cannot reach the server at {self.base_url}: {e}") from None
-        body = loads_json(b"".join(chunks), max_size=self.max_response, max_depth=MAX_DEPTH) if chunks else None
+        raw = b"".join(chunks)
+        if status >= 400:
+            try:
+                body = loads_json(raw, max_size=self.max_response, max_depth=MAX_DEPTH) if raw else None
+            except errors.EncodingError:
+                body = None  # an HTML error page from a proxy, say
+        else:
+            body = loads_json(raw, max_size=self.max_response, max_depth=MAX_DEPTH) if raw else None
         if status >= 400:
             err = body.get("error") if isinstance(body, dict) else None
             msg = str(err.get("message", ""))[:500] if isinstance(err, dict) else f"HTTP {status}"

@@ -22,15 +22,17 @@ from kbapp.core.uid import check_username, device_id as make_device_id, uid_for
 
 from . import chainops
 from .api import ServerAPI
-from .events import CheckpointAdvanced, DevicesChanged, EventBus, LoggedIn
+from .events import (CheckpointAdvanced, DevicesChanged, EventBus, IdentityVerified, LoggedIn,
+                     VerificationFailed)
 from .identify import Identifier, VerifiedUser
-from .keystore import open_keystore
+from .keystore import backend_for, open_keystore
 from .logview import LogAudit, LogView
 from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status
 from .paths import default_home
 from .store import Store
 
 DEFAULT_SERVER = "http://127.0.0.1:8470"
+PREF_PREFIX = "pref."  # keeps preferences apart from the trusted settings (server_key, uid, ...)
 
 
 class App:
@@ -113,6 +115,19 @@ class App:
             self._attach(url)
         return ServerInfo(url, origin, key_fingerprint(key), first)
 
+    async def forget_server(self) -> None:
+        """Undo a first contact before any account exists (the welcome flow's "Back").
+
+        Drops the pinned key with the checkpoint and identities verified against it,
+        so that another server can be pinned from a clean slate.
+        """
+        if self.store.get("uid"):
+            raise errors.Conflict(f"this profile is {self.store.get('username')}: its server cannot change")
+        if self.api is not None:
+            await self.api.aclose()
+        self.api = self.logview = self.identifier = None
+        self.store.forget_server()
+
     def _server_info(self) -> ServerInfo:
         key = b64decode(self.store.get("server_key") or "")
         return ServerInfo(self.store.get("server_url"), self.store.get("server_origin"), key_fingerprint(key), False)
@@ -134,6 +149,17 @@ class App:
         if seed is None:
             raise errors.KeystoreError(f"this device does not hold per-user key generation {generation}")
         return PerUserKey.derive(seed, generation)
+
+    async def _current_puk(self, user: VerifiedUser) -> PerUserKey:
+        """The newest PUK generation; fetched from this device's box when another
+        device rotated it (a revocation made elsewhere), checked against the chain."""
+        gen = max(user.state.puks)
+        if self.keystore.get(f"puk:{gen}") is None:
+            seeds = await self._recover_pukes(user, self._device_keys().subkey)
+            for g, s in seeds.items():
+                if self.keystore.get(f"puk:{g}") is None:
+                    self.keystore.put(f"puk:{g}", s)
+        return self._puk(gen)
 
     def _require_login(self) -> tuple[str, str]:
         uid, username = self.store.get("uid"), self.store.get("username")
@@ -248,7 +274,7 @@ class App:
             phrase = new_paper_phrase(self.rng(32))
             paper = await asyncio.get_running_loop().run_in_executor(None, paper_device_keys, phrase)
             gen = max(user.state.puks)
-            puk = self._puk(gen)
+            puk = await self._current_puk(user)
             links = chainops.device_links(state=user.state, signer=me.sibkey, keys=paper,
                                           device_id=make_device_id(self.rng(16)),
                                           device_name=paper_key_id(phrase), device_type="paper",
@@ -276,7 +302,7 @@ class App:
                 raise errors.Conflict("this is the current device: revoke it from another device")
             me = self._device_keys()
             gen = max(user.state.puks)
-            old_seed = self._puk(gen).seed
+            old_seed = (await self._current_puk(user)).seed
             new_seed = self.rng(32)
             new_puk = PerUserKey.derive(new_seed, gen + 1)
             links = chainops.revoke_links(state=user.state, signer=me.sibkey, device=dev, new_puk=new_puk,
@@ -298,10 +324,15 @@ class App:
         if self.identifier is None:
             await self.connect()
         before = self.logview.trusted()
-        user = await self.identifier.identify(username)
+        try:
+            user = await self.identifier.identify(username)
+        except errors.VerificationError as e:
+            self.events.emit(VerificationFailed(username, e.code, str(e)))
+            raise
         after = self.logview.trusted()
         if after is not None and (before is None or after.size != before.size):
             self.events.emit(CheckpointAdvanced(after.size, after.root.hex()))
+        self.events.emit(IdentityVerified(user.username, user.uid, user.state.tail_seqno, user.changed))
         return chainops.identity_view(user, current_device=self.store.get("device_id")
                                       if user.uid == self.store.get("uid") else None)
 
@@ -318,7 +349,17 @@ class App:
             device_name=self.store.get("device_name"), server_url=self.store.get("server_url"),
             server_fingerprint=key_fingerprint(b64decode(key)) if key else None,
             checkpoint=CheckpointView(cp.size, cp.root.hex(), cp.seen_at) if cp else None,
-            keystore=self._keystore.kind if self._keystore else "not opened yet")
+            keystore=self._keystore.kind if self._keystore else backend_for(self.home))
+
+    # -- preferences ---------------------------------------------------------------
+
+    def preference(self, key: str, default: str | None = None) -> str | None:
+        """A UI preference (theme, notifications, embedded server): plain, untrusted settings."""
+        value = self.store.get(PREF_PREFIX + key)
+        return default if value is None else value
+
+    def set_preference(self, key: str, value: str) -> None:
+        self.store.set(PREF_PREFIX + key, str(value))
 
     # -- transparency -----------------------------------------------------------
 

@@ -72,12 +72,17 @@ class Identifier:
         links = answer.get("links")
         if not isinstance(links, list):
             raise errors.EncodingError("chain answer has no link list")
+        # Links posted after our checkpoint are not committed to yet: play back
+        # exactly the part the log vouches for, the rest waits for the next look.
+        links = links[:tail.seqno]
         if len(links) > THREAD_THRESHOLD:
             state = await asyncio.get_running_loop().run_in_executor(
                 None, lambda: verify_chain(links, uid=uid, username=username))
         else:
             state = verify_chain(links, uid=uid, username=username)
-        check_tail(tail, state.tail_seqno, state.tail_link_id, kid_hex(state.eldest_kid))
+        # An empty chain has no eldest key: still a tail mismatch, not a malformed KID.
+        check_tail(tail, state.tail_seqno, state.tail_link_id,
+                   kid_hex(state.eldest_kid) if state.eldest_kid is not None else "")
 
         prev = self.store.identity(uid)
         changed = self._check_growth(prev, links, state)

@@ -483,6 +483,18 @@ class Keystore:
         self.delete(self._puk_name(uid))
 
 
+def backend_for(profile_dir: str | os.PathLike, backend: str | None = None) -> str:
+    """Which backend `open_keystore` will use, so a GUI knows beforehand whether to ask
+    for a passphrase (it cannot prompt synchronously from inside its event loop)."""
+    choice = backend or os.environ.get(ENV_BACKEND) or None
+    if choice is None:
+        if (Path(profile_dir).expanduser() / KEYSTORE_FILE).exists():
+            choice = "file"
+        else:
+            choice = "keyring" if keyring_usable() else "file"
+    return choice
+
+
 def open_keystore(profile_dir: str | os.PathLike, *, backend: str | None = None,
                   passphrase: str | None = None, prompt=None) -> Keystore:
     """The keystore for a profile.
@@ -495,12 +507,7 @@ def open_keystore(profile_dir: str | os.PathLike, *, backend: str | None = None,
     profile = Path(profile_dir).expanduser()
     namespace = profile_namespace(profile)
     file_path = profile / KEYSTORE_FILE
-    choice = backend or os.environ.get(ENV_BACKEND) or None
-    if choice is None:
-        if file_path.exists():
-            choice = "file"
-        else:
-            choice = "keyring" if keyring_usable() else "file"
+    choice = backend_for(profile, backend)
     if choice not in BACKENDS:
         raise KeystoreError(f"unknown keystore backend {choice!r}; use one of {', '.join(BACKENDS)}")
     if choice == "memory":

@@ -103,6 +103,13 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(delete(settings).where(settings.c.key == key))
 
+    def forget_server(self) -> None:
+        """Drop the pinned server and all that was verified against it, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(settings).where(settings.c.key.in_(("server_url", "server_origin", "server_key"))))
+            conn.execute(delete(checkpoint))
+            conn.execute(delete(identities))
+
     # trusted state ----------------------------------------------------------------
 
     def checkpoint(self) -> TrustedCheckpoint | None:

@@ -114,9 +114,15 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
     async def server_info(request):
         return service.info()
 
+    async def fresh(fn, *args):
+        """Reads of the Merkle state: first fold in other processes' writes."""
+        async with service.lock:
+            await run_in_threadpool(service.refresh)
+            return await run_in_threadpool(fn, *args)
+
     async def checkpoint(request):
         size = request.query_params.get("size")
-        return await run_in_threadpool(service.checkpoint, None if size is None else int_param(request, "size"))
+        return await fresh(service.checkpoint, None if size is None else int_param(request, "size"))
 
     async def signup(request):
         body = await json_body(request)
@@ -148,19 +154,16 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
         kind = request.path_params["kind"]
         if kind not in ("user", "team"):
             raise errors.NotFound(f"no map of {kind!r}")
-        async with service.lock:
-            return await run_in_threadpool(service.lookup, kind, request.path_params["ident"])
+        return await fresh(service.lookup, kind, request.path_params["ident"])
 
     async def consistency(request):
-        async with service.lock:
-            return service.consistency(int_param(request, "first"), int_param(request, "second"))
+        return await fresh(service.consistency, int_param(request, "first"), int_param(request, "second"))
 
     async def inclusion(request):
-        async with service.lock:
-            return service.inclusion(int_param(request, "index"), int_param(request, "size"))
+        return await fresh(service.inclusion, int_param(request, "index"), int_param(request, "size"))
 
     async def leaves(request):
-        return await run_in_threadpool(service.leaves, int_param(request, "start"), int_param(request, "end"))
+        return await fresh(service.leaves, int_param(request, "start"), int_param(request, "end"))
 
     def wrap(handler):
         async def endpoint(request: Request):

@@ -114,6 +114,18 @@ class Service:
                             .where(db.checkpoints.c.size == self.log.size)).scalar()
         self.checkpoint_note = note or self._sign(self.log.size)
 
+    def refresh(self) -> None:
+        """Fold in what other server processes wrote before serving a read, so that
+        no process answers from an older map or log than the database holds (a
+        client would see a rollback, or a chain the map does not know yet). The
+        shared advisory lock gives a snapshot no writer is half-way through.
+        Call under self.lock."""
+        with self.engine.connect() as conn:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock_shared(7305)"))
+                self._catch_up(conn)
+
     def _sign(self, size: int) -> str:
         return sign_checkpoint(self.origin, size, self.log.root(size), self.origin, self.key)
 
