@@ -41,16 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("login", help="provision this device")
     s.add_argument("username")
-    s.add_argument("--paperkey", action="store_true", required=True,
-                   help="use a paper key (read from KBAPP_PAPERKEY, stdin or a prompt)")
+    how = s.add_mutually_exclusive_group(required=True)
+    how.add_argument("--paperkey", action="store_true",
+                     help="use a paper key (read from KBAPP_PAPERKEY, stdin or a prompt)")
+    how.add_argument("--phrase", action="store_true",
+                     help="use the phrase `kbapp device add` shows on another device "
+                          "(read from KBAPP_PHRASE, stdin or a prompt)")
     s.add_argument("--server", default=None)
     s.add_argument("--device", default=None)
+    s.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the other device")
 
     s = sub.add_parser("device", help="list, add or remove devices")
     dsub = s.add_subparsers(dest="device_cmd", required=True)
     dsub.add_parser("list", help="devices of this account")
-    a = dsub.add_parser("add", help="add a device (a paper key device; phrase provisioning comes later)")
-    a.add_argument("--paper", action="store_true", default=True)
+    a = dsub.add_parser("add", help="add a device: shows a phrase to type on the new device")
+    a.add_argument("--paper", action="store_true", help="add a paper key instead (same as `kbapp paperkey`)")
+    a.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the new device")
     r = dsub.add_parser("remove", help="revoke a device (rotates the per-user key)")
     r.add_argument("device", help="device name or id")
     r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -95,12 +101,12 @@ def emit(args, obj, text: str) -> None:
         print(text)
 
 
-def read_paperkey() -> str:
-    phrase = os.environ.get("KBAPP_PAPERKEY")
+def read_secret(env: str, prompt: str) -> str:
+    phrase = os.environ.get(env)
     if phrase:
         return phrase
     if sys.stdin.isatty():
-        return getpass.getpass("Paper key: ")
+        return getpass.getpass(prompt)
     return sys.stdin.readline().strip()
 
 
@@ -125,10 +131,26 @@ async def run_command(args) -> int:
         if args.cmd == "signup":
             acct = await app.signup(args.username, device_name=args.device, server_url=args.server)
             emit(args, acct, render.account(acct, created=True))
-        elif args.cmd == "login":
-            acct = await app.login_paperkey(args.username, read_paperkey(), device_name=args.device,
-                                            server_url=args.server)
+        elif args.cmd == "login" and args.paperkey:
+            acct = await app.login_paperkey(args.username, read_secret("KBAPP_PAPERKEY", "Paper key: "),
+                                            device_name=args.device, server_url=args.server)
             emit(args, acct, render.account(acct, created=False))
+        elif args.cmd == "login":
+            phrase = read_secret("KBAPP_PHRASE", "Phrase shown on your other device: ")
+            if not args.json:
+                print("Waiting for the other device...", file=sys.stderr, flush=True)
+            acct = await app.login_phrase(args.username, phrase, device_name=args.device,
+                                          server_url=args.server, timeout=args.timeout)
+            emit(args, acct, render.account(acct, created=False))
+        elif args.cmd == "device" and args.device_cmd == "add" and not args.paper:
+            def show(phrase: str) -> None:
+                if args.json:
+                    print(json.dumps({"phrase": phrase}), flush=True)
+                else:
+                    print(render.provision_phrase(phrase, app.store.get("username")), flush=True)
+
+            dev = await app.add_device_by_phrase(show, timeout=args.timeout)
+            emit(args, dev, f"added device {dev.name} ({dev.id})")
         elif args.cmd == "paperkey" or (args.cmd == "device" and args.device_cmd == "add"):
             phrase = await app.create_paperkey()
             emit(args, {"paperkey": phrase}, render.paperkey(phrase))

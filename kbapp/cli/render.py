@@ -32,6 +32,13 @@ def paperkey(phrase: str) -> str:
             "It can provision a new device with `kbapp login USERNAME --paperkey`.")
 
 
+def provision_phrase(phrase: str, username: str | None) -> str:
+    return ("On the new device, run\n\n"
+            f"    kbapp login {username or 'USERNAME'} --phrase\n\n"
+            "and type this phrase (it works once, for a few minutes):\n\n"
+            f"    {phrase}\n\nWaiting for the new device...")
+
+
 def devices(items: list[DeviceView]) -> str:
     if not items:
         return "no devices"

@@ -128,3 +128,14 @@ class ServerAPI:
         if not isinstance(leaves, list) or body.get("start") != start:
             raise errors.EncodingError("malformed leaves answer")
         return leaves
+
+    async def kex_post(self, channel: str, msg_b64: str) -> int:
+        body = await self.post(f"/v1/kex/{channel}", {"msg": msg_b64})
+        return body.get("index")
+
+    async def kex_read(self, channel: str, after: int) -> list:
+        body = await self.get(f"/v1/kex/{channel}", after=after)
+        msgs = body.get("messages")
+        if not isinstance(msgs, list) or len(msgs) > 64:
+            raise errors.EncodingError("malformed mailbox answer")
+        return msgs

@@ -16,7 +16,9 @@ from kbapp.core import errors
 from kbapp.core.encoding import b64decode, b64encode, pack, unpack
 from kbapp.core.keys import DeviceKeys, EncryptionKeyPair, kid_hex, parse_kid
 from kbapp.core.merkle.note import key_fingerprint
-from kbapp.core.paperkey import new_paper_phrase, paper_device_keys, paper_key_id
+from kbapp.core import kex
+from kbapp.core.paperkey import (new_paper_phrase, new_provision_phrase, paper_device_keys, paper_key_id,
+                                 provision_secret)
 from kbapp.core.puk import PerUserKey, box_seed, decrypt_prev_seed, encrypt_prev_seed, open_seed_box
 from kbapp.core.uid import check_username, device_id as make_device_id, uid_for
 
@@ -317,6 +319,89 @@ class App:
             ident = await self.identify(username)
         self.events.emit(DevicesChanged(username))
         return next(d for d in ident.devices if d.id == dev.id)
+
+    # -- device provisioning with a phrase (kex) ------------------------------------
+
+    async def _kex_wait(self, channel: str, secret: bytes, role: str, after: int,
+                        timeout: float, poll: float) -> tuple[dict, int]:
+        """Poll the mailbox for the other device's `role` message."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for item in await self.api.kex_read(channel, after):
+                if not isinstance(item, dict) or not isinstance(item.get("index"), int):
+                    raise errors.EncodingError("malformed mailbox message")
+                after = max(after, item["index"] + 1)
+                opened = kex.open_message(secret, b64decode(item.get("msg", ""), max_size=kex.MAX_MESSAGE))
+                if opened is not None and opened[0] == role:
+                    return opened[1], after
+            if asyncio.get_running_loop().time() > deadline:
+                raise errors.ProvisioningError(f"no answer from the other device within {timeout:.0f} s")
+            await asyncio.sleep(poll)
+
+    async def _kex_send(self, channel: str, secret: bytes, role: str, body: dict) -> None:
+        await self.api.kex_post(channel, b64encode(kex.seal_message(secret, role, body, self.rng(24))))
+
+    async def add_device_by_phrase(self, on_phrase, *, timeout: float = 300.0, poll: float = 0.5) -> DeviceView:
+        """Show a phrase (via `on_phrase`), wait for the new device, vouch for it."""
+        uid, username = self._require_login()
+        async with self._lock:
+            user = await self.identifier.identify(username)
+            self._my_active_device(user)
+            me = self._device_keys()
+            phrase = new_provision_phrase(self.rng(16))
+            secret = provision_secret(phrase)
+            channel = kex.channel_id(secret)
+            await self._kex_send(channel, secret, "offer", {"uid": uid, "username": username,
+                                                            "signer_kid": kid_hex(me.sibkey.kid)})
+            on_phrase(phrase)
+            reply, _ = await self._kex_wait(channel, secret, "reply", 0, timeout, poll)
+            user = await self.identifier.identify(username)
+            links, dev = chainops.kex_countersign(state=user.state, chain=self.store.identity(uid).chain,
+                                                  signer=me.sibkey, reply=reply)
+            puk = await self._current_puk(user)
+            await self.api.post_links(uid, {"links": links,
+                                            "puk_boxes": [self._box_for(puk.seed, puk.generation, dev.subkey)]})
+            await self._kex_send(channel, secret, "done", {"device_id": dev.id})
+            ident = await self.identify(username)
+        self.events.emit(DevicesChanged(username))
+        return next(d for d in ident.devices if d.id == dev.id)
+
+    async def login_phrase(self, username: str, phrase: str, *, device_name: str | None = None,
+                           server_url: str | None = None, timeout: float = 300.0, poll: float = 0.5) -> Account:
+        """Provision this profile as a new device of `username`, vouched for by the
+        device that showed `phrase`."""
+        username = check_username(username)
+        if self.store.get("uid"):
+            raise errors.Conflict(f"this profile is already {self.store.get('username')}; use another --home")
+        secret = provision_secret(phrase)
+        server = await self.connect(server_url)
+        channel = kex.channel_id(secret)
+        offer, after = await self._kex_wait(channel, secret, "offer", 0, timeout, poll)
+        if offer.get("username") != username:
+            raise errors.ProvisioningError(f"this phrase adds a device to {offer.get('username')!r}, not {username!r}")
+        user = await self.identifier.identify(username)
+        device_name = device_name or default_device_name()
+        keys = DeviceKeys.from_seeds(self.rng(32), self.rng(32))
+        dev_id = make_device_id(self.rng(16))
+        sib, subkey = chainops.kex_new_device(state=user.state, signer_kid=str(offer.get("signer_kid")),
+                                              keys=keys, device_id=dev_id, device_name=device_name,
+                                              ctime=int(self.clock()), merkle_root=self.logview.trusted())
+        await self._kex_send(channel, secret, "reply", {"sibkey_payload": sib.payload_json.decode(),
+                                                        "subkey": subkey})
+        await self._kex_wait(channel, secret, "done", after, timeout, poll)
+        user = await self.identifier.identify(username)
+        dev = user.state.devices.get(dev_id)
+        if dev is None or dev.revoked_seqno is not None or dev.sibkey != kid_hex(keys.sibkey.kid):
+            raise errors.ProvisioningError("the other device said done, but this device is not in the chain")
+        seeds = await self._recover_pukes(user, keys.subkey)
+        self._save_device(keys)
+        for g, s in seeds.items():
+            self.keystore.put(f"puk:{g}", s)
+        self.store.set_many({"uid": user.uid, "username": username, "device_id": dev_id,
+                             "device_name": device_name})
+        await self.identify(username)
+        self.events.emit(LoggedIn(username, device_name))
+        return Account(username, user.uid, dev_id, device_name, server)
 
     # -- identity --------------------------------------------------------------
 

@@ -11,8 +11,10 @@ from kbapp.core.keys import DeviceKeys, SigningKeyPair, kid_hex
 from kbapp.core.merkle.note import key_fingerprint
 from kbapp.core.keys import parse_kid
 from kbapp.core.puk import PerUserKey
-from kbapp.core.sigchain import (ChainState, Device, build_eldest, build_per_user_key, build_revoke,
-                                 build_sibkey, build_subkey, link_id)
+from kbapp.core.encoding import loads_json
+from kbapp.core.sigchain import (ChainState, Device, KidOnly, LinkType, Unsigned, build_eldest,
+                                 build_per_user_key, build_revoke, build_sibkey, build_subkey, link_id,
+                                 verify_chain)
 
 from .models import CheckpointView, DeviceView, Identity, KeyView
 
@@ -75,6 +77,44 @@ def revoke_links(*, state: ChainState, signer: SigningKeyPair, device: Device, n
     chain.add(build_per_user_key, signer, new_puk.signing, new_puk.encryption_kid,
               generation=new_puk.generation)
     return chain.links
+
+
+def kex_new_device(*, state: ChainState, signer_kid: str, keys: DeviceKeys, device_id: str,
+                   device_name: str, ctime: int, merkle_root) -> tuple[Unsigned, dict]:
+    """The new device's half: its sibkey link for `signer_kid` to sign, and its subkey link."""
+    if kid_hex(signer_kid) not in state.sibkeys:
+        raise errors.ProvisioningError("the offering key is not an active device of this account")
+    chain = _Chain.after(state, ctime, merkle_root)
+    sib = build_sibkey(KidOnly(parse_kid(signer_kid).raw), keys.sibkey, device_id=device_id,
+                       device_name=device_name, device_type="desktop", sign=False,
+                       seqno=chain.seqno, prev=chain.prev, **chain.common)
+    chain.seqno, chain.prev = chain.seqno + 1, sib.link_id
+    chain.add(build_subkey, keys.sibkey, keys.subkey, device_id=device_id)
+    return sib, chain.links[0]
+
+
+def kex_countersign(*, state: ChainState, chain: list[dict], signer: SigningKeyPair,
+                    reply: dict) -> tuple[list[dict], Device]:
+    """The existing device's half: sign the new sibkey link, then check the whole
+    batch by playing the chain back with it, exactly as every reader will."""
+    payload, subkey = reply.get("sibkey_payload"), reply.get("subkey")
+    if not isinstance(payload, str) or not isinstance(subkey, dict) or len(payload) > 64 * 1024:
+        raise errors.ProvisioningError("malformed reply from the new device")
+    inner = loads_json(payload, max_size=64 * 1024, max_depth=16)
+    ctime = inner.get("ctime") if isinstance(inner, dict) else None
+    if type(ctime) is not int:
+        raise errors.ProvisioningError("the new device's link has no ctime")
+    sib = Unsigned(payload.encode(), state.tail_seqno + 1, bytes.fromhex(state.tail_link_id),
+                   int(LinkType.SIBKEY), False, ctime).sign(signer)
+    links = [sib, subkey]
+    try:
+        after = verify_chain(chain + links, uid=state.uid, username=state.username)
+    except errors.KbappError as e:
+        raise errors.ProvisioningError(f"the new device's links do not verify: {e}") from None
+    new = [d for d in after.devices.values() if d.id not in state.devices]
+    if len(new) != 1 or after.tail_seqno != state.tail_seqno + 2 or not new[0].subkey:
+        raise errors.ProvisioningError("the new device's links must add exactly one device with its keys")
+    return links, new[0]
 
 
 def check_puk(state: ChainState, generation: int, seed: bytes) -> PerUserKey:

@@ -95,19 +95,29 @@ class LogView:
             if root != current.root:
                 raise errors.ForkDetected(f"{who} saw a different log of size {size}")
             return
-        proof = _hashes(await self.api.consistency(size, current.size))
+        await self._prefix(size, root, current.size, current.root,
+                           f"{who} saw a log of size {size} that is not a prefix of ours: the server forked")
+
+    async def _prefix(self, size1: int, root1: bytes, size2: int, root2: bytes, why: str) -> None:
+        """Both checkpoints are the server's own: it can always prove the smaller
+        one a prefix of the bigger. A refusal (404) hides a fork just as well as
+        a bad proof, so both are a fork."""
         try:
-            verify_consistency(size, current.size, proof, root, current.root)
-        except errors.ConsistencyProofError:
-            raise errors.ForkDetected(
-                f"{who} saw a log of size {size} that is not a prefix of ours: the server forked") from None
+            proof = _hashes(await self.api.consistency(size1, size2))
+            verify_consistency(size1, size2, proof, root1, root2)
+        except (errors.ConsistencyProofError, errors.NotFound):
+            raise errors.ForkDetected(why) from None
 
     async def check_peer_note(self, note: str) -> Checkpoint:
         """Gossip: a checkpoint a peer received must agree with ours."""
         peer = self.parse(note)
         current = await self.fetch_latest()
         if peer.size > current.size:
-            await self.check_forward(peer)
+            # The server signed a bigger log than the one it shows us as its
+            # newest: that log must extend this one (and so what we trust).
+            await self._prefix(current.size, current.root, peer.size, peer.root,
+                               f"a peer saw a log of size {peer.size} that does not extend the one of size "
+                               f"{current.size} the server shows us: the server forked")
         else:
             await self.check_seen(peer.size, peer.root, current, who="a peer")
         return current

@@ -176,6 +176,12 @@ class DeviceRevoked(KbappError):
     code = "DEVICE_REVOKED"
 
 
+class ProvisioningError(KbappError):
+    """Adding a device with a phrase did not complete (timeout, a bad reply)."""
+
+    code = "PROVISIONING"
+
+
 class BadPaperKey(KbappError):
     code = "BAD_PAPER_KEY"
 

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from kbapp.core import errors
 from kbapp.core.encoding import loads_json
 
+from .mailbox import Mailbox
 from .service import Service
 
 MAX_BODY = 1 << 20
@@ -165,6 +166,15 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
     async def leaves(request):
         return await fresh(service.leaves, int_param(request, "start"), int_param(request, "end"))
 
+    mailbox = Mailbox(service.engine, service.clock)
+
+    async def kex_post(request):
+        body = await json_body(request)
+        return await run_in_threadpool(mailbox.post, request.path_params["channel"], body.get("msg"))
+
+    async def kex_read(request):
+        return await run_in_threadpool(mailbox.read, request.path_params["channel"], int_param(request, "after", 0))
+
     def wrap(handler):
         async def endpoint(request: Request):
             try:
@@ -189,6 +199,8 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
         Route("/v1/log/consistency", wrap(consistency)),
         Route("/v1/log/inclusion", wrap(inclusion)),
         Route("/v1/log/leaves", wrap(leaves)),
+        Route("/v1/kex/{channel}", wrap(kex_read)),
+        Route("/v1/kex/{channel}", wrap(kex_post), methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.service = service

@@ -65,6 +65,14 @@ log_leaves = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+kex_messages = Table(
+    "kex_messages", metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("msg", LargeBinary, nullable=False),
+    Column("created", BigInteger, nullable=False, index=True),
+)
+
 checkpoints = Table(
     "checkpoints", metadata,
     Column("size", BigInteger, primary_key=True, autoincrement=False),

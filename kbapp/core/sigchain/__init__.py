@@ -2,6 +2,8 @@
 
 from .build import (
     DEFAULT_EXPIRE_IN,
+    KidOnly,
+    Unsigned,
     build_device,
     build_eldest,
     build_link,
@@ -30,7 +32,7 @@ from .verify import ChainState, Device, KeyInfo, PukInfo, Subchain, verify_chain
 
 __all__ = [
     "DEFAULT_EXPIRE_IN", "KBAPP_BODY_VERSION", "KEYBASE_ERRORS", "NAME_BY_TYPE", "TYPE_BY_NAME",
-    "ChainLink", "ChainState", "Device", "KeyInfo", "LinkType", "OuterLink", "PukInfo", "Subchain",
+    "ChainLink", "ChainState", "KidOnly", "Unsigned", "Device", "KeyInfo", "LinkType", "OuterLink", "PukInfo", "Subchain",
     "allow_stubbing", "build_device", "build_eldest", "build_link", "build_per_user_key",
     "build_revoke", "build_sibkey", "build_subkey", "link_id", "link_id_hex", "parse_link",
     "parse_outer", "sign_inner", "stub", "verify_chain",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..encoding import b64encode, canonical_json, pack
@@ -51,8 +52,7 @@ def sign_inner(signer: SigningKeyPair, payload_json: bytes, *, seqno: int, prev:
     Returns the server wire dict. `payload_hash` is the link id (the next
     link's prev) and `sig_id` Keybase's sig id; verifiers recompute both.
     """
-    outer = pack([2, seqno, prev, hashlib.sha256(payload_json).digest(), int(link_type),
-                  SEQ_TYPE_PUBLIC, ignore_if_unsupported])
+    outer = _outer(payload_json, seqno, prev, link_type, ignore_if_unsupported)
     sig = make_sig_packet(signer, outer, prefix=prefix)
     return {
         "seqno": seqno,
@@ -65,6 +65,42 @@ def sign_inner(signer: SigningKeyPair, payload_json: bytes, *, seqno: int, prev:
         "sig_id": sig_id(sig).hex(),
         "payload_hash": hashlib.sha256(outer).hexdigest(),
     }
+
+
+def _outer(payload_json: bytes, seqno: int, prev: bytes | None, link_type: int, ignore: bool) -> bytes:
+    return pack([2, seqno, prev, hashlib.sha256(payload_json).digest(), int(link_type),
+                 SEQ_TYPE_PUBLIC, ignore])
+
+
+@dataclass(frozen=True)
+class Unsigned:
+    """A link built by one device and signed by another (device provisioning:
+    the new device writes and reverse-signs its sibkey link, an existing
+    device signs it). Its link id is known before the signature exists."""
+
+    payload_json: bytes
+    seqno: int
+    prev: bytes | None
+    link_type: int
+    ignore_if_unsupported: bool
+    ctime: int
+
+    @property
+    def link_id(self) -> bytes:
+        return hashlib.sha256(_outer(self.payload_json, self.seqno, self.prev, self.link_type,
+                                     self.ignore_if_unsupported)).digest()
+
+    def sign(self, signer: SigningKeyPair) -> dict:
+        return sign_inner(signer, self.payload_json, seqno=self.seqno, prev=self.prev,
+                          link_type=self.link_type, ignore_if_unsupported=self.ignore_if_unsupported,
+                          ctime=self.ctime)
+
+
+@dataclass(frozen=True)
+class KidOnly:
+    """Stands for a signer known only by its KID, with `build_link(..., sign=False)`."""
+
+    kid: bytes
 
 
 def _type_of(link_type: LinkType | str, body_fields: dict, ignore: bool) -> tuple[str, int]:
@@ -97,8 +133,12 @@ def build_link(signer: SigningKeyPair, *, uid: str, username: str, eldest_kid: b
                seqno: int, prev: bytes | None, link_type: LinkType | str, body_fields: dict,
                ctime: int, expire_in: int = DEFAULT_EXPIRE_IN, merkle_root: dict | None = None,
                ignore_if_unsupported: bool = False,
-               reverse_signer: tuple[str, SigningKeyPair] | None = None) -> dict:
+               reverse_signer: tuple[str, SigningKeyPair] | None = None,
+               sign: bool = True) -> dict | Unsigned:
     """Build and sign one link; returns the wire dict the server stores and serves.
+
+    With `sign=False` the link is returned as `Unsigned` for `signer` (which
+    may be a `KidOnly`) to sign elsewhere.
 
     `body_fields` go into the body beside `key`, `type`, `version` (and
     `merkle_root`, the checkpoint `{"size", "hash"}` the author last verified).
@@ -141,6 +181,8 @@ def build_link(signer: SigningKeyPair, *, uid: str, username: str, eldest_kid: b
         body[section] = dict(sec, reverse_sig=rsig)
     payload_json = canonical_json(payload)
     load_inner(payload_json)   # the verifier's caps: never write what no one can read
+    if not sign:
+        return Unsigned(payload_json, seqno, prev, number, ignore_if_unsupported, ctime)
     return sign_inner(signer, payload_json, seqno=seqno, prev=prev, link_type=number,
                       ignore_if_unsupported=ignore_if_unsupported, ctime=ctime)
 

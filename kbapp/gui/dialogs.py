@@ -1,0 +1,176 @@
+"""Dialogs, all opened with `.open()` and awaited through their `finished` signal:
+a nested `exec()` loop inside an async slot would re-enter asyncio.
+
+- `PaperKeyPanel` / `PaperKeyDialog`: the new paper key, shown once (ui/paperkey.ui).
+- `ask_passphrase`: the keystore file's passphrase when there is no OS keyring.
+- `confirm`: a yes/no question in plain text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLineEdit, QMessageBox, QVBoxLayout, QWidget)
+
+from . import theme
+from .assets import icon
+from .forms import load_form
+from .widgets import flash_text, label
+
+
+async def wait_finished(dialog: QDialog) -> int:
+    """Open a dialog window-modally and wait for its result without a nested event loop."""
+    fut = asyncio.get_running_loop().create_future()
+
+    def done(result: int) -> None:
+        if not fut.done():
+            fut.set_result(result)
+    dialog.finished.connect(done)
+    dialog.open()
+    return await fut
+
+
+class PaperKeyPanel(QWidget):
+    """The 13 words in a numbered grid, Copy, and "I wrote it down" which enables Continue."""
+
+    done = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.form = load_form("paperkey", self)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.form.widget)
+        self.phrase = ""
+        self.form.copyButton.setIcon(icon("copy", theme.colour("text-muted")))
+        self.form.copyButton.clicked.connect(self.copy)
+        self.form.wroteItDown.toggled.connect(self.form.continueButton.setEnabled)
+        self.form.continueButton.clicked.connect(self.done.emit)
+
+    def set_phrase(self, phrase: str) -> None:
+        self.phrase = phrase
+        grid = self.form.phraseGrid
+        while grid.count():
+            item = grid.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        words = phrase.split()
+        rows = (len(words) + 2) // 3  # three columns, read down each column
+        for i, word in enumerate(words):
+            r, c = i % rows, i // rows
+            num = label(f"{i + 1:>2}", "faint")
+            num.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+            grid.addWidget(num, r, c * 2)
+            w = label(word, selectable=True)
+            w.setObjectName(f"word{i + 1}")
+            grid.addWidget(w, r, c * 2 + 1)
+        for c in range(3):
+            grid.setColumnStretch(c * 2 + 1, 1)
+        self.form.wroteItDown.setChecked(False)
+        self.form.continueButton.setEnabled(False)
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.phrase)
+        flash_text(self.form.copyButton, "Copied")
+
+
+class PaperKeyDialog(QDialog):
+    """The paper key panel in a window (Devices → Add a paper key)."""
+
+    def __init__(self, phrase: str, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("New paper key")
+        self.setModal(True)
+        self.panel = PaperKeyPanel(self)
+        self.panel.set_phrase(phrase)
+        self.panel.done.connect(self.accept)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(28, 24, 28, 24)
+        lay.addWidget(self.panel)
+        self.setMinimumWidth(560)
+
+    def reject(self) -> None:
+        """Escape or the close button only work once the user says the words are written down."""
+        if self.panel.form.wroteItDown.isChecked():
+            super().reject()
+
+
+class PassphraseDialog(QDialog):
+    def __init__(self, new_file: bool, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Unlock your keys" if not new_file else "Protect your keys")
+        self.setModal(True)
+        self.new_file = new_file
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(24, 20, 24, 20)
+        lay.setSpacing(10)
+        lay.addWidget(label("Protect your keys" if new_file else "Unlock your keys", "title"))
+        lay.addWidget(label(
+            "There is no system keyring here, so kbapp keeps this device's secret keys in a file "
+            "sealed with a passphrase. Choose one; it cannot be recovered." if new_file else
+            "Enter the passphrase that seals this profile's key file.", "subtitle", wrap=True))
+        self.first = QLineEdit(echoMode=QLineEdit.Password, placeholderText="Passphrase")
+        lay.addWidget(self.first)
+        self.second = QLineEdit(echoMode=QLineEdit.Password, placeholderText="Again")
+        self.second.setVisible(new_file)
+        lay.addWidget(self.second)
+        self.error = label("", "error")
+        lay.addWidget(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.button(QDialogButtonBox.Ok).setProperty("role", "primary")
+        buttons.accepted.connect(self._check)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.setMinimumWidth(440)
+
+    def _check(self) -> None:
+        if not self.first.text():
+            self.error.setText("The passphrase is empty.")
+        elif self.new_file and self.first.text() != self.second.text():
+            self.error.setText("The two passphrases differ.")
+        else:
+            self.accept()
+
+
+async def ask_passphrase(parent: QWidget, new_file: bool) -> str | None:
+    dlg = PassphraseDialog(new_file, parent)
+    try:
+        if await wait_finished(dlg) == QDialog.Accepted:
+            return dlg.first.text()
+        return None
+    finally:
+        dlg.deleteLater()
+
+
+async def confirm(parent: QWidget, title: str, text: str, informative: str, yes: str) -> bool:
+    """A warning box with plain text only (QMessageBox would otherwise guess rich text)."""
+    box = QMessageBox(QMessageBox.Warning, title, text, QMessageBox.Cancel, parent)
+    box.setTextFormat(Qt.PlainText)
+    box.setInformativeText(informative)
+    ok = box.addButton(yes, QMessageBox.AcceptRole)
+    ok.setProperty("role", "danger")
+    box.setDefaultButton(QMessageBox.Cancel)
+    box.setObjectName("confirmBox")
+    try:
+        await wait_finished(box)
+        return box.clickedButton() is ok
+    finally:
+        box.deleteLater()
+
+
+async def unlock_keys(session, parent: QWidget) -> bool:
+    """Make sure the keystore is open before an operation that signs; False if the user gave up."""
+    while await session.keystore_needs_passphrase():
+        phrase = await ask_passphrase(parent, new_file=not session.keystore_file_exists())
+        if phrase is None:
+            return False
+        try:
+            await session.unlock(phrase)
+            return True
+        except Exception:  # noqa: BLE001 - a wrong passphrase: ask again
+            session.clear_passphrase()
+            continue
+    await session.unlock()
+    return True

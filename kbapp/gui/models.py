@@ -1,0 +1,210 @@
+"""Qt item models over the facade's dataclasses: the sidebar, devices, keys.
+
+Views never hold data of their own; every list on screen is one of these models
+(each is checked with pytest-qt's `qtmodeltester`). Display strings come from
+server data and item views render them as plain text.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from kbapp.client.models import DeviceView, KeyView
+
+from . import theme
+from .assets import icon
+
+_Index = QModelIndex | QPersistentModelIndex
+ObjectRole = Qt.UserRole + 1   # the dataclass behind a row
+KeyRole = Qt.UserRole + 2      # sidebar: page key
+ComingRole = Qt.UserRole + 3   # sidebar: True for pages not built yet
+
+
+def short_date(ts: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""
+
+
+def device_icon_name(dev_type: str) -> str:
+    return {"paper": "paper", "mobile": "mobile", "laptop": "laptop"}.get(dev_type, "desktop")
+
+
+# -- sidebar ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    label: str
+    icon: str
+    coming: bool = False
+
+
+SECTIONS = (
+    Section("chat", "Chat", "chat", coming=True),
+    Section("files", "Files", "files", coming=True),
+    Section("photos", "Photos", "photos", coming=True),
+    Section("people", "People", "people"),
+    Section("teams", "Teams", "teams", coming=True),
+    Section("devices", "Devices", "devices"),
+    Section("settings", "Settings", "settings"),
+)
+
+
+class SidebarModel(QAbstractListModel):
+    def __init__(self, sections=SECTIONS, parent=None):
+        super().__init__(parent)
+        self.sections = list(sections)
+        self._icons: dict[str, object] = {}
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.sections)
+
+    def row_of(self, key: str) -> int:
+        return next(i for i, s in enumerate(self.sections) if s.key == key)
+
+    def retint(self) -> None:
+        """Icons follow the theme; called when it changes."""
+        self._icons.clear()
+        if self.sections:
+            self.dataChanged.emit(self.index(0), self.index(len(self.sections) - 1), [Qt.DecorationRole])
+
+    def data(self, index: _Index, role: int = Qt.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self.sections):
+            return None
+        s = self.sections[index.row()]
+        if role == Qt.DisplayRole:
+            return s.label
+        if role == Qt.DecorationRole:
+            if s.key not in self._icons:
+                self._icons[s.key] = icon(s.icon, theme.colour("text-muted"), selected=theme.colour("accent"))
+            return self._icons[s.key]
+        if role == Qt.ToolTipRole:
+            return f"{s.label}: coming in a later version" if s.coming else s.label
+        if role == KeyRole:
+            return s.key
+        if role == ComingRole:
+            return s.coming
+        if role == Qt.AccessibleTextRole:
+            return f"{s.label} (coming)" if s.coming else s.label
+        return None
+
+
+# -- devices -------------------------------------------------------------------------------
+
+
+class DeviceTableModel(QAbstractTableModel):
+    """A user's devices: name, type, when added, state (this device / active / revoked)."""
+
+    HEADERS = ("Name", "Type", "Added", "Status")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.devices: list[DeviceView] = []
+
+    def set_devices(self, devices: list[DeviceView]) -> None:
+        self.beginResetModel()
+        self.devices = list(devices)
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.devices)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.HEADERS):
+            return self.HEADERS[section].upper()
+        return None
+
+    @staticmethod
+    def status(d: DeviceView) -> str:
+        return "Revoked" if d.revoked else "This device" if d.current else "Active"
+
+    def row_of(self, device_id: str) -> int:
+        return next((i for i, d in enumerate(self.devices) if d.id == device_id), -1)
+
+    def data(self, index: _Index, role: int = Qt.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self.devices):
+            return None
+        d, col = self.devices[index.row()], index.column()
+        if role == Qt.DisplayRole:
+            return (d.name, d.type.capitalize(), short_date(d.ctime), self.status(d))[col]
+        if role == Qt.DecorationRole and col == 0:
+            return icon(device_icon_name(d.type), theme.colour("text-faint" if d.revoked else "text-muted"))
+        if role == Qt.ToolTipRole:
+            return f"device id {d.id}\nsigning key {d.sibkey}\nadded at link {d.added_seqno}"
+        if role == Qt.ForegroundRole:
+            if col == 3:
+                return QBrush(QColor(theme.colour("bad" if d.revoked else "link" if d.current else "ok")))
+            if d.revoked:
+                return QBrush(QColor(theme.colour("text-faint")))
+        if role == Qt.FontRole and (d.current or col == 3):
+            f = QFont()
+            f.setBold(True)
+            return f
+        if role == ObjectRole:
+            return d
+        return None
+
+
+# -- keys -----------------------------------------------------------------------------------
+
+
+KIND_LABELS = {"sibkey": "Signing (device)", "subkey": "Encryption (device)",
+               "puk-signing": "Per-user signing", "puk-encryption": "Per-user encryption"}
+
+
+class KeyTableModel(QAbstractTableModel):
+    """A user's verified keys with their fingerprints and the device that holds each."""
+
+    HEADERS = ("Key", "Fingerprint", "Device")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.keys: list[KeyView] = []
+        self.device_names: dict[str, str] = {}
+        self.revoked: set[str] = set()
+
+    def set_keys(self, keys: list[KeyView], devices: list[DeviceView] = ()) -> None:
+        self.beginResetModel()
+        self.keys = list(keys)
+        self.device_names = {d.id: d.name for d in devices}
+        self.revoked = {d.id for d in devices if d.revoked}
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.keys)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.HEADERS):
+            return self.HEADERS[section].upper()
+        return None
+
+    def data(self, index: _Index, role: int = Qt.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self.keys):
+            return None
+        k, col = self.keys[index.row()], index.column()
+        if role == Qt.DisplayRole:
+            device = self.device_names.get(k.device_id or "", "—" if k.device_id else "all devices")
+            return (KIND_LABELS.get(k.kind, k.kind), k.fingerprint, device)[col]
+        if role == Qt.DecorationRole and col == 0:
+            return icon("key", theme.colour("text-muted"))
+        if role == Qt.FontRole and col == 1:
+            f = QFont("DejaVu Sans Mono")
+            f.setPixelSize(12)
+            return f
+        if role == Qt.ToolTipRole:
+            return f"KID {k.kid}"
+        if role == Qt.ForegroundRole and k.device_id in self.revoked:
+            return QBrush(QColor(theme.colour("text-faint")))
+        if role == ObjectRole:
+            return k
+        return None

@@ -1,0 +1,163 @@
+"""Devices: this account's devices, a new paper key, and revocation.
+
+The list reloads on the bridge's `devicesChanged` (whichever window or command made
+the change), keeping the selected device selected.
+"""
+
+from __future__ import annotations
+
+import qasync
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableView, QVBoxLayout
+
+from .. import theme
+from ..assets import icon
+from ..dialogs import PaperKeyDialog, confirm, unlock_keys
+from ..models import DeviceTableModel, ObjectRole
+from ..widgets import card, guarded, label
+from .base import Page
+
+
+class DevicesPage(Page):
+    def __init__(self, session, bridge, parent=None):
+        super().__init__("Devices", "Every device has its own keys and signs for itself. A paper key is a "
+                         "device too: your way back in if you lose this computer.", parent=parent)
+        self.session = session
+        self.app = session.app
+        self.loaded = False
+
+        self.add_button = QPushButton("Add a paper key")
+        self.add_button.setObjectName("addPaperKeyButton")
+        self.add_button.setProperty("role", "primary")
+        self.add_button.clicked.connect(self.add_paperkey)
+        self.actions.addWidget(self.add_button)
+
+        box = card()
+        bl = QVBoxLayout(box)
+        bl.setContentsMargins(1, 6, 1, 1)
+        bl.setSpacing(0)
+        self.model = DeviceTableModel(self)
+        self.view = QTableView()
+        self.view.setObjectName("devicesView")
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.view.setShowGrid(False)
+        self.view.setWordWrap(False)
+        self.view.verticalHeader().hide()
+        self.view.verticalHeader().setDefaultSectionSize(40)
+        self.view.horizontalHeader().setHighlightSections(False)
+        self.view.horizontalHeader().setDefaultAlignment(Qt.AlignLeft | Qt.AlignVCenter)
+        hh = self.view.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.Stretch)
+        for c in (1, 2, 3):
+            hh.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        bl.addWidget(self.view)
+
+        foot = QHBoxLayout()
+        foot.setContentsMargins(16, 10, 12, 12)
+        self.hint = label("Select a device to revoke it.", "faint", wrap=True)
+        self.hint.setObjectName("devicesHint")
+        foot.addWidget(self.hint, 1)
+        self.revoke_button = QPushButton("Revoke…")
+        self.revoke_button.setObjectName("revokeButton")
+        self.revoke_button.setProperty("role", "danger")
+        self.revoke_button.setEnabled(False)
+        self.revoke_button.clicked.connect(self.revoke_clicked)
+        foot.addWidget(self.revoke_button)
+        bl.addLayout(foot)
+        self.body.addWidget(box, 1)
+
+        self.dialog: PaperKeyDialog | None = None
+        bridge.devicesChanged.connect(self._devices_changed)
+        theme.current().changed.connect(self._retint)
+        self._retint()
+
+    def _retint(self) -> None:
+        self.add_button.setIcon(icon("plus", theme.colour("accent-text")))
+        self.revoke_button.setIcon(icon("revoke", theme.colour("bad"), disabled=theme.colour("text-faint")))
+
+    def shown(self) -> None:
+        if not self.loaded:
+            self.refresh_clicked()
+
+    # -- list ----------------------------------------------------------------------------------
+
+    def selected(self):
+        rows = self.view.selectionModel().selectedRows()
+        return self.model.data(rows[0], ObjectRole) if rows else None
+
+    def _selection_changed(self, *_):
+        d = self.selected()
+        can = d is not None and not d.revoked and not d.current
+        self.revoke_button.setEnabled(can)
+        if d is None:
+            self.hint.setText("Select a device to revoke it.")
+        elif d.revoked:
+            self.hint.setText(f"“{d.name}” is revoked: it cannot sign or decrypt anything new.")
+        elif d.current:
+            self.hint.setText("This is the device you are using: revoke it from another device.")
+        else:
+            self.hint.setText(f"“{d.name}” can sign for you and read what is sent to you.")
+
+    def _devices_changed(self, username: str) -> None:
+        self.refresh_clicked()
+
+    @qasync.asyncSlot()
+    async def refresh_clicked(self) -> None:
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        keep = self.selected()
+        ok, devices = await guarded(self.app.devices(), banner=self.banner, busy=self.busy)
+        if not ok:
+            return
+        self.loaded = True
+        self.model.set_devices(devices)
+        row = self.model.row_of(keep.id) if keep else -1
+        if row >= 0:
+            self.view.selectionModel().select(self.model.index(row, 0),
+                                              QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+        self._selection_changed()
+
+    # -- actions --------------------------------------------------------------------------------
+
+    @qasync.asyncSlot()
+    async def add_paperkey(self) -> None:
+        ok, phrase = await guarded(self._make_paperkey(), banner=self.banner, busy=self.busy,
+                                   disable=(self.add_button, self.revoke_button))
+        if ok and phrase:
+            self.dialog = PaperKeyDialog(phrase, self.window())
+            self.dialog.setObjectName("paperKeyDialog")
+            self.dialog.finished.connect(self.dialog.deleteLater)
+            self.dialog.open()
+
+    async def _make_paperkey(self):
+        if not await unlock_keys(self.session, self):
+            return None
+        return await self.app.create_paperkey()
+
+    @qasync.asyncSlot()
+    async def revoke_clicked(self) -> None:
+        d = self.selected()
+        if d is None or d.revoked or d.current:
+            return
+        sure = await confirm(
+            self.window(), f"Revoke “{d.name}”?",
+            f"Revoke the {d.type} device “{d.name}”?",
+            "It will no longer be able to sign or decrypt anything new. kbapp makes a new per-user key "
+            "for your other devices, so what is sent to you from now on is sealed without it. "
+            "Revoking cannot be undone.", "Revoke device")
+        if not sure:
+            return
+        ok, _ = await guarded(self._revoke(d.id), banner=self.banner, busy=self.busy,
+                              disable=(self.add_button, self.revoke_button))
+        if ok:
+            self.banner.show_message("info", f"“{d.name}” is revoked",
+                                     "A new per-user key was made for your other devices.")
+
+    async def _revoke(self, device_id: str):
+        if not await unlock_keys(self.session, self):
+            return None
+        return await self.app.revoke_device(device_id)

@@ -1,0 +1,47 @@
+"""Chat, Files, Photos and Teams: marked "coming", with what each will do."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QVBoxLayout
+
+from ..widgets import IconLabel, label
+from .base import Page
+
+WHAT = {
+    "chat": ("Chat", "End-to-end encrypted conversations with people and teams. Each message is "
+             "sealed on your device and carries the log checkpoint its sender saw, so a server "
+             "showing two people two different worlds is caught."),
+    "files": ("Files", "Encrypted folders shared with people and teams (/private/alice,bob, "
+              "/public/alice, /team/acme), readable only by the devices you choose."),
+    "photos": ("Photos", "Your photos tagged, indexed and searchable on this computer, on the GPU "
+               "when there is one. Nothing is sent anywhere to be analysed."),
+    "teams": ("Teams", "Groups with their own signed chain of members and roles, and keys that "
+              "rotate when someone leaves."),
+}
+
+
+class ComingPage(Page):
+    def __init__(self, key: str, icon_name: str, parent=None):
+        name, text = WHAT[key]
+        super().__init__(name, parent=parent)
+        self.setObjectName("page")
+        box = QFrame()
+        box.setProperty("role", "placeholder")
+        box.setObjectName(f"coming_{key}")
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(40, 48, 40, 48)
+        lay.setSpacing(12)
+        lay.addWidget(IconLabel(icon_name, "text-faint", 56), 0, Qt.AlignHCenter)
+        pill = label("COMING", "pill")
+        lay.addWidget(pill, 0, Qt.AlignHCenter)
+        head = label(f"{name} is coming in a later version", "name")
+        head.setAlignment(Qt.AlignHCenter)
+        lay.addWidget(head)
+        body = label(text, "muted", wrap=True)
+        body.setAlignment(Qt.AlignHCenter)
+        body.setMaximumWidth(520)
+        lay.addWidget(body, 0, Qt.AlignHCenter)
+        self.body.addSpacing(24)
+        self.body.addWidget(box)
+        self.body.addStretch(1)
