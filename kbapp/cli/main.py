@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("note_file", type=Path, help="file holding the signed checkpoint note ('-' for stdin)")
 
     s = sub.add_parser("bench", help="measure speed against a baseline taken in the same run")
-    s.add_argument("what", choices=["identity"])
+    s.add_argument("what", choices=["identity", "gui"])
+    s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
     s.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
     return p
 
@@ -205,12 +206,22 @@ def run_server(args) -> int:
     return 0
 
 
+def run_gui(args) -> int:
+    """`kbapp` alone opens the desktop app (the CLI is its launcher, the one upward import)."""
+    try:
+        from kbapp.gui.main import run
+    except ImportError as e:
+        print(f"kbapp: the desktop app needs PySide6 and qasync ({e}); "
+              "`pip install PySide6-Essentials qasync`, or see `kbapp --help` for the commands", file=sys.stderr)
+        return EXIT_ERROR
+    return run(args.home)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.cmd is None:
-            build_parser().print_help()
-            return 0
+            return run_gui(args)
         if args.cmd == "server":
             return run_server(args)
         if args.cmd == "bench":

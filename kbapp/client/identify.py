@@ -112,11 +112,12 @@ class Identifier:
                                     prev: TrustedIdentity | None, cp: Checkpoint) -> None:
         """Each link names the checkpoint its author saw: it must be in our log."""
         start = prev.tail_seqno if prev is not None else 0
+        seen: dict[tuple[int, str], int] = {}
         for seqno, size, root_hex in state.merkle_roots:
-            if seqno <= start:
-                continue
-            root = bytes.fromhex(root_hex)
-            await self.logview.check_seen(size, root, cp, who=f"{username}'s link {seqno}")
+            if seqno > start:
+                seen.setdefault((size, root_hex), seqno)
+        for (size, root_hex), seqno in seen.items():  # one proof per distinct checkpoint
+            await self.logview.check_seen(size, bytes.fromhex(root_hex), cp, who=f"{username}'s link {seqno}")
 
 
 def summarise(state: ChainState) -> dict:

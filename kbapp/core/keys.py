@@ -176,7 +176,7 @@ def decode_sig_packet(sig: str) -> dict:
 def decode_sig_packet_raw(sig: str) -> tuple[bytes, dict]:
     """decode_sig_packet, also returning the decoded bytes (sig ids hash them)."""
     raw = b64decode(sig, max_size=MAX_SIG_PACKET)
-    packet = unpack(raw, max_size=MAX_SIG_PACKET, max_depth=4)
+    packet = unpack(raw, max_size=MAX_SIG_PACKET, max_depth=None)  # the shape is checked below
     if not isinstance(packet, dict) or not isinstance(packet.get("body"), dict):
         raise EncodingError("signature packet is not a map with a body")
     if packet.get("tag") != SIG_TAG:

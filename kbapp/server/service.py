@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nacl.signing
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from kbapp.core import errors
@@ -37,6 +37,19 @@ MAX_LINKS_PER_POST = 64
 MAX_BOXES_PER_POST = 256
 MAX_BOX_SIZE = 4096
 LEAVES_PAGE = 1000
+
+
+# The write path's statements, built once: SQLAlchemy then reuses their cache
+# keys and compiled forms instead of rebuilding them for every epoch.
+_Q_NEWEST = select(func.max(db.log_leaves.c.idx))
+_Q_LEAVES_FROM = (select(db.log_leaves.c.idx, db.log_leaves.c.data)
+                  .where(db.log_leaves.c.idx >= bindparam("start")).order_by(db.log_leaves.c.idx))
+_Q_MAP_FROM = select(db.map_entries.c.key, db.map_entries.c.value).where(db.map_entries.c.epoch >= bindparam("start"))
+_Q_NOTE = select(db.checkpoints.c.note).where(db.checkpoints.c.size == bindparam("size"))
+_DEL_MAP = delete(db.map_entries).where(db.map_entries.c.key == bindparam("k"))
+_INS_MAP = insert(db.map_entries)
+_INS_LEAF = insert(db.log_leaves)
+_INS_CHECKPOINT = insert(db.checkpoints)
 
 
 def load_or_create_server_key(data_dir: Path) -> nacl.signing.SigningKey:
@@ -97,12 +110,11 @@ class Service:
     def _catch_up(self, conn: Connection) -> None:
         """Fold in leaves and map entries another server process wrote."""
         start = self.log.size
-        rows = conn.execute(select(db.log_leaves.c.idx, db.log_leaves.c.data)
-                            .where(db.log_leaves.c.idx >= start).order_by(db.log_leaves.c.idx)).all()
-        if not rows:
+        newest = conn.execute(_Q_NEWEST).scalar()
+        if newest is None or newest < start:
             return
-        for row in conn.execute(select(db.map_entries.c.key, db.map_entries.c.value)
-                                .where(db.map_entries.c.epoch >= start)):
+        rows = conn.execute(_Q_LEAVES_FROM, {"start": start}).all()
+        for row in conn.execute(_Q_MAP_FROM, {"start": start}):
             self.map.set(bytes.fromhex(row.key), row.value)
         for idx, data in rows:
             if idx != self.log.size:
@@ -110,8 +122,7 @@ class Service:
             self.log.append(data)
         if LogLeaf.decode(rows[-1].data).map_root != self.map.root():
             raise errors.ServerError("stored map entries do not match the newest log leaf")
-        note = conn.execute(select(db.checkpoints.c.note)
-                            .where(db.checkpoints.c.size == self.log.size)).scalar()
+        note = conn.execute(_Q_NOTE, {"size": self.log.size}).scalar()
         self.checkpoint_note = note or self._sign(self.log.size)
 
     def refresh(self) -> None:
@@ -256,13 +267,13 @@ class Service:
             for k, v in updates:
                 undo.append((k, self.map.get(k)))
                 self.map.set(k, v)
-                conn.execute(delete(db.map_entries).where(db.map_entries.c.key == k.hex()))
-                conn.execute(insert(db.map_entries).values(key=k.hex(), value=v, epoch=size))
+                conn.execute(_DEL_MAP, {"k": k.hex()})
+                conn.execute(_INS_MAP, {"key": k.hex(), "value": v, "epoch": size})
             leaf = LogLeaf(size, self.map.root(), int(self.clock())).encode()
             self.log.append(leaf)
             note = self._sign(size + 1)
-            conn.execute(insert(db.log_leaves).values(idx=size, data=leaf))
-            conn.execute(insert(db.checkpoints).values(size=size + 1, note=note))
+            conn.execute(_INS_LEAF, {"idx": size, "data": leaf})
+            conn.execute(_INS_CHECKPOINT, {"size": size + 1, "note": note})
 
         try:
             yield apply
