@@ -21,12 +21,12 @@ purpose can ever verify as a chain link.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 import msgpack
+import orjson
 
 from ..encoding import b64decode, canonical_json, loads_json
 from ..errors import (
@@ -321,8 +321,8 @@ def load_inner(payload_json: bytes) -> dict:
         payload = loads_json(text, max_size=MAX_PAYLOAD_JSON, max_depth=MAX_INNER_DEPTH)
     else:
         try:
-            payload = json.loads(text)
-        except (ValueError, RecursionError) as e:
+            payload = orjson.loads(text)
+        except orjson.JSONDecodeError as e:
             raise EncodingError(f"malformed payload_json: {e}") from None
     if type(payload) is not dict:
         raise BadChainLink("inner link is not a JSON object")
