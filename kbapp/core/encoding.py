@@ -113,8 +113,10 @@ def unpack(data: bytes, *, max_size: int = MAX_SIZE, max_depth: int | None = MAX
             max_map_len=max_size // 4 + 1,
             max_ext_len=0,
         )
-    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as e:
-        raise EncodingError(f"malformed msgpack: {e}") from None
+    except (msgpack.StackError, RecursionError):
+        raise TooDeep("msgpack nests deeper than its parser allows") from None
+    except (ValueError, TypeError, msgpack.UnpackException) as e:
+        raise EncodingError(f"malformed msgpack: {e or type(e).__name__}") from None
     if max_depth is not None:
         check_depth(obj, max_depth)
     return obj

@@ -55,7 +55,7 @@ def test_depth_and_size_caps():
         loads_json("[" + "1," * 600_000 + "1]")
     with pytest.raises(errors.TooDeep):
         unpack(pack([[[[[1]]]]]), max_depth=3)
-    with pytest.raises(errors.EncodingError):
+    with pytest.raises(errors.TooDeep):
         unpack(b"\x91" * 5000 + b"\x01", max_depth=None)  # msgpack's own stack limit
     with pytest.raises(errors.EncodingError):
         b64decode("not base64!")
