@@ -46,8 +46,17 @@ _Q_LEAVES_FROM = (select(db.log_leaves.c.idx, db.log_leaves.c.data)
                   .where(db.log_leaves.c.idx >= bindparam("start")).order_by(db.log_leaves.c.idx))
 _Q_MAP_FROM = select(db.map_entries.c.key, db.map_entries.c.value).where(db.map_entries.c.epoch >= bindparam("start"))
 _Q_NOTE = select(db.checkpoints.c.note).where(db.checkpoints.c.size == bindparam("size"))
-_DEL_MAP = delete(db.map_entries).where(db.map_entries.c.key == bindparam("k"))
-_INS_MAP = insert(db.map_entries)
+
+def _map_upsert(dialect: str):
+    """Insert or replace one map entry in one statement (both dialects have ON CONFLICT)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(db.map_entries)
+    return stmt.on_conflict_do_update(index_elements=[db.map_entries.c.key],
+                                      set_={"value": stmt.excluded.value, "epoch": stmt.excluded.epoch})
+
 _INS_LEAF = insert(db.log_leaves)
 _INS_CHECKPOINT = insert(db.checkpoints)
 
@@ -97,6 +106,7 @@ class Service:
         self.map = MerkleMap()
         self.checkpoint_note = ""
         self.lock = asyncio.Lock()
+        self._upsert_map = _map_upsert(engine.dialect.name)
         self._load()
 
     # -- start-up ---------------------------------------------------------
@@ -267,8 +277,7 @@ class Service:
             for k, v in updates:
                 undo.append((k, self.map.get(k)))
                 self.map.set(k, v)
-                conn.execute(_DEL_MAP, {"k": k.hex()})
-                conn.execute(_INS_MAP, {"key": k.hex(), "value": v, "epoch": size})
+                conn.execute(self._upsert_map, {"key": k.hex(), "value": v, "epoch": size})
             leaf = LogLeaf(size, self.map.root(), int(self.clock())).encode()
             self.log.append(leaf)
             note = self._sign(size + 1)
