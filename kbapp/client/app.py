@@ -236,14 +236,7 @@ class App:
                                       ctime=int(self.clock()), merkle_root=cp)
         body = {"links": links, "puk_boxes": [self._box_for(seeds[gen], gen, kid_hex(keys.subkey.kid))]}
         await self.api.post_links(user.uid, body)
-        self._save_device(keys)
-        for g, s in seeds.items():
-            self.keystore.put(f"puk:{g}", s)
-        self.store.set_many({"uid": user.uid, "username": username, "device_id": dev_id,
-                             "device_name": device_name})
-        await self.identify(username)
-        self.events.emit(LoggedIn(username, device_name))
-        return Account(username, user.uid, dev_id, device_name, server)
+        return await self._become_device(user, keys, dev_id, device_name, seeds, server)
 
     async def _recover_pukes(self, user: VerifiedUser, enc: EncryptionKeyPair) -> dict[int, bytes]:
         """Open this device's newest PUK box and walk the prev-seed chain down."""
@@ -394,14 +387,19 @@ class App:
         if dev is None or dev.revoked_seqno is not None or dev.sibkey != kid_hex(keys.sibkey.kid):
             raise errors.ProvisioningError("the other device said done, but this device is not in the chain")
         seeds = await self._recover_pukes(user, keys.subkey)
+        return await self._become_device(user, keys, dev_id, device_name, seeds, server)
+
+    async def _become_device(self, user: VerifiedUser, keys: DeviceKeys, dev_id: str, device_name: str,
+                             seeds: dict[int, bytes], server: ServerInfo) -> Account:
+        """Save a freshly provisioned device's secrets and identity, then check it."""
         self._save_device(keys)
         for g, s in seeds.items():
             self.keystore.put(f"puk:{g}", s)
-        self.store.set_many({"uid": user.uid, "username": username, "device_id": dev_id,
+        self.store.set_many({"uid": user.uid, "username": user.username, "device_id": dev_id,
                              "device_name": device_name})
-        await self.identify(username)
-        self.events.emit(LoggedIn(username, device_name))
-        return Account(username, user.uid, dev_id, device_name, server)
+        await self.identify(user.username)
+        self.events.emit(LoggedIn(user.username, device_name))
+        return Account(user.username, user.uid, dev_id, device_name, server)
 
     # -- identity --------------------------------------------------------------
 
