@@ -853,6 +853,10 @@ def render_table(report: dict) -> str:
 
 
 def run_bench(args) -> int:
+    if getattr(args, "what", "identity") == "gui":
+        from kbapp.gui.bench import run_gui_bench  # Qt is only loaded for this one
+
+        return run_gui_bench(args)
     if getattr(args, "what", "identity") != "identity":
         print(f"kbapp: unknown benchmark {args.what!r}", file=sys.stderr)
         return 1

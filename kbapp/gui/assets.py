@@ -43,8 +43,10 @@ def _svg_text(name: str) -> str:
     return (resources_dir() / "icons" / f"{name}.svg").read_text()
 
 
+@lru_cache(maxsize=512)
 def svg_pixmap(name: str, size: int, color: str | None = None, dpr: float = 2.0) -> QPixmap:
-    """Render an icon; line icons draw in `currentColor`, replaced here by the theme's colour."""
+    """Render an icon; line icons draw in `currentColor`, replaced here by the theme's colour.
+    Cached: views ask for icons on every paint (QPixmap is implicitly shared, callers never draw on it)."""
     text = _svg_text(name)
     if color:
         text = text.replace("currentColor", color)
@@ -59,6 +61,7 @@ def svg_pixmap(name: str, size: int, color: str | None = None, dpr: float = 2.0)
     return pm
 
 
+@lru_cache(maxsize=512)
 def icon(name: str, color: str | None = None, *, selected: str | None = None,
          disabled: str | None = None, size: int = 24) -> QIcon:
     """A QIcon with one pixmap per mode, so views can tint the selected row."""

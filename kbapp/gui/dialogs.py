@@ -14,6 +14,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLineEdit, QMessageBox, QVBoxLayout, QWidget)
 
+from kbapp.core.errors import KeystoreError
+
 from . import theme
 from .assets import icon
 from .forms import load_form
@@ -98,7 +100,7 @@ class PaperKeyDialog(QDialog):
 
 
 class PassphraseDialog(QDialog):
-    def __init__(self, new_file: bool, parent=None):
+    def __init__(self, new_file: bool, parent=None, error: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Unlock your keys" if not new_file else "Protect your keys")
         self.setModal(True)
@@ -116,7 +118,7 @@ class PassphraseDialog(QDialog):
         self.second = QLineEdit(echoMode=QLineEdit.Password, placeholderText="Again")
         self.second.setVisible(new_file)
         lay.addWidget(self.second)
-        self.error = label("", "error")
+        self.error = label(error, "error")
         lay.addWidget(self.error)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.button(QDialogButtonBox.Ok).setProperty("role", "primary")
@@ -134,8 +136,8 @@ class PassphraseDialog(QDialog):
             self.accept()
 
 
-async def ask_passphrase(parent: QWidget, new_file: bool) -> str | None:
-    dlg = PassphraseDialog(new_file, parent)
+async def ask_passphrase(parent: QWidget, new_file: bool, error: str = "") -> str | None:
+    dlg = PassphraseDialog(new_file, parent, error)
     try:
         if await wait_finished(dlg) == QDialog.Accepted:
             return dlg.first.text()
@@ -162,15 +164,16 @@ async def confirm(parent: QWidget, title: str, text: str, informative: str, yes:
 
 async def unlock_keys(session, parent: QWidget) -> bool:
     """Make sure the keystore is open before an operation that signs; False if the user gave up."""
+    error = ""
     while await session.keystore_needs_passphrase():
-        phrase = await ask_passphrase(parent, new_file=not session.keystore_file_exists())
+        phrase = await ask_passphrase(parent, new_file=not session.keystore_file_exists(), error=error)
         if phrase is None:
             return False
         try:
             await session.unlock(phrase)
             return True
-        except Exception:  # noqa: BLE001 - a wrong passphrase: ask again
+        except KeystoreError as e:  # a wrong passphrase, most likely: say so and ask again
             session.clear_passphrase()
-            continue
+            error = str(e)
     await session.unlock()
     return True

@@ -12,7 +12,7 @@ from PySide6.QtUiTools import QUiLoader
 from PySide6.QtWidgets import QLabel, QWidget
 
 from .assets import ui_dir
-from .widgets import Banner, BusyBar
+from .widgets import Banner, BusyBar, ChoiceButton
 
 
 class Form:
@@ -31,7 +31,7 @@ class Form:
 def load_form(name: str, parent: QWidget | None = None) -> Form:
     path = ui_dir() / f"{name}.ui"
     loader = QUiLoader()
-    for cls in (Banner, BusyBar):  # the forms' <customwidgets>
+    for cls in (Banner, BusyBar, ChoiceButton):  # the forms' <customwidgets>
         loader.registerCustomWidget(cls)
     f = QFile(str(path))
     if not f.open(QIODevice.ReadOnly):

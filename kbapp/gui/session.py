@@ -16,7 +16,6 @@ from pathlib import Path
 from kbapp.client.app import App
 from kbapp.client.keystore import ENV_PASSPHRASE, backend_for
 from kbapp.core import errors
-from kbapp.server.main import EmbeddedServer, ServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,8 @@ class Session:
     def __init__(self, home: Path | None = None, *, app: App | None = None, passphrase: str | None = None):
         self._passphrase = passphrase
         self.app = app or App(home, passphrase_prompt=lambda _new: self._passphrase)
-        self.server: EmbeddedServer | None = None
+        self.server = None  # kbapp.server.main.EmbeddedServer, imported when first needed
+        self.unlocked = False  # the keystore is open (unlock() succeeded)
         self.opened = False
 
     @property
@@ -68,6 +68,8 @@ class Session:
         """Start (or restart, on the remembered port) the profile's own server, off the event loop."""
         if self.server is not None:
             return self.server.url
+        from kbapp.server.main import EmbeddedServer, ServerConfig  # only profiles with their own server pay for it
+
         saved = self.app.preference(PREF_EMBEDDED_PORT)
         port = port if port is not None else int(saved) if saved and saved.isdigit() else 0
         cfg = ServerConfig(data_dir=self.embedded_dir(), host="127.0.0.1", port=port)
@@ -99,7 +101,7 @@ class Session:
         """True when secrets live in the passphrase-sealed file and we do not have the passphrase yet."""
         if self._passphrase or os.environ.get(ENV_PASSPHRASE):
             return False
-        if getattr(self.app, "_keystore", None) is not None:
+        if self.unlocked:
             return False
         backend = await asyncio.get_running_loop().run_in_executor(None, backend_for, self.home)
         return backend == "file"
@@ -116,3 +118,4 @@ class Session:
         if passphrase:
             self._passphrase = passphrase
         await asyncio.get_running_loop().run_in_executor(None, lambda: self.app.keystore)
+        self.unlocked = True

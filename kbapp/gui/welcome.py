@@ -9,7 +9,7 @@ network works, and failures show as a banner on the page.
 from __future__ import annotations
 
 import qasync
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from kbapp.client.app import DEFAULT_SERVER, default_device_name
@@ -110,7 +110,8 @@ class WelcomeFlow(QWidget):
         muted, accent = theme.colour("text-muted"), theme.colour("accent")
         for button, name in ((self.start.createHereButton, "home"), (self.start.joinServerButton, "globe"),
                              (self.start.paperKeyButton, "paper")):
-            button.setIcon(icon(name, accent))
+            button.icon_name = name
+            button.update()
         for form in (self.create, self.server, self.login):
             form.backButton.setIcon(icon("back", theme.colour("link")))
         self.offer.offerIcon.setPixmap(svg_pixmap("paper", 48, accent))
@@ -166,11 +167,14 @@ class WelcomeFlow(QWidget):
             b.setVisible(False)
         self.show_page(v)
 
-    @qasync.asyncSlot()
-    async def back_to_start(self) -> None:
-        """Undo what a half-finished start did: a pinned server, an embedded server."""
+    def back_to_start(self) -> None:
         self.show_page(self.start)
-        await guarded(self._reset(), banner=None)
+        self.reset_clicked()
+
+    @qasync.asyncSlot()
+    async def reset_clicked(self) -> None:
+        """Undo what a half-finished start did: a pinned server, an embedded server."""
+        await guarded(self._reset())
 
     async def _reset(self) -> None:
         st = await self.app.status()

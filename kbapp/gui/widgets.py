@@ -1,6 +1,7 @@
 """Small widgets every page uses: plain-text labels, the error banner, the
-verification badge, avatars, the busy bar, and `guarded()`, which runs an
-awaitable with progress shown and turns any error into a readable banner.
+verification badge, avatars, the busy bar, the welcome page's choice buttons,
+and `guarded()`, which runs an awaitable with progress shown and turns any error
+into a readable banner.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import logging
 from typing import Awaitable, Iterable, TypeVar
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QPainter
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from kbapp.core import errors
 
@@ -36,6 +37,13 @@ def label(text: str = "", role: str | None = None, *, wrap: bool = False, select
         lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lab.setCursor(Qt.IBeamCursor)
     return lab
+
+
+def fit_table(view) -> None:
+    """Tables in a scrolling page show all their rows instead of scrolling inside."""
+    rows = view.model().rowCount()
+    h = view.horizontalHeader().height() + sum(view.rowHeight(r) for r in range(rows)) + 2
+    view.setFixedHeight(max(h, view.horizontalHeader().height() + 30))
 
 
 def rule() -> QFrame:
@@ -66,6 +74,7 @@ class IconLabel(QLabel):
     def __init__(self, name: str, token: str = "text-muted", size: int = 18, parent=None):
         super().__init__(parent)
         self._name, self._token, self._size = name, token, size
+        self.setTextFormat(Qt.PlainText)  # it shows no text, but every QLabel here is plain
         self.setFixedSize(size, size)
         theme_changed = getattr(theme.Theme._instance, "changed", None)
         if theme_changed is not None:
@@ -194,8 +203,9 @@ class BusyBar(QProgressBar):
 
 
 async def guarded(work: Awaitable[T], *, banner: Banner | None = None, busy: BusyBar | None = None,
-                  disable: Iterable[QWidget] = ()) -> tuple[bool, T | BaseException]:
-    """Await `work` with the busy bar on and `disable` greyed out; errors go to the banner.
+                  disable: Iterable[QWidget] = (), clear: bool = True) -> tuple[bool, T | BaseException]:
+    """Await `work` with the busy bar on and `disable` greyed out; errors go to the banner
+    (cleared first, unless `clear` is False: background refreshes keep what it says).
 
     Returns (ok, result or error). Nothing escapes as a traceback: unexpected errors
     are logged and shown like the typed ones.
@@ -203,7 +213,7 @@ async def guarded(work: Awaitable[T], *, banner: Banner | None = None, busy: Bus
     widgets = [(w, w.isEnabled()) for w in disable]
     for w, _ in widgets:
         w.setEnabled(False)
-    if banner is not None:
+    if banner is not None and clear:
         banner.clear()
     if busy is not None:
         busy.start()
@@ -299,7 +309,8 @@ class Avatar(QWidget):
 
 def flash_text(button, text: str, ms: int = 1500) -> None:
     """Briefly change a button's text ("Copied"), then restore it."""
-    old = button.text()
+    old = button.property("restText") or button.text()
+    button.setProperty("restText", old)
     button.setText(text)
 
     def back():
@@ -308,3 +319,56 @@ def flash_text(button, text: str, ms: int = 1500) -> None:
         except RuntimeError:
             pass
     QTimer.singleShot(ms, back)
+
+
+class ChoiceButton(QPushButton):
+    """A large two-line choice (title and description) with an icon: the welcome page's options.
+
+    Used from ui/welcome_start.ui as a custom widget; the form sets `text` and a
+    `description` dynamic property, the code sets the icon.
+    """
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setCursor(Qt.PointingHandCursor)
+        self.setMinimumHeight(84)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.setAttribute(Qt.WA_Hover)
+        self.icon_name = ""
+
+    def sizeHint(self) -> QSize:
+        return QSize(480, 84)
+
+    def paintEvent(self, _):
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        r = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
+        hover = self.underMouse() or self.isDown()
+        focus = self.hasFocus()
+        p.setPen(QPen(QColor(theme.colour("accent" if hover or focus else "border")), 1.5 if focus else 1))
+        p.setBrush(QColor(theme.colour("accent-soft" if hover else "surface")))
+        p.drawRoundedRect(r, 12, 12)
+        # icon in a soft disc
+        disc = QRectF(18, (self.height() - 40) / 2, 40, 40)
+        p.setPen(Qt.NoPen)
+        p.setBrush(QColor(theme.colour("surface" if hover else "accent-soft")))
+        p.drawEllipse(disc)
+        if self.icon_name:
+            pm = svg_pixmap(self.icon_name, 22, theme.colour("accent"))
+            p.drawPixmap(int(disc.center().x() - 11), int(disc.center().y() - 11), pm)
+        left, right = 74, self.width() - 44
+        title_font = QFont(self.font())
+        title_font.setPixelSize(15)
+        title_font.setBold(True)
+        desc_font = QFont(self.font())
+        desc_font.setPixelSize(12)
+        p.setFont(title_font)
+        p.setPen(QColor(theme.colour("text")))
+        p.drawText(QRectF(left, 14, right - left, 22), Qt.AlignLeft | Qt.AlignVCenter, self.text())
+        p.setFont(desc_font)
+        p.setPen(QColor(theme.colour("text-muted")))
+        p.drawText(QRectF(left, 38, right - left, self.height() - 44), Qt.AlignLeft | Qt.AlignTop | Qt.TextWordWrap,
+                   str(self.property("description") or ""))
+        chevron = svg_pixmap("chevron", 18, theme.colour("accent" if hover else "text-faint"))
+        p.drawPixmap(self.width() - 34, int(self.height() / 2 - 9), chevron)
+        p.end()

@@ -14,14 +14,14 @@ from .. import theme
 from ..assets import icon
 from ..dialogs import PaperKeyDialog, confirm, unlock_keys
 from ..models import DeviceTableModel, ObjectRole
-from ..widgets import card, guarded, label
+from ..widgets import card, fit_table, guarded, label
 from .base import Page
 
 
 class DevicesPage(Page):
     def __init__(self, session, bridge, parent=None):
         super().__init__("Devices", "Every device has its own keys and signs for itself. A paper key is a "
-                         "device too: your way back in if you lose this computer.", parent=parent)
+                         "device too: your way back in if you lose this computer.", scroll=True, parent=parent)
         self.session = session
         self.app = session.app
         self.loaded = False
@@ -67,7 +67,8 @@ class DevicesPage(Page):
         self.revoke_button.clicked.connect(self.revoke_clicked)
         foot.addWidget(self.revoke_button)
         bl.addLayout(foot)
-        self.body.addWidget(box, 1)
+        self.body.addWidget(box)
+        self.body.addStretch(1)
 
         self.dialog: PaperKeyDialog | None = None
         bridge.devicesChanged.connect(self._devices_changed)
@@ -110,11 +111,12 @@ class DevicesPage(Page):
 
     async def refresh(self) -> None:
         keep = self.selected()
-        ok, devices = await guarded(self.app.devices(), banner=self.banner, busy=self.busy)
+        ok, devices = await guarded(self.app.devices(), banner=self.banner, busy=self.busy, clear=False)
         if not ok:
             return
         self.loaded = True
         self.model.set_devices(devices)
+        fit_table(self.view)
         row = self.model.row_of(keep.id) if keep else -1
         if row >= 0:
             self.view.selectionModel().select(self.model.index(row, 0),

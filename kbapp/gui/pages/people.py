@@ -22,15 +22,8 @@ from kbapp.core.uid import check_username
 from .. import theme
 from ..assets import icon
 from ..models import DeviceTableModel, KeyTableModel
-from ..widgets import Avatar, Badge, IconLabel, card, guarded, label, rule
+from ..widgets import Avatar, Badge, IconLabel, fit_table, guarded, label, rule
 from .base import Page
-
-
-def fit_table(view: QTableView) -> None:
-    """Tables in a scrolling page show all their rows instead of scrolling inside."""
-    rows = view.model().rowCount()
-    h = view.horizontalHeader().height() + sum(view.rowHeight(r) for r in range(rows)) + 2
-    view.setFixedHeight(max(h, view.horizontalHeader().height() + 30))
 
 
 def make_table(model, name: str) -> QTableView:

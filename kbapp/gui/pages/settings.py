@@ -30,8 +30,8 @@ class SettingsPage(QWidget):
         lay.setContentsMargins(MARGINS[0], MARGINS[1], MARGINS[2], MARGINS[3])
         lay.addWidget(self.form.widget)
         f = self.form
-        f.themeCombo.setCurrentIndex(THEMES.index(self.app.preference(PREF_THEME, "system")
-                                                  if self.app.preference(PREF_THEME, "system") in THEMES else "system"))
+        choice = self.app.preference(PREF_THEME, "system")
+        f.themeCombo.setCurrentIndex(THEMES.index(choice) if choice in THEMES else 0)
         f.notificationsCheck.setChecked(self.app.preference(PREF_NOTIFICATIONS, "1") == "1")
         f.themeCombo.currentIndexChanged.connect(self.theme_changed)
         f.notificationsCheck.toggled.connect(self.notifications_changed)

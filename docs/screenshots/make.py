@@ -1,0 +1,148 @@
+"""Screenshots of the real window for docs/user-guide.md.
+
+Run under a virtual X server (a real window, real fonts, no window manager):
+
+    xvfb-run -a -s "-screen 0 1440x900x24" .venv/bin/python docs/screenshots/make.py
+
+It drives the app as a user would, in a throwaway folder: the welcome flow creates
+alice on an embedded server; bob signs up from a second profile; alice looks bob up
+(verified), then the server's database is tampered with and she looks again (broken).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("KBAPP_KEYSTORE", "memory")
+ROOT = Path(__file__).resolve().parents[2]
+OUT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+import PySide6.QtWidgets  # noqa: E402,F401 - PySide6 before qasync
+import qasync  # noqa: E402
+
+from kbapp.client.app import App  # noqa: E402
+from kbapp.gui import theme  # noqa: E402
+from kbapp.gui.main import setup_application  # noqa: E402
+from kbapp.gui.session import Session  # noqa: E402
+from kbapp.gui.window import MainWindow  # noqa: E402
+
+
+async def until(cond, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError("the window did not get there")
+        await asyncio.sleep(0.05)
+
+
+async def settle(seconds: float = 0.4) -> None:
+    """Let layouts, animations and the X server catch up before grabbing."""
+    await asyncio.sleep(seconds)  # the Qt loop runs meanwhile (never processEvents() inside a task)
+
+
+def shoot(window, name: str) -> None:
+    screen = window.screen()
+    pm = screen.grabWindow(window.winId())
+    if pm.isNull() or pm.width() < 100:
+        pm = window.grab()  # no X server: what the window renders itself
+    path = OUT / f"{name}.png"
+    pm.save(str(path))
+    print(f"saved {path.relative_to(ROOT)} ({pm.width()}x{pm.height()})")
+
+
+def tamper(db_path: Path, username_hint: str) -> None:
+    """What a malicious server could do: change a device name inside a stored, signed link."""
+    db = sqlite3.connect(db_path)
+    uid, seqno, wire = db.execute("SELECT uid, seqno, wire FROM links WHERE wire LIKE ? ORDER BY seqno LIMIT 1",
+                                  (f"%{username_hint}%",)).fetchone()
+    link = json.loads(wire)
+    link["payload_json"] = link["payload_json"].replace(username_hint, "bobs-new-laptop")
+    db.execute("UPDATE links SET wire = ? WHERE uid = ? AND seqno = ?", (json.dumps(link), uid, seqno))
+    db.commit()
+    db.close()
+
+
+async def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="kbapp-shots-"))
+    window = MainWindow(Session(tmp / "alice"))
+    window.resize(1180, 760)
+    window.move(0, 0)
+    window.show()
+    await window.start()
+    wf = window.welcome
+    await settle()
+    shoot(window, "welcome")
+
+    wf.start.createHereButton.click()
+    wf.create.username.setText("alice")
+    wf.create.deviceName.setText("alice-desktop")
+    await settle()
+    shoot(window, "welcome-create")
+    wf.create.createButton.click()
+    await until(lambda: wf.current_page() == "offer")
+    wf.offer.createPaperKeyButton.click()
+    await until(lambda: wf.current_page() == "paper")
+    await settle()
+    shoot(window, "paper-key")
+    wf.paper.form.wroteItDown.setChecked(True)
+    wf.paper.form.continueButton.click()
+    await until(lambda: window.shell is not None and window.stack.currentWidget() is window.shell)
+
+    url = window.session.server.url
+    bob = App(tmp / "bob")
+    await bob.open()
+    await bob.signup("bob", device_name="bob-laptop", server_url=url)
+    await bob.create_paperkey()
+    await bob.close()
+
+    shell = window.shell
+    shell.go("people")
+    shell.people.search.setText("bob")
+    await shell.people.lookup("bob")
+    await settle(0.6)
+    shoot(window, "people-verified")
+
+    tamper(window.session.embedded_dir() / "server.sqlite3", "bob-laptop")
+    await shell.people.lookup("bob")
+    await settle(0.6)
+    shoot(window, "people-broken")
+
+    theme.current().set_choice("dark")  # what a dark system palette gets
+    shell.people.search.setText("alice")
+    await shell.people.lookup("alice")
+    await settle(0.6)
+    shoot(window, "people-dark")
+    theme.current().set_choice("light")
+
+    shell.go("devices")
+    await until(lambda: shell.devices.model.rowCount() >= 2)
+    row = next(i for i, d in enumerate(shell.devices.model.devices) if d.type == "paper")
+    shell.devices.view.selectRow(row)
+    await settle()
+    shoot(window, "devices")
+
+    shell.go("settings")
+    await settle(0.6)
+    shoot(window, "settings")
+
+    shell.go("chat")
+    await settle()
+    shoot(window, "chat-coming")
+
+    await window.shutdown()
+
+
+if __name__ == "__main__":
+    app = setup_application(sys.argv)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        loop.run_until_complete(main())

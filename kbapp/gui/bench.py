@@ -1,0 +1,347 @@
+"""`kbapp bench gui`: how the desktop app starts and how smooth it stays under load.
+
+Measured in child processes, against a `kbapp server` process on loopback (so the
+server's work never competes with the GUI for the GIL), each number beside a
+baseline from the same run:
+
+1. Start-up: from process start (the parent's clock just before spawning) to the
+   first paint of the main window, and to the shell being ready (profile opened,
+   status read). Baseline: a bare PySide6 process that shows an empty
+   QMainWindow (interpreter + Qt, nothing of kbapp).
+2. Event-loop stall: a 5 ms precise QTimer on the GUI thread records the gaps
+   between its ticks while N `App.identify` lookups (2,000; 200 with --quick) run
+   in the background on the same qasync loop, 8 at a time: the longest gap minus
+   the interval is the longest stall a user could feel. Baseline: the same timer
+   on the idle window.
+3. Lookup throughput under the GUI: lookups/s on the qasync loop against the same
+   lookups on a plain asyncio loop (no Qt) in the parent.
+
+Ratios are "fraction of the baseline's speed": baseline/value for times,
+value/baseline for rates. Nothing asserts timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+USERS = 20
+TIMER_MS = 5
+CONCURRENCY = 8
+
+
+# --- parent: set-up, baselines, report ---------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(tmp / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{port}",
+                             "--data-dir", str(tmp / "server"), "--rate", "0"], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the bench server exited: {(tmp / 'server.log').read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/v1/server", timeout=1).status_code == 200:
+                return proc, url
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the bench server did not start")
+
+
+async def _populate(tmp: Path, url: str, names: list[str]) -> None:
+    """The GUI's own profile ("benchme") and the users it will look up."""
+    from kbapp.client.app import App
+    from kbapp.client.keystore import open_keystore
+
+    for name in ["benchme", *names]:
+        home = tmp / ("gui-profile" if name == "benchme" else f"user-{name}")
+        app = App(home, keystore=open_keystore(home, backend="memory"))
+        await app.open()
+        try:
+            await app.signup(name, device_name=f"{name}-pc", server_url=url)
+        finally:
+            await app.close()
+
+
+async def _lookups(app, names: list[str], n: int, concurrency: int = CONCURRENCY) -> float:
+    """n identify calls over `names`, `concurrency` at a time; returns the seconds taken."""
+    todo = iter(range(n))
+
+    async def worker() -> None:
+        for i in todo:
+            await app.identify(names[i % len(names)])
+
+    t = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - t
+
+
+async def _baseline_lookups(tmp: Path, url: str, names: list[str], n: int) -> float:
+    from kbapp.client.app import App
+    from kbapp.client.keystore import open_keystore
+
+    home = tmp / "baseline-profile"
+    app = App(home, keystore=open_keystore(home, backend="memory"))
+    await app.open()
+    try:
+        await app.connect(url)
+        for name in names:  # warm: first sight of each chain, as the GUI's profile has
+            await app.identify(name)
+        return await _lookups(app, names, n)
+    finally:
+        await app.close()
+
+
+def _spawn(mode: str, cfg: dict) -> dict:
+    env = dict(os.environ)
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    env["KBAPP_KEYSTORE"] = "memory"
+    cfg = dict(cfg, t0=time.time())
+    proc = subprocess.run([sys.executable, "-m", "kbapp.gui.bench", mode, json.dumps(cfg)],
+                          capture_output=True, text=True, env=env, timeout=1800)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"gui bench child ({mode}) failed (rc {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def _result(name: str, value: float, unit: str, baseline: float, what: str, *, lower_is_better: bool,
+            **details) -> dict:
+    ratio = (baseline / value if lower_is_better else value / baseline) if value and baseline else 0.0
+    return {"name": name, "value": round(value, 4), "unit": unit, "baseline": round(baseline, 4),
+            "ratio": round(ratio, 4), "baseline_what": what, "details": details}
+
+
+def run_all(quick: bool, log=lambda s: None) -> dict:
+    n = 200 if quick else 2000
+    names = [f"user{i:02d}" for i in range(USERS if not quick else 5)]
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kbapp-bench-gui-") as d:
+        tmp = Path(d)
+        log("starting a kbapp server process …")
+        server, url = _start_server(tmp)
+        try:
+            log(f"signing up {len(names) + 1} users …")
+            asyncio.run(_populate(tmp, url, names))
+            log(f"baseline: {n} lookups on a plain asyncio loop …")
+            base_s = asyncio.run(_baseline_lookups(tmp, url, names, n))
+            log("baseline: a bare Qt window's start-up …")
+            bare = min((_spawn("--bare", {}) for _ in range(2 if quick else 3)), key=lambda r: r["shown_s"])
+            log(f"the app: start-up, then {n} lookups in the background …")
+            runs = [_spawn("--child", {"home": str(tmp / "gui-profile"), "names": names, "lookups": n,
+                                       "idle_s": 1.0 if quick else 2.0})]
+            runs.append(_spawn("--child", {"home": str(tmp / "gui-profile"), "names": names, "lookups": 0,
+                                           "idle_s": 0.2}))
+        finally:
+            server.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(10)
+    gui = runs[0]
+    shown = min(r["shown_s"] for r in runs)
+    ready = min(r["ready_s"] for r in runs)
+    results = [
+        _result("startup.window_shown", shown, "s", bare["shown_s"],
+                "a bare PySide6 process showing an empty QMainWindow (best of runs)", lower_is_better=True,
+                imports_s=gui["imports_s"], runs=[r["shown_s"] for r in runs]),
+        _result("startup.shell_ready", ready, "s", bare["shown_s"],
+                "the same bare window; the app has also opened its profile and read its status",
+                lower_is_better=True, runs=[r["ready_s"] for r in runs]),
+        _result("loop.max_stall_during_lookups", gui["busy"]["max_stall_ms"], "ms", gui["idle"]["max_stall_ms"],
+                f"the same {TIMER_MS} ms timer on the idle window", lower_is_better=True,
+                p99_gap_ms=gui["busy"]["p99_gap_ms"], p50_gap_ms=gui["busy"]["p50_gap_ms"],
+                ticks=gui["busy"]["ticks"], idle_p99_gap_ms=gui["idle"]["p99_gap_ms"],
+                stalls_over_50ms=gui["busy"]["over_50ms"], stalls_over_16ms=gui["busy"]["over_16ms"]),
+        _result("lookups.per_second_in_gui", n / gui["lookups_s"], "lookups/s", n / base_s,
+                f"the same {n} lookups, {CONCURRENCY} at a time, on a plain asyncio loop without Qt",
+                lower_is_better=False, lookups=n, concurrency=CONCURRENCY, users=len(names)),
+    ]
+    return {"benchmark": "gui", "quick": quick, "lookups": n, "platform": gui["platform"],
+            "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
+                        "qt": gui["qt"], "pyside6": gui["pyside6"]},
+            "elapsed_s": round(time.perf_counter() - t_all, 2), "results": results}
+
+
+def render_table(report: dict) -> str:
+    head = ("name", "value", "unit", "baseline", "ratio")
+    rows = [head] + [(r["name"], f"{r['value']:.4g}", r["unit"], f"{r['baseline']:.4g}", f"{r['ratio']:.3g}")
+                     for r in report["results"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = []
+    for j, row in enumerate(rows):
+        lines.append("  ".join(c.rjust(widths[i]) if i in (1, 3, 4) else c.ljust(widths[i])
+                               for i, c in enumerate(row)))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    m = report["machine"]
+    out = [f"kbapp bench gui{' --quick' if report['quick'] else ''}: {m['cpu_count']} CPUs, Python {m['python']}, "
+           f"Qt {m['qt']} ({report['platform']}); {report['elapsed_s']} s", "", *lines, "",
+           "ratio = fraction of the baseline's speed (baseline/value for times, value/baseline for rates).",
+           "baselines:"]
+    out += [f"  {r['name']}: {r['baseline_what']}" for r in report["results"]]
+    stall = report["results"][2]["details"]
+    out.append(f"\nduring {report['lookups']} lookups: {stall['ticks']} timer ticks, gap p50 "
+               f"{stall['p50_gap_ms']} ms, p99 {stall['p99_gap_ms']} ms, {stall['stalls_over_16ms']} gaps over "
+               f"16 ms (one frame), {stall['stalls_over_50ms']} over 50 ms")
+    return "\n".join(out)
+
+
+def run_gui_bench(args) -> int:
+    """Entry point for `kbapp bench gui [--quick] [--json]` (args: argparse namespace)."""
+    as_json = bool(getattr(args, "json", False))
+    quick = bool(getattr(args, "quick", False))
+    real_stdout = sys.stdout
+
+    def log(msg: str) -> None:
+        if not as_json:
+            print(msg, file=sys.stderr, flush=True)
+
+    with contextlib.redirect_stdout(sys.stderr):
+        report = run_all(quick, log)
+    print(json.dumps(report, indent=2, sort_keys=True) if as_json else render_table(report), file=real_stdout)
+    return 0
+
+
+# --- children: what is measured --------------------------------------------------------
+
+
+def _first_paint_filter(store: dict):
+    from PySide6.QtCore import QEvent, QObject
+
+    class FirstPaint(QObject):
+        def eventFilter(self, obj, ev):
+            if "t" not in store and ev.type() == QEvent.Paint:
+                store["t"] = time.time()
+            return False
+    return FirstPaint()
+
+
+async def _until(cond, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError("the window did not get there")
+        await asyncio.sleep(0.005)
+
+
+def _bare(cfg: dict) -> dict:
+    """Baseline: interpreter + PySide6 + an empty window."""
+    from PySide6.QtWidgets import QApplication, QMainWindow
+    from PySide6.QtCore import QTimer
+
+    app = QApplication([])
+    painted: dict = {}
+    f = _first_paint_filter(painted)
+    app.installEventFilter(f)
+    w = QMainWindow()
+    w.resize(1120, 740)
+    w.show()
+
+    def check():
+        if "t" in painted:
+            app.quit()
+        else:
+            QTimer.singleShot(1, check)
+    QTimer.singleShot(0, check)
+    app.exec()  # a separate, synchronous process: no asyncio here
+    return {"shown_s": painted["t"] - cfg["t0"]}
+
+
+def _child(cfg: dict) -> dict:
+    import PySide6
+    from PySide6.QtCore import QTimer, Qt, qVersion
+    from PySide6.QtGui import QGuiApplication
+
+    import qasync
+
+    from .main import setup_application
+    from .session import Session
+    from .window import MainWindow
+
+    t_imported = time.time()
+    app = setup_application([])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    painted: dict = {}
+    f = _first_paint_filter(painted)
+    app.installEventFilter(f)
+    window = MainWindow(Session(Path(cfg["home"])))
+
+    async def measure(work=None, seconds: float = 0.0) -> tuple[dict, float]:
+        gaps: list[float] = []
+        last = [time.perf_counter()]
+
+        def tick() -> None:
+            now = time.perf_counter()
+            gaps.append(now - last[0])
+            last[0] = now
+
+        timer = QTimer()
+        timer.setTimerType(Qt.PreciseTimer)
+        timer.setInterval(TIMER_MS)
+        timer.timeout.connect(tick)
+        timer.start()
+        t = time.perf_counter()
+        if work is not None:
+            await work
+        else:
+            await asyncio.sleep(seconds)
+        took = time.perf_counter() - t
+        timer.stop()
+        ms = sorted(g * 1000 for g in gaps) or [0.0]
+        stats = {"ticks": len(gaps), "max_stall_ms": round(max(0.0, ms[-1] - TIMER_MS), 2),
+                 "p50_gap_ms": round(ms[len(ms) // 2], 2), "p99_gap_ms": round(ms[int(len(ms) * 0.99)], 2),
+                 "over_16ms": sum(1 for g in ms if g > 16 + TIMER_MS),
+                 "over_50ms": sum(1 for g in ms if g > 50 + TIMER_MS)}
+        return stats, took
+
+    async def main() -> dict:
+        window.show()
+        await window.start()
+        t_ready = time.time()
+        await _until(lambda: "t" in painted)
+        if window.shell is None:
+            raise RuntimeError("the bench profile did not open to the shell")
+        await _until(lambda: window.shell.devices.loaded)  # its own start-up lookup is done
+        out = {"shown_s": painted["t"] - cfg["t0"], "ready_s": t_ready - cfg["t0"],
+               "imports_s": t_imported - cfg["t0"], "platform": QGuiApplication.platformName(),
+               "qt": qVersion(), "pyside6": PySide6.__version__}
+        if cfg["lookups"]:
+            out["idle"], _ = await measure(seconds=cfg["idle_s"])
+            app_ = window.session.app
+            for name in cfg["names"]:  # first sight of each user, outside the measurement
+                await app_.identify(name)
+            out["busy"], out["lookups_s"] = await measure(_lookups(app_, cfg["names"], cfg["lookups"]))
+        await window.shutdown()
+        return out
+
+    with loop:
+        return loop.run_until_complete(main())
+
+
+if __name__ == "__main__":
+    mode, raw = sys.argv[1], sys.argv[2]
+    config = json.loads(raw)
+    result = _bare(config) if mode == "--bare" else _child(config)
+    print(json.dumps(result), flush=True)

@@ -1,0 +1,388 @@
+"""The main window: a start-up screen, the welcome flow, then the shell (sidebar,
+pages, status bar). One window for all three, so onboarding never juggles
+top-level windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from urllib.parse import urlsplit
+
+import qasync
+from PySide6.QtCore import QItemSelectionModel, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPen
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QListView, QMainWindow, QPushButton, QStackedWidget,
+                               QStyle, QStyledItemDelegate, QVBoxLayout, QWidget)
+
+from . import theme
+from .assets import app_icon, svg_pixmap
+from .bridge import EventBridge
+from .models import ComingRole, KeyRole, SidebarModel
+from .pages.devices import DevicesPage
+from .pages.people import PeoplePage
+from .pages.placeholder import ComingPage
+from .pages.settings import SettingsPage
+from .session import PREF_NOTIFICATIONS, PREF_THEME, Session
+from .tray import Tray
+from .welcome import WelcomeFlow
+from .widgets import Avatar, Banner, BusyBar, IconLabel, guarded, label
+
+ML_STATUS = "ML: not loaded"  # the photo engine arrives with its own issue
+
+
+def age(ts: int, now: float | None = None) -> str:
+    s = max(0, int((now or time.time()) - ts))
+    if s < 5:
+        return "just now"
+    if s < 60:
+        return f"{s} s ago"
+    if s < 3600:
+        return f"{s // 60} min ago"
+    if s < 86400:
+        return f"{s // 3600} h ago"
+    return f"{s // 86400} d ago"
+
+
+class SidebarDelegate(QStyledItemDelegate):
+    """Rounded rows, tinted icon, and a "soon" pill on pages that are placeholders."""
+
+    def sizeHint(self, option, index) -> QSize:
+        return QSize(200, 40)
+
+    def paint(self, p: QPainter, option, index) -> None:
+        p.save()
+        p.setRenderHint(QPainter.Antialiasing)
+        r = QRectF(option.rect).adjusted(10, 2, -10, -2)
+        selected = bool(option.state & QStyle.State_Selected)
+        hover = bool(option.state & QStyle.State_MouseOver)
+        if selected or hover:
+            p.setPen(Qt.NoPen)
+            p.setBrush(QColor(theme.colour("sidebar-selected" if selected else "sidebar-hover")))
+            p.drawRoundedRect(r, 8, 8)
+        ic: QIcon = index.data(Qt.DecorationRole)
+        pm = ic.pixmap(QSize(20, 20), QIcon.Selected if selected else QIcon.Normal)
+        p.drawPixmap(int(r.left() + 12), int(r.center().y() - 10), pm)
+        f = QFont(option.font)
+        f.setPixelSize(14)
+        f.setWeight(QFont.DemiBold if selected else QFont.Normal)
+        p.setFont(f)
+        coming = bool(index.data(ComingRole))
+        p.setPen(QColor(theme.colour("accent" if selected else "text-muted" if coming else "text")))
+        text_r = r.adjusted(44, 0, -8, 0)
+        p.drawText(text_r, Qt.AlignVCenter | Qt.AlignLeft, index.data(Qt.DisplayRole))
+        if coming:
+            small = QFont(option.font)
+            small.setPixelSize(10)
+            small.setBold(True)
+            p.setFont(small)
+            w = p.fontMetrics().horizontalAdvance("SOON") + 12
+            pill = QRectF(r.right() - w - 8, r.center().y() - 9, w, 18)
+            p.setPen(QPen(QColor(theme.colour("border"))))
+            p.setBrush(Qt.NoBrush)
+            p.drawRoundedRect(pill, 9, 9)
+            p.setPen(QColor(theme.colour("text-faint")))
+            p.drawText(pill, Qt.AlignCenter, "SOON")
+        p.restore()
+
+
+class StatusItem(QWidget):
+    """An icon and a text in the status bar."""
+
+    def __init__(self, icon_name: str, name: str, parent=None):
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 2, 10, 2)
+        lay.setSpacing(6)
+        lay.addWidget(IconLabel(icon_name, "text-faint", 14))
+        self.text = label("")
+        self.text.setObjectName(name)
+        lay.addWidget(self.text)
+
+    def set_text(self, text: str, tip: str = "") -> None:
+        self.text.setText(text)
+        self.setToolTip(tip)
+
+
+class Shell(QWidget):
+    """Sidebar and pages, for a logged-in profile."""
+
+    def __init__(self, session: Session, bridge: EventBridge, tray: Tray, parent=None):
+        super().__init__(parent)
+        self.setObjectName("central")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+
+        side = QFrame()
+        side.setObjectName("sidebar")
+        side.setFixedWidth(232)
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(0, 18, 0, 12)
+        sl.setSpacing(0)
+        brand = QHBoxLayout()
+        brand.setContentsMargins(20, 0, 16, 0)
+        brand.setSpacing(10)
+        logo = label("")
+        logo.setPixmap(svg_pixmap("io.kbapp.Kbapp", 28))
+        brand.addWidget(logo)
+        brand.addWidget(label("kbapp", "brand"))
+        brand.addStretch(1)
+        sl.addLayout(brand)
+        sl.addSpacing(18)
+
+        me = QHBoxLayout()
+        me.setContentsMargins(20, 0, 16, 0)
+        me.setSpacing(10)
+        self.avatar = Avatar(34)
+        me.addWidget(self.avatar)
+        names = QVBoxLayout()
+        names.setSpacing(0)
+        self.me_name = label("", "brand")
+        self.me_name.setObjectName("accountName")
+        self.me_device = label("", "faint")
+        self.me_device.setObjectName("accountDevice")
+        names.addWidget(self.me_name)
+        names.addWidget(self.me_device)
+        me.addLayout(names, 1)
+        sl.addLayout(me)
+        sl.addSpacing(16)
+
+        self.model = SidebarModel(parent=self)
+        self.nav = QListView()
+        self.nav.setObjectName("sidebarList")
+        self.nav.setModel(self.model)
+        self.nav.setItemDelegate(SidebarDelegate(self.nav))
+        self.nav.setMouseTracking(True)
+        self.nav.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.nav.setFocusPolicy(Qt.NoFocus)
+        sl.addWidget(self.nav, 1)
+        lay.addWidget(side)
+
+        self.pages = QStackedWidget()
+        self.pages.setObjectName("pages")
+        self.people = PeoplePage(session, bridge)
+        self.devices = DevicesPage(session, bridge)
+        self.settings = SettingsPage(session, tray)
+        self.by_key: dict[str, QWidget] = {}
+        for section in self.model.sections:
+            page = {"people": self.people, "devices": self.devices, "settings": self.settings}.get(section.key)
+            if page is None:
+                page = ComingPage(section.key, section.icon)
+            page.setProperty("section", section.key)
+            self.by_key[section.key] = page
+            self.pages.addWidget(page)
+        lay.addWidget(self.pages, 1)
+        self.nav.selectionModel().currentChanged.connect(self._nav_changed)
+        theme.current().changed.connect(self.model.retint)
+
+    def set_account(self, username: str, device: str) -> None:
+        self.avatar.set_name(username)
+        self.me_name.setText(username)
+        self.me_device.setText(device)
+
+    def go(self, key: str) -> None:
+        idx = self.model.index(self.model.row_of(key))
+        self.nav.selectionModel().setCurrentIndex(idx, QItemSelectionModel.ClearAndSelect)
+
+    def current_key(self) -> str:
+        return self.pages.currentWidget().property("section")
+
+    def _nav_changed(self, current, _previous) -> None:
+        page = self.by_key[current.data(KeyRole)]
+        self.pages.setCurrentWidget(page)
+        shown = getattr(page, "shown", None)
+        if shown:
+            shown()
+
+
+class StartupPage(QWidget):
+    """What shows while the profile opens (and its embedded server starts), or why it could not."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("welcome")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addStretch(2)
+        logo = label("")
+        logo.setPixmap(svg_pixmap("io.kbapp.Kbapp", 64))
+        lay.addWidget(logo, 0, Qt.AlignHCenter)
+        lay.addSpacing(12)
+        self.text = label("Opening your profile…", "muted")
+        self.text.setAlignment(Qt.AlignHCenter)
+        lay.addWidget(self.text, 0, Qt.AlignHCenter)
+        col = QVBoxLayout()
+        self.busy = BusyBar()
+        self.busy.setFixedWidth(240)
+        col.addWidget(self.busy, 0, Qt.AlignHCenter)
+        self.banner = Banner()
+        self.banner.setFixedWidth(520)
+        col.addWidget(self.banner, 0, Qt.AlignHCenter)
+        self.retry = QPushButton("Try again")
+        self.retry.setObjectName("retryButton")
+        self.retry.hide()
+        col.addWidget(self.retry, 0, Qt.AlignHCenter)
+        lay.addLayout(col)
+        lay.addStretch(3)
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()   # after the profile and its server were shut down
+    ready = Signal()    # the welcome flow or the shell is showing
+
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.app = session.app
+        self.bridge = EventBridge(self.app.events, self)
+        self.tray = Tray(self)
+        self.tray.activated.connect(self._raise)
+        self.tray.quitRequested.connect(self.close)
+        self.setWindowTitle("kbapp")
+        self.setWindowIcon(app_icon())
+        self.resize(1120, 740)
+        self.setMinimumSize(880, 600)
+
+        self.stack = QStackedWidget()
+        self.stack.setObjectName("central")
+        self.setCentralWidget(self.stack)
+        self.startup = StartupPage()
+        self.startup.retry.clicked.connect(self.start_clicked)
+        self.stack.addWidget(self.startup)
+        self.welcome: WelcomeFlow | None = None
+        self.shell: Shell | None = None
+
+        sb = self.statusBar()
+        sb.setSizeGripEnabled(False)
+        self.server_status = StatusItem("server", "statusServer")
+        self.checkpoint_status = StatusItem("checkpoint", "statusCheckpoint")
+        self.ml_status = StatusItem("ml", "statusML")
+        self.ml_status.set_text(ML_STATUS, "The photo engine is not part of this version yet")
+        sb.addWidget(self.server_status)
+        sb.addWidget(self.checkpoint_status)
+        sb.addPermanentWidget(self.ml_status)
+        sb.hide()
+        self._checkpoint: tuple[int, int] | None = None  # size, seen_at
+        self._age_timer = QTimer(self)
+        self._age_timer.setInterval(15_000)
+        self._age_timer.timeout.connect(self._render_checkpoint)
+
+        self.bridge.checkpointAdvanced.connect(self._checkpoint_advanced)
+        self.bridge.verificationFailed.connect(self._verification_failed)
+        self.bridge.loggedIn.connect(lambda u, d: self.shell and self.shell.set_account(u, d))
+        self._closing = False
+        self._closed = False
+
+    # -- start -------------------------------------------------------------------------
+
+    @qasync.asyncSlot()
+    async def start_clicked(self) -> None:
+        await self.start()
+
+    async def start(self) -> None:
+        s = self.startup
+        s.retry.hide()
+        s.text.setText("Opening your profile…")
+        ok, err = await guarded(self.session.open(), banner=s.banner, busy=s.busy)
+        if not ok:
+            s.text.setText("kbapp could not open your profile")
+            s.retry.show()
+            return
+        st = await self.app.status()
+        self.tray.notifications = self.app.preference(PREF_NOTIFICATIONS, "1") == "1"
+        choice = self.app.preference(PREF_THEME, "system")
+        if choice != theme.current().choice:
+            theme.current().set_choice(choice)
+        if st.logged_in:
+            await self.show_shell()
+        else:
+            self.show_welcome()
+        # Everything loaded so far (Qt, SQLAlchemy, the pages) lives as long as the app: keep it out
+        # of the cyclic GC's full passes, which otherwise stall the loop for ~50 ms every so often.
+        gc.freeze()
+        self.ready.emit()
+
+    def show_welcome(self) -> None:
+        if self.welcome is None:
+            self.welcome = WelcomeFlow(self.session)
+            self.welcome.finished.connect(self._welcome_done)
+            self.stack.addWidget(self.welcome)
+        self.statusBar().hide()
+        self.stack.setCurrentWidget(self.welcome)
+
+    @qasync.asyncSlot()
+    async def _welcome_done(self) -> None:
+        await self.show_shell()
+
+    async def show_shell(self) -> None:
+        if self.shell is None:
+            self.shell = Shell(self.session, self.bridge, self.tray)
+            self.stack.addWidget(self.shell)
+        st = await self.app.status()
+        self.shell.set_account(st.username or "", st.device_name or "")
+        self.stack.setCurrentWidget(self.shell)
+        self.statusBar().show()
+        await self.refresh_status()
+        self._age_timer.start()
+        self.shell.go("people")
+        # verify our own chain at once: it refreshes the checkpoint and the devices list
+        asyncio.ensure_future(self.shell.devices.refresh())
+
+    # -- status bar --------------------------------------------------------------------------
+
+    async def refresh_status(self) -> None:
+        st = await self.app.status()
+        if st.server_url:
+            host = urlsplit(st.server_url).netloc or st.server_url
+            where = "on this computer" if self.session.embedded else "remote"
+            self.server_status.set_text(f"{host} · {where}",
+                                        f"{st.server_url}\nkey fingerprint {st.server_fingerprint}")
+        else:
+            self.server_status.set_text("no server")
+        if st.checkpoint:
+            self._checkpoint = (st.checkpoint.size, st.checkpoint.seen_at)
+        self._render_checkpoint()
+
+    def _checkpoint_advanced(self, size: int, _root: str) -> None:
+        self._checkpoint = (size, int(time.time()))
+        self._render_checkpoint()
+
+    def _render_checkpoint(self) -> None:
+        if self._checkpoint is None:
+            self.checkpoint_status.set_text("No checkpoint verified yet")
+            return
+        size, seen = self._checkpoint
+        self.checkpoint_status.set_text(f"Checkpoint {size} · verified {age(seen)}",
+                                        f"The newest log checkpoint this device verified: tree size {size}")
+
+    def _verification_failed(self, subject: str, code: str, message: str) -> None:
+        self.tray.set_alert(True, "A server answer did not check out", f"{subject}: {code}")
+
+    def _raise(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    # -- shut down -------------------------------------------------------------------------
+
+    def closeEvent(self, event) -> None:
+        if self._closed:
+            event.accept()
+            return
+        event.ignore()
+        if not self._closing:
+            self._closing = True
+            self.hide()
+            asyncio.ensure_future(self.shutdown())
+
+    async def shutdown(self) -> None:
+        """Close the profile and stop the embedded server, then let the window go."""
+        self._closing = True
+        self._age_timer.stop()
+        await guarded(self.session.close())
+        self.tray.hide()
+        self._closed = True
+        self.closed.emit()
+        self.close()
