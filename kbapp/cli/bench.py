@@ -12,9 +12,7 @@ Measurements (sizes for a full run; `--quick` shrinks them for tests):
    time goes.
 2. Log writes on SQLite: `Service._epoch` (the server's one write path, without
    link verification), one map update and one transaction per epoch, against
-   raw in-memory `MerkleLog.append`. Goal: >= 5,000 epochs/s. `Service` has
-   no batched mode, so a clearly labelled *simulation* replays the same work
-   with many epochs per transaction, to show what batching would buy.
+   raw in-memory `MerkleLog.append`. Goal: >= 5,000 epochs/s.
 3. Proofs at 1M leaves: inclusion and consistency proof generation and
    verification (p50 / p95 of random queries) against the unavoidable
    hashing, ceil(log2 n) SHA-256 of 64 bytes. Goal: < 1 ms. Merkle map
@@ -57,7 +55,6 @@ class Sizes:
     chain_links: int
     chain_repeats: int
     epochs: int
-    epochs_per_txn: int
     log_leaves: int
     proof_queries: int
     map_keys: int
@@ -66,10 +63,10 @@ class Sizes:
     e2e_runs: int
 
 
-FULL = Sizes(chain_links=10_000, chain_repeats=5, epochs=3_000, epochs_per_txn=100,
+FULL = Sizes(chain_links=10_000, chain_repeats=5, epochs=3_000,
              log_leaves=1_000_000, proof_queries=1_000, map_keys=100_000, map_queries=1_000,
              e2e_links=200, e2e_runs=10)
-QUICK = Sizes(chain_links=300, chain_repeats=2, epochs=150, epochs_per_txn=50,
+QUICK = Sizes(chain_links=300, chain_repeats=2, epochs=150,
               log_leaves=50_000, proof_queries=200, map_keys=10_000, map_queries=200,
               e2e_links=40, e2e_runs=2)
 
@@ -432,13 +429,10 @@ def _fake_updates(n: int, start: int = 0) -> list[tuple[bytes, bytes]]:
 
 
 def bench_log_append(sz: Sizes, log: Callable[[str], None]) -> list[Result]:
-    from sqlalchemy import delete, insert, select
-
     from kbapp.core.merkle.log import MerkleLog
     from kbapp.core.merkle.note import sign_checkpoint
     from kbapp.core.merkle.smt import MerkleMap
     from kbapp.core.transparency import LogLeaf
-    from kbapp.server import db
 
     n = sz.epochs
     updates = _fake_updates(n)
@@ -506,94 +500,6 @@ def bench_log_append(sz: Sizes, log: Callable[[str], None]) -> list[Result]:
                               "pragmas": "journal_mode=WAL, synchronous=NORMAL (kbapp.server.db)"}),
         on="value", op=">=", target=EPOCH_RATE_GOAL, label=f">= {EPOCH_RATE_GOAL:,.0f} epochs/s"))
 
-    # Service has no batched mode: _epoch's apply() writes exactly one epoch per
-    # transaction. Simulate batching with the very same work and statements.
-    b = sz.epochs_per_txn
-    log(f"log: {n} epochs, {b} per transaction (simulation of a batched mode) ...")
-    with tempfile.TemporaryDirectory(prefix="kbapp-bench-") as tmp:
-        engine, key, _svc = _sqlite_service(Path(tmp))
-        origin = "bench.kbapp.local/log"
-        try:
-            lg, m = MerkleLog(), MerkleMap()
-            with engine.connect() as conn:   # the genesis epoch Service wrote
-                for idx, data in conn.execute(select(db.log_leaves.c.idx, db.log_leaves.c.data)
-                                              .order_by(db.log_leaves.c.idx)):
-                    lg.append(data)
-            gc.collect()
-            t0 = time.perf_counter()
-            for start in range(0, n, b):
-                with engine.connect() as conn:
-                    trans = conn.begin()
-                    conn.execute(select(db.log_leaves.c.idx, db.log_leaves.c.data)
-                                 .where(db.log_leaves.c.idx >= lg.size)).all()    # _catch_up's query
-                    for k, v in updates[start:start + b]:
-                        size = lg.size
-                        m.set(k, v)
-                        conn.execute(delete(db.map_entries).where(db.map_entries.c.key == k.hex()))
-                        conn.execute(insert(db.map_entries).values(key=k.hex(), value=v, epoch=size))
-                        data = LogLeaf(size, m.root(), int(time.time())).encode()
-                        lg.append(data)
-                        note = sign_checkpoint(origin, size + 1, lg.root(size + 1), origin, key)
-                        conn.execute(insert(db.log_leaves).values(idx=size, data=data))
-                        conn.execute(insert(db.checkpoints).values(size=size + 1, note=note))
-                    trans.commit()
-            batch_s = time.perf_counter() - t0
-        finally:
-            engine.dispose()
-    results.append(_rate_result(
-        "log.epoch_sqlite_batched_SIMULATED", n / batch_s, "epochs/s", raw_rate,
-        "raw in-memory MerkleLog.append of a leaf-sized record",
-        details={"epochs": n, "epochs_per_transaction": b, "simulated": True,
-                 "note": "Service does not support several epochs per transaction (_epoch's apply() "
-                         "writes one leaf at the size fixed when the transaction began). This replays "
-                         "_epoch's statements and work (map set, leaf, checkpoint signature) with "
-                         f"{b} epochs per transaction, directly on the server tables: an estimate "
-                         "for a batched Service, not a measurement of it."}))
-
-    # Where the per-epoch cost lies: the same work and statements, one transaction
-    # per epoch, through the sqlite3 module directly (no SQLAlchemy).
-    log(f"log: {n} epochs, one per transaction, sqlite3 directly (simulation) ...")
-    with tempfile.TemporaryDirectory(prefix="kbapp-bench-") as tmp:
-        engine, key, _svc = _sqlite_service(Path(tmp))
-        engine.dispose()
-        con = sqlite3.connect(str(Path(tmp) / "server.sqlite3"), isolation_level=None)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            lg, m = MerkleLog(), MerkleMap()
-            for (data,) in con.execute(f"SELECT data FROM {db.log_leaves.name} ORDER BY idx"):
-                lg.append(data)
-            sel = f"SELECT idx, data FROM {db.log_leaves.name} WHERE idx >= ?"
-            dele = f"DELETE FROM {db.map_entries.name} WHERE key = ?"
-            ins_map = f"INSERT INTO {db.map_entries.name} (key, value, epoch) VALUES (?, ?, ?)"
-            ins_leaf = f"INSERT INTO {db.log_leaves.name} (idx, data) VALUES (?, ?)"
-            ins_cp = f"INSERT INTO {db.checkpoints.name} (size, note) VALUES (?, ?)"
-            gc.collect()
-            t0 = time.perf_counter()
-            for k, v in updates:
-                size = lg.size
-                con.execute("BEGIN")
-                con.execute(sel, (size,)).fetchall()
-                m.set(k, v)
-                con.execute(dele, (k.hex(),))
-                con.execute(ins_map, (k.hex(), v, size))
-                data = LogLeaf(size, m.root(), int(time.time())).encode()
-                lg.append(data)
-                note = sign_checkpoint(origin, size + 1, lg.root(size + 1), origin, key)
-                con.execute(ins_leaf, (size, data))
-                con.execute(ins_cp, (size + 1, note))
-                con.execute("COMMIT")
-            direct_s = time.perf_counter() - t0
-        finally:
-            con.close()
-    results.append(_rate_result(
-        "log.epoch_sqlite3_direct_SIMULATED", n / direct_s, "epochs/s", raw_rate,
-        "raw in-memory MerkleLog.append of a leaf-sized record",
-        details={"epochs": n, "epochs_per_transaction": 1, "simulated": True,
-                 "per_epoch_us": round(direct_s / n * 1e6, 1),
-                 "note": "_epoch's work and SQL statements, one transaction per epoch, through the "
-                         "sqlite3 module without SQLAlchemy: what the same schema and pragmas cost "
-                         "without the per-statement SQLAlchemy overhead. Not Service's code."}))
     return results
 
 
@@ -843,8 +749,6 @@ def render_table(report: dict) -> str:
             out.append("")
             out.append(f"log epoch: {d['per_epoch_us']} us/epoch; breakdown (us/epoch): "
                        + ", ".join(f"{k}={v}" for k, v in d["breakdown_us_per_epoch"].items()))
-        elif r["name"].endswith("SIMULATED"):
-            out.append(f"{r['name']}: {d['epochs_per_transaction']} epoch(s)/transaction: {d['note']}")
         elif r["name"].startswith("identify."):
             out.append(f"identify: {d['links']} links, cold first identify {d['cold_first_identify_us'] / 1000:.1f} ms, "
                        f"warm p95 {d['warm_p95_us'] / 1000:.1f} ms, verify_chain p95 "

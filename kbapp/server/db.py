@@ -63,6 +63,7 @@ log_leaves = Table(
     "log_leaves", metadata,
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("data", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),  # the signed checkpoint of size idx + 1
 )
 
 kex_messages = Table(
@@ -72,13 +73,6 @@ kex_messages = Table(
     Column("msg", LargeBinary, nullable=False),
     Column("created", BigInteger, nullable=False, index=True),
 )
-
-checkpoints = Table(
-    "checkpoints", metadata,
-    Column("size", BigInteger, primary_key=True, autoincrement=False),
-    Column("note", Text, nullable=False),
-)
-
 
 def normalise_url(db: str | None, data_dir: Path) -> str:
     """`None` -> SQLite in data_dir; a bare path -> SQLite there; URLs pass through."""

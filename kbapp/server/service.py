@@ -42,10 +42,10 @@ LEAVES_PAGE = 1000
 # The write path's statements, built once: SQLAlchemy then reuses their cache
 # keys and compiled forms instead of rebuilding them for every epoch.
 _Q_NEWEST = select(func.max(db.log_leaves.c.idx))
-_Q_LEAVES_FROM = (select(db.log_leaves.c.idx, db.log_leaves.c.data)
+_Q_LEAVES_FROM = (select(db.log_leaves.c.idx, db.log_leaves.c.data, db.log_leaves.c.note)
                   .where(db.log_leaves.c.idx >= bindparam("start")).order_by(db.log_leaves.c.idx))
 _Q_MAP_FROM = select(db.map_entries.c.key, db.map_entries.c.value).where(db.map_entries.c.epoch >= bindparam("start"))
-_Q_NOTE = select(db.checkpoints.c.note).where(db.checkpoints.c.size == bindparam("size"))
+_Q_NOTE = select(db.log_leaves.c.note).where(db.log_leaves.c.idx == bindparam("size") - 1)
 
 def _map_upsert(dialect: str):
     """Insert or replace one map entry in one statement (both dialects have ON CONFLICT)."""
@@ -58,7 +58,6 @@ def _map_upsert(dialect: str):
                                       set_={"value": stmt.excluded.value, "epoch": stmt.excluded.epoch})
 
 _INS_LEAF = insert(db.log_leaves)
-_INS_CHECKPOINT = insert(db.checkpoints)
 
 
 def load_or_create_server_key(data_dir: Path) -> nacl.signing.SigningKey:
@@ -118,22 +117,37 @@ class Service:
                     apply([])  # genesis: an empty map, so there is always a checkpoint
 
     def _catch_up(self, conn: Connection) -> None:
-        """Fold in leaves and map entries another server process wrote."""
+        """Fold in leaves and map entries another server process wrote.
+
+        All or nothing: memory changes only once what was read checks out (the
+        map entries lead to the root in the newest leaf, the leaves have no hole).
+        """
         start = self.log.size
         newest = conn.execute(_Q_NEWEST).scalar()
         if newest is None or newest < start:
             return
         rows = conn.execute(_Q_LEAVES_FROM, {"start": start}).all()
+        if [r.idx for r in rows] != list(range(start, start + len(rows))):
+            raise errors.ServerError(f"the log table has a hole after leaf {start}")
+        want_root = LogLeaf.decode(rows[-1].data).map_root
+        undo: list[tuple[bytes, bytes | None]] = []
         for row in conn.execute(_Q_MAP_FROM, {"start": start}):
-            self.map.set(bytes.fromhex(row.key), row.value)
-        for idx, data in rows:
-            if idx != self.log.size:
-                raise errors.ServerError(f"log table has a hole at {self.log.size}")
-            self.log.append(data)
-        if LogLeaf.decode(rows[-1].data).map_root != self.map.root():
+            key = bytes.fromhex(row.key)
+            undo.append((key, self.map.get(key)))
+            self.map.set(key, row.value)
+        if self.map.root() != want_root:
+            self._undo_map(undo)
             raise errors.ServerError("stored map entries do not match the newest log leaf")
-        note = conn.execute(_Q_NOTE, {"size": self.log.size}).scalar()
-        self.checkpoint_note = note or self._sign(self.log.size)
+        for row in rows:
+            self.log.append(row.data)
+        self.checkpoint_note = rows[-1].note or self._sign(self.log.size)
+
+    def _undo_map(self, undo: list[tuple[bytes, bytes | None]]) -> None:
+        for k, v in reversed(undo):
+            if v is None:
+                self.map.delete(k)
+            else:
+                self.map.set(k, v)
 
     def refresh(self) -> None:
         """Fold in what other server processes wrote before serving a read, so that
@@ -281,19 +295,14 @@ class Service:
             leaf = LogLeaf(size, self.map.root(), int(self.clock())).encode()
             self.log.append(leaf)
             note = self._sign(size + 1)
-            conn.execute(_INS_LEAF, {"idx": size, "data": leaf})
-            conn.execute(_INS_CHECKPOINT, {"size": size + 1, "note": note})
+            conn.execute(_INS_LEAF, {"idx": size, "data": leaf, "note": note})
 
         try:
             yield apply
             trans.commit()
         except BaseException:
             trans.rollback()
-            for k, v in reversed(undo):
-                if v is None:
-                    self.map.delete(k)
-                else:
-                    self.map.set(k, v)
+            self._undo_map(undo)
             self.log.truncate(size)
             raise
         self.checkpoint_note = note
@@ -387,7 +396,7 @@ class Service:
         if size is None or size == self.log.size:
             return {"note": self.checkpoint_note}
         with self.engine.connect() as conn:
-            note = conn.execute(select(db.checkpoints.c.note).where(db.checkpoints.c.size == size)).scalar()
+            note = conn.execute(_Q_NOTE, {"size": size}).scalar()
         if note is None:
             raise errors.NotFound(f"no checkpoint of size {size}")
         return {"note": note}

@@ -15,7 +15,7 @@ from kbapp.cli.main import main
 NUMBERS = ("value", "baseline", "ratio")
 EXPECTED = {
     "chain.verify_chain", "chain.verify_chain_per_signature",
-    "log.epoch_sqlite", "log.epoch_sqlite_batched_SIMULATED", "log.epoch_sqlite3_direct_SIMULATED",
+    "log.epoch_sqlite",
     "log.inclusion_proof.p50", "log.inclusion_proof.p95", "log.consistency_proof.p50",
     "log.consistency_proof.p95", "log.verify_inclusion.p50", "log.verify_inclusion.p95",
     "log.verify_consistency.p50", "log.verify_consistency.p95",

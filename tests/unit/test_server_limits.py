@@ -190,7 +190,7 @@ async def test_leaves_are_served_at_most_one_page_per_call(tmp_path):
     empty_root = MerkleMap().root()
     total = LEAVES_PAGE + 150
     with service.engine.begin() as conn:  # as if other epochs had been written before
-        conn.execute(insert(db.log_leaves), [{"idx": i, "data": LogLeaf(i, empty_root, 0).encode()}
+        conn.execute(insert(db.log_leaves), [{"idx": i, "data": LogLeaf(i, empty_root, 0).encode(), "note": ""}
                                              for i in range(1, total)])
     service = make_service(tmp_path / "s.sqlite3")  # rebuilt from the database at start
     assert service.log.size == total
@@ -210,23 +210,33 @@ def test_a_failed_write_leaves_database_and_memory_as_they_were(tmp_path):
     alice_keys = DeviceKeys.from_seeds(os.urandom(32), os.urandom(32))
     service.append_links(uid_for("alice"), signup_body("alice", alice_keys), signup=True)
     before = state_of(service)
-    counts = {t.name: rows(service, t) for t in (db.users, db.links, db.keys, db.log_leaves, db.checkpoints)}
+    counts = {t.name: rows(service, t) for t in (db.users, db.links, db.keys, db.log_leaves)}
 
     # Fails after the user and its links were inserted: alice's key is not bob's to claim.
     with pytest.raises(errors.Conflict):
         service.append_links(uid_for("bob"), signup_body("bob", alice_keys), signup=True)
     assert state_of(service) == before
-    assert {t.name: rows(service, t) for t in (db.users, db.links, db.keys, db.log_leaves, db.checkpoints)} == counts
+    assert {t.name: rows(service, t) for t in (db.users, db.links, db.keys, db.log_leaves)} == counts
 
-    # Fails at the very end (the checkpoint row), after the map and log were updated in memory.
-    with service.engine.begin() as conn:
-        conn.execute(insert(db.checkpoints).values(size=before[0] + 1, note="squatter"))
-    with pytest.raises(Exception):
+    # Fails at the very end (signing the checkpoint), after the map and log were updated in memory.
+    def broken_sign(size):
+        raise OSError("signing device unplugged")
+
+    service._sign, real_sign = broken_sign, service._sign
+    with pytest.raises(OSError):
         service.append_links(uid_for("bob"), signup_body("bob"), signup=True)
+    service._sign = real_sign
     assert state_of(service) == before
     assert rows(service, db.users) == 1
+
+    # A corrupt row written by someone else is refused without touching memory.
     with service.engine.begin() as conn:
-        conn.execute(db.checkpoints.delete().where(db.checkpoints.c.size == before[0] + 1))
+        conn.execute(insert(db.log_leaves).values(idx=before[0], data=b"squatter", note="squatter"))
+    with pytest.raises(errors.KbappError):
+        service.append_links(uid_for("bob"), signup_body("bob"), signup=True)
+    assert state_of(service) == before
+    with service.engine.begin() as conn:
+        conn.execute(db.log_leaves.delete().where(db.log_leaves.c.idx == before[0]))
 
     # The next write goes through, and a fresh process rebuilds the same state.
     result = service.append_links(uid_for("bob"), signup_body("bob"), signup=True)
