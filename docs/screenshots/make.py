@@ -6,7 +6,8 @@ Run under a virtual X server (a real window, real fonts, no window manager):
 
 It drives the app as a user would, in a throwaway folder: the welcome flow creates
 alice on an embedded server; bob signs up from a second profile; alice looks bob up
-(verified), then the server's database is tampered with and she looks again (broken).
+(verified), then the server's database is tampered with and she looks again (broken);
+alice adds a device with a phrase, typed into a second window's welcome flow.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 import PySide6.QtWidgets  # noqa: E402,F401 - PySide6 before qasync
+from PySide6.QtGui import QCursor  # noqa: E402
 import qasync  # noqa: E402
 
 from kbapp.client.app import App  # noqa: E402
@@ -72,6 +74,7 @@ def tamper(db_path: Path, username_hint: str) -> None:
 
 async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="kbapp-shots-"))
+    QCursor.setPos(1439, 899)  # the pointer in a corner: no button shows a stray hover
     window = MainWindow(Session(tmp / "alice"))
     window.resize(1180, 760)
     window.move(0, 0)
@@ -124,6 +127,34 @@ async def main() -> None:
 
     shell.go("devices")
     await until(lambda: shell.devices.model.rowCount() >= 2)
+
+    # Add a device: the phrase in alice's window, typed into a new computer's welcome flow
+    shell.devices.add_device_button.click()
+    await until(lambda: shell.devices.add_dialog is not None and bool(shell.devices.add_dialog.phrase))
+    dialog = shell.devices.add_dialog
+    await settle(0.6)
+    shoot(dialog, "add-device")
+    laptop = MainWindow(Session(tmp / "alice-laptop"))
+    laptop.resize(1180, 760)
+    laptop.move(0, 0)
+    laptop.show()
+    await laptop.start()
+    lw = laptop.welcome
+    lw.start.phraseButton.click()
+    lw.server.serverUrl.setText(url)
+    lw.server.connectButton.click()
+    await until(lambda: lw.server.phraseButton.isVisible())
+    lw.server.phraseButton.click()
+    lw.phrase.username.setText("alice")
+    lw.phrase.words.setPlainText(dialog.phrase)
+    lw.phrase.deviceName.setText("alice-laptop")
+    await settle()
+    shoot(laptop, "welcome-phrase")
+    lw.phrase.loginButton.click()
+    await until(lambda: laptop.shell is not None and shell.devices.add_dialog is None)
+    await laptop.shutdown()
+
+    await until(lambda: shell.devices.model.rowCount() >= 3)
     row = next(i for i, d in enumerate(shell.devices.model.devices) if d.type == "paper")
     shell.devices.view.selectRow(row)
     await settle()

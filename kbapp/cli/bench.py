@@ -761,6 +761,10 @@ def run_bench(args) -> int:
         from kbapp.gui.bench import run_gui_bench  # Qt is only loaded for this one
 
         return run_gui_bench(args)
+    if getattr(args, "what", "identity") == "identify":
+        from kbapp.cli.bench_identify import run_identify_bench
+
+        return run_identify_bench(args)
     if getattr(args, "what", "identity") != "identity":
         print(f"kbapp: unknown benchmark {args.what!r}", file=sys.stderr)
         return 1

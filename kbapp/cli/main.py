@@ -69,6 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="this profile, its server and the verified checkpoint")
 
+    s = sub.add_parser("prove", help="prove an account on another service (website, dns, github, mastodon, ...)")
+    s.add_argument("service", nargs="?", help="website (https), dns, github, mastodon, or a configured service")
+    s.add_argument("name", nargs="?", help="host, domain or account (mastodon: user@instance)")
+    s.add_argument("--wait", type=float, default=None,
+                   help="poll the service for up to N seconds instead of waiting for Enter")
+    s.add_argument("--list", action="store_true", help="list this account's proofs and their state")
+
+    s = sub.add_parser("revoke", help="revoke a statement of your chain")
+    s.add_argument("what", choices=["proof"])
+    s.add_argument("id", help="the proof's sig id (or a prefix of 8+ hex digits), or an assertion like alice@github")
+
+    s = sub.add_parser("resolve", help="which user an assertion (alice@github+alice.dev@https) names, checked live")
+    s.add_argument("assertion")
+
+    for name, what in (("follow", "follow a user: sign a snapshot of their verified identity"),
+                       ("unfollow", "stop following a user"),
+                       ("followers", "who follows a user (each checked in the follower's chain)"),
+                       ("following", "whom a user follows (from their verified chain)")):
+        s = sub.add_parser(name, help=what)
+        s.add_argument("username", nargs="?" if name in ("followers", "following") else None)
+
     s = sub.add_parser("log", help="the transparency log")
     lsub = s.add_subparsers(dest="log_cmd", required=True)
     v = lsub.add_parser("verify", help="audit the whole log from scratch")
@@ -77,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("note_file", type=Path, help="file holding the signed checkpoint note ('-' for stdin)")
 
     s = sub.add_parser("bench", help="measure speed against a baseline taken in the same run")
-    s.add_argument("what", choices=["identity", "gui"])
+    s.add_argument("what", choices=["identity", "identify", "gui"])
     s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
     s.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
     return p
@@ -172,6 +193,8 @@ async def run_command(args) -> int:
                 await app.connect(args.server)
             ident = await app.identify(args.username)
             emit(args, ident, render.identity(ident))
+        elif args.cmd in ("prove", "revoke", "resolve", "follow", "unfollow", "followers", "following"):
+            return await run_social(app, args)
         elif args.cmd == "status":
             st = await app.status()
             emit(args, st, render.status(st))
@@ -185,6 +208,66 @@ async def run_command(args) -> int:
             note = sys.stdin.read() if str(args.note_file) == "-" else args.note_file.read_text()
             cp = await app.check_peer_checkpoint(note)
             emit(args, cp, f"consistent: the peer's checkpoint agrees with our log of size {cp.size}")
+    return 0
+
+
+async def run_social(app, args) -> int:
+    """Proofs, assertions and follows."""
+    from . import render
+
+    if app.api is None and args.cmd in ("resolve", "followers", "following"):
+        await app.connect()
+    if args.cmd == "prove" and args.list:
+        proofs = await app.list_proofs(args.service)
+        emit(args, proofs, render.proofs(proofs))
+    elif args.cmd == "prove":
+        if not args.service or not args.name:
+            print("kbapp prove: give SERVICE and NAME (or --list)", file=sys.stderr)
+            return EXIT_ERROR
+        req = await app.start_proof(args.service, args.name)
+        if args.json:
+            print(json.dumps({"proof_text": req.text, "sig_id": req.sig_id, "service": req.service,
+                              "name": req.name, "instructions": req.instructions}), flush=True)
+        else:
+            print(render.proof_request(req), flush=True)
+        if args.wait is None:
+            if sys.stdin.isatty():
+                input("Press Enter once it is posted... ")
+            else:
+                sys.stdin.readline()
+            result = await app.check_proof(req)
+        else:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + args.wait
+            while True:
+                result = await app.check_proof(req)
+                if result.ok or loop.time() >= deadline:
+                    break
+                if not args.json:
+                    print(f"  not yet: {result.state}: {result.reason}", file=sys.stderr, flush=True)
+                await asyncio.sleep(min(1.0, max(0.0, deadline - loop.time())))
+        if not result.ok:
+            raise errors.ProofCheckFailed(f"{req.name} on {req.service}: {result.state}: {result.reason}")
+        proof = await app.finish_proof(req)
+        emit(args, proof, f"proved {proof.assertion} (sig {proof.sig_id[:16]}...)")
+    elif args.cmd == "revoke":
+        proof = await app.revoke_proof(args.id)
+        emit(args, proof, f"revoked proof {proof.assertion} (sig {proof.sig_id[:16]}...)")
+    elif args.cmd == "resolve":
+        res = await app.resolve(args.assertion)
+        emit(args, res, render.resolved(res))
+    elif args.cmd == "follow":
+        f = await app.follow(args.username)
+        emit(args, f, f"following {f.username} (link {f.seqno} of your chain)")
+    elif args.cmd == "unfollow":
+        f = await app.unfollow(args.username)
+        emit(args, f, f"no longer following {f.username}")
+    elif args.cmd == "followers":
+        items = await app.followers(args.username)
+        emit(args, items, render.follows(items, "followers"))
+    elif args.cmd == "following":
+        items = await app.following(args.username)
+        emit(args, items, render.follows(items, "following"))
     return 0
 
 

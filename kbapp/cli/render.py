@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from kbapp.client.models import Account, DeviceView, Identity, Status
+from kbapp.client.models import (Account, DeviceView, FollowView, Identity, ProofRequest, ProofView, Resolved,
+                                 Status)
 
 
 def _age(ts: int) -> str:
@@ -61,7 +62,47 @@ def identity(ident: Identity) -> str:
     lines.append(devices(ident.devices))
     lines.append("  keys:")
     lines.extend(f"    {k.kind:<15} {k.fingerprint}" for k in ident.keys)
+    if ident.proofs:
+        lines.append("  proofs:")
+        lines.append(proofs(ident.proofs, indent="    "))
+    if ident.following:
+        lines.append(f"  you follow {ident.username} (link {ident.followed_at_seqno} of your chain)"
+                     + ("; no change since" if not ident.follow_diff else "; changed since:"))
+        lines.extend(f"    ! {c.kind:<15} {c.detail}" for c in ident.follow_diff)
     return "\n".join(lines)
+
+
+STATE_MARK = {"ok": "ok", "temporary": "?? temporary failure", "broken": "!! BROKEN",
+              "changed": "!! CHANGED", "unchecked": "-- unchecked", "revoked": "revoked"}
+
+
+def proofs(items: list[ProofView], indent: str = "  ") -> str:
+    if not items:
+        return f"{indent}no proofs"
+    rows = []
+    for p in items:
+        mark = STATE_MARK.get(p.state, p.state)
+        rows.append(f"{indent}{p.assertion:<36} {mark:<22} sig {p.sig_id[:16]}"
+                    + (f"  ({p.reason})" if p.state != "ok" and p.reason else ""))
+    return "\n".join(rows)
+
+
+def proof_request(req: ProofRequest) -> str:
+    return (f"{req.instructions}:\n\n    {req.text}\n\n"
+            f"(The text names your kbapp username and the sig id of the proof link, {req.sig_id[:16]}...;\n"
+            "the link is posted to your chain once the text is found.)")
+
+
+def resolved(res: Resolved) -> str:
+    lines = [f"{res.assertion} is {res.username} (verified)"]
+    lines.extend(f"  {p.assertion:<36} ok" for p in res.matched)
+    return "\n".join(lines)
+
+
+def follows(items: list[FollowView], what: str) -> str:
+    if not items:
+        return f"no {what}"
+    return "\n".join(f"  {f.username:<20} since link {f.seqno}" for f in items)
 
 
 def status(st: Status) -> str:

@@ -108,6 +108,20 @@ class ServerAPI:
     async def user_by_kid(self, kid: str) -> dict:
         return await self.get(f"/v1/keys/{kid}")
 
+    async def proof_owners(self, service: str, name: str) -> list:
+        """A hint: users the server says prove `name` on `service`."""
+        users = (await self.get("/v1/proofs/search", service=service, name=name)).get("users")
+        if not isinstance(users, list):
+            raise errors.EncodingError("malformed proof search answer")
+        return users[:100]
+
+    async def followers(self, uid: str) -> list:
+        """A hint: users the server says follow `uid`."""
+        users = (await self.get(f"/v1/followers/{uid}")).get("followers")
+        if not isinstance(users, list):
+            raise errors.EncodingError("malformed followers answer")
+        return users[:1000]
+
     async def puk_boxes(self, uid: str, device_kid: str) -> dict:
         return await self.get(f"/v1/puk/{uid}", device_kid=device_kid)
 

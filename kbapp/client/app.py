@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 from kbapp.core import errors
@@ -27,17 +28,18 @@ from .api import ServerAPI
 from .events import (CheckpointAdvanced, DevicesChanged, EventBus, IdentityVerified, LoggedIn,
                      VerificationFailed)
 from .identify import Identifier, VerifiedUser
-from .keystore import backend_for, open_keystore
+from .keystore import ENV_PASSPHRASE, KEYSTORE_FILE, Keystore, backend_for, open_keystore
 from .logview import LogAudit, LogView
 from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status
 from .paths import default_home
+from .social import SocialMixin
 from .store import Store
 
 DEFAULT_SERVER = "http://127.0.0.1:8470"
 PREF_PREFIX = "pref."  # keeps preferences apart from the trusted settings (server_key, uid, ...)
 
 
-class App:
+class App(SocialMixin):
     def __init__(self, home: Path | None = None, *, keystore=None, passphrase_prompt=None,
                  clock=time.time, rng=os.urandom):
         self.home = Path(home) if home else default_home()
@@ -50,6 +52,7 @@ class App:
         self.logview: LogView | None = None
         self.identifier: Identifier | None = None
         self._lock = asyncio.Lock()
+        self._unlock_lock = asyncio.Lock()
 
     # -- life cycle -------------------------------------------------------
 
@@ -80,12 +83,57 @@ class App:
         self.logview = LogView(self.api, self.store, origin, pub)
         self.identifier = Identifier(self.api, self.store, self.logview, self.clock)
 
-    @property
-    def keystore(self):
-        """Opened on first use: reading identities needs no secrets (nor a passphrase)."""
-        if self._keystore is None:
-            self._keystore = open_keystore(self.home, prompt=self._prompt)
+    # -- the keystore ------------------------------------------------------
+
+    async def unlock(self) -> Keystore:
+        """Open this profile's keystore, off the event loop; idempotent.
+
+        Opening can be slow: the passphrase-sealed file runs argon2id (~0.65 s), and
+        the OS keyring may wait on D-Bus or on the desktop's own unlock prompt. So it
+        runs in a worker thread and the loop (the GUI's, the CLI's) keeps going.
+        `passphrase_prompt(new_file)` is called on the caller's thread, before that:
+        a terminal prompt in the CLI, the passphrase its dialog asked for in the GUI.
+        Reading identities needs no secrets, so only the methods that sign or decrypt
+        call this (first thing, before anything is posted). A failure (no or a wrong
+        passphrase) leaves the keystore closed: call again to retry.
+        """
+        if self._keystore is not None:
+            return self._keystore
+        async with self._unlock_lock:
+            if self._keystore is None:
+                loop = asyncio.get_running_loop()
+                kind = await loop.run_in_executor(None, backend_for, self.home)
+                passphrase = None
+                if kind == "file" and not os.environ.get(ENV_PASSPHRASE) and self._prompt is not None:
+                    passphrase = self._prompt(not (self.home / KEYSTORE_FILE).exists()) or None
+                self._keystore = await loop.run_in_executor(
+                    None, partial(open_keystore, self.home, backend=kind, passphrase=passphrase))
         return self._keystore
+
+    @property
+    def unlocked(self) -> bool:
+        return self._keystore is not None
+
+    @property
+    def keystore(self) -> Keystore:
+        """The open keystore: only after `await unlock()` (never opened here, on the loop)."""
+        if self._keystore is None:
+            raise errors.KeystoreError("the keystore is not open yet: await App.unlock() first")
+        return self._keystore
+
+    async def _secret(self, name: str) -> bytes | None:
+        ks = await self.unlock()
+        return await asyncio.get_running_loop().run_in_executor(None, ks.get, name)
+
+    async def _store_secrets(self, entries: dict[str, bytes]) -> None:
+        """Keystore writes in a worker thread: a file write is an fsync (and, for a new
+        file, its first argon2id run); a keyring write is a D-Bus call."""
+        ks = await self.unlock()
+
+        def put_all() -> None:
+            for name, value in entries.items():
+                ks.put(name, value)
+        await asyncio.get_running_loop().run_in_executor(None, put_all)
 
     # -- server -------------------------------------------------------------
 
@@ -136,18 +184,15 @@ class App:
 
     # -- secrets -------------------------------------------------------------
 
-    def _device_keys(self) -> DeviceKeys:
-        raw = self.keystore.get("device")
+    async def _device_keys(self) -> DeviceKeys:
+        raw = await self._secret("device")
         if raw is None:
             raise errors.NotLoggedIn("this profile has no device yet: run `kbapp signup` or `kbapp login`")
         seeds = unpack(raw, max_size=256)
         return DeviceKeys.from_seeds(seeds[0], seeds[1])
 
-    def _save_device(self, keys: DeviceKeys) -> None:
-        self.keystore.put("device", pack(list(keys.seeds())))
-
-    def _puk(self, generation: int) -> PerUserKey:
-        seed = self.keystore.get(f"puk:{generation}")
+    async def _puk(self, generation: int) -> PerUserKey:
+        seed = await self._secret(f"puk:{generation}")
         if seed is None:
             raise errors.KeystoreError(f"this device does not hold per-user key generation {generation}")
         return PerUserKey.derive(seed, generation)
@@ -156,12 +201,14 @@ class App:
         """The newest PUK generation; fetched from this device's box when another
         device rotated it (a revocation made elsewhere), checked against the chain."""
         gen = max(user.state.puks)
-        if self.keystore.get(f"puk:{gen}") is None:
-            seeds = await self._recover_pukes(user, self._device_keys().subkey)
+        if await self._secret(f"puk:{gen}") is None:
+            seeds = await self._recover_pukes(user, (await self._device_keys()).subkey)
+            missing = {}
             for g, s in seeds.items():
-                if self.keystore.get(f"puk:{g}") is None:
-                    self.keystore.put(f"puk:{g}", s)
-        return self._puk(gen)
+                if await self._secret(f"puk:{g}") is None:
+                    missing[f"puk:{g}"] = s
+            await self._store_secrets(missing)
+        return await self._puk(gen)
 
     def _require_login(self) -> tuple[str, str]:
         uid, username = self.store.get("uid"), self.store.get("username")
@@ -191,6 +238,7 @@ class App:
         username = check_username(username)
         if self.store.get("uid"):
             raise errors.Conflict(f"this profile is already {self.store.get('username')}; use another --home")
+        await self.unlock()  # before the account exists: a wrong passphrase must not orphan it
         server = await self.connect(server_url)
         cp = await self.logview.fetch_latest()
         uid = uid_for(username)
@@ -205,8 +253,7 @@ class App:
         body = {"uid": uid, "username": username, "links": links,
                 "puk_boxes": [self._box_for(puk_seed, 1, kid_hex(keys.subkey.kid))]}
         await self.api.signup(body)
-        self._save_device(keys)
-        self.keystore.put("puk:1", puk_seed)
+        await self._store_secrets({"device": _device_secret(keys), "puk:1": puk_seed})
         self.store.set_many({"uid": uid, "username": username, "device_id": dev_id, "device_name": device_name})
         await self.identify(username)
         self.events.emit(LoggedIn(username, device_name))
@@ -219,6 +266,7 @@ class App:
         if self.store.get("uid"):
             raise errors.Conflict(f"this profile is already {self.store.get('username')}; use another --home")
         paper = await asyncio.get_running_loop().run_in_executor(None, paper_device_keys, phrase)
+        await self.unlock()
         server = await self.connect(server_url)
         user = await self.identifier.identify(username)
         state = user.state
@@ -262,10 +310,11 @@ class App:
     async def create_paperkey(self) -> str:
         """A new paper key device; the phrase is returned once and never stored."""
         uid, username = self._require_login()
+        await self.unlock()
         async with self._lock:
             user = await self.identifier.identify(username)
             self._my_active_device(user)
-            me = self._device_keys()
+            me = await self._device_keys()
             phrase = new_paper_phrase(self.rng(32))
             paper = await asyncio.get_running_loop().run_in_executor(None, paper_device_keys, phrase)
             gen = max(user.state.puks)
@@ -283,6 +332,7 @@ class App:
     async def revoke_device(self, which: str) -> DeviceView:
         """Revoke a device and rotate the per-user key for the devices left."""
         uid, username = self._require_login()
+        await self.unlock()
         async with self._lock:
             user = await self.identifier.identify(username)
             my_id = self._my_active_device(user).id
@@ -295,7 +345,7 @@ class App:
             dev = target[0]
             if dev.id == my_id:
                 raise errors.Conflict("this is the current device: revoke it from another device")
-            me = self._device_keys()
+            me = await self._device_keys()
             gen = max(user.state.puks)
             old_seed = (await self._current_puk(user)).seed
             new_seed = self.rng(32)
@@ -308,7 +358,7 @@ class App:
                     "puk_prev": [{"generation": gen + 1,
                                   "box": b64encode(encrypt_prev_seed(new_puk, old_seed, self.rng(24)))}]}
             await self.api.post_links(uid, body)
-            self.keystore.put(f"puk:{gen + 1}", new_seed)
+            await self._store_secrets({f"puk:{gen + 1}": new_seed})
             ident = await self.identify(username)
         self.events.emit(DevicesChanged(username))
         return next(d for d in ident.devices if d.id == dev.id)
@@ -337,10 +387,11 @@ class App:
     async def add_device_by_phrase(self, on_phrase, *, timeout: float = 300.0, poll: float = 0.5) -> DeviceView:
         """Show a phrase (via `on_phrase`), wait for the new device, vouch for it."""
         uid, username = self._require_login()
+        await self.unlock()
         async with self._lock:
             user = await self.identifier.identify(username)
             self._my_active_device(user)
-            me = self._device_keys()
+            me = await self._device_keys()
             phrase = new_provision_phrase(self.rng(16))
             secret = provision_secret(phrase)
             channel = kex.channel_id(secret)
@@ -349,8 +400,9 @@ class App:
             on_phrase(phrase)
             reply, _ = await self._kex_wait(channel, secret, "reply", 0, timeout, poll)
             user = await self.identifier.identify(username)
-            links, dev = chainops.kex_countersign(state=user.state, chain=self.store.identity(uid).chain,
-                                                  signer=me.sibkey, reply=reply)
+            links, dev = await asyncio.get_running_loop().run_in_executor(None, partial(
+                chainops.kex_countersign, state=user.state, chain=self.store.identity(uid).chain,
+                signer=me.sibkey, reply=reply))  # plays the whole chain back: off the loop
             puk = await self._current_puk(user)
             await self.api.post_links(uid, {"links": links,
                                             "puk_boxes": [self._box_for(puk.seed, puk.generation, dev.subkey)]})
@@ -367,6 +419,7 @@ class App:
         if self.store.get("uid"):
             raise errors.Conflict(f"this profile is already {self.store.get('username')}; use another --home")
         secret = provision_secret(phrase)
+        await self.unlock()
         server = await self.connect(server_url)
         channel = kex.channel_id(secret)
         offer, after = await self._kex_wait(channel, secret, "offer", 0, timeout, poll)
@@ -392,9 +445,7 @@ class App:
     async def _become_device(self, user: VerifiedUser, keys: DeviceKeys, dev_id: str, device_name: str,
                              seeds: dict[int, bytes], server: ServerInfo) -> Account:
         """Save a freshly provisioned device's secrets and identity, then check it."""
-        self._save_device(keys)
-        for g, s in seeds.items():
-            self.keystore.put(f"puk:{g}", s)
+        await self._store_secrets({"device": _device_secret(keys), **{f"puk:{g}": s for g, s in seeds.items()}})
         self.store.set_many({"uid": user.uid, "username": user.username, "device_id": dev_id,
                              "device_name": device_name})
         await self.identify(user.username)
@@ -403,7 +454,9 @@ class App:
 
     # -- identity --------------------------------------------------------------
 
-    async def identify(self, username: str) -> Identity:
+    async def identify(self, username: str, *, proofs: bool = True, force_proofs: bool = False) -> Identity:
+        """Verify `username`'s chain, then (with `proofs`) check its live proofs and
+        compare it with our follow of it (social.py)."""
         if self.identifier is None:
             await self.connect()
         before = self.logview.trusted()
@@ -416,8 +469,9 @@ class App:
         if after is not None and (before is None or after.size != before.size):
             self.events.emit(CheckpointAdvanced(after.size, after.root.hex()))
         self.events.emit(IdentityVerified(user.username, user.uid, user.state.tail_seqno, user.changed))
-        return chainops.identity_view(user, current_device=self.store.get("device_id")
-                                      if user.uid == self.store.get("uid") else None)
+        ident = chainops.identity_view(user, current_device=self.store.get("device_id")
+                                       if user.uid == self.store.get("uid") else None)
+        return await self._with_social(user, ident, force=force_proofs) if proofs else ident
 
     async def devices(self) -> list[DeviceView]:
         _, username = self._require_login()
@@ -432,7 +486,8 @@ class App:
             device_name=self.store.get("device_name"), server_url=self.store.get("server_url"),
             server_fingerprint=key_fingerprint(b64decode(key)) if key else None,
             checkpoint=CheckpointView(cp.size, cp.root.hex(), cp.seen_at) if cp else None,
-            keystore=self._keystore.kind if self._keystore else backend_for(self.home))
+            keystore=self._keystore.kind if self._keystore else await asyncio.get_running_loop().run_in_executor(
+                None, backend_for, self.home))  # may probe the OS keyring (D-Bus): off the loop
 
     # -- preferences ---------------------------------------------------------------
 
@@ -460,6 +515,10 @@ class App:
         await self.identifier.advance_checkpoint(cp)
         trusted = self.logview.trusted()
         return CheckpointView(trusted.size, trusted.root.hex(), trusted.seen_at)
+
+
+def _device_secret(keys: DeviceKeys) -> bytes:
+    return pack(list(keys.seeds()))
 
 
 def default_device_name() -> str:

@@ -47,6 +47,35 @@ class LoggedIn(Event):
     device_name: str
 
 
+@dataclass(frozen=True)
+class ProofsChecked(Event):
+    username: str
+    states: tuple   # ((assertion, state), ...)
+
+
+@dataclass(frozen=True)
+class ProofsChanged(Event):
+    """The logged-in user's own proofs changed (a proof posted or revoked)."""
+
+    username: str
+
+
+@dataclass(frozen=True)
+class FollowChanged(Event):
+    """The logged-in user followed or unfollowed someone."""
+
+    username: str
+    following: bool
+
+
+@dataclass(frozen=True)
+class FollowedIdentityChanged(Event):
+    """Someone we follow changed since we followed them (see Identity.follow_diff)."""
+
+    username: str
+    changes: tuple   # FollowChangeView, ...
+
+
 class EventBus:
     def __init__(self, maxsize: int = 1000):
         self._queues: list[asyncio.Queue] = []

@@ -52,6 +52,73 @@ class CheckpointView:
 
 
 @dataclass(frozen=True)
+class ProofView:
+    """One live proof of a user, with the result of its last live check."""
+
+    service: str          # website | dns | github | mastodon | a generic service
+    name: str             # host, domain or account on the service
+    kind: str             # well-known | txt | gist | status | ...
+    sig_id: str           # the web_service_binding link's sig id (hex): the proof's id
+    seqno: int
+    ctime: int | None
+    state: str = "unchecked"   # ok | temporary | broken | changed | unchecked
+    reason: str = ""
+    proof_url: str = ""
+    checked_at: int = 0
+    cached: bool = False
+
+    @property
+    def assertion(self) -> str:
+        if self.service == "mastodon":
+            return self.name
+        return f"{self.name}@{'https' if self.service == 'website' else self.service}"
+
+
+@dataclass(frozen=True)
+class FollowChangeView:
+    kind: str   # proof_added | proof_removed | proof_broken | proof_fixed | key_added | key_removed |
+                # device_added | device_revoked | account_reset
+    detail: str
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class ProofRequest:
+    """A signed, not yet posted proof link and the text to post on the service."""
+
+    service: str
+    name: str
+    kind: str
+    username: str
+    text: str
+    instructions: str
+    proof_url: str
+    sig_id: str
+    link: dict                # the signed wire link (posted by finish_proof)
+    prev_link_id: str         # the chain tail it extends: finish_proof needs it unchanged
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    state: str
+    reason: str
+    checked_at: int
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+
+@dataclass(frozen=True)
+class FollowView:
+    username: str
+    uid: str
+    seqno: int
+    ctime: int | None = None
+    verified: bool = True
+
+
+@dataclass(frozen=True)
 class Identity:
     username: str
     uid: str
@@ -64,6 +131,20 @@ class Identity:
     checkpoint: CheckpointView | None = None
     changed: bool = False  # the chain grew since we last verified it
     verified: bool = True
+    proofs: list[ProofView] = field(default_factory=list)
+    following: bool = False            # the logged-in user follows this identity
+    followed_at_seqno: int | None = None   # the follow (track) link in our own chain
+    follow_diff: list[FollowChangeView] = field(default_factory=list)  # since that follow
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An assertion that held: every part checked live against a verified identity."""
+
+    assertion: str
+    username: str
+    identity: Identity
+    matched: list[ProofView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

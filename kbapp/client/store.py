@@ -46,6 +46,16 @@ identities = Table(
     Column("verified_at", BigInteger, nullable=False),
 )
 
+# Results of live proof checks, by sig id, with the time they were made: a cache
+# (identify re-checks once the TTL has passed), never a trust decision.
+proof_checks = Table(
+    "proof_checks", metadata,
+    Column("sig_id", String(66), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("checked_at", BigInteger, nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class TrustedCheckpoint:
@@ -147,6 +157,21 @@ class Store:
                     tail_link_id=identity.tail_link_id, eldest_kid=identity.eldest_kid,
                     chain=json.dumps(identity.chain), summary=json.dumps(identity.summary),
                     verified_at=identity.verified_at or int(time.time())))
+
+    # proof check cache ------------------------------------------------------------
+
+    def proof_check(self, sig_id: str) -> tuple[str, str, int] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(proof_checks).where(proof_checks.c.sig_id == sig_id)).first()
+        return None if row is None else (row.state, row.reason, row.checked_at)
+
+    def put_proof_checks(self, results: dict[str, tuple[str, str, int]]) -> None:
+        if not results:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(delete(proof_checks).where(proof_checks.c.sig_id.in_(list(results))))
+            conn.execute(insert(proof_checks), [{"sig_id": k, "state": v[0], "reason": v[1][:1000],
+                                                 "checked_at": v[2]} for k, v in results.items()])
 
     def snapshot(self) -> dict:
         """Every trusted row, for tests and `kbapp status --json`."""

@@ -182,6 +182,12 @@ class ProvisioningError(KbappError):
     code = "PROVISIONING"
 
 
+class ProofCheckFailed(KbappError):
+    """A proof is not (or not yet) where it should be: it is not posted to the chain."""
+
+    code = "PROOF_CHECK_FAILED"
+
+
 class BadPaperKey(KbappError):
     code = "BAD_PAPER_KEY"
 

@@ -2,6 +2,8 @@
 a nested `exec()` loop inside an async slot would re-enter asyncio.
 
 - `PaperKeyPanel` / `PaperKeyDialog`: the new paper key, shown once (ui/paperkey.ui).
+- `AddDeviceDialog`: the 9-word phrase for a new device, while this one waits for it
+  (ui/add_device.ui).
 - `ask_passphrase`: the keystore file's passphrase when there is no OS keyring.
 - `confirm`: a yes/no question in plain text.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLineEdit, QMessageBox, QVBoxLayout, QWidget)
 
@@ -19,7 +21,9 @@ from kbapp.core.errors import KeystoreError
 from . import theme
 from .assets import icon
 from .forms import load_form
-from .widgets import flash_text, label
+from .widgets import flash_text, guarded, label
+
+PHRASE_TIMEOUT = 300.0  # seconds a phrase works (the facade's default; the mailbox keeps messages 10 min)
 
 
 async def wait_finished(dialog: QDialog) -> int:
@@ -97,6 +101,105 @@ class PaperKeyDialog(QDialog):
         """Escape or the close button only work once the user says the words are written down."""
         if self.panel.form.wroteItDown.isChecked():
             super().reject()
+
+
+class AddDeviceDialog(QDialog):
+    """Devices → Add a device: a 9-word phrase for the new computer, shown while this
+    device waits for it, then vouches for it (`App.add_device_by_phrase`).
+
+    The dialog owns that task: Cancel (or Escape, or closing it) cancels it, and the
+    words stop working. On success it accepts, with `device` the new device; a failure
+    (a timeout, a bad reply) stays in its banner, with "New phrase" to start again.
+    Opened with `.open()` and `start()`; nothing here nests an event loop.
+    """
+
+    def __init__(self, app, parent=None, *, username: str = "", server_url: str = "",
+                 timeout: float | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Add a device")
+        self.app = app
+        self.timeout = timeout or PHRASE_TIMEOUT
+        self.form = load_form("add_device", self)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(28, 24, 28, 24)
+        lay.addWidget(self.form.widget)
+        self.setMinimumWidth(580)
+        self.phrase = ""
+        self.device = None   # DeviceView, once added
+        self.task: asyncio.Task | None = None
+        self._deadline = 0.0
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self._tick)
+        f = self.form
+        f.accountNote.setText(f"Your username: {username}    Server: {server_url}")
+        f.copyButton.setIcon(icon("copy", theme.colour("text-muted")))
+        f.copyButton.clicked.connect(self.copy)
+        f.cancelButton.clicked.connect(self.reject)
+        f.retryButton.clicked.connect(self.start)
+        f.retryButton.hide()
+
+    @property
+    def waiting(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self) -> None:
+        """Make a phrase and wait for the new device, in a task this dialog owns."""
+        if not self.waiting:
+            self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        f = self.form
+        self._set_phrase("")
+        f.retryButton.hide()
+        f.cancelButton.setText("Cancel")
+        f.status.setText("Making a phrase…")
+        ok, result = await guarded(self.app.add_device_by_phrase(self._show_phrase, timeout=self.timeout),
+                                   banner=f.banner, busy=f.busy)
+        self._timer.stop()
+        if ok:
+            self.device = result
+            self.accept()
+            return
+        self._set_phrase("")  # these words no longer work: don't leave them on screen
+        f.status.setText("Make a new phrase to try again.")
+        f.retryButton.show()
+        f.retryButton.setDefault(True)
+        f.cancelButton.setText("Close")
+
+    def _show_phrase(self, phrase: str) -> None:
+        """The facade's `on_phrase`: the offer is posted, the words work from now on."""
+        self._set_phrase(phrase)
+        self._deadline = asyncio.get_running_loop().time() + self.timeout
+        self._tick()
+        self._timer.start()
+
+    def _set_phrase(self, phrase: str) -> None:
+        self.phrase = phrase
+        words = phrase.split()
+        # three lines of three: easy to read aloud or type, and still one selection
+        self.form.phraseText.setText("\n".join(" ".join(words[i:i + 3]) for i in range(0, len(words), 3)) or "…")
+        self.form.phraseText.setEnabled(bool(phrase))
+        self.form.copyButton.setEnabled(bool(phrase))
+
+    def _tick(self) -> None:
+        left = max(0, int(self._deadline - asyncio.get_running_loop().time()))
+        self.form.status.setText(f"Waiting for the new device…  These words work for "
+                                 f"{left // 60}:{left % 60:02d} more.")
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.phrase)
+        flash_text(self.form.copyButton, "Copied")
+
+    def cancel(self) -> None:
+        """Stop waiting: the facade's task is cancelled, and the words stop working."""
+        self._timer.stop()
+        if self.waiting:
+            self.task.cancel()
+
+    def reject(self) -> None:
+        self.cancel()
+        super().reject()
 
 
 class PassphraseDialog(QDialog):

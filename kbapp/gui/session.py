@@ -31,12 +31,16 @@ class Session:
         self._passphrase = passphrase
         self.app = app or App(home, passphrase_prompt=lambda _new: self._passphrase)
         self.server = None  # kbapp.server.main.EmbeddedServer, imported when first needed
-        self.unlocked = False  # the keystore is open (unlock() succeeded)
         self.opened = False
 
     @property
     def home(self) -> Path:
         return self.app.home
+
+    @property
+    def unlocked(self) -> bool:
+        """The keystore is open (`unlock()` succeeded)."""
+        return self.app.unlocked
 
     async def open(self) -> None:
         """Open the profile; start its embedded server if it has one."""
@@ -114,8 +118,8 @@ class Session:
         self._passphrase = None
 
     async def unlock(self, passphrase: str | None = None) -> None:
-        """Open the keystore in a worker thread (the file backend runs argon2id: ~0.6 s)."""
+        """Open the keystore; the facade does it in a worker thread (the file backend
+        runs argon2id: ~0.65 s), so the window keeps painting."""
         if passphrase:
             self._passphrase = passphrase
-        await asyncio.get_running_loop().run_in_executor(None, lambda: self.app.keystore)
-        self.unlocked = True
+        await self.app.unlock()

@@ -1,5 +1,6 @@
 """First run: create an account (on an embedded server, or one we join), or log in
-with a paper key; then offer a paper key and show it once.
+with a paper key or with a phrase from another device; then offer a paper key and
+show it once.
 
 Pages are Designer forms (ui/welcome_*.ui, ui/paperkey.ui). Each step awaits the
 facade inside `guarded()`, so the window keeps painting while argon2 or the
@@ -8,17 +9,20 @@ network works, and failures show as a banner on the page.
 
 from __future__ import annotations
 
+import asyncio
+
 import qasync
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from kbapp.client.app import DEFAULT_SERVER, default_device_name
 from kbapp.core import errors
+from kbapp.core.paperkey import KIND_PROVISION, normalise_phrase
 from kbapp.core.uid import check_username
 
 from . import theme
 from .assets import icon, svg_pixmap
-from .dialogs import PaperKeyPanel, unlock_keys
+from .dialogs import PHRASE_TIMEOUT, PaperKeyPanel, unlock_keys
 from .forms import load_form
 from .widgets import guarded, restyle
 
@@ -49,7 +53,7 @@ class WelcomeFlow(QWidget):
         self.setObjectName("welcome")
         self.session = session
         self.app = session.app
-        self.intent = "signup"     # signup | login (which button the user chose)
+        self.intent = "signup"     # signup | login | phrase (which button the user chose)
         self.mode = "embedded"     # embedded | remote
         self.server_url: str | None = None
 
@@ -62,9 +66,12 @@ class WelcomeFlow(QWidget):
         self.create = load_form("welcome_create")
         self.server = load_form("welcome_server")
         self.login = load_form("welcome_login")
+        self.phrase = load_form("welcome_phrase")
         self.offer = load_form("welcome_offer")
         self.paper = PaperKeyPanel()
-        for page in (self.start, self.create, self.server, self.login, self.offer):
+        self.phrase_task: asyncio.Task | None = None   # login_phrase, while it waits (Cancel stops it)
+        self.phrase_timeout = PHRASE_TIMEOUT
+        for page in (self.start, self.create, self.server, self.login, self.phrase, self.offer):
             self.stack.addWidget(_centred(page.widget))
         self.stack.addWidget(_centred(self.paper, 600))
         self._wire()
@@ -80,6 +87,7 @@ class WelcomeFlow(QWidget):
         s.createHereButton.clicked.connect(self.choose_embedded)
         s.joinServerButton.clicked.connect(lambda: self.choose_server("signup"))
         s.paperKeyButton.clicked.connect(lambda: self.choose_server("login"))
+        s.phraseButton.clicked.connect(lambda: self.choose_server("phrase"))
 
         c = self.create
         c.backButton.clicked.connect(self.back_to_start)
@@ -94,11 +102,20 @@ class WelcomeFlow(QWidget):
         v.serverUrl.returnPressed.connect(self.submit_connect)
         v.signupButton.clicked.connect(lambda: self.show_create("remote"))
         v.loginButton.clicked.connect(self.show_login)
+        v.phraseButton.clicked.connect(self.show_phrase_login)
 
         g = self.login
         g.backButton.clicked.connect(lambda: self.show_page(self.server))
         g.loginButton.clicked.connect(self.submit_login)
         g.username.textChanged.connect(lambda t: self._check_name(g, t))
+
+        p = self.phrase
+        p.backButton.clicked.connect(lambda: self.show_page(self.server))
+        p.loginButton.clicked.connect(self.submit_phrase)
+        p.cancelButton.clicked.connect(self.cancel_phrase)
+        p.username.textChanged.connect(lambda t: self._check_name(p, t))
+        p.cancelButton.hide()
+        p.waitNote.hide()
 
         o = self.offer
         o.skipButton.clicked.connect(self.finished.emit)
@@ -109,10 +126,10 @@ class WelcomeFlow(QWidget):
         self.start.logo.setPixmap(svg_pixmap("io.kbapp.Kbapp", 72))
         muted, accent = theme.colour("text-muted"), theme.colour("accent")
         for button, name in ((self.start.createHereButton, "home"), (self.start.joinServerButton, "globe"),
-                             (self.start.paperKeyButton, "paper")):
+                             (self.start.paperKeyButton, "paper"), (self.start.phraseButton, "devices")):
             button.icon_name = name
             button.update()
-        for form in (self.create, self.server, self.login):
+        for form in (self.create, self.server, self.login, self.phrase):
             form.backButton.setIcon(icon("back", theme.colour("link")))
         self.offer.offerIcon.setPixmap(svg_pixmap("paper", 48, accent))
         self.paper.form.copyButton.setIcon(icon("copy", muted))
@@ -123,13 +140,14 @@ class WelcomeFlow(QWidget):
             if self.stack.widget(i).isAncestorOf(widget):
                 self.stack.setCurrentIndex(i)
                 break
-        first = {id(self.create): "username", id(self.server): "serverUrl", id(self.login): "username"}.get(id(form))
+        first = {id(self.create): "username", id(self.server): "serverUrl", id(self.login): "username",
+                 id(self.phrase): "username"}.get(id(form))
         if first:
             getattr(form, first).setFocus()
 
     def current_page(self) -> str:
         w = self.stack.currentWidget()
-        for name in ("start", "create", "server", "login", "offer"):
+        for name in ("start", "create", "server", "login", "phrase", "offer"):
             if w.isAncestorOf(getattr(self, name).widget):
                 return name
         return "paper"
@@ -157,13 +175,15 @@ class WelcomeFlow(QWidget):
         v = self.server
         v.subtitle.setText(
             "Enter the address of the server where your account lives." if intent == "login" else
+            "Enter the address of the server where your account lives: your other device shows it "
+            "beside the words." if intent == "phrase" else
             "Enter the address its operator gave you. kbapp remembers the server's key at first "
             "contact and refuses it if it ever signs with another one.")
         if not v.serverUrl.text():
             v.serverUrl.setText(DEFAULT_SERVER)
         v.fingerprintCard.hide()
         v.banner.clear()
-        for b in (v.signupButton, v.loginButton):
+        for b in (v.signupButton, v.loginButton, v.phraseButton):
             b.setVisible(False)
         self.show_page(v)
 
@@ -248,13 +268,15 @@ class WelcomeFlow(QWidget):
             "published before you go on." if info.pinned_now else
             "Pinned for this profile at an earlier contact, and unchanged.")
         v.fingerprintCard.show()
-        primary, other = (v.loginButton, v.signupButton) if self.intent == "login" else (v.signupButton, v.loginButton)
-        primary.setProperty("role", "primary")
-        other.setProperty("role", "")
-        for b in (primary, other):
+        primary = {"login": v.loginButton, "phrase": v.phraseButton}.get(self.intent, v.signupButton)
+        others = [b for b in (v.signupButton, v.loginButton, v.phraseButton) if b is not primary]
+        for b in others + [primary]:  # the primary button last, on the right
+            v.buttons.removeWidget(b)
+            v.buttons.addWidget(b)
+            b.setProperty("role", "primary" if b is primary else "")
+            b.setDefault(b is primary)
             b.setVisible(True)
             restyle(b)
-        primary.setDefault(True)
         primary.setFocus()
 
     async def _connect(self, url: str):
@@ -297,6 +319,64 @@ class WelcomeFlow(QWidget):
             raise errors.KeystoreError("kbapp needs a passphrase to keep this device's keys")
         await self.app.login_paperkey(username, " ".join(phrase.split()), device_name=device or None,
                                       server_url=self.server_url)
+
+    # -- log in with a phrase from another device ------------------------------------------
+
+    def show_phrase_login(self) -> None:
+        p = self.phrase
+        p.serverNote.setText(f"Server: {self.server_url}")
+        if not p.deviceName.text():
+            p.deviceName.setText(default_device_name())
+        p.banner.clear()
+        self.show_page(p)
+
+    @qasync.asyncSlot()
+    async def submit_phrase(self) -> None:
+        p = self.phrase
+        if p.busy.busy or self.phrase_task is not None:
+            return
+        words = " ".join(p.words.toPlainText().split())
+        try:
+            normalise_phrase(words, KIND_PROVISION)  # say at once what is wrong with the words
+        except errors.BadPaperKey as e:
+            p.banner.show_message("warning", "Those words don't work", f"{e}.")
+            return
+        task = self.phrase_task = asyncio.ensure_future(
+            self._login_phrase(p.username.text().strip(), words, p.deviceName.text().strip()))
+        p.cancelButton.show()
+        p.cancelButton.setEnabled(True)
+        p.waitNote.show()
+        try:
+            ok, result = await guarded(task, banner=p.banner, busy=p.busy,
+                                       disable=(p.loginButton, p.username, p.words, p.deviceName, p.backButton))
+        except asyncio.CancelledError:
+            if not task.cancelled() or asyncio.current_task().cancelling():
+                raise  # the window is going away, not the user's Cancel
+            p.banner.show_message("info", "Cancelled", "This computer was not added.")
+            return
+        finally:
+            self.phrase_task = None
+            p.cancelButton.hide()
+            p.waitNote.hide()
+        if ok:
+            p.words.clear()
+            self.finished.emit()
+        elif isinstance(result, errors.ProvisioningError) and "no answer" in str(result):
+            p.banner.show_message("warning", "The device was not added",
+                                  f"{result}. Check the words, and that your other device still "
+                                  "shows them (Devices → Add a device).")
+
+    def cancel_phrase(self) -> None:
+        if self.phrase_task is not None and not self.phrase_task.done():
+            self.phrase.cancelButton.setEnabled(False)
+            self.phrase_task.cancel()
+
+    async def _login_phrase(self, username: str, words: str, device: str) -> None:
+        check_username(username)
+        if not await unlock_keys(self.session, self):
+            raise errors.KeystoreError("kbapp needs a passphrase to keep this device's keys")
+        await self.app.login_phrase(username, words, device_name=device or None, server_url=self.server_url,
+                                    timeout=self.phrase_timeout)
 
     # -- paper key ---------------------------------------------------------------------
 

@@ -113,6 +113,8 @@ def explain(exc: BaseException) -> tuple[str, str, str]:
         return "warning", "That username can't be used", msg
     if isinstance(exc, errors.BadPaperKey):
         return "warning", "That paper key doesn't work", msg
+    if isinstance(exc, errors.ProvisioningError):
+        return "warning", "The device was not added", msg
     if isinstance(exc, errors.DeviceRevoked):
         return "error", "This device was revoked", msg
     if isinstance(exc, errors.NotLoggedIn):

@@ -274,6 +274,7 @@ class MainWindow(QMainWindow):
         self.bridge.loggedIn.connect(lambda u, d: self.shell and self.shell.set_account(u, d))
         self._closing = False
         self._closed = False
+        self._first_refresh: asyncio.Future | None = None
 
     # -- start -------------------------------------------------------------------------
 
@@ -328,7 +329,7 @@ class MainWindow(QMainWindow):
         self._age_timer.start()
         self.shell.go("people")
         # verify our own chain at once: it refreshes the checkpoint and the devices list
-        asyncio.ensure_future(self.shell.devices.refresh())
+        self._first_refresh = asyncio.ensure_future(self.shell.devices.refresh())
 
     # -- status bar --------------------------------------------------------------------------
 
@@ -381,6 +382,13 @@ class MainWindow(QMainWindow):
         """Close the profile and stop the embedded server, then let the window go."""
         self._closing = True
         self._age_timer.stop()
+        # a device being added with a phrase stops waiting (its task would outlive the profile)
+        if self.welcome is not None:
+            self.welcome.cancel_phrase()
+        if self.shell is not None and self.shell.devices.add_dialog is not None:
+            self.shell.devices.add_dialog.reject()
+        if self._first_refresh is not None and not self._first_refresh.done():
+            self._first_refresh.cancel()  # closed right after logging in: don't query a closed profile
         await guarded(self.session.close())
         self.tray.hide()
         self._closed = True

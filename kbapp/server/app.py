@@ -147,6 +147,13 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
     async def get_key(request):
         return await run_in_threadpool(service.user_by_kid, request.path_params["kid"])
 
+    async def proof_owners(request):
+        q = request.query_params
+        return await run_in_threadpool(service.proof_owners, q.get("service", ""), q.get("name", ""))
+
+    async def get_followers(request):
+        return await run_in_threadpool(service.followers, request.path_params["uid"])
+
     async def get_boxes(request):
         device = request.query_params.get("device_kid", "")
         return await run_in_threadpool(service.puk_boxes, request.path_params["uid"], device)
@@ -194,6 +201,8 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
         Route("/v1/chain/{uid}/links", wrap(post_links), methods=["POST"]),
         Route("/v1/users/{username}", wrap(get_user)),
         Route("/v1/keys/{kid}", wrap(get_key)),
+        Route("/v1/proofs/search", wrap(proof_owners)),
+        Route("/v1/followers/{uid}", wrap(get_followers)),
         Route("/v1/puk/{uid}", wrap(get_boxes)),
         Route("/v1/lookup/{kind}/{ident}", wrap(lookup)),
         Route("/v1/log/consistency", wrap(consistency)),

@@ -74,6 +74,19 @@ kex_messages = Table(
     Column("created", BigInteger, nullable=False, index=True),
 )
 
+# Hints for resolving assertions and listing followers: the live proofs and
+# follows of each chain, rebuilt from the verified chain at every post. Clients
+# check every answer by identifying the users named.
+statements = Table(
+    "statements", metadata,
+    Column("uid", String(32), primary_key=True),
+    Column("seqno", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),      # proof | follow
+    Column("service", String(64), nullable=False),   # proof: service name; follow: ""
+    Column("name", String(255), nullable=False, index=True),  # proof: account; follow: followee uid
+)
+
+
 def normalise_url(db: str | None, data_dir: Path) -> str:
     """`None` -> SQLite in data_dir; a bare path -> SQLite there; URLs pass through."""
     if not db:

@@ -27,6 +27,7 @@ from kbapp.core.keys import kid_hex
 from kbapp.core.merkle.log import MerkleLog
 from kbapp.core.merkle.note import key_fingerprint, sign_checkpoint, verifier_key
 from kbapp.core.merkle.smt import MerkleMap
+from kbapp.core.proofs import chain_statements
 from kbapp.core.sigchain import link_id_hex, verify_chain
 from kbapp.core.transparency import ChainTail, LogLeaf, map_key
 from kbapp.core.uid import check_username, uid_for
@@ -91,6 +92,7 @@ class Batch:
     prev_boxes: list[tuple[int, bytes]]
     tail: ChainTail
     new_user: bool
+    statements: list[dict] | None = None   # the live proofs and follows (hints for clients)
 
 
 class Service:
@@ -207,8 +209,13 @@ class Service:
         boxes = self._boxes(body.get("puk_boxes", []), state)
         prev = self._prev_boxes(body.get("puk_prev", []), state)
         tail = ChainTail(state.tail_seqno, state.tail_link_id, kid_hex(state.eldest_kid))
+        proofs, follows = chain_statements(state)
+        stmts = [{"uid": uid, "seqno": p.seqno, "kind": "proof", "service": p.service[:64],
+                  "name": p.username[:255]} for p in proofs]
+        stmts += [{"uid": uid, "seqno": f.seqno, "kind": "follow", "service": "", "name": f.uid}
+                  for f in follows.values()]
         return Batch(uid, username, links_in, ids, sorted(kid_hex(k) for k in kids), boxes, prev,
-                     tail, signup)
+                     tail, signup, stmts)
 
     @staticmethod
     def _boxes(items, state) -> list[tuple[int, str, bytes]]:
@@ -252,6 +259,9 @@ class Service:
                      "wire": canonical_json(w).decode(), "received": now}
                     for i, (w, lid) in enumerate(zip(batch.new_links, batch.link_ids))])
                 self._store_keys(conn, uid, batch.kids)
+                conn.execute(delete(db.statements).where(db.statements.c.uid == uid))
+                if batch.statements:
+                    conn.execute(insert(db.statements), batch.statements)
                 for gen, kid, box in batch.boxes:
                     conn.execute(delete(db.puk_boxes).where(
                         (db.puk_boxes.c.uid == uid) & (db.puk_boxes.c.generation == gen)
@@ -329,6 +339,26 @@ class Service:
             if row is None:
                 raise errors.NotFound(f"no user with uid {uid}")
             return {"uid": uid, "username": row.username, "links": self.chain_wires(conn, uid, since)}
+
+    def proof_owners(self, service: str, name: str) -> dict:
+        """Users whose chain states a live proof of `name` on `service` (a hint)."""
+        if not service or not name or len(service) > 64 or len(name) > 255:
+            raise errors.EncodingError("service and name are needed")
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(db.users.c.uid, db.users.c.username)
+                                .join(db.statements, db.statements.c.uid == db.users.c.uid)
+                                .where((db.statements.c.kind == "proof") & (db.statements.c.service == service)
+                                       & (db.statements.c.name == name)).distinct().limit(100)).all()
+        return {"users": [{"uid": r.uid, "username": r.username} for r in rows]}
+
+    def followers(self, uid: str) -> dict:
+        """Users whose chain states a live follow of `uid` (a hint)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(db.users.c.uid, db.users.c.username)
+                                .join(db.statements, db.statements.c.uid == db.users.c.uid)
+                                .where((db.statements.c.kind == "follow") & (db.statements.c.name == uid.lower()))
+                                .distinct().limit(1000)).all()
+        return {"followers": [{"uid": r.uid, "username": r.username} for r in rows]}
 
     def user_by_kid(self, kid: str) -> dict:
         kid = kid_hex(kid)

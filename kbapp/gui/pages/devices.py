@@ -1,4 +1,5 @@
-"""Devices: this account's devices, a new paper key, and revocation.
+"""Devices: this account's devices, a new device (with a phrase), a new paper key,
+and revocation.
 
 The list reloads on the bridge's `devicesChanged` (whichever window or command made
 the change), keeping the selected device selected.
@@ -12,7 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QPush
 
 from .. import theme
 from ..assets import icon
-from ..dialogs import PaperKeyDialog, confirm, unlock_keys
+from ..dialogs import AddDeviceDialog, PaperKeyDialog, confirm, unlock_keys
 from ..models import DeviceTableModel, ObjectRole
 from ..widgets import card, fit_table, guarded, label
 from .base import Page
@@ -25,6 +26,12 @@ class DevicesPage(Page):
         self.session = session
         self.app = session.app
         self.loaded = False
+
+        self.add_device_button = QPushButton("Add a device")
+        self.add_device_button.setObjectName("addDeviceButton")
+        self.add_device_button.setToolTip("Show a phrase to type on your new computer")
+        self.add_device_button.clicked.connect(self.add_device)
+        self.actions.addWidget(self.add_device_button)
 
         self.add_button = QPushButton("Add a paper key")
         self.add_button.setObjectName("addPaperKeyButton")
@@ -71,12 +78,14 @@ class DevicesPage(Page):
         self.body.addStretch(1)
 
         self.dialog: PaperKeyDialog | None = None
+        self.add_dialog: AddDeviceDialog | None = None
         bridge.devicesChanged.connect(self._devices_changed)
         theme.current().changed.connect(self._retint)
         self._retint()
 
     def _retint(self) -> None:
         self.add_button.setIcon(icon("plus", theme.colour("accent-text")))
+        self.add_device_button.setIcon(icon("devices", theme.colour("text-muted")))
         self.revoke_button.setIcon(icon("revoke", theme.colour("bad"), disabled=theme.colour("text-faint")))
 
     def shown(self) -> None:
@@ -134,6 +143,31 @@ class DevicesPage(Page):
             self.dialog.setObjectName("paperKeyDialog")
             self.dialog.finished.connect(self.dialog.deleteLater)
             self.dialog.open()
+
+    @qasync.asyncSlot()
+    async def add_device(self) -> None:
+        """Show a phrase for the new computer; the dialog waits for it and vouches for it."""
+        if self.add_dialog is not None:
+            return
+        ok, unlocked = await guarded(unlock_keys(self.session, self), banner=self.banner, busy=self.busy,
+                                     disable=(self.add_device_button,))
+        if not ok or not unlocked or self.add_dialog is not None:
+            return
+        st = await self.app.status()
+        dlg = AddDeviceDialog(self.app, self.window(), username=st.username or "", server_url=st.server_url or "")
+        dlg.setObjectName("addDeviceDialog")
+        dlg.finished.connect(lambda result: self._add_device_finished(dlg, result))
+        self.add_dialog = dlg
+        dlg.open()
+        dlg.start()
+
+    def _add_device_finished(self, dlg: AddDeviceDialog, result: int) -> None:
+        self.add_dialog = None
+        dlg.cancel()
+        if result == AddDeviceDialog.Accepted and dlg.device is not None:
+            self.banner.show_message("info", f"“{dlg.device.name}” is one of your devices now",
+                                     "It has its own keys, and this device gave it your per-user key.")
+        dlg.deleteLater()
 
     async def _make_paperkey(self):
         if not await unlock_keys(self.session, self):
