@@ -89,7 +89,8 @@ async def _run(tmp: Path, quick: bool, log) -> dict:
             await prover.finish_proof(req)
         await reader.connect(url)
         ident = await reader.identify("prover")
-        assert len(ident.proofs) == N_PROOFS and all(p.state == "ok" for p in ident.proofs), ident.proofs
+        if len(ident.proofs) != N_PROOFS or any(p.state != "ok" for p in ident.proofs):
+            raise RuntimeError(f"bench set-up: proofs did not all verify: {ident.proofs}")
 
         conc, chain_only, seq = [], [], []
         for i in range(runs):
@@ -97,7 +98,8 @@ async def _run(tmp: Path, quick: bool, log) -> dict:
             t = time.perf_counter()
             ident = await reader.identify("prover", force_proofs=True)
             conc.append(time.perf_counter() - t)
-            assert all(p.state == "ok" for p in ident.proofs)
+            if any(p.state != "ok" for p in ident.proofs):
+                raise RuntimeError(f"bench run: a proof did not verify: {ident.proofs}")
 
             t = time.perf_counter()
             await reader.identify("prover", proofs=False)
@@ -111,7 +113,8 @@ async def _run(tmp: Path, quick: bool, log) -> dict:
                 fetcher = Fetcher(client, cfg)
                 for c in claims:
                     state, _ = await run_check(svc, fetcher, c.username, "prover", c.sig_id)
-                    assert state == "ok"
+                    if state != "ok":
+                        raise RuntimeError(f"bench baseline: proof {c.sig_id} is {state}")
             seq.append(time.perf_counter() - t)
         value = statistics.median(conc) * 1e6
         baseline = (statistics.median(chain_only) + statistics.median(seq)) * 1e6
