@@ -4,71 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
+from server_support import ServerProcess, free_port  # noqa: F401 - free_port re-exported for tests
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = Path(os.environ.get("KBAPP_VECTORS", ROOT.parent / "shared" / "vectors"))
 
 os.environ.setdefault("KBAPP_KEYSTORE", "memory")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    """`kbapp server` in its own process, on a free loopback port."""
-
-    def __init__(self, data_dir: Path, db: str | None = None, extra: list[str] | None = None):
-        self.data_dir = data_dir
-        self.db = db
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
-               "--data-dir", str(data_dir), "--rate", "0"]
-        if db:
-            cmd += ["--db", db]
-        cmd += extra or []
-        self.log = open(data_dir.parent / f"server-{self.port}.log", "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
-        self._wait()
-
-    def _wait(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.logtext()}")
-            try:
-                if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start:\n{self.logtext()}")
-
-    def logtext(self) -> str:
-        self.log.flush()
-        return (self.data_dir.parent / f"server-{self.port}.log").read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
 
 
 # --- PostgreSQL ---------------------------------------------------------------

@@ -28,24 +28,23 @@ asserts timings; tests only check the report's shape.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import cProfile
 import gc
 import hashlib
 import io
-import json
 import math
 import os
-import platform
 import pstats
 import random
 import sqlite3
-import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from kbapp.client.benchkit import (RATIO_NOTE, Result, baselines, best_of, machine_info, pct, rate_result,
+                                   results_table, run_report, time_result, timed_each, with_goal)
 
 # --- sizes ------------------------------------------------------------------------
 
@@ -77,64 +76,6 @@ PROOF_GOAL_US = 1_000.0
 
 # --- results ----------------------------------------------------------------------
 
-
-@dataclass
-class Result:
-    name: str
-    value: float
-    unit: str
-    baseline: float          # same unit as value
-    baseline_what: str       # what the baseline measured
-    ratio: float             # fraction of the baseline's speed (1.0: as fast)
-    goal: str | None = None
-    passed: bool | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def _rate_result(name: str, value: float, unit: str, baseline: float, what: str, **kw) -> Result:
-    return Result(name, value, unit, baseline, what, value / baseline, **kw)
-
-
-def _time_result(name: str, value_us: float, baseline_us: float, what: str, **kw) -> Result:
-    return Result(name, value_us, "us", baseline_us, what, baseline_us / value_us, **kw)
-
-
-def _goal(r: Result, *, on: str, op: str, target: float, label: str) -> Result:
-    x = r.ratio if on == "ratio" else r.value
-    r.goal = label
-    r.passed = bool(x >= target) if op == ">=" else bool(x < target)
-    return r
-
-
-def _pct(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    n = len(sorted_values)
-    return sorted_values[min(n - 1, max(0, math.ceil(q * n) - 1))]
-
-
-def _timed_each(fn: Callable[[Any], Any], items: list) -> list[float]:
-    """Per-call times in microseconds, ascending."""
-    clock = time.perf_counter_ns
-    out = []
-    for it in items:
-        t0 = clock()
-        fn(it)
-        out.append((clock() - t0) / 1000.0)
-    out.sort()
-    return out
-
-
-def _best_of(repeats: int, fn: Callable[[], Any]) -> float:
-    """Fastest of `repeats` runs, in seconds (a fresh GC state before each)."""
-    best = math.inf
-    for _ in range(repeats):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _sha256_64_us() -> float:
     """One SHA-256 of 64 bytes (the cost of one Merkle node), in microseconds."""
     block = os.urandom(64)
@@ -145,7 +86,7 @@ def _sha256_64_us() -> float:
         for _ in range(n):
             sha(block).digest()
 
-    return _best_of(3, loop) / n * 1e6
+    return best_of(3, loop) / n * 1e6
 
 
 # --- 1. sigchain playback ------------------------------------------------------------
@@ -313,7 +254,7 @@ def _parse_parts_us(links: list[dict], payloads: list[dict]) -> dict[str, float]
         def loop():
             for x in items:
                 fn(x)
-        return round(_best_of(2, loop) / n * 1e6, 2)
+        return round(best_of(2, loop) / n * 1e6, 2)
 
     return {"decode_sig_packet_raw (base64, msgpack, depth walk)": each(decode_sig_packet_raw, sigs),
             "parse_outer": each(parse_outer, outers),
@@ -359,13 +300,13 @@ def bench_chain(sz: Sizes, log: Callable[[str], None]) -> list[Result]:
     # machine then slows one round of both, not all rounds of one side only.
     raw_s = chain_s = math.inf
     for _ in range(sz.chain_repeats):
-        raw_s = min(raw_s, _best_of(1, raw))
-        chain_s = min(chain_s, _best_of(1, lambda: verify_chain(links, uid=uid, username=username)))
+        raw_s = min(raw_s, best_of(1, raw))
+        chain_s = min(chain_s, best_of(1, lambda: verify_chain(links, uid=uid, username=username)))
     extra = min(3, sz.chain_repeats)     # the breakdown needs less precision
-    parse_s = _best_of(extra, lambda: [parse_link(w) for w in links])
+    parse_s = best_of(extra, lambda: [parse_link(w) for w in links])
     gc.disable()
     try:
-        chain_nogc_s = _best_of(extra, lambda: verify_chain(links, uid=uid, username=username))
+        chain_nogc_s = best_of(extra, lambda: verify_chain(links, uid=uid, username=username))
     finally:
         gc.enable()
 
@@ -387,11 +328,11 @@ def bench_chain(sz: Sizes, log: Callable[[str], None]) -> list[Result]:
                "breakdown": breakdown, "parse_link_parts_us_per_link": parts,
                "ed25519_verify_us": round(per_sig_raw * 1e6, 2),
                "rounds": sz.chain_repeats, "rounds_note": "baseline and verify_chain alternate; best of each"}
-    main = _goal(_rate_result("chain.verify_chain", chain_rate, "links/s", raw_rate,
+    main = with_goal(rate_result("chain.verify_chain", chain_rate, "links/s", raw_rate,
                               f"raw PyNaCl VerifyKey.verify of the chain's {n} outer-link signatures",
                               details=details),
                  on="ratio", op=">=", target=CHAIN_RATIO_GOAL, label=f"ratio >= {CHAIN_RATIO_GOAL}")
-    per_sig = _rate_result("chain.verify_chain_per_signature", writer.verifies / chain_s, "sigs/s", raw_rate,
+    per_sig = rate_result("chain.verify_chain_per_signature", writer.verifies / chain_s, "sigs/s", raw_rate,
                            "raw PyNaCl VerifyKey.verify (same as above)",
                            details={"note": "Ed25519 checks the chain needs (reverse sigs included) per second "
                                             "of verify_chain: 1.0 would mean zero non-crypto overhead"})
@@ -447,7 +388,7 @@ def bench_log_append(sz: Sizes, log: Callable[[str], None]) -> list[Result]:
         for _ in range(n_raw):
             lg.append(leaf)
 
-    raw_rate = n_raw / _best_of(3, raw)
+    raw_rate = n_raw / best_of(3, raw)
 
     # the real path: Service._epoch, one transaction and one map update per epoch
     log(f"log: {n} epochs through Service._epoch on SQLite ...")
@@ -487,8 +428,8 @@ def bench_log_append(sz: Sizes, log: Callable[[str], None]) -> list[Result]:
 
     svc_rate = n / svc_s
     per_epoch_us = svc_s / n * 1e6
-    results.append(_goal(
-        _rate_result("log.epoch_sqlite", svc_rate, "epochs/s", raw_rate,
+    results.append(with_goal(
+        rate_result("log.epoch_sqlite", svc_rate, "epochs/s", raw_rate,
                      "raw in-memory MerkleLog.append of a leaf-sized record",
                      details={"epochs": n, "epochs_per_transaction": 1, "map_updates_per_epoch": 1,
                               "per_epoch_us": round(per_epoch_us, 1),
@@ -517,10 +458,10 @@ def bench_proofs(sz: Sizes, sha_us: float, log: Callable[[str], None]) -> list[R
         base = depth * sha_us
         what = f"{depth} x SHA-256 of 64 bytes (ceil(log2 {what_n}))"
         for q in ("p50", "p95"):
-            v = _pct(times_us, 0.5 if q == "p50" else 0.95)
-            r = _time_result(f"{prefix}.{q}", v, base, what, details=dict(extra, queries=len(times_us)))
+            v = pct(times_us, 0.5 if q == "p50" else 0.95)
+            r = time_result(f"{prefix}.{q}", v, base, what, details=dict(extra, queries=len(times_us)))
             if goal:
-                _goal(r, on="value", op="<", target=PROOF_GOAL_US, label=f"< {PROOF_GOAL_US:,.0f} us")
+                with_goal(r, on="value", op="<", target=PROOF_GOAL_US, label=f"< {PROOF_GOAL_US:,.0f} us")
             results.append(r)
 
     # the log
@@ -537,13 +478,13 @@ def bench_proofs(sz: Sizes, sha_us: float, log: Callable[[str], None]) -> list[R
     incl = [(rng.randrange(s), s) for s in sizes]
     cons = [(rng.randint(1, s - 1), s) for s in sizes]
     log(f"proofs: {q} inclusion and consistency proofs ...")
-    incl_t = _timed_each(lambda a: lg.inclusion_proof(a[0], a[1]), incl)
-    cons_t = _timed_each(lambda a: lg.consistency_proof(a[0], a[1]), cons)
+    incl_t = timed_each(lambda a: lg.inclusion_proof(a[0], a[1]), incl)
+    cons_t = timed_each(lambda a: lg.consistency_proof(a[0], a[1]), cons)
     roots = {s: lg.root(s) for pair in (incl, cons) for a in pair for s in a if s > 0}
     incl_v = [(lg.leaf_hash_at(i), i, s, lg.inclusion_proof(i, s), roots[s]) for i, s in incl]
     cons_v = [(m, s, lg.consistency_proof(m, s), roots[m], roots[s]) for m, s in cons]
-    vin_t = _timed_each(lambda a: verify_inclusion(*a), incl_v)
-    vco_t = _timed_each(lambda a: verify_consistency(*a), cons_v)
+    vin_t = timed_each(lambda a: verify_inclusion(*a), incl_v)
+    vco_t = timed_each(lambda a: verify_consistency(*a), cons_v)
     common = {"leaves": n, "build_s": round(build_s, 2)}
     rows("log.inclusion_proof", incl_t, depth, f"{n:,}", True, common)
     rows("log.consistency_proof", cons_t, depth, f"{n:,}", True, common)
@@ -565,15 +506,15 @@ def bench_proofs(sz: Sizes, sha_us: float, log: Callable[[str], None]) -> list[R
     absent = [rng.randbytes(32) for _ in range(q - q // 2)]
     keys = present + absent
     rng.shuffle(keys)
-    prove_t = _timed_each(m.prove, keys)
+    prove_t = timed_each(m.prove, keys)
     root = m.root()
     checks = [(root, key, m.get(key), m.prove(key)) for key in keys]
-    verify_t = _timed_each(lambda a: verify_map_proof(*a), checks)
+    verify_t = timed_each(lambda a: verify_map_proof(*a), checks)
     path_len = sum(len(c[3].siblings) for c in checks) / len(checks)
     upd = [(items[rng.randrange(k)][0], rng.randbytes(80)) for _ in range(q)]
-    set_t = _timed_each(lambda a: m.set(*a), upd)
+    set_t = timed_each(lambda a: m.set(*a), upd)
     new = [(rng.randbytes(32), rng.randbytes(80)) for _ in range(q)]
-    ins_t = _timed_each(lambda a: m.set(*a), new)
+    ins_t = timed_each(lambda a: m.set(*a), new)
     common = {"keys": k, "build_s": round(build_s, 2), "avg_path_len": round(path_len, 1),
               "queries_present_absent": [len(present), len(absent)]}
     rows("map.prove", prove_t, mdepth, f"{k:,}", True, common)
@@ -648,12 +589,12 @@ async def _e2e(sz: Sizes, tmp: Path, log: Callable[[str], None]) -> Result:
         srv.stop()
     warm.sort()
     alone.sort()
-    v, base = _pct(warm, 0.5), _pct(alone, 0.5)
-    return _time_result(
+    v, base = pct(warm, 0.5), pct(alone, 0.5)
+    return time_result(
         "identify.app_identify.p50", v, base,
         f"verify_chain alone on the same {sz.e2e_links}-link chain (p50)",
         details={"links": sz.e2e_links, "runs": sz.e2e_runs, "cold_first_identify_us": round(cold_s * 1e6, 1),
-                 "warm_p95_us": round(_pct(warm, 0.95), 1), "verify_chain_p95_us": round(_pct(alone, 0.95), 1),
+                 "warm_p95_us": round(pct(warm, 0.95), 1), "verify_chain_p95_us": round(pct(alone, 0.95), 1),
                  "mix": dict(sorted(writer.counts.items())),
                  "note": "real EmbeddedServer on 127.0.0.1 (SQLite), App with a fresh profile; "
                          "the server runs in a thread of this process"})
@@ -665,23 +606,6 @@ def bench_identify(sz: Sizes, log: Callable[[str], None]) -> list[Result]:
 
 
 # --- driver ------------------------------------------------------------------------
-
-
-def machine_info() -> dict:
-    import nacl
-    import sqlalchemy
-
-    model = platform.processor() or ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "machine": platform.machine(),
-            "system": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-            "python_implementation": platform.python_implementation(),
-            "pynacl": getattr(nacl, "__version__", "?"), "sqlite": sqlite3.sqlite_version,
-            "sqlalchemy": sqlalchemy.__version__}
 
 
 def run_all(quick: bool, log: Callable[[str], None] = lambda s: None) -> dict:
@@ -698,39 +622,13 @@ def run_all(quick: bool, log: Callable[[str], None] = lambda s: None) -> dict:
             "results": [asdict(r) for r in results]}
 
 
-def _fmt(v: float) -> str:
-    if v >= 100:
-        return f"{v:,.0f}"
-    if v >= 1:
-        return f"{v:.2f}"
-    return f"{v:.3g}"
-
-
 def render_table(report: dict) -> str:
-    head = ("name", "value", "unit", "baseline", "ratio", "goal", "pass")
-    rows = [head]
-    for r in report["results"]:
-        rows.append((r["name"], _fmt(r["value"]), r["unit"], _fmt(r["baseline"]), f"{r['ratio']:.3g}",
-                     r["goal"] or "-", "-" if r["passed"] is None else ("PASS" if r["passed"] else "FAIL")))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    right = {1, 3, 4}
-    lines = []
-    for j, row in enumerate(rows):
-        lines.append("  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)))
-        if j == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines = results_table(report["results"])
     m = report["machine"]
     out = [f"kbapp bench identity{' --quick' if report['quick'] else ''}: "
            f"{m['cpu_count']} CPUs ({m['cpu_model']}), Python {m['python']}, PyNaCl {m['pynacl']}, "
            f"SQLite {m['sqlite']}; {report['elapsed_s']} s", "", *lines, "",
-           "ratio = fraction of the baseline's speed (value/baseline for rates, baseline/value for times).",
-           "baselines:"]
-    seen = set()
-    for r in report["results"]:
-        key = r["name"].rsplit(".", 1)[0] if r["name"].endswith((".p50", ".p95")) else r["name"]
-        if key not in seen:
-            seen.add(key)
-            out.append(f"  {key}: {r['baseline_what']}")
+           RATIO_NOTE, *baselines(report["results"])]
     for r in report["results"]:
         d = r["details"]
         if r["name"] == "chain.verify_chain":
@@ -757,30 +655,5 @@ def render_table(report: dict) -> str:
 
 
 def run_bench(args) -> int:
-    if getattr(args, "what", "identity") == "gui":
-        from kbapp.gui.bench import run_gui_bench  # Qt is only loaded for this one
-
-        return run_gui_bench(args)
-    if getattr(args, "what", "identity") == "identify":
-        from kbapp.cli.bench_identify import run_identify_bench
-
-        return run_identify_bench(args)
-    if getattr(args, "what", "identity") != "identity":
-        print(f"kbapp: unknown benchmark {args.what!r}", file=sys.stderr)
-        return 1
-    as_json = bool(getattr(args, "json", False))
-    quick = bool(getattr(args, "quick", False))
-    real_stdout = sys.stdout
-
-    def log(msg: str) -> None:
-        if not as_json:
-            print(msg, file=sys.stderr, flush=True)
-
-    # Anything a library prints while we measure must not corrupt the JSON on stdout.
-    with contextlib.redirect_stdout(sys.stderr):
-        report = run_all(quick, log)
-    if as_json:
-        print(json.dumps(report, indent=2, sort_keys=True), file=real_stdout)
-    else:
-        print(render_table(report), file=real_stdout)
-    return 0
+    """Entry point for `kbapp bench identity [--quick] [--json]`."""
+    return run_report(args, run_all, render_table)

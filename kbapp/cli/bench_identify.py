@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
+
+from kbapp.client.benchkit import RATIO_NOTE, baselines, results_table, run_report
 
 N_PROOFS = 10
 
@@ -57,7 +57,7 @@ def _proof_host(latency: float):
 
 
 async def _run(tmp: Path, quick: bool, log) -> dict:
-    from kbapp.cli.bench import Result, machine_info
+    from kbapp.client.benchkit import Result, machine_info
     from kbapp.client.app import App
     from kbapp.client.keystore import open_keystore
     from kbapp.client.proofs import ProofConfig
@@ -138,22 +138,21 @@ async def _run(tmp: Path, quick: bool, log) -> dict:
 
 
 def run_identify_bench(args) -> int:
-    from kbapp.cli.bench import render_table
+    """Entry point for `kbapp bench identify [--quick] [--json]`."""
+    def produce(quick: bool, log) -> dict:
+        with tempfile.TemporaryDirectory(prefix="kbapp-bench-id-") as tmp:
+            return asyncio.run(_run(Path(tmp), quick, log))
 
-    as_json = bool(getattr(args, "json", False))
-    quick = bool(getattr(args, "quick", False))
-    real_stdout = sys.stdout
+    return run_report(args, produce, render_table)
 
-    def log(msg: str) -> None:
-        if not as_json:
-            print(msg, file=sys.stderr, flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="kbapp-bench-id-") as tmp, contextlib.redirect_stdout(sys.stderr):
-        t0 = time.perf_counter()
-        report = asyncio.run(_run(Path(tmp), quick, log))
-        report["elapsed_s"] = round(time.perf_counter() - t0, 2)
-    if as_json:
-        print(json.dumps(report, indent=2, sort_keys=True), file=real_stdout)
-    else:
-        print(render_table(report), file=real_stdout)
-    return 0
+def render_table(report: dict) -> str:
+    m = report["machine"]
+    out = [f"kbapp bench identify{' --quick' if report['quick'] else ''}: {m['cpu_count']} CPUs, "
+           f"Python {m['python']}; {report['elapsed_s']} s", "", *results_table(report["results"]), "",
+           RATIO_NOTE, *baselines(report["results"])]
+    for r in report["results"]:
+        d = r["details"]
+        out.append(f"\n{d['proofs']} proofs at {d['latency_ms']:.0f} ms each, median of {d['runs']} runs: chain only "
+                   f"{d['chain_only_us'] / 1000:.1f} ms, proofs one by one {d['sequential_fetch_us'] / 1000:.1f} ms")
+    return "\n".join(out)

@@ -31,7 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
+
+from kbapp.client.benchkit import RATIO_NOTE, baselines, rate_result, results_table, run_report, time_result
 
 USERS = 20
 TIMER_MS = 5
@@ -129,9 +132,9 @@ def _spawn(mode: str, cfg: dict) -> dict:
 
 def _result(name: str, value: float, unit: str, baseline: float, what: str, *, lower_is_better: bool,
             **details) -> dict:
-    ratio = (baseline / value if lower_is_better else value / baseline) if value and baseline else 0.0
-    return {"name": name, "value": round(value, 4), "unit": unit, "baseline": round(baseline, 4),
-            "ratio": round(ratio, 4), "baseline_what": what, "details": details}
+    r = (time_result(name, value, baseline, what, unit=unit, details=details) if lower_is_better
+         else rate_result(name, value, unit, baseline, what, details=details))
+    return asdict(r)
 
 
 def run_all(quick: bool, log=lambda s: None) -> dict:
@@ -184,22 +187,11 @@ def run_all(quick: bool, log=lambda s: None) -> dict:
 
 
 def render_table(report: dict) -> str:
-    head = ("name", "value", "unit", "baseline", "ratio")
-    rows = [head] + [(r["name"], f"{r['value']:.4g}", r["unit"], f"{r['baseline']:.4g}", f"{r['ratio']:.3g}")
-                     for r in report["results"]]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = []
-    for j, row in enumerate(rows):
-        lines.append("  ".join(c.rjust(widths[i]) if i in (1, 3, 4) else c.ljust(widths[i])
-                               for i, c in enumerate(row)))
-        if j == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines = results_table(report["results"])
     m = report["machine"]
     out = [f"kbapp bench gui{' --quick' if report['quick'] else ''}: {m['cpu_count']} CPUs, Python {m['python']}, "
            f"Qt {m['qt']} ({report['platform']}); {report['elapsed_s']} s", "", *lines, "",
-           "ratio = fraction of the baseline's speed (baseline/value for times, value/baseline for rates).",
-           "baselines:"]
-    out += [f"  {r['name']}: {r['baseline_what']}" for r in report["results"]]
+           RATIO_NOTE, *baselines(report["results"])]
     stall = report["results"][2]["details"]
     out.append(f"\nduring {report['lookups']} lookups: {stall['ticks']} timer ticks, gap p50 "
                f"{stall['p50_gap_ms']} ms, p99 {stall['p99_gap_ms']} ms, {stall['stalls_over_16ms']} gaps over "
@@ -209,18 +201,7 @@ def render_table(report: dict) -> str:
 
 def run_gui_bench(args) -> int:
     """Entry point for `kbapp bench gui [--quick] [--json]` (args: argparse namespace)."""
-    as_json = bool(getattr(args, "json", False))
-    quick = bool(getattr(args, "quick", False))
-    real_stdout = sys.stdout
-
-    def log(msg: str) -> None:
-        if not as_json:
-            print(msg, file=sys.stderr, flush=True)
-
-    with contextlib.redirect_stdout(sys.stderr):
-        report = run_all(quick, log)
-    print(json.dumps(report, indent=2, sort_keys=True) if as_json else render_table(report), file=real_stdout)
-    return 0
+    return run_report(args, run_all, render_table)
 
 
 # --- children: what is measured --------------------------------------------------------

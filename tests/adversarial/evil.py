@@ -36,9 +36,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -55,6 +52,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from server_support import ServerProcess, free_port
+
 from kbapp.core.encoding import b64decode, b64encode, canonical_json, pack, unpack
 from kbapp.core.keys import (PREFIX_REVERSE_SIG, SigningKeyPair, decode_sig_packet, kid_hex,
                              make_sig_packet, parse_kid)
@@ -69,56 +68,15 @@ from kbapp.core.transparency import ChainTail, LogLeaf, map_key
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --- the honest server underneath ----------------------------------------------------
 
 
-class RealServer:
-    """`kbapp server` in its own process (like tests/conftest.py's ServerProcess),
-    restartable on the same port so that a proxy in front need not change."""
+class RealServer(ServerProcess):
+    """`kbapp server` in its own process, started by the test (`.start()`), restartable on
+    the same port so that a proxy in front need not change."""
 
     def __init__(self, data_dir: Path):
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-{self.port}.log"
-
-    def start(self) -> "RealServer":
-        cmd = [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
-               "--data-dir", str(self.data_dir), "--rate", "0"]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_text()}")
-            try:
-                if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not start:\n{self.log_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        super().__init__(data_dir, start=False)
 
     def signing_key(self) -> nacl.signing.SigningKey:
         """The checkpoint key: the attacker runs the server, so it has it."""

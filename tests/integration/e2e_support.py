@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from server_support import ServerProcess
 
 from kbapp.client.app import App
 from kbapp.client.keystore import open_keystore
@@ -76,59 +76,12 @@ async def open_app(home: Path, keystore=None) -> App:
 
 
 def restart(server) -> None:
-    """Stop a conftest `ServerProcess` and start it again: same port, data dir and db.
-
-    The object is reused so that `server_factory` still stops it at the end.
-    """
-    server.stop()
-    cmd = [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{server.port}",
-           "--data-dir", str(server.data_dir), "--rate", "0"]
-    if server.db:
-        cmd += ["--db", server.db]
-    server.log = open(server.data_dir.parent / f"server-{server.port}.log", "ab")
-    server.proc = subprocess.Popen(cmd, stdout=server.log, stderr=subprocess.STDOUT, cwd=ROOT)
-    server._wait()
+    """Stop a `ServerProcess` and start it again: same port, data dir and db."""
+    server.restart()
 
 
-class LaunchedServer:
-    """A `kbapp server` process of our own (for module-scoped fixtures; the
-    conftest `server_factory` is per test)."""
-
-    def __init__(self, data_dir: Path, db: str | None = None, extra: list[str] | None = None):
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.data_dir, self.db = data_dir, db
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
-               "--data-dir", str(data_dir), "--rate", "0", *(["--db", db] if db else []), *(extra or [])]
-        self.logpath = data_dir.parent / f"server-{self.port}.log"
-        self.log = open(self.logpath, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
-        self._wait()
-
-    def _wait(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.logpath.read_text(errors='replace')[-4000:]}")
-            try:
-                if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
+# A server of our own for module-scoped fixtures (the conftest `server_factory` is per test).
+LaunchedServer = ServerProcess
 
 
 def server_checkpoint(url: str, size: int | None = None):

@@ -1,0 +1,169 @@
+"""What every `kbapp bench ...` shares: result rows with a same-run baseline, percentiles,
+machine facts, the results table and the --json/--quick plumbing.
+
+It lives in the client layer so the CLI, the GUI and ML benches can all import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import math
+import os
+import platform
+import sqlite3
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Result:
+    name: str
+    value: float
+    unit: str
+    baseline: float          # same unit as value
+    baseline_what: str       # what the baseline measured
+    ratio: float             # fraction of the baseline's speed (1.0: as fast)
+    goal: str | None = None
+    passed: bool | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def rate_result(name: str, value: float, unit: str, baseline: float, what: str, **kw) -> Result:
+    """Higher is better (items/s): ratio = value / baseline."""
+    return Result(name, value, unit, baseline, what, value / baseline if baseline else 0.0, **kw)
+
+
+def time_result(name: str, value: float, baseline: float, what: str, *, unit: str = "us", **kw) -> Result:
+    """Lower is better (a duration): ratio = baseline / value."""
+    return Result(name, value, unit, baseline, what, baseline / value if value else 0.0, **kw)
+
+
+def with_goal(r: Result, *, on: str, op: str, target: float, label: str) -> Result:
+    """Mark a row PASS/FAIL against a goal on its ratio or its value (op '>=' or '<')."""
+    x = r.ratio if on == "ratio" else r.value
+    r.goal = label
+    r.passed = bool(x >= target) if op == ">=" else bool(x < target)
+    return r
+
+
+def pct(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    n = len(sorted_values)
+    return sorted_values[min(n - 1, max(0, math.ceil(q * n) - 1))]
+
+
+def timed_each(fn: Callable[[Any], Any], items: list) -> list[float]:
+    """Per-call times in microseconds, ascending."""
+    clock = time.perf_counter_ns
+    out = []
+    for it in items:
+        t0 = clock()
+        fn(it)
+        out.append((clock() - t0) / 1000.0)
+    out.sort()
+    return out
+
+
+def best_of(repeats: int, fn: Callable[[], Any]) -> float:
+    """Fastest of `repeats` runs, in seconds (a fresh GC state before each)."""
+    best = math.inf
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def machine_info() -> dict:
+    import nacl
+    import sqlalchemy
+
+    model = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu_count": os.cpu_count(), "cpu_model": model, "machine": platform.machine(),
+            "system": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+            "python_implementation": platform.python_implementation(),
+            "pynacl": getattr(nacl, "__version__", "?"), "sqlite": sqlite3.sqlite_version,
+            "sqlalchemy": sqlalchemy.__version__}
+
+
+def fmt(v: float) -> str:
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3g}"
+
+
+def results_table(results: list[dict]) -> list[str]:
+    """The aligned name/value/baseline/ratio/goal table, as lines."""
+    head = ("name", "value", "unit", "baseline", "ratio", "goal", "pass")
+    rows = [head]
+    for r in results:
+        passed = r.get("passed")
+        rows.append((r["name"], fmt(r["value"]), r["unit"], fmt(r["baseline"]), f"{r['ratio']:.3g}",
+                     r.get("goal") or "-", "-" if passed is None else ("PASS" if passed else "FAIL")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    right = {1, 3, 4}
+    lines = []
+    for j, row in enumerate(rows):
+        lines.append("  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i])
+                               for i, c in enumerate(row)).rstrip())
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def baselines(results: list[dict]) -> list[str]:
+    """One line per distinct baseline (p50/p95 rows of one measurement share theirs)."""
+    out, seen = ["baselines:"], set()
+    for r in results:
+        key = r["name"].rsplit(".", 1)[0] if r["name"].endswith((".p50", ".p95")) else r["name"]
+        if key not in seen:
+            seen.add(key)
+            out.append(f"  {key}: {r['baseline_what']}")
+    return out
+
+
+RATIO_NOTE = "ratio = fraction of the baseline's speed (value/baseline for rates, baseline/value for times)."
+
+
+def run_report(args, produce: Callable[[bool, Log], dict], render: Callable[[dict], str]) -> int:
+    """Drive one benchmark from argparse args (--json, --quick): progress on stderr, the report
+    on stdout as JSON or a table. Anything a library prints while measuring goes to stderr so
+    it cannot corrupt the JSON."""
+    as_json = bool(getattr(args, "json", False))
+    quick = bool(getattr(args, "quick", False))
+    real_stdout = sys.stdout
+
+    def log(msg: str) -> None:
+        if not as_json:
+            print(msg, file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        report = produce(quick, log)
+    report.setdefault("elapsed_s", round(time.perf_counter() - t0, 2))
+    print(json.dumps(report, indent=2, sort_keys=True, default=_jsonable) if as_json else render(report),
+          file=real_stdout)
+    return 0
+
+
+def _jsonable(o: Any) -> Any:
+    if hasattr(o, "__dataclass_fields__"):
+        return asdict(o)
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
