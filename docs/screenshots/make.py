@@ -8,6 +8,10 @@ It drives the app as a user would, in a throwaway folder: the welcome flow creat
 alice on an embedded server; bob signs up from a second profile; alice looks bob up
 (verified), then the server's database is tampered with and she looks again (broken);
 alice adds a device with a phrase, typed into a second window's welcome flow.
+Proofs: carol proves a website, a domain, GitHub and Mastodon against loopback
+imitations of those services that this script serves itself
+(tests/integration/fake_services.py); alice follows her, then carol's website
+loses the proof (broken, and the follow banner); alice's own "Prove an account".
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ os.environ.setdefault("KBAPP_KEYSTORE", "memory")
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "integration"))  # the loopback service imitations
 
 import PySide6.QtWidgets  # noqa: E402,F401 - PySide6 before qasync
 from PySide6.QtGui import QCursor  # noqa: E402
 import qasync  # noqa: E402
 
 from kbapp.client.app import App  # noqa: E402
+from kbapp.client.proofs import ProofConfig  # noqa: E402
 from kbapp.gui import theme  # noqa: E402
 from kbapp.gui.main import setup_application  # noqa: E402
 from kbapp.gui.session import Session  # noqa: E402
@@ -70,6 +76,66 @@ def tamper(db_path: Path, username_hint: str) -> None:
     db.execute("UPDATE links SET wire = ? WHERE uid = ? AND seqno = ?", (json.dumps(link), uid, seqno))
     db.commit()
     db.close()
+
+
+async def proofs(window, tmp: Path) -> None:
+    """carol's proofs, checked live on imitations of each service served here on 127.0.0.1."""
+    from fake_services import FakeDNS, FakeGitHub, FakeMastodon, FakeWebsite
+
+    web, gh, masto, dns_ = FakeWebsite(), FakeGitHub(), FakeMastodon(), FakeDNS()
+    try:
+        cfg = ProofConfig(timeout=2.0, ttl=0, website_hosts={"carol.dev": web.url, "alice.dev": web.url},
+                          dns_resolver="127.0.0.1", dns_port=dns_.port, github_api=gh.url, github_raw_hosts=[],
+                          mastodon_instances={"mastodon.social": masto.url})
+        window.app.proof_config = cfg
+        post = {"website": lambda name, t: setattr(web, "text", t),
+                "github": lambda name, t: gh.set_gist(name, t),
+                "mastodon": lambda name, t: masto.post(name.split("@")[0], t),
+                "dns": lambda name, t: dns_.records.__setitem__(f"_kbapp.{name}", [t])}
+        carol = App(tmp / "carol")
+        await carol.open()
+        carol.proof_config = cfg
+        await carol.signup("carol", device_name="carol-laptop", server_url=window.session.server.url)
+        await carol.create_paperkey()
+        for service, name in (("website", "carol.dev"), ("github", "carol"), ("dns", "carol.dev"),
+                              ("mastodon", "carol@mastodon.social")):
+            req = await carol.start_proof(service, name)
+            post[service](req.name, req.text)
+            await carol.finish_proof(req)
+        await carol.close()
+
+        shell = window.shell
+        people = shell.people
+        people.search.setText("carol")
+        await people.lookup("carol")
+        people.card.follow_button.click()
+        await until(lambda: people.card.ident is not None and people.card.ident.following and not people.busy.busy)
+        people.banner.clear()
+        await settle(0.6)
+        shoot(window, "people-proofs")
+
+        web.text = None    # carol's website drops the proof file
+        await people.lookup("carol")
+        await until(lambda: people.card.follow_banner.isVisible())
+        await settle(0.6)
+        shoot(window, "people-proof-broken")
+
+        people.search.setText("alice")
+        await people.lookup("alice")
+        people.card.prove_button.click()
+        await until(lambda: people.prove_dialog is not None)
+        dlg = people.prove_dialog
+        dlg.service.setCurrentIndex(dlg.service.findData("github"))
+        dlg.name.setText("alice")
+        dlg.next_button.click()
+        await until(lambda: dlg.current_page() == "post" and not dlg.busy_now)
+        await settle(0.6)
+        shoot(dlg, "prove-dialog")
+        dlg.reject()
+        await until(lambda: people.prove_dialog is None)
+    finally:
+        for f in (web, gh, masto, dns_):
+            f.stop()
 
 
 async def main() -> None:
@@ -124,6 +190,8 @@ async def main() -> None:
     await settle(0.6)
     shoot(window, "people-dark")
     theme.current().set_choice("light")
+
+    await proofs(window, tmp)
 
     shell.go("devices")
     await until(lambda: shell.devices.model.rowCount() >= 2)

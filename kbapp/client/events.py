@@ -54,6 +54,15 @@ class ProofsChecked(Event):
 
 
 @dataclass(frozen=True)
+class ProofsChecking(Event):
+    """Live proof checks started: the rows (ProofView, state `unchecked` unless cached)
+    a view can show as busy until ProofsChecked and the identity arrive."""
+
+    username: str
+    proofs: tuple   # ProofView, ...
+
+
+@dataclass(frozen=True)
 class ProofsChanged(Event):
     """The logged-in user's own proofs changed (a proof posted or revoked)."""
 
@@ -74,6 +83,24 @@ class FollowedIdentityChanged(Event):
 
     username: str
     changes: tuple   # FollowChangeView, ...
+
+
+@dataclass(frozen=True)
+class TeamChanged(Event):
+    """A team we verified has new links (members, roles, settings, invites)."""
+
+    team: str        # its name
+    team_id: str
+    seqno: int
+
+
+@dataclass(frozen=True)
+class TeamKeyRotated(Event):
+    """This client made a new per-team key generation (removal, leave, a member's device revoked)."""
+
+    team: str
+    generation: int
+    reason: str
 
 
 class EventBus:

@@ -24,7 +24,7 @@ from kbapp.core.sigchain import build_link, build_revoke, verify_chain
 from kbapp.core.uid import check_username, uid_for
 
 from . import chainops
-from .events import FollowChanged, FollowedIdentityChanged, ProofsChanged, ProofsChecked
+from .events import FollowChanged, FollowedIdentityChanged, ProofsChanged, ProofsChecked, ProofsChecking
 from .models import (FollowChangeView, FollowView, Identity, ProofRequest, ProofResult, ProofView,
                      Resolved)
 from .proofs.base import (Fetcher, PermanentFailure, ProofConfig, ProofService, TemporaryFailure,
@@ -113,6 +113,7 @@ class SocialMixin:
                     continue
             todo.append(i)
         if todo:
+            self.events.emit(ProofsChecking(username, tuple(v for v in views if v is not None)))
             async with proof_http_client(cfg) as client:
                 fetcher = Fetcher(client, cfg)
                 results = await asyncio.gather(*(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from kbapp.client.events import (CheckpointAdvanced, DevicesChanged, Event, IdentityVerified, LoggedIn,
-                                 VerificationFailed)
+from kbapp.client.events import (CheckpointAdvanced, DevicesChanged, Event, FollowChanged, IdentityVerified,
+                                 LoggedIn, ProofsChanged, ProofsChecking, VerificationFailed)
 
 
 class EventBridge(QObject):
@@ -19,6 +19,9 @@ class EventBridge(QObject):
     verificationFailed = Signal(str, str, str)       # subject, error code, message
     devicesChanged = Signal(str)                     # username
     loggedIn = Signal(str, str)                      # username, device name
+    proofsChecking = Signal(str, object)             # username, (ProofView, ...) being checked
+    proofsChanged = Signal(str)                      # our own proofs changed (posted, revoked)
+    followChanged = Signal(str, bool)                # followee, following now
     event = Signal(object)                           # every event, for logs and tests
 
     def __init__(self, events, parent: QObject | None = None):
@@ -42,4 +45,10 @@ class EventBridge(QObject):
             self.devicesChanged.emit(ev.username)
         elif isinstance(ev, LoggedIn):
             self.loggedIn.emit(ev.username, ev.device_name)
+        elif isinstance(ev, ProofsChecking):
+            self.proofsChecking.emit(ev.username, ev.proofs)
+        elif isinstance(ev, ProofsChanged):
+            self.proofsChanged.emit(ev.username)
+        elif isinstance(ev, FollowChanged):
+            self.followChanged.emit(ev.username, ev.following)
         self.event.emit(ev)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
@@ -207,4 +208,129 @@ class KeyTableModel(QAbstractTableModel):
             return QBrush(QColor(theme.colour("text-faint")))
         if role == ObjectRole:
             return k
+        return None
+
+
+# -- proofs ---------------------------------------------------------------------------------
+
+CHECKING = "checking"   # a row whose live check is running (not a ProofView state)
+STATE_LABELS = {"ok": "OK", "temporary": "Temporary failure", "broken": "Broken", "changed": "Changed",
+                "unchecked": "Not checked", "revoked": "Revoked", CHECKING: "Checking…"}
+STATE_TOKENS = {"ok": "ok", "temporary": "warn", "broken": "bad", "changed": "bad",
+                "unchecked": "text-muted", "revoked": "text-faint", CHECKING: "text-muted"}
+SERVICE_LABELS = {"website": "Website", "dns": "DNS", "github": "GitHub", "mastodon": "Mastodon"}
+SERVICE_ICONS = {"website": "globe", "dns": "server", "github": "code", "mastodon": "at"}
+
+
+def service_label(service: str) -> str:
+    return SERVICE_LABELS.get(service, service)
+
+
+def openable_url(url: str) -> bool:
+    """Only http(s) links may be offered for opening (never file:, dns:, javascript:...)."""
+    parts = urlsplit(url or "")
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+class ProofTableModel(QAbstractTableModel):
+    """A user's live proofs: account, service, state (with the reason), details, link.
+
+    A row can be "checking" (its live check is running: `set_checking`) before the
+    identity with results arrives (`set_proofs`). Names, reasons and URLs come from
+    chains and services: views render them as plain text.
+    """
+
+    HEADERS = ("Account", "Service", "State", "Details", "Link")
+    STATE_COL, LINK_COL = 2, 4
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.proofs: list = []            # ProofView
+        self.checking: set[str] = set()   # sig ids being checked
+
+    def set_proofs(self, proofs) -> None:
+        self.beginResetModel()
+        self.proofs = list(proofs)
+        self.checking = set()
+        self.endResetModel()
+
+    def set_checking(self, proofs) -> None:
+        """Rows whose check is under way: unchecked ones without a reason are busy."""
+        self.beginResetModel()
+        self.proofs = list(proofs)
+        self.checking = {p.sig_id for p in self.proofs if p.state == "unchecked" and not p.reason}
+        self.endResetModel()
+
+    def state_of(self, row: int) -> str:
+        p = self.proofs[row]
+        return CHECKING if p.sig_id in self.checking else p.state
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.proofs)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.HEADERS):
+            return self.HEADERS[section].upper()
+        return None
+
+    def details(self, row: int) -> str:
+        p, state = self.proofs[row], self.state_of(row)
+        if state == CHECKING:
+            return "fetching it from the service…"
+        if state == "ok":
+            when = time.strftime("%H:%M", time.localtime(p.checked_at)) if p.checked_at else ""
+            return f"{'cached check' if p.cached else 'checked'}{' at ' + when if when else ''}"
+        # "https://host/path: HTTP 404 (not found)": the link column already says where
+        head, sep, tail = p.reason.partition(": ")
+        return tail if sep and head.startswith(("http://", "https://")) and tail else p.reason
+
+    @staticmethod
+    def short_url(url: str) -> str:
+        return url.split("://", 1)[1] if url.startswith(("https://", "http://")) else url
+
+    def data(self, index: _Index, role: int = Qt.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self.proofs):
+            return None
+        row, col = index.row(), index.column()
+        p, state = self.proofs[row], self.state_of(row)
+        if role == Qt.DisplayRole:
+            return (p.name, service_label(p.service), STATE_LABELS.get(state, state), self.details(row),
+                    self.short_url(p.proof_url))[col]
+        if role == Qt.DecorationRole:
+            if col == 0:
+                return icon(SERVICE_ICONS.get(p.service, "link"), theme.colour("text-muted"))
+            if col == self.STATE_COL:
+                name = {"ok": "verified", "broken": "broken", "changed": "alert", "temporary": "alert"}.get(
+                    state, "pending")
+                return icon(name, theme.colour(STATE_TOKENS.get(state, "text-muted")))
+        if role == Qt.ToolTipRole:
+            if col == self.STATE_COL or col == 3:
+                why = p.reason if state not in ("ok", CHECKING) else self.details(row)
+                return f"{STATE_LABELS.get(state, state)}: {why}" if why else None
+            if col == self.LINK_COL:
+                return (f"Open {p.proof_url} (asks first)" if openable_url(p.proof_url)
+                        else f"{p.proof_url} (not a web link: nothing to open)")
+            return f"{p.assertion}\nproof sig id {p.sig_id}\nlink {p.seqno} of the chain"
+        if role == Qt.ForegroundRole:
+            if col == self.STATE_COL:
+                return QBrush(QColor(theme.colour(STATE_TOKENS.get(state, "text-muted"))))
+            if col == 3:
+                return QBrush(QColor(theme.colour("text-muted")))
+            if col == self.LINK_COL:
+                return QBrush(QColor(theme.colour("link" if openable_url(p.proof_url) else "text-faint")))
+        if role == Qt.FontRole and col in (0, self.STATE_COL):
+            f = QFont()
+            f.setBold(True)
+            return f
+        if role == Qt.FontRole and col == self.LINK_COL and openable_url(p.proof_url):
+            f = QFont()
+            f.setUnderline(True)
+            return f
+        if role == Qt.AccessibleTextRole and col == self.STATE_COL:
+            return f"{STATE_LABELS.get(state, state)}: {self.details(row)}"
+        if role == ObjectRole:
+            return p
         return None

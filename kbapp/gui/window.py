@@ -387,6 +387,8 @@ class MainWindow(QMainWindow):
             self.welcome.cancel_phrase()
         if self.shell is not None and self.shell.devices.add_dialog is not None:
             self.shell.devices.add_dialog.reject()
+        if self.shell is not None and self.shell.people.prove_dialog is not None:
+            self.shell.people.prove_dialog.reject()   # its running check or signing stops too
         if self._first_refresh is not None and not self._first_refresh.done():
             self._first_refresh.cancel()  # closed right after logging in: don't query a closed profile
         await guarded(self.session.close())

@@ -37,7 +37,7 @@ def test_lookup_shows_verified_badge(qtbot, alice_window):
     kinds = sorted(k.kind for k in card.keys.keys)
     assert kinds == ["puk-encryption", "puk-signing", "sibkey", "sibkey", "subkey", "subkey"]
     assert all(len(k.fingerprint) > 20 for k in card.keys.keys)
-    assert "issue 5" in card.proofs.text()
+    assert card.proofs.rowCount() == 0 and card.proofs_empty.text().startswith("No proofs")
     assert card.details.isVisible() and not card.broken.isVisible()
     assert not people.banner.isVisible()
 
@@ -58,6 +58,7 @@ def test_tampered_chain_shows_broken_badge(qtbot, alice_window, tmp_path):
     assert card.badge.text.text() == "Broken · VERIFY_FAILED"
     assert card.broken.isVisible() and not card.details.isVisible()
     assert card.broken_code.text() == "VERIFY_FAILED"
+    assert not card.follow_button.isEnabled() and "broken" in card.follow_button.toolTip()
     assert "payload_json does not hash" in card.broken_message.text()
     assert "bob" in card.broken_title.text()
     # the bridge carried the typed event to the tray's alert hook
