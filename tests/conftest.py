@@ -100,3 +100,19 @@ def server_factory(tmp_path):
 @pytest.fixture
 def server(server_factory):
     return server_factory()
+
+
+# --- photo intelligence --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def photo_analyzer():
+    """The real tagging model (MobileNetV2, no NSFW), loaded once per test session."""
+    from photo_support import need_model
+
+    need_model()
+    from kbapp.ml.pipeline import Analyzer
+
+    a = Analyzer(nsfw=False, batch_size=16)
+    yield a
+    a.close()

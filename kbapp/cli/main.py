@@ -27,6 +27,10 @@ BENCHES = {
     "identity": "kbapp.cli.bench:run_bench",
     "identify": "kbapp.cli.bench_identify:run_identify_bench",
     "gui": "kbapp.gui.bench:run_gui_bench",
+    "photos-gui": "kbapp.gui.bench_photos:run_photos_gui_bench",
+    "ml": "kbapp.cli.bench_ml:run_ml_bench",
+    "teams": "kbapp.cli.bench_teams:run_teams_bench",
+    "search": "kbapp.cli.bench_search:run_search_bench",
 }
 
 
@@ -106,10 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     c = lsub.add_parser("check", help="check a checkpoint note a peer sent (fork detection)")
     c.add_argument("note_file", type=Path, help="file holding the signed checkpoint note ('-' for stdin)")
 
+    from . import team as team_cli   # `kbapp team ...`
+    team_cli.add_parser(sub)
+
     s = sub.add_parser("bench", help="measure speed against a baseline taken in the same run")
     s.add_argument("what", choices=sorted(BENCHES))
     s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
     s.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
+    s.add_argument("--sizes", default=None, help="search bench: vector counts, e.g. 10k,100k,1m")
+
+    from kbapp.cli import photos as photos_cli  # `kbapp photos ...` (kbapp/cli/photos.py)
+    photos_cli.add_parser(sub)
     return p
 
 
@@ -204,6 +215,9 @@ async def run_command(args) -> int:
             emit(args, ident, render.identity(ident))
         elif args.cmd in ("prove", "revoke", "resolve", "follow", "unfollow", "followers", "following"):
             return await run_social(app, args)
+        elif args.cmd == "team":
+            from . import team as team_cli
+            return await team_cli.run(app, args, emit)
         elif args.cmd == "status":
             st = await app.status()
             emit(args, st, render.status(st))
@@ -316,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_gui(args)
         if args.cmd == "server":
             return run_server(args)
+        if args.cmd == "photos":
+            from kbapp.cli import photos as photos_cli
+            return photos_cli.run(args)
         if args.cmd == "bench":
             module, func = BENCHES[args.what].split(":")
             return getattr(importlib.import_module(module), func)(args)  # heavy imports only for the one run

@@ -8,6 +8,7 @@ job of `identify` and `transparency`.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -142,6 +143,57 @@ class ServerAPI:
         if not isinstance(leaves, list) or body.get("start") != start:
             raise errors.EncodingError("malformed leaves answer")
         return leaves
+
+    # teams (every answer a hint: the team chain is played back and checked
+    # against the Merkle map before anything is believed)
+
+    async def team_post(self, team_id: str, body: dict) -> dict:
+        return await self.post(f"/v1/team/{team_id}/links", body)
+
+    async def team_chain(self, team_id: str) -> dict:
+        return await self.get(f"/v1/team/{team_id}")
+
+    async def team_by_name(self, name: str) -> dict:
+        return await self.get(f"/v1/teams/name/{quote(name, safe='')}")   # '#' would start a fragment
+
+    async def team_boxes(self, team_id: str, uid: str) -> dict:
+        return await self.get(f"/v1/team/{team_id}/boxes", uid=uid)
+
+    async def team_generation_boxes(self, team_id: str, generation: int) -> list:
+        items = (await self.get(f"/v1/team/{team_id}/boxes", generation=generation)).get("boxes")
+        if not isinstance(items, list):
+            raise errors.EncodingError("malformed team key box list")
+        return items
+
+    async def teams_of(self, uid: str) -> list:
+        teams = (await self.get(f"/v1/teams/of/{uid}")).get("teams")
+        if not isinstance(teams, list):
+            raise errors.EncodingError("malformed team list answer")
+        return teams[:1000]
+
+    async def subteams(self, team_id: str) -> list:
+        items = (await self.get(f"/v1/team/{team_id}/subteams")).get("subteams")
+        if not isinstance(items, list):
+            raise errors.EncodingError("malformed subteam list answer")
+        return items[:1000]
+
+    async def team_request_join(self, team_id: str, body: dict) -> dict:
+        return await self.post(f"/v1/team/{team_id}/requests", body)
+
+    async def team_join_requests(self, team_id: str) -> list:
+        items = (await self.get(f"/v1/team/{team_id}/requests")).get("requests")
+        if not isinstance(items, list):
+            raise errors.EncodingError("malformed join request list")
+        return items[:500]
+
+    async def team_accept_invite(self, team_id: str, invite_id: str, body: dict) -> dict:
+        return await self.post(f"/v1/team/{team_id}/invites/{invite_id}/accept", body)
+
+    async def team_acceptances(self, team_id: str) -> list:
+        items = (await self.get(f"/v1/team/{team_id}/acceptances")).get("acceptances")
+        if not isinstance(items, list):
+            raise errors.EncodingError("malformed invite acceptance list")
+        return items[:500]
 
     async def kex_post(self, channel: str, msg_b64: str) -> int:
         body = await self.post(f"/v1/kex/{channel}", {"msg": msg_b64})

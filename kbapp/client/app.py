@@ -34,12 +34,13 @@ from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, S
 from .paths import default_home
 from .social import SocialMixin
 from .store import Store
+from .teams import TeamsMixin
 
 DEFAULT_SERVER = "http://127.0.0.1:8470"
 PREF_PREFIX = "pref."  # keeps preferences apart from the trusted settings (server_key, uid, ...)
 
 
-class App(SocialMixin):
+class App(SocialMixin, TeamsMixin):
     def __init__(self, home: Path | None = None, *, keystore=None, passphrase_prompt=None,
                  clock=time.time, rng=os.urandom):
         self.home = Path(home) if home else default_home()

@@ -159,3 +159,83 @@ class Status:
     server_fingerprint: str | None
     checkpoint: CheckpointView | None
     keystore: str
+
+
+# --- teams -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamMemberView:
+    """A member as the verified team chain says, with the member's own identity check."""
+
+    username: str
+    uid: str
+    role: str             # owner | admin | writer | reader
+    badge: str            # verified | broken (identify failed: `reason`)
+    reason: str = ""
+    since_seqno: int = 0
+    implicit_admin: bool = False   # admin of an ancestor team, not a member here
+
+
+@dataclass(frozen=True)
+class TeamInviteView:
+    id: str
+    type: str             # keybase | seitan | a social service (an unresolved assertion)
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """One team, played back from its whole chain and checked against the Merkle map."""
+
+    team_id: str
+    name: str
+    implicit: bool
+    parent_id: str | None
+    my_role: str          # none when we are only an implicit admin (or not in it)
+    generation: int       # newest per-team key generation
+    seqno: int
+    tail_link_id: str
+    open: bool
+    default_role: str
+    members: list = field(default_factory=list)      # TeamMemberView
+    invites: list = field(default_factory=list)      # TeamInviteView
+    subteams: list = field(default_factory=list)     # names
+    rotated: bool = False  # this load rotated the key (a member's PUK changed)
+
+
+@dataclass(frozen=True)
+class TeamListItem:
+    team_id: str
+    name: str
+    role: str
+    implicit: bool
+    members: int
+    generation: int
+
+
+@dataclass(frozen=True)
+class TeamInviteToken:
+    """A token invite: `token` is shown once; the server only ever sees its public key."""
+
+    team: str
+    invite_id: str
+    role: str
+    token: str
+
+
+@dataclass(frozen=True)
+class TeamKeyView:
+    team_id: str
+    generation: int
+    app: str
+    key: bytes            # 32 bytes, the application key for `app`
+
+
+@dataclass(frozen=True)
+class JoinRequestView:
+    team: str
+    username: str
+    uid: str
+    created: int

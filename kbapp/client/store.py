@@ -56,6 +56,30 @@ proof_checks = Table(
     Column("checked_at", BigInteger, nullable=False),
 )
 
+# Verified team chains: the links played back and the tail the Merkle map named
+# (a team chain may only grow from here; teams.py replays it on the next load).
+teams = Table(
+    "teams", metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("name", String(1024), nullable=False),
+    Column("tail_seqno", Integer, nullable=False),
+    Column("tail_link_id", String(64), nullable=False),
+    Column("chain", Text, nullable=False),     # the verified wire links, JSON
+    Column("summary", Text, nullable=False),   # members, roles, generation (JSON), for listings
+    Column("verified_at", BigInteger, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class TrustedTeam:
+    team_id: str
+    name: str
+    tail_seqno: int
+    tail_link_id: str
+    chain: list
+    summary: dict
+    verified_at: int
+
 
 @dataclass(frozen=True)
 class TrustedCheckpoint:
@@ -119,6 +143,7 @@ class Store:
             conn.execute(delete(settings).where(settings.c.key.in_(("server_url", "server_origin", "server_key"))))
             conn.execute(delete(checkpoint))
             conn.execute(delete(identities))
+            conn.execute(delete(teams))
 
     # trusted state ----------------------------------------------------------------
 
@@ -158,6 +183,40 @@ class Store:
                     chain=json.dumps(identity.chain), summary=json.dumps(identity.summary),
                     verified_at=identity.verified_at or int(time.time())))
 
+    # verified team chains ---------------------------------------------------------
+
+    def team(self, team_id: str) -> TrustedTeam | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(teams).where(teams.c.team_id == team_id)).first()
+        if row is None:
+            return None
+        return TrustedTeam(row.team_id, row.name, row.tail_seqno, row.tail_link_id, json.loads(row.chain),
+                           json.loads(row.summary), row.verified_at)
+
+    def commit_team(self, team: TrustedTeam, cp: TrustedCheckpoint | None = None) -> None:
+        """One team verification: its chain and tail (and the checkpoint it was checked against)."""
+        with self.engine.begin() as conn:
+            if cp is not None:
+                old = conn.execute(select(checkpoint.c.size).where(checkpoint.c.id == 1)).scalar()
+                if old is not None and cp.size < old:
+                    raise ValueError("refusing to store an older checkpoint")
+                values = dict(size=cp.size, root=cp.root.hex(), note=cp.note, seen_at=cp.seen_at)
+                if old is None:
+                    conn.execute(insert(checkpoint).values(id=1, **values))
+                else:
+                    conn.execute(update(checkpoint).where(checkpoint.c.id == 1).values(**values))
+            conn.execute(delete(teams).where(teams.c.team_id == team.team_id))
+            conn.execute(insert(teams).values(
+                team_id=team.team_id, name=team.name, tail_seqno=team.tail_seqno, tail_link_id=team.tail_link_id,
+                chain=json.dumps(team.chain), summary=json.dumps(team.summary),
+                verified_at=team.verified_at or int(time.time())))
+
+    def known_teams(self) -> list[TrustedTeam]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(teams).order_by(teams.c.name)).all()
+        return [TrustedTeam(r.team_id, r.name, r.tail_seqno, r.tail_link_id, json.loads(r.chain),
+                            json.loads(r.summary), r.verified_at) for r in rows]
+
     # proof check cache ------------------------------------------------------------
 
     def proof_check(self, sig_id: str) -> tuple[str, str, int] | None:
@@ -179,5 +238,6 @@ class Store:
             return {
                 "checkpoint": [tuple(r) for r in conn.execute(select(checkpoint))],
                 "identities": [tuple(r) for r in conn.execute(select(identities).order_by(identities.c.uid))],
+                "teams": [tuple(r) for r in conn.execute(select(teams).order_by(teams.c.team_id))],
                 "settings": sorted(tuple(r) for r in conn.execute(select(settings))),
             }

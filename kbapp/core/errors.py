@@ -225,3 +225,139 @@ class NetworkError(KbappError):
 
 class RateLimited(ServerError):
     code = "RATE_LIMITED"
+
+
+# --- photo intelligence (kbapp/ml) ------------------------------------------
+
+
+class MLError(KbappError):
+    code = "ML_ERROR"
+
+
+class ModelMissing(MLError):
+    """A model (or an optional runtime such as the OCR extra) is not installed."""
+
+    code = "MODEL_MISSING"
+
+
+class BadManifest(MLError):
+    """A model manifest that does not parse or lacks a required field."""
+
+    code = "BAD_MANIFEST"
+
+
+class ModelIntegrityError(MLError, VerificationError):
+    """A model file whose sha256 or size is not what its manifest says (tampered)."""
+
+    code = "MODEL_INTEGRITY"
+
+
+class ModelDownloadError(MLError):
+    """A model hub that failed, answered badly or sent more than the size cap."""
+
+    code = "MODEL_DOWNLOAD"
+
+
+class ImageError(MLError):
+    """An image the pipeline skips; `code` says why."""
+
+    code = "BAD_IMAGE"
+
+
+class NotAnImage(ImageError):
+    code = "NOT_AN_IMAGE"
+
+
+class TruncatedImage(ImageError):
+    code = "TRUNCATED_IMAGE"
+
+
+class ImageTooLarge(ImageError):
+    """More pixels than the decompression-bomb limit, or a file over the size cap."""
+
+    code = "IMAGE_TOO_LARGE"
+
+
+class UnsupportedImage(ImageError):
+    code = "UNSUPPORTED_IMAGE"
+
+
+class PhotoIndexError(MLError):
+    """The photo index (kbapp/ml/photodb.py) refused a request: bad query, unknown photo or concept."""
+
+    code = "PHOTO_INDEX"
+
+
+class IndexCorrupt(PhotoIndexError):
+    """The photo index database or a side file is damaged or from an unknown schema."""
+
+    code = "INDEX_CORRUPT"
+
+
+class ConceptError(PhotoIndexError):
+    """A custom concept that cannot be trained (too few examples, one class only, unknown name)."""
+
+    code = "CONCEPT"
+
+
+class Cancelled(KbappError):
+    """A long job (indexing, an index build) stopped because the caller asked it to."""
+
+    code = "CANCELLED"
+
+
+# --- teams (kbapp/core/teams) -------------------------------------------------
+
+
+class TeamError(ChainError):
+    """A team chain that does not check out (base of every team loader error)."""
+
+    code = "BAD_TEAM"
+
+
+class TeamWrongId(TeamError):
+    """A link names another team than the one being loaded (a replay from another team)."""
+
+    code = "TEAM_WRONG_ID"
+
+
+class TeamPermissionDenied(TeamError):
+    """The signer did not hold the role the link needs at that point of the chain."""
+
+    code = "TEAM_PERMISSION_DENIED"
+
+
+class TeamSignerKeyNotLive(TeamError):
+    """The signing device key was not a live sibkey of the signer at that point (revoked, unknown)."""
+
+    code = "TEAM_SIGNER_KEY"
+
+
+class BadTeamKey(TeamError):
+    """A per-team key (generation, KIDs, box, prev chain) that does not match the chain."""
+
+    code = "BAD_TEAM_KEY"
+
+
+class TeamRotationRequired(TeamError):
+    """A removal or leave that is not followed (or accompanied) by a new key generation."""
+
+    code = "TEAM_ROTATION_REQUIRED"
+
+
+class BadTeamMembership(TeamError):
+    """A membership section that is malformed, duplicated or contradicts the team's name."""
+
+    code = "BAD_TEAM_MEMBERSHIP"
+
+
+class BadTeamInvite(TeamError):
+    """An invite or an invite acceptance that is malformed, unknown, used up or forged."""
+
+    code = "BAD_TEAM_INVITE"
+
+
+class BadTeamName(TeamError):
+    """A team name (or an implicit team name like `alice,bob#carol`) that breaks the rules."""
+
+    code = "BAD_TEAM_NAME"

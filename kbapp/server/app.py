@@ -21,6 +21,7 @@ from kbapp.core.encoding import loads_json
 
 from .mailbox import Mailbox
 from .service import Service
+from .teams import TeamService, team_routes
 
 MAX_BODY = 1 << 20
 
@@ -211,6 +212,7 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
         Route("/v1/kex/{channel}", wrap(kex_read)),
         Route("/v1/kex/{channel}", wrap(kex_post), methods=["POST"]),
     ]
+    routes += team_routes(TeamService(service), wrap=wrap, json_body=json_body, int_param=int_param)
     app = Starlette(routes=routes)
     app.state.service = service
     return Limits(app, RateLimiter(rate, burst), max_body=max_body)

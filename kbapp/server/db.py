@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import (BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text,
+from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text,
                         create_engine, event)
 from sqlalchemy.engine import Engine
 
@@ -84,6 +84,79 @@ statements = Table(
     Column("kind", String(16), nullable=False),      # proof | follow
     Column("service", String(64), nullable=False),   # proof: service name; follow: ""
     Column("name", String(255), nullable=False, index=True),  # proof: account; follow: followee uid
+)
+
+
+# --- teams (migration 0005) ---------------------------------------------------
+# Team chains are stored like user chains; the server checks only what is cheap
+# (signatures, seqno/prev continuity, sizes). Names, members and join requests
+# are hints: every client verifies the team chain against the Merkle map.
+
+teams = Table(
+    "teams", metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("name", String(1024), nullable=False),   # implicit names list members
+    Column("parent_id", String(32), nullable=True, index=True),
+    Column("implicit", Boolean, nullable=False, default=False),
+    Column("created", BigInteger, nullable=False),
+)
+
+team_links = Table(
+    "team_links", metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("seqno", Integer, primary_key=True, autoincrement=False),
+    Column("link_id", String(64), nullable=False),
+    Column("wire", Text, nullable=False),
+    Column("received", BigInteger, nullable=False),
+)
+
+team_names = Table(
+    "team_names", metadata,
+    Column("name", String(1024), primary_key=True),
+    Column("team_id", String(32), nullable=False, index=True),
+    Column("implicit", Boolean, nullable=False, default=False),
+)
+
+ptk_boxes = Table(
+    "ptk_boxes", metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("generation", Integer, primary_key=True, autoincrement=False),
+    Column("recipient_uid", String(32), primary_key=True),
+    Column("puk_generation", Integer, nullable=False),
+    Column("box", LargeBinary, nullable=False),
+)
+
+ptk_prev = Table(
+    "ptk_prev", metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("generation", Integer, primary_key=True, autoincrement=False),
+    Column("box", LargeBinary, nullable=False),
+)
+
+team_members = Table(
+    "team_members", metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("uid", String(32), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Index("ix_team_members_uid", "uid"),
+)
+
+team_join_requests = Table(
+    "team_join_requests", metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("uid", String(32), primary_key=True),
+    Column("username", String(32), nullable=False),
+    Column("request", Text, nullable=False),    # signed by the requester's device (JSON)
+    Column("created", BigInteger, nullable=False),
+)
+
+team_invite_acceptances = Table(
+    "team_invite_acceptances", metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("invite_id", String(64), primary_key=True),
+    Column("uid", String(32), primary_key=True),
+    Column("acceptance", Text, nullable=False),  # signed with the invite's token key (JSON)
+    Column("created", BigInteger, nullable=False),
 )
 
 

@@ -46,13 +46,14 @@ _RESERVED = frozenset({"key", "type", "version", "merkle_root"})
 
 def sign_inner(signer: SigningKeyPair, payload_json: bytes, *, seqno: int, prev: bytes | None,
                link_type: int, ignore_if_unsupported: bool = False,
-               prefix: bytes | None = PREFIX_SIGCHAIN, ctime: int | None = None) -> dict:
+               prefix: bytes | None = PREFIX_SIGCHAIN, ctime: int | None = None,
+               seq_type: int = SEQ_TYPE_PUBLIC) -> dict:
     """Wrap inner JSON in an outer link v2 and sign it: the low level under build_link.
 
     Returns the server wire dict. `payload_hash` is the link id (the next
     link's prev) and `sig_id` Keybase's sig id; verifiers recompute both.
     """
-    outer = _outer(payload_json, seqno, prev, link_type, ignore_if_unsupported)
+    outer = _outer(payload_json, seqno, prev, link_type, ignore_if_unsupported, seq_type)
     sig = make_sig_packet(signer, outer, prefix=prefix)
     return {
         "seqno": seqno,
@@ -67,9 +68,10 @@ def sign_inner(signer: SigningKeyPair, payload_json: bytes, *, seqno: int, prev:
     }
 
 
-def _outer(payload_json: bytes, seqno: int, prev: bytes | None, link_type: int, ignore: bool) -> bytes:
+def _outer(payload_json: bytes, seqno: int, prev: bytes | None, link_type: int, ignore: bool,
+           seq_type: int = SEQ_TYPE_PUBLIC) -> bytes:
     return pack([2, seqno, prev, hashlib.sha256(payload_json).digest(), int(link_type),
-                 SEQ_TYPE_PUBLIC, ignore])
+                 seq_type, ignore])
 
 
 @dataclass(frozen=True)
@@ -84,16 +86,17 @@ class Unsigned:
     link_type: int
     ignore_if_unsupported: bool
     ctime: int
+    seq_type: int = SEQ_TYPE_PUBLIC
 
     @property
     def link_id(self) -> bytes:
         return hashlib.sha256(_outer(self.payload_json, self.seqno, self.prev, self.link_type,
-                                     self.ignore_if_unsupported)).digest()
+                                     self.ignore_if_unsupported, self.seq_type)).digest()
 
     def sign(self, signer: SigningKeyPair) -> dict:
         return sign_inner(signer, self.payload_json, seqno=self.seqno, prev=self.prev,
                           link_type=self.link_type, ignore_if_unsupported=self.ignore_if_unsupported,
-                          ctime=self.ctime)
+                          ctime=self.ctime, seq_type=self.seq_type)
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def build_link(signer: SigningKeyPair, *, uid: str, username: str, eldest_kid: b
                ctime: int, expire_in: int = DEFAULT_EXPIRE_IN, merkle_root: dict | None = None,
                ignore_if_unsupported: bool = False,
                reverse_signer: tuple[str, SigningKeyPair] | None = None,
-               sign: bool = True) -> dict | Unsigned:
+               sign: bool = True, seq_type: int = SEQ_TYPE_PUBLIC) -> dict | Unsigned:
     """Build and sign one link; returns the wire dict the server stores and serves.
 
     With `sign=False` the link is returned as `Unsigned` for `signer` (which
@@ -168,7 +171,7 @@ def build_link(signer: SigningKeyPair, *, uid: str, username: str, eldest_kid: b
         body["merkle_root"] = _merkle_root(merkle_root)
     payload: dict[str, Any] = {"body": body, "ctime": ctime, "expire_in": expire_in,
                                "prev": prev.hex() if prev is not None else None,
-                               "seq_type": SEQ_TYPE_PUBLIC, "seqno": seqno, "tag": "signature"}
+                               "seq_type": seq_type, "seqno": seqno, "tag": "signature"}
     if ignore_if_unsupported:
         payload["ignore_if_unsupported"] = True
     if reverse_signer is not None:
@@ -182,9 +185,9 @@ def build_link(signer: SigningKeyPair, *, uid: str, username: str, eldest_kid: b
     payload_json = canonical_json(payload)
     load_inner(payload_json)   # the verifier's caps: never write what no one can read
     if not sign:
-        return Unsigned(payload_json, seqno, prev, number, ignore_if_unsupported, ctime)
+        return Unsigned(payload_json, seqno, prev, number, ignore_if_unsupported, ctime, seq_type)
     return sign_inner(signer, payload_json, seqno=seqno, prev=prev, link_type=number,
-                      ignore_if_unsupported=ignore_if_unsupported, ctime=ctime)
+                      ignore_if_unsupported=ignore_if_unsupported, ctime=ctime, seq_type=seq_type)
 
 
 def _device(device_id: str, name: str | None, device_type: str | None, kid: bytes | None) -> dict:

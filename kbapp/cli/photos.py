@@ -1,0 +1,248 @@
+"""`kbapp photos ...`: index, search, tags, near-duplicates, custom concepts, watch.
+
+A thin shell over `kbapp.ml.library.PhotoLibrary` (the GUI uses the same facade).
+The index lives in the profile directory (`--home`, else the platform data dir):
+`<home>/photos/index.db`. Progress goes to stderr; results to stdout, as text or
+`--json`. `photos models ...` is kbapp/cli/photos_models.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from kbapp.cli import photos_models
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("photos", help="index and search your photos locally (tags, text, similar, concepts)")
+    psub = p.add_subparsers(dest="photos_cmd", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
+    common.add_argument("--models-dir", type=Path, default=argparse.SUPPRESS, help="extra folder of models")
+
+    s = psub.add_parser("index", parents=[common], help="index (or re-scan) folders of photos")
+    s.add_argument("dirs", nargs="+", type=Path)
+    s.add_argument("--ocr", action="store_true", help="also read text in photos (needs the [ocr] extra)")
+
+    s = psub.add_parser("search", parents=[common], help="search by tag, free text, example image, filters")
+    s.add_argument("query", nargs="?", default=None, help='a tag ("dog"), words, or text seen in photos')
+    s.add_argument("--like", type=Path, default=None, help="only photos similar to this image (and-ed with QUERY)")
+    s.add_argument("--nsfw", choices=["include", "exclude", "only"], default="include")
+    s.add_argument("--folder", type=Path, default=None, help="only photos under this folder")
+    s.add_argument("--since", default=None, help="taken (EXIF) or modified on/after YYYY[-MM[-DD]]")
+    s.add_argument("--until", default=None, help="taken or modified before YYYY[-MM[-DD]]")
+    s.add_argument("--limit", type=int, default=20)
+
+    s = psub.add_parser("tags", parents=[common], help="the tags of one photo (analysed on the fly if not indexed)")
+    s.add_argument("image", type=Path)
+
+    s = psub.add_parser("dupes", parents=[common], help="groups of near-duplicate photos")
+    s.add_argument("--threshold", type=float, default=None, help="cosine similarity (default 0.88)")
+
+    s = psub.add_parser("concept", parents=[common], help="custom concepts: label examples, train, list")
+    csub = s.add_subparsers(dest="concept_cmd", required=True)
+    a = csub.add_parser("add", parents=[common], help="label photos as examples (or counter-examples) of NAME")
+    a.add_argument("name")
+    a.add_argument("--positive", nargs="+", type=Path, default=[], metavar="IMG")
+    a.add_argument("--negative", nargs="+", type=Path, default=[], metavar="IMG")
+    t = csub.add_parser("train", parents=[common], help="train NAME (cross-validated) and tag every photo")
+    t.add_argument("name")
+    csub.add_parser("list", parents=[common], help="concepts, their examples and quality")
+    r = csub.add_parser("remove", parents=[common], help="forget a concept and its tags")
+    r.add_argument("name")
+
+    s = psub.add_parser("watch", parents=[common], help="keep folders indexed until Ctrl-C")
+    s.add_argument("dirs", nargs="+", type=Path)
+    s.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
+    s.add_argument("--ocr", action="store_true")
+
+    photos_models.add_parser(psub)
+    return p
+
+
+class ProgressBar:
+    """One updating line on stderr (nothing when --json or stderr is not wanted)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, p) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if p.phase == "analyze" and p.done not in (0, p.total) and now - self.last < 0.1:
+            return
+        self.last = now
+        if p.phase == "scan":
+            line = "scanning..."
+        elif p.total:
+            width = 30
+            filled = int(width * p.done / p.total)
+            line = f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total}"
+        else:
+            line = f"{p.done} photos"
+        sys.stderr.write("\r" + line.ljust(60))
+        sys.stderr.flush()
+        self.drawn = True
+
+    def end(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.drawn = False
+
+
+def _dump(obj) -> None:
+    from kbapp.cli.main import to_jsonable
+
+    print(json.dumps(to_jsonable(obj), indent=2, sort_keys=True))
+
+
+def _summary_text(s) -> str:
+    skipped = sum(s.skipped.values())
+    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(s.skipped.items()))
+    out = [f"indexed {s.indexed}, unchanged {s.unchanged}, skipped {skipped}{f' ({reasons})' if reasons else ''}, "
+           f"removed {s.removed} in {s.seconds:.1f} s" + (f" on {s.provider}" if s.provider else "")]
+    out += [f"  skipped {p}: {why}" for p, why in s.skipped_files[:20]]
+    if s.cancelled:
+        out.append("cancelled: run `kbapp photos index` again to finish")
+    return "\n".join(out)
+
+
+def run(args) -> int:
+    if args.photos_cmd == "models":
+        return photos_models.run(args)
+    from kbapp.client.paths import default_home
+    from kbapp.ml.library import PhotoLibrary
+
+    as_json = bool(getattr(args, "json", False))
+    home = args.home or default_home()
+    lib = PhotoLibrary.open(home, models_dir=getattr(args, "models_dir", None), ocr=bool(getattr(args, "ocr", False)))
+    try:
+        return _run(lib, args, as_json)
+    finally:
+        lib.close()
+
+
+def _run(lib, args, as_json: bool) -> int:
+    cmd = args.photos_cmd
+    if cmd == "index":
+        bar = ProgressBar(not as_json)
+        try:
+            s = lib.index(args.dirs, progress=bar)
+        finally:
+            bar.end()
+        _dump(s) if as_json else print(_summary_text(s))
+    elif cmd == "search":
+        hits = lib.search(args.query, like=args.like, nsfw=args.nsfw, folder=args.folder, since=args.since,
+                          until=args.until, limit=args.limit)
+        if as_json:
+            _dump({"query": args.query, "like": str(args.like) if args.like else None, "hits": hits})
+        else:
+            if not hits:
+                print("no photos found")
+            for h in hits:
+                print(f"{h.score:8.4f}  {h.path}  [{', '.join(h.tags[:4])}]  ({'; '.join(h.why[:3])})")
+    elif cmd == "tags":
+        t = lib.tags(args.image)
+        if as_json:
+            _dump(t)
+        else:
+            print(f"{t.path}: {t.width}x{t.height}" + ("" if t.indexed else " (not indexed)")
+                  + (f", taken {t.taken}" if t.taken else "")
+                  + (f", NSFW {t.nsfw:.3f}" if t.nsfw is not None else ""))
+            for tag, score, source in t.tags:
+                print(f"  {score:6.3f}  {tag}" + ("  (concept)" if source == "concept" else ""))
+            if t.ocr_text:
+                print(f"  text: {t.ocr_text[:200]!r}")
+    elif cmd == "dupes":
+        kw = {} if args.threshold is None else {"threshold": args.threshold}
+        groups = lib.dupes(**kw)
+        if as_json:
+            _dump({"groups": groups})
+        else:
+            if not groups:
+                print("no near-duplicates")
+            for i, g in enumerate(groups, 1):
+                print(f"group {i} ({len(g.paths)} photos, similarity >= {g.similarity:.3f}):")
+                for p in g.paths:
+                    print(f"  {p}")
+    elif cmd == "concept":
+        return _concept(lib, args, as_json)
+    elif cmd == "watch":
+        return _watch(lib, args, as_json)
+    return 0
+
+
+def _concept(lib, args, as_json: bool) -> int:
+    c = args.concept_cmd
+    if c == "add":
+        info = lib.concept_add(args.name, args.positive, args.negative)
+        _dump(info) if as_json else print(f"{info.name}: {info.positives} positive, {info.negatives} negative "
+                                          f"examples; run `kbapp photos concept train {info.name}`")
+    elif c == "train":
+        r = lib.concept_train(args.name)
+        if as_json:
+            _dump(r)
+        else:
+            print(f"{r.name}: {r.positives} positive / {r.negatives} negative examples, {r.folds}-fold "
+                  f"cross-validation\n  threshold {r.threshold:.3f}: precision {r.precision:.3f}, "
+                  f"recall {r.recall:.3f}, F1 {r.f1:.3f}; ROC-AUC {r.roc_auc:.3f}\n"
+                  f"  tagged {r.tagged} indexed photos as {r.name!r}")
+            for p in r.problems:
+                print(f"  skipped example {p}")
+    elif c == "list":
+        items = lib.concepts()
+        if as_json:
+            _dump({"concepts": items})
+        else:
+            if not items:
+                print("no concepts")
+            for i in items:
+                m = i.metrics or {}
+                q = (f"F1 {m.get('f1', 0):.3f}, AUC {m.get('roc_auc', 0):.3f}, {i.tagged} photos" if i.trained
+                     else "not trained")
+                print(f"{i.name}: {i.positives}+ / {i.negatives}-, {q}")
+    elif c == "remove":
+        ok = lib.concept_remove(args.name)
+        _dump({"removed": args.name, "existed": ok}) if as_json else print(
+            f"removed {args.name}" if ok else f"no concept {args.name!r}")
+    return 0
+
+
+def _watch(lib, args, as_json: bool) -> int:
+    stop = threading.Event()
+
+    def on_signal(*_):
+        stop.set()
+
+    old = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    bar = ProgressBar(not as_json)
+
+    def update(s) -> None:
+        bar.end()
+        if as_json:
+            print(json.dumps({"event": "indexed", "indexed": s.indexed, "unchanged": s.unchanged,
+                              "removed": s.removed, "skipped": s.skipped}), flush=True)
+        elif s.indexed or s.removed or sum(s.skipped.values()):
+            print(f"{time.strftime('%H:%M:%S')} " + _summary_text(s), flush=True)
+
+    if not as_json:
+        print(f"watching {', '.join(map(str, args.dirs))} (every {args.interval:g} s; Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
+    try:
+        lib.watch(args.dirs, interval=args.interval, stop=stop, on_update=update, progress=bar)
+    finally:
+        bar.end()
+        signal.signal(signal.SIGINT, old)
+        signal.signal(signal.SIGTERM, old_term)
+    return 0

@@ -1,0 +1,205 @@
+"""Decoding photos safely and turning them into model tensors.
+
+Every file the pipeline reads is untrusted: it may be truncated, not an image at
+all, a decompression bomb, or an odd mode (CMYK, 16-bit, palette, EXIF-rotated).
+`load_image` either returns an 8-bit RGB `PIL.Image` the right way up or raises
+one of the typed `ImageError`s; nothing else escapes, so a batch never dies on
+one bad file. Preprocessing is plain numpy + Pillow so that it is the same on
+every provider and can be checked against a reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from kbapp.core import errors
+
+# Pillow's own default bomb limit (~89.5 Mpx): big panoramas pass, bombs do not.
+DEFAULT_MAX_PIXELS = 89_478_485
+DEFAULT_MAX_BYTES = 256 << 20
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How one model wants its input: resize the shorter side, centre crop, normalise.
+
+    `keep_aspect=False` squashes to `resize` x `resize` first (open_nsfw, some CLIP
+    exports). `scale` multiplies raw 0..255 values before mean/std (given in the
+    model's channel order); `bgr` swaps channels; `layout` is "NCHW" or "NHWC".
+    """
+
+    crop: int = 224
+    resize: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    scale: float = 1.0 / 255.0
+    bgr: bool = False
+    layout: str = "NCHW"
+    interpolation: str = "bilinear"
+    keep_aspect: bool = True
+
+    @classmethod
+    def from_manifest(cls, d: dict) -> "Preprocess":
+        norm = d.get("normalize", {})
+        return cls(crop=int(d["size"]), resize=int(d.get("resize", d["size"])),
+                   mean=tuple(norm.get("mean", IMAGENET_MEAN)), std=tuple(norm.get("std", IMAGENET_STD)),
+                   scale=float(norm.get("scale", 1.0 / 255.0)), bgr=d.get("color", "RGB") == "BGR",
+                   layout=d.get("layout", "NCHW"), interpolation=d.get("interpolation", "bilinear"),
+                   keep_aspect=bool(d.get("keep_aspect", True)))
+
+
+_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
+             "nearest": Image.Resampling.NEAREST, "lanczos": Image.Resampling.LANCZOS}
+
+
+@dataclass
+class Decoded:
+    """A decoded photo: its content hash, size (after EXIF rotation) and RGB pixels."""
+
+    path: Path
+    sha256: str
+    width: int
+    height: int
+    image: Image.Image
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB, scaling 16/32-bit data instead of clipping it."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if (mode != "I" or a.max(initial=0) > 255) else 255.0
+        a = np.clip(a / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(a, "L").convert("RGB")
+    if mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        peak = 1.0 if a.max(initial=0) <= 1.0 else 255.0
+        a = np.clip(a / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(a, "L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, rgba).convert("RGB")
+    # CMYK (Pillow inverts Adobe CMYK JPEGs itself), YCbCr, LAB, L, 1, HSV ...
+    return img.convert("RGB")
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_image(path: Path, *, min_side: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_bytes: int = DEFAULT_MAX_BYTES) -> Decoded:
+    """Read, hash and decode one file, or raise a typed `ImageError`.
+
+    `min_side` lets JPEG decoding use DCT scaling (`draft`) while keeping both sides
+    at least that large, which is much faster on camera photos and does not change
+    what a 224-pixel model sees in any way that matters.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise errors.ImageTooLarge(f"{path.name}: file is {size} bytes (limit {max_bytes})")
+        data = path.read_bytes()
+    except errors.ImageError:
+        raise
+    except OSError as e:
+        raise errors.ImageError(f"{path.name}: cannot read ({e.strerror or e})") from e
+    if not data:
+        raise errors.NotAnImage(f"{path.name}: empty file")
+    digest = file_sha256(data)
+    # The pixel limit is checked here, from the header, before any decoding (Pillow's own
+    # bomb check stays as a second line). No warnings filters: they are process-global
+    # and these run in several threads at once.
+    try:
+        img = Image.open(io.BytesIO(data))
+        w, h = img.size
+        if w <= 0 or h <= 0:
+            raise errors.UnsupportedImage(f"{path.name}: empty image ({w}x{h})")
+        if w * h > max_pixels:
+            raise errors.ImageTooLarge(f"{path.name}: {w}x{h} = {w * h} pixels (limit {max_pixels})")
+        if min_side and img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
+            img.draft(img.mode, (min_side, min_side))
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        rgb = _to_rgb(img)
+    except errors.ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise errors.ImageTooLarge(f"{path.name}: decompression bomb ({e})") from e
+    except UnidentifiedImageError as e:
+        raise errors.NotAnImage(f"{path.name}: not an image Pillow can read") from e
+    except (OSError, SyntaxError, EOFError) as e:
+        msg = str(e)
+        if "truncated" in msg or "broken data stream" in msg or isinstance(e, EOFError):
+            raise errors.TruncatedImage(f"{path.name}: truncated or corrupt ({msg})") from e
+        raise errors.TruncatedImage(f"{path.name}: corrupt image data ({msg})") from e
+    except (ValueError, TypeError, MemoryError) as e:
+        raise errors.UnsupportedImage(f"{path.name}: cannot decode ({type(e).__name__}: {e})") from e
+    return Decoded(path=path, sha256=digest, width=rgb.width, height=rgb.height, image=rgb)
+
+
+def resize_crop(img: Image.Image, p: Preprocess) -> Image.Image:
+    """Resize so the shorter side is `p.resize` (keeping aspect), then centre-crop `p.crop`.
+
+    Rounding follows torchvision's `Resize(int)` + `CenterCrop`, the reference the
+    accuracy numbers in the manifest were measured with.
+    """
+    w, h = img.size
+    resample = _RESAMPLE.get(p.interpolation, Image.Resampling.BILINEAR)
+    if not p.keep_aspect:
+        nw = nh = max(p.resize, p.crop)
+    elif w <= h:
+        nw, nh = p.resize, int(p.resize * h / w)
+    else:
+        nw, nh = int(p.resize * w / h), p.resize
+    left = int(round((nw - p.crop) / 2.0))
+    top = int(round((nh - p.crop) / 2.0))
+    if (nw, nh) == (w, h):
+        return img.crop((left, top, left + p.crop, top + p.crop))
+    # Resample only the crop window: Pillow maps output pixels through `box` with the same
+    # scale and takes filter support from the whole image, so this equals resize-then-crop
+    # pixel for pixel at a fraction of the work.
+    sx, sy = w / nw, h / nh
+    box = (left * sx, top * sy, (left + p.crop) * sx, (top + p.crop) * sy)
+    return img.resize((p.crop, p.crop), resample, box=box)
+
+
+def to_tensor(img: Image.Image, p: Preprocess) -> np.ndarray:
+    """RGB crop -> float32 (C,H,W) or (H,W,C), scaled and normalised per `p`.
+
+    The channel shuffle happens on the 8-bit pixels, before widening to float32:
+    the same arithmetic as normalising in (H,W,C) and transposing, several times faster.
+    """
+    a = np.asarray(img, dtype=np.uint8)
+    if p.bgr:
+        a = a[:, :, ::-1]
+    mean = np.asarray(p.mean, dtype=np.float32)
+    std = np.asarray(p.std, dtype=np.float32)
+    if p.layout == "NCHW":
+        out = np.ascontiguousarray(a.transpose(2, 0, 1)).astype(np.float32)
+        out *= np.float32(p.scale)
+        out -= mean[:, None, None]
+        out /= std[:, None, None]
+        return out
+    out = np.ascontiguousarray(a).astype(np.float32)
+    out *= np.float32(p.scale)
+    out -= mean
+    out /= std
+    return out
+
+
+def preprocess(img: Image.Image, p: Preprocess) -> np.ndarray:
+    return to_tensor(resize_crop(img, p), p)

@@ -1,0 +1,786 @@
+"""`PhotoLibrary`: the one facade the CLI and the GUI use for the photo index.
+
+Index folders (incrementally: new, changed and deleted files), search by tag, by
+free text, by example image, combined with folder / date / NSFW filters; list
+near-duplicate groups; train custom concepts; watch folders. Every method is
+synchronous and thread-safe; the `a*` variants run them in a worker thread for
+asyncio callers (the GUI under qasync), and long jobs take a `progress` callback
+and a `cancel` event.
+
+Change detection: a file whose size and mtime match its row is unchanged; when
+they differ its sha256 is computed and only a different hash means re-analysis
+(a `touch` costs a hash, not a model run). Files gone from an indexed folder are
+removed. `watch` polls (see `watch` for why not inotify).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from sqlalchemy.exc import DatabaseError
+
+from kbapp.core import errors
+from kbapp.ml import concepts as concept_ml
+from kbapp.ml.photodb import PhotoDB
+from kbapp.ml.vectors import IVFIndex, VectorSet
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
+NSFW_THRESHOLD = 0.7
+TEXT_TAG_MIN_SIM = 0.45     # a free-text query's nearest tags below this cosine are not used
+DUPE_THRESHOLD = 0.88       # cosine for "near-duplicate": distinct dev photos reach 0.85 at most (docs/ml.md)
+RRF_K = 60
+KINDS = ("image", "clip")
+CONCEPT_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class IndexProgress:
+    phase: str          # "scan", "analyze", "done"
+    done: int
+    total: int
+    path: str | None = None
+
+
+@dataclass
+class IndexSummary:
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)      # reason code -> count
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), first 100
+    cancelled: bool = False
+    provider: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Hit:
+    path: str
+    score: float
+    photo_id: int
+    tags: list[str]
+    nsfw: float | None
+    taken: str | None
+    why: list[str]
+
+
+@dataclass
+class PhotoTags:
+    path: str
+    indexed: bool
+    width: int
+    height: int
+    tags: list[tuple[str, float, str]]     # (tag, score, source: model|concept)
+    nsfw: float | None
+    ocr_text: str | None
+    taken: str | None
+
+
+@dataclass
+class DupeGroup:
+    paths: list[str]
+    similarity: float          # the lowest pairwise link that joined the group
+
+
+@dataclass
+class ConceptInfo:
+    name: str
+    positives: int
+    negatives: int
+    trained: bool
+    threshold: float | None
+    metrics: dict | None
+    tagged: int
+
+
+@dataclass
+class ConceptReport:
+    name: str
+    positives: int
+    negatives: int
+    folds: int
+    threshold: float
+    precision: float
+    recall: float
+    f1: float
+    roc_auc: float
+    tagged: int
+    problems: list[str]
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def exif_taken(path: Path) -> str | None:
+    """EXIF DateTimeOriginal (else DateTime) as "YYYY-MM-DDTHH:MM:SS", or None. Never raises."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            ex = im.getexif()
+            raw = ex.get_ifd(0x8769).get(36867) or ex.get(306)
+    except Exception:  # unreadable EXIF is not worth a skipped photo
+        return None
+    if not isinstance(raw, str):
+        return None
+    m = re.match(r"^\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})", raw)
+    if not m or m.group(1) == "0000":
+        return None
+    y, mo, d, h, mi, s = m.groups()
+    return f"{y}-{mo}-{d}T{h}:{mi}:{s}"
+
+
+def parse_date(s: str | None) -> str | None:
+    """"2024", "2024-05", "2024-05-01" or a full ISO time -> a comparable ISO prefix; typed error if bad."""
+    if s is None or s == "":
+        return None
+    m = re.match(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?$", s.strip())
+    if not m:
+        raise errors.PhotoIndexError(f"bad date {s!r} (use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM)")
+    y, mo, d, h, mi, sec = m.groups()
+    mo, d = mo or "01", d or "01"
+    if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31):
+        raise errors.PhotoIndexError(f"bad date {s!r}")
+    return f"{y}-{mo}-{d}T{h or '00'}:{mi or '00'}:{sec or '00'}"
+
+
+def walk_images(roots: Iterable[Path]) -> dict[str, os.stat_result]:
+    """Every image file under the roots (files given directly count too), with its stat."""
+    out: dict[str, os.stat_result] = {}
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            if root.suffix.lower() in IMAGE_EXTS:
+                out[str(root)] = root.stat()
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for fn in filenames:
+                if fn.startswith(".") or Path(fn).suffix.lower() not in IMAGE_EXTS:
+                    continue
+                p = os.path.join(dirpath, fn)
+                try:
+                    out[p] = os.stat(p)
+                except OSError:
+                    continue
+    return out
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --- the facade ------------------------------------------------------------------------------
+
+
+class PhotoLibrary:
+    """The photo index of one profile (`<home>/photos/index.db`)."""
+
+    def __init__(self, db: PhotoDB, *, analyzer=None, analyzer_factory: Callable[[], object] | None = None):
+        self.db = db
+        self.dir = db.path.parent
+        self._analyzer = analyzer
+        self._own_analyzer = analyzer is None
+        self._factory = analyzer_factory
+        self._lock = threading.RLock()
+        self.vectors: dict[str, VectorSet] = {}
+        self.problems: list[tuple[int, str]] = []   # damaged rows found at open (queued for re-index)
+        self._concepts: dict[str, tuple[concept_ml.LogisticModel, float]] = {}
+        self._ivf_thread: threading.Thread | None = None
+        self._ivf_cancel = threading.Event()
+        try:
+            self._load()
+        except DatabaseError as e:  # a damaged page found while reading everything back
+            db.close()
+            raise errors.IndexCorrupt(f"{db.path} is damaged ({e.orig}); move it away to start a fresh one") from e
+
+    @classmethod
+    def open(cls, home: Path, **kw) -> "PhotoLibrary":
+        """Open (creating if needed) the index of the profile directory `home`
+        (the CLI and GUI pass `kbapp.client.paths.default_home()` or `--home`)."""
+        return cls.open_at(index_path(home), **kw)
+
+    @classmethod
+    def open_at(cls, index_path: Path, *, analyzer=None, models_dir: Path | None = None,
+                ocr: bool = False) -> "PhotoLibrary":
+        def factory():
+            from kbapp.ml.pipeline import Analyzer
+            return Analyzer(models_dir=models_dir, ocr=ocr)
+        return cls(PhotoDB(index_path), analyzer=analyzer, analyzer_factory=factory)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def analyzer(self):
+        with self._lock:
+            if self._analyzer is None:
+                if self._factory is None:
+                    raise errors.ModelMissing("no analyzer configured for this photo library")
+                self._analyzer = self._factory()
+            return self._analyzer
+
+    def close(self) -> None:
+        self._ivf_cancel.set()
+        t = self._ivf_thread
+        if t is not None:
+            t.join(timeout=30)
+        if self._analyzer is not None and self._own_analyzer:
+            self._analyzer.close()
+        self.db.close()
+
+    def __enter__(self) -> "PhotoLibrary":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _ivf_path(self, kind: str) -> Path:
+        return self.dir / f"ivf-{kind}.npz"
+
+    def _load(self) -> None:
+        for kind in KINDS:
+            ids, mat, problems = self.db.load_vectors(kind)
+            for pid, why in problems:
+                log.warning("photo index: damaged %s vector of photo %d (%s): queued for re-indexing", kind, pid, why)
+                self.db.mark_for_reindex(pid)
+            self.problems += problems
+            if len(ids):
+                vs = VectorSet(mat.shape[1])
+                vs.replace_all(ids, mat)
+                self.vectors[kind] = vs
+                p = self._ivf_path(kind)
+                if p.exists():
+                    try:
+                        ivf = IVFIndex.load(p)
+                        if ivf.stats.full_dim == vs.dim:
+                            vs.set_ivf(ivf)
+                    except errors.IndexCorrupt as e:
+                        log.warning("%s; it will be rebuilt", e)
+        for row in self.db.concept_rows():
+            if row.weights is not None and row.dim:
+                try:
+                    from kbapp.ml.photodb import blob_to_vec
+                    self._concepts[row.name] = (concept_ml.LogisticModel(blob_to_vec(row.weights, row.dim),
+                                                                         float(row.bias)), float(row.threshold))
+                except errors.IndexCorrupt as e:
+                    log.warning("concept %r: damaged model (%s): train it again", row.name, e)
+                    self.problems.append((0, f"concept {row.name}: {e}"))
+        self.maybe_build_ivf()
+
+    # -- IVF upkeep -----------------------------------------------------------------------------
+
+    def maybe_build_ivf(self, *, wait: bool = False, force: bool = False) -> bool:
+        """(Re)build a stale IVF index in a background thread; True if a build was started."""
+        with self._lock:
+            if self._ivf_thread is not None and self._ivf_thread.is_alive():
+                if wait:
+                    self._ivf_thread.join()
+                return False
+            todo = [k for k, vs in self.vectors.items() if force or vs.stale()]
+            if not todo:
+                return False
+            self._ivf_cancel.clear()
+            t = threading.Thread(target=self._build_ivf, args=(todo,), name="kbapp-ivf", daemon=True)
+            self._ivf_thread = t
+            t.start()
+        if wait:
+            t.join()
+        return True
+
+    def _build_ivf(self, kinds: list[str]) -> None:
+        for kind in kinds:
+            vs = self.vectors[kind]
+            with vs._lock:
+                ids, mat = vs.ids.copy(), vs.matrix.copy()
+            try:
+                ivf = IVFIndex.build(mat, ids, cancel=self._ivf_cancel, meta={"kind": kind})
+                ivf.save(self._ivf_path(kind))
+                vs.set_ivf(ivf)
+                log.info("photo index: IVF for %s built over %d vectors", kind, len(ids))
+            except errors.Cancelled:
+                return
+            except Exception as e:  # a failed build leaves exact search in place
+                log.warning("photo index: IVF build failed: %s", e)
+
+    # -- indexing -------------------------------------------------------------------------------
+
+    def index(self, roots: Iterable[Path], *, progress: Callable[[IndexProgress], None] | None = None,
+              cancel: threading.Event | None = None) -> IndexSummary:
+        """Bring the index up to date with the image files under `roots` (recursively)."""
+        t0 = time.perf_counter()
+        roots = [Path(r).resolve() for r in roots]
+        for r in roots:
+            if not r.exists():
+                raise errors.NotFound(f"{r} does not exist")
+        say = progress or (lambda p: None)
+        summary = IndexSummary()
+        say(IndexProgress("scan", 0, 0))
+        files = walk_images(roots)
+        known = self.db.rows_under(roots)
+        # deleted
+        gone = [row for p, row in known.items() if p not in files]
+        if gone:
+            with self.db.write_lock, self.db.engine.begin() as conn:
+                for row in gone:
+                    self.db.remove(conn, row.id)
+            for row in gone:
+                for vs in self.vectors.values():
+                    vs.remove(row.id)
+            summary.removed = len(gone)
+        # new or changed
+        todo: list[str] = []
+        touched: list[tuple[int, int, int]] = []
+        for i, (p, st) in enumerate(sorted(files.items())):
+            row = known.get(p)
+            if row is not None and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
+                summary.unchanged += 1
+                continue
+            if row is not None and row.sha256 and row.size >= 0:
+                try:
+                    same = _sha256(p) == row.sha256
+                except OSError:
+                    same = False
+                if same:
+                    touched.append((row.id, st.st_size, st.st_mtime_ns))
+                    summary.unchanged += 1
+                    continue
+            todo.append(p)
+            if cancel is not None and cancel.is_set():
+                summary.cancelled = True
+                break
+        if touched:
+            with self.db.write_lock, self.db.engine.begin() as conn:
+                for pid, size, mtime in touched:
+                    self.db.touch(conn, pid, size, mtime)
+        if todo and not summary.cancelled:
+            self._analyze_into(todo, files, summary, say, cancel)
+        summary.seconds = round(time.perf_counter() - t0, 3)
+        say(IndexProgress("done", summary.indexed, len(todo)))
+        self.maybe_build_ivf()
+        return summary
+
+    def _analyze_into(self, todo: list[str], stats: dict[str, os.stat_result], summary: IndexSummary,
+                      say: Callable[[IndexProgress], None], cancel: threading.Event | None) -> None:
+        from kbapp.ml.pipeline import Skipped
+
+        an = self.analyzer
+        summary.provider = an.provider
+        total = len(todo)
+        done = 0
+        pending = []
+
+        def flush():
+            if not pending:
+                return
+            self.add_analyses(pending, stats=stats)
+            pending.clear()
+
+        say(IndexProgress("analyze", 0, total))
+        for res in an.analyze([Path(p) for p in todo]):
+            done += 1
+            if isinstance(res, Skipped):
+                summary.skipped[res.code] = summary.skipped.get(res.code, 0) + 1
+                if len(summary.skipped_files) < 100:
+                    summary.skipped_files.append((str(res.path), res.reason))
+                self._forget(Path(res.path))   # an indexed file that became unreadable leaves the index
+            else:
+                pending.append(res)
+                summary.indexed += 1
+            if len(pending) >= 64:
+                flush()
+            say(IndexProgress("analyze", done, total, str(res.path)))
+            if cancel is not None and cancel.is_set():
+                summary.cancelled = True
+                break
+        flush()
+
+    def _forget(self, path: Path) -> None:
+        row = self.db.photo_by_path(path)
+        if row is None:
+            return
+        with self.db.write_lock, self.db.engine.begin() as conn:
+            self.db.remove(conn, row.id)
+        for vs in self.vectors.values():
+            vs.remove(row.id)
+
+    def add_analyses(self, results: Iterable, *, stats: dict[str, os.stat_result] | None = None) -> list[int]:
+        """Store `ImageAnalysis` results (the pipeline's, or built by hand); apply concepts. Returns ids."""
+        ids = []
+        staged = []
+        with self.db.write_lock, self.db.engine.begin() as conn:
+            for a in results:
+                p = Path(a.path)
+                st = (stats or {}).get(str(p))
+                if st is None:
+                    try:
+                        st = p.stat()
+                    except OSError:
+                        st = None
+                vecs = {"image": _unit(a.embedding)}
+                if getattr(a, "clip_embedding", None) is not None:
+                    vecs["clip"] = _unit(a.clip_embedding)
+                pid = self.db.upsert(conn, path=p, sha256=a.sha256, size=st.st_size if st else 0,
+                                     mtime_ns=st.st_mtime_ns if st else 0, width=a.width, height=a.height,
+                                     taken=exif_taken(p) if st else None, nsfw=a.nsfw, tag_list=list(a.tags),
+                                     vectors=vecs, ocr_text=a.ocr_text)
+                for name, (model, thr) in self._concepts.items():
+                    s = float(model.predict_proba(vecs["image"][None])[0])
+                    self.db.set_photo_concept_tag(conn, pid, name, s if s >= thr else None)
+                staged.append((pid, vecs))
+                ids.append(pid)
+        by_kind: dict[str, tuple[list[int], list[np.ndarray]]] = {}
+        for pid, vecs in staged:
+            for kind, v in vecs.items():
+                by_kind.setdefault(kind, ([], []))[0].append(pid)
+                by_kind[kind][1].append(v)
+        for kind, (pids, vs_) in by_kind.items():
+            if kind not in self.vectors:
+                self.vectors[kind] = VectorSet(vs_[0].shape[0])
+            self.vectors[kind].upsert_many(np.asarray(pids), np.stack(vs_))
+        return ids
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def search(self, text: str | None = None, *, like: Path | None = None, nsfw: str = "include",
+               folder: Path | None = None, since: str | None = None, until: str | None = None,
+               limit: int = 20, nsfw_threshold: float = NSFW_THRESHOLD) -> list[Hit]:
+        """Tags / free text / OCR text / CLIP, and-ed with "similar to `like`", within the filters."""
+        if limit < 1 or limit > 10_000:
+            raise errors.PhotoIndexError("limit must be between 1 and 10000")
+        text = (text or "").strip()
+        if len(text) > 1000:
+            raise errors.PhotoIndexError("query longer than 1000 characters")
+        allowed = self.db.filter_ids(folder=str(Path(folder).resolve()) if folder else None, since=parse_date(since),
+                                     until=parse_date(until), nsfw=nsfw, nsfw_threshold=nsfw_threshold)
+        why: dict[int, list[str]] = {}
+        if text:
+            fused = self._text_scores(text, allowed, why)
+            if like is None:
+                ranked = sorted(fused.items(), key=lambda t: -t[1])[:limit]
+                return self._hits(ranked, why)
+            allowed = np.asarray(sorted(fused), dtype=np.int64)
+            if allowed.size == 0:
+                return []
+        if like is not None:
+            q, self_id = self._example_vector(Path(like))
+            vs = self.vectors.get("image")
+            if vs is None or len(vs) == 0:
+                return []
+            if self_id is not None and allowed is not None:
+                allowed = allowed[allowed != self_id]
+            ids, scores = vs.search(q, limit + 1, allowed=allowed)
+            ranked = [(int(i), float(s)) for i, s in zip(ids, scores) if int(i) != self_id][:limit]
+            for pid, s in ranked:
+                why.setdefault(pid, []).append(f"similar {s:.3f}")
+            return self._hits(ranked, why)
+        # no query: the newest photos that pass the filters
+        return self._hits([(pid, 0.0) for pid in self.db.recent_ids(allowed, limit)], why)
+
+    def _text_scores(self, text: str, allowed: np.ndarray | None, why: dict[int, list[str]]) -> dict[int, float]:
+        """Each source ranks photos; reciprocal-rank fusion merges them (robust to unlike score scales)."""
+        sources: list[list[tuple[int, float]]] = []
+        exact = self.db.photos_with_tags([text])
+        tag_names = [text] if exact else []
+        if not exact:
+            try:
+                near = [(t, s) for t, s in self.analyzer.embed_text_to_tags(text, k=5) if s >= TEXT_TAG_MIN_SIM]
+            except errors.ModelMissing as e:
+                log.info("free-text to tags off: %s", e)
+                near = [(t, 1.0) for t, _ in self.db.known_tags(like=text, limit=5)]
+            tag_names = [t for t, _ in near]
+            sims = dict(near)
+            hits = self.db.photos_with_tags(tag_names)
+            scored = [(pid, sims.get(tag, 0.0) * s, tag) for pid, (tag, s) in hits.items()]
+        else:
+            scored = [(pid, s, tag) for pid, (tag, s) in exact.items()]
+        tag_rank = sorted(scored, key=lambda t: -t[1])
+        sources.append([(pid, s) for pid, s, _ in tag_rank])
+        for pid, s, tag in tag_rank:
+            why.setdefault(pid, []).append(f"tag {tag} {s:.2f}")
+        ocr = self.db.search_text(text)
+        sources.append(ocr)
+        for pid, _ in ocr:
+            why.setdefault(pid, []).append("text in photo")
+        clip = self.vectors.get("clip")
+        if clip is not None and len(clip):
+            try:
+                q = self.analyzer.clip_text_embedding(text)
+            except errors.ModelMissing:
+                q = None
+            if q is not None and q.shape[0] == clip.dim:
+                ids, scores = clip.search(q, 200, allowed=allowed)
+                sources.append([(int(i), float(s)) for i, s in zip(ids, scores)])
+                for i, s in zip(ids[:50], scores[:50]):
+                    why.setdefault(int(i), []).append(f"clip {s:.3f}")
+        ok = None if allowed is None else set(allowed.tolist())
+        fused: dict[int, float] = {}
+        for src in sources:
+            rank = 0
+            for pid, _ in src:
+                if ok is not None and pid not in ok:
+                    continue
+                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+                rank += 1
+        return fused
+
+    def _example_vector(self, path: Path) -> tuple[np.ndarray, int | None]:
+        row = self.db.photo_by_path(path.resolve())
+        if row is not None:
+            v = self.vectors.get("image").get(row.id) if "image" in self.vectors else None
+            if v is not None:
+                return v, row.id
+        if not path.exists():
+            raise errors.NotFound(f"{path} does not exist")
+        return _unit(self.analyzer.embed_image(path)), (row.id if row else None)
+
+    def similar(self, path: Path, *, limit: int = 20, **filters) -> list[Hit]:
+        return self.search(None, like=path, limit=limit, **filters)
+
+    def _hits(self, ranked: list[tuple[int, float]], why: dict[int, list[str]]) -> list[Hit]:
+        rows = self.db.photos_by_ids([p for p, _ in ranked])
+        out = []
+        for pid, score in ranked:
+            row = rows.get(pid)
+            if row is None:
+                continue
+            tg = [t for t, _, _ in self.db.tags_of(pid)[:5]]
+            out.append(Hit(path=row.path, score=round(score, 6), photo_id=pid, tags=tg, nsfw=row.nsfw,
+                           taken=row.taken, why=why.get(pid, [])))
+        return out
+
+    # -- one photo -------------------------------------------------------------------------------
+
+    def tags(self, path: Path) -> PhotoTags:
+        """Stored tags of an indexed photo; an unindexed one is analysed on the fly (not stored)."""
+        path = Path(path).resolve()
+        row = self.db.photo_by_path(path)
+        if row is not None and row.size >= 0:
+            return PhotoTags(str(path), True, row.width, row.height, self.db.tags_of(row.id), row.nsfw,
+                             self.db.ocr_text_of(row.id), row.taken)
+        if not path.exists():
+            raise errors.NotFound(f"{path} does not exist")
+        from kbapp.ml.pipeline import Skipped
+
+        res = self.analyzer.analyze_one(path)
+        if isinstance(res, Skipped):
+            raise errors.ImageError(f"{path}: {res.reason}")
+        tg = [(t, s, "model") for t, s in res.tags]
+        v = _unit(res.embedding)
+        for name, (model, thr) in self._concepts.items():
+            s = float(model.predict_proba(v[None])[0])
+            if s >= thr:
+                tg.append((name, round(s, 4), "concept"))
+        return PhotoTags(str(path), False, res.width, res.height, sorted(tg, key=lambda t: -t[1]), res.nsfw,
+                         res.ocr_text, exif_taken(path))
+
+    # -- near-duplicates ----------------------------------------------------------------------------
+
+    def dupes(self, *, threshold: float = DUPE_THRESHOLD, neighbours: int = 10) -> list[DupeGroup]:
+        """Groups of photos whose embeddings are at least `threshold` alike (single linkage)."""
+        vs = self.vectors.get("image")
+        if vs is None or len(vs) < 2:
+            return []
+        ids, mat = vs.ids, vs.matrix
+        n = len(ids)
+        parent = np.arange(n)
+
+        def find(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        link: dict[tuple[int, int], float] = {}
+        if vs.ivf is None:
+            for s in range(0, n, 2048):
+                sims = mat[s:s + 2048] @ mat.T
+                rr, cc = np.nonzero(sims >= threshold)
+                for r, c in zip(rr, cc):
+                    a, b = s + int(r), int(c)
+                    if a < b:
+                        link[(a, b)] = float(sims[r, c])
+        else:
+            for a in range(n):
+                nid, sc = vs.search(mat[a], neighbours)
+                for j, s in zip(vs.rows_of(nid), sc):
+                    if s >= threshold and int(j) != a:
+                        link[(min(a, int(j)), max(a, int(j)))] = float(s)
+        for (a, b) in link:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[rb] = ra
+        groups: dict[int, list[int]] = {}
+        for i in {i for ab in link for i in ab}:
+            groups.setdefault(find(i), []).append(i)
+        low: dict[int, float] = {}
+        for (a, _), s in link.items():
+            r = find(a)
+            low[r] = min(low.get(r, 1.0), s)
+        rows = self.db.photos_by_ids(int(ids[i]) for g in groups.values() for i in g)
+        out = []
+        for root, members in groups.items():
+            paths = sorted(rows[int(ids[i])].path for i in members if int(ids[i]) in rows)
+            if len(paths) >= 2:
+                out.append(DupeGroup(paths, round(low.get(root, 1.0), 4)))
+        out.sort(key=lambda g: (-len(g.paths), g.paths[0]))
+        return out
+
+    # -- custom concepts ---------------------------------------------------------------------------
+
+    def concept_add(self, name: str, positives: Iterable[Path] = (), negatives: Iterable[Path] = ()) -> ConceptInfo:
+        """Label photos as examples of a concept ("my cat") or not; embeddings are stored with the labels."""
+        name = _concept_name(name)
+        labelled = [(Path(p), 1) for p in positives] + [(Path(p), 0) for p in negatives]
+        if not labelled:
+            raise errors.ConceptError("give at least one --positive or --negative photo")
+        vecs = []
+        for p, label in labelled:
+            v, _ = self._example_vector(p)
+            row = self.db.photo_by_path(p.resolve())
+            sha = row.sha256 if row is not None and row.sha256 else _sha256(str(p))
+            vecs.append((str(p.resolve()), sha, label, v))
+        with self.db.write_lock, self.db.engine.begin() as conn:
+            self.db.ensure_concept(conn, name)
+            for path, sha, label, v in vecs:
+                self.db.add_example(conn, name, sha, path, label, v)
+        return self._concept_info(name)
+
+    def concept_train(self, name: str) -> ConceptReport:
+        """Cross-validate, fit, store and apply a concept to every indexed photo."""
+        name = _concept_name(name)
+        if self.db.concept_row(name) is None:
+            raise errors.ConceptError(f"no concept named {name!r} (add examples first)")
+        X, y, problems = self.db.examples(name)
+        if X.shape[0] == 0:
+            raise errors.ConceptError(f"concept {name!r} has no usable examples")
+        model, m = concept_ml.train_concept(X, y)
+        scores = self._apply_concept(model, m.threshold)
+        with self.db.write_lock, self.db.engine.begin() as conn:
+            self.db.save_model(conn, name, model.w, model.b, m.threshold, m.__dict__)
+            self.db.set_concept_tags(conn, name, scores)
+        self._concepts[name] = (model, m.threshold)
+        return ConceptReport(name=name, positives=m.positives, negatives=m.negatives, folds=m.folds,
+                             threshold=m.threshold, precision=m.precision, recall=m.recall, f1=m.f1,
+                             roc_auc=m.roc_auc, tagged=len(scores), problems=problems)
+
+    def _apply_concept(self, model: concept_ml.LogisticModel, threshold: float) -> dict[int, float]:
+        vs = self.vectors.get("image")
+        if vs is None or len(vs) == 0 or vs.dim != model.w.shape[0]:
+            return {}
+        p = model.predict_proba(vs.matrix)
+        keep = np.nonzero(p >= threshold)[0]
+        return {int(vs.ids[i]): round(float(p[i]), 4) for i in keep}
+
+    def concepts(self) -> list[ConceptInfo]:
+        return [self._concept_info(r.name) for r in self.db.concept_rows()]
+
+    def _concept_info(self, name: str) -> ConceptInfo:
+        import json
+
+        row = self.db.concept_row(name)
+        pos, neg = self.db.example_counts(name)
+        tagged = len(self.db.photos_with_tags([name])) if row is not None and row.trained_at else 0
+        return ConceptInfo(name=name, positives=pos, negatives=neg, trained=bool(row is not None and row.trained_at),
+                           threshold=row.threshold if row is not None else None,
+                           metrics=json.loads(row.metrics) if row is not None and row.metrics else None,
+                           tagged=tagged)
+
+    def concept_remove(self, name: str) -> bool:
+        name = _concept_name(name)
+        self._concepts.pop(name, None)
+        return self.db.delete_concept(name)
+
+    # -- watching -----------------------------------------------------------------------------------
+
+    def watch(self, roots: Iterable[Path], *, interval: float = 2.0, stop: threading.Event | None = None,
+              on_update: Callable[[IndexSummary], None] | None = None,
+              progress: Callable[[IndexProgress], None] | None = None) -> None:
+        """Re-index `roots` whenever their files change, until `stop` is set (Ctrl-C in the CLI).
+
+        Polling, not inotify/watchdog: no extra dependency, and it works the same on
+        network drives and FUSE mounts (a KBFS folder), where change notifications are
+        unreliable. Each poll is one `stat` per file; a change is indexed once the file
+        set has been the same for two polls in a row, so a half-copied file is not read.
+        A full `index` runs first.
+        """
+        roots = [Path(r).resolve() for r in roots]
+        stop = stop or threading.Event()
+        summary = self.index(roots, progress=progress, cancel=stop)
+        if on_update:
+            on_update(summary)
+
+        def snapshot():
+            return {p: (st.st_size, st.st_mtime_ns) for p, st in walk_images(roots).items()}
+
+        indexed = snapshot()
+        last = indexed
+        while not stop.wait(interval):
+            now = snapshot()
+            if now != indexed and now == last:
+                summary = self.index(roots, progress=progress, cancel=stop)
+                indexed = now
+                if on_update:
+                    on_update(summary)
+            last = now
+
+    # -- asyncio ------------------------------------------------------------------------------------
+
+    async def aindex(self, roots, **kw) -> IndexSummary:
+        return await asyncio.to_thread(self.index, roots, **kw)
+
+    async def asearch(self, text=None, **kw) -> list[Hit]:
+        return await asyncio.to_thread(self.search, text, **kw)
+
+    async def atags(self, path) -> PhotoTags:
+        return await asyncio.to_thread(self.tags, path)
+
+    async def adupes(self, **kw) -> list[DupeGroup]:
+        return await asyncio.to_thread(self.dupes, **kw)
+
+    async def aconcept_add(self, name, positives=(), negatives=()) -> ConceptInfo:
+        return await asyncio.to_thread(self.concept_add, name, positives, negatives)
+
+    async def aconcept_train(self, name) -> ConceptReport:
+        return await asyncio.to_thread(self.concept_train, name)
+
+    async def aconcepts(self) -> list[ConceptInfo]:
+        return await asyncio.to_thread(self.concepts)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32).reshape(-1)
+    if not np.all(np.isfinite(v)):
+        raise errors.MLError("embedding holds NaN or infinity")
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def _concept_name(name: str) -> str:
+    name = (name or "").strip()
+    if not CONCEPT_NAME.match(name):
+        raise errors.ConceptError("a concept name is 1 to 64 printable characters")
+    return name
+
+
+def index_path(home: Path) -> Path:
+    """Where a profile keeps its photo index."""
+    return Path(home) / "photos" / "index.db"

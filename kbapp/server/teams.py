@@ -1,0 +1,504 @@
+"""Team chains on the server: storage, checks, hints.
+
+A post is checked cheaply first (each link parses, is signed with the sigchain
+context by a key the user it names registered, is a team link of this team and
+extends the stored chain by seqno and prev), then played back with the clients'
+own loader (core/teams), signers' keys taken from the user chains stored here:
+a registered user who is no admin cannot break a team for everyone with a link
+every client would refuse. None of it is trusted: every member plays the whole
+chain back and compares its tail with the Merkle map, where each post lands,
+under the team id, in the same epoch write as user chains. Names, member lists,
+join requests and invite acceptances are hints clients check against the chain.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nacl.exceptions
+import nacl.signing
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.engine import Connection
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
+
+from kbapp.core import errors
+from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
+from kbapp.core.keys import kid_hex, parse_kid
+from kbapp.core.sigchain import LinkType, link_id_hex, parse_link, verify_chain
+from kbapp.core.teams import Role, SigPoint, TeamState, UserVersion, load_team, verify_join_request
+from kbapp.core.transparency import ChainTail, map_key
+
+from . import db
+from .service import Service
+
+MAX_TEAM_LINKS_PER_POST = 16
+MAX_PTK_BOXES_PER_POST = 1000
+MAX_BOX_SIZE = 4096
+MAX_NAME = 1024                 # implicit team names list their members
+MAX_SIGNED_NOTE = 8192          # join requests and invite acceptances
+MAX_PENDING = 500               # join requests or acceptances waiting per team
+MAX_DEPTH = 8                   # subteam nesting
+TEAM_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+INVITE_ID_RE = re.compile(r"^[0-9a-f]{16,64}$")
+FIRST_TYPES = (LinkType.TEAM_ROOT, LinkType.TEAM_SUBTEAM_HEAD)
+TEAM_LINK_TYPES = frozenset(t for t in LinkType if t >= LinkType.TEAM_ROOT)
+
+
+def check_team_id(team_id: str) -> str:
+    if not isinstance(team_id, str) or not TEAM_ID_RE.match(team_id):
+        raise errors.EncodingError("a team id is 32 lowercase hex digits")
+    return team_id
+
+
+def check_team_name(name) -> str:
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME or any(c.isspace() for c in name):
+        raise errors.EncodingError(f"a team name is 1..{MAX_NAME} characters without spaces")
+    return name.lower()
+
+
+def _parent_of(first: dict) -> str | None:
+    """The parent team id a subteam's first link names (checked by the loader)."""
+    pj = first.get("payload_json") if isinstance(first, dict) else None
+    payload = loads_json(pj, max_size=1 << 16, max_depth=16) if isinstance(pj, str) else None
+    body = payload.get("body") if isinstance(payload, dict) else None
+    team = body.get("team") if isinstance(body, dict) else None
+    parent = team.get("parent") if isinstance(team, dict) else None
+    pid = parent.get("id") if isinstance(parent, dict) else None
+    return pid if isinstance(pid, str) and TEAM_ID_RE.match(pid) else None
+
+
+class TeamService:
+    """The team half of the server; writes go through the owning Service's epoch."""
+
+    def __init__(self, service):
+        self.service = service
+        self._states: dict[str, TeamState] = {}   # verified states by team id (warm plays)
+
+    # -- playing a chain back (the same loader as every client) ------------------------------
+
+    def _user_state(self, conn: Connection, uid: str, users: dict):
+        if uid not in users:
+            name = conn.execute(select(db.users.c.username).where(db.users.c.uid == uid)).scalar()
+            users[uid] = None if name is None else verify_chain(Service.chain_wires(conn, uid), uid=uid,
+                                                                username=name)
+        return users[uid]
+
+    def _user_key_at(self, conn: Connection, users: dict):
+        """The loader's question, answered from the user chains in this database (the
+        same rule as clients: a revoked key signs only links that claim an older log)."""
+        def answer(uid: str, kid: str, point: SigPoint) -> int | None:
+            st = self._user_state(conn, uid, users)
+            if st is None:
+                return None
+            if kid not in st.sibkeys:
+                info = st.keys.get(kid)
+                if info is None or info.kind != "sibkey" or info.revoked_seqno is None:
+                    return None
+                rev = next((size for seq, size, _ in st.merkle_roots if seq == info.revoked_seqno), None)
+                if rev is None or point.merkle_size is None or point.merkle_size >= rev:
+                    return None
+            return st.eldest_seqno
+        return answer
+
+    def play(self, conn: Connection, team_id: str, new: list, users: dict) -> TeamState:
+        """Stored chain + `new` links through core's team loader: the server refuses
+        what every client would refuse (a link nobody allowed would break the team)."""
+        return self._play(conn, team_id, new, users, 0)[0]
+
+    def _play(self, conn: Connection, team_id: str, new: list, users: dict, depth: int) -> tuple[TeamState, dict]:
+        if depth > MAX_DEPTH:
+            raise errors.TeamError("team nesting is too deep")
+        rows = conn.execute(select(db.team_links.c.wire).where(db.team_links.c.team_id == team_id)
+                            .order_by(db.team_links.c.seqno)).all()
+        links = [loads_json(r.wire) for r in rows] + list(new)
+        if not links:
+            raise errors.NotFound(f"no team {team_id}")
+        ancestors: dict = {}
+        parent_id = _parent_of(links[0])
+        if parent_id is not None:
+            parent, above = self._play(conn, parent_id, [], users, depth + 1)
+            ancestors = {parent.id: parent, **above}
+        cached = self._states.get(team_id)
+        if cached is not None and not (cached.seqno <= len(links)
+                                       and link_id_hex(links[cached.seqno - 1]) == cached.tail_link_id):
+            cached = None
+        state = load_team(links, team_id=team_id, user_key_at=self._user_key_at(conn, users),
+                          ancestors=ancestors, cached=cached)
+        if not new:
+            self._states[team_id] = state    # committed links only (a post caches after its commit)
+        return state, ancestors
+
+    @property
+    def engine(self):
+        return self.service.engine
+
+    # -- writes -------------------------------------------------------------------
+
+    def _tail(self, conn: Connection, team_id: str) -> tuple[int, str | None]:
+        row = conn.execute(select(db.team_links.c.seqno, db.team_links.c.link_id)
+                           .where(db.team_links.c.team_id == team_id)
+                           .order_by(db.team_links.c.seqno.desc()).limit(1)).first()
+        return (0, None) if row is None else (row.seqno, row.link_id)
+
+    def _check_links(self, conn: Connection, team_id: str, links_in: list) -> list:
+        seqno, prev = self._tail(conn, team_id)
+        parsed = []
+        for wire in links_in:
+            if not isinstance(wire, dict) or "s2" in wire:
+                raise errors.EncodingError("post full team links (no stubs)")
+            link = parse_link(wire)
+            if link.link_type not in TEAM_LINK_TYPES:
+                raise errors.BadChainLink(f"link {link.seqno} is not a team link")
+            if link.seqno != seqno + 1:
+                raise errors.WrongSeqno(f"team link seqno {link.seqno}, expected {seqno + 1}")
+            want_prev = None if prev is None else bytes.fromhex(prev)
+            if link.prev != want_prev:
+                raise errors.WrongPrev(f"team link {link.seqno} does not point at link {seqno}")
+            team = link.body.get("team")
+            if not isinstance(team, dict) or team.get("id") != team_id:
+                raise errors.MismatchedField(f"team link {link.seqno} is not a link of team {team_id}")
+            if (link.seqno == 1) != (link.link_type in FIRST_TYPES):
+                raise errors.BadChainLink("a team chain starts with its root (or subteam head) link, and only there")
+            try:
+                nacl.signing.VerifyKey(parse_kid(link.signer).public).verify(link.signed_message, link.signature)
+            except nacl.exceptions.BadSignatureError:
+                raise errors.BadSignature(f"team link {link.seqno}: bad signature") from None
+            owner = conn.execute(select(db.keys.c.uid).where(db.keys.c.kid == kid_hex(link.signer))).scalar()
+            if owner is None or owner != link.uid:
+                raise errors.BadChainLink(f"team link {link.seqno} is signed by a key no user {link.uid} registered")
+            parsed.append(link)
+            seqno, prev = link.seqno, link.link_id_hex
+        return parsed
+
+    def _ptk_boxes(self, items) -> list[tuple[int, str, int, bytes]]:
+        if not isinstance(items, list) or len(items) > MAX_PTK_BOXES_PER_POST:
+            raise errors.EncodingError(f"ptk_boxes must be a list of at most {MAX_PTK_BOXES_PER_POST}")
+        out = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise errors.EncodingError("a team key box must be an object")
+            gen, uid, pgen = item.get("generation"), item.get("uid"), item.get("puk_generation")
+            if type(gen) is not int or not 0 < gen < 1 << 31 or type(pgen) is not int or not 0 < pgen < 1 << 31:
+                raise errors.EncodingError("a team key box needs integer generation and puk_generation")
+            if not isinstance(uid, str) or not re.fullmatch(r"[0-9a-f]{32}", uid):
+                raise errors.EncodingError("a team key box needs a recipient uid")
+            box = b64decode(item.get("box", ""), max_size=MAX_BOX_SIZE) if isinstance(item.get("box"), str) else b""
+            if not box:
+                raise errors.EncodingError("a team key box is empty")
+            out.append((gen, uid, pgen, box))
+        return out
+
+    def post(self, team_id: str, body: dict) -> dict:
+        """Store a batch of team links (and key boxes) as one log epoch. Call under service.lock."""
+        team_id = check_team_id(team_id)
+        links_in = body.get("links")
+        if not isinstance(links_in, list) or len(links_in) > MAX_TEAM_LINKS_PER_POST:
+            raise errors.EncodingError(f"links must be a list of 0..{MAX_TEAM_LINKS_PER_POST}")
+        svc = self.service
+        with svc.engine.connect() as conn:
+            with svc._epoch(conn) as apply:
+                parsed = self._check_links(conn, team_id, links_in)
+                users: dict = {}
+                state = self.play(conn, team_id, links_in, users) if parsed else None
+                boxes = self._ptk_boxes(body.get("ptk_boxes", []))
+                prev_items = body.get("ptk_prev", [])
+                if not isinstance(prev_items, list) or len(prev_items) > 64:
+                    raise errors.EncodingError("ptk_prev must be a short list")
+                prev_boxes = []
+                for item in prev_items:
+                    if not isinstance(item, dict) or type(item.get("generation")) is not int \
+                            or not isinstance(item.get("box"), str):
+                        raise errors.EncodingError("a prev-seed box needs generation and box")
+                    prev_boxes.append((item["generation"], b64decode(item["box"], max_size=MAX_BOX_SIZE)))
+                now = int(svc.clock())
+                if state is None:
+                    raise errors.EncodingError("post at least one team link (boxes come with the link they serve)")
+                self._check_boxes(conn, state, parsed, boxes, prev_boxes, users)
+                names = body.get("implicit_names", [])
+                if not isinstance(names, list) or len(names) > 8:
+                    raise errors.EncodingError("implicit_names must be a short list")
+                if parsed and parsed[0].seqno == 1:
+                    self._register(conn, team_id, parsed[0], body, now)
+                if names and not conn.execute(select(db.teams.c.implicit)
+                                              .where(db.teams.c.team_id == team_id)).scalar():
+                    raise errors.EncodingError("only an implicit team has other names (resolved assertions)")
+                for name in names:
+                    self._add_name(conn, team_id, check_team_name(name), implicit=True)
+                if parsed:
+                    conn.execute(insert(db.team_links), [
+                        {"team_id": team_id, "seqno": l.seqno, "link_id": l.link_id_hex,
+                         "wire": canonical_json(w).decode(), "received": now}
+                        for l, w in zip(parsed, links_in)])
+                    self._update_members(conn, team_id, state)
+                for gen, uid, pgen, box in boxes:
+                    conn.execute(delete(db.ptk_boxes).where(
+                        (db.ptk_boxes.c.team_id == team_id) & (db.ptk_boxes.c.generation == gen)
+                        & (db.ptk_boxes.c.recipient_uid == uid)))
+                    conn.execute(insert(db.ptk_boxes).values(team_id=team_id, generation=gen, recipient_uid=uid,
+                                                             puk_generation=pgen, box=box))
+                for gen, box in prev_boxes:
+                    conn.execute(delete(db.ptk_prev).where((db.ptk_prev.c.team_id == team_id)
+                                                           & (db.ptk_prev.c.generation == gen)))
+                    conn.execute(insert(db.ptk_prev).values(team_id=team_id, generation=gen, box=box))
+                key = map_key("team", team_id)
+                old = svc.map.get(key)
+                eldest = (kid_hex(parsed[0].signer) if old is None else ChainTail.decode(old).eldest_kid)
+                tail = ChainTail(parsed[-1].seqno, parsed[-1].link_id_hex, eldest)
+                apply([(key, tail.encode())])
+        self._states[team_id] = state
+        return {"team_id": team_id, "seqno": state.seqno, "log_size": svc.log.size}
+
+    def _check_boxes(self, conn: Connection, state: TeamState, parsed: list, boxes: list, prev_boxes: list,
+                     users: dict) -> None:
+        """Boxes only of the newest generation, for members (or ancestors' admins), made
+        for their current per-user key; a prev only for a generation these links made."""
+        made = {g for g, info in state.ptks.items() if info.seqno >= parsed[0].seqno}
+        allowed = set(state.members)
+        anc = state.parent_id
+        seen = 0
+        while anc is not None and seen <= MAX_DEPTH:
+            a = self.play(conn, anc, [], users)
+            allowed |= {u for u, m in a.members.items() if m.role >= Role.ADMIN}
+            anc, seen = a.parent_id, seen + 1
+        for gen, uid, pgen, _box in boxes:
+            if gen != state.generation:
+                raise errors.BadTeamKey(f"a box of generation {gen}: the team is at {state.generation}")
+            if uid not in allowed:
+                raise errors.BadTeamKey(f"a key box for {uid}, who is not in the team")
+            user = self._user_state(conn, uid, users)
+            if user is None or user.puk is None or user.puk.generation != pgen:
+                raise errors.BadTeamKey(f"a key box for {uid} not made for their current per-user key")
+        for gen, _box in prev_boxes:
+            if gen not in made or gen < 2:
+                raise errors.BadTeamKey(f"a prev box for generation {gen}, which these links do not make")
+
+    def _register(self, conn: Connection, team_id: str, first, body: dict, now: int) -> None:
+        team = first.body["team"]
+        implicit = bool(team.get("implicit"))
+        name = check_team_name(team.get("name"))
+        parent = team.get("parent", {}).get("id") if isinstance(team.get("parent"), dict) else None
+        if parent is not None:
+            check_team_id(parent)
+            if conn.execute(select(db.teams.c.team_id).where(db.teams.c.team_id == parent)).first() is None:
+                raise errors.NotFound(f"no parent team {parent}")
+        if conn.execute(select(db.teams.c.team_id).where(db.teams.c.team_id == team_id)).first() is not None:
+            raise errors.Conflict(f"team {team_id} exists")
+        conn.execute(insert(db.teams).values(team_id=team_id, name=name, parent_id=parent, implicit=implicit,
+                                             created=now))
+        self._add_name(conn, team_id, name, implicit=implicit)
+
+    @staticmethod
+    def _add_name(conn: Connection, team_id: str, name: str, *, implicit: bool) -> None:
+        row = conn.execute(select(db.team_names.c.team_id).where(db.team_names.c.name == name)).first()
+        if row is not None:
+            if row.team_id != team_id:
+                raise errors.Conflict(f"the team name {name!r} is taken")
+            return
+        conn.execute(insert(db.team_names).values(name=name, team_id=team_id, implicit=implicit))
+
+    @staticmethod
+    def _update_members(conn: Connection, team_id: str, state: TeamState) -> None:
+        """Rebuild the member hints from the verified state; drop requests of those now in."""
+        conn.execute(delete(db.team_members).where(db.team_members.c.team_id == team_id))
+        if state.members:
+            conn.execute(insert(db.team_members), [{"team_id": team_id, "uid": uid, "role": m.role.label}
+                                                   for uid, m in state.members.items()])
+            uids = list(state.members)
+            conn.execute(delete(db.team_join_requests).where(
+                (db.team_join_requests.c.team_id == team_id) & db.team_join_requests.c.uid.in_(uids)))
+            conn.execute(delete(db.team_invite_acceptances).where(
+                (db.team_invite_acceptances.c.team_id == team_id) & db.team_invite_acceptances.c.uid.in_(uids)))
+
+    def request_join(self, team_id: str, body: dict) -> dict:
+        """Store a join request signed by one of the requester's registered device
+        keys (a spam filter: the admin's client checks it against the verified chain)."""
+        team_id = check_team_id(team_id)
+        req = body.get("request")
+        if not isinstance(req, dict) or len(canonical_json(req)) > MAX_SIGNED_NOTE:
+            raise errors.EncodingError("a join request is a small signed object")
+        with self.engine.begin() as conn:
+            if conn.execute(select(db.teams.c.team_id).where(db.teams.c.team_id == team_id)).first() is None:
+                raise errors.NotFound(f"no team {team_id}")
+            uv = UserVersion.parse(req.get("uv"))
+            user = conn.execute(select(db.users.c.username).where(db.users.c.uid == uv.uid)).scalar()
+            if user is None:
+                raise errors.NotFound(f"no user {uv.uid}")
+
+            def registered(uid: str, kid: str, _point) -> int | None:
+                owner = conn.execute(select(db.keys.c.uid).where(db.keys.c.kid == kid_hex(kid))).scalar()
+                return uv.eldest_seqno if owner == uid else None
+            try:
+                verify_join_request(req, team_id=team_id, user_key_at=registered)
+            except errors.BadTeamInvite as e:
+                raise errors.BadSignature(str(e)) from None
+            n = conn.execute(select(func.count()).select_from(db.team_join_requests)
+                             .where(db.team_join_requests.c.team_id == team_id)).scalar()
+            if n >= MAX_PENDING:
+                raise errors.RateLimited("too many pending join requests for this team", 429)
+            conn.execute(delete(db.team_join_requests).where((db.team_join_requests.c.team_id == team_id)
+                                                             & (db.team_join_requests.c.uid == uv.uid)))
+            conn.execute(insert(db.team_join_requests).values(
+                team_id=team_id, uid=uv.uid, username=user, request=canonical_json(req).decode(),
+                created=int(self.service.clock())))
+        return {"team_id": team_id, "uid": uv.uid}
+
+    def join_requests(self, team_id: str) -> dict:
+        team_id = check_team_id(team_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(db.team_join_requests).where(db.team_join_requests.c.team_id == team_id)
+                                .order_by(db.team_join_requests.c.created).limit(MAX_PENDING)).all()
+        return {"requests": [{"uid": r.uid, "username": r.username, "request": loads_json(r.request),
+                              "created": r.created}
+                             for r in rows]}
+
+    def accept_invite(self, team_id: str, invite_id: str, body: dict) -> dict:
+        """Store an invitee's acceptance: signed with the token's key, which only the
+        invitee and the admin who made the token know; the admin's client checks it."""
+        team_id = check_team_id(team_id)
+        if not isinstance(invite_id, str) or not INVITE_ID_RE.match(invite_id):
+            raise errors.EncodingError("malformed invite id")
+        uid, acceptance = body.get("uid"), body.get("acceptance")
+        if not isinstance(uid, str) or not re.fullmatch(r"[0-9a-f]{32}", uid):
+            raise errors.EncodingError("an acceptance needs the uid")
+        if not isinstance(acceptance, dict) or len(canonical_json(acceptance)) > MAX_SIGNED_NOTE:
+            raise errors.EncodingError("an acceptance is a small signed object")
+        with self.engine.begin() as conn:
+            if conn.execute(select(db.teams.c.team_id).where(db.teams.c.team_id == team_id)).first() is None:
+                raise errors.NotFound(f"no team {team_id}")
+            if conn.execute(select(db.users.c.uid).where(db.users.c.uid == uid)).first() is None:
+                raise errors.NotFound(f"no user {uid}")
+            n = conn.execute(select(func.count()).select_from(db.team_invite_acceptances)
+                             .where(db.team_invite_acceptances.c.team_id == team_id)).scalar()
+            if n >= MAX_PENDING:
+                raise errors.RateLimited("too many pending invite acceptances for this team", 429)
+            conn.execute(delete(db.team_invite_acceptances).where(
+                (db.team_invite_acceptances.c.team_id == team_id)
+                & (db.team_invite_acceptances.c.invite_id == invite_id)
+                & (db.team_invite_acceptances.c.uid == uid)))
+            conn.execute(insert(db.team_invite_acceptances).values(
+                team_id=team_id, invite_id=invite_id, uid=uid, acceptance=canonical_json(acceptance).decode(),
+                created=int(self.service.clock())))
+        return {"team_id": team_id, "invite_id": invite_id, "uid": uid}
+
+    def acceptances(self, team_id: str) -> dict:
+        team_id = check_team_id(team_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(db.team_invite_acceptances)
+                                .where(db.team_invite_acceptances.c.team_id == team_id)
+                                .order_by(db.team_invite_acceptances.c.created).limit(MAX_PENDING)).all()
+        return {"acceptances": [{"invite_id": r.invite_id, "uid": r.uid, "acceptance": loads_json(r.acceptance),
+                                 "created": r.created} for r in rows]}
+
+    # -- reads --------------------------------------------------------------------
+
+    def chain(self, team_id: str, since: int = 0) -> dict:
+        team_id = check_team_id(team_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(db.teams).where(db.teams.c.team_id == team_id)).first()
+            if row is None:
+                raise errors.NotFound(f"no team {team_id}")
+            rows = conn.execute(select(db.team_links.c.wire).where(
+                (db.team_links.c.team_id == team_id) & (db.team_links.c.seqno > since))
+                .order_by(db.team_links.c.seqno)).all()
+        return {"team_id": team_id, "name": row.name, "parent_id": row.parent_id, "implicit": bool(row.implicit),
+                "links": [loads_json(r.wire) for r in rows]}
+
+    def by_name(self, name: str) -> dict:
+        name = check_team_name(name)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(db.team_names).where(db.team_names.c.name == name)).first()
+        if row is None:
+            raise errors.NotFound(f"no team named {name!r}")
+        return {"team_id": row.team_id, "name": name, "implicit": bool(row.implicit)}
+
+    def boxes(self, team_id: str, uid: str | None = None, generation: int | None = None) -> dict:
+        """One member's boxes (every generation), or every member's box of one generation."""
+        team_id = check_team_id(team_id)
+        if (uid is None) == (generation is None):
+            raise errors.EncodingError("ask for the boxes of one uid or of one generation")
+        cond = db.ptk_boxes.c.team_id == team_id
+        cond &= (db.ptk_boxes.c.recipient_uid == uid) if uid is not None else (db.ptk_boxes.c.generation == generation)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(db.ptk_boxes).where(cond)
+                                .order_by(db.ptk_boxes.c.generation, db.ptk_boxes.c.recipient_uid)
+                                .limit(MAX_PTK_BOXES_PER_POST * 4)).all()
+            prev = conn.execute(select(db.ptk_prev).where(db.ptk_prev.c.team_id == team_id)
+                                .order_by(db.ptk_prev.c.generation)).all()
+        return {"boxes": [{"generation": r.generation, "uid": r.recipient_uid, "puk_generation": r.puk_generation,
+                           "box": b64encode(r.box)} for r in rows],
+                "prev": [{"generation": r.generation, "box": b64encode(r.box)} for r in prev]}
+
+    def teams_of(self, uid: str) -> dict:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(db.teams.c.team_id, db.teams.c.name, db.teams.c.implicit,
+                                       db.team_members.c.role)
+                                .join(db.team_members, db.team_members.c.team_id == db.teams.c.team_id)
+                                .where(db.team_members.c.uid == uid.lower()).order_by(db.teams.c.name)
+                                .limit(1000)).all()
+        return {"teams": [{"team_id": r.team_id, "name": r.name, "implicit": bool(r.implicit), "role": r.role}
+                          for r in rows]}
+
+    def subteams(self, team_id: str) -> dict:
+        team_id = check_team_id(team_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(db.teams.c.team_id, db.teams.c.name)
+                                .where(db.teams.c.parent_id == team_id).limit(1000)).all()
+        return {"subteams": [{"team_id": r.team_id, "name": r.name} for r in rows]}
+
+
+def team_routes(teams: TeamService, *, wrap, json_body, int_param) -> list[Route]:
+    """The HTTP routes of teams (mounted by app.create_app with its error wrapper,
+    body parser and query parsing). Writes hold the service lock like user posts."""
+    service = teams.service
+
+    async def team_post(request):
+        body = await json_body(request)
+        async with service.lock:
+            return await run_in_threadpool(teams.post, request.path_params["team_id"], body)
+
+    async def team_chain(request):
+        return await run_in_threadpool(teams.chain, request.path_params["team_id"], int_param(request, "since", 0))
+
+    async def team_by_name(request):
+        return await run_in_threadpool(teams.by_name, request.path_params["name"])
+
+    async def team_boxes(request):
+        uid = request.query_params.get("uid")
+        gen = int_param(request, "generation") if "generation" in request.query_params else None
+        return await run_in_threadpool(teams.boxes, request.path_params["team_id"],
+                                       None if uid is None else uid.lower()[:32], gen)
+
+    async def teams_of(request):
+        return await run_in_threadpool(teams.teams_of, request.path_params["uid"][:32])
+
+    async def subteams(request):
+        return await run_in_threadpool(teams.subteams, request.path_params["team_id"])
+
+    async def join_request(request):
+        body = await json_body(request)
+        return await run_in_threadpool(teams.request_join, request.path_params["team_id"], body)
+
+    async def join_requests(request):
+        return await run_in_threadpool(teams.join_requests, request.path_params["team_id"])
+
+    async def invite_accept(request):
+        body = await json_body(request)
+        return await run_in_threadpool(teams.accept_invite, request.path_params["team_id"],
+                                       request.path_params["invite_id"], body)
+
+    async def acceptances(request):
+        return await run_in_threadpool(teams.acceptances, request.path_params["team_id"])
+
+    return [
+        Route("/v1/team/{team_id}", wrap(team_chain)),
+        Route("/v1/team/{team_id}/links", wrap(team_post), methods=["POST"]),
+        Route("/v1/team/{team_id}/boxes", wrap(team_boxes)),
+        Route("/v1/team/{team_id}/subteams", wrap(subteams)),
+        Route("/v1/team/{team_id}/requests", wrap(join_requests)),
+        Route("/v1/team/{team_id}/requests", wrap(join_request), methods=["POST"]),
+        Route("/v1/team/{team_id}/invites/{invite_id}/accept", wrap(invite_accept), methods=["POST"]),
+        Route("/v1/team/{team_id}/acceptances", wrap(acceptances)),
+        Route("/v1/teams/name/{name}", wrap(team_by_name)),
+        Route("/v1/teams/of/{uid}", wrap(teams_of)),
+    ]
