@@ -20,6 +20,7 @@ and add people who proved an assertion the implicit team's name holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 
@@ -63,6 +64,15 @@ class _Loaded:
     users: dict                   # uid -> VerifiedUser (signers, members)
 
 
+@contextlib.contextmanager
+def _typed_name():
+    """A name the user typed that breaks the rules is their mistake, not the server's lie."""
+    try:
+        yield
+    except errors.BadTeamName as e:
+        raise errors.InvalidTeamName(str(e)) from None
+
+
 class TeamsMixin:
     # -- names and ids -------------------------------------------------------------------
 
@@ -70,18 +80,16 @@ class TeamsMixin:
         """(team id, the name asked for or None): ids of named root teams are computed
         here; subteams and implicit teams start from a server hint checked on load."""
         if not isinstance(team, str) or not team.strip():
-            raise errors.BadTeamName("name a team")
+            raise errors.InvalidTeamName("name a team")
         t = team.strip().lower()
         if _HEX32.match(t):
             return t, None
         if self.identifier is None:
             await self.connect()
-        if any(c in t for c in ",#@"):
-            name = str(parse_implicit_name(t))
-        else:
-            name = check_team_name(t)
-            if "." not in name:
-                return root_team_id(name), name
+        with _typed_name():
+            name = str(parse_implicit_name(t)) if any(c in t for c in ",#@") else check_team_name(t)
+        if "." not in name and not any(c in name for c in ",#@"):
+            return root_team_id(name), name
         tid = (await self.api.team_by_name(name)).get("team_id")
         if not isinstance(tid, str) or not _HEX32.match(tid):
             raise errors.EncodingError("malformed team lookup answer")
@@ -393,9 +401,10 @@ class TeamsMixin:
 
     async def create_team(self, name: str) -> TeamView:
         """A new root team with us as its owner (key generation 1)."""
-        name = check_team_name(name)
+        with _typed_name():
+            name = check_team_name(name)
         if "." in name:
-            raise errors.BadTeamName(f"{name!r} is a subteam name: use create_subteam")
+            raise errors.InvalidTeamName(f"{name!r} is a subteam name: use create_subteam")
         async with self._lock:
             users: dict = {}
             user, signer = await self._me(users)
@@ -414,7 +423,8 @@ class TeamsMixin:
             users: dict = {}
             ploaded = await self._writable(await self._load_ref(parent, users))
             pst = ploaded.state
-            full = check_team_name(f"{pst.name}.{name}" if not name.startswith(pst.name + ".") else name)
+            with _typed_name():
+                full = check_team_name(f"{pst.name}.{name}" if not name.startswith(pst.name + ".") else name)
             user, signer = await self._me(users)
             padmin = self._admin_section(ploaded, user.uid)
             sid = subteam_id(pst.id, full, self.rng(16))
@@ -791,7 +801,8 @@ class TeamsMixin:
     async def implicit_team(self, name: str) -> TeamView:
         """Get or create the ad-hoc team `alice,bob#carol` / `alice,bob@github`; any member's
         client adds people who proved an assertion of its name since."""
-        iname = parse_implicit_name(name)
+        with _typed_name():
+            iname = parse_implicit_name(name)
         if self.identifier is None:
             await self.connect()
         uid, me = self._require_login()

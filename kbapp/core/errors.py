@@ -361,3 +361,10 @@ class BadTeamName(TeamError):
     """A team name (or an implicit team name like `alice,bob#carol`) that breaks the rules."""
 
     code = "BAD_TEAM_NAME"
+
+
+class InvalidTeamName(KbappError):
+    """A team name the user typed breaks the rules: a usage error, not a verification failure
+    (BadTeamName is kept for names that come from the server or a chain)."""
+
+    code = "INVALID_TEAM_NAME"

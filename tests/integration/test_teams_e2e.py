@@ -334,8 +334,8 @@ def test_cli_json_round_trip(server, tmp_path):
     # typed errors -> exit codes: usage (1) and verification-free NOT_FOUND
     r = cli(a, "team", "remove-member", "clique", "bob", expect_rc=1)
     assert r.json["error"]["code"] == "NOT_FOUND"
-    r = cli(a, "team", "create", "No Spaces Allowed", expect_rc=None)
-    assert r.rc != 0 and r.json["error"]["code"] == "BAD_TEAM_NAME"
+    r = cli(a, "team", "create", "No Spaces Allowed", expect_rc=1)   # a usage error, not exit 3
+    assert r.json["error"]["code"] == "INVALID_TEAM_NAME" and r.json["error"]["verification"] is False
     r = cli(b, "team", "accept", tok["token"]).json
     assert r["role"] == "reader"
     v = cli(a, "team", "list-members", "clique").json
