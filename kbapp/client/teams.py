@@ -34,8 +34,8 @@ from kbapp.core.teams import (ChainPos, Role, Settings, SigPoint, TeamKey, TeamS
                               build_new_subteam, build_root, build_rotate_key, build_settings, build_subteam_head,
                               check_team_name, encrypt_prev, implicit_team_id, load_team, new_token, open_seed_box,
                               open_team_keys, parse_implicit_name, root_team_id, seitan_invite, seitan_key,
-                              sign_acceptance, sign_join_request, subteam_id, unroll, verify_acceptance,
-                              verify_join_request)
+                              sibkey_eldest_at, sign_acceptance, sign_join_request, subteam_id, unroll,
+                              verify_acceptance, verify_join_request)
 from kbapp.core.teams.invites import INVITE_TYPE_SEITAN, INVITE_TYPES_USER
 from kbapp.core.transparency import check_tail, map_key, verify_lookup
 from kbapp.core.uid import check_username, uid_for
@@ -123,17 +123,7 @@ class TeamsMixin:
         author saw an older log than the revocation's author did (merkle sizes)."""
         def answer(uid: str, kid: str, point: SigPoint) -> int | None:
             user = users.get(uid)
-            if user is None:
-                return None
-            st = user.state
-            if kid not in st.sibkeys:
-                info = st.keys.get(kid)
-                if info is None or info.kind != "sibkey" or info.revoked_seqno is None:
-                    return None
-                rev_size = next((size for seq, size, _ in st.merkle_roots if seq == info.revoked_seqno), None)
-                if rev_size is None or point.merkle_size is None or point.merkle_size >= rev_size:
-                    return None
-            return st.eldest_seqno
+            return None if user is None else sibkey_eldest_at(user.state, kid, point)
         return answer
 
     # -- loading ----------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from kbapp.core import errors
 from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
 from kbapp.core.keys import kid_hex, parse_kid
 from kbapp.core.sigchain import LinkType, link_id_hex, parse_link, verify_chain
-from kbapp.core.teams import Role, SigPoint, TeamState, UserVersion, load_team, verify_join_request
+from kbapp.core.teams import (Role, SigPoint, TeamState, UserVersion, load_team, sibkey_eldest_at,
+                              verify_join_request)
 from kbapp.core.transparency import ChainTail, map_key
 
 from . import db
@@ -89,16 +90,7 @@ class TeamService:
         same rule as clients: a revoked key signs only links that claim an older log)."""
         def answer(uid: str, kid: str, point: SigPoint) -> int | None:
             st = self._user_state(conn, uid, users)
-            if st is None:
-                return None
-            if kid not in st.sibkeys:
-                info = st.keys.get(kid)
-                if info is None or info.kind != "sibkey" or info.revoked_seqno is None:
-                    return None
-                rev = next((size for seq, size, _ in st.merkle_roots if seq == info.revoked_seqno), None)
-                if rev is None or point.merkle_size is None or point.merkle_size >= rev:
-                    return None
-            return st.eldest_seqno
+            return None if st is None else sibkey_eldest_at(st, kid, point)
         return answer
 
     def play(self, conn: Connection, team_id: str, new: list, users: dict) -> TeamState:

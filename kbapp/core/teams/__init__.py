@@ -59,7 +59,7 @@ from .names import (
     subteam_id,
 )
 from .state import Invite, Member, PtkInfo, Role, Settings, SigPoint, TeamState, UserVersion
-from .verify import TeamCache, UserKeyAt, check_team_tail, implicit_admins, load_team
+from .verify import TeamCache, UserKeyAt, check_team_tail, implicit_admins, load_team, sibkey_eldest_at
 
 __all__ = [
     "SEQ_TYPE_SEMIPRIVATE", "ChainPos", "ImplicitName", "Invite", "Member", "PtkInfo", "Role",
@@ -68,7 +68,7 @@ __all__ = [
     "build_delete_root", "build_invite", "build_leave", "build_new_subteam", "build_root",
     "build_rotate_key", "build_settings", "build_subteam_head", "build_team_link",
     "check_team_id", "check_team_tail", "check_team_name", "decrypt_prev", "encrypt_prev",
-    "implicit_admins", "implicit_team_id", "implicit_team_invites", "load_team", "make_implicit_name", "new_invite_id", "new_token",
+    "implicit_admins", "implicit_team_id", "implicit_team_invites", "load_team", "sibkey_eldest_at", "make_implicit_name", "new_invite_id", "new_token",
     "open_seed_box", "open_team_keys", "parse_implicit_name", "root_team_id", "seitan_invite", "seitan_key",
     "sign_acceptance", "sign_join_request", "subteam_id", "unroll", "user_invite",
     "verify_acceptance", "verify_join_request",

@@ -36,7 +36,8 @@ import nacl.secret
 
 from ..encoding import b64decode, b64encode, pack, unpack
 from ..errors import BadKID, BadTeamKey, EncodingError
-from ..keys import CURVE25519_KID_TYPE, EncryptionKeyPair, SigningKeyPair, kid_hex, parse_kid
+from ..keys import CURVE25519_KID_TYPE, EncryptionKeyPair, SigningKeyPair, parse_kid
+from ..puk import _same_kid
 
 if TYPE_CHECKING:
     from .state import TeamState
@@ -117,13 +118,6 @@ class TeamKey:
         if reason is None:
             raise ValueError(f"unknown team application {app!r}")
         return derive_team_secret(self.seed, reason)
-
-
-def _same_kid(expected: bytes | str, actual: bytes) -> bool:
-    try:
-        return kid_hex(expected) == actual.hex()
-    except BadKID:
-        return False
 
 
 # --- seed boxes (to members' PUKs) --------------------------------------------------

@@ -30,8 +30,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-import nacl.exceptions
-import nacl.signing
 
 from ..encoding import canonical_json
 from ..errors import (
@@ -58,7 +56,7 @@ from ..errors import (
 )
 from ..keys import CURVE25519_KID_TYPE, ED25519_KID_TYPE, PREFIX_REVERSE_SIG, decode_sig_packet, signed_message
 from ..sigchain.links import MAX_SIG, TEAM_TYPES, ChainLink, LinkType, link_id, load_inner, parse_kid_field, parse_link
-from ..sigchain.verify import _cyclic_gc_paused
+from ..sigchain.verify import _cyclic_gc_paused, _Verifier
 from ..uid import uid_for
 from .invites import INVITE_TYPE_SEITAN, INVITE_TYPES_USER, MAX_USES, verify_acceptance
 from .names import (
@@ -83,25 +81,6 @@ MAX_TEAM_LINKS = 1 << 20
 MAX_MEMBERS_PER_LINK = 20_000
 MAX_INVITES_PER_LINK = 1_000
 MAX_ANCESTOR_DEPTH = 8
-
-
-class _Verifier:
-    """Ed25519 checks with one VerifyKey per signer (team chains reuse a few keys)."""
-
-    __slots__ = ("_keys",)
-
-    def __init__(self) -> None:
-        self._keys: dict[bytes, nacl.signing.VerifyKey] = {}
-
-    def ok(self, kid: bytes, message: bytes, signature: bytes) -> bool:
-        vk = self._keys.get(kid)
-        if vk is None:
-            vk = self._keys[kid] = nacl.signing.VerifyKey(kid[2:34])
-        try:
-            vk.verify(message, signature)
-        except (nacl.exceptions.BadSignatureError, ValueError):
-            return False
-        return True
 
 
 def _obj(v: Any, what: str, seqno: int) -> dict:
@@ -754,6 +733,21 @@ _HANDLERS: dict[int, Callable[[_Player, ChainLink, dict, UserVersion], None]] = 
 
 
 # --- entry points -------------------------------------------------------------------
+
+
+def sibkey_eldest_at(user_state, kid: str, point: SigPoint) -> int | None:
+    """The loader's question "was `kid` a live sibkey of this user at that link?", answered
+    from a verified user chain state (clients and the server ask it the same way): the
+    eldest seqno if so, else None. A revoked key still counts for links whose author saw an
+    older log than the revocation's author did (merkle sizes)."""
+    if kid not in user_state.sibkeys:
+        info = user_state.keys.get(kid)
+        if info is None or info.kind != "sibkey" or info.revoked_seqno is None:
+            return None
+        rev = next((size for seq, size, _ in user_state.merkle_roots if seq == info.revoked_seqno), None)
+        if rev is None or point.merkle_size is None or point.merkle_size >= rev:
+            return None
+    return user_state.eldest_seqno
 
 
 def load_team(links: list, *, team_id: str, user_key_at: UserKeyAt,
