@@ -31,7 +31,7 @@ from sqlalchemy.exc import DatabaseError
 from kbapp.core import errors
 from kbapp.ml import concepts as concept_ml
 from kbapp.ml.photodb import PhotoDB
-from kbapp.ml.vectors import IVFIndex, VectorSet
+from kbapp.ml.vectors import IVFIndex, VectorSet, default_nprobe, one_blas_thread
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ NSFW_THRESHOLD = 0.7
 TEXT_TAG_MIN_SIM = 0.45     # a free-text query's nearest tags below this cosine are not used
 DUPE_THRESHOLD = 0.88       # cosine for "near-duplicate": distinct dev photos reach 0.85 at most (docs/ml.md)
 RRF_K = 60
+DUPES_EXACT_MAX = 20_000    # above: neighbours from an IVF instead of all pairs
 KINDS = ("image", "clip")
 CONCEPT_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
@@ -611,7 +612,12 @@ class PhotoLibrary:
             return i
 
         link: dict[tuple[int, int], float] = {}
-        if vs.ivf is None:
+        ivf, tail = vs.ivf, None
+        if ivf is not None:
+            tail = vs._tail_rows()
+        elif n > DUPES_EXACT_MAX:   # all pairs would be quadratic: a throwaway IVF finds neighbours
+            ivf = IVFIndex.build(mat, ids)
+        if ivf is None:
             for s in range(0, n, 2048):
                 sims = mat[s:s + 2048] @ mat.T
                 rr, cc = np.nonzero(sims >= threshold)
@@ -620,11 +626,16 @@ class PhotoLibrary:
                     if a < b:
                         link[(a, b)] = float(sims[r, c])
         else:
-            for a in range(n):
-                nid, sc = vs.search(mat[a], neighbours)
-                for j, s in zip(vs.rows_of(nid), sc):
-                    if s >= threshold and int(j) != a:
-                        link[(min(a, int(j)), max(a, int(j)))] = float(s)
+            nprobe = default_nprobe(ivf.stats.nlist)
+            with one_blas_thread():
+                for a in range(n):
+                    rows = vs.rows_of(ivf.candidates(mat[a], nprobe=nprobe, rerank=4 * neighbours))
+                    if tail is not None and tail.size:
+                        rows = np.union1d(rows, tail)
+                    sims = mat[rows] @ mat[a]
+                    for j, s in zip(rows[sims >= threshold], sims[sims >= threshold]):
+                        if int(j) != a:
+                            link[(min(a, int(j)), max(a, int(j)))] = float(s)
         for (a, b) in link:
             ra, rb = find(a), find(b)
             if ra != rb:

@@ -126,10 +126,40 @@ def test_near_duplicate_groups(lib, tmp_path):
     assert lib.dupes(threshold=0.9999) == []
 
 
+def test_near_duplicates_above_the_exact_limit_use_an_ivf(lib, tmp_path, monkeypatch):
+    from kbapp.ml import library
+    from kbapp.ml.synthetic import ClusteredVectors
+
+    gen = ClusteredVectors(1280, clusters=20, seed=4)
+    X = gen.draw(1500, np.random.default_rng(5))
+    twins = [(i, X[i] + 0.1 * unit(1000 + i)) for i in range(0, 40, 2)]     # cosine ~0.995 to their original
+    rows = [fake_analysis(tmp_path / f"p{i:04d}.jpg", x) for i, x in enumerate(X)]
+    rows += [fake_analysis(tmp_path / f"p{i:04d}_twin.jpg", x) for i, x in twins]
+    lib.add_analyses(rows)
+    exact = lib.dupes(threshold=0.97)
+    monkeypatch.setattr(library, "DUPES_EXACT_MAX", 100)
+    approx = lib.dupes(threshold=0.97)
+    assert len(exact) == 20 and all(len(g.paths) == 2 for g in exact)
+    assert {tuple(g.paths) for g in approx} == {tuple(g.paths) for g in exact}
+
+
 def test_not_a_database_is_refused_with_a_typed_error(tmp_path):
     p = index_path(tmp_path)
     p.parent.mkdir(parents=True)
     p.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(errors.IndexCorrupt):
+        PhotoLibrary.open(tmp_path)
+
+
+def test_damaged_pages_are_refused_with_a_typed_error(tmp_path):
+    lib = PhotoLibrary.open(tmp_path)
+    lib.add_analyses([fake_analysis(tmp_path / f"{i}.jpg", unit(i), tags=[("cat", 0.5)]) for i in range(200)])
+    lib.close()
+    p = index_path(tmp_path)
+    data = bytearray(p.read_bytes())
+    assert len(data) > 100_000
+    data[8192:len(data) - 4096] = bytes(range(256)) * ((len(data) - 12288) // 256) + b"\0" * ((len(data) - 12288) % 256)
+    p.write_bytes(bytes(data))
     with pytest.raises(errors.IndexCorrupt):
         PhotoLibrary.open(tmp_path)
 

@@ -47,6 +47,10 @@ def test_an_unindexed_copy_is_embedded_on_the_fly(indexed, tmp_path):
     orig = next(iter(copies))
     q = altered_copy(orig, tmp_path / "fresh.jpg", "crop")
     assert Path(lib.search(None, like=q, limit=1)[0].path) in (orig, copies[orig])
+    t = lib.tags(q)                       # not indexed: analysed on the fly, and not stored
+    assert not t.indexed and t.tags and t.width > 0
+    assert t.tags[0][0] in {tag for tag, _, _ in lib.tags(orig).tags}
+    assert lib.db.photo_by_path(q.resolve()) is None
 
 
 def test_copies_form_near_duplicate_groups(indexed):
