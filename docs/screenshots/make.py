@@ -12,6 +12,10 @@ Proofs: carol proves a website, a domain, GitHub and Mastodon against loopback
 imitations of those services that this script serves itself
 (tests/integration/fake_services.py); alice follows her, then carol's website
 loses the proof (broken, and the follow banner); alice's own "Prove an account".
+Teams: alice makes acme (with acme.eng and acme.eng.web) and adds four people.
+Photos: alice watches a folder of 13 ImageNet dev photos (demo only: they are for
+research and testing and never ship with the app), searches "dog", then shows one
+photo the NSFW model puts in its "review" band, blurred.
 """
 
 from __future__ import annotations
@@ -138,6 +142,85 @@ async def proofs(window, tmp: Path) -> None:
             f.stop()
 
 
+PHOTOS = ["ILSVRC2012_val_00000355.JPEG", "ILSVRC2012_val_00001872.JPEG", "ILSVRC2012_val_00002318.JPEG",
+          "ILSVRC2012_val_00002393.JPEG", "ILSVRC2012_val_00002609.JPEG", "ILSVRC2012_val_00003953.JPEG",
+          "ILSVRC2012_val_00004049.JPEG", "ILSVRC2012_val_00004097.JPEG", "ILSVRC2012_val_00000796.JPEG",
+          "ILSVRC2012_val_00005362.JPEG", "ILSVRC2012_val_00000347.JPEG", "ILSVRC2012_val_00000556.JPEG",
+          "ILSVRC2012_val_00006236.JPEG"]   # 8 dogs, 2 cats, 2 boats, and one open_nsfw scores 0.735 ("review")
+
+
+async def photos(window, tmp: Path) -> None:
+    """The Photos page: ImageNet dev photos (a demo in the docs only; never shipped with the app),
+    indexed from a watched folder, a search, the detail pane's tag chips, one blurred tile."""
+    import shutil
+
+    dev = ROOT.parent / "shared" / "data" / "imagenet-val-dev" / "images"
+    folder = tmp / "Pictures"
+    folder.mkdir()
+    for name in PHOTOS:
+        shutil.copyfile(dev / name, folder / name)
+    shell = window.shell
+    service = shell.photo_service
+    shell.go("photos")
+    page = shell.photos
+    service.add_folder(folder)
+    await until(lambda: service.last_summary is not None, timeout=120)
+    page.search.setText("dog")
+    await page.run_search()
+    page.grid.setCurrentIndex(page.model.index(1))
+    await until(lambda: page.detail.chips_model.rowCount() > 0 and page.detail.chips_model.tags[0][1] > 0)
+    await until(lambda: page.thumbs.pending() == 0)
+    await settle(1.0)
+    shoot(window, "photos")
+
+    page.search.clear()   # every photo: the sensitive one is drawn blurred until clicked
+    await page.run_search()
+    await until(lambda: any(it.sensitive for it in page.model.items))
+    row = next(i for i, it in enumerate(page.model.items) if it.sensitive)
+    page.grid.setCurrentIndex(page.model.index(row))
+    await until(lambda: page.thumbs.pending() == 0 and page.detail.chips_model.rowCount() > 0)
+    await settle(1.0)
+    shoot(window, "photos-sensitive")
+
+
+async def teams(window, tmp: Path) -> None:
+    """acme with a subteam and five members (their identities checked: the badges), made
+    through the Teams page's own dialogs; the others sign up on their own profiles."""
+    url = window.session.server.url
+    for name in ("dave", "erin", "frank", "grace"):
+        app = App(tmp / name)
+        await app.open()
+        await app.signup(name, device_name=f"{name}-laptop", server_url=url)
+        await app.close()
+    shell = window.shell
+    shell.go("teams")
+    page = shell.teams
+    await until(lambda: page.loaded and not page.busy.busy)
+
+    async def dialog(button, fill) -> None:
+        button.click()
+        await until(lambda: page.dialog is not None and page.dialog.isVisible())
+        fill(page.dialog)
+        page.dialog.accept()
+        await settle(0.2)   # the page's slot goes on from there
+        await until(lambda: page.dialog is None and not page._ops and not page.busy.busy)
+
+    await dialog(page.create_button, lambda d: d.edit.setText("acme"))
+    for who, role in (("dave", "admin"), ("erin", "writer"), ("frank", "writer"), ("grace", "reader")):
+        def fill(d, who=who, role=role):
+            d.form.username.setText(who)
+            d.form.role.setCurrentIndex(d.form.role.findData(role))
+        await dialog(page.add_button, fill)
+    await dialog(page.subteam_button, lambda d: d.edit.setText("eng"))
+    await dialog(page.subteam_button, lambda d: d.edit.setText("web"))   # acme.eng.web
+    page.tree.setCurrentIndex(page.tree_model.index_of("acme"))
+    await until(lambda: page.view is not None and page.view.name == "acme" and not page.busy.busy)
+    page.members_view.selectRow(page.members.row_of("erin"))
+    page.banner.clear()
+    await settle(0.6)
+    shoot(window, "teams")
+
+
 async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="kbapp-shots-"))
     QCursor.setPos(1439, 899)  # the pointer in a corner: no button shows a stray hover
@@ -227,6 +310,10 @@ async def main() -> None:
     shell.devices.view.selectRow(row)
     await settle()
     shoot(window, "devices")
+
+    await photos(window, tmp)
+
+    await teams(window, tmp)
 
     shell.go("settings")
     await settle(0.6)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from kbapp.client.events import (CheckpointAdvanced, DevicesChanged, Event, FollowChanged, IdentityVerified,
-                                 LoggedIn, ProofsChanged, ProofsChecking, VerificationFailed)
+                                 LoggedIn, ProofsChanged, ProofsChecking, TeamChanged, TeamKeyRotated,
+                                 VerificationFailed)
 
 
 class EventBridge(QObject):
@@ -22,6 +23,8 @@ class EventBridge(QObject):
     proofsChecking = Signal(str, object)             # username, (ProofView, ...) being checked
     proofsChanged = Signal(str)                      # our own proofs changed (posted, revoked)
     followChanged = Signal(str, bool)                # followee, following now
+    teamChanged = Signal(str, str, int)              # team name, team id, chain length
+    teamKeyRotated = Signal(str, int, str)           # team name, new key generation, why
     event = Signal(object)                           # every event, for logs and tests
 
     def __init__(self, events, parent: QObject | None = None):
@@ -51,4 +54,8 @@ class EventBridge(QObject):
             self.proofsChanged.emit(ev.username)
         elif isinstance(ev, FollowChanged):
             self.followChanged.emit(ev.username, ev.following)
+        elif isinstance(ev, TeamChanged):
+            self.teamChanged.emit(ev.team, ev.team_id, ev.seqno)
+        elif isinstance(ev, TeamKeyRotated):
+            self.teamKeyRotated.emit(ev.team, ev.generation, ev.reason)
         self.event.emit(ev)

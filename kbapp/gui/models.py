@@ -47,9 +47,9 @@ class Section:
 SECTIONS = (
     Section("chat", "Chat", "chat", coming=True),
     Section("files", "Files", "files", coming=True),
-    Section("photos", "Photos", "photos", coming=True),
+    Section("photos", "Photos", "photos"),
     Section("people", "People", "people"),
-    Section("teams", "Teams", "teams", coming=True),
+    Section("teams", "Teams", "teams"),
     Section("devices", "Devices", "devices"),
     Section("settings", "Settings", "settings"),
 )

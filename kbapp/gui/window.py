@@ -22,14 +22,16 @@ from .bridge import EventBridge
 from .models import ComingRole, KeyRole, SidebarModel
 from .pages.devices import DevicesPage
 from .pages.people import PeoplePage
+from .pages.photos import IndexStatus, PhotosPage, ml_status_text
 from .pages.placeholder import ComingPage
 from .pages.settings import SettingsPage
+from .pages.teams import TeamsPage
+from .photo_service import PhotoService
 from .session import PREF_NOTIFICATIONS, PREF_THEME, Session
 from .tray import Tray
 from .welcome import WelcomeFlow
 from .widgets import Avatar, Banner, BusyBar, IconLabel, guarded, label
 
-ML_STATUS = "ML: not loaded"  # the photo engine arrives with its own issue
 
 
 def age(ts: int, now: float | None = None) -> str:
@@ -164,10 +166,14 @@ class Shell(QWidget):
         self.pages.setObjectName("pages")
         self.people = PeoplePage(session, bridge)
         self.devices = DevicesPage(session, bridge)
-        self.settings = SettingsPage(session, tray)
+        self.photo_service = PhotoService(session.home, session.app, parent=self)
+        self.photos = PhotosPage(self.photo_service)
+        self.settings = SettingsPage(session, tray, photos=self.photo_service)
+        self.teams = TeamsPage(session, bridge)
         self.by_key: dict[str, QWidget] = {}
         for section in self.model.sections:
-            page = {"people": self.people, "devices": self.devices, "settings": self.settings}.get(section.key)
+            page = {"people": self.people, "devices": self.devices, "settings": self.settings,
+                    "photos": self.photos, "teams": self.teams}.get(section.key)
             if page is None:
                 page = ComingPage(section.key, section.icon)
             page.setProperty("section", section.key)
@@ -259,7 +265,7 @@ class MainWindow(QMainWindow):
         self.server_status = StatusItem("server", "statusServer")
         self.checkpoint_status = StatusItem("checkpoint", "statusCheckpoint")
         self.ml_status = StatusItem("ml", "statusML")
-        self.ml_status.set_text(ML_STATUS, "The photo engine is not part of this version yet")
+        self.ml_status.set_text(*ml_status_text(None))
         sb.addWidget(self.server_status)
         sb.addWidget(self.checkpoint_status)
         sb.addPermanentWidget(self.ml_status)
@@ -321,6 +327,7 @@ class MainWindow(QMainWindow):
         if self.shell is None:
             self.shell = Shell(self.session, self.bridge, self.tray)
             self.stack.addWidget(self.shell)
+            self._connect_photos(self.shell.photo_service)
         st = await self.app.status()
         self.shell.set_account(st.username or "", st.device_name or "")
         self.stack.setCurrentWidget(self.shell)
@@ -330,6 +337,7 @@ class MainWindow(QMainWindow):
         self.shell.go("people")
         # verify our own chain at once: it refreshes the checkpoint and the devices list
         self._first_refresh = asyncio.ensure_future(self.shell.devices.refresh())
+        self.shell.photo_service.start()   # index and watch the saved photo folders
 
     # -- status bar --------------------------------------------------------------------------
 
@@ -345,6 +353,12 @@ class MainWindow(QMainWindow):
         if st.checkpoint:
             self._checkpoint = (st.checkpoint.size, st.checkpoint.seen_at)
         self._render_checkpoint()
+
+    def _connect_photos(self, service: PhotoService) -> None:
+        """Indexing progress and the ML provider (read from the onnxruntime session) in the status bar."""
+        self.photo_status = IndexStatus(service)
+        self.statusBar().addWidget(self.photo_status)
+        service.providerChanged.connect(lambda p: self.ml_status.set_text(*ml_status_text(p)))
 
     def _checkpoint_advanced(self, size: int, _root: str) -> None:
         self._checkpoint = (size, int(time.time()))
@@ -391,6 +405,10 @@ class MainWindow(QMainWindow):
             self.shell.people.prove_dialog.reject()   # its running check or signing stops too
         if self._first_refresh is not None and not self._first_refresh.done():
             self._first_refresh.cancel()  # closed right after logging in: don't query a closed profile
+        if self.shell is not None:
+            self.shell.teams.shutdown()   # no more team reloads
+            await self.shell.photos.shutdown()
+            await guarded(self.shell.photo_service.close())   # stop watching, close the photo index
         await guarded(self.session.close())
         self.tray.hide()
         self._closed = True

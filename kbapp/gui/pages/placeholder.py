@@ -14,10 +14,6 @@ WHAT = {
              "showing two people two different worlds is caught."),
     "files": ("Files", "Encrypted folders shared with people and teams (/private/alice,bob, "
               "/public/alice, /team/acme), readable only by the devices you choose."),
-    "photos": ("Photos", "Your photos tagged, indexed and searchable on this computer, on the GPU "
-               "when there is one. Nothing is sent anywhere to be analysed."),
-    "teams": ("Teams", "Groups with their own signed chain of members and roles, and keys that "
-              "rotate when someone leaves."),
 }
 
 

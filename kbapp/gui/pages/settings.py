@@ -1,25 +1,28 @@
-"""Settings (ui/settings.ui): server, profile, theme, notifications.
+"""Settings (ui/settings.ui): server, profile, theme, notifications; folders of photos to watch.
 
-Theme and notifications are preferences kept in the client store (`App.preference`),
-so they follow the profile rather than the machine.
+Theme, notifications and the photo folders are preferences kept in the client store
+(`App.preference`), so they follow the profile rather than the machine. The photo
+folders card is built in code: its list is a model shared with the photo service.
 """
 
 from __future__ import annotations
 
 import qasync
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QStringListModel, Qt
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QListView, QPushButton,
+                               QScrollArea, QVBoxLayout, QWidget)
 
 from .. import theme
 from ..forms import load_form
 from ..session import PREF_NOTIFICATIONS, PREF_THEME
-from ..widgets import guarded
+from ..widgets import card, guarded, label
 from .base import MARGINS
 
 THEMES = ("system", "light", "dark")
 
 
 class SettingsPage(QWidget):
-    def __init__(self, session, tray=None, parent=None):
+    def __init__(self, session, tray=None, parent=None, *, photos=None):
         super().__init__(parent)
         self.setObjectName("page")
         self.session = session
@@ -27,14 +30,90 @@ class SettingsPage(QWidget):
         self.tray = tray
         self.form = load_form("settings", self)
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(MARGINS[0], MARGINS[1], MARGINS[2], MARGINS[3])
-        lay.addWidget(self.form.widget)
+        lay.setContentsMargins(0, 0, 0, 0)
+        inner = QWidget()
+        inner.setObjectName("pageContent")
+        il = QVBoxLayout(inner)
+        il.setContentsMargins(MARGINS[0], MARGINS[1], MARGINS[2], MARGINS[3])
+        il.addWidget(self.form.widget)
+        area = QScrollArea()   # the photo folders card makes the page taller than a small window
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        area.setWidget(inner)
+        lay.addWidget(area)
+        self.photos = photos
+        self.folder_dialog: QFileDialog | None = None
+        if photos is not None:
+            self._add_photo_folders_card()
         f = self.form
         choice = self.app.preference(PREF_THEME, "system")
         f.themeCombo.setCurrentIndex(THEMES.index(choice) if choice in THEMES else 0)
         f.notificationsCheck.setChecked(self.app.preference(PREF_NOTIFICATIONS, "1") == "1")
         f.themeCombo.currentIndexChanged.connect(self.theme_changed)
         f.notificationsCheck.toggled.connect(self.notifications_changed)
+
+    # -- photo folders ------------------------------------------------------------------
+
+    def _add_photo_folders_card(self) -> None:
+        box = card()
+        box.setObjectName("photoFoldersCard")
+        bl = QVBoxLayout(box)
+        bl.setContentsMargins(18, 12, 18, 14)
+        bl.setSpacing(8)
+        bl.addWidget(label("PHOTOS: FOLDERS TO WATCH", "section"))
+        bl.addWidget(label("kbapp indexes these folders when it starts and watches them for new and changed "
+                           "photos. Tags and search stay on this computer.", "faint", wrap=True))
+        self.folders_model = QStringListModel(self.photos.folders(), self)
+        self.folders_view = QListView()
+        self.folders_view.setObjectName("photoFoldersList")
+        self.folders_view.setModel(self.folders_model)
+        self.folders_view.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.folders_view.setMaximumHeight(110)
+        self.folders_view.selectionModel().selectionChanged.connect(self._folder_selection)
+        bl.addWidget(self.folders_view)
+        row = QHBoxLayout()
+        self.add_folder_button = QPushButton("Add a folder…")
+        self.add_folder_button.setObjectName("addWatchedFolderButton")
+        self.add_folder_button.clicked.connect(self.add_folder_clicked)
+        self.remove_folder_button = QPushButton("Remove")
+        self.remove_folder_button.setObjectName("removeWatchedFolderButton")
+        self.remove_folder_button.setEnabled(False)
+        self.remove_folder_button.clicked.connect(self.remove_folder_clicked)
+        row.addWidget(self.add_folder_button)
+        row.addWidget(self.remove_folder_button)
+        row.addStretch(1)
+        bl.addLayout(row)
+        main = self.form.layout
+        main.insertWidget(main.count() - 1, box)   # above the form's bottom spacer
+        self.photos.foldersChanged.connect(self.folders_model.setStringList)
+
+    def _folder_selection(self, *_) -> None:
+        self.remove_folder_button.setEnabled(bool(self.folders_view.selectionModel().selectedRows()))
+
+    def add_folder_clicked(self) -> None:
+        if self.folder_dialog is not None:
+            return
+        dlg = QFileDialog(self.window(), "A folder of photos to watch")
+        dlg.setObjectName("watchFolderDialog")
+        dlg.setFileMode(QFileDialog.Directory)
+        dlg.setOption(QFileDialog.ShowDirsOnly, True)
+        dlg.finished.connect(lambda result: self._folder_chosen(dlg, result))
+        self.folder_dialog = dlg
+        dlg.open()   # never exec(): no nested event loop
+
+    def _folder_chosen(self, dlg: QFileDialog, result: int) -> None:
+        self.folder_dialog = None
+        files = dlg.selectedFiles() if result == QFileDialog.Accepted else []
+        dlg.deleteLater()
+        if files:
+            self.photos.add_folder(files[0])
+
+    def remove_folder_clicked(self) -> None:
+        rows = self.folders_view.selectionModel().selectedRows()
+        if rows:
+            self.photos.remove_folder(rows[0].data())
+        self._folder_selection()
 
     def theme_changed(self, index: int) -> None:
         choice = THEMES[index]

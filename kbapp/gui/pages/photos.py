@@ -1,0 +1,699 @@
+"""Photos: the grid of your indexed photos, search, "more like this", tags, sensitive photos.
+
+Everything slow happens elsewhere: queries and indexing in the `PhotoService`
+threads, thumbnails in the `ThumbnailCache` pool; this page only shows results.
+A search is a token: an answer that arrives after a newer search started is
+dropped, so typing fast never shows stale results. Sensitive photos (NSFW band
+"review" or "nsfw") are drawn from a blurred thumbnail until clicked; the
+detail pane's preview follows the same rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QRect, QRectF, QSize, QStringListModel, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QFont, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QCompleter, QFileDialog, QFrame, QHBoxLayout,
+                               QLineEdit, QListView, QMenu, QProgressBar, QPushButton, QSizePolicy, QSplitter,
+                               QStyle, QStyledItemDelegate, QToolButton, QVBoxLayout, QWidget)
+
+from kbapp.ml.library import IMAGE_EXTS
+
+from .. import theme
+from ..assets import icon, svg_pixmap
+from ..photo_models import (BlurredRole, PhotoGridModel, StateRole, TagChipModel, TagRole,
+                            ThumbnailCache, is_sensitive, plain_tip)
+from ..photo_service import PhotoService, provider_name
+from ..widgets import guarded, label
+from .base import Page
+
+log = logging.getLogger(__name__)
+
+TILE = 168            # the square a thumbnail is drawn in
+CELL = QSize(TILE + 16, TILE + 40)
+NSFW_FILTERS = (("include", "Sensitive: blurred"), ("exclude", "Sensitive: hidden"), ("only", "Sensitive only"))
+
+
+def local_image(mime) -> Path | None:
+    """The first local image file among dropped URLs, or None."""
+    if mime is None or not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        if url.isLocalFile():
+            p = Path(url.toLocalFile())
+            if p.suffix.lower() in IMAGE_EXTS and p.is_file():
+                return p
+    return None
+
+
+class SearchBar(QLineEdit):
+    """The query field; an image file dropped on it searches by that example."""
+
+    exampleDropped = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.setClearButtonEnabled(True)
+        self.setPlaceholderText("Search: a tag (dog), words (puppy in the snow), text in photos… "
+                                "or drop an image here")
+
+    def dragEnterEvent(self, ev) -> None:
+        if local_image(ev.mimeData()) is not None:
+            ev.acceptProposedAction()
+        else:
+            super().dragEnterEvent(ev)
+
+    def dragMoveEvent(self, ev) -> None:
+        if local_image(ev.mimeData()) is not None:
+            ev.acceptProposedAction()
+        else:
+            super().dragMoveEvent(ev)
+
+    def dropEvent(self, ev) -> None:
+        p = local_image(ev.mimeData())
+        if p is None:
+            super().dropEvent(ev)
+            return
+        ev.acceptProposedAction()
+        self.exampleDropped.emit(str(p))
+
+
+def _cover(pm: QPixmap, size: int) -> QPixmap:
+    """Scale and centre-crop a pixmap to a square (the grid's tiles)."""
+    if pm.isNull():
+        return pm
+    s = pm.scaled(size, size, Qt.KeepAspectRatioByExpanding, Qt.SmoothTransformation)
+    x, y = (s.width() - size) // 2, (s.height() - size) // 2
+    return s.copy(x, y, size, size)
+
+
+class PhotoDelegate(QStyledItemDelegate):
+    """A rounded square thumbnail, the file name under it, and a veil on sensitive photos."""
+
+    def sizeHint(self, option, index) -> QSize:
+        return CELL
+
+    def paint(self, p: QPainter, option, index) -> None:
+        p.save()
+        p.setRenderHint(QPainter.Antialiasing)
+        p.setRenderHint(QPainter.SmoothPixmapTransform)
+        r = option.rect
+        tile = QRectF(r.x() + (r.width() - TILE) / 2, r.y() + 6, TILE, TILE)
+        selected = bool(option.state & QStyle.State_Selected)
+        path = QPainterPath()
+        path.addRoundedRect(tile, 10, 10)
+        p.fillPath(path, QColor(theme.colour("surface-alt")))
+        pm = index.data(Qt.DecorationRole)
+        state = index.data(StateRole)
+        if isinstance(pm, QPixmap) and not pm.isNull() and state == "ready":
+            p.setClipPath(path)
+            p.drawPixmap(tile.toRect(), _cover(pm, TILE))
+            p.setClipping(False)
+        else:
+            name = "broken" if state == "failed" else "photos"
+            ic = svg_pixmap(name, 32, theme.colour("text-faint"))
+            p.drawPixmap(int(tile.center().x() - 16), int(tile.center().y() - 16), ic)
+        if index.data(BlurredRole):
+            veil = QRectF(tile.left() + 10, tile.bottom() - 36, tile.width() - 20, 26)
+            p.setPen(Qt.NoPen)
+            p.setBrush(QColor(0, 0, 0, 150))
+            p.drawRoundedRect(veil, 13, 13)
+            f = QFont(option.font)
+            f.setPixelSize(11)
+            f.setBold(True)
+            p.setFont(f)
+            p.setPen(QColor("#ffffff"))
+            p.drawText(veil, Qt.AlignCenter, "Sensitive · click to show")
+        if selected:
+            p.setPen(QPen(QColor(theme.colour("accent")), 3))
+            p.setBrush(Qt.NoBrush)
+            p.drawRoundedRect(tile.adjusted(1.5, 1.5, -1.5, -1.5), 10, 10)
+        f = QFont(option.font)
+        f.setPixelSize(12)
+        p.setFont(f)
+        p.setPen(QColor(theme.colour("text" if selected else "text-muted")))
+        text_r = QRect(int(tile.left()), int(tile.bottom()) + 4, TILE, 20)
+        name = p.fontMetrics().elidedText(str(index.data(Qt.DisplayRole) or ""), Qt.ElideMiddle, TILE)
+        p.drawText(text_r, Qt.AlignHCenter | Qt.AlignVCenter, name)
+        p.restore()
+
+
+class ChipDelegate(QStyledItemDelegate):
+    """A tag as a pill; concept tags (the user's own) in the accent colour."""
+
+    def _text(self, index) -> str:
+        return str(index.data(Qt.DisplayRole) or "")
+
+    def sizeHint(self, option, index) -> QSize:
+        f = QFont(option.font)
+        f.setPixelSize(12)
+        from PySide6.QtGui import QFontMetrics
+        return QSize(QFontMetrics(f).horizontalAdvance(self._text(index)) + 26, 30)
+
+    def paint(self, p: QPainter, option, index) -> None:
+        p.save()
+        p.setRenderHint(QPainter.Antialiasing)
+        r = QRectF(option.rect).adjusted(2, 3, -2, -3)
+        hover = bool(option.state & QStyle.State_MouseOver)
+        p.setPen(QPen(QColor(theme.colour("accent" if hover else "border"))))
+        p.setBrush(QColor(theme.colour("accent-soft")))
+        p.drawRoundedRect(r, r.height() / 2, r.height() / 2)
+        f = QFont(option.font)
+        f.setPixelSize(12)
+        f.setWeight(QFont.DemiBold)
+        p.setFont(f)
+        p.setPen(QColor(theme.colour("link")))
+        p.drawText(r, Qt.AlignCenter, self._text(index))
+        p.restore()
+
+
+class IndexStatus(QWidget):
+    """The status bar's indexing line: what is happening, a progress bar, and Cancel."""
+
+    def __init__(self, service: PhotoService, parent=None):
+        super().__init__(parent)
+        self.setObjectName("statusPhotos")
+        self.service = service
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 2, 6, 2)
+        lay.setSpacing(8)
+        self.text = label("")
+        self.text.setObjectName("statusPhotosText")
+        lay.addWidget(self.text)
+        self.bar = QProgressBar()
+        self.bar.setObjectName("photoIndexProgress")
+        self.bar.setTextVisible(False)
+        self.bar.setFixedWidth(120)
+        lay.addWidget(self.bar)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setObjectName("photoIndexCancel")
+        self.cancel_button.setIcon(icon("close", theme.colour("text-muted")))
+        self.cancel_button.setToolTip("Stop indexing (and watching) photos")
+        self.cancel_button.clicked.connect(service.cancel)
+        lay.addWidget(self.cancel_button)
+        self.seen: list[tuple[str, int, int]] = []   # every progress shown (tests read it)
+        service.indexStarted.connect(self._started)
+        service.progress.connect(self._progress)
+        service.indexFinished.connect(self._finished)
+        service.indexStopped.connect(self._stopped)
+        self.hide()
+
+    def _started(self) -> None:
+        self.text.setText("Photos: looking for changes…")
+        self.bar.setRange(0, 0)
+        self.bar.show()
+        self.cancel_button.show()
+        self.show()
+
+    def _progress(self, phase: str, done: int, total: int) -> None:
+        self.seen.append((phase, done, total))
+        if phase == "analyze" and total:
+            self.show()
+            self.bar.show()
+            self.cancel_button.show()
+            self.bar.setRange(0, total)
+            self.bar.setValue(done)
+            self.text.setText(f"Indexing photos {done}/{total}")
+        elif phase == "scan":
+            self.text.setText("Photos: looking for changes…")
+
+    def _finished(self, summary) -> None:
+        self.bar.hide()
+        self.cancel_button.setVisible(self.service.indexing)
+        n = summary.indexed
+        self.text.setText("Photos up to date" + (f" · {n} new" if n else "")
+                          + (" · watching" if self.service.watch_interval > 0 and self.service.indexing else ""))
+        self.show()
+
+    def _stopped(self) -> None:
+        self.bar.hide()
+        self.cancel_button.hide()
+        if self.service.last_summary is not None and self.service.last_summary.cancelled:
+            self.text.setText("Photo indexing stopped")
+
+
+class DetailPane(QFrame):
+    """The selected photo: a preview, its tags as chips, and "More like this"."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("photoDetail")
+        self.setProperty("role", "card")
+        self.setMinimumWidth(280)
+        self.setMaximumWidth(340)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(16, 16, 16, 16)
+        lay.setSpacing(10)
+        self.preview = label("")
+        self.preview.setObjectName("photoPreview")
+        self.preview.setAlignment(Qt.AlignCenter)
+        self.preview.setMinimumHeight(200)
+        lay.addWidget(self.preview)
+        self.name = label("", "brand")
+        self.name.setObjectName("photoName")
+        lay.addWidget(self.name)
+        self.meta = label("", "faint", wrap=True)
+        self.meta.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # long paths never widen the pane
+        self.meta.setObjectName("photoMeta")
+        lay.addWidget(self.meta)
+        self.sensitive = label("", "error", wrap=True)
+        self.sensitive.setObjectName("photoSensitive")
+        self.sensitive.hide()
+        lay.addWidget(self.sensitive)
+        lay.addWidget(label("TAGS", "section"))
+        self.chips_model = TagChipModel(self)
+        self.chips = QListView()
+        self.chips.setObjectName("tagChips")
+        self.chips.setModel(self.chips_model)
+        self.chips.setItemDelegate(ChipDelegate(self.chips))
+        self.chips.setViewMode(QListView.ListMode)
+        self.chips.setFlow(QListView.LeftToRight)
+        self.chips.setWrapping(True)
+        self.chips.setResizeMode(QListView.Adjust)
+        self.chips.setSpacing(2)
+        self.chips.setMouseTracking(True)
+        self.chips.setCursor(Qt.PointingHandCursor)
+        self.chips.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.chips.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.chips.setMinimumHeight(70)
+        self.chips.setFrameShape(QFrame.NoFrame)
+        self.chips.setStyleSheet("background: transparent;")
+        lay.addWidget(self.chips, 1)
+        row = QHBoxLayout()
+        self.like_button = QPushButton("More like this")
+        self.like_button.setObjectName("moreLikeThisButton")
+        self.like_button.setProperty("role", "primary")
+        row.addWidget(self.like_button)
+        self.hide_button = QPushButton("Hide again")
+        self.hide_button.setObjectName("hideAgainButton")
+        self.hide_button.hide()
+        row.addWidget(self.hide_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.clear()
+
+    def clear(self) -> None:
+        self.path: str | None = None
+        self.preview.setPixmap(QPixmap())
+        self.preview.setText("")
+        self.name.setText("Select a photo")
+        self.meta.setText("Its tags, and photos like it.")
+        self.sensitive.hide()
+        self.chips_model.set_tags([])
+        self.like_button.setEnabled(False)
+        self.hide_button.hide()
+
+    def set_preview(self, pm: QPixmap | None) -> None:
+        if pm is None or pm.isNull():
+            self.preview.setPixmap(svg_pixmap("photos", 48, theme.colour("text-faint")))
+            return
+        w = max(120, self.preview.width() or 260)
+        self.preview.setPixmap(pm.scaled(w, 220, Qt.KeepAspectRatio, Qt.SmoothTransformation))
+
+
+class PhotosPage(Page):
+    """The grid, the search bar (tags, free text, dropped example), filters and the detail pane."""
+
+    searched = Signal()      # results shown (tests and benchmarks wait on it)
+
+    def __init__(self, service: PhotoService, parent=None):
+        super().__init__("Photos", "Tagged and searched on this computer: nothing is sent anywhere.",
+                         parent=parent)
+        self.service = service
+        self.thumbs = ThumbnailCache(service.home / "thumbs", parent=self)
+        self._token = 0
+        self.example: str | None = None
+        self.last_query: tuple = ()
+        self.loaded = False
+        self.dialog: QFileDialog | None = None
+        self._search_task: asyncio.Future | None = None
+
+        self.add_button = QPushButton("Add a folder…")
+        self.add_button.setObjectName("addPhotoFolderButton")
+        self.add_button.setToolTip("Index a folder of photos and keep watching it")
+        self.add_button.clicked.connect(self.choose_folder)
+        self.actions.addWidget(self.add_button)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        self.search = SearchBar()
+        self.search.setObjectName("photoSearch")
+        self.search.returnPressed.connect(self.search_clicked)
+        self.search.exampleDropped.connect(self.example_dropped)
+        self.search.textChanged.connect(self._text_changed)
+        self.tag_model = QStringListModel(self)
+        self.completer = QCompleter(self.tag_model, self)
+        self.completer.setCaseSensitivity(Qt.CaseInsensitive)
+        self.completer.setFilterMode(Qt.MatchContains)
+        self.completer.activated.connect(lambda _t: self.search_clicked())
+        self.search.setCompleter(self.completer)
+        bar.addWidget(self.search, 1)
+        self.nsfw_filter = QComboBox()
+        self.nsfw_filter.setObjectName("nsfwFilter")
+        for key, text in NSFW_FILTERS:
+            self.nsfw_filter.addItem(text, key)
+        self.nsfw_filter.currentIndexChanged.connect(lambda _i: self.search_clicked())
+        bar.addWidget(self.nsfw_filter)
+        self.dupes_button = QPushButton("Near-duplicates")
+        self.dupes_button.setObjectName("dupesButton")
+        self.dupes_button.setCheckable(True)
+        self.dupes_button.setToolTip("Groups of photos that are copies, crops or re-saves of each other")
+        self.dupes_button.toggled.connect(self.dupes_toggled)
+        bar.addWidget(self.dupes_button)
+        self.search_button = QPushButton("Search")
+        self.search_button.setObjectName("photoSearchButton")
+        self.search_button.clicked.connect(self.search_clicked)
+        bar.addWidget(self.search_button)
+        self.body.addLayout(bar)
+
+        chips = QHBoxLayout()
+        chips.setSpacing(8)
+        self.example_chip = QFrame()
+        self.example_chip.setObjectName("exampleChip")
+        self.example_chip.setProperty("role", "card")
+        el = QHBoxLayout(self.example_chip)
+        el.setContentsMargins(10, 2, 4, 2)
+        self.example_label = label("")
+        self.example_label.setObjectName("exampleLabel")
+        el.addWidget(self.example_label)
+        clear = QToolButton()
+        clear.setObjectName("clearExampleButton")
+        clear.setIcon(icon("close", theme.colour("text-muted")))
+        clear.setToolTip("Stop searching by this example")
+        clear.clicked.connect(self.clear_example)
+        el.addWidget(clear)
+        self.example_chip.hide()
+        chips.addWidget(self.example_chip)
+        self.summary = label("", "faint")
+        self.summary.setObjectName("photoSummary")
+        chips.addWidget(self.summary, 1)
+        self.body.addLayout(chips)
+
+        split = QSplitter(Qt.Horizontal)
+        split.setChildrenCollapsible(False)
+        placeholder = QPixmap()
+        self.model = PhotoGridModel(self.thumbs, placeholder, self)
+        self.grid = QListView()
+        self.grid.setObjectName("photoGrid")
+        self.grid.setModel(self.model)
+        self.grid.setItemDelegate(PhotoDelegate(self.grid))
+        self.grid.setViewMode(QListView.IconMode)
+        self.grid.setResizeMode(QListView.Adjust)
+        self.grid.setMovement(QListView.Static)
+        self.grid.setUniformItemSizes(True)
+        self.grid.setGridSize(CELL)
+        self.grid.setSpacing(0)
+        self.grid.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.grid.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.grid.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._context_menu)
+        self.grid.clicked.connect(self.tile_clicked)
+        self.grid.selectionModel().currentChanged.connect(lambda cur, _prev: self.show_detail(cur.row()))
+        self.grid.setDragEnabled(False)
+        split.addWidget(self.grid)
+        self.detail = DetailPane()
+        self.detail.like_button.clicked.connect(self.more_like_selected)
+        self.detail.hide_button.clicked.connect(self.hide_selected)
+        self.detail.chips.clicked.connect(lambda ix: self.search_tag(ix.data(TagRole)))
+        split.addWidget(self.detail)
+        split.setStretchFactor(0, 1)
+        split.setSizes([640, 300])
+        self.body.addWidget(split, 1)
+
+        self.empty = label("", "muted", wrap=True)
+        self.empty.setObjectName("photoEmpty")
+        self.empty.setAlignment(Qt.AlignCenter)
+        self.body.addWidget(self.empty)
+        self.empty.hide()
+
+        self.thumbs.ready.connect(self._thumb_ready)
+        service.indexFinished.connect(self._index_finished)
+        service.indexFailed.connect(lambda why: self.banner.show_message("warning", "Photo indexing", why))
+        service.foldersChanged.connect(lambda _f: self._show_empty_state())
+
+    # -- life ---------------------------------------------------------------------------------
+
+    def shown(self) -> None:
+        if not self.loaded:
+            self.loaded = True
+            self.search_clicked()
+            self.refresh_tags_clicked()
+
+    async def shutdown(self) -> None:
+        """The window is closing: no new thumbnails, no open folder dialog."""
+        self.thumbs.close()
+        if self.dialog is not None:
+            self.dialog.reject()
+
+    def _index_finished(self, summary) -> None:
+        if summary.indexed or summary.removed or not self.model.rowCount():
+            self.refresh_tags_clicked()
+            if self.loaded and not self.example:
+                self.search_clicked()
+
+    # -- folders ---------------------------------------------------------------------------------
+
+    def choose_folder(self) -> None:
+        if self.dialog is not None:
+            return
+        dlg = QFileDialog(self.window(), "Add a folder of photos")
+        dlg.setObjectName("photoFolderDialog")
+        dlg.setFileMode(QFileDialog.Directory)
+        dlg.setOption(QFileDialog.ShowDirsOnly, True)
+        dlg.finished.connect(lambda result: self._folder_chosen(dlg, result))
+        self.dialog = dlg
+        dlg.open()
+
+    def _folder_chosen(self, dlg: QFileDialog, result: int) -> None:
+        self.dialog = None
+        files = dlg.selectedFiles() if result == QFileDialog.Accepted else []
+        dlg.deleteLater()
+        if files:
+            self.add_folder(files[0])
+
+    def add_folder(self, folder: str) -> None:
+        try:
+            self.service.add_folder(folder)
+        except Exception as e:  # noqa: BLE001 - shown, not raised
+            self.banner.show_error(e)
+            return
+        self.loaded = True
+
+    # -- searching ----------------------------------------------------------------------------------
+
+    def nsfw_mode(self) -> str:
+        return self.nsfw_filter.currentData() or "include"
+
+    def _text_changed(self, text: str) -> None:
+        if not text and not self.example and self.loaded:
+            self.search_clicked()   # the clear button shows every photo again
+
+    def search_clicked(self) -> None:
+        self._start()
+
+    def dupes_toggled(self, on: bool) -> None:
+        if not on:
+            self.search_clicked()
+            return
+        self._token += 1
+        self._search_task = asyncio.ensure_future(self.show_dupes(self._token))
+
+    async def show_dupes(self, token: int) -> None:
+        ok, res = await guarded(self.service.dupes(), banner=self.banner, busy=self.busy)
+        if token != self._token:
+            return
+        if ok:
+            hits, groups = res
+            self.model.set_hits(hits)
+            self.summary.setText(f"{groups} group{'s' if groups != 1 else ''} of near-duplicates"
+                                 if groups else "No near-duplicates")
+            self.detail.clear()
+            self._show_empty_state()
+        self.searched.emit()
+
+    def search_tag(self, tag: str | None) -> None:
+        if not tag:
+            return
+        self.example = None
+        self.example_chip.hide()
+        self.search.blockSignals(True)
+        self.search.setText(tag)
+        self.search.blockSignals(False)
+        self.search_clicked()
+
+    def example_dropped(self, path: str) -> None:
+        self.set_example(path)
+        self.search_clicked()
+
+    def set_example(self, path: str | None) -> None:
+        self.example = path
+        if path:
+            self.example_label.setText(f"Like {Path(path).name}")
+            self.example_chip.setToolTip(plain_tip(path))
+        self.example_chip.setVisible(bool(path))
+
+    def clear_example(self) -> None:
+        self.set_example(None)
+        self.search_clicked()
+
+    def more_like(self, path: str) -> None:
+        self.set_example(path)
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        self._start(similar=True)
+
+    def more_like_selected(self) -> None:
+        if self.detail.path:
+            self.more_like(self.detail.path)
+
+    def _start(self, similar: bool = False) -> None:
+        if self.dupes_button.isChecked():
+            self.dupes_button.blockSignals(True)
+            self.dupes_button.setChecked(False)   # a search leaves the duplicates view
+            self.dupes_button.blockSignals(False)
+        self._token += 1   # now, not when the task first runs: the newest request wins
+        self._search_task = asyncio.ensure_future(self.run_search(similar, token=self._token))
+
+    async def run_search(self, similar: bool = False, token: int | None = None) -> None:
+        """One search; only the newest one's answer is shown."""
+        if token is None:
+            self._token += 1
+            token = self._token
+        text = self.search.text().strip() or None
+        like = Path(self.example) if self.example else None
+        nsfw = self.nsfw_mode()
+        self.last_query = (text, str(like) if like else None, nsfw)
+        if similar and like is not None and not text:
+            work = self.service.similar(like, nsfw=nsfw)
+        else:
+            work = self.service.search(text, like=like, nsfw=nsfw)
+        ok, hits = await guarded(work, banner=self.banner, busy=self.busy)
+        if token != self._token:
+            return
+        if not ok:
+            self.searched.emit()
+            return
+        keep = self.detail.path
+        self.model.set_hits(hits)
+        n = len(hits)
+        what = text or (f"like {Path(self.example).name}" if self.example else "")
+        self.summary.setText(f"{n} photo{'s' if n != 1 else ''}" + (f" · {what}" if what else ""))
+        self._show_empty_state()
+        row = self.model.row_of(keep) if keep else -1
+        if row < 0 and similar and n:
+            row = 0
+        if row >= 0:
+            self.grid.setCurrentIndex(self.model.index(row))
+        else:
+            self.detail.clear()
+        self.searched.emit()
+
+    def _show_empty_state(self) -> None:
+        has = self.model.rowCount() > 0
+        self.empty.setVisible(not has)
+        if has:
+            return
+        if not self.service.folders():
+            self.empty.setText("No photos yet. Add a folder: kbapp tags its photos on this computer and "
+                               "keeps watching it for new ones.")
+        elif self.service.indexing and self.service.last_summary is None:   # the first pass
+            self.empty.setText("Indexing your photos… they appear here as soon as the first pass is done.")
+        else:
+            self.empty.setText("No photos match.")
+
+    @qasync.asyncSlot()
+    async def refresh_tags_clicked(self) -> None:
+        ok, tags = await guarded(self.service.known_tags(), clear=False)
+        if ok:
+            self.tag_model.setStringList(tags)
+
+    # -- the grid -------------------------------------------------------------------------------------
+
+    def tile_clicked(self, index) -> None:
+        if index.data(BlurredRole):
+            self.model.reveal(index.row())
+            self.show_detail(index.row())
+
+    def hide_selected(self) -> None:
+        row = self.model.row_of(self.detail.path) if self.detail.path else -1
+        if row >= 0:
+            self.model.reveal(row, False)
+            self.show_detail(row)
+
+    def _context_menu(self, pos) -> None:
+        index = self.grid.indexAt(pos)
+        if not index.isValid():
+            return
+        it = self.model.item(index.row())
+        menu = QMenu(self)
+        menu.setObjectName("photoMenu")
+        like = QAction("More like this", menu)
+        like.triggered.connect(lambda: self.more_like(it.path))
+        menu.addAction(like)
+        if it.sensitive:
+            toggle = QAction("Hide" if it.revealed else "Show", menu)
+            toggle.triggered.connect(lambda: (self.model.reveal(index.row(), not it.revealed),
+                                              self.show_detail(index.row())))
+            menu.addAction(toggle)
+        menu.popup(self.grid.viewport().mapToGlobal(pos))
+        self.menu = menu
+
+    def _thumb_ready(self, path: str, _blurred: bool) -> None:
+        if path == self.detail.path:
+            row = self.model.row_of(path)
+            if row >= 0:
+                self.detail.set_preview(self.model.thumbnail(row))
+
+    def show_detail(self, row: int) -> None:
+        it = self.model.item(row)
+        d = self.detail
+        if it is None:
+            d.clear()
+            return
+        changed = d.path != it.path
+        d.path = it.path
+        d.name.setText(d.name.fontMetrics().elidedText(Path(it.path).name, Qt.ElideMiddle,
+                                                      max(120, d.width() - 40)))
+        d.name.setToolTip(plain_tip(it.path))
+        d.like_button.setEnabled(True)
+        d.set_preview(self.model.thumbnail(row))
+        if it.sensitive:
+            d.sensitive.setText("Hidden: this photo may be sensitive. Click it to show it."
+                                if it.blurred else "This photo may be sensitive.")
+            d.sensitive.show()
+        else:
+            d.sensitive.hide()
+        d.hide_button.setVisible(it.sensitive and it.revealed)
+        if changed:
+            d.meta.setText(it.path)
+            d.chips_model.set_tags([(t, 0.0, "model") for t in it.hit.tags])
+            self._start_tags(it.path)
+
+    def _start_tags(self, path: str) -> None:
+        asyncio.ensure_future(self._load_tags(path))
+
+    async def _load_tags(self, path: str) -> None:
+        ok, t = await guarded(self.service.tags(Path(path)), clear=False)
+        if not ok or self.detail.path != path:
+            return
+        self.detail.chips_model.set_tags(t.tags)
+        bits = [f"{t.width}×{t.height}"]
+        if t.taken:
+            bits.append(f"taken {t.taken.replace('T', ' ')}")
+        if t.nsfw is not None and is_sensitive(t.nsfw):
+            bits.append(f"sensitive score {t.nsfw:.2f}")
+        self.detail.meta.setText(" · ".join(bits) + "\n" + path)
+
+
+def ml_status_text(provider: str | None) -> tuple[str, str]:
+    """(status bar text, tooltip) for the ML engine."""
+    if not provider:
+        return "ML: not loaded", "The photo models load when you first index or search photos"
+    name = provider_name(provider)
+    return f"ML: {name}", f"onnxruntime runs the photo models on {provider}"

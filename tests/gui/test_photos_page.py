@@ -1,0 +1,413 @@
+"""The Photos page on a real index: index a folder (progress in the status bar), search,
+more like this, search by a dropped image, tag chips, blurred sensitive photos, the
+thumbnail cache, watched folders in Settings and the ML provider in the status bar.
+
+Photos: 15 ImageNet validation photos from the dev set (tests only, never shipped):
+8 dogs, 2 cats, 3 vehicles, and two that the real open_nsfw model scores in its
+"review" band (0.735: a person in a bonnet; 0.385: a baby in a bassinet). No score is
+injected: the blur test uses what the shipped NSFW model says about those photos.
+The library is indexed once per module (with the real tagging and NSFW models);
+each test opens its own page and service on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageStat
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QImage
+from PySide6.QtWidgets import QApplication, QToolButton
+
+from gui_support import TIMEOUT_MS
+from photo_support import DEV, altered_copy, need_model
+
+DOGS = ["ILSVRC2012_val_00000355.JPEG", "ILSVRC2012_val_00001872.JPEG", "ILSVRC2012_val_00002318.JPEG",
+        "ILSVRC2012_val_00002393.JPEG", "ILSVRC2012_val_00002609.JPEG", "ILSVRC2012_val_00003953.JPEG",
+        "ILSVRC2012_val_00004049.JPEG", "ILSVRC2012_val_00004097.JPEG"]
+CATS = ["ILSVRC2012_val_00000796.JPEG", "ILSVRC2012_val_00005362.JPEG"]
+VEHICLES = ["ILSVRC2012_val_00000347.JPEG", "ILSVRC2012_val_00000556.JPEG", "ILSVRC2012_val_00000560.JPEG"]
+SENSITIVE = ["ILSVRC2012_val_00006236.JPEG", "ILSVRC2012_val_00000947.JPEG"]   # open_nsfw: 0.735, 0.385
+ALL = DOGS + CATS + VEHICLES + SENSITIVE
+
+
+def _copy(dest: Path, names) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        src = DEV / "images" / n
+        if not src.is_file():
+            pytest.skip(f"dev photo {src} missing")
+        shutil.copyfile(src, dest / n)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+    need_model()
+    return _copy(tmp_path_factory.mktemp("photos") / "Pictures", ALL)
+
+
+@pytest.fixture(scope="module")
+def indexed_home(tmp_path_factory, photo_dir):
+    """One profile folder whose photo index holds the 15 photos (real models, NSFW on)."""
+    from kbapp.ml.library import PhotoLibrary
+
+    home = tmp_path_factory.mktemp("home")
+    with PhotoLibrary.open(home) as lib:
+        s = lib.index([photo_dir])
+    assert s.indexed == len(ALL) and not s.skipped
+    return home
+
+
+@pytest.fixture
+def make_page(qtbot, qloop, run):
+    from kbapp.gui.pages.photos import IndexStatus, PhotosPage
+    from kbapp.gui.photo_service import DictPrefs, PhotoService
+
+    made = []
+
+    def make(home: Path, *, load: bool = True, interval: float = 0.5):
+        service = PhotoService(home, DictPrefs(), watch_interval=interval)
+        page = PhotosPage(service)
+        status = IndexStatus(service)
+        qtbot.addWidget(page)
+        qtbot.addWidget(status)
+        page.resize(1100, 760)
+        page.show()
+        made.append((page, service))
+        if load:
+            with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+                page.shown()
+        return page, service, status
+
+    yield make
+    for page, service in made:
+        run(page.shutdown())
+        run(service.close())
+
+
+def names(page) -> list[str]:
+    return [Path(it.path).name for it in page.model.items]
+
+
+def search(qtbot, page, text: str) -> list[str]:
+    page.search.setText(text)
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        page.search_button.click()
+    return names(page)
+
+
+def row_of(page, name: str) -> int:
+    return next(i for i, it in enumerate(page.model.items) if Path(it.path).name == name)
+
+
+# --- indexing ------------------------------------------------------------------------------
+
+
+def test_index_a_folder_from_the_page_with_progress(qtbot, make_page, tmp_path, photo_dir):
+    from kbapp.gui.photo_service import PREF_PHOTO_FOLDERS
+
+    page, service, status = make_page(tmp_path / "home")
+    assert page.model.rowCount() == 0 and page.empty.isVisible()
+    assert "Add a folder" in page.empty.text()
+    providers = []
+    service.providerChanged.connect(providers.append)
+    with qtbot.waitSignal(service.indexFinished, timeout=TIMEOUT_MS) as done:
+        page.add_folder(str(photo_dir))
+        qtbot.waitUntil(status.isVisible, timeout=TIMEOUT_MS)
+    summary = done.args[0]
+    assert summary.indexed == len(ALL) and not summary.cancelled
+    # progress reached the status bar: the analyze phase up to the total, then done
+    analyze = [s for s in status.seen if s[0] == "analyze"]
+    assert analyze and analyze[-1] == ("analyze", len(ALL), len(ALL))
+    assert status.seen[-1][0] == "done"
+    assert status.text.text() == f"Photos up to date · {len(ALL)} new · watching"
+    assert not status.bar.isVisible()
+    # the grid fills itself once the pass is done, and the folder is remembered
+    qtbot.waitUntil(lambda: page.model.rowCount() == len(ALL), timeout=TIMEOUT_MS)
+    assert sorted(names(page)) == sorted(ALL)
+    assert service.prefs.preference(PREF_PHOTO_FOLDERS) == f'["{photo_dir.resolve()}"]'
+    assert providers and providers[0].endswith("ExecutionProvider")
+    # the watcher picks up a new photo on its own
+    shutil.copyfile(DEV / "images" / "ILSVRC2012_val_00007137.JPEG", photo_dir.parent / "new.jpg")
+    shutil.move(photo_dir.parent / "new.jpg", photo_dir / "new.jpg")
+    try:
+        with qtbot.waitSignal(service.indexFinished, timeout=TIMEOUT_MS,
+                              check_params_cb=lambda s: s.indexed == 1) as again:
+            pass
+        assert again.args[0].indexed == 1
+        qtbot.waitUntil(lambda: "new.jpg" in names(page), timeout=TIMEOUT_MS)
+    finally:
+        (photo_dir / "new.jpg").unlink()
+
+
+def test_cancel_stops_indexing(qtbot, make_page, tmp_path, photo_dir):
+    page, service, status = make_page(tmp_path / "home")
+    with qtbot.waitSignal(service.indexStopped, timeout=TIMEOUT_MS):
+        page.add_folder(str(photo_dir))
+        qtbot.waitUntil(lambda: any(s[0] == "analyze" for s in status.seen), timeout=TIMEOUT_MS)
+        status.cancel_button.click()
+    assert service.last_summary is None or service.last_summary.indexed < len(ALL)
+    assert not service.indexing and not status.cancel_button.isVisible()
+
+
+# --- searching -----------------------------------------------------------------------------
+
+
+def test_search_dog_gives_the_dogs_and_tags_complete(qtbot, make_page, indexed_home):
+    page, _, _ = make_page(indexed_home)
+    assert sorted(names(page)) == sorted(ALL)             # no query: every photo, newest first
+    assert sorted(search(qtbot, page, "dog")) == sorted(DOGS)
+    assert sorted(search(qtbot, page, "cat")) == sorted(CATS)
+    assert page.summary.text() == "2 photos · cat"
+    # the completer offers the index's own tags
+    qtbot.waitUntil(lambda: "dog" in page.tag_model.stringList(), timeout=TIMEOUT_MS)
+    assert {"cat", "vehicle", "boat"} <= set(page.tag_model.stringList())
+    # a free-text query goes through the sentence encoder to tags
+    assert set(search(qtbot, page, "puppy")) & set(DOGS)
+
+
+def test_more_like_this_puts_the_photo_first(qtbot, make_page, indexed_home):
+    page, _, _ = make_page(indexed_home)
+    me = "ILSVRC2012_val_00002318.JPEG"
+    page.grid.setCurrentIndex(page.model.index(row_of(page, me)))
+    assert page.detail.path.endswith(me) and page.detail.like_button.isEnabled()
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        page.detail.like_button.click()
+    got = names(page)
+    assert got[0] == me and page.model.items[0].hit.why == ["this photo"]
+    assert got[1] in DOGS                                   # its nearest neighbour is a dog too
+    assert len(got) == len(ALL) and len(set(got)) == len(ALL)
+    assert page.example_chip.isVisible() and me in page.example_label.text()
+    # the context menu offers the same, on any tile
+    page.search.setText("")
+    page.clear_example()
+    qtbot.waitUntil(lambda: not page.example, timeout=TIMEOUT_MS)
+    cat = CATS[0]
+    rect = page.grid.visualRect(page.model.index(row_of(page, cat)))
+    page._context_menu(rect.center())
+    like = next(a for a in page.menu.actions() if a.text() == "More like this")
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        like.trigger()
+    page.menu.close()
+    assert names(page)[0] == cat
+
+
+def test_dropping_an_image_on_the_search_bar_searches_by_it(qtbot, make_page, indexed_home, tmp_path):
+    page, _, _ = make_page(indexed_home)
+    # an altered copy the index has never seen (cropped to 80%): the original must come first
+    src = DEV / "images" / "ILSVRC2012_val_00004097.JPEG"
+    example = altered_copy(src, tmp_path / "desktop" / "spaniel.jpg", "crop")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(example))])
+    pos = QPointF(page.search.rect().center())
+    enter_accepted = []
+    from PySide6.QtGui import QDragEnterEvent
+
+    enter = QDragEnterEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(page.search, enter)
+    enter_accepted.append(enter.isAccepted())
+    drop = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        QApplication.sendEvent(page.search, drop)
+    assert enter_accepted == [True] and drop.isAccepted()
+    assert page.example == str(example) and page.example_chip.isVisible()
+    assert page.search.text() == ""                          # the path is not pasted as text
+    assert names(page)[0] == src.name
+    assert set(names(page)[:3]) <= set(DOGS)
+    # a non-image file is refused by the drag, so it is never searched
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello")
+    mime2 = QMimeData()
+    mime2.setUrls([QUrl.fromLocalFile(str(text_file))])
+    from kbapp.gui.pages.photos import local_image
+    assert local_image(mime2) is None
+    drop2 = QDropEvent(QPointF(5, 5), Qt.CopyAction, mime2, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(page.search, drop2)
+    qtbot.wait(200)
+    assert page.example == str(example) and names(page)[0] == src.name   # no search by a text file
+    page.search.clear()
+    # clearing the example browses again
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        page.example_chip.findChild(QToolButton, "clearExampleButton").click()
+    assert page.example is None and len(names(page)) == len(ALL)
+
+
+def test_tag_chips_show_the_photo_tags_and_search_them(qtbot, make_page, indexed_home):
+    page, _, _ = make_page(indexed_home)
+    boat = VEHICLES[0]
+    page.grid.setCurrentIndex(page.model.index(row_of(page, boat)))
+    chips = page.detail.chips_model
+    qtbot.waitUntil(lambda: chips.rowCount() > 0 and chips.tags[0][1] > 0, timeout=TIMEOUT_MS)
+    tags = [t for t, _, _ in chips.tags]
+    assert "boat" in tags and "canoe" in tags
+    assert "×" in page.detail.meta.text()                     # its pixel size, read from the index
+    ix = chips.index(tags.index("boat"))
+    rect = page.detail.chips.visualRect(ix)
+    assert rect.isValid()
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(page.detail.chips.viewport(), Qt.LeftButton, pos=rect.center())
+    assert page.search.text() == "boat"
+    assert set(names(page)) == {"ILSVRC2012_val_00000347.JPEG", "ILSVRC2012_val_00000556.JPEG"}
+
+
+# --- sensitive photos and thumbnails ---------------------------------------------------------
+
+
+def _variance(img: QImage) -> float:
+    """Mean per-channel standard deviation of local differences: low for a blurred image."""
+    import io
+
+    from PySide6.QtCore import QBuffer, QIODevice
+
+    buf = QBuffer()
+    buf.open(QIODevice.WriteOnly)
+    img.save(buf, "PNG")
+    im = Image.open(io.BytesIO(bytes(buf.data()))).convert("L")
+    from PIL import ImageChops, ImageFilter
+    edges = ImageChops.difference(im, im.filter(ImageFilter.BoxBlur(1)))
+    return ImageStat.Stat(edges).mean[0]
+
+
+def test_sensitive_photo_is_blurred_until_clicked(qtbot, make_page, indexed_home):
+    from kbapp.gui.photo_models import BandRole, BlurredRole, StateRole
+
+    page, _, _ = make_page(indexed_home)
+    model, grid = page.model, page.grid
+    bonnet, safe = row_of(page, SENSITIVE[0]), row_of(page, DOGS[0])
+    ix, safe_ix = model.index(bonnet), model.index(safe)
+    assert ix.data(BandRole) == "review" and model.index(row_of(page, SENSITIVE[1])).data(BlurredRole)
+    assert ix.data(BlurredRole) is True and safe_ix.data(BlurredRole) is False
+    grid.scrollTo(safe_ix)
+    qtbot.waitUntil(lambda: safe_ix.data(StateRole) == "ready", timeout=TIMEOUT_MS)   # painted, so made
+    grid.scrollTo(ix)
+    qtbot.waitUntil(lambda: ix.data(StateRole) == "ready", timeout=TIMEOUT_MS)
+    blurred = ix.data(Qt.DecorationRole).toImage()
+    # what is drawn is the blurred file from the cache: never the clear thumbnail
+    sha = hashlib.sha256(Path(model.item(bonnet).path).read_bytes()).hexdigest()
+    clear_file = page.thumbs.dir / f"{sha}-256.jpg"
+    blur_file = page.thumbs.dir / f"{sha}-256-blur.jpg"
+    assert blur_file.is_file()
+    assert blurred == QImage(str(blur_file))
+    assert _variance(blurred) < 0.35 * _variance(QImage(str(clear_file)))
+    assert "click to show" in ix.data(Qt.ToolTipRole)
+    # tooltips are escaped: a file name is never read as HTML
+    from kbapp.gui.photo_models import plain_tip
+    assert plain_tip("<img src=x>.jpg") == "<p style='white-space:pre-wrap'>&lt;img src=x&gt;.jpg</p>"
+    # the detail pane says so and its preview is the blurred one too
+    grid.setCurrentIndex(safe_ix)
+    # one click reveals it
+    qtbot.mouseClick(grid.viewport(), Qt.LeftButton, pos=grid.visualRect(ix).center())
+    assert ix.data(BlurredRole) is False
+    qtbot.waitUntil(lambda: ix.data(StateRole) == "ready", timeout=TIMEOUT_MS)
+    assert ix.data(Qt.DecorationRole).toImage() == QImage(str(clear_file))
+    assert page.detail.path == model.item(bonnet).path and page.detail.hide_button.isVisible()
+    # "Hide again" blurs it again
+    page.detail.hide_button.click()
+    assert ix.data(BlurredRole) is True
+    assert ix.data(Qt.DecorationRole).toImage() == QImage(str(blur_file))
+    # the filter: sensitive photos only / hidden (library threshold 0.7)
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        page.nsfw_filter.setCurrentIndex(page.nsfw_filter.findData("only"))
+    assert names(page) == [SENSITIVE[0]]
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        page.nsfw_filter.setCurrentIndex(page.nsfw_filter.findData("exclude"))
+    assert SENSITIVE[0] not in names(page) and len(names(page)) == len(ALL) - 1
+
+
+def test_thumbnails_are_cached_on_disk_by_content(qtbot, make_page, indexed_home):
+    from kbapp.gui.photo_models import StateRole, make_thumbnail
+
+    page, _, _ = make_page(indexed_home)
+    model = page.model
+    ix = model.index(row_of(page, CATS[1]))
+    page.grid.scrollTo(ix)
+    qtbot.waitUntil(lambda: ix.data(StateRole) == "ready", timeout=TIMEOUT_MS)
+    path = Path(model.item(ix.row()).path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    thumb = page.thumbs.dir / f"{sha}-256.jpg"
+    assert thumb.is_file() and page.thumbs.dir == indexed_home / "thumbs"
+    with Image.open(thumb) as im, Image.open(path) as orig:
+        assert max(im.size) == min(256, max(orig.size)) and im.format == "JPEG"   # never upscaled
+    # a second request (a new session) reads the file instead of decoding the photo again
+    before = thumb.stat().st_mtime_ns
+    got_sha, data = make_thumbnail(path, page.thumbs.dir, blurred=False)
+    assert got_sha == sha and data == thumb.read_bytes() and thumb.stat().st_mtime_ns == before
+    # a file that is not an image shows as broken, with a typed reason, and nothing is cached
+    from kbapp.core import errors
+
+    bad = indexed_home / "bad.jpg"
+    bad.write_bytes(b"not a jpeg at all")
+    with pytest.raises(errors.ImageError):
+        make_thumbnail(bad, page.thumbs.dir, blurred=False)
+    assert not (page.thumbs.dir / f"{hashlib.sha256(bad.read_bytes()).hexdigest()}-256.jpg").exists()
+
+
+def test_photo_models_pass_qtmodeltester(qtmodeltester, qtbot, make_page, indexed_home):
+    page, _, _ = make_page(indexed_home)
+    qtmodeltester.check(page.model)
+    page.grid.setCurrentIndex(page.model.index(0))
+    qtbot.waitUntil(lambda: page.detail.chips_model.rowCount() > 0, timeout=TIMEOUT_MS)
+    qtmodeltester.check(page.detail.chips_model)
+
+
+# --- in the window -------------------------------------------------------------------------------
+
+
+def test_window_status_bar_and_settings_folders(qtbot, alice_window, tmp_path, run):
+    w, _ = alice_window
+    shell = w.shell
+    assert w.ml_status.text.text() == "ML: not loaded"
+    folder = _copy(tmp_path / "Camera", DOGS[:2])
+    shell.go("settings")
+    s = shell.settings
+    assert s.folders_model.stringList() == []
+    # "Add a folder…" opens a folder dialog with open() (no nested loop); choosing one starts indexing
+    s.add_folder_button.click()
+    dlg = s.folder_dialog
+    assert dlg is not None and dlg.isVisible() and dlg.isModal()
+    s.add_folder_button.click()
+    assert s.folder_dialog is dlg                       # one dialog at a time
+    dlg.setDirectory(str(folder.parent))
+    dlg.selectFile(str(folder))
+    with qtbot.waitSignal(shell.photo_service.indexFinished, timeout=TIMEOUT_MS):
+        dlg.accept()
+    assert s.folder_dialog is None
+    assert s.folders_model.stringList() == [str(folder.resolve())]
+    assert w.photo_status.isVisible() and "Photos up to date · 2 new" in w.photo_status.text.text()
+    # the provider onnxruntime really uses, as read from the session
+    provider = shell.photo_service.provider
+    assert provider in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    assert w.ml_status.text.text() == "ML: " + provider.removesuffix("ExecutionProvider")
+    shell.go("photos")
+    qtbot.waitUntil(lambda: shell.photos.model.rowCount() == 2, timeout=TIMEOUT_MS)
+    # remove it in Settings: the preference follows and watching stops
+    s.folders_view.setCurrentIndex(s.folders_model.index(0))
+    assert s.remove_folder_button.isEnabled()
+    s.remove_folder_button.click()
+    assert s.folders_model.stringList() == [] and shell.photo_service.folders() == []
+    qtbot.waitUntil(lambda: not shell.photo_service.indexing, timeout=TIMEOUT_MS)
+
+
+def test_near_duplicates_view(qtbot, make_page, tmp_path):
+    from kbapp.ml.library import PhotoLibrary
+
+    folder = _copy(tmp_path / "Trip", [DOGS[0], CATS[0], VEHICLES[0]])
+    altered_copy(folder / DOGS[0], folder / "dog-cropped.jpg", "crop")      # a crop of the first dog
+    altered_copy(folder / CATS[0], folder / "cat-small.jpg", "resize")     # a smaller copy of the cat
+    with PhotoLibrary.open(tmp_path / "home") as lib:
+        assert lib.index([folder]).indexed == 5
+    page, _, _ = make_page(tmp_path / "home")
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        page.dupes_button.click()
+    assert page.summary.text() == "2 groups of near-duplicates"
+    got = names(page)
+    assert len(got) == 4 and VEHICLES[0] not in got
+    pairs = {frozenset(got[:2]), frozenset(got[2:])}
+    assert pairs == {frozenset({DOGS[0], "dog-cropped.jpg"}), frozenset({CATS[0], "cat-small.jpg"})}
+    assert "near-duplicates 1" in page.model.index(0).data(Qt.ToolTipRole)
+    # a search leaves the view
+    assert search(qtbot, page, "boat") == [VEHICLES[0]] and not page.dupes_button.isChecked()

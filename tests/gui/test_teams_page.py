@@ -1,0 +1,289 @@
+"""The Teams page, driven like a user would, against a real embedded server: the tree
+of teams and subteams, members with roles and badges, admin actions (add, change
+role, remove: the key rotates), disabled buttons with the reason for a non-admin,
+open-team joins by name and closed-team requests approved.
+
+The other people (bob, carol, dave) are real clients on their own profiles.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from kbapp.client.app import App
+from kbapp.gui.team_models import JoinRequestModel, TeamMemberModel, TeamTreeModel
+
+from gui_support import TIMEOUT_MS, other_user
+
+
+def confirm_box():
+    boxes = [b for b in QApplication.topLevelWidgets()
+             if isinstance(b, QMessageBox) and b.objectName() == "confirmBox" and b.isVisible()]
+    return boxes[0] if boxes else None
+
+
+async def as_user(home, work):
+    """Another person's client on their own profile: open, `await work(app)`, close."""
+    app = App(home)
+    await app.open()
+    try:
+        return await work(app)
+    finally:
+        await app.close()
+
+
+def open_teams(qtbot, w):
+    w.shell.go("teams")
+    page = w.shell.teams
+    qtbot.waitUntil(lambda: page.loaded and not page.busy.busy, timeout=TIMEOUT_MS)
+    return page
+
+
+def idle(page) -> bool:
+    return not page.busy.busy and not page._ops and not page._refreshing and page.dialog is None
+
+
+def name_dialog(qtbot, page, button, text: str) -> None:
+    qtbot.mouseClick(button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: page.dialog is not None and page.dialog.isVisible(), timeout=TIMEOUT_MS)
+    dlg = page.dialog
+    dlg.edit.setText(text)
+    qtbot.mouseClick(dlg.findChild(type(button), "nameOkButton"), Qt.LeftButton)
+
+
+def member_dialog(qtbot, page, button, username: str | None, role: str) -> None:
+    qtbot.mouseClick(button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: page.dialog is not None and page.dialog.isVisible(), timeout=TIMEOUT_MS)
+    dlg = page.dialog
+    if username is not None:
+        dlg.form.username.setText(username)
+    dlg.form.role.setCurrentIndex(dlg.form.role.findData(role))
+    qtbot.mouseClick(dlg.findChild(type(button), "memberOkButton"), Qt.LeftButton)
+
+
+def roles(page) -> dict[str, str]:
+    return {m.username: m.role for m in page.members.members}
+
+
+def select_member(page, username: str) -> None:
+    page.members_view.selectRow(page.members.row_of(username))
+
+
+def select_team(qtbot, page, name: str) -> None:
+    page.tree.setCurrentIndex(page.tree_model.index_of(name))
+    qtbot.waitUntil(lambda: page.view is not None and page.view.name == name and idle(page), timeout=TIMEOUT_MS)
+
+
+def test_models_are_sound(qtmodeltester, qloop):
+    from kbapp.client.models import JoinRequestView, TeamListItem, TeamMemberView
+
+    tree = TeamTreeModel()
+    qtmodeltester.check(tree)
+    tree.set_teams([TeamListItem("1" * 32, "acme", "owner", False, 3, 1),
+                    TeamListItem("2" * 32, "acme.eng.web", "writer", False, 2, 1),
+                    TeamListItem("3" * 32, "zeta", "reader", False, 5, 4),
+                    TeamListItem("4" * 32, "alice,bob", "owner", True, 2, 1)], known={"acme.ops"})
+    qtmodeltester.check(tree)
+    # implicit teams stay out; acme.eng (not a member) is there, greyed, to hold acme.eng.web
+    assert tree.names() == ["acme", "acme.eng", "acme.eng.web", "acme.ops", "zeta"]
+    acme = tree.index_of("acme")
+    assert tree.rowCount(acme) == 2 and tree.item("acme.eng") is None
+    web = tree.index_of("acme.eng.web")
+    assert web.parent().data() == "eng" and web.parent().parent() == acme
+    assert tree.index_of("acme.eng.web", 1).data() == "writer"
+
+    members = TeamMemberModel()
+    qtmodeltester.check(members)
+    members.set_members([TeamMemberView("alice", "a" * 32, "owner", "verified"),
+                         TeamMemberView("mallory", "b" * 32, "writer", "broken", "<b>github</b>: gone"),
+                         TeamMemberView("olga", "c" * 32, "admin", "verified", implicit_admin=True)], me="alice")
+    qtmodeltester.check(members)
+    assert members.index(0, 0).data() == "alice (you)"
+    assert members.index(1, 2).data() == "Broken"
+    assert "<b>github</b>: gone" in members.index(1, 2).data(Qt.ToolTipRole)
+    assert members.index(2, 1).data() == "admin (via parent team)"
+
+    reqs = JoinRequestModel()
+    qtmodeltester.check(reqs)
+    reqs.set_requests([JoinRequestView("acme", "bob", "d" * 32, 0)])
+    qtmodeltester.check(reqs)
+    assert reqs.index(0, 0).data() == "bob asks to join"
+
+
+def test_admin_builds_a_team_with_a_subteam_and_manages_members(qtbot, qtmodeltester, alice_window, tmp_path, run):
+    w, url = alice_window
+    for n in ("carol", "dave"):
+        run(other_user(tmp_path / n, url, n, f"{n}-laptop"))
+    page = open_teams(qtbot, w)
+    assert page.right.currentWidget() is page.empty
+    assert page.tree_model.rowCount() == 0
+
+    name_dialog(qtbot, page, page.create_button, "acme")
+    qtbot.waitUntil(lambda: page.view is not None and page.view.name == "acme" and idle(page), timeout=TIMEOUT_MS)
+    assert roles(page) == {"alice": "owner"}
+    assert page.view.generation == 1 and page.generation.text() == "KEY GENERATION 1"
+    assert page.add_button.isEnabled() and not page.reason.text().startswith("Only")
+
+    for who, role in (("bob", "writer"), ("carol", "reader"), ("dave", "admin")):
+        member_dialog(qtbot, page, page.add_button, who, role)
+        qtbot.waitUntil(lambda: who in roles(page) and idle(page), timeout=TIMEOUT_MS)
+    assert roles(page) == {"alice": "owner", "bob": "writer", "carol": "reader", "dave": "admin"}
+    # each member's identity was checked: the badge column says so
+    assert {m.badge for m in page.members.members} == {"verified"}
+    col = TeamMemberModel.BADGE_COL
+    assert all(page.members.index(r, col).data() == "Verified" for r in range(page.members.rowCount()))
+
+    # a subteam shows under its parent
+    name_dialog(qtbot, page, page.subteam_button, "eng")
+    qtbot.waitUntil(lambda: page.view is not None and page.view.name == "acme.eng" and idle(page),
+                    timeout=TIMEOUT_MS)
+    acme = page.tree_model.index_of("acme")
+    assert page.tree_model.rowCount(acme) == 1 and page.tree_model.index(0, 0, acme).data() == "eng"
+    assert page.team_meta.text().startswith("Subteam")
+    assert roles(page) == {"alice": "admin", "dave": "admin"}   # dave administers acme, so acme.eng too
+    qtmodeltester.check(page.tree_model)
+
+    # change a role
+    select_team(qtbot, page, "acme")
+    select_member(page, "carol")
+    assert page.role_button.isEnabled()
+    member_dialog(qtbot, page, page.role_button, None, "writer")
+    qtbot.waitUntil(lambda: roles(page).get("carol") == "writer" and idle(page), timeout=TIMEOUT_MS)
+
+    # remove a member: confirmed, then the key rotates and the generation shown goes up
+    select_member(page, "bob")
+    assert page.remove_button.isEnabled()
+    qtbot.mouseClick(page.remove_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: confirm_box() is not None, timeout=TIMEOUT_MS)
+    box = confirm_box()
+    assert "bob" in box.text()
+    qtbot.mouseClick(next(b for b in box.buttons() if b.text() == "Remove member"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: "bob" not in roles(page) and idle(page), timeout=TIMEOUT_MS)
+    assert page.view.generation == 2 and page.generation.text() == "KEY GENERATION 2"
+    assert "generation 2" in page.banner.message.text()
+    qtmodeltester.check(page.members)
+
+    # the owner can't remove themselves here (Leave does that), and says why
+    select_member(page, "alice")
+    assert not page.remove_button.isEnabled()
+    assert page.remove_button.toolTip() == "To remove yourself, use Leave."
+
+    # any member may rotate the key
+    qtbot.mouseClick(page.rotate_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: page.view.generation == 3 and idle(page), timeout=TIMEOUT_MS)
+    assert page.generation.text() == "KEY GENERATION 3"
+
+    # dave (an admin of acme) makes acme.ops: alice is no member of it, but administers it through acme
+    run(as_user(tmp_path / "dave", lambda app: app.create_subteam("acme", "ops")))
+    run(page.refresh())
+    qtbot.waitUntil(lambda: "acme.ops" in page.tree_model.names() and idle(page), timeout=TIMEOUT_MS)
+    assert page.tree_model.item("acme.ops") is None           # shown greyed: not one of alice's teams
+    select_team(qtbot, page, "acme.ops")
+    alice = page.members.members[page.members.row_of("alice")]
+    assert alice.implicit_admin and page.members.index(page.members.row_of("alice"), 1).data() == \
+        "admin (via parent team)"
+    assert page.add_button.isEnabled()
+    assert not page.leave_button.isEnabled() and "through a parent team" in page.leave_button.toolTip()
+    assert "an admin through a parent team" in page.team_meta.text()
+
+
+def test_non_admin_sees_why_and_joins_by_name(qtbot, alice_window, tmp_path, run):
+    w, url = alice_window
+    bob_home = tmp_path / "bob"
+
+    async def bob_team(app):
+        await app.create_team("bobco")
+        await app.add_member("bobco", "alice", "writer")
+        await app.create_team("bobopen")
+        await app.team_settings("bobopen", open=True, default_role="reader")
+    run(as_user(bob_home, bob_team))
+
+    page = open_teams(qtbot, w)
+    qtbot.waitUntil(lambda: page.tree_model.item("bobco") is not None, timeout=TIMEOUT_MS)
+    select_team(qtbot, page, "bobco")
+    assert roles(page) == {"bob": "owner", "alice": "writer"}
+    reason = "Only admins and owners can add members; you are a writer."
+    assert not page.add_button.isEnabled() and page.add_button.toolTip() == reason
+    assert page.reason.isVisible() and page.reason.text() == reason
+    select_member(page, "bob")
+    for b, what in ((page.role_button, "change roles"), (page.remove_button, "remove members"),
+                    (page.save_settings_button, "change the team's settings"), (page.invite_button, "invite people"),
+                    (page.subteam_button, "create subteams")):
+        assert not b.isEnabled() and b.toolTip() == f"Only admins and owners can {what}; you are a writer."
+    assert not page.open_check.isEnabled()
+    assert page.leave_button.isEnabled() and page.rotate_button.isEnabled()
+
+    # a team that does not exist: said in plain words, nothing changes
+    name_dialog(qtbot, page, page.join_button, "nosuchteam")
+    qtbot.waitUntil(lambda: idle(page) and page.banner.isVisible(), timeout=TIMEOUT_MS)
+    assert page.banner.title.text() == "Not found" and "nosuchteam" not in page.tree_model.names()
+
+    # join bob's open team by name: bob's client adds alice (with its default role) when it next opens it
+    name_dialog(qtbot, page, page.join_button, "bobopen")
+    qtbot.waitUntil(lambda: idle(page) and page.banner.isVisible(), timeout=TIMEOUT_MS)
+    assert page.banner.title.text() == "You asked to join bobopen, an open team"
+    assert page.tree_model.item("bobopen") is None
+    view = run(as_user(bob_home, lambda app: app.team("bobopen")))
+    assert {m.username: m.role for m in view.members}["alice"] == "reader"
+    run(page.refresh())
+    assert page.tree_model.item("bobopen").role == "reader"
+
+    # leave bobco (confirmed): it goes from the tree
+    select_team(qtbot, page, "bobco")
+    qtbot.mouseClick(page.leave_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: confirm_box() is not None, timeout=TIMEOUT_MS)
+    box = confirm_box()
+    qtbot.mouseClick(next(b for b in box.buttons() if b.text() == "Leave team"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: page.tree_model.item("bobco") is None and idle(page), timeout=TIMEOUT_MS)
+    assert page.banner.title.text() == "You left bobco"
+
+
+def test_open_and_closed_teams_joined_by_another_user(qtbot, alice_window, tmp_path, run):
+    w, url = alice_window
+    bob_home = tmp_path / "bob"
+    page = open_teams(qtbot, w)
+
+    # an open team: alice opens it in the settings; bob joins by name; alice's next load adds him
+    name_dialog(qtbot, page, page.create_button, "opencrew")
+    qtbot.waitUntil(lambda: page.view is not None and page.view.name == "opencrew" and idle(page),
+                    timeout=TIMEOUT_MS)
+    assert not page.view.open and not page.save_settings_button.isEnabled()
+    page.open_check.setChecked(True)
+    page.default_role.setCurrentIndex(page.default_role.findData("writer"))
+    assert page.save_settings_button.isEnabled()
+    qtbot.mouseClick(page.save_settings_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: page.view.open and idle(page), timeout=TIMEOUT_MS)
+    assert page.view.default_role == "writer" and not page.save_settings_button.isEnabled()
+    assert "open" in page.team_meta.text()
+    joined = run(as_user(bob_home, lambda app: app.join_team("opencrew")))
+    assert joined.open
+    # alice's client adds him on its next load of the team (here one outside the page): the
+    # TeamChanged event reaches the page through the bridge, and it reloads by itself
+    run(w.app.team("opencrew", badges=False))
+    qtbot.waitUntil(lambda: roles(page).get("bob") == "writer" and idle(page), timeout=TIMEOUT_MS)
+
+    # a closed team: bob's request waits in the list until alice approves it
+    name_dialog(qtbot, page, page.create_button, "closedcrew")
+    qtbot.waitUntil(lambda: page.view is not None and page.view.name == "closedcrew" and idle(page),
+                    timeout=TIMEOUT_MS)
+    run(as_user(bob_home, lambda app: app.join_team("closedcrew")))
+    run(page.refresh())
+    assert "bob" not in roles(page)
+    assert [r.username for r in page.requests.requests] == ["bob"]
+    assert not page.approve_button.isEnabled()
+    page.requests_view.setCurrentIndex(page.requests.index(0, 0))
+    assert page.approve_button.isEnabled()
+    assert page.view.default_role == "reader"          # a new team's default
+    qtbot.mouseClick(page.approve_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: roles(page).get("bob") == "reader" and idle(page), timeout=TIMEOUT_MS)
+    assert page.banner.title.text() == "bob joined closedcrew as reader"
+    assert page.requests.rowCount() == 0
+
+    # a token invite: shown with Copy
+    qtbot.mouseClick(page.invite_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: page.token_row.isVisible() and idle(page), timeout=TIMEOUT_MS)
+    token = page.token_text.text()
+    assert token.startswith("closedcrew:")
+    qtbot.mouseClick(page.copy_token_button, Qt.LeftButton)
+    assert QApplication.clipboard().text() == token
