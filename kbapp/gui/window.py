@@ -22,11 +22,17 @@ from .bridge import EventBridge
 from .models import ComingRole, KeyRole, SidebarModel
 from .pages.devices import DevicesPage
 from .pages.people import PeoplePage
-from .pages.photos import IndexStatus, PhotosPage, ml_status_text
 from .pages.placeholder import ComingPage
 from .pages.settings import SettingsPage
 from .pages.teams import TeamsPage
-from .photo_service import PhotoService
+
+try:  # the Photos page needs the [ml] (or [gpu]) extra: numpy, Pillow, onnxruntime
+    from .pages.photos import IndexStatus, PhotosPage, ml_status_text
+    from .photo_service import PhotoService
+    ML_MISSING: str | None = None
+except ImportError as e:
+    PhotosPage = PhotoService = None
+    ML_MISSING = str(e)
 from .session import PREF_NOTIFICATIONS, PREF_THEME, Session
 from .tray import Tray
 from .welcome import WelcomeFlow
@@ -166,8 +172,15 @@ class Shell(QWidget):
         self.pages.setObjectName("pages")
         self.people = PeoplePage(session, bridge)
         self.devices = DevicesPage(session, bridge)
-        self.photo_service = PhotoService(session.home, session.app, parent=self)
-        self.photos = PhotosPage(self.photo_service)
+        if PhotoService is not None:
+            self.photo_service = PhotoService(session.home, session.app, parent=self)
+            self.photos = PhotosPage(self.photo_service)
+        else:
+            self.photo_service = None
+            self.photos = ComingPage("photos", "photos", pill_text="NOT INSTALLED",
+                                     headline="Photos need the ML extra",
+                                     text="Install it with  pip install 'kbapp[ml]'  (or 'kbapp[gpu]' for an "
+                                          f"NVIDIA GPU), then start kbapp again. ({ML_MISSING})")
         self.settings = SettingsPage(session, tray, photos=self.photo_service)
         self.teams = TeamsPage(session, bridge)
         self.by_key: dict[str, QWidget] = {}
@@ -327,7 +340,8 @@ class MainWindow(QMainWindow):
         if self.shell is None:
             self.shell = Shell(self.session, self.bridge, self.tray)
             self.stack.addWidget(self.shell)
-            self._connect_photos(self.shell.photo_service)
+            if self.shell.photo_service is not None:
+                self._connect_photos(self.shell.photo_service)
         st = await self.app.status()
         self.shell.set_account(st.username or "", st.device_name or "")
         self.stack.setCurrentWidget(self.shell)
@@ -337,7 +351,8 @@ class MainWindow(QMainWindow):
         self.shell.go("people")
         # verify our own chain at once: it refreshes the checkpoint and the devices list
         self._first_refresh = asyncio.ensure_future(self.shell.devices.refresh())
-        self.shell.photo_service.start()   # index and watch the saved photo folders
+        if self.shell.photo_service is not None:
+            self.shell.photo_service.start()   # index and watch the saved photo folders
 
     # -- status bar --------------------------------------------------------------------------
 
@@ -407,8 +422,9 @@ class MainWindow(QMainWindow):
             self._first_refresh.cancel()  # closed right after logging in: don't query a closed profile
         if self.shell is not None:
             self.shell.teams.shutdown()   # no more team reloads
-            await self.shell.photos.shutdown()
-            await guarded(self.shell.photo_service.close())   # stop watching, close the photo index
+            if self.shell.photo_service is not None:
+                await self.shell.photos.shutdown()
+                await guarded(self.shell.photo_service.close())   # stop watching, close the photo index
         await guarded(self.session.close())
         self.tray.hide()
         self._closed = True

@@ -18,8 +18,10 @@ WHAT = {
 
 
 class ComingPage(Page):
-    def __init__(self, key: str, icon_name: str, parent=None):
-        name, text = WHAT[key]
+    def __init__(self, key: str, icon_name: str, parent=None, *, pill_text: str = "COMING",
+                 headline: str | None = None, text: str | None = None):
+        name, what = WHAT.get(key, (key.title(), ""))
+        text = what if text is None else text
         super().__init__(name, parent=parent)
         self.setObjectName("page")
         box = QFrame()
@@ -29,9 +31,9 @@ class ComingPage(Page):
         lay.setContentsMargins(96, 48, 96, 52)
         lay.setSpacing(12)
         lay.addWidget(IconLabel(icon_name, "text-faint", 56), 0, Qt.AlignHCenter)
-        pill = label("COMING", "pill")
+        pill = label(pill_text, "pill")
         lay.addWidget(pill, 0, Qt.AlignHCenter)
-        head = label(f"{name} is coming in a later version", "name")
+        head = label(headline or f"{name} is coming in a later version", "name")
         head.setAlignment(Qt.AlignHCenter)
         lay.addWidget(head)
         body = label(text, "muted", wrap=True)
