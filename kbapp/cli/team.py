@@ -53,12 +53,16 @@ def add_parser(sub) -> None:
     g.add_argument("--open", dest="open", action="store_true", default=None)
     g.add_argument("--closed", dest="open", action="store_false")
     p.add_argument("--default-role", choices=("reader", "writer"), default=None)
-    p = cmd("invite", "invite a user or an assertion (bob@github), or make a token (--token)")
+    p = cmd("invite", "invite a user or an assertion (bob@github), make a token (--token), or cancel one (--cancel)")
     p.add_argument("team")
     p.add_argument("user", nargs="?")
     p.add_argument("--token", action="store_true", help="print a token to hand over out of band")
+    p.add_argument("--cancel", metavar="ID", default=None, help="cancel the pending invite ID (see list-members)")
     p.add_argument("--role", choices=ROLES, default="writer")
     p.add_argument("--max-uses", type=int, default=None, help="token invites: how many people may use it")
+    p = cmd("uninvite", "cancel a pending invite (its id, or a unique prefix: see list-members)")
+    p.add_argument("team")
+    p.add_argument("invite_id")
     cmd("accept", "accept a token invite").add_argument("token")
     cmd("join", "ask to join a team (open teams add you automatically)").add_argument("team")
     cmd("requests", "pending join requests (admins)").add_argument("team")
@@ -66,6 +70,9 @@ def add_parser(sub) -> None:
     p.add_argument("team")
     p.add_argument("user")
     p.add_argument("--role", choices=ROLES, default=None)
+    p = cmd("deny", "deny a join request (admins); they may ask again")
+    p.add_argument("team")
+    p.add_argument("user")
     cmd("rotate", "make a new team key generation").add_argument("team")
     p = cmd("key", "show a team application key's generation and fingerprint")
     p.add_argument("team")
@@ -84,7 +91,7 @@ def render_team(v) -> str:
         why = f"  [{m.reason}]" if m.badge != "verified" and m.reason else ""
         lines.append(f"  {mark} {m.username:<16} {m.role}{extra}{why}")
     for i in v.invites:
-        lines.append(f"  … invite {i.type}:{i.name[:24]} as {i.role}")
+        lines.append(f"  … invite {i.type}:{i.name[:24]} as {i.role}  (id {i.id})")
     for s in v.subteams:
         lines.append(f"  ↳ {s}")
     if v.rotated:
@@ -96,7 +103,8 @@ def render_list(items) -> str:
     if not items:
         return "no teams"
     return "\n".join(f"{t.name:<28} {t.role:<7} {t.members} members, key generation {t.generation}"
-                     + ("  (implicit)" if t.implicit else "") for t in items)
+                     + ("  (implicit)" if t.implicit else "")
+                     + ("  (admin through a parent team, not a member)" if t.implicit_admin else "") for t in items)
 
 
 async def run(app, args, emit) -> int:
@@ -131,6 +139,10 @@ async def run(app, args, emit) -> int:
     elif c == "settings":
         v = await app.team_settings(args.team, open=args.open, default_role=args.default_role)
         emit(args, v, render_team(v))
+    elif c == "uninvite" or (c == "invite" and args.cancel is not None):
+        iid = args.invite_id if c == "uninvite" else args.cancel
+        v = await app.cancel_invite(args.team, iid)
+        emit(args, v, f"cancelled invite {iid} of {v.name}\n" + render_team(v))
     elif c == "invite":
         res = await app.invite(args.team, args.user, role=args.role, token=args.token, max_uses=args.max_uses)
         if args.token:
@@ -152,6 +164,9 @@ async def run(app, args, emit) -> int:
     elif c == "approve":
         v = await app.approve_join(args.team, args.user, args.role)
         emit(args, v, f"approved {args.user}\n" + render_team(v))
+    elif c == "deny":
+        r = await app.deny_join(args.team, args.user)
+        emit(args, r, f"denied {r.username}'s request to join {r.team}")
     elif c == "rotate":
         v = await app.rotate_team_key(args.team)
         emit(args, v, f"{v.name}: new key generation {v.generation}")

@@ -186,6 +186,9 @@ class ServerAPI:
             raise errors.EncodingError("malformed join request list")
         return items[:500]
 
+    async def team_deny_join(self, team_id: str, body: dict) -> dict:
+        return await self.post(f"/v1/team/{team_id}/requests/deny", body)
+
     async def team_accept_invite(self, team_id: str, invite_id: str, body: dict) -> dict:
         return await self.post(f"/v1/team/{team_id}/invites/{invite_id}/accept", body)
 

@@ -209,10 +209,11 @@ class TeamView:
 class TeamListItem:
     team_id: str
     name: str
-    role: str
+    role: str             # owner | admin | writer | reader; "admin" for an implicit admin
     implicit: bool
     members: int
     generation: int
+    implicit_admin: bool = False   # not a member: an admin of a parent team administers it
 
 
 @dataclass(frozen=True)

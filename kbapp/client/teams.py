@@ -34,8 +34,8 @@ from kbapp.core.teams import (ChainPos, Role, Settings, SigPoint, TeamKey, TeamS
                               build_new_subteam, build_root, build_rotate_key, build_settings, build_subteam_head,
                               check_team_name, encrypt_prev, implicit_team_id, load_team, new_token, open_seed_box,
                               open_team_keys, parse_implicit_name, root_team_id, seitan_invite, seitan_key,
-                              sibkey_eldest_at, sign_acceptance, sign_join_request, subteam_id, unroll,
-                              verify_acceptance, verify_join_request)
+                              sibkey_eldest_at, sign_acceptance, sign_join_denial, sign_join_request, subteam_id,
+                              unroll, verify_acceptance, verify_join_request)
 from kbapp.core.teams.invites import INVITE_TYPE_SEITAN, INVITE_TYPES_USER
 from kbapp.core.transparency import check_tail, map_key, verify_lookup
 from kbapp.core.uid import check_username, uid_for
@@ -47,6 +47,8 @@ from .store import TrustedCheckpoint, TrustedTeam
 
 MAX_ANCESTORS = 8
 MAX_CHORES = 50            # join requests / acceptances handled per load
+MAX_LISTED = 1000          # teams list_teams verifies (member teams and administered subteams)
+MIN_INVITE_PREFIX = 6      # cancel_invite takes an invite id or a unique prefix this long
 APPS = ("chat", "kbfs")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -557,9 +559,10 @@ class TeamsMixin:
         """Pending requests whose signature checks out against the requester's chain."""
         loaded = await self._load_ref(team)
         return [JoinRequestView(loaded.state.name, u.username, u.uid, created)
-                for u, _uv, created in await self._checked_requests(loaded)]
+                for u, _uv, created, _req in await self._checked_requests(loaded)]
 
     async def _checked_requests(self, loaded: _Loaded) -> list:
+        """(user, uv, created, request) for each request that checks out."""
         st = loaded.state
         out = []
         for item in (await self.api.team_join_requests(st.id))[:MAX_CHORES]:
@@ -574,8 +577,27 @@ class TeamsMixin:
                 continue          # forged, stale or unverifiable: never acted on
             if uv != self._uv(user):
                 continue
-            out.append((user, uv, item.get("created") if isinstance(item.get("created"), int) else 0))
+            out.append((user, uv, item.get("created") if isinstance(item.get("created"), int) else 0, req))
         return out
+
+    async def deny_join(self, team: str, username: str) -> JoinRequestView:
+        """Turn down a pending join request (admins, or a parent team's admins). The denial
+        is signed by this device and names that very request (an old denial cannot drop the
+        requester's next one); the server drops it, and the requester may ask anew."""
+        username = check_username(username)
+        uid, _ = self._require_login()
+        loaded = await self._load_ref(team)
+        st = loaded.state
+        self._admin_section(loaded, uid)
+        hit = next((r for r in await self._checked_requests(loaded) if r[0].username == username), None)
+        if hit is None:
+            raise errors.NotFound(f"no valid join request from {username} for {st.name}")
+        user, _uv, created, request = hit
+        me, signer = await self._me(loaded.users)
+        denial = sign_join_denial(signer.key, team_id=st.id, admin=self._uv(me), request=request,
+                                  ctime=int(self.clock()))
+        await self.api.team_deny_join(st.id, {"denial": denial})
+        return JoinRequestView(st.name, user.username, user.uid, created)
 
     async def approve_join(self, team: str, username: str, role: str | None = None) -> TeamView:
         loaded = await self._load_ref(team)
@@ -613,6 +635,32 @@ class TeamsMixin:
                 loaded = await self._load(st.id, users=loaded.users)
                 return await self._view(loaded, badges=False)
         return await self.add_member(team, who, role)
+
+    async def cancel_invite(self, team: str, invite_id: str) -> TeamView:
+        """Withdraw a pending invite (by id, or a unique prefix of at least 6 hex digits):
+        the cancel is signed into the chain, so no admin's client completes it afterwards."""
+        want = invite_id.strip().lower() if isinstance(invite_id, str) else ""
+        if not want:
+            raise errors.NotFound("name the invite to cancel by its id (list-members shows the ids)")
+        async with self._lock:
+            loaded = await self._load_ref(team)
+            st = loaded.state
+            if st.implicit:
+                raise errors.Conflict(f"{st.name} is an implicit team: its invites are its name and stay")
+            hits = [i for i in st.invites if i == want] or \
+                   [i for i in st.invites if len(want) >= MIN_INVITE_PREFIX and i.startswith(want)]
+            if not hits:
+                raise errors.NotFound(f"{st.name} has no pending invite {want!r}")
+            if len(hits) > 1:
+                raise errors.Conflict(f"{want!r} is the start of {len(hits)} invites of {st.name}: give more of it")
+            me, signer = await self._me(loaded.users)
+            admin = self._admin_section(loaded, me.uid)
+            loaded = await self._writable(loaded)
+            st = loaded.state
+            await self._post(st.id, [build_invite(signer, self._pos(st), cancel=hits, admin=admin,
+                                                  **self._common())])
+            loaded = await self._load(st.id, users=loaded.users)
+        return await self._view(loaded, badges=False)
 
     async def accept_invite(self, token: str) -> TeamInviteView:
         """Prove we hold an invite token: an admin's client adds us on its next load."""
@@ -659,7 +707,7 @@ class TeamsMixin:
         completed: dict = {}
         proofs: dict = {}
         if st.settings.open:
-            for user, uv, _ in await self._checked_requests(loaded):
+            for user, uv, _, _req in await self._checked_requests(loaded):
                 adds[uv] = (st.settings.join_as, user)
         for item in (await self.api.team_acceptances(st.id))[:MAX_CHORES]:
             if not isinstance(item, dict):
@@ -758,12 +806,15 @@ class TeamsMixin:
         return await self.team(team, chores=True, badges=True)
 
     async def list_teams(self) -> list[TeamListItem]:
-        """Teams we are in: the server's list, each team verified."""
+        """Teams we are in (the server's list, each team verified), and the subteams we
+        administer through a parent (implicit admin): found in the verified subteam lists
+        of teams where we are an admin, each subteam loaded and verified in turn."""
         uid, _ = self._require_login()
-        out = []
-        for hint in await self.api.teams_of(uid):
+        out: dict[str, TeamListItem] = {}
+        admin_of: list[TeamState] = []
+        for hint in (await self.api.teams_of(uid))[:MAX_LISTED]:
             tid = hint.get("team_id") if isinstance(hint, dict) else None
-            if not isinstance(tid, str) or not _HEX32.match(tid):
+            if not isinstance(tid, str) or not _HEX32.match(tid) or tid in out:
                 continue
             try:
                 loaded = await self._load(tid)
@@ -773,8 +824,29 @@ class TeamsMixin:
             role = st.role_of(uid)
             if role == Role.NONE:
                 continue
-            out.append(TeamListItem(st.id, st.name, role.label, st.implicit, len(st.members), st.generation))
-        return sorted(out, key=lambda t: t.name)
+            out[st.id] = TeamListItem(st.id, st.name, role.label, st.implicit, len(st.members), st.generation)
+            if role >= Role.ADMIN:
+                admin_of.append(st)
+        seen = set(out)
+        while admin_of and len(seen) < MAX_LISTED:
+            parent = admin_of.pop(0)
+            for sid in sorted(parent.subteams):
+                if sid in seen:
+                    continue
+                seen.add(sid)
+                try:
+                    sub = (await self._load(sid)).state
+                except errors.NotFound:
+                    continue                   # deleted since, or withheld: nothing to show
+                if sub.parent_id != parent.id:
+                    raise errors.TeamWrongId(f"subteam {sid} of {parent.name} names another parent team")
+                if sub.deleted:
+                    continue
+                admin_of.append(sub)           # its subteams are ours to administer too
+                role = sub.role_of(uid)
+                out[sid] = TeamListItem(sub.id, sub.name, "admin" if role == Role.NONE else role.label, sub.implicit,
+                                        len(sub.members), sub.generation, implicit_admin=role == Role.NONE)
+        return sorted(out.values(), key=lambda t: t.name)
 
     async def team_key(self, team: str, generation: int | None = None, app: str = "chat") -> TeamKeyView:
         """An application key of one generation (default: the newest) for chat or files."""
@@ -875,6 +947,8 @@ class TeamsMixin:
     join = join_team
     request_join = join_team
     approve = approve_join
+    deny = deny_join
+    uninvite = cancel_invite
     accept = accept_invite
     rotate = rotate_team_key
 

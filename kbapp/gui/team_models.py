@@ -37,8 +37,8 @@ class _Node:
 
     def __init__(self, name: str, parent: _Node | None):
         self.name = name                       # full name; "" for the invisible root
-        self.item: TeamListItem | None = None  # None: a team we are not a member of (a parent, or a
-        self.parent = parent                   #       subteam we only administer through its parent)
+        self.item: TeamListItem | None = None  # None: a team we are not a member of (a parent we only
+        self.parent = parent                   #       know by name, a subteam seen in a parent's list)
         self.children: list[_Node] = []
 
     @property
@@ -51,8 +51,9 @@ class _Node:
 
 class TeamTreeModel(QAbstractItemModel):
     """Teams as a tree by name (`acme` > `acme.eng` > `acme.eng.web`), two columns: the
-    team and your role in it. Teams you are not a member of but whose names you know (a
-    parent of one of yours; a subteam you administer through its parent) are greyed."""
+    team and your role in it. Subteams you administer through a parent (list_teams marks
+    them `implicit_admin`) show "admin (via parent)"; teams you only know by name (a parent
+    of one of yours) are greyed."""
 
     HEADERS = ("Team", "Your role")
 
@@ -148,20 +149,25 @@ class TeamTreeModel(QAbstractItemModel):
         if role == Qt.DisplayRole:
             if col == 0:
                 return node.segment
-            return it.role if it is not None else "—"
+            if it is None:
+                return "—"
+            return "admin (via parent)" if it.implicit_admin else it.role
         if role == Qt.DecorationRole and col == 0:
             return icon("teams", theme.colour("text-muted" if it is not None else "text-faint"))
         if role == Qt.ToolTipRole:
             if it is None:
                 return f"{node.name}\nyou are not a member (you may administer it through a parent team)"
+            if it.implicit_admin:
+                return (f"{node.name}\nyou administer it as an admin of a parent team (not a member) · "
+                        f"{it.members} member{'s' if it.members != 1 else ''} · key generation {it.generation}")
             return (f"{node.name}\nyou are {it.role} · {it.members} member{'s' if it.members != 1 else ''}"
                     f" · key generation {it.generation}")
         if role == Qt.ForegroundRole:
             if it is None:
                 return QBrush(QColor(theme.colour("text-faint")))
-            if col == 1:
+            if col == 1 or it.implicit_admin:
                 return QBrush(QColor(theme.colour("text-muted")))
-        if role == Qt.FontRole and col == 0 and it is not None and is_admin_role(it.role):
+        if role == Qt.FontRole and col == 0 and it is not None and is_admin_role(it.role) and not it.implicit_admin:
             f = QFont()
             f.setBold(True)
             return f
@@ -170,6 +176,8 @@ class TeamTreeModel(QAbstractItemModel):
         if role == ObjectRole:
             return it
         if role == Qt.AccessibleTextRole and col == 0:
+            if it is not None and it.implicit_admin:
+                return f"team {node.name}, you are an admin through a parent team"
             return f"team {node.name}" + (f", you are {it.role}" if it is not None else ", not a member")
         return None
 

@@ -27,7 +27,7 @@ from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
 from kbapp.core.keys import kid_hex, parse_kid
 from kbapp.core.sigchain import LinkType, link_id_hex, parse_link, verify_chain
 from kbapp.core.teams import (Role, SigPoint, TeamState, UserVersion, load_team, sibkey_eldest_at,
-                              verify_join_request)
+                              verify_join_denial, verify_join_request)
 from kbapp.core.transparency import ChainTail, map_key
 
 from . import db
@@ -344,6 +344,38 @@ class TeamService:
                               "created": r.created}
                              for r in rows]}
 
+    def deny_join(self, team_id: str, body: dict) -> dict:
+        """Drop one pending join request, for an admin (or an ancestor's admin) only: the
+        denial is signed by a live device key of the admin and names that very request,
+        and the admin's role is read from the chain played back here."""
+        team_id = check_team_id(team_id)
+        denial = body.get("denial")
+        if not isinstance(denial, dict) or len(canonical_json(denial)) > MAX_SIGNED_NOTE:
+            raise errors.EncodingError("a join denial is a small signed object")
+        uid = denial.get("uid")
+        if not isinstance(uid, str) or not re.fullmatch(r"[0-9a-f]{32}", uid):
+            raise errors.EncodingError("a join denial names the requester's uid")
+        with self.engine.begin() as conn:
+            row = conn.execute(select(db.team_join_requests.c.request).where(
+                (db.team_join_requests.c.team_id == team_id) & (db.team_join_requests.c.uid == uid))).first()
+            if row is None:
+                raise errors.NotFound(f"no pending join request from {uid} for team {team_id}")
+            users: dict = {}
+            admin = verify_join_denial(denial, team_id=team_id, request=loads_json(row.request),
+                                       user_key_at=self._user_key_at(conn, users))
+            state = self.play(conn, team_id, [], users)
+            allowed = state.role_of(admin.uid) >= Role.ADMIN
+            anc, seen = state.parent_id, 0
+            while not allowed and anc is not None and seen <= MAX_DEPTH:
+                a = self.play(conn, anc, [], users)
+                allowed = a.role_of(admin.uid) >= Role.ADMIN
+                anc, seen = a.parent_id, seen + 1
+            if not allowed:
+                raise errors.TeamPermissionDenied("only the team's admins (or a parent team's) may deny a request")
+            conn.execute(delete(db.team_join_requests).where((db.team_join_requests.c.team_id == team_id)
+                                                             & (db.team_join_requests.c.uid == uid)))
+        return {"team_id": team_id, "uid": uid, "denied": True}
+
     def accept_invite(self, team_id: str, invite_id: str, body: dict) -> dict:
         """Store an invitee's acceptance: signed with the token's key, which only the
         invitee and the admin who made the token know; the admin's client checks it."""
@@ -474,6 +506,10 @@ def team_routes(teams: TeamService, *, wrap, json_body, int_param) -> list[Route
     async def join_requests(request):
         return await run_in_threadpool(teams.join_requests, request.path_params["team_id"])
 
+    async def join_deny(request):
+        body = await json_body(request)
+        return await run_in_threadpool(teams.deny_join, request.path_params["team_id"], body)
+
     async def invite_accept(request):
         body = await json_body(request)
         return await run_in_threadpool(teams.accept_invite, request.path_params["team_id"],
@@ -489,6 +525,7 @@ def team_routes(teams: TeamService, *, wrap, json_body, int_param) -> list[Route
         Route("/v1/team/{team_id}/subteams", wrap(subteams)),
         Route("/v1/team/{team_id}/requests", wrap(join_requests)),
         Route("/v1/team/{team_id}/requests", wrap(join_request), methods=["POST"]),
+        Route("/v1/team/{team_id}/requests/deny", wrap(join_deny), methods=["POST"]),
         Route("/v1/team/{team_id}/invites/{invite_id}/accept", wrap(invite_accept), methods=["POST"]),
         Route("/v1/team/{team_id}/acceptances", wrap(acceptances)),
         Route("/v1/teams/name/{name}", wrap(team_by_name)),

@@ -1,7 +1,8 @@
 """The Teams page, driven like a user would, against a real embedded server: the tree
 of teams and subteams, members with roles and badges, admin actions (add, change
 role, remove: the key rotates), disabled buttons with the reason for a non-admin,
-open-team joins by name and closed-team requests approved.
+open-team joins by name and closed-team requests denied and approved; subteams
+administered through a parent are in the tree without opening the parent.
 
 The other people (bob, carol, dave) are real clients on their own profiles.
 """
@@ -83,12 +84,16 @@ def test_models_are_sound(qtmodeltester, qloop):
     tree.set_teams([TeamListItem("1" * 32, "acme", "owner", False, 3, 1),
                     TeamListItem("2" * 32, "acme.eng.web", "writer", False, 2, 1),
                     TeamListItem("3" * 32, "zeta", "reader", False, 5, 4),
-                    TeamListItem("4" * 32, "alice,bob", "owner", True, 2, 1)], known={"acme.ops"})
+                    TeamListItem("4" * 32, "alice,bob", "owner", True, 2, 1),
+                    TeamListItem("5" * 32, "acme.qa", "admin", False, 1, 1, implicit_admin=True)],
+                   known={"acme.ops"})
     qtmodeltester.check(tree)
     # implicit teams stay out; acme.eng (not a member) is there, greyed, to hold acme.eng.web
-    assert tree.names() == ["acme", "acme.eng", "acme.eng.web", "acme.ops", "zeta"]
+    assert tree.names() == ["acme", "acme.eng", "acme.eng.web", "acme.ops", "acme.qa", "zeta"]
+    assert tree.index_of("acme.qa", 1).data() == "admin (via parent)"
+    assert "parent team" in tree.index_of("acme.qa").data(Qt.ToolTipRole)
     acme = tree.index_of("acme")
-    assert tree.rowCount(acme) == 2 and tree.item("acme.eng") is None
+    assert tree.rowCount(acme) == 3 and tree.item("acme.eng") is None
     web = tree.index_of("acme.eng.web")
     assert web.parent().data() == "eng" and web.parent().parent() == acme
     assert tree.index_of("acme.eng.web", 1).data() == "writer"
@@ -174,11 +179,17 @@ def test_admin_builds_a_team_with_a_subteam_and_manages_members(qtbot, qtmodelte
     qtbot.waitUntil(lambda: page.view.generation == 3 and idle(page), timeout=TIMEOUT_MS)
     assert page.generation.text() == "KEY GENERATION 3"
 
-    # dave (an admin of acme) makes acme.ops: alice is no member of it, but administers it through acme
+    # dave (an admin of acme) makes acme.ops: alice is no member of it, but administers it through
+    # acme; it is in the tree after a refresh though acme is not the team open (list_teams finds it)
+    select_team(qtbot, page, "acme.eng")
+    page.known.clear()
     run(as_user(tmp_path / "dave", lambda app: app.create_subteam("acme", "ops")))
     run(page.refresh())
     qtbot.waitUntil(lambda: "acme.ops" in page.tree_model.names() and idle(page), timeout=TIMEOUT_MS)
-    assert page.tree_model.item("acme.ops") is None           # shown greyed: not one of alice's teams
+    assert page.view.name == "acme.eng" and "acme.ops" not in page.known
+    ops = page.tree_model.item("acme.ops")
+    assert ops is not None and ops.implicit_admin and ops.role == "admin"
+    assert page.tree_model.index_of("acme.ops", 1).data() == "admin (via parent)"
     select_team(qtbot, page, "acme.ops")
     alice = page.members.members[page.members.row_of("alice")]
     assert alice.implicit_admin and page.members.index(page.members.row_of("alice"), 1).data() == \
@@ -263,15 +274,29 @@ def test_open_and_closed_teams_joined_by_another_user(qtbot, alice_window, tmp_p
     run(w.app.team("opencrew", badges=False))
     qtbot.waitUntil(lambda: roles(page).get("bob") == "writer" and idle(page), timeout=TIMEOUT_MS)
 
-    # a closed team: bob's request waits in the list until alice approves it
+    # a closed team: bob's request waits in the list until alice denies it...
     name_dialog(qtbot, page, page.create_button, "closedcrew")
     qtbot.waitUntil(lambda: page.view is not None and page.view.name == "closedcrew" and idle(page),
                     timeout=TIMEOUT_MS)
+    assert not page.deny_button.isEnabled() and page.deny_button.toolTip() == "No one is waiting to join."
     run(as_user(bob_home, lambda app: app.join_team("closedcrew")))
     run(page.refresh())
     assert "bob" not in roles(page)
     assert [r.username for r in page.requests.requests] == ["bob"]
-    assert not page.approve_button.isEnabled()
+    assert not page.approve_button.isEnabled() and not page.deny_button.isEnabled()
+    assert page.deny_button.toolTip() == "Select a request to deny it."
+    page.requests_view.setCurrentIndex(page.requests.index(0, 0))
+    assert page.deny_button.isEnabled()
+    qtbot.mouseClick(page.deny_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: page.requests.rowCount() == 0 and idle(page), timeout=TIMEOUT_MS)
+    assert page.banner.title.text() == "You denied bob's request to join closedcrew"
+    assert "bob" not in roles(page)
+    assert run(as_user(bob_home, lambda app: app.join_requests("closedcrew"))) == []   # bob sees it gone
+
+    # ...then he asks again, and alice approves
+    run(as_user(bob_home, lambda app: app.join_team("closedcrew")))
+    run(page.refresh())
+    assert [r.username for r in page.requests.requests] == ["bob"]
     page.requests_view.setCurrentIndex(page.requests.index(0, 0))
     assert page.approve_button.isEnabled()
     assert page.view.default_role == "reader"          # a new team's default

@@ -34,11 +34,14 @@ from kbapp.core.teams import (
     root_team_id,
     seitan_invite,
     sign_acceptance,
+    join_request_hash,
+    sign_join_denial,
     sign_join_request,
     subteam_id,
     unroll,
     user_invite,
     verify_acceptance,
+    verify_join_denial,
     verify_join_request,
 )
 from kbapp.core.teams.keys import REASON_SIGNING, derive_team_secret
@@ -417,6 +420,26 @@ def test_join_request():
         verify_join_request(req, team_id=root_team_id("other"), user_key_at=w.user_key_at)
     with pytest.raises(errors.BadTeamInvite):
         verify_join_request({"team_id": tid}, team_id=tid, user_key_at=w.user_key_at)
+
+
+def test_join_denial_names_one_request_and_its_signer():
+    w = World()
+    alice, bob, mallory = w.user("alice"), w.user("bob"), w.user("mallory")
+    tid = root_team_id("acme")
+    req = sign_join_request(bob.device, team_id=tid, uv=bob.uv, ctime=7)
+    denial = sign_join_denial(alice.device, team_id=tid, admin=alice.uv, request=req, ctime=8)
+    assert denial["request"] == join_request_hash(req)
+    assert verify_join_denial(denial, team_id=tid, request=req, user_key_at=w.user_key_at) == alice.uv
+    later = sign_join_request(bob.device, team_id=tid, uv=bob.uv, ctime=9)   # bob asks again
+    with pytest.raises(errors.BadTeamInvite):   # an old "no" does not answer the new request
+        verify_join_denial(denial, team_id=tid, request=later, user_key_at=w.user_key_at)
+    with pytest.raises(errors.BadTeamInvite):   # mallory's key under alice's name
+        forged = sign_join_denial(mallory.device, team_id=tid, admin=alice.uv, request=req, ctime=8)
+        verify_join_denial(forged, team_id=tid, request=req, user_key_at=w.user_key_at)
+    with pytest.raises(errors.BadTeamInvite):   # replayed into another team
+        verify_join_denial(denial, team_id=root_team_id("other"), request=req, user_key_at=w.user_key_at)
+    with pytest.raises(errors.BadTeamInvite):   # tampered
+        verify_join_denial(dict(denial, ctime=9), team_id=tid, request=req, user_key_at=w.user_key_at)
 
 
 def test_unknown_role_section_and_duplicates_are_refused():

@@ -13,14 +13,17 @@ Pure (no I/O, no clock; randomness and time come in as arguments):
 from .invites import (
     assertion_invite,
     implicit_team_invites,
+    join_request_hash,
     new_invite_id,
     new_token,
     seitan_invite,
     seitan_key,
     sign_acceptance,
+    sign_join_denial,
     sign_join_request,
     user_invite,
     verify_acceptance,
+    verify_join_denial,
     verify_join_request,
 )
 from .keys import (
@@ -68,8 +71,8 @@ __all__ = [
     "build_delete_root", "build_invite", "build_leave", "build_new_subteam", "build_root",
     "build_rotate_key", "build_settings", "build_subteam_head", "build_team_link",
     "check_team_id", "check_team_tail", "check_team_name", "decrypt_prev", "encrypt_prev",
-    "implicit_admins", "implicit_team_id", "implicit_team_invites", "load_team", "sibkey_eldest_at", "make_implicit_name", "new_invite_id", "new_token",
+    "implicit_admins", "implicit_team_id", "implicit_team_invites", "join_request_hash", "load_team", "sibkey_eldest_at", "make_implicit_name", "new_invite_id", "new_token",
     "open_seed_box", "open_team_keys", "parse_implicit_name", "root_team_id", "seitan_invite", "seitan_key",
-    "sign_acceptance", "sign_join_request", "subteam_id", "unroll", "user_invite",
-    "verify_acceptance", "verify_join_request",
+    "sign_acceptance", "sign_join_denial", "sign_join_request", "subteam_id", "unroll", "user_invite",
+    "verify_acceptance", "verify_join_denial", "verify_join_request",
 ]

@@ -11,7 +11,10 @@ member can check it too. The server sees the public key and the acceptance,
 never the token, so it can neither accept an invite nor mint one.
 
 A join request (open teams, or asking a closed team's admins) is signed by the
-requester's device key, so the server cannot invent requests.
+requester's device key, so the server cannot invent requests. An admin denies one
+with a note signed by their own device key that names that very request (by
+hash), so the server drops it only for an admin, and an old denial cannot be
+replayed against the requester's next request.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ INVITE_ID_SUFFIX = 0x27                        # Keybase's TeamInviteID suffix
 TOKEN_BYTES = 16
 PREFIX_SEITAN_ACCEPT = b"kbapp-team-seitan-accept-v1"
 PREFIX_JOIN_REQUEST = b"kbapp-team-join-request-v1"
+PREFIX_JOIN_DENIAL = b"kbapp-team-join-denial-v1"
 _SEITAN_KEY_REASON = b"kbapp-seitan-invite-key-v1"
 _SEITAN_ID_CONTEXT = b"kbapp-seitan-invite-id-v1\x00"
 INVITE_TYPES_USER = "keybase"                  # name: "uid%eldest_seqno"
@@ -188,6 +192,54 @@ def verify_join_request(request: object, *, team_id: str, user_key_at) -> UserVe
     if eldest is None or eldest != uv.eldest_seqno:
         raise BadTeamInvite("join request signed by a key that is not the user's live device key")
     return uv
+
+
+def join_request_hash(request: dict) -> str:
+    """The id of one join request (hex SHA-256 of its canonical JSON): what a denial names."""
+    return hashlib.sha256(canonical_json(request)).hexdigest()
+
+
+def _denial_message(team_id: str, admin: UserVersion, requester: str, request_hash: str, ctime: int) -> bytes:
+    return canonical_json({"admin_eldest_seqno": admin.eldest_seqno, "admin_uid": admin.uid, "ctime": ctime,
+                           "request": request_hash, "team_id": team_id, "uid": requester})
+
+
+def sign_join_denial(key: SigningKeyPair, *, team_id: str, admin: UserVersion, request: dict, ctime: int) -> dict:
+    """An admin's "no" to one join request, signed by one of the admin's device keys."""
+    requester = UserVersion.parse(request.get("uv") if isinstance(request, dict) else None).uid
+    rh = join_request_hash(request)
+    sig = sign_detached(key, _denial_message(check_team_id(team_id), admin, requester, rh, ctime),
+                        prefix=PREFIX_JOIN_DENIAL)
+    return {"ctime": ctime, "kid": kid_hex(key.kid), "request": rh, "sig": b64encode(sig), "team_id": team_id,
+            "uid": requester, "uv": str(admin)}
+
+
+def verify_join_denial(denial: object, *, team_id: str, request: dict, user_key_at) -> UserVersion:
+    """The admin who signed a denial of exactly `request` with a live device key (their
+    role is the caller's to check), or BadTeamInvite."""
+    if not isinstance(denial, dict) or denial.get("team_id") != team_id:
+        raise BadTeamInvite("a join denial for another team, or malformed")
+    ctime, sig, kid = denial.get("ctime"), denial.get("sig"), denial.get("kid")
+    if type(ctime) is not int or ctime < 0 or not isinstance(sig, str) or len(sig) > 128:
+        raise BadTeamInvite("malformed join denial")
+    try:
+        admin = UserVersion.parse(denial.get("uv"))
+        requester = UserVersion.parse(request.get("uv") if isinstance(request, dict) else None).uid
+    except BadTeamMembership as e:
+        raise BadTeamInvite(f"join denial: {e}") from None
+    if denial.get("uid") != requester or denial.get("request") != join_request_hash(request):
+        raise BadTeamInvite("the join denial names another request")
+    try:
+        k = parse_kid(kid if isinstance(kid, str) else "")
+        raw = b64decode(sig, max_size=64)
+        verify_detached(k.public, _denial_message(team_id, admin, requester, denial["request"], ctime), raw,
+                        prefix=PREFIX_JOIN_DENIAL)
+    except (EncodingError, VerificationError) as e:   # BadKID, BadSignature
+        raise BadTeamInvite(f"join denial signature: {e}") from None
+    eldest = user_key_at(admin.uid, k.hex, SigPoint(team_id, 0, ctime))
+    if eldest is None or eldest != admin.eldest_seqno:
+        raise BadTeamInvite("join denial signed by a key that is not the admin's live device key")
+    return admin
 
 
 def implicit_team_invites(name, randoms) -> list[Invite]:

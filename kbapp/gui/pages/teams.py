@@ -1,6 +1,8 @@
 """Teams: your teams and subteams as a tree; the selected team's members (role and
 identity badge), what an admin can do (add, change role, remove, settings, join
-requests, token invites), and what any member can do (leave, rotate the key).
+requests to approve or deny, token invites), and what any member can do (leave,
+rotate the key). Subteams you administer through a parent team are in the tree
+from the start (list_teams finds and verifies them).
 
 Every team shown was played back from its whole chain and checked against the
 transparency log by the facade (client/teams.py); an admin's load also does the
@@ -49,7 +51,7 @@ class TeamsPage(Page):
         self.view = None            # the selected TeamView
         self.me = ""
         self.dialog = None          # the open dialog, if any (tests reach it here)
-        self.known: set[str] = set()  # subteams we administer through a parent (not in list_teams)
+        self.known: set[str] = set()  # subteams seen in an opened team's list (not in list_teams)
         self._seq = 0
         self._refreshing = False
         self._again = False
@@ -251,6 +253,8 @@ class TeamsPage(Page):
         self.requests_note = label("", "faint", wrap=True)
         self.requests_note.setObjectName("teamRequestsNote")
         row.addWidget(self.requests_note, 1)
+        self.deny_button = self._button("Deny", "denyButton", self.deny_clicked, "danger")
+        row.addWidget(self.deny_button)
         self.approve_button = self._button("Approve", "approveButton", self.approve_clicked, "primary")
         row.addWidget(self.approve_button)
         lay.addLayout(row)
@@ -481,13 +485,14 @@ class TeamsPage(Page):
         admin = self._is_admin(v)
         owner = v is not None and v.my_role == "owner"
         member = v is not None and v.my_role != "none"
-        out = {k: "" for k in ("add", "role", "remove", "rotate", "leave", "settings", "approve", "invite",
-                               "subteam")}
+        out = {k: "" for k in ("add", "role", "remove", "rotate", "leave", "settings", "approve", "deny",
+                               "invite", "subteam")}
         if v is None:
             return {k: "Select a team first." for k in out}
         if not admin:
             for k, what in (("add", "add members"), ("role", "change roles"), ("remove", "remove members"),
                             ("settings", "change the team's settings"), ("approve", "approve join requests"),
+                            ("deny", "deny join requests"),
                             ("invite", "invite people"), ("subteam", "create subteams")):
                 out[k] = self._only_admins(what)
         else:
@@ -501,9 +506,10 @@ class TeamsPage(Page):
                              f"you are {self._role_word(v)}."
             if m is not None and m.username == self.me and not out["remove"]:
                 out["remove"] = "To remove yourself, use Leave."
-            if not out["approve"] and self.selected_request() is None:
-                out["approve"] = ("No one is waiting to join." if self.requests.rowCount() == 0
-                                  else "Select a request to approve it.")
+            for k in ("approve", "deny"):
+                if self.selected_request() is None:
+                    out[k] = ("No one is waiting to join." if self.requests.rowCount() == 0
+                              else f"Select a request to {k} it.")
             if not out["settings"] and not self._settings_dirty():
                 out["settings"] = "Nothing changed."
         if not member:
@@ -529,6 +535,7 @@ class TeamsPage(Page):
                  (self.leave_button, "leave", "Leave this team"),
                  (self.save_settings_button, "settings", "Sign the new settings into the team's chain"),
                  (self.approve_button, "approve", "Add the selected requester with the default role"),
+                 (self.deny_button, "deny", "Turn the selected request down: it is dropped (they may ask again)"),
                  (self.invite_button, "invite", "Make a one-time token that lets its holder join"),
                  (self.subteam_button, "subteam", "Create a subteam of the selected team"))
         for b, key, tip in pairs:
@@ -734,6 +741,16 @@ class TeamsPage(Page):
         ok, _ = await self._act(self.app.approve_join, v.name, r.username, select=v.name)
         if ok:
             self._done(f"{r.username} joined {v.name} as {v.default_role}")
+
+    @qasync.asyncSlot()
+    async def deny_clicked(self) -> None:
+        v, r = self.view, self.selected_request()
+        if v is None or r is None or self.reasons()["deny"]:
+            return
+        ok, _ = await self._act(self.app.deny_join, v.name, r.username, select=v.name)
+        if ok:
+            self._done(f"You denied {r.username}'s request to join {v.name}",
+                       "The request is gone; they can ask again.")
 
     @qasync.asyncSlot()
     async def invite_clicked(self) -> None:
