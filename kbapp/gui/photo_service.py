@@ -9,7 +9,11 @@ threads run at a lowered priority (Linux per-thread nice; onnxruntime's own
 threads inherit it when a session is made there), so the GUI thread wins the CPU.
 
 The folders to watch are a preference of the profile (a JSON list); they are
-indexed when the shell opens and watched until the app quits. Progress comes from
+indexed when the shell opens and watched until the app quits. Cancel stops the
+running pass only (its own event); watching goes on, and the next change starts a
+new pass. A folder removed with "forget" has its photos dropped from the index in
+the job thread between stopping the old watcher and starting the new one, so no
+pass can put them back. Progress comes from
 the worker thread and is re-emitted as Qt signals (queued to the GUI thread),
 at most every `PROGRESS_EVERY` seconds, so a fast index cannot flood the loop.
 """
@@ -74,7 +78,8 @@ class PhotoService(QObject):
     indexStarted = Signal()
     indexFinished = Signal(object)          # IndexSummary (after each pass of the watcher)
     indexFailed = Signal(str)               # a readable reason
-    indexStopped = Signal()                 # the watcher ended (cancelled, folders changed, closing)
+    indexStopped = Signal()                 # the watcher ended (folders changed, closing)
+    folderForgotten = Signal(str, int)      # a removed folder's photos left the index: folder, how many
     providerChanged = Signal(str)           # "CPUExecutionProvider", "CUDAExecutionProvider", ...
     foldersChanged = Signal(list)           # the watched folders, after a change
 
@@ -89,8 +94,11 @@ class PhotoService(QObject):
         self._open_lock = threading.Lock()
         self._queries = ThreadPoolExecutor(1, thread_name_prefix="kbapp-photos-q", initializer=lower_priority)
         self._jobs = ThreadPoolExecutor(1, thread_name_prefix="kbapp-photos-index", initializer=lower_priority)
-        self._stop: threading.Event | None = None
+        self._stop: threading.Event | None = None       # ends the watcher
+        self._cancel: threading.Event | None = None     # ends the running pass only
         self._job: asyncio.Future | None = None
+        self._restart_lock = asyncio.Lock()
+        self._to_forget: list[str] = []
         self.provider: str | None = None
         self.indexing = False
         self.closed = False
@@ -132,32 +140,19 @@ class PhotoService(QObject):
 
     async def similar(self, path: Path, *, nsfw: str = "include", limit: int = SEARCH_LIMIT):
         """More like this: the photo itself first (it anchors the view), then its neighbours."""
-        def run(lib):
-            from kbapp.ml.library import Hit
-
-            hits = lib.similar(Path(path), limit=limit, nsfw=nsfw)
-            row = lib.db.photo_by_path(Path(path).resolve())
-            if row is None:
-                return hits
-            me = Hit(path=row.path, score=1.0, photo_id=row.id, tags=[t for t, _, _ in lib.db.tags_of(row.id)[:5]],
-                     nsfw=row.nsfw, taken=row.taken, why=["this photo"])
-            return [me] + [h for h in hits if h.photo_id != row.id]
-        return await self._query(run)
+        return await self._query(lambda lib: lib.similar(Path(path), limit=limit, nsfw=nsfw, include_self=True))
 
     async def dupes(self):
         """Near-duplicate groups as hits, group after group; returns (hits, number of groups)."""
         def run(lib):
-            from kbapp.ml.library import Hit
-
             hits, groups = [], lib.dupes()
             for n, g in enumerate(groups, 1):
                 for p in g.paths:
-                    row = lib.db.photo_by_path(Path(p))
-                    if row is None:
+                    hit = lib.photo(Path(p))
+                    if hit is None:
                         continue
-                    hits.append(Hit(path=row.path, score=g.similarity, photo_id=row.id,
-                                    tags=[t for t, _, _ in lib.db.tags_of(row.id)[:5]], nsfw=row.nsfw,
-                                    taken=row.taken, why=[f"near-duplicates {n}", f"similarity {g.similarity:.3f}"]))
+                    hit.score, hit.why = g.similarity, [f"near-duplicates {n}", f"similarity {g.similarity:.3f}"]
+                    hits.append(hit)
             return hits, len(groups)
         return await self._query(run)
 
@@ -165,10 +160,10 @@ class PhotoService(QObject):
         return await self._query(lambda lib: lib.tags(Path(path)))
 
     async def known_tags(self, limit: int = 2000) -> list[str]:
-        return await self._query(lambda lib: [t for t, _ in lib.db.known_tags(limit=limit)])
+        return await self._query(lambda lib: [t for t, _ in lib.known_tags(limit=limit)])
 
     async def count(self) -> int:
-        return await self._query(lambda lib: lib.db.count())
+        return await self._query(lambda lib: lib.count())
 
     async def load_provider(self) -> str:
         """Load the models (in the query thread) and report the provider onnxruntime really uses."""
@@ -212,7 +207,14 @@ class PhotoService(QObject):
             raise errors.NotFound(f"{path} is not a folder")
         self.set_folders(self.folders() + [str(path)])
 
-    def remove_folder(self, folder: str) -> None:
+    def remove_folder(self, folder: str, *, forget: bool = False) -> None:
+        """Stop watching `folder`; with `forget`, also drop its photos from the index (the files stay).
+
+        The forgetting runs in the restart that this change starts, after the old watcher has
+        stopped; photos that another watched folder still covers stay (`folderForgotten` says
+        how many left)."""
+        if forget and str(folder) not in self._to_forget:
+            self._to_forget.append(str(folder))
         self.set_folders([f for f in self.folders() if f != str(folder)])
 
     # -- indexing and watching -------------------------------------------------------------------
@@ -227,23 +229,26 @@ class PhotoService(QObject):
         asyncio.ensure_future(self._restart())
 
     async def _restart(self) -> None:
-        await self.stop()
-        folders = [Path(f) for f in self.folders()]
-        if not folders or self.closed:
-            return
-        missing = [str(f) for f in folders if not f.is_dir()]
-        present = [f for f in folders if f.is_dir()]
-        if missing:
-            self.indexFailed.emit("not found, skipped: " + ", ".join(missing))
-        if not present:
-            return
-        stop = threading.Event()
-        self._stop = stop
-        self.indexing = True
-        self.indexStarted.emit()
-        loop = asyncio.get_running_loop()
-        self._job = loop.run_in_executor(self._jobs, self._watch, present, stop)
-        job = self._job
+        # one restart at a time: a second one waits until the first has started its watcher, then stops it
+        async with self._restart_lock:
+            await self.stop()
+            await self._forget_pending()
+            folders = [Path(f) for f in self.folders()]
+            if not folders or self.closed:
+                return
+            missing = [str(f) for f in folders if not f.is_dir()]
+            present = [f for f in folders if f.is_dir()]
+            if missing:
+                self.indexFailed.emit("not found, skipped: " + ", ".join(missing))
+            if not present:
+                return
+            stop, cancel = threading.Event(), threading.Event()
+            self._stop, self._cancel = stop, cancel
+            self.indexing = True
+            self.indexStarted.emit()
+            loop = asyncio.get_running_loop()
+            self._job = loop.run_in_executor(self._jobs, self._watch, present, stop, cancel)
+            job = self._job
         try:
             await job
         except Exception as e:  # noqa: BLE001 - shown in the status bar and the page, never a traceback
@@ -253,12 +258,28 @@ class PhotoService(QObject):
         finally:
             if self._job is job:
                 self._job = None
-                self._stop = None
+                self._stop = self._cancel = None
             self.indexing = False
             self.indexStopped.emit()
 
-    def _watch(self, folders: list[Path], stop: threading.Event) -> None:
-        """The job thread: a full index, then the library's watcher until `stop`."""
+    async def _forget_pending(self) -> None:
+        """Drop the photos of folders removed with "forget", in the job thread (no watcher runs now)."""
+        while self._to_forget and not self.closed:
+            folder = self._to_forget.pop(0)
+            keep = [Path(f) for f in self.folders()]
+            loop = asyncio.get_running_loop()
+            try:
+                n = await loop.run_in_executor(self._jobs, lambda: self._library().forget_folder(Path(folder),
+                                                                                                 keep=keep))
+            except Exception as e:  # noqa: BLE001 - shown in the page's banner, never a traceback
+                if not isinstance(e, errors.KbappError):
+                    log.exception("forgetting the photos of %s failed", folder)
+                self.indexFailed.emit(f"could not forget the photos of {folder}: {e or type(e).__name__}")
+                continue
+            self.folderForgotten.emit(folder, n)
+
+    def _watch(self, folders: list[Path], stop: threading.Event, cancel: threading.Event) -> None:
+        """The job thread: a full index, then the library's watcher until `stop`; `cancel` ends a pass."""
         lib = self._library()
         self._set_provider(lib.analyzer.provider)   # loads the models here, off the GUI thread
         last = [0.0]
@@ -277,18 +298,22 @@ class PhotoService(QObject):
             self.indexFinished.emit(summary)
 
         if self.watch_interval <= 0:  # one pass only (benchmarks)
-            updated(lib.index(folders, progress=progress, cancel=stop))
+            updated(lib.index(folders, progress=progress, cancel=cancel))   # stop() sets cancel too
             return
-        lib.watch(folders, interval=self.watch_interval, stop=stop, on_update=updated, progress=progress)
+        lib.watch(folders, interval=self.watch_interval, stop=stop, cancel=cancel, on_update=updated,
+                  progress=progress)
 
     def cancel(self) -> None:
-        """Stop the running pass and the watcher (they start again with the next change of folders)."""
-        if self._stop is not None:
-            self._stop.set()
+        """Stop the running index pass; watching goes on (the next change starts a new pass)."""
+        if self._cancel is not None:
+            self._cancel.set()
 
     async def stop(self) -> None:
+        """Stop the watcher and its running pass, and wait for the job thread to be free."""
         job = self._job
-        self.cancel()
+        for ev in (self._stop, self._cancel):
+            if ev is not None:
+                ev.set()
         if job is not None:
             try:
                 await asyncio.shield(job)

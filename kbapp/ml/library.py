@@ -341,12 +341,7 @@ class PhotoLibrary:
         # deleted
         gone = [row for p, row in known.items() if p not in files]
         if gone:
-            with self.db.write_lock, self.db.engine.begin() as conn:
-                for row in gone:
-                    self.db.remove(conn, row.id)
-            for row in gone:
-                for vs in self.vectors.values():
-                    vs.remove(row.id)
+            self._remove_ids([row.id for row in gone])
             summary.removed = len(gone)
         # new or changed
         todo: list[str] = []
@@ -417,12 +412,36 @@ class PhotoLibrary:
 
     def _forget(self, path: Path) -> None:
         row = self.db.photo_by_path(path)
-        if row is None:
-            return
+        if row is not None:
+            self._remove_ids([row.id])
+
+    def _remove_ids(self, pids: list[int]) -> None:
+        """Rows, tags, vectors and OCR text of these photos in one transaction, then the live vectors."""
         with self.db.write_lock, self.db.engine.begin() as conn:
-            self.db.remove(conn, row.id)
+            self.db.remove_many(conn, pids)
         for vs in self.vectors.values():
-            vs.remove(row.id)
+            vs.remove_many(pids)   # the IVF still holds them: they count as dead until a rebuild
+
+    def forget_folder(self, root: Path, *, keep: Iterable[Path] = ()) -> int:
+        """Remove every photo under `root` from the index (the files are not touched); returns how many.
+
+        For a folder the user stops watching. Photos that are also under a folder of `keep`
+        (another watched folder, nested in or around `root`) stay. Rows, tags (concept tags
+        included), vectors and OCR text go in one transaction; the live vector sets drop them
+        at once, and an IVF that now holds too many dead entries is rebuilt in the background.
+        A concept's labelled examples stay: they are the user's labels, stored with their own
+        embeddings, not part of a folder's index.
+        """
+        if root is None or not str(root).strip():
+            raise errors.PhotoIndexError("which folder? (an empty path)")
+        root = Path(root).expanduser().resolve()
+        rows = self.db.rows_under([root])
+        kept = self.db.rows_under([Path(k).expanduser().resolve() for k in keep])
+        pids = [row.id for p, row in rows.items() if p not in kept]
+        if pids:
+            self._remove_ids(pids)
+            self.maybe_build_ivf()
+        return len(pids)
 
     def add_analyses(self, results: Iterable, *, stats: dict[str, os.stat_result] | None = None) -> list[int]:
         """Store `ImageAnalysis` results (the pipeline's, or built by hand); apply concepts. Returns ids."""
@@ -554,8 +573,29 @@ class PhotoLibrary:
             raise errors.NotFound(f"{path} does not exist")
         return _unit(self.analyzer.embed_image(path)), (row.id if row else None)
 
-    def similar(self, path: Path, *, limit: int = 20, **filters) -> list[Hit]:
-        return self.search(None, like=path, limit=limit, **filters)
+    def similar(self, path: Path, *, limit: int = 20, include_self: bool = False, **filters) -> list[Hit]:
+        """Photos most like `path`, within the `search` filters.
+
+        The photo itself is left out by default: it would always be the top hit (cosine 1.0)
+        and tells the caller nothing. `include_self=True` puts it first (score 1.0, why
+        "this photo") when it is indexed and passes the filters, as an anchor for a view
+        like the GUI's "More like this"; `limit` counts it.
+        """
+        if limit < 1 or limit > 10_000:
+            raise errors.PhotoIndexError("limit must be between 1 and 10000")
+        me = self.photo(path) if include_self else None
+        if me is not None:
+            allowed = self.db.filter_ids(
+                folder=str(Path(filters["folder"]).resolve()) if filters.get("folder") else None,
+                since=parse_date(filters.get("since")), until=parse_date(filters.get("until")),
+                nsfw=filters.get("nsfw", "include"), nsfw_threshold=filters.get("nsfw_threshold", NSFW_THRESHOLD))
+            if allowed is not None and me.photo_id not in set(allowed.tolist()):
+                me = None
+        if me is None:
+            return self.search(None, like=path, limit=limit, **filters)
+        me.score, me.why = 1.0, ["this photo"]
+        rest = self.search(None, like=path, limit=limit - 1, **filters) if limit > 1 else []
+        return [me] + [h for h in rest if h.photo_id != me.photo_id]
 
     def _hits(self, ranked: list[tuple[int, float]], why: dict[int, list[str]]) -> list[Hit]:
         rows = self.db.photos_by_ids([p for p, _ in ranked])
@@ -570,6 +610,25 @@ class PhotoLibrary:
         return out
 
     # -- one photo -------------------------------------------------------------------------------
+
+    def photo(self, path: Path) -> Hit | None:
+        """An indexed photo as a `Hit` (score 0, its top five tags), or None if it is not indexed."""
+        row = self.db.photo_by_path(Path(path).expanduser().resolve())
+        if row is None:
+            return None
+        return Hit(path=row.path, score=0.0, photo_id=row.id, tags=[t for t, _, _ in self.db.tags_of(row.id)[:5]],
+                   nsfw=row.nsfw, taken=row.taken, why=[])
+
+    def count(self) -> int:
+        """How many photos the index holds."""
+        return self.db.count()
+
+    def known_tags(self, *, like: str | None = None, limit: int = 50) -> list[tuple[str, int]]:
+        """The index's tags (model and concept), most used first, with how many photos carry each;
+        `like` keeps those containing it (case-insensitive)."""
+        if limit < 1 or limit > 100_000:
+            raise errors.PhotoIndexError("limit must be between 1 and 100000")
+        return self.db.known_tags(like=like or None, limit=limit)
 
     def tags(self, path: Path) -> PhotoTags:
         """Stored tags of an indexed photo; an unindexed one is analysed on the fly (not stored)."""
@@ -724,9 +783,15 @@ class PhotoLibrary:
     # -- watching -----------------------------------------------------------------------------------
 
     def watch(self, roots: Iterable[Path], *, interval: float = 2.0, stop: threading.Event | None = None,
+              cancel: threading.Event | None = None,
               on_update: Callable[[IndexSummary], None] | None = None,
               progress: Callable[[IndexProgress], None] | None = None) -> None:
         """Re-index `roots` whenever their files change, until `stop` is set (Ctrl-C in the CLI).
+
+        `stop` ends the watcher (and the pass it runs); `cancel` ends only the running pass
+        (its summary says `cancelled`) and watching goes on: `cancel` is cleared when each
+        pass starts, and the next change starts a new pass, which also picks up what the
+        cancelled one left.
 
         Polling, not inotify/watchdog: no extra dependency, and it works the same on
         network drives and FUSE mounts (a KBFS folder), where change notifications are
@@ -736,19 +801,26 @@ class PhotoLibrary:
         """
         roots = [Path(r).resolve() for r in roots]
         stop = stop or threading.Event()
-        summary = self.index(roots, progress=progress, cancel=stop)
-        if on_update:
-            on_update(summary)
+        cancel = cancel or threading.Event()
+        either = _EitherEvent(stop, cancel)
+
+        def one_pass() -> IndexSummary:
+            cancel.clear()
+            return self.index(roots, progress=progress, cancel=either)
 
         def snapshot():
             return {p: (st.st_size, st.st_mtime_ns) for p, st in walk_images(roots).items()}
 
+        # taken before the pass: a file that arrives while it runs is a change for the next poll
         indexed = snapshot()
         last = indexed
+        summary = one_pass()
+        if on_update:
+            on_update(summary)
         while not stop.wait(interval):
             now = snapshot()
             if now != indexed and now == last:
-                summary = self.index(roots, progress=progress, cancel=stop)
+                summary = one_pass()
                 indexed = now
                 if on_update:
                     on_update(summary)
@@ -776,6 +848,16 @@ class PhotoLibrary:
 
     async def aconcepts(self) -> list[ConceptInfo]:
         return await asyncio.to_thread(self.concepts)
+
+
+class _EitherEvent:
+    """Set when either event is: what `index` polls while `watch` runs it (stop or cancel)."""
+
+    def __init__(self, a: threading.Event, b: threading.Event):
+        self.a, self.b = a, b
+
+    def is_set(self) -> bool:
+        return self.a.is_set() or self.b.is_set()
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

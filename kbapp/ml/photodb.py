@@ -250,6 +250,17 @@ class PhotoDB:
         conn.exec_driver_sql("DELETE FROM photo_text WHERE rowid = ?", (pid,))
         conn.execute(delete(photos).where(photos.c.id == pid))
 
+    def remove_many(self, conn, pids: Iterable[int]) -> None:
+        """`remove` for many photos at once (in chunks: SQLite caps bound parameters)."""
+        pids = [int(p) for p in pids]
+        for s in range(0, len(pids), 500):
+            chunk = pids[s:s + 500]
+            conn.execute(delete(tags).where(tags.c.photo_id.in_(chunk)))
+            conn.execute(delete(embeddings).where(embeddings.c.photo_id.in_(chunk)))
+            conn.exec_driver_sql(f"DELETE FROM photo_text WHERE rowid IN ({','.join('?' * len(chunk))})",
+                                 tuple(chunk))
+            conn.execute(delete(photos).where(photos.c.id.in_(chunk)))
+
     def mark_for_reindex(self, pid: int) -> None:
         """A damaged row: make the next `index` see the file as changed (size -1)."""
         with self.write_lock, self.engine.begin() as conn:

@@ -28,7 +28,7 @@ import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -343,6 +343,18 @@ class VectorSet:
                 self.ids = np.delete(self.ids, i)
                 self.matrix = np.delete(self.matrix, i, axis=0)
                 self._tail = None
+
+    def remove_many(self, pids: Iterable[int]) -> int:
+        """Remove several ids in one copy of the matrix (forgetting a folder); returns how many were live."""
+        pids = np.asarray(list(pids), dtype=np.int64)
+        with self._lock:
+            gone = np.isin(self.ids, pids)
+            n = int(gone.sum())
+            if n:
+                self.ids = self.ids[~gone]
+                self.matrix = np.ascontiguousarray(self.matrix[~gone])
+                self._tail = None
+            return n
 
     def get(self, pid: int) -> np.ndarray | None:
         i = int(np.searchsorted(self.ids, pid))

@@ -1,6 +1,7 @@
 """The Photos page on a real index: index a folder (progress in the status bar), search,
 more like this, search by a dropped image, tag chips, blurred sensitive photos, the
-thumbnail cache, watched folders in Settings and the ML provider in the status bar.
+thumbnail cache, watched folders in Settings (removing one keeps or forgets its photos),
+Cancel (ends the pass, not the watching) and the ML provider in the status bar.
 
 Photos: 15 ImageNet validation photos from the dev set (tests only, never shipped):
 8 dogs, 2 cats, 3 vehicles, and two that the real open_nsfw model scores in its
@@ -20,7 +21,7 @@ import pytest
 from PIL import Image, ImageStat
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QImage
-from PySide6.QtWidgets import QApplication, QToolButton
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton, QToolButton
 
 from gui_support import TIMEOUT_MS
 from photo_support import DEV, altered_copy, need_model
@@ -144,14 +145,69 @@ def test_index_a_folder_from_the_page_with_progress(qtbot, make_page, tmp_path, 
         (photo_dir / "new.jpg").unlink()
 
 
-def test_cancel_stops_indexing(qtbot, make_page, tmp_path, photo_dir):
+def test_cancel_stops_the_pass_but_watching_goes_on(qtbot, make_page, tmp_path):
+    import threading
+
+    folder = _copy(tmp_path / "Mine", DOGS[:4] + CATS)
     page, service, status = make_page(tmp_path / "home")
-    with qtbot.waitSignal(service.indexStopped, timeout=TIMEOUT_MS):
-        page.add_folder(str(photo_dir))
-        qtbot.waitUntil(lambda: any(s[0] == "analyze" for s in status.seen), timeout=TIMEOUT_MS)
-        status.cancel_button.click()
-    assert service.last_summary is None or service.last_summary.indexed < len(ALL)
-    assert not service.indexing and not status.cancel_button.isVisible()
+    # hold the job thread at its first progress report with a photo done, so Cancel lands mid-pass
+    held, go, at = threading.Event(), threading.Event(), []
+
+    def hold(phase, done, total):   # runs in the job thread (direct connection)
+        if phase == "analyze" and done >= 1 and not held.is_set():
+            at.append(done)
+            held.set()
+            go.wait(30)
+    service.progress.connect(hold, Qt.DirectConnection)
+    try:
+        with qtbot.waitSignal(service.indexFinished, timeout=TIMEOUT_MS) as first:
+            page.add_folder(str(folder))
+            qtbot.waitUntil(held.is_set, timeout=TIMEOUT_MS)
+            qtbot.waitUntil(status.cancel_button.isVisible, timeout=TIMEOUT_MS)
+            status.cancel_button.click()
+            go.set()
+    finally:
+        go.set()   # never leave the job thread waiting
+    s = first.args[0]
+    assert s.cancelled and s.indexed == at[0]
+    # the pass stopped, the watcher did not
+    assert service.indexing and not status.cancel_button.isVisible()
+    assert status.text.text().startswith("Photo indexing stopped") and status.text.text().endswith("· watching")
+    # a new photo starts a new pass, which also indexes what the cancelled one left
+    shutil.copyfile(DEV / "images" / VEHICLES[0], tmp_path / "car.jpg")
+    shutil.move(tmp_path / "car.jpg", folder / "car.jpg")
+    with qtbot.waitSignal(service.indexFinished, timeout=TIMEOUT_MS) as second:
+        pass
+    assert not second.args[0].cancelled and second.args[0].indexed == 7 - at[0]
+    qtbot.waitUntil(lambda: page.model.rowCount() == 7, timeout=TIMEOUT_MS)
+    assert status.text.text() == f"Photos up to date · {7 - at[0]} new · watching"
+
+
+def test_removing_a_folder_keeps_or_forgets_its_photos(qtbot, make_page, tmp_path, run):
+    outer = _copy(tmp_path / "Pictures", DOGS[:2])
+    inner = _copy(outer / "Cats", CATS[:1])
+    other = _copy(tmp_path / "Cars", VEHICLES[:1])
+    page, service, _ = make_page(tmp_path / "home")
+    with qtbot.waitSignal(service.indexFinished, timeout=TIMEOUT_MS):
+        service.set_folders([str(outer), str(inner), str(other)])
+    qtbot.waitUntil(lambda: page.model.rowCount() == 4, timeout=TIMEOUT_MS)
+    forgotten = []
+    service.folderForgotten.connect(lambda f, n: forgotten.append((f, n)))
+    # stop watching Cars, keeping its photo: still in the index
+    with qtbot.waitSignal(service.indexFinished, timeout=TIMEOUT_MS):
+        service.remove_folder(str(other.resolve()))
+    assert run(service.count()) == 4 and forgotten == []
+    # forget the nested Cats while Pictures is still watched: Pictures covers its photo, so it stays
+    with qtbot.waitSignal(service.folderForgotten, timeout=TIMEOUT_MS):
+        service.remove_folder(str(inner.resolve()), forget=True)
+    assert forgotten == [(str(inner.resolve()), 0)] and run(service.count()) == 4
+    # forget Pictures: its three photos leave the index and the grid; the files stay on disk
+    with qtbot.waitSignal(service.folderForgotten, timeout=TIMEOUT_MS):
+        service.remove_folder(str(outer.resolve()), forget=True)
+    assert forgotten[-1] == (str(outer.resolve()), 3) and service.folders() == []
+    qtbot.waitUntil(lambda: names(page) == [VEHICLES[0]], timeout=TIMEOUT_MS)
+    assert run(service.count()) == 1 and (outer / DOGS[0]).is_file() and (inner / CATS[0]).is_file()
+    qtbot.waitUntil(lambda: not service.indexing, timeout=TIMEOUT_MS)
 
 
 # --- searching -----------------------------------------------------------------------------
@@ -384,12 +440,25 @@ def test_window_status_bar_and_settings_folders(qtbot, alice_window, tmp_path, r
     assert w.ml_status.text.text() == "ML: " + provider.removesuffix("ExecutionProvider")
     shell.go("photos")
     qtbot.waitUntil(lambda: shell.photos.model.rowCount() == 2, timeout=TIMEOUT_MS)
-    # remove it in Settings: the preference follows and watching stops
+    # remove it in Settings: a message box (open(), no nested loop) asks about its photos; Cancel keeps all
     s.folders_view.setCurrentIndex(s.folders_model.index(0))
     assert s.remove_folder_button.isEnabled()
     s.remove_folder_button.click()
+    box = s.remove_box
+    assert box is not None and box.isVisible() and box.isModal() and box.textFormat() == Qt.PlainText
+    s.remove_folder_button.click()
+    assert s.remove_box is box                          # one question at a time
+    box.button(QMessageBox.Cancel).click()
+    assert s.remove_box is None and s.folders_model.stringList() == [str(folder.resolve())]
+    # again, forgetting its photos: the preference follows, watching stops, the index and grid empty
+    s.remove_folder_button.click()
+    with qtbot.waitSignal(shell.photo_service.folderForgotten, timeout=TIMEOUT_MS) as forgot:
+        s.remove_box.findChild(QPushButton, "forgetFolderPhotosButton").click()
+    assert forgot.args == [str(folder.resolve()), 2]
     assert s.folders_model.stringList() == [] and shell.photo_service.folders() == []
     qtbot.waitUntil(lambda: not shell.photo_service.indexing, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: shell.photos.model.rowCount() == 0, timeout=TIMEOUT_MS)
+    assert run(shell.photo_service.count()) == 0 and (folder / DOGS[0]).is_file()
 
 
 def test_near_duplicates_view(qtbot, make_page, tmp_path):

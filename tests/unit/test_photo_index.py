@@ -203,6 +203,99 @@ def test_damaged_ivf_side_file_is_ignored(tmp_path):
         lib.close()
 
 
+def _rows_of(db_file: Path, pids: list[int]) -> dict[str, int]:
+    """How many rows each table still holds for these photo ids (read with plain sqlite3)."""
+    marks = ",".join("?" * len(pids))
+    with sqlite3.connect(db_file) as c:
+        return {t: c.execute(f"SELECT count(*) FROM {t} WHERE {col} IN ({marks})", pids).fetchone()[0]
+                for t, col in (("photos", "id"), ("tags", "photo_id"), ("embeddings", "photo_id"),
+                               ("photo_text", "rowid"))}
+
+
+def test_forget_folder_removes_photos_tags_vectors_and_text(lib, tmp_path):
+    trip, kept, other = tmp_path / "trip", tmp_path / "trip" / "best", tmp_path / "tripod"
+    gone_ids = lib.add_analyses([
+        fake_analysis(trip / "a.jpg", unit(1), tags=[("beach", 0.9)], ocr_text="HOTEL DE LA PLAGE"),
+        fake_analysis(trip / "day2" / "b.jpg", unit(2), tags=[("beach", 0.8), ("dog", 0.5)],
+                      clip=unit(12, 64))])
+    kept_ids = lib.add_analyses([fake_analysis(kept / "c.jpg", unit(3), tags=[("beach", 0.7)], ocr_text="PLAGE")])
+    other_ids = lib.add_analyses([fake_analysis(other / "d.jpg", unit(4), tags=[("beach", 0.6)])])  # a name prefix only
+    db_file = index_path(tmp_path / "home")
+    assert _rows_of(db_file, gone_ids) == {"photos": 2, "tags": 3, "embeddings": 3, "photo_text": 1}
+    # the nested folder that is still watched keeps its photos; "tripod" is not under "trip"
+    assert lib.forget_folder(trip, keep=[kept]) == 2
+    assert _rows_of(db_file, gone_ids) == {"photos": 0, "tags": 0, "embeddings": 0, "photo_text": 0}
+    assert _rows_of(db_file, kept_ids + other_ids)["photos"] == 2
+    assert lib.count() == 2
+    assert sorted(Path(h.path).name for h in lib.search("beach")) == ["c.jpg", "d.jpg"]
+    assert [Path(h.path).name for h in lib.search("plage")] == ["c.jpg"]       # OCR text of a.jpg is gone
+    assert ("dog", 1) not in lib.known_tags() and dict(lib.known_tags())["beach"] == 2
+    assert all(lib.vectors["image"].get(i) is None for i in gone_ids) and len(lib.vectors["image"]) == 2
+    assert len(lib.vectors["clip"]) == 0
+    assert lib.photo(trip / "a.jpg") is None and lib.photo(kept / "c.jpg").tags == ["beach"]
+    # again, or a folder never indexed: nothing to do; no path at all: a typed error
+    assert lib.forget_folder(trip, keep=[kept]) == 0 and lib.forget_folder(tmp_path / "nowhere") == 0
+    with pytest.raises(errors.PhotoIndexError):
+        lib.forget_folder("  ")
+    lib.close()
+    with PhotoLibrary.open(tmp_path / "home") as again:     # it was written, not just dropped from memory
+        assert again.count() == 2 and len(again.vectors["image"]) == 2
+
+
+def test_forget_folder_is_one_transaction(lib, tmp_path, monkeypatch):
+    ids = lib.add_analyses([fake_analysis(tmp_path / "f" / f"{i}.jpg", unit(i), tags=[("cat", 0.9)], ocr_text="MEOW")
+                            for i in range(3)])
+    real = lib.db.remove_many
+
+    def dies_half_way(conn, pids):
+        real(conn, pids[:1])               # one photo's rows deleted in the transaction ...
+        raise OSError("disk unplugged")    # ... then it fails
+
+    monkeypatch.setattr(lib.db, "remove_many", dies_half_way)
+    with pytest.raises(OSError):
+        lib.forget_folder(tmp_path / "f")
+    assert _rows_of(index_path(tmp_path / "home"), ids) == {"photos": 3, "tags": 3, "embeddings": 3, "photo_text": 3}
+    assert len(lib.vectors["image"]) == 3 and len(lib.search("meow")) == 3
+
+
+def test_forget_folder_counts_against_the_ivf_and_rebuilds_it(tmp_path, monkeypatch):
+    from kbapp.ml import vectors
+
+    monkeypatch.setattr(vectors, "IVF_THRESHOLD", 500)
+    lib = PhotoLibrary.open(tmp_path)
+    try:
+        pids = lib.add_analyses([fake_analysis(tmp_path / ("old" if i < 300 else "new") / f"{i}.jpg", unit(i, 64))
+                                 for i in range(1200)])
+        assert lib.maybe_build_ivf(wait=True)
+        vs = lib.vectors["image"]
+        assert vs.ivf.stats.n == 1200 and not vs.stale()
+        assert lib.forget_folder(tmp_path / "old") == 300
+        lib.maybe_build_ivf(wait=True)          # 300 of 900 live ones dead in the IVF: stale, so it was rebuilt
+        assert vs.ivf.stats.n == 900 and not vs.stale()
+        ids, _ = vs.search(unit(5, 64), 5)          # the query is a forgotten photo's own vector
+        assert pids[5] not in ids.tolist() and set(ids.tolist()) <= set(pids[300:])
+        assert vs.search(unit(700, 64), 1)[0].tolist() == [pids[700]]
+    finally:
+        lib.close()
+
+
+def test_similar_leaves_the_photo_out_unless_asked(lib, tmp_path):
+    base = unit(50)
+    rows = [fake_analysis(tmp_path / "me.jpg", base, tags=[("dog", 0.9)], nsfw=0.9),
+            fake_analysis(tmp_path / "twin.jpg", base + 0.1 * unit(51), nsfw=0.1),
+            fake_analysis(tmp_path / "far.jpg", unit(52), nsfw=0.1)]
+    lib.add_analyses(rows)
+    assert [Path(h.path).name for h in lib.similar(tmp_path / "me.jpg")] == ["twin.jpg", "far.jpg"]
+    hits = lib.similar(tmp_path / "me.jpg", include_self=True)
+    assert [Path(h.path).name for h in hits] == ["me.jpg", "twin.jpg", "far.jpg"]
+    assert hits[0].why == ["this photo"] and hits[0].score == 1.0 and hits[0].tags == ["dog"]
+    assert [Path(h.path).name for h in lib.similar(tmp_path / "me.jpg", include_self=True, limit=2)] == \
+        ["me.jpg", "twin.jpg"]
+    # a filter that hides the photo hides it as the anchor too
+    hidden = lib.similar(tmp_path / "me.jpg", include_self=True, nsfw="exclude")
+    assert [Path(h.path).name for h in hidden] == ["twin.jpg", "far.jpg"]
+
+
 def test_parse_date():
     assert parse_date("2024") == "2024-01-01T00:00:00"
     assert parse_date("2024-05-07") == "2024-05-07T00:00:00"
@@ -301,6 +394,40 @@ def test_cancelled_index_stops_early_and_resumes(tmp_path, photo_analyzer):
         assert not s2.cancelled and s2.indexed + s2.unchanged == 40 and s2.unchanged == s.indexed
     finally:
         lib.close()
+
+
+def test_cancel_ends_the_pass_but_the_watcher_goes_on(tmp_path, photo_analyzer):
+    src = [p for p, _ in dev_items()[:12]]
+    folder = tmp_path / "watched"
+    copy_photos(src[:10], folder)
+    lib = PhotoLibrary.open(tmp_path / "home", analyzer=photo_analyzer)
+    stop, cancel = threading.Event(), threading.Event()
+    updates = []
+
+    def progress(p):
+        if p.phase == "analyze" and p.done >= 1 and not updates:   # Cancel, in the first pass only
+            cancel.set()
+    t = threading.Thread(target=lib.watch, args=([folder],), kwargs=dict(
+        interval=0.2, stop=stop, cancel=cancel, on_update=updates.append, progress=progress))
+    t.start()
+    try:
+        deadline = time.time() + 60
+        while not updates and time.time() < deadline:
+            time.sleep(0.05)
+        assert updates and updates[0].cancelled and updates[0].indexed < 10
+        time.sleep(0.5)
+        assert t.is_alive() and not stop.is_set()          # still watching
+        # a new photo starts a new pass, which also finishes what the cancelled one left
+        copy_photos(src[10:11], folder)
+        while len(updates) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(updates) == 2 and not updates[1].cancelled
+        assert updates[1].indexed == 11 - updates[0].indexed and lib.count() == 11
+    finally:
+        stop.set()
+        t.join(timeout=30)
+        lib.close()
+    assert not t.is_alive()
 
 
 def test_ivf_is_built_in_the_background_persisted_and_reused(tmp_path, monkeypatch):

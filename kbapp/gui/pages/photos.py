@@ -193,7 +193,8 @@ class IndexStatus(QWidget):
         self.cancel_button = QToolButton()
         self.cancel_button.setObjectName("photoIndexCancel")
         self.cancel_button.setIcon(icon("close", theme.colour("text-muted")))
-        self.cancel_button.setToolTip("Stop indexing (and watching) photos")
+        self.cancel_button.setToolTip("Stop this indexing pass (the folders are still watched: a new "
+                                      "change starts a new pass)")
         self.cancel_button.clicked.connect(service.cancel)
         lay.addWidget(self.cancel_button)
         self.seen: list[tuple[str, int, int]] = []   # every progress shown (tests read it)
@@ -224,10 +225,13 @@ class IndexStatus(QWidget):
 
     def _finished(self, summary) -> None:
         self.bar.hide()
-        self.cancel_button.setVisible(self.service.indexing)
+        self.cancel_button.hide()   # no pass is running now; watching needs no Cancel
         n = summary.indexed
-        self.text.setText("Photos up to date" + (f" · {n} new" if n else "")
-                          + (" · watching" if self.service.watch_interval > 0 and self.service.indexing else ""))
+        watching = " · watching" if self.service.watch_interval > 0 and self.service.indexing else ""
+        if summary.cancelled:
+            self.text.setText("Photo indexing stopped" + (f" · {n} new" if n else "") + watching)
+        else:
+            self.text.setText("Photos up to date" + (f" · {n} new" if n else "") + watching)
         self.show()
 
     def _stopped(self) -> None:
@@ -435,6 +439,7 @@ class PhotosPage(Page):
         service.indexFinished.connect(self._index_finished)
         service.indexFailed.connect(lambda why: self.banner.show_message("warning", "Photo indexing", why))
         service.foldersChanged.connect(lambda _f: self._show_empty_state())
+        service.folderForgotten.connect(self._folder_forgotten)
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -454,6 +459,12 @@ class PhotosPage(Page):
         if summary.indexed or summary.removed or not self.model.rowCount():
             self.refresh_tags_clicked()
             if self.loaded and not self.example:
+                self.search_clicked()
+
+    def _folder_forgotten(self, _folder: str, n: int) -> None:
+        if n:   # its photos left the index: show what is left
+            self.refresh_tags_clicked()
+            if self.loaded:
                 self.search_clicked()
 
     # -- folders ---------------------------------------------------------------------------------

@@ -3,14 +3,16 @@
 Theme, notifications and the photo folders are preferences kept in the client store
 (`App.preference`), so they follow the profile rather than the machine. The photo
 folders card is built in code: its list is a model shared with the photo service.
+Removing a folder asks (a message box opened with `open()`) whether its photos
+should also leave the index; the service does that in its job thread.
 """
 
 from __future__ import annotations
 
 import qasync
 from PySide6.QtCore import QStringListModel, Qt
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QListView, QPushButton,
-                               QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QListView, QMessageBox,
+                               QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from .. import theme
 from ..forms import load_form
@@ -44,6 +46,7 @@ class SettingsPage(QWidget):
         lay.addWidget(area)
         self.photos = photos
         self.folder_dialog: QFileDialog | None = None
+        self.remove_box: QMessageBox | None = None
         if photos is not None:
             self._add_photo_folders_card()
         f = self.form
@@ -110,9 +113,36 @@ class SettingsPage(QWidget):
             self.photos.add_folder(files[0])
 
     def remove_folder_clicked(self) -> None:
+        """Ask whether the folder's photos stay in the index, then stop watching it."""
         rows = self.folders_view.selectionModel().selectedRows()
-        if rows:
-            self.photos.remove_folder(rows[0].data())
+        if not rows or self.remove_box is not None:
+            return
+        folder = rows[0].data()
+        box = QMessageBox(QMessageBox.Question, "Stop watching this folder?", f"Stop watching {folder}?",
+                          QMessageBox.NoButton, self.window())
+        box.setObjectName("removeWatchedFolderBox")
+        box.setTextFormat(Qt.PlainText)
+        box.setInformativeText("Its photos can stay in your photo index (still found by search), or be "
+                               "forgotten: their tags, text and similarity data are removed from this "
+                               "computer. The photo files themselves are not touched either way.")
+        forget = box.addButton("Stop and forget its photos", QMessageBox.DestructiveRole)
+        forget.setObjectName("forgetFolderPhotosButton")
+        keep = box.addButton("Stop, keep its photos", QMessageBox.AcceptRole)
+        keep.setObjectName("keepFolderPhotosButton")
+        box.addButton(QMessageBox.Cancel)
+        box.setDefaultButton(keep)
+        box.finished.connect(lambda _result: self._remove_answered(box, folder, forget, keep))
+        self.remove_box = box
+        box.open()   # never exec(): no nested event loop
+
+    def _remove_answered(self, box: QMessageBox, folder: str, forget, keep) -> None:
+        self.remove_box = None
+        clicked = box.clickedButton()
+        box.deleteLater()
+        if clicked is forget:
+            self.photos.remove_folder(folder, forget=True)
+        elif clicked is keep:
+            self.photos.remove_folder(folder)
         self._folder_selection()
 
     def theme_changed(self, index: int) -> None:
