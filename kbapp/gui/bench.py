@@ -251,8 +251,10 @@ def _bare(cfg: dict) -> dict:
 
 def _child(cfg: dict) -> dict:
     import PySide6
-    from PySide6.QtCore import QTimer, Qt, qVersion
+    from PySide6.QtCore import qVersion
     from PySide6.QtGui import QGuiApplication
+
+    from kbapp.gui.loopmeter import gaps_during
 
     import qasync
 
@@ -270,26 +272,7 @@ def _child(cfg: dict) -> dict:
     window = MainWindow(Session(Path(cfg["home"])))
 
     async def measure(work=None, seconds: float = 0.0) -> tuple[dict, float]:
-        gaps: list[float] = []
-        last = [time.perf_counter()]
-
-        def tick() -> None:
-            now = time.perf_counter()
-            gaps.append(now - last[0])
-            last[0] = now
-
-        timer = QTimer()
-        timer.setTimerType(Qt.PreciseTimer)
-        timer.setInterval(TIMER_MS)
-        timer.timeout.connect(tick)
-        timer.start()
-        t = time.perf_counter()
-        if work is not None:
-            await work
-        else:
-            await asyncio.sleep(seconds)
-        took = time.perf_counter() - t
-        timer.stop()
+        gaps, _, took = await gaps_during(work if work is not None else asyncio.sleep(seconds), TIMER_MS)
         ms = sorted(g * 1000 for g in gaps) or [0.0]
         stats = {"ticks": len(gaps), "max_stall_ms": round(max(0.0, ms[-1] - TIMER_MS), 2),
                  "p50_gap_ms": round(ms[len(ms) // 2], 2), "p99_gap_ms": round(ms[int(len(ms) * 0.99)], 2),

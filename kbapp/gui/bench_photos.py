@@ -160,9 +160,11 @@ def run_photos_gui_bench(args) -> int:
 def _child(cfg: dict) -> dict:
     import gc
 
-    from PySide6.QtCore import Qt, QTimer, qVersion
+    from PySide6.QtCore import qVersion
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QMainWindow
+
+    from kbapp.gui.loopmeter import gaps_during
 
     import qasync
 
@@ -182,26 +184,7 @@ def _child(cfg: dict) -> dict:
     window.resize(1180, 760)
 
     async def measure(work) -> tuple[dict, float]:
-        gaps: list[float] = []
-        at: list[float] = []
-        t_start = time.perf_counter()
-        last = [t_start]
-
-        def tick() -> None:
-            now = time.perf_counter()
-            gaps.append(now - last[0])
-            at.append(now - t_start)
-            last[0] = now
-
-        timer = QTimer()
-        timer.setTimerType(Qt.PreciseTimer)
-        timer.setInterval(TIMER_MS)
-        timer.timeout.connect(tick)
-        timer.start()
-        t = time.perf_counter()
-        await work
-        took = time.perf_counter() - t
-        timer.stop()
+        gaps, at, took = await gaps_during(work, TIMER_MS)
         return gap_stats(gaps, at), took
 
     async def main() -> dict:

@@ -97,9 +97,28 @@ class SidebarModel(QAbstractListModel):
 # -- devices -------------------------------------------------------------------------------
 
 
-class DeviceTableModel(QAbstractTableModel):
+class HeaderTableModel(QAbstractTableModel):
+    """A table over one Python list (`ROWS` names the attribute) with upper-case headers."""
+
+    HEADERS: tuple[str, ...] = ()
+    ROWS = "rows"
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(getattr(self, self.ROWS))
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.HEADERS):
+            return self.HEADERS[section].upper()
+        return None
+
+
+class DeviceTableModel(HeaderTableModel):
     """A user's devices: name, type, when added, state (this device / active / revoked)."""
 
+    ROWS = "devices"
     HEADERS = ("Name", "Type", "Added", "Status")
 
     def __init__(self, parent=None):
@@ -110,17 +129,6 @@ class DeviceTableModel(QAbstractTableModel):
         self.beginResetModel()
         self.devices = list(devices)
         self.endResetModel()
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.devices)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section].upper()
-        return None
 
     @staticmethod
     def status(d: DeviceView) -> str:
@@ -160,9 +168,10 @@ KIND_LABELS = {"sibkey": "Signing (device)", "subkey": "Encryption (device)",
                "puk-signing": "Per-user signing", "puk-encryption": "Per-user encryption"}
 
 
-class KeyTableModel(QAbstractTableModel):
+class KeyTableModel(HeaderTableModel):
     """A user's verified keys with their fingerprints and the device that holds each."""
 
+    ROWS = "keys"
     HEADERS = ("Key", "Fingerprint", "Device")
 
     def __init__(self, parent=None):
@@ -177,17 +186,6 @@ class KeyTableModel(QAbstractTableModel):
         self.device_names = {d.id: d.name for d in devices}
         self.revoked = {d.id for d in devices if d.revoked}
         self.endResetModel()
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.keys)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section].upper()
-        return None
 
     def data(self, index: _Index, role: int = Qt.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self.keys):
@@ -232,7 +230,7 @@ def openable_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-class ProofTableModel(QAbstractTableModel):
+class ProofTableModel(HeaderTableModel):
     """A user's live proofs: account, service, state (with the reason), details, link.
 
     A row can be "checking" (its live check is running: `set_checking`) before the
@@ -240,6 +238,7 @@ class ProofTableModel(QAbstractTableModel):
     chains and services: views render them as plain text.
     """
 
+    ROWS = "proofs"
     HEADERS = ("Account", "Service", "State", "Details", "Link")
     STATE_COL, LINK_COL = 2, 4
 
@@ -264,17 +263,6 @@ class ProofTableModel(QAbstractTableModel):
     def state_of(self, row: int) -> str:
         p = self.proofs[row]
         return CHECKING if p.sig_id in self.checking else p.state
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.proofs)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section].upper()
-        return None
 
     def details(self, row: int) -> str:
         p, state = self.proofs[row], self.state_of(row)

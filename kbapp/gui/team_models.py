@@ -8,7 +8,7 @@ pytest-qt's `qtmodeltester`).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractItemModel, QAbstractListModel, QAbstractTableModel, QModelIndex, \
+from PySide6.QtCore import QAbstractItemModel, QAbstractListModel, QModelIndex, \
     QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
@@ -16,7 +16,7 @@ from kbapp.client.models import JoinRequestView, TeamListItem, TeamMemberView
 
 from . import theme
 from .assets import icon
-from .models import ObjectRole, short_date
+from .models import HeaderTableModel, ObjectRole, short_date
 from .widgets import Badge
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -185,10 +185,11 @@ class TeamTreeModel(QAbstractItemModel):
 # -- members -------------------------------------------------------------------------------------
 
 
-class TeamMemberModel(QAbstractTableModel):
+class TeamMemberModel(HeaderTableModel):
     """A team's members: username, role, and their identity check as the People page's
     badge says it (Verified in green, Broken in red with the reason as tooltip)."""
 
+    ROWS = "members"
     HEADERS = ("Member", "Role", "Identity")
     ROLE_COL, BADGE_COL = 1, 2
 
@@ -206,17 +207,6 @@ class TeamMemberModel(QAbstractTableModel):
 
     def row_of(self, username: str) -> int:
         return next((i for i, m in enumerate(self.members) if m.username == username), -1)
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.members)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section].upper()
-        return None
 
     @staticmethod
     def role_text(m: TeamMemberView) -> str:

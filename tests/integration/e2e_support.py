@@ -75,6 +75,16 @@ async def open_app(home: Path, keystore=None) -> App:
     return app
 
 
+async def signup_all(apps, tmp_path, url, names):
+    """Sign up each name from its own profile under tmp_path; {name: App}."""
+    out = {}
+    for n in names:
+        app = await apps(tmp_path / n)
+        await app.signup(n, server_url=url, device_name=f"{n}-laptop")
+        out[n] = app
+    return out
+
+
 def restart(server) -> None:
     """Stop a `ServerProcess` and start it again: same port, data dir and db."""
     server.restart()

@@ -14,7 +14,6 @@ several users with several devices, driven through the real CLI (subprocesses,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 
@@ -29,25 +28,9 @@ from kbapp.core.puk import PerUserKey
 from kbapp.core.uid import device_id as make_device_id, uid_for
 from kbapp.client import chainops
 
-from e2e_support import cli, device_keys, file_keystore, open_app, restart, server_checkpoint
+from e2e_support import cli, device_keys, file_keystore, restart, server_checkpoint
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-async def apps():
-    """Open in-process clients; all are closed at the end of the test."""
-    opened = []
-
-    async def make(home, keystore=None):
-        app = await open_app(home, keystore)
-        opened.append(app)
-        return app
-
-    yield make
-    for app in opened:
-        with contextlib.suppress(Exception):
-            await app.close()
 
 
 def chain_of(url: str, uid: str) -> list:

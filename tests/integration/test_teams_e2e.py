@@ -13,7 +13,6 @@ when one is available), in-process `App` clients and the real CLI.
 
 from __future__ import annotations
 
-import contextlib
 
 import httpx
 import nacl.exceptions
@@ -26,35 +25,11 @@ from kbapp.core.teams import open_seed_box
 from kbapp.core.uid import uid_for
 from kbapp.client.events import TeamChanged, TeamKeyRotated
 
-from e2e_support import cli, open_app
+from e2e_support import cli, signup_all
 from fake_services import FakeGitHub, FakeWebsite
 from test_proofs_services import config_for
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-async def apps():
-    opened = []
-
-    async def make(home, keystore=None):
-        app = await open_app(home, keystore)
-        opened.append(app)
-        return app
-
-    yield make
-    for app in opened:
-        with contextlib.suppress(Exception):
-            await app.close()
-
-
-async def signup_all(apps, tmp_path, url, names):
-    out = {}
-    for n in names:
-        app = await apps(tmp_path / n)
-        await app.signup(n, server_url=url, device_name=f"{n}-laptop")
-        out[n] = app
-    return out
 
 
 def roles(view) -> dict:

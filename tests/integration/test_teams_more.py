@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import contextlib
 
 import httpx
 import pytest
@@ -24,33 +23,9 @@ from kbapp.core.teams import UserVersion, sign_join_denial, sign_join_request
 
 from kbapp.cli.team import render_team
 
-from e2e_support import cli, open_app
+from e2e_support import cli, signup_all
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-async def apps():
-    opened = []
-
-    async def make(home, keystore=None):
-        app = await open_app(home, keystore)
-        opened.append(app)
-        return app
-
-    yield make
-    for app in opened:
-        with contextlib.suppress(Exception):
-            await app.close()
-
-
-async def signup_all(apps, tmp_path, url, names):
-    out = {}
-    for n in names:
-        app = await apps(tmp_path / n)
-        await app.signup(n, server_url=url, device_name=f"{n}-laptop")
-        out[n] = app
-    return out
 
 
 def pending(url: str, team_id: str) -> list:
