@@ -14,7 +14,7 @@ from kbapp.core import errors
 from kbapp.core.encoding import b64decode
 from kbapp.core.merkle.log import MerkleLog, verify_consistency
 from kbapp.core.merkle.note import Checkpoint, verify_checkpoint
-from kbapp.core.transparency import LogLeaf
+from kbapp.core.transparency import ChainTail, LogLeaf, map_key, verify_lookup
 
 from .api import ServerAPI
 from .store import Store, TrustedCheckpoint
@@ -63,6 +63,20 @@ class LogView:
     async def fetch_latest(self) -> Checkpoint:
         """The server's newest checkpoint, verified to extend what we trust."""
         return await self.check_forward(self.parse(await self.api.checkpoint()))
+
+    async def lookup(self, kind: str, key_id: str) -> tuple[ChainTail | None, Checkpoint]:
+        """A chain's tail in the Merkle map (None: proven absent) and the checkpoint it was
+        proven against, which must be no older than the newest one just shown and extend
+        what we trust (users and teams are looked up the same way)."""
+        first = await self.fetch_latest()
+        bundle = await self.api.lookup(kind, key_id)
+        cp = self.parse(bundle.get("checkpoint") if isinstance(bundle.get("checkpoint"), str) else "")
+        if cp.size < first.size:
+            raise errors.RollbackDetected(
+                f"the lookup is against a log of {cp.size} entries, older than the {first.size} just shown")
+        cp = await self.check_forward(cp)
+        tail, _leaf = verify_lookup(bundle, cp, map_key(kind, key_id))
+        return tail, cp
 
     async def check_forward(self, cp: Checkpoint) -> Checkpoint:
         """cp must be our trusted checkpoint or a consistent extension of it."""

@@ -37,7 +37,7 @@ from kbapp.core.teams import (ChainPos, Role, Settings, SigPoint, TeamKey, TeamS
                               sibkey_eldest_at, sign_acceptance, sign_join_denial, sign_join_request, subteam_id,
                               unroll, verify_acceptance, verify_join_request)
 from kbapp.core.teams.invites import INVITE_TYPE_SEITAN, INVITE_TYPES_USER
-from kbapp.core.transparency import check_tail, map_key, verify_lookup
+from kbapp.core.transparency import check_tail
 from kbapp.core.uid import check_username, uid_for
 
 from .events import TeamChanged, TeamKeyRotated, VerificationFailed
@@ -145,14 +145,7 @@ class TeamsMixin:
         if self.identifier is None:
             await self.connect()
         users = {} if users is None else users
-        first = await self.logview.fetch_latest()
-        bundle = await self.api.lookup("team", team_id)
-        cp = self.logview.parse(bundle.get("checkpoint") if isinstance(bundle.get("checkpoint"), str) else "")
-        if cp.size < first.size:
-            raise errors.RollbackDetected(
-                f"the lookup is against a log of {cp.size} entries, older than the {first.size} just shown")
-        cp = await self.logview.check_forward(cp)
-        tail, _leaf = verify_lookup(bundle, cp, map_key("team", team_id))
+        tail, cp = await self.logview.lookup("team", team_id)
         if tail is None:
             raise errors.NotFound(f"no team {team_id} (the verified log proves it absent)")
         trusted = self.store.team(team_id)

@@ -31,6 +31,7 @@ from sqlalchemy.exc import DatabaseError
 from kbapp.core import errors
 from kbapp.ml import concepts as concept_ml
 from kbapp.ml.photodb import PhotoDB
+from kbapp.ml.registry import sha256_file
 from kbapp.ml.vectors import IVFIndex, VectorSet, default_nprobe, one_blas_thread
 
 log = logging.getLogger(__name__)
@@ -179,16 +180,6 @@ def walk_images(roots: Iterable[Path]) -> dict[str, os.stat_result]:
                 except OSError:
                     continue
     return out
-
-
-def _sha256(path: str) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --- the facade ------------------------------------------------------------------------------
@@ -353,7 +344,7 @@ class PhotoLibrary:
                 continue
             if row is not None and row.sha256 and row.size >= 0:
                 try:
-                    same = _sha256(p) == row.sha256
+                    same = sha256_file(Path(p)) == row.sha256
                 except OSError:
                     same = False
                 if same:
@@ -727,7 +718,7 @@ class PhotoLibrary:
         for p, label in labelled:
             v, _ = self._example_vector(p)
             row = self.db.photo_by_path(p.resolve())
-            sha = row.sha256 if row is not None and row.sha256 else _sha256(str(p))
+            sha = row.sha256 if row is not None and row.sha256 else sha256_file(Path(p))
             vecs.append((str(p.resolve()), sha, label, v))
         with self.db.write_lock, self.db.engine.begin() as conn:
             self.db.ensure_concept(conn, name)

@@ -171,26 +171,39 @@ def sign_join_request(key: SigningKeyPair, *, team_id: str, uv: UserVersion, cti
             "uv": str(uv)}
 
 
+def _signed_statement(obj: object, team_id: str, what: str) -> tuple[int, str]:
+    """(ctime, sig) of a join request or denial for this team, or BadTeamInvite."""
+    if not isinstance(obj, dict) or obj.get("team_id") != team_id:
+        raise BadTeamInvite(f"a {what} for another team, or malformed")
+    ctime, sig = obj.get("ctime"), obj.get("sig")
+    if type(ctime) is not int or ctime < 0 or not isinstance(sig, str) or len(sig) > 128:
+        raise BadTeamInvite(f"malformed {what}")
+    return ctime, sig
+
+
+def _check_live_signer(obj: dict, uv: UserVersion, message: bytes, prefix: bytes, *, team_id: str, ctime: int,
+                       sig: str, user_key_at, what: str, whose: str) -> None:
+    """`obj` is signed over `message` by a device key live for `uv` (see verify.UserKeyAt)."""
+    kid = obj.get("kid")
+    try:
+        k = parse_kid(kid if isinstance(kid, str) else "")
+        verify_detached(k.public, message, b64decode(sig, max_size=64), prefix=prefix)
+    except (EncodingError, VerificationError) as e:   # BadKID, BadSignature
+        raise BadTeamInvite(f"{what} signature: {e}") from None
+    eldest = user_key_at(uv.uid, k.hex, SigPoint(team_id, 0, ctime))
+    if eldest is None or eldest != uv.eldest_seqno:
+        raise BadTeamInvite(f"{what} signed by a key that is not the {whose} live device key")
+
+
 def verify_join_request(request: object, *, team_id: str, user_key_at) -> UserVersion:
     """The requesting user, if the request is signed by a key live for them (see verify.UserKeyAt)."""
-    if not isinstance(request, dict) or request.get("team_id") != team_id:
-        raise BadTeamInvite("a join request for another team, or malformed")
-    ctime, sig, kid = request.get("ctime"), request.get("sig"), request.get("kid")
-    if type(ctime) is not int or ctime < 0 or not isinstance(sig, str) or len(sig) > 128:
-        raise BadTeamInvite("malformed join request")
+    ctime, sig = _signed_statement(request, team_id, "join request")
     try:
         uv = UserVersion.parse(request.get("uv"))
     except BadTeamMembership as e:
         raise BadTeamInvite(f"join request: {e}") from None
-    try:
-        k = parse_kid(kid if isinstance(kid, str) else "")
-        raw = b64decode(sig, max_size=64)
-        verify_detached(k.public, _join_message(team_id, uv, ctime), raw, prefix=PREFIX_JOIN_REQUEST)
-    except (EncodingError, VerificationError) as e:   # BadKID, BadSignature
-        raise BadTeamInvite(f"join request signature: {e}") from None
-    eldest = user_key_at(uv.uid, k.hex, SigPoint(team_id, 0, ctime))
-    if eldest is None or eldest != uv.eldest_seqno:
-        raise BadTeamInvite("join request signed by a key that is not the user's live device key")
+    _check_live_signer(request, uv, _join_message(team_id, uv, ctime), PREFIX_JOIN_REQUEST, team_id=team_id,
+                       ctime=ctime, sig=sig, user_key_at=user_key_at, what="join request", whose="user's")
     return uv
 
 
@@ -217,11 +230,7 @@ def sign_join_denial(key: SigningKeyPair, *, team_id: str, admin: UserVersion, r
 def verify_join_denial(denial: object, *, team_id: str, request: dict, user_key_at) -> UserVersion:
     """The admin who signed a denial of exactly `request` with a live device key (their
     role is the caller's to check), or BadTeamInvite."""
-    if not isinstance(denial, dict) or denial.get("team_id") != team_id:
-        raise BadTeamInvite("a join denial for another team, or malformed")
-    ctime, sig, kid = denial.get("ctime"), denial.get("sig"), denial.get("kid")
-    if type(ctime) is not int or ctime < 0 or not isinstance(sig, str) or len(sig) > 128:
-        raise BadTeamInvite("malformed join denial")
+    ctime, sig = _signed_statement(denial, team_id, "join denial")
     try:
         admin = UserVersion.parse(denial.get("uv"))
         requester = UserVersion.parse(request.get("uv") if isinstance(request, dict) else None).uid
@@ -229,16 +238,9 @@ def verify_join_denial(denial: object, *, team_id: str, request: dict, user_key_
         raise BadTeamInvite(f"join denial: {e}") from None
     if denial.get("uid") != requester or denial.get("request") != join_request_hash(request):
         raise BadTeamInvite("the join denial names another request")
-    try:
-        k = parse_kid(kid if isinstance(kid, str) else "")
-        raw = b64decode(sig, max_size=64)
-        verify_detached(k.public, _denial_message(team_id, admin, requester, denial["request"], ctime), raw,
-                        prefix=PREFIX_JOIN_DENIAL)
-    except (EncodingError, VerificationError) as e:   # BadKID, BadSignature
-        raise BadTeamInvite(f"join denial signature: {e}") from None
-    eldest = user_key_at(admin.uid, k.hex, SigPoint(team_id, 0, ctime))
-    if eldest is None or eldest != admin.eldest_seqno:
-        raise BadTeamInvite("join denial signed by a key that is not the admin's live device key")
+    _check_live_signer(denial, admin, _denial_message(team_id, admin, requester, denial["request"], ctime),
+                       PREFIX_JOIN_DENIAL, team_id=team_id, ctime=ctime, sig=sig, user_key_at=user_key_at,
+                       what="join denial", whose="admin's")
     return admin
 
 
