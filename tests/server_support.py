@@ -6,7 +6,6 @@ Not a test module; tests/ is on sys.path (pytest puts the rootdir conftest's fol
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from kbapp.server.main import free_port  # noqa: F401 - also imported from here by tests
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerProcess:

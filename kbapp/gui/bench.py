@@ -44,18 +44,12 @@ CONCURRENCY = 8
 # --- parent: set-up, baselines, report ---------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
     import httpx
 
-    port = _free_port()
+    from kbapp.server.main import free_port  # the parent only: children must not pay for it
+
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{port}",
