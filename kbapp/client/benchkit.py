@@ -82,6 +82,21 @@ def best_of(repeats: int, fn: Callable[[], Any]) -> float:
     return best
 
 
+def gap_stats(gaps_s: list[float], interval_ms: float, at_s: list[float] | None = None, *,
+              stall_goal_ms: float = 50.0) -> dict:
+    """An event-loop timer's tick gaps -> longest stall (gap minus the interval), percentiles
+    and counts of gaps over one frame (16 ms) and over the goal; `at_s` (when each gap
+    ended) locates the five worst."""
+    ms = sorted(g * 1000 for g in gaps_s) or [0.0]
+    worst = sorted(zip(gaps_s, at_s or []), reverse=True)[:5]
+    return {"worst_gaps": [[round(g * 1000, 1), round(t, 2)] for g, t in worst],
+            "ticks": len(gaps_s), "max_stall_ms": round(max(0.0, ms[-1] - interval_ms), 2),
+            "max_gap_ms": round(ms[-1], 2), "p50_gap_ms": round(pct(ms, 0.50), 2),
+            "p99_gap_ms": round(pct(ms, 0.99), 2),
+            "over_16ms": sum(1 for g in ms if g > 16 + interval_ms),
+            "over_50ms": sum(1 for g in ms if g > stall_goal_ms + interval_ms)}
+
+
 def machine_info() -> dict:
     import nacl
     import sqlalchemy

@@ -34,7 +34,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from kbapp.client.benchkit import RATIO_NOTE, baselines, rate_result, results_table, run_report, time_result
+from kbapp.client.benchkit import RATIO_NOTE, baselines, gap_stats, rate_result, results_table, run_report, time_result
 
 USERS = 20
 TIMER_MS = 5
@@ -267,12 +267,7 @@ def _child(cfg: dict) -> dict:
 
     async def measure(work=None, seconds: float = 0.0) -> tuple[dict, float]:
         gaps, _, took = await gaps_during(work if work is not None else asyncio.sleep(seconds), TIMER_MS)
-        ms = sorted(g * 1000 for g in gaps) or [0.0]
-        stats = {"ticks": len(gaps), "max_stall_ms": round(max(0.0, ms[-1] - TIMER_MS), 2),
-                 "p50_gap_ms": round(ms[len(ms) // 2], 2), "p99_gap_ms": round(ms[int(len(ms) * 0.99)], 2),
-                 "over_16ms": sum(1 for g in ms if g > 16 + TIMER_MS),
-                 "over_50ms": sum(1 for g in ms if g > 50 + TIMER_MS)}
-        return stats, took
+        return gap_stats(gaps, TIMER_MS), took
 
     async def main() -> dict:
         window.show()

@@ -31,8 +31,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from kbapp.client.benchkit import (RATIO_NOTE, baselines, pct, rate_result, results_table, run_report, time_result,
+from kbapp.client.benchkit import (RATIO_NOTE, baselines, rate_result, results_table, run_report, time_result,
                                    with_goal)
+from kbapp.client.benchkit import gap_stats as loop_gap_stats
 
 TIMER_MS = 10
 STALL_GOAL_MS = 50.0
@@ -68,15 +69,8 @@ def make_photos(dest: Path, n: int, data: Path | None = None, seed: int = 7) -> 
 
 
 def gap_stats(gaps_s: list[float], at_s: list[float] | None = None) -> dict:
-    """Tick gaps -> max stall, percentiles, counts; `at_s` (when each gap ended) locates the worst ones."""
-    ms = sorted(g * 1000 for g in gaps_s) or [0.0]
-    worst = sorted(zip(gaps_s, at_s or []), reverse=True)[:5]
-    return {"worst_gaps": [[round(g * 1000, 1), round(t, 2)] for g, t in worst],
-            "ticks": len(gaps_s), "max_stall_ms": round(max(0.0, ms[-1] - TIMER_MS), 2),
-            "max_gap_ms": round(ms[-1], 2), "p50_gap_ms": round(pct(ms, 0.50), 2),
-            "p99_gap_ms": round(pct(ms, 0.99), 2),
-            "over_16ms": sum(1 for g in ms if g > 16 + TIMER_MS),
-            "over_50ms": sum(1 for g in ms if g > STALL_GOAL_MS + TIMER_MS)}
+    """benchkit.gap_stats for this bench's timer and goal."""
+    return loop_gap_stats(gaps_s, TIMER_MS, at_s, stall_goal_ms=STALL_GOAL_MS)
 
 
 # --- parent ------------------------------------------------------------------------------------
