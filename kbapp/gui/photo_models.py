@@ -28,8 +28,8 @@ from PySide6.QtGui import QImage, QPixmap
 
 from kbapp.core import errors
 from kbapp.ml.nsfw import band
+from kbapp.ml.runtime import lower_thread_priority
 
-from .photo_service import lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class ThumbnailCache(QObject):
     def __init__(self, cache_dir: Path, *, workers: int = 2, memory: int = 1500, parent: QObject | None = None):
         super().__init__(parent)
         self.dir = Path(cache_dir)
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="kbapp-thumbs", initializer=lower_priority)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="kbapp-thumbs", initializer=lower_thread_priority)
         self._mem: OrderedDict[tuple[str, bool], QPixmap] = OrderedDict()
         self._memory = memory
         self._pending: set[tuple[str, bool]] = set()

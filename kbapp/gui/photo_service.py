@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal
 
 from kbapp.core import errors
+from kbapp.ml.runtime import lower_thread_priority
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,6 @@ WATCH_INTERVAL = 2.0
 PROGRESS_EVERY = 0.1
 BROWSE_LIMIT = 1000
 SEARCH_LIMIT = 200
-
-
-def lower_priority() -> None:
-    """Worker threads yield the CPU to the GUI thread (per-thread nice on Linux)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass
 
 
 def provider_name(provider: str | None) -> str:
@@ -92,8 +84,8 @@ class PhotoService(QObject):
         self.watch_interval = watch_interval
         self._lib = None
         self._open_lock = threading.Lock()
-        self._queries = ThreadPoolExecutor(1, thread_name_prefix="kbapp-photos-q", initializer=lower_priority)
-        self._jobs = ThreadPoolExecutor(1, thread_name_prefix="kbapp-photos-index", initializer=lower_priority)
+        self._queries = ThreadPoolExecutor(1, thread_name_prefix="kbapp-photos-q", initializer=lower_thread_priority)
+        self._jobs = ThreadPoolExecutor(1, thread_name_prefix="kbapp-photos-index", initializer=lower_thread_priority)
         self._stop: threading.Event | None = None       # ends the watcher
         self._cancel: threading.Event | None = None     # ends the running pass only
         self._job: asyncio.Future | None = None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import numpy as np
 from kbapp.core import errors
 from kbapp.ml import imaging
 from kbapp.ml.registry import ModelManifest, Registry
-from kbapp.ml.runtime import active_provider, choose_providers
+from kbapp.ml.runtime import active_provider, choose_providers, lower_thread_priority
 from kbapp.ml.tagger import Classifier
 
 log = logging.getLogger(__name__)
@@ -61,16 +60,6 @@ class _Prepared:
     decoded: imaging.Decoded
     tensors: dict[str, np.ndarray] = field(default_factory=dict)
     ocr_text: str | None = None
-
-
-def _lower_priority() -> None:
-    """Decode workers yield to the inference threads (Linux: per-thread nice), so a
-    worker never preempts one of onnxruntime's threads mid-batch and stalls the rest;
-    decoding fills the gaps instead."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass
 
 
 class Analyzer:
@@ -155,7 +144,7 @@ class Analyzer:
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="kbapp-ml",
-                                            initializer=_lower_priority)
+                                            initializer=lower_thread_priority)
         return self._pool
 
     def _min_side(self) -> int:
