@@ -54,8 +54,7 @@ def bench_accuracy(analyzer, items: list[tuple[Path, int]], log: Log) -> list[Re
     top1 = top5 = 0
     for i in range(0, len(items), analyzer.batch_size):
         chunk = items[i:i + analyzer.batch_size]
-        batch = np.stack([analyzer.prepare(p).tensors["classify"] for p, _ in chunk])
-        probs, _ = analyzer.classifier.run(batch)
+        probs, _ = analyzer.classifier.run(analyzer.batch([analyzer.prepare(p) for p, _ in chunk], "classify"))
         order = np.argsort(-probs, axis=1)[:, :5]
         for (_, label), row in zip(chunk, order):
             top1 += int(row[0] == label)
@@ -125,16 +124,19 @@ def _raw(sessions: list[tuple[object, str, np.ndarray]], batch: int, n: int) -> 
 
 
 def bench_throughput(paths: list[Path], batch: int, repeats: int, log: Log, *, nsfw: bool) -> Result:
+    from kbapp.ml.imaging import normalize
     from kbapp.ml.pipeline import Analyzer
 
     a = Analyzer(nsfw=nsfw, batch_size=batch)
     try:
         prepared = [a.prepare(p) for p in paths]
-        sessions = [(a.classifier.session, a.classifier.input_name,
-                     np.stack([p.tensors["classify"] for p in prepared]))]
+
+        def tensors(key: str, prep) -> np.ndarray:
+            return normalize(np.stack([p.pixels[key] for p in prepared]), prep)
+
+        sessions = [(a.classifier.session, a.classifier.input_name, tensors("classify", a.classifier.prep))]
         if nsfw and a.nsfw_model:
-            sessions.append((a.nsfw_model.session, a.nsfw_model.input_name,
-                             np.stack([p.tensors["nsfw"] for p in prepared])))
+            sessions.append((a.nsfw_model.session, a.nsfw_model.input_name, tensors("nsfw", a.nsfw_model.prep)))
         n = len(paths)
         _raw(sessions, batch, min(n, batch * 2))  # warm-up
         # Interleaved runs, best of each: on a shared machine, load that comes and goes

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from kbapp.core import errors
-from kbapp.ml.imaging import Preprocess, resize_crop, to_tensor
+from kbapp.ml.imaging import Preprocess, crop_pixels, to_pixels
 from kbapp.ml.registry import ModelManifest
 from kbapp.ml.runtime import make_session
 
@@ -48,14 +48,15 @@ class NsfwModel:
         self.index = int(outs.get("nsfw_index", 1))
         self.bands = manifest.extra.get("bands", DEFAULT_BANDS)
 
-    def tensor(self, img: Image.Image) -> np.ndarray:
-        crop = resize_crop(img, self.prep)
+    def pixels(self, img: Image.Image) -> np.ndarray:
+        """uint8 model-layout pixels; the pipeline normalises them per batch (imaging.normalize)."""
+        crop = crop_pixels(img, self.prep)
         if self.reencode:  # the reference pipeline's JPEG round trip, for matching scores
             buf = io.BytesIO()
-            crop.save(buf, format="JPEG")
+            Image.fromarray(crop).save(buf, format="JPEG")
             buf.seek(0)
             crop = Image.open(buf).convert("RGB")
-        return to_tensor(crop, self.prep)
+        return to_pixels(crop, self.prep)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         (probs,) = self.session.run([self.output], {self.input_name: batch})

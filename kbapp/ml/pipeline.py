@@ -58,7 +58,7 @@ class _Prepared:
     """What a worker hands the model thread for one image."""
 
     decoded: imaging.Decoded
-    tensors: dict[str, np.ndarray] = field(default_factory=dict)
+    pixels: dict[str, np.ndarray] = field(default_factory=dict)   # uint8 model input per model (imaging.pixels)
     ocr_text: str | None = None
 
 
@@ -107,6 +107,7 @@ class Analyzer:
                 self._note(str(e))
         self._text = None
         self._pool: ThreadPoolExecutor | None = None
+        self._buffers: dict[str, np.ndarray] = {}
 
     def _note(self, msg: str) -> None:
         log.warning("%s", msg)
@@ -159,11 +160,11 @@ class Analyzer:
         """Decode + preprocess one file for every active model (runs in a worker)."""
         d = imaging.load_image(Path(path), min_side=self._min_side() if self.ocr is None else 0,
                                max_pixels=self.max_pixels)
-        t = {"classify": imaging.preprocess(d.image, self.classifier.prep)}
+        t = {"classify": imaging.pixels(d.image, self.classifier.prep)}
         if self.nsfw_model:
-            t["nsfw"] = self.nsfw_model.tensor(d.image)
+            t["nsfw"] = self.nsfw_model.pixels(d.image)
         if self.clip:
-            t["clip"] = imaging.preprocess(d.image, self.clip.prep)
+            t["clip"] = imaging.pixels(d.image, self.clip.prep)
         text = self.ocr.read(d.image) if self.ocr else None
         prepared = _Prepared(d, t, text)
         d.image = None  # pixels are no longer needed: keep the queue's memory small
@@ -182,11 +183,28 @@ class Analyzer:
             log.warning("skipped %s: unexpected %s: %s", path, type(e).__name__, e)
             return Skipped(Path(path), f"{type(e).__name__}: {e}", errors.ImageError.code)
 
+    def _prep_of(self, key: str) -> imaging.Preprocess:
+        return {"classify": self.classifier.prep, "nsfw": self.nsfw_model and self.nsfw_model.prep,
+                "clip": self.clip and self.clip.prep}[key]
+
+    def batch(self, items: list[_Prepared], key: str) -> np.ndarray:
+        """The normalised float32 input batch for one model (`key`: classify, nsfw or clip).
+
+        Written into a buffer kept per model and reused for every batch, so only the
+        first batch pays for fresh memory; valid until the next call with the same key."""
+        shape = items[0].pixels[key].shape
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape[0] < len(items) or buf.shape[1:] != shape:
+            buf = self._buffers[key] = np.empty((max(len(items), self.batch_size), *shape), np.float32)
+        out, prep = buf[:len(items)], self._prep_of(key)
+        for i, p in enumerate(items):
+            imaging.normalize(p.pixels[key], prep, out=out[i])
+        return out
+
     def _infer(self, items: list[_Prepared]) -> list[ImageAnalysis]:
-        batch = np.stack([p.tensors["classify"] for p in items])
-        probs, emb = self.classifier.run(batch)
-        nsfw = self.nsfw_model.run(np.stack([p.tensors["nsfw"] for p in items])) if self.nsfw_model else None
-        clip = self.clip.encode_images(np.stack([p.tensors["clip"] for p in items])) if self.clip else None
+        probs, emb = self.classifier.run(self.batch(items, "classify"))
+        nsfw = self.nsfw_model.run(self.batch(items, "nsfw")) if self.nsfw_model else None
+        clip = self.clip.encode_images(self.batch(items, "clip")) if self.clip else None
         out = []
         for i, p in enumerate(items):
             tags = self.classifier.labels.tags(probs[i])

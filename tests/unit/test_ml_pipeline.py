@@ -59,3 +59,22 @@ def test_progress_and_mixed_batches(photos):
     assert calls[-1] == (len(order), len(order))
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     assert np.allclose(again, results[0].embedding, atol=1e-5)
+
+
+def test_reused_batch_buffer_holds_each_batchs_own_images(tmp_path):
+    # Batches of 3 over 7 photos (the last one short) through one reused input buffer: every
+    # embedding must equal the one computed alone, so nothing stale survives between batches.
+    rng = np.random.default_rng(5)
+    paths = []
+    for i, (w, h) in enumerate([(300, 220), (150, 150), (640, 480), (227, 227), (90, 200), (400, 260), (64, 64)]):
+        p = tmp_path / f"v{i}.png"
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    with Analyzer(nsfw=False, batch_size=3, workers=2) as a:
+        results = list(a.analyze(paths))
+        buffer = a._buffers["classify"]
+        alone = [a.embed_image(p) for p in paths]
+    assert buffer.shape == (3, 3, 224, 224)
+    for r, e in zip(results, alone):
+        assert np.allclose(r.embedding, e, atol=1e-5)
+    assert min(float(results[i].embedding @ results[i + 1].embedding) for i in range(6)) < 0.999
