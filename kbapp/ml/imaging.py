@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,26 @@ class Decoded:
     width: int
     height: int
     image: Image.Image
+    taken: str | None = None     # EXIF date taken, "YYYY-MM-DDTHH:MM:SS"
+
+
+_DATE = re.compile(r"^\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+
+
+def exif_date(exif: Image.Exif) -> str | None:
+    """DateTimeOriginal (else DateTime) as "YYYY-MM-DDTHH:MM:SS", or None. Never raises:
+    a broken EXIF block is not worth a skipped photo."""
+    if not exif:
+        return None
+    try:
+        raw = exif.get_ifd(0x8769).get(36867) or exif.get(306)
+    except Exception:  # Pillow's IFD parser on hostile data
+        return None
+    m = _DATE.match(raw) if isinstance(raw, str) else None
+    if not m or m.group(1) == "0000":
+        return None
+    y, mo, d, h, mi, sec = m.groups()
+    return f"{y}-{mo}-{d}T{h}:{mi}:{sec}"
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -134,7 +155,9 @@ def load_image(path: Path, *, min_side: int = 0, max_pixels: int = DEFAULT_MAX_P
         if min_side and img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
             img.draft(img.mode, (min_side, min_side))
         img.load()
-        if img.getexif().get(_ORIENTATION, 1) not in (0, 1):  # exif_transpose copies even when upright
+        exif = img.getexif()
+        taken = exif_date(exif)
+        if exif.get(_ORIENTATION, 1) not in (0, 1):  # exif_transpose copies even when upright
             img = ImageOps.exif_transpose(img)
         rgb = _to_rgb(img)
     except errors.ImageError:
@@ -150,7 +173,7 @@ def load_image(path: Path, *, min_side: int = 0, max_pixels: int = DEFAULT_MAX_P
         raise errors.TruncatedImage(f"{path.name}: corrupt image data ({msg})") from e
     except (ValueError, TypeError, MemoryError) as e:
         raise errors.UnsupportedImage(f"{path.name}: cannot decode ({type(e).__name__}: {e})") from e
-    return Decoded(path=path, sha256=digest, width=rgb.width, height=rgb.height, image=rgb)
+    return Decoded(path=path, sha256=digest, width=rgb.width, height=rgb.height, image=rgb, taken=taken)
 
 
 def _geometry(w: int, h: int, p: Preprocess) -> tuple[int, int, int, int]:

@@ -30,7 +30,7 @@ from sqlalchemy.exc import DatabaseError
 
 from kbapp.core import errors
 from kbapp.ml import concepts as concept_ml
-from kbapp.ml.photodb import PhotoDB
+from kbapp.ml.photodb import PhotoDB, PhotoWrite
 from kbapp.ml.registry import sha256_file
 from kbapp.ml.vectors import IVFIndex, VectorSet, default_nprobe, one_blas_thread
 
@@ -125,25 +125,6 @@ class ConceptReport:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def exif_taken(path: Path) -> str | None:
-    """EXIF DateTimeOriginal (else DateTime) as "YYYY-MM-DDTHH:MM:SS", or None. Never raises."""
-    try:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            ex = im.getexif()
-            raw = ex.get_ifd(0x8769).get(36867) or ex.get(306)
-    except Exception:  # unreadable EXIF is not worth a skipped photo
-        return None
-    if not isinstance(raw, str):
-        return None
-    m = re.match(r"^\s*(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})", raw)
-    if not m or m.group(1) == "0000":
-        return None
-    y, mo, d, h, mi, s = m.groups()
-    return f"{y}-{mo}-{d}T{h}:{mi}:{s}"
 
 
 def parse_date(s: str | None) -> str | None:
@@ -436,29 +417,30 @@ class PhotoLibrary:
 
     def add_analyses(self, results: Iterable, *, stats: dict[str, os.stat_result] | None = None) -> list[int]:
         """Store `ImageAnalysis` results (the pipeline's, or built by hand); apply concepts. Returns ids."""
-        ids = []
-        staged = []
+        writes: list[PhotoWrite] = []
+        for a in results:
+            p = Path(a.path)
+            st = (stats or {}).get(str(p))
+            if st is None:
+                try:
+                    st = p.stat()
+                except OSError:
+                    st = None
+            vecs = {"image": _unit(a.embedding)}
+            if getattr(a, "clip_embedding", None) is not None:
+                vecs["clip"] = _unit(a.clip_embedding)
+            writes.append(PhotoWrite(p, a.sha256, st.st_size if st else 0, st.st_mtime_ns if st else 0, a.width,
+                                     a.height, getattr(a, "taken", None), a.nsfw, list(a.tags), vecs, a.ocr_text))
+        if not writes:
+            return []
         with self.db.write_lock, self.db.engine.begin() as conn:
-            for a in results:
-                p = Path(a.path)
-                st = (stats or {}).get(str(p))
-                if st is None:
-                    try:
-                        st = p.stat()
-                    except OSError:
-                        st = None
-                vecs = {"image": _unit(a.embedding)}
-                if getattr(a, "clip_embedding", None) is not None:
-                    vecs["clip"] = _unit(a.clip_embedding)
-                pid = self.db.upsert(conn, path=p, sha256=a.sha256, size=st.st_size if st else 0,
-                                     mtime_ns=st.st_mtime_ns if st else 0, width=a.width, height=a.height,
-                                     taken=exif_taken(p) if st else None, nsfw=a.nsfw, tag_list=list(a.tags),
-                                     vectors=vecs, ocr_text=a.ocr_text)
+            ids = self.db.upsert_many(conn, writes)
+            if self._concepts:
+                images = np.stack([w.vectors["image"] for w in writes])
                 for name, (model, thr) in self._concepts.items():
-                    s = float(model.predict_proba(vecs["image"][None])[0])
-                    self.db.set_photo_concept_tag(conn, pid, name, s if s >= thr else None)
-                staged.append((pid, vecs))
-                ids.append(pid)
+                    for pid, s in zip(ids, model.predict_proba(images)):
+                        self.db.set_photo_concept_tag(conn, pid, name, float(s) if s >= thr else None)
+        staged = [(pid, w.vectors) for pid, w in zip(ids, writes)]
         by_kind: dict[str, tuple[list[int], list[np.ndarray]]] = {}
         for pid, vecs in staged:
             for kind, v in vecs.items():
@@ -642,7 +624,7 @@ class PhotoLibrary:
             if s >= thr:
                 tg.append((name, round(s, 4), "concept"))
         return PhotoTags(str(path), False, res.width, res.height, sorted(tg, key=lambda t: -t[1]), res.nsfw,
-                         res.ocr_text, exif_taken(path))
+                         res.ocr_text, res.taken)
 
     # -- near-duplicates ----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class ImageAnalysis:
     nsfw: float | None = None
     ocr_text: str | None = None
     clip_embedding: np.ndarray | None = None   # float32, L2-normalised, when a CLIP model is installed
+    taken: str | None = None               # EXIF date taken, read while decoding
 
 
 @dataclass
@@ -107,7 +109,7 @@ class Analyzer:
                 self._note(str(e))
         self._text = None
         self._pool: ThreadPoolExecutor | None = None
-        self._buffers: dict[str, np.ndarray] = {}
+        self._buffers = threading.local()   # per thread: {model key: (uint8 batch, float32 batch)}
 
     def _note(self, msg: str) -> None:
         log.warning("%s", msg)
@@ -190,16 +192,18 @@ class Analyzer:
     def batch(self, items: list[_Prepared], key: str) -> np.ndarray:
         """The normalised float32 input batch for one model (`key`: classify, nsfw or clip).
 
-        Written into a buffer kept per model and reused for every batch, so only the
-        first batch pays for fresh memory; valid until the next call with the same key."""
+        Written into buffers kept per model and reused for every batch, so only the first
+        batch pays for fresh memory; valid until this thread's next call with the same key.
+        Per thread: the app may index in one thread while it tags a single photo in another."""
         shape = items[0].pixels[key].shape
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape[0] < len(items) or buf.shape[1:] != shape:
-            buf = self._buffers[key] = np.empty((max(len(items), self.batch_size), *shape), np.float32)
-        out, prep = buf[:len(items)], self._prep_of(key)
-        for i, p in enumerate(items):
-            imaging.normalize(p.pixels[key], prep, out=out[i])
-        return out
+        mine = self._buffers.__dict__
+        bufs = mine.get(key)
+        if bufs is None or bufs[0].shape[0] < len(items) or bufs[0].shape[1:] != shape:
+            n = max(len(items), self.batch_size)
+            bufs = mine[key] = (np.empty((n, *shape), np.uint8), np.empty((n, *shape), np.float32))
+        pixels, out = bufs[0][:len(items)], bufs[1][:len(items)]
+        np.stack([p.pixels[key] for p in items], out=pixels)
+        return imaging.normalize(pixels, self._prep_of(key), out=out)
 
     def _infer(self, items: list[_Prepared]) -> list[ImageAnalysis]:
         probs, emb = self.classifier.run(self.batch(items, "classify"))
@@ -214,7 +218,8 @@ class Analyzer:
             out.append(ImageAnalysis(
                 path=d.path, sha256=d.sha256, width=d.width, height=d.height, tags=tags,
                 embedding=emb[i].copy(), nsfw=float(nsfw[i]) if nsfw is not None else None,
-                ocr_text=p.ocr_text, clip_embedding=clip[i].copy() if clip is not None else None))
+                ocr_text=p.ocr_text, clip_embedding=clip[i].copy() if clip is not None else None,
+                taken=d.taken))
         return out
 
     def analyze(self, paths: Iterable[Path],

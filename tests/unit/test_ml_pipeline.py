@@ -72,9 +72,42 @@ def test_reused_batch_buffer_holds_each_batchs_own_images(tmp_path):
         paths.append(p)
     with Analyzer(nsfw=False, batch_size=3, workers=2) as a:
         results = list(a.analyze(paths))
-        buffer = a._buffers["classify"]
+        pixels, buffer = a._buffers.classify
         alone = [a.embed_image(p) for p in paths]
-    assert buffer.shape == (3, 3, 224, 224)
+    assert buffer.shape == pixels.shape == (3, 3, 224, 224)
     for r, e in zip(results, alone):
         assert np.allclose(r.embedding, e, atol=1e-5)
     assert min(float(results[i].embedding @ results[i + 1].embedding) for i in range(6)) < 0.999
+
+
+def test_two_threads_analysing_at_once_get_their_own_results(tmp_path):
+    # The app tags a single photo (PhotoLibrary.tags) while indexing runs in another thread:
+    # the reused batch buffers are per thread, so neither sees the other's pixels.
+    import threading
+
+    rng = np.random.default_rng(11)
+    paths = []
+    for i in range(12):
+        p = tmp_path / f"t{i}.png"
+        Image.fromarray(rng.integers(0, 256, (120 + i, 160, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    with Analyzer(nsfw=False, batch_size=2, workers=2) as a:
+        alone = {p: a.embed_image(p) for p in paths}
+        got: dict = {}
+        start = threading.Barrier(2)
+
+        def run(part):
+            start.wait()
+            for _ in range(3):
+                for r in a.analyze(part):
+                    got.setdefault(r.path, []).append(r.embedding)
+
+        threads = [threading.Thread(target=run, args=(paths[k::2],)) for k in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    assert sorted(got) == sorted(paths) and all(len(v) == 3 for v in got.values())
+    for p, embs in got.items():
+        for e in embs:
+            assert np.allclose(e, alone[p], atol=1e-5)
