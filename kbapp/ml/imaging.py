@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,15 +209,21 @@ def resize_crop(img: Image.Image, p: Preprocess) -> Image.Image:
 # would otherwise be enlarged whole before cropping); bigger ones go through Pillow's box.
 _CV2_MAX_PIXELS = 1 << 20
 _cv2_module: object = None
+_cv2_lock = threading.Lock()
 
 
 def _cv2():
-    """OpenCV (the `[ml]` extra's opencv-python-headless), or None without it. The desktop build of opencv-python points
-    Qt's plugin path at its own Qt 5 plugins on import, which would break PySide6: the
-    variables it sets are put back as they were."""
+    """OpenCV (the `[ml]` extra's opencv-python-headless), or None without it.
+
+    The desktop build (opencv-python, which the OCR extra pulls in) points Qt's plugin
+    path at its own Qt 5 plugins on import, which would break PySide6: the variables it
+    sets are put back as they were. Locked: the decode workers get here together."""
     global _cv2_module
-    if _cv2_module is None:
-        import os
+    if _cv2_module is not None:
+        return _cv2_module or None
+    with _cv2_lock:
+        if _cv2_module is not None:
+            return _cv2_module or None
         saved = {k: os.environ.get(k) for k in ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR")}
         try:
             import cv2
@@ -251,7 +259,8 @@ def crop_pixels(img: Image.Image, p: Preprocess) -> np.ndarray:
 
 
 def to_pixels(img: Image.Image | np.ndarray, p: Preprocess) -> np.ndarray:
-    """RGB crop (image or (H,W,3) array) -> uint8 (C,H,W) or (H,W,C) in the model's channel order, not yet normalised.
+    """RGB crop (image or (H,W,3) array) -> uint8 (C,H,W) or (H,W,C) in the model's
+    channel order, not yet normalised.
 
     Workers hand these to the model thread, which normalises a whole batch at once into
     a reused buffer (`normalize`): a fresh float32 array per image costs more in page
