@@ -128,5 +128,8 @@ def test_index_stores_and_filters_by_the_exif_date(tmp_path, photo_analyzer):
         names = {Path(h.path).name for h in lib.search(like=folder / "old.jpg", since="2020", limit=10)}
         assert names == {"new.jpg"}
         assert lib.tags(folder / "old.jpg").taken == "2012-03-04T05:06:07"
+        elsewhere = _jpeg_with_date(tmp_path / "not-indexed.jpg", "2001:02:03 04:05:06")
+        unindexed = lib.tags(elsewhere)
+        assert (unindexed.indexed, unindexed.taken) == (False, "2001-02-03T04:05:06")
     finally:
         lib.close()
