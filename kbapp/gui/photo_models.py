@@ -27,8 +27,8 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistent
 from PySide6.QtGui import QImage, QPixmap
 
 from kbapp.core import errors
-from kbapp.ml.nsfw import band
-from kbapp.ml.runtime import lower_thread_priority
+from kbapp.ml.bands import band
+from kbapp.ml.threads import lower_thread_priority
 
 
 log = logging.getLogger(__name__)

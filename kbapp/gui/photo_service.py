@@ -32,9 +32,27 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal
 
 from kbapp.core import errors
-from kbapp.ml.runtime import lower_thread_priority
+from kbapp.ml.threads import lower_thread_priority
 
 log = logging.getLogger(__name__)
+
+ML_PACKAGES = ("numpy", "PIL", "onnxruntime")   # what the Photos page cannot work without
+
+
+def ml_missing() -> str | None:
+    """Why the Photos page cannot work here ("No module named 'numpy'"), or None.
+
+    Looked up without importing: the ML packages load with the photo library, when the
+    page first needs it, so they cost the window's start-up nothing."""
+    import importlib.util
+
+    for name in ML_PACKAGES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return f"No module named {name!r}"
+        except (ImportError, ValueError) as e:
+            return str(e)
+    return None
 
 PREF_PHOTO_FOLDERS = "photos.folders"      # JSON list of absolute folder paths
 WATCH_INTERVAL = 2.0

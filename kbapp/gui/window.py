@@ -27,6 +27,9 @@ from .pages.settings import SettingsPage
 from .pages.teams import TeamsPage
 
 try:  # the Photos page needs the [ml] (or [gpu]) extra: numpy, Pillow, onnxruntime
+    from .photo_service import ml_missing
+    if why := ml_missing():   # looked up, not imported: they load when the page first needs them
+        raise ImportError(why)
     from .pages.photos import IndexStatus, PhotosPage, ml_status_text
     from .photo_service import PhotoService
     ML_MISSING: str | None = None

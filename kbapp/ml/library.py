@@ -30,13 +30,13 @@ from sqlalchemy.exc import DatabaseError
 
 from kbapp.core import errors
 from kbapp.ml import concepts as concept_ml
+from kbapp.ml.files import walk_images
 from kbapp.ml.photodb import PhotoDB, PhotoWrite
 from kbapp.ml.registry import sha256_file
 from kbapp.ml.vectors import IVFIndex, VectorSet, default_nprobe, one_blas_thread
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
 NSFW_THRESHOLD = 0.7
 TEXT_TAG_MIN_SIM = 0.45     # a free-text query's nearest tags below this cosine are not used
 DUPE_THRESHOLD = 0.88       # cosine for "near-duplicate": distinct dev photos reach 0.85 at most (docs/ml.md)
@@ -139,28 +139,6 @@ def parse_date(s: str | None) -> str | None:
     if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31):
         raise errors.PhotoIndexError(f"bad date {s!r}")
     return f"{y}-{mo}-{d}T{h or '00'}:{mi or '00'}:{sec or '00'}"
-
-
-def walk_images(roots: Iterable[Path]) -> dict[str, os.stat_result]:
-    """Every image file under the roots (files given directly count too), with its stat."""
-    out: dict[str, os.stat_result] = {}
-    for root in roots:
-        root = Path(root)
-        if root.is_file():
-            if root.suffix.lower() in IMAGE_EXTS:
-                out[str(root)] = root.stat()
-            continue
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for fn in filenames:
-                if fn.startswith(".") or Path(fn).suffix.lower() not in IMAGE_EXTS:
-                    continue
-                p = os.path.join(dirpath, fn)
-                try:
-                    out[p] = os.stat(p)
-                except OSError:
-                    continue
-    return out
 
 
 # --- the facade ------------------------------------------------------------------------------

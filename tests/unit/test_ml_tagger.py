@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kbapp.core import errors
-from kbapp.ml.nsfw import band
+from kbapp.ml.bands import band
 from kbapp.ml.pipeline import Analyzer, ImageAnalysis
 from kbapp.ml.registry import Registry
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QCompleter, QFileDi
                                QLineEdit, QListView, QMenu, QProgressBar, QPushButton, QSizePolicy, QSplitter,
                                QStyle, QStyledItemDelegate, QToolButton, QVBoxLayout, QWidget)
 
-from kbapp.ml.library import IMAGE_EXTS
+from kbapp.ml.files import IMAGE_EXTS
 
 from .. import theme
 from ..assets import icon, svg_pixmap
