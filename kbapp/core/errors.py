@@ -168,6 +168,12 @@ class Conflict(KbappError):
     code = "CONFLICT"
 
 
+class ResetNotAuthorized(KbappError):
+    """The server's policy: an account reset must be authorized by one of its live keys."""
+
+    code = "RESET_NOT_AUTHORIZED"
+
+
 class NotLoggedIn(KbappError):
     code = "NOT_LOGGED_IN"
 

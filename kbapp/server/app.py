@@ -28,6 +28,7 @@ MAX_BODY = 1 << 20
 STATUS = {
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.ResetNotAuthorized: 403,
     errors.TooLarge: 413,
     errors.RateLimited: 429,
 }

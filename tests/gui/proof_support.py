@@ -5,9 +5,7 @@ users who prove accounts or change their identity on their own "machines".
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +15,7 @@ from kbapp.client.proofs import ProofConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from fake_services import FakeDNS, FakeGitHub, FakeWebsite  # noqa: E402
+from reset_support import reset_body  # noqa: E402
 
 
 class Fakes:
@@ -83,19 +82,12 @@ async def revoke_paper_device(home: Path, fakes: Fakes):
 
 
 async def reset_account(server_url: str, home: Path, fakes: Fakes, username: str) -> None:
-    """What an account reset looks like to others: a new eldest key starts a new subchain."""
-    from kbapp.core.keys import DeviceKeys
-    from kbapp.core.sigchain import build_eldest
-    from kbapp.core.uid import device_id as make_device_id
-
+    """What an account reset looks like to others: a new eldest key starts a new subchain
+    (authorized by the owner's device, as the server requires)."""
     async def work(app):
-        ident = await app.identify(username, proofs=False)
-        keys = DeviceKeys.from_seeds(os.urandom(32), os.urandom(32))
-        link = build_eldest(keys.sibkey, uid=ident.uid, username=username, ctime=int(time.time()),
-                            device_id=make_device_id(os.urandom(16)), device_name="fresh",
-                            seqno=ident.chain_length + 1, prev=bytes.fromhex(ident.tail_link_id))
+        uid, body = await reset_body(app, username)
         async with httpx.AsyncClient() as client:
-            r = await client.post(f"{server_url}/v1/chain/{ident.uid}/links", json={"links": [link]}, timeout=10)
+            r = await client.post(f"{server_url}/v1/chain/{uid}/links", json=body, timeout=10)
         if r.status_code != 200:
             raise RuntimeError(r.text)
     await as_user(home, fakes.config(), work)

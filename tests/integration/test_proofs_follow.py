@@ -5,18 +5,13 @@ in `kbapp id alice --json` as the right typed change. Also following/followers."
 from __future__ import annotations
 
 import contextlib
-import os
-import time
 
 import httpx
 import pytest
 
-from kbapp.core.keys import DeviceKeys
-from kbapp.core.sigchain import build_eldest
-from kbapp.core.uid import device_id as make_device_id
-
 from e2e_support import cli, open_app
 from fake_services import FakeGitHub, FakeWebsite
+from reset_support import reset_body
 from test_proofs_services import config_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -82,13 +77,9 @@ async def test_follow_diffs_in_cli_json(server, tmp_path, fakes):
         assert ("device_revoked", paper_dev.id) in got
         assert ("key_removed", paper_dev.sibkey) in got
 
-        # alice's account is reset: a new eldest key
-        ident = await alice.identify("alice", proofs=False)
-        keys = DeviceKeys.from_seeds(os.urandom(32), os.urandom(32))
-        link = build_eldest(keys.sibkey, uid=ident.uid, username="alice", ctime=int(time.time()),
-                            device_id=make_device_id(os.urandom(16)), device_name="fresh",
-                            seqno=ident.chain_length + 1, prev=bytes.fromhex(ident.tail_link_id))
-        r = httpx.post(f"{server.url}/v1/chain/{ident.uid}/links", json={"links": [link]}, timeout=10)
+        # alice resets her account from her device: a new eldest key
+        uid, body = await reset_body(alice, "alice")
+        r = httpx.post(f"{server.url}/v1/chain/{uid}/links", json=body, timeout=10)
         assert r.status_code == 200, r.text
         got = cli(bob, "id", "alice", env=env).json
         assert [c["kind"] for c in got["follow_diff"]] == ["account_reset"]
