@@ -12,7 +12,8 @@ Proofs: carol proves a website, a domain, GitHub and Mastodon against loopback
 imitations of those services that this script serves itself
 (tests/integration/fake_services.py); alice follows her, then carol's website
 loses the proof (broken, and the follow banner); alice's own "Prove an account".
-Teams: alice makes acme (with acme.eng and acme.eng.web) and adds four people.
+Teams: alice makes acme (with acme.eng and acme.eng.web), adds four people and invites
+heidi@github, who is not on kbapp yet.
 Photos: alice watches a folder of 13 ImageNet dev photos (demo only: they are for
 research and testing and never ship with the app), searches "dog", then shows one
 photo the NSFW model puts in its "review" band, blurred.
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))  # the loopback service 
 
 import PySide6.QtWidgets  # noqa: E402,F401 - PySide6 before qasync
 from PySide6.QtGui import QCursor  # noqa: E402
+from PySide6.QtWidgets import QScrollArea  # noqa: E402
 import qasync  # noqa: E402
 
 from kbapp.client.app import App  # noqa: E402
@@ -206,7 +208,8 @@ async def teams(window, tmp: Path) -> None:
         await until(lambda: page.dialog is None and not page._ops and not page.busy.busy)
 
     await dialog(page.create_button, lambda d: d.edit.setText("acme"))
-    for who, role in (("dave", "admin"), ("erin", "writer"), ("frank", "writer"), ("grace", "reader")):
+    for who, role in (("dave", "admin"), ("erin", "writer"), ("frank", "writer"), ("grace", "reader"),
+                      ("heidi@github", "writer")):   # not on kbapp yet: a pending invite
         def fill(d, who=who, role=role):
             d.form.username.setText(who)
             d.form.role.setCurrentIndex(d.form.role.findData(role))
@@ -219,6 +222,13 @@ async def teams(window, tmp: Path) -> None:
     page.banner.clear()
     await settle(0.6)
     shoot(window, "teams")
+    # further down: the pending invite for heidi@github, selected, with Cancel
+    page.invites_view.setCurrentIndex(page.invites.index(0, 0))
+    area = page.findChild(QScrollArea)
+    area.ensureWidgetVisible(page.invite_note, 0, 24)
+    await settle(0.6)
+    shoot(window, "teams-invites")
+    area.verticalScrollBar().setValue(0)
 
 
 async def main() -> None:

@@ -12,7 +12,7 @@ from PySide6.QtCore import QAbstractItemModel, QAbstractListModel, QModelIndex, 
     QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from kbapp.client.models import JoinRequestView, TeamListItem, TeamMemberView
+from kbapp.client.models import JoinRequestView, TeamInviteView, TeamListItem, TeamMemberView
 
 from . import theme
 from .assets import icon
@@ -257,32 +257,88 @@ class TeamMemberModel(HeaderTableModel):
 # -- join requests -------------------------------------------------------------------------------
 
 
-class JoinRequestModel(QAbstractListModel):
-    """Pending requests to join a closed team (only those whose signature checked out)."""
+class _RowsModel(QAbstractListModel):
+    """A flat list of view objects, each shown as one line with an icon and a tooltip."""
+
+    ICON = "people"
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.requests: list[JoinRequestView] = []
+        self.rows: list = []
 
-    def set_requests(self, requests: list[JoinRequestView]) -> None:
+    def set_rows(self, rows) -> None:
         self.beginResetModel()
-        self.requests = list(requests)
+        self.rows = list(rows)
         self.endResetModel()
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.requests)
+        return 0 if parent.isValid() else len(self.rows)
+
+    def text(self, item) -> str:
+        raise NotImplementedError
+
+    def tooltip(self, item) -> str:
+        raise NotImplementedError
 
     def data(self, index: _Index, role: int = Qt.DisplayRole):
-        if not index.isValid() or not 0 <= index.row() < len(self.requests):
+        if not index.isValid() or not 0 <= index.row() < len(self.rows):
             return None
-        r = self.requests[index.row()]
+        item = self.rows[index.row()]
         if role == Qt.DisplayRole:
-            when = short_date(r.created)
-            return f"{r.username} asks to join{' · ' + when if when else ''}"
+            return self.text(item)
         if role == Qt.DecorationRole:
-            return icon("people", theme.colour("text-muted"))
+            return icon(self.ICON, theme.colour("text-muted"))
         if role == Qt.ToolTipRole:
-            return f"{r.username} (uid {r.uid}): the request is signed by one of their devices"
+            return self.tooltip(item)
         if role == ObjectRole:
-            return r
+            return item
         return None
+
+
+class JoinRequestModel(_RowsModel):
+    """Pending requests to join a closed team (only those whose signature checked out)."""
+
+    def set_requests(self, requests: list[JoinRequestView]) -> None:
+        self.set_rows(requests)
+
+    @property
+    def requests(self) -> list[JoinRequestView]:
+        return self.rows
+
+    def text(self, r: JoinRequestView) -> str:
+        when = short_date(r.created)
+        return f"{r.username} asks to join{' · ' + when if when else ''}"
+
+    def tooltip(self, r: JoinRequestView) -> str:
+        return f"{r.username} (uid {r.uid}): the request is signed by one of their devices"
+
+
+class InviteModel(_RowsModel):
+    """A team's pending invites, as its chain holds them: a user who has not accepted yet,
+    `bob@github` waiting for bob to prove GitHub, or a token not used yet."""
+
+    ICON = "link"
+
+    @staticmethod
+    def subject(i: TeamInviteView) -> str:
+        """Whom the invite is for, in a few words ("carol@github", "token ab12cd34")."""
+        if i.type == "seitan":
+            return f"token {i.id[:8]}"
+        if i.type == "keybase":   # name: uid%eldest_seqno, a user whose keys are not ready yet
+            return f"user {i.name.split('%')[0][:12]}…"
+        return f"{i.name}@{i.type}"
+
+    def text(self, i: TeamInviteView) -> str:
+        if i.type == "seitan":
+            return f"A token · joins as {i.role} · invite {i.id[:8]}"
+        tail = " once they prove it" if i.type != "keybase" else ""
+        return f"{self.subject(i)} · joins as {i.role}{tail}"
+
+    def tooltip(self, i: TeamInviteView) -> str:
+        if i.type == "seitan":
+            return ("Whoever holds this token joins when they accept it; the token itself was shown only once. "
+                    f"Invite id {i.id}")
+        if i.type == "keybase":
+            return f"The user {i.name} is added as {i.role} once their keys are ready. Invite id {i.id}"
+        return (f"Whoever proves the {i.type} account {i.name!r} is added as {i.role} by an admin's kbapp. "
+                f"Invite id {i.id}")

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from kbapp.client.app import App
-from kbapp.gui.team_models import JoinRequestModel, TeamMemberModel, TeamTreeModel
+from kbapp.gui.team_models import InviteModel, JoinRequestModel, TeamMemberModel, TeamTreeModel
 
 from gui_support import TIMEOUT_MS, other_user
 
@@ -77,7 +77,7 @@ def select_team(qtbot, page, name: str) -> None:
 
 
 def test_models_are_sound(qtmodeltester, qloop):
-    from kbapp.client.models import JoinRequestView, TeamListItem, TeamMemberView
+    from kbapp.client.models import JoinRequestView, TeamInviteView, TeamListItem, TeamMemberView
 
     tree = TeamTreeModel()
     qtmodeltester.check(tree)
@@ -114,6 +114,17 @@ def test_models_are_sound(qtmodeltester, qloop):
     reqs.set_requests([JoinRequestView("acme", "bob", "d" * 32, 0)])
     qtmodeltester.check(reqs)
     assert reqs.index(0, 0).data() == "bob asks to join"
+
+    invites = InviteModel()
+    qtmodeltester.check(invites)
+    invites.set_rows([TeamInviteView("ab12cd34ef56", "seitan", "e" * 64, "writer"),
+                      TeamInviteView("0123456789ab", "github", "carol", "reader"),
+                      TeamInviteView("fedcba987654", "keybase", "f" * 32 + "%1", "admin")])
+    qtmodeltester.check(invites)
+    assert [invites.index(i, 0).data() for i in range(3)] == [
+        "A token · joins as writer · invite ab12cd34", "carol@github · joins as reader once they prove it",
+        "user ffffffffffff… · joins as admin"]
+    assert "proves the github account 'carol'" in invites.index(1, 0).data(Qt.ToolTipRole)
 
 
 def test_admin_builds_a_team_with_a_subteam_and_manages_members(qtbot, qtmodeltester, alice_window, tmp_path, run):
@@ -206,6 +217,7 @@ def test_non_admin_sees_why_and_joins_by_name(qtbot, alice_window, tmp_path, run
     async def bob_team(app):
         await app.create_team("bobco")
         await app.add_member("bobco", "alice", "writer")
+        await app.invite("bobco", "carol@github", role="reader")
         await app.create_team("bobopen")
         await app.team_settings("bobopen", open=True, default_role="reader")
     run(as_user(bob_home, bob_team))
@@ -220,8 +232,12 @@ def test_non_admin_sees_why_and_joins_by_name(qtbot, alice_window, tmp_path, run
     select_member(page, "bob")
     for b, what in ((page.role_button, "change roles"), (page.remove_button, "remove members"),
                     (page.save_settings_button, "change the team's settings"), (page.invite_button, "invite people"),
-                    (page.subteam_button, "create subteams")):
+                    (page.subteam_button, "create subteams"), (page.cancel_invite_button, "cancel invites")):
         assert not b.isEnabled() and b.toolTip() == f"Only admins and owners can {what}; you are a writer."
+    # the pending invite is listed for members too, with why they cannot cancel it
+    assert page.invites_view.isVisible()
+    assert [page.invites.text(i) for i in page.invites.rows] == ["carol@github · joins as reader once they prove it"]
+    assert page.invites_note.text() == "Only admins and owners can cancel invites; you are a writer."
     assert not page.open_check.isEnabled()
     assert page.leave_button.isEnabled() and page.rotate_button.isEnabled()
 
@@ -312,3 +328,30 @@ def test_open_and_closed_teams_joined_by_another_user(qtbot, alice_window, tmp_p
     assert token.startswith("closedcrew:")
     qtbot.mouseClick(page.copy_token_button, Qt.LeftButton)
     assert QApplication.clipboard().text() == token
+
+    # pending invites: the token, then carol@github added from the Add dialog (not on kbapp yet)
+    tok_id = page.view.invites[0].id
+    assert [page.invites.text(i) for i in page.invites.rows] == [f"A token · joins as writer · invite {tok_id[:8]}"]
+    member_dialog(qtbot, page, page.add_button, "carol@github", "writer")
+    qtbot.waitUntil(lambda: page.invites.rowCount() == 2 and idle(page), timeout=TIMEOUT_MS)
+    assert page.banner.title.text() == "carol@github is invited to closedcrew as writer"
+    texts = sorted(page.invites.text(i) for i in page.invites.rows)
+    assert texts == [f"A token · joins as writer · invite {tok_id[:8]}",
+                     "carol@github · joins as writer once they prove it"]
+    assert "carol" not in roles(page)
+    assert not page.cancel_invite_button.isEnabled()
+    assert page.cancel_invite_button.toolTip() == "Select an invite to cancel it."
+    # cancel the token: confirmed, signed into the chain, gone from the list (and from bob's view)
+    row = next(r for r, i in enumerate(page.invites.rows) if i.type == "seitan")
+    page.invites_view.setCurrentIndex(page.invites.index(row, 0))
+    assert page.cancel_invite_button.isEnabled()
+    qtbot.mouseClick(page.cancel_invite_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: confirm_box() is not None, timeout=TIMEOUT_MS)
+    box = confirm_box()
+    assert box.text() == f"Cancel the invite for token {tok_id[:8]}?"
+    qtbot.mouseClick(next(b for b in box.buttons() if b.text() == "Cancel invite"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: page.invites.rowCount() == 1 and idle(page), timeout=TIMEOUT_MS)
+    assert page.banner.title.text() == f"The invite for token {tok_id[:8]} was cancelled"
+    assert [i.type for i in page.view.invites] == ["github"]
+    seen = run(as_user(bob_home, lambda app: app.team("closedcrew")))
+    assert [(i.type, i.name) for i in seen.invites] == [("github", "carol")]

@@ -27,7 +27,8 @@ from ..assets import icon
 from ..dialogs import confirm, unlock_keys, wait_finished
 from ..models import ObjectRole
 from ..team_dialogs import MemberDialog, NameDialog
-from ..team_models import ROLE_ORDER, JoinRequestModel, NameRole, TeamMemberModel, TeamTreeModel, is_admin_role
+from ..team_models import (ROLE_ORDER, InviteModel, JoinRequestModel, NameRole, TeamMemberModel, TeamTreeModel,
+                           is_admin_role)
 from ..widgets import IconLabel, card, fit_table, flash_text, guarded, label, rule
 from .base import Page
 
@@ -266,6 +267,25 @@ class TeamsPage(Page):
         lay = QVBoxLayout(box)
         lay.setContentsMargins(20, 14, 20, 14)
         lay.setSpacing(8)
+        self.invites_title = label("PENDING INVITES", "section")
+        lay.addWidget(self.invites_title)
+        self.invites = InviteModel(self)
+        self.invites_view = QListView()
+        self.invites_view.setObjectName("teamInvitesView")
+        self.invites_view.setModel(self.invites)
+        self.invites_view.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.invites_view.setFixedHeight(72)
+        self.invites_view.setIconSize(QSize(18, 18))
+        self.invites_view.selectionModel().selectionChanged.connect(self._update_buttons)
+        lay.addWidget(self.invites_view)
+        irow = QHBoxLayout()
+        self.invites_note = label("", "faint", wrap=True)
+        self.invites_note.setObjectName("teamInvitesNote")
+        irow.addWidget(self.invites_note, 1)
+        self.cancel_invite_button = self._button("Cancel invite", "cancelInviteButton", self.cancel_invite_clicked,
+                                                 "danger")
+        irow.addWidget(self.cancel_invite_button)
+        lay.addLayout(irow)
         lay.addWidget(label("INVITE WITH A TOKEN", "section"))
         row = QHBoxLayout()
         row.setSpacing(10)
@@ -439,6 +459,7 @@ class TeamsPage(Page):
             self.right.setCurrentWidget(self.empty)
             self.members.set_members([])
             self.requests.set_requests([])
+            self.invites.set_rows([])
             self._update_buttons()
             return
         self.right.setCurrentWidget(self.detail)
@@ -466,6 +487,9 @@ class TeamsPage(Page):
         self.default_role.blockSignals(False)
         self.requests.set_requests(list(requests))
         self.requests_view.setVisible(self.requests.rowCount() > 0)
+        self.invites.set_rows(view.invites)
+        for w in (self.invites_title, self.invites_view, self.invites_note, self.cancel_invite_button):
+            w.setVisible(bool(view.invites))
         self._update_buttons()
 
     def selected_member(self):
@@ -475,6 +499,10 @@ class TeamsPage(Page):
     def selected_request(self):
         rows = self.requests_view.selectionModel().selectedRows()
         return self.requests.data(rows[0], ObjectRole) if rows else None
+
+    def selected_invite(self):
+        rows = self.invites_view.selectionModel().selectedRows()
+        return self.invites.data(rows[0], ObjectRole) if rows else None
 
     def _only_admins(self, what: str) -> str:
         return f"Only admins and owners can {what}; you are {self._role_word(self.view)}."
@@ -486,14 +514,14 @@ class TeamsPage(Page):
         owner = v is not None and v.my_role == "owner"
         member = v is not None and v.my_role != "none"
         out = {k: "" for k in ("add", "role", "remove", "rotate", "leave", "settings", "approve", "deny",
-                               "invite", "subteam")}
+                               "invite", "cancel_invite", "subteam")}
         if v is None:
             return {k: "Select a team first." for k in out}
         if not admin:
             for k, what in (("add", "add members"), ("role", "change roles"), ("remove", "remove members"),
                             ("settings", "change the team's settings"), ("approve", "approve join requests"),
-                            ("deny", "deny join requests"),
-                            ("invite", "invite people"), ("subteam", "create subteams")):
+                            ("deny", "deny join requests"), ("invite", "invite people"),
+                            ("cancel_invite", "cancel invites"), ("subteam", "create subteams")):
                 out[k] = self._only_admins(what)
         else:
             for k, what in (("role", "change their role"), ("remove", "remove them")):
@@ -510,6 +538,10 @@ class TeamsPage(Page):
                 if self.selected_request() is None:
                     out[k] = ("No one is waiting to join." if self.requests.rowCount() == 0
                               else f"Select a request to {k} it.")
+            if v.implicit:
+                out["cancel_invite"] = "The invites of an implicit team are its name: they stay until proved."
+            elif self.selected_invite() is None:
+                out["cancel_invite"] = "Select an invite to cancel it."
             if not out["settings"] and not self._settings_dirty():
                 out["settings"] = "Nothing changed."
         if not member:
@@ -537,6 +569,8 @@ class TeamsPage(Page):
                  (self.approve_button, "approve", "Add the selected requester with the default role"),
                  (self.deny_button, "deny", "Turn the selected request down: it is dropped (they may ask again)"),
                  (self.invite_button, "invite", "Make a one-time token that lets its holder join"),
+                 (self.cancel_invite_button, "cancel_invite", "Withdraw the selected invite: signed into the "
+                                                              "team's chain, so no one can use it afterwards"),
                  (self.subteam_button, "subteam", "Create a subteam of the selected team"))
         for b, key, tip in pairs:
             b.setEnabled(not why[key] and not self._ops)
@@ -563,6 +597,7 @@ class TeamsPage(Page):
                  "Closed: requests to join wait here until an admin approves them.")
                 + ("" if admin else " " + why["settings"]))
             self.requests_note.setText(why["approve"] or "Approving adds them with the team's default role.")
+            self.invites_note.setText(why["cancel_invite"] or "Cancelling is signed into the team's chain.")
 
     # -- running actions ----------------------------------------------------------------------
 
@@ -659,6 +694,12 @@ class TeamsPage(Page):
         if not await self._ask(dlg):
             return
         who, role = dlg.username, dlg.role
+        if "@" in who:   # bob@github: someone who may not be on kbapp yet; joins once they prove it
+            ok, _ = await self._act(self.app.invite, v.name, who, role=role, select=v.name)
+            if ok:
+                self._done(f"{who} is invited to {v.name} as {role}",
+                           "An admin's kbapp adds whoever proves that account, the next time it opens the team.")
+            return
         ok, _ = await self._act(self.app.add_member, v.name, who, role, select=v.name)
         if ok:
             self._done(f"{who} is {a_role(role)} in {v.name} now",
@@ -751,6 +792,21 @@ class TeamsPage(Page):
         if ok:
             self._done(f"You denied {r.username}'s request to join {v.name}",
                        "The request is gone; they can ask again.")
+
+    @qasync.asyncSlot()
+    async def cancel_invite_clicked(self) -> None:
+        v, i = self.view, self.selected_invite()
+        if v is None or i is None or self.reasons()["cancel_invite"]:
+            return
+        what = self.invites.subject(i)
+        sure = await confirm(self.window(), "Cancel this invite?", f"Cancel the invite for {what}?",
+                             "The cancel is signed into the team's chain: no admin's kbapp adds anyone with it "
+                             "afterwards, even if it is accepted later.", "Cancel invite")
+        if not sure:
+            return
+        ok, _ = await self._act(self.app.cancel_invite, v.name, i.id, select=v.name)
+        if ok:
+            self._done(f"The invite for {what} was cancelled")
 
     @qasync.asyncSlot()
     async def invite_clicked(self) -> None:
