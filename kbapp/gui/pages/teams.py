@@ -17,7 +17,7 @@ import qasync
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFrame, QHBoxLayout, QHeaderView,
-                               QListView, QPushButton, QStackedWidget, QTableView, QTreeView, QVBoxLayout,
+                               QLabel, QListView, QPushButton, QStackedWidget, QTableView, QTreeView, QVBoxLayout,
                                QWidget)
 
 from kbapp.core import errors
@@ -206,11 +206,7 @@ class TeamsPage(Page):
         return box
 
     def _settings_card(self) -> QFrame:
-        box = card()
-        box.setObjectName("teamSettingsCard")
-        lay = QVBoxLayout(box)
-        lay.setContentsMargins(20, 14, 20, 14)
-        lay.setSpacing(8)
+        box, lay = self._card_layout("teamSettingsCard")
         lay.addWidget(label("SETTINGS", "section"))
         self.open_check = QCheckBox("Open team: anyone may join by name")
         self.open_check.setObjectName("teamOpenCheck")
@@ -234,58 +230,52 @@ class TeamsPage(Page):
         lay.addWidget(self.settings_note)
         return box
 
-    def _requests_card(self) -> QFrame:
+    def _card_layout(self, name: str) -> tuple[QFrame, QVBoxLayout]:
         box = card()
-        box.setObjectName("teamRequestsCard")
+        box.setObjectName(name)
         lay = QVBoxLayout(box)
         lay.setContentsMargins(20, 14, 20, 14)
         lay.setSpacing(8)
+        return box, lay
+
+    def _pick_list(self, lay: QVBoxLayout, model, name: str, buttons) -> tuple[QListView, QLabel]:
+        """A short list to pick one row from, with a note and the buttons that act on it."""
+        view = QListView()
+        view.setObjectName(f"team{name}View")
+        view.setModel(model)
+        view.setSelectionMode(QAbstractItemView.SingleSelection)
+        view.setFixedHeight(72)
+        view.setIconSize(QSize(18, 18))
+        view.selectionModel().selectionChanged.connect(self._update_buttons)
+        lay.addWidget(view)
+        row = QHBoxLayout()
+        note = label("", "faint", wrap=True)
+        note.setObjectName(f"team{name}Note")
+        row.addWidget(note, 1)
+        for b in buttons:
+            row.addWidget(b)
+        lay.addLayout(row)
+        return view, note
+
+    def _requests_card(self) -> QFrame:
+        box, lay = self._card_layout("teamRequestsCard")
         lay.addWidget(label("JOIN REQUESTS", "section"))
         self.requests = JoinRequestModel(self)
-        self.requests_view = QListView()
-        self.requests_view.setObjectName("teamRequestsView")
-        self.requests_view.setModel(self.requests)
-        self.requests_view.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.requests_view.setFixedHeight(72)
-        self.requests_view.setIconSize(QSize(18, 18))
-        self.requests_view.selectionModel().selectionChanged.connect(self._update_buttons)
-        lay.addWidget(self.requests_view)
-        row = QHBoxLayout()
-        self.requests_note = label("", "faint", wrap=True)
-        self.requests_note.setObjectName("teamRequestsNote")
-        row.addWidget(self.requests_note, 1)
         self.deny_button = self._button("Deny", "denyButton", self.deny_clicked, "danger")
-        row.addWidget(self.deny_button)
         self.approve_button = self._button("Approve", "approveButton", self.approve_clicked, "primary")
-        row.addWidget(self.approve_button)
-        lay.addLayout(row)
+        self.requests_view, self.requests_note = self._pick_list(lay, self.requests, "Requests",
+                                                                 (self.deny_button, self.approve_button))
         return box
 
     def _invite_card(self) -> QFrame:
-        box = card()
-        box.setObjectName("teamInviteCard")
-        lay = QVBoxLayout(box)
-        lay.setContentsMargins(20, 14, 20, 14)
-        lay.setSpacing(8)
+        box, lay = self._card_layout("teamInviteCard")
         self.invites_title = label("PENDING INVITES", "section")
         lay.addWidget(self.invites_title)
         self.invites = InviteModel(self)
-        self.invites_view = QListView()
-        self.invites_view.setObjectName("teamInvitesView")
-        self.invites_view.setModel(self.invites)
-        self.invites_view.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.invites_view.setFixedHeight(72)
-        self.invites_view.setIconSize(QSize(18, 18))
-        self.invites_view.selectionModel().selectionChanged.connect(self._update_buttons)
-        lay.addWidget(self.invites_view)
-        irow = QHBoxLayout()
-        self.invites_note = label("", "faint", wrap=True)
-        self.invites_note.setObjectName("teamInvitesNote")
-        irow.addWidget(self.invites_note, 1)
         self.cancel_invite_button = self._button("Cancel invite", "cancelInviteButton", self.cancel_invite_clicked,
                                                  "danger")
-        irow.addWidget(self.cancel_invite_button)
-        lay.addLayout(irow)
+        self.invites_view, self.invites_note = self._pick_list(lay, self.invites, "Invites",
+                                                               (self.cancel_invite_button,))
         lay.addWidget(label("INVITE WITH A TOKEN", "section"))
         row = QHBoxLayout()
         row.setSpacing(10)
