@@ -202,7 +202,7 @@ class Service:
         state = verify_chain(existing + links_in, uid=uid, username=username)
         if state.tail_seqno != len(existing) + len(links_in):
             raise errors.BadChainLink("the chain's tail is not the last link posted")
-        self._check_resets(state, existing, links_in, uid=uid, username=username, auth=body.get("reset_authorization"))
+        self._check_resets(state, existing, links_in, uid=uid, auth=body.get("reset_authorization"))
         ids = [link_id_hex(w) for w in links_in]
         kids = set(state.sibkeys) | set(state.subkeys)
         for puk in state.puks.values():
@@ -219,20 +219,20 @@ class Service:
                      tail, signup, stmts)
 
     @staticmethod
-    def _check_resets(state, existing: list[dict], links_in: list[dict], *, uid: str, username: str,
-                      auth: object) -> None:
+    def _check_resets(state, existing: list[dict], links_in: list[dict], *, uid: str, auth: object) -> None:
         """A reset (an eldest link after the chain's start) only with its owner's authorization
         (kbapp/core/sigchain/reset.py), and one per post."""
         if not existing:
             return
-        resets = [s.eldest_seqno for s in [*state.previous_subchains, state] if s.eldest_seqno > len(existing)]
+        subchains = [*state.previous_subchains, state]
+        resets = [i for i, s in enumerate(subchains) if s.eldest_seqno > len(existing)]
         if not resets:
             return
         if len(resets) > 1:
             raise errors.ResetNotAuthorized("one account reset per post")
-        at = resets[0] - len(existing) - 1            # the reset link's place in this post
-        before = verify_chain(existing + links_in[:at], uid=uid, username=username)
-        check_reset_authorization(before, uid=uid, eldest_link=links_in[at], auth=auth)
+        # The subchain the reset ends already holds the keys live just before it: no second playback.
+        at = subchains[resets[0]].eldest_seqno - len(existing) - 1      # the reset link's place in this post
+        check_reset_authorization(subchains[resets[0] - 1].sibkeys, uid=uid, eldest_link=links_in[at], auth=auth)
 
     @staticmethod
     def _boxes(items, state) -> list[tuple[int, str, bytes]]:

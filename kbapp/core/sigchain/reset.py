@@ -15,12 +15,13 @@ was reset"), because they verify the chain, not the server's policy.
 
 from __future__ import annotations
 
+from typing import Container
+
 from kbapp.core.encoding import b64decode, b64encode, canonical_json
 from kbapp.core.errors import EncodingError, ResetNotAuthorized, VerificationError
 from kbapp.core.keys import SigningKeyPair, kid_hex, parse_kid, sign_detached, verify_detached
 
 from .links import link_id_hex
-from .verify import ChainState
 
 PREFIX_RESET = b"kbapp-account-reset-v1"
 
@@ -35,8 +36,9 @@ def authorize_reset(key: SigningKeyPair, *, uid: str, eldest_link: dict) -> dict
     return {"kid": kid_hex(key.kid), "sig": b64encode(sig)}
 
 
-def check_reset_authorization(before: ChainState, *, uid: str, eldest_link: dict, auth: object) -> None:
-    """Raise `ResetNotAuthorized` unless `auth` is a live sibkey's signature over this reset."""
+def check_reset_authorization(live_sibkeys: Container[str], *, uid: str, eldest_link: dict, auth: object) -> None:
+    """Raise `ResetNotAuthorized` unless `auth` is the signature over this reset of one of
+    `live_sibkeys` (hex kids: the sibkeys of the subchain the reset ends, at its end)."""
     if not isinstance(auth, dict) or not isinstance(auth.get("kid"), str) or not isinstance(auth.get("sig"), str):
         raise ResetNotAuthorized("an account reset needs a reset_authorization signed by one of the "
                                  "account's live device or paper keys")
@@ -45,7 +47,7 @@ def check_reset_authorization(before: ChainState, *, uid: str, eldest_link: dict
         signature = b64decode(auth["sig"], max_size=64)
     except (EncodingError, VerificationError) as e:   # BadKID is a VerificationError
         raise ResetNotAuthorized(f"malformed reset authorization: {e}") from None
-    if kid.hex not in before.sibkeys:
+    if kid.hex not in live_sibkeys:
         raise ResetNotAuthorized("the reset authorization is signed by a key that is not live on this account")
     try:
         verify_detached(kid.public, _message(uid, link_id_hex(eldest_link)), signature, prefix=PREFIX_RESET)
