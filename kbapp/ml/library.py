@@ -418,10 +418,9 @@ class PhotoLibrary:
                 for name, (model, thr) in self._concepts.items():
                     for pid, s in zip(ids, model.predict_proba(images)):
                         self.db.set_photo_concept_tag(conn, pid, name, float(s) if s >= thr else None)
-        staged = [(pid, w.vectors) for pid, w in zip(ids, writes)]
         by_kind: dict[str, tuple[list[int], list[np.ndarray]]] = {}
-        for pid, vecs in staged:
-            for kind, v in vecs.items():
+        for pid, w in zip(ids, writes):
+            for kind, v in w.vectors.items():
                 by_kind.setdefault(kind, ([], []))[0].append(pid)
                 by_kind[kind][1].append(v)
         for kind, (pids, vs_) in by_kind.items():

@@ -111,6 +111,14 @@ class Analyzer:
         self._text = None
         self._pool: ThreadPoolExecutor | None = None
         self._buffers = threading.local()   # per thread: {model key: (uint8 batch, float32 batch)}
+        self._preps = {"classify": self.classifier.prep}    # each active model's input recipe
+        if self.nsfw_model:
+            self._preps["nsfw"] = self.nsfw_model.prep
+        if self.clip:
+            self._preps["clip"] = self.clip.prep
+        # JPEG DCT scaling may shrink a photo down to this, no further: the largest side any
+        # active model resizes to (OCR, when on, wants full resolution)
+        self._min_side = 0 if self.ocr is not None else max(max(p.resize, p.crop) for p in self._preps.values())
 
     def _note(self, msg: str) -> None:
         log.warning("%s", msg)
@@ -151,18 +159,9 @@ class Analyzer:
                                             initializer=lower_thread_priority)
         return self._pool
 
-    def _min_side(self) -> int:
-        sides = [self.classifier.prep.resize, self.classifier.prep.crop]
-        if self.nsfw_model:
-            sides += [self.nsfw_model.prep.resize]
-        if self.clip:
-            sides += [self.clip.prep.resize, self.clip.prep.crop]
-        return max(sides)
-
     def prepare(self, path: Path) -> _Prepared:
         """Decode + preprocess one file for every active model (runs in a worker)."""
-        d = imaging.load_image(Path(path), min_side=self._min_side() if self.ocr is None else 0,
-                               max_pixels=self.max_pixels)
+        d = imaging.load_image(Path(path), min_side=self._min_side, max_pixels=self.max_pixels)
         t = {"classify": imaging.pixels(d.image, self.classifier.prep)}
         if self.nsfw_model:
             t["nsfw"] = self.nsfw_model.pixels(d.image)
@@ -186,10 +185,6 @@ class Analyzer:
             log.warning("skipped %s: unexpected %s: %s", path, type(e).__name__, e)
             return Skipped(Path(path), f"{type(e).__name__}: {e}", errors.ImageError.code)
 
-    def _prep_of(self, key: str) -> imaging.Preprocess:
-        return {"classify": self.classifier.prep, "nsfw": self.nsfw_model and self.nsfw_model.prep,
-                "clip": self.clip and self.clip.prep}[key]
-
     def batch(self, items: list[_Prepared], key: str) -> np.ndarray:
         """The normalised float32 input batch for one model (`key`: classify, nsfw or clip).
 
@@ -204,7 +199,7 @@ class Analyzer:
             bufs = mine[key] = (np.empty((n, *shape), np.uint8), np.empty((n, *shape), np.float32))
         pixels, out = bufs[0][:len(items)], bufs[1][:len(items)]
         np.stack([p.pixels[key] for p in items], out=pixels)
-        return imaging.normalize(pixels, self._prep_of(key), out=out)
+        return imaging.normalize(pixels, self._preps[key], out=out)
 
     def _infer(self, items: list[_Prepared]) -> list[ImageAnalysis]:
         probs, emb = self.classifier.run(self.batch(items, "classify"))
