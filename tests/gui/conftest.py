@@ -99,3 +99,13 @@ def alice_window(tmp_path, make_window, run):
                                                others=[(tmp_path / "bob", "bob", "bob-laptop", True)]))
     w = make_window(tmp_path / "alice")
     return w, url
+
+
+@pytest.fixture(scope="module")
+def fakes():
+    """Loopback imitations of the proof services (tests/gui/proof_support.py), one set per module."""
+    from proof_support import Fakes
+
+    f = Fakes()
+    yield f
+    f.stop()

@@ -12,14 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 from kbapp.gui.models import ProofTableModel
 
 from gui_support import TIMEOUT_MS
-from proof_support import Fakes, prove, reset_account, revoke_paper_device
-
-
-@pytest.fixture(scope="module")
-def fakes():
-    f = Fakes()
-    yield f
-    f.stop()
+from proof_support import prove, reset_account, revoke_paper_device
 
 
 @pytest.fixture

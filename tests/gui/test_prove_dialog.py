@@ -12,14 +12,6 @@ from PySide6.QtWidgets import QMessageBox
 from kbapp.core.proofs import proof_text
 
 from gui_support import TIMEOUT_MS
-from proof_support import Fakes
-
-
-@pytest.fixture(scope="module")
-def fakes():
-    f = Fakes()
-    yield f
-    f.stop()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from reset_support import reset_body
 
 from kbapp.core.keys import DeviceKeys
 from kbapp.core.paperkey import paper_device_keys
-from kbapp.core.sigchain import authorize_reset, build_eldest, link_id
+from kbapp.core.sigchain import authorize_reset, build_eldest, link_id, parse_link
 
 
 def _post(server, uid: str, body: dict) -> httpx.Response:
@@ -70,7 +70,7 @@ async def test_only_the_owner_can_reset_an_account(server, apps, tmp_path):
     uid, body = await reset_body(alice, "alice")
     first = body["links"][0]
     second = build_eldest(DeviceKeys.from_seeds(b"\x05" * 32, b"\x06" * 32).sibkey, uid=uid, username="alice",
-                          ctime=first_ctime(first), device_id="a" * 30 + "18", device_name="again",
+                          ctime=parse_link(first).ctime, device_id="a" * 30 + "18", device_name="again",
                           seqno=before.chain_length + 2, prev=link_id(first))
     body["links"].append(second)
     _refused(_post(server, uid, body), "one account reset per post")
@@ -90,8 +90,3 @@ async def test_only_the_owner_can_reset_an_account(server, apps, tmp_path):
     now = await bob.identify("alice", proofs=False)
     assert now.eldest_kid != before.eldest_kid and now.chain_length == before.chain_length + 1
 
-
-def first_ctime(link: dict) -> int:
-    from kbapp.core.sigchain import parse_link
-
-    return parse_link(link).ctime
