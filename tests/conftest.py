@@ -13,7 +13,7 @@ import pytest
 from server_support import ServerProcess, free_port  # noqa: F401 - free_port re-exported for tests
 
 ROOT = Path(__file__).resolve().parents[1]
-VECTORS = Path(os.environ.get("KBAPP_VECTORS", ROOT.parent / "shared" / "vectors"))
+VECTORS = Path(os.environ.get("KBAPP_VECTORS", ROOT / "tests" / "vectors"))
 
 os.environ.setdefault("KBAPP_KEYSTORE", "memory")
 

@@ -15,14 +15,15 @@ import pytest
 from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV = Path(os.environ.get("KBAPP_DEV_IMAGES", ROOT.parent / "shared" / "data" / "imagenet-val-dev"))
+DEV = Path(os.environ.get("KBAPP_DEV_IMAGES", ROOT / "tests" / "data" / "imagenet-val-dev"))
 MODEL = ROOT / "resources" / "models" / "mobilenetv2" / "model.onnx"
 
 
 def dev_items() -> list[tuple[Path, int]]:
-    """(photo, ImageNet class) of the dev set, sorted by name; skips the test when absent."""
+    """(photo, ImageNet class) of the dev set, sorted by name. The set ships in tests/data:
+    its absence is a broken checkout, so the test fails rather than skipping."""
     if not (DEV / "labels.txt").is_file():
-        pytest.skip(f"dev photos not found at {DEV}")
+        pytest.fail(f"dev photos not found at {DEV} (tests/data/imagenet-val-dev is part of the repository)")
     out = []
     for line in (DEV / "labels.txt").read_text().splitlines():
         if line.strip():
@@ -33,7 +34,7 @@ def dev_items() -> list[tuple[Path, int]]:
 
 def need_model() -> None:
     if not MODEL.is_file():
-        pytest.skip("MobileNetV2 ONNX model missing (resources/models/mobilenetv2: packaging/models/)")
+        pytest.fail("MobileNetV2 ONNX model missing (resources/models/mobilenetv2 is part of the repository)")
 
 
 def copy_photos(paths, dest: Path) -> list[Path]:

@@ -29,7 +29,7 @@ from kbapp.core import errors
 from kbapp.client.benchkit import (RATIO_NOTE, Result, baselines, machine_info, rate_result, results_table,
                                    run_report, with_goal)
 
-DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "imagenet-val-dev"
+DEV = Path(__file__).resolve().parents[2] / "tests" / "data" / "imagenet-val-dev"
 Log = Callable[[str], None]
 E2E_GOAL = 0.8
 

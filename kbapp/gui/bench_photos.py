@@ -37,7 +37,7 @@ from kbapp.client.benchkit import gap_stats as loop_gap_stats
 
 TIMER_MS = 10
 STALL_GOAL_MS = 50.0
-DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "imagenet-val-dev"
+DEV = Path(__file__).resolve().parents[2] / "tests" / "data" / "imagenet-val-dev"
 
 
 def make_photos(dest: Path, n: int, data: Path | None = None, seed: int = 7) -> list[Path]:

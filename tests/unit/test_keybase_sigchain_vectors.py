@@ -10,7 +10,7 @@ import pytest
 
 from kbapp.core.sigchain import KEYBASE_ERRORS, verify_chain
 
-VECTORS = Path(os.environ.get("KBAPP_VECTORS") or Path(__file__).resolve().parents[2].parent / "shared" / "vectors")
+VECTORS = Path(os.environ.get("KBAPP_VECTORS") or Path(__file__).resolve().parents[1] / "vectors")
 SIGCHAIN = VECTORS / "keybase-sigchain"
 CASES = json.loads((SIGCHAIN / "chain_tests.json").read_text())["tests"]
 

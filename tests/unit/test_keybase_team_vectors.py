@@ -33,7 +33,7 @@ from kbapp.core.puk import PerUserKey
 from kbapp.core.teams import SeedBox, load_team, open_team_keys
 
 ROOT = Path(__file__).resolve().parents[2]
-VECTOR_DIR = Path(os.environ.get("KBAPP_VECTORS", ROOT.parent / "shared" / "vectors")) / "keybase-teamchains"
+VECTOR_DIR = Path(os.environ.get("KBAPP_VECTORS", ROOT / "tests" / "vectors")) / "keybase-teamchains"
 
 # Whole files that do not apply, and why.
 NOT_APPLICABLE = {

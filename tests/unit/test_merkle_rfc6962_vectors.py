@@ -12,7 +12,7 @@ import pytest
 from kbapp.core.errors import ConsistencyProofError, InclusionProofError
 from kbapp.core.merkle import verify_consistency, verify_inclusion
 
-VECTORS = Path(os.environ.get("KBAPP_VECTORS") or Path(__file__).resolve().parents[2].parent / "shared" / "vectors")
+VECTORS = Path(os.environ.get("KBAPP_VECTORS") or Path(__file__).resolve().parents[1] / "vectors")
 RFC6962 = VECTORS / "rfc6962"
 EXPECTED_FILES = 196
 

@@ -6,16 +6,14 @@ import contextlib
 import io
 import json
 import math
-from pathlib import Path
 
 import pytest
 
 from kbapp.cli.main import main
 
-DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "imagenet-val-dev"
+from photo_support import DEV
 
 
-@pytest.mark.skipif(not DEV.is_dir(), reason="needs ../shared/data/imagenet-val-dev")
 def test_bench_ml_quick_json(monkeypatch):
     # The search rows (part B) have their own test; here only that this report asks for them.
     from kbapp.cli import bench_search

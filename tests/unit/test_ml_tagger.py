@@ -4,7 +4,6 @@ NSFW scores map onto bands, embeddings are unit vectors."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,12 +13,11 @@ from kbapp.ml.bands import band
 from kbapp.ml.pipeline import Analyzer, ImageAnalysis
 from kbapp.ml.registry import Registry
 
-DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "imagenet-val-dev"
+from photo_support import DEV
 DOGS = ["ILSVRC2012_val_00000355.JPEG", "ILSVRC2012_val_00001872.JPEG", "ILSVRC2012_val_00002318.JPEG",
         "ILSVRC2012_val_00002393.JPEG"]
 NOT_DOGS = ["ILSVRC2012_val_00000347.JPEG", "ILSVRC2012_val_00000796.JPEG", "ILSVRC2012_val_00000560.JPEG"]
 
-pytestmark = pytest.mark.skipif(not DEV.is_dir(), reason="needs ../shared/data/imagenet-val-dev")
 
 
 @pytest.fixture(scope="module")
