@@ -194,6 +194,13 @@ class ProofCheckFailed(KbappError):
     code = "PROOF_CHECK_FAILED"
 
 
+class ProofHostRefused(KbappError):
+    """A proof check would connect to a non-public address (loopback, private,
+    link-local, ...): the host a proof names resolved there, or redirected there."""
+
+    code = "PROOF_HOST_REFUSED"
+
+
 class BadPaperKey(KbappError):
     code = "BAD_PAPER_KEY"
 
@@ -212,6 +219,18 @@ class DecryptionError(VerificationError):
 
 class KeystoreError(KbappError):
     code = "KEYSTORE"
+
+
+class WeakPassphrase(KeystoreError):
+    """A new keystore file's passphrase below the minimum strength (kbapp/client/passphrase.py)."""
+
+    code = "WEAK_PASSPHRASE"
+
+
+class KeystoreNotPersistent(KeystoreError):
+    """The in-memory keystore for a real account: its keys would vanish with the process."""
+
+    code = "KEYSTORE_NOT_PERSISTENT"
 
 
 class ServerError(KbappError):
@@ -286,6 +305,28 @@ class ImageTooLarge(ImageError):
 
 class UnsupportedImage(ImageError):
     code = "UNSUPPORTED_IMAGE"
+
+
+class NotARegularFile(ImageError):
+    """A FIFO, device, socket or directory with a photo's name: never opened for reading."""
+
+    code = "NOT_A_REGULAR_FILE"
+
+
+class SymlinkOutside(ImageError):
+    """A symlink out of the chosen folders, not followed unless the user asks."""
+
+    code = "SYMLINK_OUTSIDE"
+
+
+class SymlinkLoop(ImageError):
+    """A symlinked folder that leads back into one already walked."""
+
+    code = "SYMLINK_LOOP"
+
+
+class BrokenSymlink(ImageError):
+    code = "BROKEN_SYMLINK"
 
 
 class PhotoIndexError(MLError):
