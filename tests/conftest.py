@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from leak_guard import pytest_sessionfinish  # noqa: F401 - the hook: no process outlives the run
 from server_support import ServerProcess, free_port  # noqa: F401 - free_port re-exported for tests
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -35,6 +35,7 @@ class ServerProcess:
             self.start()
 
     def start(self, timeout: float = 30.0) -> "ServerProcess":
+        self.stop()  # never two processes for one ServerProcess: the first would leak
         cmd = [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
                "--data-dir", str(self.data_dir), "--rate", "0", *(["--db", self.db] if self.db else []),
                *self.extra]
@@ -43,6 +44,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.proc = None
                 raise RuntimeError(f"server exited early:\n{self.log_text()}")
             try:
                 if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200:
@@ -50,6 +52,7 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.stop()
         raise RuntimeError(f"server did not start:\n{self.log_text()}")
 
     def stop(self) -> None:
