@@ -87,6 +87,25 @@ class StubbedSignatureNeeded(ChainError):
     code = "STUBBED_SIGNATURE_NEEDED"
 
 
+class OwnChainStubbed(StubbedSignatureNeeded):
+    """The server stubbed a link of the reader's own chain: its own chain is
+    always loaded in full (a stubbed track would hide what it pinned)."""
+
+    code = "OWN_CHAIN_STUBBED"
+
+
+class ChainLinkStubbedUnsupported(ChainError):
+    """A stub of a link type this chain cannot hold, not marked ignorable."""
+
+    code = "CHAIN_LINK_STUBBED_UNSUPPORTED"
+
+
+class NonexistentKid(ChainError):
+    """A link names a key outside the user's key family (its subchain's keys)."""
+
+    code = "NONEXISTENT_KID"
+
+
 class MismatchedField(ChainError):
     code = "MISMATCHED_FIELD"
 

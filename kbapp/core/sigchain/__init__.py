@@ -30,11 +30,12 @@ from .links import (
 )
 from .verify import ChainState, Device, KeyInfo, PukInfo, Subchain, verify_chain
 from .reset import PREFIX_RESET, authorize_reset, check_reset_authorization
+from .stubs import require_full
 
 __all__ = [
     "DEFAULT_EXPIRE_IN", "KBAPP_BODY_VERSION", "KEYBASE_ERRORS", "NAME_BY_TYPE", "PREFIX_RESET", "TYPE_BY_NAME",
     "ChainLink", "ChainState", "KidOnly", "Unsigned", "Device", "KeyInfo", "LinkType", "OuterLink", "PukInfo", "Subchain",
     "allow_stubbing", "authorize_reset", "build_device", "build_eldest", "build_link", "build_per_user_key",
     "build_revoke", "build_sibkey", "build_subkey", "check_reset_authorization", "link_id", "link_id_hex", "parse_link",
-    "parse_outer", "sign_inner", "stub", "verify_chain",
+    "parse_outer", "require_full", "sign_inner", "stub", "verify_chain",
 ]

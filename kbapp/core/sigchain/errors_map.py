@@ -9,8 +9,10 @@ from __future__ import annotations
 from ..errors import (
     BadChainLink,
     BadSignature,
+    ChainLinkStubbedUnsupported,
     InvalidSibkey,
     MismatchedField,
+    NonexistentKid,
     StubbedFirstLink,
     StubbedSignatureNeeded,
     VerificationError,
@@ -29,13 +31,15 @@ KEYBASE_ERRORS: dict[str, type[VerificationError]] = {
     "WRONG_UID": WrongUid,
     "WRONG_USERNAME": WrongUsername,
     "INVALID_SIBKEY": InvalidSibkey,            # signer revoked, never delegated...
-    "EXPIRED_SIBKEY": InvalidSibkey,            # ... or expired at the link's ctime
-    "NONEXISTENT_KID": InvalidSibkey,
-    "VERIFY_FAILED": BadSignature,              # bad signature, or curr != SHA-256(payload_json)
+    "EXPIRED_SIBKEY": InvalidSibkey,            # ... or expired at the link's ctime (kbapp's links only)
+    "NONEXISTENT_KID": NonexistentKid,          # a subkey's parent outside the key family
+    "VERIFY_FAILED": BadSignature,              # bad signature, curr != SHA-256(payload_json),
+                                                # or outer seqno / prev != the inner's
     "KID_MISMATCH": MismatchedField,            # signer != body.key.kid
     "SIGCHAIN_V2_MISMATCHED_FIELD": MismatchedField,
     "SIGCHAIN_V2_STUBBED_FIRST_LINK": StubbedFirstLink,
     "SIGCHAIN_V2_STUBBED_SIGNATURE_NEEDED": StubbedSignatureNeeded,
+    "CHAIN_LINK_STUBBED_UNSUPPORTED": ChainLinkStubbedUnsupported,
     "BAD_CHAIN_LINK": BadChainLink,
     "REVERSE_SIG_VERIFY_FAILED": WrongReverseSig,
     "WRONG_PER_USER_KEY_REVERSE_SIG": WrongPerUserKeyReverseSig,

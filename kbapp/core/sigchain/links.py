@@ -148,6 +148,14 @@ def allow_stubbing(link_type: int) -> bool:
     return link_type not in USER_TYPES or link_type in STUBBABLE_USER_TYPES
 
 
+def stub_type_supported(link: "ChainLink") -> bool:
+    """Keybase's CHAIN_LINK_STUBBED_UNSUPPORTED rule, for user chains: a stub whose
+    type is not a user link type must be marked ignore_if_unsupported. (Keybase
+    also lets team types through; kbapp does not: unstubbed, such a link would be
+    refused in a user chain, so its stub is too.)"""
+    return link.link_type in USER_TYPES or link.ignore_if_unsupported
+
+
 def v2_type_for(type_name: str, *, has_revokes: bool, ignore_if_unsupported: bool) -> int:
     """The outer type number an inner `body.type` must carry (NONE: unknown, ignorable)."""
     t = TYPE_BY_NAME.get(type_name)
@@ -395,8 +403,9 @@ def parse_link(wire: Any) -> ChainLink:
     """Parse one served link (full or stub) and check it against itself.
 
     Raises EncodingError / BadChainLink (malformed), BadSignature (payload_json
-    is not what was signed, or the packet is for the wrong context) and
-    MismatchedField (outer and inner disagree, or the signer is not body.key.kid).
+    is not what was signed, the packet is for the wrong context, or the outer
+    seqno / prev is not the inner's) and MismatchedField (another outer field
+    disagrees with the inner, or the signer is not body.key.kid).
     """
     if type(wire) is not dict:
         raise EncodingError("a link must be a JSON object")
@@ -489,10 +498,13 @@ def _check_outer(outer: OuterLink, payload: dict, *, seqno: int, prev: bytes | N
     def bad(what: str, o: Any, i: Any) -> MismatchedField:
         return MismatchedField(f"link {seqno}: outer {what} {o!r} != inner {i!r}")
 
+    # Keybase's vectors (bad_v2_seqno_mismatch, bad_v2_prev_mismatch) call these two
+    # VERIFY_FAILED: the signature was made over another position than the inner claims.
     if outer.seqno != seqno:
-        raise bad("seqno", outer.seqno, seqno)
+        raise BadSignature(f"link {seqno}: outer seqno {outer.seqno} != inner {seqno}")
     if outer.prev != prev:
-        raise bad("prev", outer.prev and outer.prev.hex(), prev and prev.hex())
+        raise BadSignature(f"link {seqno}: outer prev {outer.prev and outer.prev.hex()} "
+                           f"!= inner {prev and prev.hex()}")
     expected = v2_type_for(type_name, has_revokes=has_revokes, ignore_if_unsupported=ignore)
     if not (expected == LinkType.NONE and ignore) and outer.link_type != expected:
         raise bad("type", outer.link_type, f"{type_name} ({int(expected)})")

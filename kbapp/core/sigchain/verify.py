@@ -32,8 +32,10 @@ from ..errors import (
     BadChainLink,
     BadPerUserKey,
     BadSignature,
+    ChainLinkStubbedUnsupported,
     EncodingError,
     InvalidSibkey,
+    NonexistentKid,
     StubbedFirstLink,
     StubbedSignatureNeeded,
     TooLarge,
@@ -63,6 +65,7 @@ from .links import (
     load_inner,
     parse_kid_field,
     parse_link,
+    stub_type_supported,
 )
 
 MAX_CHAIN_LINKS = 1 << 20
@@ -217,7 +220,10 @@ def _section(link: ChainLink, name: str) -> dict:
 
 
 def _etime(link: ChainLink) -> int | None:
-    return link.ctime + link.expire_in if link.expire_in else None
+    """When a key this link delegates expires: kbapp's links only. Keybase does not
+    enforce expiry when it plays its chains back (its own data has links signed
+    by keys past their expire_in), so neither do we for its links."""
+    return link.ctime + link.expire_in if link.expire_in and link.is_ours else None
 
 
 class _Subchain:
@@ -313,8 +319,11 @@ class _Subchain:
         parent = link.signer
         if sec.get("parent_kid") is not None:
             parent = parse_kid_field(sec["parent_kid"], f"link {link.seqno} subkey.parent_kid")
+            if parent not in self.keys:   # Keybase's NONEXISTENT_KID: outside the key family
+                raise NonexistentKid(f"link {link.seqno}: subkey parent {parent.hex()} is not a key "
+                                     "of this subchain")
             if parent not in self.sibkeys:
-                raise BadChainLink(f"link {link.seqno}: subkey parent is not an active sibkey")
+                raise InvalidSibkey(f"link {link.seqno}: subkey parent is not an active sibkey")
         device = None
         dev = link.payload["body"].get("device")
         if dev is not None:
@@ -564,6 +573,9 @@ def _verify_chain(links: list[dict], *, uid: str, username: str | None,
             raise BadChainLink(f"link {link.seqno}: seq_type {link.seq_type} in a user chain")
         starts = link.seqno == 1 or link.link_type == LinkType.ELDEST
         if link.stubbed:
+            if not stub_type_supported(link):   # Keybase checks this first, as it unpacks
+                raise ChainLinkStubbedUnsupported(f"link {link.seqno}: a stub of type {link.link_type}, "
+                                                  "not a user link type and not marked ignorable")
             if starts:
                 raise StubbedFirstLink(f"link {link.seqno}: an eldest link is stubbed")
             if not allow_stubbing(link.link_type):
