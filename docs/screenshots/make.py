@@ -86,13 +86,14 @@ def tamper(db_path: Path, username_hint: str) -> None:
 
 async def proofs(window, tmp: Path) -> None:
     """carol's proofs, checked live on imitations of each service served here on 127.0.0.1."""
-    from fake_services import FakeDNS, FakeGitHub, FakeMastodon, FakeWebsite
+    from fake_services import FakeDNS, FakeGitHub, FakeMastodon, FakeWebsite, allow_list
 
     web, gh, masto, dns_ = FakeWebsite(), FakeGitHub(), FakeMastodon(), FakeDNS()
     try:
         cfg = ProofConfig(timeout=2.0, ttl=0, website_hosts={"carol.dev": web.url, "alice.dev": web.url},
                           dns_resolver="127.0.0.1", dns_port=dns_.port, github_api=gh.url, github_raw_hosts=[],
-                          mastodon_instances={"mastodon.social": masto.url})
+                          mastodon_instances={"mastodon.social": masto.url},
+                          allow_private_hosts=allow_list(web, gh, masto))
         window.app.proof_config = cfg
         post = {"website": lambda name, t: setattr(web, "text", t),
                 "github": lambda name, t: gh.set_gist(name, t),

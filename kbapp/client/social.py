@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import httpx
-
 from kbapp.core import errors
 from kbapp.core.keys import kid_hex
 from kbapp.core.proofs import (BROKEN, CHANGED, OK, TEMPORARY, UNCHECKED, ProofClaim, Snapshot,
@@ -28,17 +26,11 @@ from .events import FollowChanged, FollowedIdentityChanged, ProofsChanged, Proof
 from .models import (FollowChangeView, FollowView, Identity, ProofRequest, ProofResult, ProofView,
                      Resolved)
 from .proofs.base import (Fetcher, PermanentFailure, ProofConfig, ProofService, TemporaryFailure,
-                          services)
+                          proof_http_client, services)
 
 TEMPORARY_TTL = 30        # seconds a temporary failure is cached (a proof that is up is cached `ttl`)
 MAX_CANDIDATES = 10       # server hints checked when resolving an assertion
 MAX_FOLLOWERS = 200       # followers identified per call
-
-
-def proof_http_client(config: ProofConfig) -> httpx.AsyncClient:
-    return httpx.AsyncClient(headers={"User-Agent": "kbapp-proof-checker", "Accept": "*/*"},
-                             follow_redirects=False, timeout=config.timeout,
-                             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
 
 
 async def run_check(svc: ProofService, fetcher: Fetcher, name: str, username: str,
@@ -55,6 +47,8 @@ async def run_check(svc: ProofService, fetcher: Fetcher, name: str, username: st
         return TEMPORARY, f"no answer within {fetcher.config.timeout * 3:g} s"
     except errors.EncodingError as e:
         return BROKEN, f"malformed: {e}"
+    except errors.ProofHostRefused as e:
+        return BROKEN, str(e)
     res = check_proof_text(texts, username, sig_id)
     return res.state, res.reason
 

@@ -14,7 +14,7 @@ from kbapp.client.app import App
 from kbapp.client.proofs import ProofConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from fake_services import FakeDNS, FakeGitHub, FakeWebsite  # noqa: E402
+from fake_services import FakeDNS, FakeGitHub, FakeWebsite, allow_list  # noqa: E402
 from reset_support import reset_body  # noqa: E402
 
 
@@ -33,7 +33,8 @@ class Fakes:
     def config(self, hosts=("alice.dev", "bob.dev")) -> ProofConfig:
         return ProofConfig(timeout=1.0, ttl=0, website_hosts={h: self.web.url for h in hosts},
                            dns_resolver="127.0.0.1", dns_port=self.dns.port,
-                           github_api=self.github.url, github_raw_hosts=[])
+                           github_api=self.github.url, github_raw_hosts=[],
+                           allow_private_hosts=allow_list(self.web, self.github))
 
     def post(self, service: str, name: str, text: str | None) -> None:
         """Put (or, with None, delete) a proof text where `service` looks for it."""

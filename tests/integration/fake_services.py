@@ -8,6 +8,9 @@ dnspython's message API.
 
 Every web fake has a `mode` to misbehave: "ok", "down" (503), "slow" (answers
 after 30 s), "redirect" (302 to another host), "huge" (a streamed 50 MB body).
+Proof checks refuse loopback addresses unless the configuration opts them in:
+`allow_list(...)` gives the `allow_private_hosts` entries of some fakes (their
+own address and port, nothing else on 127.0.0.1).
 Not a test module; imported by tests/integration/test_proofs_*.py.
 """
 
@@ -33,6 +36,15 @@ from starlette.routing import Route
 from kbapp.server.main import free_port
 
 HUGE = 50 * 1024 * 1024
+
+
+def allow_list(*fakes) -> list[str]:
+    """`allow_private_hosts` for these fakes: 127.0.0.1:PORT of each, nothing more."""
+    out = []
+    for f in fakes:
+        port = getattr(f, "port", None) or f.url.rsplit(":", 1)[1]
+        out.append(f"127.0.0.1:{port}")
+    return out
 
 
 class Served:

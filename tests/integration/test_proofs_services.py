@@ -18,7 +18,7 @@ from kbapp.core import errors
 from kbapp.core.proofs import proof_text
 
 from e2e_support import PASSPHRASE, ROOT, cli, open_app
-from fake_services import FakeDNS, FakeGitHub, FakeMastodon, FakeProfiles, FakeWebsite
+from fake_services import FakeDNS, FakeGitHub, FakeMastodon, FakeProfiles, FakeWebsite, allow_list
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -40,7 +40,9 @@ def config_for(f, **kw) -> ProofConfig:
                        github_api=f["github"].url, github_raw_hosts=[],
                        mastodon_instances={"mastodon.social": f["mastodon"].url},
                        generic={"fakebook": {"url": f["profiles"].url + "/api/users/{username}",
-                                             "json_path": "profile.bio", "kind": "bio"}})
+                                             "json_path": "profile.bio", "kind": "bio"}},
+                       allow_private_hosts=allow_list(*(f[k] for k in ("web", "github", "mastodon", "profiles")
+                                                        if hasattr(f[k], "url"))))
 
 
 @pytest.fixture

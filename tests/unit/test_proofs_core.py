@@ -75,7 +75,9 @@ def test_json_path_and_urls():
     assert walk_json_path(doc, "a.b.1.c") == ["y"]
     assert walk_json_path(doc, "a.nope") == []
     check_url("https://example.com/x")
-    check_url("http://127.0.0.1:8080/x")
+    check_url("http://127.0.0.1:8080/x", ["127.0.0.1:8080"])   # opted in (tests)
+    with pytest.raises(PermanentFailure):
+        check_url("http://127.0.0.1:8080/x")                    # not by default
     with pytest.raises(PermanentFailure):
         check_url("http://example.com/x")
     with pytest.raises(PermanentFailure):

@@ -3,8 +3,10 @@ configuration, and a careful HTTP fetcher.
 
 Every fetch is bounded: a timeout per request, answers capped at
 `max_bytes` while they stream in (a 50 MB page is refused, not read), at most
-`max_redirects` redirects and never to another host. Failures are classified
-here once for every service:
+`max_redirects` redirects and never to another host, and every hop only to
+public addresses (netguard.py: loopback, private, link-local... are refused
+after resolution, `ProofHostRefused`, unless the configuration opts one in).
+Failures are classified here once for every service:
 
 * `TemporaryFailure`: could not tell now (network error, timeout, 5xx, rate limit);
 * `PermanentFailure`: the proof is gone or refused (404, deleted account,
@@ -22,10 +24,13 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from kbapp.core.encoding import loads_json
 from kbapp.core.errors import EncodingError
+
+from .netguard import GuardedClient, HostGuard, parse_allow
 
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_TIMEOUT = 5.0
@@ -71,7 +76,12 @@ class ProofConfig:
      "github_api": "https://api.github.com",
      "mastodon_instances": {"mastodon.social": "http://127.0.0.1:8124"},
      "generic": {"fakebook": {"url": "https://fakebook.example/api/users/{username}",
-                              "json_path": "profile.bio", "kind": "bio"}}}
+                              "json_path": "profile.bio", "kind": "bio"}},
+     "allow_private_hosts": ["127.0.0.1:8123"]}
+
+    `allow_private_hosts` (a developer setting; empty by default) lists the
+    non-public `ADDRESS` or `ADDRESS:PORT` a check may still reach, and the only
+    ones plain http may use: the test imitations of the services on 127.0.0.1.
     """
 
     timeout: float = DEFAULT_TIMEOUT
@@ -85,6 +95,7 @@ class ProofConfig:
     github_raw_hosts: list[str] = field(default_factory=lambda: ["gist.githubusercontent.com"])
     mastodon_instances: dict[str, str] = field(default_factory=dict)
     generic: dict[str, dict] = field(default_factory=dict)
+    allow_private_hosts: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ProofConfig":
@@ -98,7 +109,12 @@ class ProofConfig:
                   github_api=str(d.get("github_api", "https://api.github.com")).rstrip("/"),
                   mastodon_instances={k.lower(): v.rstrip("/")
                                       for k, v in (d.get("mastodon_instances") or {}).items()},
-                  generic=dict(d.get("generic") or {}))
+                  generic=dict(d.get("generic") or {}),
+                  allow_private_hosts=[str(h) for h in d.get("allow_private_hosts") or []])
+        try:
+            parse_allow(cfg.allow_private_hosts)
+        except ValueError as e:
+            raise EncodingError(f"allow_private_hosts: {e}") from None
         if "github_raw_hosts" in d:
             cfg.github_raw_hosts = list(d["github_raw_hosts"])
         return cfg
@@ -116,7 +132,8 @@ class ProofConfig:
                 "ttl": self.ttl, "website_hosts": self.website_hosts,
                 "dns": {"resolver": self.dns_resolver, "port": self.dns_port},
                 "github_api": self.github_api, "github_raw_hosts": self.github_raw_hosts,
-                "mastodon_instances": self.mastodon_instances, "generic": self.generic}
+                "mastodon_instances": self.mastodon_instances, "generic": self.generic,
+                "allow_private_hosts": self.allow_private_hosts}
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2))
@@ -139,10 +156,21 @@ class Fetched:
         return self.body.decode("utf-8", errors="replace")
 
 
+def proof_http_client(config: ProofConfig, *, resolve=None) -> GuardedClient:
+    """The HTTP client of proof checks: every connection to a checked public address
+    (or one `allow_private_hosts` lists). `resolve` replaces DNS (tests)."""
+    guard = HostGuard(config.allow_private_hosts, resolve=resolve, timeout=config.timeout)
+    return GuardedClient(guard, headers={"User-Agent": "kbapp-proof-checker", "Accept": "*/*"},
+                         follow_redirects=False, timeout=config.timeout,
+                         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+
+
 class Fetcher:
     """Bounded HTTP GETs shared by every service during one identify."""
 
-    def __init__(self, client: httpx.AsyncClient, config: ProofConfig):
+    def __init__(self, client: GuardedClient, config: ProofConfig):
+        if not isinstance(client, GuardedClient):
+            raise TypeError("proof checks need the guarded client of proof_http_client()")
         self.client, self.config = client, config
 
     async def get(self, url: str, *, params: dict | None = None, accept_404: bool = False) -> Fetched:
@@ -151,9 +179,10 @@ class Fetcher:
         404/410 -> PermanentFailure (unless accept_404), 5xx/429 -> TemporaryFailure,
         other 4xx -> PermanentFailure (GitHub's rate-limit 403 is temporary).
         """
-        check_url(url)
         origin = _origin(url)
         for _hop in range(self.config.max_redirects + 1):
+            check_url(url, self.config.allow_private_hosts)
+            await self._check_host(url)
             resp = await self._get_once(url, params)
             params = None
             if resp.status in (301, 302, 303, 307, 308):
@@ -167,6 +196,16 @@ class Fetcher:
                 continue
             return self._classify(resp, accept_404)
         raise PermanentFailure(f"refused: more than {self.config.max_redirects} redirects")
+
+    async def _check_host(self, url: str) -> None:
+        """Resolve the URL's host and refuse it unless every address is public (or allowed):
+        before every hop, since a host's addresses can change between two."""
+        parts = urlsplit(url)
+        plain = parts.scheme == "http"
+        try:
+            await self.client.guard.check(parts.hostname or "", parts.port or (80 if plain else 443), plain=plain)
+        except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+            raise TemporaryFailure(f"{url}: {e}") from None
 
     def _classify(self, resp: Fetched, accept_404: bool) -> Fetched:
         s = resp.status
@@ -207,12 +246,13 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc.lower()
 
 
-def check_url(url: str) -> None:
-    """https anywhere; plain http only to a loopback address (tests, local services)."""
+def check_url(url: str, allow: list[str] | tuple = ()) -> None:
+    """https anywhere; plain http only where the configuration opts some address in
+    (tests), and then only to those (the host guard checks every address, `plain`)."""
     parts = urlsplit(url)
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
+    if not parts.hostname:
+        raise PermanentFailure(f"refused: {url} names no host")
+    if parts.scheme == "https" or (parts.scheme == "http" and allow):
         return
     raise PermanentFailure(f"refused: {url} is not https")
 
