@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VECTORS = Path(os.environ.get("KBAPP_VECTORS", ROOT / "tests" / "vectors"))
 
 os.environ.setdefault("KBAPP_KEYSTORE", "memory")
+os.environ.setdefault("KBAPP_THROWAWAY", "1")  # the memory keystore is refused without it
 
 
 # --- PostgreSQL ---------------------------------------------------------------

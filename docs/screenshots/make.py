@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("KBAPP_KEYSTORE", "memory")
+os.environ.setdefault("KBAPP_THROWAWAY", "1")
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))

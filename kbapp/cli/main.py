@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from kbapp.core import errors
+from kbapp.server.flags import add_server_flags
 
 EXIT_ERROR = 1
 EXIT_VERIFY = 3
@@ -45,12 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--db", default=None, help="SQLite path or postgresql://... URL (default: SQLite in --data-dir)")
     s.add_argument("--data-dir", type=Path, default=None, help="server key and SQLite file")
     s.add_argument("--origin", default=None, help="log origin line of checkpoints")
-    s.add_argument("--rate", type=float, default=200.0, help="requests/s per client (0: no limit)")
+    add_server_flags(s)
 
-    s = sub.add_parser("signup", help="create an account and this device")
+    s = sub.add_parser("signup", help="create an account and this device (again: finish an interrupted one)")
     s.add_argument("username")
     s.add_argument("--server", default=None, help="server URL")
     s.add_argument("--device", default=None, help="name of this device")
+    s.add_argument("--throwaway", action="store_true",
+                   help="allow KBAPP_KEYSTORE=memory: the keys, and so the account, die with this process")
 
     s = sub.add_parser("login", help="provision this device")
     s.add_argument("username")
@@ -63,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--server", default=None)
     s.add_argument("--device", default=None)
     s.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the other device")
+    s.add_argument("--throwaway", action="store_true",
+                   help="allow KBAPP_KEYSTORE=memory: the keys, and so the device, die with this process")
 
     s = sub.add_parser("device", help="list, add or remove devices")
     dsub = s.add_subparsers(dest="device_cmd", required=True)
@@ -153,23 +158,34 @@ def read_secret(env: str, prompt: str) -> str:
 
 
 def ask_passphrase(new_file: bool) -> str | None:
-    """Only on a terminal: scripts set KBAPP_PASSPHRASE instead."""
+    """Only on a terminal: scripts set KBAPP_PASSPHRASE instead. A new one must be
+    strong enough (kbapp/client/passphrase.py): the rule is said before the prompt."""
+    from kbapp.client.passphrase import MIN_LENGTH, passphrase_problem
+
     if not sys.stdin.isatty():
         return None
     if not new_file:
         return getpass.getpass("Keystore passphrase: ")
+    print(f"No OS keyring here: this profile's keys go into a file sealed with a passphrase of at least "
+          f"{MIN_LENGTH} characters that is hard to guess (a few unrelated words work well).", file=sys.stderr)
     while True:
-        first = getpass.getpass("No OS keyring here: choose a passphrase for this profile's key file: ")
-        if first and first == getpass.getpass("Again: "):
+        first = getpass.getpass("Choose a passphrase for this profile's key file: ")
+        problem = passphrase_problem(first)
+        if problem:
+            print(problem, file=sys.stderr)
+            continue
+        if first == getpass.getpass("Again: "):
             return first
-        print("They differ (or are empty); try again.", file=sys.stderr)
+        print("They differ; try again.", file=sys.stderr)
 
 
 async def run_command(args) -> int:
     from kbapp.client.app import App
     from . import render
 
-    async with App(args.home, passphrase_prompt=ask_passphrase) as app:
+    async with App(args.home, passphrase_prompt=ask_passphrase,
+                   throwaway=getattr(args, "throwaway", False)) as app:
+        await finish_interrupted(app, args)
         if args.cmd == "signup":
             acct = await app.signup(args.username, device_name=args.device, server_url=args.server)
             emit(args, acct, render.account(acct, created=True))
@@ -194,8 +210,14 @@ async def run_command(args) -> int:
             dev = await app.add_device_by_phrase(show, timeout=args.timeout)
             emit(args, dev, f"added device {dev.name} ({dev.id})")
         elif args.cmd == "paperkey" or (args.cmd == "device" and args.device_cmd == "add"):
+            again = app.interrupted_paperkey
             phrase = await app.create_paperkey()
-            emit(args, {"paperkey": phrase}, render.paperkey(phrase))
+            if again and not args.json:
+                print("A paper key made earlier was interrupted before it was shown; here it is.",
+                      file=sys.stderr)
+            emit(args, {"paperkey": phrase, "shown_again": again}, render.paperkey(phrase))
+            sys.stdout.flush()
+            await app.paperkey_shown()
         elif args.cmd == "device" and args.device_cmd == "list":
             devices = await app.devices()
             emit(args, devices, render.devices(devices))
@@ -232,6 +254,19 @@ async def run_command(args) -> int:
             cp = await app.check_peer_checkpoint(note)
             emit(args, cp, f"consistent: the peer's checkpoint agrees with our log of size {cp.size}")
     return 0
+
+
+async def finish_interrupted(app, args) -> None:
+    """An interrupted signup is finished (or posted again) by any command of the profile;
+    an interrupted paper key is announced (`kbapp paperkey` shows it again)."""
+    rec = app.pending_signup()
+    if rec is not None and not app.store.get("uid") and args.cmd != "signup":
+        acct = await app.finish_pending()
+        print(f"kbapp: finished the interrupted signup of {acct.username}", file=sys.stderr)
+    making_one = args.cmd == "paperkey" or (args.cmd == "device" and args.device_cmd == "add" and args.paper)
+    if app.interrupted_paperkey and not making_one:
+        print("kbapp: a paper key made earlier was interrupted and may never have been shown: "
+              "run `kbapp paperkey` to see it", file=sys.stderr)
 
 
 async def run_social(app, args) -> int:
@@ -295,12 +330,13 @@ async def run_social(app, args) -> int:
 
 
 def run_server(args) -> int:
+    from kbapp.server.flags import config_kwargs
     from kbapp.server.main import ServerConfig, parse_listen, serve
     from kbapp.client.paths import default_server_dir
 
     host, port = parse_listen(args.listen)
     cfg = ServerConfig(data_dir=args.data_dir or default_server_dir(), host=host, port=port, db=args.db,
-                       origin=args.origin, rate=args.rate)
+                       origin=args.origin, **config_kwargs(args))
 
     def ready(url, service):
         info = service.info()

@@ -25,25 +25,29 @@ from kbapp.core.uid import check_username, device_id as make_device_id, uid_for
 
 from . import chainops
 from .api import ServerAPI
+from .crashpoint import crash_point
 from .events import (CheckpointAdvanced, DevicesChanged, EventBus, IdentityVerified, LoggedIn,
                      VerificationFailed)
 from .identify import Identifier, VerifiedUser
-from .keystore import ENV_PASSPHRASE, KEYSTORE_FILE, Keystore, backend_for, open_keystore
+from .keystore import ENV_PASSPHRASE, KEYSTORE_FILE, Keystore, backend_for, open_keystore, require_throwaway
 from .logview import LogAudit, LogView
 from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status
-from .paths import default_home
+from .paths import default_home, private_dir
+from .pending import PendingMixin
 from .social import SocialMixin
 from .store import Store
+from .team_access import ReadTokens
 from .teams import TeamsMixin
 
 DEFAULT_SERVER = "http://127.0.0.1:8470"
 PREF_PREFIX = "pref."  # keeps preferences apart from the trusted settings (server_key, uid, ...)
 
 
-class App(SocialMixin, TeamsMixin):
+class App(PendingMixin, SocialMixin, TeamsMixin):
     def __init__(self, home: Path | None = None, *, keystore=None, passphrase_prompt=None,
-                 clock=time.time, rng=os.urandom):
+                 clock=time.time, rng=os.urandom, throwaway: bool = False):
         self.home = Path(home) if home else default_home()
+        self.throwaway = throwaway   # allows the in-memory keystore ($KBAPP_KEYSTORE=memory)
         self.clock, self.rng = clock, rng
         self.events = EventBus()
         self._keystore = keystore
@@ -65,7 +69,7 @@ class App(SocialMixin, TeamsMixin):
         await self.close()
 
     async def open(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_dir(self.home)
         self.store = Store(self.home / "client.sqlite3")
         url = self.store.get("server_url")
         if url:
@@ -79,6 +83,7 @@ class App(SocialMixin, TeamsMixin):
 
     def _attach(self, url: str) -> None:
         self.api = ServerAPI(url)
+        self.api.read_tokens = ReadTokens(self)
         origin = self.store.get("server_origin")
         pub = b64decode(self.store.get("server_key") or "")
         self.logview = LogView(self.api, self.store, origin, pub)
@@ -104,6 +109,8 @@ class App(SocialMixin, TeamsMixin):
             if self._keystore is None:
                 loop = asyncio.get_running_loop()
                 kind = await loop.run_in_executor(None, backend_for, self.home)
+                if kind == "memory":
+                    require_throwaway(self.throwaway)
                 passphrase = None
                 if kind == "file" and not os.environ.get(ENV_PASSPHRASE) and self._prompt is not None:
                     passphrase = self._prompt(not (self.home / KEYSTORE_FILE).exists()) or None
@@ -236,10 +243,22 @@ class App(SocialMixin, TeamsMixin):
 
     async def signup(self, username: str, *, device_name: str | None = None,
                      server_url: str | None = None) -> Account:
+        """Create the account and this device. Keys and a pending record are saved
+        before anything is posted (pending.py), so an interrupted signup is finished,
+        not orphaned, by the next try."""
         username = check_username(username)
         if self.store.get("uid"):
             raise errors.Conflict(f"this profile is already {self.store.get('username')}; use another --home")
         await self.unlock()  # before the account exists: a wrong passphrase must not orphan it
+        rec = self.pending_signup()
+        if rec is not None:
+            if rec["username"] == username and (server_url is None or
+                                                server_url.rstrip("/") == rec["server_url"]):
+                return await self._retry_signup(rec)
+            if await self._resume_signup(rec) is not None:   # that other one did happen: it stands
+                raise errors.Conflict(f"this profile is already {rec['username']} (an interrupted signup, "
+                                      "finished now); use another --home")
+            self.store.delete_setting("pending.signup")      # never posted: drop it
         server = await self.connect(server_url)
         cp = await self.logview.fetch_latest()
         uid = uid_for(username)
@@ -253,12 +272,12 @@ class App(SocialMixin, TeamsMixin):
                                       merkle_root=cp)
         body = {"uid": uid, "username": username, "links": links,
                 "puk_boxes": [self._box_for(puk_seed, 1, kid_hex(keys.subkey.kid))]}
-        await self.api.signup(body)
-        await self._store_secrets({"device": _device_secret(keys), "puk:1": puk_seed})
-        self.store.set_many({"uid": uid, "username": username, "device_id": dev_id, "device_name": device_name})
-        await self.identify(username)
-        self.events.emit(LoggedIn(username, device_name))
-        return Account(username, uid, dev_id, device_name, server)
+        rec = {"username": username, "uid": uid, "server_url": self.store.get("server_url"),
+               "device_id": dev_id, "device_name": device_name, "eldest_kid": kid_hex(keys.sibkey.kid),
+               "body": body}
+        await self._hold_signup(rec, {"device": _device_secret(keys), "puk:1": puk_seed})
+        crash_point("before-post")
+        return await self._post_signup(rec, server)
 
     async def login_paperkey(self, username: str, phrase: str, *, device_name: str | None = None,
                              server_url: str | None = None) -> Account:
@@ -269,7 +288,7 @@ class App(SocialMixin, TeamsMixin):
         paper = await asyncio.get_running_loop().run_in_executor(None, paper_device_keys, phrase)
         await self.unlock()
         server = await self.connect(server_url)
-        user = await self.identifier.identify(username)
+        user = await self.identifier.identify(username, own=True)   # our own chain: in full
         state = user.state
         paper_kid = kid_hex(paper.sibkey.kid)
         if paper_kid not in {kid_hex(k) for k in state.sibkeys}:
@@ -309,15 +328,26 @@ class App(SocialMixin, TeamsMixin):
         return seeds
 
     async def create_paperkey(self) -> str:
-        """A new paper key device; the phrase is returned once and never stored."""
+        """A new paper key device; the phrase is returned and never stored for good.
+
+        It is held in the keystore from before the post until `paperkey_shown()`: a
+        paper key interrupted before the user saw it is shown again by the next call
+        (`interrupted_paperkey` says so beforehand), posted first if it never was."""
         uid, username = self._require_login()
         await self.unlock()
+        loop = asyncio.get_running_loop()
         async with self._lock:
             user = await self.identifier.identify(username)
             self._my_active_device(user)
             me = await self._device_keys()
-            phrase = new_paper_phrase(self.rng(32))
-            paper = await asyncio.get_running_loop().run_in_executor(None, paper_device_keys, phrase)
+            phrase, state = await self._pending_paperkey_state(user)
+            if state == "posted":
+                return phrase
+            if phrase is None:
+                phrase = new_paper_phrase(self.rng(32))
+            paper = await loop.run_in_executor(None, paper_device_keys, phrase)
+            if state == "none":
+                await self._hold_paperkey(phrase, kid_hex(paper.sibkey.kid))
             gen = max(user.state.puks)
             puk = await self._current_puk(user)
             links = chainops.device_links(state=user.state, signer=me.sibkey, keys=paper,
@@ -325,7 +355,9 @@ class App(SocialMixin, TeamsMixin):
                                           device_name=paper_key_id(phrase), device_type="paper",
                                           ctime=int(self.clock()), merkle_root=self.logview.trusted())
             body = {"links": links, "puk_boxes": [self._box_for(puk.seed, gen, kid_hex(paper.subkey.kid))]}
+            crash_point("paperkey-before-post")
             await self.api.post_links(uid, body)
+            crash_point("paperkey-after-post")
             await self.identify(username)
         self.events.emit(DevicesChanged(username))
         return phrase
@@ -426,7 +458,7 @@ class App(SocialMixin, TeamsMixin):
         offer, after = await self._kex_wait(channel, secret, "offer", 0, timeout, poll)
         if offer.get("username") != username:
             raise errors.ProvisioningError(f"this phrase adds a device to {offer.get('username')!r}, not {username!r}")
-        user = await self.identifier.identify(username)
+        user = await self.identifier.identify(username, own=True)   # our own chain: in full
         device_name = device_name or default_device_name()
         keys = DeviceKeys.from_seeds(self.rng(32), self.rng(32))
         dev_id = make_device_id(self.rng(16))
@@ -436,7 +468,7 @@ class App(SocialMixin, TeamsMixin):
         await self._kex_send(channel, secret, "reply", {"sibkey_payload": sib.payload_json.decode(),
                                                         "subkey": subkey})
         await self._kex_wait(channel, secret, "done", after, timeout, poll)
-        user = await self.identifier.identify(username)
+        user = await self.identifier.identify(username, own=True)
         dev = user.state.devices.get(dev_id)
         if dev is None or dev.revoked_seqno is not None or dev.sibkey != kid_hex(keys.sibkey.kid):
             raise errors.ProvisioningError("the other device said done, but this device is not in the chain")

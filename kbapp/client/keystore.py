@@ -41,8 +41,12 @@ import nacl.pwhash
 import nacl.secret
 
 from kbapp.core.encoding import pack, unpack
-from kbapp.core.errors import EncodingError, KeystoreError
+from kbapp.core.errors import EncodingError, KeystoreError, KeystoreNotPersistent
 from kbapp.core.keys import DeviceKeys
+
+from .crashpoint import crash_point
+from .passphrase import check_passphrase
+from .paths import private_dir
 
 try:  # POSIX advisory locks keep two processes (CLI + GUI) from racing a write.
     import fcntl
@@ -51,6 +55,7 @@ except ImportError:  # pragma: no cover - Windows
 
 ENV_BACKEND = "KBAPP_KEYSTORE"
 ENV_PASSPHRASE = "KBAPP_PASSPHRASE"
+ENV_THROWAWAY = "KBAPP_THROWAWAY"
 BACKENDS = ("memory", "file", "keyring")
 KEYSTORE_FILE = "keystore.kbks"
 SERVICE_PREFIX = "kbapp"
@@ -332,7 +337,7 @@ class EncryptedFileBackend:
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.path.parent)
         if fcntl is None:  # pragma: no cover - Windows: in-process lock only
             yield
             return
@@ -363,6 +368,7 @@ class EncryptedFileBackend:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+            crash_point("during-keystore-write")
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -483,6 +489,16 @@ class Keystore:
         self.delete(self._puk_name(uid))
 
 
+def require_throwaway(throwaway: bool = False) -> None:
+    """The memory backend forgets every key when the process ends: an account made
+    with it is lost at once. Only for a throwaway account, asked for explicitly."""
+    if not (throwaway or os.environ.get(ENV_THROWAWAY) == "1"):
+        raise KeystoreNotPersistent(
+            f"{ENV_BACKEND}=memory keeps this device's keys only until the process ends, so the account "
+            f"would be lost at once. For a throwaway account say so (--throwaway, or {ENV_THROWAWAY}=1); "
+            f"otherwise unset {ENV_BACKEND} (OS keyring) or set it to file with {ENV_PASSPHRASE}")
+
+
 def backend_for(profile_dir: str | os.PathLike, backend: str | None = None) -> str:
     """Which backend `open_keystore` will use, so a GUI knows beforehand whether to ask
     for a passphrase (it cannot prompt synchronously from inside its event loop)."""
@@ -496,13 +512,15 @@ def backend_for(profile_dir: str | os.PathLike, backend: str | None = None) -> s
 
 
 def open_keystore(profile_dir: str | os.PathLike, *, backend: str | None = None,
-                  passphrase: str | None = None, prompt=None) -> Keystore:
+                  passphrase: str | None = None, prompt=None, throwaway: bool = False) -> Keystore:
     """The keystore for a profile.
 
     Backend: the argument, else $KBAPP_KEYSTORE, else the file backend when
     the profile already has a keystore file, else the OS keyring when usable,
-    else the file backend. The file passphrase: the argument, else
-    $KBAPP_PASSPHRASE, else `prompt(new_file: bool)` (the CLI asks on a terminal).
+    else the file backend. Memory from the environment needs `throwaway` (or
+    $KBAPP_THROWAWAY=1). The file passphrase: the argument, else
+    $KBAPP_PASSPHRASE, else `prompt(new_file: bool)` (the CLI asks on a terminal);
+    a new file's passphrase must pass `check_passphrase` (passphrase.py).
     """
     profile = Path(profile_dir).expanduser()
     namespace = profile_namespace(profile)
@@ -511,6 +529,8 @@ def open_keystore(profile_dir: str | os.PathLike, *, backend: str | None = None,
     if choice not in BACKENDS:
         raise KeystoreError(f"unknown keystore backend {choice!r}; use one of {', '.join(BACKENDS)}")
     if choice == "memory":
+        if backend is None:
+            require_throwaway(throwaway)
         return Keystore(MemoryBackend(namespace), namespace)
     if choice == "keyring":
         return Keystore(KeyringBackend(namespace), namespace)
@@ -521,4 +541,6 @@ def open_keystore(profile_dir: str | os.PathLike, *, backend: str | None = None,
         raise KeystoreError(
             f"the keystore file {file_path} needs a passphrase: set {ENV_PASSPHRASE} "
             f"(or pass one), or set {ENV_BACKEND}=keyring where an OS keyring is available")
+    if not file_path.exists():
+        check_passphrase(passphrase)   # chosen now: an existing file opens with what sealed it
     return Keystore(EncryptedFileBackend(file_path, passphrase), namespace)

@@ -1,13 +1,25 @@
-"""Where profiles live: the platform data dir, or `--home` for a separate one."""
+"""Where profiles live: the platform data dir, or `--home` for a separate one.
+
+A profile holds the device's trusted state, its keystore file and a photo index of
+the user's pictures: nobody else on the machine should read any of it. So its folders
+are 0700 and its files 0600, whatever the umask, and an existing profile made with
+looser modes is tightened when it is opened (POSIX only; Windows profiles live under
+the user's own ACL'd AppData).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from pathlib import Path
 
 import platformdirs
 
 APP = "kbapp"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def default_home() -> Path:
@@ -17,3 +29,34 @@ def default_home() -> Path:
 
 def default_server_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP)) / "server"
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """chmod to `mode` when group or others have any access (never through a symlink)."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(FileNotFoundError):
+        st = os.lstat(path)
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+            os.chmod(path, mode)
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """Create `path` (and missing parents) as 0700, and tighten it if it exists looser."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)   # the umask may loosen, never widen it
+    _tighten(path, DIR_MODE)
+    return path
+
+
+def private_file(path: str | os.PathLike) -> Path:
+    """Create `path` empty as 0600 if missing (so SQLite, which gives its -wal, -shm and
+    -journal files the database's mode, never makes a readable one); tighten it and
+    those side files if they exist looser."""
+    path = Path(path)
+    private_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), FILE_MODE))
+    for p in (path, *(path.with_name(path.name + s) for s in SQLITE_SIDE_FILES)):
+        _tighten(p, FILE_MODE)
+    return path

@@ -15,6 +15,8 @@ from pathlib import Path
 from sqlalchemy import (BigInteger, Column, Integer, MetaData, String, Table, Text, create_engine,
                         delete, insert, select, update)
 
+from .paths import private_file
+
 SCHEMA_VERSION = 1
 
 metadata = MetaData()
@@ -103,7 +105,7 @@ class TrustedIdentity:
 
 class Store:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)   # 0600 before SQLite opens it: its -wal/-journal copy that mode
         self.path = path
         self.engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
         metadata.create_all(self.engine)
@@ -128,10 +130,14 @@ class Store:
         conn.execute(delete(settings).where(settings.c.key == key))
         conn.execute(insert(settings).values(key=key, value=value))
 
-    def set_many(self, values: dict[str, str]) -> None:
+    def set_many(self, values: dict[str, str], *, drop: tuple[str, ...] = ()) -> None:
+        """Set `values` and delete the `drop` keys in one transaction (a pending
+        record goes in the same commit as the state that finishes it)."""
         with self.engine.begin() as conn:
             for k, v in values.items():
                 self._set(conn, k, v)
+            if drop:
+                conn.execute(delete(settings).where(settings.c.key.in_(drop)))
 
     def delete_setting(self, key: str) -> None:
         with self.engine.begin() as conn:

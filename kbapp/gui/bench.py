@@ -115,6 +115,7 @@ def _spawn(mode: str, cfg: dict) -> dict:
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env["QT_QPA_PLATFORM"] = "offscreen"
     env["KBAPP_KEYSTORE"] = "memory"
+    env["KBAPP_THROWAWAY"] = "1"   # accounts that die with the bench process, on purpose
     cfg = dict(cfg, t0=time.time())
     proc = subprocess.run([sys.executable, "-m", "kbapp.gui.bench", mode, json.dumps(cfg)],
                           capture_output=True, text=True, env=env, timeout=1800)

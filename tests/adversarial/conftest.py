@@ -24,6 +24,7 @@ from kbapp.client.app import App
 from evil import EvilDB, EvilProxy, RealServer
 
 os.environ.setdefault("KBAPP_KEYSTORE", "memory")
+os.environ.setdefault("KBAPP_THROWAWAY", "1")  # the memory keystore is refused without it
 
 # A frozen clock: `verified_at` and `seen_at` in the trusted store do not move
 # between two identifies, so "unchanged" can mean byte for byte.

@@ -11,6 +11,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["KBAPP_KEYSTORE"] = "memory"
+os.environ["KBAPP_THROWAWAY"] = "1"  # the memory keystore is refused without it
 
 import asyncio  # noqa: E402
 from pathlib import Path  # noqa: E402

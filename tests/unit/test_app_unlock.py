@@ -56,6 +56,9 @@ async def _longest_stall(work) -> tuple[float, object]:
     return max(gaps, default=0.0), result
 
 
+STRONG = "plover-quartz-veranda"  # passes the new-passphrase rule (kbapp/client/passphrase.py)
+
+
 async def test_unlock_runs_argon2_off_the_loop(tmp_path, monkeypatch):
     home = tmp_path / "p"
     home.mkdir()
@@ -83,7 +86,7 @@ async def test_prompt_runs_on_the_loop_thread_and_a_wrong_passphrase_can_be_retr
     monkeypatch.setattr(ks, "FILE_KDF_LIMITS", FAST)
     home = tmp_path / "p"
     asked: list[tuple[bool, bool]] = []
-    answers = ["pw"]
+    answers = [STRONG]
 
     def prompt(new_file: bool) -> str:
         asked.append((new_file, threading.current_thread() is threading.main_thread()))
@@ -104,7 +107,7 @@ async def test_prompt_runs_on_the_loop_thread_and_a_wrong_passphrase_can_be_retr
         with pytest.raises(KeystoreError, match="wrong passphrase"):
             await app.unlock()
         assert not app.unlocked
-        answers.append("pw")
+        answers.append(STRONG)
         assert (await app.unlock()).get("device") == b"x"
         assert asked[1:] == [(False, True), (False, True)]
     finally:
@@ -114,7 +117,7 @@ async def test_prompt_runs_on_the_loop_thread_and_a_wrong_passphrase_can_be_retr
 async def test_concurrent_unlocks_open_once(tmp_path, monkeypatch):
     monkeypatch.setattr(ks, "FILE_KDF_LIMITS", FAST)
     calls = []
-    app = App(tmp_path / "p", passphrase_prompt=lambda new: calls.append(new) or "pw")
+    app = App(tmp_path / "p", passphrase_prompt=lambda new: calls.append(new) or STRONG)
     await app.open()
     try:
         a, b = await asyncio.gather(app.unlock(), app.unlock())

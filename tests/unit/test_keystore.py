@@ -316,14 +316,17 @@ def test_keyring_errors_become_keystore_errors(tmp_path, dict_keyring, monkeypat
 # --- choosing a backend -------------------------------------------------------------
 
 
+STRONG = "plover-quartz-veranda"  # passes the new-passphrase rule (kbapp/client/passphrase.py)
+
+
 def test_default_is_file_without_a_keyring(tmp_path, monkeypatch):
     with pytest.raises(KeystoreError, match="KBAPP_PASSPHRASE"):
         open_keystore(tmp_path)
-    store = open_keystore(tmp_path, passphrase="pw")
+    store = open_keystore(tmp_path, passphrase=STRONG)
     assert store.kind == "file"
     store.put("k", SECRET)
     assert (tmp_path / ks.KEYSTORE_FILE).exists()
-    monkeypatch.setenv("KBAPP_PASSPHRASE", "pw")
+    monkeypatch.setenv("KBAPP_PASSPHRASE", STRONG)
     assert open_keystore(tmp_path).get("k") == SECRET
     monkeypatch.setenv("KBAPP_PASSPHRASE", "wrong")
     with pytest.raises(KeystoreError, match="wrong passphrase"):
@@ -335,15 +338,15 @@ def test_default_is_keyring_when_usable(tmp_path, dict_keyring):
 
 
 def test_existing_file_wins_over_keyring(tmp_path, dict_keyring):
-    open_keystore(tmp_path, backend="file", passphrase="pw").put("k", SECRET)
-    store = open_keystore(tmp_path, passphrase="pw")
+    open_keystore(tmp_path, backend="file", passphrase=STRONG).put("k", SECRET)
+    store = open_keystore(tmp_path, passphrase=STRONG)
     assert store.kind == "file" and store.get("k") == SECRET
 
 
 def test_env_chooses_backend(tmp_path, monkeypatch):
     monkeypatch.setenv("KBAPP_KEYSTORE", "memory")
     assert open_keystore(tmp_path).kind == "memory"
-    assert open_keystore(tmp_path, backend="file", passphrase="x").kind == "file"  # argument wins
+    assert open_keystore(tmp_path, backend="file", passphrase=STRONG).kind == "file"  # argument wins
     monkeypatch.setenv("KBAPP_KEYSTORE", "vault")
     with pytest.raises(KeystoreError, match="unknown keystore backend 'vault'"):
         open_keystore(tmp_path)
