@@ -254,6 +254,31 @@ class _Subchain:
         self._add_key(link, link.signer, "sibkey", None, dev)
         self._revocations(link)
 
+    @classmethod
+    def resume(cls, state: "ChainState", verifier: _Verifier) -> "_Subchain":
+        """The live subchain of a verified state, ready to take more links. Built from
+        copies: the state stays valid whatever the new links turn out to be."""
+        self = cls.__new__(cls)
+        self.verifier = verifier
+        self.eldest = bytes.fromhex(state.eldest_kid)
+        self.eldest_seqno = state.eldest_seqno
+        self.links = list(state.links)
+        self.keys = {bytes.fromhex(k): info for k, info in state.keys.items()}
+        self.sibkeys = {bytes.fromhex(k): info for k, info in state.sibkeys.items()}
+        self.subkeys = {bytes.fromhex(k): info for k, info in state.subkeys.items()}
+        # Each key was delegated by exactly one link: its sig id names the key in revocations.
+        self.key_by_sig = {self.links[info.added_seqno - self.eldest_seqno].sig_id.hex(): kid
+                           for kid, info in self.keys.items()}
+        self.revoked_sig_ids = set(state.revoked_sig_ids)
+        self.devices = {}
+        for d in state.devices.values():
+            dev = self.devices[d.id] = _Device(d.id, d.name, d.type, d.sibkey, d.added_seqno, d.ctime)
+            dev.subkey, dev.revoked_seqno = d.subkey, d.revoked_seqno
+        self.puks = dict(state.puks)
+        self.puk_kids = {bytes.fromhex(k) for p in state.puks.values() for k in (p.signing_kid, p.encryption_kid)}
+        self.other_links = list(state.other_links)
+        return self
+
     # -- the per-link step ------------------------------------------------------
 
     def apply(self, link: ChainLink) -> None:
@@ -532,29 +557,32 @@ def _cyclic_gc_paused():
 
 
 def verify_chain(links: list[dict], *, uid: str, username: str | None = None,
-                 eldest_kid: str | bytes | None = None) -> ChainState:
+                 eldest_kid: str | bytes | None = None, resume: ChainState | None = None) -> ChainState:
     """Play back a whole chain, from seqno 1, as served; raise a typed ChainError,
     BadSignature or EncodingError at the first thing that does not check out.
 
     `username` None takes the first link's and holds every link to it.
     `eldest_kid` (from the Merkle map), when given, must be the live subchain's.
+    `resume`, a state this function returned for the same uid, makes `links` the links
+    after its tail: only they are played back (the result is the one a whole playback
+    gives), so a long chain that grows costs in proportion to what it grew by.
     """
     with _cyclic_gc_paused():
-        return _verify_chain(links, uid=uid, username=username, eldest_kid=eldest_kid)
+        return _verify_chain(links, uid=uid, username=username, eldest_kid=eldest_kid, resume=resume)
 
 
 def _verify_chain(links: list[dict], *, uid: str, username: str | None,
-                  eldest_kid: str | bytes | None) -> ChainState:
+                  eldest_kid: str | bytes | None, resume: ChainState | None = None) -> ChainState:
     if not isinstance(links, list):
         raise BadChainLink("a chain must be a list of links")
-    if len(links) > MAX_CHAIN_LINKS:
-        raise TooLarge(f"chain of {len(links)} links")
+    start = 0 if resume is None else resume.tail_seqno
+    if start + len(links) > MAX_CHAIN_LINKS:
+        raise TooLarge(f"chain of {start + len(links)} links")
     if not isinstance(uid, str):
         raise WrongUid("uid must be a hex string")
     if username is not None and not isinstance(username, str):
         raise WrongUsername("username must be a string")
     uid = uid.lower()
-    want_name = username.lower() if username is not None else None
     verifier = _Verifier()
     finished: list[Subchain] = []
     used_eldests: set[bytes] = set()
@@ -562,8 +590,22 @@ def _verify_chain(links: list[dict], *, uid: str, username: str | None,
     merkle_roots: list[tuple[int, int, str]] = []
     prev_id: bytes | None = None
     link: ChainLink | None = None
+    if resume is not None and start:
+        if resume.uid != uid:
+            raise WrongUid(f"cannot resume uid {resume.uid}'s chain as {uid}'s")
+        if username is not None and username.lower() != resume.username.lower():
+            raise WrongUsername(f"cannot resume {resume.username!r}'s chain as {username!r}'s")
+        if not links:
+            return _check_eldest(resume, eldest_kid)
+        username = resume.username
+        finished = list(resume.previous_subchains)
+        used_eldests = {bytes.fromhex(s.eldest_kid) for s in finished}
+        current = _Subchain.resume(resume, verifier)
+        merkle_roots = list(resume.merkle_roots)
+        prev_id = bytes.fromhex(resume.tail_link_id)
+    want_name = username.lower() if username is not None else None
 
-    for index, wire in enumerate(links):
+    for index, wire in enumerate(links, start):
         link = parse_link(wire)
         if link.seqno != index + 1:
             raise WrongSeqno(f"link at position {index + 1} has seqno {link.seqno}")
@@ -604,16 +646,21 @@ def _verify_chain(links: list[dict], *, uid: str, username: str | None,
     if link is not None and link.stubbed:
         raise StubbedSignatureNeeded(f"link {link.seqno}: the chain's last link is stubbed")
     live = current.finish() if current is not None else None
-    if eldest_kid is not None:
-        want = kid_hex(eldest_kid)
-        if live is None or live.eldest_kid != want:
-            raise WrongEldest(f"the chain's live eldest key is not {want}")
     if live is None:
-        return ChainState(uid, username, None, None, [], 0, None, {}, {}, {}, frozenset(),
-                          frozenset(), {}, {}, merkle_roots, [], finished)
-    return ChainState(
+        return _check_eldest(ChainState(uid, username, None, None, [], 0, None, {}, {}, {}, frozenset(),
+                                        frozenset(), {}, {}, merkle_roots, [], finished), eldest_kid)
+    return _check_eldest(ChainState(
         uid=uid, username=username, eldest_kid=live.eldest_kid, eldest_seqno=live.eldest_seqno,
         links=live.links, tail_seqno=link.seqno, tail_link_id=link.link_id.hex(),
         sibkeys=live.sibkeys, subkeys=live.subkeys, keys=live.keys, revoked=live.revoked,
         revoked_sig_ids=live.revoked_sig_ids, devices=live.devices, puks=live.puks,
-        merkle_roots=merkle_roots, other_links=live.other_links, previous_subchains=finished)
+        merkle_roots=merkle_roots, other_links=live.other_links, previous_subchains=finished), eldest_kid)
+
+
+def _check_eldest(state: ChainState, eldest_kid: str | bytes | None) -> ChainState:
+    """`eldest_kid` (from the Merkle map), when given, must be the live subchain's."""
+    if eldest_kid is not None:
+        want = kid_hex(eldest_kid)
+        if state.eldest_kid is None or state.eldest_kid != want:
+            raise WrongEldest(f"the chain's live eldest key is not {want}")
+    return state
