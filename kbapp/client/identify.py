@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kbapp.core import errors
 from kbapp.core.keys import kid_hex
 from kbapp.core.merkle.note import Checkpoint
-from kbapp.core.sigchain import ChainState, link_id_hex, verify_chain
+from kbapp.core.sigchain import ChainState, link_id_hex, require_full, verify_chain
 from kbapp.core.transparency import check_tail
 from kbapp.core.uid import check_username, uid_for
 
@@ -52,9 +52,13 @@ class Identifier:
             self.store.commit_verified(cp=trusted)
         return self.logview.trusted()
 
-    async def identify(self, username: str) -> VerifiedUser:
+    async def identify(self, username: str, *, own: bool | None = None) -> VerifiedUser:
+        """`own` (default: `username` is the logged-in user; login flows say True)
+        loads the chain in full: a stub in one's own chain is refused (stubs.py)."""
         username = check_username(username)
         uid = uid_for(username)
+        if own is None:
+            own = uid == self.store.get("uid")
         tail, cp = await self.logview.lookup("user", uid)
         if tail is None:
             raise errors.NotFound(f"no user named {username!r} (the verified log proves it absent)")
@@ -73,6 +77,8 @@ class Identifier:
                 None, lambda: verify_chain(links, uid=uid, username=username))
         else:
             state = verify_chain(links, uid=uid, username=username)
+        if own:
+            require_full(state)
         # An empty chain has no eldest key: still a tail mismatch, not a malformed KID.
         check_tail(tail, state.tail_seqno, state.tail_link_id,
                    kid_hex(state.eldest_kid) if state.eldest_kid is not None else "")

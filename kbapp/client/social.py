@@ -18,7 +18,7 @@ from kbapp.core.proofs import (BROKEN, CHANGED, OK, TEMPORARY, UNCHECKED, ProofC
                                chain_statements, check_proof_text, follow_diff, parse_assertion,
                                proof_body, proof_text, snapshot_from_track, track_body, untrack_body)
 from kbapp.core.proofs import SERVICE_ALIASES
-from kbapp.core.sigchain import build_link, build_revoke, verify_chain
+from kbapp.core.sigchain import build_link, build_revoke, require_full, verify_chain
 from kbapp.core.uid import check_username, uid_for
 
 from . import chainops
@@ -152,7 +152,8 @@ class SocialMixin:
         cache = getattr(self, "_follows_cache", None)
         if cache is not None and cache[0] == trusted.tail_link_id:
             return cache[1]
-        state = verify_chain(trusted.chain, uid=uid, username=username)  # already verified: a replay
+        # Already verified (a replay), and in full: a stub would hide one of our follows.
+        state = require_full(verify_chain(trusted.chain, uid=uid, username=username))
         follows = chain_statements(state)[1]
         self._follows_cache = (trusted.tail_link_id, follows)
         return follows
