@@ -268,7 +268,27 @@ class NetworkError(KbappError):
 
 
 class RateLimited(ServerError):
+    """Over a rate limit (per address, account, device or for signups); `retry_after`
+    is the seconds until the next request can pass (the Retry-After header)."""
+
     code = "RATE_LIMITED"
+
+    def __init__(self, message: str, status: int = 0, server_code: str = "", retry_after: int = 1):
+        super().__init__(message, status, server_code)
+        self.retry_after = retry_after
+
+
+class RequestTimeout(ServerError):
+    """A request's headers or body did not arrive in time: a stalled or trickling client
+    holds a connection, so the server answers 408 and closes it."""
+
+    code = "REQUEST_TIMEOUT"
+
+
+class ServerBusy(ServerError):
+    """The server is at its connection cap: this connection is refused with a 503."""
+
+    code = "SERVER_BUSY"
 
 
 # --- photo intelligence (kbapp/ml) ------------------------------------------

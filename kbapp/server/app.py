@@ -7,9 +7,6 @@ sees a map root that the log does not have yet.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,84 +16,33 @@ from starlette.routing import Route
 from kbapp.core import errors
 from kbapp.core.encoding import loads_json
 
+from . import limits as lim
+from .limits import MAX_BODY, LimitConfig, Limits, RateLimiter, SignupLimiter, WriteLimits  # noqa: F401
 from .mailbox import Mailbox
 from .service import Service
 from .teams import TeamService, team_routes
-
-MAX_BODY = 1 << 20
 
 STATUS = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.ResetNotAuthorized: 403,
     errors.TooLarge: 413,
+    errors.RequestTimeout: 408,
     errors.RateLimited: 429,
 }
 
 
 def error_response(exc: errors.KbappError) -> JSONResponse:
-    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-    return JSONResponse({"error": {"code": exc.code, "message": str(exc)}}, status_code=status)
-
-
-class RateLimiter:
-    """A token bucket per client address: `rate` requests/s, bursts of `burst`."""
-
-    def __init__(self, rate: float, burst: int, clock=time.monotonic, max_clients: int = 10000):
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self.max_clients = max_clients
-
-    def allow(self, client: str) -> bool:
-        if self.rate <= 0:
-            return True
-        now = self.clock()
-        tokens, last = self.buckets.pop(client, (float(self.burst), now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        allowed = tokens >= 1
-        self.buckets[client] = (tokens - 1 if allowed else tokens, now)
-        while len(self.buckets) > self.max_clients:
-            self.buckets.popitem(last=False)
-        return allowed
-
-
-class Limits:
-    """ASGI middleware: request body cap and per-client rate limit."""
-
-    def __init__(self, app, limiter: RateLimiter, max_body: int = MAX_BODY):
-        self.app, self.limiter, self.max_body = app, limiter, max_body
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        client = (scope.get("client") or ("?", 0))[0]
-        if not self.limiter.allow(client):
-            resp = error_response(errors.RateLimited("too many requests; slow down", 429))
-            return await resp(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            resp = error_response(errors.TooLarge(f"request body over {self.max_body} bytes"))
-            return await resp(scope, receive, send)
-        seen = 0
-
-        async def capped_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise errors.TooLarge(f"request body over {self.max_body} bytes")
-            return message
-
-        try:
-            await self.app(scope, capped_receive, send)
-        except errors.TooLarge as e:
-            await error_response(e)(scope, receive, send)
+    return lim.error_response(exc, next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400))
 
 
 def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
-               max_body: int = MAX_BODY) -> Limits:
+               max_body: int = MAX_BODY, limits: LimitConfig | None = None) -> Limits:
+    """The API behind its limits; `limits` overrides rate, burst and max_body."""
+    cfg = limits or LimitConfig.from_flags(rate, burst, max_body=max_body)
+    max_body = cfg.max_body
+    writes = WriteLimits(cfg)
+
     async def json_body(request: Request) -> dict:
         raw = await request.body()
         body = loads_json(raw, max_size=max_body, max_depth=16)
@@ -137,8 +83,10 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
 
     async def post_links(request):
         body = await json_body(request)
+        uid = request.path_params["uid"]
         async with service.lock:
-            return await run_in_threadpool(service.append_links, request.path_params["uid"], body, signup=False)
+            with writes.links(body, account=uid):
+                return await run_in_threadpool(service.append_links, uid, body, signup=False)
 
     async def get_chain(request):
         return await run_in_threadpool(service.chain, request.path_params["uid"], int_param(request, "since", 0))
@@ -213,7 +161,9 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
         Route("/v1/kex/{channel}", wrap(kex_read)),
         Route("/v1/kex/{channel}", wrap(kex_post), methods=["POST"]),
     ]
-    routes += team_routes(TeamService(service), wrap=wrap, json_body=json_body, int_param=int_param)
+    routes += team_routes(TeamService(service), wrap=wrap, json_body=json_body, int_param=int_param,
+                          writes=writes)
     app = Starlette(routes=routes)
     app.state.service = service
-    return Limits(app, RateLimiter(rate, burst), max_body=max_body)
+    return Limits(app, RateLimiter(cfg.rate, cfg.burst), max_body=max_body, signups=SignupLimiter(cfg),
+                  body_timeout=cfg.body_timeout)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
 
 from .app import create_app
+from .connections import ConnGuards, connection_cap, protocol_class, raise_fd_limit
+from .limits import LimitConfig
 from .db import make_engine, normalise_url, upgrade
 from .service import Service, load_or_create_server_key
 
@@ -24,8 +26,15 @@ class ServerConfig:
     port: int = 8470
     db: str | None = None
     origin: str | None = None
-    rate: float = 200.0
+    rate: float = 200.0                # per client address; 0 also turns off the `limits` not given
     burst: int = 400
+    limits: dict = field(default_factory=dict)   # LimitConfig.from_flags: account_rate, signup_burst, ...
+    header_timeout: float = 10.0
+    idle_timeout: float = 5.0
+    body_timeout: float = 30.0
+    max_connections: int = 4096
+    max_per_client: int = 128
+    trust_proxy: tuple[str, ...] = ()  # reverse proxies whose X-Forwarded-For is believed
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -48,14 +57,27 @@ def build(cfg: ServerConfig):
     key = load_or_create_server_key(cfg.data_dir)
     origin = cfg.origin or f"kbapp.local/{bytes(key.verify_key).hex()[:16]}"
     service = Service(engine, key, origin)
-    return service, create_app(service, rate=cfg.rate, burst=cfg.burst)
+    limits = LimitConfig.from_flags(cfg.rate, cfg.burst, body_timeout=cfg.body_timeout, **cfg.limits)
+    return service, create_app(service, limits=limits)
+
+
+def uvicorn_config(app, cfg: ServerConfig) -> uvicorn.Config:
+    """uvicorn with the connection guards (connections.py), its keep-alive as the idle
+    timeout, and X-Forwarded-For believed only from the proxies named in trust_proxy
+    (uvicorn would otherwise believe any client on 127.0.0.1)."""
+    guards = ConnGuards(header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout,
+                        max_connections=connection_cap(cfg.max_connections, raise_fd_limit()),
+                        max_per_client=cfg.max_per_client, trusted_proxies=tuple(cfg.trust_proxy))
+    return uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
+                          http=protocol_class(guards), ws="none", timeout_keep_alive=cfg.idle_timeout,
+                          h11_max_incomplete_event_size=16 * 1024, proxy_headers=bool(cfg.trust_proxy),
+                          forwarded_allow_ips=list(cfg.trust_proxy) or None)
 
 
 def serve(cfg: ServerConfig, ready=None) -> None:
     """Run until interrupted (blocking). `ready(url)` is called once listening."""
     service, app = build(cfg)
-    config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, cfg))
     url = f"http://{cfg.host}:{cfg.port}"
 
     async def on_startup():
@@ -89,8 +111,7 @@ class EmbeddedServer:
             self.cfg.port = free_port(self.cfg.host)
         service, app = build(self.cfg)
         self.service = service
-        self._server = uvicorn.Server(uvicorn.Config(app, host=self.cfg.host, port=self.cfg.port,
-                                                     log_level="warning", access_log=False))
+        self._server = uvicorn.Server(uvicorn_config(app, self.cfg))
         self._thread = threading.Thread(target=self._run, name="kbapp-server", daemon=True)
         self._thread.start()
         if not self._started.wait(timeout) or self._error is not None:

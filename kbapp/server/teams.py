@@ -14,6 +14,7 @@ join requests and invite acceptances are hints clients check against the chain.
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 
 import nacl.exceptions
 import nacl.signing
@@ -471,7 +472,7 @@ class TeamService:
         return {"subteams": [{"team_id": r.team_id, "name": r.name} for r in rows]}
 
 
-def team_routes(teams: TeamService, *, wrap, json_body, int_param) -> list[Route]:
+def team_routes(teams: TeamService, *, wrap, json_body, int_param, writes=None) -> list[Route]:
     """The HTTP routes of teams (mounted by app.create_app with its error wrapper,
     body parser and query parsing). Writes hold the service lock like user posts."""
     service = teams.service
@@ -479,7 +480,8 @@ def team_routes(teams: TeamService, *, wrap, json_body, int_param) -> list[Route
     async def team_post(request):
         body = await json_body(request)
         async with service.lock:
-            return await run_in_threadpool(teams.post, request.path_params["team_id"], body)
+            with writes.links(body) if writes is not None else nullcontext():  # limits.WriteLimits
+                return await run_in_threadpool(teams.post, request.path_params["team_id"], body)
 
     async def team_chain(request):
         return await run_in_threadpool(teams.chain, request.path_params["team_id"], int_param(request, "since", 0))

@@ -1,0 +1,256 @@
+"""Request limits: token buckets per client address, per network for signups (and one
+global signup bucket), per account and per device for writes; the body cap and the
+body timeout.
+
+Why several keys: a per-address bucket alone is beaten by an attacker with many
+addresses (50 loopback addresses, a /64 of IPv6, a botnet), and it does nothing
+against one account posting from many places. Signups are anonymous, so they are
+counted per network (/24 of IPv4, /64 of IPv6) and globally; account and device
+buckets count only writes the service accepted, so nobody can spend a victim's
+tokens with garbage posted under the victim's uid or key id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import math
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from starlette.responses import JSONResponse
+
+from kbapp.core import errors
+from kbapp.core.keys import kid_hex
+from kbapp.core.sigchain import parse_link
+
+MAX_BODY = 1 << 20
+SIGNUP_PATH = "/v1/signup"
+
+# Defaults of the limits that `--rate 0` also switches off unless given explicitly.
+DEFAULT_RATES = {"account_rate": 2.0, "device_rate": 1.0, "signup_rate": 0.1, "signup_global_rate": 10.0}
+
+
+@dataclass(frozen=True)
+class LimitConfig:
+    """Rates in requests per second, bursts in requests; a rate of 0 turns a bucket off."""
+
+    rate: float = 200.0               # any request, per client address
+    burst: int = 400
+    account_rate: float = 2.0         # accepted writes per account (uid)
+    account_burst: int = 60
+    device_rate: float = 1.0          # accepted writes per signing key (device)
+    device_burst: int = 30
+    signup_rate: float = 0.1          # signups per network (/24, /64): 6 a minute
+    signup_burst: int = 10
+    signup_global_rate: float = 10.0  # signups, all clients together
+    signup_global_burst: int = 100
+    max_body: int = MAX_BODY
+    body_timeout: float = 30.0        # the whole body within this many seconds of the headers
+
+    @classmethod
+    def from_flags(cls, rate: float, burst: int, **given) -> "LimitConfig":
+        """The rates not given (None) take their default, or 0 when `rate` is 0: the
+        test suite and the benches run with `--rate 0` and are throttled nowhere."""
+        for name, default in DEFAULT_RATES.items():
+            if given.get(name) is None:
+                given[name] = 0.0 if rate <= 0 else default
+        return cls(rate=rate, burst=burst, **{k: v for k, v in given.items() if v is not None})
+
+
+def retry_seconds(wait: float) -> int:
+    return max(1, math.ceil(wait))
+
+
+def rate_limited(what: str, wait: float) -> errors.RateLimited:
+    secs = retry_seconds(wait)
+    return errors.RateLimited(f"too many {what}; retry in {secs} s", 429, retry_after=secs)
+
+
+def error_response(exc: errors.KbappError, status: int) -> JSONResponse:
+    """The JSON error answer; 429 says when to come back, 408 closes the connection."""
+    headers = {}
+    if isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if status == 408:
+        headers["Connection"] = "close"
+    return JSONResponse({"error": {"code": exc.code, "message": str(exc)}}, status_code=status,
+                        headers=headers)
+
+
+class RateLimiter:
+    """A token bucket per key: `rate` tokens/s, up to `burst`. Denials cost nothing.
+    The least recently seen keys are forgotten beyond `max_clients` (a forgotten key
+    starts full again: memory stays bounded)."""
+
+    def __init__(self, rate: float, burst: int, clock=time.monotonic, max_clients: int = 10000):
+        self.rate, self.burst, self.clock = rate, max(1, burst), clock
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.max_clients = max_clients
+
+    def _refill(self, key: str, now: float) -> float:
+        tokens, last = self.buckets.pop(key, (float(self.burst), now))
+        return min(self.burst, tokens + (now - last) * self.rate)
+
+    def _store(self, key: str, tokens: float, now: float) -> None:
+        self.buckets[key] = (tokens, now)
+        while len(self.buckets) > self.max_clients:
+            self.buckets.popitem(last=False)
+
+    def wait(self, key: str) -> float:
+        """Seconds until `key` has a token (0: it has one now). Spends nothing."""
+        if self.rate <= 0:
+            return 0.0
+        now = self.clock()
+        tokens = self._refill(key, now)
+        self._store(key, tokens, now)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+    def take(self, key: str) -> float:
+        """Spend a token: 0.0, or (nothing spent) the seconds until there is one."""
+        if self.rate <= 0:
+            return 0.0
+        now = self.clock()
+        tokens = self._refill(key, now)
+        if tokens >= 1:
+            self._store(key, tokens - 1, now)
+            return 0.0
+        self._store(key, tokens, now)
+        return (1 - tokens) / self.rate
+
+    def allow(self, key: str) -> bool:
+        return self.take(key) == 0.0
+
+
+def network_of(address: str) -> str:
+    """The signup bucket's key: the /24 of an IPv4 address, the /64 of an IPv6 one (one
+    host or one customer usually holds all of either; 127.0.0.0/8 is all one host)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+class SignupLimiter:
+    """Signups: a bucket per network and one for everybody; a signup spends from both."""
+
+    def __init__(self, cfg: LimitConfig, clock=time.monotonic):
+        self.per_net = RateLimiter(cfg.signup_rate, cfg.signup_burst, clock)
+        self.everyone = RateLimiter(cfg.signup_global_rate, cfg.signup_global_burst, clock)
+
+    def take(self, address: str) -> float:
+        net = network_of(address)
+        wait = max(self.per_net.wait(net), self.everyone.wait("*"))
+        if wait:
+            return wait
+        self.per_net.take(net)
+        self.everyone.take("*")
+        return 0.0
+
+
+def link_signers(links: object, limit: int = 64) -> tuple[set[str], set[str]]:
+    """The uids and signing key ids the posted links claim (parsed, not verified: the
+    buckets are charged only after the service accepted the write). Malformed links
+    are skipped; the service refuses them anyway."""
+    uids: set[str] = set()
+    kids: set[str] = set()
+    if not isinstance(links, list):
+        return uids, kids
+    for wire in links[:limit]:
+        try:
+            link = parse_link(wire)
+        except (errors.KbappError, ValueError, TypeError, KeyError):
+            continue
+        if link.signer is not None:
+            kids.add(kid_hex(link.signer))
+        if link.uid:
+            uids.add(link.uid)
+    return uids, kids
+
+
+class WriteLimits:
+    """Per account and per device buckets for the writes that grow the log (user and
+    team links). Used under `service.lock`, so check-then-charge is exact."""
+
+    def __init__(self, cfg: LimitConfig, clock=time.monotonic):
+        self.accounts = RateLimiter(cfg.account_rate, cfg.account_burst, clock)
+        self.devices = RateLimiter(cfg.device_rate, cfg.device_burst, clock)
+
+    @contextmanager
+    def links(self, body: dict, account: str | None = None):
+        """Refuse (429) if the account or any signing key is out of tokens; charge them
+        once the block finished without error. `account`: the uid of a user post (its
+        path); else the links' uids (a team post's signers)."""
+        uids, kids = link_signers(body.get("links"))
+        accounts = {account.lower()} if account is not None else uids
+        wait = max([self.accounts.wait(a) for a in accounts] + [0.0])
+        if wait:
+            raise rate_limited("writes for this account", wait)
+        wait = max([self.devices.wait(k) for k in kids] + [0.0])
+        if wait:
+            raise rate_limited("writes signed by this device", wait)
+        yield
+        for a in accounts:
+            self.accounts.take(a)
+        for k in kids:
+            self.devices.take(k)
+
+
+class Limits:
+    """ASGI middleware: per-address rate limit, signup limit, body cap, body timeout."""
+
+    def __init__(self, app, limiter: RateLimiter, max_body: int = MAX_BODY, *,
+                 signups: SignupLimiter | None = None, body_timeout: float = 0.0,
+                 clock=time.monotonic):
+        self.app, self.limiter, self.max_body = app, limiter, max_body
+        self.signups, self.body_timeout, self.clock = signups, body_timeout, clock
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        client = (scope.get("client") or ("?", 0))[0]
+        wait = self.limiter.take(client)
+        if not wait and self.signups is not None and scope.get("path") == SIGNUP_PATH \
+                and scope.get("method") == "POST":
+            wait = self.signups.take(client)
+            what = "signups from this network"
+        else:
+            what = "requests"
+        if wait:
+            return await error_response(rate_limited(what, wait), 429)(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            resp = error_response(errors.TooLarge(f"request body over {self.max_body} bytes"), 413)
+            return await resp(scope, receive, send)
+        seen = 0
+        deadline = self.clock() + self.body_timeout if self.body_timeout > 0 else None
+
+        async def capped_receive():
+            nonlocal seen
+            if deadline is None:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - self.clock()))
+                except asyncio.TimeoutError:
+                    raise errors.RequestTimeout(
+                        f"request body not received within {self.body_timeout:g} s", 408) from None
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise errors.TooLarge(f"request body over {self.max_body} bytes")
+            return message
+
+        try:
+            await self.app(scope, capped_receive, send)
+        except errors.TooLarge as e:
+            await error_response(e, 413)(scope, receive, send)
+        except errors.RequestTimeout as e:
+            await error_response(e, 408)(scope, receive, send)
