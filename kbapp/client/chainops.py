@@ -16,7 +16,7 @@ from kbapp.core.sigchain import (ChainState, Device, KidOnly, LinkType, Unsigned
                                  build_per_user_key, build_revoke, build_sibkey, build_subkey, link_id,
                                  verify_chain)
 
-from .models import CheckpointView, DeviceView, Identity, KeyView
+from .models import BadCheckpointView, CheckpointView, DeviceView, Identity, KeyView
 
 
 def _root(cp) -> dict | None:
@@ -149,4 +149,5 @@ def identity_view(user, *, current_device: str | None = None) -> Identity:
         chain_length=state.tail_seqno, tail_link_id=state.tail_link_id,
         puk_generation=puk.generation if puk else 0, devices=devices, keys=keys,
         checkpoint=CheckpointView(cp.size, cp.root.hex(), cp.seen_at) if cp else None,
-        changed=user.changed)
+        changed=user.changed,
+        bad_checkpoints=[BadCheckpointView(b["seqno"], b["signer"], b["why"]) for b in user.bad_checkpoints])

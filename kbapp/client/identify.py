@@ -9,12 +9,13 @@ transaction: an attack detected at any step changes nothing.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kbapp.core import errors
+from kbapp.core.chains import Claim, judge
 from kbapp.core.keys import kid_hex
 from kbapp.core.merkle.note import Checkpoint
-from kbapp.core.sigchain import ChainState, link_id_hex, require_full, verify_chain
+from kbapp.core.sigchain import ChainState, link_id_hex, parse_link, require_full, verify_chain
 from kbapp.core.transparency import check_tail
 from kbapp.core.uid import check_username, uid_for
 
@@ -34,6 +35,8 @@ class VerifiedUser:
     state: ChainState
     checkpoint: TrustedCheckpoint
     changed: bool
+    # links whose embedded checkpoint is unsound: {"seqno", "signer" (device kid), "why"}
+    bad_checkpoints: tuple[dict, ...] = ()
 
 
 class Identifier:
@@ -85,15 +88,16 @@ class Identifier:
 
         prev = self.store.identity(uid)
         changed = self._check_growth(prev, links, state)
-        await self._check_embedded_roots(username, state, prev, cp)
+        state, bad = await self._check_embedded_roots(links, state, prev, cp)
+        summary = {**summarise(state), "bad_checkpoints": list(bad)} if bad else summarise(state)
 
         trusted_cp = TrustedCheckpoint(cp.size, cp.root, cp.text, int(self.clock()))
         old_cp = self.logview.trusted()
         self.store.commit_verified(
             cp=trusted_cp if old_cp is None or cp.size > old_cp.size else None,
             identity=TrustedIdentity(uid, username, state.tail_seqno, state.tail_link_id,
-                                     kid_hex(state.eldest_kid), links, summarise(state), int(self.clock())))
-        return VerifiedUser(uid, username, state, self.logview.trusted(), changed)
+                                     kid_hex(state.eldest_kid), links, summary, int(self.clock())))
+        return VerifiedUser(uid, username, state, self.logview.trusted(), changed, tuple(bad))
 
     @staticmethod
     def _check_growth(prev: TrustedIdentity | None, links: list, state: ChainState) -> bool:
@@ -107,16 +111,27 @@ class Identifier:
             raise errors.ForkDetected(f"link {prev.tail_seqno} differs from the one we verified before")
         return state.tail_seqno != prev.tail_seqno
 
-    async def _check_embedded_roots(self, username: str, state: ChainState,
-                                    prev: TrustedIdentity | None, cp: Checkpoint) -> None:
-        """Each link names the checkpoint its author saw: it must be in our log."""
+    async def _check_embedded_roots(self, links: list, state: ChainState, prev: TrustedIdentity | None,
+                                    cp: Checkpoint) -> tuple[ChainState, list[dict]]:
+        """Each link names the checkpoint its author saw: one of our log's, never older than an
+        earlier link's (core/chains.py). An unsound one is its signer's fault, not the server's:
+        noted against that device and its claim dropped (so nothing is ordered by it), and the
+        chain still loads, so that its owner can revoke the device. A fork still raises."""
         start = prev.tail_seqno if prev is not None else 0
-        seen: dict[tuple[int, str], int] = {}
-        for seqno, size, root_hex in state.merkle_roots:
-            if seqno > start:
-                seen.setdefault((size, root_hex), seqno)
-        for (size, root_hex), seqno in seen.items():  # one proof per distinct checkpoint
-            await self.logview.check_seen(size, bytes.fromhex(root_hex), cp, who=f"{username}'s link {seqno}")
+        bad = list(prev.summary.get("bad_checkpoints", [])) if prev is not None else []
+        known = {b["seqno"] for b in bad}
+        previous = max((size for seqno, size, _ in state.merkle_roots if seqno <= start and seqno not in known),
+                       default=0)
+        new = [Claim(*r) for r in state.merkle_roots if r[0] > start]
+        # one proof per distinct checkpoint, only for those the sizes alone do not rule out
+        ok = await self.logview.roots_in_log({(c.size, c.root) for c in new if 1 <= c.size < cp.size}, cp)
+        _, why = judge(new, log_size=cp.size, root_ok=lambda size, root: ok[(size, root)], previous=previous)
+        bad += [{"seqno": seqno, "signer": kid_hex(parse_link(links[seqno - 1]).signer), "why": w}
+                for seqno, w in sorted(why.items())]
+        if not bad:
+            return state, bad
+        dropped = {b["seqno"] for b in bad}
+        return replace(state, merkle_roots=[r for r in state.merkle_roots if r[0] not in dropped]), bad
 
 
 def summarise(state: ChainState) -> dict:

@@ -112,6 +112,43 @@ class LogView:
         await self._prefix(size, root, current.size, current.root,
                            f"{who} saw a log of size {size} that is not a prefix of ours: the server forked")
 
+    async def roots_in_log(self, pairs, current: Checkpoint) -> dict[tuple[int, str], bool]:
+        """For links' embedded checkpoints (size, root hex), 1 <= size < current.size: is each
+        our log's root at that size? A link's root carries no server signature, so when its
+        consistency proof fails we ask for the server's own signed checkpoint of that size:
+        if that one is a prefix of `current`, the link's signer named a root the server never
+        showed (False: its fault, core/chains.py); if the server cannot show one, or signed
+        the link's root and cannot prove it a prefix, the server forked (ForkDetected)."""
+        out: dict[tuple[int, str], bool] = {}
+        for size, root_hex in pairs:
+            if not 1 <= size < current.size:
+                raise ValueError(f"no root to check at size {size} against a log of {current.size}")
+            out[(size, root_hex)] = await self._root_in_log(size, bytes.fromhex(root_hex), current)
+        return out
+
+    async def _root_in_log(self, size: int, root: bytes, current: Checkpoint) -> bool:
+        why = f"the server cannot prove its log of size {size} a prefix of the one of size {current.size}"
+        try:
+            proof = _hashes(await self.api.consistency(size, current.size))
+        except errors.NotFound:
+            raise errors.ForkDetected(why) from None
+        try:
+            verify_consistency(size, current.size, proof, root, current.root)
+            return True
+        except errors.ConsistencyProofError:
+            pass
+        try:
+            signed = self.parse(await self.api.checkpoint(size))
+        except errors.NotFound:
+            raise errors.ForkDetected(why) from None
+        if signed.size != size:
+            raise errors.ForkDetected(f"asked for the checkpoint of size {size}, the server signed one of {signed.size}")
+        if signed.root == root:
+            raise errors.ForkDetected(f"the server signed the log of size {size} a link names, but its proof "
+                                      f"that the log is a prefix of ours fails: the server forked")
+        await self._prefix(size, signed.root, current.size, current.root, why + ": the server forked")
+        return False
+
     async def _prefix(self, size1: int, root1: bytes, size2: int, root2: bytes, why: str) -> None:
         """Both checkpoints are the server's own: it can always prove the smaller
         one a prefix of the bigger. A refusal (404) hides a fork just as well as

@@ -110,6 +110,16 @@ class ProofResult:
 
 
 @dataclass(frozen=True)
+class BadCheckpointView:
+    """A link whose embedded log checkpoint is not one of our log's (core/chains.py): the
+    signer's fault; the chain still loads, so the owner can revoke that device."""
+
+    seqno: int
+    signer: str          # device kid
+    why: str
+
+
+@dataclass(frozen=True)
 class FollowView:
     username: str
     uid: str
@@ -135,6 +145,7 @@ class Identity:
     following: bool = False            # the logged-in user follows this identity
     followed_at_seqno: int | None = None   # the follow (track) link in our own chain
     follow_diff: list[FollowChangeView] = field(default_factory=list)  # since that follow
+    bad_checkpoints: list[BadCheckpointView] = field(default_factory=list)  # links blamed on their signer
 
 
 @dataclass(frozen=True)

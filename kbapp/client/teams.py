@@ -40,6 +40,7 @@ from kbapp.core.teams.invites import INVITE_TYPE_SEITAN, INVITE_TYPES_USER
 from kbapp.core.transparency import check_tail
 from kbapp.core.uid import check_username, uid_for
 
+from .claims import team_root_ok, with_bad_roots
 from .events import TeamChanged, TeamKeyRotated, VerificationFailed
 from .models import (JoinRequestView, TeamInviteToken, TeamInviteView, TeamKeyView, TeamListItem,
                      TeamMemberView, TeamView)
@@ -182,25 +183,20 @@ class TeamsMixin:
             parent = await self._load(parent_id, depth=depth + 1, users=users)
             ancestors = {parent.state.id: parent.state, **parent.ancestors}
         use_cache = cached is not None and trusted is not None and cached.tail_link_id == trusted.tail_link_id
+        # Each link names the checkpoint its author saw: one of our log's (claims.py); a bad one
+        # is noted against its signer in state.bad_checkpoints, so an admin can remove them.
+        root_ok = await team_root_ok(self.logview, links, trusted.tail_seqno if trusted is not None else 0, cp,
+                                     trusted.summary if trusted is not None else None)
         state = await asyncio.get_running_loop().run_in_executor(None, lambda: load_team(
             links, team_id=team_id,
             user_key_at=self._user_key_at(users), ancestors=ancestors,
-            cached=cached if use_cache else None, tail=tail))
+            cached=cached if use_cache else None, tail=tail, log_size=cp.size, root_ok=root_ok))
         check_tail(tail, state.seqno, state.tail_link_id, tail.eldest_kid)
-        # Each link names the checkpoint its author saw: it must be in our log.
-        start = trusted.tail_seqno if trusted is not None else 0
-        seen = {}
-        for i, size in enumerate(state.merkle_sizes):
-            if i + 1 > start and size is not None:
-                mr = parse_link(links[i]).payload["body"].get("merkle_root")
-                if isinstance(mr, dict) and isinstance(mr.get("hash"), str) and len(mr["hash"]) == 64:
-                    seen.setdefault((size, mr["hash"]), i + 1)
-        for (size, root_hex), seqno in seen.items():
-            await self.logview.check_seen(size, bytes.fromhex(root_hex), cp, who=f"team link {seqno}")
         await self._check_name(_Loaded(state, ancestors, users), name)
         old_cp = self.logview.trusted()
         self.store.commit_team(
-            TrustedTeam(team_id, state.name, state.seqno, state.tail_link_id, links, _summary(state),
+            TrustedTeam(team_id, state.name, state.seqno, state.tail_link_id, links,
+                        with_bad_roots(_summary(state), state, links),
                         int(self.clock())),
             TrustedCheckpoint(cp.size, cp.root, cp.text, int(self.clock()))
             if old_cp is None or cp.size > old_cp.size else None)

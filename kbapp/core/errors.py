@@ -129,6 +129,13 @@ class WrongEldest(ChainError):
     code = "WRONG_ELDEST"
 
 
+class BadEmbeddedCheckpoint(ChainError):
+    """A link's embedded log checkpoint (`body.merkle_root`) is not one of our log's, or goes
+    back behind an earlier link's: the fault of the link's signer, not of the server."""
+
+    code = "BAD_EMBEDDED_CHECKPOINT"
+
+
 # transparency
 class ProofError(VerificationError):
     code = "BAD_PROOF"

@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from kbapp.core import errors
+from kbapp.core.chains import Claim, highest_sound, judge
 from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
 from kbapp.core.keys import kid_hex
 from kbapp.core.merkle.log import MerkleLog
@@ -203,6 +204,7 @@ class Service:
         if state.tail_seqno != len(existing) + len(links_in):
             raise errors.BadChainLink("the chain's tail is not the last link posted")
         self._check_resets(state, existing, links_in, uid=uid, auth=body.get("reset_authorization"))
+        self.check_claims(state.merkle_roots, len(existing))
         ids = [link_id_hex(w) for w in links_in]
         kids = set(state.sibkeys) | set(state.subkeys)
         for puk in state.puks.values():
@@ -217,6 +219,25 @@ class Service:
                   for f in follows.values()]
         return Batch(uid, username, links_in, ids, sorted(kid_hex(k) for k in kids), boxes, prev,
                      tail, signup, stmts)
+
+    def root_ok(self, size: int, root_hex: str) -> bool:
+        """Is `root_hex` this log's root at `size`? (a link's embedded checkpoint)"""
+        return 1 <= size <= self.log.size and self.log.root(size).hex() == root_hex
+
+    def check_claims(self, merkle_roots, n_existing: int) -> None:
+        """Each new link's embedded checkpoint is one of this log's, no older than the chain's
+        newest sound one (kbapp/core/chains.py); else BadEmbeddedCheckpoint, nothing stored.
+        `merkle_roots`: (seqno, size, root hex) of the whole chain, new links after `n_existing`."""
+        claims = [Claim(*r) for r in merkle_roots]
+        new = [c for c in claims if c.seqno > n_existing]
+        if not new:
+            return
+        log_size = self.log.size + 1          # the epoch this post makes
+        prev = highest_sound([c for c in claims if c.seqno <= n_existing], log_size=log_size, root_ok=self.root_ok)
+        _, bad = judge(new, log_size=log_size, root_ok=self.root_ok, previous=prev)
+        if bad:
+            seqno = min(bad)
+            raise errors.BadEmbeddedCheckpoint(f"link {seqno}: its embedded checkpoint {bad[seqno]}")
 
     @staticmethod
     def _check_resets(state, existing: list[dict], links_in: list[dict], *, uid: str, auth: object) -> None:

@@ -14,6 +14,7 @@ join requests and invite acceptances are hints clients check against the chain.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from contextlib import nullcontext
 
 import nacl.exceptions
@@ -24,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from kbapp.core import errors
+from kbapp.core.chains import sound_roots
 from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
 from kbapp.core.keys import kid_hex, parse_kid
 from kbapp.core.sigchain import LinkType, link_id_hex, parse_link, verify_chain
@@ -82,8 +84,12 @@ class TeamService:
     def _user_state(self, conn: Connection, uid: str, users: dict):
         if uid not in users:
             name = conn.execute(select(db.users.c.username).where(db.users.c.uid == uid)).scalar()
-            users[uid] = None if name is None else verify_chain(Service.chain_wires(conn, uid), uid=uid,
-                                                                username=name)
+            st = None if name is None else verify_chain(Service.chain_wires(conn, uid), uid=uid, username=name)
+            if st is not None:      # unsound embedded checkpoints order nothing (core/chains.py), as in clients
+                svc = self.service
+                roots, _ = sound_roots(st.merkle_roots, log_size=svc.log.size + 1, root_ok=svc.root_ok)
+                st = replace(st, merkle_roots=roots)
+            users[uid] = st
         return users[uid]
 
     def _user_key_at(self, conn: Connection, users: dict):
@@ -116,8 +122,12 @@ class TeamService:
         if cached is not None and not (cached.seqno <= len(links)
                                        and link_id_hex(links[cached.seqno - 1]) == cached.tail_link_id):
             cached = None
+        svc = self.service
         state = load_team(links, team_id=team_id, user_key_at=self._user_key_at(conn, users),
-                          ancestors=ancestors, cached=cached)
+                          ancestors=ancestors, cached=cached, log_size=svc.log.size + 1, root_ok=svc.root_ok)
+        bad = [b for b in state.bad_checkpoints if b[0] > len(links) - len(new)]
+        if bad:     # a new link's embedded checkpoint is not one of this log's (core/chains.py)
+            raise errors.BadEmbeddedCheckpoint(f"team link {bad[0][0]}: its embedded checkpoint {bad[0][3]}")
         if not new:
             self._states[team_id] = state    # committed links only (a post caches after its commit)
         return state, ancestors

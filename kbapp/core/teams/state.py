@@ -157,6 +157,8 @@ class TeamState:
     merkle_sizes: tuple[int | None, ...] = field(default=(), repr=False)  # per link, for ancestors
     deleted: bool = False
     used_invite_ids: frozenset[str] = field(default=frozenset(), repr=False)   # ids never reusable
+    # links whose embedded checkpoint is unsound (core/chains.py): (seqno, uid, kid, why), their claim dropped
+    bad_checkpoints: tuple[tuple[int, str, str, str], ...] = field(default=(), repr=False)
 
     # -- queries -------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 
+from ..chains import RootOk, fault
 from ..encoding import canonical_json
 from ..errors import (
     BadChainLink,
@@ -92,9 +93,16 @@ def _obj(v: Any, what: str, seqno: int) -> dict:
 class _Player:
     """Mutable state while links play back; `freeze()` gives the TeamState."""
 
-    def __init__(self, team_id: str, user_key_at: UserKeyAt, ancestors: Mapping[str, TeamState]):
+    def __init__(self, team_id: str, user_key_at: UserKeyAt, ancestors: Mapping[str, TeamState],
+                 log_size: int | None = None, root_ok: RootOk | None = None):
         self.id = team_id
         self.user_key_at = user_key_at
+        # The embedded-checkpoint rule (core/chains.py): the size of a log holding these links
+        # and "is this our log's root at that size?"; unknown (offline loads): not checked.
+        self.log_size = log_size if log_size is not None else 1 << 63
+        self.root_ok = root_ok or (lambda _size, _root: True)
+        self.bad_checkpoints: list[tuple[int, str, str, str]] = []   # (seqno, uid, kid, why)
+        self.claim_bad = False          # the link being applied has an unsound checkpoint
         self.ancestors = ancestors
         self.verifier = _Verifier()
         self.name = ""
@@ -120,8 +128,10 @@ class _Player:
     # -- state in and out --------------------------------------------------------
 
     @classmethod
-    def resume(cls, st: TeamState, user_key_at: UserKeyAt, ancestors: Mapping[str, TeamState]) -> "_Player":
-        p = cls(st.id, user_key_at, ancestors)
+    def resume(cls, st: TeamState, user_key_at: UserKeyAt, ancestors: Mapping[str, TeamState],
+               log_size: int | None = None, root_ok: RootOk | None = None) -> "_Player":
+        p = cls(st.id, user_key_at, ancestors, log_size, root_ok)
+        p.bad_checkpoints = list(st.bad_checkpoints)
         p.name, p.parent_id, p.implicit, p.public = st.name, st.parent_id, st.implicit, st.public
         p.seqno, p.tail = st.seqno, bytes.fromhex(st.tail_link_id)
         p.members = dict(st.members)
@@ -146,6 +156,7 @@ class _Player:
             role_history=dict(self.history),
             link_ids=tuple(self.link_ids), sig_ids=frozenset(self.sig_ids),
             merkle_sizes=tuple(self.merkle_sizes), deleted=self.deleted,
+            bad_checkpoints=tuple(self.bad_checkpoints),
             used_invite_ids=frozenset(self.used_invite_ids))
 
     # -- one link ------------------------------------------------------------------
@@ -207,16 +218,27 @@ class _Player:
         self.merkle_sizes.append(msize)
 
     def _merkle_size(self, lk: ChainLink) -> int | None:
+        """The log size the link's author saw; None when it names none, or an unsound one
+        (core/chains.py: the signer's fault, noted in bad_checkpoints, the claim dropped, so
+        the team still loads and an admin can remove that member)."""
+        self.claim_bad = False
         mr = lk.payload["body"].get("merkle_root")
         size = mr.get("size") if type(mr) is dict else None
         if type(size) is not int:
             if lk.is_ours and mr is not None:
                 raise BadChainLink(f"team link {lk.seqno}: malformed merkle_root")
             return None
-        last = next((s for s in reversed(self.merkle_sizes) if s is not None), None)
-        if last is not None and size < last:
-            raise TeamError(f"team link {lk.seqno}: claims an older log (size {size}) than link "
-                            f"{lk.seqno - 1} did ({last})")
+        root = mr.get("hash")
+        if not isinstance(root, str) or len(root) != 64:
+            if lk.is_ours:
+                raise BadChainLink(f"team link {lk.seqno}: malformed merkle_root")
+            root = ""
+        last = next((s for s in reversed(self.merkle_sizes) if s is not None), 0)
+        why = fault(size, root.lower(), log_size=self.log_size, previous=last, root_ok=self.root_ok)
+        if why is not None:
+            self.bad_checkpoints.append((lk.seqno, lk.uid, lk.signer.hex(), why))
+            self.claim_bad = True
+            return None
         return size
 
     # -- roles ---------------------------------------------------------------------------
@@ -261,11 +283,12 @@ class _Player:
         if r < Role.ADMIN or e != signer.eldest_seqno:
             raise TeamPermissionDenied(f"team link {n}: the signer was not an admin of {anc.name} at "
                                        f"its link {seqno}")
-        # Not demoted since, as far as the log sizes the authors saw can tell.
+        # Not demoted since, as far as the log sizes the authors saw can tell (an unsound
+        # claim tells nothing: the newest ancestor link counts).
         msize = self._merkle_size_of(lk)
         later = [s for s in range(seqno + 1, anc.seqno + 1)
-                 if msize is not None and anc.merkle_sizes[s - 1] is not None
-                 and anc.merkle_sizes[s - 1] <= msize]
+                 if self.claim_bad or (msize is not None and anc.merkle_sizes[s - 1] is not None
+                                       and anc.merkle_sizes[s - 1] <= msize)]
         if later:
             r2, e2 = anc.role_at(signer.uid, later[-1])
             if r2 < Role.ADMIN or e2 != signer.eldest_seqno:
@@ -752,7 +775,7 @@ def sibkey_eldest_at(user_state, kid: str, point: SigPoint) -> int | None:
 
 def load_team(links: list, *, team_id: str, user_key_at: UserKeyAt,
               ancestors: Mapping[str, TeamState] | None = None, cached: TeamState | None = None,
-              tail: Any = None) -> TeamState:
+              tail: Any = None, log_size: int | None = None, root_ok: RootOk | None = None) -> TeamState:
     """Verify a team chain as served and return its state, or raise a typed error.
 
     `links`: the whole chain from seqno 1, or (with `cached`) only the links
@@ -762,15 +785,18 @@ def load_team(links: list, *, team_id: str, user_key_at: UserKeyAt,
     subteam heads), by team id. `tail`: the verified transparency map entry
     (transparency.ChainTail or anything with `seqno` and `link_id`): the
     chain must end exactly there, so a server that hides the latest links
-    (a removal, say) from one member is caught.
+    (a removal, say) from one member is caught. `log_size`, `root_ok`: the
+    embedded-checkpoint rule's view of the log (core/chains.py); an unsound
+    checkpoint is noted in `bad_checkpoints` against its signer, not raised.
     """
     with _cyclic_gc_paused():
         return _load_team(links, team_id=team_id, user_key_at=user_key_at, ancestors=ancestors,
-                          cached=cached, tail=tail)
+                          cached=cached, tail=tail, log_size=log_size, root_ok=root_ok)
 
 
 def _load_team(links: list, *, team_id: str, user_key_at: UserKeyAt, ancestors: Mapping[str, TeamState] | None,
-               cached: TeamState | None, tail: Any) -> TeamState:
+               cached: TeamState | None, tail: Any, log_size: int | None = None,
+               root_ok: RootOk | None = None) -> TeamState:
     team_id = check_team_id(team_id)
     if not isinstance(links, list):
         raise BadChainLink("a team chain is a list of links")
@@ -785,10 +811,10 @@ def _load_team(links: list, *, team_id: str, user_key_at: UserKeyAt, ancestors: 
             if tail is not None:
                 check_team_tail(cached, tail)
             return cached
-        player = _Player.resume(cached, user_key_at, ancestors)
+        player = _Player.resume(cached, user_key_at, ancestors, log_size, root_ok)
     else:
         new = links
-        player = _Player(team_id, user_key_at, ancestors)
+        player = _Player(team_id, user_key_at, ancestors, log_size, root_ok)
     for wire in new:
         player.apply(wire)
     state = player.freeze()
