@@ -1,0 +1,127 @@
+"""The load limits without a network: buckets that say how long to wait, the signup
+buckets per network and for everyone, the per account and per device buckets charged
+only for accepted writes, the defaults `--rate 0` switches off, the connection cap."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.responses import JSONResponse
+
+from kbapp.core import errors
+from kbapp.core.keys import DeviceKeys, kid_hex
+from kbapp.core.sigchain import build_device
+from kbapp.server.connections import FD_RESERVE, ConnGuards, connection_cap
+from kbapp.server.limits import (LimitConfig, Limits, RateLimiter, SignupLimiter, WriteLimits, link_signers,
+                                 network_of)
+
+
+class FakeClock:
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_take_says_how_long_to_wait_and_wait_spends_nothing():
+    clock = FakeClock()
+    rl = RateLimiter(rate=0.5, burst=2, clock=clock)
+    assert rl.wait("a") == 0.0 and rl.wait("a") == 0.0  # looking costs no token
+    assert rl.take("a") == 0.0 and rl.take("a") == 0.0
+    assert rl.take("a") == pytest.approx(2.0)  # one token at 0.5/s
+    clock.t += 1.5
+    assert rl.wait("a") == pytest.approx(0.5)
+    clock.t += 0.5
+    assert rl.take("a") == 0.0
+
+
+@pytest.mark.parametrize("address, net", [
+    ("127.0.0.2", "127.0.0.0/24"), ("127.0.0.51", "127.0.0.0/24"), ("10.1.2.3", "10.1.2.0/24"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"), ("2001:db8:1:2:ffff::9", "2001:db8:1:2::/64"),
+    ("::ffff:192.0.2.7", "192.0.2.0/24"), ("not-an-address", "not-an-address"),
+])
+def test_network_of(address, net):
+    assert network_of(address) == net
+
+
+def test_signups_share_a_network_bucket_and_a_global_one():
+    clock = FakeClock()
+    cfg = LimitConfig(signup_rate=0.01, signup_burst=2, signup_global_rate=0.01, signup_global_burst=3)
+    s = SignupLimiter(cfg, clock)
+    assert s.take("127.0.0.2") == 0.0 and s.take("127.0.0.3") == 0.0
+    assert s.take("127.0.0.4") > 0  # same /24
+    assert s.take("127.0.1.1") == 0.0  # another network: the third global token
+    assert s.take("127.0.2.1") > 0  # the global bucket is empty
+    assert s.per_net.wait("127.0.2.0/24") == 0.0  # ... and the refusal cost that network nothing
+
+
+def signed_rename(keys: DeviceKeys, uid: str = "a" * 32) -> dict:
+    return build_device(keys.sibkey, device_id="d" * 32, device_name="x", uid=uid, username="alice",
+                        eldest_kid=keys.sibkey.kid, seqno=5, prev=b"\x01" * 32, ctime=1_700_000_000)
+
+
+def test_link_signers_reads_claims_and_skips_garbage():
+    keys = DeviceKeys.from_seeds(b"\x01" * 32, b"\x02" * 32)
+    uids, kids = link_signers([signed_rename(keys), {"sig": "garbage"}, 7])
+    assert uids == {"a" * 32} and kids == {kid_hex(keys.sibkey.kid)}
+    assert link_signers("not a list") == (set(), set())
+
+
+def test_write_buckets_are_charged_only_for_accepted_writes():
+    clock = FakeClock()
+    w = WriteLimits(LimitConfig(account_rate=0.01, account_burst=2, device_rate=0.01, device_burst=5), clock)
+    keys = DeviceKeys.from_seeds(b"\x03" * 32, b"\x04" * 32)
+    body = {"links": [signed_rename(keys)]}
+    for _ in range(5):  # refused writes (the service raised) spend nothing
+        with pytest.raises(errors.BadSignature):
+            with w.links(body, account="A" * 32):
+                raise errors.BadSignature("refused")
+    for _ in range(2):
+        with w.links(body, account="a" * 32):
+            pass
+    with pytest.raises(errors.RateLimited) as exc:
+        with w.links(body, account="A" * 32):  # the same account, any case
+            pytest.fail("ran over the account limit")
+    assert exc.value.retry_after >= 1 and "account" in str(exc.value)
+    with w.links(body, account="b" * 32):  # another account, the same device: 3 of 5
+        pass
+    assert w.devices.wait(kid_hex(keys.sibkey.kid)) == 0.0
+
+
+def test_rate_zero_switches_off_the_limits_not_given():
+    off = LimitConfig.from_flags(0, 400)
+    assert (off.account_rate, off.device_rate, off.signup_rate, off.signup_global_rate) == (0, 0, 0, 0)
+    on = LimitConfig.from_flags(200, 400)
+    assert on.account_rate > 0 and on.signup_rate > 0 and on.signup_global_rate > 0
+    mixed = LimitConfig.from_flags(0, 400, signup_rate=0.5, signup_burst=3)
+    assert mixed.signup_rate == 0.5 and mixed.signup_burst == 3 and mixed.account_rate == 0
+
+
+def test_connection_cap_stays_below_the_file_limit():
+    assert connection_cap(4096, None) == 4096
+    assert connection_cap(4096, 20000) == 4096
+    assert connection_cap(4096, 1024) == 1024 - FD_RESERVE
+    assert connection_cap(10, 5) == 1
+
+
+def test_trusted_proxies_are_exempt_from_the_per_address_cap():
+    g = ConnGuards(trusted_proxies=("10.0.0.0/8", "192.0.2.1"))
+    assert g.exempt("10.9.8.7") and g.exempt("192.0.2.1")
+    assert not g.exempt("192.0.2.2") and not g.exempt("127.0.0.1")
+    assert not ConnGuards().exempt("127.0.0.1")
+
+
+async def test_signup_429_carries_retry_after():
+    async def app(scope, receive, send):
+        await JSONResponse({})(scope, receive, send)
+
+    cfg = LimitConfig(signup_rate=0.01, signup_burst=1)
+    limits = Limits(app, RateLimiter(0, 1), signups=SignupLimiter(cfg))
+    transport = httpx.ASGITransport(app=limits, client=("198.51.100.4", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        assert (await c.post("/v1/signup", json={})).status_code == 200
+        assert (await c.get("/v1/server")).status_code == 200  # other paths: not a signup
+        r = await c.post("/v1/signup", json={})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "RATE_LIMITED"
+        assert int(r.headers["retry-after"]) >= 99
