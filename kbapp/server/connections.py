@@ -23,6 +23,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from kbapp.core import errors
 
+from .limits import client_key
+
 log = logging.getLogger(__name__)
 
 FD_RESERVE = 64      # descriptors kept for the database, log files, the listening socket
@@ -114,9 +116,12 @@ class GuardedH11Protocol(H11Protocol):
         g = self.guards
         peer = transport.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) and peer else ""
+        if g.exempt(host):
+            host = ""                   # a trusted proxy: not counted per address
+        else:
+            host = client_key(host)     # an IPv6 /64 counts as one address
         counts = self.per_client
-        over_client = (g.max_per_client > 0 and not g.exempt(host)
-                       and counts.get(host, 0) >= g.max_per_client)
+        over_client = g.max_per_client > 0 and host != "" and counts.get(host, 0) >= g.max_per_client
         if len(self.connections) >= g.max_connections or over_client:
             self._refused = True
             self.transport = transport
@@ -124,8 +129,9 @@ class GuardedH11Protocol(H11Protocol):
             transport.close()
             return
         super().connection_made(transport)
-        self._host = host
-        counts[host] = counts.get(host, 0) + 1
+        if host:
+            self._host = host
+            counts[host] = counts.get(host, 0) + 1
         self._arm_header()
 
     def connection_lost(self, exc) -> None:

@@ -124,6 +124,12 @@ class RateLimiter:
         return self.take(key) == 0.0
 
 
+def client_key(address: str) -> str:
+    """The per-address bucket's key: an IPv4 address itself, the /64 of an IPv6 one (a
+    single host is usually given a whole /64: one bucket per address would be no limit)."""
+    return network_of(address) if ":" in address else address
+
+
 def network_of(address: str) -> str:
     """The signup bucket's key: the /24 of an IPv4 address, the /64 of an IPv6 one (one
     host or one customer usually holds all of either; 127.0.0.0/8 is all one host)."""
@@ -215,7 +221,7 @@ class Limits:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         client = (scope.get("client") or ("?", 0))[0]
-        wait = self.limiter.take(client)
+        wait = self.limiter.take(client_key(client))
         if not wait and self.signups is not None and scope.get("path") == SIGNUP_PATH \
                 and scope.get("method") == "POST":
             wait = self.signups.take(client)
@@ -229,12 +235,12 @@ class Limits:
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             resp = error_response(errors.TooLarge(f"request body over {self.max_body} bytes"), 413)
             return await resp(scope, receive, send)
-        seen = 0
+        seen, done = 0, False
         deadline = self.clock() + self.body_timeout if self.body_timeout > 0 else None
 
         async def capped_receive():
-            nonlocal seen
-            if deadline is None:
+            nonlocal seen, done
+            if deadline is None or done:   # (after the body: a wait for a disconnect, not timed)
                 message = await receive()
             else:
                 try:
@@ -246,6 +252,7 @@ class Limits:
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
                     raise errors.TooLarge(f"request body over {self.max_body} bytes")
+            done = done or message["type"] != "http.request" or not message.get("more_body")
             return message
 
         try:

@@ -4,6 +4,8 @@ only for accepted writes, the defaults `--rate 0` switches off, the connection c
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from starlette.responses import JSONResponse
@@ -12,8 +14,8 @@ from kbapp.core import errors
 from kbapp.core.keys import DeviceKeys, kid_hex
 from kbapp.core.sigchain import build_device
 from kbapp.server.connections import FD_RESERVE, ConnGuards, connection_cap
-from kbapp.server.limits import (LimitConfig, Limits, RateLimiter, SignupLimiter, WriteLimits, link_signers,
-                                 network_of)
+from kbapp.server.limits import (LimitConfig, Limits, RateLimiter, SignupLimiter, WriteLimits, client_key,
+                                 link_signers, network_of)
 
 
 class FakeClock:
@@ -43,6 +45,59 @@ def test_take_says_how_long_to_wait_and_wait_spends_nothing():
 ])
 def test_network_of(address, net):
     assert network_of(address) == net
+
+
+def test_an_ipv6_host_is_one_client_per_64():
+    assert client_key("2001:db8::1") == client_key("2001:db8::ffff:2") == "2001:db8::/64"
+    assert client_key("2001:db8:0:1::1") != client_key("2001:db8::1")
+    assert client_key("192.0.2.1") != client_key("192.0.2.2")  # IPv4: each address its own
+
+
+async def test_the_body_deadline_ends_with_the_body():
+    """After the whole body, a wait for a disconnect is not a slow body."""
+    clock = FakeClock()
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(await receive())
+        clock.t += 100   # a long handler
+        seen.append(await receive())
+        await JSONResponse({})(scope, receive, send)
+
+    messages = iter([{"type": "http.request", "body": b"{}", "more_body": False}, {"type": "http.disconnect"}])
+
+    async def receive():
+        return next(messages)
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/x", "headers": [], "client": ("10.0.0.1", 1),
+             "query_string": b""}
+    await Limits(app, RateLimiter(0, 1), body_timeout=1.0, clock=clock)(scope, receive, send)
+    assert sent[0]["status"] == 200 and seen[1]["type"] == "http.disconnect"
+
+
+async def test_a_stalled_body_is_a_408_that_closes_the_connection():
+    async def app(scope, receive, send):
+        await receive()
+        await JSONResponse({})(scope, receive, send)
+
+    async def receive():
+        await asyncio.sleep(10)
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/x", "headers": [], "client": ("10.0.0.1", 1),
+             "query_string": b""}
+    await Limits(app, RateLimiter(0, 1), body_timeout=0.05)(scope, receive, send)
+    assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
+    assert b"REQUEST_TIMEOUT" in sent[1]["body"]
 
 
 def test_signups_share_a_network_bucket_and_a_global_one():
