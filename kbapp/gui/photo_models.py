@@ -9,21 +9,31 @@ sensitive photo (NSFW band "review" or "nsfw") gets a second, blurred file
 (`-256-blur.jpg`): the blur is baked into the pixels, so what is drawn is never
 the clear picture until the user reveals that photo. Until a thumbnail is ready
 the row shows a placeholder; `dataChanged` repaints it when it arrives.
+
+Workers touch no QObject: the cache (and the page and window that own it) can be
+deleted while a worker is still decoding, and a worker emitting a signal into a
+QObject being destroyed on the GUI thread crashes the process. A worker is a plain
+function holding plain values; it leaves its QImage (not a QObject, safe to make
+off the GUI thread) on a queue that the cache's timer drains on the GUI thread.
+When the cache closes or is destroyed, the queued work is cancelled and whatever a
+worker still finishes lands on a queue nobody reads.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import logging
 import os
+import queue
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from kbapp.core import errors
@@ -112,24 +122,56 @@ def make_thumbnail(path: Path, cache_dir: Path, *, blurred: bool) -> tuple[str, 
     return sha, buf.getvalue()
 
 
+def _thumbnail_job(cache_dir: Path, path: str, blurred: bool, out: queue.SimpleQueue,
+                   cancelled: threading.Event) -> None:
+    """A worker's whole job: plain values in, (path, blurred, QImage or None, error) out on `out`."""
+    if cancelled.is_set():
+        return
+    try:
+        _, jpeg = make_thumbnail(Path(path), cache_dir, blurred=blurred)
+        img = QImage.fromData(jpeg, "JPG")   # QImage (not QPixmap) is safe off the GUI thread
+        if img.isNull():
+            raise errors.ImageError(f"{Path(path).name}: thumbnail did not decode")
+        out.put((path, blurred, img, ""))
+    except errors.KbappError as e:
+        out.put((path, blurred, None, str(e)))
+    except Exception as e:  # noqa: BLE001 - a hostile file must not take the pool down
+        log.warning("thumbnail of %s failed: %s: %s", path, type(e).__name__, e)
+        out.put((path, blurred, None, f"{type(e).__name__}: {e}"))
+
+
+def _stop_workers(pool: ThreadPoolExecutor, cancelled: threading.Event) -> None:
+    """Drop the queued jobs; the running ones finish on their own (they touch no QObject)."""
+    cancelled.set()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 class ThumbnailCache(QObject):
     """Thumbnails on disk and in memory; made in a thread pool, announced with `ready`."""
 
     ready = Signal(str, bool)       # path, blurred
     failed = Signal(str, str)       # path, reason
-    _done = Signal(str, bool, object, str)   # worker -> GUI thread: path, blurred, QImage or None, error
+    DRAIN_MS = 15                   # how often finished thumbnails are collected while some are pending
+    DRAIN_MAX = 64                  # at most this many per tick: the GUI thread stays responsive
 
     def __init__(self, cache_dir: Path, *, workers: int = 2, memory: int = 1500, parent: QObject | None = None):
         super().__init__(parent)
         self.dir = Path(cache_dir)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="kbapp-thumbs", initializer=lower_thread_priority)
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._cancelled = threading.Event()
         self._mem: OrderedDict[tuple[str, bool], QPixmap] = OrderedDict()
         self._memory = memory
         self._pending: set[tuple[str, bool]] = set()
         self._failed: dict[str, str] = {}
         self.made = 0
-        self._done.connect(self._arrived)
         self.closed = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.DRAIN_MS)
+        self._timer.timeout.connect(self._drain)
+        # Deleted with its window without close(): stop the workers all the same (the
+        # callable holds the pool and the flag, not this object).
+        self.destroyed.connect(functools.partial(_stop_workers, self._pool, self._cancelled))
 
     def get(self, path: str, blurred: bool) -> QPixmap | None:
         """The pixmap if ready; otherwise None, and a worker is asked to make it."""
@@ -140,7 +182,9 @@ class ThumbnailCache(QObject):
             return pm
         if key not in self._pending and path not in self._failed and not self.closed:
             self._pending.add(key)
-            self._pool.submit(self._work, path, blurred)
+            self._pool.submit(_thumbnail_job, self.dir, path, blurred, self._results, self._cancelled)
+            if not self._timer.isActive():
+                self._timer.start()
         return None
 
     def failed_reason(self, path: str) -> str | None:
@@ -149,24 +193,18 @@ class ThumbnailCache(QObject):
     def pending(self) -> int:
         return len(self._pending)
 
-    def _work(self, path: str, blurred: bool) -> None:
-        try:
-            _, jpeg = make_thumbnail(Path(path), self.dir, blurred=blurred)
-            img = QImage.fromData(jpeg, "JPG")   # QImage (not QPixmap) is safe off the GUI thread
-            if img.isNull():
-                raise errors.ImageError(f"{Path(path).name}: thumbnail did not decode")
-            self._emit(path, blurred, img, "")
-        except errors.KbappError as e:
-            self._emit(path, blurred, None, str(e))
-        except Exception as e:  # noqa: BLE001 - a hostile file must not take the pool down
-            log.warning("thumbnail of %s failed: %s: %s", path, type(e).__name__, e)
-            self._emit(path, blurred, None, f"{type(e).__name__}: {e}")
-
-    def _emit(self, *args) -> None:
-        try:
-            self._done.emit(*args)
-        except RuntimeError:  # the cache was deleted with its window
-            pass
+    def _drain(self) -> None:
+        """On the GUI thread: take in what the workers finished."""
+        for _ in range(self.DRAIN_MAX):
+            try:
+                item = self._results.get_nowait()
+            except queue.Empty:
+                break
+            if self.closed:
+                continue
+            self._arrived(*item)
+        if self.closed or (not self._pending and self._results.empty()):
+            self._timer.stop()
 
     def _arrived(self, path: str, blurred: bool, img, error: str) -> None:
         self._pending.discard((path, blurred))
@@ -182,7 +220,8 @@ class ThumbnailCache(QObject):
 
     def close(self) -> None:
         self.closed = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._timer.stop()
+        _stop_workers(self._pool, self._cancelled)
 
 
 @dataclass
