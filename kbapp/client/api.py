@@ -16,6 +16,7 @@ from kbapp.core import errors
 from kbapp.core.encoding import loads_json
 
 MAX_RESPONSE = 8 << 20
+_TYPED = {"BAD_READ_TOKEN": errors.BadReadToken, "READ_NOT_ALLOWED": errors.ReadNotAllowed}
 MAX_DEPTH = 24
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 
@@ -30,15 +31,29 @@ class ServerAPI:
         self._client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False,
                                                    headers={"User-Agent": "kbapp"})
         self.max_response = max_response
+        # Reads that are not public carry a read token (core/tokens.py): an object with
+        # `async header() -> str` and `forget()` (client/team_access.py), set after login.
+        self.read_tokens = None
 
     async def aclose(self) -> None:
         if self._own:
             await self._client.aclose()
 
-    async def _request(self, method: str, path: str, *, params=None, json: Any = None) -> Any:
+    async def _request(self, method: str, path: str, *, params=None, json: Any = None, auth: bool = False) -> Any:
+        if not auth or self.read_tokens is None:
+            return await self._send(method, path, params=params, json=json)
+        try:
+            return await self._send(method, path, params=params, json=json,
+                                    headers={"Authorization": await self.read_tokens.header()})
+        except errors.BadReadToken:
+            self.read_tokens.forget()          # expired on the server's clock, say: once more, fresh
+            return await self._send(method, path, params=params, json=json,
+                                    headers={"Authorization": await self.read_tokens.header()})
+
+    async def _send(self, method: str, path: str, *, params=None, json: Any = None, headers=None) -> Any:
         url = self.base_url + path
         try:
-            async with self._client.stream(method, url, params=params, json=json) as resp:
+            async with self._client.stream(method, url, params=params, json=json, headers=headers) as resp:
                 length = resp.headers.get("content-length")
                 if length is not None and length.isdigit() and int(length) > self.max_response:
                     raise errors.TooLarge(f"server answer of {length} bytes is over {self.max_response}")
@@ -71,6 +86,8 @@ class ServerAPI:
                 raise errors.Conflict(msg)
             if status == 429:
                 raise errors.RateLimited(msg, status, code)
+            if code in _TYPED:
+                raise _TYPED[code](msg, status, code)
             raise errors.ServerError(f"server refused: {msg}", status, code)
         if not isinstance(body, dict):
             raise errors.EncodingError(f"server answer to {path} is not a JSON object")
@@ -78,6 +95,10 @@ class ServerAPI:
 
     async def get(self, path: str, **params) -> dict:
         return await self._request("GET", path, params=params or None)
+
+    async def get_auth(self, path: str, **params) -> dict:
+        """A read that needs a read token (team chains, boxes, member lists...)."""
+        return await self._request("GET", path, params=params or None, auth=True)
 
     async def post(self, path: str, body: dict) -> dict:
         return await self._request("POST", path, json=body)
@@ -151,28 +172,28 @@ class ServerAPI:
         return await self.post(f"/v1/team/{team_id}/links", body)
 
     async def team_chain(self, team_id: str) -> dict:
-        return await self.get(f"/v1/team/{team_id}")
+        return await self.get_auth(f"/v1/team/{team_id}")
 
     async def team_by_name(self, name: str) -> dict:
         return await self.get(f"/v1/teams/name/{quote(name, safe='')}")   # '#' would start a fragment
 
     async def team_boxes(self, team_id: str, uid: str) -> dict:
-        return await self.get(f"/v1/team/{team_id}/boxes", uid=uid)
+        return await self.get_auth(f"/v1/team/{team_id}/boxes", uid=uid)
 
     async def team_generation_boxes(self, team_id: str, generation: int) -> list:
-        items = (await self.get(f"/v1/team/{team_id}/boxes", generation=generation)).get("boxes")
+        items = (await self.get_auth(f"/v1/team/{team_id}/boxes", generation=generation)).get("boxes")
         if not isinstance(items, list):
             raise errors.EncodingError("malformed team key box list")
         return items
 
     async def teams_of(self, uid: str) -> list:
-        teams = (await self.get(f"/v1/teams/of/{uid}")).get("teams")
+        teams = (await self.get_auth(f"/v1/teams/of/{uid}")).get("teams")
         if not isinstance(teams, list):
             raise errors.EncodingError("malformed team list answer")
         return teams[:1000]
 
     async def subteams(self, team_id: str) -> list:
-        items = (await self.get(f"/v1/team/{team_id}/subteams")).get("subteams")
+        items = (await self.get_auth(f"/v1/team/{team_id}/subteams")).get("subteams")
         if not isinstance(items, list):
             raise errors.EncodingError("malformed subteam list answer")
         return items[:1000]
@@ -181,7 +202,7 @@ class ServerAPI:
         return await self.post(f"/v1/team/{team_id}/requests", body)
 
     async def team_join_requests(self, team_id: str) -> list:
-        items = (await self.get(f"/v1/team/{team_id}/requests")).get("requests")
+        items = (await self.get_auth(f"/v1/team/{team_id}/requests")).get("requests")
         if not isinstance(items, list):
             raise errors.EncodingError("malformed join request list")
         return items[:500]
@@ -193,7 +214,7 @@ class ServerAPI:
         return await self.post(f"/v1/team/{team_id}/invites/{invite_id}/accept", body)
 
     async def team_acceptances(self, team_id: str) -> list:
-        items = (await self.get(f"/v1/team/{team_id}/acceptances")).get("acceptances")
+        items = (await self.get_auth(f"/v1/team/{team_id}/acceptances")).get("acceptances")
         if not isinstance(items, list):
             raise errors.EncodingError("malformed invite acceptance list")
         return items[:500]

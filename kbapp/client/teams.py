@@ -32,16 +32,18 @@ from kbapp.core.sigchain import link_id_hex, parse_link
 from kbapp.core.teams import (ChainPos, Role, Settings, SigPoint, TeamKey, TeamSigner, TeamState, UserVersion,
                               assertion_invite, box_seed, build_change_membership, build_invite, build_leave,
                               build_new_subteam, build_root, build_rotate_key, build_settings, build_subteam_head,
-                              check_team_name, encrypt_prev, implicit_team_id, load_team, new_token, open_seed_box,
-                              open_team_keys, parse_implicit_name, root_team_id, seitan_invite, seitan_key,
-                              sibkey_eldest_at, sign_acceptance, sign_join_denial, sign_join_request, subteam_id,
+                              check_team_name, encrypt_prev, load_team, new_token, open_seed_box,
+                              open_team_keys, parse_implicit_name, root_team_id, seitan_invite,
+                              sibkey_eldest_at, sign_join_denial, subteam_id,
                               unroll, verify_acceptance, verify_join_request)
-from kbapp.core.teams.invites import INVITE_TYPE_SEITAN, INVITE_TYPES_USER
+from kbapp.core.teams.invites import INVITE_TYPE_SEITAN, INVITE_TYPES_USER, verify_acceptance_device
 from kbapp.core.transparency import check_tail
 from kbapp.core.uid import check_username, uid_for
 
 from .claims import team_root_ok, with_bad_roots
 from .events import TeamChanged, TeamKeyRotated, VerificationFailed
+from .implicit_teams import ImplicitTeamsMixin
+from .team_joining import TeamJoinMixin
 from .models import (JoinRequestView, TeamInviteToken, TeamInviteView, TeamKeyView, TeamListItem,
                      TeamMemberView, TeamView)
 from .store import TrustedCheckpoint, TrustedTeam
@@ -76,7 +78,7 @@ def _typed_name():
         raise errors.InvalidTeamName(str(e)) from None
 
 
-class TeamsMixin:
+class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
     # -- names and ids -------------------------------------------------------------------
 
     async def _team_ref(self, team: str) -> tuple[str, str | None]:
@@ -93,6 +95,8 @@ class TeamsMixin:
             name = str(parse_implicit_name(t)) if any(c in t for c in ",#@") else check_team_name(t)
         if "." not in name and not any(c in name for c in ",#@"):
             return root_team_id(name), name
+        if any(c in name for c in ",#@"):
+            return await self._implicit_ref(name), name      # implicit_teams.py
         tid = (await self.api.team_by_name(name)).get("team_id")
         if not isinstance(tid, str) or not _HEX32.match(tid):
             raise errors.EncodingError("malformed team lookup answer")
@@ -497,7 +501,11 @@ class TeamsMixin:
             if st.role_of(me.uid) == Role.NONE:
                 raise errors.NotFound(f"you are not in {st.name}")
             await self._post(st.id, [build_leave(signer, self._pos(st), **self._common())])
-            loaded = await self._load(st.id, users=loaded.users)
+            try:
+                loaded = await self._load(st.id, users=loaded.users)
+            except errors.ReadNotAllowed:      # out of it, we read it no more: the view before, less us
+                view = await self._view(loaded, badges=False)
+                return dataclasses.replace(view, my_role="none", members=[m for m in view.members if m.uid != me.uid])
         return await self._view(loaded, badges=False)
 
     async def rotate_team_key(self, team: str, *, reason: str = "asked") -> TeamView:
@@ -531,18 +539,6 @@ class TeamsMixin:
         return await self._view(loaded, badges=False)
 
     # -- public: joining and invites -----------------------------------------------------------
-
-    async def join_team(self, team: str) -> TeamView:
-        """Ask to join (signed by this device). An open team's admins' clients add us
-        with its default role on their next load; a closed team's admins approve."""
-        loaded = await self._load_ref(team)
-        st = loaded.state
-        me, signer = await self._me(loaded.users)
-        if st.role_of(me.uid) != Role.NONE:
-            raise errors.Conflict(f"you are already {st.role_of(me.uid).label} in {st.name}")
-        req = sign_join_request(signer.key, team_id=st.id, uv=self._uv(me), ctime=int(self.clock()))
-        await self.api.team_request_join(st.id, {"request": req})
-        return await self._view(loaded, badges=False)
 
     async def join_requests(self, team: str) -> list[JoinRequestView]:
         """Pending requests whose signature checks out against the requester's chain."""
@@ -651,22 +647,6 @@ class TeamsMixin:
             loaded = await self._load(st.id, users=loaded.users)
         return await self._view(loaded, badges=False)
 
-    async def accept_invite(self, token: str) -> TeamInviteView:
-        """Prove we hold an invite token: an admin's client adds us on its next load."""
-        if not isinstance(token, str) or ":" not in token:
-            raise errors.BadTeamInvite("an invite token looks like TEAM:SECRET")
-        team, _, secret = token.strip().rpartition(":")
-        loaded = await self._load_ref(team)
-        st = loaded.state
-        me, _signer = await self._me(loaded.users)
-        sk = seitan_key(secret)
-        inv = st.invites.get(sk.invite_id)
-        if inv is None or inv.type != INVITE_TYPE_SEITAN or inv.name != sk.public_hex:
-            raise errors.NotFound(f"{st.name} has no open invite for this token (used up or cancelled?)")
-        acc = sign_acceptance(secret, team_id=st.id, uv=self._uv(me), ctime=int(self.clock()))
-        await self.api.team_accept_invite(st.id, inv.id, {"uid": me.uid, "acceptance": acc})
-        return TeamInviteView(inv.id, inv.type, inv.name, inv.role.label)
-
     # -- admin chores on load ------------------------------------------------------------------
 
     async def _chores(self, loaded: _Loaded) -> tuple[_Loaded, list[str]]:
@@ -707,8 +687,10 @@ class TeamsMixin:
             try:
                 uv = verify_acceptance(inv, item.get("acceptance"), team_id=st.id)
                 user = await self._user_by_uid(uv.uid, None, loaded.users)
+                verify_acceptance_device(item.get("device"), team_id=st.id, acceptance=item.get("acceptance"),
+                                         user_key_at=self._user_key_at(loaded.users))
             except errors.KbappError:
-                continue
+                continue          # forged, or not signed by the invitee's live device: never acted on
             if uv != self._uv(user) or st.role_of(uv.uid) != Role.NONE or uv in adds:
                 continue
             adds[uv] = (inv.role, user)
@@ -849,55 +831,6 @@ class TeamsMixin:
             raise errors.BadTeamKey(f"you hold no key of generation {gen} of {st.name}")
         return TeamKeyView(st.id, gen, app, keys[gen].application_key(app))
 
-    async def implicit_team(self, name: str) -> TeamView:
-        """Get or create the ad-hoc team `alice,bob#carol` / `alice,bob@github`; any member's
-        client adds people who proved an assertion of its name since."""
-        with _typed_name():
-            iname = parse_implicit_name(name)
-        if self.identifier is None:
-            await self.connect()
-        uid, me = self._require_login()
-        # Resolve what can be resolved now: a proven assertion names the user directly.
-        for a in iname.assertions[0] + iname.assertions[1]:
-            try:
-                res = await self.resolve(a)
-            except errors.NotFound:
-                continue
-            iname = iname.resolve(a, res.username)
-        for candidate in dict.fromkeys((str(iname), str(parse_implicit_name(name)))):
-            try:
-                await self.api.team_by_name(candidate)
-            except errors.NotFound:
-                continue
-            return await self.team(candidate, badges=False)
-        if me not in iname.writers:
-            raise errors.Conflict(f"you ({me}) are not a writer of {iname}: only its writers can create it")
-        async with self._lock:
-            users: dict = {}
-            user, signer = await self._me(users)
-            wnames, rnames = iname.usernames
-            members: dict = {}
-            people = []
-            for uname, role in [(w, Role.OWNER) for w in wnames] + [(r, Role.READER) for r in rnames]:
-                u = await self.identifier.identify(uname)
-                users[u.uid] = u
-                members[self._uv(u)] = role
-                people.append(u)
-            invites = []
-            wa, ra = iname.assertions
-            for a, role in [(a, Role.OWNER) for a in wa] + [(a, Role.READER) for a in ra]:
-                account, _, service = a.partition("@")
-                invites.append(assertion_invite(service, account, role, self.rng(16)))
-            key = TeamKey.derive(self.rng(32), 1)
-            sender = await self._current_puk(user)
-            tid = implicit_team_id(iname)
-            link = build_root(signer, name=str(iname), members=members, ptk=key, implicit=True, invites=invites,
-                              **self._common())
-            await self._post(tid, [link], boxes=[self._box(key, sender, u) for u in people])
-            loaded = await self._load(tid, users=users)
-        self.events.emit(TeamChanged(loaded.state.name, tid, loaded.state.seqno))
-        return await self._view(loaded, badges=False)
-
     async def _view(self, loaded: _Loaded, *, badges: bool) -> TeamView:
         st = loaded.state
         my_uid = self.store.get("uid")
@@ -933,12 +866,9 @@ class TeamsMixin:
 
     # the issue's names for the same operations
     leave = leave_team
-    join = join_team
-    request_join = join_team
     approve = approve_join
     deny = deny_join
     uninvite = cancel_invite
-    accept = accept_invite
     rotate = rotate_team_key
 
 

@@ -461,3 +461,26 @@ class InvalidTeamName(KbappError):
     (BadTeamName is kept for names that come from the server or a chain)."""
 
     code = "INVALID_TEAM_NAME"
+
+
+# --- access to reads that are not public (kbapp/core/tokens.py) ----------------------
+
+
+class BadReadToken(ServerError):
+    """A read that needs a read token came with none, or one that is malformed, forged,
+    expired, for another server, or signed by a key that is not a live device key (401)."""
+
+    code = "BAD_READ_TOKEN"
+
+
+class ReadNotAllowed(ServerError):
+    """A valid read token, but its user may not read this (not a member, say) (403)."""
+
+    code = "READ_NOT_ALLOWED"
+
+
+class AcceptanceNotAllowed(KbappError):
+    """An invite acceptance the server refuses: not signed by a live device key of the
+    user it names, for an invite the team does not hold open, or replacing another's."""
+
+    code = "ACCEPTANCE_NOT_ALLOWED"

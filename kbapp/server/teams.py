@@ -30,11 +30,14 @@ from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
 from kbapp.core.keys import kid_hex, parse_kid
 from kbapp.core.sigchain import LinkType, link_id_hex, parse_link, verify_chain
 from kbapp.core.teams import (Role, SigPoint, TeamState, UserVersion, load_team, sibkey_eldest_at,
-                              verify_join_denial, verify_join_request)
+                              verify_acceptance, verify_join_denial, verify_join_request)
+from kbapp.core.teams.implicit import check_implicit_name
+from kbapp.core.teams.invites import INVITE_TYPE_SEITAN, verify_acceptance_device
 from kbapp.core.transparency import ChainTail, map_key
 
 from . import db
 from .service import Service
+from .team_access import ADMIN, CHAIN, MEMBER, ReadAccess
 
 MAX_TEAM_LINKS_PER_POST = 16
 MAX_PTK_BOXES_PER_POST = 1000
@@ -226,8 +229,9 @@ class TeamService:
                 if names and not conn.execute(select(db.teams.c.implicit)
                                               .where(db.teams.c.team_id == team_id)).scalar():
                     raise errors.EncodingError("only an implicit team has other names (resolved assertions)")
-                for name in names:
-                    self._add_name(conn, team_id, check_team_name(name), implicit=True)
+                for name in names:      # each must name exactly who is in the team (squatting)
+                    self._add_name(conn, team_id, check_implicit_name(state, check_team_name(name)),
+                                   implicit=True)
                 if parsed:
                     conn.execute(insert(db.team_links), [
                         {"team_id": team_id, "seqno": l.seqno, "link_id": l.link_id_hex,
@@ -289,6 +293,10 @@ class TeamService:
             raise errors.Conflict(f"team {team_id} exists")
         conn.execute(insert(db.teams).values(team_id=team_id, name=name, parent_id=parent, implicit=implicit,
                                              created=now))
+        if implicit:
+            # The name an implicit team is created under is its own (its id is that name's hash):
+            # another team's later name for the same people gives way.
+            conn.execute(delete(db.team_names).where(db.team_names.c.name == name))
         self._add_name(conn, team_id, name, implicit=implicit)
 
     @staticmethod
@@ -344,7 +352,8 @@ class TeamService:
             conn.execute(insert(db.team_join_requests).values(
                 team_id=team_id, uid=uv.uid, username=user, request=canonical_json(req).decode(),
                 created=int(self.service.clock())))
-        return {"team_id": team_id, "uid": uv.uid}
+            settings = self.play(conn, team_id, [], {}).settings     # a hint for the requester
+        return {"team_id": team_id, "uid": uv.uid, "open": settings.open, "default_role": settings.join_as.label}
 
     def join_requests(self, team_id: str) -> dict:
         team_id = check_team_id(team_id)
@@ -388,33 +397,50 @@ class TeamService:
         return {"team_id": team_id, "uid": uid, "denied": True}
 
     def accept_invite(self, team_id: str, invite_id: str, body: dict) -> dict:
-        """Store an invitee's acceptance: signed with the token's key, which only the
-        invitee and the admin who made the token know; the admin's client checks it."""
+        """Store an invitee's acceptance of an open token invite of this team, signed twice:
+        with the token's key (which only the invitee and the admin who made the token know)
+        and with a live device key of the user it names. So only that user can post or
+        replace it, and junk (which fails a signature) is never stored. Admins' clients
+        check both signatures again before completing the invite."""
         team_id = check_team_id(team_id)
         if not isinstance(invite_id, str) or not INVITE_ID_RE.match(invite_id):
             raise errors.EncodingError("malformed invite id")
-        uid, acceptance = body.get("uid"), body.get("acceptance")
+        uid, acceptance, device = body.get("uid"), body.get("acceptance"), body.get("device")
         if not isinstance(uid, str) or not re.fullmatch(r"[0-9a-f]{32}", uid):
             raise errors.EncodingError("an acceptance needs the uid")
-        if not isinstance(acceptance, dict) or len(canonical_json(acceptance)) > MAX_SIGNED_NOTE:
-            raise errors.EncodingError("an acceptance is a small signed object")
+        if not isinstance(acceptance, dict) or not isinstance(device, dict) \
+                or len(canonical_json(acceptance)) + len(canonical_json(device)) > MAX_SIGNED_NOTE:
+            raise errors.EncodingError("an acceptance is a small object signed by the token and by a device")
         with self.engine.begin() as conn:
             if conn.execute(select(db.teams.c.team_id).where(db.teams.c.team_id == team_id)).first() is None:
                 raise errors.NotFound(f"no team {team_id}")
-            if conn.execute(select(db.users.c.uid).where(db.users.c.uid == uid)).first() is None:
-                raise errors.NotFound(f"no user {uid}")
-            n = conn.execute(select(func.count()).select_from(db.team_invite_acceptances)
-                             .where(db.team_invite_acceptances.c.team_id == team_id)).scalar()
+            users: dict = {}
+            state = self.play(conn, team_id, [], users)
+            inv = state.invites.get(invite_id)
+            if inv is None or inv.type != INVITE_TYPE_SEITAN:
+                raise errors.NotFound(f"team {team_id} has no open token invite {invite_id}")
+            uv = verify_acceptance(inv, acceptance, team_id=team_id)          # BadTeamInvite: 400
+            if uv.uid != uid:
+                raise errors.AcceptanceNotAllowed("the acceptance names another user than the one posting it")
+            try:
+                verify_acceptance_device(device, team_id=team_id, acceptance=acceptance,
+                                         user_key_at=self._user_key_at(conn, users))
+            except errors.BadTeamInvite as e:
+                raise errors.AcceptanceNotAllowed(f"not signed by a live device key of {uid}: {e}") from None
+            if state.role_of(uid) != Role.NONE:
+                raise errors.Conflict(f"{uid} is already in team {team_id}")
+            table = db.team_invite_acceptances
+            n = conn.execute(select(func.count()).select_from(table).where(
+                (table.c.team_id == team_id) & (table.c.invite_id == invite_id) & (table.c.uid != uid))).scalar()
             if n >= MAX_PENDING:
-                raise errors.RateLimited("too many pending invite acceptances for this team", 429)
-            conn.execute(delete(db.team_invite_acceptances).where(
-                (db.team_invite_acceptances.c.team_id == team_id)
-                & (db.team_invite_acceptances.c.invite_id == invite_id)
-                & (db.team_invite_acceptances.c.uid == uid)))
-            conn.execute(insert(db.team_invite_acceptances).values(
-                team_id=team_id, invite_id=invite_id, uid=uid, acceptance=canonical_json(acceptance).decode(),
+                raise errors.RateLimited("too many pending acceptances of this invite", 429)
+            conn.execute(delete(table).where((table.c.team_id == team_id) & (table.c.invite_id == invite_id)
+                                             & (table.c.uid == uid)))
+            conn.execute(insert(table).values(
+                team_id=team_id, invite_id=invite_id, uid=uid,
+                acceptance=canonical_json({"acceptance": acceptance, "device": device}).decode(),
                 created=int(self.service.clock())))
-        return {"team_id": team_id, "invite_id": invite_id, "uid": uid}
+        return {"team_id": team_id, "invite_id": invite_id, "uid": uid, "role": inv.role.label}
 
     def acceptances(self, team_id: str) -> dict:
         team_id = check_team_id(team_id)
@@ -422,8 +448,14 @@ class TeamService:
             rows = conn.execute(select(db.team_invite_acceptances)
                                 .where(db.team_invite_acceptances.c.team_id == team_id)
                                 .order_by(db.team_invite_acceptances.c.created).limit(MAX_PENDING)).all()
-        return {"acceptances": [{"invite_id": r.invite_id, "uid": r.uid, "acceptance": loads_json(r.acceptance),
-                                 "created": r.created} for r in rows]}
+        out = []
+        for r in rows:
+            stored = loads_json(r.acceptance)
+            signed = isinstance(stored, dict) and set(stored) == {"acceptance", "device"}
+            out.append({"invite_id": r.invite_id, "uid": r.uid, "created": r.created,
+                        "acceptance": stored["acceptance"] if signed else stored,
+                        "device": stored["device"] if signed else None})
+        return {"acceptances": out}
 
     # -- reads --------------------------------------------------------------------
 
@@ -484,8 +516,10 @@ class TeamService:
 
 def team_routes(teams: TeamService, *, wrap, json_body, int_param, writes=None) -> list[Route]:
     """The HTTP routes of teams (mounted by app.create_app with its error wrapper,
-    body parser and query parsing). Writes hold the service lock like user posts."""
+    body parser and query parsing). Writes hold the service lock like user posts; reads
+    of a team need a read token of someone who may read it (team_access.py)."""
     service = teams.service
+    access = ReadAccess(service)
 
     async def team_post(request):
         body = await json_body(request)
@@ -494,29 +528,55 @@ def team_routes(teams: TeamService, *, wrap, json_body, int_param, writes=None) 
                 return await run_in_threadpool(teams.post, request.path_params["team_id"], body)
 
     async def team_chain(request):
-        return await run_in_threadpool(teams.chain, request.path_params["team_id"], int_param(request, "since", 0))
+        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
+
+        def read():
+            access.team(auth, check_team_id(tid), CHAIN)
+            return teams.chain(tid, int_param(request, "since", 0))
+        return await run_in_threadpool(read)
 
     async def team_by_name(request):
         return await run_in_threadpool(teams.by_name, request.path_params["name"])
 
     async def team_boxes(request):
+        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
         uid = request.query_params.get("uid")
         gen = int_param(request, "generation") if "generation" in request.query_params else None
-        return await run_in_threadpool(teams.boxes, request.path_params["team_id"],
-                                       None if uid is None else uid.lower()[:32], gen)
+
+        def read():
+            reader = access.team(auth, check_team_id(tid), MEMBER)
+            if uid is not None and uid.lower() != reader:
+                raise errors.ReadNotAllowed("a member reads their own boxes (or one generation's)", 403)
+            return teams.boxes(tid, None if uid is None else uid.lower()[:32], gen)
+        return await run_in_threadpool(read)
 
     async def teams_of(request):
-        return await run_in_threadpool(teams.teams_of, request.path_params["uid"][:32])
+        uid, auth = request.path_params["uid"][:32].lower(), request.headers.get("authorization")
+
+        def read():
+            access.own(auth, uid)
+            return teams.teams_of(uid)
+        return await run_in_threadpool(read)
 
     async def subteams(request):
-        return await run_in_threadpool(teams.subteams, request.path_params["team_id"])
+        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
+
+        def read():
+            access.team(auth, check_team_id(tid), MEMBER)
+            return teams.subteams(tid)
+        return await run_in_threadpool(read)
 
     async def join_request(request):
         body = await json_body(request)
         return await run_in_threadpool(teams.request_join, request.path_params["team_id"], body)
 
     async def join_requests(request):
-        return await run_in_threadpool(teams.join_requests, request.path_params["team_id"])
+        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
+
+        def read():
+            access.team(auth, check_team_id(tid), ADMIN)
+            return teams.join_requests(tid)
+        return await run_in_threadpool(read)
 
     async def join_deny(request):
         body = await json_body(request)
@@ -528,7 +588,12 @@ def team_routes(teams: TeamService, *, wrap, json_body, int_param, writes=None) 
                                        request.path_params["invite_id"], body)
 
     async def acceptances(request):
-        return await run_in_threadpool(teams.acceptances, request.path_params["team_id"])
+        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
+
+        def read():
+            access.team(auth, check_team_id(tid), ADMIN)
+            return teams.acceptances(tid)
+        return await run_in_threadpool(read)
 
     return [
         Route("/v1/team/{team_id}", wrap(team_chain)),

@@ -47,6 +47,15 @@ def code(r: httpx.Response) -> str:
     return r.json()["error"]["code"]
 
 
+async def auth(app) -> dict:
+    """The app's read token, as the header team reads need (kbapp/core/tokens.py)."""
+    return {"Authorization": await app.api.read_tokens.header()}
+
+
+def get(url: str, path: str, headers: dict | None = None, **params) -> httpx.Response:
+    return httpx.get(url + path, params=params or None, headers=headers, timeout=10)
+
+
 def root(signer, name="routes", key=None) -> dict:
     key = key or TeamKey.derive(os.urandom(32), 1)
     return build_root(signer, name=name, members={UserVersion(signer.uid, 1): Role.OWNER}, ptk=key,
@@ -72,11 +81,12 @@ async def test_team_links_land_in_the_merkle_map(server, alice):
     cp = verify_checkpoint(bundle["checkpoint"], info["key_name"], b64decode(info["public_key"]))
     tail, _ = verify_lookup(bundle, cp, map_key("team", tid))
     assert tail.seqno == 2 and tail.link_id == link_id_hex(second)
-    chain = httpx.get(f"{server.url}/v1/team/{tid}", timeout=10).json()
+    h = await auth(alice)
+    chain = get(server.url, f"/v1/team/{tid}", h).json()
     assert chain["name"] == "routes" and [link_id_hex(w) for w in chain["links"]] == [link_id_hex(first),
                                                                                      link_id_hex(second)]
     assert httpx.get(f"{server.url}/v1/teams/name/routes", timeout=10).json()["team_id"] == tid
-    hint = httpx.get(f"{server.url}/v1/teams/of/{uid_for('alice')}", timeout=10).json()["teams"]
+    hint = get(server.url, f"/v1/teams/of/{uid_for('alice')}", h).json()["teams"]
     assert [(t["name"], t["role"]) for t in hint] == [("routes", "owner")]
 
 
@@ -111,9 +121,10 @@ async def test_refusals(server, alice):
                    headers={"content-type": "application/json"}, timeout=10)
     assert r.status_code == 413
     assert code(post(server.url, "not-a-team", {"links": [first]})) == "BAD_ENCODING"
-    r = httpx.get(f"{server.url}/v1/team/{tid}/boxes", timeout=10)
+    h = await auth(alice)
+    r = get(server.url, f"/v1/team/{tid}/boxes", h)
     assert r.status_code == 400
-    assert httpx.get(f"{server.url}/v1/team/{root_team_id('nosuch')}", timeout=10).status_code == 404
+    assert get(server.url, f"/v1/team/{root_team_id('nosuch')}", h).status_code == 404
     # other names are for implicit teams only, and never a name another team holds
     second = change(s, first, 2, tid)
     r = post(server.url, tid, {"links": [second], "implicit_names": ["alice,bob"]})
@@ -121,13 +132,17 @@ async def test_refusals(server, alice):
     solo = build_root(s, name="alice", members={UserVersion(s.uid, 1): Role.OWNER}, implicit=True,
                       ptk=TeamKey.derive(os.urandom(32), 1), ctime=int(time.time()))
     r = post(server.url, implicit_team_id("alice"), {"links": [solo], "implicit_names": ["routes"]})
-    assert r.status_code == 409 and code(r) == "CONFLICT"
+    assert r.status_code == 400 and code(r) == "BAD_TEAM_MEMBERSHIP"      # and "routes" is another team's
     # a refused post changed nothing: one link here, no implicit team
-    assert len(httpx.get(f"{server.url}/v1/team/{tid}", timeout=10).json()["links"]) == 1
-    assert httpx.get(f"{server.url}/v1/team/{implicit_team_id('alice')}", timeout=10).status_code == 404
+    assert len(get(server.url, f"/v1/team/{tid}", h).json()["links"]) == 1
+    assert get(server.url, f"/v1/team/{implicit_team_id('alice')}", h).status_code == 404
+    # another name must name exactly who is in the team: alice alone is not alice,carol@github
     r = post(server.url, implicit_team_id("alice"), {"links": [solo], "implicit_names": ["alice,carol@github"]})
+    assert r.status_code == 400 and code(r) == "BAD_TEAM_MEMBERSHIP"
+    assert get(server.url, "/v1/teams/name/alice%2Ccarol%40github").status_code == 404
+    r = post(server.url, implicit_team_id("alice"), {"links": [solo]})
     assert r.status_code == 200
-    assert httpx.get(f"{server.url}/v1/teams/name/alice%2Ccarol%40github", timeout=10).json()["implicit"] is True
+    assert get(server.url, "/v1/teams/name/alice").json()["implicit"] is True
 
 
 async def test_join_requests_must_be_signed_by_the_requester(server, alice, tmp_path):
@@ -149,7 +164,7 @@ async def test_join_requests_must_be_signed_by_the_requester(server, alice, tmp_
             assert r.status_code == 400 and code(r) == "VERIFY_FAILED", r.text
         r = httpx.post(f"{server.url}/v1/team/{tid}/requests", json={"request": good}, timeout=10)
         assert r.status_code == 200
-        reqs = httpx.get(f"{server.url}/v1/team/{tid}/requests", timeout=10).json()["requests"]
+        reqs = get(server.url, f"/v1/team/{tid}/requests", await auth(alice)).json()["requests"]
         assert [q["username"] for q in reqs] == ["bob"] and reqs[0]["request"] == good
     finally:
         await bob.close()
@@ -178,6 +193,6 @@ async def test_server_plays_the_chain_back_like_a_client(server, alice, tmp_path
         add_bob = change(s, first, 2, tid)
         r = post(server.url, tid, {"links": [add_bob], "ptk_boxes": [mbox]})
         assert r.status_code == 400 and code(r) == "BAD_TEAM_KEY"
-        assert len(httpx.get(f"{server.url}/v1/team/{tid}", timeout=10).json()["links"]) == 1
+        assert len(get(server.url, f"/v1/team/{tid}", await auth(alice)).json()["links"]) == 1
     finally:
         await mallory.close()

@@ -28,8 +28,10 @@ from e2e_support import cli, signup_all
 pytestmark = pytest.mark.timeout(300)
 
 
-def pending(url: str, team_id: str) -> list:
-    r = httpx.get(f"{url}/v1/team/{team_id}/requests", timeout=10)
+async def pending(url: str, team_id: str, admin) -> list:
+    """The server's pending requests, read with an admin's read token (they are not public)."""
+    r = httpx.get(f"{url}/v1/team/{team_id}/requests", timeout=10,
+                  headers={"Authorization": await admin.api.read_tokens.header()})
     r.raise_for_status()
     return r.json()["requests"]
 
@@ -75,7 +77,9 @@ async def test_list_teams_shows_subteams_administered_through_a_parent(server, t
     assert [r.username for r in await alice.join_requests("acme.dev.web")] == ["carol"]
     denied = await alice.deny_join("acme.dev.web", "carol")
     assert denied.username == "carol" and denied.team == "acme.dev.web"
-    assert await carol.join_requests("acme.dev.web") == []
+    assert await alice.join_requests("acme.dev.web") == []
+    with pytest.raises(errors.ReadNotAllowed):     # a member of acme.dev, no admin: reads no requests below
+        await carol.join_requests("acme.dev.web")
 
 
 async def test_deny_join_request(server, tmp_path, apps):
@@ -84,8 +88,10 @@ async def test_deny_join_request(server, tmp_path, apps):
     v = await alice.create_team("gated")
     await alice.add_member("gated", "bob", "writer")
     await carol.join_team("gated")
-    assert [r.username for r in await carol.join_requests("gated")] == ["carol"]   # the requester sees it
-    old = pending(server.url, v.team_id)[0]["request"]
+    assert [r.username for r in await alice.join_requests("gated")] == ["carol"]
+    with pytest.raises(errors.ReadNotAllowed):     # the requester reads nothing of a team she is not in
+        await carol.join_requests("gated")
+    old = (await pending(server.url, v.team_id, alice))[0]["request"]
 
     # a writer may not deny: the client says so, and the server refuses bob's own signed denial
     with pytest.raises(errors.Conflict):
@@ -99,7 +105,7 @@ async def test_deny_join_request(server, tmp_path, apps):
                                 request=old, ctime=1)
     r = deny_raw(server.url, v.team_id, as_alice)
     assert r.status_code == 400 and r.json()["error"]["code"] == "BAD_TEAM_INVITE"
-    assert [p["username"] for p in pending(server.url, v.team_id)] == ["carol"]
+    assert [p["username"] for p in (await pending(server.url, v.team_id, alice))] == ["carol"]
 
     # unknown requester / malformed usernames are typed errors
     with pytest.raises(errors.NotFound):
@@ -110,8 +116,8 @@ async def test_deny_join_request(server, tmp_path, apps):
     # the owner denies: gone for everyone, nobody was added
     res = await alice.deny_join("gated", "carol")
     assert res.username == "carol" and res.uid == carol.store.get("uid")
-    assert pending(server.url, v.team_id) == []
-    assert await carol.join_requests("gated") == [] and await alice.join_requests("gated") == []
+    assert (await pending(server.url, v.team_id, alice)) == []
+    assert await alice.join_requests("gated") == []
     assert "carol" not in {m.username for m in (await alice.team("gated")).members}
     with pytest.raises(errors.NotFound):
         await alice.deny_join("gated", "carol")
@@ -126,7 +132,7 @@ async def test_deny_join_request(server, tmp_path, apps):
     assert r.status_code == 400 and r.json()["error"]["code"] == "BAD_TEAM_INVITE"
     # a denial whose signature was tampered with: refused
     fresh = sign_join_denial(await device_key(alice), team_id=v.team_id, admin=UserVersion(alice.store.get("uid"), 1),
-                             request=pending(server.url, v.team_id)[0]["request"], ctime=3)
+                             request=(await pending(server.url, v.team_id, alice))[0]["request"], ctime=3)
     r = deny_raw(server.url, v.team_id, {**fresh, "ctime": 4})
     assert r.status_code == 400 and r.json()["error"]["code"] == "BAD_TEAM_INVITE"
     assert [r.username for r in await alice.join_requests("gated")] == ["carol"]

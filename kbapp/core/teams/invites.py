@@ -10,6 +10,12 @@ chain, and records it in the change_membership link (`invite_proofs`) so every
 member can check it too. The server sees the public key and the acceptance,
 never the token, so it can neither accept an invite nor mint one.
 
+The invitee also signs the acceptance with one of their own device keys: the
+server stores an acceptance only for an open token invite of the team, only
+with both signatures, and only the user it names can replace it (so junk from
+others can neither overwrite nor crowd out a real one); admins' clients check
+both signatures again.
+
 A join request (open teams, or asking a closed team's admins) is signed by the
 requester's device key, so the server cannot invent requests. An admin denies one
 with a note signed by their own device key that names that very request (by
@@ -33,6 +39,7 @@ from .state import Invite, Role, SigPoint, UserVersion
 INVITE_ID_SUFFIX = 0x27                        # Keybase's TeamInviteID suffix
 TOKEN_BYTES = 16
 PREFIX_SEITAN_ACCEPT = b"kbapp-team-seitan-accept-v1"
+PREFIX_SEITAN_ACCEPT_DEVICE = b"kbapp-team-seitan-accept-device-v1"
 PREFIX_JOIN_REQUEST = b"kbapp-team-join-request-v1"
 PREFIX_JOIN_DENIAL = b"kbapp-team-join-denial-v1"
 _SEITAN_KEY_REASON = b"kbapp-seitan-invite-key-v1"
@@ -153,6 +160,39 @@ def verify_acceptance(invite: Invite, acceptance: object, *, team_id: str) -> Us
                         prefix=PREFIX_SEITAN_ACCEPT)
     except BadSignature:
         raise BadTeamInvite(f"acceptance of invite {invite.id} is not signed by the token's key") from None
+    return uv
+
+
+def _accept_device_message(team_id: str, invite_id: str, uv: UserVersion, acceptance: dict) -> bytes:
+    return canonical_json({"acceptance": hashlib.sha256(canonical_json(acceptance)).hexdigest(),
+                           "eldest_seqno": uv.eldest_seqno, "invite_id": invite_id, "team_id": team_id,
+                           "uid": uv.uid})
+
+
+def sign_acceptance_device(key: SigningKeyPair, *, team_id: str, acceptance: dict) -> dict:
+    """The accepting user's own word for a token-signed acceptance, signed by one of their
+    device keys: only they can post (or replace) an acceptance in their name."""
+    uv = UserVersion.parse(acceptance.get("uv"))
+    sig = sign_detached(key, _accept_device_message(check_team_id(team_id), acceptance["invite_id"], uv, acceptance),
+                        prefix=PREFIX_SEITAN_ACCEPT_DEVICE)
+    return {"ctime": acceptance["ctime"], "kid": kid_hex(key.kid), "sig": b64encode(sig), "team_id": team_id}
+
+
+def verify_acceptance_device(device: object, *, team_id: str, acceptance: object, user_key_at) -> UserVersion:
+    """The user an acceptance names, if `device` is their signature over exactly that acceptance
+    by a key live for them (see verify.UserKeyAt); else BadTeamInvite."""
+    if not isinstance(acceptance, dict) or not isinstance(acceptance.get("invite_id"), str):
+        raise BadTeamInvite("malformed invite acceptance")
+    ctime, sig = _signed_statement(device, team_id, "acceptance device signature")
+    try:
+        uv = UserVersion.parse(acceptance.get("uv"))
+    except BadTeamMembership as e:
+        raise BadTeamInvite(f"invite acceptance: {e}") from None
+    if ctime != acceptance.get("ctime"):
+        raise BadTeamInvite("the device signature is of another acceptance")
+    _check_live_signer(device, uv, _accept_device_message(team_id, acceptance["invite_id"], uv, acceptance),
+                       PREFIX_SEITAN_ACCEPT_DEVICE, team_id=team_id, ctime=ctime, sig=sig, user_key_at=user_key_at,
+                       what="acceptance", whose="accepting user's")
     return uv
 
 

@@ -1,0 +1,137 @@
+"""Who may read a team: read tokens (kbapp/core/tokens.py) checked against stored chains.
+
+Team chains, key boxes, subteam lists, join requests, acceptances and "the teams
+of uid U" say who works (or talks) with whom, so they are not public: each read
+carries a short-lived token signed by a device key of the reader. The server
+takes the token's uid only if that key is a live sibkey of the uid's chain as
+stored here (played back, cached by the chain's tail: a revoked device's token
+stops working at the revocation), then asks the member hints it keeps from the
+verified team chains whether that uid may read the team. Lookups in the Merkle
+map, checkpoints and user chains stay public: clients need them to verify anyone.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from kbapp.core import errors
+from kbapp.core.keys import kid_hex
+from kbapp.core.sigchain import verify_chain
+from kbapp.core.teams import Role
+from kbapp.core.tokens import verify_read_token
+
+from . import db
+from .service import Service
+
+MAX_DEPTH = 8               # subteam nesting
+MAX_CACHED_USERS = 10000
+MAX_TEAMS_SCANNED = 1000    # a reader's teams looked at for "a member of a subteam of it"
+CHAIN, MEMBER, ADMIN = "chain", "member", "admin"
+_SUBTEAM_SUFFIX = "25"
+
+
+class ReadAccess:
+    """Checks read tokens and team read rights. Levels, from the loosest:
+
+    * CHAIN (the team chain): members; admins of an ancestor (implicit admins); members
+      of a subteam of it, whose clients play the parent chain back to check the subteam's;
+    * MEMBER (key boxes, the subteam list): members and admins of an ancestor;
+    * ADMIN (join requests, invite acceptances): admins and admins of an ancestor.
+    """
+
+    def __init__(self, service: Service):
+        self.service = service
+        self._live: OrderedDict[str, tuple[str, frozenset, int]] = OrderedDict()
+
+    # -- who is asking -----------------------------------------------------------------
+
+    def live_sibkeys(self, conn: Connection, uid: str) -> tuple[frozenset, int]:
+        """(live sibkey kids (hex), eldest seqno) of the chain stored for `uid` (empty if none)."""
+        tail = conn.execute(select(db.links.c.link_id).where(db.links.c.uid == uid)
+                            .order_by(db.links.c.seqno.desc()).limit(1)).scalar()
+        if tail is None:
+            return frozenset(), 0
+        hit = self._live.get(uid)
+        if hit is not None and hit[0] == tail:
+            self._live.move_to_end(uid)
+            return hit[1], hit[2]
+        name = conn.execute(select(db.users.c.username).where(db.users.c.uid == uid)).scalar()
+        if name is None:
+            return frozenset(), 0
+        state = verify_chain(Service.chain_wires(conn, uid), uid=uid, username=name)
+        keys = frozenset(kid_hex(k) for k in state.sibkeys)
+        self._live[uid] = (tail, keys, state.eldest_seqno)
+        while len(self._live) > MAX_CACHED_USERS:
+            self._live.popitem(last=False)
+        return keys, state.eldest_seqno
+
+    def reader(self, conn: Connection, authorization: str | None) -> str:
+        """The uid a valid token speaks for, or BadReadToken (401)."""
+        token = verify_read_token(authorization, origin=self.service.origin, now=int(self.service.clock()))
+        keys, _ = self.live_sibkeys(conn, token.uid)
+        if token.kid not in keys:
+            raise errors.BadReadToken("the read token is not signed by a live device key of its user", 401)
+        return token.uid
+
+    # -- what they may read -------------------------------------------------------------
+
+    @staticmethod
+    def _role(conn: Connection, team_id: str, uid: str) -> Role:
+        label = conn.execute(select(db.team_members.c.role).where(
+            (db.team_members.c.team_id == team_id) & (db.team_members.c.uid == uid))).scalar()
+        return Role.NONE if label is None else Role.parse(label)
+
+    @staticmethod
+    def _parent(conn: Connection, team_id: str) -> str | None:
+        return conn.execute(select(db.teams.c.parent_id).where(db.teams.c.team_id == team_id)).scalar()
+
+    def _ancestor_admin(self, conn: Connection, team_id: str, uid: str) -> bool:
+        cur, seen = self._parent(conn, team_id), 0
+        while cur is not None and seen < MAX_DEPTH:
+            if self._role(conn, cur, uid) >= Role.ADMIN:
+                return True
+            cur, seen = self._parent(conn, cur), seen + 1
+        return False
+
+    def _in_a_subteam_of(self, conn: Connection, team_id: str, uid: str) -> bool:
+        mine = conn.execute(select(db.team_members.c.team_id).where(db.team_members.c.uid == uid)
+                            .limit(MAX_TEAMS_SCANNED)).scalars().all()
+        for tid in mine:
+            if not tid.endswith(_SUBTEAM_SUFFIX):
+                continue
+            cur, seen = self._parent(conn, tid), 0
+            while cur is not None and seen < MAX_DEPTH:
+                if cur == team_id:
+                    return True
+                cur, seen = self._parent(conn, cur), seen + 1
+        return False
+
+    def may_read(self, conn: Connection, uid: str, team_id: str, level: str) -> bool:
+        role = self._role(conn, team_id, uid)
+        if role >= (Role.ADMIN if level == ADMIN else Role.READER):
+            return True
+        if self._ancestor_admin(conn, team_id, uid):
+            return True
+        return level == CHAIN and self._in_a_subteam_of(conn, team_id, uid)
+
+    def team(self, authorization: str | None, team_id: str, level: str) -> str:
+        """The reader's uid if they may read `team_id` at `level`: else BadReadToken (401),
+        NotFound (no such team) or ReadNotAllowed (403)."""
+        with self.service.engine.connect() as conn:
+            uid = self.reader(conn, authorization)
+            if conn.execute(select(db.teams.c.team_id).where(db.teams.c.team_id == team_id)).first() is None:
+                raise errors.NotFound(f"no team {team_id}")
+            if not self.may_read(conn, uid, team_id, level):
+                raise errors.ReadNotAllowed(f"{uid} may not read team {team_id} ({level})", 403)
+        return uid
+
+    def own(self, authorization: str | None, uid: str) -> str:
+        """Only `uid` itself reads the list of its teams."""
+        with self.service.engine.connect() as conn:
+            reader = self.reader(conn, authorization)
+        if reader != uid:
+            raise errors.ReadNotAllowed("only a user reads the list of their own teams", 403)
+        return reader
