@@ -32,6 +32,7 @@ BENCHES = {
     "ml": "kbapp.cli.bench_ml:run_ml_bench",
     "teams": "kbapp.cli.bench_teams:run_teams_bench",
     "search": "kbapp.cli.bench_search:run_search_bench",
+    "server-load": "kbapp.cli.bench_server:run_server_load_bench",
 }
 
 
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
     s.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
     s.add_argument("--sizes", default=None, help="search bench: vector counts, e.g. 10k,100k,1m")
+    s.add_argument("--db", default=None, help="server-load bench: a PostgreSQL URL (default: SQLite)")
 
     from kbapp.cli import photos as photos_cli  # `kbapp photos ...` (kbapp/cli/photos.py)
     photos_cli.add_parser(sub)

@@ -121,8 +121,11 @@ class ServerAPI:
     async def post_links(self, uid: str, body: dict) -> dict:
         return await self.post(f"/v1/chain/{uid}/links", body)
 
-    async def chain(self, uid: str) -> dict:
-        return await self.get(f"/v1/chain/{uid}")
+    async def chain(self, uid: str, since: int = 0, limit: int | None = None) -> dict:
+        """One page of a chain: the links after seqno `since` (the server sends at most
+        1000, about 2 MiB, and says `more`); chainfetch.fetch_links asks page by page."""
+        params = {"since": since} if limit is None else {"since": since, "limit": limit}
+        return await self.get(f"/v1/chain/{uid}", **params)
 
     async def user(self, username: str) -> dict:
         return await self.get(f"/v1/users/{username}")
@@ -171,8 +174,23 @@ class ServerAPI:
     async def team_post(self, team_id: str, body: dict) -> dict:
         return await self.post(f"/v1/team/{team_id}/links", body)
 
-    async def team_chain(self, team_id: str) -> dict:
-        return await self.get_auth(f"/v1/team/{team_id}")
+    async def team_chain(self, team_id: str, since: int = 0) -> dict:
+        """One page of a team chain (as `chain`); team_chain_links asks for all of it."""
+        return await self.get_auth(f"/v1/team/{team_id}", since=since)
+
+    async def team_chain_links(self, team_id: str, upto: int) -> tuple[dict, list]:
+        """The first page's answer (its hints) and links 1..`upto`, page by page."""
+        first, links = None, []
+        while len(links) < upto:
+            ans = await self.team_chain(team_id, since=len(links))
+            page = ans.get("links")
+            if not isinstance(page, list):
+                raise errors.EncodingError("team chain answer has no link list")
+            first = first or ans
+            links += page[:upto - len(links)]
+            if not page or not ans.get("more"):
+                break
+        return first or {}, links
 
     async def team_by_name(self, name: str) -> dict:
         return await self.get(f"/v1/teams/name/{quote(name, safe='')}")   # '#' would start a fragment

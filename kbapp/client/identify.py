@@ -8,7 +8,6 @@ transaction: an attack detected at any step changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, replace
 
 from kbapp.core import errors
@@ -20,12 +19,9 @@ from kbapp.core.transparency import check_tail
 from kbapp.core.uid import check_username, uid_for
 
 from .api import ServerAPI
+from .chainfetch import THREAD_THRESHOLD, ChainLoader  # noqa: F401 - THREAD_THRESHOLD: its old home
 from .logview import LogView
 from .store import Store, TrustedCheckpoint, TrustedIdentity
-
-# Chains longer than this are verified in a worker thread so the GUI's event
-# loop never stalls on signature checks.
-THREAD_THRESHOLD = 64
 
 
 @dataclass(frozen=True)
@@ -42,6 +38,7 @@ class VerifiedUser:
 class Identifier:
     def __init__(self, api: ServerAPI, store: Store, logview: LogView, clock):
         self.api, self.store, self.logview, self.clock = api, store, logview, clock
+        self.chains = ChainLoader(api)
 
     async def current_checkpoint(self) -> Checkpoint:
         return await self.logview.fetch_latest()
@@ -66,27 +63,19 @@ class Identifier:
         if tail is None:
             raise errors.NotFound(f"no user named {username!r} (the verified log proves it absent)")
 
-        answer = await self.api.chain(uid)
-        if answer.get("uid") != uid or answer.get("username") != username:
-            raise errors.WrongUid("the server answered with another user's chain")
-        links = answer.get("links")
-        if not isinstance(links, list):
-            raise errors.EncodingError("chain answer has no link list")
-        # Links posted after our checkpoint are not committed to yet: play back
-        # exactly the part the log vouches for, the rest waits for the next look.
-        links = links[:tail.seqno]
-        if len(links) > THREAD_THRESHOLD:
-            state = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: verify_chain(links, uid=uid, username=username))
-        else:
-            state = verify_chain(links, uid=uid, username=username)
+        # Exactly the part the log vouches for (later links wait for the next look), fetched
+        # page by page after what we verified before and played back on top of it.
+        prev = self.store.identity(uid)
+        # One's own chain is loaded in full: stubs kept from a look as a third party
+        # (before this profile logged in) are fetched again, not resumed from.
+        full_again = own and prev is not None and any("s2" in w for w in prev.chain)
+        links, state = await self.chains.load(uid, username, tail, None if full_again else prev)
         if own:
             require_full(state)
         # An empty chain has no eldest key: still a tail mismatch, not a malformed KID.
         check_tail(tail, state.tail_seqno, state.tail_link_id,
                    kid_hex(state.eldest_kid) if state.eldest_kid is not None else "")
 
-        prev = self.store.identity(uid)
         changed = self._check_growth(prev, links, state)
         state, bad = await self._check_embedded_roots(links, state, prev, cp)
         summary = {**summarise(state), "bad_checkpoints": list(bad)} if bad else summarise(state)

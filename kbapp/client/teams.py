@@ -113,7 +113,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
             trusted = self.store.identity(uid)
             name = trusted.username if trusted is not None else None
         if name is None:
-            ans = await self.api.chain(uid)
+            ans = await self.api.chain(uid, limit=1)      # only the username hint: no need for the links
             name = ans.get("username") if isinstance(ans, dict) else None
         if not isinstance(name, str):
             raise errors.NotFound(f"no user with uid {uid}")
@@ -155,11 +155,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
             raise errors.NotFound(f"no team {team_id} (the verified log proves it absent)")
         trusted = self.store.team(team_id)
         cached = self._team_states().get(team_id)
-        answer = await self.api.team_chain(team_id)
-        links = answer.get("links") if isinstance(answer, dict) else None
-        if not isinstance(links, list):
-            raise errors.EncodingError("team chain answer has no link list")
-        links = links[:tail.seqno]
+        _, links = await self.api.team_chain_links(team_id, tail.seqno)     # page by page, up to the map's tail
         if trusted is not None:
             if len(links) < trusted.tail_seqno:
                 raise errors.RollbackDetected(

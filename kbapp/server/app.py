@@ -19,6 +19,7 @@ from kbapp.core.encoding import loads_json
 from . import limits as lim
 from .limits import MAX_BODY, LimitConfig, Limits, RateLimiter, SignupLimiter, WriteLimits  # noqa: F401
 from .mailbox import Mailbox
+from .chains import CHAIN_PAGE_LINKS
 from .service import Service
 from .teams import TeamService, team_routes
 
@@ -81,18 +82,24 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
         uid = body.get("uid")
         if not isinstance(uid, str):
             raise errors.EncodingError("signup needs a uid")
-        async with service.lock:
-            return await run_in_threadpool(service.append_links, uid, body, signup=True)
+        return await write_links(uid, body, signup=True)
 
     async def post_links(request):
         body = await json_body(request)
         uid = request.path_params["uid"]
+        with writes.links(body, account=uid):
+            return await write_links(uid, body, signup=False)
+
+    async def write_links(uid: str, body: dict, *, signup: bool) -> dict:
+        """Validate without the lock (signatures, playback: the slow part; a refused post
+        never takes the lock), then store under it (service.prepare, append_links)."""
+        batch = await run_in_threadpool(lambda: service.prepare(uid, body, signup=signup))
         async with service.lock:
-            with writes.links(body, account=uid):
-                return await run_in_threadpool(service.append_links, uid, body, signup=False)
+            return await run_in_threadpool(lambda: service.append_links(uid, body, signup=signup, batch=batch))
 
     async def get_chain(request):
-        return await run_in_threadpool(service.chain, request.path_params["uid"], int_param(request, "since", 0))
+        return await run_in_threadpool(service.chain, request.path_params["uid"], int_param(request, "since", 0),
+                                       int_param(request, "limit", CHAIN_PAGE_LINKS))
 
     async def get_user(request):
         return await run_in_threadpool(service.user_by_name, request.path_params["username"])

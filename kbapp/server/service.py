@@ -17,23 +17,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import nacl.exceptions
 import nacl.signing
 from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from kbapp.core import errors
 from kbapp.core.chains import Claim, highest_sound, judge
-from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
+from kbapp.core.encoding import b64decode, b64encode, canonical_json
 from kbapp.core.keys import kid_hex
 from kbapp.core.merkle.log import MerkleLog
 from kbapp.core.merkle.note import key_fingerprint, sign_checkpoint, verifier_key
 from kbapp.core.merkle.smt import MerkleMap
 from kbapp.core.proofs import chain_statements
-from kbapp.core.sigchain import check_reset_authorization, link_id_hex, verify_chain
+from kbapp.core.sigchain import check_reset_authorization, link_id_hex, parse_link
 from kbapp.core.transparency import ChainTail, LogLeaf, map_key
 from kbapp.core.uid import check_username, uid_for
 
 from . import db
+from .chains import CHAIN_PAGE_LINKS, ChainStates, chain_page, chain_wires, stored_tail
 
 MAX_LINKS_PER_POST = 64
 MAX_BOXES_PER_POST = 256
@@ -94,6 +96,8 @@ class Batch:
     tail: ChainTail
     new_user: bool
     statements: list[dict] | None = None   # the live proofs and follows (hints for clients)
+    state: object = None                    # the verified ChainState after these links
+    base_tail: tuple[int, str | None] = (0, None)   # the stored tail they were validated on
 
 
 class Service:
@@ -108,6 +112,7 @@ class Service:
         self.map = MerkleMap()
         self.checkpoint_note = ""
         self.lock = asyncio.Lock()
+        self.chains = ChainStates()
         self._upsert_map = _map_upsert(engine.dialect.name)
         self._load()
 
@@ -194,17 +199,22 @@ class Service:
                 raise errors.WrongUid("uid does not belong to this username")
             if row is not None:
                 raise errors.Conflict(f"username {username!r} is taken")
-            existing = []
+            base, base_tail = None, (0, None)
         else:
             if row is None:
                 raise errors.NotFound(f"no user with uid {uid}")
             username = row.username
-            existing = self.chain_wires(conn, uid)
-        state = verify_chain(existing + links_in, uid=uid, username=username)
-        if state.tail_seqno != len(existing) + len(links_in):
+            base_tail = stored_tail(conn, uid)
+            if self.chains.get(uid) is None:
+                self._precheck(links_in, base_tail)    # refuse garbage before a whole playback
+            base = self.chains.load(conn, uid, username, base_tail)
+        n_existing = base_tail[0]
+        # Only the new links are played back, on top of the stored chain's verified state.
+        state = self.chains.play(links_in, uid=uid, username=username, resume=base)
+        if state.tail_seqno != n_existing + len(links_in):
             raise errors.BadChainLink("the chain's tail is not the last link posted")
-        self._check_resets(state, existing, links_in, uid=uid, auth=body.get("reset_authorization"))
-        self.check_claims(state.merkle_roots, len(existing))
+        self._check_resets(state, n_existing, links_in, uid=uid, auth=body.get("reset_authorization"))
+        self.check_claims(state.merkle_roots, n_existing)
         ids = [link_id_hex(w) for w in links_in]
         kids = set(state.sibkeys) | set(state.subkeys)
         for puk in state.puks.values():
@@ -218,7 +228,38 @@ class Service:
         stmts += [{"uid": uid, "seqno": f.seqno, "kind": "follow", "service": "", "name": f.uid}
                   for f in follows.values()]
         return Batch(uid, username, links_in, ids, sorted(kid_hex(k) for k in kids), boxes, prev,
-                     tail, signup, stmts)
+                     tail, signup, stmts, state, base_tail)
+
+    @staticmethod
+    def _precheck(links_in: list, base_tail: tuple[int, str | None]) -> None:
+        """What needs no chain state: each link parses, continues the stored tail and
+        carries a good signature by the key it names (playback then checks that key)."""
+        seqno, prev = base_tail
+        for wire in links_in:
+            link = parse_link(wire)
+            if link.seqno != seqno + 1 or link.prev != (None if prev is None else bytes.fromhex(prev)):
+                raise errors.WrongSeqno(f"link {link.seqno} does not continue the stored chain at {seqno}")
+            if not link.stubbed:
+                try:
+                    nacl.signing.VerifyKey(link.signer[2:34]).verify(link.signed_message, link.signature)
+                except (nacl.exceptions.BadSignatureError, ValueError):
+                    raise errors.BadSignature(f"link {link.seqno}: bad signature") from None
+            seqno, prev = link.seqno, link.link_id.hex()
+
+    def prepare(self, uid: str, body: dict, *, signup: bool) -> Batch | None:
+        """Validate a post WITHOUT the write lock: parsing, signatures and playback of the
+        new links (the slow part) run here, so a stream of posts, refused or not, never
+        holds up other writers. `append_links` then only checks that the stored tail did
+        not move meanwhile. None: judge it under the lock (this process's log is behind
+        the database's, so a refusal might be stale)."""
+        with self.engine.connect() as conn:
+            try:
+                return self.validate(conn, uid, body, signup=signup)
+            except errors.KbappError:
+                newest = conn.execute(_Q_NEWEST).scalar()
+                if newest is not None and newest >= self.log.size:
+                    return None
+                raise
 
     def root_ok(self, size: int, root_hex: str) -> bool:
         """Is `root_hex` this log's root at `size`? (a link's embedded checkpoint)"""
@@ -240,19 +281,19 @@ class Service:
             raise errors.BadEmbeddedCheckpoint(f"link {seqno}: its embedded checkpoint {bad[seqno]}")
 
     @staticmethod
-    def _check_resets(state, existing: list[dict], links_in: list[dict], *, uid: str, auth: object) -> None:
+    def _check_resets(state, n_existing: int, links_in: list[dict], *, uid: str, auth: object) -> None:
         """A reset (an eldest link after the chain's start) only with its owner's authorization
         (kbapp/core/sigchain/reset.py), and one per post."""
-        if not existing:
+        if not n_existing:
             return
         subchains = [*state.previous_subchains, state]
-        resets = [i for i, s in enumerate(subchains) if s.eldest_seqno > len(existing)]
+        resets = [i for i, s in enumerate(subchains) if s.eldest_seqno > n_existing]
         if not resets:
             return
         if len(resets) > 1:
             raise errors.ResetNotAuthorized("one account reset per post")
         # The subchain the reset ends already holds the keys live just before it: no second playback.
-        at = subchains[resets[0]].eldest_seqno - len(existing) - 1      # the reset link's place in this post
+        at = subchains[resets[0]].eldest_seqno - n_existing - 1      # the reset link's place in this post
         check_reset_authorization(subchains[resets[0] - 1].sibkeys, uid=uid, eldest_link=links_in[at], auth=auth)
 
     @staticmethod
@@ -283,11 +324,15 @@ class Service:
             out.append((item["generation"], b64decode(item.get("box", ""), max_size=MAX_BOX_SIZE)))
         return out
 
-    def append_links(self, uid: str, body: dict, *, signup: bool) -> dict:
-        """Validate and store a batch of links as one new log epoch. Call under self.lock."""
+    def append_links(self, uid: str, body: dict, *, signup: bool, batch: Batch | None = None) -> dict:
+        """Store a batch of links as one new log epoch. Call under self.lock. `batch`
+        (from `prepare`) is used as it is if the stored tail is still the one it was
+        validated on; otherwise (or without one) the post is validated here, on top of
+        the now stored chain (incrementally too)."""
         with self.engine.connect() as conn:
             with self._epoch(conn) as apply:
-                batch = self.validate(conn, uid, body, signup=signup)
+                if batch is None or stored_tail(conn, uid) != batch.base_tail:
+                    batch = self.validate(conn, uid, body, signup=signup)
                 now = int(self.clock())
                 if batch.new_user:
                     conn.execute(insert(db.users).values(uid=uid, username=batch.username, created=now))
@@ -310,6 +355,7 @@ class Service:
                         (db.puk_prev.c.uid == uid) & (db.puk_prev.c.generation == gen)))
                     conn.execute(insert(db.puk_prev).values(uid=uid, generation=gen, box=box))
                 apply([(map_key("user", uid), batch.tail.encode())])
+        self.chains.put(batch.state)          # committed: the next post starts from here
         return {"uid": uid, "seqno": batch.tail.seqno, "log_size": self.log.size}
 
     @staticmethod
@@ -359,9 +405,7 @@ class Service:
 
     @staticmethod
     def chain_wires(conn: Connection, uid: str, since: int = 0) -> list[dict]:
-        rows = conn.execute(select(db.links.c.wire).where(
-            (db.links.c.uid == uid) & (db.links.c.seqno > since)).order_by(db.links.c.seqno))
-        return [loads_json(r.wire) for r in rows]
+        return chain_wires(conn, uid, since)
 
     def user_by_name(self, username: str) -> dict:
         username = check_username(username)
@@ -371,12 +415,15 @@ class Service:
             raise errors.NotFound(f"no user named {username!r}")
         return {"uid": row.uid, "username": row.username}
 
-    def chain(self, uid: str, since: int = 0) -> dict:
+    def chain(self, uid: str, since: int = 0, limit: int = CHAIN_PAGE_LINKS) -> dict:
+        """One page of a chain (chains.chain_page): clients ask page after page, from
+        their known tail, so a long chain never needs one huge answer."""
         with self.engine.connect() as conn:
             row = conn.execute(select(db.users).where(db.users.c.uid == uid)).first()
             if row is None:
                 raise errors.NotFound(f"no user with uid {uid}")
-            return {"uid": uid, "username": row.username, "links": self.chain_wires(conn, uid, since)}
+            page = chain_page(conn, db.links, db.links.c.uid, uid, since, limit)
+        return {"uid": uid, "username": row.username, **page}
 
     def proof_owners(self, service: str, name: str) -> dict:
         """Users whose chain states a live proof of `name` on `service` (a hint)."""

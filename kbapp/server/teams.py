@@ -14,8 +14,8 @@ join requests and invite acceptances are hints clients check against the chain.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from contextlib import nullcontext
+from dataclasses import replace
 
 import nacl.exceptions
 import nacl.signing
@@ -36,6 +36,7 @@ from kbapp.core.teams.invites import INVITE_TYPE_SEITAN, verify_acceptance_devic
 from kbapp.core.transparency import ChainTail, map_key
 
 from . import db
+from .chains import CHAIN_PAGE_LINKS, chain_page
 from .service import Service
 from .team_access import ADMIN, CHAIN, MEMBER, ReadAccess
 
@@ -87,7 +88,7 @@ class TeamService:
     def _user_state(self, conn: Connection, uid: str, users: dict):
         if uid not in users:
             name = conn.execute(select(db.users.c.username).where(db.users.c.uid == uid)).scalar()
-            st = None if name is None else verify_chain(Service.chain_wires(conn, uid), uid=uid, username=name)
+            st = None if name is None else self.service.chains.load(conn, uid, name)   # cached, incremental
             if st is not None:      # unsound embedded checkpoints order nothing (core/chains.py), as in clients
                 svc = self.service
                 roots, _ = sound_roots(st.merkle_roots, log_size=svc.log.size + 1, root_ok=svc.root_ok)
@@ -459,17 +460,16 @@ class TeamService:
 
     # -- reads --------------------------------------------------------------------
 
-    def chain(self, team_id: str, since: int = 0) -> dict:
+    def chain(self, team_id: str, since: int = 0, limit: int = CHAIN_PAGE_LINKS) -> dict:
+        """One page of the team chain (chains.chain_page: `more`, `next`), with the hints."""
         team_id = check_team_id(team_id)
         with self.engine.connect() as conn:
             row = conn.execute(select(db.teams).where(db.teams.c.team_id == team_id)).first()
             if row is None:
                 raise errors.NotFound(f"no team {team_id}")
-            rows = conn.execute(select(db.team_links.c.wire).where(
-                (db.team_links.c.team_id == team_id) & (db.team_links.c.seqno > since))
-                .order_by(db.team_links.c.seqno)).all()
+            page = chain_page(conn, db.team_links, db.team_links.c.team_id, team_id, since, limit)
         return {"team_id": team_id, "name": row.name, "parent_id": row.parent_id, "implicit": bool(row.implicit),
-                "links": [loads_json(r.wire) for r in rows]}
+                **page}
 
     def by_name(self, name: str) -> dict:
         name = check_team_name(name)
@@ -532,7 +532,7 @@ def team_routes(teams: TeamService, *, wrap, json_body, int_param, writes=None) 
 
         def read():
             access.team(auth, check_team_id(tid), CHAIN)
-            return teams.chain(tid, int_param(request, "since", 0))
+            return teams.chain(tid, int_param(request, "since", 0), int_param(request, "limit", CHAIN_PAGE_LINKS))
         return await run_in_threadpool(read)
 
     async def team_by_name(request):

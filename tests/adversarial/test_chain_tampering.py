@@ -8,6 +8,11 @@ as it was. Each test first runs the same identify untampered (the control).
 
 Alice's chain in these tests: 1 eldest (laptop), 2 subkey, 3 per_user_key,
 4 sibkey (paper key), 5 subkey (paper key).
+
+A client that verified a chain before fetches only the links after the tail it
+verified (client/chainfetch.py): a rewrite of older links never reaches it. So
+where a rewrite of alice's existing links is the attack, the control identify
+is someone else's and bob looks for the first time.
 """
 
 from __future__ import annotations
@@ -43,6 +48,17 @@ async def bob(clients):
     return await clients("bob")
 
 
+@pytest.fixture
+def control(clients):
+    """`await control(name)`: an untampered identify by a client of its own (not bob's)."""
+    seen: list = []
+
+    async def run(name: str):
+        seen.append(name)
+        return await (await clients(f"control{len(seen)}")).identify(name)
+    return run
+
+
 def attacker_key() -> SigningKeyPair:
     return SigningKeyPair.from_seed(os.urandom(32))
 
@@ -51,9 +67,9 @@ def attacker_key() -> SigningKeyPair:
 
 
 @pytest.mark.parametrize("repack", [False, True], ids=["payload-edited", "outer-link-fixed-too"])
-async def test_altered_link_is_refused(alice, bob, proxy, detected, cli, repack):
+async def test_altered_link_is_refused(alice, bob, control, proxy, detected, cli, repack):
     _, name, _ = alice
-    ident = await bob.identify(name)                       # control: untampered, fine
+    ident = await control(name)                            # control: untampered, fine
     assert "alice-laptop" in {d.name for d in ident.devices}
 
     def rename(links):
@@ -80,9 +96,9 @@ async def test_altered_link_is_refused(alice, bob, proxy, detected, cli, repack)
 # --- (b) dropped links -----------------------------------------------------------------
 
 
-async def test_dropped_newest_link_is_refused(alice, bob, proxy, detected):
+async def test_dropped_newest_link_is_refused(alice, bob, control, proxy, detected):
     _, name, _ = alice
-    assert (await bob.identify(name)).chain_length == 5     # control
+    assert (await control(name)).chain_length == 5         # control
 
     proxy.set("chain", uid=uid_for(name), fn=lambda links: links[:-1])
     err = await detected(bob, errors.ChainTailMismatch, bob.identify(name))
@@ -109,9 +125,9 @@ async def test_hidden_revocation_is_refused(alice, bob, proxy, detected, cli):
     assert next(d for d in ident.devices if d.id == paper.id).revoked
 
 
-async def test_empty_chain_is_refused(alice, bob, proxy, detected):
+async def test_empty_chain_is_refused(alice, bob, control, proxy, detected):
     _, name, _ = alice
-    await bob.identify(name)
+    await control(name)
     proxy.set("chain", uid=uid_for(name), fn=lambda links: [])
     await detected(bob, errors.ChainTailMismatch, bob.identify(name))
 
@@ -119,12 +135,12 @@ async def test_empty_chain_is_refused(alice, bob, proxy, detected):
 # --- (e) a swapped or added device key ---------------------------------------------------
 
 
-async def test_device_key_swapped_and_chain_resigned(alice, bob, proxy, detected):
+async def test_device_key_swapped_and_chain_resigned(alice, bob, control, proxy, detected):
     """The smart attacker: replace the paper key's KID by its own key K in link
     4, reverse-sign with K, sign link 4 and 5 with K, fix every prev and link id.
     The chain hashes together again; but K was never delegated by a sibkey."""
     _, name, _ = alice
-    await bob.identify(name)
+    await control(name)
     k = attacker_key()
 
     def swap(payload):
@@ -142,10 +158,10 @@ async def test_device_key_swapped_and_chain_resigned(alice, bob, proxy, detected
     assert f"link {SIBKEY_PAPER}" in str(err) and k.kid.hex() in str(err)
 
 
-async def test_device_key_swapped_keeping_the_signature(alice, bob, proxy, detected):
+async def test_device_key_swapped_keeping_the_signature(alice, bob, control, proxy, detected):
     """Swap the KID in place and keep the laptop's signature (outer link fixed)."""
     _, name, _ = alice
-    await bob.identify(name)
+    await control(name)
     k = attacker_key()
 
     def swap(links):
@@ -205,19 +221,19 @@ def _reorder(links):
     (lambda links: links[:3] + [stub(links[3])] + links[4:], errors.StubbedSignatureNeeded),
     (lambda links: links[:1] + links[2:], errors.WrongSeqno),
 ], ids=["reordered", "sibkey-link-stubbed", "middle-link-dropped"])
-async def test_reordered_or_stubbed_chain_is_refused(alice, bob, proxy, detected, rewrite, error):
+async def test_reordered_or_stubbed_chain_is_refused(alice, bob, control, proxy, detected, rewrite, error):
     _, name, _ = alice
-    await bob.identify(name)
+    await control(name)
     proxy.set("chain", uid=uid_for(name), fn=rewrite)
     await detected(bob, error, bob.identify(name))
     assert proxy.tampered
 
 
-async def test_another_users_chain_is_refused(alice, user, bob, proxy, detected):
+async def test_another_users_chain_is_refused(alice, user, bob, control, proxy, detected):
     """Serve carol's (genuine, valid) chain when bob asks for alice's."""
     _, name, _ = alice
     _, carol, _ = await user("carol")
-    await bob.identify(name)
+    await control(name)
     carols = proxy.upstream_json(f"/v1/chain/{uid_for(carol)}")
 
     # As served: the answer names carol.

@@ -67,16 +67,19 @@ async def test_old_lookup_replayed(alice, proxy, detected):
     assert proxy.tampered
 
 
-async def test_old_chain_replayed(alice, proxy, detected):
+async def test_old_chain_replayed(alice, clients, proxy, detected):
     """Current checkpoint and lookup, the chain from before the new device:
-    the Merkle map commits to the newer tail."""
+    the Merkle map commits to the newer tail. (The replay is of a newcomer's
+    answer, GET /v1/chain/{uid}?since=0: a client that verified alice before
+    asks only for the links after the tail it knows.)"""
     app, name, _ = alice
-    await app.identify(name)
+    await (await clients("bob")).identify(name)
     old = proxy.record()
     await app.create_paperkey()
 
     proxy.set("replay", answers=old, match=r"^/v1/chain/")
-    await detected(app, errors.ChainTailMismatch, app.identify(name))
+    carol = await clients("carol")
+    await detected(carol, errors.ChainTailMismatch, carol.identify(name))
     assert proxy.tampered
 
 

@@ -1,0 +1,338 @@
+"""`kbapp bench server-load`: what one heavy writer does to everyone else's requests.
+
+A real `kbapp server` process (SQLite, or PostgreSQL with `--db URL`) on 127.0.0.1.
+First one user, the poster, gets a long chain (8,000 links at full size, as in
+the issue: a post used to re-verify the whole stored chain under the global
+write lock, about 1 s at 7,683 links). Then, twice, 20 other users each sign up
+and look each other up (name -> uid, Merkle lookup, chain page), every request
+timed:
+
+* idle: nobody else is writing (the baseline, measured in the same run);
+* loaded: meanwhile the poster posts batches of links back to back, as fast as
+  the server accepts them, and 4 attackers post links under the poster's uid,
+  signed by keys that are not the poster's (every one refused).
+
+Reported: p50 / p99 / max of the others' requests in both phases, ratio =
+idle p99 / loaded p99 (1.0: the load costs the others nothing), and what the
+writers got done. Goal: loaded p99 < 200 ms. Nothing here asserts timings;
+tests/integration/test_server_load.py runs it small and checks what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kbapp.client.benchkit import (RATIO_NOTE, machine_info, pct, results_table, run_report, time_result,
+                                   with_goal)
+
+P99_GOAL_MS = 200.0
+
+
+@dataclass(frozen=True)
+class LoadSizes:
+    others: int            # users who sign up and look each other up, per phase
+    lookups: int           # lookups each of them makes (3 requests each)
+    pre_links: int         # the poster's chain before the measurement
+    batch: int             # links per post of the poster
+    attackers: int         # tasks posting refused links under the poster's uid
+
+
+FULL = LoadSizes(others=20, lookups=10, pre_links=8_000, batch=16, attackers=4)
+QUICK = LoadSizes(others=20, lookups=3, pre_links=600, batch=16, attackers=4)
+
+
+# --- the server process --------------------------------------------------------------
+
+
+class _Server:
+    """`python -m kbapp server` on a free loopback port, unthrottled (`--rate 0`)."""
+
+    def __init__(self, data_dir: Path, db: str | None):
+        from kbapp.server.main import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(data_dir / "server.log", "ab")
+        cmd = [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
+               "--data-dir", str(data_dir), "--rate", "0", *(["--db", db] if db else [])]
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait(self, timeout: float = 60.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("the server exited early")
+            try:
+                if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+
+
+# --- the load ------------------------------------------------------------------------
+
+
+async def _checkpoint_root(http) -> dict:
+    """The newest checkpoint's {size, hash}: what a link's author embeds."""
+    from kbapp.core.merkle.note import parse_checkpoint_body
+
+    note = (await http.get("/v1/checkpoint")).json()["note"]
+    _, size, root, _ = parse_checkpoint_body(note.split("\n\n", 1)[0] + "\n")
+    return {"size": size, "hash": root.hex()}
+
+
+def _signups(n: int, tag: str) -> list[tuple[str, str, list[dict]]]:
+    """n users' signup links (eldest, subkey, PUK), built before anything is timed."""
+    from kbapp.client.chainops import signup_links
+    from kbapp.core.keys import DeviceKeys
+    from kbapp.core.puk import PerUserKey
+    from kbapp.core.uid import device_id, uid_for
+
+    out = []
+    for i in range(n):
+        name = f"{tag}{i:02d}"
+        links = signup_links(uid=uid_for(name), username=name,
+                             keys=DeviceKeys.from_seeds(os.urandom(32), os.urandom(32)),
+                             device_id=device_id(os.urandom(16)), device_name="laptop",
+                             puk=PerUserKey.derive(os.urandom(32), 1), ctime=int(time.time()), merkle_root=None)
+        out.append((name, uid_for(name), links))
+    return out
+
+
+async def _timed(http, times: list[float], failures: list[str], method: str, path: str, **kw):
+    t0 = time.perf_counter()
+    r = await http.request(method, path, **kw)
+    times.append((time.perf_counter() - t0) * 1000)
+    if r.status_code != 200:
+        failures.append(f"{method} {path}: {r.status_code} {r.text[:200]}")
+    return r
+
+
+async def _others(http, users: list, lookups: int, seed: int) -> dict:
+    """Each user signs up, then looks others up (name, Merkle lookup, chain page)."""
+    times: list[float] = []
+    failures: list[str] = []
+    done: list[tuple[str, str]] = []
+    rng = random.Random(seed)
+
+    async def one(name: str, uid: str, links: list) -> None:
+        await _timed(http, times, failures, "POST", "/v1/signup", json={"uid": uid, "username": name, "links": links})
+        done.append((name, uid))
+        for _ in range(lookups):
+            other_name, other_uid = rng.choice(done)
+            r = await _timed(http, times, failures, "GET", f"/v1/users/{other_name}")
+            if r.status_code == 200 and r.json().get("uid") != other_uid:
+                failures.append(f"users/{other_name} named another uid")
+            await _timed(http, times, failures, "GET", f"/v1/lookup/user/{other_uid}")
+            r = await _timed(http, times, failures, "GET", f"/v1/chain/{other_uid}", params={"since": 0})
+            if r.status_code == 200 and len(r.json().get("links", [])) != 3:
+                failures.append(f"chain/{other_uid}: not the 3 links of a signup")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(*u) for u in users))
+    times.sort()
+    return {"requests": len(times), "failures": failures, "wall_s": round(time.perf_counter() - t0, 2),
+            "p50_ms": round(pct(times, 0.50), 2), "p99_ms": round(pct(times, 0.99), 2),
+            "max_ms": round(times[-1], 2), "signed_up": len(done)}
+
+
+class _Poster:
+    """One user with a long, realistic history (the identity bench's writer), posting
+    batch after batch; and attackers posting links under its uid with keys of their own."""
+
+    def __init__(self, http, sizes: LoadSizes):
+        from kbapp.cli.bench import _ChainWriter
+
+        self.http, self.sizes = http, sizes
+        self.root: dict = {}
+        self.writer = _ChainWriter(random.Random(7), f"poster{uuid.uuid4().hex[:6]}", lambda: self.root)
+        self.seqno, self.link_id = 0, None
+        self.posted = self.links = self.refused = 0
+        self.post_ms: list[float] = []
+        self.refused_ms: list[float] = []
+        self.refusal_codes: dict[str, int] = {}
+        self.errors: list[str] = []
+
+    async def grow(self, n: int, log) -> None:
+        """The chain before the measurement, in 64-link posts."""
+        while self.seqno < n:
+            self.root = await _checkpoint_root(self.http)
+            batch = self.writer.take(min(64, n - self.seqno))
+            if self.seqno == 0:
+                body = {"uid": self.writer.uid, "username": self.writer.username, "links": batch}
+                r = await self.http.post("/v1/signup", json=body)
+            else:
+                r = await self.http.post(f"/v1/chain/{self.writer.uid}/links", json={"links": batch})
+            if r.status_code != 200:
+                raise RuntimeError(f"growing the poster's chain: {r.status_code} {r.text[:300]}")
+            self._advance(batch)
+            if self.seqno % 2048 < 64:
+                log(f"  poster's chain: {self.seqno} links")
+
+    def _advance(self, batch: list) -> None:
+        from kbapp.core.sigchain import link_id_hex
+
+        self.seqno += len(batch)
+        self.link_id = link_id_hex(batch[-1])
+
+    async def post_loop(self, stop: asyncio.Event, n_links: int) -> None:
+        self.root = await _checkpoint_root(self.http)
+        pending = self.writer.take(n_links)          # built before the others start
+        while not stop.is_set() and pending:
+            batch, pending = pending[:self.sizes.batch], pending[self.sizes.batch:]
+            t0 = time.perf_counter()
+            r = await self.http.post(f"/v1/chain/{self.writer.uid}/links", json={"links": batch})
+            self.post_ms.append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200:
+                self.errors.append(f"poster: {r.status_code} {r.text[:200]}")
+                return
+            self._advance(batch)
+            self.posted += 1
+            self.links += len(batch)
+
+    async def attack_loop(self, stop: asyncio.Event) -> None:
+        from kbapp.core.keys import SigningKeyPair
+        from kbapp.core.sigchain import build_link
+
+        key = SigningKeyPair.from_seed(os.urandom(32))
+        while not stop.is_set():
+            link = build_link(key, uid=self.writer.uid, username=self.writer.username,
+                              eldest_kid=self.writer.eldest.kid, seqno=self.seqno + 1,
+                              prev=bytes.fromhex(self.link_id), link_type="track", ctime=int(time.time()),
+                              body_fields={"track": {"basics": {"username": "mallory"}}}, merkle_root=self.root)
+            t0 = time.perf_counter()
+            r = await self.http.post(f"/v1/chain/{self.writer.uid}/links", json={"links": [link]})
+            self.refused_ms.append((time.perf_counter() - t0) * 1000)
+            if r.status_code == 200 or r.status_code >= 500:
+                self.errors.append(f"attacker's post answered {r.status_code} {r.text[:200]}")
+                return
+            code = r.json().get("error", {}).get("code", "?")
+            self.refusal_codes[code] = self.refusal_codes.get(code, 0) + 1
+            self.refused += 1
+
+
+async def run_load(url: str, sizes: LoadSizes, log=lambda s: None) -> dict:
+    """The whole measurement against a running server at `url` (fresh, unthrottled)."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=sizes.others + sizes.attackers + 8)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+        poster = _Poster(http, sizes)
+        log(f"growing the poster's chain to {sizes.pre_links} links...")
+        t0 = time.perf_counter()
+        await poster.grow(sizes.pre_links, log)
+        grow_s = time.perf_counter() - t0
+        idle_users, loaded_users = _signups(sizes.others, "idle"), _signups(sizes.others, "busy")
+
+        log(f"idle: {sizes.others} users sign up and look each other up...")
+        idle = await _others(http, idle_users, sizes.lookups, 1)
+
+        log("loaded: the same, while the poster posts back to back and attackers post refused links...")
+        stop = asyncio.Event()
+        writers = [asyncio.create_task(poster.post_loop(stop, 40 * sizes.batch * sizes.others))]
+        writers += [asyncio.create_task(poster.attack_loop(stop)) for _ in range(sizes.attackers)]
+        while poster.posted < 2 and not poster.errors:     # the load is on before the others start
+            await asyncio.sleep(0.01)
+        loaded = await _others(http, loaded_users, sizes.lookups, 2)
+        stop.set()
+        await asyncio.gather(*writers)
+        tail = (await http.get(f"/v1/lookup/user/{poster.writer.uid}")).json()
+    post_ms, refused_ms = sorted(poster.post_ms) or [0.0], sorted(poster.refused_ms) or [0.0]
+    return {
+        "idle": idle, "loaded": loaded, "grow_s": round(grow_s, 2),
+        "poster": {"chain_links": poster.seqno, "posts": poster.posted, "links": poster.links,
+                   "batch": sizes.batch, "post_p50_ms": round(pct(post_ms, 0.5), 2),
+                   "post_p99_ms": round(pct(post_ms, 0.99), 2), "errors": poster.errors,
+                   "link_id": poster.link_id, "uid": poster.writer.uid},
+        "attackers": {"refused": poster.refused, "codes": poster.refusal_codes,
+                      "p50_ms": round(pct(refused_ms, 0.5), 2), "p99_ms": round(pct(refused_ms, 0.99), 2)},
+        "map_value": tail.get("value"),
+    }
+
+
+# --- the bench -----------------------------------------------------------------------
+
+
+def _fresh_pg_database(admin_url: str) -> tuple[str, callable]:
+    import psycopg
+
+    name = "kbapp_bench_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return admin_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def _produce(quick: bool, log, db: str | None = None) -> dict:
+    sizes = QUICK if quick else FULL
+    drop = None
+    with tempfile.TemporaryDirectory(prefix="kbapp-bench-load-") as tmp:
+        if db:
+            db, drop = _fresh_pg_database(db)
+        server = _Server(Path(tmp), db)
+        try:
+            server.wait()
+            report = asyncio.run(run_load(server.url, sizes, log))
+        finally:
+            server.stop()
+            if drop is not None:
+                drop()
+    idle, loaded = report["idle"], report["loaded"]
+    what = f"the same requests on the idle server, same run ({idle['requests']} requests, p99)"
+    details = {"storage": "postgresql" if db else "sqlite", **{k: v for k, v in report.items()
+                                                                if k not in ("idle", "loaded")},
+               "idle": idle, "loaded": loaded}
+    results = [
+        with_goal(time_result("server_load.others.p99", loaded["p99_ms"], idle["p99_ms"], what, unit="ms",
+                              details=details),
+                  on="value", op="<", target=P99_GOAL_MS, label=f"< {P99_GOAL_MS:.0f} ms"),
+        time_result("server_load.others.p50", loaded["p50_ms"], idle["p50_ms"],
+                    "the same requests on the idle server, same run (p50)", unit="ms"),
+    ]
+    return {"benchmark": "server-load", "quick": quick, "sizes": asdict(sizes), "machine": machine_info(),
+            "results": [asdict(r) for r in results]}
+
+
+def render_table(report: dict) -> str:
+    m, d = report["machine"], report["results"][0]["details"]
+    p, a = d["poster"], d["attackers"]
+    out = [f"kbapp bench server-load{' --quick' if report['quick'] else ''} ({d['storage']}): "
+           f"{m['cpu_count']} CPUs, Python {m['python']}; {report['elapsed_s']} s", "",
+           f"poster: chain of {p['chain_links']} links at the end; under load {p['posts']} posts of "
+           f"{p['batch']} links (p50 {p['post_p50_ms']} ms, p99 {p['post_p99_ms']} ms)",
+           f"attackers: {a['refused']} refused posts {a['codes']} (p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms)",
+           f"others: {d['loaded']['requests']} requests per phase; max idle {d['idle']['max_ms']} ms, "
+           f"loaded {d['loaded']['max_ms']} ms", "",
+           *results_table(report["results"]), "", RATIO_NOTE]
+    return "\n".join(out)
+
+
+def run_server_load_bench(args) -> int:
+    """Entry point for `kbapp bench server-load [--quick] [--json] [--db URL]`."""
+    db = getattr(args, "db", None)
+    return run_report(args, lambda quick, log: _produce(quick, log, db), render_table)

@@ -1,0 +1,127 @@
+"""Verified user chain states, kept so that a post plays back only its new links.
+
+Without them every post re-verified the whole stored chain (about 1 s at 7,683
+links), and did so while holding the write lock. A state is used only while the
+database's tail is still the state's tail (seqno and link id, read from the
+links table, so a tail another server process wrote is noticed); when the table
+has grown past it, only the links after it are played back. Memory is bounded
+by the number of chains and the number of links they hold (least recently used
+first out). A state here is a cache of what this server already checked, never
+something a client relies on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection
+
+from kbapp.core.encoding import loads_json
+from kbapp.core.sigchain import ChainState, verify_chain
+
+from . import db
+
+CHAIN_PAGE_LINKS = 1000             # GET /v1/chain/{uid} and /v1/team/{id}: links per answer at most,
+CHAIN_PAGE_BYTES = 2 << 20          # and about this many bytes (clients cap answers at 8 MiB)
+MAX_CACHED_CHAINS = 4096
+MAX_CACHED_LINKS = 200_000          # about 1 KiB of parsed link each
+
+_Q_TAIL = (select(db.links.c.seqno, db.links.c.link_id).where(db.links.c.uid == bindparam("uid"))
+           .order_by(db.links.c.seqno.desc()).limit(1))
+_Q_LINK_ID = select(db.links.c.link_id).where((db.links.c.uid == bindparam("uid"))
+                                              & (db.links.c.seqno == bindparam("seqno")))
+
+
+def chain_wires(conn: Connection, uid: str, since: int = 0, limit: int | None = None) -> list[dict]:
+    """The stored links after seqno `since`, in order (at most `limit`)."""
+    q = select(db.links.c.wire).where((db.links.c.uid == uid) & (db.links.c.seqno > since)).order_by(db.links.c.seqno)
+    if limit is not None:
+        q = q.limit(limit)
+    return [loads_json(r.wire) for r in conn.execute(q)]
+
+
+def chain_page(conn: Connection, table, key_column, key: str, since: int, limit: int) -> dict:
+    """One page of a stored chain (user or team): the links after seqno `since`, at most
+    `limit` (and CHAIN_PAGE_LINKS) of them and about CHAIN_PAGE_BYTES (a bigger single
+    link still goes, alone). `more`: links follow, from seqno `next` + 1. The sizes are
+    read first, so a page never loads more than it sends."""
+    limit = max(1, min(limit, CHAIN_PAGE_LINKS))
+    cond = (key_column == key) & (table.c.seqno > since)
+    sizes = conn.execute(select(table.c.seqno, func.length(table.c.wire)).where(cond)
+                         .order_by(table.c.seqno).limit(limit + 1)).all()
+    total, n = 0, 0
+    for _, size in sizes[:limit]:
+        if n and total + size > CHAIN_PAGE_BYTES:
+            break
+        total, n = total + size, n + 1
+    links = []
+    if n:
+        rows = conn.execute(select(table.c.wire).where(cond & (table.c.seqno <= sizes[n - 1][0]))
+                            .order_by(table.c.seqno))
+        links = [loads_json(r.wire) for r in rows]
+    more = len(sizes) > n
+    return {"links": links, "more": more, "next": sizes[n - 1][0] if more else None}
+
+
+def stored_tail(conn: Connection, uid: str) -> tuple[int, str | None]:
+    """(seqno, link id) of the newest stored link of uid; (0, None) for no chain."""
+    row = conn.execute(_Q_TAIL, {"uid": uid}).first()
+    return (0, None) if row is None else (row.seqno, row.link_id)
+
+
+class ChainStates:
+    """A bounded LRU of verified states by uid; safe to use from several threads."""
+
+    def __init__(self, max_chains: int = MAX_CACHED_CHAINS, max_links: int = MAX_CACHED_LINKS):
+        self.max_chains, self.max_links = max_chains, max_links
+        self._states: OrderedDict[str, ChainState] = OrderedDict()
+        self._links = 0
+        self._lock = threading.Lock()
+        self.links_played = 0        # every link this server played back: tests and benches read it
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, uid: str) -> ChainState | None:
+        with self._lock:
+            state = self._states.get(uid)
+            if state is not None:
+                self._states.move_to_end(uid)
+            return state
+
+    def put(self, state: ChainState) -> None:
+        """Remember a state whose links are all committed (never one of a post not yet stored)."""
+        with self._lock:
+            old = self._states.pop(state.uid, None)
+            if old is not None:
+                self._links -= old.tail_seqno
+            if state.tail_seqno > self.max_links:
+                return
+            self._states[state.uid] = state
+            self._links += state.tail_seqno
+            while len(self._states) > self.max_chains or self._links > self.max_links:
+                _, gone = self._states.popitem(last=False)
+                self._links -= gone.tail_seqno
+
+    def play(self, links: list, *, uid: str, username: str, resume: ChainState | None = None) -> ChainState:
+        self.links_played += len(links)
+        return verify_chain(links, uid=uid, username=username, resume=resume)
+
+    def load(self, conn: Connection, uid: str, username: str,
+             tail: tuple[int, str | None] | None = None) -> ChainState:
+        """The verified state of uid's stored chain: cached, cached plus what was stored
+        since (by another server process), or played back from the start."""
+        seqno, link_id = stored_tail(conn, uid) if tail is None else tail
+        cached = self.get(uid)
+        if cached is not None and (cached.tail_seqno, cached.tail_link_id) == (seqno, link_id):
+            return cached
+        if (cached is not None and cached.tail_seqno < seqno
+                and conn.execute(_Q_LINK_ID, {"uid": uid, "seqno": cached.tail_seqno}).scalar()
+                == cached.tail_link_id):
+            state = self.play(chain_wires(conn, uid, cached.tail_seqno), uid=uid, username=username, resume=cached)
+        else:
+            state = self.play(chain_wires(conn, uid), uid=uid, username=username)
+        self.put(state)
+        return state
