@@ -29,6 +29,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     s = psub.add_parser("index", parents=[common], help="index (or re-scan) folders of photos")
     s.add_argument("dirs", nargs="+", type=Path)
     s.add_argument("--ocr", action="store_true", help="also read text in photos (needs the [ocr] extra)")
+    s.add_argument("--follow-symlinks", action="store_true",
+                   help="also follow symlinks that lead out of these folders (not followed by default)")
 
     s = psub.add_parser("search", parents=[common], help="search by tag, free text, example image, filters")
     s.add_argument("query", nargs="?", default=None, help='a tag ("dog"), words, or text seen in photos')
@@ -61,6 +63,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     s.add_argument("dirs", nargs="+", type=Path)
     s.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
     s.add_argument("--ocr", action="store_true")
+    s.add_argument("--follow-symlinks", action="store_true",
+                   help="also follow symlinks that lead out of these folders (not followed by default)")
 
     photos_models.add_parser(psub)
     return p
@@ -120,11 +124,14 @@ def _summary_text(s) -> str:
 def run(args) -> int:
     if args.photos_cmd == "models":
         return photos_models.run(args)
-    from kbapp.client.paths import default_home
+    from kbapp.client.paths import default_home, private_dir
     from kbapp.ml.library import PhotoLibrary
 
     as_json = bool(getattr(args, "json", False))
-    home = args.home or default_home()
+    home = private_dir(args.home or default_home())
+    # File names are bytes: one that is not UTF-8 is printed as those bytes, as `ls` does,
+    # instead of ending the command (JSON escapes it as \udcXX, which json.loads round-trips).
+    sys.stdout.reconfigure(errors="surrogateescape")
     lib = PhotoLibrary.open(home, models_dir=getattr(args, "models_dir", None), ocr=bool(getattr(args, "ocr", False)))
     try:
         return _run(lib, args, as_json)
@@ -137,7 +144,7 @@ def _run(lib, args, as_json: bool) -> int:
     if cmd == "index":
         bar = ProgressBar(not as_json)
         try:
-            s = lib.index(args.dirs, progress=bar)
+            s = lib.index(args.dirs, progress=bar, follow_symlinks=args.follow_symlinks)
         finally:
             bar.end()
         _dump(s) if as_json else print(_summary_text(s))
@@ -240,7 +247,8 @@ def _watch(lib, args, as_json: bool) -> int:
         print(f"watching {', '.join(map(str, args.dirs))} (every {args.interval:g} s; Ctrl-C to stop)",
               file=sys.stderr, flush=True)
     try:
-        lib.watch(args.dirs, interval=args.interval, stop=stop, on_update=update, progress=bar)
+        lib.watch(args.dirs, interval=args.interval, stop=stop, on_update=update, progress=bar,
+                  follow_symlinks=args.follow_symlinks)
     finally:
         bar.end()
         signal.signal(signal.SIGINT, old)

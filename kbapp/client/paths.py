@@ -44,7 +44,15 @@ def _tighten(path: Path, mode: int) -> None:
 def private_dir(path: str | os.PathLike) -> Path:
     """Create `path` (and missing parents) as 0700, and tighten it if it exists looser."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)   # the umask may loosen, never widen it
+    missing = []
+    p = path
+    while not p.exists() and p.parent != p:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):   # only the folders made here: a parent like /tmp keeps its mode
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=DIR_MODE)
+        _tighten(d, DIR_MODE)
     _tighten(path, DIR_MODE)
     return path
 

@@ -22,10 +22,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from kbapp.core import errors
+from kbapp.ml.files import MAX_FILE_BYTES, read_regular
 
 # Pillow's own default bomb limit (~89.5 Mpx): big panoramas pass, bombs do not.
 DEFAULT_MAX_PIXELS = 89_478_485
-DEFAULT_MAX_BYTES = 256 << 20
+DEFAULT_MAX_BYTES = MAX_FILE_BYTES
 _ORIENTATION = 0x0112
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -133,10 +134,7 @@ def load_image(path: Path, *, min_side: int = 0, max_pixels: int = DEFAULT_MAX_P
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise errors.ImageTooLarge(f"{path.name}: file is {size} bytes (limit {max_bytes})")
-        data = path.read_bytes()
+        data = read_regular(path, max_bytes)   # regular files only, never past the cap (files.py)
     except errors.ImageError:
         raise
     except OSError as e:

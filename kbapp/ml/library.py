@@ -30,9 +30,8 @@ from sqlalchemy.exc import DatabaseError
 
 from kbapp.core import errors
 from kbapp.ml import concepts as concept_ml
-from kbapp.ml.files import walk_images
+from kbapp.ml.files import MAX_FILE_BYTES, scan_images, sha256_regular, walk_images
 from kbapp.ml.photodb import PhotoDB, PhotoWrite
-from kbapp.ml.registry import sha256_file
 from kbapp.ml.vectors import IVFIndex, VectorSet, default_nprobe, one_blas_thread
 
 log = logging.getLogger(__name__)
@@ -276,8 +275,11 @@ class PhotoLibrary:
     # -- indexing -------------------------------------------------------------------------------
 
     def index(self, roots: Iterable[Path], *, progress: Callable[[IndexProgress], None] | None = None,
-              cancel: threading.Event | None = None) -> IndexSummary:
-        """Bring the index up to date with the image files under `roots` (recursively)."""
+              cancel: threading.Event | None = None, follow_symlinks: bool = False) -> IndexSummary:
+        """Bring the index up to date with the image files under `roots` (recursively).
+
+        Only regular files are read; symlinks out of `roots` are left out unless
+        `follow_symlinks` (files.py); what is left out is in the summary's `skipped`."""
         t0 = time.perf_counter()
         roots = [Path(r).resolve() for r in roots]
         for r in roots:
@@ -286,7 +288,10 @@ class PhotoLibrary:
         say = progress or (lambda p: None)
         summary = IndexSummary()
         say(IndexProgress("scan", 0, 0))
-        files = walk_images(roots)
+        scan = scan_images(roots, follow_symlinks=follow_symlinks)
+        files = scan.files
+        for path, code, why in scan.skipped:
+            self._skipped(summary, path, code, why)
         known = self.db.rows_under(roots)
         # deleted
         gone = [row for p, row in known.items() if p not in files]
@@ -303,8 +308,8 @@ class PhotoLibrary:
                 continue
             if row is not None and row.sha256 and row.size >= 0:
                 try:
-                    same = sha256_file(Path(p)) == row.sha256
-                except OSError:
+                    same = sha256_regular(p, MAX_FILE_BYTES) == row.sha256
+                except (OSError, errors.ImageError):
                     same = False
                 if same:
                     touched.append((row.id, st.st_size, st.st_mtime_ns))
@@ -345,9 +350,7 @@ class PhotoLibrary:
         for res in an.analyze([Path(p) for p in todo]):
             done += 1
             if isinstance(res, Skipped):
-                summary.skipped[res.code] = summary.skipped.get(res.code, 0) + 1
-                if len(summary.skipped_files) < 100:
-                    summary.skipped_files.append((str(res.path), res.reason))
+                self._skipped(summary, str(res.path), res.code, res.reason)
                 self._forget(Path(res.path))   # an indexed file that became unreadable leaves the index
             else:
                 pending.append(res)
@@ -359,6 +362,12 @@ class PhotoLibrary:
                 summary.cancelled = True
                 break
         flush()
+
+    @staticmethod
+    def _skipped(summary: IndexSummary, path: str, code: str, why: str) -> None:
+        summary.skipped[code] = summary.skipped.get(code, 0) + 1
+        if len(summary.skipped_files) < 100:
+            summary.skipped_files.append((path, why))
 
     def _forget(self, path: Path) -> None:
         row = self.db.photo_by_path(path)
@@ -677,7 +686,7 @@ class PhotoLibrary:
         for p, label in labelled:
             v, _ = self._example_vector(p)
             row = self.db.photo_by_path(p.resolve())
-            sha = row.sha256 if row is not None and row.sha256 else sha256_file(Path(p))
+            sha = row.sha256 if row is not None and row.sha256 else sha256_regular(p, MAX_FILE_BYTES)
             vecs.append((str(p.resolve()), sha, label, v))
         with self.db.write_lock, self.db.engine.begin() as conn:
             self.db.ensure_concept(conn, name)
@@ -735,7 +744,7 @@ class PhotoLibrary:
     def watch(self, roots: Iterable[Path], *, interval: float = 2.0, stop: threading.Event | None = None,
               cancel: threading.Event | None = None,
               on_update: Callable[[IndexSummary], None] | None = None,
-              progress: Callable[[IndexProgress], None] | None = None) -> None:
+              progress: Callable[[IndexProgress], None] | None = None, follow_symlinks: bool = False) -> None:
         """Re-index `roots` whenever their files change, until `stop` is set (Ctrl-C in the CLI).
 
         `stop` ends the watcher (and the pass it runs); `cancel` ends only the running pass
@@ -756,10 +765,11 @@ class PhotoLibrary:
 
         def one_pass() -> IndexSummary:
             cancel.clear()
-            return self.index(roots, progress=progress, cancel=either)
+            return self.index(roots, progress=progress, cancel=either, follow_symlinks=follow_symlinks)
 
         def snapshot():
-            return {p: (st.st_size, st.st_mtime_ns) for p, st in walk_images(roots).items()}
+            return {p: (st.st_size, st.st_mtime_ns)
+                    for p, st in walk_images(roots, follow_symlinks=follow_symlinks).items()}
 
         # taken before the pass: a file that arrives while it runs is a change for the next poll
         indexed = snapshot()

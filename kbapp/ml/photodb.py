@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -141,9 +143,60 @@ _PHOTO_COLS = ("path", "folder", "sha256", "size", "mtime_ns", "width", "height"
 _CHUNK = 500   # ids per IN (...): SQLite caps bound parameters
 
 
+# File names are bytes on POSIX; `os` hands the undecodable ones over as lone surrogates
+# (surrogateescape), which SQLite's driver refuses to encode. Stored paths escape them
+# (and the escape character itself) char by char, so that the stored text is valid
+# UTF-8, round-trips exactly, and keeps prefixes (folder LIKE queries) intact. Plain
+# names are stored as they are: indexes written before this need no migration.
+_ESC = "\ufdd0"   # a Unicode noncharacter: reserved for a program's internal use
+
+
+def db_path(path: str | Path) -> str:
+    """A file system path as the index stores it."""
+    s = str(path)
+    if s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+        if _ESC not in s:
+            return s
+    except UnicodeEncodeError:
+        pass
+    return "".join(_ESC + _ESC if c == _ESC else _ESC + format(ord(c), "04x") if 0xD800 <= ord(c) <= 0xDFFF
+                   else c for c in s)
+
+
+def fs_path(stored: str) -> str:
+    """The path `db_path` stored, back as `os` spells it."""
+    if _ESC not in stored:
+        return stored
+    out, i = [], 0
+    while i < len(stored):
+        c = stored[i]
+        if c != _ESC:
+            out.append(c)
+            i += 1
+        elif stored[i + 1:i + 2] == _ESC:
+            out.append(_ESC)
+            i += 2
+        else:
+            try:
+                out.append(chr(int(stored[i + 1:i + 5], 16)))
+            except ValueError:
+                raise errors.IndexCorrupt(f"bad escape in stored path {stored!r}") from None
+            i += 5
+    return "".join(out)
+
+
+def _photo_row(row) -> "PhotoRow":
+    m = dict(row._mapping)
+    m["path"], m["folder"] = fs_path(m["path"]), fs_path(m["folder"])
+    return PhotoRow(**m)
+
+
 def _photo_values(it: PhotoWrite, now: int) -> dict:
     path = Path(it.path)
-    return dict(path=str(path), folder=str(path.parent), sha256=it.sha256, size=int(it.size),
+    return dict(path=db_path(path), folder=db_path(path.parent), sha256=it.sha256, size=int(it.size),
                 mtime_ns=int(it.mtime_ns), width=int(it.width), height=int(it.height), taken=it.taken,
                 nsfw=None if it.nsfw is None else float(it.nsfw), indexed_at=now)
 
@@ -167,7 +220,7 @@ class PhotoDB:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(self.path)
         self.engine = create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False,
                                                                           "timeout": 30})
         event.listen(self.engine, "connect", _on_connect)
@@ -213,17 +266,17 @@ class PhotoDB:
         """Photos whose path is under one of `roots` (or is one of them), by path."""
         conds = []
         for r in roots:
-            r = str(Path(r))
+            r = db_path(Path(r))
             conds += [photos.c.path == r, photos.c.path.like(_like_prefix(r.rstrip("/") + "/"), escape="\\")]
         if not conds:
             return {}
         with self.engine.connect() as conn:
-            return {row.path: PhotoRow(**row._mapping) for row in conn.execute(select(photos).where(or_(*conds)))}
+            return {fs_path(row.path): _photo_row(row) for row in conn.execute(select(photos).where(or_(*conds)))}
 
     def photo_by_path(self, path: Path) -> PhotoRow | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(photos).where(photos.c.path == str(path))).first()
-        return PhotoRow(**row._mapping) if row else None
+            row = conn.execute(select(photos).where(photos.c.path == db_path(path))).first()
+        return _photo_row(row) if row else None
 
     def photos_by_ids(self, ids: Iterable[int]) -> dict[int, PhotoRow]:
         ids = [int(i) for i in ids]
@@ -231,7 +284,7 @@ class PhotoDB:
         with self.engine.connect() as conn:
             for s in range(0, len(ids), 500):
                 for row in conn.execute(select(photos).where(photos.c.id.in_(ids[s:s + 500]))):
-                    out[row.id] = PhotoRow(**row._mapping)
+                    out[row.id] = _photo_row(row)
         return out
 
     def count(self) -> int:
@@ -249,7 +302,7 @@ class PhotoDB:
         if not items:
             return []
         now = int(time.time())
-        keys = [str(it.path) for it in items]
+        keys = [db_path(it.path) for it in items]
         latest = {k: it for k, it in zip(keys, items)}   # the same path twice: the last one wins
         ids = self._ids_of(conn, list(latest))
         old = [ids[k] for k in latest if k in ids]
@@ -397,7 +450,7 @@ class PhotoDB:
         """Sorted photo ids passing the filters, or None when there is no filter (all photos)."""
         conds = []
         if folder:
-            f = str(Path(folder))
+            f = db_path(Path(folder))
             conds.append(or_(photos.c.folder == f, photos.c.folder.like(_like_prefix(f.rstrip("/") + "/"),
                                                                          escape="\\")))
         when = func.coalesce(photos.c.taken, func.strftime("%Y-%m-%dT%H:%M:%S", photos.c.mtime_ns / 1e9,
@@ -446,7 +499,7 @@ class PhotoDB:
     def add_example(self, conn, name: str, sha256: str, path: str, label: int, vec: np.ndarray) -> None:
         conn.execute(delete(concept_examples).where(and_(concept_examples.c.concept == name,
                                                          concept_examples.c.sha256 == sha256)))
-        conn.execute(insert(concept_examples).values(concept=name, sha256=sha256, path=path, label=int(label),
+        conn.execute(insert(concept_examples).values(concept=name, sha256=sha256, path=db_path(path), label=int(label),
                                                      vec=vec_to_blob(vec)))
 
     def examples(self, name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -462,7 +515,7 @@ class PhotoDB:
                 except errors.IndexCorrupt as e:
                     if len(X) > len(y):
                         X.pop()
-                    problems.append(f"{r.path}: {e}")
+                    problems.append(f"{fs_path(r.path)}: {e}")
         if X and len({x.shape[0] for x in X}) != 1:
             raise errors.IndexCorrupt(f"concept {name!r}: examples of different dimensions")
         return (np.stack(X) if X else np.zeros((0, 0), np.float32)), np.asarray(y, np.int64), problems
@@ -507,6 +560,27 @@ def _on_connect(dbapi_conn, _record) -> None:
         pass
     finally:
         cur.close()
+
+
+def _private_file(path: Path) -> None:
+    """The index folder 0700 and the index 0600 whatever the umask, made before SQLite opens
+    it (its -wal and -shm copy the database's mode); an older, looser one is tightened.
+    The same rule as kbapp/client/paths.py's `private_file`, which ml may not import."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
+    except FileExistsError:
+        pass
+    if os.name != "posix":
+        return
+    for p, mode in ((path.parent, 0o700), (path, 0o600), *((path.with_name(path.name + x), 0o600)
+                                                         for x in ("-wal", "-shm", "-journal"))):
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+            os.chmod(p, mode)
 
 
 def _escape_like(s: str) -> str:
