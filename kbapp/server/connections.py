@@ -28,6 +28,7 @@ from .limits import client_key
 log = logging.getLogger(__name__)
 
 FD_RESERVE = 64      # descriptors kept for the database, log files, the listening socket
+MAX_BACKLOG = 2048   # uvicorn's default listen backlog
 BODY_GRACE = 1.0     # the ASGI layer's 408 goes first; this backstop closes what is left
 
 
@@ -89,14 +90,17 @@ def raise_fd_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft
 
 
-def connection_cap(wanted: int, fd_limit: int | None) -> int:
-    """The cap actually used: below the descriptor limit, with room for the rest."""
+def connection_plan(wanted: int, fd_limit: int | None) -> tuple[int, int]:
+    """(connection cap, accept backlog) that fit the descriptor limit. asyncio accepts up
+    to `backlog` sockets in one go before any of them is refused, so the cap leaves room
+    for one such burst as well as for the database and log files."""
     if fd_limit is None:
-        return wanted
-    cap = min(wanted, max(1, fd_limit - FD_RESERVE))
+        return wanted, MAX_BACKLOG
+    backlog = min(MAX_BACKLOG, max(16, fd_limit // 8))
+    cap = min(wanted, max(1, fd_limit - FD_RESERVE - backlog))
     if cap < wanted:
         log.warning("connection cap lowered to %d: the process may open %d files", cap, fd_limit)
-    return cap
+    return cap, backlog
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -201,4 +205,4 @@ def protocol_class(guards: ConnGuards) -> type[GuardedH11Protocol]:
     return type("KbappH11Protocol", (GuardedH11Protocol,), {"guards": guards, "per_client": {}})
 
 
-__all__ = ["ConnGuards", "GuardedH11Protocol", "connection_cap", "protocol_class", "raise_fd_limit"]
+__all__ = ["ConnGuards", "GuardedH11Protocol", "connection_plan", "protocol_class", "raise_fd_limit"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from .app import create_app
-from .connections import ConnGuards, connection_cap, protocol_class, raise_fd_limit
+from .connections import ConnGuards, connection_plan, protocol_class, raise_fd_limit
 from .limits import LimitConfig
 from .db import make_engine, normalise_url, upgrade
 from .service import Service, load_or_create_server_key
@@ -65,10 +65,11 @@ def uvicorn_config(app, cfg: ServerConfig) -> uvicorn.Config:
     """uvicorn with the connection guards (connections.py), its keep-alive as the idle
     timeout, and X-Forwarded-For believed only from the proxies named in trust_proxy
     (uvicorn would otherwise believe any client on 127.0.0.1)."""
+    cap, backlog = connection_plan(cfg.max_connections, raise_fd_limit())
     guards = ConnGuards(header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout,
-                        max_connections=connection_cap(cfg.max_connections, raise_fd_limit()),
-                        max_per_client=cfg.max_per_client, trusted_proxies=tuple(cfg.trust_proxy))
-    return uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
+                        max_connections=cap, max_per_client=cfg.max_per_client,
+                        trusted_proxies=tuple(cfg.trust_proxy))
+    return uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False, backlog=backlog,
                           http=protocol_class(guards), ws="none", timeout_keep_alive=cfg.idle_timeout,
                           h11_max_incomplete_event_size=16 * 1024, proxy_headers=bool(cfg.trust_proxy),
                           forwarded_allow_ips=list(cfg.trust_proxy) or None)

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from kbapp.core import errors
 from kbapp.core.keys import DeviceKeys, kid_hex
 from kbapp.core.sigchain import build_device
-from kbapp.server.connections import FD_RESERVE, ConnGuards, connection_cap
+from kbapp.server.connections import MAX_BACKLOG, ConnGuards, connection_plan
 from kbapp.server.limits import (LimitConfig, Limits, RateLimiter, SignupLimiter, WriteLimits, client_key,
                                  link_signers, network_of)
 
@@ -153,11 +153,13 @@ def test_rate_zero_switches_off_the_limits_not_given():
     assert mixed.signup_rate == 0.5 and mixed.signup_burst == 3 and mixed.account_rate == 0
 
 
-def test_connection_cap_stays_below_the_file_limit():
-    assert connection_cap(4096, None) == 4096
-    assert connection_cap(4096, 20000) == 4096
-    assert connection_cap(4096, 1024) == 1024 - FD_RESERVE
-    assert connection_cap(10, 5) == 1
+def test_connection_cap_and_one_accept_burst_stay_below_the_file_limit():
+    assert connection_plan(4096, None) == (4096, MAX_BACKLOG)
+    assert connection_plan(4096, 20000) == (4096, MAX_BACKLOG)
+    for limit in (160, 1024, 4096, 5000):
+        cap, backlog = connection_plan(100_000, limit)
+        assert 0 < cap and cap + backlog + 64 <= limit
+    assert connection_plan(10, 5)[0] == 1
 
 
 def test_trusted_proxies_are_exempt_from_the_per_address_cap():
