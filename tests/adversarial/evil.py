@@ -100,6 +100,7 @@ class Req:
     query: dict[str, str]
     key: str            # path?query: what answers are recorded and replayed under
     body: bytes
+    auth: str | None = None     # the client's read token (Authorization), passed on as it came
 
 
 @dataclass
@@ -171,9 +172,10 @@ class EvilProxy:
         finally:
             self.upstream = old
 
-    def upstream_json(self, path: str, **params) -> Any:
-        """Ask the real server directly (the attacker can, any time)."""
-        r = httpx.get(self.upstream + path, params=params or None, timeout=10)
+    def upstream_json(self, path: str, headers: dict | None = None, **params) -> Any:
+        """Ask the real server directly (the attacker can, any time; team reads with a
+        member's read token: the server holds every team's data anyway)."""
+        r = httpx.get(self.upstream + path, params=params or None, headers=headers, timeout=10)
         r.raise_for_status()
         return r.json()
 
@@ -209,7 +211,8 @@ class EvilProxy:
         query = dict(request.query_params)
         qs = request.url.query
         req = Req(request.method, request.url.path, query,
-                  request.url.path + (f"?{qs}" if qs else ""), await request.body())
+                  request.url.path + (f"?{qs}" if qs else ""), await request.body(),
+                  request.headers.get("authorization"))
         self.seen.append(f"{req.method} {req.key}")
         modes = list(self.modes)
 
@@ -229,9 +232,11 @@ class EvilProxy:
     async def _forward(self, req: Req) -> Answer:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=30)
+        headers = {"content-type": "application/json"} if req.body else {}
+        if req.auth:
+            headers["authorization"] = req.auth
         r = await self._client.request(req.method, self.upstream + req.path, params=req.query or None,
-                                       content=req.body or None,
-                                       headers={"content-type": "application/json"} if req.body else None)
+                                       content=req.body or None, headers=headers or None)
         ans = Answer(r.status_code, r.content, r.headers.get("content-type", "application/json"))
         if req.method == "GET":
             self.recorded[req.key] = ans
