@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLineEdit, QMessageBox, QVBoxLayout, QWidget)
 
+from kbapp.client.passphrase import MIN_LENGTH, passphrase_problem
 from kbapp.core.errors import KeystoreError
 
 from . import theme
@@ -214,14 +215,15 @@ class PassphraseDialog(QDialog):
         lay.addWidget(label("Protect your keys" if new_file else "Unlock your keys", "title"))
         lay.addWidget(label(
             "There is no system keyring here, so kbapp keeps this device's secret keys in a file "
-            "sealed with a passphrase. Choose one; it cannot be recovered." if new_file else
+            f"sealed with a passphrase. Choose one of at least {MIN_LENGTH} characters that is hard to "
+            "guess (a few unrelated words work well); it cannot be recovered." if new_file else
             "Enter the passphrase that seals this profile's key file.", "subtitle", wrap=True))
         self.first = QLineEdit(echoMode=QLineEdit.Password, placeholderText="Passphrase")
         lay.addWidget(self.first)
         self.second = QLineEdit(echoMode=QLineEdit.Password, placeholderText="Again")
         self.second.setVisible(new_file)
         lay.addWidget(self.second)
-        self.error = label(error, "error")
+        self.error = label(error, "error", wrap=True)
         lay.addWidget(self.error)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.button(QDialogButtonBox.Ok).setProperty("role", "primary")
@@ -231,8 +233,11 @@ class PassphraseDialog(QDialog):
         self.setMinimumWidth(440)
 
     def _check(self) -> None:
+        problem = passphrase_problem(self.first.text()) if self.new_file else None
         if not self.first.text():
             self.error.setText("The passphrase is empty.")
+        elif problem:
+            self.error.setText(problem)   # plain text: the label is never rich text (label())
         elif self.new_file and self.first.text() != self.second.text():
             self.error.setText("The two passphrases differ.")
         else:

@@ -390,3 +390,4 @@ class WelcomeFlow(QWidget):
         if ok:
             self.paper.set_phrase(phrase)
             self.stack.setCurrentIndex(self.stack.count() - 1)
+            await guarded(self.app.paperkey_shown(), banner=o.banner)   # on screen: no longer pending

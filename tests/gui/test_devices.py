@@ -41,6 +41,7 @@ def test_add_paper_key_then_revoke_it(qtbot, alice_window):
     paper_row = next(i for i, d in enumerate(model.devices) if d.type == "paper")
     paper = model.devices[paper_row]
     assert paper.name == " ".join(words[:2]) and not paper.revoked
+    assert not w.session.app.interrupted_paperkey   # shown: the phrase held against a crash is gone
 
     page.view.selectRow(paper_row)
     assert page.revoke_button.isEnabled()

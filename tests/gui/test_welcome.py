@@ -37,6 +37,7 @@ def test_welcome_creates_account_on_embedded_server(qtbot, tmp_path, make_window
     qtbot.waitUntil(lambda: wf.current_page() == "paper", timeout=TIMEOUT_MS)
     phrase = wf.paper.phrase
     assert len(phrase.split()) == 13
+    qtbot.waitUntil(lambda: not app.interrupted_paperkey, timeout=TIMEOUT_MS)   # on screen: not pending
     shown = [wf.paper.findChild(type(wf.paper.form.title), f"word{i}").text() for i in range(1, 14)]
     assert shown == phrase.split()
     form = wf.paper.form
@@ -172,7 +173,7 @@ def test_unreachable_server_is_a_readable_message(qtbot, tmp_path, make_window):
 
 def test_passphrase_asked_without_a_keyring(qtbot, tmp_path, make_window, monkeypatch):
     """No OS keyring: the key file's passphrase is asked in a dialog opened with .open()."""
-    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel
 
     from kbapp.gui.dialogs import PassphraseDialog
 
@@ -192,6 +193,13 @@ def test_passphrase_asked_without_a_keyring(qtbot, tmp_path, make_window, monkey
     assert not wf.create.banner.isVisible(), wf.create.banner.message.text()
     dlg = dialog()
     assert dlg.second.isVisible()  # a new key file: type it twice
+    assert any("at least 10 characters" in lab.text() for lab in dlg.findChildren(QLabel))  # said up front
+    for weak, why in (("hunter2", "at least 10 characters"), ("password1234", "too easy to guess")):
+        dlg.first.setText(weak)
+        dlg.second.setText(weak)
+        dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok).click()
+        assert dlg.isVisible() and why in dlg.error.text()   # the rule, said before the account exists
+    assert not (home / "keystore.kbks").exists()
     dlg.first.setText("correct horse")
     dlg.second.setText("correct horse battery")
     dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok).click()

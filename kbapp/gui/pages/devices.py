@@ -143,6 +143,7 @@ class DevicesPage(Page):
             self.dialog.setObjectName("paperKeyDialog")
             self.dialog.finished.connect(self.dialog.deleteLater)
             self.dialog.open()
+            await guarded(self.app.paperkey_shown(), banner=self.banner)   # on screen: no longer pending
 
     @qasync.asyncSlot()
     async def add_device(self) -> None:
