@@ -123,6 +123,14 @@ class RateLimiter:
     def allow(self, key: str) -> bool:
         return self.take(key) == 0.0
 
+    def spend(self, key: str) -> None:
+        """Spend a token even into debt (down to -burst): for a cost known only afterwards,
+        when concurrent requests may all have passed `wait` before any was charged."""
+        if self.rate <= 0:
+            return
+        now = self.clock()
+        self._store(key, max(-float(self.burst), self._refill(key, now) - 1), now)
+
 
 def client_key(address: str) -> str:
     """The per-address bucket's key: an IPv4 address itself, the /64 of an IPv6 one (a
@@ -182,7 +190,8 @@ def link_signers(links: object, limit: int = 64) -> tuple[set[str], set[str]]:
 
 class WriteLimits:
     """Per account and per device buckets for the writes that grow the log (user and
-    team links). Used under `service.lock`, so check-then-charge is exact."""
+    team links): checked before a write, charged after it. Writes checked at the same
+    time may all pass; each is still charged (into debt), so the long-run rate holds."""
 
     def __init__(self, cfg: LimitConfig, clock=time.monotonic):
         self.accounts = RateLimiter(cfg.account_rate, cfg.account_burst, clock)
@@ -203,9 +212,9 @@ class WriteLimits:
             raise rate_limited("writes signed by this device", wait)
         yield
         for a in accounts:
-            self.accounts.take(a)
+            self.accounts.spend(a)
         for k in kids:
-            self.devices.take(k)
+            self.devices.spend(k)
 
 
 class Limits:

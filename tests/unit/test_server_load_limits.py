@@ -144,6 +144,22 @@ def test_write_buckets_are_charged_only_for_accepted_writes():
     assert w.devices.wait(kid_hex(keys.sibkey.kid)) == 0.0
 
 
+def test_writes_that_raced_past_the_check_are_charged_into_debt():
+    clock = FakeClock()
+    w = WriteLimits(LimitConfig(account_rate=1.0, account_burst=1, device_rate=0), clock)
+    body = {"links": []}
+    with w.links(body, account="a" * 32):
+        with w.links(body, account="a" * 32):  # checked before the first was charged
+            pass
+    with pytest.raises(errors.RateLimited) as exc:
+        with w.links(body, account="a" * 32):
+            pass
+    assert exc.value.retry_after == 2  # one token of debt, and then the next one
+    clock.t += 2
+    with w.links(body, account="a" * 32):
+        pass
+
+
 def test_rate_zero_switches_off_the_limits_not_given():
     off = LimitConfig.from_flags(0, 400)
     assert (off.account_rate, off.device_rate, off.signup_rate, off.signup_global_rate) == (0, 0, 0, 0)
