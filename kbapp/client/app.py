@@ -48,6 +48,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
                  clock=time.time, rng=os.urandom, throwaway: bool = False):
         self.home = Path(home) if home else default_home()
         self.throwaway = throwaway   # allows the in-memory keystore ($KBAPP_KEYSTORE=memory)
+        self._handed_out: str | None = None   # the paper key phrase last returned (pending.py)
         self.clock, self.rng = clock, rng
         self.events = EventBus()
         self._keystore = keystore
@@ -331,8 +332,9 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         """A new paper key device; the phrase is returned and never stored for good.
 
         It is held in the keystore from before the post until `paperkey_shown()`: a
-        paper key interrupted before the user saw it is shown again by the next call
-        (`interrupted_paperkey` says so beforehand), posted first if it never was."""
+        paper key interrupted before the user saw it is shown again by the next call in
+        a new process (`interrupted_paperkey` says so beforehand), posted first if it
+        never was."""
         uid, username = self._require_login()
         await self.unlock()
         loop = asyncio.get_running_loop()
@@ -342,7 +344,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
             me = await self._device_keys()
             phrase, state = await self._pending_paperkey_state(user)
             if state == "posted":
-                return phrase
+                return self._hand_out(phrase)
             if phrase is None:
                 phrase = new_paper_phrase(self.rng(32))
             paper = await loop.run_in_executor(None, paper_device_keys, phrase)
@@ -360,7 +362,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
             crash_point("paperkey-after-post")
             await self.identify(username)
         self.events.emit(DevicesChanged(username))
-        return phrase
+        return self._hand_out(phrase)
 
     async def revoke_device(self, which: str) -> DeviceView:
         """Revoke a device and rotate the per-user key for the devices left."""

@@ -15,7 +15,8 @@ A retry (the same command again, or any command of the profile: `finish_pending`
 finds the record. A signup whose account the verified log shows with our eldest key
 is finished; one the log proves absent is posted again (the same body). A paper key
 already in the chain is shown again; one not in it is posted again; one revoked since
-is dropped. Until the user has seen a phrase (`paperkey_shown`), it stays pending.
+is dropped. Until the user has seen a phrase (`paperkey_shown`), or the same process
+has returned it and asks for another, it stays pending.
 """
 
 from __future__ import annotations
@@ -141,6 +142,9 @@ class PendingMixin:
         """(phrase, state): state "posted" (active in the chain: show it again), "unposted"
         (post it now) or "none" (no pending key, or one revoked since: dropped)."""
         phrase = await self._held_paperkey() if self.interrupted_paperkey else None
+        if phrase is not None and phrase == self._handed_out:
+            phrase = None   # this process returned it: not a crash, the caller has it
+            await self.paperkey_shown()
         if phrase is None:
             if self.interrupted_paperkey:
                 self.store.delete_setting(PENDING_PAPERKEY)
@@ -154,6 +158,12 @@ class PendingMixin:
             return phrase, "posted"
         await self.paperkey_shown()
         return None, "none"
+
+    def _hand_out(self, phrase: str) -> str:
+        """A phrase returned to this process's caller: its next paper key is a new one
+        even if `paperkey_shown` was never called; only a new process shows it again."""
+        self._handed_out = phrase
+        return phrase
 
     async def paperkey_shown(self) -> None:
         """The user has the phrase: forget it (paper keys are never stored)."""
