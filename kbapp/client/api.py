@@ -140,6 +140,17 @@ class ServerAPI:
             raise errors.EncodingError("malformed proof search answer")
         return users[:100]
 
+    async def proof_owners_page(self, service: str, name: str, after: str = "") -> tuple[list, str | None]:
+        """One page of the hint (users in uid order after `after`) and where the next starts."""
+        params = {"service": service, "name": name, **({"after": after} if after else {})}
+        body = await self.get("/v1/proofs/search", **params)
+        users, nxt = body.get("users"), body.get("next")
+        if not isinstance(users, list) or not (nxt is None or isinstance(nxt, str) and len(nxt) <= 32):
+            raise errors.EncodingError("malformed proof search answer")
+        if nxt is not None and (nxt <= after or not users):
+            raise errors.EncodingError("a proof search page that does not move on")
+        return users[:1000], nxt
+
     async def followers(self, uid: str) -> list:
         """A hint: users the server says follow `uid`."""
         users = (await self.get(f"/v1/followers/{uid}")).get("followers")

@@ -27,9 +27,9 @@ from .models import (FollowChangeView, FollowView, Identity, ProofRequest, Proof
                      Resolved)
 from .proofs.base import (Fetcher, PermanentFailure, ProofConfig, ProofService, TemporaryFailure,
                           proof_http_client, services)
+from .resolve import find_prover
 
 TEMPORARY_TTL = 30        # seconds a temporary failure is cached (a proof that is up is cached `ttl`)
-MAX_CANDIDATES = 10       # server hints checked when resolving an assertion
 MAX_FOLLOWERS = 200       # followers identified per call
 
 
@@ -262,14 +262,11 @@ class SocialMixin:
                 norm.append((svc.name, svc.normalize(p.name)))
         if kb:
             candidates = [check_username(next(iter(kb)))]
-        else:
-            hints = await self.api.proof_owners(*norm[0])
-            candidates = []
-            for h in hints:
-                name = h.get("username") if isinstance(h, dict) else None
-                if isinstance(name, str) and name not in candidates:
-                    candidates.append(name)
-            candidates = candidates[:MAX_CANDIDATES]
+        else:       # the server's claimants, paged and checked live until one proves it (resolve.py)
+            prover, checked = await find_prover(self, norm)
+            if prover is None:
+                raise errors.NotFound(f"no kbapp user proves {assertion!r} (checked {checked} candidate(s))")
+            candidates = [prover]
         for cand in candidates:
             try:
                 ident = await self.identify(cand)

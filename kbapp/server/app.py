@@ -109,7 +109,8 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
 
     async def proof_owners(request):
         q = request.query_params
-        return await run_in_threadpool(service.proof_owners, q.get("service", ""), q.get("name", ""))
+        return await run_in_threadpool(service.proof_owners, q.get("service", ""), q.get("name", ""),
+                                       q.get("after", ""))
 
     async def get_followers(request):
         return await run_in_threadpool(service.followers, request.path_params["uid"])

@@ -41,6 +41,7 @@ MAX_LINKS_PER_POST = 64
 MAX_BOXES_PER_POST = 256
 MAX_BOX_SIZE = 4096
 LEAVES_PAGE = 1000
+PROOF_OWNERS_PAGE = 100
 
 
 # The write path's statements, built once: SQLAlchemy then reuses their cache
@@ -425,16 +426,23 @@ class Service:
             page = chain_page(conn, db.links, db.links.c.uid, uid, since, limit)
         return {"uid": uid, "username": row.username, **page}
 
-    def proof_owners(self, service: str, name: str) -> dict:
-        """Users whose chain states a live proof of `name` on `service` (a hint)."""
+    def proof_owners(self, service: str, name: str, after: str = "") -> dict:
+        """Users whose chain states a live proof of `name` on `service` (a hint), in uid
+        order, a page at a time (`after`: the last uid of the previous page; `next`: this
+        page's, or null at the end). Anyone can state any proof, so there is no cap on how
+        many claim one: clients page until a claim checks out live (social.resolve)."""
         if not service or not name or len(service) > 64 or len(name) > 255:
             raise errors.EncodingError("service and name are needed")
+        if not isinstance(after, str) or len(after) > 32:
+            raise errors.EncodingError("after is a uid")
         with self.engine.connect() as conn:
             rows = conn.execute(select(db.users.c.uid, db.users.c.username)
                                 .join(db.statements, db.statements.c.uid == db.users.c.uid)
                                 .where((db.statements.c.kind == "proof") & (db.statements.c.service == service)
-                                       & (db.statements.c.name == name)).distinct().limit(100)).all()
-        return {"users": [{"uid": r.uid, "username": r.username} for r in rows]}
+                                       & (db.statements.c.name == name) & (db.users.c.uid > after))
+                                .distinct().order_by(db.users.c.uid).limit(PROOF_OWNERS_PAGE)).all()
+        return {"users": [{"uid": r.uid, "username": r.username} for r in rows],
+                "next": rows[-1].uid if len(rows) == PROOF_OWNERS_PAGE else None}
 
     def followers(self, uid: str) -> dict:
         """Users whose chain states a live follow of `uid` (a hint)."""
