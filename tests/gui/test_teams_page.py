@@ -9,10 +9,12 @@ The other people (bob, carol, dave) are real clients on their own profiles.
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from kbapp.client.app import App
+from kbapp.core import errors
 from kbapp.gui.team_models import InviteModel, JoinRequestModel, TeamMemberModel, TeamTreeModel
 
 from gui_support import TIMEOUT_MS, other_user
@@ -106,7 +108,8 @@ def test_models_are_sound(qtmodeltester, qloop):
     qtmodeltester.check(members)
     assert members.index(0, 0).data() == "alice (you)"
     assert members.index(1, 2).data() == "Broken"
-    assert "<b>github</b>: gone" in members.index(1, 2).data(Qt.ToolTipRole)
+    # the reason is anyone's text: shown as typed (escaped), never as markup
+    assert "Broken: &lt;b&gt;github&lt;/b&gt;: gone" in members.index(1, 2).data(Qt.ToolTipRole)
     assert members.index(2, 1).data() == "admin (via parent team)"
 
     reqs = JoinRequestModel()
@@ -307,7 +310,9 @@ def test_open_and_closed_teams_joined_by_another_user(qtbot, alice_window, tmp_p
     qtbot.waitUntil(lambda: page.requests.rowCount() == 0 and idle(page), timeout=TIMEOUT_MS)
     assert page.banner.title.text() == "You denied bob's request to join closedcrew"
     assert "bob" not in roles(page)
-    assert run(as_user(bob_home, lambda app: app.join_requests("closedcrew"))) == []   # bob sees it gone
+    assert run(w.app.join_requests("closedcrew")) == []           # gone from the server too
+    with pytest.raises(errors.ReadNotAllowed):                        # (bob reads nothing of a team he is not in)
+        run(as_user(bob_home, lambda app: app.join_requests("closedcrew")))
 
     # ...then he asks again, and alice approves
     run(as_user(bob_home, lambda app: app.join_team("closedcrew")))
