@@ -18,6 +18,7 @@ from kbapp.client.models import DeviceView, KeyView
 
 from . import theme
 from .assets import icon
+from .plain import plain_tip
 
 _Index = QModelIndex | QPersistentModelIndex
 ObjectRole = Qt.UserRole + 1   # the dataclass behind a row
@@ -84,7 +85,7 @@ class SidebarModel(QAbstractListModel):
                 self._icons[s.key] = icon(s.icon, theme.colour("text-muted"), selected=theme.colour("accent"))
             return self._icons[s.key]
         if role == Qt.ToolTipRole:
-            return f"{s.label}: coming in a later version" if s.coming else s.label
+            return plain_tip(f"{s.label}: coming in a later version" if s.coming else s.label)
         if role == KeyRole:
             return s.key
         if role == ComingRole:
@@ -146,7 +147,7 @@ class DeviceTableModel(HeaderTableModel):
         if role == Qt.DecorationRole and col == 0:
             return icon(device_icon_name(d.type), theme.colour("text-faint" if d.revoked else "text-muted"))
         if role == Qt.ToolTipRole:
-            return f"device id {d.id}\nsigning key {d.sibkey}\nadded at link {d.added_seqno}"
+            return plain_tip(f"device id {d.id}\nsigning key {d.sibkey}\nadded at link {d.added_seqno}")
         if role == Qt.ForegroundRole:
             if col == 3:
                 return QBrush(QColor(theme.colour("bad" if d.revoked else "link" if d.current else "ok")))
@@ -201,7 +202,7 @@ class KeyTableModel(HeaderTableModel):
             f.setPixelSize(12)
             return f
         if role == Qt.ToolTipRole:
-            return f"KID {k.kid}"
+            return plain_tip(f"KID {k.kid}")
         if role == Qt.ForegroundRole and k.device_id in self.revoked:
             return QBrush(QColor(theme.colour("text-faint")))
         if role == ObjectRole:
@@ -294,14 +295,8 @@ class ProofTableModel(HeaderTableModel):
                 name = {"ok": "verified", "broken": "broken", "changed": "alert", "temporary": "alert"}.get(
                     state, "pending")
                 return icon(name, theme.colour(STATE_TOKENS.get(state, "text-muted")))
-        if role == Qt.ToolTipRole:
-            if col == self.STATE_COL or col == 3:
-                why = p.reason if state not in ("ok", CHECKING) else self.details(row)
-                return f"{STATE_LABELS.get(state, state)}: {why}" if why else None
-            if col == self.LINK_COL:
-                return (f"Open {p.proof_url} (asks first)" if openable_url(p.proof_url)
-                        else f"{p.proof_url} (not a web link: nothing to open)")
-            return f"{p.assertion}\nproof sig id {p.sig_id}\nlink {p.seqno} of the chain"
+        if role == Qt.ToolTipRole:   # the proof's name and reason are anyone's text
+            return plain_tip(self.tooltip(row, col, p, state))
         if role == Qt.ForegroundRole:
             if col == self.STATE_COL:
                 return QBrush(QColor(theme.colour(STATE_TOKENS.get(state, "text-muted"))))
@@ -322,3 +317,13 @@ class ProofTableModel(HeaderTableModel):
         if role == ObjectRole:
             return p
         return None
+
+    def tooltip(self, row: int, col: int, p, state: str) -> str | None:
+        """The raw tooltip text (data() makes it plain)."""
+        if col == self.STATE_COL or col == 3:
+            why = p.reason if state not in ("ok", CHECKING) else self.details(row)
+            return f"{STATE_LABELS.get(state, state)}: {why}" if why else None
+        if col == self.LINK_COL:
+            return (f"Open {p.proof_url} (asks first)" if openable_url(p.proof_url)
+                    else f"{p.proof_url} (not a web link: nothing to open)")
+        return f"{p.assertion}\nproof sig id {p.sig_id}\nlink {p.seqno} of the chain"

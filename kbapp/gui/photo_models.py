@@ -22,7 +22,6 @@ worker still finishes lands on a queue nobody reads.
 from __future__ import annotations
 
 import functools
-import html
 import io
 import logging
 import os
@@ -33,12 +32,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from kbapp.core import errors
 from kbapp.ml.bands import band
 from kbapp.ml.threads import lower_thread_priority
+
+from .plain import plain_tip   # file names and tags are anyone's text
 
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,6 @@ BlurredRole = Qt.UserRole + 4     # True while the tile is drawn blurred
 StateRole = Qt.UserRole + 5       # thumbnail state: "pending", "ready", "failed"
 TagRole = Qt.UserRole + 6         # chips: the tag name
 ScoreRole = Qt.UserRole + 7       # chips: the tag's score
-
-
-def plain_tip(text: str) -> str:
-    """A tooltip that shows `text` as typed: Qt guesses rich text in tooltips, so file names
-    and tags (anyone can name a file "<img src=...>") are escaped inside an explicit paragraph."""
-    return "<p style='white-space:pre-wrap'>" + html.escape(text) + "</p>"
 
 
 def is_sensitive(nsfw: float | None) -> bool:
@@ -181,6 +177,9 @@ class ThumbnailCache(QObject):
             self._mem.move_to_end(key)
             return pm
         if key not in self._pending and path not in self._failed and not self.closed:
+            if self._cancelled.is_set() or not shiboken6.isValid(self._timer):   # destroyed without close()
+                self.closed = True
+                return None
             self._pending.add(key)
             self._pool.submit(_thumbnail_job, self.dir, path, blurred, self._results, self._cancelled)
             if not self._timer.isActive():
@@ -219,8 +218,10 @@ class ThumbnailCache(QObject):
         self.ready.emit(path, blurred)
 
     def close(self) -> None:
+        """No more thumbnails; safe to call after the cache was destroyed with its page."""
         self.closed = True
-        self._timer.stop()
+        if shiboken6.isValid(self._timer):
+            self._timer.stop()
         _stop_workers(self._pool, self._cancelled)
 
 

@@ -16,6 +16,7 @@ from kbapp.client.models import JoinRequestView, TeamInviteView, TeamListItem, T
 
 from . import theme
 from .assets import icon
+from .plain import plain_tip
 from .models import HeaderTableModel, ObjectRole, short_date
 from .widgets import Badge
 
@@ -156,12 +157,13 @@ class TeamTreeModel(QAbstractItemModel):
             return icon("teams", theme.colour("text-muted" if it is not None else "text-faint"))
         if role == Qt.ToolTipRole:
             if it is None:
-                return f"{node.name}\nyou are not a member (you may administer it through a parent team)"
+                return plain_tip(f"{node.name}\nyou are not a member (you may administer it through a parent team)")
             if it.implicit_admin:
-                return (f"{node.name}\nyou administer it as an admin of a parent team (not a member) · "
-                        f"{it.members} member{'s' if it.members != 1 else ''} · key generation {it.generation}")
-            return (f"{node.name}\nyou are {it.role} · {it.members} member{'s' if it.members != 1 else ''}"
-                    f" · key generation {it.generation}")
+                n = f"{it.members} member{'s' if it.members != 1 else ''}"
+                return plain_tip(f"{node.name}\nyou administer it as an admin of a parent team (not a member) · "
+                                 f"{n} · key generation {it.generation}")
+            return plain_tip(f"{node.name}\nyou are {it.role} · {it.members} member{'s' if it.members != 1 else ''}"
+                             f" · key generation {it.generation}")
         if role == Qt.ForegroundRole:
             if it is None:
                 return QBrush(QColor(theme.colour("text-faint")))
@@ -242,11 +244,11 @@ class TeamMemberModel(HeaderTableModel):
         if role == Qt.ToolTipRole:
             if col == self.BADGE_COL:
                 if m.badge == "broken":
-                    return f"Broken: {m.reason}" if m.reason else "Broken: the identity check failed"
+                    return plain_tip(f"Broken: {m.reason}") if m.reason else "Broken: the identity check failed"
                 return "Verified: their chain checked out against the transparency log, and no proof is broken"
             if m.implicit_admin:
-                return f"{m.username} administers this team as an admin of a parent team"
-            return f"{m.username}, {m.role} since team link {m.since_seqno}\nuid {m.uid}"
+                return plain_tip(f"{m.username} administers this team as an admin of a parent team")
+            return plain_tip(f"{m.username}, {m.role} since team link {m.since_seqno}\nuid {m.uid}")
         if role == Qt.AccessibleTextRole and col == self.BADGE_COL:
             return f"{self.badge_text(m)}{': ' + m.reason if m.reason else ''}"
         if role == ObjectRole:
@@ -288,8 +290,8 @@ class _RowsModel(QAbstractListModel):
             return self.text(item)
         if role == Qt.DecorationRole:
             return icon(self.ICON, theme.colour("text-muted"))
-        if role == Qt.ToolTipRole:
-            return self.tooltip(item)
+        if role == Qt.ToolTipRole:   # invite assertions, request notes: anyone's text
+            return plain_tip(self.tooltip(item))
         if role == ObjectRole:
             return item
         return None

@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from .assets import svg_pixmap
+from .plain import plain_notice
 
 
 class Tray(QObject):
@@ -57,9 +58,10 @@ class Tray(QObject):
         if self.icon is None:
             return
         self.icon.setIcon(self._alert if on else self._normal)
-        self.icon.setToolTip(f"kbapp — {title}" if on else "kbapp")
+        # desktops render tray tooltips and notification bodies as markup, or not: no markup characters
+        self.icon.setToolTip(plain_notice(f"kbapp — {title}") if on else "kbapp")
         if on and self.notifications and QSystemTrayIcon.supportsMessages():
-            self.icon.showMessage(title, message, QSystemTrayIcon.Warning, 10_000)
+            self.icon.showMessage(plain_notice(title), plain_notice(message), QSystemTrayIcon.Warning, 10_000)
 
     def _open(self) -> None:
         self.set_alert(False)

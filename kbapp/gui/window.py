@@ -25,6 +25,7 @@ from .pages.people import PeoplePage
 from .pages.placeholder import ComingPage
 from .pages.settings import SettingsPage
 from .pages.teams import TeamsPage
+from .plain import plain_tip
 
 try:  # the Photos page needs the [ml] (or [gpu]) extra: numpy, Pillow, onnxruntime
     from .photo_service import ml_missing
@@ -113,7 +114,7 @@ class StatusItem(QWidget):
 
     def set_text(self, text: str, tip: str = "") -> None:
         self.text.setText(text)
-        self.setToolTip(tip)
+        self.setToolTip(plain_tip(tip))   # server URLs and messages
 
 
 class Shell(QWidget):

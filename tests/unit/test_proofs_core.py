@@ -82,6 +82,8 @@ def test_json_path_and_urls():
         check_url("http://example.com/x")
     with pytest.raises(PermanentFailure):
         check_url("file:///etc/passwd")
+    with pytest.raises(PermanentFailure):
+        check_url('https://<b style="color:green">x</b>/')    # a malformed port, not a crash
 
 
 def test_registry_and_normalize():

@@ -249,7 +249,11 @@ def _origin(url: str) -> tuple[str, str]:
 def check_url(url: str, allow: list[str] | tuple = ()) -> None:
     """https anywhere; plain http only where the configuration opts some address in
     (tests), and then only to those (the host guard checks every address, `plain`)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port   # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise PermanentFailure(f"refused: {url!r} is not a URL") from None
     if not parts.hostname:
         raise PermanentFailure(f"refused: {url} names no host")
     if parts.scheme == "https" or (parts.scheme == "http" and allow):

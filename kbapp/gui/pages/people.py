@@ -30,6 +30,7 @@ from .. import theme
 from ..assets import icon
 from ..dialogs import confirm, unlock_keys, wait_finished
 from ..models import DeviceTableModel, KeyTableModel, ObjectRole, ProofTableModel, openable_url, service_label
+from ..plain import plain_tip
 from ..prove import ProveDialog
 from ..widgets import Avatar, Badge, IconLabel, fit_table, guarded, label, restyle, rule
 from .base import Page
@@ -310,12 +311,13 @@ class IdentityCard(QFrame):
             b.setText("Unfollow")
             b.setProperty("role", "")
             b.setEnabled(True)
-            b.setToolTip(f"Stop following {ident.username} (signs an untrack link)")
+            b.setToolTip(plain_tip(f"Stop following {ident.username} (signs an untrack link)"))
         else:
             b.setText("Follow")
             b.setProperty("role", "primary")
             b.setEnabled(True)
-            b.setToolTip(f"Sign a snapshot of what you checked of {ident.username}: later changes are flagged")
+            b.setToolTip(plain_tip(f"Sign a snapshot of what you checked of {ident.username}: "
+                                   "later changes are flagged"))
         if self.is_me:
             b.setEnabled(False)
             b.setToolTip("This is you: you cannot follow yourself")

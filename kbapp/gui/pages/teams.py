@@ -26,6 +26,7 @@ from .. import theme
 from ..assets import icon
 from ..dialogs import confirm, unlock_keys, wait_finished
 from ..models import ObjectRole
+from ..plain import plain_tip
 from ..team_dialogs import MemberDialog, NameDialog
 from ..team_models import (ROLE_ORDER, InviteModel, JoinRequestModel, NameRole, TeamMemberModel, TeamTreeModel,
                            is_admin_role)
@@ -564,11 +565,11 @@ class TeamsPage(Page):
                  (self.subteam_button, "subteam", "Create a subteam of the selected team"))
         for b, key, tip in pairs:
             b.setEnabled(not why[key] and not self._ops)
-            b.setToolTip(why[key] or tip)
+            b.setToolTip(plain_tip(why[key] or tip))
         admin = self._is_admin(self.view)
         for w in (self.open_check, self.default_role):
             w.setEnabled(admin and not self._ops)
-            w.setToolTip("" if admin else why["settings"])
+            w.setToolTip("" if admin else plain_tip(why["settings"]))
         self.invite_role.setEnabled(admin and not self._ops)
         self.requests_view.setEnabled(admin)
         # the visible reason line: the first thing you cannot do and why
