@@ -26,7 +26,7 @@ from . import db
 CHAIN_PAGE_LINKS = 1000             # GET /v1/chain/{uid} and /v1/team/{id}: links per answer at most,
 CHAIN_PAGE_BYTES = 2 << 20          # and about this many bytes (clients cap answers at 8 MiB)
 MAX_CACHED_CHAINS = 4096
-MAX_CACHED_LINKS = 200_000          # about 1 KiB of parsed link each
+MAX_CACHED_LINKS = 50_000           # a parsed link holds about 6 KB: some 300 MB at most
 
 _Q_TAIL = (select(db.links.c.seqno, db.links.c.link_id).where(db.links.c.uid == bindparam("uid"))
            .order_by(db.links.c.seqno.desc()).limit(1))

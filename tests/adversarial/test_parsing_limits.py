@@ -28,11 +28,12 @@ BIG = 20 << 20
 
 @pytest.fixture
 async def target(user, clients):
-    """(bob, alice's name): bob has verified alice once (the control)."""
+    """(bob, alice's name): alice was verified once (the control), by someone else: bob
+    has not looked yet, so he asks for her whole chain (a client that verified a chain
+    asks only for links after its tail: client/chainfetch.py)."""
     _, name, _ = await user("alice")
-    bob = await clients("bob")
-    await bob.identify(name)
-    return bob, name
+    await (await clients("control")).identify(name)
+    return await clients("bob"), name
 
 
 def _oversize() -> bytes:
