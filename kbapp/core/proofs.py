@@ -283,18 +283,30 @@ class FollowClaim:
     body: dict
 
 
-def chain_statements(state) -> tuple[list[ProofClaim], dict[str, FollowClaim]]:
+def chain_statements(state, *, since=None) -> tuple[list[ProofClaim], dict[str, FollowClaim]]:
     """The live proofs and follows of a verified chain (`ChainState`).
 
     Live: in the current subchain (a reset drops them), not revoked by sig id.
     Follows: the newest track per followee, unless an untrack came after it.
     Malformed statement bodies are skipped (they cannot be about keys).
+    `since` = (base state, its result): the same answer from only the links after the
+    base's tail, when nothing since can drop an earlier statement (no reset, no new
+    revocation by sig id); else the whole chain is read.
     """
     from .sigchain import LinkType   # here: core.proofs stays importable without the sigchain
 
     proofs: list[ProofClaim] = []
     follows: dict[str, FollowClaim] = {}
-    for link in state.active_links:
+    links = state.active_links
+    if since is not None:
+        base, (old_proofs, old_follows) = since
+        grown = state.tail_seqno - base.tail_seqno
+        if (base.tail_seqno and state.eldest_seqno == base.eldest_seqno and grown >= 0
+                and state.revoked_sig_ids == base.revoked_sig_ids):
+            proofs, follows = list(old_proofs), dict(old_follows)
+            links = [lk for lk in state.links[len(state.links) - grown:]
+                     if not lk.stubbed and lk.sig_id.hex() not in state.revoked_sig_ids]
+    for link in links:
         body = link.payload.get("body") if isinstance(link.payload, dict) else None
         if not isinstance(body, dict):
             continue

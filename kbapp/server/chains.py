@@ -77,6 +77,7 @@ class ChainStates:
     def __init__(self, max_chains: int = MAX_CACHED_CHAINS, max_links: int = MAX_CACHED_LINKS):
         self.max_chains, self.max_links = max_chains, max_links
         self._states: OrderedDict[str, ChainState] = OrderedDict()
+        self._notes: dict[str, tuple[ChainState, dict]] = {}     # results derived from a state
         self._links = 0
         self._lock = threading.Lock()
         self.links_played = 0        # every link this server played back: tests and benches read it
@@ -91,19 +92,30 @@ class ChainStates:
                 self._states.move_to_end(uid)
             return state
 
-    def put(self, state: ChainState) -> None:
-        """Remember a state whose links are all committed (never one of a post not yet stored)."""
+    def put(self, state: ChainState, note: dict | None = None) -> None:
+        """Remember a state whose links are all committed (never one of a post not yet stored),
+        and `note`: what was derived from it (kept only as long as this very state)."""
         with self._lock:
             old = self._states.pop(state.uid, None)
+            self._notes.pop(state.uid, None)
             if old is not None:
                 self._links -= old.tail_seqno
             if state.tail_seqno > self.max_links:
                 return
             self._states[state.uid] = state
+            if note:
+                self._notes[state.uid] = (state, note)
             self._links += state.tail_seqno
             while len(self._states) > self.max_chains or self._links > self.max_links:
-                _, gone = self._states.popitem(last=False)
+                uid, gone = self._states.popitem(last=False)
+                self._notes.pop(uid, None)
                 self._links -= gone.tail_seqno
+
+    def note(self, uid: str, state: ChainState | None) -> dict:
+        """What was derived from exactly this state, if remembered ({} otherwise)."""
+        with self._lock:
+            hit = self._notes.get(uid)
+        return hit[1] if hit is not None and state is not None and hit[0] is state else {}
 
     def play(self, links: list, *, uid: str, username: str, resume: ChainState | None = None) -> ChainState:
         self.links_played += len(links)

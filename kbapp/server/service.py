@@ -99,6 +99,15 @@ class Batch:
     statements: list[dict] | None = None   # the live proofs and follows (hints for clients)
     state: object = None                    # the verified ChainState after these links
     base_tail: tuple[int, str | None] = (0, None)   # the stored tail they were validated on
+    note: dict | None = None                # remembered with `state` (ChainStates.note)
+
+
+def _kids(state) -> set[str]:
+    """Every key a state holds: live sibkeys and subkeys, and every PUK generation's two."""
+    kids = set(state.sibkeys) | set(state.subkeys)
+    for puk in state.puks.values():
+        kids |= {puk.signing_kid, puk.encryption_kid}
+    return kids
 
 
 class Service:
@@ -215,21 +224,23 @@ class Service:
         if state.tail_seqno != n_existing + len(links_in):
             raise errors.BadChainLink("the chain's tail is not the last link posted")
         self._check_resets(state, n_existing, links_in, uid=uid, auth=body.get("reset_authorization"))
-        self.check_claims(state.merkle_roots, n_existing)
+        # What the stored tail's checks gave (the newest sound checkpoint, the live
+        # statements), remembered with its state: a post then reads only its own links.
+        note = self.chains.note(uid, base)
+        sound = self.check_claims(state.merkle_roots, n_existing, previous=note.get("sound"))
         ids = [link_id_hex(w) for w in links_in]
-        kids = set(state.sibkeys) | set(state.subkeys)
-        for puk in state.puks.values():
-            kids |= {puk.signing_kid, puk.encryption_kid}
+        kids = _kids(state) - (_kids(base) if base is not None else set())   # the base's are stored
         boxes = self._boxes(body.get("puk_boxes", []), state)
         prev = self._prev_boxes(body.get("puk_prev", []), state)
         tail = ChainTail(state.tail_seqno, state.tail_link_id, kid_hex(state.eldest_kid))
-        proofs, follows = chain_statements(state)
+        proofs, follows = statements = chain_statements(
+            state, since=(base, note["statements"]) if "statements" in note else None)
         stmts = [{"uid": uid, "seqno": p.seqno, "kind": "proof", "service": p.service[:64],
                   "name": p.username[:255]} for p in proofs]
         stmts += [{"uid": uid, "seqno": f.seqno, "kind": "follow", "service": "", "name": f.uid}
                   for f in follows.values()]
         return Batch(uid, username, links_in, ids, sorted(kid_hex(k) for k in kids), boxes, prev,
-                     tail, signup, stmts, state, base_tail)
+                     tail, signup, stmts, state, base_tail, {"sound": sound, "statements": statements})
 
     @staticmethod
     def _precheck(links_in: list, base_tail: tuple[int, str | None]) -> None:
@@ -266,20 +277,24 @@ class Service:
         """Is `root_hex` this log's root at `size`? (a link's embedded checkpoint)"""
         return 1 <= size <= self.log.size and self.log.root(size).hex() == root_hex
 
-    def check_claims(self, merkle_roots, n_existing: int) -> None:
+    def check_claims(self, merkle_roots, n_existing: int, previous: int | None = None) -> int | None:
         """Each new link's embedded checkpoint is one of this log's, no older than the chain's
         newest sound one (kbapp/core/chains.py); else BadEmbeddedCheckpoint, nothing stored.
-        `merkle_roots`: (seqno, size, root hex) of the whole chain, new links after `n_existing`."""
-        claims = [Claim(*r) for r in merkle_roots]
-        new = [c for c in claims if c.seqno > n_existing]
+        `merkle_roots`: (seqno, size, root hex) of the whole chain, new links after `n_existing`;
+        `previous`: the stored links' newest sound size, if known (else found from them).
+        Returns the newest sound size after the new links."""
+        new = [Claim(*r) for r in merkle_roots if r[0] > n_existing]
         if not new:
-            return
+            return previous
         log_size = self.log.size + 1          # the epoch this post makes
-        prev = highest_sound([c for c in claims if c.seqno <= n_existing], log_size=log_size, root_ok=self.root_ok)
-        _, bad = judge(new, log_size=log_size, root_ok=self.root_ok, previous=prev)
+        if previous is None:
+            previous = highest_sound([Claim(*r) for r in merkle_roots if r[0] <= n_existing],
+                                     log_size=log_size, root_ok=self.root_ok)
+        after, bad = judge(new, log_size=log_size, root_ok=self.root_ok, previous=previous)
         if bad:
             seqno = min(bad)
             raise errors.BadEmbeddedCheckpoint(f"link {seqno}: its embedded checkpoint {bad[seqno]}")
+        return after
 
     @staticmethod
     def _check_resets(state, n_existing: int, links_in: list[dict], *, uid: str, auth: object) -> None:
@@ -356,12 +371,15 @@ class Service:
                         (db.puk_prev.c.uid == uid) & (db.puk_prev.c.generation == gen)))
                     conn.execute(insert(db.puk_prev).values(uid=uid, generation=gen, box=box))
                 apply([(map_key("user", uid), batch.tail.encode())])
-        self.chains.put(batch.state)          # committed: the next post starts from here
+        self.chains.put(batch.state, batch.note)      # committed: the next post starts from here
         return {"uid": uid, "seqno": batch.tail.seqno, "log_size": self.log.size}
 
     @staticmethod
     def _store_keys(conn: Connection, uid: str, kids: list[str]) -> None:
-        known = set(conn.execute(select(db.keys.c.kid).where(db.keys.c.uid == uid)).scalars())
+        if not kids:
+            return
+        known = set(conn.execute(select(db.keys.c.kid).where((db.keys.c.uid == uid)
+                                                             & db.keys.c.kid.in_(kids))).scalars())
         new = [k for k in kids if k not in known]
         if not new:
             return

@@ -147,3 +147,47 @@ def test_puk_key_reuse_across_the_split():
     c.add(build_per_user_key(c.eldest, sk(100), ek(101).kid, generation=2, **c.common()))
     whole, resumed = _check_every_split(c.links, uid=UID, username=USER)
     assert whole is errors.BadPerUserKey and resumed == len(c.links) - 1
+
+
+def _statements(st, since=None):
+    from kbapp.core.proofs import chain_statements
+    proofs, follows = chain_statements(st, since=since)
+    return [(p.service, p.username, p.sig_id, p.seqno) for p in proofs], {u: f.seqno for u, f in follows.items()}
+
+
+def test_statements_from_a_base_are_the_whole_chains():
+    """The server's hints (live proofs and follows) read only a post's links on top of the
+    base's result: the same answer as reading the whole chain, revocations and resets included."""
+    from kbapp.core.proofs import chain_statements
+    from kbapp.core.sigchain import LinkType, build_link
+    writer, links = build_bench_chain(150, seed=4)
+    from kbapp.core.uid import uid_for
+
+    def follow(signer, who, kind=LinkType.TRACK):
+        section = "track" if kind == LinkType.TRACK else "untrack"
+        return build_link(signer, link_type=kind, **c.common(),
+                          body_fields={section: {"basics": {"username": who}, "id": uid_for(who)}})
+    c = with_second_device(base_chain())
+    c.add(follow(c.eldest, "bob"))
+    c.add(follow(c.eldest, "carol"))
+    c.add(follow(c.eldest, "bob", LinkType.UNTRACK))
+    tracked = c.add(follow(c.eldest, "dave"))
+    c.add(build_revoke(c.eldest, sig_ids=[tracked["sig_id"]], **c.common()))   # a statement revoked by sig id
+    c.add(follow(sk(2), "erin"))
+    new = sk(60)
+    c.add(build_eldest(new, uid=UID, username=USER, ctime=T0 + 50, device_id=DEV3, device_name="reset",
+                       seqno=len(c.links) + 1, prev=bytes.fromhex(c.links[-1]["payload_hash"])))
+    c.eldest = new
+    c.add(follow(new, "frank"))
+    assert _statements(c.verify())[1].keys() == {uid_for("frank")}
+    assert _statements(verify_chain(c.links[:11], uid=UID, username=USER))[1].keys() == {uid_for("carol"),
+                                                                                          uid_for("erin")}
+    cases = [(links, writer.uid, writer.username, [len(links)])]
+    cases += [(c.links, UID, USER, range(2, len(c.links) + 1))]          # every end: before the reset too
+    for chain, uid, user, ends in cases:
+        for j in ends:
+            whole = _statements(verify_chain(chain[:j], uid=uid, username=user))
+            for k in range(1, j):
+                base = verify_chain(chain[:k], uid=uid, username=user)
+                state = verify_chain(chain[k:j], uid=uid, username=user, resume=base)
+                assert _statements(state, since=(base, chain_statements(base))) == whole, (k, j)
