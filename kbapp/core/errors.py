@@ -484,3 +484,10 @@ class AcceptanceNotAllowed(KbappError):
     user it names, for an invite the team does not hold open, or replacing another's."""
 
     code = "ACCEPTANCE_NOT_ALLOWED"
+
+
+class PushRefused(ServerError):
+    """The push channel (WebSocket /v1/push) refused a connection: too many open from this
+    address or account, a malformed topic list, or a client that spoke after connecting."""
+
+    code = "PUSH_REFUSED"
