@@ -5,7 +5,9 @@ First one user, the poster, gets a long chain (8,000 links at full size, as in
 the issue: a post used to re-verify the whole stored chain under the global
 write lock, about 1 s at 7,683 links). Then, twice, 20 other users each sign up
 and look each other up (name -> uid, Merkle lookup, chain page), every request
-timed:
+timed, each user pausing about 20 ms (10-30) before each request (people, not a
+closed loop: 20 loops firing back to back would measure only the server's own
+queue, about concurrency / throughput):
 
 * idle: nobody else is writing (the baseline, measured in the same run);
 * loaded: meanwhile the poster posts batches of links back to back, as fast as
@@ -31,7 +33,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kbapp.client.benchkit import (RATIO_NOTE, machine_info, pct, results_table, run_report, time_result,
+from kbapp.bench.kit import (RATIO_NOTE, machine_info, pct, results_table, run_report, time_result,
                                    with_goal)
 
 P99_GOAL_MS = 200.0
@@ -44,6 +46,7 @@ class LoadSizes:
     pre_links: int         # the poster's chain before the measurement
     batch: int             # links per post of the poster
     attackers: int         # tasks posting refused links under the poster's uid
+    think_ms: float = 20.0  # each other user's pause between two requests (people, not a loop)
 
 
 FULL = LoadSizes(others=20, lookups=10, pre_links=8_000, batch=16, attackers=4)
@@ -130,22 +133,31 @@ async def _timed(http, times: list[float], failures: list[str], method: str, pat
     return r
 
 
-async def _others(http, users: list, lookups: int, seed: int) -> dict:
-    """Each user signs up, then looks others up (name, Merkle lookup, chain page)."""
+async def _others(http, users: list, lookups: int, seed: int, think_ms: float = 0.0) -> dict:
+    """Each user signs up, then looks others up (name, Merkle lookup, chain page), with a
+    pause of about `think_ms` before each request (jittered: the users are not in step)."""
     times: list[float] = []
     failures: list[str] = []
     done: list[tuple[str, str]] = []
     rng = random.Random(seed)
 
+    async def think() -> None:
+        if think_ms:
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * think_ms / 1000)
+
     async def one(name: str, uid: str, links: list) -> None:
+        await think()
         await _timed(http, times, failures, "POST", "/v1/signup", json={"uid": uid, "username": name, "links": links})
         done.append((name, uid))
         for _ in range(lookups):
             other_name, other_uid = rng.choice(done)
+            await think()
             r = await _timed(http, times, failures, "GET", f"/v1/users/{other_name}")
             if r.status_code == 200 and r.json().get("uid") != other_uid:
                 failures.append(f"users/{other_name} named another uid")
+            await think()
             await _timed(http, times, failures, "GET", f"/v1/lookup/user/{other_uid}")
+            await think()
             r = await _timed(http, times, failures, "GET", f"/v1/chain/{other_uid}", params={"since": 0})
             if r.status_code == 200 and len(r.json().get("links", [])) != 3:
                 failures.append(f"chain/{other_uid}: not the 3 links of a signup")
@@ -163,7 +175,7 @@ class _Poster:
     batch after batch; and attackers posting links under its uid with keys of their own."""
 
     def __init__(self, http, sizes: LoadSizes):
-        from kbapp.cli.bench import _ChainWriter
+        from kbapp.bench.identity import _ChainWriter
 
         self.http, self.sizes = http, sizes
         self.root: dict = {}
@@ -247,7 +259,7 @@ async def run_load(url: str, sizes: LoadSizes, log=lambda s: None) -> dict:
         idle_users, loaded_users = _signups(sizes.others, "idle"), _signups(sizes.others, "busy")
 
         log(f"idle: {sizes.others} users sign up and look each other up...")
-        idle = await _others(http, idle_users, sizes.lookups, 1)
+        idle = await _others(http, idle_users, sizes.lookups, 1, sizes.think_ms)
 
         log("loaded: the same, while the poster posts back to back and attackers post refused links...")
         stop = asyncio.Event()
@@ -255,7 +267,7 @@ async def run_load(url: str, sizes: LoadSizes, log=lambda s: None) -> dict:
         writers += [asyncio.create_task(poster.attack_loop(stop)) for _ in range(sizes.attackers)]
         while poster.posted < 2 and not poster.errors:     # the load is on before the others start
             await asyncio.sleep(0.01)
-        loaded = await _others(http, loaded_users, sizes.lookups, 2)
+        loaded = await _others(http, loaded_users, sizes.lookups, 2, sizes.think_ms)
         stop.set()
         await asyncio.gather(*writers)
         tail = (await http.get(f"/v1/lookup/user/{poster.writer.uid}")).json()

@@ -69,9 +69,11 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
 
     async def fresh(fn, *args):
         """Reads of the Merkle state: first fold in other processes' writes."""
-        async with service.lock:
-            await run_in_threadpool(service.refresh)
-            return await run_in_threadpool(fn, *args)
+        def read():
+            service.refresh()
+            return fn(*args)
+        async with service.lock:            # one trip to a worker thread while the lock is held
+            return await run_in_threadpool(read)
 
     async def checkpoint(request):
         size = request.query_params.get("size")
