@@ -491,3 +491,24 @@ class PushRefused(ServerError):
     address or account, a malformed topic list, or a client that spoke after connecting."""
 
     code = "PUSH_REFUSED"
+
+
+# --- the client's local databases (kbapp/client/db) ---------------------------
+
+
+class LocalDatabaseError(KbappError):
+    """A profile's own database (store, photo index) cannot be used as it is."""
+
+    code = "LOCAL_DB"
+
+
+class SchemaTooNew(LocalDatabaseError):
+    """The file was migrated by a newer kbapp: refused, never downgraded."""
+
+    code = "SCHEMA_TOO_NEW"
+
+
+class DatabaseClosed(LocalDatabaseError):
+    """Work was queued on a database after its profile was closed."""
+
+    code = "DATABASE_CLOSED"
