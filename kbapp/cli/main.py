@@ -25,14 +25,14 @@ EXIT_VERIFY = 3
 
 # `kbapp bench NAME` -> "module:function(args) -> exit code"; each module imports what it measures.
 BENCHES = {
-    "identity": "kbapp.cli.bench:run_bench",
-    "identify": "kbapp.cli.bench_identify:run_identify_bench",
-    "gui": "kbapp.gui.bench:run_gui_bench",
-    "photos-gui": "kbapp.gui.bench_photos:run_photos_gui_bench",
-    "ml": "kbapp.cli.bench_ml:run_ml_bench",
-    "teams": "kbapp.cli.bench_teams:run_teams_bench",
-    "search": "kbapp.cli.bench_search:run_search_bench",
-    "server-load": "kbapp.cli.bench_server:run_server_load_bench",
+    "identity": "kbapp.bench.identity:run_bench",
+    "identify": "kbapp.bench.identify:run_identify_bench",
+    "gui": "kbapp.bench.gui:run_gui_bench",
+    "photos-gui": "kbapp.bench.photos_gui:run_photos_gui_bench",
+    "ml": "kbapp.bench.ml:run_ml_bench",
+    "teams": "kbapp.bench.teams:run_teams_bench",
+    "search": "kbapp.bench.search:run_search_bench",
+    "server-load": "kbapp.bench.server_load:run_server_load_bench",
 }
 
 

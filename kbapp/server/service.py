@@ -420,6 +420,16 @@ class Service:
             raise
         self.checkpoint_note = note
 
+    def write_raw_epoch(self, updates: list[tuple[bytes, bytes]]) -> int:
+        """One epoch of map updates taken as they are (no chain behind them), through the
+        same transaction, leaf and signed checkpoint as a post; returns the new log size.
+        For `kbapp bench identity` and tools only: no route calls it, since nothing here
+        checks that a value is the tail of a verified chain."""
+        with self.engine.connect() as conn:
+            with self._epoch(conn) as apply:
+                apply(list(updates))
+        return self.log.size
+
     # -- reads --------------------------------------------------------------
 
     @staticmethod

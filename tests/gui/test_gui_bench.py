@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from kbapp.gui.bench import run_all, run_gui_bench
+from kbapp.bench.gui import run_all, run_gui_bench
 
 
 def test_bench_gui_quick_report_shape(capsys):
@@ -23,6 +23,6 @@ def test_bench_gui_quick_report_shape(capsys):
 def test_run_gui_bench_prints_json(monkeypatch, capsys):
     fake = {"benchmark": "gui", "quick": True, "lookups": 1, "platform": "offscreen", "elapsed_s": 0,
             "machine": {"cpu_count": 1, "python": "3", "qt": "6", "pyside6": "6"}, "results": []}
-    monkeypatch.setattr("kbapp.gui.bench.run_all", lambda quick, log=None: fake)
+    monkeypatch.setattr("kbapp.bench.gui.run_all", lambda quick, log=None: fake)
     assert run_gui_bench(argparse.Namespace(quick=True, json=True)) == 0
     assert json.loads(capsys.readouterr().out) == fake

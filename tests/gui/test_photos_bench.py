@@ -8,7 +8,7 @@ import json
 
 from PIL import Image
 
-from kbapp.gui.bench_photos import gap_stats, make_photos, run_all, run_photos_gui_bench
+from kbapp.bench.photos_gui import gap_stats, make_photos, run_all, run_photos_gui_bench
 from photo_support import DEV, need_model
 
 
@@ -45,6 +45,6 @@ def test_bench_photos_gui_small_report_shape():
 
 def test_run_photos_gui_bench_prints_json(monkeypatch, capsys):
     fake = {"benchmark": "photos-gui", "quick": True, "photos": 1, "results": []}
-    monkeypatch.setattr("kbapp.gui.bench_photos.run_all", lambda quick, log=None: fake)
+    monkeypatch.setattr("kbapp.bench.photos_gui.run_all", lambda quick, log=None: fake)
     assert run_photos_gui_bench(argparse.Namespace(quick=True, json=True)) == 0
     assert json.loads(capsys.readouterr().out) == fake

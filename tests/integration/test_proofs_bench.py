@@ -23,7 +23,7 @@ def test_bench_identify_report_shape():
 
 
 def test_bench_identify_table_renders_the_same_report():
-    from kbapp.cli.bench_identify import render_table
+    from kbapp.bench.identify import render_table
 
     report = {"quick": True, "elapsed_s": 1.0, "machine": {"cpu_count": 2, "python": "3.11"},
               "results": [{"name": "identify.proofs_concurrent", "value": 50_000.0, "unit": "us",

@@ -10,7 +10,7 @@ posts all landed and the Merkle map names its tail. The others' p99 is printed.
 
 from __future__ import annotations
 
-from kbapp.cli.bench_server import LoadSizes, run_load
+from kbapp.bench.server_load import LoadSizes, run_load
 from kbapp.core.encoding import b64decode
 from kbapp.core.transparency import ChainTail
 

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from kbapp.cli.bench import render_table
+from kbapp.bench.identity import render_table
 from kbapp.cli.main import main
 
 NUMBERS = ("value", "baseline", "ratio")

@@ -7,7 +7,7 @@ import io
 import json
 import math
 
-from kbapp.cli.bench_teams import build_team, render_table, signatures
+from kbapp.bench.teams import build_team, render_table, signatures
 from kbapp.cli.main import main
 from kbapp.core.teams import Role, load_team
 from kbapp.core.uid import uid_for

@@ -16,8 +16,8 @@ from photo_support import DEV
 
 def test_bench_ml_quick_json(monkeypatch):
     # The search rows (part B) have their own test; here only that this report asks for them.
-    from kbapp.cli import bench_search
-    from kbapp.client.benchkit import rate_result
+    from kbapp.bench import search as bench_search
+    from kbapp.bench.kit import rate_result
 
     asked = []
     monkeypatch.setattr(bench_search, "bench_search", lambda quick, log: asked.append(quick) or [

@@ -31,9 +31,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from kbapp.client.benchkit import (RATIO_NOTE, baselines, rate_result, results_table, run_report, time_result,
+from kbapp.bench.kit import (RATIO_NOTE, baselines, rate_result, results_table, run_report, time_result,
                                    with_goal)
-from kbapp.client.benchkit import gap_stats as loop_gap_stats
+from kbapp.bench.kit import gap_stats as loop_gap_stats
 
 TIMER_MS = 10
 STALL_GOAL_MS = 50.0
@@ -80,7 +80,7 @@ def _spawn(cfg: dict) -> dict:
     env = dict(os.environ)
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env["QT_QPA_PLATFORM"] = "offscreen"
-    proc = subprocess.run([sys.executable, "-m", "kbapp.gui.bench_photos", json.dumps(cfg)],
+    proc = subprocess.run([sys.executable, "-m", "kbapp.bench.photos_gui", json.dumps(cfg)],
                           capture_output=True, text=True, env=env, timeout=3600)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -158,13 +158,13 @@ def _child(cfg: dict) -> dict:
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QMainWindow
 
-    from kbapp.gui.loopmeter import gaps_during
+    from kbapp.bench.loopmeter import gaps_during
 
     import qasync
 
-    from .main import setup_application
-    from .pages.photos import IndexStatus, PhotosPage, ml_status_text
-    from .photo_service import DictPrefs, PhotoService
+    from kbapp.gui.main import setup_application
+    from kbapp.gui.pages.photos import IndexStatus, PhotosPage, ml_status_text
+    from kbapp.gui.photo_service import DictPrefs, PhotoService
 
     app = setup_application([])
     loop = qasync.QEventLoop(app)

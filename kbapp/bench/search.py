@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from kbapp.client.benchkit import Result, pct, run_report, time_result, with_goal
+from kbapp.bench.kit import Result, pct, run_report, time_result, with_goal
 from kbapp.core import errors
 
 Log = Callable[[str], None]
@@ -190,7 +190,7 @@ def bench_search(quick: bool, log: Log = lambda s: None, sizes=None) -> list[Res
 
 
 def run_search_bench(args) -> int:
-    from kbapp.client.benchkit import RATIO_NOTE, baselines, machine_info, results_table
+    from kbapp.bench.kit import RATIO_NOTE, baselines, machine_info, results_table
 
     sizes = parse_sizes(getattr(args, "sizes", None))
 

@@ -1,7 +1,7 @@
 """What every `kbapp bench ...` shares: result rows with a same-run baseline, percentiles,
 machine facts, the results table and the --json/--quick plumbing.
 
-It lives in the client layer so the CLI, the GUI and ML benches can all import it.
+It lives in kbapp/bench, the one layer that may import every other, with the benches.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from kbapp.core import errors
-from kbapp.client.benchkit import (RATIO_NOTE, Result, baselines, machine_info, rate_result, results_table,
+from kbapp.bench.kit import (RATIO_NOTE, Result, baselines, machine_info, rate_result, results_table,
                                    run_report, with_goal)
 
 DEV = Path(__file__).resolve().parents[2] / "tests" / "data" / "imagenet-val-dev"
@@ -156,7 +156,7 @@ def _search_rows(quick: bool, log: Log) -> list[Result]:
     """Part B's rows (search latency / recall), from `kbapp/cli/bench_search.py` when it exists:
     it defines `bench_search(quick: bool, log) -> list[Result]` using the same benchkit rows."""
     try:
-        from kbapp.cli import bench_search  # type: ignore[attr-defined]
+        from kbapp.bench import search as bench_search  # type: ignore[attr-defined]
     except ImportError:
         return []
     return list(bench_search.bench_search(quick, log))

@@ -27,7 +27,7 @@ import os
 import time
 from dataclasses import asdict
 
-from kbapp.client.benchkit import RATIO_NOTE, baselines, best_of, machine_info, results_table, run_report, time_result
+from kbapp.bench.kit import RATIO_NOTE, baselines, best_of, machine_info, results_table, run_report, time_result
 
 N_MEMBERS = 1_000
 N_LINKS = 200

@@ -34,7 +34,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from kbapp.client.benchkit import RATIO_NOTE, baselines, gap_stats, rate_result, results_table, run_report, time_result
+from kbapp.bench.kit import RATIO_NOTE, baselines, gap_stats, rate_result, results_table, run_report, time_result
 
 USERS = 20
 TIMER_MS = 5
@@ -117,7 +117,7 @@ def _spawn(mode: str, cfg: dict) -> dict:
     env["KBAPP_KEYSTORE"] = "memory"
     env["KBAPP_THROWAWAY"] = "1"   # accounts that die with the bench process, on purpose
     cfg = dict(cfg, t0=time.time())
-    proc = subprocess.run([sys.executable, "-m", "kbapp.gui.bench", mode, json.dumps(cfg)],
+    proc = subprocess.run([sys.executable, "-m", "kbapp.bench.gui", mode, json.dumps(cfg)],
                           capture_output=True, text=True, env=env, timeout=1800)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -249,13 +249,13 @@ def _child(cfg: dict) -> dict:
     from PySide6.QtCore import qVersion
     from PySide6.QtGui import QGuiApplication
 
-    from kbapp.gui.loopmeter import gaps_during
+    from kbapp.bench.loopmeter import gaps_during
 
     import qasync
 
-    from .main import setup_application
-    from .session import Session
-    from .window import MainWindow
+    from kbapp.gui.main import setup_application
+    from kbapp.gui.session import Session
+    from kbapp.gui.window import MainWindow
 
     t_imported = time.time()
     app = setup_application([])

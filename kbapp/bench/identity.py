@@ -10,7 +10,7 @@ Measurements (sizes for a full run; `--quick` shrinks them for tests):
    that chain (same messages, same number). Goal: ratio >= 0.5. When it is
    missed, verify_chain is profiled (cProfile) and the report says where the
    time goes.
-2. Log writes on SQLite: `Service._epoch` (the server's one write path, without
+2. Log writes on SQLite: `Service.write_raw_epoch` (the server's one write path, without
    link verification), one map update and one transaction per epoch, against
    raw in-memory `MerkleLog.append`. Goal: >= 5,000 epochs/s.
 3. Proofs at 1M leaves: inclusion and consistency proof generation and
@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from kbapp.client.benchkit import (RATIO_NOTE, Result, baselines, best_of, machine_info, pct, rate_result,
+from kbapp.bench.kit import (RATIO_NOTE, Result, baselines, best_of, machine_info, pct, rate_result,
                                    results_table, run_report, time_result, timed_each, with_goal)
 
 # --- sizes ------------------------------------------------------------------------
@@ -390,21 +390,17 @@ def bench_log_append(sz: Sizes, log: Callable[[str], None]) -> list[Result]:
 
     raw_rate = n_raw / best_of(3, raw)
 
-    # the real path: Service._epoch, one transaction and one map update per epoch
-    log(f"log: {n} epochs through Service._epoch on SQLite ...")
+    # the real path: Service.write_raw_epoch (the epoch of every post), one transaction and one map update per epoch
+    log(f"log: {n} epochs through Service.write_raw_epoch on SQLite ...")
     with tempfile.TemporaryDirectory(prefix="kbapp-bench-") as tmp:
         engine, key, svc = _sqlite_service(Path(tmp))
         try:
             for k, v in _fake_updates(20, start=10 * n):          # warm-up (not counted)
-                with engine.connect() as conn:
-                    with svc._epoch(conn) as apply:
-                        apply([(k, v)])
+                svc.write_raw_epoch([(k, v)])
             gc.collect()
             t0 = time.perf_counter()
-            for k, v in updates:
-                with engine.connect() as conn:       # as Service.append_links does
-                    with svc._epoch(conn) as apply:
-                        apply([(k, v)])
+            for k, v in updates:                    # a connection and an epoch each, as a post
+                svc.write_raw_epoch([(k, v)])
             svc_s = time.perf_counter() - t0
             size = svc.log.size
             origin = svc.origin

@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from kbapp.client.benchkit import RATIO_NOTE, baselines, results_table, run_report
+from kbapp.bench.kit import RATIO_NOTE, baselines, results_table, run_report
 
 N_PROOFS = 10
 
@@ -57,7 +57,7 @@ def _proof_host(latency: float):
 
 
 async def _run(tmp: Path, quick: bool, log) -> dict:
-    from kbapp.client.benchkit import Result, machine_info
+    from kbapp.bench.kit import Result, machine_info
     from kbapp.client.app import App
     from kbapp.client.keystore import open_keystore
     from kbapp.client.proofs import ProofConfig
