@@ -512,3 +512,24 @@ class DatabaseClosed(LocalDatabaseError):
     """Work was queued on a database after its profile was closed."""
 
     code = "DATABASE_CLOSED"
+
+
+# --- the server's blob store (kbapp/server/blobstore.py) ----------------------
+
+
+class BlobError(KbappError):
+    """A blob (chat attachment, folder block) cannot be stored or read as asked."""
+
+    code = "BLOB"
+
+
+class BadBlobId(BlobError, EncodingError):
+    """Not a blob id: ids are 64 lowercase hex digits (SHA-256), never a path."""
+
+    code = "BAD_BLOB_ID"
+
+
+class BlobMismatch(BlobError):
+    """The bytes sent do not hash to the id they were stored under (nothing was kept)."""
+
+    code = "BLOB_MISMATCH"
