@@ -40,7 +40,6 @@ from .team_access import ReadTokens
 from .teams import TeamsMixin
 
 DEFAULT_SERVER = "http://127.0.0.1:8470"
-PREF_PREFIX = "pref."  # keeps preferences apart from the trusted settings (server_key, uid, ...)
 
 
 class App(PendingMixin, SocialMixin, TeamsMixin):
@@ -71,7 +70,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
 
     async def open(self) -> None:
         private_dir(self.home)
-        self.store = Store(self.home / "client.sqlite3")
+        self.store = await Store.open(self.home / "client.sqlite3")   # opened and migrated off the loop
         url = self.store.get("server_url")
         if url:
             self._attach(url)
@@ -80,7 +79,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         if self.api is not None:
             await self.api.aclose()
         if self.store is not None:
-            self.store.close()
+            await asyncio.get_running_loop().run_in_executor(None, self.store.close)   # drains queued writes
 
     def _attach(self, url: str) -> None:
         self.api = ServerAPI(url)
@@ -169,7 +168,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
             raise errors.ServerKeyMismatch(
                 f"the server at {url} now signs with key {key_fingerprint(key)}, not the one pinned at first contact")
         if first:
-            self.store.set_many({"server_url": url, "server_origin": origin, "server_key": key_b64})
+            await self.store.aio.set_many({"server_url": url, "server_origin": origin, "server_key": key_b64})
         if self.api is None:
             self._attach(url)
         return ServerInfo(url, origin, key_fingerprint(key), first)
@@ -185,7 +184,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         if self.api is not None:
             await self.api.aclose()
         self.api = self.logview = self.identifier = None
-        self.store.forget_server()
+        await self.store.aio.forget_server()
 
     def _server_info(self) -> ServerInfo:
         key = b64decode(self.store.get("server_key") or "")
@@ -259,7 +258,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
             if await self._resume_signup(rec) is not None:   # that other one did happen: it stands
                 raise errors.Conflict(f"this profile is already {rec['username']} (an interrupted signup, "
                                       "finished now); use another --home")
-            self.store.delete_setting("pending.signup")      # never posted: drop it
+            await self.store.aio.delete_setting("pending.signup")      # never posted: drop it
         server = await self.connect(server_url)
         cp = await self.logview.fetch_latest()
         uid = uid_for(username)
@@ -436,7 +435,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
             reply, _ = await self._kex_wait(channel, secret, "reply", 0, timeout, poll)
             user = await self.identifier.identify(username)
             links, dev = await asyncio.get_running_loop().run_in_executor(None, partial(
-                chainops.kex_countersign, state=user.state, chain=self.store.identity(uid).chain,
+                chainops.kex_countersign, state=user.state, chain=(await self.store.aio.identity(uid)).chain,
                 signer=me.sibkey, reply=reply))  # plays the whole chain back: off the loop
             puk = await self._current_puk(user)
             await self.api.post_links(uid, {"links": links,
@@ -481,7 +480,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
                              seeds: dict[int, bytes], server: ServerInfo) -> Account:
         """Save a freshly provisioned device's secrets and identity, then check it."""
         await self._store_secrets({"device": _device_secret(keys), **{f"puk:{g}": s for g, s in seeds.items()}})
-        self.store.set_many({"uid": user.uid, "username": user.username, "device_id": dev_id,
+        await self.store.aio.set_many({"uid": user.uid, "username": user.username, "device_id": dev_id,
                              "device_name": device_name})
         await self.identify(user.username)
         self.events.emit(LoggedIn(user.username, device_name))
@@ -528,11 +527,12 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
 
     def preference(self, key: str, default: str | None = None) -> str | None:
         """A UI preference (theme, notifications, embedded server): plain, untrusted settings."""
-        value = self.store.get(PREF_PREFIX + key)
+        value = self.store.preference(key)   # from memory: safe on the GUI thread
         return default if value is None else value
 
     def set_preference(self, key: str, value: str) -> None:
-        self.store.set(PREF_PREFIX + key, str(value))
+        """Remembered at once; written in order on the profile's db thread (never here)."""
+        self.store.set_preference(key, str(value))
 
     # -- transparency -----------------------------------------------------------
 

@@ -49,7 +49,7 @@ class Identifier:
         trusted = TrustedCheckpoint(cp.size, cp.root, cp.text, int(self.clock()))
         old = self.logview.trusted()
         if old is None or cp.size > old.size:
-            self.store.commit_verified(cp=trusted)
+            await self.store.aio.commit_verified(cp=trusted)
         return self.logview.trusted()
 
     async def identify(self, username: str, *, own: bool | None = None) -> VerifiedUser:
@@ -65,7 +65,7 @@ class Identifier:
 
         # Exactly the part the log vouches for (later links wait for the next look), fetched
         # page by page after what we verified before and played back on top of it.
-        prev = self.store.identity(uid)
+        prev = await self.store.aio.identity(uid)
         # One's own chain is loaded in full: stubs kept from a look as a third party
         # (before this profile logged in) are fetched again, not resumed from.
         full_again = own and prev is not None and any("s2" in w for w in prev.chain)
@@ -82,7 +82,7 @@ class Identifier:
 
         trusted_cp = TrustedCheckpoint(cp.size, cp.root, cp.text, int(self.clock()))
         old_cp = self.logview.trusted()
-        self.store.commit_verified(
+        await self.store.aio.commit_verified(
             cp=trusted_cp if old_cp is None or cp.size > old_cp.size else None,
             identity=TrustedIdentity(uid, username, state.tail_seqno, state.tail_link_id,
                                      kid_hex(state.eldest_kid), links, summary, int(self.clock())))

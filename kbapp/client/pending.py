@@ -60,7 +60,7 @@ class PendingMixin:
     async def _hold_signup(self, rec: dict, secrets: dict[str, bytes]) -> None:
         """Step 1: the keys, then the record (a crash between leaves keys nobody uses)."""
         await self._store_secrets(secrets)
-        self.store.set(PENDING_SIGNUP, json.dumps(rec, sort_keys=True))
+        await self.store.aio.set(PENDING_SIGNUP, json.dumps(rec, sort_keys=True))
 
     async def _post_signup(self, rec: dict, server: ServerInfo) -> Account:
         """Steps 2 and 3. A refused post may be our own earlier one that landed."""
@@ -83,7 +83,7 @@ class PendingMixin:
         except errors.NotFound:
             return None
         if user.uid != rec["uid"] or kid_hex(user.state.eldest_kid or "") != rec["eldest_kid"]:
-            self.store.delete_setting(PENDING_SIGNUP)
+            await self.store.aio.delete_setting(PENDING_SIGNUP)
             raise errors.Conflict(
                 f"{rec['username']} now belongs to another account (not the keys this profile made when "
                 "its signup was interrupted): sign up with another name")
@@ -94,7 +94,7 @@ class PendingMixin:
         return await self._finish_signup(rec, server)
 
     async def _finish_signup(self, rec: dict, server: ServerInfo) -> Account:
-        self.store.set_many({"uid": rec["uid"], "username": rec["username"], "device_id": rec["device_id"],
+        await self.store.aio.set_many({"uid": rec["uid"], "username": rec["username"], "device_id": rec["device_id"],
                              "device_name": rec["device_name"]}, drop=(PENDING_SIGNUP,))
         await self.identify(rec["username"])
         self.events.emit(LoggedIn(rec["username"], rec["device_name"]))
@@ -136,7 +136,7 @@ class PendingMixin:
     async def _hold_paperkey(self, phrase: str, kid: str) -> None:
         """The phrase into the keystore (sealed like the device keys) before the post."""
         await self._store_secrets({PAPERKEY_SECRET: pack(phrase)})
-        self.store.set(PENDING_PAPERKEY, kid)
+        await self.store.aio.set(PENDING_PAPERKEY, kid)
 
     async def _pending_paperkey_state(self, user) -> tuple[str | None, str]:
         """(phrase, state): state "posted" (active in the chain: show it again), "unposted"
@@ -147,7 +147,7 @@ class PendingMixin:
             await self.paperkey_shown()
         if phrase is None:
             if self.interrupted_paperkey:
-                self.store.delete_setting(PENDING_PAPERKEY)
+                await self.store.aio.delete_setting(PENDING_PAPERKEY)
             return None, "none"
         paper = await asyncio.get_running_loop().run_in_executor(None, paper_device_keys, phrase)
         kid = kid_hex(paper.sibkey.kid)
@@ -169,4 +169,4 @@ class PendingMixin:
         """The user has the phrase: forget it (paper keys are never stored)."""
         ks = await self.unlock()
         ks.delete(PAPERKEY_SECRET)
-        self.store.delete_setting(PENDING_PAPERKEY)
+        await self.store.aio.delete_setting(PENDING_PAPERKEY)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from functools import partial
 
 from kbapp.core import errors
 from kbapp.core.keys import kid_hex
@@ -98,7 +99,7 @@ class SocialMixin:
             except Exception:   # a malformed name: run_check reports it
                 pass
             views[i] = base
-            cached = None if force else self.store.proof_check(c.sig_id)
+            cached = None if force else await self.store.aio.proof_check(c.sig_id)
             if cached is not None:
                 state, reason, at = cached
                 ttl = cfg.ttl if state != TEMPORARY else min(cfg.ttl, TEMPORARY_TTL)
@@ -118,7 +119,7 @@ class SocialMixin:
             for i, (state, reason) in zip(todo, results):
                 views[i] = dataclasses.replace(views[i], state=state, reason=reason, checked_at=now)
                 fresh[claims[i].sig_id] = (state, reason, now)
-            self.store.put_proof_checks(fresh)
+            await self.store.aio.put_proof_checks(fresh)
         return [v for v in views if v is not None]
 
     async def _with_social(self, user, ident: Identity, *, force: bool = False) -> Identity:
@@ -130,7 +131,7 @@ class SocialMixin:
         my_uid = self.store.get("uid")
         if not my_uid or my_uid == user.uid:
             return ident
-        follow = self._my_follows().get(user.uid)
+        follow = (await self._my_follows()).get(user.uid)
         if follow is None:
             return ident
         try:
@@ -143,17 +144,18 @@ class SocialMixin:
             self.events.emit(FollowedIdentityChanged(user.username, tuple(changes)))
         return dataclasses.replace(ident, following=True, followed_at_seqno=follow.seqno, follow_diff=changes)
 
-    def _my_follows(self) -> dict:
+    async def _my_follows(self) -> dict:
         """The live follows of our own chain, as we last verified it."""
         uid, username = self.store.get("uid"), self.store.get("username")
-        trusted = self.store.identity(uid) if uid else None
+        trusted = await self.store.aio.identity(uid) if uid else None
         if trusted is None:
             return {}
         cache = getattr(self, "_follows_cache", None)
         if cache is not None and cache[0] == trusted.tail_link_id:
             return cache[1]
         # Already verified (a replay), and in full: a stub would hide one of our follows.
-        state = require_full(verify_chain(trusted.chain, uid=uid, username=username))
+        state = require_full(await asyncio.get_running_loop().run_in_executor(
+            None, partial(verify_chain, trusted.chain, uid=uid, username=username)))   # CPU: off the loop
         follows = chain_statements(state)[1]
         self._follows_cache = (trusted.tail_link_id, follows)
         return follows
@@ -202,7 +204,7 @@ class SocialMixin:
                 raise errors.ProofCheckFailed(f"{request.name} on {request.service}: {result.state}: {result.reason}")
             await self.api.post_links(uid, {"links": [request.link]})
             if check:
-                self.store.put_proof_checks({request.sig_id: (OK, result.reason, result.checked_at)})
+                await self.store.aio.put_proof_checks({request.sig_id: (OK, result.reason, result.checked_at)})
             ident = await self.identify(username)
         self.events.emit(ProofsChanged(username))
         return next(p for p in ident.proofs if p.sig_id == request.sig_id)

@@ -110,7 +110,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
             return users[uid]
         name = hint
         if name is None:
-            trusted = self.store.identity(uid)
+            trusted = await self.store.aio.identity(uid)
             name = trusted.username if trusted is not None else None
         if name is None:
             ans = await self.api.chain(uid, limit=1)      # only the username hint: no need for the links
@@ -153,7 +153,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         tail, cp = await self.logview.lookup("team", team_id)
         if tail is None:
             raise errors.NotFound(f"no team {team_id} (the verified log proves it absent)")
-        trusted = self.store.team(team_id)
+        trusted = await self.store.aio.team(team_id)
         cached = self._team_states().get(team_id)
         _, links = await self.api.team_chain_links(team_id, tail.seqno)     # page by page, up to the map's tail
         if trusted is not None:
@@ -194,7 +194,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         check_tail(tail, state.seqno, state.tail_link_id, tail.eldest_kid)
         await self._check_name(_Loaded(state, ancestors, users), name)
         old_cp = self.logview.trusted()
-        self.store.commit_team(
+        await self.store.aio.commit_team(
             TrustedTeam(team_id, state.name, state.seqno, state.tail_link_id, links,
                         with_bad_roots(_summary(state), state, links),
                         int(self.clock())),
