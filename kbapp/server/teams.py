@@ -14,15 +14,12 @@ join requests and invite acceptances are hints clients check against the chain.
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
 from dataclasses import replace
 
 import nacl.exceptions
 import nacl.signing
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
-from starlette.concurrency import run_in_threadpool
-from starlette.routing import Route
 
 from kbapp.core import errors
 from kbapp.core.chains import sound_roots
@@ -38,7 +35,6 @@ from kbapp.core.transparency import ChainTail, map_key
 from . import db
 from .chains import CHAIN_PAGE_LINKS, chain_page
 from .service import Service
-from .team_access import ADMIN, CHAIN, MEMBER, ReadAccess
 
 MAX_TEAM_LINKS_PER_POST = 16
 MAX_PTK_BOXES_PER_POST = 1000
@@ -513,98 +509,3 @@ class TeamService:
                                 .where(db.teams.c.parent_id == team_id).limit(1000)).all()
         return {"subteams": [{"team_id": r.team_id, "name": r.name} for r in rows]}
 
-
-def team_routes(teams: TeamService, *, wrap, json_body, int_param, writes=None) -> list[Route]:
-    """The HTTP routes of teams (mounted by app.create_app with its error wrapper,
-    body parser and query parsing). Writes hold the service lock like user posts; reads
-    of a team need a read token of someone who may read it (team_access.py)."""
-    service = teams.service
-    access = ReadAccess(service)
-
-    async def team_post(request):
-        body = await json_body(request)
-        async with service.lock:
-            with writes.links(body) if writes is not None else nullcontext():  # limits.WriteLimits
-                return await run_in_threadpool(teams.post, request.path_params["team_id"], body)
-
-    async def team_chain(request):
-        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
-
-        def read():
-            access.team(auth, check_team_id(tid), CHAIN)
-            return teams.chain(tid, int_param(request, "since", 0), int_param(request, "limit", CHAIN_PAGE_LINKS))
-        return await run_in_threadpool(read)
-
-    async def team_by_name(request):
-        return await run_in_threadpool(teams.by_name, request.path_params["name"])
-
-    async def team_boxes(request):
-        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
-        uid = request.query_params.get("uid")
-        gen = int_param(request, "generation") if "generation" in request.query_params else None
-
-        def read():
-            reader = access.team(auth, check_team_id(tid), MEMBER)
-            if uid is not None and uid.lower() != reader:
-                raise errors.ReadNotAllowed("a member reads their own boxes (or one generation's)", 403)
-            return teams.boxes(tid, None if uid is None else uid.lower()[:32], gen)
-        return await run_in_threadpool(read)
-
-    async def teams_of(request):
-        uid, auth = request.path_params["uid"][:32].lower(), request.headers.get("authorization")
-
-        def read():
-            access.own(auth, uid)
-            return teams.teams_of(uid)
-        return await run_in_threadpool(read)
-
-    async def subteams(request):
-        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
-
-        def read():
-            access.team(auth, check_team_id(tid), MEMBER)
-            return teams.subteams(tid)
-        return await run_in_threadpool(read)
-
-    async def join_request(request):
-        body = await json_body(request)
-        return await run_in_threadpool(teams.request_join, request.path_params["team_id"], body)
-
-    async def join_requests(request):
-        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
-
-        def read():
-            access.team(auth, check_team_id(tid), ADMIN)
-            return teams.join_requests(tid)
-        return await run_in_threadpool(read)
-
-    async def join_deny(request):
-        body = await json_body(request)
-        return await run_in_threadpool(teams.deny_join, request.path_params["team_id"], body)
-
-    async def invite_accept(request):
-        body = await json_body(request)
-        return await run_in_threadpool(teams.accept_invite, request.path_params["team_id"],
-                                       request.path_params["invite_id"], body)
-
-    async def acceptances(request):
-        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
-
-        def read():
-            access.team(auth, check_team_id(tid), ADMIN)
-            return teams.acceptances(tid)
-        return await run_in_threadpool(read)
-
-    return [
-        Route("/v1/team/{team_id}", wrap(team_chain)),
-        Route("/v1/team/{team_id}/links", wrap(team_post), methods=["POST"]),
-        Route("/v1/team/{team_id}/boxes", wrap(team_boxes)),
-        Route("/v1/team/{team_id}/subteams", wrap(subteams)),
-        Route("/v1/team/{team_id}/requests", wrap(join_requests)),
-        Route("/v1/team/{team_id}/requests", wrap(join_request), methods=["POST"]),
-        Route("/v1/team/{team_id}/requests/deny", wrap(join_deny), methods=["POST"]),
-        Route("/v1/team/{team_id}/invites/{invite_id}/accept", wrap(invite_accept), methods=["POST"]),
-        Route("/v1/team/{team_id}/acceptances", wrap(acceptances)),
-        Route("/v1/teams/name/{name}", wrap(team_by_name)),
-        Route("/v1/teams/of/{uid}", wrap(teams_of)),
-    ]
