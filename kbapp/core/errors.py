@@ -274,6 +274,18 @@ class NetworkError(KbappError):
     code = "NETWORK"
 
 
+class BadServerUrl(KbappError):
+    """A server address that is not one: no host, a scheme other than http(s), a path."""
+
+    code = "BAD_SERVER_URL"
+
+
+class DuplicateDeviceName(KbappError):
+    """A live device of this account already has that name (the revoke dialog could not tell them apart)."""
+
+    code = "DUPLICATE_DEVICE_NAME"
+
+
 class RateLimited(ServerError):
     """Over a rate limit (per address, account, device or for signups); `retry_after`
     is the seconds until the next request can pass (the Retry-After header)."""

@@ -27,6 +27,7 @@ class Tray(QObject):
         self.alert = False
         self.alert_text = ""
         self.notifications = notifications
+        self.last_notice: tuple[str, str] | None = None
         self._normal = QIcon(svg_pixmap("tray", 32, dpr=1.0))
         self._alert = QIcon(svg_pixmap("tray-alert", 32, dpr=1.0))
         self.icon: QSystemTrayIcon | None = None
@@ -62,6 +63,12 @@ class Tray(QObject):
         self.icon.setToolTip(plain_notice(f"kbapp — {title}") if on else "kbapp")
         if on and self.notifications and QSystemTrayIcon.supportsMessages():
             self.icon.showMessage(plain_notice(title), plain_notice(message), QSystemTrayIcon.Warning, 10_000)
+
+    def notify(self, title: str, message: str) -> None:
+        """A plain note (not an alert), e.g. that closing the window left kbapp running."""
+        self.last_notice = (title, message)
+        if self.icon is not None and QSystemTrayIcon.supportsMessages():
+            self.icon.showMessage(plain_notice(title), plain_notice(message), QSystemTrayIcon.Information, 8_000)
 
     def _open(self) -> None:
         self.set_alert(False)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 from kbapp.client.app import DEFAULT_SERVER, default_device_name
 from kbapp.core import errors
 from kbapp.core.paperkey import KIND_PROVISION, normalise_phrase
+from kbapp.core.server_url import normalize_server_url
 from kbapp.core.uid import check_username
 
 from . import theme
@@ -41,6 +42,12 @@ def _centred(inner: QWidget, width: int = 540) -> QWidget:
     h.addLayout(col)
     h.addStretch(1)
     return outer
+
+
+def _about_username(banner, result) -> None:
+    """An error that is about the username (invalid, taken, unknown) goes when the name is edited."""
+    if isinstance(result, (errors.BadUsername, errors.Conflict, errors.NotFound)) and banner.isVisible():
+        banner.subject = "username"
 
 
 class WelcomeFlow(QWidget):
@@ -163,6 +170,7 @@ class WelcomeFlow(QWidget):
                 ok = False
         form.username.setProperty("invalid", not ok)
         restyle(form.username)
+        form.banner.clear_about("username")   # the error was about the name as it was
 
     # -- start -------------------------------------------------------------------------
 
@@ -227,6 +235,7 @@ class WelcomeFlow(QWidget):
         ok, acct = await guarded(self._signup(c.username.text().strip(), c.deviceName.text().strip()),
                                  banner=c.banner, busy=c.busy,
                                  disable=(c.createButton, c.username, c.deviceName, c.backButton))
+        _about_username(c.banner, acct)
         if ok:
             self.offer.welcomeLine.setText(f"Welcome, {acct.username}. "
                                            f"This computer is your device “{acct.device_name}”.")
@@ -256,8 +265,7 @@ class WelcomeFlow(QWidget):
         v = self.server
         if v.busy.busy:
             return
-        url = v.serverUrl.text().strip().rstrip("/")
-        ok, info = await guarded(self._connect(url), banner=v.banner, busy=v.busy,
+        ok, info = await guarded(self._connect(v.serverUrl.text()), banner=v.banner, busy=v.busy,
                                  disable=(v.connectButton, v.serverUrl))
         if not ok:
             return
@@ -279,9 +287,9 @@ class WelcomeFlow(QWidget):
             restyle(b)
         primary.setFocus()
 
-    async def _connect(self, url: str):
-        if not url.startswith(("http://", "https://")):
-            raise errors.NetworkError("a server address starts with http:// or https://")
+    async def _connect(self, text: str):
+        url = normalize_server_url(text)   # 127.0.0.1:51339 -> http://..., example.org -> https://...
+        self.server.serverUrl.setText(url)
         st = await self.app.status()
         if st.server_url and st.server_url != url and not st.logged_in:
             await self.app.forget_server()
@@ -307,6 +315,7 @@ class WelcomeFlow(QWidget):
             self._login(g.username.text().strip(), g.phrase.toPlainText(), g.deviceName.text().strip()),
             banner=g.banner, busy=g.busy,
             disable=(g.loginButton, g.username, g.phrase, g.deviceName, g.backButton))
+        _about_username(g.banner, _)
         if ok:
             g.phrase.clear()
             self.finished.emit()

@@ -103,6 +103,10 @@ def explain(exc: BaseException) -> tuple[str, str, str]:
     if isinstance(exc, errors.VerificationError):
         return "error", f"The server's answer did not check out ({code})", \
             f"{msg}. Nothing from that answer was trusted or saved."
+    if isinstance(exc, errors.BadServerUrl):
+        return "warning", "That is not a server address", msg
+    if isinstance(exc, errors.DuplicateDeviceName):
+        return "warning", "Another device already has that name", msg
     if isinstance(exc, errors.NetworkError):
         return "warning", "Can't reach the server", msg
     if isinstance(exc, errors.RateLimited):
@@ -129,12 +133,17 @@ def explain(exc: BaseException) -> tuple[str, str, str]:
 
 
 class Banner(QFrame):
-    """An inline, dismissable message at the top of a page (errors, warnings, notes)."""
+    """An inline, dismissable message at the top of a page (errors, warnings, notes).
+
+    A message may name its `subject` (a username, a field): it belongs to that thing and
+    goes when the page moves to another (`clear_unless`) or the field changes (`clear_about`).
+    """
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("banner")
         self.setProperty("kind", "info")
+        self.subject: str | None = None
         lay = QHBoxLayout(self)
         lay.setContentsMargins(14, 10, 8, 10)
         lay.setSpacing(12)
@@ -156,7 +165,8 @@ class Banner(QFrame):
         lay.addWidget(close, 0, Qt.AlignTop)
         self.hide()
 
-    def show_message(self, kind: str, title: str, message: str = "") -> None:
+    def show_message(self, kind: str, title: str, message: str = "", subject: str | None = None) -> None:
+        self.subject = subject
         self.setProperty("kind", kind)
         self._icon.set_icon({"error": "alert", "warning": "alert"}.get(kind, "info"),
                             {"error": "bad", "warning": "warn"}.get(kind, "link"))
@@ -166,11 +176,22 @@ class Banner(QFrame):
         restyle(self)
         self.show()
 
-    def show_error(self, exc: BaseException) -> None:
+    def show_error(self, exc: BaseException, subject: str | None = None) -> None:
         kind, title, message = explain(exc)
-        self.show_message(kind, title, message)
+        self.show_message(kind, title, message, subject)
+
+    def clear_unless(self, subject: str) -> None:
+        """The page now shows `subject`: a message about anything else is stale."""
+        if self.subject != subject:
+            self.clear()
+
+    def clear_about(self, subject: str) -> None:
+        """`subject` changed (a field was edited): what was said about it no longer holds."""
+        if self.subject == subject:
+            self.clear()
 
     def clear(self) -> None:
+        self.subject = None
         self.hide()
         self.title.setText("")
         self.message.setText("")

@@ -38,6 +38,7 @@ except ImportError as e:
     PhotosPage = PhotoService = None
     ML_MISSING = str(e)
 from .session import PREF_NOTIFICATIONS, PREF_THEME, Session
+from .shortcuts import Keyboard
 from .tray import Tray
 from .welcome import WelcomeFlow
 from .widgets import Avatar, Banner, BusyBar, IconLabel, guarded, label
@@ -262,7 +263,7 @@ class MainWindow(QMainWindow):
         self.bridge = EventBridge(self.app.events, self)
         self.tray = Tray(self)
         self.tray.activated.connect(self._raise)
-        self.tray.quitRequested.connect(self.close)
+        self.tray.quitRequested.connect(self.quit)
         self.setWindowTitle("kbapp")
         self.setWindowIcon(app_icon())
         self.resize(1120, 740)
@@ -297,6 +298,9 @@ class MainWindow(QMainWindow):
         self.bridge.loggedIn.connect(lambda u, d: self.shell and self.shell.set_account(u, d))
         self._closing = False
         self._closed = False
+        self._quitting = False      # Quit (Ctrl+Q, the tray's menu) rather than closing the window
+        self.told_about_tray = False
+        self.keys = Keyboard(self)  # shortcuts and the menu bar (kbapp/gui/shortcuts.py)
         self._first_refresh: asyncio.Future | None = None
 
     # -- start -------------------------------------------------------------------------
@@ -344,6 +348,7 @@ class MainWindow(QMainWindow):
         if self.shell is None:
             self.shell = Shell(self.session, self.bridge, self.tray)
             self.stack.addWidget(self.shell)
+            self.keys.shell_ready(self.shell)
             if self.shell.photo_service is not None:
                 self._connect_photos(self.shell.photo_service)
         st = await self.app.status()
@@ -401,11 +406,24 @@ class MainWindow(QMainWindow):
 
     # -- shut down -------------------------------------------------------------------------
 
+    def quit(self) -> None:
+        """Really quit: close the profile and stop the embedded server (Ctrl+Q, the tray's Quit)."""
+        self._quitting = True
+        self.close()
+
     def closeEvent(self, event) -> None:
         if self._closed:
             event.accept()
             return
         event.ignore()
+        if not self._quitting and not self._closing and self.tray.available:
+            # the window goes, the app stays (the server for other devices, folder watching, later chat)
+            self.hide()
+            if not self.told_about_tray:
+                self.told_about_tray = True
+                self.tray.notify("kbapp is still running",
+                                 "Its icon is in the tray. Choose Quit there (or press Ctrl+Q) to stop it.")
+            return
         if not self._closing:
             self._closing = True
             self.hide()

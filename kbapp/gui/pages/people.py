@@ -232,6 +232,7 @@ class IdentityCard(QFrame):
         self.proofs_view.setMouseTracking(True)
         self.proofs_view.setTextElideMode(Qt.ElideRight)
         self.proofs_view.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.proofs_view.setFocusPolicy(Qt.StrongFocus)   # arrows pick your proof to revoke
         self.proofs_view.selectionModel().selectionChanged.connect(self._own_selection)
         dl.addWidget(self.proofs_view)
         empty = QHBoxLayout()
@@ -439,6 +440,7 @@ class PeoplePage(Page):
         self._search_action = self.search.addAction(icon("search", theme.colour("text-faint")),
                                                     QLineEdit.LeadingPosition)
         self.search.returnPressed.connect(self.lookup_clicked)
+        self.search.textChanged.connect(lambda _t: self.banner.clear_about("search"))
         row.addWidget(self.search, 1)
         self.lookup_button = QPushButton("Look up")
         self.lookup_button.setObjectName("lookupButton")
@@ -500,8 +502,9 @@ class PeoplePage(Page):
         try:
             username = check_username(text.strip())
         except errors.BadUsername as e:
-            self.banner.show_error(e)
+            self.banner.show_error(e, subject="search")   # goes as soon as the name is edited
             return
+        self.banner.clear_unless(username)   # "Not found: bbo", "You follow bob": about another card
         self.empty.hide()
         self.current = username
         self.card.checking(username)
@@ -516,7 +519,7 @@ class PeoplePage(Page):
         else:
             self.card.hide()
             self.empty.show()
-            self.banner.show_error(result)
+            self.banner.show_error(result, subject=username)
 
     # -- proofs ---------------------------------------------------------------------------------
 
@@ -569,7 +572,8 @@ class PeoplePage(Page):
         if dlg.proof is not None:
             p = dlg.proof
             self.banner.show_message("info", f"{p.name} on {service_label(p.service)} is proven",
-                                     "Anyone who looks you up now sees it, checked live on the service.")
+                                     "Anyone who looks you up now sees it, checked live on the service.",
+                                     subject=self.current)
             self.refresh_clicked()
         dlg.deleteLater()
 
@@ -588,7 +592,7 @@ class PeoplePage(Page):
         ok, _ = await guarded(self._signed(self.app.revoke_proof, p.sig_id), banner=self.banner, busy=self.busy,
                               disable=(self.card.revoke_proof_button,))
         if ok:
-            self.banner.show_message("info", f"Your proof of {p.name} is revoked")
+            self.banner.show_message("info", f"Your proof of {p.name} is revoked", subject=self.current)
             await self.lookup(self.current)
 
     # -- following ------------------------------------------------------------------------------
@@ -612,7 +616,8 @@ class PeoplePage(Page):
             if not ident.following:
                 self.banner.show_message("info", f"You follow {ident.username}",
                                          "Your chain now holds a signed snapshot of their keys and proofs: any "
-                                         "change from here on is flagged when you look them up.")
+                                         "change from here on is flagged when you look them up.",
+                                         subject=ident.username)
 
     @qasync.asyncSlot()
     async def accept_changes_clicked(self) -> None:
@@ -625,4 +630,4 @@ class PeoplePage(Page):
         if ok:
             await self.lookup(ident.username)
             self.banner.show_message("info", f"You follow {ident.username} as they are now",
-                                     "A new follow was signed over what you just checked.")
+                                     "A new follow was signed over what you just checked.", subject=ident.username)

@@ -172,7 +172,10 @@ class SettingsPage(QWidget):
         s = self.session
         if s.embedded:
             f.serverKind.setText(f"On this computer: kbapp starts it with the app, on the same port each "
-                                 f"time. Its data is in {s.embedded_dir()}.")
+                                 f"time, and it runs as long as kbapp does. Closing the window keeps both "
+                                 f"running in the tray (where the desktop has one); Quit (Ctrl+Q, or the "
+                                 f"tray's menu) stops the server too, and your other devices can't reach "
+                                 f"it until kbapp starts again. Its data is in {s.embedded_dir()}.")
         else:
             f.serverKind.setText("Elsewhere: kbapp pinned its key at first contact and checks every "
                                  "answer against it.")
