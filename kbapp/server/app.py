@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from .limits import MAX_BODY, LimitConfig, Limits, RateLimiter, SignupLimiter, WriteLimits  # noqa: F401
+from .push import PushHub
 from .routes import kex, log, teams, users
 from .routes.common import STATUS, Http, error_response  # noqa: F401  (push.py, tests)
 from .service import Service
@@ -24,7 +25,10 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
 
     http = Http(service, max_body, writes)
     routes = [*log.routes(http), *users.routes(http), *kex.routes(http), *teams.routes(http)]
+    push = PushHub(service)                  # hints over /v1/push; each write records one (push.py)
+    routes += push.routes()
     app = Starlette(routes=routes)
+    app.state.push = push
     app.state.service = service
-    return Limits(app, RateLimiter(cfg.rate, cfg.burst), max_body=max_body, signups=SignupLimiter(cfg),
-                  body_timeout=cfg.body_timeout)
+    return Limits(push.recorder(app), RateLimiter(cfg.rate, cfg.burst), max_body=max_body,
+                  signups=SignupLimiter(cfg), body_timeout=cfg.body_timeout)

@@ -115,6 +115,7 @@ class GuardedH11Protocol(H11Protocol):
         self._header_timer = None
         self._body_timer = None
         self._host: str | None = None   # counted in per_client while open
+        self._upgraded = False
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         g = self.guards
@@ -140,21 +141,45 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc) -> None:
         self._cancel_timers()
-        if self._host is not None:
-            left = self.per_client.get(self._host, 1) - 1
-            if left > 0:
-                self.per_client[self._host] = left
-            else:
-                self.per_client.pop(self._host, None)
-            self._host = None
+        self._release(self._host)
+        self._host = None
         if self._refused:
             return
         super().connection_lost(exc)
+
+    def _release(self, host: str | None) -> None:
+        if host is not None:
+            left = self.per_client.get(host, 1) - 1
+            if left > 0:
+                self.per_client[host] = left
+            else:
+                self.per_client.pop(host, None)
+
+    def handle_websocket_upgrade(self, event) -> None:
+        """A WebSocket (the push channel) takes over the transport: our timers stop, and the
+        address keeps counting the connection until the WebSocket protocol loses it."""
+        self._cancel_timers()
+        self._upgraded = True
+        host, self._host = self._host, None
+        super().handle_websocket_upgrade(event)
+        ws = self.transport.get_protocol()
+        if host is not None and ws is not self:
+            lost = ws.connection_lost
+
+            def connection_lost(exc, _lost=lost, _host=host):
+                self._release(_host)
+                return _lost(exc)
+
+            ws.connection_lost = connection_lost
+        elif host is not None:
+            self._release(host)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
         super().data_received(data)
+        if self._upgraded:
+            return
         self._update_timers()
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self._arm_header()   # bytes of a request head have started to arrive

@@ -160,6 +160,22 @@ team_invite_acceptances = Table(
 )
 
 
+# --- push hints (migration 0006) -----------------------------------------------
+# A row per accepted write, for the push channel (push.py): which topic changed,
+# not what. Kept for a while so a reconnecting client can catch up from its cursor.
+
+push_events = Table(
+    "push_events", metadata,
+    Column("cursor", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("topic", String(80), nullable=False),       # user:<uid> | team:<id> | kex:<channel>
+    Column("kind", String(16), nullable=False),        # chain | request | acceptance | kex
+    Column("subject", String(70), nullable=False),
+    Column("created", BigInteger, nullable=False, index=True),
+    Index("ix_push_events_topic_cursor", "topic", "cursor"),
+    sqlite_autoincrement=True,                          # cursors never reused after a prune
+)
+
+
 def normalise_url(db: str | None, data_dir: Path) -> str:
     """`None` -> SQLite in data_dir; a bare path -> SQLite there; URLs pass through."""
     if not db:

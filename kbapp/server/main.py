@@ -70,7 +70,10 @@ def uvicorn_config(app, cfg: ServerConfig) -> uvicorn.Config:
                         max_connections=cap, max_per_client=cfg.max_per_client,
                         trusted_proxies=tuple(cfg.trust_proxy))
     return uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False, backlog=backlog,
-                          http=protocol_class(guards), ws="none", timeout_keep_alive=cfg.idle_timeout,
+                          http=protocol_class(guards), timeout_keep_alive=cfg.idle_timeout,
+                          # the push channel (push.py): small frames, no compression, idle pings
+                          ws="wsproto", ws_max_size=4096, ws_per_message_deflate=False,
+                          ws_ping_interval=20.0, ws_ping_timeout=20.0,
                           h11_max_incomplete_event_size=16 * 1024, proxy_headers=bool(cfg.trust_proxy),
                           forwarded_allow_ips=list(cfg.trust_proxy) or None)
 
