@@ -1,0 +1,218 @@
+"""Push (issue 12): hints over /v1/push between real server processes and real clients.
+
+* two server processes on one PostgreSQL database, a client on each: a write through
+  one reaches the other's client as a hint within a second (LISTEN/NOTIFY);
+* a server killed and restarted: the client goes offline, comes back, and resumes from
+  its cursor without losing the hint written (through the other process) meanwhile;
+* a WebSocket without a valid token, or asking for a topic its user may not see, is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from httpx_ws import WebSocketUpgradeError, aconnect_ws
+
+from kbapp.client.events import DevicesChanged
+from kbapp.client.sync import Backoff, ConnectionStateChanged, Machine, PushHint, Sync
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class Recorder:
+    """Every event of an App, with the monotonic time it came."""
+
+    def __init__(self, app):
+        self.events: list[tuple[float, object]] = []
+        app.events.on(lambda ev: self.events.append((time.monotonic(), ev)))
+
+    def of(self, cls):
+        return [ev for _, ev in self.events if isinstance(ev, cls)]
+
+    def states(self) -> list[str]:
+        return [ev.state for ev in self.of(ConnectionStateChanged)]
+
+    async def until(self, pred, timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for t, ev in self.events:
+                if pred(ev):
+                    return t, ev
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no such event within {timeout} s: {[e for _, e in self.events][-12:]}")
+
+
+def fast_sync(app) -> Sync:
+    return Sync(app, machine=Machine(Backoff(base=0.1, cap=0.5)))
+
+
+async def two_devices(apps, tmp_path, url_a: str, url_b: str):
+    """alice's first device on server A, her second (by paper key) on server B."""
+    a = await apps(tmp_path / "alice-a")
+    await a.signup("alice", device_name="a1", server_url=url_a)
+    phrase = await a.create_paperkey()
+    b = await apps(tmp_path / "alice-b")
+    await b.login_paperkey("alice", phrase, device_name="b1", server_url=url_b)
+    return a, b
+
+
+@pytest.mark.postgres
+async def test_a_write_on_one_server_reaches_a_client_of_the_other(pg_database, server_factory, tmp_path, apps):
+    s1 = server_factory(db=pg_database, name="shared")
+    s2 = server_factory(db=pg_database, name="shared")
+    a, b = await two_devices(apps, tmp_path, s1.url, s2.url)
+    rec = Recorder(b)
+    sync = fast_sync(b)
+    sync.start()
+    try:
+        await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "online")
+        latencies = []
+        for i in range(3):
+            await a.create_paperkey()                   # a write through server 1 only
+            done = time.monotonic()
+            t_hint, hint = await rec.until(lambda ev: isinstance(ev, PushHint) and ev in rec.of(PushHint)[i:])
+            latencies.append(t_hint - done)             # < 0: came before the write call returned
+            assert hint.topic == f"user:{b.store.get('uid')}" and hint.kind == "chain"
+        await rec.until(lambda ev: isinstance(ev, DevicesChanged))   # the Devices page's event
+        print(f"user hint, arrival minus the write's return: {[round(x * 1000) for x in latencies]} ms")
+        assert max(latencies) < 1.0
+
+        # the bare latency: a raw write on server 1, a raw listener on server 2
+        channel, samples = "ef" * 16, []
+        async with httpx.AsyncClient() as client:
+            async with aconnect_ws(f"{s2.url}/v1/push?topics=kex:{channel}", client) as ws:
+                assert (await ws.receive_json())["type"] == "ready"
+                for _ in range(10):
+                    t0 = time.monotonic()
+                    r = await client.post(f"{s1.url}/v1/kex/{channel}", json={"msg": "aGk="})
+                    assert r.status_code == 200
+                    assert (await asyncio.wait_for(ws.receive_json(), 1.0))["type"] == "hint"
+                    samples.append(time.monotonic() - t0)
+        samples.sort()
+        print(f"kex post on server 1 -> hint from server 2: median {samples[5] * 1000:.1f} ms, "
+              f"max {samples[-1] * 1000:.1f} ms")
+        assert samples[-1] < 1.0
+    finally:
+        await sync.stop()
+
+
+@pytest.mark.postgres
+async def test_reconnect_resumes_from_the_cursor(pg_database, server_factory, tmp_path, apps):
+    s1 = server_factory(db=pg_database, name="shared")
+    s2 = server_factory(db=pg_database, name="shared")
+    a, b = await two_devices(apps, tmp_path, s1.url, s2.url)
+    rec = Recorder(b)
+    sync = fast_sync(b)
+    sync.start()
+    try:
+        await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "online")
+        await a.create_paperkey()
+        _, first = await rec.until(lambda ev: isinstance(ev, PushHint))
+        assert sync.cursor() == first.cursor
+
+        s2.proc.kill()                                   # no goodbye: the socket just dies
+        s2.proc.wait(10)
+        s2.proc = None
+        await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "offline")
+        await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "backoff")
+        written = []
+        for _ in range(2):                               # written through server 1 while 2 is down
+            await a.create_paperkey()
+            written.append(a)
+        await asyncio.sleep(0.5)
+        assert len(rec.of(PushHint)) == 1                # nothing can arrive: our server is dead
+        s2.start()                                       # same port, same database
+        online_before = rec.states().count("online")
+        await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "online"
+                        and rec.states().count("online") > online_before, timeout=15)
+        await rec.until(lambda ev: isinstance(ev, PushHint) and len(rec.of(PushHint)) >= 3, timeout=5)
+        hints = rec.of(PushHint)
+        cursors = [h.cursor for h in hints]
+        assert cursors == sorted(cursors) and len(set(cursors)) == 3, cursors
+        states = rec.states()
+        print("states:", states)
+        assert states.index("offline") < len(states) - 1 - states[::-1].index("online")
+        # the replayed hints are exactly the ones in the database after our cursor
+        rows = httpx.get(s1.url + "/v1/server", timeout=5)
+        assert rows.status_code == 200
+        assert sync.cursor() == cursors[-1]
+    finally:
+        await sync.stop()
+
+
+async def test_push_refuses_bad_tokens_and_foreign_topics(server, tmp_path, apps):
+    alice = await apps(tmp_path / "alice")
+    await alice.signup("alice", device_name="a1", server_url=server.url)
+    bob = await apps(tmp_path / "bob")
+    await bob.signup("bob", device_name="b1", server_url=server.url)
+    await alice.create_team("acme")
+    team_id = (await alice.team("acme")).team_id
+    alice_uid, bob_uid = alice.store.get("uid"), bob.store.get("uid")
+    bob_token = await bob.api.read_tokens.header()
+
+    async def refused(topics: str, headers: dict | None = None) -> tuple[int, str]:
+        """The HTTP answer to a WebSocket upgrade (httpx-ws does not read a refusal's body)."""
+        upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                   "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", **(headers or {})}
+        async with httpx.AsyncClient() as client:
+            resp = await client.get(f"{server.url}/v1/push?topics={topics}", headers=upgrade)
+            with pytest.raises(WebSocketUpgradeError):        # and a real client is refused too
+                async with aconnect_ws(f"{server.url}/v1/push?topics={topics}", client, headers=headers or {}):
+                    pass
+        return resp.status_code, resp.json()["error"]["code"]
+
+    # no token, a forged one, another user's chain, a team bob is not in
+    assert await refused(f"user:{alice_uid}") == (401, "BAD_READ_TOKEN")
+    forged = "KbappRead " + bob_token.split(" ", 1)[1][:-8] + "AAAAAAA="
+    assert (await refused(f"user:{bob_uid}", {"Authorization": forged}))[0] == 401
+    assert await refused(f"user:{alice_uid}", {"Authorization": bob_token}) == (403, "READ_NOT_ALLOWED")
+    assert await refused(f"team:{team_id}", {"Authorization": bob_token}) == (403, "READ_NOT_ALLOWED")
+    assert await refused("team:" + "0" * 32, {"Authorization": bob_token}) == (403, "READ_NOT_ALLOWED")
+    assert await refused("nonsense", {"Authorization": bob_token}) == (400, "ENCODING")
+    assert await refused("kex:" + "ab" * 16, {"Authorization": "KbappRead bogus"}) == (401, "BAD_READ_TOKEN")
+
+    # bob's own topic is fine, and hears nothing of alice's team
+    async with httpx.AsyncClient() as client:
+        async with aconnect_ws(f"{server.url}/v1/push?topics=user:{bob_uid}", client,
+                               headers={"Authorization": bob_token}) as ws:
+            assert (await ws.receive_json())["type"] == "ready"
+            await alice.add_member("acme", "bob", "reader")   # a team write, not bob's topic
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.receive_json(), 1.0)
+        # now a member: he may listen to the team
+        async with aconnect_ws(f"{server.url}/v1/push?topics=team:{team_id}&since=0", client,
+                               headers={"Authorization": bob_token}) as ws:
+            first = await ws.receive_json()
+            assert first["type"] == "hint" and first["topic"] == f"team:{team_id}"
+
+
+async def test_push_connection_caps_and_a_client_that_speaks(server, tmp_path):
+    """Anonymous kex listeners: at most 16 per address; a client that sends is closed."""
+    channel = "cd" * 16
+    async with httpx.AsyncClient() as client:
+        async with contextlib_stack() as stack:
+            for _ in range(16):
+                ws = await stack.enter_async_context(aconnect_ws(f"{server.url}/v1/push?topics=kex:{channel}", client))
+                assert (await ws.receive_json())["type"] == "ready"
+            with pytest.raises(WebSocketUpgradeError) as exc:
+                async with aconnect_ws(f"{server.url}/v1/push?topics=kex:{channel}", client):
+                    pass
+            assert exc.value.response.status_code == 429
+        # the 16 closed: room again; and speaking ends the connection
+        async with aconnect_ws(f"{server.url}/v1/push?topics=kex:{channel}", client) as ws:
+            assert (await ws.receive_json())["type"] == "ready"
+            await ws.send_text("x" * 100)
+            from httpx_ws import WebSocketDisconnect
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await asyncio.wait_for(ws.receive_json(), 5)
+            assert closed.value.code == 4008
+        # still serving plain requests
+        assert (await client.get(server.url + "/v1/server")).status_code == 200
+
+
+def contextlib_stack():
+    import contextlib
+    return contextlib.AsyncExitStack()
