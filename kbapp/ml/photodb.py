@@ -36,10 +36,11 @@ from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, L
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
 from kbapp.core import errors
+from kbapp.ml.migrate import Step, migrate
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1   # the "meta" row of the indexes made before migrations (kept, so they still open)
 MAX_TAG = 200
 
 metadata = MetaData()
@@ -105,6 +106,29 @@ concept_examples = Table(
 
 # OCR text: FTS5 keyed by photo id (rowid). SQLAlchemy Core has no virtual tables: plain DDL.
 FTS_DDL = "CREATE VIRTUAL TABLE IF NOT EXISTS photo_text USING fts5(body, tokenize = 'unicode61 remove_diacritics 2')"
+
+
+def _adopt_v1(conn) -> None:
+    """Version 1: the tables the previous release's `create_all` made (a new index gets them here)."""
+    metadata.create_all(conn)
+    conn.exec_driver_sql(FTS_DDL)
+    version = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    if version is None:
+        conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+    elif not version.isdigit() or int(version) > SCHEMA_VERSION:
+        raise errors.SchemaTooNew(f"index schema {version!r} is newer than this kbapp ({SCHEMA_VERSION}); "
+                                  "upgrade kbapp")
+
+
+def _embeddings_by_kind(conn) -> None:
+    """Version 2: `load_vectors(kind)` reads one kind of vector; the key leads with photo_id."""
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS embeddings_by_kind ON embeddings (kind, photo_id)")
+
+
+MIGRATIONS = (
+    Step(1, "adopt the previous release's tables and FTS table", _adopt_v1),
+    Step(2, "index embeddings by kind", _embeddings_by_kind),
+)
 
 
 @dataclass
@@ -226,16 +250,12 @@ class PhotoDB:
         event.listen(self.engine, "connect", _on_connect)
         self.write_lock = threading.RLock()
         try:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA schema_version").scalar()   # reads the header: "not a database"
-                metadata.create_all(conn)
-                conn.exec_driver_sql(FTS_DDL)
-                version = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-                if version is None:
-                    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-                elif not version.isdigit() or int(version) > SCHEMA_VERSION:
-                    raise errors.IndexCorrupt(f"{self.path}: index schema {version!r} is newer than this kbapp "
-                                              f"({SCHEMA_VERSION}); upgrade kbapp or remove the index")
+            migrate(self.engine, MIGRATIONS, what=f"photo index {self.path}")
+        except errors.SchemaTooNew as e:
+            self.engine.dispose()
+            raise errors.IndexCorrupt(f"{e}, or remove the index") from e
         except DatabaseError as e:
             self.engine.dispose()
             raise errors.IndexCorrupt(f"{self.path} is not a usable photo index ({e.orig}); move it away to "

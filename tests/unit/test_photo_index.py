@@ -165,9 +165,18 @@ def test_damaged_pages_are_refused_with_a_typed_error(tmp_path):
 
 
 def test_newer_schema_is_refused(tmp_path):
+    """Migrated by a newer kbapp (user_version), or, before migrations, a newer meta row."""
     PhotoDB(index_path(tmp_path)).close()
-    with sqlite3.connect(index_path(tmp_path)) as c:
+    c = sqlite3.connect(index_path(tmp_path))
+    c.execute("PRAGMA user_version = 99")
+    c.close()
+    with pytest.raises(errors.IndexCorrupt, match="newer"):
+        PhotoLibrary.open(tmp_path)
+    c = sqlite3.connect(index_path(tmp_path))
+    c.execute("PRAGMA user_version = 0")
+    with c:
         c.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    c.close()
     with pytest.raises(errors.IndexCorrupt, match="newer"):
         PhotoLibrary.open(tmp_path)
 
