@@ -744,7 +744,8 @@ class PhotoLibrary:
     def watch(self, roots: Iterable[Path], *, interval: float = 2.0, stop: threading.Event | None = None,
               cancel: threading.Event | None = None,
               on_update: Callable[[IndexSummary], None] | None = None,
-              progress: Callable[[IndexProgress], None] | None = None, follow_symlinks: bool = False) -> None:
+              progress: Callable[[IndexProgress], None] | None = None, follow_symlinks: bool = False,
+              force_polling: bool | None = None) -> None:
         """Re-index `roots` whenever their files change, until `stop` is set (Ctrl-C in the CLI).
 
         `stop` ends the watcher (and the pass it runs); `cancel` ends only the running pass
@@ -752,12 +753,15 @@ class PhotoLibrary:
         pass starts, and the next change starts a new pass, which also picks up what the
         cancelled one left.
 
-        Polling, not inotify/watchdog: no extra dependency, and it works the same on
-        network drives and FUSE mounts (a KBFS folder), where change notifications are
-        unreliable. Each poll is one `stat` per file; a change is indexed once the file
-        set has been the same for two polls in a row, so a half-copied file is not read.
-        A full `index` runs first.
+        File-system events (watchfiles: inotify, FSEvents, ReadDirectoryChangesW), so an
+        idle library costs nothing; `force_polling` (or WATCHFILES_FORCE_POLLING) for network
+        drives and FUSE mounts (a KBFS folder), where events are unreliable. A pass starts
+        once the folders have been quiet for `interval` seconds and their files differ from
+        what the last pass saw (one `stat` per file then), so a half-copied file is not read.
+        A full `index` runs first; what changed while it ran is caught by the first check.
         """
+        from watchfiles import watch as fs_events
+
         roots = [Path(r).resolve() for r in roots]
         stop = stop or threading.Event()
         cancel = cancel or threading.Event()
@@ -771,20 +775,34 @@ class PhotoLibrary:
             return {p: (st.st_size, st.st_mtime_ns)
                     for p, st in walk_images(roots, follow_symlinks=follow_symlinks).items()}
 
-        # taken before the pass: a file that arrives while it runs is a change for the next poll
+        # taken before the pass: a file that arrives while it runs is a change for the next check
         indexed = snapshot()
-        last = indexed
         summary = one_pass()
         if on_update:
             on_update(summary)
-        while not stop.wait(interval):
+        quiet_ms = max(50, int(interval * 1000))
+        dirty = True                     # check once after the first pass
+        present = [r for r in roots if r.exists()]
+        if not present:                  # nothing to watch (a folder unplugged): wait for stop
+            stop.wait()
+            return
+        for changes in fs_events(*present, stop_event=stop, rust_timeout=quiet_ms,
+                                 yield_on_timeout=True, debounce=quiet_ms, force_polling=force_polling,
+                                 raise_interrupt=False):
+            if stop.is_set():
+                break
+            if changes:
+                dirty = True             # still moving: wait for a quiet period
+                continue
+            if not dirty:
+                continue
+            dirty = False
             now = snapshot()
-            if now != indexed and now == last:
-                summary = one_pass()
+            if now != indexed:
                 indexed = now
+                summary = one_pass()
                 if on_update:
                     on_update(summary)
-            last = now
 
     # -- asyncio ------------------------------------------------------------------------------------
 
