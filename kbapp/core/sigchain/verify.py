@@ -27,7 +27,6 @@ from dataclasses import dataclass, field, replace
 import nacl.exceptions
 import nacl.signing
 
-from ..encoding import canonical_json
 from ..errors import (
     BadChainLink,
     BadPerUserKey,
@@ -50,23 +49,19 @@ from ..errors import (
 from ..keys import (
     CURVE25519_KID_TYPE,
     ED25519_KID_TYPE,
-    PREFIX_REVERSE_SIG,
-    decode_sig_packet,
     kid_hex,
-    signed_message,
 )
 from .links import (
-    MAX_SIG,
     SEQ_TYPE_PUBLIC,
     ChainLink,
     LinkType,
     allow_stubbing,
     body_has_revokes,
-    load_inner,
     parse_kid_field,
     parse_link,
     stub_type_supported,
 )
+from .reverse import check_reverse_sig
 
 MAX_CHAIN_LINKS = 1 << 20
 MAX_REVOKES_PER_LINK = 256
@@ -385,37 +380,9 @@ class _Subchain:
         self.puks[gen] = PukInfo(gen, sign.hex(), enc.hex(), link.seqno)
 
     def _reverse_sig(self, link: ChainLink, section: str, kid: bytes, err: type[WrongReverseSig]) -> None:
-        """The delegated key signed this very link, with its reverse_sig set to null."""
-        sec = link.payload["body"][section]
-        rsig = sec.get("reverse_sig")
-        if not isinstance(rsig, str) or len(rsig) > MAX_SIG:
-            raise err(f"link {link.seqno}: {section} has no reverse signature")
-        expected = dict(link.payload)
-        expected["body"] = dict(expected["body"])
-        expected["body"][section] = dict(sec, reverse_sig=None)
-        expected_json = canonical_json(expected)
-        try:
-            packet = decode_sig_packet(rsig)
-        except EncodingError as e:
-            raise err(f"link {link.seqno}: malformed reverse signature: {e}") from None
-        body = packet["body"]
-        if body["key"] != kid:
-            raise err(f"link {link.seqno}: reverse signature by another key than {kid.hex()}")
-        want_prefix = PREFIX_REVERSE_SIG if link.is_ours else None
-        if body.get("prefix") != want_prefix:
-            raise err(f"link {link.seqno}: reverse signature made for another context")
-        signed = body.get("payload") or b""
-        if signed:
-            try:
-                same = canonical_json(load_inner(signed)) == expected_json
-            except (EncodingError, BadChainLink) as e:
-                raise err(f"link {link.seqno}: reverse signature payload: {e}") from None
-            if not same:
-                raise err(f"link {link.seqno}: reverse signature signs another payload")
-        else:
-            signed = expected_json
-        if len(body["sig"]) != 64 or not self.verifier.ok(kid, signed_message(want_prefix, signed), body["sig"]):
-            raise err(f"link {link.seqno}: reverse signature does not verify")
+        """The delegated key signed this very link, with its reverse_sig set to null (reverse.py)."""
+        check_reverse_sig(link.payload, ("body", section), kid, ours=link.is_ours, verifier=self.verifier,
+                          fail=lambda why: err(f"link {link.seqno}: {section} {why}"))
 
     # -- devices -------------------------------------------------------------------
 

@@ -32,7 +32,6 @@ from typing import Any
 
 
 from ..chains import RootOk, fault
-from ..encoding import canonical_json
 from ..errors import (
     BadChainLink,
     BadSignature,
@@ -55,8 +54,9 @@ from ..errors import (
     WrongPrev,
     WrongSeqno,
 )
-from ..keys import CURVE25519_KID_TYPE, ED25519_KID_TYPE, PREFIX_REVERSE_SIG, decode_sig_packet, signed_message
-from ..sigchain.links import MAX_SIG, TEAM_TYPES, ChainLink, LinkType, link_id, load_inner, parse_kid_field, parse_link
+from ..keys import CURVE25519_KID_TYPE, ED25519_KID_TYPE
+from ..sigchain.links import TEAM_TYPES, ChainLink, LinkType, link_id, parse_kid_field, parse_link
+from ..sigchain.reverse import check_reverse_sig
 from ..sigchain.verify import _cyclic_gc_paused, _Verifier
 from ..uid import uid_for
 from .invites import INVITE_TYPE_SEITAN, INVITE_TYPES_USER, MAX_USES, verify_acceptance
@@ -386,35 +386,9 @@ class _Player:
         self.needs_rotation = False
 
     def _reverse_sig(self, lk: ChainLink, sec: dict, kid: bytes) -> None:
-        """The new team key signed this very link with its own reverse_sig null."""
-        n = lk.seqno
-        rsig = sec.get("reverse_sig")
-        if not isinstance(rsig, str) or len(rsig) > MAX_SIG:
-            raise BadTeamKey(f"team link {n}: the new team key has no reverse signature")
-        expected = dict(lk.payload)
-        expected["body"] = dict(expected["body"])
-        expected["body"]["team"] = dict(expected["body"]["team"])
-        expected["body"]["team"]["per_team_key"] = dict(sec, reverse_sig=None)
-        expected_json = canonical_json(expected)
-        try:
-            body = decode_sig_packet(rsig)["body"]
-        except EncodingError as e:
-            raise BadTeamKey(f"team link {n}: malformed reverse signature: {e}") from None
-        want_prefix = PREFIX_REVERSE_SIG if lk.is_ours else None
-        if body["key"] != kid or body.get("prefix") != want_prefix:
-            raise BadTeamKey(f"team link {n}: reverse signature by another key or for another context")
-        signed = body.get("payload") or b""
-        if signed:
-            try:
-                same = canonical_json(load_inner(signed)) == expected_json
-            except (EncodingError, BadChainLink) as e:
-                raise BadTeamKey(f"team link {n}: reverse signature payload: {e}") from None
-            if not same:
-                raise BadTeamKey(f"team link {n}: reverse signature signs another payload")
-        else:
-            signed = expected_json
-        if len(body["sig"]) != 64 or not self.verifier.ok(kid, signed_message(want_prefix, signed), body["sig"]):
-            raise BadTeamKey(f"team link {n}: the team key's reverse signature does not verify")
+        """The new team key signed this very link with its own reverse_sig null (sigchain/reverse.py)."""
+        check_reverse_sig(lk.payload, ("body", "team", "per_team_key"), kid, ours=lk.is_ours,
+                          verifier=self.verifier, fail=lambda why: BadTeamKey(f"team link {lk.seqno}: the team key {why}"))
 
     def parse_settings(self, lk: ChainLink, sec: Any) -> Settings:
         sec = _obj(sec, "team.settings", lk.seqno)
