@@ -22,8 +22,6 @@ those KIDs to open_seed_box / decrypt_prev_seed (or call PerUserKey.check).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -31,15 +29,14 @@ import nacl.exceptions
 import nacl.public
 
 from .boxes import secretbox_open, secretbox_seal
+from .derive import USER, check_generation, check_seed, derive_keys, derive_secret
 from .encoding import pack, unpack
 from .errors import BadKID, BadPerUserKey, DecryptionError, EncodingError
 from .keys import EncryptionKeyPair, SigningKeyPair, kid_hex
 
 SEED_SIZE = 32
 NONCE_SIZE = nacl.public.Box.NONCE_SIZE  # 24
-REASON_SIGNING = b"Derived-User-NaCl-EdDSA-1"
-REASON_ENCRYPTION = b"Derived-User-NaCl-DH-1"
-REASON_SECRETBOX = b"Derived-User-NaCl-SecretBox-1"
+REASON_SIGNING, REASON_ENCRYPTION, REASON_SECRETBOX = USER.signing, USER.encryption, USER.secretbox
 
 SEED_BOX_VERSION = 1
 SEED_BOX_CONTEXT = "kbapp-puk-seed-box-v1"
@@ -50,26 +47,16 @@ MAX_GENERATION = 1 << 31
 
 
 def derive_from_secret(seed: bytes, reason: bytes) -> bytes:
-    """Keybase's DeriveFromSecret: HMAC-SHA256(key=seed, message=reason)."""
-    if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_SIZE:
-        raise ValueError(f"a derivation secret is {SEED_SIZE} bytes")
-    if len(reason) < 8:
-        raise ValueError("a derivation reason is at least 8 bytes")
-    return hmac.new(bytes(seed), reason, hashlib.sha256).digest()
+    """Keybase's DeriveFromSecret: HMAC-SHA256(key=seed, message=reason) (core/derive.py)."""
+    return derive_secret(seed, reason, USER)
 
 
 def _check_generation(generation: object) -> int:
-    if type(generation) is not int or not 1 <= generation <= MAX_GENERATION:
-        raise BadPerUserKey(f"a PUK generation is an integer from 1, not {generation!r}")
-    return generation
+    return check_generation(generation, USER)
 
 
 def _check_seed(seed: object) -> bytes:
-    if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_SIZE:
-        raise BadPerUserKey(f"a PUK seed is {SEED_SIZE} bytes")
-    if not any(seed):
-        raise BadPerUserKey("refusing a blank (all-zero) PUK seed")
-    return bytes(seed)
+    return check_seed(seed, USER)
 
 
 def _same_kid(expected: bytes | str, actual: bytes) -> bool:
@@ -91,14 +78,9 @@ class PerUserKey:
 
     @classmethod
     def derive(cls, seed: bytes, generation: int) -> "PerUserKey":
-        seed = _check_seed(seed)
-        return cls(
-            generation=_check_generation(generation),
-            seed=seed,
-            signing=SigningKeyPair.from_seed(derive_from_secret(seed, REASON_SIGNING)),
-            encryption=EncryptionKeyPair.from_seed(derive_from_secret(seed, REASON_ENCRYPTION)),
-            secretbox_key=derive_from_secret(seed, REASON_SECRETBOX),
-        )
+        seed, signing, encryption, secretbox_key = derive_keys(seed, USER)
+        return cls(generation=_check_generation(generation), seed=seed, signing=signing,
+                   encryption=encryption, secretbox_key=secretbox_key)
 
     @property
     def signing_kid(self) -> bytes:

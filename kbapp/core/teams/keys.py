@@ -25,8 +25,6 @@ a key handed to one application says nothing about the team key or the others.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
@@ -34,6 +32,7 @@ import nacl.exceptions
 import nacl.public
 import nacl.secret
 
+from ..derive import TEAM, check_generation, check_seed, derive_keys, derive_secret
 from ..encoding import b64decode, b64encode, pack, unpack
 from ..errors import BadKID, BadTeamKey, EncodingError
 from ..keys import CURVE25519_KID_TYPE, EncryptionKeyPair, SigningKeyPair, parse_kid
@@ -44,9 +43,7 @@ if TYPE_CHECKING:
 
 SEED_SIZE = 32
 NONCE_SIZE = 24
-REASON_SIGNING = b"Keybase-Derived-Team-NaCl-EdDSA-1"
-REASON_ENCRYPTION = b"Keybase-Derived-Team-NaCl-DH-1"
-REASON_SECRETBOX = b"Keybase-Derived-Team-NaCl-SecretBox-1"
+REASON_SIGNING, REASON_ENCRYPTION, REASON_SECRETBOX = TEAM.signing, TEAM.encryption, TEAM.secretbox
 # Application keys: one reason per application (kbapp's own strings).
 APPLICATIONS = {
     "chat": b"kbapp-team-app-key-chat-v1",
@@ -58,24 +55,16 @@ MAX_BOX_B64 = 512
 
 
 def derive_team_secret(seed: bytes, reason: bytes) -> bytes:
-    """Keybase's team derivation: HMAC-SHA512(key=seed, message=reason)[:32]."""
-    if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_SIZE:
-        raise ValueError(f"a team key seed is {SEED_SIZE} bytes")
-    return hmac.new(bytes(seed), reason, hashlib.sha512).digest()[:32]
+    """Keybase's team derivation: HMAC-SHA512(key=seed, message=reason)[:32] (core/derive.py)."""
+    return derive_secret(seed, reason, TEAM)
 
 
 def _check_generation(generation: object) -> int:
-    if type(generation) is not int or not 1 <= generation <= MAX_GENERATION:
-        raise BadTeamKey(f"a team key generation is an integer from 1, not {generation!r}")
-    return generation
+    return check_generation(generation, TEAM)
 
 
 def _check_seed(seed: object) -> bytes:
-    if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_SIZE:
-        raise BadTeamKey(f"a team key seed is {SEED_SIZE} bytes")
-    if not any(seed):
-        raise BadTeamKey("refusing a blank (all-zero) team key seed")
-    return bytes(seed)
+    return check_seed(seed, TEAM)
 
 
 @dataclass(frozen=True)
@@ -90,12 +79,9 @@ class TeamKey:
 
     @classmethod
     def derive(cls, seed: bytes, generation: int) -> "TeamKey":
-        seed = _check_seed(seed)
-        return cls(
-            generation=_check_generation(generation), seed=seed,
-            signing=SigningKeyPair.from_seed(derive_team_secret(seed, REASON_SIGNING)),
-            encryption=EncryptionKeyPair.from_seed(derive_team_secret(seed, REASON_ENCRYPTION)),
-            secretbox_key=derive_team_secret(seed, REASON_SECRETBOX))
+        seed, signing, encryption, secretbox_key = derive_keys(seed, TEAM)
+        return cls(generation=_check_generation(generation), seed=seed, signing=signing,
+                   encryption=encryption, secretbox_key=secretbox_key)
 
     @property
     def signing_kid(self) -> bytes:
