@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QFrame, QHBoxLayout, QLineEdit, QPushButton,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QFrame, QHBoxLayout, QLayout, QLineEdit,
+                               QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget)
 
 from kbapp.core import errors
 
@@ -22,6 +22,7 @@ from . import theme
 from .assets import icon
 from .dialogs import unlock_keys
 from .models import SERVICE_LABELS
+from .proof_words import proof_failure
 from .widgets import Banner, BusyBar, IconLabel, flash_text, guarded, label
 
 BUILT_IN = ("website", "dns", "github", "mastodon")
@@ -44,6 +45,7 @@ class ProveDialog(QDialog):
         self.setMinimumWidth(620)
 
         lay = QVBoxLayout(self)
+        lay.setSizeConstraint(QLayout.SetMinimumSize)   # a banner grows the dialog, never squeezes the text
         lay.setContentsMargins(28, 24, 28, 24)
         lay.setSpacing(10)
         lay.addWidget(label("Prove an account", "title"))
@@ -54,6 +56,7 @@ class ProveDialog(QDialog):
         lay.addWidget(self.busy)
         self.banner = Banner()
         self.banner.setObjectName("proveBanner")
+        self.banner.installEventFilter(self)
         lay.addWidget(self.banner)
         self.pages = QStackedWidget()
         lay.addWidget(self.pages, 1)
@@ -100,6 +103,8 @@ class ProveDialog(QDialog):
         bl.setContentsMargins(16, 14, 10, 14)
         self.text = label("", wrap=True, selectable=True)
         self.text.setObjectName("proofText")
+        self.text.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
+        self.text.installEventFilter(self)   # its wrapped height is its minimum (see eventFilter)
         bl.addWidget(self.text, 1)
         self.copy_button = QPushButton("Copy")
         self.copy_button.setObjectName("copyProofButton")
@@ -149,6 +154,28 @@ class ProveDialog(QDialog):
         lay.addLayout(buttons)
         self._service_changed()
         self._show_page(0)
+
+    def eventFilter(self, obj, ev) -> bool:
+        """A stacked page does not pass on a wrapped label's height for its width: set it as the
+        label's minimum on each resize, so the text to post is never cut, whatever shows above it."""
+        if obj is getattr(self, "text", None) and ev.type() == QEvent.Resize:
+            h = self.text.heightForWidth(self.text.width())
+            if h > 0 and h != self.text.minimumHeight():
+                self.text.setMinimumHeight(h)
+        elif obj is self.banner and ev.type() in (QEvent.Show, QEvent.Resize):
+            QTimer.singleShot(0, self._fit)
+        return super().eventFilter(obj, ev)
+
+    def _fit(self) -> None:
+        """Grow to the height the wrapped banner and text need at this width (a layout's minimum
+        ignores wrapping, so a long error would otherwise take the text's room)."""
+        lay = self.layout()
+        need = lay.totalHeightForWidth(self.width()) if lay.hasHeightForWidth() else -1
+        need = max(need, lay.totalMinimumSize().height())
+        if need > self.minimumHeight():
+            self.setMinimumHeight(need)
+        if need > self.height():
+            self.resize(self.width(), need)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -231,11 +258,9 @@ class ProveDialog(QDialog):
             return
         self.result = result
         if not result.ok:
-            self.banner.show_message(
-                "warning" if result.state in ("broken", "temporary") else "error",
-                {"broken": "The text is not there yet", "temporary": "The service did not answer",
-                 "changed": "The text found there is not this proof"}.get(result.state, "The check failed"),
-                f"{result.reason}. Post the text exactly as shown, wait a moment, and try again.")
+            title, message = proof_failure(result.state, result.reason)
+            self.banner.show_message("warning" if result.state in ("broken", "temporary") else "error",
+                                     title, message)
             return
         ok, proof = await guarded(self.app.finish_proof(req), banner=self.banner, busy=self.busy,
                                   disable=(self.next_button, self.back_button))

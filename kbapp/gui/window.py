@@ -291,9 +291,10 @@ class MainWindow(QMainWindow):
         self._checkpoint: tuple[int, int] | None = None  # size, seen_at
         self._age_timer = QTimer(self)
         self._age_timer.setInterval(15_000)
-        self._age_timer.timeout.connect(self._render_checkpoint)
+        self._age_timer.timeout.connect(self._sync_checkpoint)
 
         self.bridge.checkpointAdvanced.connect(self._checkpoint_advanced)
+        self.bridge.identityVerified.connect(lambda *_: self._sync_checkpoint(checked=True))
         self.bridge.verificationFailed.connect(self._verification_failed)
         self.bridge.loggedIn.connect(lambda u, d: self.shell and self.shell.set_account(u, d))
         self._closing = False
@@ -386,6 +387,19 @@ class MainWindow(QMainWindow):
 
     def _checkpoint_advanced(self, size: int, _root: str) -> None:
         self._checkpoint = (size, int(time.time()))
+        self._render_checkpoint()
+
+    @qasync.asyncSlot()
+    async def _sync_checkpoint(self, checked: bool = False) -> None:
+        """Show the checkpoint the profile trusts now (the card's), however it advanced (a follow,
+        a team load), and `checked`: a verification just used it, so it was verified just now."""
+        if self._closing:
+            return
+        ok, st = await guarded(self.app.status())
+        if not ok or st.checkpoint is None or self._closing:
+            return
+        seen = int(time.time()) if checked else max(st.checkpoint.seen_at, (self._checkpoint or (0, 0))[1])
+        self._checkpoint = (st.checkpoint.size, seen)
         self._render_checkpoint()
 
     def _render_checkpoint(self) -> None:

@@ -104,3 +104,20 @@ def test_bad_server_addresses_say_why(typed, says):
     with pytest.raises(errors.BadServerUrl) as e:
         normalize_server_url(typed)
     assert says in str(e.value)
+
+
+def test_status_bar_checkpoint_agrees_with_the_card_and_is_fresh(qtbot, alice_window, run):
+    """The card and the status bar name the same checkpoint, and a check just made says so."""
+    w, url = alice_window
+    page = w.shell.people
+    run(page.lookup("bob"))
+    run(page.lookup("alice"))
+    w._checkpoint = (w._checkpoint[0], w._checkpoint[1] - 400)   # as if last verified 6 min ago
+    w._render_checkpoint()
+    assert "6 min ago" in w.checkpoint_status.text.text()
+    # the log grows through a path that does not announce it (following signs and re-reads our chain)
+    run(w.app.follow("bob"))
+    run(page.lookup("bob"))
+    size = page.card.ident.checkpoint.size
+    qtbot.waitUntil(lambda: w.checkpoint_status.text.text() == f"Checkpoint {size} · verified just now",
+                    timeout=TIMEOUT_MS)

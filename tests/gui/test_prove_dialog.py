@@ -132,3 +132,40 @@ def test_prove_github_and_cancel(qtbot, me, fakes, run):
     qtbot.mouseClick(dlg.cancel_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: people.prove_dialog is None, timeout=TIMEOUT_MS)
     assert [p.service for p in run(w.app.list_proofs())] == ["github"]
+
+
+def _text_fully_shown(dlg) -> bool:
+    t, b = dlg.text, dlg.copy_button
+    return (t.isVisible() and b.isVisible() and t.height() >= t.heightForWidth(t.width())
+            and b.height() >= b.sizeHint().height() and t.visibleRegion().boundingRect().height() >= t.height())
+
+
+def test_prove_errors_keep_the_text_and_say_what_happened(qtbot, me, fakes):
+    """After any failure the text to post and its Copy button stay whole; a DNS failure, a site that is
+    down and a text not yet posted each get their own words and advice, never a raw exception."""
+    w = me
+    w.app.proof_config = fakes.config(hosts=("alice.dev",))
+    dlg = open_dialog(qtbot, w.shell.people)
+    choose(qtbot, dlg, "website", "alice-no-such-host.invalid")
+    assert dlg.current_page() == "post"
+    qtbot.waitUntil(lambda: _text_fully_shown(dlg), timeout=5000)
+    check(qtbot, dlg)
+    assert dlg.banner.isVisible()
+    assert dlg.banner.title.text() == "That name was not found", dlg.banner.message.text()
+    assert dlg.banner.message.text().startswith("No computer answers to that name")
+    qtbot.waitUntil(lambda: _text_fully_shown(dlg), timeout=5000)
+    assert dlg.text.text() == proof_text("alice", dlg.request.sig_id)
+
+    qtbot.mouseClick(dlg.back_button, Qt.LeftButton)
+    choose(qtbot, dlg, "website", "alice.dev")
+    fakes.web.mode = "down"
+    check(qtbot, dlg)
+    assert dlg.banner.title.text() == "The service did not answer"
+    assert "Nothing is wrong with your text" in dlg.banner.message.text()
+    qtbot.waitUntil(lambda: _text_fully_shown(dlg), timeout=5000)
+    fakes.web.mode = "ok"
+    check(qtbot, dlg)
+    assert dlg.banner.title.text() == "The text is not there yet"
+    assert "Post the text exactly as shown" in dlg.banner.message.text()
+    qtbot.waitUntil(lambda: _text_fully_shown(dlg), timeout=5000)
+    dlg.reject()
