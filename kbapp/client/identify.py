@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from kbapp.core import errors
-from kbapp.core.chains import Claim, judge
+from kbapp.core.chains import Claim, check_grows, judge
 from kbapp.core.keys import kid_hex
 from kbapp.core.merkle.note import Checkpoint
 from kbapp.core.sigchain import ChainState, link_id_hex, parse_link, require_full, verify_chain
@@ -93,12 +93,8 @@ class Identifier:
         """A chain may only grow from what we verified before, never shrink or change."""
         if prev is None:
             return False
-        if state.tail_seqno < prev.tail_seqno:
-            raise errors.RollbackDetected(
-                f"the chain ends at link {state.tail_seqno}, but we already verified link {prev.tail_seqno}")
-        if link_id_hex(links[prev.tail_seqno - 1]) != prev.tail_link_id:
-            raise errors.ForkDetected(f"link {prev.tail_seqno} differs from the one we verified before")
-        return state.tail_seqno != prev.tail_seqno
+        return check_grows(state.tail_seqno, lambda n: link_id_hex(links[n - 1]),   # core/chains.py
+                           {prev.tail_seqno: prev.tail_link_id})
 
     async def _check_embedded_roots(self, links: list, state: ChainState, prev: TrustedIdentity | None,
                                     cp: Checkpoint) -> tuple[ChainState, list[dict]]:

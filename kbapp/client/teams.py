@@ -25,6 +25,7 @@ import dataclasses
 import re
 
 from kbapp.core import errors
+from kbapp.core.chains import check_grows
 from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
 from kbapp.core.keys import parse_kid
 from kbapp.core.proofs import BROKEN
@@ -156,15 +157,11 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         trusted = await self.store.aio.team(team_id)
         cached = self._team_states().get(team_id)
         _, links = await self.api.team_chain_links(team_id, tail.seqno)     # page by page, up to the map's tail
-        if trusted is not None:
-            if len(links) < trusted.tail_seqno:
-                raise errors.RollbackDetected(
-                    f"the team chain ends at link {len(links)}, but we already verified link {trusted.tail_seqno}")
-            # The links we verified may not change, not even below our tail (a reorder).
+        if trusted is not None:     # only grows from the links we verified, each of them (core/chains.py)
             known = trusted.summary.get("link_ids") or [link_id_hex(w) for w in trusted.chain]
-            for i, lid in enumerate(known):
-                if link_id_hex(links[i]) != lid:
-                    raise errors.ForkDetected(f"team link {i + 1} differs from the one we verified before")
+            check_grows(len(links), lambda n: link_id_hex(links[n - 1]),
+                        {i: lid for i, lid in enumerate(known, 1)} or {trusted.tail_seqno: trusted.tail_link_id},
+                        what="team chain")
         # The signers' user chains, and the parent chain for a subteam.
         parent_id = None
         for wire in links:

@@ -1,4 +1,10 @@
-"""Grow-only chains with roots in our log: the one rule for the checkpoint a link embeds.
+"""Grow-only chains with roots in our log: the two rules every chain (user, team, and later
+folder) is held to, here once.
+
+1. A chain only grows from the links we verified (`check_grows`): never shorter than our
+   tail, never a different link where we verified one. Links name their predecessor's
+   hash, so the same link at our tail means the same links below it.
+2. The checkpoint a link embeds is one of our log's (below).
 
 Every link of a user, team (and later folder) chain names the log checkpoint its
 author last verified (`body.merkle_root = {"size", "hash"}`). That claim orders
@@ -15,9 +21,11 @@ is the log's at a size (the server from its own tree, a client from proofs).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .errors import ForkDetected, RollbackDetected
 
 RootOk = Callable[[int, str], bool]     # (size, root hex) -> is it our log's root at that size?
 
@@ -102,3 +110,20 @@ def sound_roots(merkle_roots: Iterable[tuple[int, int, str]], *, log_size: int, 
     kept = [r for r in merkle_roots if r[0] not in known]
     _, why = judge((Claim(*r) for r in kept), log_size=log_size, root_ok=root_ok, previous=previous)
     return [r for r in kept if r[0] not in why], why
+
+
+def check_grows(served: int, link_id_at: Callable[[int], str], known: Mapping[int, str], *,
+                what: str = "chain") -> bool:
+    """Rule 1: the served chain (`served` links; `link_id_at(seqno)` the hex id of one of
+    them) keeps every link we verified (`known`: seqno -> link id, at least our tail).
+    Returns whether it grew; `RollbackDetected` if it ends before our tail,
+    `ForkDetected` if a link we verified changed."""
+    if not known:
+        return served > 0
+    tail = max(known)
+    if served < tail:
+        raise RollbackDetected(f"the {what} ends at link {served}, but we already verified link {tail}")
+    for seqno in sorted(known):
+        if link_id_at(seqno) != known[seqno]:
+            raise ForkDetected(f"{what} link {seqno} differs from the one we verified before")
+    return served != tail
