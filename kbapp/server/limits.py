@@ -230,7 +230,9 @@ class Limits:
         if scope["type"] == "websocket":      # the push channel: its opening counts as a request
             wait = self.limiter.take(client_key((scope.get("client") or ("?", 0))[0]))
             if wait:                          # (a denial response: an HTTP answer, no WebSocket)
-                return await error_response(rate_limited("requests", wait), 429)(scope, receive, send)
+                answer = error_response(rate_limited("requests", wait), 429)
+                answer.headers["connection"] = "close"
+                return await answer(scope, receive, send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         client = (scope.get("client") or ("?", 0))[0]

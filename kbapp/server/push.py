@@ -306,8 +306,9 @@ class PushHub:
             uid, kid, expires = await run_in_threadpool(self.authorize, ws.headers.get("authorization"), topics)
             self._admit(address, uid)
         except errors.KbappError as e:
-            from .routes.common import error_response
-            await ws.send_denial_response(error_response(e))
+            answer = lim.error_response(e, getattr(e, "status", 0) or 400)   # 400, 401, 403, 429, 503
+            answer.headers["connection"] = "close"   # the server closes it: no client may reuse it
+            await ws.send_denial_response(answer)
             return
         c = _Conn(frozenset(topics), uid, kid)
         self._conns.add(c)                   # before the replay: nothing falls between the two

@@ -171,7 +171,7 @@ async def test_push_refuses_bad_tokens_and_foreign_topics(server, tmp_path, apps
     assert await refused(f"user:{alice_uid}", {"Authorization": bob_token}) == (403, "READ_NOT_ALLOWED")
     assert await refused(f"team:{team_id}", {"Authorization": bob_token}) == (403, "READ_NOT_ALLOWED")
     assert await refused("team:" + "0" * 32, {"Authorization": bob_token}) == (403, "READ_NOT_ALLOWED")
-    assert await refused("nonsense", {"Authorization": bob_token}) == (400, "ENCODING")
+    assert await refused("nonsense", {"Authorization": bob_token}) == (400, "BAD_ENCODING")
     assert await refused("kex:" + "ab" * 16, {"Authorization": "KbappRead bogus"}) == (401, "BAD_READ_TOKEN")
 
     # bob's own topic is fine, and hears nothing of alice's team
@@ -216,3 +216,21 @@ async def test_push_connection_caps_and_a_client_that_speaks(server, tmp_path):
 def contextlib_stack():
     import contextlib
     return contextlib.AsyncExitStack()
+
+
+async def test_provisioning_by_phrase_waits_on_push_not_polling(server, tmp_path, apps):
+    """Both sides' fallback poll is 60 s: the pairing can end in seconds only if the push
+    hints of the mailbox channel wake the waits."""
+    old = await apps(tmp_path / "d1")
+    await old.signup("dora", device_name="laptop", server_url=server.url)
+    new = await apps(tmp_path / "d2")
+    shown: asyncio.Future = asyncio.get_running_loop().create_future()
+    t0 = time.monotonic()
+    adder = asyncio.create_task(old.add_device_by_phrase(shown.set_result, timeout=60, poll=60))
+    phrase = await asyncio.wait_for(shown, 30)
+    acct = await new.login_phrase("dora", phrase, device_name="tablet", server_url=server.url,
+                                  timeout=60, poll=60)
+    dev = await asyncio.wait_for(adder, 30)
+    took = time.monotonic() - t0
+    print(f"provisioning by phrase with push: {took:.2f} s")
+    assert dev.id == acct.device_id and took < 20
