@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLineEdit, QVBoxLayout
 
 from .forms import load_form
 from .team_models import ROLE_ORDER
-from .widgets import label
+from .widgets import BusyBar, explain, label
 
 ROLE_HINTS = {
     "owner": "Everything an admin can do, and adds or removes owners.",
@@ -23,7 +24,35 @@ ROLE_HINTS = {
 }
 
 
-class MemberDialog(QDialog):
+class _HoldingDialog(QDialog):
+    """OK either accepts or, while `hold` is set (dialog_runner.run_dialog), emits `submitted` and
+    stays open: a failure is shown here, next to what was typed, which stays."""
+
+    submitted = Signal()
+    hold = False
+    inputs: tuple = ()
+
+    def _ok(self) -> None:
+        if self.hold:
+            self.submitted.emit()
+        else:
+            self.accept()
+
+    def set_busy(self, on: bool) -> None:
+        for w in self.inputs:
+            w.setEnabled(not on)
+        self.busy.start() if on else self.busy.stop()
+        if on:
+            self.error_label.setText("")
+
+    def show_error(self, exc: BaseException) -> None:
+        _kind, title, message = explain(exc)
+        self.error_label.setText(f"{title}: {message}" if message else title)
+        if self.inputs:
+            self.inputs[0].setFocus()
+
+
+class MemberDialog(_HoldingDialog):
     """Username + role. `roles` are the ones this user may hand out (owners only by owners)."""
 
     def __init__(self, parent=None, *, title: str = "Add a member", username: str = "", role: str = "writer",
@@ -54,6 +83,10 @@ class MemberDialog(QDialog):
         ok.setObjectName("memberOkButton")
         f.buttons.accepted.connect(self._check)
         f.buttons.rejected.connect(self.reject)
+        self.busy = BusyBar()
+        lay.addWidget(self.busy)
+        self.error_label = f.error
+        self.inputs = (f.username, f.role, f.buttons)
         self.setMinimumWidth(460)
 
     @property
@@ -71,10 +104,10 @@ class MemberDialog(QDialog):
         if not self.username:
             self.form.error.setText("Type a username.")
             return
-        self.accept()
+        self._ok()
 
 
-class NameDialog(QDialog):
+class NameDialog(_HoldingDialog):
     """One line of input with a title and an explanation (plain text)."""
 
     def __init__(self, parent=None, *, title: str, note: str, placeholder: str = "", ok_text: str = "OK",
@@ -102,7 +135,11 @@ class NameDialog(QDialog):
         ok.setObjectName("nameOkButton")
         buttons.accepted.connect(self._check)
         buttons.rejected.connect(self.reject)
+        self.busy = BusyBar()
+        lay.addWidget(self.busy)
         lay.addWidget(buttons)
+        self.error_label = self.error
+        self.inputs = (self.edit, buttons)
         self.setMinimumWidth(460)
 
     @property
@@ -113,4 +150,4 @@ class NameDialog(QDialog):
         if not self.text:
             self.error.setText("This can't be empty.")
             return
-        self.accept()
+        self._ok()

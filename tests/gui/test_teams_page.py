@@ -244,10 +244,14 @@ def test_non_admin_sees_why_and_joins_by_name(qtbot, alice_window, tmp_path, run
     assert not page.open_check.isEnabled()
     assert page.leave_button.isEnabled() and page.rotate_button.isEnabled()
 
-    # a team that does not exist: said in plain words, nothing changes
+    # a team that does not exist: said in plain words in the dialog, which keeps what was typed
     name_dialog(qtbot, page, page.join_button, "nosuchteam")
-    qtbot.waitUntil(lambda: idle(page) and page.banner.isVisible(), timeout=TIMEOUT_MS)
-    assert page.banner.title.text() == "Not found" and "nosuchteam" not in page.tree_model.names()
+    dlg = page.dialog
+    qtbot.waitUntil(lambda: dlg.error.text() != "" and not page._ops and not page.busy.busy, timeout=TIMEOUT_MS)
+    assert dlg.isVisible() and dlg.edit.text() == "nosuchteam" and dlg.error.text().startswith("Not found")
+    assert "nosuchteam" not in page.tree_model.names()
+    dlg.reject()
+    qtbot.waitUntil(lambda: idle(page), timeout=TIMEOUT_MS)
 
     # join bob's open team by name: bob's client adds alice (with its default role) when it next opens it
     name_dialog(qtbot, page, page.join_button, "bobopen")

@@ -27,6 +27,7 @@ from ..assets import icon
 from ..dialogs import confirm, unlock_keys, wait_finished
 from ..models import ObjectRole
 from ..plain import plain_tip
+from ..dialog_runner import run_dialog
 from ..team_dialogs import MemberDialog, NameDialog
 from ..team_models import (ROLE_ORDER, InviteModel, JoinRequestModel, NameRole, TeamMemberModel, TeamTreeModel,
                            is_admin_role)
@@ -598,12 +599,14 @@ class TeamsPage(Page):
             raise errors.KeystoreError("your keys stay locked: nothing was signed")
         return await fn(*args, **kw)
 
-    async def _act(self, fn, *args, select: str | None = None, **kw):
-        """Run one action with the buttons disabled, then reload what it changed."""
+    async def _act(self, fn, *args, select: str | None = None, in_dialog: bool = False, **kw):
+        """Run one action with the buttons disabled, then reload what it changed. `in_dialog`:
+        the open dialog shows a failure (dialog_runner), not the page's banner."""
         self._ops += 1
         self._update_buttons()
         try:
-            ok, result = await guarded(self._signed(fn, *args, **kw), banner=self.banner, busy=self.busy)
+            ok, result = await guarded(self._signed(fn, *args, **kw), banner=None if in_dialog else self.banner,
+                                       busy=self.busy)
         finally:
             self._ops -= 1
         self._timer.stop()          # the reload below covers the events this action caused
@@ -618,6 +621,16 @@ class TeamsPage(Page):
             self.dialog = None
             dialog.deleteLater()
 
+    async def _ask_and_act(self, dialog, attempt) -> tuple[bool, object]:
+        """Open `dialog`; each OK runs `attempt()` with the dialog open; a failure shows in it and what
+        was typed stays (dialog_runner.run_dialog)."""
+        self.dialog = dialog
+        try:
+            return await run_dialog(dialog, attempt)
+        finally:
+            self.dialog = None
+            dialog.deleteLater()
+
     def _done(self, title: str, message: str = "") -> None:
         self.banner.show_message("info", title, message)
 
@@ -626,10 +639,8 @@ class TeamsPage(Page):
         dlg = NameDialog(self.window(), title="Create a team", ok_text="Create", placeholder="e.g. acme",
                          note="A team name is 2 to 16 letters, digits or _, and can't be changed. You become "
                               "its owner; the team gets its first key.")
-        if not await self._ask(dlg):
-            return
-        name = dlg.text.lower()
-        ok, view = await self._act(self.app.create_team, name, select=name)
+        ok, view = await self._ask_and_act(dlg, lambda: self._act(self.app.create_team, dlg.text.lower(),
+                                                                  select=dlg.text.lower(), in_dialog=True))
         if ok:
             self._done(f"You created {view.name}", "You are its owner. Add members, or make it open so people "
                                                    "can join by name.")
@@ -643,11 +654,12 @@ class TeamsPage(Page):
                          prefix=f"{parent}.…",
                          note=f"A subteam of {parent} with its own members and keys. Admins of {parent} "
                               "administer it too.")
-        if not await self._ask(dlg):
-            return
-        sub = dlg.text.lower()
-        full = sub if sub.startswith(parent + ".") else f"{parent}.{sub}"
-        ok, view = await self._act(self.app.create_subteam, parent, sub, select=full)
+
+        def attempt():
+            sub = dlg.text.lower()
+            full = sub if sub.startswith(parent + ".") else f"{parent}.{sub}"
+            return self._act(self.app.create_subteam, parent, sub, select=full, in_dialog=True)
+        ok, view = await self._ask_and_act(dlg, attempt)
         if ok:
             self._done(f"You created {view.name}", "You are its admin.")
 
@@ -655,17 +667,20 @@ class TeamsPage(Page):
     async def join_clicked(self) -> None:
         dlg = NameDialog(self.window(), title="Join a team", ok_text="Join", placeholder="acme, or acme:token",
                          note="Type a team's name to ask to join it, or paste an invite token someone sent you.")
-        if not await self._ask(dlg):
-            return
-        text = dlg.text
-        if ":" in text:
-            ok, inv = await self._act(self.app.accept_invite, text)
-            if ok:
-                self._done(f"You accepted the invite to {text.rpartition(':')[0]}",
-                           f"An admin's kbapp adds you as {inv.role} the next time it opens the team.")
-            return
-        ok, view = await self._act(self.app.join_team, text.lower())
+
+        typed: list[str] = []
+
+        def attempt():
+            typed.append(dlg.text)
+            if ":" in typed[-1]:
+                return self._act(self.app.accept_invite, typed[-1], in_dialog=True)
+            return self._act(self.app.join_team, typed[-1].lower(), in_dialog=True)
+        ok, view = await self._ask_and_act(dlg, attempt)
         if not ok:
+            return
+        if ":" in typed[-1]:
+            self._done(f"You accepted the invite to {typed[-1].rpartition(':')[0]}",
+                       f"An admin's kbapp adds you as {view.role} the next time it opens the team.")
             return
         if view.open:
             self._done(f"You asked to join {view.name}, an open team",
@@ -682,16 +697,22 @@ class TeamsPage(Page):
             return
         roles = ROLE_ORDER if v.my_role == "owner" else ROLE_ORDER[1:]
         dlg = MemberDialog(self.window(), title=f"Add a member to {v.name}", roles=roles)
-        if not await self._ask(dlg):
+        asked: list[tuple[str, str]] = []
+
+        def attempt():
+            who, role = dlg.username, dlg.role
+            asked.append((who, role))
+            if "@" in who:   # bob@github: someone who may not be on kbapp yet; joins once they prove it
+                return self._act(self.app.invite, v.name, who, role=role, select=v.name, in_dialog=True)
+            return self._act(self.app.add_member, v.name, who, role, select=v.name, in_dialog=True)
+        ok, _ = await self._ask_and_act(dlg, attempt)
+        if not ok:
             return
-        who, role = dlg.username, dlg.role
-        if "@" in who:   # bob@github: someone who may not be on kbapp yet; joins once they prove it
-            ok, _ = await self._act(self.app.invite, v.name, who, role=role, select=v.name)
-            if ok:
-                self._done(f"{who} is invited to {v.name} as {role}",
-                           "An admin's kbapp adds whoever proves that account, the next time it opens the team.")
+        who, role = asked[-1]
+        if "@" in who:
+            self._done(f"{who} is invited to {v.name} as {role}",
+                       "An admin's kbapp adds whoever proves that account, the next time it opens the team.")
             return
-        ok, _ = await self._act(self.app.add_member, v.name, who, role, select=v.name)
         if ok:
             self._done(f"{who} is {a_role(role)} in {v.name} now",
                        "Their identity was checked, and they got the team's current key.")
