@@ -172,3 +172,29 @@ def test_every_statement_runs_on_the_database_thread(tmp_path):
         == list(range(40))
     with pytest.raises(errors.DatabaseClosed):
         db.call(write, 99)
+
+
+def test_memory_copies_follow_only_committed_writes(tmp_path):
+    """`get()` and `checkpoint()` read memory: it must say what the file says, and a
+    refused write (an older checkpoint) changes neither."""
+    from kbapp.client.store import TrustedCheckpoint, TrustedIdentity
+
+    path = tmp_path / "client.sqlite3"
+    store = Store(path)
+    try:
+        new = TrustedCheckpoint(10, b"\x01" * 32, "ten\n", 1)
+        store.commit_verified(cp=new)
+        store.set_many({"uid": "u", "username": "alice"}, drop=("nothing",))
+        ident = TrustedIdentity("u", "alice", 1, "bb" * 32, "k", [], {}, 5)
+        with pytest.raises(ValueError):
+            store.commit_verified(cp=TrustedCheckpoint(9, b"\x02" * 32, "nine\n", 2), identity=ident)
+        assert store.checkpoint() == new and store.identity("u") is None
+        store.delete_setting("uid")
+        assert store.get("uid") is None and store.get("username") == "alice"
+    finally:
+        store.close()
+    again = Store(path)
+    try:
+        assert again.checkpoint() == new and again.get("uid") is None and again.get("username") == "alice"
+    finally:
+        again.close()
