@@ -175,7 +175,7 @@ class _Poster:
     batch after batch; and attackers posting links under its uid with keys of their own."""
 
     def __init__(self, http, sizes: LoadSizes):
-        from kbapp.bench.identity import _ChainWriter
+        from kbapp.bench.chains import _ChainWriter
 
         self.http, self.sizes = http, sizes
         self.root: dict = {}

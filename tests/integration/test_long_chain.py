@@ -13,7 +13,7 @@ import random
 
 import httpx
 
-from kbapp.bench.identity import _ChainWriter
+from kbapp.bench.chains import _ChainWriter
 from kbapp.client.app import App
 from kbapp.client.keystore import open_keystore
 from kbapp.core.encoding import canonical_json

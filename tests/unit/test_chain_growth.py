@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from kbapp.bench.identity import build_bench_chain
+from kbapp.bench.chains import build_bench_chain
 from kbapp.client.identify import Identifier
 from kbapp.core import errors
 from kbapp.core.chains import check_grows

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kbapp.bench.identity import build_bench_chain
+from kbapp.bench.chains import build_bench_chain
 from kbapp.core import errors
 from kbapp.core.sigchain import build_eldest, build_per_user_key, build_revoke, build_subkey, verify_chain
 

@@ -16,15 +16,44 @@ from .common import Http
 def routes(http: Http) -> list[Route]:
     """Writes hold the service lock like user posts; reads of a team need a read token
     of someone who may read it (team_access.py)."""
-    service, json_body, int_param, writes, wrap = http.service, http.json_body, http.int_param, http.writes, http.wrap
-    teams = TeamService(service)
-    access = ReadAccess(service)
+    teams = TeamService(http.service)
+    return _writes(http, teams) + _reads(http, teams)
+
+
+def _writes(http: Http, teams: TeamService) -> list[Route]:
+    service, json_body, writes, wrap = http.service, http.json_body, http.writes, http.wrap
 
     async def team_post(request):
         body = await json_body(request)
         async with service.lock:
             with writes.links(body):  # limits.WriteLimits
                 return await run_in_threadpool(teams.post, request.path_params["team_id"], body)
+
+    async def join_request(request):
+        body = await json_body(request)
+        return await run_in_threadpool(teams.request_join, request.path_params["team_id"], body)
+
+    async def join_deny(request):
+        body = await json_body(request)
+        return await run_in_threadpool(teams.deny_join, request.path_params["team_id"], body)
+
+    async def invite_accept(request):
+        body = await json_body(request)
+        return await run_in_threadpool(teams.accept_invite, request.path_params["team_id"],
+                                       request.path_params["invite_id"], body)
+
+    return [
+        Route("/v1/team/{team_id}/links", wrap(team_post), methods=["POST"]),
+        Route("/v1/team/{team_id}/requests", wrap(join_request), methods=["POST"]),
+        Route("/v1/team/{team_id}/requests/deny", wrap(join_deny), methods=["POST"]),
+        Route("/v1/team/{team_id}/invites/{invite_id}/accept", wrap(invite_accept), methods=["POST"]),
+    ]
+
+
+def _reads(http: Http, teams: TeamService) -> list[Route]:
+    """Each needs a read token of a member (admin for requests and acceptances)."""
+    int_param, wrap = http.int_param, http.wrap
+    access = ReadAccess(http.service)
 
     async def team_chain(request):
         tid, auth = request.path_params["team_id"], request.headers.get("authorization")
@@ -65,10 +94,6 @@ def routes(http: Http) -> list[Route]:
             return teams.subteams(tid)
         return await run_in_threadpool(read)
 
-    async def join_request(request):
-        body = await json_body(request)
-        return await run_in_threadpool(teams.request_join, request.path_params["team_id"], body)
-
     async def join_requests(request):
         tid, auth = request.path_params["team_id"], request.headers.get("authorization")
 
@@ -76,15 +101,6 @@ def routes(http: Http) -> list[Route]:
             access.team(auth, check_team_id(tid), ADMIN)
             return teams.join_requests(tid)
         return await run_in_threadpool(read)
-
-    async def join_deny(request):
-        body = await json_body(request)
-        return await run_in_threadpool(teams.deny_join, request.path_params["team_id"], body)
-
-    async def invite_accept(request):
-        body = await json_body(request)
-        return await run_in_threadpool(teams.accept_invite, request.path_params["team_id"],
-                                       request.path_params["invite_id"], body)
 
     async def acceptances(request):
         tid, auth = request.path_params["team_id"], request.headers.get("authorization")
@@ -96,13 +112,9 @@ def routes(http: Http) -> list[Route]:
 
     return [
         Route("/v1/team/{team_id}", wrap(team_chain)),
-        Route("/v1/team/{team_id}/links", wrap(team_post), methods=["POST"]),
         Route("/v1/team/{team_id}/boxes", wrap(team_boxes)),
         Route("/v1/team/{team_id}/subteams", wrap(subteams)),
         Route("/v1/team/{team_id}/requests", wrap(join_requests)),
-        Route("/v1/team/{team_id}/requests", wrap(join_request), methods=["POST"]),
-        Route("/v1/team/{team_id}/requests/deny", wrap(join_deny), methods=["POST"]),
-        Route("/v1/team/{team_id}/invites/{invite_id}/accept", wrap(invite_accept), methods=["POST"]),
         Route("/v1/team/{team_id}/acceptances", wrap(acceptances)),
         Route("/v1/teams/name/{name}", wrap(team_by_name)),
         Route("/v1/teams/of/{uid}", wrap(teams_of)),
