@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from kbapp.bench.chains import build_bench_chain
+from kbapp.bench.chains import _ChainWriter, build_bench_chain
 from kbapp.bench.kit import (RATIO_NOTE, Result, baselines, best_of, machine_info, pct, rate_result,
                                    results_table, run_report, time_result, timed_each, with_goal)
 
