@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from kbapp.core import errors
+from kbapp.core.device_names import choose_device_name, live_device_names
 from kbapp.core.encoding import b64decode, b64encode, pack, unpack
 from kbapp.core.keys import DeviceKeys, EncryptionKeyPair, kid_hex, parse_kid
 from kbapp.core.merkle.note import key_fingerprint
@@ -295,11 +296,12 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
             raise errors.BadPaperKey(f"this paper key is not (or no longer) a device of {username}")
         seeds = await self._recover_pukes(user, paper.subkey)
         gen = max(seeds)
-        device_name = device_name or default_device_name()
         keys = DeviceKeys.from_seeds(self.rng(32), self.rng(32))
         dev_id = make_device_id(self.rng(16))
         cp = self.logview.trusted()
         links = chainops.device_links(state=state, signer=paper.sibkey, keys=keys, device_id=dev_id,
+        # one name per live device (the default, the machine's name, gets "-2" when taken)
+        device_name = choose_device_name(device_name, default_device_name(), live_device_names(state))
                                       device_name=device_name, device_type="desktop",
                                       ctime=int(self.clock()), merkle_root=cp)
         body = {"links": links, "puk_boxes": [self._box_for(seeds[gen], gen, kid_hex(keys.subkey.kid))]}
@@ -460,7 +462,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         if offer.get("username") != username:
             raise errors.ProvisioningError(f"this phrase adds a device to {offer.get('username')!r}, not {username!r}")
         user = await self.identifier.identify(username, own=True)   # our own chain: in full
-        device_name = device_name or default_device_name()
+        device_name = choose_device_name(device_name, default_device_name(), live_device_names(user.state))
         keys = DeviceKeys.from_seeds(self.rng(32), self.rng(32))
         dev_id = make_device_id(self.rng(16))
         sib, subkey = chainops.kex_new_device(state=user.state, signer_kid=str(offer.get("signer_kid")),

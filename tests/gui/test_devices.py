@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QLabel
+
+from kbapp.gui.models import short_date
+from kbapp.gui.revoke_dialog import RevokeDeviceDialog
 
 from gui_support import TIMEOUT_MS
 
 
-def confirm_box():
-    boxes = [b for b in QApplication.topLevelWidgets()
-             if isinstance(b, QMessageBox) and b.objectName() == "confirmBox" and b.isVisible()]
-    return boxes[0] if boxes else None
+def revoke_box():
+    return next((b for b in QApplication.topLevelWidgets()
+                 if isinstance(b, RevokeDeviceDialog) and b.isVisible()), None)
 
 
-def test_add_paper_key_then_revoke_it(qtbot, alice_window):
+def test_add_paper_key_then_revoke_it(qtbot, alice_window, run):
     w, _ = alice_window
     w.shell.go("devices")
     page = w.shell.devices
@@ -46,14 +48,21 @@ def test_add_paper_key_then_revoke_it(qtbot, alice_window):
     page.view.selectRow(paper_row)
     assert page.revoke_button.isEnabled()
     qtbot.mouseClick(page.revoke_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: confirm_box() is not None, timeout=TIMEOUT_MS)
-    box = confirm_box()
-    assert box.textFormat() == Qt.PlainText
-    assert paper.name in box.text()
-    assert "no longer be able to sign or decrypt anything new" in box.informativeText()
-    assert "new per-user key" in box.informativeText()
-    revoke = next(b for b in box.buttons() if b.text() == "Revoke device")
-    qtbot.mouseClick(revoke, Qt.LeftButton)
+    qtbot.waitUntil(lambda: revoke_box() is not None, timeout=TIMEOUT_MS)
+    box = revoke_box()
+    texts = [lab.text() for lab in box.findChildren(QLabel)]
+    assert all(lab.textFormat() == Qt.PlainText for lab in box.findChildren(QLabel))
+    assert any(paper.name in t for t in texts)
+    assert any("no longer be able to sign or decrypt anything new" in t and "new per-user key" in t for t in texts)
+    # enough to tell look-alikes apart: type, date added, the signing key's fingerprint
+    assert box.type_label.text() == "Paper key"
+    assert box.added_label.text().startswith(short_date(paper.ctime))
+    fp = next(k.fingerprint for k in run(w.app.identify("alice")).keys if k.kid == paper.sibkey)
+    assert box.fingerprint_label.text() == fp
+    # the red button is the one that revokes; Enter (the default) is Cancel
+    assert box.revoke_button.property("role") == "destructive" and box.revoke_button.text() == "Revoke device"
+    assert box.cancel_button.isDefault() and not box.revoke_button.isDefault()
+    qtbot.mouseClick(box.revoke_button, Qt.LeftButton)
 
     qtbot.waitUntil(lambda: any(d.id == paper.id and d.revoked for d in model.devices), timeout=TIMEOUT_MS)
     row = model.row_of(paper.id)
@@ -73,9 +82,56 @@ def test_cancel_revocation_changes_nothing(qtbot, alice_window, run):
     paper_row = next(i for i, d in enumerate(page.model.devices) if d.type == "paper")
     page.view.selectRow(paper_row)
     qtbot.mouseClick(page.revoke_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: confirm_box() is not None, timeout=TIMEOUT_MS)
-    box = confirm_box()
-    qtbot.mouseClick(box.button(QMessageBox.Cancel), Qt.LeftButton)
-    qtbot.waitUntil(lambda: confirm_box() is None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: revoke_box() is not None, timeout=TIMEOUT_MS)
+    box = revoke_box()
+    qtbot.keyClick(box, Qt.Key_Return)              # Enter is Cancel
+    qtbot.waitUntil(lambda: revoke_box() is None, timeout=TIMEOUT_MS)
     devices = run(app.devices())
     assert not any(d.revoked for d in devices)
+
+
+def test_a_live_devices_name_is_refused_with_a_free_one_suggested(qtbot, tmp_path, make_window, run):
+    """Two devices called "vm" could not be told apart: the second is refused, the form keeps
+    what was typed and names a free name; another name then works."""
+    from kbapp.client.app import App
+    from kbapp.server.main import EmbeddedServer, ServerConfig
+
+    server = EmbeddedServer(ServerConfig(data_dir=tmp_path / "server", port=0))
+    url = server.start()
+
+    async def vera() -> str:
+        app = App(tmp_path / "vera-old")
+        await app.open()
+        await app.signup("vera", device_name="vm", server_url=url)
+        phrase = await app.create_paperkey()
+        await app.close()
+        return phrase
+
+    try:
+        phrase = run(vera())
+        w = make_window(tmp_path / "vera-new")
+        wf = w.welcome
+        qtbot.mouseClick(wf.start.paperKeyButton, Qt.LeftButton)
+        wf.server.serverUrl.setText(url)
+        qtbot.mouseClick(wf.server.connectButton, Qt.LeftButton)
+        qtbot.waitUntil(lambda: wf.server.loginButton.isVisible(), timeout=TIMEOUT_MS)
+        qtbot.mouseClick(wf.server.loginButton, Qt.LeftButton)
+        g = wf.login
+        qtbot.keyClicks(g.username, "vera")
+        g.phrase.setPlainText(phrase)
+        g.deviceName.setText("vm")
+        qtbot.mouseClick(g.loginButton, Qt.LeftButton)
+        qtbot.waitUntil(lambda: g.banner.isVisible() and g.loginButton.isEnabled(), timeout=TIMEOUT_MS)
+        assert g.banner.title.text() == "Another device already has that name"
+        assert "'vm-2'" in g.banner.message.text()
+        assert g.deviceName.text() == "vm" and g.phrase.toPlainText() == phrase   # nothing to retype
+        assert w.shell is None
+        g.deviceName.setText("vm-2")
+        qtbot.mouseClick(g.loginButton, Qt.LeftButton)
+        qtbot.waitUntil(lambda: w.shell is not None and w.stack.currentWidget() is w.shell, timeout=TIMEOUT_MS)
+        model = w.shell.devices.model
+        qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=TIMEOUT_MS)
+        assert sorted(d.name for d in model.devices if d.type != "paper") == ["vm", "vm-2"]
+        run(w.shutdown())
+    finally:
+        server.stop()

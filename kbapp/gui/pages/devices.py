@@ -13,8 +13,9 @@ from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QPush
 
 from .. import theme
 from ..assets import icon
-from ..dialogs import AddDeviceDialog, PaperKeyDialog, confirm, unlock_keys
+from ..dialogs import AddDeviceDialog, PaperKeyDialog, unlock_keys, wait_finished
 from ..models import DeviceTableModel, ObjectRole
+from ..revoke_dialog import RevokeDeviceDialog
 from ..widgets import card, fit_table, guarded, label
 from .base import Page
 
@@ -79,6 +80,7 @@ class DevicesPage(Page):
 
         self.dialog: PaperKeyDialog | None = None
         self.add_dialog: AddDeviceDialog | None = None
+        self.revoke_dialog: RevokeDeviceDialog | None = None
         bridge.devicesChanged.connect(self._devices_changed)
         theme.current().changed.connect(self._retint)
         self._retint()
@@ -180,12 +182,13 @@ class DevicesPage(Page):
         d = self.selected()
         if d is None or d.revoked or d.current:
             return
-        sure = await confirm(
-            self.window(), f"Revoke “{d.name}”?",
-            f"Revoke the {d.type} device “{d.name}”?",
-            "It will no longer be able to sign or decrypt anything new. kbapp makes a new per-user key "
-            "for your other devices, so what is sent to you from now on is sealed without it. "
-            "Revoking cannot be undone.", "Revoke device")
+        dlg = RevokeDeviceDialog(d, self.window())   # type, date and key fingerprint tell look-alikes apart
+        self.revoke_dialog = dlg
+        try:
+            sure = await wait_finished(dlg) == RevokeDeviceDialog.Accepted
+        finally:
+            self.revoke_dialog = None
+            dlg.deleteLater()
         if not sure:
             return
         ok, _ = await guarded(self._revoke(d.id), banner=self.banner, busy=self.busy,
