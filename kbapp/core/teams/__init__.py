@@ -62,7 +62,8 @@ from .names import (
     subteam_id,
 )
 from .state import Invite, Member, PtkInfo, Role, Settings, SigPoint, TeamState, UserVersion
-from .verify import TeamCache, UserKeyAt, check_team_tail, implicit_admins, load_team, sibkey_eldest_at
+from .around import TeamCache, implicit_admins, sibkey_eldest_at
+from .verify import UserKeyAt, check_team_tail, load_team
 
 __all__ = [
     "SEQ_TYPE_SEMIPRIVATE", "ChainPos", "ImplicitName", "Invite", "Member", "PtkInfo", "Role",
