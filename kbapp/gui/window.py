@@ -16,6 +16,8 @@ from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPen
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QListView, QMainWindow, QPushButton, QStackedWidget,
                                QStyle, QStyledItemDelegate, QVBoxLayout, QWidget)
 
+from kbapp.client.sync import attach as attach_sync
+
 from . import theme
 from .assets import app_icon, svg_pixmap
 from .bridge import EventBridge
@@ -26,6 +28,7 @@ from .pages.placeholder import ComingPage
 from .pages.settings import SettingsPage
 from .pages.teams import TeamsPage
 from .plain import plain_tip
+from .push_status import PushStatus
 
 try:  # the Photos page needs the [ml] (or [gpu]) extra: numpy, Pillow, onnxruntime
     from .photo_service import ml_missing
@@ -286,6 +289,8 @@ class MainWindow(QMainWindow):
         self.ml_status.set_text(*ml_status_text(None))
         sb.addWidget(self.server_status)
         sb.addWidget(self.checkpoint_status)
+        self.push_status = PushStatus(self.bridge)   # the push channel: live, offline, reconnecting in N s
+        sb.addWidget(self.push_status)
         sb.addPermanentWidget(self.ml_status)
         sb.hide()
         self._checkpoint: tuple[int, int] | None = None  # size, seen_at
@@ -361,6 +366,7 @@ class MainWindow(QMainWindow):
         self.shell.go("people")
         # verify our own chain at once: it refreshes the checkpoint and the devices list
         self._first_refresh = asyncio.ensure_future(self.shell.devices.refresh())
+        attach_sync(self.app).start()   # push hints: the Devices page reloads when another device changes us
         if self.shell.photo_service is not None:
             self.shell.photo_service.start()   # index and watch the saved photo folders
 
@@ -461,6 +467,8 @@ class MainWindow(QMainWindow):
             if self.shell.photo_service is not None:
                 await self.shell.photos.shutdown()
                 await guarded(self.shell.photo_service.close())   # stop watching, close the photo index
+        if getattr(self.app, "sync", None) is not None:
+            await self.app.sync.stop()
         await guarded(self.session.close())
         self.tray.hide()
         self._closed = True
