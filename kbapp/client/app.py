@@ -37,10 +37,12 @@ from .paths import default_home, private_dir
 from .pending import PendingMixin
 from .social import SocialMixin
 from .store import Store
+from .sync import ChannelHints
 from .team_access import ReadTokens
 from .teams import TeamsMixin
 
 DEFAULT_SERVER = "http://127.0.0.1:8470"
+KEX_POLL = 5.0       # the slow fallback poll of a provisioning wait; push hints wake it sooner
 
 
 class App(PendingMixin, SocialMixin, TeamsMixin):
@@ -403,24 +405,29 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
 
     async def _kex_wait(self, channel: str, secret: bytes, role: str, after: int,
                         timeout: float, poll: float) -> tuple[dict, int]:
-        """Poll the mailbox for the other device's `role` message."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            for item in await self.api.kex_read(channel, after):
-                if not isinstance(item, dict) or not isinstance(item.get("index"), int):
-                    raise errors.EncodingError("malformed mailbox message")
-                after = max(after, item["index"] + 1)
-                opened = kex.open_message(secret, b64decode(item.get("msg", ""), max_size=kex.MAX_MESSAGE))
-                if opened is not None and opened[0] == role:
-                    return opened[1], after
-            if asyncio.get_running_loop().time() > deadline:
-                raise errors.ProvisioningError(f"no answer from the other device within {timeout:.0f} s")
-            await asyncio.sleep(poll)
+        """Wait for the other device's `role` message: read the mailbox whenever the push
+        channel hints at a post to it (sync.ChannelHints), and every `poll` seconds anyway
+        (hints may be lost, or the push channel down)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with ChannelHints(self.api.base_url, channel) as hints:
+            while True:
+                for item in await self.api.kex_read(channel, after):
+                    if not isinstance(item, dict) or not isinstance(item.get("index"), int):
+                        raise errors.EncodingError("malformed mailbox message")
+                    after = max(after, item["index"] + 1)
+                    opened = kex.open_message(secret, b64decode(item.get("msg", ""), max_size=kex.MAX_MESSAGE))
+                    if opened is not None and opened[0] == role:
+                        return opened[1], after
+                if loop.time() > deadline:
+                    raise errors.ProvisioningError(f"no answer from the other device within {timeout:.0f} s")
+                await hints.wait(min(poll, max(0.0, deadline - loop.time()) + 0.01))
 
     async def _kex_send(self, channel: str, secret: bytes, role: str, body: dict) -> None:
         await self.api.kex_post(channel, b64encode(kex.seal_message(secret, role, body, self.rng(24))))
 
-    async def add_device_by_phrase(self, on_phrase, *, timeout: float = 300.0, poll: float = 0.5) -> DeviceView:
+    async def add_device_by_phrase(self, on_phrase, *, timeout: float = 300.0,
+                                   poll: float = KEX_POLL) -> DeviceView:
         """Show a phrase (via `on_phrase`), wait for the new device, vouch for it."""
         uid, username = self._require_login()
         await self.unlock()
@@ -448,7 +455,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         return next(d for d in ident.devices if d.id == dev.id)
 
     async def login_phrase(self, username: str, phrase: str, *, device_name: str | None = None,
-                           server_url: str | None = None, timeout: float = 300.0, poll: float = 0.5) -> Account:
+                           server_url: str | None = None, timeout: float = 300.0, poll: float = KEX_POLL) -> Account:
         """Provision this profile as a new device of `username`, vouched for by the
         device that showed `phrase`."""
         username = check_username(username)
