@@ -17,8 +17,8 @@ import qasync
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFrame, QHBoxLayout, QHeaderView,
-                               QLabel, QListView, QPushButton, QStackedWidget, QTableView, QTreeView, QVBoxLayout,
-                               QWidget)
+                               QLabel, QListView, QPushButton, QScrollArea, QStackedWidget, QTableView, QTreeView,
+                               QVBoxLayout, QWidget)
 
 from kbapp.core import errors
 
@@ -31,7 +31,7 @@ from ..dialog_runner import run_dialog
 from ..team_dialogs import MemberDialog, NameDialog
 from ..team_models import (ROLE_ORDER, InviteModel, JoinRequestModel, NameRole, TeamMemberModel, TeamTreeModel,
                            is_admin_role)
-from ..widgets import IconLabel, card, fit_table, flash_text, guarded, label, rule
+from ..widgets import IconLabel, card, fit_table, flash_text, guarded, label
 from .base import Page
 
 REFRESH_DELAY_MS = 150   # events arriving together cause one reload
@@ -47,7 +47,7 @@ class TeamsPage(Page):
     def __init__(self, session, bridge, parent=None):
         super().__init__("Teams", "A team is a signed chain of members and roles, with keys that rotate when "
                          "someone leaves. Every team shown here was checked against the transparency log.",
-                         scroll=True, parent=parent)
+                         parent=parent)   # the list and the details scroll each on their own
         self.session = session
         self.app = session.app
         self.loaded = False
@@ -88,7 +88,7 @@ class TeamsPage(Page):
         self.tree.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
         self.tree.setUniformRowHeights(True)
-        self.tree.setMinimumHeight(380)
+        self.tree.setMinimumHeight(160)
         self.tree.setFrameShape(QFrame.NoFrame)
         self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(0, QHeaderView.Stretch)
@@ -102,7 +102,7 @@ class TeamsPage(Page):
         sub_row.setContentsMargins(12, 0, 12, 0)
         sub_row.addWidget(self.subteam_button)
         ll.addLayout(sub_row)
-        row.addWidget(left, 0, Qt.AlignTop)
+        row.addWidget(left)
 
         # -- the selected team (right) --
         self.right = QStackedWidget()
@@ -118,9 +118,18 @@ class TeamsPage(Page):
         dl.addWidget(self._invite_card())
         dl.addStretch(1)
         self.right.addWidget(self.detail)
-        row.addWidget(self.right, 1)
-        self.body.addLayout(row)
-        self.body.addStretch(1)
+        col = QVBoxLayout()           # the team's name stays put above its scrolling details
+        col.setSpacing(10)
+        col.addWidget(self.team_head)
+        self.right_scroll = QScrollArea()
+        self.right_scroll.setObjectName("teamDetailsScroll")
+        self.right_scroll.setWidgetResizable(True)
+        self.right_scroll.setFrameShape(QFrame.NoFrame)
+        self.right_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.right_scroll.setWidget(self.right)
+        col.addWidget(self.right_scroll, 1)
+        row.addLayout(col, 1)
+        self.body.addLayout(row, 1)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -149,6 +158,7 @@ class TeamsPage(Page):
                      "own members and keys; a team's admins administer its subteams too.", "muted", wrap=True)
         body.setAlignment(Qt.AlignHCenter)
         lay.addWidget(body)
+        lay.addStretch(1)             # the explanation at the top, however tall the pane
         return box
 
     def _members_card(self) -> QFrame:
@@ -170,8 +180,10 @@ class TeamsPage(Page):
         self.generation = label("", "pill")
         self.generation.setObjectName("teamGeneration")
         head.addWidget(self.generation, 0, Qt.AlignTop)
-        lay.addLayout(head)
-        lay.addWidget(rule())
+        self.team_head = QWidget()
+        self.team_head.setObjectName("teamHead")
+        head.setContentsMargins(4, 0, 4, 0)
+        self.team_head.setLayout(head)
         lay.addWidget(label("MEMBERS", "section"))
         self.members = TeamMemberModel(self)
         self.members_view = v = members_table()
@@ -447,6 +459,7 @@ class TeamsPage(Page):
     def _show(self, view, requests=()) -> None:
         keep = self.selected_member()
         self.view = view
+        self.team_head.setVisible(view is not None)
         if view is None:
             self.right.setCurrentWidget(self.empty)
             self.members.set_members([])
