@@ -234,3 +234,28 @@ async def test_provisioning_by_phrase_waits_on_push_not_polling(server, tmp_path
     took = time.monotonic() - t0
     print(f"provisioning by phrase with push: {took:.2f} s")
     assert dev.id == acct.device_id and took < 20
+
+
+async def test_a_revoked_device_stops_hearing_and_a_foreign_cursor_resyncs(server, tmp_path, apps):
+    a, b = await two_devices(apps, tmp_path, server.url, server.url)
+    uid = a.store.get("uid")
+    token_b = await b.api.read_tokens.header()
+    async with httpx.AsyncClient() as client:
+        # a cursor this server never gave (another server's, or a rolled-back database): resync
+        async with aconnect_ws(f"{server.url}/v1/push?topics=user:{uid}&since=999999", client,
+                               headers={"Authorization": token_b}) as ws:
+            assert (await ws.receive_json())["type"] == "resync"
+        async with aconnect_ws(f"{server.url}/v1/push?topics=user:{uid}", client,
+                               headers={"Authorization": token_b}) as ws:
+            assert (await ws.receive_json())["type"] == "ready"
+            await a.revoke_device("b1")                  # device b1's key is no longer live
+            from httpx_ws import WebSocketDisconnect
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await asyncio.wait_for(ws.receive_json(), 5)
+            assert closed.value.code == 4003            # not even the hint of its own revocation
+        # and its token opens nothing any more
+        with pytest.raises(WebSocketUpgradeError) as refused:
+            async with aconnect_ws(f"{server.url}/v1/push?topics=user:{uid}", client,
+                                   headers={"Authorization": token_b}):
+                pass
+        assert refused.value.response.status_code == 401
