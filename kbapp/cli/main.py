@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from kbapp.cli.argv import hoist_global_options, quiet_broken_pipe
 from kbapp.core import errors
 from kbapp.server.flags import add_server_flags
 
@@ -362,6 +363,18 @@ def run_gui(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`--json`/`--home` anywhere on the line; a reader that goes away (`| head`) ends it quietly
+    (kbapp/cli/argv.py)."""
+    argv = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
+    try:
+        code = _main(argv)
+        sys.stdout.flush()   # a closed pipe shows up here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.cmd is None:

@@ -121,6 +121,16 @@ def _summary_text(s) -> str:
     return "\n".join(out)
 
 
+def shown_line(shown: int, total: int | None, limit: int) -> str:
+    """What the list holds: "20 of 37 (--limit N to see more)", "5 photos", or for a similarity
+    search (every photo ranks) "20 shown (--limit N for more than 20)"."""
+    if total is None:
+        return f"{shown} shown" + (f" (--limit N for more than {limit})" if shown >= limit else "")
+    if total > shown:
+        return f"{shown} of {total} (--limit N to see more)"
+    return f"{shown} photo{'s' if shown != 1 else ''}"
+
+
 def run(args) -> int:
     if args.photos_cmd == "models":
         return photos_models.run(args)
@@ -151,13 +161,18 @@ def _run(lib, args, as_json: bool) -> int:
     elif cmd == "search":
         hits = lib.search(args.query, like=args.like, nsfw=args.nsfw, folder=args.folder, since=args.since,
                           until=args.until, limit=args.limit)
+        total = getattr(lib, "last_total", None)
         if as_json:
-            _dump({"query": args.query, "like": str(args.like) if args.like else None, "hits": hits})
+            _dump({"query": args.query, "like": str(args.like) if args.like else None, "hits": hits,
+                   "total": total})
         else:
             if not hits:
                 print("no photos found")
-            for h in hits:
-                print(f"{h.score:8.4f}  {h.path}  [{', '.join(h.tags[:4])}]  ({'; '.join(h.why[:3])})")
+            # ranks, not raw scores: a fused score like 0.0164 means nothing to a person (--json has them)
+            for rank, h in enumerate(hits, 1):
+                print(f"{rank:3}. {h.path}  [{', '.join(h.tags[:4])}]  ({'; '.join(h.why[:3])})")
+            if hits:
+                print(shown_line(len(hits), total, args.limit), file=sys.stderr)
     elif cmd == "tags":
         t = lib.tags(args.image)
         if as_json:

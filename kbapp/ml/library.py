@@ -443,7 +443,11 @@ class PhotoLibrary:
     def search(self, text: str | None = None, *, like: Path | None = None, nsfw: str = "include",
                folder: Path | None = None, since: str | None = None, until: str | None = None,
                limit: int = 20, nsfw_threshold: float = NSFW_THRESHOLD) -> list[Hit]:
-        """Tags / free text / OCR text / CLIP, and-ed with "similar to `like`", within the filters."""
+        """Tags / free text / OCR text / CLIP, and-ed with "similar to `like`", within the filters.
+
+        `last_total` is then how many photos matched before `limit` cut the list (None for "similar
+        to" alone, which ranks every photo): the CLI says "20 of 37"."""
+        self.last_total: int | None = None
         if limit < 1 or limit > 10_000:
             raise errors.PhotoIndexError("limit must be between 1 and 10000")
         text = (text or "").strip()
@@ -454,6 +458,7 @@ class PhotoLibrary:
         why: dict[int, list[str]] = {}
         if text:
             fused = self._text_scores(text, allowed, why)
+            self.last_total = len(fused)
             if like is None:
                 ranked = sorted(fused.items(), key=lambda t: -t[1])[:limit]
                 return self._hits(ranked, why)
@@ -466,6 +471,8 @@ class PhotoLibrary:
             if vs is None or len(vs) == 0:
                 return []
             if self_id is not None and allowed is not None:
+                if self.last_total is not None and bool((allowed == self_id).any()):
+                    self.last_total -= 1     # the example itself is not a result
                 allowed = allowed[allowed != self_id]
             ids, scores = vs.search(q, limit + 1, allowed=allowed)
             ranked = [(int(i), float(s)) for i, s in zip(ids, scores) if int(i) != self_id][:limit]
@@ -473,6 +480,7 @@ class PhotoLibrary:
                 why.setdefault(pid, []).append(f"similar {s:.3f}")
             return self._hits(ranked, why)
         # no query: the newest photos that pass the filters
+        self.last_total = len(allowed) if allowed is not None else self.db.count()
         return self._hits([(pid, 0.0) for pid in self.db.recent_ids(allowed, limit)], why)
 
     def _text_scores(self, text: str, allowed: np.ndarray | None, why: dict[int, list[str]]) -> dict[int, float]:
