@@ -29,7 +29,7 @@ import httpx
 
 from kbapp.core import errors
 
-from .events import DevicesChanged, Event
+from .events import DevicesChanged, Event, TeamChanged
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,7 @@ class Sync:
         self._close_now: asyncio.Event | None = None
         self._reloading: dict[str, asyncio.Task] = {}
         self.topics: frozenset = frozenset()
+        self._listening = False
 
     # cursor (per server origin: another server's numbers mean nothing here)
     def cursor(self) -> int | None:
@@ -197,7 +198,16 @@ class Sync:
     # life cycle
     def start(self) -> None:
         if self._task is None or self._task.done():
+            if not self._listening:
+                self._listening = True
+                self.app.events.on(self._on_event)
             self._task = asyncio.get_running_loop().create_task(self._run(), name="kbapp-sync")
+
+    def _on_event(self, ev: Event) -> None:
+        """A team we do not listen to yet (made or joined here): reconnect with it."""
+        if (isinstance(ev, TeamChanged) and self.machine.state is State.ONLINE
+                and f"team:{ev.team_id}" not in self.topics and len(self.topics) < 64):
+            self.resubscribe()
 
     async def stop(self) -> None:
         task, self._task = self._task, None

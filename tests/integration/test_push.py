@@ -259,3 +259,47 @@ async def test_a_revoked_device_stops_hearing_and_a_foreign_cursor_resyncs(serve
                                    headers={"Authorization": token_b}):
                 pass
         assert refused.value.response.status_code == 401
+
+
+async def test_a_team_change_reaches_another_member(server, tmp_path, apps):
+    """bob's Sync listens to the team he loaded; alice's change there makes his client
+    reload and verify it (TeamChanged), with no action on bob's side."""
+    from kbapp.client.events import TeamChanged
+
+    alice = await apps(tmp_path / "alice")
+    await alice.signup("alice", device_name="a1", server_url=server.url)
+    bob = await apps(tmp_path / "bob")
+    await bob.signup("bob", device_name="b1", server_url=server.url)
+    carol = await apps(tmp_path / "carol")
+    await carol.signup("carol", device_name="c1", server_url=server.url)
+    await alice.create_team("acme")
+    await alice.add_member("acme", "bob", "reader")
+    team_id = (await bob.team("acme")).team_id        # bob knows the team now
+    rec = Recorder(bob)
+    sync = fast_sync(bob)
+    sync.start()
+    try:
+        await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "online")
+        assert f"team:{team_id}" in sync.topics
+        await alice.add_member("acme", "carol", "writer")
+        _, hint = await rec.until(lambda ev: isinstance(ev, PushHint) and ev.topic == f"team:{team_id}")
+        _, changed = await rec.until(lambda ev: isinstance(ev, TeamChanged) and ev.team_id == team_id)
+        assert "carol" in {m.username for m in (await bob.team("acme")).members}
+    finally:
+        await sync.stop()
+
+
+async def test_push_openings_spend_the_address_rate(server_factory):
+    """The per-address token bucket counts WebSocket upgrades too (429 RATE_LIMITED)."""
+    srv = server_factory(name="slow", extra=["--rate", "1", "--burst", "3"])
+    channel = "ab" * 16
+    statuses = []
+    async with httpx.AsyncClient() as client:
+        for _ in range(6):
+            try:
+                async with aconnect_ws(f"{srv.url}/v1/push?topics=kex:{channel}", client) as ws:
+                    await ws.receive_json()
+                    statuses.append(101)
+            except WebSocketUpgradeError as e:
+                statuses.append(e.response.status_code)
+    assert 101 in statuses and 429 in statuses, statuses
