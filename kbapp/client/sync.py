@@ -175,6 +175,7 @@ class Sync:
         self._reloading: dict[str, asyncio.Task] = {}
         self.topics: frozenset = frozenset()
         self._listening = False
+        self._unreadable: set[str] = set()
 
     # cursor (per server origin: another server's numbers mean nothing here)
     def cursor(self) -> int | None:
@@ -227,8 +228,21 @@ class Sync:
 
     async def _topics(self) -> frozenset:
         uid = self.app.store.get("uid")
-        teams = await self.app.store.aio.known_teams()
-        return frozenset([f"user:{uid}"] + [f"team:{t.team_id}" for t in teams][:63])
+        teams = [f"team:{t.team_id}" for t in await self.app.store.aio.known_teams()]
+        return frozenset([f"user:{uid}"] + [t for t in teams if t not in self._unreadable][:63])
+
+    async def _drop_unreadable(self) -> None:
+        """After a 403: leave out the teams we may no longer read (asked one by one)."""
+        for topic in sorted(self.topics):
+            kind, _, ident = topic.partition(":")
+            if kind != "team":
+                continue
+            try:
+                await self.app.team(ident, chores=False, badges=False)
+            except (errors.ReadNotAllowed, errors.NotFound):
+                self._unreadable.add(topic)
+            except errors.KbappError:
+                pass
 
     async def _run(self) -> None:
         client = self._client or httpx.AsyncClient(timeout=httpx.Timeout(OPEN_TIMEOUT))
@@ -286,6 +300,8 @@ class Sync:
             status = e.response.status_code
             if status == 401:
                 app.api.read_tokens.forget()
+            elif status == 403:
+                await self._drop_unreadable()     # removed from a team we still remember, say
             log.info("push: refused (%s)", status)
             return False
         except (HTTPXWSException, httpx.HTTPError, OSError, errors.KbappError) as e:

@@ -35,6 +35,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kbapp.core import errors
+from kbapp.core.tokens import verify_read_token
 
 from . import db
 from . import limits as lim
@@ -107,6 +108,7 @@ class PushHub:
         self.max_per_address, self.max_per_account = max_per_address, max_per_account
         self.pg = self.engine.dialect.name == "postgresql"
         self._conns: set[_Conn] = set()
+        self._by_topic: dict[str, set[_Conn]] = {}
         self._per_address: dict[str, int] = {}
         self._per_account: dict[str, int] = {}
         self._published = 0
@@ -172,7 +174,6 @@ class PushHub:
             if len(topics) > MAX_ANONYMOUS_TOPICS:
                 raise errors.PushRefused(f"at most {MAX_ANONYMOUS_TOPICS} kex channels without a token", 400)
             return None, None, None
-        from kbapp.core.tokens import verify_read_token
         token = verify_read_token(authorization, origin=self.service.origin, now=int(self.service.clock()))
         with self.engine.connect() as conn:
             keys, _ = self.access.live_sibkeys(conn, token.uid)
@@ -246,8 +247,8 @@ class PushHub:
                 await asyncio.sleep(1.0)
 
     def _fan_out(self, cursor: int, topic: str, kind: str) -> None:
-        for c in list(self._conns):
-            if topic in c.topics and not c.overflow:
+        for c in list(self._by_topic.get(topic, ())):
+            if not c.overflow:
                 try:
                     c.queue.put_nowait((cursor, topic, kind))
                 except asyncio.QueueFull:
@@ -287,6 +288,20 @@ class PushHub:
         if uid is not None:
             self._per_account[uid] = self._per_account.get(uid, 0) + 1
 
+    def _add(self, c: _Conn) -> None:
+        self._conns.add(c)
+        for t in c.topics:
+            self._by_topic.setdefault(t, set()).add(c)
+
+    def _remove(self, c: _Conn) -> None:
+        self._conns.discard(c)
+        for t in c.topics:
+            listeners = self._by_topic.get(t)
+            if listeners is not None:
+                listeners.discard(c)
+                if not listeners:
+                    del self._by_topic[t]
+
     def _release(self, address: str, uid: str | None) -> None:
         for counts, key in ((self._per_address, address), (self._per_account, uid)):
             if key is None:
@@ -311,7 +326,7 @@ class PushHub:
             await ws.send_denial_response(answer)
             return
         c = _Conn(frozenset(topics), uid, kid)
-        self._conns.add(c)                   # before the replay: nothing falls between the two
+        self._add(c)                         # before the replay: nothing falls between the two
         try:
             await ws.accept()
             rows, head, resync = await run_in_threadpool(self.replay, topics, since)
@@ -322,7 +337,7 @@ class PushHub:
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass                              # the client went away
         finally:
-            self._conns.discard(c)
+            self._remove(c)
             self._release(address, uid)
 
     async def _serve(self, ws: WebSocket, c: _Conn, sent: int, expires: int | None) -> None:

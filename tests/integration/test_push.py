@@ -285,6 +285,14 @@ async def test_a_team_change_reaches_another_member(server, tmp_path, apps):
         _, hint = await rec.until(lambda ev: isinstance(ev, PushHint) and ev.topic == f"team:{team_id}")
         _, changed = await rec.until(lambda ev: isinstance(ev, TeamChanged) and ev.team_id == team_id)
         assert "carol" in {m.username for m in (await bob.team("acme")).members}
+
+        # bob removed: his connection closes at that chain hint (4003), the reconnect with the
+        # team is refused (403), his client leaves the team out and is back online without it
+        online = rec.states().count("online")
+        await alice.remove_member("acme", "bob")
+        await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "online"
+                        and rec.states().count("online") > online, timeout=15)
+        assert sync.topics == {f"user:{bob.store.get('uid')}"}
     finally:
         await sync.stop()
 
