@@ -61,7 +61,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
     s = psub.add_parser("watch", parents=[common], help="keep folders indexed until Ctrl-C")
     s.add_argument("dirs", nargs="+", type=Path)
-    s.add_argument("--interval", type=float, default=2.0, help="seconds the folders must be quiet before a pass (default 2)")
+    s.add_argument("--interval", type=float, default=2.0,
+                   help="seconds the folders must be quiet before a pass (default 2)")
     s.add_argument("--ocr", action="store_true")
     s.add_argument("--follow-symlinks", action="store_true",
                    help="also follow symlinks that lead out of these folders (not followed by default)")

@@ -195,7 +195,8 @@ async def test_push_connection_caps_and_a_client_that_speaks(server, tmp_path):
     async with httpx.AsyncClient() as client:
         async with contextlib_stack() as stack:
             for _ in range(16):
-                ws = await stack.enter_async_context(aconnect_ws(f"{server.url}/v1/push?topics=kex:{channel}", client))
+                ws = await stack.enter_async_context(
+                    aconnect_ws(f"{server.url}/v1/push?topics=kex:{channel}", client))
                 assert (await ws.receive_json())["type"] == "ready"
             with pytest.raises(WebSocketUpgradeError) as exc:
                 async with aconnect_ws(f"{server.url}/v1/push?topics=kex:{channel}", client):
