@@ -1,3 +1,3 @@
-from kbapp.cli.main import main
+from kbapp.main import main
 
 raise SystemExit(main())

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from kbapp.cli.argv import hoist_global_options, quiet_broken_pipe
 from kbapp.core import errors
-from kbapp.server.flags import add_server_flags
 
 EXIT_ERROR = 1
 EXIT_VERIFY = 3
@@ -37,51 +36,16 @@ BENCHES = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(more=None) -> argparse.ArgumentParser:
+    """The commands; `more(subparsers)` adds the launcher's own (kbapp/main.py: `server`)."""
     p = argparse.ArgumentParser(prog="kbapp", description="Verifiable identity, encrypted chat and files.")
     p.add_argument("--home", type=Path, default=None, help="profile directory (default: the platform data dir)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     sub = p.add_subparsers(dest="cmd")
+    if more is not None:
+        more(sub)
 
-    s = sub.add_parser("server", help="run the kbapp server")
-    s.add_argument("--listen", default="127.0.0.1:8470", help="HOST:PORT (default 127.0.0.1:8470)")
-    s.add_argument("--db", default=None, help="SQLite path or postgresql://... URL (default: SQLite in --data-dir)")
-    s.add_argument("--data-dir", type=Path, default=None, help="server key and SQLite file")
-    s.add_argument("--origin", default=None, help="log origin line of checkpoints")
-    add_server_flags(s)
-
-    s = sub.add_parser("signup", help="create an account and this device (again: finish an interrupted one)")
-    s.add_argument("username")
-    s.add_argument("--server", default=None, help="server URL")
-    s.add_argument("--device", default=None, help="name of this device")
-    s.add_argument("--throwaway", action="store_true",
-                   help="allow KBAPP_KEYSTORE=memory: the keys, and so the account, die with this process")
-
-    s = sub.add_parser("login", help="provision this device")
-    s.add_argument("username")
-    how = s.add_mutually_exclusive_group(required=True)
-    how.add_argument("--paperkey", action="store_true",
-                     help="use a paper key (read from KBAPP_PAPERKEY, stdin or a prompt)")
-    how.add_argument("--phrase", action="store_true",
-                     help="use the phrase `kbapp device add` shows on another device "
-                          "(read from KBAPP_PHRASE, stdin or a prompt)")
-    s.add_argument("--server", default=None)
-    s.add_argument("--device", default=None)
-    s.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the other device")
-    s.add_argument("--throwaway", action="store_true",
-                   help="allow KBAPP_KEYSTORE=memory: the keys, and so the device, die with this process")
-
-    s = sub.add_parser("device", help="list, add or remove devices")
-    dsub = s.add_subparsers(dest="device_cmd", required=True)
-    dsub.add_parser("list", help="devices of this account")
-    a = dsub.add_parser("add", help="add a device: shows a phrase to type on the new device")
-    a.add_argument("--paper", action="store_true", help="add a paper key instead (same as `kbapp paperkey`)")
-    a.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the new device")
-    r = dsub.add_parser("remove", help="revoke a device (rotates the per-user key)")
-    r.add_argument("device", help="device name or id")
-    r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-
-    sub.add_parser("paperkey", help="make a new paper key (a backup device)")
+    add_account_parsers(sub)
 
     s = sub.add_parser("id", help="verify and show a user's identity")
     s.add_argument("username")
@@ -120,16 +84,56 @@ def build_parser() -> argparse.ArgumentParser:
     from . import team as team_cli   # `kbapp team ...`
     team_cli.add_parser(sub)
 
+    add_bench_parser(sub)
+    from kbapp.cli import photos as photos_cli  # `kbapp photos ...` (kbapp/cli/photos.py)
+    photos_cli.add_parser(sub)
+    return p
+
+
+def add_account_parsers(sub) -> None:
+    """`kbapp signup | login | device | paperkey`: this account and its devices."""
+    s = sub.add_parser("signup", help="create an account and this device (again: finish an interrupted one)")
+    s.add_argument("username")
+    s.add_argument("--server", default=None, help="server URL")
+    s.add_argument("--device", default=None, help="name of this device")
+    s.add_argument("--throwaway", action="store_true",
+                   help="allow KBAPP_KEYSTORE=memory: the keys, and so the account, die with this process")
+
+    s = sub.add_parser("login", help="provision this device")
+    s.add_argument("username")
+    how = s.add_mutually_exclusive_group(required=True)
+    how.add_argument("--paperkey", action="store_true",
+                     help="use a paper key (read from KBAPP_PAPERKEY, stdin or a prompt)")
+    how.add_argument("--phrase", action="store_true",
+                     help="use the phrase `kbapp device add` shows on another device "
+                          "(read from KBAPP_PHRASE, stdin or a prompt)")
+    s.add_argument("--server", default=None)
+    s.add_argument("--device", default=None)
+    s.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the other device")
+    s.add_argument("--throwaway", action="store_true",
+                   help="allow KBAPP_KEYSTORE=memory: the keys, and so the device, die with this process")
+
+    s = sub.add_parser("device", help="list, add or remove devices")
+    dsub = s.add_subparsers(dest="device_cmd", required=True)
+    dsub.add_parser("list", help="devices of this account")
+    a = dsub.add_parser("add", help="add a device: shows a phrase to type on the new device")
+    a.add_argument("--paper", action="store_true", help="add a paper key instead (same as `kbapp paperkey`)")
+    a.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the new device")
+    r = dsub.add_parser("remove", help="revoke a device (rotates the per-user key)")
+    r.add_argument("device", help="device name or id")
+    r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    sub.add_parser("paperkey", help="make a new paper key (a backup device)")
+
+
+def add_bench_parser(sub) -> None:
+    """`kbapp bench NAME`: the benches live in kbapp/bench (BENCHES)."""
     s = sub.add_parser("bench", help="measure speed against a baseline taken in the same run")
     s.add_argument("what", choices=sorted(BENCHES))
     s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
     s.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
     s.add_argument("--sizes", default=None, help="search bench: vector counts, e.g. 10k,100k,1m")
     s.add_argument("--db", default=None, help="server-load bench: a PostgreSQL URL (default: SQLite)")
-
-    from kbapp.cli import photos as photos_cli  # `kbapp photos ...` (kbapp/cli/photos.py)
-    photos_cli.add_parser(sub)
-    return p
 
 
 def to_jsonable(obj):
@@ -204,11 +208,13 @@ async def run_command(args) -> int:
                                           server_url=args.server, timeout=args.timeout)
             emit(args, acct, render.account(acct, created=False))
         elif args.cmd == "device" and args.device_cmd == "add" and not args.paper:
+            me = (await app.status()).username
+
             def show(phrase: str) -> None:
                 if args.json:
                     print(json.dumps({"phrase": phrase}), flush=True)
                 else:
-                    print(render.provision_phrase(phrase, app.store.get("username")), flush=True)
+                    print(render.provision_phrase(phrase, me), flush=True)
 
             dev = await app.add_device_by_phrase(show, timeout=args.timeout)
             emit(args, dev, f"added device {dev.name} ({dev.id})")
@@ -234,7 +240,7 @@ async def run_command(args) -> int:
             dev = await app.revoke_device(args.device)
             emit(args, dev, f"revoked device {dev.name} ({dev.id})")
         elif args.cmd == "id":
-            if args.server or app.api is None:
+            if args.server or not app.connected:
                 await app.connect(args.server)
             ident = await app.identify(args.username)
             emit(args, ident, render.identity(ident))
@@ -247,7 +253,7 @@ async def run_command(args) -> int:
             st = await app.status()
             emit(args, st, render.status(st))
         elif args.cmd == "log" and args.log_cmd == "verify":
-            if args.server or app.api is None:
+            if args.server or not app.connected:
                 await app.connect(args.server)
             audit = await app.verify_log()
             emit(args, audit, f"log verified: {audit.leaves_checked} leaves, root {audit.root_hex[:16]}..., "
@@ -263,7 +269,7 @@ async def finish_interrupted(app, args) -> None:
     """An interrupted signup is finished (or posted again) by any command of the profile;
     an interrupted paper key is announced (`kbapp paperkey` shows it again)."""
     rec = app.pending_signup()
-    if rec is not None and not app.store.get("uid") and args.cmd != "signup":
+    if rec is not None and not (await app.status()).logged_in and args.cmd != "signup":
         acct = await app.finish_pending()
         print(f"kbapp: finished the interrupted signup of {acct.username}", file=sys.stderr)
     making_one = args.cmd == "paperkey" or (args.cmd == "device" and args.device_cmd == "add" and args.paper)
@@ -276,7 +282,7 @@ async def run_social(app, args) -> int:
     """Proofs, assertions and follows."""
     from . import render
 
-    if app.api is None and args.cmd in ("resolve", "followers", "following"):
+    if not app.connected and args.cmd in ("resolve", "followers", "following"):
         await app.connect()
     if args.cmd == "prove" and args.list:
         proofs = await app.list_proofs(args.service)
@@ -332,55 +338,31 @@ async def run_social(app, args) -> int:
     return 0
 
 
-def run_server(args) -> int:
-    from kbapp.server.flags import config_kwargs
-    from kbapp.server.main import ServerConfig, parse_listen, serve
-    from kbapp.client.paths import default_server_dir
-
-    host, port = parse_listen(args.listen)
-    cfg = ServerConfig(data_dir=args.data_dir or default_server_dir(), host=host, port=port, db=args.db,
-                       origin=args.origin, **config_kwargs(args))
-
-    def ready(url, service):
-        info = service.info()
-        print(f"kbapp server listening on {url}", flush=True)
-        print(f"  log origin:  {info['origin']}", flush=True)
-        print(f"  key:         {info['fingerprint']}", flush=True)
-
-    serve(cfg, ready)
-    return 0
-
-
-def run_gui(args) -> int:
-    """`kbapp` alone opens the desktop app (the CLI is its launcher, the one upward import)."""
-    try:
-        from kbapp.gui.main import run
-    except ImportError as e:
-        print(f"kbapp: the desktop app needs PySide6 and qasync ({e}); "
-              "`pip install PySide6-Essentials qasync`, or see `kbapp --help` for the commands", file=sys.stderr)
-        return EXIT_ERROR
-    return run(args.home)
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, parser: argparse.ArgumentParser | None = None,
+         launch: dict | None = None) -> int:
     """`--json`/`--home` anywhere on the line; a reader that goes away (`| head`) ends it quietly
     (kbapp/cli/argv.py)."""
     argv = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     try:
-        code = _main(argv)
+        code = _main(argv, parser=parser, launch=launch)
         sys.stdout.flush()   # a closed pipe shows up here, not in the interpreter's last flush
         return code
     except BrokenPipeError:
         return quiet_broken_pipe()
 
 
-def _main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def _main(argv: list[str], *, parser: argparse.ArgumentParser | None = None,
+          launch: dict | None = None) -> int:
+    """Run one command. `launch` maps the commands the launcher (kbapp/main.py) runs itself,
+    the GUI (None) and `server`, to their functions: the CLI imports neither."""
+    parser = parser or build_parser()
+    args = parser.parse_args(argv)
     try:
+        if launch and args.cmd in launch:
+            return launch[args.cmd](args)
         if args.cmd is None:
-            return run_gui(args)
-        if args.cmd == "server":
-            return run_server(args)
+            parser.print_help(sys.stderr)
+            return EXIT_ERROR
         if args.cmd == "photos":
             from kbapp.cli import photos as photos_cli
             return photos_cli.run(args)

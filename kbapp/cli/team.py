@@ -110,7 +110,7 @@ def render_list(items) -> str:
 async def run(app, args, emit) -> int:
     """Dispatch one `kbapp team` command; `emit(args, obj, text)` prints text or JSON."""
     c = args.team_cmd
-    if app.api is None:
+    if not app.connected:
         await app.connect()
     if c == "create":
         v = await app.create_team(args.name)

@@ -126,6 +126,11 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         return self._keystore is not None
 
     @property
+    def connected(self) -> bool:
+        """A server is attached (`connect` ran): the CLI and GUI ask this, not `api`."""
+        return self.api is not None
+
+    @property
     def keystore(self) -> Keystore:
         """The open keystore: only after `await unlock()` (never opened here, on the loop)."""
         if self._keystore is None:

@@ -56,7 +56,8 @@ def _show_unexpected(exc_type, exc, tb) -> None:
     box.open()
 
 
-def run(home: Path | None = None) -> int:
+def run(home: Path | None = None, *, server_factory=None) -> int:
+    """The desktop app; `server_factory` makes a profile's own server (kbapp/main.py)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = setup_application()
     loop = qasync.QEventLoop(app)
@@ -65,7 +66,7 @@ def run(home: Path | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     sys.excepthook = _show_unexpected
 
-    session = Session(home)
+    session = Session(home, server_factory=server_factory)
     window = MainWindow(session)
 
     async def main() -> None:
@@ -81,4 +82,4 @@ def run(home: Path | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run(Path(sys.argv[1]) if len(sys.argv) > 1 else None))
+    raise SystemExit(run(Path(sys.argv[1]) if len(sys.argv) > 1 else None))   # `kbapp` runs it with a server

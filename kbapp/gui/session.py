@@ -25,12 +25,19 @@ PREF_EMBEDDED_DIR = "gui.embedded_dir"
 PREF_THEME = "gui.theme"                   # system | light | dark
 PREF_NOTIFICATIONS = "gui.notifications"   # "1" | "0"
 
+# How a profile's own server is made, (data_dir, port) -> a server not started yet: handed
+# in by the program's launcher (kbapp/main.py, `embedded_server`), since the GUI layer does
+# not import the server. Tests and benches set it the same way.
+server_factory = None
+
 
 class Session:
-    def __init__(self, home: Path | None = None, *, app: App | None = None, passphrase: str | None = None):
+    def __init__(self, home: Path | None = None, *, app: App | None = None, passphrase: str | None = None,
+                 server_factory=None):
         self._passphrase = passphrase
         self.app = app or App(home, passphrase_prompt=lambda _new: self._passphrase)
-        self.server = None  # kbapp.server.main.EmbeddedServer, imported when first needed
+        self.server_factory = server_factory
+        self.server = None  # what server_factory made, once started
         self.opened = False
 
     @property
@@ -72,16 +79,16 @@ class Session:
         """Start (or restart, on the remembered port) the profile's own server, off the event loop."""
         if self.server is not None:
             return self.server.url
-        from kbapp.server.main import EmbeddedServer, ServerConfig  # only profiles with their own server pay for it
-
+        make = self.server_factory or server_factory
+        if make is None:
+            raise errors.NetworkError("this kbapp was started without a server to run on this computer")
         saved = self.app.preference(PREF_EMBEDDED_PORT)
         port = port if port is not None else int(saved) if saved and saved.isdigit() else 0
-        cfg = ServerConfig(data_dir=self.embedded_dir(), host="127.0.0.1", port=port)
-        server = EmbeddedServer(cfg)
+        server = make(self.embedded_dir(), port)
         try:
             url = await asyncio.get_running_loop().run_in_executor(None, server.start)
         except RuntimeError as e:
-            raise errors.NetworkError(f"the server on this computer did not start on port {cfg.port}: {e}") from None
+            raise errors.NetworkError(f"the server on this computer did not start on port {port}: {e}") from None
         self.server = server
         return url
 

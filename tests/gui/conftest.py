@@ -22,6 +22,12 @@ import qasync  # noqa: E402
 
 from gui_support import TIMEOUT_MS, new_profile_with_embedded_server  # noqa: E402
 
+import kbapp.gui.session  # noqa: E402
+from kbapp.main import embedded_server  # noqa: E402
+
+# As `kbapp` does (kbapp/main.py): the GUI is handed its way to run a server on this computer.
+kbapp.gui.session.server_factory = embedded_server
+
 
 @pytest.fixture(scope="session")
 def _qasync_loop(qapp):

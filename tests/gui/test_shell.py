@@ -111,9 +111,9 @@ def test_many_signal_emits_do_not_free_true(qloop):
 
 
 def test_kbapp_without_subcommand_launches_the_gui(monkeypatch, tmp_path):
-    from kbapp.cli.main import main
+    from kbapp.main import embedded_server, main
 
     seen = []
-    monkeypatch.setattr("kbapp.gui.main.run", lambda home: seen.append(home) or 0)
+    monkeypatch.setattr("kbapp.gui.main.run", lambda home, server_factory: seen.append((home, server_factory)) or 0)
     assert main(["--home", str(tmp_path)]) == 0
-    assert seen == [tmp_path]
+    assert seen == [(tmp_path, embedded_server)]

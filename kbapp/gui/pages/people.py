@@ -487,7 +487,7 @@ class PeoplePage(Page):
 
     @qasync.asyncSlot()
     async def me_clicked(self) -> None:
-        me = self.app.store.get("username")
+        me = (await self.app.status()).username
         if me:
             self.search.setText(me)
             await self.lookup(me)
@@ -509,11 +509,12 @@ class PeoplePage(Page):
         self.current = username
         self.card.checking(username)
         self.card.show()
+        mine = (await self.app.status()).username
         ok, result = await guarded(self.app.identify(username), busy=self.busy)
         if me != self._request:
             return  # a newer lookup started meanwhile; its answer wins
         if ok:
-            self.card.verified(result, self.app.store.get("username"))
+            self.card.verified(result, mine)
         elif isinstance(result, errors.VerificationError):
             self.card.failed(username, result)
         else:
