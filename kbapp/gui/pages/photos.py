@@ -16,7 +16,7 @@ from pathlib import Path
 
 import qasync
 from PySide6.QtCore import QRect, QRectF, QSize, QStringListModel, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QFont, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPainter, QPainterPath, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QCompleter, QFileDialog, QFrame, QHBoxLayout,
                                QLineEdit, QListView, QMenu, QProgressBar, QPushButton, QSizePolicy, QSplitter,
                                QStyle, QStyledItemDelegate, QToolButton, QVBoxLayout, QWidget)
@@ -417,6 +417,11 @@ class PhotosPage(Page):
         self.grid.setContextMenuPolicy(Qt.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._context_menu)
         self.grid.clicked.connect(self.tile_clicked)
+        self.grid.doubleClicked.connect(lambda ix: self.open_viewer(ix.row()))
+        for key in (Qt.Key_Return, Qt.Key_Enter):   # Enter on a tile (not `activated`: one click on some desktops)
+            QShortcut(QKeySequence(key), self.grid, context=Qt.WidgetShortcut,
+                      activated=lambda: self.open_viewer(self.grid.currentIndex().row()))
+        self.viewer = None
         self.grid.selectionModel().currentChanged.connect(lambda cur, _prev: self.show_detail(cur.row()))
         self.grid.setDragEnabled(False)
         split.addWidget(self.grid)
@@ -630,6 +635,25 @@ class PhotosPage(Page):
         if index.data(BlurredRole):
             self.model.reveal(index.row())
             self.show_detail(index.row())
+
+    def open_viewer(self, row: int) -> None:
+        """The full-size viewer (kbapp/gui/photo_viewer.py) on this photo; it follows the grid's order."""
+        from ..photo_viewer import PhotoViewer
+
+        if self.model.item(row) is None:
+            return
+        if self.viewer is not None:
+            self.viewer.show_row(row)
+            return
+        v = PhotoViewer(self.model, row, self.service, self.window())
+        v.rowChanged.connect(lambda r: self.grid.setCurrentIndex(self.model.index(r)))
+        v.finished.connect(lambda _r: self._viewer_closed(v))
+        self.viewer = v
+        v.open()
+
+    def _viewer_closed(self, v) -> None:
+        self.viewer = None
+        v.deleteLater()
 
     def hide_selected(self) -> None:
         row = self.model.row_of(self.detail.path) if self.detail.path else -1
