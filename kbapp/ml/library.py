@@ -355,7 +355,8 @@ class PhotoLibrary:
             else:
                 pending.append(res)
                 summary.indexed += 1
-            if len(pending) >= 64:
+            # small batches first, so a first pass shows photos while it runs (the window's grid)
+            if len(pending) >= 64 or (done <= 64 and len(pending) >= 8):
                 flush()
             say(IndexProgress("analyze", done, total, str(res.path)))
             if cancel is not None and cancel.is_set():

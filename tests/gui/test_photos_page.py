@@ -480,3 +480,45 @@ def test_near_duplicates_view(qtbot, make_page, tmp_path):
     assert "near-duplicates 1" in page.model.index(0).data(Qt.ToolTipRole)
     # a search leaves the view
     assert search(qtbot, page, "boat") == [VEHICLES[0]] and not page.dupes_button.isChecked()
+
+
+def test_photos_appear_during_the_first_pass(qtbot, make_page, tmp_path, photo_dir):  # noqa: ARG001
+    """Not "No photos match." while half the folder is indexed: what is done so far is shown, and
+    the label says it is a part."""
+    many = tmp_path / "many"                             # enough photos for a pass that takes a while
+    for i in range(4):
+        _copy(many / f"set{i}", ALL)
+    total = 4 * len(ALL)
+    page, service, _status = make_page(tmp_path / "home-live")
+    seen = []
+    page.searched.connect(lambda: seen.append((page.model.rowCount(), service.last_summary is None,
+                                               page.summary.text(), page.empty.isVisible())))
+    with qtbot.waitSignal(service.indexFinished, timeout=TIMEOUT_MS):
+        page.add_folder(str(many))
+    during = [s for s in seen if s[1] and s[0] > 0]
+    assert during, seen                                  # photos showed before the first pass ended
+    rows, _, text, empty = during[0]
+    assert rows < total and not empty
+    assert "so far · indexing" in text and text.startswith(f"{rows} photo")
+    qtbot.waitUntil(lambda: page.model.rowCount() == total, timeout=TIMEOUT_MS)
+    assert "so far" not in page.summary.text()
+
+
+def test_skipped_files_are_listed_with_their_reasons(qtbot, make_page, tmp_path):
+    folder = _copy(tmp_path / "with-bad", DOGS[:2])
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "notes.jpg").write_bytes(b"")
+    page, service, status = make_page(tmp_path / "home-skip")
+    with qtbot.waitSignal(service.indexFinished, timeout=TIMEOUT_MS):
+        page.add_folder(str(folder))
+    link = status.skipped_button
+    qtbot.waitUntil(link.isVisible, timeout=TIMEOUT_MS)
+    assert link.text() == "2 skipped"
+    qtbot.mouseClick(link, Qt.LeftButton)
+    dlg = status.skipped_dialog
+    assert dlg is not None and dlg.isVisible()
+    rows = {Path(dlg.table.item(r, 0).text()).name: dlg.table.item(r, 1).text() for r in range(dlg.table.rowCount())}
+    assert set(rows) == {"broken.jpg", "notes.jpg"}
+    assert "not an image" in rows["broken.jpg"] and "empty" in rows["notes.jpg"]
+    assert "left out 2 files" in dlg.note.text()
+    dlg.reject()

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QRect, QRectF, QSize, QStringListModel, Qt, Signal
+from PySide6.QtCore import QRect, QRectF, QSize, QStringListModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPainter, QPainterPath, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QCompleter, QFileDialog, QFrame, QHBoxLayout,
                                QLineEdit, QListView, QMenu, QProgressBar, QPushButton, QSizePolicy, QSplitter,
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 TILE = 168            # the square a thumbnail is drawn in
 CELL = QSize(TILE + 16, TILE + 40)
 NSFW_FILTERS = (("include", "Sensitive: blurred"), ("exclude", "Sensitive: hidden"), ("only", "Sensitive only"))
+LIVE_REFRESH_MS = 700   # while a pass runs, the browsing grid refreshes at most this often
 
 
 def local_image(mime) -> Path | None:
@@ -197,6 +198,14 @@ class IndexStatus(QWidget):
                                       "change starts a new pass)")
         self.cancel_button.clicked.connect(service.cancel)
         lay.addWidget(self.cancel_button)
+        self.skipped_button = QPushButton("")
+        self.skipped_button.setObjectName("photoSkippedLink")
+        self.skipped_button.setProperty("role", "link")
+        self.skipped_button.setToolTip("The files this pass left out, with the reason for each")
+        self.skipped_button.clicked.connect(self.show_skipped)
+        self.skipped_button.hide()
+        lay.addWidget(self.skipped_button)
+        self.skipped_dialog = None
         self.seen: list[tuple[str, int, int]] = []   # every progress shown (tests read it)
         service.indexStarted.connect(self._started)
         service.progress.connect(self._progress)
@@ -223,7 +232,21 @@ class IndexStatus(QWidget):
         elif phase == "scan":
             self.text.setText("Photos: looking for changes…")
 
+    def show_skipped(self) -> None:
+        from ..skipped_dialog import SkippedDialog
+
+        summary = self.service.last_summary
+        if summary is None or not summary.skipped or self.skipped_dialog is not None:
+            return
+        dlg = SkippedDialog(summary, self.window())
+        dlg.finished.connect(lambda _r: (setattr(self, "skipped_dialog", None), dlg.deleteLater()))
+        self.skipped_dialog = dlg
+        dlg.open()
+
     def _finished(self, summary) -> None:
+        skipped = sum(summary.skipped.values())
+        self.skipped_button.setText(f"{skipped} skipped")
+        self.skipped_button.setVisible(skipped > 0)
         self.bar.hide()
         self.cancel_button.hide()   # no pass is running now; watching needs no Cancel
         n = summary.indexed
@@ -441,6 +464,13 @@ class PhotosPage(Page):
         self.empty.hide()
 
         self.thumbs.ready.connect(self._thumb_ready)
+        # during a pass, what is indexed so far shows up (unless the user is searching something)
+        self._live = QTimer(self)
+        self._live.setSingleShot(True)
+        self._live.setInterval(LIVE_REFRESH_MS)
+        self._live.timeout.connect(self._live_refresh)
+        self.indexing_progress: tuple[int, int] | None = None
+        service.progress.connect(self._index_progress)
         service.indexFinished.connect(self._index_finished)
         service.indexFailed.connect(lambda why: self.banner.show_message("warning", "Photo indexing", why))
         service.foldersChanged.connect(lambda _f: self._show_empty_state())
@@ -460,7 +490,22 @@ class PhotosPage(Page):
         if self.dialog is not None:
             self.dialog.reject()
 
+    def _browsing(self) -> bool:
+        """The grid shows the newest photos (no text, example or duplicates view): a pass may refill it."""
+        return (self.loaded and not self.example and not self.search.text().strip()
+                and not self.dupes_button.isChecked())
+
+    def _index_progress(self, phase: str, done: int, total: int) -> None:
+        self.indexing_progress = (done, total) if phase == "analyze" and done < total else None
+        if self.indexing_progress and self._browsing() and not self._live.isActive():
+            self._live.start()
+
+    def _live_refresh(self) -> None:
+        if self._browsing() and self.service.indexing:
+            self.search_clicked()
+
     def _index_finished(self, summary) -> None:
+        self.indexing_progress = None
         if summary.indexed or summary.removed or not self.model.rowCount():
             self.refresh_tags_clicked()
             if self.loaded and not self.example:
@@ -599,7 +644,11 @@ class PhotosPage(Page):
         self.model.set_hits(hits)
         n = len(hits)
         what = text or (f"like {Path(self.example).name}" if self.example else "")
-        self.summary.setText(f"{n} photo{'s' if n != 1 else ''}" + (f" · {what}" if what else ""))
+        progress = ""
+        if self.indexing_progress and not what:
+            done, total = self.indexing_progress
+            progress = f" so far · indexing {done} of {total}"
+        self.summary.setText(f"{n} photo{'s' if n != 1 else ''}" + (f" · {what}" if what else "") + progress)
         self._show_empty_state()
         row = self.model.row_of(keep) if keep else -1
         if row < 0 and similar and n:
@@ -619,7 +668,7 @@ class PhotosPage(Page):
             self.empty.setText("No photos yet. Add a folder: kbapp tags its photos on this computer and "
                                "keeps watching it for new ones.")
         elif self.service.indexing and self.service.last_summary is None:   # the first pass
-            self.empty.setText("Indexing your photos… they appear here as soon as the first pass is done.")
+            self.empty.setText("Indexing your photos… the first ones appear here in a moment.")
         else:
             self.empty.setText("No photos match.")
 
