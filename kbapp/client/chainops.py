@@ -7,6 +7,7 @@ the eldest key come from verified data, never from the server's word.
 from __future__ import annotations
 
 from kbapp.core import errors
+from kbapp.core.chains import embed
 from kbapp.core.keys import DeviceKeys, SigningKeyPair, kid_hex
 from kbapp.core.merkle.note import key_fingerprint
 from kbapp.core.keys import parse_kid
@@ -19,16 +20,12 @@ from kbapp.core.sigchain import (ChainState, Device, KidOnly, LinkType, Unsigned
 from .models import BadCheckpointView, CheckpointView, DeviceView, Identity, KeyView
 
 
-def _root(cp) -> dict | None:
-    return None if cp is None else {"size": cp.size, "hash": cp.root.hex()}
-
-
 class _Chain:
     """Tracks seqno and prev while a batch of links is built."""
 
     def __init__(self, uid: str, username: str, eldest_kid, seqno: int, prev: bytes | None, ctime: int, cp):
         self.common = {"uid": uid, "username": username, "eldest_kid": eldest_kid, "ctime": ctime,
-                       "merkle_root": _root(cp)}
+                       "merkle_root": embed(cp)}
         self.seqno, self.prev = seqno, prev
         self.links: list[dict] = []
 
@@ -48,7 +45,7 @@ def signup_links(*, uid: str, username: str, keys: DeviceKeys, device_id: str, d
                  puk: PerUserKey, ctime: int, merkle_root) -> list[dict]:
     """eldest (this device's sibkey), its subkey, and PUK generation 1."""
     eldest = build_eldest(keys.sibkey, uid=uid, username=username, ctime=ctime, device_id=device_id,
-                          device_name=device_name, device_type="desktop", merkle_root=_root(merkle_root))
+                          device_name=device_name, device_type="desktop", merkle_root=embed(merkle_root))
     chain = _Chain(uid, username, keys.sibkey.kid, 2, link_id(eldest), ctime, merkle_root)
     chain.links.append(eldest)
     chain.add(build_subkey, keys.sibkey, keys.subkey, device_id=device_id)

@@ -10,7 +10,7 @@ their verdict: the roots found bad then are kept in the team's trusted summary.
 
 from __future__ import annotations
 
-from kbapp.core.chains import RootOk, claim_in
+from kbapp.core.chains import RootOk, claim_in, signatures
 from kbapp.core.merkle.note import Checkpoint
 from kbapp.core.sigchain import parse_link
 from kbapp.core.teams import TeamState
@@ -18,13 +18,15 @@ from kbapp.core.teams import TeamState
 from .logview import LogView
 
 
-def _claims(links: list, start: int) -> list[tuple[int, str]]:
+def _claims(links: list, start: int) -> list[tuple[int, str, dict]]:
+    """(size, root hex, body) of each link after `start` that embeds a checkpoint."""
     out = []
     for wire in links[start:]:
         lk = parse_link(wire)
-        claim = claim_in(lk.payload["body"]) if lk.payload is not None else None
+        body = lk.payload["body"] if lk.payload is not None else None
+        claim = claim_in(body)
         if claim is not None:
-            out.append(claim)
+            out.append((*claim, body))
     return out
 
 
@@ -32,8 +34,9 @@ async def team_root_ok(logview: LogView, links: list, start: int, cp: Checkpoint
                        summary: dict | None) -> RootOk:
     """`root_ok` for load_team: proofs for the links after `start`, the stored verdicts
     (summary["bad_roots"]) for those before, which were all checked when first seen."""
-    pairs = {(size, root) for size, root in _claims(links, start) if 1 <= size < cp.size}
-    ok = await logview.roots_in_log(pairs, cp)
+    claims = _claims(links, start)
+    pairs = {(size, root) for size, root, _ in claims if 1 <= size < cp.size}
+    ok = await logview.roots_in_log(pairs, cp, signatures(claims))
     bad = {(size, root) for size, root in (summary or {}).get("bad_roots", [])}
 
     def root_ok(size: int, root: str) -> bool:

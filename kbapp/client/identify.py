@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from kbapp.core import errors
-from kbapp.core.chains import Claim, check_grows, judge
+from kbapp.core.chains import Claim, check_grows, judge, signatures
 from kbapp.core.keys import kid_hex
 from kbapp.core.merkle.note import Checkpoint
 from kbapp.core.sigchain import ChainState, link_id_hex, parse_link, require_full, verify_chain
@@ -109,7 +109,8 @@ class Identifier:
                        default=0)
         new = [Claim(*r) for r in state.merkle_roots if r[0] > start]
         # one proof per distinct checkpoint, only for those the sizes alone do not rule out
-        ok = await self.logview.roots_in_log({(c.size, c.root) for c in new if 1 <= c.size < cp.size}, cp)
+        sigs = signatures((c.size, c.root, _body(links[c.seqno - 1])) for c in new)
+        ok = await self.logview.roots_in_log({(c.size, c.root) for c in new if 1 <= c.size < cp.size}, cp, sigs)
         _, why = judge(new, log_size=cp.size, root_ok=lambda size, root: ok[(size, root)], previous=previous)
         bad += [{"seqno": seqno, "signer": kid_hex(parse_link(links[seqno - 1]).signer), "why": w}
                 for seqno, w in sorted(why.items())]
@@ -117,6 +118,11 @@ class Identifier:
             return state, bad
         dropped = {b["seqno"] for b in bad}
         return replace(state, merkle_roots=[r for r in state.merkle_roots if r[0] not in dropped]), bad
+
+
+def _body(wire) -> dict | None:
+    link = parse_link(wire)
+    return link.payload["body"] if link.payload is not None else None
 
 
 def summarise(state: ChainState) -> dict:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from kbapp.core import errors
 from kbapp.core.encoding import b64decode
 from kbapp.core.merkle.log import MerkleLog, verify_consistency
-from kbapp.core.merkle.note import Checkpoint, verify_checkpoint
+from kbapp.core.merkle.note import Checkpoint, signed_checkpoint, verify_checkpoint
 from kbapp.core.transparency import ChainTail, LogLeaf, map_key, verify_lookup
 
 from .api import ServerAPI
@@ -112,21 +112,24 @@ class LogView:
         await self._prefix(size, root, current.size, current.root,
                            f"{who} saw a log of size {size} that is not a prefix of ours: the server forked")
 
-    async def roots_in_log(self, pairs, current: Checkpoint) -> dict[tuple[int, str], bool]:
+    async def roots_in_log(self, pairs, current: Checkpoint, sigs=None) -> dict[tuple[int, str], bool]:
         """For links' embedded checkpoints (size, root hex), 1 <= size < current.size: is each
         our log's root at that size? A link's root carries no server signature, so when its
         consistency proof fails we ask for the server's own signed checkpoint of that size:
         if that one is a prefix of `current`, the link's signer named a root the server never
         showed (False: its fault, core/chains.py); if the server cannot show one, or signed
-        the link's root and cannot prove it a prefix, the server forked (ForkDetected)."""
+        the link's root and cannot prove it a prefix, the server forked (ForkDetected).
+        `sigs`: (size, root hex) -> the server signatures links embed beside it: a valid one
+        on a root that is not our log's proves the server signed two logs (ForkDetected)."""
         out: dict[tuple[int, str], bool] = {}
         for size, root_hex in pairs:
             if not 1 <= size < current.size:
                 raise ValueError(f"no root to check at size {size} against a log of {current.size}")
-            out[(size, root_hex)] = await self._root_in_log(size, bytes.fromhex(root_hex), current)
+            out[(size, root_hex)] = await self._root_in_log(size, bytes.fromhex(root_hex), current,
+                                                            (sigs or {}).get((size, root_hex), ()))
         return out
 
-    async def _root_in_log(self, size: int, root: bytes, current: Checkpoint) -> bool:
+    async def _root_in_log(self, size: int, root: bytes, current: Checkpoint, sigs=()) -> bool:
         why = f"the server cannot prove its log of size {size} a prefix of the one of size {current.size}"
         try:
             proof = _hashes(await self.api.consistency(size, current.size))
@@ -137,6 +140,9 @@ class LogView:
             return True
         except errors.ConsistencyProofError:
             pass
+        if any(signed_checkpoint(self.origin, size, root, sig, self.origin, self.public_key) for sig in sigs):
+            raise errors.ForkDetected(f"a link names a log of size {size} that the server signed, and that "
+                                      f"is not a prefix of ours: the server showed two different logs")
         try:
             signed = self.parse(await self.api.checkpoint(size))
         except errors.NotFound:

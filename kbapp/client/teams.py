@@ -25,7 +25,7 @@ import dataclasses
 import re
 
 from kbapp.core import errors
-from kbapp.core.chains import check_grows
+from kbapp.core.chains import check_grows, embed
 from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
 from kbapp.core.keys import parse_kid
 from kbapp.core.proofs import BROKEN
@@ -55,10 +55,6 @@ MAX_LISTED = 1000          # teams list_teams verifies (member teams and adminis
 MIN_INVITE_PREFIX = 6      # cancel_invite takes an invite id or a unique prefix this long
 APPS = ("chat", "kbfs")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
-
-
-def _root(cp) -> dict | None:
-    return None if cp is None else {"size": cp.size, "hash": cp.root.hex()}
 
 
 @dataclasses.dataclass
@@ -272,7 +268,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         return ChainPos.after(st)
 
     def _common(self) -> dict:
-        return {"ctime": int(self.clock()), "merkle_root": _root(self.logview.trusted())}
+        return {"ctime": int(self.clock()), "merkle_root": embed(self.logview.trusted())}
 
     async def _writable(self, loaded: _Loaded) -> _Loaded:
         """After a leave, the next change must carry a new key: rotate first."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ForkDetected, RollbackDetected
+from .merkle.note import note_signature
 
 RootOk = Callable[[int, str], bool]     # (size, root hex) -> is it our log's root at that size?
 
@@ -53,6 +54,38 @@ def claim_in(body: Any) -> tuple[int, str] | None:
     except ValueError:
         return None
     return size, root.lower()
+
+
+def embed(cp: Any) -> dict | None:
+    """`body.merkle_root` for a new link: the checkpoint its author verified (size, root)
+    and the server's signature of it (`sig`), taken from the signed note. With the
+    signature, a root that is not in a reader's log proves the server signed two logs
+    (a fork, the server's fault); without it, only the signer's word is against the log."""
+    if cp is None:
+        return None
+    out = {"size": cp.size, "hash": cp.root.hex()}
+    note = getattr(cp, "note", None) or getattr(cp, "text", "")
+    if note:
+        out["sig"] = note_signature(note)
+    return out
+
+
+def claim_sig(body: Any) -> str | None:
+    """The server signature a link's `body.merkle_root` carries, if any (unchecked)."""
+    mr = body.get("merkle_root") if isinstance(body, dict) else None
+    sig = mr.get("sig") if type(mr) is dict else None
+    return sig if isinstance(sig, str) else None
+
+
+def signatures(items: Iterable[tuple[int, str, Any]]) -> dict[tuple[int, str], set[str]]:
+    """(size, root hex) -> the server signatures that links embed beside that checkpoint;
+    `items`: (size, root hex, link body) of the links to judge."""
+    out: dict[tuple[int, str], set[str]] = {}
+    for size, root, body in items:
+        sig = claim_sig(body)
+        if sig is not None:
+            out.setdefault((size, root), set()).add(sig)
+    return out
 
 
 def fault(size: int, root: str, *, log_size: int, previous: int, root_ok: RootOk) -> str | None:

@@ -23,11 +23,11 @@ from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from kbapp.core import errors
-from kbapp.core.chains import Claim, highest_sound, judge
+from kbapp.core.chains import Claim, claim_in, claim_sig, highest_sound, judge
 from kbapp.core.encoding import b64decode, b64encode, canonical_json
 from kbapp.core.keys import kid_hex
 from kbapp.core.merkle.log import MerkleLog
-from kbapp.core.merkle.note import key_fingerprint, sign_checkpoint, verifier_key
+from kbapp.core.merkle.note import key_fingerprint, sign_checkpoint, signed_checkpoint, verifier_key
 from kbapp.core.merkle.smt import MerkleMap
 from kbapp.core.proofs import chain_statements
 from kbapp.core.sigchain import check_reset_authorization, link_id_hex, parse_link
@@ -228,6 +228,7 @@ class Service:
         # statements), remembered with its state: a post then reads only its own links.
         note = self.chains.note(uid, base)
         sound = self.check_claims(state.merkle_roots, n_existing, previous=note.get("sound"))
+        self.check_claim_sigs(links_in)
         ids = [link_id_hex(w) for w in links_in]
         kids = _kids(state) - (_kids(base) if base is not None else set())   # the base's are stored
         boxes = self._boxes(body.get("puk_boxes", []), state)
@@ -276,6 +277,19 @@ class Service:
     def root_ok(self, size: int, root_hex: str) -> bool:
         """Is `root_hex` this log's root at `size`? (a link's embedded checkpoint)"""
         return 1 <= size <= self.log.size and self.log.root(size).hex() == root_hex
+
+    def check_claim_sigs(self, links_in: list) -> None:
+        """A server signature a new link embeds beside its checkpoint (core/chains.py `embed`)
+        must be this server's, on that checkpoint: readers take a valid one on a root that
+        is not in their log as proof of a fork, so garbage there is refused, not stored."""
+        for wire in links_in:
+            link = parse_link(wire)
+            body = link.payload["body"] if link.payload is not None else None
+            claim, sig = claim_in(body), claim_sig(body)
+            if claim is not None and sig is not None and not signed_checkpoint(
+                    self.origin, claim[0], bytes.fromhex(claim[1]), sig, self.origin, self.public_key):
+                raise errors.BadEmbeddedCheckpoint(
+                    f"link {link.seqno}: the checkpoint signature it embeds is not this server's")
 
     def check_claims(self, merkle_roots, n_existing: int, previous: int | None = None) -> int | None:
         """Each new link's embedded checkpoint is one of this log's, no older than the chain's

@@ -125,6 +125,7 @@ class TeamService:
         svc = self.service
         state = load_team(links, team_id=team_id, user_key_at=self._user_key_at(conn, users),
                           ancestors=ancestors, cached=cached, log_size=svc.log.size + 1, root_ok=svc.root_ok)
+        svc.check_claim_sigs(new)
         bad = [b for b in state.bad_checkpoints if b[0] > len(links) - len(new)]
         if bad:     # a new link's embedded checkpoint is not one of this log's (core/chains.py)
             raise errors.BadEmbeddedCheckpoint(f"team link {bad[0][0]}: its embedded checkpoint {bad[0][3]}")

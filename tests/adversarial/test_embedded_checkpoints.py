@@ -25,10 +25,16 @@ from sqlalchemy import insert
 from kbapp.core import errors
 from kbapp.core.encoding import b64decode, canonical_json
 from kbapp.core.keys import kid_hex
-from kbapp.core.sigchain import build_device, link_id_hex
+from kbapp.core.chains import embed
+from kbapp.core.merkle.note import note_signature
+from kbapp.core.sigchain import build_device, link_id_hex, parse_link
 from kbapp.core.transparency import ChainTail, map_key
 
 BEYOND = 1 << 40
+
+
+def link_body(wire: dict) -> dict:
+    return parse_link(wire).payload["body"]
 
 
 async def _second_device(user, clients, proxy):
@@ -48,6 +54,11 @@ async def _bogus(app, kind: str) -> dict:
         return {"size": BEYOND, "hash": "00" * 32}
     if kind == "wrong_root":
         return {"size": cp.size, "hash": "11" * 32}
+    if kind == "foreign_sig":  # the right checkpoint, with the server's signature of another one
+        other = await app.api.checkpoint(1)
+        return {"size": cp.size, "hash": cp.root.hex(), "sig": note_signature(other)}
+    if kind == "junk_sig":
+        return {"size": cp.size, "hash": cp.root.hex(), "sig": "A" * 96}
     assert kind == "behind"    # a genuine checkpoint, older than the chain's newest claim
     return {"size": 1, "hash": app.logview.parse(await app.api.checkpoint(1)).root.hex()}
 
@@ -72,7 +83,7 @@ def _refused(e: errors.ServerError) -> None:
 async def test_live_device_cannot_post_a_bad_checkpoint(user, clients, proxy):
     a_app, b_app, alice = await _second_device(user, clients, proxy)
     uid = b_app.store.get("uid")
-    for kind in ("empty", "beyond", "wrong_root", "behind"):
+    for kind in ("empty", "beyond", "wrong_root", "behind", "foreign_sig", "junk_sig"):
         before_chain = len((await b_app.api.chain(uid))["links"])
         before_log = b_app.logview.parse(await b_app.api.checkpoint()).size
         link = await _rename_link(b_app, alice, await _bogus(b_app, kind))
@@ -89,6 +100,11 @@ async def test_live_device_cannot_post_a_bad_checkpoint(user, clients, proxy):
     # control: the same link with the checkpoint the device really verified is stored
     link = await _rename_link(b_app, alice, {"size": b_app.logview.trusted().size,
                                              "hash": b_app.logview.trusted().root.hex()})
+    await b_app.api.post_links(uid, {"links": [link]})
+    # ... and so is one carrying the server's signature of that checkpoint, as clients write them
+    await b_app.identify(alice, proofs=False)
+    link = await _rename_link(b_app, alice, embed(b_app.logview.trusted()))
+    assert "sig" in link_body(link)["merkle_root"]
     await b_app.api.post_links(uid, {"links": [link]})
 
 

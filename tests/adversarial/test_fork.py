@@ -17,6 +17,9 @@ from one view to the other:
 
 from __future__ import annotations
 
+import httpx
+import pytest
+
 from kbapp.core import errors
 from kbapp.core.uid import uid_for
 
@@ -67,10 +70,22 @@ async def test_split_view_is_detected(world, proxy, user, clients, detected, cli
         assert proxy.tampered
         proxy.clear()
 
-        # (2) bob's links, made in the twin's view, relayed into alice's.
-        assert relay_links(twin.url, world.server.url, uid_for(bob)) == 4
+        # (2) bob's links, made in the twin's view, relayed into alice's. An honest server
+        # refuses them (their embedded checkpoint is not one of its log's) ...
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            relay_links(twin.url, world.server.url, uid_for(bob))
+        assert refused.value.response.status_code == 400
+        assert refused.value.response.json()["error"]["code"] == "BAD_EMBEDDED_CHECKPOINT"
+        # ... so the lying server stores them itself. Each embeds the twin's checkpoint with
+        # the server's own signature of it: proof that the server signed two logs of one
+        # size, so the fault is the server's (a fork), not bob's.
+        new = httpx.get(f"{twin.url}/v1/chain/{uid_for(bob)}", timeout=10).json()["links"]
+        with world.database() as db:
+            have = len(db.chain(uid_for(bob)))
+            db.append_links(uid_for(bob), new[have:])
+        assert len(new) - have == 4
         err = await detected(a_app, errors.ForkDetected, a_app.identify(bob))
-        assert f"{bob}'s link 6" in str(err)
+        assert "the server showed two different logs" in str(err)
         fresh = await clients("carol")                    # even a newcomer sees it
         await detected(fresh, errors.ForkDetected, fresh.identify(bob))
         rc, _, stderr = await cli(a_app.home, "id", bob)

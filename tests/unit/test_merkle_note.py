@@ -197,3 +197,22 @@ def test_signing_refuses_bad_input():
         sign_checkpoint(ORIGIN, 1, ROOT, "bad name", SK)
     with pytest.raises(TypeError):
         sign_checkpoint(ORIGIN, 1, ROOT, NAME, bytes(32))
+
+
+def test_embedded_signature_proves_the_servers_word():
+    """A link embeds a checkpoint's signature (note_signature); anyone holding the pinned key
+    can tell it is the server's on exactly that (origin, size, root), and nothing else."""
+    from kbapp.core.merkle.note import note_signature, signed_checkpoint
+
+    key = nacl.signing.SigningKey(b"\x07" * 32)
+    pub = bytes(key.verify_key)
+    root = b"\x11" * 32
+    sig = note_signature(sign_checkpoint("example.org/log", 5, root, "example.org/log", key))
+    assert signed_checkpoint("example.org/log", 5, root, sig, "example.org/log", pub)
+    assert not signed_checkpoint("example.org/log", 6, root, sig, "example.org/log", pub)
+    assert not signed_checkpoint("example.org/log", 5, b"\x12" * 32, sig, "example.org/log", pub)
+    assert not signed_checkpoint("other.org/log", 5, root, sig, "example.org/log", pub)
+    other = bytes(nacl.signing.SigningKey(b"\x08" * 32).verify_key)
+    assert not signed_checkpoint("example.org/log", 5, root, sig, "example.org/log", other)
+    for junk in (None, 5, "", "A" * 96, "not base64!", "A" * 500, sig + "\n— x y"):
+        assert not signed_checkpoint("example.org/log", 5, root, junk, "example.org/log", pub)

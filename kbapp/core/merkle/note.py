@@ -246,6 +246,30 @@ def parse_checkpoint_body(text: str) -> tuple[str, int, bytes, tuple[str, ...]]:
     return origin, int(size_s), root, tuple(exts)
 
 
+def note_signature(note: str) -> str:
+    """The first signature of a note (key ID || Ed25519 signature, base64): what a chain
+    link embeds beside the checkpoint its author verified, so that the root it names is
+    provably the server's word (`signed_checkpoint`), not only its signer's."""
+    _, sigs = _parse_note(note)
+    if not sigs:
+        raise CheckpointError("note has no signature")
+    return _b64(sigs[0][1])
+
+
+def signed_checkpoint(origin: str, size: int, root: bytes, signature: object, key_name: str,
+                      public_key: bytes) -> bool:
+    """Did the pinned key sign the checkpoint (origin, size, root)? `signature` is what
+    `note_signature` gave (untrusted: any value is judged, never raised on)."""
+    if not isinstance(signature, str) or not 0 < len(signature) <= 200:
+        return False
+    try:
+        note = f"{checkpoint_body(origin, size, root)}\n{SIG_PREFIX}{key_name} {signature}\n"
+        verify_checkpoint(note, key_name, public_key, origin=origin)
+    except (CheckpointError, ValueError):
+        return False
+    return True
+
+
 def verify_checkpoint(text, key_name: str, public_key: bytes, *, origin: str | None = None) -> Checkpoint:
     """Verify a checkpoint note against the pinned key; raise CheckpointError otherwise."""
     body = open_note(text, key_name, public_key)

@@ -129,7 +129,13 @@ def _merkle_root(mr: dict) -> dict:
     if type(size) is not int or size < 0 or not isinstance(root, str) or len(root) != 64:
         raise ValueError("merkle_root is {'size': int, 'hash': 32-byte hex}")
     bytes.fromhex(root)
-    return {"hash": root.lower(), "size": size}
+    out = {"hash": root.lower(), "size": size}
+    sig = mr.get("sig")          # the server's signature of that checkpoint (core/chains.py)
+    if sig is not None:
+        if not isinstance(sig, str) or not 0 < len(sig) <= 200:
+            raise ValueError("merkle_root's sig is the checkpoint note's signature, base64")
+        out["sig"] = sig
+    return out
 
 
 def build_link(signer: SigningKeyPair, *, uid: str, username: str, eldest_kid: bytes | str | None,
