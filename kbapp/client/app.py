@@ -301,14 +301,14 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         paper_kid = kid_hex(paper.sibkey.kid)
         if paper_kid not in {kid_hex(k) for k in state.sibkeys}:
             raise errors.BadPaperKey(f"this paper key is not (or no longer) a device of {username}")
+        # one name per live device (the default, the machine's name, gets "-2" when taken)
+        device_name = choose_device_name(device_name, default_device_name(), live_device_names(state))
         seeds = await self._recover_pukes(user, paper.subkey)
         gen = max(seeds)
         keys = DeviceKeys.from_seeds(self.rng(32), self.rng(32))
         dev_id = make_device_id(self.rng(16))
         cp = self.logview.trusted()
         links = chainops.device_links(state=state, signer=paper.sibkey, keys=keys, device_id=dev_id,
-        # one name per live device (the default, the machine's name, gets "-2" when taken)
-        device_name = choose_device_name(device_name, default_device_name(), live_device_names(state))
                                       device_name=device_name, device_type="desktop",
                                       ctime=int(self.clock()), merkle_root=cp)
         body = {"links": links, "puk_boxes": [self._box_for(seeds[gen], gen, kid_hex(keys.subkey.kid))]}
