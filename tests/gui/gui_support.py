@@ -41,15 +41,29 @@ async def other_user(home: Path, url: str, username: str, device: str, paper: bo
         await app.signup(username, device_name=device, server_url=url)
         if paper:
             await app.create_paperkey()
+            await app.paperkey_shown()     # the user wrote it down
     finally:
         await app.close()
 
 
-def tamper_link(db_path: Path, needle: str, replacement: str) -> int:
-    """A malicious server: edit a signed link's payload in place (first link containing `needle`)."""
-    db = sqlite3.connect(db_path)
+async def add_paper_key(home: Path) -> None:
+    """That someone else grows their chain: a new paper key (two links)."""
+    app = App(home)
+    await app.open()
     try:
-        row = db.execute("SELECT uid, seqno, wire FROM links WHERE wire LIKE ? ORDER BY seqno LIMIT 1",
+        await app.create_paperkey()
+        await app.paperkey_shown()
+    finally:
+        await app.close()
+
+
+def tamper_link(db_path: Path, needle: str, replacement: str, *, newest: bool = False) -> int:
+    """A malicious server: edit a signed link's payload in place (the first link containing
+    `needle`, or the newest with `newest=True`)."""
+    db = sqlite3.connect(db_path)
+    order = "DESC" if newest else "ASC"
+    try:
+        row = db.execute(f"SELECT uid, seqno, wire FROM links WHERE wire LIKE ? ORDER BY seqno {order} LIMIT 1",
                          (f"%{needle}%",)).fetchone()
         assert row is not None, f"no link mentions {needle!r}"
         uid, seqno, wire = row

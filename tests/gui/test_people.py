@@ -42,15 +42,21 @@ def test_lookup_shows_verified_badge(qtbot, alice_window):
     assert not people.banner.isVisible()
 
 
-def test_tampered_chain_shows_broken_badge(qtbot, alice_window, tmp_path):
+def test_tampered_chain_shows_broken_badge(qtbot, alice_window, tmp_path, run):
+    """bob's chain grows after alice verified it, and the server tampers with the new link.
+    (Links alice already verified are never fetched again: rewriting them reaches nobody
+    who has them; a newcomer meets that in test_broken_on_first_sight.)"""
+    from gui_support import add_paper_key
+
     w, _url = alice_window
     w.shell.go("people")
     people = w.shell.people
     look_up(qtbot, people, "bob")
     qtbot.waitUntil(lambda: people.card.badge.state == "verified", timeout=TIMEOUT_MS)
 
-    # the server edits a device name inside bob's first signed link
-    tamper_link(w.session.embedded_dir() / "server.sqlite3", "bob-laptop", "bob-evil!!")
+    run(add_paper_key(tmp_path / "bob"))
+    # the server edits the device type inside bob's newest signed link
+    tamper_link(w.session.embedded_dir() / "server.sqlite3", "paper", "papex", newest=True)
     look_up(qtbot, people, "bob")
     card = people.card
     qtbot.waitUntil(lambda: card.badge.state == "broken", timeout=TIMEOUT_MS)
