@@ -522,3 +522,19 @@ def test_skipped_files_are_listed_with_their_reasons(qtbot, make_page, tmp_path)
     assert "not an image" in rows["broken.jpg"] and "empty" in rows["notes.jpg"]
     assert "left out 2 files" in dlg.note.text()
     dlg.reject()
+
+
+def test_thumbnails_are_sized_to_the_space(qtbot, make_page, indexed_home):
+    """At the default window size the grid has more than 2 columns, and rows are filled: tiles grow
+    or shrink with the width instead of leaving a wide empty margin."""
+    page, _service, _ = make_page(indexed_home)
+    for page_width in (888, 648, 1400):      # the default window (1120 - sidebar), the minimum, wide
+        page.resize(page_width, 700)
+        qtbot.wait(30)
+        vp = page.grid.viewport().width()
+        cell = page.grid.gridSize().width()
+        cols = vp // cell
+        assert cols >= (3 if page_width >= 888 else 2), (page_width, vp, cell)
+        assert vp - cols * cell < cell * 0.5 or page.tiles.tile == 220, (vp, cell)   # rows filled
+        r0, r1 = page.grid.visualRect(page.model.index(0)), page.grid.visualRect(page.model.index(1))
+        assert r1.left() - r0.left() == cell and r0.width() == cell, (page_width, vp, cell)

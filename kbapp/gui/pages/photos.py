@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QRect, QRectF, QSize, QStringListModel, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QRect, QRectF, QSize, QStringListModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPainter, QPainterPath, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QCompleter, QFileDialog, QFrame, QHBoxLayout,
                                QLineEdit, QListView, QMenu, QProgressBar, QPushButton, QSizePolicy, QSplitter,
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 TILE = 168            # the square a thumbnail is drawn in
 CELL = QSize(TILE + 16, TILE + 40)
 NSFW_FILTERS = (("include", "Sensitive: blurred"), ("exclude", "Sensitive: hidden"), ("only", "Sensitive only"))
+MIN_TILE, MAX_TILE = 100, 220   # thumbnails grow or shrink between these with the space
 LIVE_REFRESH_MS = 700   # while a pass runs, the browsing grid refreshes at most this often
 
 
@@ -94,17 +95,21 @@ def _cover(pm: QPixmap, size: int) -> QPixmap:
 
 
 class PhotoDelegate(QStyledItemDelegate):
-    """A rounded square thumbnail, the file name under it, and a veil on sensitive photos."""
+    """A rounded square thumbnail, the file name under it, and a veil on sensitive photos.
+    `tile` follows the grid's width (PhotosPage._fit_tiles)."""
+
+    tile = TILE
 
     def sizeHint(self, option, index) -> QSize:
-        return CELL
+        return QSize(self.tile + 16, self.tile + 40)
 
     def paint(self, p: QPainter, option, index) -> None:
         p.save()
         p.setRenderHint(QPainter.Antialiasing)
         p.setRenderHint(QPainter.SmoothPixmapTransform)
         r = option.rect
-        tile = QRectF(r.x() + (r.width() - TILE) / 2, r.y() + 6, TILE, TILE)
+        T = self.tile
+        tile = QRectF(r.x() + (r.width() - T) / 2, r.y() + 6, T, T)
         selected = bool(option.state & QStyle.State_Selected)
         path = QPainterPath()
         path.addRoundedRect(tile, 10, 10)
@@ -113,7 +118,7 @@ class PhotoDelegate(QStyledItemDelegate):
         state = index.data(StateRole)
         if isinstance(pm, QPixmap) and not pm.isNull() and state == "ready":
             p.setClipPath(path)
-            p.drawPixmap(tile.toRect(), _cover(pm, TILE))
+            p.drawPixmap(tile.toRect(), _cover(pm, T))
             p.setClipping(False)
         else:
             name = "broken" if state == "failed" else "photos"
@@ -138,8 +143,8 @@ class PhotoDelegate(QStyledItemDelegate):
         f.setPixelSize(12)
         p.setFont(f)
         p.setPen(QColor(theme.colour("text" if selected else "text-muted")))
-        text_r = QRect(int(tile.left()), int(tile.bottom()) + 4, TILE, 20)
-        name = p.fontMetrics().elidedText(str(index.data(Qt.DisplayRole) or ""), Qt.ElideMiddle, TILE)
+        text_r = QRect(int(tile.left()), int(tile.bottom()) + 4, T, 20)
+        name = p.fontMetrics().elidedText(str(index.data(Qt.DisplayRole) or ""), Qt.ElideMiddle, T)
         p.drawText(text_r, Qt.AlignHCenter | Qt.AlignVCenter, name)
         p.restore()
 
@@ -428,7 +433,9 @@ class PhotosPage(Page):
         self.grid = QListView()
         self.grid.setObjectName("photoGrid")
         self.grid.setModel(self.model)
-        self.grid.setItemDelegate(PhotoDelegate(self.grid))
+        self.tiles = PhotoDelegate(self.grid)
+        self.grid.setItemDelegate(self.tiles)
+        self.grid.viewport().installEventFilter(self)   # thumbnails sized to the space (_fit_tiles)
         self.grid.setViewMode(QListView.IconMode)
         self.grid.setResizeMode(QListView.Adjust)
         self.grid.setMovement(QListView.Static)
@@ -489,6 +496,23 @@ class PhotosPage(Page):
         self.thumbs.close()
         if self.dialog is not None:
             self.dialog.reject()
+
+    def eventFilter(self, obj, ev) -> bool:
+        if ev.type() == QEvent.Resize and obj is self.grid.viewport():
+            # the width QListView lays out in: it keeps room for a vertical scroll bar
+            g = self.grid
+            bar = g.style().pixelMetric(QStyle.PM_ScrollBarExtent)
+            self._fit_tiles(g.maximumViewportSize().width() - bar - 1)
+        return super().eventFilter(obj, ev)
+
+    def _fit_tiles(self, width: int) -> None:
+        """As many columns as fit tiles of at least MIN_TILE, then tiles grown to fill the row
+        (up to MAX_TILE): no wide empty margin, and never 1 column when 2 small ones fit."""
+        cols = max(1, width // (MIN_TILE + 16))
+        tile = max(MIN_TILE, min(MAX_TILE, width // cols - 16))
+        if tile != self.tiles.tile:
+            self.tiles.tile = tile
+            self.grid.setGridSize(QSize(tile + 16, tile + 40))
 
     def _browsing(self) -> bool:
         """The grid shows the newest photos (no text, example or duplicates view): a pass may refill it."""
