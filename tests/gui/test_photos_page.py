@@ -218,7 +218,7 @@ def test_search_dog_gives_the_dogs_and_tags_complete(qtbot, make_page, indexed_h
     assert sorted(names(page)) == sorted(ALL)             # no query: every photo, newest first
     assert sorted(search(qtbot, page, "dog")) == sorted(DOGS)
     assert sorted(search(qtbot, page, "cat")) == sorted(CATS)
-    assert page.summary.text() == "2 photos · cat"
+    assert page.summary.text() == "2 photos · matching “cat”"
     # the completer offers the index's own tags
     qtbot.waitUntil(lambda: "dog" in page.tag_model.stringList(), timeout=TIMEOUT_MS)
     assert {"cat", "vehicle", "boat"} <= set(page.tag_model.stringList())
@@ -238,6 +238,21 @@ def test_more_like_this_puts_the_photo_first(qtbot, make_page, indexed_home):
     assert got[1] in DOGS                                   # its nearest neighbour is a dog too
     assert len(got) == len(ALL) and len(set(got)) == len(ALL)
     assert page.example_chip.isVisible() and me in page.example_label.text()
+    assert page.summary.text() == f"{len(ALL)} photos · most similar to {me}"
+    # an example and typed text together: the label names both
+    page.search.setText("dog")
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        page.search_button.click()
+    n = len(page.model.items)
+    assert page.summary.text() == f"{n} photo{'s' if n != 1 else ''} · matching “dog” · like {me}"
+    # the near-duplicates view ignores the query: the controls show none
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        page.dupes_button.click()
+    assert page.search.text() == "" and not page.example_chip.isVisible() and not page.example
+    assert "near-duplicates" in page.summary.text()
+    with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
+        page.dupes_button.click()
+    assert page.summary.text() == f"{len(ALL)} photos · newest first"
     # the context menu offers the same, on any tile
     page.search.setText("")
     page.clear_example()
@@ -472,7 +487,7 @@ def test_near_duplicates_view(qtbot, make_page, tmp_path):
     page, _, _ = make_page(tmp_path / "home")
     with qtbot.waitSignal(page.searched, timeout=TIMEOUT_MS):
         page.dupes_button.click()
-    assert page.summary.text() == "2 groups of near-duplicates"
+    assert page.summary.text() == "4 photos in 2 groups of near-duplicates"
     got = names(page)
     assert len(got) == 4 and VEHICLES[0] not in got
     pairs = {frozenset(got[:2]), frozenset(got[2:])}

@@ -27,7 +27,7 @@ from .. import theme
 from ..assets import icon, svg_pixmap
 from ..photo_models import (BlurredRole, PhotoGridModel, StateRole, TagChipModel, TagRole,
                             ThumbnailCache, is_sensitive, plain_tip)
-from ..photo_service import PhotoService, provider_name
+from ..photo_service import SEARCH_LIMIT, PhotoService, provider_name
 from ..widgets import guarded, label
 from .base import Page
 
@@ -585,6 +585,12 @@ class PhotosPage(Page):
         if not on:
             self.search_clicked()
             return
+        # the duplicates view ignores the query: the controls say so (empty box, no example chip)
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        self.example = None
+        self.example_chip.hide()
         self._token += 1
         self._search_task = asyncio.ensure_future(self.show_dupes(self._token))
 
@@ -595,7 +601,8 @@ class PhotosPage(Page):
         if ok:
             hits, groups = res
             self.model.set_hits(hits)
-            self.summary.setText(f"{groups} group{'s' if groups != 1 else ''} of near-duplicates"
+            n = len(hits)
+            self.summary.setText(f"{n} photos in {groups} group{'s' if groups != 1 else ''} of near-duplicates"
                                  if groups else "No near-duplicates")
             self.detail.clear()
             self._show_empty_state()
@@ -667,12 +674,12 @@ class PhotosPage(Page):
         keep = self.detail.path
         self.model.set_hits(hits)
         n = len(hits)
-        what = text or (f"like {Path(self.example).name}" if self.example else "")
+        what = self.describe(text, nsfw, similar=similar and not text, limited=n >= SEARCH_LIMIT)
         progress = ""
-        if self.indexing_progress and not what:
+        if self.indexing_progress and not text and not self.example:
             done, total = self.indexing_progress
             progress = f" so far · indexing {done} of {total}"
-        self.summary.setText(f"{n} photo{'s' if n != 1 else ''}" + (f" · {what}" if what else "") + progress)
+        self.summary.setText(f"{n} photo{'s' if n != 1 else ''}{progress}" + (f" · {what}" if what else ""))
         self._show_empty_state()
         row = self.model.row_of(keep) if keep else -1
         if row < 0 and similar and n:
@@ -682,6 +689,23 @@ class PhotosPage(Page):
         else:
             self.detail.clear()
         self.searched.emit()
+
+    def describe(self, text: str | None, nsfw: str, *, similar: bool = False, limited: bool = False) -> str:
+        """Everything that decided what the grid shows, for the line above it: the typed text, the
+        example, the sensitive filter, and whether the list was cut at the search limit."""
+        parts = []
+        if text:
+            parts.append(f"matching “{text}”")
+        if self.example:
+            name = Path(self.example).name
+            parts.append(f"most similar to {name}" if similar else f"like {name}")
+        if not text and not self.example:
+            parts.append("newest first")
+        if nsfw != "include":
+            parts.append({"exclude": "sensitive hidden", "only": "sensitive only"}.get(nsfw, nsfw))
+        if limited:
+            parts.append(f"the first {SEARCH_LIMIT}")
+        return " · ".join(parts)
 
     def _show_empty_state(self) -> None:
         has = self.model.rowCount() > 0
