@@ -314,9 +314,13 @@ class Sync:
         from httpx_ws import WebSocketDisconnect
 
         closer = asyncio.ensure_future(self._close_now.wait())
+        reader = None
         try:
             while True:
                 reader = asyncio.ensure_future(ws.receive_json())
+                # a read still pending when the session ends fails as the socket closes:
+                # its error is retrieved here, not logged as "never retrieved"
+                reader.add_done_callback(_quiet)
                 done, _ = await asyncio.wait({reader, closer}, return_when=asyncio.FIRST_COMPLETED)
                 if closer in done:
                     reader.cancel()
@@ -330,6 +334,8 @@ class Sync:
                 await self._handle(parse_message(raw, self.topics))
         finally:
             closer.cancel()
+            if reader is not None:
+                reader.cancel()
 
     async def _handle(self, msg) -> None:
         if msg is None:
@@ -421,3 +427,8 @@ def attach(app) -> Sync:
     if sync is None:
         sync = app.sync = Sync(app)
     return sync
+
+
+def _quiet(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()
