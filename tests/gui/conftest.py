@@ -20,6 +20,12 @@ import pytest  # noqa: E402
 import PySide6.QtWidgets  # noqa: E402,F401 - PySide6 before qasync
 import qasync  # noqa: E402
 
+from kbapp.gui import qtfix  # noqa: E402
+
+# Before any test emits a signal: a test that skips the qloop fixture (and so the app's
+# set-up) must not meet PySide6 6.12's reference-count bug either (kbapp/gui/qtfix.py).
+qtfix.apply()
+
 from gui_support import TIMEOUT_MS, new_profile_with_embedded_server  # noqa: E402
 
 import kbapp.gui.session  # noqa: E402
