@@ -7,6 +7,7 @@ job of `identify` and `transparency`.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +20,16 @@ MAX_RESPONSE = 8 << 20
 _TYPED = {"BAD_READ_TOKEN": errors.BadReadToken, "READ_NOT_ALLOWED": errors.ReadNotAllowed}
 MAX_DEPTH = 24
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+
+RETRY_READ_WITHIN = 2      # seconds: a GET refused with 429/503 and a shorter Retry-After is sent again once
+
+
+def _retry_after(value: str | None) -> int:
+    """Seconds from a Retry-After header (delta-seconds only), 1 when absent or odd, at most 3600."""
+    if value is None or not value.strip().isdigit() or len(value.strip()) > 6:
+        return 1
+    return max(0, min(int(value.strip()), 3600))
 
 
 class ServerAPI:
@@ -40,6 +51,19 @@ class ServerAPI:
             await self._client.aclose()
 
     async def _request(self, method: str, path: str, *, params=None, json: Any = None, auth: bool = False) -> Any:
+        try:
+            return await self._request_once(method, path, params=params, json=json, auth=auth)
+        except (errors.RateLimited, errors.ServerBusy) as e:
+            # A read is safe to send again: once, after the wait the server asked for when
+            # it is short (a write is left to the caller, who knows whether it landed).
+            wait = getattr(e, "retry_after", 1)
+            if method != "GET" or wait > RETRY_READ_WITHIN:
+                raise
+            await asyncio.sleep(wait)
+            return await self._request_once(method, path, params=params, json=json, auth=auth)
+
+    async def _request_once(self, method: str, path: str, *, params=None, json: Any = None,
+                            auth: bool = False) -> Any:
         if not auth or self.read_tokens is None:
             return await self._send(method, path, params=params, json=json)
         try:
@@ -64,6 +88,7 @@ class ServerAPI:
                         raise errors.TooLarge(f"server answer is over {self.max_response} bytes")
                     chunks.append(chunk)
                 status = resp.status_code
+                retry_after = _retry_after(resp.headers.get("retry-after"))
         except httpx.TimeoutException:
             raise errors.NetworkError(f"the server at {self.base_url} did not answer in time") from None
         except httpx.HTTPError as e:
@@ -85,7 +110,11 @@ class ServerAPI:
             if status == 409:
                 raise errors.Conflict(msg)
             if status == 429:
-                raise errors.RateLimited(msg, status, code)
+                raise errors.RateLimited(msg, status, code, retry_after=retry_after)
+            if status == 408:
+                raise errors.RequestTimeout(f"the server timed out this request: {msg}", status, code)
+            if status == 503:
+                raise errors.ServerBusy(f"the server is busy, try again in {retry_after} s: {msg}", status, code)
             if code in _TYPED:
                 raise _TYPED[code](msg, status, code)
             raise errors.ServerError(f"server refused: {msg}", status, code)

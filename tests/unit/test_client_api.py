@@ -108,3 +108,50 @@ async def test_requests_carry_parameters_and_bodies():
     assert seen[0][:3] == ("GET", "/v1/log/consistency", {"first": "3", "second": "7"})
     assert seen[1][:3] == ("GET", "/v1/log/leaves", {"start": "2", "end": "9"})
     assert seen[2][:2] == ("POST", f"/v1/chain/{'ab' * 16}/links") and json.loads(seen[2][3]) == {"links": []}
+
+
+def _refusal(status: int, code: str, retry_after: str | None = None) -> httpx.Response:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return httpx.Response(status, json={"error": {"code": code, "message": "no"}}, headers=headers)
+
+
+async def test_limits_and_timeouts_are_typed_errors():
+    api = api_for(lambda req: _refusal(429, "RATE_LIMITED", "30"))
+    with pytest.raises(errors.RateLimited) as info:
+        await api.server_info()
+    assert info.value.retry_after == 30
+    api = api_for(lambda req: _refusal(408, "REQUEST_TIMEOUT"))
+    with pytest.raises(errors.RequestTimeout):
+        await api.server_info()
+    api = api_for(lambda req: _refusal(503, "SERVER_BUSY", "999999999"))
+    with pytest.raises(errors.ServerBusy):
+        await api.server_info()
+
+
+async def test_a_read_is_retried_once_after_a_short_retry_after():
+    seen = []
+
+    def handler(req):
+        seen.append(req.method)
+        if len(seen) == 1:
+            return _refusal(429, "RATE_LIMITED", "0")
+        return httpx.Response(200, json={"origin": "o"})
+
+    api = api_for(handler)
+    assert (await api.server_info())["origin"] == "o"
+    assert seen == ["GET", "GET"]
+
+
+async def test_a_write_or_a_long_wait_is_not_retried():
+    seen = []
+
+    def handler(req):
+        seen.append(req.method)
+        return _refusal(429, "RATE_LIMITED", "0" if req.method == "POST" else "60")
+
+    api = api_for(handler)
+    with pytest.raises(errors.RateLimited):
+        await api.post_links("ab" * 16, {"links": []})
+    with pytest.raises(errors.RateLimited):
+        await api.server_info()
+    assert seen == ["POST", "GET"]
