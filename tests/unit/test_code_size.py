@@ -26,8 +26,6 @@ ALLOWED = {
     "gui/prove.py::__init__": "builds the dialog's widgets in code, one after the other",
     "ml/library.py": "the photo index facade (index, search, dupes, concepts, watch) shared by CLI and GUI",
     "ml/photodb.py": "the photo index database: schema, batched writes, reads; moving onto the db layer (P2)",
-    "core/sigchain/links.py::parse_link": "Keybase's link format checked in the order Keybase checks it",
-    "core/sigchain/verify.py::_verify_chain": "chain playback: subchains, resets and the eldest rule in order",
 }
 
 

@@ -399,6 +399,26 @@ def _signed_payload(wire: dict) -> tuple[int, bytes, bytes, dict, bytes, bytes |
     return 2, raw, signed, pbody, pj_bytes, signed
 
 
+def _check_signer(pbody: dict, sig_version: int, body_version: int, kid: bytes, seqno: int, payload: dict,
+                  pj_bytes: bytes) -> tuple[bytes, bytes | None]:
+    """(signer KID, context prefix): an Ed25519 signature by body.key.kid, in the sigchain
+    context for kbapp's links (over canonical JSON), without one for Keybase's."""
+    signer = parse_kid_field(pbody["key"], "signature key")
+    if signer[1] != ED25519_KID_TYPE or len(pbody["sig"]) != 64:
+        raise BadSignature(f"link {seqno}: not an Ed25519 signature")
+    prefix = pbody.get("prefix")
+    if body_version >= KBAPP_BODY_VERSION:
+        if sig_version != 2 or prefix != PREFIX_SIGCHAIN:
+            raise BadSignature(f"link {seqno}: a kbapp link must be signed with the sigchain context prefix")
+        if pj_bytes != canonical_json(payload):
+            raise BadChainLink(f"link {seqno}: a kbapp link's JSON must be canonical")
+    elif prefix is not None:
+        raise BadSignature(f"link {seqno}: a Keybase (body.version {body_version}) link has a context prefix")
+    if kid != signer:
+        raise MismatchedField(f"link {seqno}: signed by {signer.hex()}, but body.key.kid is {kid.hex()}")
+    return signer, prefix
+
+
 def parse_link(wire: Any) -> ChainLink:
     """Parse one served link (full or stub) and check it against itself.
 
@@ -452,19 +472,7 @@ def parse_link(wire: Any) -> ChainLink:
     if eldest is not None:
         eldest = parse_kid_field(eldest, "body.key.eldest_kid")
 
-    signer = parse_kid_field(pbody["key"], "signature key")
-    if signer[1] != ED25519_KID_TYPE or len(pbody["sig"]) != 64:
-        raise BadSignature(f"link {seqno}: not an Ed25519 signature")
-    prefix = pbody.get("prefix")
-    if body_version >= KBAPP_BODY_VERSION:
-        if sig_version != 2 or prefix != PREFIX_SIGCHAIN:
-            raise BadSignature(f"link {seqno}: a kbapp link must be signed with the sigchain context prefix")
-        if pj_bytes != canonical_json(payload):
-            raise BadChainLink(f"link {seqno}: a kbapp link's JSON must be canonical")
-    elif prefix is not None:
-        raise BadSignature(f"link {seqno}: a Keybase (body.version {body_version}) link has a context prefix")
-    if kid != signer:
-        raise MismatchedField(f"link {seqno}: signed by {signer.hex()}, but body.key.kid is {kid.hex()}")
+    signer, prefix = _check_signer(pbody, sig_version, body_version, kid, seqno, payload, pj_bytes)
 
     has_revokes = body_has_revokes(body)
     if outer is None:

@@ -448,15 +448,8 @@ def verify_chain(links: list[dict], *, uid: str, username: str | None = None,
 
 def _verify_chain(links: list[dict], *, uid: str, username: str | None,
                   eldest_kid: str | bytes | None, resume: ChainState | None = None) -> ChainState:
-    if not isinstance(links, list):
-        raise BadChainLink("a chain must be a list of links")
     start = 0 if resume is None else resume.tail_seqno
-    if start + len(links) > MAX_CHAIN_LINKS:
-        raise TooLarge(f"chain of {start + len(links)} links")
-    if not isinstance(uid, str):
-        raise WrongUid("uid must be a hex string")
-    if username is not None and not isinstance(username, str):
-        raise WrongUsername("username must be a string")
+    _check_arguments(links, start, uid, username)
     uid = uid.lower()
     verifier = _Verifier()
     finished: list[Subchain] = []
@@ -490,13 +483,7 @@ def _verify_chain(links: list[dict], *, uid: str, username: str | None,
             raise BadChainLink(f"link {link.seqno}: seq_type {link.seq_type} in a user chain")
         starts = link.seqno == 1 or link.link_type == LinkType.ELDEST
         if link.stubbed:
-            if not stub_type_supported(link):   # Keybase checks this first, as it unpacks
-                raise ChainLinkStubbedUnsupported(f"link {link.seqno}: a stub of type {link.link_type}, "
-                                                  "not a user link type and not marked ignorable")
-            if starts:
-                raise StubbedFirstLink(f"link {link.seqno}: an eldest link is stubbed")
-            if not allow_stubbing(link.link_type):
-                raise StubbedSignatureNeeded(f"link {link.seqno}: a link of type {link.link_type} is stubbed")
+            _check_stub(link, starts)
             current.links.append(link)
         else:
             if link.uid != uid:
@@ -530,6 +517,28 @@ def _verify_chain(links: list[dict], *, uid: str, username: str | None,
         sibkeys=live.sibkeys, subkeys=live.subkeys, keys=live.keys, revoked=live.revoked,
         revoked_sig_ids=live.revoked_sig_ids, devices=live.devices, puks=live.puks,
         merkle_roots=merkle_roots, other_links=live.other_links, previous_subchains=finished), eldest_kid)
+
+
+def _check_arguments(links: object, start: int, uid: object, username: object) -> None:
+    if not isinstance(links, list):
+        raise BadChainLink("a chain must be a list of links")
+    if start + len(links) > MAX_CHAIN_LINKS:
+        raise TooLarge(f"chain of {start + len(links)} links")
+    if not isinstance(uid, str):
+        raise WrongUid("uid must be a hex string")
+    if username is not None and not isinstance(username, str):
+        raise WrongUsername("username must be a string")
+
+
+def _check_stub(link: ChainLink, starts: bool) -> None:
+    """A stub stands only where Keybase allows one, checked in Keybase's order."""
+    if not stub_type_supported(link):   # Keybase checks this first, as it unpacks
+        raise ChainLinkStubbedUnsupported(f"link {link.seqno}: a stub of type {link.link_type}, "
+                                          "not a user link type and not marked ignorable")
+    if starts:
+        raise StubbedFirstLink(f"link {link.seqno}: an eldest link is stubbed")
+    if not allow_stubbing(link.link_type):
+        raise StubbedSignatureNeeded(f"link {link.seqno}: a link of type {link.link_type} is stubbed")
 
 
 def _check_eldest(state: ChainState, eldest_kid: str | bytes | None) -> ChainState:
