@@ -230,14 +230,20 @@ class PhotoItem:
     hit: object                       # kbapp.ml.library.Hit
     revealed: bool = False
     extra: dict = field(default_factory=dict)
+    cleared: bool = False             # the user said "not sensitive" (remembered by the photo service)
 
     @property
     def path(self) -> str:
         return self.hit.path
 
     @property
-    def sensitive(self) -> bool:
+    def flagged(self) -> bool:
+        """What the NSFW model says, whatever the user corrected."""
         return is_sensitive(self.hit.nsfw)
+
+    @property
+    def sensitive(self) -> bool:
+        return self.flagged and not self.cleared
 
     @property
     def blurred(self) -> bool:
@@ -253,6 +259,7 @@ class PhotoGridModel(QAbstractListModel):
         self.items: list[PhotoItem] = []
         self._rows: dict[str, list[int]] = {}
         self._revealed: set[str] = set()     # revealed stays revealed across searches, for this session
+        self.cleared: set[str] = set()       # "not sensitive" corrections (the page loads them)
         self.placeholder = placeholder or QPixmap()
         self.broken = QPixmap()
         thumbs.ready.connect(self._thumb_changed)
@@ -260,7 +267,7 @@ class PhotoGridModel(QAbstractListModel):
 
     def set_hits(self, hits) -> None:
         self.beginResetModel()
-        self.items = [PhotoItem(h, revealed=h.path in self._revealed) for h in hits]
+        self.items = [PhotoItem(h, revealed=h.path in self._revealed, cleared=h.path in self.cleared) for h in hits]
         self._rows = {}
         for i, it in enumerate(self.items):
             self._rows.setdefault(it.path, []).append(i)
@@ -283,6 +290,14 @@ class PhotoGridModel(QAbstractListModel):
         (self._revealed.add if on else self._revealed.discard)(it.path)
         for r in self._rows.get(it.path, []):
             self.items[r].revealed = on
+            ix = self.index(r)
+            self.dataChanged.emit(ix, ix, [Qt.DecorationRole, BlurredRole])
+
+    def set_cleared(self, path: str, on: bool) -> None:
+        """Mark a photo not sensitive (or flagged again): its tiles redraw clear or blurred."""
+        (self.cleared.add if on else self.cleared.discard)(path)
+        for r in self._rows.get(path, []):
+            self.items[r].cleared = on
             ix = self.index(r)
             self.dataChanged.emit(ix, ix, [Qt.DecorationRole, BlurredRole])
 

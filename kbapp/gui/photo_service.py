@@ -55,6 +55,7 @@ def ml_missing() -> str | None:
     return None
 
 PREF_PHOTO_FOLDERS = "photos.folders"      # JSON list of absolute folder paths
+PREF_NOT_SENSITIVE = "photos.not_sensitive"  # JSON list of photo paths the user marked "not sensitive"
 WATCH_INTERVAL = 2.0
 PROGRESS_EVERY = 0.1
 BROWSE_LIMIT = 1000
@@ -186,6 +187,21 @@ class PhotoService(QObject):
         if p and p != self.provider:
             self.provider = p
             self.providerChanged.emit(p)
+
+    # -- corrections ---------------------------------------------------------------------------
+
+    def not_sensitive(self) -> set[str]:
+        """Photos the user said are not sensitive (an NSFW false positive): shown unblurred."""
+        try:
+            value = json.loads(self.prefs.preference(PREF_NOT_SENSITIVE, "[]") or "[]")
+        except ValueError:
+            return set()
+        return {p for p in value if isinstance(p, str)} if isinstance(value, list) else set()
+
+    def mark_not_sensitive(self, path: str, on: bool = True) -> None:
+        paths = self.not_sensitive()
+        (paths.add if on else paths.discard)(path)
+        self.prefs.set_preference(PREF_NOT_SENSITIVE, json.dumps(sorted(paths)))
 
     # -- folders -----------------------------------------------------------------------------
 

@@ -553,3 +553,46 @@ def test_thumbnails_are_sized_to_the_space(qtbot, make_page, indexed_home):
         assert vp - cols * cell < cell * 0.5 or page.tiles.tile == 220, (vp, cell)   # rows filled
         r0, r1 = page.grid.visualRect(page.model.index(0)), page.grid.visualRect(page.model.index(1))
         assert r1.left() - r0.left() == cell and r0.width() == cell, (page_width, vp, cell)
+
+
+def test_not_sensitive_correction_is_remembered(qtbot, make_page, indexed_home, run):
+    """The doll in a bonnet (open_nsfw 0.735) is not sensitive: the user says so once, and the
+    photo stays unblurred, here and in the next session; the correction can be undone."""
+    from kbapp.gui.pages.photos import PhotosPage
+    from kbapp.gui.photo_models import BlurredRole
+    from kbapp.gui.photo_service import PREF_NOT_SENSITIVE, PhotoService
+
+    page, service, _ = make_page(indexed_home)
+    row = row_of(page, SENSITIVE[0])
+    ix = page.model.index(row)
+    assert ix.data(BlurredRole) is True
+    page.grid.setCurrentIndex(ix)
+    assert page.detail.not_sensitive_button.isVisible()
+    page.detail.not_sensitive_button.click()
+    assert ix.data(BlurredRole) is False and not page.detail.sensitive.isVisible()
+    assert not page.detail.not_sensitive_button.isVisible()
+    assert SENSITIVE[0] in service.prefs.preference(PREF_NOT_SENSITIVE)
+
+    # the next session (same profile preferences): still unblurred after a search
+    again = PhotoService(indexed_home, service.prefs, watch_interval=0.5)
+    page2 = PhotosPage(again)
+    qtbot.addWidget(page2)
+    page2.resize(1100, 760)
+    page2.show()
+    try:
+        with qtbot.waitSignal(page2.searched, timeout=TIMEOUT_MS):
+            page2.shown()
+        ix2 = page2.model.index(row_of(page2, SENSITIVE[0]))
+        assert ix2.data(BlurredRole) is False
+        assert page2.model.index(row_of(page2, SENSITIVE[1])).data(BlurredRole) is True   # only that one
+        # undo from the photo's menu
+        page2._context_menu(page2.grid.visualRect(ix2).center())
+        undo = next(a for a in page2.menu.actions() if a.objectName() == "notSensitiveAction")
+        assert undo.text() == "Mark as sensitive again"
+        undo.trigger()
+        page2.menu.close()
+        assert ix2.data(BlurredRole) is True
+        assert SENSITIVE[0] not in again.prefs.preference(PREF_NOT_SENSITIVE)
+    finally:
+        run(page2.shutdown())
+        run(again.close())

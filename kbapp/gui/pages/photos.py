@@ -325,6 +325,12 @@ class DetailPane(QFrame):
         self.hide_button.setObjectName("hideAgainButton")
         self.hide_button.hide()
         row.addWidget(self.hide_button)
+        self.not_sensitive_button = QPushButton("Not sensitive")
+        self.not_sensitive_button.setObjectName("notSensitiveButton")
+        self.not_sensitive_button.setToolTip("The sensitive-content model got this one wrong: show it unblurred "
+                                             "from now on (remembered; undo from the photo's menu)")
+        self.not_sensitive_button.hide()
+        row.addWidget(self.not_sensitive_button)
         row.addStretch(1)
         lay.addLayout(row)
         self.clear()
@@ -336,6 +342,8 @@ class DetailPane(QFrame):
         self.name.setText("Select a photo")
         self.meta.setText("Its tags, and photos like it.")
         self.sensitive.hide()
+        if hasattr(self, "not_sensitive_button"):
+            self.not_sensitive_button.hide()
         self.chips_model.set_tags([])
         self.like_button.setEnabled(False)
         self.hide_button.hide()
@@ -430,6 +438,7 @@ class PhotosPage(Page):
         split.setChildrenCollapsible(False)
         placeholder = QPixmap()
         self.model = PhotoGridModel(self.thumbs, placeholder, self)
+        self.model.cleared = service.not_sensitive()   # the user's "not sensitive" corrections
         self.grid = QListView()
         self.grid.setObjectName("photoGrid")
         self.grid.setModel(self.model)
@@ -458,6 +467,8 @@ class PhotosPage(Page):
         self.detail = DetailPane()
         self.detail.like_button.clicked.connect(self.more_like_selected)
         self.detail.hide_button.clicked.connect(self.hide_selected)
+        self.detail.not_sensitive_button.clicked.connect(
+            lambda: self.detail.path and self.set_not_sensitive(self.detail.path))
         self.detail.chips.clicked.connect(lambda ix: self.search_tag(ix.data(TagRole)))
         split.addWidget(self.detail)
         split.setStretchFactor(0, 1)
@@ -752,6 +763,14 @@ class PhotosPage(Page):
         self.viewer = None
         v.deleteLater()
 
+    def set_not_sensitive(self, path: str, on: bool = True) -> None:
+        """Remembered in the profile: this photo is shown unblurred from now on (or flagged again)."""
+        self.service.mark_not_sensitive(path, on)
+        self.model.set_cleared(path, on)
+        row = self.model.row_of(path)
+        if row >= 0 and path == self.detail.path:
+            self.show_detail(row)
+
     def hide_selected(self) -> None:
         row = self.model.row_of(self.detail.path) if self.detail.path else -1
         if row >= 0:
@@ -773,6 +792,11 @@ class PhotosPage(Page):
             toggle.triggered.connect(lambda: (self.model.reveal(index.row(), not it.revealed),
                                               self.show_detail(index.row())))
             menu.addAction(toggle)
+        if it.flagged:   # an NSFW false positive can be corrected, and the correction undone
+            fix = QAction("Mark as sensitive again" if it.cleared else "Not sensitive", menu)
+            fix.setObjectName("notSensitiveAction")
+            fix.triggered.connect(lambda: self.set_not_sensitive(it.path, not it.cleared))
+            menu.addAction(fix)
         menu.popup(self.grid.viewport().mapToGlobal(pos))
         self.menu = menu
 
@@ -802,6 +826,7 @@ class PhotosPage(Page):
         else:
             d.sensitive.hide()
         d.hide_button.setVisible(it.sensitive and it.revealed)
+        d.not_sensitive_button.setVisible(it.sensitive)
         if changed:
             d.meta.setText(it.path)
             d.chips_model.set_tags([(t, 0.0, "model") for t in it.hit.tags])
