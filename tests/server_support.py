@@ -36,11 +36,9 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> "ServerProcess":
         self.stop()  # never two processes for one ServerProcess: the first would leak
-        cmd = [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
-               "--data-dir", str(self.data_dir), "--rate", "0", *(["--db", self.db] if self.db else []),
-               *self.extra]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                         **self.popen_options())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -54,6 +52,16 @@ class ServerProcess:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"server did not start:\n{self.log_text()}")
+
+    def command(self) -> list[str]:
+        """`kbapp server` on this port and data dir; rate limits off (tests that test them
+        pass their own flags)."""
+        return [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
+                "--data-dir", str(self.data_dir), "--rate", "0", *(["--db", self.db] if self.db else []),
+                *self.extra]
+
+    def popen_options(self) -> dict:
+        return {}
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

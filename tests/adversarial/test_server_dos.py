@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import resource
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from kbapp.core.puk import PerUserKey, box_seed
 from kbapp.core.sigchain import build_device, build_sibkey, build_subkey, link_id, verify_chain
 from kbapp.core.uid import device_id as make_device_id, uid_for
 
-from server_support import ROOT, ServerProcess, free_port
+from server_support import ServerProcess, free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,28 +46,17 @@ class NofileServer(ServerProcess):
         self.nofile = nofile
         super().__init__(data_dir, extra=extra, start=False)
 
-    def start(self, timeout: float = 30.0) -> "NofileServer":
-        cmd = [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
-               "--data-dir", str(self.data_dir), *self.extra]
+    def command(self) -> list[str]:
+        # the server's own limits stay on (no --rate 0): they are what is tested
+        return [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
+                "--data-dir", str(self.data_dir), *self.extra]
+
+    def popen_options(self) -> dict:
         limit = self.nofile
 
         def lower():
             resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=lower)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_text()}")
-            try:
-                if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not start:\n{self.log_text()}")
+        return {"preexec_fn": lower}
 
 
 def raw(srv: ServerProcess, source: str = "127.0.0.1", timeout: float = 5.0) -> socket.socket:
