@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import httpx
@@ -59,8 +60,10 @@ async def two_devices(apps, tmp_path, url_a: str, url_b: str):
     return a, b
 
 
-@pytest.mark.postgres
-async def test_a_write_on_one_server_reaches_a_client_of_the_other(pg_database, server_factory, tmp_path, apps):
+@contextlib.asynccontextmanager
+async def live_pair(pg_database, server_factory, tmp_path, apps):
+    """Two server processes on one PostgreSQL, alice's device a on the first and b on the
+    second, b's push channel online: (s1, s2, a, b, recorder of b's events, b's sync)."""
     s1 = server_factory(db=pg_database, name="shared")
     s2 = server_factory(db=pg_database, name="shared")
     a, b = await two_devices(apps, tmp_path, s1.url, s2.url)
@@ -69,6 +72,14 @@ async def test_a_write_on_one_server_reaches_a_client_of_the_other(pg_database, 
     sync.start()
     try:
         await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "online")
+        yield s1, s2, a, b, rec, sync
+    finally:
+        await sync.stop()
+
+
+@pytest.mark.postgres
+async def test_a_write_on_one_server_reaches_a_client_of_the_other(pg_database, server_factory, tmp_path, apps):
+    async with live_pair(pg_database, server_factory, tmp_path, apps) as (s1, s2, a, b, rec, sync):
         latencies = []
         for i in range(3):
             await a.create_paperkey()                   # a write through server 1 only
@@ -95,20 +106,11 @@ async def test_a_write_on_one_server_reaches_a_client_of_the_other(pg_database, 
         print(f"kex post on server 1 -> hint from server 2: median {samples[5] * 1000:.1f} ms, "
               f"max {samples[-1] * 1000:.1f} ms")
         assert samples[-1] < 1.0
-    finally:
-        await sync.stop()
 
 
 @pytest.mark.postgres
 async def test_reconnect_resumes_from_the_cursor(pg_database, server_factory, tmp_path, apps):
-    s1 = server_factory(db=pg_database, name="shared")
-    s2 = server_factory(db=pg_database, name="shared")
-    a, b = await two_devices(apps, tmp_path, s1.url, s2.url)
-    rec = Recorder(b)
-    sync = fast_sync(b)
-    sync.start()
-    try:
-        await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "online")
+    async with live_pair(pg_database, server_factory, tmp_path, apps) as (s1, s2, a, b, rec, sync):
         await a.create_paperkey()
         _, first = await rec.until(lambda ev: isinstance(ev, PushHint))
         assert sync.cursor() == first.cursor
@@ -139,8 +141,6 @@ async def test_reconnect_resumes_from_the_cursor(pg_database, server_factory, tm
         rows = httpx.get(s1.url + "/v1/server", timeout=5)
         assert rows.status_code == 200
         assert sync.cursor() == cursors[-1]
-    finally:
-        await sync.stop()
 
 
 async def test_push_refuses_bad_tokens_and_foreign_topics(server, tmp_path, apps):
