@@ -86,29 +86,21 @@ def _reads(http: Http, teams: TeamService) -> list[Route]:
             return teams.teams_of(uid)
         return await run_in_threadpool(read)
 
-    async def subteams(request):
-        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
+    def team_read(who, fetch):
+        """A read of one team's data by those `who` may read it (a member, an admin), checked
+        against the request's read token first, in a worker thread."""
+        async def endpoint(request):
+            tid, auth = request.path_params["team_id"], request.headers.get("authorization")
 
-        def read():
-            access.team(auth, check_team_id(tid), MEMBER)
-            return teams.subteams(tid)
-        return await run_in_threadpool(read)
+            def read():
+                access.team(auth, check_team_id(tid), who)
+                return fetch(tid)
+            return await run_in_threadpool(read)
+        return endpoint
 
-    async def join_requests(request):
-        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
-
-        def read():
-            access.team(auth, check_team_id(tid), ADMIN)
-            return teams.join_requests(tid)
-        return await run_in_threadpool(read)
-
-    async def acceptances(request):
-        tid, auth = request.path_params["team_id"], request.headers.get("authorization")
-
-        def read():
-            access.team(auth, check_team_id(tid), ADMIN)
-            return teams.acceptances(tid)
-        return await run_in_threadpool(read)
+    subteams = team_read(MEMBER, teams.subteams)
+    join_requests = team_read(ADMIN, teams.join_requests)
+    acceptances = team_read(ADMIN, teams.acceptances)
 
     return [
         Route("/v1/team/{team_id}", wrap(team_chain)),
