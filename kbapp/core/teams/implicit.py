@@ -16,21 +16,31 @@ from .names import parse_implicit_name
 from .state import Role, TeamState
 
 
+def mismatch(iname, members, invites) -> str | None:
+    """What of a team does not match its implicit name `iname` ("members" or "invites"),
+    or None: exactly the name's users as owners (writers) and readers, its assertions as
+    pending invites. `members`: uid -> Member; `invites`: the pending invites."""
+    wnames, rnames = iname.usernames
+    want = {uid_for(u): Role.OWNER for u in wnames}
+    want.update({uid_for(u): Role.READER for u in rnames})
+    if {uid: m.role for uid, m in members.items()} != want:
+        return "members"
+    wa, ra = iname.assertions
+    want_inv = sorted([(a, Role.OWNER) for a in wa] + [(a, Role.READER) for a in ra])
+    if sorted((f"{i.name}@{i.type}", i.role) for i in invites) != want_inv:
+        return "invites"
+    return None
+
+
 def check_implicit_name(state: TeamState, name: str) -> str:
     """The canonical form of `name` if it names exactly `state` as it is now; else
     BadTeamName (not an implicit team, or no implicit name) or BadTeamMembership."""
     if not state.implicit:
         raise BadTeamName(f"{state.name!r} is not an implicit team: it has no other names")
     iname = parse_implicit_name(name)
-    wnames, rnames = iname.usernames
-    want = {uid_for(u): Role.OWNER for u in wnames}
-    want.update({uid_for(u): Role.READER for u in rnames})
-    have = {uid: m.role for uid, m in state.members.items()}
-    if have != want:
+    what = mismatch(iname, state.members, state.invites.values())
+    if what == "members":
         raise BadTeamMembership(f"{str(iname)[:80]!r} does not name the members of implicit team {state.id}")
-    wa, ra = iname.assertions
-    want_inv = sorted([(a, Role.OWNER) for a in wa] + [(a, Role.READER) for a in ra])
-    have_inv = sorted((f"{i.name}@{i.type}", i.role) for i in state.invites.values())
-    if have_inv != want_inv:
+    if what == "invites":
         raise BadTeamMembership(f"{str(iname)[:80]!r} does not name the pending invites of implicit team {state.id}")
     return str(iname)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadChainLink, BadTeamMembership, BadTeamName, TeamError, TeamPermissionDenied, TeamRotationRequired
 from ..sigchain.links import ChainLink, LinkType
-from ..uid import uid_for
 from .names import (
     ROOT_TEAM_SUFFIX,
     SUBTEAM_SUFFIX,
@@ -23,6 +22,7 @@ from .names import (
     parse_implicit_name,
     root_team_id,
 )
+from .implicit import mismatch
 from .state import Role, UserVersion
 
 if TYPE_CHECKING:
@@ -73,16 +73,10 @@ def _root(p: _Player, lk: ChainLink, team: dict, signer: UserVersion) -> None:
 
 def _check_implicit_members(p: _Player, iname) -> None:
     """Exactly the name's users as owners (writers) and readers, its assertions as invites."""
-    wnames, rnames = iname.usernames
-    want = {uid_for(u): Role.OWNER for u in wnames}
-    want.update({uid_for(u): Role.READER for u in rnames})
-    have = {uid: m.role for uid, m in p.members.items()}
-    if have != want:
+    what = mismatch(iname, p.members, p.invites.values())
+    if what == "members":
         raise BadTeamMembership(f"implicit team {p.name!r}: members do not match its name")
-    wa, ra = iname.assertions
-    want_inv = sorted([(a, Role.OWNER) for a in wa] + [(a, Role.READER) for a in ra])
-    have_inv = sorted((f"{i.name}@{i.type}", i.role) for i in p.invites.values())
-    if have_inv != want_inv:
+    if what == "invites":
         raise BadTeamMembership(f"implicit team {p.name!r}: invites do not match its assertions")
 
 
