@@ -48,6 +48,10 @@ from kbapp.gui import theme  # noqa: E402
 from kbapp.gui.main import setup_application  # noqa: E402
 from kbapp.gui.session import Session  # noqa: E402
 from kbapp.gui.window import MainWindow  # noqa: E402
+import kbapp.gui.session  # noqa: E402
+from kbapp.main import embedded_server  # noqa: E402
+
+kbapp.gui.session.server_factory = embedded_server   # as the launcher (kbapp/main.py) hands it in
 
 
 async def until(cond, timeout: float = 30.0) -> None:
@@ -186,6 +190,16 @@ async def photos(window, tmp: Path) -> None:
     await settle(1.0)
     shoot(window, "photos-sensitive")
 
+    # the full-size viewer, on the first dog
+    page.search.setText("dog")
+    await page.run_search()
+    page.open_viewer(0)
+    viewer = page.viewer
+    await until(lambda: viewer.image is not None)
+    await settle(0.6)
+    shoot(viewer, "photo-viewer")
+    viewer.reject()
+
 
 async def teams(window, tmp: Path) -> None:
     """acme with a subteam and five members (their identities checked: the badges), made
@@ -205,7 +219,7 @@ async def teams(window, tmp: Path) -> None:
         button.click()
         await until(lambda: page.dialog is not None and page.dialog.isVisible())
         fill(page.dialog)
-        page.dialog.accept()
+        page.dialog._check()   # OK: the action runs with the dialog open, which closes once it worked
         await settle(0.2)   # the page's slot goes on from there
         await until(lambda: page.dialog is None and not page._ops and not page.busy.busy)
 
@@ -322,6 +336,12 @@ async def main() -> None:
     shell.devices.view.selectRow(row)
     await settle()
     shoot(window, "devices")
+    from kbapp.gui.revoke_dialog import RevokeDeviceDialog   # what Revoke… asks: type, date, fingerprint
+    box = RevokeDeviceDialog(shell.devices.model.devices[row], window)
+    box.show()
+    await settle(0.6)
+    shoot(box, "devices-revoke")
+    box.reject()
 
     await photos(window, tmp)
 
@@ -334,6 +354,11 @@ async def main() -> None:
     shell.go("chat")
     await settle()
     shoot(window, "chat-coming")
+
+    window.keys.show_shortcuts()   # Help → Keyboard shortcuts (F1)
+    await settle(0.6)
+    shoot(window.keys.help, "keyboard-shortcuts")
+    window.keys.help.reject()
 
     await window.shutdown()
 

@@ -13,7 +13,7 @@ import asyncio
 
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QFrame, QHBoxLayout, QLayout, QLineEdit,
+from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QFrame, QHBoxLayout, QLineEdit,
                                QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget)
 
 from kbapp.core import errors
@@ -45,7 +45,6 @@ class ProveDialog(QDialog):
         self.setMinimumWidth(620)
 
         lay = QVBoxLayout(self)
-        lay.setSizeConstraint(QLayout.SetMinimumSize)   # a banner grows the dialog, never squeezes the text
         lay.setContentsMargins(28, 24, 28, 24)
         lay.setSpacing(10)
         lay.addWidget(label("Prove an account", "title"))
@@ -162,6 +161,7 @@ class ProveDialog(QDialog):
             h = self.text.heightForWidth(self.text.width())
             if h > 0 and h != self.text.minimumHeight():
                 self.text.setMinimumHeight(h)
+                QTimer.singleShot(0, self._fit)
         elif obj is self.banner and ev.type() in (QEvent.Show, QEvent.Resize):
             QTimer.singleShot(0, self._fit)
         return super().eventFilter(obj, ev)
@@ -170,6 +170,8 @@ class ProveDialog(QDialog):
         """Grow to the height the wrapped banner and text need at this width (a layout's minimum
         ignores wrapping, so a long error would otherwise take the text's room)."""
         lay = self.layout()
+        if lay is None:
+            return
         need = lay.totalHeightForWidth(self.width()) if lay.hasHeightForWidth() else -1
         need = max(need, lay.totalMinimumSize().height())
         if need > self.minimumHeight():
@@ -193,6 +195,7 @@ class ProveDialog(QDialog):
         self.back_button.setVisible(i == 1)
         self.cancel_button.setVisible(i != 2)
         self.next_button.setText(("Next", "I posted it: check and sign", "Done")[i])
+        QTimer.singleShot(0, self._fit)
         self._name_changed()
 
     def _service_changed(self, *_):

@@ -136,7 +136,7 @@ def test_prove_github_and_cancel(qtbot, me, fakes, run):
 
 def _text_fully_shown(dlg) -> bool:
     t, b = dlg.text, dlg.copy_button
-    return (t.isVisible() and b.isVisible() and t.height() >= t.heightForWidth(t.width())
+    return (dlg.width() >= 620 and t.isVisible() and b.isVisible() and t.height() >= t.heightForWidth(t.width())
             and b.height() >= b.sizeHint().height() and t.visibleRegion().boundingRect().height() >= t.height())
 
 
