@@ -18,7 +18,6 @@ ALLOWED = {
     "client/teams.py": "the teams facade mixin; being split as the client store turns async (issue 12, P2)",
     "client/teams.py::_chores": "one admin pass in order (rotations, leavers, joins); see the doc",
     "gui/pages/teams.py": "the Teams page: tree, members, requests; GUI pages are being reworked (P4)",
-    "gui/pages/photos.py": "the Photos page: grid, search bar, detail pane; GUI pages are being reworked (P4)",
     "gui/pages/people.py": "the People page: search, card, proofs; GUI pages are being reworked (P4)",
     "gui/pages/people.py::__init__": "builds the page's widgets in code, one after the other",
     "gui/pages/photos.py::__init__": "builds the page's widgets in code, one after the other",
