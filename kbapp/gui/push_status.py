@@ -1,6 +1,5 @@
 """The push channel's state in the status bar: "live", "connecting…", "offline ·
-reconnecting in 4 s" (client/sync.py's ConnectionStateChanged, through the bridge's
-every-event signal). Hints only make the window fresher: offline, everything still
+reconnecting in 4 s" (client/sync.py's ConnectionStateChanged, through the bridge). Hints only make the window fresher: offline, everything still
 works, and pages still reload on their own actions."""
 
 from __future__ import annotations
@@ -37,14 +36,13 @@ class PushStatus(QWidget):
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
         self._tick.timeout.connect(self._render)
-        bridge.event.connect(self._event)
+        bridge.listen(ConnectionStateChanged, self._event, owner=self)
         self._render()
 
-    def _event(self, ev) -> None:
-        if isinstance(ev, ConnectionStateChanged):
-            self.state = ev.state
-            self._retry_at = time.monotonic() + ev.retry_in
-            self._render()
+    def _event(self, ev: ConnectionStateChanged) -> None:
+        self.state = ev.state
+        self._retry_at = time.monotonic() + ev.retry_in
+        self._render()
 
     def _render(self) -> None:
         left = math.ceil(max(0.0, self._retry_at - time.monotonic()))

@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPen
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QListView, QMainWindow, QPushButton, QStackedWidget,
                                QStyle, QStyledItemDelegate, QVBoxLayout, QWidget)
 
+from kbapp.client.events import CheckpointAdvanced, IdentityVerified, LoggedIn, VerificationFailed
 from kbapp.client.sync import attach as attach_sync
 
 from . import theme
@@ -181,7 +182,7 @@ class Shell(QWidget):
         self.people = PeoplePage(session, bridge)
         self.devices = DevicesPage(session, bridge)
         if PhotoService is not None:
-            self.photo_service = PhotoService(session.home, session.app, parent=self)
+            self.photo_service = PhotoService(session.app.photos, parent=self)
             self.photos = PhotosPage(self.photo_service)
         else:
             self.photo_service = None
@@ -298,10 +299,7 @@ class MainWindow(QMainWindow):
         self._age_timer.setInterval(15_000)
         self._age_timer.timeout.connect(self._sync_checkpoint)
 
-        self.bridge.checkpointAdvanced.connect(self._checkpoint_advanced)
-        self.bridge.identityVerified.connect(lambda *_: self._sync_checkpoint(checked=True))
-        self.bridge.verificationFailed.connect(self._verification_failed)
-        self.bridge.loggedIn.connect(lambda u, d: self.shell and self.shell.set_account(u, d))
+        self.bridge.attach(self)   # LISTENS below
         self._closing = False
         self._closed = False
         self._quitting = False      # Quit (Ctrl+Q, the tray's menu) rather than closing the window
@@ -391,8 +389,11 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.photo_status)
         service.providerChanged.connect(lambda p: self.ml_status.set_text(*ml_status_text(p)))
 
-    def _checkpoint_advanced(self, size: int, _root: str) -> None:
-        self._checkpoint = (size, int(time.time()))
+    LISTENS = {CheckpointAdvanced: "_checkpoint_advanced", IdentityVerified: "_identity_verified",
+               VerificationFailed: "_verification_failed", LoggedIn: "_logged_in"}
+
+    def _checkpoint_advanced(self, ev: CheckpointAdvanced) -> None:
+        self._checkpoint = (ev.size, int(time.time()))
         self._render_checkpoint()
 
     @qasync.asyncSlot()
@@ -416,8 +417,15 @@ class MainWindow(QMainWindow):
         self.checkpoint_status.set_text(f"Checkpoint {size} · verified {age(seen)}",
                                         f"The newest log checkpoint this device verified: tree size {size}")
 
-    def _verification_failed(self, subject: str, code: str, message: str) -> None:
-        self.tray.set_alert(True, "A server answer did not check out", f"{subject}: {code}")
+    def _identity_verified(self, _ev: IdentityVerified) -> None:
+        self._sync_checkpoint(checked=True)
+
+    def _logged_in(self, ev: LoggedIn) -> None:
+        if self.shell:
+            self.shell.set_account(ev.username, ev.device_name)
+
+    def _verification_failed(self, ev: VerificationFailed) -> None:
+        self.tray.set_alert(True, "A server answer did not check out", f"{ev.subject}: {ev.code}")
 
     def _raise(self) -> None:
         self.showNormal()

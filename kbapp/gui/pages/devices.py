@@ -1,7 +1,7 @@
 """Devices: this account's devices, a new device (with a phrase), a new paper key,
 and revocation.
 
-The list reloads on the bridge's `devicesChanged` (whichever window or command made
+The list reloads on DevicesChanged from the bridge (whichever window or command made
 the change), keeping the selected device selected.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 import qasync
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableView, QVBoxLayout
+
+from kbapp.client.events import DevicesChanged
 
 from .. import theme
 from ..assets import icon
@@ -81,7 +83,7 @@ class DevicesPage(Page):
         self.dialog: PaperKeyDialog | None = None
         self.add_dialog: AddDeviceDialog | None = None
         self.revoke_dialog: RevokeDeviceDialog | None = None
-        bridge.devicesChanged.connect(self._devices_changed)
+        bridge.listen(DevicesChanged, self._devices_changed, owner=self)
         theme.current().changed.connect(self._retint)
         self._retint()
 
@@ -113,7 +115,7 @@ class DevicesPage(Page):
         else:
             self.hint.setText(f"“{d.name}” can sign for you and read what is sent to you.")
 
-    def _devices_changed(self, username: str) -> None:
+    def _devices_changed(self, _ev: DevicesChanged) -> None:
         self.refresh_clicked()
 
     @qasync.asyncSlot()

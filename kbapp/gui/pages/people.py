@@ -22,6 +22,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLineEdit, QMessageBox,
                                QPushButton, QTableView, QVBoxLayout, QWidget)
 
+from kbapp.client.events import ProofsChanged, ProofsChecking
 from kbapp.client.models import FollowChangeView, Identity
 from kbapp.core import errors
 from kbapp.core.uid import check_username
@@ -479,8 +480,8 @@ class PeoplePage(Page):
         c.prove_button.clicked.connect(self.prove_clicked)
         c.revoke_proof_button.clicked.connect(self.revoke_proof_clicked)
         c.proofs_view.clicked.connect(self.proof_clicked)
-        bridge.proofsChecking.connect(self._proofs_checking)
-        bridge.proofsChanged.connect(self._proofs_changed)
+        bridge.listen(ProofsChecking, self._proofs_checking, owner=self)
+        bridge.listen(ProofsChanged, self._proofs_changed, owner=self)
 
     def _retint(self) -> None:
         self._search_action.setIcon(icon("search", theme.colour("text-faint")))
@@ -524,13 +525,13 @@ class PeoplePage(Page):
 
     # -- proofs ---------------------------------------------------------------------------------
 
-    def _proofs_checking(self, username: str, proofs) -> None:
+    def _proofs_checking(self, ev: ProofsChecking) -> None:
         """The facade started live checks: show those rows busy while they run."""
-        if username == self.current and self.card.ident is None and not self.card.broken.isVisible():
-            self.card.proofs_checking(proofs)
+        if ev.username == self.current and self.card.ident is None and not self.card.broken.isVisible():
+            self.card.proofs_checking(ev.proofs)
 
-    def _proofs_changed(self, username: str) -> None:
-        if username == self.current and self.card.ident is not None:
+    def _proofs_changed(self, ev: ProofsChanged) -> None:
+        if ev.username == self.current and self.card.ident is not None:
             self.refresh_clicked()
 
     @qasync.asyncSlot()

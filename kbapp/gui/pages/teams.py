@@ -8,7 +8,7 @@ Every team shown was played back from its whole chain and checked against the
 transparency log by the facade (client/teams.py); an admin's load also does the
 team's chores (adds open-team joiners, rotates after a leave). Buttons you may
 not use stay visible but disabled, with the reason as tooltip and in a line of
-text. The page reloads on the bridge's `teamChanged` / `teamKeyRotated`.
+text. The page reloads on TeamChanged / TeamKeyRotated (through the bridge).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QLabel, QListView, QPushButton, QScrollArea, QStackedWidget, QTableView, QTreeView,
                                QVBoxLayout, QWidget)
 
+from kbapp.client.events import TeamChanged, TeamKeyRotated
 from kbapp.core import errors
 
 from .. import theme
@@ -135,8 +136,8 @@ class TeamsPage(Page):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_DELAY_MS)
         self._timer.timeout.connect(self.refresh_clicked)
-        bridge.teamChanged.connect(self._team_event)
-        bridge.teamKeyRotated.connect(self._team_event)
+        bridge.listen(TeamChanged, self._team_event, owner=self)
+        bridge.listen(TeamKeyRotated, self._team_event, owner=self)
         theme.current().changed.connect(self._retint)
         self._retint()
         self._show(None)
