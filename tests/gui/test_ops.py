@@ -1,0 +1,142 @@
+"""ops.run: busy while a signed operation runs, errors in words, stale results ignored."""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QMainWindow, QPushButton, QVBoxLayout, QWidget
+
+from kbapp.core import errors
+from kbapp.gui import ops
+from kbapp.gui.widgets import Banner, BusyBar
+
+
+class Page(QWidget):
+    def __init__(self):
+        super().__init__()
+        lay = QVBoxLayout(self)
+        self.banner, self.busy, self.button = Banner(), BusyBar(), QPushButton("Go")
+        for w in (self.banner, self.busy, self.button):
+            lay.addWidget(w)
+        self.done: list = []
+
+
+def _window(qtbot):
+    win = QMainWindow()
+    page = Page()
+    win.setCentralWidget(page)
+    qtbot.addWidget(win)
+    win.show()
+    return win, page
+
+
+def test_busy_shown_then_cleared(qtbot, qloop, run):
+    win, page = _window(qtbot)
+    gate = asyncio.Event()
+
+    async def work():
+        await gate.wait()
+        return 42
+
+    task = ops.run(page, work, busy=page.busy, banner=page.banner, disable=[page.button],
+                   status="Signing…", on_done=page.done.append)
+    qtbot.waitUntil(lambda: page.busy.busy)
+    assert not page.button.isEnabled()
+    assert win.statusBar().currentMessage() == "Signing…"
+    assert QGuiApplication.overrideCursor() is not None
+    gate.set()
+    out = run(task)
+    assert out == ops.Outcome(True, 42) and page.done == [42]
+    assert not page.busy.busy and page.button.isEnabled()
+    assert win.statusBar().currentMessage() == ""
+    assert QGuiApplication.overrideCursor() is None
+    assert not page.banner.isVisible()
+
+
+def test_typed_error_shown_in_words(qtbot, qloop, run):
+    _win, page = _window(qtbot)
+
+    async def work():
+        raise errors.NotFound("no user <b>mallory</b>")
+
+    out = run(ops.run(page, work, busy=page.busy, banner=page.banner, disable=[page.button],
+                      on_done=page.done.append))
+    assert not out.ok and isinstance(out.value, errors.NotFound) and page.done == []
+    assert page.banner.isVisible()
+    assert page.banner.title.text() == "Not found"
+    assert page.banner.message.text() == "no user <b>mallory</b>"   # the words, as plain text
+    assert not page.busy.busy and page.button.isEnabled()
+    # an unexpected error is shown in words too, never raised at the caller
+    out = run(ops.run(page, lambda: _boom(), banner=page.banner))
+    assert not out.ok and page.banner.title.text() == "Something went wrong"
+    # on_error replaces the banner when the caller says how to show it
+    seen = []
+    page.banner.clear()
+    run(ops.run(page, work, banner=page.banner, on_error=seen.append))
+    assert len(seen) == 1 and not page.banner.isVisible()
+
+
+async def _boom():
+    raise ValueError("bad state")
+
+
+def test_stale_result_ignored(qtbot, qloop, run):
+    """Typed quickly: 'bo' then 'bob'. 'bo' answers last; what shows is 'bob'."""
+    _win, page = _window(qtbot)
+    gates = {"bo": asyncio.Event(), "bob": asyncio.Event()}
+
+    def lookup(name):
+        async def work():
+            await gates[name].wait()
+            if name == "bo":
+                raise errors.NotFound("bo")
+            return name
+        return work
+
+    first = ops.run(page, lookup("bo"), key="lookup", busy=page.busy, banner=page.banner, on_done=page.done.append)
+    second = ops.run(page, lookup("bob"), key="lookup", busy=page.busy, banner=page.banner,
+                     on_done=page.done.append)
+    other = ops.run(page, lookup("bob"), key="another", on_done=page.done.append)  # another key: not superseded
+    gates["bob"].set()
+    assert run(second) == ops.Outcome(True, "bob")
+    assert run(other) == ops.Outcome(True, "bob")
+    assert page.busy.busy            # 'bo' is still running
+    gates["bo"].set()
+    out = run(first)
+    assert out.stale and not out.ok
+    assert page.done == ["bob", "bob"]             # the stale one called nothing...
+    assert not page.banner.isVisible()             # ...and showed no error
+    assert not page.busy.busy
+
+
+def test_dead_widget_result_dropped(qtbot, qloop, run):
+    page = Page()
+    gate = asyncio.Event()
+    called = []
+
+    async def work():
+        await gate.wait()
+        return 1
+
+    task = ops.run(page, work, busy=page.busy, banner=page.banner, on_done=called.append, on_error=called.append)
+    page.deleteLater()
+    qtbot.waitUntil(lambda: not ops.alive(page))
+    gate.set()
+    out = run(task)
+    assert out.stale and called == []
+
+
+def test_refuses_a_coroutine(qtbot, qloop):
+    async def work():
+        return 1
+
+    coro = work()
+    try:
+        ops.run(QWidget(), coro)
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("a coroutine was accepted")
+    finally:
+        coro.close()
