@@ -10,57 +10,62 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from functools import partial
 from pathlib import Path
 
 from kbapp.core import errors
 from kbapp.core.device_names import choose_device_name, live_device_names
-from kbapp.core.encoding import b64decode, b64encode, pack, unpack
-from kbapp.core.keys import DeviceKeys, EncryptionKeyPair, kid_hex, parse_kid
+from kbapp.core.encoding import b64decode, pack
+from kbapp.core.keys import DeviceKeys, EncryptionKeyPair, kid_hex
 from kbapp.core.merkle.note import key_fingerprint
 from kbapp.core import kex
-from kbapp.core.paperkey import (new_paper_phrase, new_provision_phrase, paper_device_keys, paper_key_id,
-                                 provision_secret)
-from kbapp.core.puk import PerUserKey, box_seed, decrypt_prev_seed, encrypt_prev_seed, open_seed_box
+from kbapp.core.paperkey import paper_device_keys, provision_secret
+from kbapp.core.puk import PerUserKey
 from kbapp.core.uid import check_username, device_id as make_device_id, uid_for
 
 from . import chainops
 from .api import ServerAPI
+from .context import AccountContext
 from .crashpoint import crash_point
-from .events import (CheckpointAdvanced, DevicesChanged, EventBus, IdentityVerified, LoggedIn,
-                     VerificationFailed)
-from .identify import Identifier, VerifiedUser
-from .keystore import ENV_PASSPHRASE, KEYSTORE_FILE, Keystore, backend_for, open_keystore, require_throwaway
-from .logview import LogAudit, LogView
+from .devices import KEX_POLL, DevicesService, kex_send, kex_wait
+from .events import CheckpointAdvanced, IdentityVerified, LoggedIn, VerificationFailed
+from .identify import VerifiedUser
+from .keystore import Keystore, backend_for
+from .logview import LogAudit
 from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status
 from .paths import default_home, private_dir
 from .pending import PendingMixin
 from .social import SocialMixin
 from .store import Store
-from .sync import ChannelHints
-from .team_access import ReadTokens
 from .teams import TeamsMixin
 
 DEFAULT_SERVER = "http://127.0.0.1:8470"
-KEX_POLL = 5.0       # the slow fallback poll of a provisioning wait; push hints wake it sooner
+
+
+def _from_ctx(name: str) -> property:
+    """An attribute that lives on the account context (kept on App for its callers)."""
+    return property(lambda self: getattr(self.ctx, name), lambda self, value: setattr(self.ctx, name, value))
 
 
 class App(PendingMixin, SocialMixin, TeamsMixin):
+    """The composition root: an account context (context.py) and the services on it."""
+
+    store = _from_ctx("store")
+    api = _from_ctx("api")
+    logview = _from_ctx("logview")
+    identifier = _from_ctx("identifier")
+    clock = _from_ctx("clock")
+    rng = _from_ctx("rng")
+    events = _from_ctx("events")
+    throwaway = _from_ctx("throwaway")
+    _keystore = _from_ctx("keystore_")
+
     def __init__(self, home: Path | None = None, *, keystore=None, passphrase_prompt=None,
                  clock=time.time, rng=os.urandom, throwaway: bool = False):
         self.home = Path(home) if home else default_home()
-        self.throwaway = throwaway   # allows the in-memory keystore ($KBAPP_KEYSTORE=memory)
-        self._handed_out: str | None = None   # the paper key phrase last returned (pending.py)
-        self.clock, self.rng = clock, rng
-        self.events = EventBus()
-        self._keystore = keystore
-        self._prompt = passphrase_prompt
-        self.store: Store | None = None
-        self.api: ServerAPI | None = None
-        self.logview: LogView | None = None
-        self.identifier: Identifier | None = None
-        self._lock = asyncio.Lock()
-        self._unlock_lock = asyncio.Lock()
+        self.ctx = AccountContext(self.home, keystore=keystore, passphrase_prompt=passphrase_prompt,
+                                  clock=clock, rng=rng, throwaway=throwaway)
+        self.ctx.identify = self.identify
+        self.devices = DevicesService(self.ctx)   # also `await app.devices()`: the device list
 
     # -- life cycle -------------------------------------------------------
 
@@ -76,7 +81,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         self.store = await Store.open(self.home / "client.sqlite3")   # opened and migrated off the loop
         url = self.store.get("server_url")
         if url:
-            self._attach(url)
+            self.ctx.attach(url)
 
     async def close(self) -> None:
         if self.api is not None:
@@ -84,46 +89,15 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         if self.store is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.store.close)   # drains queued writes
 
-    def _attach(self, url: str) -> None:
-        self.api = ServerAPI(url)
-        self.api.read_tokens = ReadTokens(self)
-        origin = self.store.get("server_origin")
-        pub = b64decode(self.store.get("server_key") or "")
-        self.logview = LogView(self.api, self.store, origin, pub)
-        self.identifier = Identifier(self.api, self.store, self.logview, self.clock)
-
-    # -- the keystore ------------------------------------------------------
+    # -- the keystore (context.py) -------------------------------------------------
 
     async def unlock(self) -> Keystore:
-        """Open this profile's keystore, off the event loop; idempotent.
-
-        Opening can be slow: the passphrase-sealed file runs argon2id (~0.65 s), and
-        the OS keyring may wait on D-Bus or on the desktop's own unlock prompt. So it
-        runs in a worker thread and the loop (the GUI's, the CLI's) keeps going.
-        `passphrase_prompt(new_file)` is called on the caller's thread, before that:
-        a terminal prompt in the CLI, the passphrase its dialog asked for in the GUI.
-        Reading identities needs no secrets, so only the methods that sign or decrypt
-        call this (first thing, before anything is posted). A failure (no or a wrong
-        passphrase) leaves the keystore closed: call again to retry.
-        """
-        if self._keystore is not None:
-            return self._keystore
-        async with self._unlock_lock:
-            if self._keystore is None:
-                loop = asyncio.get_running_loop()
-                kind = await loop.run_in_executor(None, backend_for, self.home)
-                if kind == "memory":
-                    require_throwaway(self.throwaway)
-                passphrase = None
-                if kind == "file" and not os.environ.get(ENV_PASSPHRASE) and self._prompt is not None:
-                    passphrase = self._prompt(not (self.home / KEYSTORE_FILE).exists()) or None
-                self._keystore = await loop.run_in_executor(
-                    None, partial(open_keystore, self.home, backend=kind, passphrase=passphrase))
-        return self._keystore
+        """Open this profile's keystore, off the event loop; idempotent (see AccountContext.unlock)."""
+        return await self.ctx.unlock()
 
     @property
     def unlocked(self) -> bool:
-        return self._keystore is not None
+        return self.ctx.keystore_ is not None
 
     @property
     def connected(self) -> bool:
@@ -132,24 +106,13 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
 
     @property
     def keystore(self) -> Keystore:
-        """The open keystore: only after `await unlock()` (never opened here, on the loop)."""
-        if self._keystore is None:
-            raise errors.KeystoreError("the keystore is not open yet: await App.unlock() first")
-        return self._keystore
+        return self.ctx.keystore
 
     async def _secret(self, name: str) -> bytes | None:
-        ks = await self.unlock()
-        return await asyncio.get_running_loop().run_in_executor(None, ks.get, name)
+        return await self.ctx.secret(name)
 
     async def _store_secrets(self, entries: dict[str, bytes]) -> None:
-        """Keystore writes in a worker thread: a file write is an fsync (and, for a new
-        file, its first argon2id run); a keyring write is a D-Bus call."""
-        ks = await self.unlock()
-
-        def put_all() -> None:
-            for name, value in entries.items():
-                ks.put(name, value)
-        await asyncio.get_running_loop().run_in_executor(None, put_all)
+        await self.ctx.store_secrets(entries)
 
     # -- server -------------------------------------------------------------
 
@@ -178,7 +141,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         if first:
             await self.store.aio.set_many({"server_url": url, "server_origin": origin, "server_key": key_b64})
         if self.api is None:
-            self._attach(url)
+            self.ctx.attach(url)
         return ServerInfo(url, origin, key_fingerprint(key), first)
 
     async def forget_server(self) -> None:
@@ -198,54 +161,28 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         key = b64decode(self.store.get("server_key") or "")
         return ServerInfo(self.store.get("server_url"), self.store.get("server_origin"), key_fingerprint(key), False)
 
-    # -- secrets -------------------------------------------------------------
+    # -- secrets (context.py; these names stay for the mixins and tests) -------------
 
     async def _device_keys(self) -> DeviceKeys:
-        raw = await self._secret("device")
-        if raw is None:
-            raise errors.NotLoggedIn("this profile has no device yet: run `kbapp signup` or `kbapp login`")
-        seeds = unpack(raw, max_size=256)
-        return DeviceKeys.from_seeds(seeds[0], seeds[1])
+        return await self.ctx.device_keys()
 
     async def _puk(self, generation: int) -> PerUserKey:
-        seed = await self._secret(f"puk:{generation}")
-        if seed is None:
-            raise errors.KeystoreError(f"this device does not hold per-user key generation {generation}")
-        return PerUserKey.derive(seed, generation)
+        return await self.ctx.puk(generation)
 
     async def _current_puk(self, user: VerifiedUser) -> PerUserKey:
-        """The newest PUK generation; fetched from this device's box when another
-        device rotated it (a revocation made elsewhere), checked against the chain."""
-        gen = max(user.state.puks)
-        if await self._secret(f"puk:{gen}") is None:
-            seeds = await self._recover_pukes(user, (await self._device_keys()).subkey)
-            missing = {}
-            for g, s in seeds.items():
-                if await self._secret(f"puk:{g}") is None:
-                    missing[f"puk:{g}"] = s
-            await self._store_secrets(missing)
-        return await self._puk(gen)
+        return await self.ctx.current_puk(user)
+
+    async def _recover_pukes(self, user: VerifiedUser, enc: EncryptionKeyPair) -> dict[int, bytes]:
+        return await self.ctx.recover_pukes(user, enc)
 
     def _require_login(self) -> tuple[str, str]:
-        uid, username = self.store.get("uid"), self.store.get("username")
-        if not uid or not username or self.api is None:
-            raise errors.NotLoggedIn("not logged in: run `kbapp signup` or `kbapp login`")
-        return uid, username
+        return self.ctx.require_login()
 
     def _my_active_device(self, user: VerifiedUser):
-        """Signing needs this device to be active in the chain we just verified."""
-        dev = user.state.devices.get(self.store.get("device_id") or "")
-        if dev is None:
-            raise errors.NotLoggedIn("this device is not in the account's chain")
-        if dev.revoked_seqno is not None:
-            raise errors.DeviceRevoked(f"this device ({dev.name}) was revoked at link {dev.revoked_seqno}; "
-                                       "log in again with a paper key")
-        return dev
+        return self.ctx.my_active_device(user)
 
     def _box_for(self, seed: bytes, generation: int, enc_kid: str) -> dict:
-        box = box_seed(seed, generation, parse_kid(enc_kid).public,
-                       ephemeral_secret=self.rng(32), nonce=self.rng(24))
-        return {"generation": generation, "device_kid": kid_hex(enc_kid), "box": b64encode(box)}
+        return self.ctx.box_for(seed, generation, enc_kid)
 
     # -- account --------------------------------------------------------------
 
@@ -315,149 +252,24 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         await self.api.post_links(user.uid, body)
         return await self._become_device(user, keys, dev_id, device_name, seeds, server)
 
-    async def _recover_pukes(self, user: VerifiedUser, enc: EncryptionKeyPair) -> dict[int, bytes]:
-        """Open this device's newest PUK box and walk the prev-seed chain down."""
-        answer = await self.api.puk_boxes(user.uid, kid_hex(enc.kid))
-        boxes = answer.get("boxes") if isinstance(answer, dict) else None
-        if not isinstance(boxes, list) or not boxes:
-            raise errors.BadPerUserKey("the server has no per-user key box for this device")
-        newest = max(user.state.puks)
-        box = next((b for b in boxes if isinstance(b, dict) and b.get("generation") == newest), None)
-        if box is None:
-            raise errors.BadPerUserKey(f"no box of the current per-user key generation {newest} for this device")
-        seeds = {newest: open_seed_box(b64decode(box["box"], max_size=4096), enc, newest)}
-        chainops.check_puk(user.state, newest, seeds[newest])
-        prev = {p.get("generation"): p.get("box") for p in answer.get("prev", []) if isinstance(p, dict)}
-        for gen in range(newest, 1, -1):
-            if gen not in prev:
-                raise errors.BadPerUserKey(f"missing the link from generation {gen} to {gen - 1}")
-            older = decrypt_prev_seed(PerUserKey.derive(seeds[gen], gen), b64decode(prev[gen], max_size=4096))
-            chainops.check_puk(user.state, gen - 1, older)
-            seeds[gen - 1] = older
-        return seeds
+    # -- devices (devices.py): the facade's names for them ---------------------------------
 
     async def create_paperkey(self) -> str:
-        """A new paper key device; the phrase is returned and never stored for good.
+        return await self.devices.create_paperkey()
 
-        It is held in the keystore from before the post until `paperkey_shown()`: a
-        paper key interrupted before the user saw it is shown again by the next call in
-        a new process (`interrupted_paperkey` says so beforehand), posted first if it
-        never was."""
-        uid, username = self._require_login()
-        await self.unlock()
-        loop = asyncio.get_running_loop()
-        async with self._lock:
-            user = await self.identifier.identify(username)
-            self._my_active_device(user)
-            me = await self._device_keys()
-            phrase, state = await self._pending_paperkey_state(user)
-            if state == "posted":
-                return self._hand_out(phrase)
-            if phrase is None:
-                phrase = new_paper_phrase(self.rng(32))
-            paper = await loop.run_in_executor(None, paper_device_keys, phrase)
-            if state == "none":
-                await self._hold_paperkey(phrase, kid_hex(paper.sibkey.kid))
-            gen = max(user.state.puks)
-            puk = await self._current_puk(user)
-            links = chainops.device_links(state=user.state, signer=me.sibkey, keys=paper,
-                                          device_id=make_device_id(self.rng(16)),
-                                          device_name=paper_key_id(phrase), device_type="paper",
-                                          ctime=int(self.clock()), merkle_root=self.logview.trusted())
-            body = {"links": links, "puk_boxes": [self._box_for(puk.seed, gen, kid_hex(paper.subkey.kid))]}
-            crash_point("paperkey-before-post")
-            await self.api.post_links(uid, body)
-            crash_point("paperkey-after-post")
-            await self.identify(username)
-        self.events.emit(DevicesChanged(username))
-        return self._hand_out(phrase)
+    @property
+    def interrupted_paperkey(self) -> bool:
+        return self.devices.interrupted_paperkey
+
+    async def paperkey_shown(self) -> None:
+        await self.devices.paperkey_shown()
 
     async def revoke_device(self, which: str) -> DeviceView:
-        """Revoke a device and rotate the per-user key for the devices left."""
-        uid, username = self._require_login()
-        await self.unlock()
-        async with self._lock:
-            user = await self.identifier.identify(username)
-            my_id = self._my_active_device(user).id
-            devices = [d for d in user.state.devices.values() if d.revoked_seqno is None]
-            target = [d for d in devices if d.id == which] or [d for d in devices if d.name == which]
-            if not target:
-                raise errors.NotFound(f"no active device named or with id {which!r}")
-            if len(target) > 1:
-                raise errors.Conflict(f"several devices are named {which!r}: use the device id")
-            dev = target[0]
-            if dev.id == my_id:
-                raise errors.Conflict("this is the current device: revoke it from another device")
-            me = await self._device_keys()
-            gen = max(user.state.puks)
-            old_seed = (await self._current_puk(user)).seed
-            new_seed = self.rng(32)
-            new_puk = PerUserKey.derive(new_seed, gen + 1)
-            links = chainops.revoke_links(state=user.state, signer=me.sibkey, device=dev, new_puk=new_puk,
-                                          ctime=int(self.clock()), merkle_root=self.logview.trusted())
-            remaining = [d for d in devices if d.id != dev.id and d.subkey]
-            body = {"links": links,
-                    "puk_boxes": [self._box_for(new_seed, gen + 1, d.subkey) for d in remaining],
-                    "puk_prev": [{"generation": gen + 1,
-                                  "box": b64encode(encrypt_prev_seed(new_puk, old_seed, self.rng(24)))}]}
-            await self.api.post_links(uid, body)
-            await self._store_secrets({f"puk:{gen + 1}": new_seed})
-            ident = await self.identify(username)
-        self.events.emit(DevicesChanged(username))
-        return next(d for d in ident.devices if d.id == dev.id)
-
-    # -- device provisioning with a phrase (kex) ------------------------------------
-
-    async def _kex_wait(self, channel: str, secret: bytes, role: str, after: int,
-                        timeout: float, poll: float) -> tuple[dict, int]:
-        """Wait for the other device's `role` message: read the mailbox whenever the push
-        channel hints at a post to it (sync.ChannelHints), and every `poll` seconds anyway
-        (hints may be lost, or the push channel down)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        async with ChannelHints(self.api.base_url, channel) as hints:
-            while True:
-                for item in await self.api.kex_read(channel, after):
-                    if not isinstance(item, dict) or not isinstance(item.get("index"), int):
-                        raise errors.EncodingError("malformed mailbox message")
-                    after = max(after, item["index"] + 1)
-                    opened = kex.open_message(secret, b64decode(item.get("msg", ""), max_size=kex.MAX_MESSAGE))
-                    if opened is not None and opened[0] == role:
-                        return opened[1], after
-                if loop.time() > deadline:
-                    raise errors.ProvisioningError(f"no answer from the other device within {timeout:.0f} s")
-                await hints.wait(min(poll, max(0.0, deadline - loop.time()) + 0.01))
-
-    async def _kex_send(self, channel: str, secret: bytes, role: str, body: dict) -> None:
-        await self.api.kex_post(channel, b64encode(kex.seal_message(secret, role, body, self.rng(24))))
+        return await self.devices.revoke(which)
 
     async def add_device_by_phrase(self, on_phrase, *, timeout: float = 300.0,
                                    poll: float = KEX_POLL) -> DeviceView:
-        """Show a phrase (via `on_phrase`), wait for the new device, vouch for it."""
-        uid, username = self._require_login()
-        await self.unlock()
-        async with self._lock:
-            user = await self.identifier.identify(username)
-            self._my_active_device(user)
-            me = await self._device_keys()
-            phrase = new_provision_phrase(self.rng(16))
-            secret = provision_secret(phrase)
-            channel = kex.channel_id(secret)
-            await self._kex_send(channel, secret, "offer", {"uid": uid, "username": username,
-                                                            "signer_kid": kid_hex(me.sibkey.kid)})
-            on_phrase(phrase)
-            reply, _ = await self._kex_wait(channel, secret, "reply", 0, timeout, poll)
-            user = await self.identifier.identify(username)
-            links, dev = await asyncio.get_running_loop().run_in_executor(None, partial(
-                chainops.kex_countersign, state=user.state, chain=(await self.store.aio.identity(uid)).chain,
-                signer=me.sibkey, reply=reply))  # plays the whole chain back: off the loop
-            puk = await self._current_puk(user)
-            await self.api.post_links(uid, {"links": links,
-                                            "puk_boxes": [self._box_for(puk.seed, puk.generation, dev.subkey)]})
-            await self._kex_send(channel, secret, "done", {"device_id": dev.id})
-            ident = await self.identify(username)
-        self.events.emit(DevicesChanged(username))
-        return next(d for d in ident.devices if d.id == dev.id)
+        return await self.devices.add_by_phrase(on_phrase, timeout=timeout, poll=poll)
 
     async def login_phrase(self, username: str, phrase: str, *, device_name: str | None = None,
                            server_url: str | None = None, timeout: float = 300.0, poll: float = KEX_POLL) -> Account:
@@ -470,7 +282,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         await self.unlock()
         server = await self.connect(server_url)
         channel = kex.channel_id(secret)
-        offer, after = await self._kex_wait(channel, secret, "offer", 0, timeout, poll)
+        offer, after = await kex_wait(self.ctx, channel, secret, "offer", 0, timeout, poll)
         if offer.get("username") != username:
             raise errors.ProvisioningError(f"this phrase adds a device to {offer.get('username')!r}, not {username!r}")
         user = await self.identifier.identify(username, own=True)   # our own chain: in full
@@ -480,9 +292,9 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         sib, subkey = chainops.kex_new_device(state=user.state, signer_kid=str(offer.get("signer_kid")),
                                               keys=keys, device_id=dev_id, device_name=device_name,
                                               ctime=int(self.clock()), merkle_root=self.logview.trusted())
-        await self._kex_send(channel, secret, "reply", {"sibkey_payload": sib.payload_json.decode(),
+        await kex_send(self.ctx, channel, secret, "reply", {"sibkey_payload": sib.payload_json.decode(),
                                                         "subkey": subkey})
-        await self._kex_wait(channel, secret, "done", after, timeout, poll)
+        await kex_wait(self.ctx, channel, secret, "done", after, timeout, poll)
         user = await self.identifier.identify(username, own=True)
         dev = user.state.devices.get(dev_id)
         if dev is None or dev.revoked_seqno is not None or dev.sibkey != kid_hex(keys.sibkey.kid):
@@ -521,10 +333,6 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
                                        if user.uid == self.store.get("uid") else None)
         return await self._with_social(user, ident, force=force_proofs) if proofs else ident
 
-    async def devices(self) -> list[DeviceView]:
-        _, username = self._require_login()
-        return (await self.identify(username)).devices
-
     async def status(self) -> Status:
         cp = self.store.checkpoint()
         key = self.store.get("server_key")
@@ -534,7 +342,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
             device_name=self.store.get("device_name"), server_url=self.store.get("server_url"),
             server_fingerprint=key_fingerprint(b64decode(key)) if key else None,
             checkpoint=CheckpointView(cp.size, cp.root.hex(), cp.seen_at) if cp else None,
-            keystore=self._keystore.kind if self._keystore else await asyncio.get_running_loop().run_in_executor(
+            keystore=self.ctx.keystore_.kind if self.ctx.keystore_ else await asyncio.get_running_loop().run_in_executor(
                 None, backend_for, self.home))  # may probe the OS keyring (D-Bus): off the loop
 
     # -- preferences ---------------------------------------------------------------

@@ -21,13 +21,10 @@ has returned it and asks for another, it stays pending.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from kbapp.core import errors
-from kbapp.core.encoding import pack, unpack
 from kbapp.core.keys import kid_hex
-from kbapp.core.paperkey import paper_device_keys
 
 from .crashpoint import crash_point
 from .events import LoggedIn
@@ -39,7 +36,8 @@ PAPERKEY_SECRET = "pending-paperkey"     # keystore entry: the phrase, until the
 
 
 class PendingMixin:
-    """Part of `App` (app.py): the pending records and how a retry finishes them."""
+    """Part of `App` (app.py): the pending signup and how a retry finishes it (a pending
+    paper key is the devices service's: devices.py)."""
 
     # -- signup ------------------------------------------------------------------
 
@@ -113,60 +111,3 @@ class PendingMixin:
             return None
         await self.unlock()
         return await self._retry_signup(rec)
-
-    # -- paper keys ----------------------------------------------------------------
-
-    @property
-    def interrupted_paperkey(self) -> bool:
-        """A paper key was made (and maybe posted) but the user may never have seen it."""
-        return self.store.get(PENDING_PAPERKEY) is not None
-
-    async def _held_paperkey(self) -> str | None:
-        raw = await self._secret(PAPERKEY_SECRET)
-        if raw is None:
-            return None
-        try:
-            phrase = unpack(raw, max_size=4096)
-        except errors.EncodingError:
-            phrase = None
-        if not isinstance(phrase, str):
-            raise errors.KeystoreError("the pending paper key in the keystore is damaged")
-        return phrase
-
-    async def _hold_paperkey(self, phrase: str, kid: str) -> None:
-        """The phrase into the keystore (sealed like the device keys) before the post."""
-        await self._store_secrets({PAPERKEY_SECRET: pack(phrase)})
-        await self.store.aio.set(PENDING_PAPERKEY, kid)
-
-    async def _pending_paperkey_state(self, user) -> tuple[str | None, str]:
-        """(phrase, state): state "posted" (active in the chain: show it again), "unposted"
-        (post it now) or "none" (no pending key, or one revoked since: dropped)."""
-        phrase = await self._held_paperkey() if self.interrupted_paperkey else None
-        if phrase is not None and phrase == self._handed_out:
-            phrase = None   # this process returned it: not a crash, the caller has it
-            await self.paperkey_shown()
-        if phrase is None:
-            if self.interrupted_paperkey:
-                await self.store.aio.delete_setting(PENDING_PAPERKEY)
-            return None, "none"
-        paper = await asyncio.get_running_loop().run_in_executor(None, paper_device_keys, phrase)
-        kid = kid_hex(paper.sibkey.kid)
-        dev = next((d for d in user.state.devices.values() if d.sibkey and kid_hex(d.sibkey) == kid), None)
-        if dev is None:
-            return phrase, "unposted"
-        if dev.revoked_seqno is None:
-            return phrase, "posted"
-        await self.paperkey_shown()
-        return None, "none"
-
-    def _hand_out(self, phrase: str) -> str:
-        """A phrase returned to this process's caller: its next paper key is a new one
-        even if `paperkey_shown` was never called; only a new process shows it again."""
-        self._handed_out = phrase
-        return phrase
-
-    async def paperkey_shown(self) -> None:
-        """The user has the phrase: forget it (paper keys are never stored)."""
-        ks = await self.unlock()
-        ks.delete(PAPERKEY_SECRET)
-        await self.store.aio.delete_setting(PENDING_PAPERKEY)

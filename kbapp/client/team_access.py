@@ -20,18 +20,18 @@ REFRESH_MARGIN = 60       # a cached token is replaced this long before it expir
 
 
 class ReadTokens:
-    def __init__(self, app, *, wall_clock=time.time):
-        self.app = app
+    def __init__(self, ctx, *, wall_clock=time.time):
+        self.ctx = ctx
         self.wall_clock = wall_clock
         self._cached: tuple[tuple, str, int] | None = None    # (who, header, expires)
 
     async def header(self) -> str:
-        app = self.app
-        uid, _ = app._require_login()
+        app = self.ctx
+        uid, _ = app.require_login()
         origin = app.store.get("server_origin")
         if not origin:
             raise errors.NotLoggedIn("no server pinned yet: connect first")
-        keys = await app._device_keys()
+        keys = await app.device_keys()
         who = (uid, keys.sibkey.kid, origin)
         now = int(self.wall_clock())
         if self._cached is not None and self._cached[0] == who and now < self._cached[2] - REFRESH_MARGIN:
