@@ -1,14 +1,17 @@
-"""`kbapp photos ...`: index, search, tags, near-duplicates, custom concepts, watch.
+"""`kbapp photos ...`: index, search, tags, near-duplicates, custom concepts, watched folders, watch.
 
-A thin shell over `kbapp.ml.library.PhotoLibrary` (the GUI uses the same facade).
-The index lives in the profile directory (`--home`, else the platform data dir):
-`<home>/photos/index.db`. Progress goes to stderr; results to stdout, as text or
-`--json`. `photos models ...` is kbapp/cli/photos_models.py.
+A thin shell over `app.photos` (kbapp/client/photos.py), the service the GUI uses
+too: the same index (`<home>/photos/index.db`, `--home` else the platform data dir)
+and the same watched folders (the profile's `photos.folders` preference), so
+`kbapp photos watch` with no folder watches those set in the app. No account is
+needed. Progress goes to stderr; results to stdout, as text or `--json`.
+`photos models ...` is kbapp/cli/photos_models.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import signal
 import sys
@@ -59,13 +62,23 @@ def add_parser(sub) -> argparse.ArgumentParser:
     r = csub.add_parser("remove", parents=[common], help="forget a concept and its tags")
     r.add_argument("name")
 
-    s = psub.add_parser("watch", parents=[common], help="keep folders indexed until Ctrl-C")
-    s.add_argument("dirs", nargs="+", type=Path)
+    s = psub.add_parser("watch", parents=[common],
+                        help="keep folders indexed until Ctrl-C (no folder: the watched folders set in the app)")
+    s.add_argument("dirs", nargs="*", type=Path)
     s.add_argument("--interval", type=float, default=2.0,
                    help="seconds the folders must be quiet before a pass (default 2)")
     s.add_argument("--ocr", action="store_true")
     s.add_argument("--follow-symlinks", action="store_true",
                    help="also follow symlinks that lead out of these folders (not followed by default)")
+
+    s = psub.add_parser("folders", parents=[common], help="the watched folders (shared with the app's Settings)")
+    fsub = s.add_subparsers(dest="folders_cmd")
+    fsub.add_parser("list", parents=[common], help="the watched folders (the default)")
+    a = fsub.add_parser("add", parents=[common], help="watch a folder (`kbapp photos watch` or the app indexes it)")
+    a.add_argument("dirs", nargs="+", type=Path)
+    r = fsub.add_parser("remove", parents=[common], help="stop watching a folder and forget its photos")
+    r.add_argument("dir", type=Path)
+    r.add_argument("--keep-photos", action="store_true", help="keep its photos in the index (still found)")
 
     photos_models.add_parser(psub)
     return p
@@ -135,34 +148,36 @@ def shown_line(shown: int, total: int | None, limit: int) -> str:
 def run(args) -> int:
     if args.photos_cmd == "models":
         return photos_models.run(args)
-    from kbapp.client.paths import default_home, private_dir
-    from kbapp.ml.library import PhotoLibrary
-
-    as_json = bool(getattr(args, "json", False))
-    home = private_dir(args.home or default_home())
     # File names are bytes: one that is not UTF-8 is printed as those bytes, as `ls` does,
     # instead of ending the command (JSON escapes it as \udcXX, which json.loads round-trips).
     sys.stdout.reconfigure(errors="surrogateescape")
-    lib = PhotoLibrary.open(home, models_dir=getattr(args, "models_dir", None), ocr=bool(getattr(args, "ocr", False)))
-    try:
-        return _run(lib, args, as_json)
-    finally:
-        lib.close()
+    return asyncio.run(_open_and_run(args))
 
 
-def _run(lib, args, as_json: bool) -> int:
+async def _open_and_run(args) -> int:
+    from kbapp.client.app import App
+
+    async with App(args.home) as app:   # the profile's preferences; no login, no keystore
+        photos = app.photos
+        photos.configure(models_dir=getattr(args, "models_dir", None), ocr=bool(getattr(args, "ocr", False)))
+        return await _run(photos, args, bool(getattr(args, "json", False)))
+
+
+async def _run(photos, args, as_json: bool) -> int:
     cmd = args.photos_cmd
     if cmd == "index":
         bar = ProgressBar(not as_json)
+        cancel = threading.Event()
         try:
-            s = lib.index(args.dirs, progress=bar, follow_symlinks=args.follow_symlinks)
+            with _interrupts_set(cancel):
+                s = await photos.index(args.dirs, progress=bar, cancel=cancel, follow_symlinks=args.follow_symlinks)
         finally:
             bar.end()
         _dump(s) if as_json else print(_summary_text(s))
+        return 130 if cancel.is_set() else 0
     elif cmd == "search":
-        hits = lib.search(args.query, like=args.like, nsfw=args.nsfw, folder=args.folder, since=args.since,
-                          until=args.until, limit=args.limit)
-        total = getattr(lib, "last_total", None)
+        hits, total = await photos.search_counted(args.query, like=args.like, nsfw=args.nsfw, folder=args.folder,
+                                                  since=args.since, until=args.until, limit=args.limit)
         if as_json:
             _dump({"query": args.query, "like": str(args.like) if args.like else None, "hits": hits,
                    "total": total})
@@ -175,7 +190,7 @@ def _run(lib, args, as_json: bool) -> int:
             if hits:
                 print(shown_line(len(hits), total, args.limit), file=sys.stderr)
     elif cmd == "tags":
-        t = lib.tags(args.image)
+        t = await photos.tags(args.image)
         if as_json:
             _dump(t)
         else:
@@ -187,8 +202,7 @@ def _run(lib, args, as_json: bool) -> int:
             if t.ocr_text:
                 print(f"  text: {t.ocr_text[:200]!r}")
     elif cmd == "dupes":
-        kw = {} if args.threshold is None else {"threshold": args.threshold}
-        groups = lib.dupes(**kw)
+        groups = await photos.dupes(args.threshold)
         if as_json:
             _dump({"groups": groups})
         else:
@@ -199,20 +213,22 @@ def _run(lib, args, as_json: bool) -> int:
                 for p in g.paths:
                     print(f"  {p}")
     elif cmd == "concept":
-        return _concept(lib, args, as_json)
+        return await _concept(photos, args, as_json)
+    elif cmd == "folders":
+        return await _folders(photos, args, as_json)
     elif cmd == "watch":
-        return _watch(lib, args, as_json)
+        return await _watch(photos, args, as_json)
     return 0
 
 
-def _concept(lib, args, as_json: bool) -> int:
+async def _concept(photos, args, as_json: bool) -> int:
     c = args.concept_cmd
     if c == "add":
-        info = lib.concept_add(args.name, args.positive, args.negative)
+        info = await photos.concept_add(args.name, args.positive, args.negative)
         _dump(info) if as_json else print(f"{info.name}: {info.positives} positive, {info.negatives} negative "
                                           f"examples; run `kbapp photos concept train {info.name}`")
     elif c == "train":
-        r = lib.concept_train(args.name)
+        r = await photos.concept_train(args.name)
         if as_json:
             _dump(r)
         else:
@@ -223,7 +239,7 @@ def _concept(lib, args, as_json: bool) -> int:
             for p in r.problems:
                 print(f"  skipped example {p}")
     elif c == "list":
-        items = lib.concepts()
+        items = await photos.concepts()
         if as_json:
             _dump({"concepts": items})
         else:
@@ -235,20 +251,65 @@ def _concept(lib, args, as_json: bool) -> int:
                      else "not trained")
                 print(f"{i.name}: {i.positives}+ / {i.negatives}-, {q}")
     elif c == "remove":
-        ok = lib.concept_remove(args.name)
+        ok = await photos.concept_remove(args.name)
         _dump({"removed": args.name, "existed": ok}) if as_json else print(
             f"removed {args.name}" if ok else f"no concept {args.name!r}")
     return 0
 
 
-def _watch(lib, args, as_json: bool) -> int:
+async def _folders(photos, args, as_json: bool) -> int:
+    """`photos folders [list|add|remove]`: the list the app's Settings page shows and edits."""
+    c = args.folders_cmd or "list"
+    if c == "add":
+        for d in args.dirs:
+            folders = photos.add_folder(d)
+        if as_json:
+            _dump({"folders": folders})
+        else:
+            print("\n".join(f"watching {_norm(d)}" for d in args.dirs))
+            print("run `kbapp photos watch` (or open the app) to index them", file=sys.stderr)
+    elif c == "remove":
+        forgotten = await photos.remove_folder(args.dir, forget=not args.keep_photos)
+        if as_json:
+            _dump({"removed": _norm(args.dir), "forgotten": forgotten, "folders": photos.folders()})
+        else:
+            print(f"stopped watching {_norm(args.dir)}" + ("; its photos stay in the index" if args.keep_photos
+                                                          else f"; forgot {forgotten} of its photos"))
+    else:
+        present, missing = photos.watched()
+        if as_json:
+            _dump({"folders": photos.folders(), "missing": missing})
+        else:
+            if not photos.folders():
+                print("no watched folders (add one: kbapp photos folders add DIR)")
+            for f in photos.folders():
+                print(f + ("  (not found)" if f in missing else ""))
+    return 0
+
+
+def _norm(d: Path) -> str:
+    return str(Path(d).expanduser().resolve())
+
+
+class _interrupts_set:
+    """Ctrl-C and SIGTERM set `event` (a clean stop of the worker's job) instead of raising."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __enter__(self):
+        def on_signal(*_):
+            self.event.set()
+        self.old = signal.signal(signal.SIGINT, on_signal), signal.signal(signal.SIGTERM, on_signal)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self.old[0])
+        signal.signal(signal.SIGTERM, self.old[1])
+
+
+async def _watch(photos, args, as_json: bool) -> int:
     stop = threading.Event()
-
-    def on_signal(*_):
-        stop.set()
-
-    old = signal.signal(signal.SIGINT, on_signal)
-    old_term = signal.signal(signal.SIGTERM, on_signal)
     bar = ProgressBar(not as_json)
 
     def update(s) -> None:
@@ -259,14 +320,19 @@ def _watch(lib, args, as_json: bool) -> int:
         elif s.indexed or s.removed or sum(s.skipped.values()):
             print(f"{time.strftime('%H:%M:%S')} " + _summary_text(s), flush=True)
 
-    if not as_json:
-        print(f"watching {', '.join(map(str, args.dirs))} (every {args.interval:g} s; Ctrl-C to stop)",
-              file=sys.stderr, flush=True)
+    folders = args.dirs or None   # None: the app's folders (photos.watch says NotFound when there is none)
+    what = ", ".join(map(str, args.dirs))
+    if folders is None:   # say which, on stderr with --json too (stdout is the events)
+        present, missing = photos.watched()
+        if missing:
+            print(f"not found, skipped: {', '.join(missing)}", file=sys.stderr, flush=True)
+        what = "the app's folders: " + ", ".join(map(str, present)) if present else ""
+    if what and (not as_json or folders is None):
+        print(f"watching {what} (every {args.interval:g} s; Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
-        lib.watch(args.dirs, interval=args.interval, stop=stop, on_update=update, progress=bar,
-                  follow_symlinks=args.follow_symlinks)
+        with _interrupts_set(stop):
+            await photos.watch(folders, interval=args.interval, stop=stop, on_update=update, progress=bar,
+                               follow_symlinks=args.follow_symlinks)
     finally:
         bar.end()
-        signal.signal(signal.SIGINT, old)
-        signal.signal(signal.SIGTERM, old_term)
     return 0

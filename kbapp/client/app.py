@@ -34,6 +34,7 @@ from .logview import LogAudit
 from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status
 from .paths import default_home, private_dir
 from .pending import PendingMixin
+from .photos import PhotoService
 from .social import SocialMixin
 from .store import Store
 from .teams import TeamsMixin
@@ -66,6 +67,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
                                   clock=clock, rng=rng, throwaway=throwaway)
         self.ctx.identify = self.identify
         self.devices = DevicesService(self.ctx)   # also `await app.devices()`: the device list
+        self.photos = PhotoService(self.home, self)   # no login needed; the library opens on first use
 
     # -- life cycle -------------------------------------------------------
 
@@ -84,6 +86,8 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
             self.ctx.attach(url)
 
     async def close(self) -> None:
+        photos, self.photos = self.photos, PhotoService(self.home, self)   # a fresh one if opened again
+        await photos.close()   # stops its threads and closes the photo index
         if self.api is not None:
             await self.api.aclose()
         if self.store is not None:

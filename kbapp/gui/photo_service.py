@@ -1,21 +1,20 @@
-"""The GUI's side of the photo index: one `PhotoLibrary` per profile, off the Qt thread.
+"""The GUI's side of the photo index: Qt signals over `app.photos`, the service the CLI uses too.
 
-`PhotoLibrary` is synchronous and thread-safe (SQLite in WAL mode behind a
-SQLAlchemy pool, one writer lock, locked vector sets), but its jobs are long. So
-there are two single-thread executors: one runs the long job (index, then watch:
-the library's polling watcher) and one runs the short queries (search, tags,
-known tags), so a search answers while a thousand photos are being indexed. Both
-threads run at a lowered priority (Linux per-thread nice; onnxruntime's own
-threads inherit it when a session is made there), so the GUI thread wins the CPU.
+`app.photos` (kbapp/client/photos.py) owns the profile's `PhotoLibrary`, its two
+single-thread executors (the long job: index, watch, forgetting; the short
+queries, so a search answers while a thousand photos are being indexed) and the
+watched folders (the `photos.folders` preference). This module adds what only a
+window needs: the threads run at a lowered priority (Linux per-thread nice;
+onnxruntime's own threads inherit it), so the GUI thread wins the CPU; the saved
+folders are indexed when the shell opens and watched until the app quits, the
+watcher restarting when the list changes; progress, results and the ML provider
+come back as Qt signals (queued to the GUI thread), progress at most every
+`PROGRESS_EVERY` seconds, so a fast index cannot flood the loop.
 
-The folders to watch are a preference of the profile (a JSON list); they are
-indexed when the shell opens and watched until the app quits. Cancel stops the
-running pass only (its own event); watching goes on, and the next change starts a
-new pass. A folder removed with "forget" has its photos dropped from the index in
-the job thread between stopping the old watcher and starting the new one, so no
-pass can put them back. Progress comes from
-the worker thread and is re-emitted as Qt signals (queued to the GUI thread),
-at most every `PROGRESS_EVERY` seconds, so a fast index cannot flood the loop.
+Cancel stops the running pass only (its own event); watching goes on, and the next
+change starts a new pass. A folder removed with "forget" has its photos dropped
+(`app.photos.forget_folder`) between stopping the old watcher and starting the new
+one, so no pass can put them back.
 """
 
 from __future__ import annotations
@@ -25,14 +24,14 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from kbapp.client.photos import PREF_PHOTO_FOLDERS, DictPrefs  # noqa: F401 - also imported from here
+from kbapp.client.photos import PhotoService as Photos
 from kbapp.core import errors
-from kbapp.ml.threads import lower_thread_priority
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,6 @@ def ml_missing() -> str | None:
             return str(e)
     return None
 
-PREF_PHOTO_FOLDERS = "photos.folders"      # JSON list of absolute folder paths
 PREF_NOT_SENSITIVE = "photos.not_sensitive"  # JSON list of photo paths the user marked "not sensitive"
 WATCH_INTERVAL = 2.0
 PROGRESS_EVERY = 0.1
@@ -69,19 +67,6 @@ def provider_name(provider: str | None) -> str:
     return provider.removesuffix("ExecutionProvider") or provider
 
 
-class DictPrefs:
-    """Preferences kept in memory (benchmarks, tests without a profile); `App` has the same two methods."""
-
-    def __init__(self):
-        self.values: dict[str, str] = {}
-
-    def preference(self, key: str, default: str | None = None) -> str | None:
-        return self.values.get(key, default)
-
-    def set_preference(self, key: str, value: str) -> None:
-        self.values[key] = value
-
-
 class PhotoService(QObject):
     """Owns the profile's photo library and its worker threads; everything async or signalled."""
 
@@ -94,17 +79,17 @@ class PhotoService(QObject):
     providerChanged = Signal(str)           # "CPUExecutionProvider", "CUDAExecutionProvider", ...
     foldersChanged = Signal(list)           # the watched folders, after a change
 
-    def __init__(self, home: Path, prefs, *, library_factory: Callable[[Path], object] | None = None,
+    def __init__(self, photos, prefs=None, *, library_factory: Callable[[Path], object] | None = None,
                  watch_interval: float = WATCH_INTERVAL, parent: QObject | None = None):
+        """`photos`: the app's photo service (`app.photos`); or a profile folder, with `prefs`
+        (benchmarks and tests without an `App` make a service of their own here)."""
         super().__init__(parent)
-        self.home = Path(home)
-        self.prefs = prefs
-        self._factory = library_factory
+        if not isinstance(photos, Photos):
+            photos = Photos(Path(photos), prefs if prefs is not None else DictPrefs(),
+                            library_factory=library_factory)
+        photos.background = True   # lowered priority for its threads (made on first use)
+        self.photos = photos
         self.watch_interval = watch_interval
-        self._lib = None
-        self._open_lock = threading.Lock()
-        self._queries = ThreadPoolExecutor(1, thread_name_prefix="kbapp-photos-q", initializer=lower_thread_priority)
-        self._jobs = ThreadPoolExecutor(1, thread_name_prefix="kbapp-photos-index", initializer=lower_thread_priority)
         self._stop: threading.Event | None = None       # ends the watcher
         self._cancel: threading.Event | None = None     # ends the running pass only
         self._job: asyncio.Future | None = None
@@ -115,70 +100,58 @@ class PhotoService(QObject):
         self.closed = False
         self.last_summary = None
 
-    # -- the library ------------------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        return self.photos.home
 
-    def _library(self):
-        """Open on first use, in whichever worker asks first (never on the GUI thread)."""
-        with self._open_lock:
-            if self.closed:
-                raise errors.Cancelled("the photo library is closed")
-            if self._lib is None:
-                if self._factory is not None:
-                    self._lib = self._factory(self.home)
-                else:
-                    from kbapp.ml.library import PhotoLibrary
-                    self._lib = PhotoLibrary.open(self.home)
-            return self._lib
+    @property
+    def prefs(self):
+        return self.photos.prefs
 
-    async def _query(self, fn, *args, **kw):
+    # -- queries -----------------------------------------------------------------------------
+
+    def _open(self) -> None:
         if self.closed:
             raise errors.Cancelled("the photo library is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._queries, lambda: fn(self._library(), *args, **kw))
 
     async def search(self, text: str | None = None, *, like: Path | None = None, nsfw: str = "include",
                      limit: int | None = None):
         """Hits for a query; no text and no example: the newest photos (browsing)."""
+        self._open()
         text = (text or "").strip() or None
         if limit is None:
             limit = SEARCH_LIMIT if (text or like) else BROWSE_LIMIT
-        def run(lib):
-            hits = lib.search(text, like=like, nsfw=nsfw, limit=limit)
-            if text or like:   # the models are loaded now: say which provider runs them
-                self._set_provider(lib.analyzer.provider)
-            return hits
-        return await self._query(run)
+        hits = await self.photos.search(text, like=like, nsfw=nsfw, limit=limit)
+        if text or like:   # the models are loaded now: say which provider runs them
+            self._set_provider(self.photos.provider)
+        return hits
 
     async def similar(self, path: Path, *, nsfw: str = "include", limit: int = SEARCH_LIMIT):
         """More like this: the photo itself first (it anchors the view), then its neighbours."""
-        return await self._query(lambda lib: lib.similar(Path(path), limit=limit, nsfw=nsfw, include_self=True))
+        self._open()
+        return await self.photos.similar(Path(path), limit=limit, nsfw=nsfw, include_self=True)
 
     async def dupes(self):
         """Near-duplicate groups as hits, group after group; returns (hits, number of groups)."""
-        def run(lib):
-            hits, groups = [], lib.dupes()
-            for n, g in enumerate(groups, 1):
-                for p in g.paths:
-                    hit = lib.photo(Path(p))
-                    if hit is None:
-                        continue
-                    hit.score, hit.why = g.similarity, [f"near-duplicates {n}", f"similarity {g.similarity:.3f}"]
-                    hits.append(hit)
-            return hits, len(groups)
-        return await self._query(run)
+        self._open()
+        return await self.photos.dupe_hits()
 
     async def tags(self, path: Path):
-        return await self._query(lambda lib: lib.tags(Path(path)))
+        self._open()
+        return await self.photos.tags(Path(path))
 
     async def known_tags(self, limit: int = 2000) -> list[str]:
-        return await self._query(lambda lib: [t for t, _ in lib.known_tags(limit=limit)])
+        self._open()
+        return [t for t, _ in await self.photos.known_tags(limit)]
 
     async def count(self) -> int:
-        return await self._query(lambda lib: lib.count())
+        self._open()
+        return await self.photos.count()
 
     async def load_provider(self) -> str:
         """Load the models (in the query thread) and report the provider onnxruntime really uses."""
-        p = await self._query(lambda lib: lib.analyzer.provider)
+        self._open()
+        p = await self.photos.load_models()
         self._set_provider(p)
         return p
 
@@ -203,35 +176,22 @@ class PhotoService(QObject):
         (paths.add if on else paths.discard)(path)
         self.prefs.set_preference(PREF_NOT_SENSITIVE, json.dumps(sorted(paths)))
 
-    # -- folders -----------------------------------------------------------------------------
+    # -- folders (kept by app.photos) ------------------------------------------------------------
 
     def folders(self) -> list[str]:
-        raw = self.prefs.preference(PREF_PHOTO_FOLDERS, "[]") or "[]"
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            log.warning("photo folders preference is not JSON: ignored")
-            return []
-        if not isinstance(value, list):
-            return []
-        return [str(v) for v in value if isinstance(v, str) and v]
+        return self.photos.folders()
 
     def set_folders(self, folders: list[str]) -> None:
-        clean: list[str] = []
-        for f in folders:
-            p = str(Path(f).expanduser().resolve())
-            if p not in clean:
-                clean.append(p)
-        self.prefs.set_preference(PREF_PHOTO_FOLDERS, json.dumps(clean))
+        clean = self.photos.set_folders(folders)
         self.foldersChanged.emit(clean)
         if not self.closed:
             self.restart()
 
     def add_folder(self, folder: str | Path) -> None:
-        path = Path(folder).expanduser()
-        if not path.is_dir():
-            raise errors.NotFound(f"{path} is not a folder")
-        self.set_folders(self.folders() + [str(path)])
+        self.photos.add_folder(folder)   # NotFound when it is not a folder
+        self.foldersChanged.emit(self.photos.folders())
+        if not self.closed:
+            self.restart()
 
     def remove_folder(self, folder: str, *, forget: bool = False) -> None:
         """Stop watching `folder`; with `forget`, also drop its photos from the index (the files stay).
@@ -241,7 +201,10 @@ class PhotoService(QObject):
         how many left)."""
         if forget and str(folder) not in self._to_forget:
             self._to_forget.append(str(folder))
-        self.set_folders([f for f in self.folders() if f != str(folder)])
+        self.photos.unwatch(folder)
+        self.foldersChanged.emit(self.photos.folders())
+        if not self.closed:
+            self.restart()
 
     # -- indexing and watching -------------------------------------------------------------------
 
@@ -259,11 +222,9 @@ class PhotoService(QObject):
         async with self._restart_lock:
             await self.stop()
             await self._forget_pending()
-            folders = [Path(f) for f in self.folders()]
-            if not folders or self.closed:
+            if not self.folders() or self.closed:
                 return
-            missing = [str(f) for f in folders if not f.is_dir()]
-            present = [f for f in folders if f.is_dir()]
+            present, missing = self.photos.watched()
             if missing:
                 self.indexFailed.emit("not found, skipped: " + ", ".join(missing))
             if not present:
@@ -272,9 +233,7 @@ class PhotoService(QObject):
             self._stop, self._cancel = stop, cancel
             self.indexing = True
             self.indexStarted.emit()
-            loop = asyncio.get_running_loop()
-            self._job = loop.run_in_executor(self._jobs, self._watch, present, stop, cancel)
-            job = self._job
+            self._job = job = asyncio.ensure_future(self._watch(present, stop, cancel))
         try:
             await job
         except Exception as e:  # noqa: BLE001 - shown in the status bar and the page, never a traceback
@@ -292,11 +251,8 @@ class PhotoService(QObject):
         """Drop the photos of folders removed with "forget", in the job thread (no watcher runs now)."""
         while self._to_forget and not self.closed:
             folder = self._to_forget.pop(0)
-            keep = [Path(f) for f in self.folders()]
-            loop = asyncio.get_running_loop()
             try:
-                n = await loop.run_in_executor(self._jobs, lambda: self._library().forget_folder(Path(folder),
-                                                                                                 keep=keep))
+                n = await self.photos.forget_folder(folder)
             except Exception as e:  # noqa: BLE001 - shown in the page's banner, never a traceback
                 if not isinstance(e, errors.KbappError):
                     log.exception("forgetting the photos of %s failed", folder)
@@ -304,13 +260,12 @@ class PhotoService(QObject):
                 continue
             self.folderForgotten.emit(folder, n)
 
-    def _watch(self, folders: list[Path], stop: threading.Event, cancel: threading.Event) -> None:
-        """The job thread: a full index, then the library's watcher until `stop`; `cancel` ends a pass."""
-        lib = self._library()
-        self._set_provider(lib.analyzer.provider)   # loads the models here, off the GUI thread
+    async def _watch(self, folders: list[Path], stop: threading.Event, cancel: threading.Event) -> None:
+        """A full index, then the watcher until `stop`; `cancel` ends a pass. The models load first,
+        in the job thread, so the provider shows before the first pass ends."""
         last = [0.0]
 
-        def progress(p) -> None:
+        def progress(p) -> None:   # in the job thread
             now = time.monotonic()
             if p.phase == "analyze" and 0 < p.done < p.total and now - last[0] < PROGRESS_EVERY:
                 return
@@ -323,11 +278,12 @@ class PhotoService(QObject):
                 self._set_provider(summary.provider)
             self.indexFinished.emit(summary)
 
-        if self.watch_interval <= 0:  # one pass only (benchmarks)
-            updated(lib.index(folders, progress=progress, cancel=cancel))   # stop() sets cancel too
+        if self.watch_interval <= 0:  # one pass only (benchmarks); stop() sets cancel too
+            updated(await self.photos.index(folders, progress=progress, cancel=cancel,
+                                            on_provider=self._set_provider))
             return
-        lib.watch(folders, interval=self.watch_interval, stop=stop, cancel=cancel, on_update=updated,
-                  progress=progress)
+        await self.photos.watch(folders, interval=self.watch_interval, stop=stop, cancel=cancel,
+                                on_update=updated, progress=progress, on_provider=self._set_provider)
 
     def cancel(self) -> None:
         """Stop the running index pass; watching goes on (the next change starts a new pass)."""
@@ -352,13 +308,4 @@ class PhotoService(QObject):
             return
         await self.stop()
         self.closed = True
-        loop = asyncio.get_running_loop()
-
-        def shut() -> None:
-            self._queries.shutdown(wait=True, cancel_futures=True)
-            self._jobs.shutdown(wait=True, cancel_futures=True)
-            with self._open_lock:
-                if self._lib is not None:
-                    self._lib.close()
-                    self._lib = None
-        await loop.run_in_executor(None, shut)
+        await self.photos.close()

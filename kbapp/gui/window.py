@@ -182,7 +182,7 @@ class Shell(QWidget):
         self.people = PeoplePage(session, bridge)
         self.devices = DevicesPage(session, bridge)
         if PhotoService is not None:
-            self.photo_service = PhotoService(session.home, session.app, parent=self)
+            self.photo_service = PhotoService(session.app.photos, parent=self)
             self.photos = PhotosPage(self.photo_service)
         else:
             self.photo_service = None
