@@ -1,6 +1,6 @@
 """The one event stream of the facade: typed events, many subscribers.
 
-The GUI turns these into Qt signals in a single bridge; the CLI and tests can
+The GUI's bridge delivers them to widgets that listen by class; the CLI and tests can
 `subscribe()` and read them as an async iterator.
 """
 

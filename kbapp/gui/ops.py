@@ -61,6 +61,12 @@ def run(widget: QWidget, work: Callable[[], Awaitable], *, key: Any = None, busy
                                       subject=subject, on_done=on_done, on_error=on_error))
 
 
+def supersede(widget: QWidget, key: Any = None) -> None:
+    """Whatever a running call for (widget, key) brings is no longer wanted (the input changed
+    to something that needs no call, a Cancel): it will be dropped as stale."""
+    _latest.pop((id(widget), key), None)
+
+
 async def _run(widget, work, token, ticket, *, busy, banner, disable, status, cursor, subject, on_done,
                on_error) -> Outcome:
     greyed = [(w, w.isEnabled()) for w in disable if alive(w)]

@@ -140,3 +140,53 @@ def test_refuses_a_coroutine(qtbot, qloop):
         raise AssertionError("a coroutine was accepted")
     finally:
         coro.close()
+
+
+def test_supersede_drops_a_running_call(qtbot, qloop, run):
+    """The input changed to something needing no call (a bad name): the old answer must not land."""
+    _win, page = _window(qtbot)
+    gate = asyncio.Event()
+
+    async def work():
+        await gate.wait()
+        return "bob"
+
+    task = ops.run(page, work, key="lookup", on_done=page.done.append)
+    ops.supersede(page, "lookup")
+    gate.set()
+    assert run(task).stale and page.done == []
+
+
+def test_people_lookups_typed_quickly(qtbot, qloop, run):
+    """People: 'bo' (slow, not found) then 'bob' (fast, broken). 'bo' answering last must not
+    hide bob's red card or say "Not found" about him."""
+    from types import SimpleNamespace
+
+    from kbapp.client.events import EventBus
+    from kbapp.gui.bridge import EventBridge
+    from kbapp.gui.pages.people import PeoplePage
+
+    gate = asyncio.Event()
+
+    class FakeApp:
+        async def status(self):
+            return SimpleNamespace(username="alice")
+
+        async def identify(self, name):
+            if name == "bo":
+                await gate.wait()
+                raise errors.NotFound("no user bo")
+            raise errors.VerificationError("bob's link 3 does not verify")
+
+    page = PeoplePage(SimpleNamespace(app=FakeApp()), EventBridge(EventBus()))
+    qtbot.addWidget(page)
+    page.show()
+    slow = asyncio.ensure_future(page.lookup("bo"))
+    qtbot.waitUntil(lambda: page.busy.busy)
+    run(page.lookup("bob"))
+    assert page.card.badge.state == "broken" and page.current == "bob"
+    gate.set()
+    run(slow)
+    assert page.card.isVisible() and page.card.badge.state == "broken"
+    assert not page.banner.isVisible()
+    assert not page.busy.busy

@@ -27,7 +27,7 @@ from kbapp.client.models import FollowChangeView, Identity
 from kbapp.core import errors
 from kbapp.core.uid import check_username
 
-from .. import theme
+from .. import ops, theme
 from ..assets import icon
 from ..dialogs import confirm, unlock_keys, wait_finished
 from ..models import DeviceTableModel, KeyTableModel, ObjectRole, ProofTableModel, openable_url, service_label
@@ -498,11 +498,12 @@ class PeoplePage(Page):
         await self.lookup(self.search.text())
 
     async def lookup(self, text: str) -> None:
-        self._request += 1
-        me = self._request
+        """Names typed quickly: ops.run's key "lookup" makes the newest lookup's answer win."""
+        self._request += 1   # lookups started (tests wait on it)
         try:
             username = check_username(text.strip())
         except errors.BadUsername as e:
+            ops.supersede(self, "lookup")                  # an older lookup's answer is not for this
             self.banner.show_error(e, subject="search")   # goes as soon as the name is edited
             return
         self.banner.clear_unless(username)   # "Not found: bbo", "You follow bob": about another card
@@ -510,18 +511,21 @@ class PeoplePage(Page):
         self.current = username
         self.card.checking(username)
         self.card.show()
-        mine = (await self.app.status()).username
-        ok, result = await guarded(self.app.identify(username), busy=self.busy)
-        if me != self._request:
-            return  # a newer lookup started meanwhile; its answer wins
-        if ok:
-            self.card.verified(result, mine)
-        elif isinstance(result, errors.VerificationError):
-            self.card.failed(username, result)
-        else:
-            self.card.hide()
-            self.empty.show()
-            self.banner.show_error(result, subject=username)
+
+        async def work():
+            mine = (await self.app.status()).username
+            return await self.app.identify(username), mine
+
+        def failed(e: BaseException) -> None:
+            if isinstance(e, errors.VerificationError):
+                self.card.failed(username, e)
+            else:
+                self.card.hide()
+                self.empty.show()
+                self.banner.show_error(e, subject=username)
+
+        await ops.run(self, work, key="lookup", busy=self.busy, cursor=False,
+                      on_done=lambda got: self.card.verified(*got), on_error=failed)
 
     # -- proofs ---------------------------------------------------------------------------------
 
