@@ -4,7 +4,8 @@
 key="lookup", on_done=page.show)` starts the work on the Qt thread's loop and
 returns its task. While it runs: the busy bar is on, `disable` is greyed out, the
 cursor is busy and `status` (if given) is in the window's status bar. Errors are shown
-in words on the banner (widgets.explain: plain text), or handed to `on_error`.
+in words on the banner (widgets.explain: plain text), or handed to `on_error`; the banner is
+cleared first unless `clear=False` (a background reload keeps what it says).
 
 Stale results are ignored: a newer call for the same (widget, key) supersedes the older
 one, whose result and error are dropped (People lookups typed quickly); so is any
@@ -47,7 +48,7 @@ def alive(obj: object) -> bool:
 
 
 def run(widget: QWidget, work: Callable[[], Awaitable], *, key: Any = None, busy=None, banner=None,
-        disable: Iterable[QWidget] = (), status: str | None = None, cursor: bool = True,
+        disable: Iterable[QWidget] = (), status: str | None = None, cursor: bool = True, clear: bool = True,
         subject: str | None = None, on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None) -> asyncio.Task:
     """Start `work()` (a coroutine factory) for `widget`; returns the task (await it for the Outcome)."""
@@ -57,7 +58,7 @@ def run(widget: QWidget, work: Callable[[], Awaitable], *, key: Any = None, busy
     ticket = next(_counter)
     _latest[token] = ticket
     return asyncio.ensure_future(_run(widget, work, token, ticket, busy=busy, banner=banner,
-                                      disable=list(disable), status=status, cursor=cursor,
+                                      disable=list(disable), status=status, cursor=cursor, clear=clear,
                                       subject=subject, on_done=on_done, on_error=on_error))
 
 
@@ -67,13 +68,13 @@ def supersede(widget: QWidget, key: Any = None) -> None:
     _latest.pop((id(widget), key), None)
 
 
-async def _run(widget, work, token, ticket, *, busy, banner, disable, status, cursor, subject, on_done,
+async def _run(widget, work, token, ticket, *, busy, banner, disable, status, cursor, clear, subject, on_done,
                on_error) -> Outcome:
     greyed = [(w, w.isEnabled()) for w in disable if alive(w)]
     for w, _ in greyed:
         w.setEnabled(False)
-    if banner is not None and alive(banner):
-        banner.clear()
+    if banner is not None and clear and alive(banner):
+        banner.clear()   # a background reload (clear=False) keeps what the banner says
     if busy is not None and alive(busy):
         busy.start()
     if cursor:

@@ -190,3 +190,39 @@ def test_people_lookups_typed_quickly(qtbot, qloop, run):
     assert page.card.isVisible() and page.card.badge.state == "broken"
     assert not page.banner.isVisible()
     assert not page.busy.busy
+
+
+def test_devices_reloads_overlapping(qtbot, qloop, run):
+    """Devices: a reload (a click) is overtaken by another (DevicesChanged after a revoke).
+    The older list, answered last, must not bring the revoked device back as active."""
+    from types import SimpleNamespace
+
+    from kbapp.client.events import EventBus
+    from kbapp.client.models import DeviceView
+    from kbapp.gui.bridge import EventBridge
+    from kbapp.gui.pages.devices import DevicesPage
+
+    before = [DeviceView("d1", "laptop", "desktop", "0120aa", "0121bb", 1, 1_700_000_000, False, True),
+              DeviceView("d2", "old-pc", "desktop", "0120cc", None, 2, 1_700_000_100, False, False)]
+    after = [before[0], DeviceView("d2", "old-pc", "desktop", "0120cc", None, 2, 1_700_000_100, True, False)]
+    gate = asyncio.Event()
+    answers = [before, after]
+
+    class FakeApp:
+        async def devices(self):
+            mine = answers.pop(0)
+            if mine is before:
+                await gate.wait()
+            return mine
+
+    page = DevicesPage(SimpleNamespace(app=FakeApp()), EventBridge(EventBus()))
+    qtbot.addWidget(page)
+    page.banner.show_message("info", "kept")   # a background reload keeps what the banner says
+    slow = asyncio.ensure_future(page.refresh())
+    qtbot.waitUntil(lambda: page.busy.busy)
+    run(page.refresh())
+    assert [d.revoked for d in page.model.devices] == [False, True]
+    gate.set()
+    run(slow)
+    assert [d.revoked for d in page.model.devices] == [False, True]
+    assert page.banner.title.text() == "kept" and not page.busy.busy

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QPush
 
 from kbapp.client.events import DevicesChanged
 
-from .. import theme
+from .. import ops, theme
 from ..assets import icon
 from ..dialogs import AddDeviceDialog, PaperKeyDialog, unlock_keys, wait_finished
 from ..models import DeviceTableModel, ObjectRole
@@ -123,10 +123,13 @@ class DevicesPage(Page):
         await self.refresh()
 
     async def refresh(self) -> None:
+        """Reloads overlap (DevicesChanged during a click): ops' key makes the newest list win."""
         keep = self.selected()
-        ok, devices = await guarded(self.app.devices(), banner=self.banner, busy=self.busy, clear=False)
-        if not ok:
+        out = await ops.run(self, lambda: self.app.devices(), key="devices", banner=self.banner, busy=self.busy,
+                            clear=False, cursor=False)
+        if not out.ok or out.stale:
             return
+        devices = out.value
         self.loaded = True
         self.model.set_devices(devices)
         fit_table(self.view)
