@@ -249,7 +249,10 @@ async def run_load(url: str, sizes: LoadSizes, log=lambda s: None) -> dict:
     """The whole measurement against a running server at `url` (fresh, unthrottled)."""
     import httpx
 
-    limits = httpx.Limits(max_connections=sizes.others + sizes.attackers + 8)
+    from kbapp.client.api import LIMITS
+
+    limits = httpx.Limits(max_connections=sizes.others + sizes.attackers + 8,
+                          keepalive_expiry=LIMITS.keepalive_expiry)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
         poster = _Poster(http, sizes)
         log(f"growing the poster's chain to {sizes.pre_links} links...")

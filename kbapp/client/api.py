@@ -20,6 +20,9 @@ MAX_RESPONSE = 8 << 20
 _TYPED = {"BAD_READ_TOKEN": errors.BadReadToken, "READ_NOT_ALLOWED": errors.ReadNotAllowed}
 MAX_DEPTH = 24
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+# A pooled connection is dropped well before the server's idle timeout (5 s by default,
+# docs/server.md): reusing one just as the server closes it fails the request mid-flight.
+LIMITS = httpx.Limits(keepalive_expiry=2.0)
 
 
 RETRY_READ_WITHIN = 2      # seconds: a GET refused with 429/503 and a shorter Retry-After is sent again once
@@ -39,7 +42,7 @@ class ServerAPI:
             raise errors.NetworkError(f"server URL must start with http:// or https://: {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self._own = client is None
-        self._client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False,
+        self._client = client or httpx.AsyncClient(timeout=TIMEOUT, limits=LIMITS, follow_redirects=False,
                                                    headers={"User-Agent": "kbapp"})
         self.max_response = max_response
         # Reads that are not public carry a read token (core/tokens.py): an object with
