@@ -41,6 +41,8 @@ def add_parser(sub) -> None:
     cmd("leave", "leave a team").add_argument("team")
     cmd("list-members", "members, roles and identity checks (admins also do pending work)").add_argument("team")
     cmd("list", "teams you are in")
+    cmd("chores", "do the admin work due in your teams (rotations after a leave or a revoked "
+        "device, open joins, accepted invites), or in TEAM only").add_argument("team", nargs="?")
     p = cmd("subteam", "subteams")
     ss = p.add_subparsers(dest="subteam_cmd", required=True)
     c = ss.add_parser("create", help="create PARENT.NAME")
@@ -107,6 +109,17 @@ def render_list(items) -> str:
                      + ("  (admin through a parent team, not a member)" if t.implicit_admin else "") for t in items)
 
 
+async def _chores(app, args, emit) -> None:
+    """`team chores [TEAM]`: the housekeeper's pass, over every team or one."""
+    if args.team:
+        v, done = await app.housekeeper.team(args.team)
+        report = {v.name: done} if done else {}
+    else:
+        report = await app.housekeeper.run_once()
+    emit(args, report, "\n".join(f"{name}: {'; '.join(done)}" for name, done in sorted(report.items()))
+         or "nothing to do")
+
+
 async def run(app, args, emit) -> int:
     """Dispatch one `kbapp team` command; `emit(args, obj, text)` prints text or JSON."""
     c = args.team_cmd
@@ -133,6 +146,8 @@ async def run(app, args, emit) -> int:
     elif c == "list":
         items = await app.list_teams()
         emit(args, items, render_list(items))
+    elif c == "chores":
+        await _chores(app, args, emit)
     elif c == "subteam":
         v = await app.create_subteam(args.parent, args.name)
         emit(args, v, f"created subteam {v.name}\n" + render_team(v))

@@ -1,6 +1,9 @@
-"""`App`: the one async facade over the client engine.
+"""`App`: the composition root and the one async facade over the client engine.
 
-The CLI, the GUI and the tests call these methods and nothing below them.
+It holds the account context (context.py) and the services composed on it:
+`app.devices`, `app.social`, `app.teams`, `app.housekeeper`, `app.photos`.
+The CLI, the GUI and the tests call these (or the older `App` names, one-line
+delegates to them) and nothing below them.
 Every method returns plain dataclasses (models.py) and raises typed errors
 (core/errors.py); state changes are announced on `self.events`.
 """
@@ -8,6 +11,7 @@ Every method returns plain dataclasses (models.py) and raises typed errors
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -29,17 +33,26 @@ from .crashpoint import crash_point
 from .devices import KEX_POLL, DevicesService, kex_send, kex_wait
 from .events import CheckpointAdvanced, IdentityVerified, LoggedIn, VerificationFailed
 from .identify import VerifiedUser
+from .housekeeper import Housekeeper
 from .keystore import Keystore, backend_for
 from .logview import LogAudit
-from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status
+from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status, TeamView
 from .paths import default_home, private_dir
 from .pending import PendingMixin
 from .photos import PhotoService
-from .social import SocialMixin
+from .social import SocialService
 from .store import Store
-from .teams import TeamsMixin
+from .teams import TeamsService
 
 DEFAULT_SERVER = "http://127.0.0.1:8470"
+
+
+def _to(service: str, name: str):
+    """A one-line delegate: `App.<name>` is `app.<service>.<name>` (the facade's old names)."""
+    async def call(self, *args, **kwargs):
+        return await getattr(getattr(self, service), name)(*args, **kwargs)
+    call.__name__, call.__doc__ = name, f"`app.{service}.{name}`"
+    return call
 
 
 def _from_ctx(name: str) -> property:
@@ -47,7 +60,7 @@ def _from_ctx(name: str) -> property:
     return property(lambda self: getattr(self.ctx, name), lambda self, value: setattr(self.ctx, name, value))
 
 
-class App(PendingMixin, SocialMixin, TeamsMixin):
+class App(PendingMixin):
     """The composition root: an account context (context.py) and the services on it."""
 
     store = _from_ctx("store")
@@ -65,8 +78,11 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         self.home = Path(home) if home else default_home()
         self.ctx = AccountContext(self.home, keystore=keystore, passphrase_prompt=passphrase_prompt,
                                   clock=clock, rng=rng, throwaway=throwaway)
-        self.ctx.identify = self.identify
+        self.ctx.identify, self.ctx.connect = self.identify, self.connect
         self.devices = DevicesService(self.ctx)   # also `await app.devices()`: the device list
+        self.social = SocialService(self.ctx)
+        self.teams = TeamsService(self.ctx, self.social)
+        self.housekeeper = Housekeeper(self.ctx, self.teams)   # the chores reads no longer do
         self.photos = PhotoService(self.home, self)   # no login needed; the library opens on first use
 
     # -- life cycle -------------------------------------------------------
@@ -256,6 +272,82 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         await self.api.post_links(user.uid, body)
         return await self._become_device(user, keys, dev_id, device_name, seeds, server)
 
+    # -- teams (teams.py): the facade's names for its operations -----------------------------
+
+    create_team = _to("teams", "create_team")
+    create_subteam = _to("teams", "create_subteam")
+    add_member = _to("teams", "add_member")
+    edit_member = _to("teams", "edit_member")
+    remove_member = _to("teams", "remove_member")
+    leave_team = _to("teams", "leave_team")
+    rotate_team_key = _to("teams", "rotate_team_key")
+    team_settings = _to("teams", "team_settings")
+    join_requests = _to("teams", "join_requests")
+    deny_join = _to("teams", "deny_join")
+    approve_join = _to("teams", "approve_join")
+    invite = _to("teams", "invite")
+    cancel_invite = _to("teams", "cancel_invite")
+
+    async def team(self, team: str, *, chores: bool = True, badges: bool = True) -> TeamView:
+        """The facade's old load: with `chores`, the housekeeper's pass on this team first.
+        `app.teams.team()` is the read that never writes."""
+        done: list[str] = []
+        if chores and self.store.get("uid"):
+            _view, done = await self.housekeeper.team(team)
+        view = await self.teams.team(team, badges=badges)
+        return dataclasses.replace(view, rotated=any(d.startswith("rotated") for d in done))
+
+    async def list_members(self, team: str) -> TeamView:
+        return await self.team(team, chores=True, badges=True)
+
+    list_teams = _to("teams", "list_teams")
+    team_key = _to("teams", "team_key")
+    join_team = _to("teams", "join_team")
+    accept_invite = _to("teams", "accept_invite")
+    implicit_team = _to("teams", "implicit_team")
+    leave = _to("teams", "leave_team")
+    approve = _to("teams", "approve_join")
+    deny = _to("teams", "deny_join")
+    uninvite = _to("teams", "cancel_invite")
+    rotate = _to("teams", "rotate_team_key")
+    join = _to("teams", "join_team")
+    request_join = _to("teams", "join_team")
+    accept = _to("teams", "accept_invite")
+
+    def _team_states(self) -> dict:
+        return self.teams._team_states()
+
+    async def _load_ref(self, team: str):
+        return await self.teams._load_ref(team)
+
+    @property
+    def _team_key_cache(self) -> dict:
+        return self.teams._team_key_cache
+
+    # -- social (social.py): the facade's names for its operations --------------------------
+
+    start_proof = _to("social", "start_proof")
+    check_proof = _to("social", "check_proof")
+    finish_proof = _to("social", "finish_proof")
+    list_proofs = _to("social", "list_proofs")
+    revoke_proof = _to("social", "revoke_proof")
+    resolve = _to("social", "resolve")
+    follow = _to("social", "follow")
+    unfollow = _to("social", "unfollow")
+    following = _to("social", "following")
+    followers = _to("social", "followers")
+
+    @property
+    def proof_config(self):
+        return self.social.proof_config
+
+    @proof_config.setter
+    def proof_config(self, cfg) -> None:
+        self.social.proof_config = cfg
+
+    def proof_services(self) -> dict:
+        return self.social.proof_services()
+
     # -- devices (devices.py): the facade's names for them ---------------------------------
 
     async def create_paperkey(self) -> str:
@@ -335,7 +427,7 @@ class App(PendingMixin, SocialMixin, TeamsMixin):
         self.events.emit(IdentityVerified(user.username, user.uid, user.state.tail_seqno, user.changed))
         ident = chainops.identity_view(user, current_device=self.store.get("device_id")
                                        if user.uid == self.store.get("uid") else None)
-        return await self._with_social(user, ident, force=force_proofs) if proofs else ident
+        return await self.social.with_social(user, ident, force=force_proofs) if proofs else ident
 
     async def status(self) -> Status:
         cp = self.store.checkpoint()

@@ -46,6 +46,7 @@ class AccountContext:
         self.locks = Locks()
         self._unlock_lock = asyncio.Lock()
         self.identify = None   # the facade's identify (chain, proofs, follow): set by App
+        self.connect = None    # the facade's connect (pins the server key on first contact): set by App
 
     def attach(self, url: str) -> None:
         self.api = ServerAPI(url)

@@ -38,13 +38,13 @@ class ImplicitTeamsMixin:
         """The id of the implicit team created under exactly `name` (canonical), if the
         verified map holds it; None when the map proves it absent."""
         tid = implicit_team_id(name)
-        tail, _cp = await self.logview.lookup("team", tid)
+        tail, _cp = await self.ctx.logview.lookup("team", tid)
         return tid if tail is not None else None
 
     async def _implicit_hint(self, name: str) -> str | None:
         """The server's name table for `name` (a hint, checked on load), or None."""
         try:
-            tid = (await self.api.team_by_name(name)).get("team_id")
+            tid = (await self.ctx.api.team_by_name(name)).get("team_id")
         except errors.NotFound:
             return None
         if not isinstance(tid, str) or not _HEX32.match(tid):
@@ -60,9 +60,9 @@ class ImplicitTeamsMixin:
         return tid
 
     async def _implicit_view(self, team_id: str, name: str) -> TeamView:
-        async with self._lock:
+        async with self.ctx.locks(f"team:{team_id}"):
             loaded = await self._load(team_id, name=name)
-            if self.store.get("uid"):
+            if self.ctx.store.get("uid"):
                 loaded, _done = await self._chores(loaded)
         return await self._view(loaded, badges=False)
 
@@ -70,13 +70,13 @@ class ImplicitTeamsMixin:
         """Get or create the ad-hoc team `alice,bob#carol` / `alice,bob@github`; any member's
         client adds people who proved an assertion of its name since."""
         iname = _parse(name)
-        if self.identifier is None:
-            await self.connect()
-        uid, me = self._require_login()
+        if self.ctx.identifier is None:
+            await self.ctx.connect()
+        uid, me = self.ctx.require_login()
         # Resolve what can be resolved now: a proven assertion names the user directly.
         for a in iname.assertions[0] + iname.assertions[1]:
             try:
-                res = await self.resolve(a)
+                res = await self.social.resolve(a)
             except errors.NotFound:
                 continue
             iname = iname.resolve(a, res.username)
@@ -96,18 +96,18 @@ class ImplicitTeamsMixin:
             except _NOT_THAT_TEAM as e:
                 # The server points the name at a team that is not these people: its lie (or a
                 # squat), reported and ignored: the name's own team is made below if need be.
-                self.events.emit(VerificationFailed(candidate, e.code, f"the server's team for this name: {e}"))
+                self.ctx.events.emit(VerificationFailed(candidate, e.code, f"the server's team for this name: {e}"))
         # 3. make it, under the resolved name.
         if me not in iname.writers:
             raise errors.Conflict(f"you ({me}) are not a writer of {iname}: only its writers can create it")
-        async with self._lock:
+        async with self.ctx.locks(f"team:{implicit_team_id(iname)}"):
             users: dict = {}
             user, signer = await self._me(users)
             wnames, rnames = iname.usernames
             members: dict = {}
             people = []
             for uname, role in [(w, Role.OWNER) for w in wnames] + [(r, Role.READER) for r in rnames]:
-                u = await self.identifier.identify(uname)
+                u = await self.ctx.identifier.identify(uname)
                 users[u.uid] = u
                 members[self._uv(u)] = role
                 people.append(u)
@@ -115,13 +115,13 @@ class ImplicitTeamsMixin:
             wa, ra = iname.assertions
             for a, role in [(a, Role.OWNER) for a in wa] + [(a, Role.READER) for a in ra]:
                 account, _, service = a.partition("@")
-                invites.append(assertion_invite(service, account, role, self.rng(16)))
-            key = TeamKey.derive(self.rng(32), 1)
-            sender = await self._current_puk(user)
+                invites.append(assertion_invite(service, account, role, self.ctx.rng(16)))
+            key = TeamKey.derive(self.ctx.rng(32), 1)
+            sender = await self.ctx.current_puk(user)
             tid = implicit_team_id(iname)
             link = build_root(signer, name=str(iname), members=members, ptk=key, implicit=True, invites=invites,
                               **self._common())
             await self._post(tid, [link], boxes=[self._box(key, sender, u) for u in people])
             loaded = await self._load(tid, users=users)
-        self.events.emit(TeamChanged(loaded.state.name, tid, loaded.state.seqno))
+        self.ctx.events.emit(TeamChanged(loaded.state.name, tid, loaded.state.seqno))
         return await self._view(loaded, badges=False)

@@ -5,7 +5,7 @@ lock=...)`) instead of repeating `require_login(); await unlock(); async with
 lock` in its body (Electrum's `@command` flags and Keybase's engine `Prereqs`
 are the models). Locks are per resource: writes to one user chain
 (`user:<uid>`: devices, per-user keys, proofs, follows) are serialised with
-each other, and writes to one team (`team:<name>`) with each other, but a team
+each other, and writes to one team (`team:<id>`) with each other, but a team
 change never waits for another team's, nor for a follow.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import inspect
 from typing import Callable
 
 USER = "user"     # `lock=USER`: the lock of our own user chain, `user:<uid>`
@@ -46,17 +47,14 @@ class Preconditions:
     lock: str | Callable | None = None
 
 
-def team_lock(_self, team: str, *_args, **_kw) -> str:
-    """The lock of the team an operation's first argument names."""
-    return f"team:{str(team).strip().lower()}"
-
-
 def operation(*, login: bool = False, unlock: bool = False, lock: str | Callable | None = None):
     """Decorate an async method of an object with a `ctx` (context.AccountContext).
 
     `login`: raise NotLoggedIn unless this profile has an account and a server;
     `unlock`: open the keystore first (a wrong passphrase: nothing was done);
-    `lock`: USER, a fixed key, or `f(self, *args, **kwargs) -> key`, held for the call.
+    `lock`: USER, a fixed key, or `f(self, *args, **kwargs) -> key` (or an awaitable key:
+    a team's lock is named by its id, which a subteam's name gives only after a lookup),
+    held for the call.
     """
     pre = Preconditions(login, unlock, lock)
 
@@ -74,6 +72,8 @@ def operation(*, login: bool = False, unlock: bool = False, lock: str | Callable
                 key = f"user:{ctx.uid}"
             elif callable(lock):
                 key = lock(self, *args, **kwargs)
+                if inspect.isawaitable(key):
+                    key = await key
             else:
                 key = lock
             async with ctx.locks(key):

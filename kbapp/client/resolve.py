@@ -23,7 +23,7 @@ MAX_PAGES = 100           # pages of hints asked for, at most (a server cannot k
 CONCURRENCY = 8           # candidates whose proofs are fetched at once
 
 
-async def find_prover(app, norm: list[tuple[str, str]]) -> tuple[str | None, int]:
+async def find_prover(social, norm: list[tuple[str, str]]) -> tuple[str | None, int]:
     """(the username of the first candidate proving every (service, name) of `norm`
     live, or None; how many candidates were checked)."""
     want = set(norm)
@@ -32,11 +32,11 @@ async def find_prover(app, norm: list[tuple[str, str]]) -> tuple[str | None, int
 
     async def proves(username: str, claims: list) -> bool:
         async with sem:
-            views = await app._check_claims(username, claims)
+            views = await social.check_claims(username, claims)
         return {(v.service, v.name) for v in views if v.state == OK} >= want
 
     for _page in range(MAX_PAGES):
-        hints, nxt = await app.api.proof_owners_page(*norm[0], after)
+        hints, nxt = await social.ctx.api.proof_owners_page(*norm[0], after)
         todo = []
         for h in hints:
             name = h.get("username") if isinstance(h, dict) else None
@@ -44,7 +44,7 @@ async def find_prover(app, norm: list[tuple[str, str]]) -> tuple[str | None, int
                 continue
             seen.add(name)
             try:
-                user = await app.identifier.identify(check_username(name))
+                user = await social.ctx.identifier.identify(check_username(name))
             except errors.KbappError:
                 continue              # no such user, or a chain that does not verify: not the prover
             claims = [c for c in chain_statements(user.state)[0] if (c.service, c.username) in want]

@@ -359,7 +359,7 @@ class Sync:
         elif kind == "team" and (topic not in self._reloading or self._reloading[topic].done()):
             async def reload():
                 try:
-                    await app.team(ident, chores=False, badges=False)   # TeamChanged if it moved
+                    await app.housekeeper.team(ident)   # TeamChanged if it moved; then its due chores
                 except errors.KbappError as e:
                     log.info("push: reloading team %s: %s", ident, e)
             self._reloading[topic] = asyncio.get_running_loop().create_task(reload())

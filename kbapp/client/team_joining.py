@@ -40,8 +40,8 @@ class TeamJoinMixin:
         if loaded is not None and loaded.state.role_of(me.uid) != Role.NONE:
             st = loaded.state
             raise errors.Conflict(f"you are already {st.role_of(me.uid).label} in {st.name}")
-        req = sign_join_request(signer.key, team_id=team_id, uv=self._uv(me), ctime=int(self.clock()))
-        ans = await self.api.team_request_join(team_id, {"request": req})
+        req = sign_join_request(signer.key, team_id=team_id, uv=self._uv(me), ctime=int(self.ctx.clock()))
+        ans = await self.ctx.api.team_request_join(team_id, {"request": req})
         if loaded is not None:
             return await self._view(loaded, badges=False)
         return TeamView(team_id, name or team_id, False, None, "none", 0, 0, "", ans.get("open") is True,
@@ -58,9 +58,9 @@ class TeamJoinMixin:
         team_id, _name = await self._team_ref(team)
         users: dict = {}
         me, signer = await self._me(users)
-        acc = sign_acceptance(secret, team_id=team_id, uv=self._uv(me), ctime=int(self.clock()))
+        acc = sign_acceptance(secret, team_id=team_id, uv=self._uv(me), ctime=int(self.ctx.clock()))
         device = sign_acceptance_device(signer.key, team_id=team_id, acceptance=acc)
-        ans = await self.api.team_accept_invite(team_id, sk.invite_id,
+        ans = await self.ctx.api.team_accept_invite(team_id, sk.invite_id,
                                                 {"uid": me.uid, "acceptance": acc, "device": device})
         return TeamInviteView(sk.invite_id, INVITE_TYPE_SEITAN, sk.public_hex, _hint_role(ans.get("role"), "reader"))
 

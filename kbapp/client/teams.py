@@ -1,4 +1,7 @@
-"""Teams: the part of the `App` facade built on team chains (`App` inherits `TeamsMixin`).
+"""Teams: the teams service (`app.teams`), built on team chains.
+
+A service on the account context (context.py); a write to a team holds that
+team's lock (`team:<id>`, ops.py), never one for everything.
 
 Every load plays the team's whole chain back with the core loader
 (core/teams/verify.py) and checks that it ends exactly at the tail the
@@ -11,8 +14,8 @@ Per-team keys: one seed per generation, boxed to each member's current
 per-user key; a new generation whenever someone is removed or leaves, and
 whenever an admin's client sees that a member's per-user key changed since
 their box was made (they revoked a device): the rule is "an admin's client
-rotates on its next load of the team" (see `_chores`). Other chores an
-admin's (or, for implicit teams, any member's) client does on a load: add
+rotates when its housekeeper next runs" (see `_chores`, housekeeper.py). Other chores an
+admin's (or, for implicit teams, any member's) housekeeper does: add
 open-team join requests, complete token invites whose acceptance checks out,
 and add people who proved an assertion the implicit team's name holds.
 """
@@ -42,8 +45,11 @@ from kbapp.core.transparency import check_tail
 from kbapp.core.uid import check_username, uid_for
 
 from .claims import team_root_ok, with_bad_roots
+from .context import AccountContext
 from .events import TeamChanged, TeamKeyRotated, VerificationFailed
 from .implicit_teams import ImplicitTeamsMixin
+from .ops import operation
+from .social import SocialService
 from .team_joining import TeamJoinMixin
 from .models import (JoinRequestView, TeamInviteToken, TeamInviteView, TeamKeyView, TeamListItem,
                      TeamMemberView, TeamView)
@@ -75,7 +81,30 @@ def _typed_name():
         raise errors.InvalidTeamName(str(e)) from None
 
 
-class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
+async def team_lock(svc: "TeamsService", team: str, *_args, **_kw) -> str:
+    """The lock of the team an operation's first argument names, by the team's id, so
+    that a name and an id of one team share it (a subteam's id: the server's hint; a
+    wrong one only picks the wrong lock, the load that follows refuses the team)."""
+    team_id, _name = await svc._team_ref(team)
+    return f"team:{team_id}"
+
+
+def _new_team_lock(_svc, name: str, *_args, **_kw) -> str:
+    """create_team's lock: the id the name will have (a bad name: the body says why)."""
+    try:
+        return f"team:{root_team_id(check_team_name(name))}"
+    except errors.KbappError:
+        return "team:"
+
+
+class TeamsService(TeamJoinMixin, ImplicitTeamsMixin):
+    """`app.teams`: on the account context, with the social service for assertions."""
+
+    def __init__(self, ctx: AccountContext, social: SocialService):
+        self.ctx, self.social = ctx, social
+        self._team_cache: dict = {}        # team id -> the last verified TeamState
+        self._team_key_cache: dict = {}    # (team id, generation) -> the keys we opened
+
     # -- names and ids -------------------------------------------------------------------
 
     async def _team_ref(self, team: str) -> tuple[str, str | None]:
@@ -86,15 +115,15 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         t = team.strip().lower()
         if _HEX32.match(t):
             return t, None
-        if self.identifier is None:
-            await self.connect()
+        if self.ctx.identifier is None:
+            await self.ctx.connect()
         with _typed_name():
             name = str(parse_implicit_name(t)) if any(c in t for c in ",#@") else check_team_name(t)
         if "." not in name and not any(c in name for c in ",#@"):
             return root_team_id(name), name
         if any(c in name for c in ",#@"):
             return await self._implicit_ref(name), name      # implicit_teams.py
-        tid = (await self.api.team_by_name(name)).get("team_id")
+        tid = (await self.ctx.api.team_by_name(name)).get("team_id")
         if not isinstance(tid, str) or not _HEX32.match(tid):
             raise errors.EncodingError("malformed team lookup answer")
         return tid, name
@@ -107,17 +136,17 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
             return users[uid]
         name = hint
         if name is None:
-            trusted = await self.store.aio.identity(uid)
+            trusted = await self.ctx.store.aio.identity(uid)
             name = trusted.username if trusted is not None else None
         if name is None:
-            ans = await self.api.chain(uid, limit=1)      # only the username hint: no need for the links
+            ans = await self.ctx.api.chain(uid, limit=1)      # only the username hint: no need for the links
             name = ans.get("username") if isinstance(ans, dict) else None
         if not isinstance(name, str):
             raise errors.NotFound(f"no user with uid {uid}")
         name = check_username(name)
         if uid_for(name) != uid:
             raise errors.WrongUid(f"{name!r} is not the user {uid}")
-        users[uid] = await self.identifier.identify(name)
+        users[uid] = await self.ctx.identifier.identify(name)
         return users[uid]
 
     @staticmethod
@@ -133,10 +162,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
     # -- loading ----------------------------------------------------------------------------
 
     def _team_states(self) -> dict:
-        cache = getattr(self, "_team_cache", None)
-        if cache is None:
-            cache = self._team_cache = {}
-        return cache
+        return self._team_cache
 
     async def _load(self, team_id: str, *, depth: int = 0, users: dict | None = None,
                     name: str | None = None) -> _Loaded:
@@ -144,15 +170,15 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         with `name`, that it is the team of that name); only then store it."""
         if depth > MAX_ANCESTORS:
             raise errors.TeamError("team nesting is too deep")
-        if self.identifier is None:
-            await self.connect()
+        if self.ctx.identifier is None:
+            await self.ctx.connect()
         users = {} if users is None else users
-        tail, cp = await self.logview.lookup("team", team_id)
+        tail, cp = await self.ctx.logview.lookup("team", team_id)
         if tail is None:
             raise errors.NotFound(f"no team {team_id} (the verified log proves it absent)")
-        trusted = await self.store.aio.team(team_id)
+        trusted = await self.ctx.store.aio.team(team_id)
         cached = self._team_states().get(team_id)
-        _, links = await self.api.team_chain_links(team_id, tail.seqno)     # page by page, up to the map's tail
+        _, links = await self.ctx.api.team_chain_links(team_id, tail.seqno)     # page by page, up to the map's tail
         if trusted is not None:     # only grows from the links we verified, each of them (core/chains.py)
             known = trusted.summary.get("link_ids") or [link_id_hex(w) for w in trusted.chain]
             check_grows(len(links), lambda n: link_id_hex(links[n - 1]),
@@ -178,7 +204,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         use_cache = cached is not None and trusted is not None and cached.tail_link_id == trusted.tail_link_id
         # Each link names the checkpoint its author saw: one of our log's (claims.py); a bad one
         # is noted against its signer in state.bad_checkpoints, so an admin can remove them.
-        root_ok = await team_root_ok(self.logview, links, trusted.tail_seqno if trusted is not None else 0, cp,
+        root_ok = await team_root_ok(self.ctx.logview, links, trusted.tail_seqno if trusted is not None else 0, cp,
                                      trusted.summary if trusted is not None else None)
         state = await asyncio.get_running_loop().run_in_executor(None, lambda: load_team(
             links, team_id=team_id,
@@ -186,16 +212,16 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
             cached=cached if use_cache else None, tail=tail, log_size=cp.size, root_ok=root_ok))
         check_tail(tail, state.seqno, state.tail_link_id, tail.eldest_kid)
         await self._check_name(_Loaded(state, ancestors, users), name)
-        old_cp = self.logview.trusted()
-        await self.store.aio.commit_team(
+        old_cp = self.ctx.logview.trusted()
+        await self.ctx.store.aio.commit_team(
             TrustedTeam(team_id, state.name, state.seqno, state.tail_link_id, links,
                         with_bad_roots(_summary(state), state, links),
-                        int(self.clock())),
-            TrustedCheckpoint(cp.size, cp.root, cp.text, int(self.clock()))
+                        int(self.ctx.clock())),
+            TrustedCheckpoint(cp.size, cp.root, cp.text, int(self.ctx.clock()))
             if old_cp is None or cp.size > old_cp.size else None)
         self._team_states()[team_id] = state
         if trusted is not None and trusted.tail_seqno != state.seqno:
-            self.events.emit(TeamChanged(state.name, team_id, state.seqno))
+            self.ctx.events.emit(TeamChanged(state.name, team_id, state.seqno))
         return _Loaded(state, ancestors, users)
 
     async def _load_ref(self, team: str, users: dict | None = None) -> _Loaded:
@@ -203,7 +229,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         try:
             loaded = await self._load(team_id, users=users, name=name)
         except errors.VerificationError as e:
-            self.events.emit(VerificationFailed(team, e.code, str(e)))
+            self.ctx.events.emit(VerificationFailed(team, e.code, str(e)))
             raise
         return loaded
 
@@ -229,7 +255,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         for assertion, role, extra in [(a, Role.OWNER, extra_w) for a in wa] + [(a, Role.READER, extra_r) for a in ra]:
             if (assertion, role) in pending:
                 continue
-            res = await self.resolve(assertion)          # proven since: checked live
+            res = await self.social.resolve(assertion)          # proven since: checked live
             uid = uid_for(res.username)
             if uid not in extra:
                 raise errors.BadTeamMembership(f"{assertion} ({res.username}) is not in implicit team {st.name!r}")
@@ -240,11 +266,11 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
     # -- signing ------------------------------------------------------------------------------
 
     async def _me(self, users: dict):
-        uid, username = self._require_login()
-        await self.unlock()
+        uid, username = self.ctx.require_login()
+        await self.ctx.unlock()
         user = await self._user_by_uid(uid, username, users)
-        self._my_active_device(user)
-        me = await self._device_keys()
+        self.ctx.my_active_device(user)
+        me = await self.ctx.device_keys()
         signer = TeamSigner(uid, username, user.state.eldest_kid, me.sibkey)
         return user, signer
 
@@ -268,7 +294,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         return ChainPos.after(st)
 
     def _common(self) -> dict:
-        return {"ctime": int(self.clock()), "merkle_root": embed(self.logview.trusted())}
+        return {"ctime": int(self.ctx.clock()), "merkle_root": embed(self.ctx.logview.trusted())}
 
     async def _writable(self, loaded: _Loaded) -> _Loaded:
         """After a leave, the next change must carry a new key: rotate first."""
@@ -280,13 +306,11 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
 
     async def _team_keys(self, st: TeamState) -> dict[int, TeamKey]:
         """Every key generation we can open: our newest box, then the prev chain down."""
-        uid, _ = self._require_login()
-        keys = getattr(self, "_team_key_cache", None)
-        if keys is None:
-            keys = self._team_key_cache = {}
+        uid, _ = self.ctx.require_login()
+        keys = self._team_key_cache
         if (st.id, st.generation) in keys:
             return keys[(st.id, st.generation)]
-        ans = await self.api.team_boxes(st.id, uid)
+        ans = await self.ctx.api.team_boxes(st.id, uid)
         boxes = ans.get("boxes") if isinstance(ans, dict) else None
         if not isinstance(boxes, list):
             raise errors.EncodingError("malformed team key box answer")
@@ -317,18 +341,18 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         return out
 
     async def _my_puk(self, generation: int):
-        seed = await self._secret(f"puk:{generation}")
+        seed = await self.ctx.secret(f"puk:{generation}")
         if seed is None:
-            uid, username = self._require_login()
-            user = await self.identifier.identify(username)
-            await self._current_puk(user)   # recovers older generations from this device's box
-        return await self._puk(generation)
+            uid, username = self.ctx.require_login()
+            user = await self.ctx.identifier.identify(username)
+            await self.ctx.current_puk(user)   # recovers older generations from this device's box
+        return await self.ctx.puk(generation)
 
     def _box(self, key: TeamKey, sender, member) -> dict:
         puk = member.state.puk
         if puk is None:
             raise errors.BadPerUserKey(f"{member.username} has no per-user key yet: invite them instead")
-        sb = box_seed(key, sender.encryption, parse_kid(puk.encryption_kid).public, nonce=self.rng(24),
+        sb = box_seed(key, sender.encryption, parse_kid(puk.encryption_kid).public, nonce=self.ctx.rng(24),
                       per_user_key_seqno=puk.seqno)
         return {"generation": key.generation, "uid": member.uid, "puk_generation": puk.generation,
                 "box": b64encode(canonical_json(sb.to_wire()))}
@@ -346,26 +370,26 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         return out
 
     async def _sender_puk(self, users: dict):
-        _, username = self._require_login()
-        user = await self.identifier.identify(username)
-        return await self._current_puk(user)
+        _, username = self.ctx.require_login()
+        user = await self.ctx.identifier.identify(username)
+        return await self.ctx.current_puk(user)
 
     async def _rotation(self, loaded: _Loaded, members: dict[str, Role]) -> tuple[TeamKey, list, list]:
         """A new generation: its key, boxes for `members`, and the prev box."""
         st = loaded.state
         old = (await self._team_keys(st))[st.generation]
-        new = TeamKey.derive(self.rng(32), st.generation + 1)
+        new = TeamKey.derive(self.ctx.rng(32), st.generation + 1)
         sender = await self._sender_puk(loaded.users)
         boxes = [self._box(new, sender, u) for u in await self._recipients(
             members, st.parent_id, loaded.ancestors, loaded.users)]
-        prev = [{"generation": new.generation, "box": encrypt_prev(new, old, self.rng(24))}]
+        prev = [{"generation": new.generation, "box": encrypt_prev(new, old, self.ctx.rng(24))}]
         return new, boxes, prev
 
     async def _post(self, team_id: str, links: list, *, boxes=(), prev=(), names=()) -> None:
         body = {"links": links, "ptk_boxes": list(boxes), "ptk_prev": list(prev)}
         if names:
             body["implicit_names"] = list(names)
-        await self.api.team_post(team_id, body)
+        await self.ctx.api.team_post(team_id, body)
 
     @staticmethod
     def _members_now(st: TeamState) -> dict[str, Role]:
@@ -373,134 +397,134 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
 
     # -- public: create -----------------------------------------------------------------------
 
+    @operation(login=True, unlock=True, lock=_new_team_lock)
     async def create_team(self, name: str) -> TeamView:
         """A new root team with us as its owner (key generation 1)."""
         with _typed_name():
             name = check_team_name(name)
         if "." in name:
             raise errors.InvalidTeamName(f"{name!r} is a subteam name: use create_subteam")
-        async with self._lock:
-            users: dict = {}
-            user, signer = await self._me(users)
-            key = TeamKey.derive(self.rng(32), 1)
-            sender = await self._current_puk(user)
-            link = build_root(signer, name=name, members={self._uv(user): Role.OWNER}, ptk=key,
-                              **self._common())
-            await self._post(root_team_id(name), [link], boxes=[self._box(key, sender, user)])
-            loaded = await self._load(root_team_id(name), users=users)
-        self.events.emit(TeamChanged(name, loaded.state.id, loaded.state.seqno))
+        users: dict = {}
+        user, signer = await self._me(users)
+        key = TeamKey.derive(self.ctx.rng(32), 1)
+        sender = await self.ctx.current_puk(user)
+        link = build_root(signer, name=name, members={self._uv(user): Role.OWNER}, ptk=key,
+                          **self._common())
+        await self._post(root_team_id(name), [link], boxes=[self._box(key, sender, user)])
+        loaded = await self._load(root_team_id(name), users=users)
+        self.ctx.events.emit(TeamChanged(name, loaded.state.id, loaded.state.seqno))
         return await self._view(loaded, badges=False)
 
+    @operation(login=True, unlock=True, lock=team_lock)
     async def create_subteam(self, parent: str, name: str) -> TeamView:
         """`parent.name`, announced in the parent's chain; we become its admin."""
-        async with self._lock:
-            users: dict = {}
-            ploaded = await self._writable(await self._load_ref(parent, users))
-            pst = ploaded.state
-            with _typed_name():
-                full = check_team_name(f"{pst.name}.{name}" if not name.startswith(pst.name + ".") else name)
-            user, signer = await self._me(users)
-            padmin = self._admin_section(ploaded, user.uid)
-            sid = subteam_id(pst.id, full, self.rng(16))
-            await self._post(pst.id, [build_new_subteam(signer, self._pos(pst), subteam_id=sid, subteam_name=full,
-                                                        admin=padmin, **self._common())])
-            ploaded = await self._load(pst.id, users=users)
-            pst = ploaded.state
-            new_seqno = pst.seqno
-            where = padmin or {"team_id": pst.id, "seqno": new_seqno}
-            key = TeamKey.derive(self.rng(32), 1)
-            sender = await self._current_puk(user)
-            head = build_subteam_head(signer, subteam_id=sid, name=full, parent_id=pst.id, parent_seqno=new_seqno,
-                                      admin=where, members={self._uv(user): Role.ADMIN}, ptk=key,
-                                      **self._common())
-            boxes = [self._box(key, sender, u) for u in await self._recipients(
-                {user.uid: Role.ADMIN}, pst.id, {pst.id: pst, **ploaded.ancestors}, users)]
-            await self._post(sid, [head], boxes=boxes)
-            loaded = await self._load(sid, users=users)
-        self.events.emit(TeamChanged(full, sid, loaded.state.seqno))
+        users: dict = {}
+        ploaded = await self._writable(await self._load_ref(parent, users))
+        pst = ploaded.state
+        with _typed_name():
+            full = check_team_name(f"{pst.name}.{name}" if not name.startswith(pst.name + ".") else name)
+        user, signer = await self._me(users)
+        padmin = self._admin_section(ploaded, user.uid)
+        sid = subteam_id(pst.id, full, self.ctx.rng(16))
+        await self._post(pst.id, [build_new_subteam(signer, self._pos(pst), subteam_id=sid, subteam_name=full,
+                                                    admin=padmin, **self._common())])
+        ploaded = await self._load(pst.id, users=users)
+        pst = ploaded.state
+        new_seqno = pst.seqno
+        where = padmin or {"team_id": pst.id, "seqno": new_seqno}
+        key = TeamKey.derive(self.ctx.rng(32), 1)
+        sender = await self.ctx.current_puk(user)
+        head = build_subteam_head(signer, subteam_id=sid, name=full, parent_id=pst.id, parent_seqno=new_seqno,
+                                  admin=where, members={self._uv(user): Role.ADMIN}, ptk=key,
+                                  **self._common())
+        boxes = [self._box(key, sender, u) for u in await self._recipients(
+            {user.uid: Role.ADMIN}, pst.id, {pst.id: pst, **ploaded.ancestors}, users)]
+        await self._post(sid, [head], boxes=boxes)
+        loaded = await self._load(sid, users=users)
+        self.ctx.events.emit(TeamChanged(full, sid, loaded.state.seqno))
         return await self._view(loaded, badges=False)
 
     # -- public: membership ----------------------------------------------------------------------
 
+    @operation(login=True, unlock=True, lock=team_lock)
     async def add_member(self, team: str, username: str, role: str = "writer") -> TeamView:
         """Add a user (identified first) with a role; they get the current key."""
         role_ = _role(role)
-        async with self._lock:
-            loaded = await self._writable(await self._load_ref(team))
-            st = loaded.state
-            me, signer = await self._me(loaded.users)
-            admin = self._admin_section(loaded, me.uid, Role.OWNER if role_ == Role.OWNER else Role.ADMIN)
-            target = await self.identifier.identify(check_username(username))
-            loaded.users[target.uid] = target
-            if st.role_of(target.uid) == role_:
-                raise errors.Conflict(f"{username} is already {role_.label} in {st.name}")
-            if st.role_of(target.uid) != Role.NONE:
-                raise errors.Conflict(f"{username} is already in {st.name}: use edit_member")
-            link = build_change_membership(signer, self._pos(st), changes={self._uv(target): role_}, admin=admin,
-                                           **self._common())
-            key = (await self._team_keys(st))[st.generation]
-            sender = await self._sender_puk(loaded.users)
-            await self._post(st.id, [link], boxes=[self._box(key, sender, target)])
-            loaded = await self._load(st.id, users=loaded.users)
+        loaded = await self._writable(await self._load_ref(team))
+        st = loaded.state
+        me, signer = await self._me(loaded.users)
+        admin = self._admin_section(loaded, me.uid, Role.OWNER if role_ == Role.OWNER else Role.ADMIN)
+        target = await self.ctx.identifier.identify(check_username(username))
+        loaded.users[target.uid] = target
+        if st.role_of(target.uid) == role_:
+            raise errors.Conflict(f"{username} is already {role_.label} in {st.name}")
+        if st.role_of(target.uid) != Role.NONE:
+            raise errors.Conflict(f"{username} is already in {st.name}: use edit_member")
+        link = build_change_membership(signer, self._pos(st), changes={self._uv(target): role_}, admin=admin,
+                                       **self._common())
+        key = (await self._team_keys(st))[st.generation]
+        sender = await self._sender_puk(loaded.users)
+        await self._post(st.id, [link], boxes=[self._box(key, sender, target)])
+        loaded = await self._load(st.id, users=loaded.users)
         return await self._view(loaded, badges=False)
 
+    @operation(login=True, unlock=True, lock=team_lock)
     async def edit_member(self, team: str, username: str, role: str) -> TeamView:
         role_ = _role(role)
-        async with self._lock:
-            loaded = await self._writable(await self._load_ref(team))
-            st = loaded.state
-            me, signer = await self._me(loaded.users)
-            uid = uid_for(check_username(username))
-            old = st.role_of(uid)
-            if old == Role.NONE:
-                raise errors.NotFound(f"{username} is not in {st.name}")
-            admin = self._admin_section(loaded, me.uid, Role.OWNER if Role.OWNER in (old, role_) else Role.ADMIN)
-            link = build_change_membership(signer, self._pos(st), changes={st.members[uid].uv: role_},
-                                           admin=admin, **self._common())
-            await self._post(st.id, [link])
-            loaded = await self._load(st.id, users=loaded.users)
+        loaded = await self._writable(await self._load_ref(team))
+        st = loaded.state
+        me, signer = await self._me(loaded.users)
+        uid = uid_for(check_username(username))
+        old = st.role_of(uid)
+        if old == Role.NONE:
+            raise errors.NotFound(f"{username} is not in {st.name}")
+        admin = self._admin_section(loaded, me.uid, Role.OWNER if Role.OWNER in (old, role_) else Role.ADMIN)
+        link = build_change_membership(signer, self._pos(st), changes={st.members[uid].uv: role_},
+                                       admin=admin, **self._common())
+        await self._post(st.id, [link])
+        loaded = await self._load(st.id, users=loaded.users)
         return await self._view(loaded, badges=False)
 
+    @operation(login=True, unlock=True, lock=team_lock)
     async def remove_member(self, team: str, username: str) -> TeamView:
         """Remove a member and rotate: the new seed goes to everyone else's current PUK."""
-        async with self._lock:
-            loaded = await self._load_ref(team)
-            st = loaded.state
-            me, signer = await self._me(loaded.users)
-            uid = uid_for(check_username(username))
-            old = st.role_of(uid)
-            if old == Role.NONE:
-                raise errors.NotFound(f"{username} is not in {st.name}")
-            admin = self._admin_section(loaded, me.uid, Role.OWNER if old == Role.OWNER else Role.ADMIN)
-            members = {u: r for u, r in self._members_now(st).items() if u != uid}
-            key, boxes, prev = await self._rotation(loaded, members)
-            link = build_change_membership(signer, self._pos(st), changes={st.members[uid].uv: Role.NONE},
-                                           ptk=key, admin=admin, **self._common())
-            await self._post(st.id, [link], boxes=boxes, prev=prev)
-            loaded = await self._load(st.id, users=loaded.users)
-        self.events.emit(TeamKeyRotated(st.name, key.generation, f"{username} removed"))
+        loaded = await self._load_ref(team)
+        st = loaded.state
+        me, signer = await self._me(loaded.users)
+        uid = uid_for(check_username(username))
+        old = st.role_of(uid)
+        if old == Role.NONE:
+            raise errors.NotFound(f"{username} is not in {st.name}")
+        admin = self._admin_section(loaded, me.uid, Role.OWNER if old == Role.OWNER else Role.ADMIN)
+        members = {u: r for u, r in self._members_now(st).items() if u != uid}
+        key, boxes, prev = await self._rotation(loaded, members)
+        link = build_change_membership(signer, self._pos(st), changes={st.members[uid].uv: Role.NONE},
+                                       ptk=key, admin=admin, **self._common())
+        await self._post(st.id, [link], boxes=boxes, prev=prev)
+        loaded = await self._load(st.id, users=loaded.users)
+        self.ctx.events.emit(TeamKeyRotated(st.name, key.generation, f"{username} removed"))
         return await self._view(loaded, badges=False)
 
+    @operation(login=True, unlock=True, lock=team_lock)
     async def leave_team(self, team: str) -> TeamView:
         """Leave; an admin's client rotates the key on its next load (we can no longer)."""
-        async with self._lock:
-            loaded = await self._load_ref(team)
-            st = loaded.state
-            me, signer = await self._me(loaded.users)
-            if st.role_of(me.uid) == Role.NONE:
-                raise errors.NotFound(f"you are not in {st.name}")
-            await self._post(st.id, [build_leave(signer, self._pos(st), **self._common())])
-            try:
-                loaded = await self._load(st.id, users=loaded.users)
-            except errors.ReadNotAllowed:      # out of it, we read it no more: the view before, less us
-                view = await self._view(loaded, badges=False)
-                return dataclasses.replace(view, my_role="none", members=[m for m in view.members if m.uid != me.uid])
+        loaded = await self._load_ref(team)
+        st = loaded.state
+        me, signer = await self._me(loaded.users)
+        if st.role_of(me.uid) == Role.NONE:
+            raise errors.NotFound(f"you are not in {st.name}")
+        await self._post(st.id, [build_leave(signer, self._pos(st), **self._common())])
+        try:
+            loaded = await self._load(st.id, users=loaded.users)
+        except errors.ReadNotAllowed:      # out of it, we read it no more: the view before, less us
+            view = await self._view(loaded, badges=False)
+            return dataclasses.replace(view, my_role="none", members=[m for m in view.members if m.uid != me.uid])
         return await self._view(loaded, badges=False)
 
+    @operation(login=True, unlock=True, lock=team_lock)
     async def rotate_team_key(self, team: str, *, reason: str = "asked") -> TeamView:
-        async with self._lock:
-            loaded = await self._load_ref(team)
-            loaded = await self._rotate(loaded, reason)
+        loaded = await self._load_ref(team)
+        loaded = await self._rotate(loaded, reason)
         return await self._view(loaded, badges=False)
 
     async def _rotate(self, loaded: _Loaded, reason: str) -> _Loaded:
@@ -510,21 +534,21 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         key, boxes, prev = await self._rotation(loaded, self._members_now(st))
         await self._post(st.id, [build_rotate_key(signer, self._pos(st), ptk=key, admin=admin, **self._common())],
                          boxes=boxes, prev=prev)
-        self.events.emit(TeamKeyRotated(st.name, key.generation, reason))
+        self.ctx.events.emit(TeamKeyRotated(st.name, key.generation, reason))
         return await self._load(st.id, users=loaded.users)
 
+    @operation(login=True, unlock=True, lock=team_lock)
     async def team_settings(self, team: str, *, open: bool | None = None,
                             default_role: str | None = None) -> TeamView:
-        async with self._lock:
-            loaded = await self._writable(await self._load_ref(team))
-            st = loaded.state
-            me, signer = await self._me(loaded.users)
-            admin = self._admin_section(loaded, me.uid)
-            new = Settings(open=st.settings.open if open is None else bool(open),
-                           join_as=st.settings.join_as if default_role is None else _role(default_role))
-            await self._post(st.id, [build_settings(signer, self._pos(st), settings=new, admin=admin,
-                                                    **self._common())])
-            loaded = await self._load(st.id, users=loaded.users)
+        loaded = await self._writable(await self._load_ref(team))
+        st = loaded.state
+        me, signer = await self._me(loaded.users)
+        admin = self._admin_section(loaded, me.uid)
+        new = Settings(open=st.settings.open if open is None else bool(open),
+                       join_as=st.settings.join_as if default_role is None else _role(default_role))
+        await self._post(st.id, [build_settings(signer, self._pos(st), settings=new, admin=admin,
+                                                **self._common())])
+        loaded = await self._load(st.id, users=loaded.users)
         return await self._view(loaded, badges=False)
 
     # -- public: joining and invites -----------------------------------------------------------
@@ -539,7 +563,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         """(user, uv, created, request) for each request that checks out."""
         st = loaded.state
         out = []
-        for item in (await self.api.team_join_requests(st.id))[:MAX_CHORES]:
+        for item in (await self.ctx.api.team_join_requests(st.id))[:MAX_CHORES]:
             req = item.get("request") if isinstance(item, dict) else None
             uid = item.get("uid") if isinstance(item, dict) else None
             if not isinstance(uid, str) or not _HEX32.match(uid) or st.role_of(uid) != Role.NONE:
@@ -559,7 +583,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         is signed by this device and names that very request (an old denial cannot drop the
         requester's next one); the server drops it, and the requester may ask anew."""
         username = check_username(username)
-        uid, _ = self._require_login()
+        uid, _ = self.ctx.require_login()
         loaded = await self._load_ref(team)
         st = loaded.state
         self._admin_section(loaded, uid)
@@ -569,8 +593,8 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         user, _uv, created, request = hit
         me, signer = await self._me(loaded.users)
         denial = sign_join_denial(signer.key, team_id=st.id, admin=self._uv(me), request=request,
-                                  ctime=int(self.clock()))
-        await self.api.team_deny_join(st.id, {"denial": denial})
+                                  ctime=int(self.ctx.clock()))
+        await self.ctx.api.team_deny_join(st.id, {"denial": denial})
         return JoinRequestView(st.name, user.username, user.uid, created)
 
     async def approve_join(self, team: str, username: str, role: str | None = None) -> TeamView:
@@ -581,18 +605,19 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
             raise errors.NotFound(f"no valid join request from {username} for {loaded.state.name}")
         return await self.add_member(team, username, role or loaded.state.settings.join_as.label)
 
+    @operation(login=True, unlock=True)
     async def invite(self, team: str, who: str | None = None, *, role: str = "writer",
                      token: bool = False, max_uses: int | None = None):
         """Invite a user (added now if they have keys), an assertion (`bob@github`:
         added once someone proves it) or, with `token`, anyone holding the printed token."""
         role_ = _role(role)
-        async with self._lock:
+        async with self.ctx.locks(await team_lock(self, team)):   # not the decorator's: add_member below takes it
             loaded = await self._writable(await self._load_ref(team))
             st = loaded.state
             me, signer = await self._me(loaded.users)
             admin = self._admin_section(loaded, me.uid, Role.OWNER if role_ == Role.OWNER else Role.ADMIN)
             if token:
-                secret = new_token(self.rng(16))
+                secret = new_token(self.ctx.rng(16))
                 inv = seitan_invite(secret, role_, max_uses=max_uses)
                 await self._post(st.id, [build_invite(signer, self._pos(st), invites=[inv], admin=admin,
                                                       **self._common())])
@@ -602,38 +627,38 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
                 raise errors.NotFound("invite whom? a username, an assertion like bob@github, or --token")
             if "@" in who:
                 account, _, service = who.strip().lower().partition("@")
-                svc = self._service(service)
-                inv = assertion_invite(svc.name, svc.normalize(account), role_, self.rng(16))
+                svc = self.social.service(service)
+                inv = assertion_invite(svc.name, svc.normalize(account), role_, self.ctx.rng(16))
                 await self._post(st.id, [build_invite(signer, self._pos(st), invites=[inv], admin=admin,
                                                       **self._common())])
                 loaded = await self._load(st.id, users=loaded.users)
                 return await self._view(loaded, badges=False)
         return await self.add_member(team, who, role)
 
+    @operation(login=True, unlock=True, lock=team_lock)
     async def cancel_invite(self, team: str, invite_id: str) -> TeamView:
         """Withdraw a pending invite (by id, or a unique prefix of at least 6 hex digits):
         the cancel is signed into the chain, so no admin's client completes it afterwards."""
         want = invite_id.strip().lower() if isinstance(invite_id, str) else ""
         if not want:
             raise errors.NotFound("name the invite to cancel by its id (list-members shows the ids)")
-        async with self._lock:
-            loaded = await self._load_ref(team)
-            st = loaded.state
-            if st.implicit:
-                raise errors.Conflict(f"{st.name} is an implicit team: its invites are its name and stay")
-            hits = [i for i in st.invites if i == want] or \
-                   [i for i in st.invites if len(want) >= MIN_INVITE_PREFIX and i.startswith(want)]
-            if not hits:
-                raise errors.NotFound(f"{st.name} has no pending invite {want!r}")
-            if len(hits) > 1:
-                raise errors.Conflict(f"{want!r} is the start of {len(hits)} invites of {st.name}: give more of it")
-            me, signer = await self._me(loaded.users)
-            admin = self._admin_section(loaded, me.uid)
-            loaded = await self._writable(loaded)
-            st = loaded.state
-            await self._post(st.id, [build_invite(signer, self._pos(st), cancel=hits, admin=admin,
-                                                  **self._common())])
-            loaded = await self._load(st.id, users=loaded.users)
+        loaded = await self._load_ref(team)
+        st = loaded.state
+        if st.implicit:
+            raise errors.Conflict(f"{st.name} is an implicit team: its invites are its name and stay")
+        hits = [i for i in st.invites if i == want] or \
+               [i for i in st.invites if len(want) >= MIN_INVITE_PREFIX and i.startswith(want)]
+        if not hits:
+            raise errors.NotFound(f"{st.name} has no pending invite {want!r}")
+        if len(hits) > 1:
+            raise errors.Conflict(f"{want!r} is the start of {len(hits)} invites of {st.name}: give more of it")
+        me, signer = await self._me(loaded.users)
+        admin = self._admin_section(loaded, me.uid)
+        loaded = await self._writable(loaded)
+        st = loaded.state
+        await self._post(st.id, [build_invite(signer, self._pos(st), cancel=hits, admin=admin,
+                                              **self._common())])
+        loaded = await self._load(st.id, users=loaded.users)
         return await self._view(loaded, badges=False)
 
     # -- admin chores on load ------------------------------------------------------------------
@@ -641,7 +666,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
     async def _chores(self, loaded: _Loaded) -> tuple[_Loaded, list[str]]:
         """What an admin's client does when it loads a team (see the module doc)."""
         st = loaded.state
-        uid = self.store.get("uid")
+        uid = self.ctx.store.get("uid")
         done: list[str] = []
         if not uid or st.deleted:
             return loaded, done
@@ -667,7 +692,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         if st.settings.open:
             for user, uv, _, _req in await self._checked_requests(loaded):
                 adds[uv] = (st.settings.join_as, user)
-        for item in (await self.api.team_acceptances(st.id))[:MAX_CHORES]:
+        for item in (await self.ctx.api.team_acceptances(st.id))[:MAX_CHORES]:
             if not isinstance(item, dict):
                 continue
             inv = st.invites.get(item.get("invite_id"))
@@ -696,8 +721,8 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
             if inv.type in (INVITE_TYPES_USER, INVITE_TYPE_SEITAN) or inv.id in completed:
                 continue
             try:
-                res = await self.resolve(f"{inv.name}@{inv.type}")      # each proof checked live
-                user = await self.identifier.identify(res.username)
+                res = await self.social.resolve(f"{inv.name}@{inv.type}")      # each proof checked live
+                user = await self.ctx.identifier.identify(res.username)
             except errors.KbappError:
                 continue
             uv = self._uv(user)
@@ -713,7 +738,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
             # The resolved name may already be another implicit team's (made after this one
             # by someone who knew the username): that team keeps it, this one its own.
             try:
-                await self.api.team_by_name(str(cur))
+                await self.ctx.api.team_by_name(str(cur))
             except errors.NotFound:
                 names.append(str(cur))
         if adds:
@@ -734,7 +759,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
         """Members whose current PUK generation is newer than the one their box of
         the current team key was made for (the server's hint, re-checked on their chain)."""
         st = loaded.state
-        boxes = await self.api.team_generation_boxes(st.id, st.generation)
+        boxes = await self.ctx.api.team_generation_boxes(st.id, st.generation)
         by_uid = {b.get("uid"): b.get("puk_generation") for b in boxes if isinstance(b, dict)}
         stale = []
         for uid in st.members:
@@ -751,28 +776,33 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
 
     # -- public: reading ------------------------------------------------------------------------
 
-    async def team(self, team: str, *, chores: bool = True, badges: bool = True) -> TeamView:
-        """Load and verify a team; as an admin, do the pending chores first."""
-        async with self._lock:
-            loaded = await self._load_ref(team)
-            done: list[str] = []
-            if chores and self.store.get("uid"):
-                loaded, done = await self._chores(loaded)
-        view = await self._view(loaded, badges=badges)
-        return dataclasses.replace(view, rotated=any(d.startswith("rotated") for d in done))
+    async def team(self, team: str, *, badges: bool = True) -> TeamView:
+        """Load and verify a team. A read: it posts nothing (the admin chores a load
+        finds due are the housekeeper's, housekeeper.py)."""
+        return await self._view(await self._load_ref(team), badges=badges)
 
     async def list_members(self, team: str) -> TeamView:
         """Members with roles and each member's identity badge (verified / broken)."""
-        return await self.team(team, chores=True, badges=True)
+        return await self.team(team, badges=True)
+
+    @operation(lock=team_lock)
+    async def housekeep(self, team: str) -> tuple[TeamView, list[str]]:
+        """Load a team and do its due admin chores (`_chores`): what the housekeeper runs."""
+        loaded = await self._load_ref(team)
+        done: list[str] = []
+        if self.ctx.store.get("uid"):
+            loaded, done = await self._chores(loaded)
+        view = await self._view(loaded, badges=False)
+        return dataclasses.replace(view, rotated=any(d.startswith("rotated") for d in done)), done
 
     async def list_teams(self) -> list[TeamListItem]:
         """Teams we are in (the server's list, each team verified), and the subteams we
         administer through a parent (implicit admin): found in the verified subteam lists
         of teams where we are an admin, each subteam loaded and verified in turn."""
-        uid, _ = self._require_login()
+        uid, _ = self.ctx.require_login()
         out: dict[str, TeamListItem] = {}
         admin_of: list[TeamState] = []
-        for hint in (await self.api.teams_of(uid))[:MAX_LISTED]:
+        for hint in (await self.ctx.api.teams_of(uid))[:MAX_LISTED]:
             tid = hint.get("team_id") if isinstance(hint, dict) else None
             if not isinstance(tid, str) or not _HEX32.match(tid) or tid in out:
                 continue
@@ -822,7 +852,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
 
     async def _view(self, loaded: _Loaded, *, badges: bool) -> TeamView:
         st = loaded.state
-        my_uid = self.store.get("uid")
+        my_uid = self.ctx.store.get("uid")
         members = []
         for uid, m in sorted(st.members.items(), key=lambda kv: (-kv[1].role, kv[0])):
             user = await self._user_by_uid(uid, None, loaded.users)
@@ -845,7 +875,7 @@ class TeamsMixin(TeamJoinMixin, ImplicitTeamsMixin):
     async def _badge(self, username: str) -> tuple[str, str]:
         """A member's identity check, as People shows it: verified, or broken and why."""
         try:
-            ident = await self.identify(username)
+            ident = await self.ctx.identify(username)
         except errors.VerificationError as e:
             return "broken", f"{e.code}: {e}"
         bad = [p for p in ident.proofs if p.state == BROKEN]

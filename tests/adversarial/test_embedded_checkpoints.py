@@ -126,12 +126,12 @@ async def test_team_reader_cannot_post_a_bad_checkpoint(user, name):
     for kind in ("empty", "beyond", "wrong_root", "behind"):
         before = (await bob.logview.lookup("team", team_id))[0].seqno
         bogus = await _bogus(bob, kind)
-        bob._common = lambda bogus=bogus: {"ctime": int(time.time()), "merkle_root": bogus}
+        bob.teams._common = lambda bogus=bogus: {"ctime": int(time.time()), "merkle_root": bogus}
         with pytest.raises(errors.ServerError) as info:
             await bob.rotate_team_key(t)
         _refused(info.value)
         assert (await bob.logview.lookup("team", team_id))[0].seqno == before, kind
-    del bob._common
+    del bob.teams._common
     for app in (alice, bob):
         view = await app.team(t)
         assert {m.username: m.role for m in view.members}[b] == "reader"
@@ -228,9 +228,9 @@ async def test_planted_bad_team_rotation_blames_the_reader_and_the_admin_removes
     async def capture(tid, body):
         captured.update(body)
     bob.api.team_post = capture
-    bob._common = lambda: {"ctime": int(time.time()), "merkle_root": {"size": BEYOND, "hash": "00" * 32}}
+    bob.teams._common = lambda: {"ctime": int(time.time()), "merkle_root": {"size": BEYOND, "hash": "00" * 32}}
     await bob.rotate_team_key(t)            # captured, not posted
-    del bob._common, bob.api.team_post
+    del bob.teams._common, bob.api.team_post
     with world.database() as db:
         _plant_team(db, team_id, captured)
     bob_kid = kid_hex((await bob._device_keys()).sibkey.kid)
