@@ -10,7 +10,8 @@ import hashlib
 import logging
 from typing import Awaitable, Iterable, TypeVar
 
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer
+import shiboken6
+from PySide6.QtCore import QObject, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
                                QToolButton, QVBoxLayout, QWidget)
@@ -226,12 +227,15 @@ class BusyBar(QProgressBar):
 
 
 async def guarded(work: Awaitable[T], *, banner: Banner | None = None, busy: BusyBar | None = None,
-                  disable: Iterable[QWidget] = (), clear: bool = True) -> tuple[bool, T | BaseException]:
+                  disable: Iterable[QWidget] = (), clear: bool = True,
+                  owner: QObject | None = None) -> tuple[bool, T | BaseException]:
     """Await `work` with the busy bar on and `disable` greyed out; errors go to the banner
     (cleared first, unless `clear` is False: background refreshes keep what it says).
 
     Returns (ok, result or error). Nothing escapes as a traceback: unexpected errors
-    are logged and shown like the typed ones.
+    are logged and shown like the typed ones. When the page that asked (`owner`, or the
+    banner or busy bar it passed) died while we waited, the result is dropped:
+    (False, Cancelled), so the caller touches no deleted widget or model.
     """
     widgets = [(w, w.isEnabled()) for w in disable]
     for w, _ in widgets:
@@ -241,7 +245,10 @@ async def guarded(work: Awaitable[T], *, banner: Banner | None = None, busy: Bus
     if busy is not None:
         busy.start()
     try:
-        return True, await work
+        result = await work
+        if not all(shiboken6.isValid(o) for o in (owner, banner, busy) if o is not None):
+            return False, errors.Cancelled("the page closed before the answer came")
+        return True, result
     except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
         if not isinstance(e, errors.KbappError):
             log.exception("unexpected error")

@@ -411,7 +411,7 @@ class PhotosPage(Page):
 
     @qasync.asyncSlot()
     async def refresh_tags_clicked(self) -> None:
-        ok, tags = await guarded(self.service.known_tags(), clear=False)
+        ok, tags = await guarded(self.service.known_tags(), clear=False, owner=self.tag_model)
         if ok:
             self.tag_model.setStringList(tags)
 
@@ -514,7 +514,7 @@ class PhotosPage(Page):
         asyncio.ensure_future(self._load_tags(path))
 
     async def _load_tags(self, path: str) -> None:
-        ok, t = await guarded(self.service.tags(Path(path)), clear=False)
+        ok, t = await guarded(self.service.tags(Path(path)), clear=False, owner=self.detail.chips_model)
         if not ok or self.detail.path != path:
             return
         self.detail.chips_model.set_tags(t.tags)
