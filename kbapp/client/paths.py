@@ -9,17 +9,15 @@ the user's own ACL'd AppData).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import stat
 from pathlib import Path
 
 import platformdirs
 
+# The modes themselves are one rule with the photo index's (ml/private_files.py).
+from kbapp.ml.private_files import private_dir, private_file  # noqa: F401 - re-exported
+
 APP = "kbapp"
-DIR_MODE = 0o700
-FILE_MODE = 0o600
-SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def default_home() -> Path:
@@ -29,42 +27,3 @@ def default_home() -> Path:
 
 def default_server_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP)) / "server"
-
-
-def _tighten(path: Path, mode: int) -> None:
-    """chmod to `mode` when group or others have any access (never through a symlink)."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(FileNotFoundError):
-        st = os.lstat(path)
-        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
-            os.chmod(path, mode)
-
-
-def private_dir(path: str | os.PathLike) -> Path:
-    """Create `path` (and missing parents) as 0700, and tighten it if it exists looser."""
-    path = Path(path)
-    missing = []
-    p = path
-    while not p.exists() and p.parent != p:
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):   # only the folders made here: a parent like /tmp keeps its mode
-        with contextlib.suppress(FileExistsError):
-            d.mkdir(mode=DIR_MODE)
-        _tighten(d, DIR_MODE)
-    _tighten(path, DIR_MODE)
-    return path
-
-
-def private_file(path: str | os.PathLike) -> Path:
-    """Create `path` empty as 0600 if missing (so SQLite, which gives its -wal, -shm and
-    -journal files the database's mode, never makes a readable one); tighten it and
-    those side files if they exist looser."""
-    path = Path(path)
-    private_dir(path.parent)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), FILE_MODE))
-    for p in (path, *(path.with_name(path.name + s) for s in SQLITE_SIDE_FILES)):
-        _tighten(p, FILE_MODE)
-    return path

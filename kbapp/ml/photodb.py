@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
 from kbapp.core import errors
 from kbapp.ml.migrate import Step, migrate
+from kbapp.ml.private_files import private_file
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +243,7 @@ class PhotoDB:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        _private_file(self.path)
+        private_file(self.path)
         self.engine = create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False,
                                                                           "timeout": 30})
         event.listen(self.engine, "connect", _on_connect)
@@ -580,27 +579,6 @@ def _on_connect(dbapi_conn, _record) -> None:
         pass
     finally:
         cur.close()
-
-
-def _private_file(path: Path) -> None:
-    """The index folder 0700 and the index 0600 whatever the umask, made before SQLite opens
-    it (its -wal and -shm copy the database's mode); an older, looser one is tightened.
-    The same rule as kbapp/client/paths.py's `private_file`, which ml may not import."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
-    except FileExistsError:
-        pass
-    if os.name != "posix":
-        return
-    for p, mode in ((path.parent, 0o700), (path, 0o600), *((path.with_name(path.name + x), 0o600)
-                                                         for x in ("-wal", "-shm", "-journal"))):
-        try:
-            st = os.lstat(p)
-        except FileNotFoundError:
-            continue
-        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
-            os.chmod(p, mode)
 
 
 def _escape_like(s: str) -> str:

@@ -24,7 +24,6 @@ ALLOWED = {
     "gui/pages/teams.py::__init__": "builds the page's widgets in code, one after the other",
     "gui/prove.py::__init__": "builds the dialog's widgets in code, one after the other",
     "ml/library.py": "the photo index facade (index, search, dupes, concepts, watch) shared by CLI and GUI",
-    "ml/photodb.py": "the photo index database: schema, batched writes, reads; moving onto the db layer (P2)",
 }
 
 
