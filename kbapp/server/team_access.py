@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection
 
 from kbapp.core import errors
 from kbapp.core.keys import kid_hex
-from kbapp.core.sigchain import verify_chain
 from kbapp.core.teams import Role
 from kbapp.core.tokens import verify_read_token
 
@@ -61,7 +60,7 @@ class ReadAccess:
         name = conn.execute(select(db.users.c.username).where(db.users.c.uid == uid)).scalar()
         if name is None:
             return frozenset(), 0
-        state = verify_chain(Service.chain_wires(conn, uid), uid=uid, username=name)
+        state = self.service.chains.load(conn, uid, name)   # the write path's verified states, not a replay
         keys = frozenset(kid_hex(k) for k in state.sibkeys)
         self._live[uid] = (tail, keys, state.eldest_seqno)
         while len(self._live) > MAX_CACHED_USERS:
