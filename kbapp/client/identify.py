@@ -14,12 +14,12 @@ from kbapp.core import errors
 from kbapp.core.chains import Claim, check_grows, judge, signatures
 from kbapp.core.keys import kid_hex
 from kbapp.core.merkle.note import Checkpoint
-from kbapp.core.sigchain import ChainState, link_id_hex, parse_link, require_full, verify_chain
+from kbapp.core.sigchain import ChainState, link_id_hex, parse_link, require_full
 from kbapp.core.transparency import check_tail
 from kbapp.core.uid import check_username, uid_for
 
 from .api import ServerAPI
-from .chainfetch import THREAD_THRESHOLD, ChainLoader  # noqa: F401 - THREAD_THRESHOLD: its old home
+from .chainfetch import ChainLoader
 from .logview import LogView
 from .store import Store, TrustedCheckpoint, TrustedIdentity
 

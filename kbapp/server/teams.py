@@ -25,7 +25,7 @@ from kbapp.core import errors
 from kbapp.core.chains import sound_roots
 from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
 from kbapp.core.keys import kid_hex, parse_kid
-from kbapp.core.sigchain import LinkType, link_id_hex, parse_link, verify_chain
+from kbapp.core.sigchain import LinkType, link_id_hex, parse_link
 from kbapp.core.teams import (Role, SigPoint, TeamState, UserVersion, load_team, sibkey_eldest_at,
                               verify_acceptance, verify_join_denial, verify_join_request)
 from kbapp.core.teams.implicit import check_implicit_name
@@ -34,7 +34,6 @@ from kbapp.core.transparency import ChainTail, map_key
 
 from . import db
 from .chains import CHAIN_PAGE_LINKS, chain_page
-from .service import Service
 
 MAX_TEAM_LINKS_PER_POST = 16
 MAX_PTK_BOXES_PER_POST = 1000

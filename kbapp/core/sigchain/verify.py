@@ -32,7 +32,6 @@ from ..errors import (
     BadPerUserKey,
     BadSignature,
     ChainLinkStubbedUnsupported,
-    EncodingError,
     InvalidSibkey,
     NonexistentKid,
     StubbedFirstLink,
