@@ -23,7 +23,6 @@ value/baseline for rates. Nothing asserts timings.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -34,7 +33,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from kbapp.bench.kit import RATIO_NOTE, baselines, gap_stats, rate_result, results_table, run_report, time_result
+from kbapp.bench.kit import (RATIO_NOTE, ServerChild, baselines, gap_stats, rate_result, results_table, run_report,
+                             time_result)
 
 USERS = 20
 TIMER_MS = 5
@@ -42,28 +42,6 @@ CONCURRENCY = 8
 
 
 # --- parent: set-up, baselines, report ---------------------------------------------------
-
-
-def _start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    from kbapp.server.main import free_port  # the parent only: children must not pay for it
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{port}",
-                             "--data-dir", str(tmp / "server"), "--rate", "0"], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the bench server exited: {(tmp / 'server.log').read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/v1/server", timeout=1).status_code == 200:
-                return proc, url
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the bench server did not start")
 
 
 async def _populate(tmp: Path, url: str, names: list[str]) -> None:
@@ -139,8 +117,8 @@ def run_all(quick: bool, log=lambda s: None) -> dict:
     with tempfile.TemporaryDirectory(prefix="kbapp-bench-gui-") as d:
         tmp = Path(d)
         log("starting a kbapp server process …")
-        server, url = _start_server(tmp)
-        try:
+        with ServerChild(tmp) as server:
+            url = server.url
             log(f"signing up {len(names) + 1} users …")
             asyncio.run(_populate(tmp, url, names))
             log(f"baseline: {n} lookups on a plain asyncio loop …")
@@ -152,10 +130,6 @@ def run_all(quick: bool, log=lambda s: None) -> dict:
                                        "idle_s": 1.0 if quick else 2.0})]
             runs.append(_spawn("--child", {"home": str(tmp / "gui-profile"), "names": names, "lookups": 0,
                                            "idle_s": 0.2}))
-        finally:
-            server.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                server.wait(10)
     gui = runs[0]
     shown = min(r["shown_s"] for r in runs)
     ready = min(r["ready_s"] for r in runs)

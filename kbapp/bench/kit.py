@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -182,3 +183,49 @@ def _jsonable(o: Any) -> Any:
     if hasattr(o, "tolist"):
         return o.tolist()
     return str(o)
+
+
+class ServerChild:
+    """`python -m kbapp server` on a free loopback port, unthrottled (`--rate 0`), for the
+    benches that measure through a real server process: `with ServerChild(tmp) as server:`
+    starts it (data in `tmp/server`, log in `tmp/server.log`), waits until it answers, and
+    stops it on the way out."""
+
+    def __init__(self, tmp: Path, db: str | None = None, *, timeout: float = 60.0):
+        self.tmp, self.db, self.timeout = Path(tmp), db, timeout
+        self.url = ""
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "ServerChild":
+        import httpx
+
+        from kbapp.server.main import free_port  # here, not at import: GUI bench children never pay for it
+
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        log_path = self.tmp / "server.log"
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{port}",
+                 "--data-dir", str(self.tmp / "server"), "--rate", "0", *(["--db", self.db] if self.db else [])],
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the bench server exited: {log_path.read_text(errors='replace')[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200:
+                    return self
+            time.sleep(0.05)
+        self.__exit__()
+        raise RuntimeError("the bench server did not start")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)

@@ -25,16 +25,14 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kbapp.bench.kit import (RATIO_NOTE, machine_info, pct, results_table, run_report, time_result,
-                                   with_goal)
+from kbapp.bench.kit import (RATIO_NOTE, ServerChild, machine_info, pct, results_table, run_report,
+                             time_result, with_goal)
 
 P99_GOAL_MS = 200.0
 
@@ -54,44 +52,6 @@ QUICK = LoadSizes(others=20, lookups=3, pre_links=600, batch=16, attackers=4)
 
 
 # --- the server process --------------------------------------------------------------
-
-
-class _Server:
-    """`python -m kbapp server` on a free loopback port, unthrottled (`--rate 0`)."""
-
-    def __init__(self, data_dir: Path, db: str | None):
-        from kbapp.server.main import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(data_dir / "server.log", "ab")
-        cmd = [sys.executable, "-m", "kbapp", "server", "--listen", f"127.0.0.1:{self.port}",
-               "--data-dir", str(data_dir), "--rate", "0", *(["--db", db] if db else [])]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait(self, timeout: float = 60.0) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("the server exited early")
-            try:
-                if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.log.close()
 
 
 # --- the load ------------------------------------------------------------------------
@@ -309,12 +269,10 @@ def _produce(quick: bool, log, db: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="kbapp-bench-load-") as tmp:
         if db:
             db, drop = _fresh_pg_database(db)
-        server = _Server(Path(tmp), db)
         try:
-            server.wait()
-            report = asyncio.run(run_load(server.url, sizes, log))
+            with ServerChild(Path(tmp), db) as server:
+                report = asyncio.run(run_load(server.url, sizes, log))
         finally:
-            server.stop()
             if drop is not None:
                 drop()
     idle, loaded = report["idle"], report["loaded"]
