@@ -474,10 +474,7 @@ class TeamsService(TeamJoinMixin, ImplicitTeamsMixin):
         loaded = await self._writable(await self._load_ref(team))
         st = loaded.state
         me, signer = await self._me(loaded.users)
-        uid = uid_for(check_username(username))
-        old = st.role_of(uid)
-        if old == Role.NONE:
-            raise errors.NotFound(f"{username} is not in {st.name}")
+        uid, old = _member(st, username)
         admin = self._admin_section(loaded, me.uid, Role.OWNER if Role.OWNER in (old, role_) else Role.ADMIN)
         link = build_change_membership(signer, self._pos(st), changes={st.members[uid].uv: role_},
                                        admin=admin, **self._common())
@@ -491,10 +488,7 @@ class TeamsService(TeamJoinMixin, ImplicitTeamsMixin):
         loaded = await self._load_ref(team)
         st = loaded.state
         me, signer = await self._me(loaded.users)
-        uid = uid_for(check_username(username))
-        old = st.role_of(uid)
-        if old == Role.NONE:
-            raise errors.NotFound(f"{username} is not in {st.name}")
+        uid, old = _member(st, username)
         admin = self._admin_section(loaded, me.uid, Role.OWNER if old == Role.OWNER else Role.ADMIN)
         members = {u: r for u, r in self._members_now(st).items() if u != uid}
         key, boxes, prev = await self._rotation(loaded, members)
@@ -909,6 +903,15 @@ def _box_wire(box: dict) -> dict:
     if not isinstance(wire, dict):
         raise errors.BadTeamKey("malformed team key box")
     return wire
+
+
+def _member(st: TeamState, username: str) -> tuple[str, Role]:
+    """(uid, current role) of a member of `st`; NotFound if `username` is not in the team."""
+    uid = uid_for(check_username(username))
+    role = st.role_of(uid)
+    if role == Role.NONE:
+        raise errors.NotFound(f"{username} is not in {st.name}")
+    return uid, role
 
 
 def _role(role) -> Role:
