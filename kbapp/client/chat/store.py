@@ -1,0 +1,532 @@
+"""The local chat store: what this device verified and decrypted, and what it is sending.
+
+Its own SQLite file in the profile (`chat.sqlite3`, 0600, on its own db thread:
+kbapp/client/db), so a busy conversation never queues behind a write of trusted
+identity or team state, and the decrypted history can be wiped or scrubbed without
+touching the profile's trusted state. A profile made before chat existed simply
+has no such file yet: the first open makes it at the current schema.
+
+Tables: `conversations` (ids, names, the sync cursor, read marker, mute, the judge's
+state between syncs), `messages` (the verified header fields, the decrypted body, a
+status `ok`/`withheld`/`bad` and its error code: a bad message is kept, shown as bad,
+and never applied), `outbox` (what this device is sending: pending -> sending ->
+sent | failed), and the FTS5 index `messages_fts` of the text as it now reads
+(edits applied, deleted ones gone). Every sync lands in one transaction.
+
+Methods block a synchronous caller; `store.aio.<method>` is the coroutine form.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from sqlalchemy import (BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
+                        delete, func, insert, select, update)
+
+from ..db import Database, Step
+
+metadata = MetaData()
+
+conversations = Table(
+    "conversations", metadata,
+    Column("conv_id", String(32), primary_key=True),
+    Column("team_id", String(32), nullable=False, index=True),
+    Column("topic_type", Integer, nullable=False),
+    Column("topic_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),          # "implicit" (a DM / group DM) or "team"
+    Column("team_name", Text, nullable=False),
+    Column("channel", Text, nullable=False),             # "general", or the latest valid metadata's name
+    Column("topic", Text, nullable=False),
+    Column("cursor", BigInteger, nullable=False),        # every msg_id up to here is stored
+    Column("last_msg_id", BigInteger, nullable=False),   # the server's word (inbox): a hint
+    Column("read_upto", BigInteger, nullable=False),
+    Column("muted", Integer, nullable=False),
+    Column("judge_state", LargeBinary, nullable=True),   # the reader rules' memory between syncs
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+messages = Table(
+    "messages", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),   # = the FTS rowid
+    Column("conv_id", String(32), nullable=False),
+    Column("msg_id", BigInteger, nullable=False),
+    Column("status", String(12), nullable=False),        # ok | withheld | bad
+    Column("error_code", String(48), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("type", String(24), nullable=False),
+    Column("sender_uid", String(32), nullable=False),
+    Column("sender_kid", String(70), nullable=False),
+    Column("sender", String(32), nullable=False),         # the verified username ("" when bad)
+    Column("ctime", BigInteger, nullable=False),          # the server's, informational
+    Column("compose_time", BigInteger, nullable=False),   # the sender's clock, informational
+    Column("key_gen", Integer, nullable=False),
+    Column("header_hash", String(64), nullable=False),
+    Column("supersedes", BigInteger, nullable=True),
+    Column("deletes", Text, nullable=False),              # JSON list of msg ids
+    Column("reply_to", BigInteger, nullable=True),
+    Column("thread_root", BigInteger, nullable=True),
+    Column("outbox_id", String(32), nullable=False),
+    Column("body", Text, nullable=True),                  # the decrypted body map, JSON (bytes as hex)
+    Column("text", Text, nullable=True),                  # as it reads now: edits applied, None when deleted
+    Column("edited", Integer, nullable=False),
+    Column("deleted_by", BigInteger, nullable=True),
+    Column("explodes_at", BigInteger, nullable=True),
+    UniqueConstraint("conv_id", "msg_id", name="uq_messages_conv_msg"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("outbox_id", String(32), primary_key=True),
+    Column("conv_id", String(32), nullable=False, index=True),
+    Column("payload", Text, nullable=False),      # what to send (kind, body, options), JSON
+    Column("sealed", Text, nullable=True),        # the sealed request once made: every retry sends these bytes
+    Column("state", String(12), nullable=False),  # pending | sending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_try", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("retryable", Integer, nullable=False),
+    Column("msg_id", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "withheld", "bad")
+OUTBOX_STATES = ("pending", "sending", "sent", "failed")
+
+
+def _v1(conn) -> None:
+    metadata.create_all(conn)
+    conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5("
+                         "text, tokenize='unicode61 remove_diacritics 2')")
+
+
+MIGRATIONS = (Step(1, "chat: conversations, messages, outbox, FTS5 index", _v1),)
+
+
+@dataclass(frozen=True)
+class ConvRow:
+    conv_id: str
+    team_id: str
+    topic_type: int
+    topic_id: str
+    kind: str
+    team_name: str
+    channel: str = "general"
+    topic: str = ""
+    cursor: int = 0
+    last_msg_id: int = 0
+    read_upto: int = 0
+    muted: bool = False
+    judge_state: bytes | None = field(default=None, repr=False)
+    updated_at: int = 0
+
+    @property
+    def name(self) -> str:
+        """How people type it: `alice,bob` for a DM, `acme#general` for a channel."""
+        return self.team_name if self.kind == "implicit" else f"{self.team_name}#{self.channel}"
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    conv_id: str
+    msg_id: int
+    status: str
+    type: str
+    sender_uid: str = ""
+    sender_kid: str = ""
+    sender: str = ""
+    ctime: int = 0
+    compose_time: int = 0
+    key_gen: int = 0
+    header_hash: str = ""
+    supersedes: int | None = None
+    deletes: tuple = ()
+    reply_to: int | None = None
+    thread_root: int | None = None
+    outbox_id: str = ""
+    body: dict | None = None
+    text: str | None = None
+    edited: bool = False
+    deleted_by: int | None = None
+    explodes_at: int | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    outbox_id: str
+    conv_id: str
+    payload: dict
+    state: str = "pending"
+    attempts: int = 0
+    next_try: int = 0
+    last_error: str | None = None
+    retryable: bool = True
+    msg_id: int | None = None
+    created_at: int = 0
+    sealed: dict | None = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    conv_id: str
+    msg_id: int
+    sender: str
+    text: str
+    snippet: str
+    ctime: int
+
+
+def _jsonable(obj):
+    if isinstance(obj, bytes):
+        return {"$hex": obj.hex()}
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _from_jsonable(obj):
+    if isinstance(obj, dict):
+        if set(obj) == {"$hex"}:
+            return bytes.fromhex(obj["$hex"])
+        return {k: _from_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_from_jsonable(v) for v in obj]
+    return obj
+
+
+def _msg_values(m: MessageRow) -> dict:
+    if m.status not in STATUSES:
+        raise ValueError(f"message status {m.status!r}")
+    return dict(conv_id=m.conv_id, msg_id=m.msg_id, status=m.status, error_code=m.error_code,
+                error=(m.error or None) and m.error[:1000], type=m.type, sender_uid=m.sender_uid,
+                sender_kid=m.sender_kid, sender=m.sender, ctime=m.ctime, compose_time=m.compose_time,
+                key_gen=m.key_gen, header_hash=m.header_hash, supersedes=m.supersedes,
+                deletes=json.dumps(list(m.deletes)), reply_to=m.reply_to, thread_root=m.thread_root,
+                outbox_id=m.outbox_id, body=None if m.body is None else json.dumps(_jsonable(m.body)),
+                text=m.text, edited=int(m.edited), deleted_by=m.deleted_by, explodes_at=m.explodes_at)
+
+
+def _msg(r) -> MessageRow:
+    return MessageRow(conv_id=r.conv_id, msg_id=r.msg_id, status=r.status, type=r.type, sender_uid=r.sender_uid,
+                      sender_kid=r.sender_kid, sender=r.sender, ctime=r.ctime, compose_time=r.compose_time,
+                      key_gen=r.key_gen, header_hash=r.header_hash, supersedes=r.supersedes,
+                      deletes=tuple(json.loads(r.deletes)), reply_to=r.reply_to, thread_root=r.thread_root,
+                      outbox_id=r.outbox_id, body=None if r.body is None else _from_jsonable(json.loads(r.body)),
+                      text=r.text, edited=bool(r.edited), deleted_by=r.deleted_by, explodes_at=r.explodes_at,
+                      error_code=r.error_code, error=r.error)
+
+
+def _conv(r) -> ConvRow:
+    return ConvRow(conv_id=r.conv_id, team_id=r.team_id, topic_type=r.topic_type, topic_id=r.topic_id,
+                   kind=r.kind, team_name=r.team_name, channel=r.channel, topic=r.topic, cursor=r.cursor,
+                   last_msg_id=r.last_msg_id, read_upto=r.read_upto, muted=bool(r.muted),
+                   judge_state=r.judge_state, updated_at=r.updated_at)
+
+
+def _out(r) -> OutboxRow:
+    return OutboxRow(outbox_id=r.outbox_id, conv_id=r.conv_id, payload=_from_jsonable(json.loads(r.payload)),
+                     state=r.state, attempts=r.attempts, next_try=r.next_try, last_error=r.last_error,
+                     retryable=bool(r.retryable), msg_id=r.msg_id, created_at=r.created_at,
+                     sealed=None if r.sealed is None else json.loads(r.sealed))
+
+
+# What a message contributes to the index: text, and an attachment's file name.
+def indexed_text(m: MessageRow) -> str | None:
+    if m.status != "ok" or m.deleted_by is not None or m.body is None:
+        return None
+    if m.type == "text":
+        return m.text
+    if m.type == "attachment":
+        return str(m.body.get("name") or "")
+    return None
+
+
+def fts_query(query: str) -> str:
+    """The user's words as FTS5 prefix terms, each quoted: no FTS syntax reaches SQLite."""
+    words = [w for w in "".join(c if c.isalnum() else " " for c in query).split() if w][:16]
+    return " ".join('"' + w.replace('"', "") + '"*' for w in words)
+
+
+def on_db(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        return self.db.call(method, self, *args, **kwargs)
+    return wrapper
+
+
+class ChatStore:
+    FILE = "chat.sqlite3"
+
+    def __init__(self, path: Path, *, _open: bool = True, clock=time.time):
+        self.path = Path(path)
+        self.clock = clock
+        self.db = Database(self.path, MIGRATIONS, name="chat store")
+        self.aio = _Async(self)
+        if _open:
+            self.db.open_sync()
+
+    @classmethod
+    async def open(cls, path: Path, *, clock=time.time) -> "ChatStore":
+        store = cls(path, _open=False, clock=clock)
+        await store.db.open()
+        return store
+
+    @property
+    def engine(self):
+        return self.db.engine
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- conversations ---------------------------------------------------------------------
+
+    @on_db
+    def put_conv(self, conv: ConvRow) -> ConvRow:
+        """Insert a conversation, or update its names and server hint (cursor, marks kept)."""
+        with self.engine.begin() as conn:
+            old = conn.execute(select(conversations).where(conversations.c.conv_id == conv.conv_id)).first()
+            now = int(self.clock())
+            if old is None:
+                vals = {f.name: getattr(conv, f.name) for f in fields(ConvRow)}
+                vals.update(muted=int(conv.muted), updated_at=now)
+                conn.execute(insert(conversations).values(**vals))
+            else:
+                conn.execute(update(conversations).where(conversations.c.conv_id == conv.conv_id).values(
+                    team_name=conv.team_name or old.team_name,
+                    last_msg_id=max(old.last_msg_id, conv.last_msg_id), updated_at=now))
+            return _conv(conn.execute(select(conversations).where(conversations.c.conv_id == conv.conv_id)).one())
+
+    @on_db
+    def conv(self, conv_id: str) -> ConvRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(conversations).where(conversations.c.conv_id == conv_id)).first()
+        return None if r is None else _conv(r)
+
+    @on_db
+    def convs(self, team_id: str | None = None) -> list[ConvRow]:
+        q = select(conversations).order_by(conversations.c.team_name, conversations.c.channel)
+        if team_id is not None:
+            q = q.where(conversations.c.team_id == team_id)
+        with self.engine.connect() as conn:
+            return [_conv(r) for r in conn.execute(q)]
+
+    @on_db
+    def set_conv(self, conv_id: str, **values) -> None:
+        """Local marks and names: read_upto (only forward), muted, channel, topic, last_msg_id."""
+        allowed = {"read_upto", "muted", "channel", "topic", "last_msg_id", "team_name"}
+        if not set(values) <= allowed:
+            raise ValueError(f"not a settable conversation field: {set(values) - allowed}")
+        with self.engine.begin() as conn:
+            old = conn.execute(select(conversations).where(conversations.c.conv_id == conv_id)).first()
+            if old is None:
+                return
+            if "read_upto" in values:
+                values["read_upto"] = max(old.read_upto, int(values["read_upto"]))
+            if "last_msg_id" in values:
+                values["last_msg_id"] = max(old.last_msg_id, int(values["last_msg_id"]))
+            if "muted" in values:
+                values["muted"] = int(bool(values["muted"]))
+            conn.execute(update(conversations).where(conversations.c.conv_id == conv_id).values(**values))
+
+    @on_db
+    def unread(self, conv_id: str, me: str) -> int:
+        """Messages of others after the read marker that still show (local state only)."""
+        with self.engine.connect() as conn:
+            upto = conn.execute(select(conversations.c.read_upto)
+                                .where(conversations.c.conv_id == conv_id)).scalar() or 0
+            return conn.execute(select(func.count()).select_from(messages).where(
+                messages.c.conv_id == conv_id, messages.c.msg_id > upto, messages.c.status == "ok",
+                messages.c.type.in_(("text", "attachment")), messages.c.deleted_by.is_(None),
+                messages.c.sender_uid != me)).scalar()
+
+    # -- messages --------------------------------------------------------------------------
+
+    @on_db
+    def commit_sync(self, conv_id: str, rows: list[MessageRow], *, cursor: int, judge_state: bytes | None,
+                    channel: str | None = None, topic: str | None = None) -> None:
+        """One sync's verified rows, their effects (edits, deletes) and the new cursor, all or nothing.
+
+        Effects are applied only for rows the reader rules passed (`ok`): they checked that an
+        edit is the target's sender's and a delete the sender's or an admin's."""
+        with self.engine.begin() as conn:
+            touched: set[int] = set()
+            for m in rows:
+                vals = _msg_values(m)
+                old = conn.execute(select(messages.c.id).where(messages.c.conv_id == conv_id,
+                                                               messages.c.msg_id == m.msg_id)).scalar()
+                if old is None:
+                    conn.execute(insert(messages).values(**vals))
+                else:
+                    conn.execute(update(messages).where(messages.c.id == old).values(**vals))
+                touched.add(m.msg_id)
+                if m.status != "ok":
+                    continue
+                if m.type == "edit" and m.supersedes is not None and m.body is not None:
+                    conn.execute(update(messages).where(
+                        messages.c.conv_id == conv_id, messages.c.msg_id == m.supersedes,
+                        messages.c.deleted_by.is_(None)).values(text=str(m.body.get("text", "")), edited=1))
+                    touched.add(m.supersedes)
+                if m.type == "delete" and m.deletes:
+                    conn.execute(update(messages).where(
+                        messages.c.conv_id == conv_id, messages.c.msg_id.in_(list(m.deletes))).values(
+                        text=None, body=None, deleted_by=m.msg_id))
+                    touched.update(m.deletes)
+            self._reindex(conn, conv_id, touched)
+            vals = {"cursor": cursor, "judge_state": judge_state, "updated_at": int(self.clock())}
+            if channel is not None:
+                vals["channel"] = channel
+            if topic is not None:
+                vals["topic"] = topic
+            conn.execute(update(conversations).where(conversations.c.conv_id == conv_id).values(
+                last_msg_id=func.max(conversations.c.last_msg_id, cursor), **vals))
+
+    @staticmethod
+    def _reindex(conn, conv_id: str, msg_ids: set[int]) -> None:
+        if not msg_ids:
+            return
+        for r in conn.execute(select(messages).where(messages.c.conv_id == conv_id,
+                                                     messages.c.msg_id.in_(sorted(msg_ids)))):
+            conn.exec_driver_sql("DELETE FROM messages_fts WHERE rowid = ?", (r.id,))
+            text = indexed_text(_msg(r))
+            if text:
+                conn.exec_driver_sql("INSERT INTO messages_fts(rowid, text) VALUES (?, ?)", (r.id, text))
+
+    @on_db
+    def messages(self, conv_id: str, *, after: int | None = None, before: int | None = None,
+                 limit: int | None = None, thread: int | None = None) -> list[MessageRow]:
+        """Stored rows in msg_id order (the newest `limit` of them with `before` or no bound)."""
+        q = select(messages).where(messages.c.conv_id == conv_id)
+        if after is not None:
+            q = q.where(messages.c.msg_id > after)
+        if before is not None:
+            q = q.where(messages.c.msg_id < before)
+        if thread is not None:
+            q = q.where((messages.c.msg_id == thread) | (messages.c.thread_root == thread))
+        newest_first = limit is not None and after is None
+        q = q.order_by(messages.c.msg_id.desc() if newest_first else messages.c.msg_id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            rows = [_msg(r) for r in conn.execute(q)]
+        return rows[::-1] if newest_first else rows
+
+    @on_db
+    def message(self, conv_id: str, msg_id: int) -> MessageRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(messages).where(messages.c.conv_id == conv_id,
+                                                    messages.c.msg_id == msg_id)).first()
+        return None if r is None else _msg(r)
+
+    @on_db
+    def search(self, query: str, *, conv_id: str | None = None, limit: int = 50) -> list[SearchHit]:
+        match = fts_query(query)
+        if not match:
+            return []
+        sql = ("SELECT m.conv_id, m.msg_id, m.sender, m.text, m.ctime, "
+               "snippet(messages_fts, 0, '[', ']', '…', 12) AS snip, m.type, m.body "
+               "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?")
+        params: list = [match]
+        if conv_id is not None:
+            sql += " AND m.conv_id = ?"
+            params.append(conv_id)
+        sql += " ORDER BY m.ctime DESC, m.msg_id DESC LIMIT ?"
+        params.append(int(limit))
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(sql, tuple(params)).all()
+        return [SearchHit(r.conv_id, r.msg_id, r.sender, r.text or "", r.snip, r.ctime) for r in rows]
+
+    @on_db
+    def indexed_rows(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT count(*) FROM messages_fts").scalar()
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    @on_db
+    def outbox_add(self, row: OutboxRow) -> OutboxRow:
+        with self.engine.begin() as conn:
+            conn.execute(insert(outbox).values(
+                outbox_id=row.outbox_id, conv_id=row.conv_id, payload=json.dumps(_jsonable(row.payload)),
+                sealed=None, state="pending", attempts=0, next_try=row.next_try, last_error=None, retryable=1,
+                msg_id=None, created_at=row.created_at or int(self.clock())))
+            return _out(conn.execute(select(outbox).where(outbox.c.outbox_id == row.outbox_id)).one())
+
+    @on_db
+    def outbox_get(self, outbox_id: str) -> OutboxRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(outbox).where(outbox.c.outbox_id == outbox_id)).first()
+        return None if r is None else _out(r)
+
+    @on_db
+    def outbox_list(self, conv_id: str | None = None, *, states=("pending", "sending", "failed")) -> list[OutboxRow]:
+        q = select(outbox).where(outbox.c.state.in_(list(states))).order_by(outbox.c.created_at, outbox.c.outbox_id)
+        if conv_id is not None:
+            q = q.where(outbox.c.conv_id == conv_id)
+        with self.engine.connect() as conn:
+            return [_out(r) for r in conn.execute(q)]
+
+    @on_db
+    def outbox_update(self, outbox_id: str, *, expect: tuple[str, ...], **values) -> OutboxRow | None:
+        """Move an entry if it is still in one of the `expect` states (compare-and-set: two
+        flushes never both send one entry); None if it was not."""
+        if "sealed" in values and values["sealed"] is not None:
+            values["sealed"] = json.dumps(values["sealed"])
+        if "retryable" in values:
+            values["retryable"] = int(bool(values["retryable"]))
+        if "last_error" in values and values["last_error"]:
+            values["last_error"] = str(values["last_error"])[:500]
+        with self.engine.begin() as conn:
+            done = conn.execute(update(outbox).where(outbox.c.outbox_id == outbox_id,
+                                                     outbox.c.state.in_(list(expect))).values(**values))
+            if done.rowcount != 1:
+                return None
+            return _out(conn.execute(select(outbox).where(outbox.c.outbox_id == outbox_id)).one())
+
+    @on_db
+    def outbox_drop_sent(self, conv_id: str, upto: int) -> None:
+        """Sent entries whose message the sync has stored: the message row now shows it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(outbox).where(outbox.c.conv_id == conv_id, outbox.c.state == "sent",
+                                              outbox.c.msg_id <= upto))
+
+    # -- scrubbing -------------------------------------------------------------------------
+
+    @on_db
+    def forget_conv(self, conv_id: str) -> None:
+        """Drop a conversation's local history (left the team, or the user asked)."""
+        with self.engine.begin() as conn:
+            ids = [r.id for r in conn.execute(select(messages.c.id).where(messages.c.conv_id == conv_id))]
+            for i in ids:
+                conn.exec_driver_sql("DELETE FROM messages_fts WHERE rowid = ?", (i,))
+            conn.execute(delete(messages).where(messages.c.conv_id == conv_id))
+            conn.execute(delete(outbox).where(outbox.c.conv_id == conv_id))
+            conn.execute(delete(conversations).where(conversations.c.conv_id == conv_id))
+
+
+class _Async:
+    """`ChatStore` methods as coroutines run on its db thread."""
+
+    def __init__(self, store: ChatStore):
+        self._store = store
+
+    def __getattr__(self, name: str):
+        method = getattr(self._store, name)
+        if name.startswith("_") or not callable(method) or name in ("close", "open"):
+            raise AttributeError(name)
+        db = self._store.db
+
+        async def run(*args, **kwargs):
+            return await db.run(method, *args, **kwargs)
+        run.__name__ = name
+        return run
+
+
+__all__ = ["ChatStore", "ConvRow", "MessageRow", "OutboxRow", "SearchHit", "replace", "fts_query"]
