@@ -545,3 +545,60 @@ class BlobMismatch(BlobError):
     """The bytes sent do not hash to the id they were stored under (nothing was kept)."""
 
     code = "BLOB_MISMATCH"
+
+
+class BlobQuotaExceeded(BlobError):
+    """The upload would take the account over its blob quota (nothing was kept)."""
+
+    code = "BLOB_QUOTA"
+
+
+class BlobLengthRequired(BlobError, EncodingError):
+    """A blob upload must say its size (Content-Length) before its first byte."""
+
+    code = "BLOB_LENGTH_REQUIRED"
+
+
+class BadRange(BlobError, EncodingError):
+    """A Range header that is malformed, names several ranges, or lies outside the blob."""
+
+    code = "BAD_RANGE"
+
+
+# --- chat attachments (kbapp/core/chat/signencrypt.py): what a lying server causes ------
+
+
+class AttachmentError(VerificationError):
+    """An attachment's bytes do not check out against the keys and hash its message names."""
+
+    code = "ATTACHMENT"
+
+
+class AttachmentTampered(AttachmentError):
+    """A chunk does not open or its one-time signature fails: altered, or another attachment's."""
+
+    code = "ATTACHMENT_TAMPERED"
+
+
+class AttachmentReordered(AttachmentError):
+    """A chunk of this attachment sits at another chunk's place (swapped, reordered)."""
+
+    code = "ATTACHMENT_REORDERED"
+
+
+class AttachmentTruncated(AttachmentError):
+    """The attachment stops before its short last chunk."""
+
+    code = "ATTACHMENT_TRUNCATED"
+
+
+class AttachmentTrailingData(AttachmentError):
+    """Bytes follow the attachment's last chunk."""
+
+    code = "ATTACHMENT_TRAILING_DATA"
+
+
+class AttachmentHashMismatch(AttachmentError):
+    """Every chunk opened, but the ciphertext (or the size) is not the one the message names."""
+
+    code = "ATTACHMENT_HASH_MISMATCH"
