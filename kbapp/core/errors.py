@@ -602,3 +602,8 @@ class AttachmentHashMismatch(AttachmentError):
     """Every chunk opened, but the ciphertext (or the size) is not the one the message names."""
 
     code = "ATTACHMENT_HASH_MISMATCH"
+
+
+# The chat reader's errors (ChatError and its subclasses) live in errors_chat.py for the size
+# rule; `errors.ForkedCheckpoint` and the like work from here as for every other error.
+from .errors_chat import *  # noqa: E402,F401,F403

@@ -1,0 +1,218 @@
+"""The chat header: every field a reader judges a message by, signed by the sending device.
+
+A canonical msgpack map (sorted keys) with exactly the fields of `Header`. It signs what
+Keybase left unsigned (supersedes, deletes, reply/thread, nonce, eldest seqno, device, body
+hash, prev pointers, the sender's log checkpoint and team seqno), so the server can only
+drop or reorder whole messages, and the reader notices that too. `parse_header` refuses any
+other shape, and any encoding other than the canonical one, before anything else reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..encoding import pack, unpack
+from ..errors import BadChatMessage, BadKID, EncodingError
+from ..keys import ED25519_KID_TYPE, parse_kid
+from .body import DELETING, KINDS, MAX_MSG_ID, MAX_PADDED, MAX_TARGETS, SMALL_STEP, SUPERSEDING
+from .ids import ID_SIZE, check_topic_type, conv_id_for
+
+VERSION = 1
+MAX_PREV = 10
+MAX_HEADER = 2048                    # packed header plaintext
+MIN_LIFETIME, MAX_LIFETIME = 30, 7 * 24 * 3600
+MAX_INT = (1 << 53) - 1
+NONCE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Header:
+    v: int
+    conv_id: bytes
+    team_id: bytes
+    topic_type: int
+    topic_id: bytes
+    type: str
+    prev: tuple[tuple[int, bytes], ...]
+    sender_uid: bytes
+    sender_eldest_seqno: int
+    sender_kid: bytes
+    key_gen: int
+    body_hash: bytes
+    body_len: int
+    checkpoint: tuple[int, bytes]
+    team_seqno: int
+    supersedes: int | None
+    deletes: tuple[int, ...]
+    reply_to: int | None
+    thread_root: int | None
+    ephemeral: dict | None           # {"lifetime": seconds, "ek_gen": n}
+    nonce: bytes
+    outbox_id: bytes
+    compose_time: int
+
+    # -- handy views -------------------------------------------------------------
+    @property
+    def uid(self) -> str:
+        return self.sender_uid.hex()
+
+    @property
+    def kid(self) -> str:
+        return self.sender_kid.hex()
+
+    @property
+    def lifetime(self) -> int | None:
+        return None if self.ephemeral is None else self.ephemeral["lifetime"]
+
+    def to_map(self) -> dict:
+        """The msgpack map that gets signed (lists, not tuples; keys sorted by pack_header)."""
+        m = asdict(self)
+        m["prev"] = [[i, h] for i, h in self.prev]
+        m["checkpoint"] = list(self.checkpoint)
+        m["deletes"] = list(self.deletes)
+        return m
+
+
+FIELDS = tuple(Header.__dataclass_fields__)
+
+
+def _bad(msg: str) -> BadChatMessage:
+    return BadChatMessage(f"chat header: {msg}")
+
+
+def _int(v: object, what: str, lo: int = 0, hi: int = MAX_INT) -> int:
+    if type(v) is not int or not lo <= v <= hi:
+        raise _bad(f"{what} is an integer from {lo} to {hi}")
+    return v
+
+
+def _opt_id(v: object, what: str) -> int | None:
+    return None if v is None else _int(v, what, 1, MAX_MSG_ID)
+
+
+def _b(v: object, what: str, size: int) -> bytes:
+    if not isinstance(v, (bytes, bytearray)) or len(v) != size:
+        raise _bad(f"{what} is {size} bytes")
+    return bytes(v)
+
+
+def _prev(v: object) -> tuple[tuple[int, bytes], ...]:
+    if not isinstance(v, (list, tuple)) or len(v) > MAX_PREV:
+        raise _bad(f"prev is a list of at most {MAX_PREV} [msg_id, header_hash]")
+    out = []
+    for p in v:
+        if not isinstance(p, (list, tuple)) or len(p) != 2:
+            raise _bad("a prev pointer is [msg_id, header_hash]")
+        out.append((_int(p[0], "a prev msg_id", 1, MAX_MSG_ID), _b(p[1], "a prev header hash", 32)))
+    ids = [i for i, _ in out]
+    if ids != sorted(set(ids)):
+        raise _bad("prev pointers are in ascending msg_id order, each once")
+    return tuple(out)
+
+
+def _ephemeral(v: object) -> dict | None:
+    if v is None:
+        return None
+    if not isinstance(v, dict) or set(v) != {"lifetime", "ek_gen"}:
+        raise _bad("ephemeral is {lifetime, ek_gen} or nil")
+    return {"lifetime": _int(v["lifetime"], "lifetime", MIN_LIFETIME, MAX_LIFETIME),
+            "ek_gen": _int(v["ek_gen"], "ek_gen", 1, 1 << 31)}
+
+
+def check_header(m: object) -> Header:
+    """A Header from a map with exactly the right fields and types; BadChatMessage otherwise."""
+    if not isinstance(m, dict) or set(m) != set(FIELDS):
+        raise _bad(f"a header has exactly the fields {sorted(FIELDS)}")
+    if m["v"] != VERSION or type(m["v"]) is not int:
+        raise _bad(f"unknown header version {m['v']!r}")
+    if not isinstance(m["type"], str) or m["type"] not in KINDS:
+        raise _bad(f"unknown message type {str(m['type'])[:32]!r}")
+    try:
+        kid = parse_kid(m["sender_kid"] if isinstance(m["sender_kid"], (bytes, bytearray)) else b"")
+    except BadKID:
+        raise _bad("sender_kid is a 35-byte KID") from None
+    if kid.kind != ED25519_KID_TYPE:
+        raise _bad("sender_kid is an Ed25519 signing KID")
+    cp = m["checkpoint"]
+    if not isinstance(cp, (list, tuple)) or len(cp) != 2:
+        raise _bad("checkpoint is [size, root]")
+    deletes = m["deletes"]
+    if not isinstance(deletes, (list, tuple)) or len(deletes) > MAX_TARGETS:
+        raise _bad(f"deletes is a list of at most {MAX_TARGETS} msg_ids")
+    h = Header(
+        v=VERSION, conv_id=_b(m["conv_id"], "conv_id", ID_SIZE), team_id=_b(m["team_id"], "team_id", ID_SIZE),
+        topic_type=_topic_type(m["topic_type"]), topic_id=_b(m["topic_id"], "topic_id", ID_SIZE),
+        type=m["type"], prev=_prev(m["prev"]), sender_uid=_b(m["sender_uid"], "sender_uid", ID_SIZE),
+        sender_eldest_seqno=_int(m["sender_eldest_seqno"], "sender_eldest_seqno", 1),
+        sender_kid=bytes(m["sender_kid"]), key_gen=_int(m["key_gen"], "key_gen", 1, 1 << 31),
+        body_hash=_b(m["body_hash"], "body_hash", 32),
+        body_len=_int(m["body_len"], "body_len", SMALL_STEP, MAX_PADDED),
+        checkpoint=(_int(cp[0], "checkpoint size", 1), _b(cp[1], "checkpoint root", 32)),
+        team_seqno=_int(m["team_seqno"], "team_seqno", 1),
+        supersedes=_opt_id(m["supersedes"], "supersedes"),
+        deletes=tuple(_int(x, "a deleted msg_id", 1, MAX_MSG_ID) for x in deletes),
+        reply_to=_opt_id(m["reply_to"], "reply_to"), thread_root=_opt_id(m["thread_root"], "thread_root"),
+        ephemeral=_ephemeral(m["ephemeral"]), nonce=_b(m["nonce"], "nonce", NONCE_SIZE),
+        outbox_id=_b(m["outbox_id"], "outbox_id", ID_SIZE),
+        compose_time=_int(m["compose_time"], "compose_time"))
+    _check_consistent(h)
+    return h
+
+
+def _topic_type(v: object) -> int:
+    try:
+        return check_topic_type(v)
+    except BadChatMessage as e:
+        raise _bad(str(e)) from None
+
+
+def _check_consistent(h: Header) -> None:
+    """The rules a header keeps on its own: derivable conv_id, supersedes/deletes by type."""
+    if h.conv_id != conv_id_for(h.team_id, h.topic_type, h.topic_id):
+        raise _bad("conv_id does not derive from team_id, topic_type and topic_id")
+    if (h.supersedes is not None) != (h.type in SUPERSEDING):
+        raise _bad(f"supersedes is set exactly for {sorted(SUPERSEDING)}")
+    if bool(h.deletes) != (h.type in DELETING):
+        raise _bad(f"deletes is set exactly for {sorted(DELETING)}")
+    if len(set(h.deletes)) != len(h.deletes):
+        raise _bad("deletes repeats a msg_id")
+    if h.body_len % SMALL_STEP:
+        raise _bad("body_len is a padded size")
+
+
+def build_header(**fields: Any) -> Header:
+    """A checked Header from keyword fields (v defaults to 1; lists for prev/deletes are fine)."""
+    fields.setdefault("v", VERSION)
+    fields.setdefault("supersedes", None)
+    fields.setdefault("deletes", [])
+    fields.setdefault("reply_to", None)
+    fields.setdefault("thread_root", None)
+    fields.setdefault("ephemeral", None)
+    fields.setdefault("prev", [])
+    return check_header(fields)
+
+
+def pack_header(h: Header) -> bytes:
+    """Canonical bytes: the map's keys sorted, nested maps too."""
+    m = h.to_map()
+    if m["ephemeral"] is not None:
+        m["ephemeral"] = {k: m["ephemeral"][k] for k in sorted(m["ephemeral"])}
+    data = pack({k: m[k] for k in sorted(m)})
+    if len(data) > MAX_HEADER:
+        raise _bad(f"over {MAX_HEADER} bytes")
+    return data
+
+
+def parse_header(data: bytes) -> Header:
+    """A Header from its exact canonical bytes (anything else is refused: no malleability)."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_HEADER:
+        raise _bad(f"a packed header is at most {MAX_HEADER} bytes")
+    try:
+        m = unpack(bytes(data), max_size=MAX_HEADER, max_depth=4)
+    except EncodingError as e:
+        raise _bad(str(e)) from None
+    h = check_header(m)
+    if pack_header(h) != bytes(data):
+        raise _bad("not the canonical encoding")
+    return h
