@@ -175,6 +175,9 @@ push_events = Table(
     sqlite_autoincrement=True,                          # cursors never reused after a prune
 )
 
+# --- chat (migration 0007): on this MetaData, declared in their own module ------------
+from . import chat_tables  # noqa: E402,F401  (registers its tables on `metadata`)
+
 
 def normalise_url(db: str | None, data_dir: Path) -> str:
     """`None` -> SQLite in data_dir; a bare path -> SQLite there; URLs pass through."""
