@@ -61,16 +61,17 @@ class ChatWorld:
                    key_gen=st.generation, checkpoint=self.checkpoint(), team_seqno=st.seqno,
                    nonce=self.w.rand(16), outbox_id=self.w.rand(16), compose_time=self.time)
         keys = fields.pop("keys", None)
+        body_k = fields.pop("body_k", None)
         hdr.update(fields)
         keys = keys or self.keys(hdr["key_gen"], hdr["conv_id"])
         return seal_message(body=body, device=device or user.device, keys=keys, header_nonce=self.w.rand(24),
-                            body_nonce=self.w.rand(24), **hdr)
+                            body_nonce=self.w.rand(24), body_k=body_k, **hdr)
 
     def post(self, sealed: Sealed, msg_id: int | None = None) -> dict:
         msg_id = msg_id or (self.served[-1]["msg_id"] + 1 if self.served else 1)
         h = sealed.header
         wire = {"v": 1, "conv_id": self.conv_id.hex(), "msg_id": msg_id, "ctime": self.time,
-                "key_gen": h.key_gen, "ek_gen": None, "header": b64encode(sealed.sealed_header),
+                "key_gen": h.key_gen, "ek_gen": sealed.post()["ek_gen"], "header": b64encode(sealed.sealed_header),
                 "body": b64encode(sealed.sealed_body), "hints": sealed.post()["hints"], "superseded_by": None}
         self.served.append(wire)
         self.sealed[msg_id] = sealed
@@ -83,6 +84,7 @@ class ChatWorld:
         from kbapp.core.chat.judge import ConversationJudge
         kw.setdefault("known_checkpoints", self.known())
         kw.setdefault("now", self.time + 10)
-        return ConversationJudge(conv_id=self.conv_id, team=self.team.state,
+        kw.setdefault("team", self.team.state)
+        return ConversationJudge(conv_id=self.conv_id,
                                  chat_keys={g: chat_key(k) for g, k in self.team.keys.items()},
                                  key_at=self.w.user_key_at, **kw)
