@@ -8,7 +8,8 @@ job of `identify` and `transparency`.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+from typing import Any, AsyncIterator
 from urllib.parse import quote
 
 import httpx
@@ -18,8 +19,11 @@ from kbapp.core.encoding import loads_json
 
 MAX_RESPONSE = 8 << 20
 _TYPED = {"BAD_READ_TOKEN": errors.BadReadToken, "READ_NOT_ALLOWED": errors.ReadNotAllowed}
+_TYPED_BLOB = {e.code: e for e in (errors.BlobQuotaExceeded, errors.BlobMismatch, errors.BadBlobId, errors.BadRange,
+                                   errors.BlobLengthRequired)}
 MAX_DEPTH = 24
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+BLOB_TIMEOUT = httpx.Timeout(120.0, connect=5.0)    # the server hashes and fsyncs a whole blob before it answers
 # A pooled connection is dropped well before the server's idle timeout (5 s by default,
 # docs/server.md): reusing one just as the server closes it fails the request mid-flight.
 LIMITS = httpx.Limits(keepalive_expiry=2.0)
@@ -33,6 +37,16 @@ def _retry_after(value: str | None) -> int:
     if value is None or not value.strip().isdigit() or len(value.strip()) > 6:
         return 1
     return max(0, min(int(value.strip()), 3600))
+
+
+async def _capped(resp: httpx.Response, cap: int) -> bytes:
+    """A small answer's bytes, at most `cap` of them (the rest is not read)."""
+    raw = b""
+    async for piece in resp.aiter_raw():
+        raw += piece
+        if len(raw) >= cap:
+            return raw[:cap]
+    return raw
 
 
 class ServerAPI:
@@ -98,32 +112,36 @@ class ServerAPI:
             raise errors.NetworkError(f"cannot reach the server at {self.base_url}: {e}") from None
         raw = b"".join(chunks)
         if status >= 400:
-            try:
-                body = loads_json(raw, max_size=self.max_response, max_depth=MAX_DEPTH) if raw else None
-            except errors.EncodingError:
-                body = None  # an HTML error page from a proxy, say
-        else:
-            body = loads_json(raw, max_size=self.max_response, max_depth=MAX_DEPTH) if raw else None
-        if status >= 400:
-            err = body.get("error") if isinstance(body, dict) else None
-            msg = str(err.get("message", ""))[:500] if isinstance(err, dict) else f"HTTP {status}"
-            code = str(err.get("code", "")) if isinstance(err, dict) else ""
-            if status == 404:
-                raise errors.NotFound(msg)
-            if status == 409:
-                raise errors.Conflict(msg)
-            if status == 429:
-                raise errors.RateLimited(msg, status, code, retry_after=retry_after)
-            if status == 408:
-                raise errors.RequestTimeout(f"the server timed out this request: {msg}", status, code)
-            if status == 503:
-                raise errors.ServerBusy(f"the server is busy, try again in {retry_after} s: {msg}", status, code)
-            if code in _TYPED:
-                raise _TYPED[code](msg, status, code)
-            raise errors.ServerError(f"server refused: {msg}", status, code)
+            self._refused(status, raw, retry_after)
+        body = loads_json(raw, max_size=self.max_response, max_depth=MAX_DEPTH) if raw else None
         if not isinstance(body, dict):
             raise errors.EncodingError(f"server answer to {path} is not a JSON object")
         return body
+
+    def _refused(self, status: int, raw: bytes, retry_after: int) -> None:
+        """Raise the typed error of an HTTP error answer (its JSON `error`, if it has one)."""
+        try:
+            body = loads_json(raw, max_size=self.max_response, max_depth=MAX_DEPTH) if raw else None
+        except errors.EncodingError:
+            body = None  # an HTML error page from a proxy, say
+        err = body.get("error") if isinstance(body, dict) else None
+        msg = str(err.get("message", ""))[:500] if isinstance(err, dict) else f"HTTP {status}"
+        code = str(err.get("code", "")) if isinstance(err, dict) else ""
+        if status == 404:
+            raise errors.NotFound(msg)
+        if status == 409:
+            raise errors.Conflict(msg)
+        if status == 429:
+            raise errors.RateLimited(msg, status, code, retry_after=retry_after)
+        if status == 408:
+            raise errors.RequestTimeout(f"the server timed out this request: {msg}", status, code)
+        if status == 503:
+            raise errors.ServerBusy(f"the server is busy, try again in {retry_after} s: {msg}", status, code)
+        if code in _TYPED:
+            raise _TYPED[code](msg, status, code)
+        if code in _TYPED_BLOB:
+            raise _TYPED_BLOB[code](msg)
+        raise errors.ServerError(f"server refused: {msg}", status, code)
 
     async def get(self, path: str, **params) -> dict:
         return await self._request("GET", path, params=params or None)
@@ -279,6 +297,63 @@ class ServerAPI:
         if not isinstance(items, list):
             raise errors.EncodingError("malformed invite acceptance list")
         return items[:500]
+
+    # blobs (chat attachments): streamed both ways, with a read token; what comes back is
+    # checked chunk by chunk by client/chat/transfer.py, never trusted here
+
+    async def blob_quota(self) -> dict:
+        return await self.get_auth("/v1/blobs")
+
+    async def blob_put(self, blob_id: str, content: AsyncIterator[bytes], size: int) -> dict:
+        """Stream `size` bytes to the blob `blob_id`. Not retried here (the body is a
+        one-shot stream): the caller starts over with a fresh one."""
+        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        if self.read_tokens is not None:
+            headers["Authorization"] = await self.read_tokens.header()
+        try:
+            async with self._client.stream("PUT", f"{self.base_url}/v1/blobs/{blob_id}", content=content,
+                                           headers=headers, timeout=BLOB_TIMEOUT) as resp:
+                raw = await _capped(resp, 65536)
+        except httpx.TimeoutException:
+            raise errors.NetworkError(f"the server at {self.base_url} stopped taking the upload") from None
+        except httpx.HTTPError as e:
+            raise errors.NetworkError(f"upload to {self.base_url} failed: {e}") from None
+        if resp.status_code >= 400:
+            self._blob_refused(resp, raw)
+        body = loads_json(raw, max_size=65536, max_depth=2)
+        if not isinstance(body, dict):
+            raise errors.EncodingError("malformed blob upload answer")
+        return body
+
+    def _blob_refused(self, resp: httpx.Response, raw: bytes) -> None:
+        if resp.status_code == 401 and self.read_tokens is not None:
+            self.read_tokens.forget()             # the next try mints a fresh token
+        try:
+            self._refused(resp.status_code, raw, _retry_after(resp.headers.get("retry-after")))
+        except errors.ServerError as e:
+            if e.status == 413:
+                raise errors.TooLarge(str(e)) from None
+            raise
+
+    @contextlib.asynccontextmanager
+    async def blob_get(self, blob_id: str, start: int | None = None, stop: int | None = None):
+        """The streamed response for the blob (bytes [start, stop) when given); the caller
+        reads `aiter_raw()` and checks every byte."""
+        headers = {"Authorization": await self.read_tokens.header()} if self.read_tokens is not None else {}
+        if start is not None:
+            headers["Range"] = f"bytes={start}-{'' if stop is None else stop - 1}"
+        try:
+            async with self._client.stream("GET", f"{self.base_url}/v1/blobs/{blob_id}", headers=headers,
+                                           timeout=BLOB_TIMEOUT) as resp:
+                if resp.status_code >= 400:
+                    self._blob_refused(resp, await _capped(resp, 65536))
+                if start is not None and resp.status_code != 206:
+                    raise errors.EncodingError("the server ignored the byte range asked for")
+                yield resp
+        except httpx.TimeoutException:
+            raise errors.NetworkError(f"the server at {self.base_url} stopped sending the blob") from None
+        except httpx.HTTPError as e:
+            raise errors.NetworkError(f"download from {self.base_url} failed: {e}") from None
 
     async def kex_post(self, channel: str, msg_b64: str) -> int:
         body = await self.post(f"/v1/kex/{channel}", {"msg": msg_b64})

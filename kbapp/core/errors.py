@@ -604,6 +604,12 @@ class AttachmentHashMismatch(AttachmentError):
     code = "ATTACHMENT_HASH_MISMATCH"
 
 
+class AttachmentFileChanged(KbappError):
+    """The file being uploaded changed between the pass that named its blob and the upload."""
+
+    code = "ATTACHMENT_FILE_CHANGED"
+
+
 # The chat reader's errors (ChatError and its subclasses) live in errors_chat.py for the size
 # rule; `errors.ForkedCheckpoint` and the like work from here as for every other error.
 from .errors_chat import *  # noqa: E402,F401,F403

@@ -10,25 +10,32 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from .limits import MAX_BODY, LimitConfig, Limits, RateLimiter, SignupLimiter, WriteLimits  # noqa: F401
+from .blobstore import BlobStore
 from .push import PushHub
+from .routes import blobs as blob_routes
 from .routes import kex, log, teams, users
 from .routes.common import STATUS, Http, error_response  # noqa: F401  (push.py, tests)
 from .service import Service
 
 
 def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
-               max_body: int = MAX_BODY, limits: LimitConfig | None = None) -> Limits:
-    """The API behind its limits; `limits` overrides rate, burst and max_body."""
+               max_body: int = MAX_BODY, limits: LimitConfig | None = None,
+               blobs: BlobStore | None = None) -> Limits:
+    """The API behind its limits; `limits` overrides rate, burst and max_body. Without a
+    blob store the blob routes are not served."""
     cfg = limits or LimitConfig.from_flags(rate, burst, max_body=max_body)
     max_body = cfg.max_body
     writes = WriteLimits(cfg)
 
     http = Http(service, max_body, writes)
     routes = [*log.routes(http), *users.routes(http), *kex.routes(http), *teams.routes(http)]
+    if blobs is not None:
+        routes += blob_routes.routes(http, blobs, cfg)
     push = PushHub(service)                  # hints over /v1/push; each write records one (push.py)
     routes += push.routes()
     app = Starlette(routes=routes)
     app.state.push = push
     app.state.service = service
     return Limits(push.recorder(app), RateLimiter(cfg.rate, cfg.burst), max_body=max_body,
-                  signups=SignupLimiter(cfg), body_timeout=cfg.body_timeout)
+                  signups=SignupLimiter(cfg), body_timeout=cfg.body_timeout,
+                  blob_max=cfg.blob_max, blob_min_rate=cfg.blob_min_rate)

@@ -54,8 +54,12 @@ class BlobStore(Protocol):
         """Store the streamed bytes under `blob_id` (their SHA-256); returns their size.
         Storing an id that exists again is allowed (same id, same bytes)."""
 
-    def open(self, blob_id: str) -> Iterator[bytes]:
-        """The blob's bytes, a chunk at a time; `NotFound` if absent."""
+    def open(self, blob_id: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        """The blob's bytes [start, stop), a chunk at a time (a ranged read: seeking into an
+        attachment); `NotFound` if absent."""
+
+    def size(self, blob_id: str) -> int:
+        """Its length in bytes; `NotFound` if absent."""
 
     def get(self, blob_id: str) -> bytes:
         """The whole blob (small blobs; prefer `open` to stream)."""
@@ -117,13 +121,21 @@ class FilesystemBlobStore:
                 view = view[os.write(fd, view):]
         return size, h.hexdigest()
 
-    def open(self, blob_id: str) -> Iterator[bytes]:
+    def open(self, blob_id: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
         path = self._path(blob_id)
         try:
             f = open(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
         except FileNotFoundError:
             raise errors.NotFound("no such blob") from None
-        return _chunks(f)
+        if start:
+            f.seek(start)
+        return _chunks(f, None if stop is None else max(0, stop - start))
+
+    def size(self, blob_id: str) -> int:
+        try:
+            return os.stat(self._path(blob_id), follow_symlinks=False).st_size
+        except FileNotFoundError:
+            raise errors.NotFound("no such blob") from None
 
     def get(self, blob_id: str) -> bytes:
         return b"".join(self.open(blob_id))
@@ -141,9 +153,14 @@ class FilesystemBlobStore:
         return True
 
 
-def _chunks(f) -> Iterator[bytes]:
+def _chunks(f, left: int | None = None) -> Iterator[bytes]:
     with f:
-        while chunk := f.read(READ_CHUNK):
+        while left is None or left > 0:
+            chunk = f.read(READ_CHUNK if left is None else min(READ_CHUNK, left))
+            if not chunk:
+                return
+            if left is not None:
+                left -= len(chunk)
             yield chunk
 
 

@@ -23,7 +23,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from kbapp.core import errors
 
-from .limits import client_key
+from .limits import BLOB_MIN_RATE, body_timeout_for, client_key
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class ConnGuards:
     max_connections: int = 1000
     max_per_client: int = 64          # 0: no per-address cap
     trusted_proxies: tuple = ()       # addresses exempt from the per-address cap
+    blob_min_rate: float = BLOB_MIN_RATE   # a blob upload's body: body_timeout + length at this rate
 
     def exempt(self, host: str) -> bool:
         if not self.trusted_proxies:
@@ -200,9 +201,10 @@ class GuardedH11Protocol(H11Protocol):
             self._header_timer.cancel()
             self._header_timer = None
         if state is h11.SEND_BODY:
-            if self._body_timer is None and self.guards.body_timeout > 0:
-                self._body_timer = self.loop.call_later(self.guards.body_timeout + BODY_GRACE,
-                                                        self._body_expired)
+            timeout = body_timeout_for(getattr(self, "scope", None), self.guards.body_timeout,
+                                       self.guards.blob_min_rate)
+            if self._body_timer is None and timeout > 0:
+                self._body_timer = self.loop.call_later(timeout + BODY_GRACE, self._body_expired)
         elif self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 
 LIMIT_FLAGS = ("account_rate", "account_burst", "device_rate", "device_burst", "signup_rate", "signup_burst",
-               "signup_global_rate", "signup_global_burst")
+               "chat_rate", "chat_burst", "chat_sweep_every",
+               "signup_global_rate", "signup_global_burst",
+               "blob_rate", "blob_burst", "blob_max", "blob_quota", "blob_min_rate")
 
 
 def add_server_flags(s: argparse.ArgumentParser) -> None:
@@ -25,6 +27,18 @@ def add_server_flags(s: argparse.ArgumentParser) -> None:
     g.add_argument("--signup-burst", type=int, default=None, help="(default 10)")
     g.add_argument("--signup-global-rate", type=float, default=None, help="signups/s in all (default 10)")
     g.add_argument("--signup-global-burst", type=int, default=None, help="(default 100)")
+    g.add_argument("--chat-rate", type=float, default=None, help="chat posts/s per device key (default 5)")
+    g.add_argument("--chat-burst", type=int, default=None, help="(default 60)")
+    g.add_argument("--chat-sweep-every", type=float, default=None,
+                   help="seconds between purges of exploded chat messages (default 60; 0: only on read)")
+    b = s.add_argument_group("blobs (chat attachments: PUT/GET /v1/blobs/ID)")
+    b.add_argument("--blob-rate", type=float, default=None, help="blob uploads/s per device key (default 0.5)")
+    b.add_argument("--blob-burst", type=int, default=None, help="(default 20)")
+    b.add_argument("--blob-max", type=int, default=None,
+                   help="bytes of one blob (default: a 2 GiB attachment and its encryption overhead)")
+    b.add_argument("--blob-quota", type=int, default=None, help="bytes of blobs per account (default 20 GiB)")
+    b.add_argument("--blob-min-rate", type=float, default=None,
+                   help="bytes/s a blob upload must average beyond --body-timeout, else 408 (default 65536)")
     c = s.add_argument_group("connections")
     c.add_argument("--header-timeout", type=float, default=10.0,
                    help="seconds for a request's headers to arrive (default 10)")

@@ -23,14 +23,21 @@ from dataclasses import dataclass
 from starlette.responses import JSONResponse
 
 from kbapp.core import errors
+from kbapp.core.chat.signencrypt import sealed_size
 from kbapp.core.keys import kid_hex
 from kbapp.core.sigchain import parse_link
 
 MAX_BODY = 1 << 20
 SIGNUP_PATH = "/v1/signup"
+BLOB_PATH = "/v1/blobs/"          # PUT: a streamed blob upload, capped by blob_max instead (routes/blobs.py)
+BLOB_MAX = sealed_size(2 << 30)   # a 2 GiB attachment and its signencrypt overhead
+BLOB_QUOTA = 20 << 30             # bytes of blobs per account
+BLOB_MIN_RATE = 64 << 10          # bytes/s a blob upload must average (beyond body_timeout)
 
 # Defaults of the limits that `--rate 0` also switches off unless given explicitly.
-DEFAULT_RATES = {"account_rate": 2.0, "device_rate": 1.0, "signup_rate": 0.1, "signup_global_rate": 10.0}
+DEFAULT_RATES = {"account_rate": 2.0, "device_rate": 1.0, "signup_rate": 0.1, "signup_global_rate": 10.0,
+                 "blob_rate": 0.5}
+DEFAULT_RATES["chat_rate"] = 5.0     # chat posts per device key (routes/chat.py)
 
 
 @dataclass(frozen=True)
@@ -47,8 +54,16 @@ class LimitConfig:
     signup_burst: int = 10
     signup_global_rate: float = 10.0  # signups, all clients together
     signup_global_burst: int = 100
+    chat_rate: float = 5.0            # chat posts/s per device key (typing: twice that)
+    chat_burst: int = 60
+    chat_sweep_every: float = 60.0    # seconds between sweeps of exploded chat messages (0: off)
     max_body: int = MAX_BODY
     body_timeout: float = 30.0        # the whole body within this many seconds of the headers
+    blob_rate: float = 0.5            # blob uploads per device (signing key of the read token)
+    blob_burst: int = 20
+    blob_max: int = BLOB_MAX          # bytes of one blob (the blob upload's body cap)
+    blob_quota: int = BLOB_QUOTA      # bytes of blobs per account
+    blob_min_rate: float = BLOB_MIN_RATE
 
     @classmethod
     def from_flags(cls, rate: float, burst: int, **given) -> "LimitConfig":
@@ -58,6 +73,20 @@ class LimitConfig:
             if given.get(name) is None:
                 given[name] = 0.0 if rate <= 0 else default
         return cls(rate=rate, burst=burst, **{k: v for k, v in given.items() if v is not None})
+
+
+def is_blob_upload(scope) -> bool:
+    return scope.get("method") == "PUT" and str(scope.get("path", "")).startswith(BLOB_PATH)
+
+
+def body_timeout_for(scope, body_timeout: float, min_rate: float) -> float:
+    """Seconds a request's whole body may take: `body_timeout`, plus for a blob upload its
+    declared length at `min_rate` (a 2 GiB upload is slow, not a slowloris; a trickle
+    under the rate still is). 0: no timeout."""
+    if body_timeout <= 0 or not scope or not is_blob_upload(scope) or min_rate <= 0:
+        return body_timeout
+    length = dict(scope.get("headers") or []).get(b"content-length", b"")
+    return body_timeout + (int(length) / min_rate if length.isdigit() and len(length) < 19 else 0.0)
 
 
 def retry_seconds(wait: float) -> int:
@@ -222,9 +251,10 @@ class Limits:
 
     def __init__(self, app, limiter: RateLimiter, max_body: int = MAX_BODY, *,
                  signups: SignupLimiter | None = None, body_timeout: float = 0.0,
-                 clock=time.monotonic):
+                 clock=time.monotonic, blob_max: int = BLOB_MAX, blob_min_rate: float = BLOB_MIN_RATE):
         self.app, self.limiter, self.max_body = app, limiter, max_body
         self.signups, self.body_timeout, self.clock = signups, body_timeout, clock
+        self.blob_max, self.blob_min_rate = blob_max, blob_min_rate
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":      # the push channel: its opening counts as a request
@@ -247,11 +277,13 @@ class Limits:
             return await error_response(rate_limited(what, wait), 429)(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            resp = error_response(errors.TooLarge(f"request body over {self.max_body} bytes"), 413)
+        max_body = self.blob_max if is_blob_upload(scope) else self.max_body
+        if length is not None and (not length.isdigit() or int(length) > max_body):
+            resp = error_response(errors.TooLarge(f"request body over {max_body} bytes"), 413)
             return await resp(scope, receive, send)
         seen, done = 0, False
-        deadline = self.clock() + self.body_timeout if self.body_timeout > 0 else None
+        timeout = body_timeout_for(scope, self.body_timeout, self.blob_min_rate)
+        deadline = self.clock() + timeout if timeout > 0 else None
 
         async def capped_receive():
             nonlocal seen, done
@@ -262,11 +294,11 @@ class Limits:
                     message = await asyncio.wait_for(receive(), max(0.0, deadline - self.clock()))
                 except asyncio.TimeoutError:
                     raise errors.RequestTimeout(
-                        f"request body not received within {self.body_timeout:g} s", 408) from None
+                        f"request body not received within {timeout:g} s", 408) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise errors.TooLarge(f"request body over {self.max_body} bytes")
+                if seen > max_body:
+                    raise errors.TooLarge(f"request body over {max_body} bytes")
             done = done or message["type"] != "http.request" or not message.get("more_body")
             return message
 

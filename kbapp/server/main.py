@@ -11,8 +11,9 @@ from pathlib import Path
 import uvicorn
 
 from .app import create_app
+from .blobstore import FilesystemBlobStore
 from .connections import ConnGuards, connection_plan, protocol_class, raise_fd_limit
-from .limits import LimitConfig
+from .limits import BLOB_MIN_RATE, LimitConfig
 from .db import make_engine, normalise_url, upgrade
 from .service import Service, load_or_create_server_key
 
@@ -58,7 +59,8 @@ def build(cfg: ServerConfig):
     origin = cfg.origin or f"kbapp.local/{bytes(key.verify_key).hex()[:16]}"
     service = Service(engine, key, origin)
     limits = LimitConfig.from_flags(cfg.rate, cfg.burst, body_timeout=cfg.body_timeout, **cfg.limits)
-    return service, create_app(service, limits=limits)
+    blobs = FilesystemBlobStore(cfg.data_dir / "blobs", max_size=limits.blob_max)
+    return service, create_app(service, limits=limits, blobs=blobs)
 
 
 def uvicorn_config(app, cfg: ServerConfig) -> uvicorn.Config:
@@ -67,6 +69,7 @@ def uvicorn_config(app, cfg: ServerConfig) -> uvicorn.Config:
     (uvicorn would otherwise believe any client on 127.0.0.1)."""
     cap, backlog = connection_plan(cfg.max_connections, raise_fd_limit())
     guards = ConnGuards(header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout,
+                        blob_min_rate=float(cfg.limits.get("blob_min_rate", BLOB_MIN_RATE)),
                         max_connections=cap, max_per_client=cfg.max_per_client,
                         trusted_proxies=tuple(cfg.trust_proxy))
     return uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False, backlog=backlog,

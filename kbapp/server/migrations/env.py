@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from kbapp.server import blob_tables  # noqa: F401  (registers the blobs table on `metadata`)
 from kbapp.server.db import metadata
 
 config = context.config

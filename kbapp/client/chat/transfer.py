@@ -1,0 +1,277 @@
+"""Attachments to and from the server's blob store, streamed, memory flat.
+
+`upload(api, path)` signencrypts a file with one-time keys (core/chat/signencrypt.py)
+and streams it to `PUT /v1/blobs/{id}`; the returned `AttachmentRef` (keys, hash, size,
+name, mime) goes into the message body and nowhere else. `download(api, ref, dest)`
+streams the blob back, checks every chunk before a byte of it is written, and checks
+the whole ciphertext's hash at the end; `fetch_chunk` reads one chunk alone (a seek).
+
+Why two passes on upload: the blob id is the SHA-256 of the ciphertext, and the server
+keeps an upload only under the id it hashes to (content addressing: one id, one content,
+nothing to rename, a retry is the same request). The id must be in the PUT's path before
+the first byte, so a first pass encrypts and hashes without sending (encryption is
+deterministic given the keys), the second encrypts again and sends. It costs one more
+local encryption (cheaper than the network) instead of a temporary id, a server-side
+rename and a second state to clean up. A file that changes between the passes is caught
+(AttachmentFileChanged) and the server keeps nothing.
+
+File reads, encryption and decryption run in worker threads a piece at a time; the event
+loop (the GUI's) only moves bytes. At most a couple of 1 MiB packets are in memory.
+`progress(done, total)` is called on the event loop; `cancel` (a threading.Event) or
+cancelling the task stops it: nothing is kept on the server, no partial file is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from kbapp.core import errors
+from kbapp.core.chat import signencrypt as se
+
+Progress = Callable[[int, int], None]
+READ = se.CHUNK                  # bytes read from the file at a time
+DEFAULT_MIME = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    """What a reader needs to fetch and check an attachment: the attachment body's fields."""
+
+    blob_id: str          # hex of enc_hash: the server's name for the ciphertext
+    enc_hash: bytes
+    size: int             # plaintext bytes
+    key: bytes
+    verify_pub: bytes
+    nonce: bytes
+    name: str
+    mime: str
+
+    def keys(self) -> se.AttachmentKeys:
+        return se.AttachmentKeys(self.key, self.verify_pub, self.nonce)
+
+    @property
+    def sealed_size(self) -> int:
+        return se.sealed_size(self.size)
+
+    def to_body(self, meta: dict | None = None) -> dict:
+        """The attachment body's fields (core/chat/body.py; `preview` is the caller's)."""
+        return {"blob_id": self.blob_id, "enc_hash": self.enc_hash, "size": self.size, "key": self.key,
+                "verify_pub": self.verify_pub, "nonce": self.nonce, "name": self.name, "mime": self.mime,
+                "meta": dict(meta or {})}
+
+    @classmethod
+    def from_body(cls, body: dict) -> "AttachmentRef":
+        """From a verified attachment body (its fields were checked by core/chat/body.py)."""
+        ref = cls(body["blob_id"], bytes(body["enc_hash"]), int(body["size"]), bytes(body["key"]),
+                  bytes(body["verify_pub"]), bytes(body["nonce"]), str(body.get("name", "")),
+                  str(body.get("mime", DEFAULT_MIME)))
+        if ref.enc_hash.hex() != ref.blob_id or ref.size < 0:
+            raise errors.EncodingError("an attachment's blob id is the hex of its enc_hash")
+        ref.keys()                                   # the key sizes
+        return ref
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise errors.Cancelled("the transfer was cancelled")
+
+
+def _guess_mime(name: str) -> str:
+    mime = (mimetypes.guess_type(name)[0] or DEFAULT_MIME).lower()
+    return mime if "/" in mime and len(mime) <= 127 else DEFAULT_MIME
+
+
+class _SealedFile:
+    """One encryption pass over the file: `next()` in a worker thread gives the next packet
+    (None at the end). Reads exactly `size` bytes: a file that shrank is an error."""
+
+    def __init__(self, path: Path, keys: se.AttachmentKeys, size: int):
+        self.f = open(path, "rb")
+        self.enc = se.Encoder(keys)
+        self.left = size
+        self.pending: list[bytes] = []
+        self.done = False
+
+    def next(self) -> bytes | None:
+        while not self.pending and not self.done:
+            if self.left == 0:
+                self.pending.append(self.enc.finish())
+                self.done = True
+                break
+            piece = self.f.read(min(READ, self.left))
+            if not piece:
+                raise errors.AttachmentFileChanged("the file shrank during the upload")
+            self.left -= len(piece)
+            self.pending += self.enc.update(piece)
+        return self.pending.pop(0) if self.pending else None
+
+    def close(self) -> None:
+        self.f.close()
+
+
+async def _hash_pass(path: Path, keys: se.AttachmentKeys, size: int, progress, total: int,
+                     cancel: threading.Event | None) -> bytes:
+    sealed = _SealedFile(path, keys, size)
+    try:
+        while (packet := await asyncio.to_thread(sealed.next)) is not None:
+            _check(cancel)
+            if progress is not None:
+                progress(sealed.enc.sealed, total)
+        return sealed.enc.enc_hash
+    finally:
+        sealed.close()
+
+
+async def upload(api, path: Path | str, *, name: str | None = None, mime: str | None = None,
+                 rng: Callable[[int], bytes] = os.urandom, progress: Progress | None = None,
+                 cancel: threading.Event | None = None) -> AttachmentRef:
+    """Encrypt and upload the file; its AttachmentRef. `progress(done, total)` counts bytes
+    of both passes (total = twice the ciphertext size). Refused before any work when the
+    file is over the server's size cap or the account's quota (TooLarge,
+    BlobQuotaExceeded); the server checks both again."""
+    path = Path(path)
+    size = os.stat(path).st_size
+    sealed_total = se.sealed_size(size)
+    info = await api.blob_quota()
+    if isinstance(info.get("max_size"), int) and sealed_total > info["max_size"]:
+        raise errors.TooLarge(f"{path.name} is {size} bytes; this server takes attachments up to "
+                              f"{info['max_size']} bytes (encrypted)")
+    if isinstance(info.get("used"), int) and isinstance(info.get("quota"), int) \
+            and info["used"] + sealed_total > info["quota"]:
+        raise errors.BlobQuotaExceeded(f"{path.name} would take this account over its quota of "
+                                       f"{info['quota']} bytes ({info['used']} used)")
+    keys = se.AttachmentKeys.generate(rng)
+    total = 2 * sealed_total
+    enc_hash = await _hash_pass(path, keys, size, progress, total, cancel)
+    blob_id = enc_hash.hex()
+    for attempt in (1, 2):
+        try:
+            await api.blob_put(blob_id, _send_pass(path, keys, size, enc_hash, progress, total, cancel),
+                               sealed_total)
+            break
+        except errors.BadReadToken:
+            if attempt == 2:       # a fresh token refused too: not a stale token
+                raise
+    name = name if name is not None else path.name
+    r = keys.reader()
+    return AttachmentRef(blob_id, enc_hash, size, r.key, r.verify_pub, r.nonce, name, mime or _guess_mime(name))
+
+
+async def _send_pass(path: Path, keys: se.AttachmentKeys, size: int, enc_hash: bytes, progress,
+                     total: int, cancel: threading.Event | None):
+    """The upload's body: the second encryption pass, packet by packet. Raising here aborts
+    the request, so the server never gets the whole body and keeps nothing."""
+    sealed = _SealedFile(path, keys, size)
+    try:
+        while (packet := await asyncio.to_thread(sealed.next)) is not None:
+            _check(cancel)
+            if sealed.done and sealed.enc.enc_hash != enc_hash:
+                raise errors.AttachmentFileChanged("the file changed during the upload")
+            yield packet
+            if progress is not None:
+                progress(total // 2 + sealed.enc.sealed, total)
+    finally:
+        sealed.close()
+
+
+class _PartFile:
+    """The download's temporary file next to `dest` (private, never a name that exists),
+    renamed over `dest` only once everything checked out; removed otherwise."""
+
+    def __init__(self, dest: Path):
+        self.dest = dest
+        self.path = dest.parent / f".{dest.name}.{secrets.token_hex(8)}.part"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        self.f = os.fdopen(fd, "wb")
+
+    def write(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self.f.write(chunk)
+
+    def commit(self) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        os.replace(self.path, self.dest)
+
+    def discard(self) -> None:
+        if not self.f.closed:
+            self.f.close()
+        self.path.unlink(missing_ok=True)
+
+
+async def download(api, ref: AttachmentRef, dest: Path | str, *, progress: Progress | None = None,
+                   cancel: threading.Event | None = None) -> Path:
+    """Fetch, check and write the attachment to `dest` (replaced atomically, only if every
+    check passed: each chunk's seal and signature, order, the short last chunk, the
+    size, the ciphertext's hash). On any error `dest` is as it was and no partial file
+    is left. `progress(done, total)` counts ciphertext bytes."""
+    dest = Path(dest)
+    total = ref.sealed_size
+    decoder = se.Decoder(ref.keys(), enc_hash=ref.enc_hash, size=ref.size)
+    part = _PartFile(dest)
+
+    def feed(batch: bytes) -> None:
+        part.write(decoder.update(batch))
+
+    def finish() -> None:
+        part.write([decoder.finish()])
+        part.commit()
+
+    try:
+        async with api.blob_get(ref.blob_id) as resp:
+            _check_length(resp.headers.get("content-length"), total)
+            batch, done = bytearray(), 0
+            async for piece in resp.aiter_raw():
+                _check(cancel)
+                batch += piece
+                done += len(piece)
+                if done > total:
+                    raise errors.AttachmentTrailingData("the server sent more bytes than the attachment has")
+                if len(batch) >= se.PACKET:
+                    await asyncio.to_thread(feed, bytes(batch))
+                    batch = bytearray()
+                    if progress is not None:
+                        progress(done, total)
+            await asyncio.to_thread(feed, bytes(batch))
+        await asyncio.to_thread(finish)
+    except BaseException:
+        part.discard()
+        raise
+    if progress is not None:
+        progress(total, total)
+    return dest
+
+
+def _check_length(header: str | None, total: int) -> None:
+    """The announced length against the one the signed size implies: a short or long blob
+    is refused before it is read."""
+    if header is None or not header.isdigit():
+        return
+    length = int(header)
+    if length < total:
+        raise errors.AttachmentTruncated(f"the server has {length} bytes of a {total}-byte attachment")
+    if length > total:
+        raise errors.AttachmentTrailingData(f"the server has {length} bytes for a {total}-byte attachment")
+
+
+async def fetch_chunk(api, ref: AttachmentRef, index: int) -> bytes:
+    """Plaintext chunk `index` alone (a byte-range read of its packet), checked."""
+    start, stop = se.packet_range(index, ref.size)
+    async with api.blob_get(ref.blob_id, start, stop) as resp:
+        data = bytearray()
+        async for piece in resp.aiter_raw():
+            data += piece
+            if len(data) > stop - start:
+                raise errors.AttachmentTrailingData("the server sent more than the chunk asked for")
+    if len(data) < stop - start:
+        raise errors.AttachmentTruncated(f"chunk {index}: {len(data)} of its {stop - start} bytes")
+    return await asyncio.to_thread(se.open_packet, ref.keys(), index, bytes(data),
+                                   count=se.packet_count(ref.size))
