@@ -83,6 +83,8 @@ def build_parser(more=None) -> argparse.ArgumentParser:
 
     from . import team as team_cli   # `kbapp team ...`
     team_cli.add_parser(sub)
+    from . import chat as chat_cli   # `kbapp chat ...`
+    chat_cli.add_parser(sub)
 
     add_bench_parser(sub)
     from kbapp.cli import photos as photos_cli  # `kbapp photos ...` (kbapp/cli/photos.py)
@@ -249,6 +251,9 @@ async def run_command(args) -> int:
         elif args.cmd == "team":
             from . import team as team_cli
             return await team_cli.run(app, args, emit)
+        elif args.cmd == "chat":
+            from . import chat as chat_cli
+            return await chat_cli.run(app, args, emit)
         elif args.cmd == "status":
             st = await app.status()
             emit(args, st, render.status(st))

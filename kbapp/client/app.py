@@ -1,7 +1,7 @@
 """`App`: the composition root and the one async facade over the client engine.
 
 It holds the account context (context.py) and the services composed on it:
-`app.devices`, `app.social`, `app.teams`, `app.housekeeper`, `app.photos`.
+`app.devices`, `app.social`, `app.teams`, `app.housekeeper`, `app.photos`, `app.chat`.
 The CLI, the GUI and the tests call these (or the older `App` names, one-line
 delegates to them) and nothing below them.
 Every method returns plain dataclasses (models.py) and raises typed errors
@@ -39,6 +39,7 @@ from .logview import LogAudit
 from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status, TeamView
 from .paths import default_home, private_dir
 from .pending import PendingMixin
+from .chat.service import ChatService
 from .photos import PhotoService
 from .social import SocialService
 from .store import Store
@@ -84,6 +85,7 @@ class App(PendingMixin):
         self.teams = TeamsService(self.ctx, self.social)
         self.housekeeper = Housekeeper(self.ctx, self.teams)   # the chores reads no longer do
         self.photos = PhotoService(self.home, self)   # no login needed; the library opens on first use
+        self.chat = ChatService(self.ctx, self.teams)   # its store (chat.sqlite3) opens on first use
 
     # -- life cycle -------------------------------------------------------
 
@@ -104,6 +106,7 @@ class App(PendingMixin):
     async def close(self) -> None:
         photos, self.photos = self.photos, PhotoService(self.home, self)   # a fresh one if opened again
         await photos.close()   # stops its threads and closes the photo index
+        await self.chat.close()    # stops its outbox runner, closes chat.sqlite3 (opened again on use)
         if self.api is not None:
             await self.api.aclose()
         if self.store is not None:

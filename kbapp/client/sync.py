@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 CURSOR_KEY = "push.cursor"          # profile setting: "<server origin> <cursor>"
 MAX_MESSAGE = 16 * 1024
-KINDS = frozenset({"chain", "request", "acceptance", "kex"})
+KINDS = frozenset({"chain", "request", "acceptance", "kex", "chat", "typing"})   # chat: app.chat syncs
 BASE_DELAY, MAX_DELAY = 0.5, 30.0
 OPEN_TIMEOUT = 10.0
 
@@ -57,7 +57,7 @@ class ConnectionStateChanged(Event):
 
 @dataclass(frozen=True)
 class PushHint(Event):
-    """The server says `topic` changed (`kind`: chain, request, acceptance, kex). Unverified."""
+    """The server says `topic` changed (`kind`: chain, request, acceptance, kex, chat, typing). Unverified."""
 
     topic: str
     kind: str
@@ -343,7 +343,8 @@ class Sync:
         what, cursor, topic, kind = msg
         if what == "hint":
             self.app.events.emit(PushHint(topic, kind, cursor))
-            self._react(topic)
+            if kind not in ("chat", "typing"):       # a message is not a team change: app.chat syncs on it
+                self._react(topic)
         elif what == "resync":
             self.app.events.emit(PushResync(cursor))
             for t in self.topics:

@@ -610,6 +610,21 @@ class AttachmentFileChanged(KbappError):
     code = "ATTACHMENT_FILE_CHANGED"
 
 
+# --- the chat client (kbapp/client/chat): the user's mistakes, not anybody's lie -----------
+
+
+class InvalidChatInput(KbappError):
+    """What the user typed cannot be sent (empty or too long a text, a bad emoji, no target)."""
+
+    code = "CHAT_INVALID_INPUT"
+
+
+class NotSupported(KbappError):
+    """A feature this build does not have yet (the CLI exits 2)."""
+
+    code = "NOT_SUPPORTED"
+
+
 # The chat reader's errors (ChatError and its subclasses) live in errors_chat.py for the size
 # rule; `errors.ForkedCheckpoint` and the like work from here as for every other error.
 from .errors_chat import *  # noqa: E402,F401,F403

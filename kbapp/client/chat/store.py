@@ -65,6 +65,7 @@ messages = Table(
     Column("compose_time", BigInteger, nullable=False),   # the sender's clock, informational
     Column("key_gen", Integer, nullable=False),
     Column("header_hash", String(64), nullable=False),
+    Column("prev", Text, nullable=False),                 # JSON list of the msg ids it points at
     Column("supersedes", BigInteger, nullable=True),
     Column("deletes", Text, nullable=False),              # JSON list of msg ids
     Column("reply_to", BigInteger, nullable=True),
@@ -93,8 +94,15 @@ outbox = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# Small local values (the inbox version): not trusted state, only where to ask from.
+meta = Table(
+    "meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 SCHEMA_VERSION = 1
-STATUSES = ("ok", "withheld", "bad")
+STATUSES = ("ok", "withheld", "bad", "exploded", "no_key")
 OUTBOX_STATES = ("pending", "sending", "sent", "failed")
 
 
@@ -143,6 +151,7 @@ class MessageRow:
     compose_time: int = 0
     key_gen: int = 0
     header_hash: str = ""
+    prev: tuple = ()
     supersedes: int | None = None
     deletes: tuple = ()
     reply_to: int | None = None
@@ -208,8 +217,8 @@ def _msg_values(m: MessageRow) -> dict:
     return dict(conv_id=m.conv_id, msg_id=m.msg_id, status=m.status, error_code=m.error_code,
                 error=(m.error or None) and m.error[:1000], type=m.type, sender_uid=m.sender_uid,
                 sender_kid=m.sender_kid, sender=m.sender, ctime=m.ctime, compose_time=m.compose_time,
-                key_gen=m.key_gen, header_hash=m.header_hash, supersedes=m.supersedes,
-                deletes=json.dumps(list(m.deletes)), reply_to=m.reply_to, thread_root=m.thread_root,
+                key_gen=m.key_gen, header_hash=m.header_hash, prev=json.dumps(list(m.prev)),
+                supersedes=m.supersedes, deletes=json.dumps(list(m.deletes)), reply_to=m.reply_to, thread_root=m.thread_root,
                 outbox_id=m.outbox_id, body=None if m.body is None else json.dumps(_jsonable(m.body)),
                 text=m.text, edited=int(m.edited), deleted_by=m.deleted_by, explodes_at=m.explodes_at)
 
@@ -217,8 +226,8 @@ def _msg_values(m: MessageRow) -> dict:
 def _msg(r) -> MessageRow:
     return MessageRow(conv_id=r.conv_id, msg_id=r.msg_id, status=r.status, type=r.type, sender_uid=r.sender_uid,
                       sender_kid=r.sender_kid, sender=r.sender, ctime=r.ctime, compose_time=r.compose_time,
-                      key_gen=r.key_gen, header_hash=r.header_hash, supersedes=r.supersedes,
-                      deletes=tuple(json.loads(r.deletes)), reply_to=r.reply_to, thread_root=r.thread_root,
+                      key_gen=r.key_gen, header_hash=r.header_hash, prev=tuple(json.loads(r.prev)),
+                      supersedes=r.supersedes, deletes=tuple(json.loads(r.deletes)), reply_to=r.reply_to, thread_root=r.thread_root,
                       outbox_id=r.outbox_id, body=None if r.body is None else _from_jsonable(json.loads(r.body)),
                       text=r.text, edited=bool(r.edited), deleted_by=r.deleted_by, explodes_at=r.explodes_at,
                       error_code=r.error_code, error=r.error)
@@ -351,7 +360,7 @@ class ChatStore:
 
     @on_db
     def commit_sync(self, conv_id: str, rows: list[MessageRow], *, cursor: int, judge_state: bytes | None,
-                    channel: str | None = None, topic: str | None = None) -> None:
+                    covered: list[int] = (), channel: str | None = None, topic: str | None = None) -> None:
         """One sync's verified rows, their effects (edits, deletes) and the new cursor, all or nothing.
 
         Effects are applied only for rows the reader rules passed (`ok`): they checked that an
@@ -379,6 +388,11 @@ class ChatStore:
                         messages.c.conv_id == conv_id, messages.c.msg_id.in_(list(m.deletes))).values(
                         text=None, body=None, deleted_by=m.msg_id))
                     touched.update(m.deletes)
+            if covered:      # withheld until now: a later valid edit or delete explains the missing body
+                conn.execute(update(messages).where(messages.c.conv_id == conv_id, messages.c.status == "withheld",
+                                                    messages.c.msg_id.in_(list(covered))).values(
+                    status="ok", error_code=None, error=None))
+                touched.update(covered)
             self._reindex(conn, conv_id, touched)
             vals = {"cursor": cursor, "judge_state": judge_state, "updated_at": int(self.clock())}
             if channel is not None:
@@ -424,6 +438,19 @@ class ChatStore:
             r = conn.execute(select(messages).where(messages.c.conv_id == conv_id,
                                                     messages.c.msg_id == msg_id)).first()
         return None if r is None else _msg(r)
+
+    @on_db
+    def heads(self, conv_id: str, *, limit: int = 10, window: int = 500) -> list[tuple[int, str]]:
+        """[(msg_id, header_hash)] of the newest verified messages no stored message points at
+        yet (what a new message's prev pointers name), at most `limit`, ascending."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(messages.c.msg_id, messages.c.header_hash, messages.c.prev, messages.c.status)
+                                .where(messages.c.conv_id == conv_id)
+                                .order_by(messages.c.msg_id.desc()).limit(window)).all()
+        pointed = {p for r in rows for p in json.loads(r.prev)}
+        heads = [(r.msg_id, r.header_hash) for r in rows
+                 if r.status != "bad" and r.msg_id not in pointed and r.header_hash]
+        return sorted(heads[:limit])
 
     @on_db
     def search(self, query: str, *, conv_id: str | None = None, limit: int = 50) -> list[SearchHit]:
@@ -496,6 +523,19 @@ class ChatStore:
         with self.engine.begin() as conn:
             conn.execute(delete(outbox).where(outbox.c.conv_id == conv_id, outbox.c.state == "sent",
                                               outbox.c.msg_id <= upto))
+
+    # -- local values ----------------------------------------------------------------------
+
+    @on_db
+    def meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    @on_db
+    def set_meta(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(meta).where(meta.c.key == key))
+            conn.execute(insert(meta).values(key=key, value=value))
 
     # -- scrubbing -------------------------------------------------------------------------
 

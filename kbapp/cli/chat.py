@@ -1,0 +1,262 @@
+"""`kbapp chat ...`: encrypted chat from the command line (a thin shell over `app.chat`).
+
+CONV is `alice,bob`, `alice,bob,carol`, `alice,bob#carol` (carol reads), `alice,bob@github`
+or `team#channel` (`acme` alone is `acme#general`). Every message shown was verified by
+this device; one the reader rules refused is shown as such, with its error code, and a
+command that meets a lie from the server exits 3. Text from other people is printed as
+plain text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+from kbapp.core import errors
+
+EXIT_UNSUPPORTED = 2
+
+
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("chat", help="encrypted chat: conversations, messages, channels, search")
+    c = s.add_subparsers(dest="chat_cmd", required=True)
+
+    def cmd(name: str, help: str) -> argparse.ArgumentParser:
+        p = c.add_parser(name, help=help)
+        _json_flag(p)
+        return p
+
+    p = cmd("list", "your conversations, with unread counts")
+    p.add_argument("--local", action="store_true", help="only what this device has (no network)")
+    p = cmd("send", "send a message")
+    p.add_argument("conv")
+    p.add_argument("text", nargs="?", help="the text ('-' or nothing: read it from stdin)")
+    p.add_argument("--reply", type=int, default=None, metavar="ID", help="reply to message ID")
+    p.add_argument("--thread", type=int, default=None, metavar="ID", help="post in the thread of message ID")
+    p.add_argument("--exploding", default=None, metavar="LIFETIME", help="an exploding message (e.g. 1h)")
+    p.add_argument("--no-wait", action="store_true", help="leave it in the outbox; it is sent in the background")
+    p = cmd("read", "read a conversation (verified, from this device's store, after fetching what is new)")
+    p.add_argument("conv")
+    p.add_argument("--thread", type=int, default=None, metavar="ID", help="only the thread of message ID")
+    p.add_argument("--limit", type=int, default=None, help="only the newest N messages")
+    p.add_argument("--local", action="store_true", help="do not fetch: show what this device has")
+    p.add_argument("--follow", action="store_true", help="keep printing new messages as they come")
+    p.add_argument("--timeout", type=float, default=None, help="with --follow: stop after this many seconds")
+    p = cmd("edit", "edit one of your messages")
+    p.add_argument("conv")
+    p.add_argument("id", type=int)
+    p.add_argument("text")
+    p = cmd("delete", "delete messages (yours; an admin's client may delete anyone's)")
+    p.add_argument("conv")
+    p.add_argument("ids", type=int, nargs="+")
+    p = cmd("react", "react to a message with an emoji (--remove takes yours back)")
+    p.add_argument("conv")
+    p.add_argument("id", type=int)
+    p.add_argument("emoji")
+    p.add_argument("--remove", action="store_true")
+    p = cmd("retry", "send a failed outbox entry again")
+    p.add_argument("outbox_id")
+    p = cmd("mute", "mute a conversation (--off: unmute); local to this device")
+    p.add_argument("conv")
+    p.add_argument("--off", action="store_true")
+    p = cmd("channel", "team channels")
+    ch = p.add_subparsers(dest="channel_cmd", required=True)
+    for name, what in (("create", "create TEAM#NAME"), ("rename", "rename TEAM#NAME to NEW"),
+                       ("join", "join TEAM#NAME"), ("leave", "leave TEAM#NAME"), ("list", "channels of TEAM")):
+        q = ch.add_parser(name, help=what)
+        _json_flag(q)
+        q.add_argument("name")
+        if name == "rename":
+            q.add_argument("new_name")
+        if name in ("create", "rename"):
+            q.add_argument("--topic", default=None)
+    p = cmd("search", "search this device's decrypted history")
+    p.add_argument("query")
+    p.add_argument("--in", dest="conv", default=None, metavar="CONV")
+    p = cmd("export", "export a conversation as JSON or plain text")
+    p.add_argument("conv")
+    p.add_argument("--format", choices=("json", "text"), default="json")
+    p.add_argument("--local", action="store_true", help="do not fetch first")
+    p = cmd("upload", "send a file")
+    p.add_argument("conv")
+    p.add_argument("file")
+    p = cmd("download", "save an attachment")
+    p.add_argument("conv")
+    p.add_argument("id", type=int)
+    p.add_argument("dest")
+
+
+def render_convs(items) -> str:
+    if not items:
+        return "no conversations yet: kbapp chat send alice,bob 'hello'"
+    out = []
+    for c in items:
+        flags = [f"{c.unread} unread"] if c.unread else []
+        flags += ["muted"] if c.muted else []
+        flags += [f"{c.pending} pending"] if c.pending else []
+        flags += [f"{c.failed} failed"] if c.failed else []
+        out.append(f"{c.name:<32} {c.last_msg_id:>6} msgs" + (f"  ({', '.join(flags)})" if flags else "")
+                   + (f"  — {c.topic}" if c.topic else ""))
+    return "\n".join(out)
+
+
+def render_timeline(view) -> str:
+    from kbapp.client.chat.views import render_line
+
+    head = f"# {view.conv.name}" + (f"  thread #{view.thread}" if view.thread else "") \
+        + (f" — {view.conv.topic}" if view.conv.topic else "")
+    lines = [head] + [render_line(m) for m in view.messages]
+    lines += [f"! #{p.msg_id}: {p.code}: {p.message}" for p in view.problems]
+    return "\n".join(lines)
+
+
+def _sent(res) -> str:
+    if res.state == "sent":
+        return f"sent #{res.msg_id} to {res.conv}"
+    if res.state == "pending":
+        return f"kept in the outbox ({res.outbox_id}): {res.error or 'not sent yet'}; it is sent when the server answers"
+    return f"failed ({res.outbox_id}): {res.error}; `kbapp chat retry {res.outbox_id}` sends it again"
+
+
+def _text_arg(args) -> str:
+    if args.text is None or args.text == "-":
+        return sys.stdin.read().rstrip("\n")
+    return args.text
+
+
+async def run(app, args, emit) -> int:
+    """Dispatch one `kbapp chat` command; `emit(args, obj, text)` prints text or JSON."""
+    try:
+        return await _run(app, args, emit)
+    except errors.NotSupported as e:
+        print(f"kbapp: {e}: not yet supported", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": {"code": e.code, "message": str(e), "verification": False}}))
+        return EXIT_UNSUPPORTED
+
+
+async def _run(app, args, emit) -> int:
+    c = args.chat_cmd
+    chat = app.chat
+    await chat.open()
+    local = getattr(args, "local", False)
+    if not app.connected and not local and c not in ("search", "mute"):
+        await app.connect()
+    if c == "list":
+        items = await chat.conversations(sync=not local)
+        emit(args, items, render_convs(items))
+    elif c == "send":
+        if args.exploding is not None:
+            raise errors.NotSupported("exploding messages (ephemeral keys are not built yet)")
+        res = await chat.send(args.conv, _text_arg(args), reply_to=args.reply, thread=args.thread,
+                              wait=not args.no_wait)
+        emit(args, res, _sent(res))
+        return 0 if res.state != "failed" else 1
+    elif c == "read":
+        view = await chat.read(args.conv, thread=args.thread, limit=args.limit, sync=not local, mark_read=True)
+        emit(args, view, render_timeline(view))
+        if args.follow:
+            await _follow(app, args, view, emit)
+    elif c in ("edit", "delete", "react"):
+        if c == "edit":
+            res = await chat.edit(args.conv, args.id, args.text)
+        elif c == "delete":
+            res = await chat.delete(args.conv, *args.ids)
+        else:
+            res = await chat.react(args.conv, args.id, args.emoji, remove=args.remove)
+        emit(args, res, _sent(res))
+        return 0 if res.state != "failed" else 1
+    elif c == "retry":
+        res = await chat.retry(args.outbox_id)
+        emit(args, res, _sent(res))
+    elif c == "mute":
+        v = await chat.mute(args.conv, not args.off)
+        emit(args, v, f"{v.name} is {'muted' if v.muted else 'not muted'}")
+    elif c == "channel":
+        return await _channel(chat, args, emit)
+    elif c == "search":
+        hits = await chat.search(args.query, args.conv)
+        emit(args, hits, "\n".join(f"{h.conv} #{h.msg_id} {h.sender}: {h.snippet}" for h in hits) or "no matches")
+    elif c == "export":
+        out = await chat.export(args.conv, args.format, sync=not local)
+        sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    elif c in ("upload", "download"):
+        return await _transfer(app, args, emit)
+    return 0
+
+
+async def _channel(chat, args, emit) -> int:
+    c = args.channel_cmd
+    if c == "create":
+        v = await chat.create_channel(args.name, args.topic or "")
+        emit(args, v, f"created {v.name}")
+    elif c == "rename":
+        v = await chat.rename_channel(args.name, args.new_name, topic=args.topic)
+        emit(args, v, f"renamed to #{args.new_name}")
+    elif c == "join":
+        v = await chat.join_channel(args.name)
+        emit(args, v, f"joined {v.name}")
+    elif c == "leave":
+        v = await chat.leave_channel(args.name)
+        emit(args, v, f"left {v.name}")
+    elif c == "list":
+        items = await chat.channels(args.name)
+        emit(args, items, render_convs(items))
+    return 0
+
+
+async def _transfer(app, args, emit) -> int:
+    if not hasattr(app.chat, "upload"):
+        raise errors.NotSupported("attachments (kbapp/client/chat/transfer.py) are not in this build")
+    if args.chat_cmd == "upload":
+        res = await app.chat.upload(args.conv, args.file)
+        emit(args, res, _sent(res))
+    else:
+        path = await app.chat.download(args.conv, args.id, args.dest)
+        emit(args, {"saved": str(path)}, f"saved {path}")
+    return 0
+
+
+async def _follow(app, args, view, emit) -> None:
+    """Print new messages as they come: a push hint wakes a sync, and a slow poll covers a
+    push channel that is down. Ends on Ctrl-C or after --timeout seconds."""
+    from kbapp.client import sync as push
+    from kbapp.client.chat.models import ChatMessagesChanged
+    from kbapp.client.chat.views import render_line
+
+    chat = app.chat
+    seen = max((m.msg_id for m in view.messages if m.msg_id is not None), default=view.conv.read_upto)
+    q = app.events.subscribe()
+    runner = push.attach(app)
+    runner.start()
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            left = 5.0 if deadline is None else max(0.0, min(5.0, deadline - time.monotonic()))
+            try:
+                while True:
+                    ev = await asyncio.wait_for(q.get(), left)
+                    if isinstance(ev, ChatMessagesChanged) and ev.conv_id == view.conv.conv_id:
+                        break
+            except asyncio.TimeoutError:
+                pass
+            fresh = await chat.read(args.conv, thread=args.thread, after=seen, sync=True, mark_read=True)
+            for m in fresh.messages:
+                if m.msg_id is None or m.msg_id <= seen:
+                    continue
+                seen = m.msg_id
+                if args.json:
+                    from kbapp.cli.main import to_jsonable
+                    print(json.dumps(to_jsonable(m), sort_keys=True), flush=True)
+                else:
+                    print(render_line(m), flush=True)
+    finally:
+        app.events.unsubscribe(q)
+        await runner.stop()

@@ -1,0 +1,104 @@
+"""Sealing and posting one outbox entry (the outbox's `send`).
+
+What a message signs comes from state this client verified itself, at sealing time:
+the team chain (its tail seqno and newest key generation) from a full team load, the
+sender's eldest seqno from its own verified chain, the checkpoint from our log view,
+and prev pointers to the newest stored messages nobody points at yet. The sealed
+request is written to the outbox entry before it is posted, so a retry (lost answer,
+crash) sends the very same bytes; the server's idempotency on outbox_id does the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kbapp.core import errors
+from kbapp.core.chat import seal as chat_seal
+from kbapp.core.chat.header import MAX_PREV
+from kbapp.core.encoding import b64decode
+from kbapp.core.teams import Role
+
+from .store import ConvRow, OutboxRow
+
+
+@dataclass(frozen=True)
+class SendKeys:
+    """What this device signs a message with, for one team, as verified now."""
+
+    state: object            # the verified TeamState
+    team_keys: dict          # generation -> TeamKey
+    device: object           # our sibkey (SigningKeyPair)
+    eldest_seqno: int
+    checkpoint: tuple[int, bytes]
+
+
+async def send_keys(svc, team_id: str, *, need: Role = Role.WRITER) -> SendKeys:
+    """Load (verify) the team and gather our keys; refuse when we may not post."""
+    ctx, teams = svc.ctx, svc.teams
+    uid, username = ctx.require_login()
+    await ctx.unlock()
+    loaded = await teams._load_ref(team_id)
+    st = loaded.state
+    role = st.role_of(uid)
+    if role < need:
+        raise errors.Conflict(f"you are {role.label} in {st.name}: posting needs {need.label}")
+    user, _signer = await teams._me(loaded.users)
+    keys = await teams._team_keys(st)
+    if st.generation not in keys:
+        raise errors.BadTeamKey(f"no key of {st.name}'s newest generation {st.generation}")
+    cp = ctx.logview.trusted()
+    if cp is None:
+        raise errors.NotLoggedIn("no verified log checkpoint yet: run `kbapp log verify`")
+    device = (await ctx.device_keys()).sibkey
+    return SendKeys(st, keys, device, user.state.eldest_seqno or 1, (cp.size, cp.root))
+
+
+def seal_entry(svc, conv: ConvRow, entry: OutboxRow, keys: SendKeys, heads: list[tuple[int, str]]) -> dict:
+    """The sealed POST body (plus the header hash) for one outbox entry."""
+    p = entry.payload
+    st = keys.state
+    gen = st.generation
+    conv_keys = chat_seal.ConvKeys.derive(chat_seal.chat_key(keys.team_keys[gen]), conv.conv_id)
+    rng = svc.ctx.rng
+    sealed = chat_seal.seal_message(
+        body=p["body"], device=keys.device, keys=conv_keys, header_nonce=rng(24), body_nonce=rng(24),
+        conv_id=bytes.fromhex(conv.conv_id), team_id=bytes.fromhex(conv.team_id), topic_type=conv.topic_type,
+        topic_id=bytes.fromhex(conv.topic_id),
+        prev=[(i, bytes.fromhex(h)) for i, h in heads[-MAX_PREV:]],
+        sender_uid=bytes.fromhex(svc.ctx.uid), sender_eldest_seqno=keys.eldest_seqno, key_gen=gen,
+        checkpoint=keys.checkpoint, team_seqno=st.seqno, supersedes=p.get("supersedes"),
+        deletes=list(p.get("deletes") or ()), reply_to=p.get("reply_to"), thread_root=p.get("thread_root"),
+        ephemeral=None, nonce=rng(16), outbox_id=bytes.fromhex(entry.outbox_id),
+        compose_time=int(p.get("compose_time") or 0))
+    return {"post": sealed.post(), "header_hash": sealed.header_hash.hex()}
+
+
+async def post_entry(svc, entry: OutboxRow) -> int:
+    """The outbox's `send`: seal once (kept in the entry), post, return the server's msg_id."""
+    conv = await svc.store.aio.conv(entry.conv_id)
+    if conv is None:
+        raise errors.NotFound(f"no conversation {entry.conv_id} in the local store")
+    sealed = entry.sealed
+    if sealed is None:
+        try:
+            await svc.sync_conv(conv)               # newest prev pointers (best effort)
+        except errors.NetworkError:
+            raise
+        except errors.KbappError:
+            pass
+        keys = await send_keys(svc, conv.team_id)
+        sealed = seal_entry(svc, conv, entry, keys, await svc.store.aio.heads(conv.conv_id))
+        kept = await svc.store.aio.outbox_update(entry.outbox_id, expect=("sending",), sealed=sealed)
+        if kept is None:
+            raise errors.Conflict("the outbox entry changed while it was being sealed")
+    ans = await svc.ctx.api.chat_post(conv.conv_id, sealed["post"])
+    msg_id = ans.get("msg_id") if isinstance(ans, dict) else None
+    if type(msg_id) is not int or msg_id < 1:
+        raise errors.EncodingError("malformed chat post answer")
+    return msg_id
+
+
+def sealed_size(sealed: dict) -> int:
+    """Bytes of the sealed header and body (for tests and the bench)."""
+    post = sealed["post"]
+    return len(b64decode(post["header"])) + len(b64decode(post["body"] or ""))

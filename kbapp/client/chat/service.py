@@ -1,0 +1,340 @@
+"""`app.chat`: conversations, messages, channels, search and export, on the account context.
+
+Reads come from the local store (store.py) and never wait on the network: `read()` is
+a local fold, `sync()` is what fetches, verifies (syncing.py) and stores. Writes go
+through the outbox (outbox.py): written down first, shown as pending, posted, then
+fetched back and verified like anyone else's message. Push hints (`team:<id>`, kind
+`chat`) wake a sync of that team's conversations; a lost hint costs latency only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from kbapp.core import errors
+from kbapp.core.chat import body as chat_body
+from kbapp.core.chat import ids
+from kbapp.core.teams import Role
+
+from . import convs as names
+from .models import ChatOutboxChanged, ConvTimeline, ConvView, SearchResult, SendResult
+from .outbox import Outbox
+from .sending import post_entry
+from .store import ChatStore, ConvRow
+from .syncing import SyncMixin
+from .views import export_json, export_text, fold, missing_ranges
+
+log = logging.getLogger(__name__)
+
+
+class ChatService(SyncMixin):
+    def __init__(self, ctx, teams):
+        self.ctx, self.teams = ctx, teams
+        self._store: ChatStore | None = None
+        self._open_lock = asyncio.Lock()
+        self.outbox: Outbox | None = None
+        self._syncing: dict[str, asyncio.Task] = {}
+        self._listening = False
+        self._known: set = set()
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    @property
+    def store(self) -> ChatStore:
+        if self._store is None:
+            raise errors.DatabaseClosed("the chat store is not open: await app.chat.open() first")
+        return self._store
+
+    async def open(self) -> "ChatService":
+        """Open the profile's chat store (made on first use) and its outbox; idempotent."""
+        async with self._open_lock:
+            if self._store is None:
+                self._store = await ChatStore.open(self.ctx.home / ChatStore.FILE, clock=self.ctx.clock)
+                self.outbox = Outbox(self._store, self._send_entry, clock=self.ctx.clock)
+                self._listen()
+        return self
+
+    async def close(self) -> None:
+        if self.outbox is not None:
+            await self.outbox.stop()
+        for t in list(self._syncing.values()):
+            t.cancel()
+        store, self._store = self._store, None
+        if store is not None:
+            await asyncio.get_running_loop().run_in_executor(None, store.close)
+
+    async def _send_entry(self, entry) -> int:
+        self.ctx.events.emit(ChatOutboxChanged(entry.conv_id, entry.outbox_id, "sending"))
+        return await post_entry(self, entry)
+
+    # -- conversations ---------------------------------------------------------------------
+
+    async def _view(self, conv: ConvRow) -> ConvView:
+        st = self.store.aio
+        me = self.ctx.store.get("uid") or ""
+        entries = await st.outbox_list(conv.conv_id)
+        return ConvView(name=conv.name, conv_id=conv.conv_id, team_id=conv.team_id, kind=conv.kind,
+                        channel=conv.channel, topic=conv.topic, unread=await st.unread(conv.conv_id, me),
+                        muted=conv.muted, last_msg_id=max(conv.last_msg_id, conv.cursor), read_upto=conv.read_upto,
+                        pending=sum(e.state in ("pending", "sending") for e in entries),
+                        failed=sum(e.state == "failed" for e in entries))
+
+    async def conversations(self, *, sync: bool = False) -> list[ConvView]:
+        """Every conversation this device knows; with `sync`, ask the server's inbox first and
+        fetch what changed."""
+        await self.open()
+        if sync:
+            await self.sync_inbox()
+        return [await self._view(c) for c in await self.store.aio.convs()]
+
+    async def _local(self, name: names.ConvName) -> ConvRow | None:
+        for c in await self.store.aio.convs():
+            if c.kind != name.kind:
+                continue
+            if name.kind == "implicit" and c.team_name == name.team:
+                return c
+            if name.kind == "team" and c.team_name == name.team and name.channel in (c.channel, c.conv_id):
+                return c
+        return None
+
+    async def conv(self, conv: str, *, create: bool = False, network: bool = True) -> ConvRow:
+        """The conversation a name (or a conv id) means: the local store first, then the
+        verified team (an implicit team is made with `create`)."""
+        await self.open()
+        if isinstance(conv, str) and names._HEX32.match(conv.strip().lower()):
+            row = await self.store.aio.conv(conv.strip().lower())
+            if row is None:
+                raise errors.NotFound(f"no conversation {conv} on this device")
+            return row
+        name = names.parse_conv_name(conv)
+        row = await self._local(name)
+        if row is not None or not network:
+            if row is None:
+                raise errors.NotFound(f"no conversation {name} on this device yet")
+            return row
+        if name.kind == "implicit":
+            view = await (self.teams.implicit_team(name.team) if create else self._implicit_existing(name.team))
+            return await self._put_general(view.team_id, "implicit", view.name)
+        view = await self.teams.team(name.team, badges=False)
+        if name.channel == names.GENERAL:
+            return await self._put_general(view.team_id, "team", view.name)
+        row = await self._find_channel(view.team_id, view.name, name.channel)
+        if row is None:
+            raise errors.NotFound(f"no channel #{name.channel} in {view.name} (kbapp chat channel create)")
+        return row
+
+    async def _implicit_existing(self, name: str):
+        """Reading: the implicit team must exist (no team is made just to look)."""
+        team_id, _ = await self.teams._team_ref(name)
+        return await self.teams.team(team_id, badges=False)
+
+    async def _put_general(self, team_id: str, kind: str, team_name: str) -> ConvRow:
+        conv_id, topic_id = names.general_ids(team_id)
+        return await self.store.aio.put_conv(ConvRow(conv_id=conv_id, team_id=team_id, topic_type=ids.TOPIC_TYPE_CHAT,
+                                                     topic_id=topic_id, kind=kind, team_name=team_name))
+
+    async def _find_channel(self, team_id: str, team_name: str, channel: str) -> ConvRow | None:
+        """A channel by the name its signed metadata gives it (the server's list is a hint)."""
+        found = []
+        for row in await self.sync_channels(team_id, team_name):
+            if channel in (row.channel, row.conv_id):
+                found.append(row)
+        if len(found) > 1:
+            raise errors.Conflict(f"{len(found)} channels of {team_name} are named #{channel}: name one by its id "
+                                  + ", ".join(f"{team_name}#{r.conv_id}" for r in found))
+        return found[0] if found else None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def read(self, conv: str, *, thread: int | None = None, after: int | None = None,
+                   limit: int | None = None, sync: bool = False, mark_read: bool = False) -> ConvTimeline:
+        """The conversation as stored here (edits applied, problems listed, the outbox's entries
+        at the end); with `sync`, fetch and verify what is new first."""
+        row = await self.conv(conv, network=sync)
+        if sync:
+            row = await self.sync_conv(row)
+        st = self.store.aio
+        rows = await st.messages(row.conv_id, after=after, limit=limit)
+        if thread is not None:
+            root = await st.message(row.conv_id, thread)
+            if root is None:
+                raise errors.NotFound(f"no message #{thread} in {row.name}")
+            rows = await st.messages(row.conv_id, thread=root.thread_root or thread)
+            thread = root.thread_root or thread
+        gaps = missing_ranges([m.msg_id for m in await st.messages(row.conv_id)], row.cursor) if after is None else []
+        if mark_read and row.cursor:
+            await st.set_conv(row.conv_id, read_upto=row.cursor)
+            row = await st.conv(row.conv_id)
+        return fold(await self._view(row), rows, await st.outbox_list(row.conv_id),
+                    me=self.ctx.store.get("username") or "", thread=thread, gaps=gaps)
+
+    async def mark_read(self, conv: str, upto: int | None = None) -> ConvView:
+        row = await self.conv(conv, network=False)
+        await self.store.aio.set_conv(row.conv_id, read_upto=row.cursor if upto is None else upto)
+        return await self._view(await self.store.aio.conv(row.conv_id))
+
+    async def mute(self, conv: str, muted: bool = True) -> ConvView:
+        row = await self.conv(conv, network=False)
+        await self.store.aio.set_conv(row.conv_id, muted=muted)
+        return await self._view(await self.store.aio.conv(row.conv_id))
+
+    async def search(self, query: str, conv: str | None = None, *, limit: int = 50) -> list[SearchResult]:
+        """Full-text search over this device's decrypted history (never the server)."""
+        await self.open()
+        row = await self.conv(conv, network=False) if conv else None
+        hits = await self.store.aio.search(query, conv_id=row.conv_id if row else None, limit=limit)
+        rows = {c.conv_id: c for c in await self.store.aio.convs()}
+        return [SearchResult(rows[h.conv_id].name if h.conv_id in rows else h.conv_id, h.conv_id, h.msg_id,
+                             h.sender, h.text, h.snippet, h.ctime) for h in hits]
+
+    async def export(self, conv: str, fmt: str = "json", *, sync: bool = False) -> str:
+        if fmt not in ("json", "text"):
+            raise errors.InvalidChatInput(f"export format is json or text, not {fmt!r}")
+        view = await self.read(conv, sync=sync)
+        return export_json(view) if fmt == "json" else export_text(view)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _body(self, kind: str, **fields) -> dict:
+        """A body the user's input makes; their mistake (too long, empty) is not a lie."""
+        try:
+            return chat_body.make_body(kind, **fields)
+        except errors.BadChatMessage as e:
+            raise errors.InvalidChatInput(str(e)) from None
+
+    def _may_post(self, row: ConvRow) -> None:
+        """Refuse at once what the last verified team state says we may not post (a reader, a
+        removed member); with no state loaded yet, the outbox's load decides."""
+        st = self.teams._team_states().get(row.team_id)
+        if st is not None and st.role_of(self.ctx.uid) < Role.WRITER:
+            raise errors.Conflict(f"you are {st.role_of(self.ctx.uid).label} in {st.name}: posting needs writer")
+
+    async def _enqueue(self, row: ConvRow, body: dict, *, supersedes=None, deletes=(), reply_to=None,
+                       thread_root=None, wait: bool = True) -> SendResult:
+        self._may_post(row)
+        outbox_id = self.ctx.rng(16).hex()
+        payload = {"body": body, "supersedes": supersedes, "deletes": list(deletes), "reply_to": reply_to,
+                   "thread_root": thread_root, "compose_time": int(self.ctx.clock())}
+        await self.outbox.add(row.conv_id, outbox_id, payload)
+        self.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, "pending"))
+        if not wait:
+            self.outbox.start()
+            return SendResult(row.name, outbox_id, "pending", None)
+        return await self._flush_one(row, outbox_id)
+
+    async def _flush_one(self, row: ConvRow, outbox_id: str) -> SendResult:
+        await self.outbox.flush(row.conv_id)
+        entry = await self.store.aio.outbox_get(outbox_id)
+        if entry.state == "sent":
+            try:
+                await self.sync_conv(row)
+            except errors.KbappError as e:       # sent is sent; the next sync stores it
+                log.info("chat: sync after send: %s", e)
+        self.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, entry.state))
+        if entry.state == "pending":
+            self.outbox.start()                  # retried in the background (backoff)
+        return SendResult(row.name, outbox_id, entry.state, entry.msg_id, entry.last_error)
+
+    async def _target(self, row: ConvRow, msg_id: int, *, mine: bool):
+        m = await self.store.aio.message(row.conv_id, int(msg_id))
+        if m is None or m.status != "ok" or m.deleted_by is not None:
+            raise errors.NotFound(f"no message #{msg_id} in {row.name}")
+        if mine and m.sender_uid != self.ctx.uid:
+            raise errors.Conflict(f"message #{msg_id} is {m.sender}'s: only its sender can do that")
+        return m
+
+    async def send(self, conv: str, text: str, *, reply_to: int | None = None, thread: int | None = None,
+                   exploding: int | None = None, wait: bool = True) -> SendResult:
+        if exploding is not None:
+            raise errors.NotSupported("exploding messages need ephemeral keys, which are not built yet")
+        self.ctx.require_login()
+        body = self._body("text", text=text)
+        row = await self.conv(conv, create=True)
+        root = None
+        if thread is not None:
+            t = await self._target(row, thread, mine=False)
+            root = t.thread_root or t.msg_id
+        if reply_to is not None:
+            await self._target(row, reply_to, mine=False)
+        return await self._enqueue(row, body, reply_to=reply_to, thread_root=root, wait=wait)
+
+    async def edit(self, conv: str, msg_id: int, text: str) -> SendResult:
+        row = await self.conv(conv)
+        target = await self._target(row, msg_id, mine=True)
+        if target.type != "text":
+            raise errors.Conflict(f"message #{msg_id} is a {target.type}: only text is edited")
+        return await self._enqueue(row, self._body("edit", target=target.msg_id, text=text),
+                                   supersedes=target.msg_id)
+
+    async def delete(self, conv: str, *msg_ids: int) -> SendResult:
+        row = await self.conv(conv)
+        if not msg_ids:
+            raise errors.InvalidChatInput("name the messages to delete")
+        for i in msg_ids:
+            await self._target(row, i, mine=False)     # an admin may delete others' (readers check)
+        targets = sorted({int(i) for i in msg_ids})
+        return await self._enqueue(row, self._body("delete", targets=targets), deletes=targets)
+
+    async def react(self, conv: str, msg_id: int, emoji: str, *, remove: bool = False) -> SendResult:
+        row = await self.conv(conv)
+        target = await self._target(row, msg_id, mine=False)
+        if remove:
+            mine = [m for m in await self.store.aio.messages(row.conv_id)
+                    if m.type == "reaction" and m.status == "ok" and m.supersedes == target.msg_id
+                    and m.sender_uid == self.ctx.uid and m.deleted_by is None and (m.body or {}).get("emoji") == emoji]
+            if not mine:
+                raise errors.NotFound(f"you did not react {emoji} to #{msg_id}")
+            return await self._enqueue(row, self._body("delete", targets=[m.msg_id for m in mine]),
+                                       deletes=[m.msg_id for m in mine])
+        return await self._enqueue(row, self._body("reaction", target=target.msg_id, emoji=emoji),
+                                   supersedes=target.msg_id)
+
+    async def retry(self, outbox_id: str) -> SendResult:
+        await self.open()
+        entry = await self.outbox.retry(outbox_id)
+        return await self._flush_one(await self.store.aio.conv(entry.conv_id), outbox_id)
+
+    async def flush(self) -> list:
+        """Send what the outbox holds (the app calls this when the server is back)."""
+        await self.open()
+        return await self.outbox.flush()
+
+    # -- channels --------------------------------------------------------------------------
+
+    async def create_channel(self, name: str, topic: str = "") -> ConvView:
+        cn = names.parse_conv_name(name)
+        if cn.kind != "team" or cn.channel == names.GENERAL or names._HEX32.match(cn.channel):
+            raise errors.InvalidTeamName("name a new channel as TEAM#NAME (not #general)")
+        await self.open()
+        view = await self.teams.team(cn.team, badges=False)
+        if await self._find_channel(view.team_id, view.name, cn.channel) is not None:
+            raise errors.Conflict(f"{view.name}#{cn.channel} exists already")
+        topic_id = ids.new_topic_id(self.ctx.rng(16))
+        conv_id = ids.conv_id_hex(view.team_id, ids.TOPIC_TYPE_CHAT, topic_id)
+        row = await self.store.aio.put_conv(ConvRow(conv_id=conv_id, team_id=view.team_id,
+                                                    topic_type=ids.TOPIC_TYPE_CHAT, topic_id=topic_id.hex(),
+                                                    kind="team", team_name=view.name))
+        body = self._body("metadata", name=cn.channel, topic=topic)
+        res = await self._enqueue(row, body)
+        if res.state != "sent":
+            raise errors.NetworkError(f"the channel's first message is {res.state}: {res.error or ''}")
+        return await self._view(await self.store.aio.conv(conv_id))
+
+    async def rename_channel(self, name: str, new_name: str, *, topic: str | None = None) -> ConvView:
+        row = await self.conv(name)
+        if row.kind != "team" or row.channel == names.GENERAL and row.conv_id == names.general_ids(row.team_id)[0]:
+            raise errors.Conflict("#general and direct conversations keep their names")
+        new = names.check_channel_name(new_name)
+        await self._enqueue(row, self._body("metadata", name=new, topic=row.topic if topic is None else topic))
+        return await self._view(await self.store.aio.conv(row.conv_id))
+
+    async def join_channel(self, name: str) -> ConvView:
+        row = await self.conv(name)
+        await self._enqueue(row, self._body("join"))
+        return await self._view(await self.store.aio.conv(row.conv_id))
+
+    async def leave_channel(self, name: str) -> ConvView:
+        row = await self.conv(name)
+        await self._enqueue(row, self._body("leave"))
+        return await self._view(await self.store.aio.conv(row.conv_id))

@@ -1,0 +1,276 @@
+"""Fetching, verifying and storing: the only way a message gets into the local store.
+
+One conversation's sync, under its lock (`chat:<conv_id>`):
+1. load the team (a full verified load: roles, key generations, the tail the log names)
+   and open our chat keys of every generation we hold;
+2. fetch pages after the stored cursor;
+3. before judging: identify each sender's chain (their keys at a log size: `key_at`),
+   check every checkpoint the headers name against our own log (`logview.roots_in_log`:
+   a fork shows up here), and reload the team once if a header names a newer team seqno;
+4. feed core/chat/judge.py in msg_id order, from the state it kept after the last sync;
+5. store the verdicts (ok rows, and withheld / bad ones with their error code), the
+   effects of valid edits and deletes, the judge's state and the cursor in ONE transaction.
+
+A refused message changes nothing it names: only `ok` rows are applied. A sync that
+fails half-way (network, a fork) stores nothing of that page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from kbapp.core import errors
+from kbapp.core.chat import seal as chat_seal
+from kbapp.core.chat.judge import ConversationJudge
+from kbapp.core.chat.state import BAD, JudgeState, Verdict
+from kbapp.core.encoding import pack, unpack
+
+from . import convs as names
+from .models import ChatMessagesChanged, ConvView
+from .store import ConvRow, MessageRow
+
+log = logging.getLogger(__name__)
+
+PAGE = 200
+MAX_STATE = 64 << 20
+INBOX_KEY = "inbox.vers"
+
+
+def _sender_uids(judge: ConversationJudge, wires: list) -> set[str]:
+    """The senders named by the headers that open (to identify their chains before judging)."""
+    out = set()
+    for w in wires:
+        try:
+            d = chat_seal.decode_wire(w)
+            keys = judge.keys.get(d.get("key_gen"))
+            if keys is not None:
+                out.add(chat_seal.open_header(d["header"], keys.header).header.uid)
+        except (errors.KbappError, TypeError, AttributeError):
+            continue
+    return out
+
+
+def _row(conv_id: str, wire: dict, v: Verdict, users: dict) -> MessageRow:
+    ctime = wire.get("ctime") if isinstance(wire, dict) and type(wire.get("ctime")) is int else 0
+    if v.status == BAD or v.header is None:
+        hints = wire.get("hints") if isinstance(wire, dict) and isinstance(wire.get("hints"), dict) else {}
+        shown = hints.get("type") if isinstance(hints.get("type"), str) else "?"
+        return MessageRow(conv_id=conv_id, msg_id=v.msg_id, status="bad", type=shown[:24], ctime=ctime,
+                          error_code=v.code or "CHAT", error=str(v.error or "")[:1000])
+    h, body = v.header, v.body
+    user = users.get(h.uid)
+    text = body.get("text") if body and h.type == "text" else None
+    return MessageRow(
+        conv_id=conv_id, msg_id=v.msg_id, status=v.status, type=h.type, sender_uid=h.uid, sender_kid=h.kid,
+        sender=user.username if user is not None else h.uid[:12], ctime=ctime, compose_time=h.compose_time,
+        key_gen=h.key_gen, header_hash=v.header_hash.hex(), prev=tuple(i for i, _ in h.prev),
+        supersedes=h.supersedes, deletes=tuple(h.deletes), reply_to=h.reply_to, thread_root=h.thread_root,
+        outbox_id=h.outbox_id.hex(), body=body, text=text, error_code=v.code,
+        error=None if v.error is None else str(v.error)[:1000],
+        explodes_at=None if h.ephemeral is None else h.compose_time + h.ephemeral["lifetime"])
+
+
+def _names(conv: ConvRow, rows: list[MessageRow]) -> tuple[str | None, str | None]:
+    """(channel, topic) from the newest valid metadata among `rows` (#general keeps its name)."""
+    meta = [m for m in rows if m.status == "ok" and m.type == "metadata" and m.body]
+    if not meta:
+        return None, None
+    newest = meta[-1].body
+    general = conv.conv_id == names.general_ids(conv.team_id)[0]
+    name = None if general or conv.kind != "team" or newest.get("name") == names.GENERAL else newest.get("name")
+    return name, str(newest.get("topic") or "")
+
+
+class SyncMixin:
+    """ChatService's fetching side (service.py composes it)."""
+
+    _known: set          # (size, root) checkpoints our log proved ours (this session)
+
+    async def _checkpoints_known(self, unknown: set) -> None:
+        """Add to `self._known` each (size, root) the log proves ours; the rest stay unknown
+        (the judge marks those messages ForkedCheckpoint). A server that cannot prove its own
+        log consistent raises ForkDetected here: the whole sync stops."""
+        known = self._known
+        todo = {c for c in unknown if c not in known}
+        if not todo:
+            return
+        cp = await self.ctx.logview.fetch_latest()
+        below = sorted((s, r.hex()) for s, r in todo if 1 <= s < cp.size)
+        res = await self.ctx.logview.roots_in_log(below, cp) if below else {}
+        for s, r in todo:
+            if (s == cp.size and r == cp.root) or res.get((s, r.hex())) is True:
+                known.add((s, r))
+
+    def _judge_for(self, row: ConvRow, loaded, keys: dict) -> ConversationJudge:
+        state = None
+        if row.judge_state:
+            state = JudgeState.from_dict(unpack(row.judge_state, max_size=MAX_STATE, max_depth=8))
+        trusted = self.ctx.logview.trusted()
+        known = self._known
+        if trusted is not None:
+            known.add((trusted.size, trusted.root))
+        return ConversationJudge(conv_id=row.conv_id, team=loaded.state,
+                                 chat_keys={g: chat_seal.chat_key(k) for g, k in keys.items()},
+                                 key_at=self.teams._user_key_at(loaded.users), known_checkpoints=known,
+                                 now=int(self.ctx.clock()), state=state)
+
+    async def sync_conv(self, conv: ConvRow | str) -> ConvRow:
+        """Fetch, verify and store what is new in one conversation; returns its row."""
+        await self.open()
+        row = conv if isinstance(conv, ConvRow) else await self.conv(conv)
+        async with self.ctx.locks(f"chat:{row.conv_id}"):
+            row = await self.store.aio.conv(row.conv_id) or row
+            loaded = await self.teams._load_ref(row.team_id)
+            keys = await self.teams._team_keys(loaded.state)
+            judge = self._judge_for(row, loaded, keys)
+            cursor, stored, problems = judge.state.last_msg_id, 0, 0
+            if loaded.state.name != row.team_name:          # an implicit team renamed (assertion proven)
+                await self.store.aio.set_conv(row.conv_id, team_name=loaded.state.name)
+            while True:
+                page = await self.ctx.api.chat_messages(row.conv_id, after=cursor, limit=PAGE)
+                wires = page["messages"][:PAGE]
+                if not wires:
+                    break
+                seqno, unknown = judge.needs(wires)
+                if seqno > loaded.state.seqno:
+                    loaded = await self.teams._load_ref(row.team_id)     # once: then UnknownTeamState
+                    keys = await self.teams._team_keys(loaded.state)
+                    judge.update_team(loaded.state, {g: chat_seal.chat_key(k) for g, k in keys.items()})
+                    judge.key_at = self.teams._user_key_at(loaded.users)
+                await self._checkpoints_known(unknown)
+                for uid in _sender_uids(judge, wires):
+                    try:
+                        await self.teams._user_by_uid(uid, None, loaded.users)
+                    except errors.NotFound:
+                        pass                      # no such user: the judge finds the key not live
+                verdicts = judge.feed_all(wires)
+                rows = [_row(row.conv_id, w, v, loaded.users) for w, v in zip(wires, verdicts) if v.msg_id]
+                covered = [t for v in verdicts for t, _why in v.covers]
+                channel, topic = _names(row, rows)
+                new_cursor = max(cursor, judge.state.last_msg_id)
+                await self.store.aio.commit_sync(row.conv_id, rows, cursor=new_cursor,
+                                                 judge_state=pack(judge.state.to_dict()), covered=covered,
+                                                 channel=channel, topic=topic)
+                stored += len(rows)
+                problems += sum(r.status != "ok" for r in rows)
+                if new_cursor <= cursor:
+                    break                         # a page that does not move on: stop here
+                cursor = new_cursor
+                if len(wires) < PAGE:
+                    break
+            await self.store.aio.outbox_drop_sent(row.conv_id, cursor)
+            row = await self.store.aio.conv(row.conv_id)
+        if stored:
+            self.ctx.events.emit(ChatMessagesChanged(row.conv_id, row.name, row.cursor, problems))
+        return row
+
+    async def sync_inbox(self) -> list[ConvRow]:
+        """The server's list of our conversations that changed (a hint: every id is
+        recomputed, every team verified), then a sync of each one that moved."""
+        await self.open()
+        since = int(await self.store.aio.meta(INBOX_KEY) or 0)
+        ans = await self.ctx.api.chat_inbox(since=since)
+        changed = []
+        for item in ans["convs"][:1000]:
+            team_id = item.get("team_id") if isinstance(item, dict) else None
+            if not isinstance(team_id, str) or not names._HEX32.match(team_id):
+                continue
+            listed = names.listed_channel(team_id, item)
+            if listed is None:
+                continue
+            row = await self._known_conv(team_id, *listed)
+            if row is None:
+                continue
+            last = item.get("last_msg_id")
+            if type(last) is int and last > row.cursor:
+                await self.store.aio.set_conv(row.conv_id, last_msg_id=last)
+                changed.append(row)
+        for row in changed:
+            try:
+                await self.sync_conv(row)
+            except (errors.ReadNotAllowed, errors.NotFound) as e:
+                log.info("chat: %s: %s", row.name, e)
+        if type(ans.get("vers")) is int and ans["vers"] >= since:
+            await self.store.aio.set_meta(INBOX_KEY, str(ans["vers"]))
+        return changed
+
+    async def _known_conv(self, team_id: str, conv_id: str, topic_type: int, topic_id: str) -> ConvRow | None:
+        row = await self.store.aio.conv(conv_id)
+        if row is not None:
+            return row
+        try:
+            view = await self.teams.team(team_id, badges=False)
+        except (errors.ReadNotAllowed, errors.NotFound) as e:
+            log.info("chat: team %s of conversation %s: %s", team_id, conv_id, e)
+            return None
+        general = conv_id == names.general_ids(team_id)[0]
+        kind = "implicit" if view.implicit else "team"
+        return await self.store.aio.put_conv(ConvRow(
+            conv_id=conv_id, team_id=team_id, topic_type=topic_type, topic_id=topic_id, kind=kind,
+            team_name=view.name, channel=names.GENERAL if general else conv_id))
+
+    async def sync_channels(self, team_id: str, team_name: str) -> list[ConvRow]:
+        """Every channel the server lists for a team (a member sees them without joining),
+        each synced so its name comes from its signed metadata."""
+        await self.open()
+        out = []
+        for item in (await self.ctx.api.team_channels(team_id))[:1000]:
+            listed = names.listed_channel(team_id, item)
+            if listed is None:
+                continue
+            row = await self._known_conv(team_id, *listed)
+            if row is None:
+                continue
+            if row.cursor == 0 or (type(item.get("last_msg_id")) is int and item["last_msg_id"] > row.cursor):
+                row = await self.sync_conv(row)
+            out.append(row)
+        return out
+
+    async def channels(self, team: str) -> list[ConvView]:
+        """A team's channels (`acme` or `acme#anything`), named by their signed metadata."""
+        name = names.parse_conv_name(team)
+        if name.kind != "team":
+            raise errors.InvalidTeamName("channels belong to teams: name one, like acme")
+        view = await self.teams.team(name.team, badges=False)
+        await self._put_general_row(view)
+        await self.sync_channels(view.team_id, view.name)
+        return [await self._view(r) for r in await self.store.aio.convs(view.team_id)]
+
+    async def _put_general_row(self, view) -> None:
+        conv_id, topic_id = names.general_ids(view.team_id)
+        if await self.store.aio.conv(conv_id) is None:
+            await self.store.aio.put_conv(ConvRow(conv_id=conv_id, team_id=view.team_id, topic_type=1,
+                                                  topic_id=topic_id, kind="implicit" if view.implicit else "team",
+                                                  team_name=view.name))
+
+    # -- push hints ------------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        """A `chat` hint on `team:<id>` wakes a sync of that team's conversations."""
+        if self._listening:
+            return
+        self._listening = True
+        from ..sync import PushHint
+
+        def on_event(ev) -> None:
+            if isinstance(ev, PushHint) and ev.kind == "chat" and ev.topic.startswith("team:"):
+                self._wake_team(ev.topic.partition(":")[2])
+        self.ctx.events.on(on_event)
+
+    def _wake_team(self, team_id: str) -> None:
+        task = self._syncing.get(team_id)
+        if task is not None and not task.done():
+            return
+
+        async def run() -> None:
+            try:
+                await self.sync_inbox()
+                if self.outbox is not None:
+                    self.outbox.wake()
+            except errors.KbappError as e:
+                log.info("chat: sync on a push hint for team %s: %s", team_id, e)
+        try:
+            self._syncing[team_id] = asyncio.get_running_loop().create_task(run())
+        except RuntimeError:
+            pass                                  # no loop: nothing to wake

@@ -1,0 +1,159 @@
+"""From stored rows to what a reader sees, and the two export formats.
+
+The store keeps only verified effects (an edit's text, a delete's mark were applied
+when the reader rules passed them), so folding here is plain bookkeeping: reactions
+per emoji (a deleted reaction is gone), thread reply counts, joins and leaves, the
+problems (withheld bodies, bad messages by code, gaps) and the outbox's entries at the
+end, marked pending or failed. No network, no crypto: opening a conversation is a
+local read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .models import ConvTimeline, ConvView, MessageView, Problem
+from .store import MessageRow, OutboxRow
+
+SHOWN = ("text", "attachment", "system", "headline", "metadata", "join", "leave")
+
+
+def _attachment(body: dict | None) -> dict | None:
+    if not body:
+        return None
+    return {"name": body.get("name"), "mime": body.get("mime"), "size": body.get("size"),
+            "blob_id": body.get("blob_id"), "has_preview": body.get("preview") is not None}
+
+
+def _shown_text(m: MessageRow) -> str | None:
+    b = m.body or {}
+    if m.type == "text":
+        return m.text
+    if m.type == "attachment":
+        return f"[file] {b.get('name', '')}"
+    if m.type == "metadata":
+        return f"channel is #{b.get('name', '')}" + (f": {b['topic']}" if b.get("topic") else "")
+    if m.type in ("headline", "system"):
+        return b.get("text")
+    if m.type == "join":
+        return "joined"
+    if m.type == "leave":
+        return "left"
+    return None
+
+
+def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me: str = "",
+         thread: int | None = None, gaps: list[tuple[int, int]] = ()) -> ConvTimeline:
+    reactions: dict[int, dict[str, list[str]]] = {}
+    replies: dict[int, int] = {}
+    problems: list[Problem] = [Problem(a, "CHAT_GAP", f"messages {a} to {b} are missing")
+                               for a, b in gaps]
+    for m in rows:
+        if m.status == "bad":
+            problems.append(Problem(m.msg_id, m.error_code or "CHAT", m.error or "refused by the reader rules"))
+            continue
+        if m.status == "withheld":
+            problems.append(Problem(m.msg_id, m.error_code or "CHAT_WITHHELD", "withheld by the server"))
+            continue
+        if m.type == "reaction" and m.deleted_by is None and m.supersedes is not None and m.body:
+            who = reactions.setdefault(m.supersedes, {}).setdefault(str(m.body.get("emoji", "")), [])
+            if m.sender not in who:
+                who.append(m.sender)
+        if m.thread_root is not None and m.type in ("text", "attachment") and m.deleted_by is None:
+            replies[m.thread_root] = replies.get(m.thread_root, 0) + 1
+    out = []
+    for m in rows:
+        if m.status == "ok" and (m.type not in SHOWN or m.deleted_by is not None):
+            continue
+        if thread is not None and m.msg_id != thread and m.thread_root != thread:
+            continue
+        if thread is None and m.thread_root is not None and m.status == "ok":
+            continue       # thread replies show under their root (`read --thread ID`)
+        out.append(MessageView(
+            msg_id=m.msg_id, sender=m.sender, type=m.type,
+            text=_shown_text(m) if m.status == "ok" else None, ctime=m.ctime, status=m.status,
+            error_code=m.error_code, error=m.error, edited=m.edited, reply_to=m.reply_to,
+            thread_root=m.thread_root, replies=replies.get(m.msg_id, 0),
+            reactions={k: list(v) for k, v in sorted(reactions.get(m.msg_id, {}).items())},
+            attachment=_attachment(m.body) if m.type == "attachment" and m.status == "ok" else None,
+            outbox_id=m.outbox_id or None))
+    stored = {m.outbox_id for m in rows if m.outbox_id}
+    for e in outbox:
+        if e.outbox_id in stored:
+            continue
+        body = e.payload.get("body") or {}
+        if body.get("kind") not in ("text", "attachment") and e.state != "failed":
+            continue
+        root = e.payload.get("thread_root")
+        if thread is not None and root != thread:
+            continue
+        out.append(MessageView(
+            msg_id=None, sender=me, type=str(body.get("kind", "")), text=body.get("text") or body.get("name"),
+            ctime=e.created_at, status=e.state, error=e.last_error, reply_to=e.payload.get("reply_to"),
+            thread_root=root, outbox_id=e.outbox_id))
+    return ConvTimeline(conv, out, problems, thread)
+
+
+def missing_ranges(msg_ids: list[int], upto: int) -> list[tuple[int, int]]:
+    """Ranges of msg ids from 1 to `upto` that are not stored."""
+    have, out, start = set(msg_ids), [], None
+    for i in range(1, upto + 1):
+        if i not in have and start is None:
+            start = i
+        if i in have and start is not None:
+            out.append((start, i - 1))
+            start = None
+    if start is not None:
+        out.append((start, upto))
+    return out
+
+
+# -- export -----------------------------------------------------------------------------
+
+
+def export_json(view: ConvTimeline) -> str:
+    c = view.conv
+    doc = {"conversation": {"name": c.name, "conv_id": c.conv_id, "team_id": c.team_id, "channel": c.channel,
+                            "topic": c.topic},
+           "messages": [{"msg_id": m.msg_id, "sender": m.sender, "type": m.type, "text": m.text,
+                         "time": m.ctime, "status": m.status, "error_code": m.error_code, "edited": m.edited,
+                         "reply_to": m.reply_to, "thread_root": m.thread_root, "reactions": m.reactions,
+                         "attachment": m.attachment} for m in view.messages],
+           "problems": [{"msg_id": p.msg_id, "code": p.code, "message": p.message} for p in view.problems]}
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def _when(ts: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+
+
+def render_line(m: MessageView) -> str:
+    """One message as a line of plain text (the CLI's `read` and the text export)."""
+    ident = f"#{m.msg_id}" if m.msg_id is not None else "(outbox)"
+    if m.status not in ("ok",):
+        what = {"withheld": "[withheld by the server]", "bad": f"[refused: {m.error_code}]",
+                "pending": f"[pending] {m.text or ''}", "sending": f"[sending] {m.text or ''}",
+                "sent": f"[sent] {m.text or ''}", "failed": f"[failed: {m.error or ''}] {m.text or ''}"}
+        return f"{ident} {_when(m.ctime)} {m.sender or '?'}: {what.get(m.status, m.status)}"
+    extra = []
+    if m.edited:
+        extra.append("(edited)")
+    if m.reply_to is not None:
+        extra.append(f"(reply to #{m.reply_to})")
+    if m.thread_root is not None:
+        extra.append(f"(thread #{m.thread_root})")
+    if m.replies:
+        extra.append(f"[{m.replies} in thread]")
+    if m.reactions:
+        extra.append(" ".join(f"{e} {len(who)}" for e, who in m.reactions.items()))
+    tail = (" " + " ".join(extra)) if extra else ""
+    return f"{ident} {_when(m.ctime)} {m.sender}: {m.text or ''}{tail}"
+
+
+def export_text(view: ConvTimeline) -> str:
+    c = view.conv
+    lines = [f"# {c.name}" + (f" — {c.topic}" if c.topic else "")]
+    lines += [render_line(m) for m in view.messages]
+    lines += [f"! #{p.msg_id}: {p.code}: {p.message}" for p in view.problems]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,218 @@
+"""Chat end to end: real server processes on 127.0.0.1 (SQLite and PostgreSQL), real
+`App` clients (app.chat), and the real `kbapp chat` CLI.
+
+* a DM alice,bob: send, read, reply, react (and take it back), edit, delete, a thread;
+  search and export over the local store; unread counts and read markers;
+* a group DM alice,bob,carol and a team channel: #general, a new channel found by its
+  signed name, a reader who reads but cannot post;
+* the outbox: a message typed while the server is down stays pending, and is sent exactly
+  once when the server is back (also when the answer to a post was lost);
+* a removed member neither reads nor posts what follows; a new device of bob reads the
+  history; a profile made before chat existed opens and chats;
+* CLI smoke tests: list, send, read --json through `python -m kbapp`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from kbapp.client.chat.store import ChatStore
+from kbapp.core import errors
+
+from e2e_support import cli, open_app, signup_all
+
+pytestmark = pytest.mark.timeout(300)
+DATA = Path(__file__).resolve().parents[1] / "data" / "profiles"
+
+
+def texts(view) -> list:
+    return [(m.sender, m.text) for m in view.messages]
+
+
+async def test_dm_messages_edits_reactions_threads_search_export(db_url, server_factory, tmp_path, apps):
+    srv = server_factory(db=db_url)
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+
+    sent = await alice.chat.send("alice,bob", "hello bob")
+    assert sent.state == "sent" and sent.msg_id == 1
+    view = await bob.chat.read("bob,alice", sync=True)          # either order names the same DM
+    assert texts(view) == [("alice", "hello bob")] and view.messages[0].status == "ok"
+    assert view.conv.name == "alice,bob" and not view.problems
+
+    r = await bob.chat.send("alice,bob", "hi alice", reply_to=1)
+    await bob.chat.react("alice,bob", 1, "👍")
+    await alice.chat.edit("alice,bob", 1, "hello bob!")
+    t1 = await alice.chat.send("alice,bob", "a thread reply", thread=1)
+    t2 = await bob.chat.send("alice,bob", "another in the thread", thread=1)
+    oops = await alice.chat.send("alice,bob", "oops, wrong chat")
+    await alice.chat.delete("alice,bob", oops.msg_id)
+
+    view = await bob.chat.read("alice,bob", sync=True)
+    first = view.messages[0]
+    assert first.text == "hello bob!" and first.edited and first.reactions == {"👍": ["bob"]}
+    assert first.replies == 2
+    assert [(m.text, m.reply_to) for m in view.messages] == [("hello bob!", None), ("hi alice", 1)]
+    thread = await bob.chat.read("alice,bob", thread=1)
+    assert [m.text for m in thread.messages] == ["hello bob!", "a thread reply", "another in the thread"]
+    assert {t1.msg_id, t2.msg_id} == {m.msg_id for m in thread.messages[1:]}
+
+    await bob.chat.react("alice,bob", 1, "👍", remove=True)
+    view = await alice.chat.read("alice,bob", sync=True)
+    assert view.messages[0].reactions == {} and view.messages[1].msg_id == r.msg_id
+
+    # search and export: local, over the verified and decrypted history
+    hits = await bob.chat.search("thread")
+    assert sorted(h.msg_id for h in hits) == sorted([t1.msg_id, t2.msg_id]) and hits[0].conv == "alice,bob"
+    assert await bob.chat.search("oops") == [] and await bob.chat.search("hello", "alice,bob")
+    doc = json.loads(await bob.chat.export("alice,bob", "json"))
+    assert doc["conversation"]["name"] == "alice,bob"
+    assert [m["text"] for m in doc["messages"]][:2] == ["hello bob!", "hi alice"]
+    plain = await bob.chat.export("alice,bob", "text")
+    assert "alice: hello bob! (edited)" in plain and "oops" not in plain
+
+    # unread counts and read markers are local
+    assert (await bob.chat.conversations())[0].unread == 2      # alice's #1 and her thread reply (a deleted one is not counted)
+    await bob.chat.mark_read("alice,bob")
+    await alice.chat.send("alice,bob", "are you there?")
+    convs = {c.name: c for c in await bob.chat.conversations(sync=True)}
+    assert convs["alice,bob"].unread == 1
+    await bob.chat.read("alice,bob", mark_read=True)
+    assert (await bob.chat.conversations())[0].unread == 0
+
+
+async def test_group_dm_and_team_channels(db_url, server_factory, tmp_path, apps):
+    srv = server_factory(db=db_url)
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob", "carol"))
+    alice, bob, carol = u["alice"], u["bob"], u["carol"]
+
+    await carol.chat.send("alice,bob,carol", "group hello")
+    for app in (alice, bob):
+        assert texts(await app.chat.read("carol,alice,bob", sync=True)) == [("carol", "group hello")]
+
+    await alice.create_team("acme")
+    await alice.add_member("acme", "bob", "writer")
+    await alice.add_member("acme", "carol", "reader")
+    await alice.chat.send("acme#general", "welcome to acme")
+    assert texts(await bob.chat.read("acme", sync=True)) == [("alice", "welcome to acme")]
+
+    made = await alice.chat.create_channel("acme#random", "anything goes")
+    assert made.name == "acme#random" and made.topic == "anything goes"
+    await bob.chat.send("acme#random", "random thought")           # found by its signed name
+    view = await carol.chat.read("acme#random", sync=True)
+    assert view.conv.topic == "anything goes"
+    assert [m.text for m in view.messages] == ["channel is #random: anything goes", "random thought"]
+    with pytest.raises(errors.Conflict):                               # a reader reads, never posts
+        await carol.chat.send("acme#random", "may I?")
+
+    await alice.chat.rename_channel("acme#random", "offtopic")
+    names = {c.name for c in await carol.chat.channels("acme")}
+    assert names == {"acme#general", "acme#offtopic"}
+    assert texts(await bob.chat.read("acme#offtopic", sync=True))[-1] == ("alice", "channel is #offtopic: anything goes")
+    with pytest.raises(errors.Conflict):
+        await alice.chat.create_channel("acme#offtopic")
+    await bob.chat.join_channel("acme#offtopic")
+    assert texts(await alice.chat.read("acme#offtopic", sync=True))[-1] == ("bob", "joined")
+
+
+async def test_outbox_server_down_sent_exactly_once(server_factory, tmp_path, apps):
+    srv = server_factory()
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    await alice.chat.send("alice,bob", "before the outage")
+    srv.stop()
+    res = await alice.chat.send("alice,bob", "typed while the server was down")
+    assert res.state == "pending" and res.msg_id is None and "NETWORK" in res.error
+    view = await alice.chat.read("alice,bob")              # local: never waits on the network
+    assert [(m.status, m.text) for m in view.messages][-1] == ("pending", "typed while the server was down")
+    srv.start()
+    [entry] = await alice.chat.outbox.flush(force=True)
+    assert entry.state == "sent"
+    # a lost answer: the same sealed request posted again gets the same msg_id back
+    again = await alice.api.chat_post(view.conv.conv_id, entry.sealed["post"])
+    assert again["msg_id"] == entry.msg_id
+    view = await bob.chat.read("alice,bob", sync=True)
+    assert texts(view) == [("alice", "before the outage"), ("alice", "typed while the server was down")]
+    view = await alice.chat.read("alice,bob", sync=True)
+    assert [m.status for m in view.messages] == ["ok", "ok"]           # the outbox entry is gone
+    assert await alice.chat.store.aio.outbox_list() == []
+
+
+async def test_removed_member_cannot_read_or_post(db_url, server_factory, tmp_path, apps):
+    srv = server_factory(db=db_url)
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob", "eve"))
+    alice, bob, eve = u["alice"], u["bob"], u["eve"]
+    await alice.create_team("acme")
+    await alice.add_member("acme", "bob", "writer")
+    await alice.add_member("acme", "eve", "writer")
+    await eve.chat.send("acme", "eve was here")
+    assert texts(await bob.chat.read("acme", sync=True)) == [("eve", "eve was here")]
+
+    await alice.remove_member("acme", "eve")
+    await alice.chat.send("acme", "after eve left")
+    with pytest.raises((errors.ReadNotAllowed, errors.NotFound)):
+        await eve.chat.read("acme", sync=True)
+    local = await eve.chat.read("acme")                       # what she had stays hers, nothing new
+    assert texts(local) == [("eve", "eve was here")]
+    try:
+        res = await eve.chat.send("acme", "still here?")
+        assert res.state == "failed"                          # shown as failed, never posted
+    except (errors.Conflict, errors.ReadNotAllowed):
+        pass
+    assert texts(await bob.chat.read("acme", sync=True)) == [("eve", "eve was here"), ("alice", "after eve left")]
+
+
+async def test_new_device_reads_the_history(server_factory, tmp_path, apps):
+    srv = server_factory()
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    await alice.chat.send("alice,bob", "one")
+    await bob.chat.send("alice,bob", "two")
+    phrase = await bob.create_paperkey()
+    bob2 = await apps(tmp_path / "bob2")
+    await bob2.login_paperkey("bob", phrase, device_name="bob-phone", server_url=srv.url)
+    view = await bob2.chat.read("alice,bob", sync=True)
+    assert texts(view) == [("alice", "one"), ("bob", "two")]
+    await bob2.chat.send("alice,bob", "from my phone")
+    assert texts(await alice.chat.read("alice,bob", sync=True))[-1] == ("bob", "from my phone")
+
+
+async def test_profile_made_before_chat_opens_and_chats(server_factory, tmp_path):
+    home = tmp_path / "old"
+    home.mkdir()
+    db = sqlite3.connect(home / "client.sqlite3")
+    db.executescript((DATA / "client-7fdb448.sql").read_text())
+    db.close()
+    app = await open_app(home)
+    try:
+        assert not (home / ChatStore.FILE).exists()              # nothing made before it is needed
+        assert await app.chat.conversations() == []
+        assert stat.S_IMODE(os.stat(home / ChatStore.FILE).st_mode) == 0o600
+        assert sqlite3.connect(home / ChatStore.FILE).execute("PRAGMA user_version").fetchone()[0] == 1
+    finally:
+        await app.close()
+
+
+def test_cli_list_send_read_json(server, tmp_path):
+    a, b = tmp_path / "alice", tmp_path / "bob"
+    cli(a, "signup", "alice", "--server", server.url)
+    cli(b, "signup", "bob", "--server", server.url)
+    sent = cli(a, "chat", "send", "alice,bob", "hello from the cli").json
+    assert sent["state"] == "sent" and sent["msg_id"] == 1
+    read = cli(b, "chat", "read", "alice,bob").json
+    assert [(m["sender"], m["text"], m["status"]) for m in read["messages"]] == [
+        ("alice", "hello from the cli", "ok")]
+    listed = cli(b, "chat", "list", "--json").json                  # --json after the subcommand too
+    assert [(c["name"], c["unread"]) for c in listed] == [("alice,bob", 0)]
+    text = cli(b, "chat", "read", "alice,bob", "--local", env={}, expect_rc=0)
+    assert text.json is not None
+    plain = cli(a, "chat", "export", "alice,bob", "--format", "text").stdout
+    assert "alice: hello from the cli" in plain
+    res = cli(a, "chat", "send", "alice,bob", "boom", "--exploding", "1h", expect_rc=2)
+    assert res.json["error"]["code"] == "NOT_SUPPORTED"
