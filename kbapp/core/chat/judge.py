@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Callable, Container, Iterable, Mapping
 
-from ..errors import (BadBody, BadChatMessage, ChatError, CheckpointRollback, DuplicateMessageId,
-                      ForgedSupersede, ForkedCheckpoint, HintMismatch, MessageOrder, PrevMismatch,
-                      ReplayedMessage, RevokedSenderKey, SenderNotMember, StaleKeyGeneration, UnknownKeyGeneration,
-                      UnknownTeamState, Withheld, WrongConversation)
+from ..errors import (BadBody, BadChatMessage, ChatError, CheckpointRollback, DuplicateMessageId, ForgedSupersede,
+                      ForkedCheckpoint, HintMismatch, MessageOrder, PrevMismatch, ReplayedMessage, RevokedSenderKey,
+                      SenderNotMember, StaleKeyGeneration, UnknownKeyGeneration, UnknownTeamState, Withheld,
+                      WrongConversation)
 from ..teams.state import Role, SigPoint, TeamState
 from .body import MAX_MSG_ID
 from .header import Header
@@ -66,8 +66,6 @@ class ConversationJudge:
             return Verdict(msg_id, BAD, error=MessageOrder(f"msg_id {msg_id} after {st.last_msg_id}"))
         gap = (st.last_msg_id + 1, msg_id - 1) if msg_id > st.last_msg_id + 1 else None
         st.last_msg_id = msg_id
-        if gap is not None:
-            st.gaps.append(gap)
         try:
             return self._judge(msg_id, wire, gap)
         except ChatError as e:
@@ -198,7 +196,7 @@ class ConversationJudge:
             raise ForgedSupersede("only an admin may delete a conversation's history")
 
     def _target(self, msg_id: int, target: int | None, kinds: frozenset | None, *, sender: str | None = None):
-        info = self.state.valid.get(target) if target is not None and target < msg_id else None
+        info = self.state.valid.get(target) if target is not None else None     # (valid: earlier ones only)
         if info is None:
             raise ForgedSupersede(f"target {target} is not an earlier valid message of this conversation")
         if (kinds is not None and info.type not in kinds) or (sender is not None and info.uid != sender):

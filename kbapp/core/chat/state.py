@@ -30,7 +30,7 @@ class MsgInfo:
 @dataclass
 class JudgeState:
     """The judge's memory of one conversation (trusted: only valid messages change it,
-    except `last_msg_id`, which only orders what the server serves)."""
+    except `last_msg_id`, which only orders what the server serves; gaps travel in verdicts)."""
 
     last_msg_id: int = 0
     hw_size: int = 0                                   # high-water log size over valid messages
@@ -41,7 +41,6 @@ class JudgeState:
     valid: dict[int, MsgInfo] = field(default_factory=dict)
     withheld: set[int] = field(default_factory=set)               # body-less, nothing covers them yet
     covered: dict[int, str] = field(default_factory=dict)         # msg_id -> DELETED / SUPERSEDED / ...
-    gaps: list[tuple[int, int]] = field(default_factory=list)     # (first, last) missing msg_ids
     history_upto: int = 0                                         # a valid delete_history covers up to here
 
     def to_dict(self) -> dict:
@@ -50,7 +49,7 @@ class JudgeState:
                 "nonces": sorted(self.nonces), "hashes": sorted(self.hashes.items()),
                 "valid": [[i, m.uid, m.type, m.has_body] for i, m in sorted(self.valid.items())],
                 "withheld": sorted(self.withheld), "covered": sorted(self.covered.items()),
-                "gaps": [list(g) for g in self.gaps], "history_upto": self.history_upto}
+                "history_upto": self.history_upto}
 
     @classmethod
     def from_dict(cls, d: dict) -> "JudgeState":
@@ -62,7 +61,7 @@ class JudgeState:
                    hashes={i: h for i, h in d["hashes"]},
                    valid={i: MsgInfo(u, t, b) for i, u, t, b in d["valid"]},
                    withheld=set(d["withheld"]), covered={i: r for i, r in d["covered"]},
-                   gaps=[(a, b) for a, b in d["gaps"]], history_upto=d["history_upto"])
+                   history_upto=d["history_upto"])
 
 
 @dataclass(frozen=True)
