@@ -102,6 +102,18 @@ class Batch:
     note: dict | None = None                # remembered with `state` (ChainStates.note)
 
 
+@dataclass(frozen=True)
+class LogView:
+    """What the log and map looked like at one committed epoch: reads answer from it
+    without the write lock (the map snapshot shares nodes but never changes, the log's
+    first `size` leaves never change), so a lookup never queues behind a write."""
+
+    size: int
+    map: MerkleMap
+    note: str
+    leaf: bytes                             # the newest leaf's data (lookup proofs end there)
+
+
 def _kids(state) -> set[str]:
     """Every key a state holds: live sibkeys and subkeys, and every PUK generation's two."""
     kids = set(state.sibkeys) | set(state.subkeys)
@@ -121,6 +133,7 @@ class Service:
         self.log = MerkleLog()
         self.map = MerkleMap()
         self.checkpoint_note = ""
+        self.view: LogView | None = None        # set by every commit and catch-up
         self.lock = asyncio.Lock()
         self.chains = ChainStates()
         self._upsert_map = _map_upsert(engine.dialect.name)
@@ -159,6 +172,10 @@ class Service:
         for row in rows:
             self.log.append(row.data)
         self.checkpoint_note = rows[-1].note or self._sign(self.log.size)
+        self._publish(rows[-1].data)
+
+    def _publish(self, leaf: bytes) -> None:
+        self.view = LogView(self.log.size, self.map.snapshot(), self.checkpoint_note, leaf)
 
     def _undo_map(self, undo: list[tuple[bytes, bytes | None]]) -> None:
         for k, v in reversed(undo):
@@ -166,6 +183,13 @@ class Service:
                 self.map.delete(k)
             else:
                 self.map.set(k, v)
+
+    def behind(self) -> bool:
+        """Has another server process committed an epoch this one has not folded in?
+        One indexed read, no lock: reads take the lock only when it says yes."""
+        with self.engine.connect() as conn:
+            newest = conn.execute(_Q_NEWEST).scalar()
+        return newest is not None and (self.view is None or newest >= self.view.size)
 
     def refresh(self) -> None:
         """Fold in what other server processes wrote before serving a read, so that
@@ -412,9 +436,10 @@ class Service:
         size = self.log.size
         undo: list[tuple[bytes, bytes | None]] = []
         note = self.checkpoint_note
+        leaf = b""
 
         def apply(updates: list[tuple[bytes, bytes]]) -> None:
-            nonlocal note
+            nonlocal note, leaf
             for k, v in updates:
                 undo.append((k, self.map.get(k)))
                 self.map.set(k, v)
@@ -433,6 +458,8 @@ class Service:
             self.log.truncate(size)
             raise
         self.checkpoint_note = note
+        if leaf:
+            self._publish(leaf)
 
     def write_raw_epoch(self, updates: list[tuple[bytes, bytes]]) -> int:
         """One epoch of map updates taken as they are (no chain behind them), through the
@@ -516,40 +543,35 @@ class Service:
                 "prev": [{"generation": g, "box": b64encode(b)} for g, b in prev]}
 
     def lookup(self, kind: str, ident: str) -> dict:
-        """Map value + proofs against the newest leaf of the newest checkpoint."""
+        """Map value + proofs against the newest leaf of the newest checkpoint (the
+        published view: no lock, and one consistent epoch even while a write runs)."""
         key = map_key(kind, ident)
-        size = self.log.size
-        value = self.map.get(key)
+        v = self.view
+        value = v.map.get(key)
         return {
-            "checkpoint": self.checkpoint_note,
-            "leaf_index": size - 1,
-            "leaf_data": b64encode(self._leaf_data(size - 1)),
-            "inclusion": [b64encode(h) for h in self.log.inclusion_proof(size - 1, size)],
+            "checkpoint": v.note,
+            "leaf_index": v.size - 1,
+            "leaf_data": b64encode(v.leaf),
+            "inclusion": [b64encode(h) for h in self.log.inclusion_proof(v.size - 1, v.size)],
             "value": None if value is None else b64encode(value),
-            "map_proof": self.map.prove(key).to_wire(),
+            "map_proof": v.map.prove(key).to_wire(),
         }
 
-    def _leaf_data(self, idx: int) -> bytes:
-        with self.engine.connect() as conn:
-            data = conn.execute(select(db.log_leaves.c.data).where(db.log_leaves.c.idx == idx)).scalar()
-        if data is None:
-            raise errors.NotFound(f"no log leaf {idx}")
-        return data
-
     def consistency(self, first: int, second: int) -> dict:
-        if not 0 < first <= second <= self.log.size:
-            raise errors.NotFound(f"no consistency proof from {first} to {second} (log size {self.log.size})")
+        size = self.view.size
+        if not 0 < first <= second <= size:
+            raise errors.NotFound(f"no consistency proof from {first} to {second} (log size {size})")
         return {"first": first, "second": second,
                 "proof": [b64encode(h) for h in self.log.consistency_proof(first, second)]}
 
     def inclusion(self, index: int, size: int) -> dict:
-        if not 0 <= index < size <= self.log.size:
+        if not 0 <= index < size <= self.view.size:
             raise errors.NotFound(f"no inclusion proof for {index} in {size}")
         return {"index": index, "size": size,
                 "proof": [b64encode(h) for h in self.log.inclusion_proof(index, size)]}
 
     def leaves(self, start: int, end: int) -> dict:
-        end = min(end, self.log.size, start + LEAVES_PAGE)
+        end = min(end, self.view.size, start + LEAVES_PAGE)
         if not 0 <= start < end:
             raise errors.NotFound(f"no leaves in [{start}, {end})")
         with self.engine.connect() as conn:
@@ -558,8 +580,11 @@ class Service:
         return {"start": start, "leaves": [b64encode(r.data) for r in rows]}
 
     def checkpoint(self, size: int | None = None) -> dict:
-        if size is None or size == self.log.size:
-            return {"note": self.checkpoint_note}
+        v = self.view
+        if size is None or size == v.size:
+            return {"note": v.note}
+        if size > v.size:
+            raise errors.NotFound(f"no checkpoint of size {size}")
         with self.engine.connect() as conn:
             note = conn.execute(_Q_NOTE, {"size": size}).scalar()
         if note is None:

@@ -282,3 +282,30 @@ def test_bad_arguments():
 def test_from_wire_rejects_malformed(wire):
     with pytest.raises(EncodingError):
         MapProof.from_wire(wire)
+
+
+def test_snapshot_is_untouched_by_later_sets_and_deletes():
+    """The server answers lookups from a snapshot while a writer changes the map: the
+    snapshot's root, values and proofs must stay those of the moment it was taken."""
+    rng = random.Random(7)
+    m = MerkleMap()
+    pairs = {K(i): b"v%d" % i for i in range(200)}
+    for k, v in pairs.items():
+        m.set(k, v)
+    snap = m.snapshot()
+    root = snap.root()
+    for i in range(200):                      # rewrite, delete and add, in random order
+        op = rng.random()
+        if op < 0.4:
+            m.set(K(i), b"new %d" % i)
+        elif op < 0.7:
+            m.delete(K(i))
+        else:
+            m.set(K(1000 + i), b"extra")
+    assert m.root() != root
+    assert snap.root() == root == ref_root(pairs)
+    assert len(snap) == 200
+    for k, v in list(pairs.items())[::17]:
+        assert snap.get(k) == v
+        verify_map_proof(root, k, v, snap.prove(k))
+    verify_map_proof(root, K(1001), None, snap.prove(K(1001)))

@@ -8,7 +8,9 @@ Shape: the key's bits, most significant first, pick a path from the root
 (0 = left). A subtree holding no key is EMPTY; a subtree holding exactly one
 key is that key's leaf, wherever it sits (the "shortcut"); anything else is an
 interior node. The tree for a set of keys is therefore unique, holds O(n)
-nodes, and an update rehashes one path of about log2(n) nodes.
+nodes, and an update replaces one path of about log2(n) nodes with new ones
+(path copying: nodes are immutable, so `snapshot()` is free and a reader of an
+older root is never disturbed by a writer).
 
 Hashes (SHA-256; prefixes 0x1_ keep them apart from the log's 0x00 / 0x01):
 
@@ -250,17 +252,19 @@ class MerkleMap:
         return path, node
 
     def _attach(self, key: bytes, path: list, child) -> None:
-        """Put child where key's path ends, then rehash the path bottom up."""
-        if not path:
-            self._root = child
-            return
-        parent = path[-1]
-        if _bit(key, len(path) - 1):
-            parent.right = child
-        else:
-            parent.left = child
-        for node in reversed(path):
-            node.rehash()
+        """Put child where key's path ends, copying the path above it (nodes are never
+        changed in place, so a snapshot taken earlier keeps answering for its root)."""
+        for depth in range(len(path) - 1, -1, -1):
+            node = path[depth]
+            child = _Node(node.left, child) if _bit(key, depth) else _Node(child, node.right)
+        self._root = child
+
+    def snapshot(self) -> "MerkleMap":
+        """A frozen view of the map as it is now, in O(1): later writes copy paths and
+        leave it untouched, so a reader may use it from another thread without a lock."""
+        view = MerkleMap.__new__(MerkleMap)
+        view._root, view._len = self._root, self._len
+        return view
 
     def set(self, key: bytes, value: bytes) -> None:
         key = _check_key(key)

@@ -60,15 +60,16 @@ class Http:
         return int(raw)
 
     async def fresh(self, fn, *args):
-        """Reads of the Merkle state: first fold in other processes' writes, under the lock
-        (a lookup never sees a map root the log does not have yet)."""
+        """Reads of the Merkle state, answered from the service's published view without
+        the write lock, so a lookup never queues behind a post. First, one cheap query:
+        has another process committed an epoch we lack? Only then fold it in, under the
+        lock (a lookup never sees a map root the log does not have yet, and no process
+        answers from an older log than the database holds)."""
         service = self.service
-
-        def read():
-            service.refresh()
-            return fn(*args)
-        async with service.lock:            # one trip to a worker thread while the lock is held
-            return await run_in_threadpool(read)
+        if await run_in_threadpool(service.behind):
+            async with service.lock:
+                await run_in_threadpool(service.refresh)
+        return await run_in_threadpool(fn, *args)
 
     @staticmethod
     def wrap(handler):
