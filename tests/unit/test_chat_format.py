@@ -192,3 +192,40 @@ def test_a_signature_from_another_device_fails_to_open():
 def test_seal_body_checks_its_body():
     with pytest.raises(errors.BadChatMessage):
         seal_body({"kind": "text"}, b"k" * 32, nonce=b"n" * 24)
+
+
+def worked_example() -> dict:
+    """docs/protocol.md "Worked example": fixed keys and nonces (Ed25519 is deterministic)."""
+    from kbapp.core.chat.seal import seal_message
+    from kbapp.core.encoding import b64encode
+    from kbapp.core.keys import SigningKeyPair
+    team_id = bytes(range(16))
+    device = SigningKeyPair.from_seed(bytes([0x22]) * 32)
+    topic = general_topic_id(team_id)
+    conv = conv_id_for(team_id, 1, topic)
+    keys = ConvKeys.derive(bytes([0x11]) * 32, conv)
+    s = seal_message(body=B.make_body("text", text="hello, world"), device=device, keys=keys,
+                     header_nonce=bytes([0x33]) * 24, body_nonce=bytes([0x44]) * 24, conv_id=conv, team_id=team_id,
+                     topic_type=1, topic_id=topic, prev=[], sender_uid=bytes([0x55]) * 16, sender_eldest_seqno=1,
+                     key_gen=1, checkpoint=[42, bytes([0x66]) * 32], team_seqno=1, nonce=bytes([0x77]) * 16,
+                     outbox_id=bytes([0x88]) * 16, compose_time=1700000000)
+    assert open_header(s.sealed_header, keys.header).header == s.header
+    assert open_body(s.sealed_body, keys.body)["text"] == "hello, world"
+    return {"topic_id": topic.hex(), "conv_id": conv.hex(), "sender_kid": device.kid.hex(),
+            "K_h": keys.header.hex(), "K_b": keys.body.hex(), "body_hash": s.header.body_hash.hex(),
+            "header_hash": header_hash(s.sealed_header).hex(), "header": b64encode(s.sealed_header),
+            "body": b64encode(s.sealed_body)}
+
+
+def test_the_worked_example_in_protocol_md():
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    section = doc[doc.index("### Worked example"):]
+    block = section[section.index("```") + 3:section.index("```", section.index("```") + 3)]
+    lines = block.strip().splitlines()
+    values = {ln.split("=")[0].strip(): ln.split("=", 1)[1].strip() for ln in lines if " = " in ln}
+    h_at = next(i for i, ln in enumerate(lines) if ln.startswith("header (b64"))
+    b_at = next(i for i, ln in enumerate(lines) if ln.startswith("body (b64"))
+    values["header"] = "".join(lines[h_at + 1:b_at])
+    values["body"] = "".join(lines[b_at + 1:])
+    assert values == worked_example()

@@ -6,6 +6,7 @@
 - seal.py      chat keys, sign-then-encrypt of headers, sealed bodies, hashes, wire hints
 - signencrypt.py attachments: chunked sign-then-encrypt with one-time keys (BLOBS)
 - judge.py     the reader's rules 1-6: one verdict per message, incremental
+- state.py     what the judge remembers (JudgeState) and its verdicts (Verdict), serialisable
 - timeline.py  the fold of verified messages into what a reader sees
 
 docs/protocol.md "Chat messages (MB1)" is the reference.
