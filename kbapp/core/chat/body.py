@@ -232,7 +232,7 @@ def pack_body(body: dict) -> bytes:
 def unpack_body(padded: bytes) -> dict:
     data = unpad(padded)
     try:
-        body = unpack(data, max_size=MAX_BODY, max_depth=6)
+        body = unpack(data, max_size=MAX_BODY, max_depth=None)           # check_body checks the exact shape
     except EncodingError as e:
         raise _bad(str(e)) from None
     return check_body(body)

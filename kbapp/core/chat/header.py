@@ -9,7 +9,7 @@ other shape, and any encoding other than the canonical one, before anything else
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from ..encoding import pack, unpack
@@ -67,10 +67,11 @@ class Header:
 
     def to_map(self) -> dict:
         """The msgpack map that gets signed (lists, not tuples; keys sorted by pack_header)."""
-        m = asdict(self)
+        m = {f: getattr(self, f) for f in FIELDS}          # (not asdict: it deep-copies every bytes)
         m["prev"] = [[i, h] for i, h in self.prev]
         m["checkpoint"] = list(self.checkpoint)
         m["deletes"] = list(self.deletes)
+        m["ephemeral"] = None if self.ephemeral is None else dict(self.ephemeral)
         return m
 
 
@@ -209,7 +210,7 @@ def parse_header(data: bytes) -> Header:
     if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_HEADER:
         raise _bad(f"a packed header is at most {MAX_HEADER} bytes")
     try:
-        m = unpack(bytes(data), max_size=MAX_HEADER, max_depth=4)
+        m = unpack(bytes(data), max_size=MAX_HEADER, max_depth=None)     # check_header checks the exact shape
     except EncodingError as e:
         raise _bad(str(e)) from None
     h = check_header(m)

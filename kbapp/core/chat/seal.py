@@ -146,7 +146,7 @@ def open_header(sealed: bytes, k_h: bytes) -> OpenedHeader:
     except nacl.exceptions.CryptoError:
         raise BadChatHeader("the header does not open under the conversation's key") from None
     try:
-        pair = unpack(inner, max_size=MAX_HEADER + 128, max_depth=2)
+        pair = unpack(inner, max_size=MAX_HEADER + 128, max_depth=None)     # the shape is checked just below
     except EncodingError as e:
         raise BadChatHeader(f"sealed header: {e}") from None
     if (not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], bytes)
