@@ -136,6 +136,17 @@ def test_bad_headers_are_refused(kw):
         build_header(**_fields(**kw))
 
 
+def test_deletes_are_sorted_when_built_and_must_be_when_parsed():
+    h = build_header(**_fields(type="delete", deletes=[5, 3]))
+    assert h.deletes == (3, 5)
+    m = h.to_map()
+    m["deletes"] = [5, 3]
+    with pytest.raises(errors.BadChatMessage):
+        parse_header(pack({k: m[k] for k in sorted(m)}))
+    with pytest.raises(errors.BadChatMessage):
+        build_header(**_fields(type="delete", deletes=[3, 3]))
+
+
 def test_header_needs_exactly_its_fields():
     m = build_header(**_fields()).to_map()
     with pytest.raises(errors.BadChatMessage):

@@ -193,3 +193,13 @@ def test_needs_names_unknown_checkpoints_and_the_highest_team_seqno():
     assert j.state.to_dict() == ConversationJudge(conv_id=cw.conv_id, team=cw.team.state, chat_keys={},
                                                   key_at=cw.w.user_key_at, known_checkpoints=set(),
                                                   now=0).state.to_dict()        # needs() changed nothing
+
+
+def test_a_delete_of_several_in_any_order_matches_the_servers_sorted_hint():
+    cw = ChatWorld()
+    _text(cw, cw.bob, "a")
+    _text(cw, cw.bob, "b")
+    w = _delete(cw, cw.bob, 2, 1)                   # the body says [2, 1]; header and hint [1, 2]
+    assert w["hints"]["deletes"] == [1, 2]
+    vs = cw.judge().feed_all(cw.served)
+    assert [v.status for v in vs] == [OK, OK, OK] and Timeline(vs).view(cw.time).items == []

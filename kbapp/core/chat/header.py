@@ -176,8 +176,8 @@ def _check_consistent(h: Header) -> None:
         raise _bad(f"supersedes is set exactly for {sorted(SUPERSEDING)}")
     if bool(h.deletes) != (h.type in DELETING):
         raise _bad(f"deletes is set exactly for {sorted(DELETING)}")
-    if len(set(h.deletes)) != len(h.deletes):
-        raise _bad("deletes repeats a msg_id")
+    if list(h.deletes) != sorted(set(h.deletes)):
+        raise _bad("deletes are in ascending order, each once (the server's hint is sorted too)")
     if h.body_len % SMALL_STEP:
         raise _bad("body_len is a padded size")
 
@@ -187,6 +187,8 @@ def build_header(**fields: Any) -> Header:
     fields.setdefault("v", VERSION)
     fields.setdefault("supersedes", None)
     fields.setdefault("deletes", [])
+    if isinstance(fields["deletes"], (list, tuple)) and all(type(t) is int for t in fields["deletes"]):
+        fields["deletes"] = sorted(fields["deletes"])
     fields.setdefault("reply_to", None)
     fields.setdefault("thread_root", None)
     fields.setdefault("ephemeral", None)

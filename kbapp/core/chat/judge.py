@@ -173,7 +173,7 @@ class ConversationJudge:
         if body["kind"] != h.type:
             raise BadBody(f"a {body['kind']} body under a {h.type} header")
         target = body.get("target") if h.type in ("edit", "reaction") else None
-        if target != h.supersedes or (h.type == "delete" and tuple(body["targets"]) != h.deletes):
+        if target != h.supersedes or (h.type == "delete" and tuple(sorted(body["targets"])) != h.deletes):
             raise BadBody("the body's targets are not the header's")
         return OK, body
 
