@@ -211,3 +211,50 @@ async def test_cancel_and_unreachable_leave_nothing(server, tmp_path, apps):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert list(dest.parent.iterdir()) == []
+
+
+async def test_uploads_per_device_and_concurrent_quota(server_factory, tmp_path, apps):
+    server = server_factory(extra=["--blob-rate", "0.001", "--blob-burst", "3",
+                                   "--blob-quota", str(3 * se.PACKET)])
+    u = await signup_all(apps, tmp_path, server.url, ("erin",))
+    tok = await u["erin"].api.read_tokens.header()
+
+    async def put(body: bytes) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=60) as c:
+            return await c.put(f"{server.url}/v1/blobs/{hashlib.sha256(body).hexdigest()}", content=body,
+                               headers={"Authorization": tok})
+
+    # two uploads of two packets each at once: the quota (three packets) takes one of them
+    answers = await asyncio.gather(put(os.urandom(2 * se.PACKET - 1)), put(os.urandom(2 * se.PACKET - 2)))
+    assert sorted(r.status_code for r in answers) == [200, 403]
+    assert [r.json()["error"]["code"] for r in answers if r.status_code == 403] == ["BLOB_QUOTA"]
+    assert len(settled_blob_files(server)) == 1
+    # the device's burst is three uploads (a refused one counted too): the fourth waits
+    assert (await put(b"small")).status_code == 200
+    r = await put(b"small, again")
+    assert r.status_code == 429 and r.json()["error"]["code"] == "RATE_LIMITED" and int(r.headers["retry-after"]) > 1
+
+
+async def test_a_trickled_upload_times_out(server_factory, tmp_path, apps):
+    """A blob upload may take body_timeout + its length at blob_min_rate, no longer: a
+    client trickling under the rate is cut off (408) and nothing is kept."""
+    server = server_factory(extra=["--body-timeout", "1", "--blob-min-rate", str(1 << 20)])
+    u = await signup_all(apps, tmp_path, server.url, ("frank",))
+    tok = await u["frank"].api.read_tokens.header()
+    body = os.urandom(2 << 20)                 # allowed: 1 s + 2 s
+
+    async def trickle():
+        for i in range(0, len(body), 32 << 10):
+            yield body[i:i + (32 << 10)]
+            await asyncio.sleep(0.1)           # 320 KiB/s: 6.4 s for the whole body
+
+    t0 = time.monotonic()
+    async with httpx.AsyncClient(timeout=30) as c:
+        try:
+            r = await c.put(f"{server.url}/v1/blobs/{hashlib.sha256(body).hexdigest()}", content=trickle(),
+                            headers={"Authorization": tok, "Content-Length": str(len(body))})
+            assert r.status_code == 408 and r.json()["error"]["code"] == "REQUEST_TIMEOUT"
+        except httpx.HTTPError:
+            pass                                # or the connection guard closed it
+    assert 2.5 < time.monotonic() - t0 < 6.0
+    assert settled_blob_files(server) == []
