@@ -298,6 +298,39 @@ class ServerAPI:
             raise errors.EncodingError("malformed invite acceptance list")
         return items[:500]
 
+    # chat (server/routes/chat.py): every call carries a read token; answers are hints that
+    # core/chat verifies. A post is safe to send again: the server is idempotent on hints.outbox_id.
+
+    async def chat_post(self, conv_id: str, body: dict) -> dict:
+        """Post `{team_id, topic_type, topic_id, key_gen, ek_gen, header, body, hints}` -> {msg_id, ctime}."""
+        return await self._request("POST", f"/v1/chat/{quote(conv_id, safe='')}/messages", json=body, auth=True)
+
+    async def chat_messages(self, conv_id: str, after: int | None = None, before: int | None = None,
+                            limit: int = 100) -> dict:
+        """A page: ascending after `after` (default 0) or descending before `before` -> {messages, last}."""
+        params = {"limit": limit, **({"after": after} if after is not None else {}),
+                  **({"before": before} if before is not None else {})}
+        body = await self.get_auth(f"/v1/chat/{quote(conv_id, safe='')}/messages", **params)
+        if not isinstance(body.get("messages"), list) or type(body.get("last")) is not int:
+            raise errors.EncodingError("malformed chat page")
+        return body
+
+    async def chat_inbox(self, since: int = 0) -> dict:
+        """Conversations of my teams changed after version `since` -> {convs, vers}."""
+        body = await self.get_auth("/v1/chat/inbox", since=since)
+        if not isinstance(body.get("convs"), list) or type(body.get("vers")) is not int:
+            raise errors.EncodingError("malformed chat inbox")
+        return body
+
+    async def team_channels(self, team_id: str) -> list:
+        convs = (await self.get_auth(f"/v1/teams/{quote(team_id, safe='')}/channels")).get("convs")
+        if not isinstance(convs, list):
+            raise errors.EncodingError("malformed channel list")
+        return convs
+
+    async def chat_typing(self, conv_id: str) -> None:
+        await self._request("POST", f"/v1/chat/{quote(conv_id, safe='')}/typing", json={}, auth=True)
+
     # blobs (chat attachments): streamed both ways, with a read token; what comes back is
     # checked chunk by chunk by client/chat/transfer.py, never trusted here
 

@@ -505,6 +505,46 @@ class PushRefused(ServerError):
     code = "PUSH_REFUSED"
 
 
+# --- the server's chat routes (kbapp/server/chat.py): refusals with their HTTP status --------
+
+
+class ChatRefused(ServerError):
+    """The server refused a chat request (base; `status` is the HTTP status it answers)."""
+
+    code = "CHAT_REFUSED"
+
+
+class ChatConvIdMismatch(ChatRefused):
+    """The conversation id does not derive from the posted team, topic type and topic id (400)."""
+
+    code = "CHAT_CONV_ID_MISMATCH"
+
+
+class ChatPostNotAllowed(ChatRefused):
+    """Only a writer (or above) of the conversation's team posts or types in it (403)."""
+
+    code = "CHAT_POST_NOT_ALLOWED"
+
+
+class ChatSenderMismatch(ChatRefused):
+    """The message's sender hints name another user or device than the read token (403)."""
+
+    code = "CHAT_SENDER_MISMATCH"
+
+
+class ChatTargetRefused(ChatRefused):
+    """An edit or delete names a message not in this conversation, or one its poster may
+    not remove (another's message; deletes of others need a team admin) (403)."""
+
+    code = "CHAT_TARGET_REFUSED"
+
+
+class ChatOutboxConflict(ChatRefused):
+    """An outbox id already used in this conversation by another sender or for another header (409)."""
+
+    code = "CHAT_OUTBOX_CONFLICT"
+
+
 # --- the client's local databases (kbapp/client/db) ---------------------------
 
 

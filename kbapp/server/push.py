@@ -61,6 +61,7 @@ MAX_PER_ACCOUNT = 32            # ... per authenticated account
 MAX_ANONYMOUS_TOPICS = 4        # kex channels an anonymous connection may follow
 MAX_CONNECTIONS = 10000
 
+SUBJECT_KINDS = frozenset({"chat", "typing"})   # hints whose frames carry their subject
 CLOSE_TOKEN_EXPIRED = 4001      # reconnect with a fresh token
 CLOSE_NOT_ALLOWED = 4003        # lost the right to a topic (device revoked, removed from a team)
 CLOSE_SPOKE = 4008              # the client sent a message: it only listens
@@ -144,7 +145,8 @@ class PushHub:
 
     def _rows_after(self, cursor: int, limit: int = PAGE) -> list:
         with self.engine.connect() as conn:
-            return conn.execute(select(db.push_events.c.cursor, db.push_events.c.topic, db.push_events.c.kind)
+            return conn.execute(select(db.push_events.c.cursor, db.push_events.c.topic, db.push_events.c.kind,
+                                       db.push_events.c.subject)
                                 .where(db.push_events.c.cursor > cursor)
                                 .order_by(db.push_events.c.cursor).limit(limit)).all()
 
@@ -157,7 +159,8 @@ class PushHub:
             oldest = conn.execute(select(func.min(db.push_events.c.cursor))).scalar()
             if since > head or (oldest is not None and since < oldest - 1):
                 return [], head, True        # another server's cursor, or hints pruned since
-            rows = conn.execute(select(db.push_events.c.cursor, db.push_events.c.topic, db.push_events.c.kind)
+            rows = conn.execute(select(db.push_events.c.cursor, db.push_events.c.topic, db.push_events.c.kind,
+                                       db.push_events.c.subject)
                                 .where((db.push_events.c.cursor > since) & (db.push_events.c.cursor <= head)
                                        & db.push_events.c.topic.in_(list(topics)))
                                 .order_by(db.push_events.c.cursor).limit(REPLAY_MAX + 1)).all()
@@ -237,20 +240,20 @@ class PushHub:
             try:
                 while True:
                     rows = await run_in_threadpool(self._rows_after, self.head)
-                    for cursor, topic, kind in rows:
+                    for cursor, topic, kind, subject in rows:
                         self.head = cursor
-                        self._fan_out(cursor, topic, kind)
+                        self._fan_out(cursor, topic, kind, subject)
                     if len(rows) < PAGE:
                         break
             except Exception:  # noqa: BLE001 - the database is away: try again at the next wake
                 log.exception("push dispatcher")
                 await asyncio.sleep(1.0)
 
-    def _fan_out(self, cursor: int, topic: str, kind: str) -> None:
+    def _fan_out(self, cursor: int, topic: str, kind: str, subject: str = "") -> None:
         for c in list(self._by_topic.get(topic, ())):
             if not c.overflow:
                 try:
-                    c.queue.put_nowait((cursor, topic, kind))
+                    c.queue.put_nowait((cursor, topic, kind, subject))
                 except asyncio.QueueFull:
                     c.overflow = True         # its speaker closes it at the next item
 
@@ -330,8 +333,8 @@ class PushHub:
         try:
             await ws.accept()
             rows, head, resync = await run_in_threadpool(self.replay, topics, since)
-            for cursor, topic, kind in rows:
-                await ws.send_json({"type": "hint", "cursor": cursor, "topic": topic, "kind": kind})
+            for cursor, topic, kind, subject in rows:
+                await ws.send_json(_hint(cursor, topic, kind, subject))
             await ws.send_json({"type": "resync" if resync else "ready", "cursor": head})
             await self._serve(ws, c, head, expires)
         except (WebSocketDisconnect, RuntimeError, OSError):
@@ -352,12 +355,12 @@ class PushHub:
                 item = await c.queue.get()
                 if c.overflow:
                     return CLOSE_SLOW
-                cursor, topic, kind = item
+                cursor, topic, kind, subject = item
                 if cursor <= sent:
                     continue                  # already in the replay
                 if kind == "chain" and not await run_in_threadpool(self.still_allowed, c, topic):
                     return CLOSE_NOT_ALLOWED
-                await ws.send_json({"type": "hint", "cursor": cursor, "topic": topic, "kind": kind})
+                await ws.send_json(_hint(cursor, topic, kind, subject))
                 sent = cursor
 
         async def expiry() -> int:
@@ -381,6 +384,15 @@ class PushHub:
 
     def recorder(self, app) -> "PushRecorder":
         return PushRecorder(app, self)
+
+
+def _hint(cursor: int, topic: str, kind: str, subject: str) -> dict:
+    """A hint frame; `subject` only where it says more than the topic (chat: `<conv_id>:<msg_id>`,
+    typing: `<conv_id>:<uid>`), so older clients see the frames they always saw."""
+    frame = {"type": "hint", "cursor": cursor, "topic": topic, "kind": kind}
+    if subject and kind in SUBJECT_KINDS:
+        frame["subject"] = subject
+    return frame
 
 
 # Accepted writes and the hint each leaves: (path pattern, topic prefix, kind).

@@ -1,0 +1,221 @@
+"""Routes of chat (server/chat.py): post, pages, inbox, a team's channels, typing; and the exploding sweep.
+
+Every route needs a read token of a live device (team_access.ReadAccess), then the
+member hints: readers of a team read its conversations, writers and above post.
+A post never takes the service lock (chat touches no Merkle state): it is one short
+transaction of its own, then a push hint `team:<id>` (kind chat, subject
+`<conv_id>:<msg_id>`; typing: kind typing, subject `<conv_id>:<uid>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from kbapp.core import errors
+from kbapp.core.teams import Role
+from kbapp.core.tokens import verify_read_token
+
+from .. import limits as lim
+from ..chat import PAGE_DEFAULT, PAGE_MAX, ChatStore, check_conv_id, parse_post
+from ..push import PushHub
+from ..team_access import ReadAccess
+from ..teams import check_team_id
+from .common import Http, error_response
+
+log = logging.getLogger(__name__)
+
+
+class ChatLimits:
+    """Token buckets per device key (the read token's): posts, and typing at twice the rate.
+    Checked before a post, charged once it was stored (a repost of an outbox id is free)."""
+
+    def __init__(self, cfg: lim.LimitConfig):
+        self.posts = lim.RateLimiter(cfg.chat_rate, cfg.chat_burst)
+        self.typing = lim.RateLimiter(cfg.chat_rate * 2, cfg.chat_burst)
+        self._lock = threading.Lock()        # called from worker threads
+
+    def check(self, bucket: lim.RateLimiter, kid: str) -> None:
+        with self._lock:
+            wait = bucket.wait(kid)
+        if wait:
+            raise lim.rate_limited("chat writes from this device", wait)
+
+    def charge(self, bucket: lim.RateLimiter, kid: str) -> None:
+        with self._lock:
+            bucket.spend(kid)
+
+
+def wrap(handler):
+    """Http.wrap, with each chat refusal answered with its own status (403, 409...)."""
+    async def endpoint(request: Request):
+        try:
+            return JSONResponse(await handler(request))
+        except errors.ChatRefused as e:
+            return lim.error_response(e, e.status or 400)
+        except errors.KbappError as e:
+            return error_response(e)
+        except ValueError as e:
+            return error_response(errors.EncodingError(str(e)))
+    return endpoint
+
+
+class ChatRoutes:
+    def __init__(self, http: Http, push: PushHub, cfg: lim.LimitConfig):
+        self.http, self.push, self.service = http, push, http.service
+        self.store = ChatStore(self.service.engine, self.service.clock)
+        self.access = ReadAccess(self.service)
+        self.limits = ChatLimits(cfg)
+        self.sweep_every = cfg.chat_sweep_every
+        self._sweeper: asyncio.Task | None = None
+
+    # -- helpers (worker threads) ------------------------------------------------------------
+
+    def _who(self, authorization: str | None) -> tuple[str, str]:
+        """(uid, kid hex) of a read token signed by a live device key of its user, else 401."""
+        token = verify_read_token(authorization, origin=self.service.origin, now=int(self.service.clock()))
+        with self.service.engine.connect() as conn:
+            keys, _ = self.access.live_sibkeys(conn, token.uid)
+        if token.kid not in keys:
+            raise errors.BadReadToken("the read token is not signed by a live device key of its user", 401)
+        return token.uid, token.kid
+
+    def _team_role(self, team_id: str, uid: str) -> Role:
+        with self.service.engine.connect() as conn:
+            return self.store.role(conn, team_id, uid)
+
+    def _conv_role(self, conv_id: str, uid: str) -> tuple[str | None, Role]:
+        with self.service.engine.connect() as conn:
+            team_id = self.store.team_of(conn, conv_id)
+            return team_id, Role.NONE if team_id is None else self.store.role(conn, team_id, uid)
+
+    def _publish(self, team_id: str, kind: str, subject: str) -> None:
+        try:
+            self.push.publish(f"team:{team_id}", kind, subject)
+        except Exception:  # noqa: BLE001 - the write stands; clients catch up with inbox?since=
+            log.exception("could not record a chat push hint")
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    async def post(self, request: Request) -> dict:
+        conv_id, auth = request.path_params["conv_id"], request.headers.get("authorization")
+        body = await self.http.json_body(request)
+
+        def work():
+            uid, kid = self._who(auth)
+            self.limits.check(self.limits.posts, kid)
+            p = parse_post(conv_id, body, uid, kid)
+            role = self._team_role(p.team_id, uid)
+            if role < Role.WRITER:
+                raise errors.ChatPostNotAllowed("only a writer of the team posts in its conversations", 403)
+            msg_id, ctime, new = self.store.post(p, role)
+            if new:
+                self.limits.charge(self.limits.posts, kid)
+                self._publish(p.team_id, "chat", f"{conv_id}:{msg_id}")
+            return {"msg_id": msg_id, "ctime": ctime}
+        return await run_in_threadpool(work)
+
+    async def messages(self, request: Request) -> dict:
+        conv_id, auth = request.path_params["conv_id"], request.headers.get("authorization")
+        q, int_param = request.query_params, self.http.int_param
+        if "after" in q and "before" in q:
+            raise errors.EncodingError("page with after= or before=, not both")
+        after = int_param(request, "after") if "after" in q else None
+        before = int_param(request, "before") if "before" in q else None
+        limit = int_param(request, "limit", PAGE_DEFAULT)
+        if not 1 <= limit <= PAGE_MAX:
+            raise errors.EncodingError(f"limit is 1..{PAGE_MAX}")
+        check_conv_id(conv_id)
+
+        def work():
+            uid, _ = self._who(auth)
+            team_id, role = self._conv_role(conv_id, uid)
+            if team_id is None or role < Role.READER:
+                # one answer for "no such conversation" and "not yours": no probing of ids
+                raise errors.NotFound(f"no conversation {conv_id} that you may read")
+            msgs, last, exploded = self.store.page(conv_id, after=after, before=before, limit=limit)
+            if exploded:
+                self.store.sweep(conv_id)    # served without them already; now gone from the disk too
+            return {"messages": msgs, "last": last}
+        return await run_in_threadpool(work)
+
+    async def inbox(self, request: Request) -> dict:
+        auth, since = request.headers.get("authorization"), self.http.int_param(request, "since", 0)
+
+        def work():
+            uid, _ = self._who(auth)
+            convs, vers = self.store.inbox(uid, since)
+            return {"convs": convs, "vers": vers}
+        return await run_in_threadpool(work)
+
+    async def channels(self, request: Request) -> dict:
+        team_id, auth = check_team_id(request.path_params["team_id"]), request.headers.get("authorization")
+
+        def work():
+            uid, _ = self._who(auth)
+            if self._team_role(team_id, uid) < Role.READER:
+                raise errors.ReadNotAllowed(f"{uid} may not list the channels of team {team_id}", 403)
+            return {"team_id": team_id, "convs": self.store.channels(team_id)}
+        return await run_in_threadpool(work)
+
+    async def typing(self, request: Request) -> dict:
+        conv_id, auth = check_conv_id(request.path_params["conv_id"]), request.headers.get("authorization")
+
+        def work():
+            uid, kid = self._who(auth)
+            self.limits.check(self.limits.typing, kid)
+            team_id, role = self._conv_role(conv_id, uid)
+            if team_id is None or role < Role.WRITER:
+                raise errors.ChatPostNotAllowed("only a writer of the team types in its conversations", 403)
+            self.limits.charge(self.limits.typing, kid)
+            self._publish(team_id, "typing", f"{conv_id}:{uid}")
+            return {}
+        return await run_in_threadpool(work)
+
+    def routes(self) -> list[Route]:
+        """After the team routes: /v1/teams/name/{name} and /v1/teams/of/{uid} match first."""
+        return [
+            Route("/v1/chat/inbox", wrap(self.inbox)),
+            Route("/v1/chat/{conv_id}/messages", wrap(self.post), methods=["POST"]),
+            Route("/v1/chat/{conv_id}/messages", wrap(self.messages)),
+            Route("/v1/chat/{conv_id}/typing", wrap(self.typing), methods=["POST"]),
+            Route("/v1/teams/{team_id}/channels", wrap(self.channels)),
+        ]
+
+    # -- the exploding sweep: housekeeping of the server process -------------------------------------
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_every)
+            try:
+                n = await run_in_threadpool(self.store.sweep)
+                if n:
+                    log.info("chat sweep: %d exploded messages purged", n)
+            except Exception:  # noqa: BLE001 - the database is away: try at the next round
+                log.exception("chat sweep")
+
+    def start(self) -> None:
+        if self.sweep_every > 0 and (self._sweeper is None or self._sweeper.done()):
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app):
+        self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sweeper
+            self._sweeper = None
