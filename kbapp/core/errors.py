@@ -566,90 +566,6 @@ class DatabaseClosed(LocalDatabaseError):
     code = "DATABASE_CLOSED"
 
 
-# --- the server's blob store (kbapp/server/blobstore.py) ----------------------
-
-
-class BlobError(KbappError):
-    """A blob (chat attachment, folder block) cannot be stored or read as asked."""
-
-    code = "BLOB"
-
-
-class BadBlobId(BlobError, EncodingError):
-    """Not a blob id: ids are 64 lowercase hex digits (SHA-256), never a path."""
-
-    code = "BAD_BLOB_ID"
-
-
-class BlobMismatch(BlobError):
-    """The bytes sent do not hash to the id they were stored under (nothing was kept)."""
-
-    code = "BLOB_MISMATCH"
-
-
-class BlobQuotaExceeded(BlobError):
-    """The upload would take the account over its blob quota (nothing was kept)."""
-
-    code = "BLOB_QUOTA"
-
-
-class BlobLengthRequired(BlobError, EncodingError):
-    """A blob upload must say its size (Content-Length) before its first byte."""
-
-    code = "BLOB_LENGTH_REQUIRED"
-
-
-class BadRange(BlobError, EncodingError):
-    """A Range header that is malformed, names several ranges, or lies outside the blob."""
-
-    code = "BAD_RANGE"
-
-
-# --- chat attachments (kbapp/core/chat/signencrypt.py): what a lying server causes ------
-
-
-class AttachmentError(VerificationError):
-    """An attachment's bytes do not check out against the keys and hash its message names."""
-
-    code = "ATTACHMENT"
-
-
-class AttachmentTampered(AttachmentError):
-    """A chunk does not open or its one-time signature fails: altered, or another attachment's."""
-
-    code = "ATTACHMENT_TAMPERED"
-
-
-class AttachmentReordered(AttachmentError):
-    """A chunk of this attachment sits at another chunk's place (swapped, reordered)."""
-
-    code = "ATTACHMENT_REORDERED"
-
-
-class AttachmentTruncated(AttachmentError):
-    """The attachment stops before its short last chunk."""
-
-    code = "ATTACHMENT_TRUNCATED"
-
-
-class AttachmentTrailingData(AttachmentError):
-    """Bytes follow the attachment's last chunk."""
-
-    code = "ATTACHMENT_TRAILING_DATA"
-
-
-class AttachmentHashMismatch(AttachmentError):
-    """Every chunk opened, but the ciphertext (or the size) is not the one the message names."""
-
-    code = "ATTACHMENT_HASH_MISMATCH"
-
-
-class AttachmentFileChanged(KbappError):
-    """The file being uploaded changed between the pass that named its blob and the upload."""
-
-    code = "ATTACHMENT_FILE_CHANGED"
-
-
 # --- the chat client (kbapp/client/chat): the user's mistakes, not anybody's lie -----------
 
 
@@ -668,3 +584,5 @@ class NotSupported(KbappError):
 # The chat reader's errors (ChatError and its subclasses) live in errors_chat.py for the size
 # rule; `errors.ForkedCheckpoint` and the like work from here as for every other error.
 from .errors_chat import *  # noqa: E402,F401,F403
+# Blob routes' and chat attachments' errors live in errors_blobs.py (size rule), the same way.
+from .errors_blobs import *  # noqa: E402,F401,F403
