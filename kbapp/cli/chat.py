@@ -18,6 +18,7 @@ import time
 from kbapp.core import errors
 
 EXIT_UNSUPPORTED = 2
+EXIT_VERIFY = 3
 
 
 def _json_flag(p: argparse.ArgumentParser) -> None:
@@ -164,6 +165,7 @@ async def _run(app, args, emit) -> int:
         emit(args, view, render_timeline(view))
         if args.follow:
             await _follow(app, args, view, emit)
+        return _verdict(view)
     elif c in ("edit", "delete", "react"):
         if c == "edit":
             res = await chat.edit(args.conv, args.id, args.text)
@@ -192,6 +194,17 @@ async def _run(app, args, emit) -> int:
     return 0
 
 
+def _verdict(view) -> int:
+    """Exit 3 when the conversation holds messages the reader rules refused, bodies the server
+    withheld or msg ids it dropped: the view was printed, with each problem marked."""
+    if not view.problems:
+        return 0
+    first = view.problems[0]
+    print(f"kbapp: VERIFICATION FAILED ({first.code}): {len(view.problems)} problem(s) in {view.conv.name}, "
+          f"first at #{first.msg_id}: {first.message}", file=sys.stderr)
+    return EXIT_VERIFY
+
+
 async def _channel(chat, args, emit) -> int:
     c = args.channel_cmd
     if c == "create":
@@ -213,8 +226,6 @@ async def _channel(chat, args, emit) -> int:
 
 
 async def _transfer(app, args, emit) -> int:
-    if not hasattr(app.chat, "upload"):
-        raise errors.NotSupported("attachments (kbapp/client/chat/transfer.py) are not in this build")
     if args.chat_cmd == "upload":
         res = await app.chat.upload(args.conv, args.file)
         emit(args, res, _sent(res))

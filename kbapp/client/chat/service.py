@@ -300,6 +300,29 @@ class ChatService(SyncMixin):
         await self.open()
         return await self.outbox.flush()
 
+    # -- attachments (transfer.py: sign-then-encrypt chunks, the blob store) -------------------
+
+    async def upload(self, conv: str, path, *, progress=None) -> SendResult:
+        """Encrypt and upload a file, then send the message holding its one-time keys (the
+        blob first: a message never names a blob the server does not have)."""
+        from . import transfer
+        row = await self.conv(conv, create=True)
+        self._may_post(row)
+        ref = await transfer.upload(self.ctx.api, path, rng=self.ctx.rng, progress=progress)
+        return await self._enqueue(row, self._body("attachment", **ref.to_body()))
+
+    async def download(self, conv: str, msg_id: int, dest, *, progress=None):
+        """Fetch an attachment of a verified message, each chunk checked before it is written."""
+        from . import transfer
+        row = await self.conv(conv, network=False)
+        m = await self._target(row, msg_id, mine=False)
+        if m.type != "attachment" or not m.body:
+            raise errors.Conflict(f"message #{msg_id} is a {m.type}, not a file")
+        if not self.ctx.api:
+            await self.ctx.connect()
+        return await transfer.download(self.ctx.api, transfer.AttachmentRef.from_body(m.body), dest,
+                                       progress=progress)
+
     # -- channels --------------------------------------------------------------------------
 
     async def create_channel(self, name: str, topic: str = "") -> ConvView:

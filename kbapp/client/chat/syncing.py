@@ -232,6 +232,7 @@ class SyncMixin:
         name = names.parse_conv_name(team)
         if name.kind != "team":
             raise errors.InvalidTeamName("channels belong to teams: name one, like acme")
+        await self.open()
         view = await self.teams.team(name.team, badges=False)
         await self._put_general_row(view)
         await self.sync_channels(view.team_id, view.name)
