@@ -33,6 +33,7 @@ BENCHES = {
     "teams": "kbapp.bench.teams:run_teams_bench",
     "search": "kbapp.bench.search:run_search_bench",
     "server-load": "kbapp.bench.server_load:run_server_load_bench",
+    "chat-attach": "kbapp.bench.chat_attach:run_chat_attach_bench",
 }
 
 

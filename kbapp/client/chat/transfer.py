@@ -120,7 +120,7 @@ async def _hash_pass(path: Path, keys: se.AttachmentKeys, size: int, progress, t
                      cancel: threading.Event | None) -> bytes:
     sealed = _SealedFile(path, keys, size)
     try:
-        while (packet := await asyncio.to_thread(sealed.next)) is not None:
+        while await asyncio.to_thread(sealed.next) is not None:
             _check(cancel)
             if progress is not None:
                 progress(sealed.enc.sealed, total)
