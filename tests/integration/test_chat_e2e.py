@@ -183,6 +183,50 @@ async def test_new_device_reads_the_history(server_factory, tmp_path, apps):
     assert texts(await alice.chat.read("alice,bob", sync=True))[-1] == ("bob", "from my phone")
 
 
+async def test_a_push_hint_wakes_a_sync_and_files_go_both_ways(server_factory, tmp_path, apps):
+    import asyncio
+
+    from kbapp.client import sync as push
+    from kbapp.client.chat.models import ChatMessagesChanged
+
+    srv = server_factory()
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    await alice.chat.send("alice,bob", "first")
+    await bob.chat.read("alice,bob", sync=True)             # bob knows the team: its push topic
+    runner = push.attach(bob)
+    runner.start()
+    try:
+        for _ in range(100):
+            if runner.state == push.State.ONLINE:
+                break
+            await asyncio.sleep(0.1)
+        q = bob.events.subscribe()
+        await alice.chat.send("alice,bob", "pushed")
+        async def changed():
+            while True:
+                ev = await q.get()
+                if isinstance(ev, ChatMessagesChanged) and ev.upto == 2:
+                    return ev
+        ev = await asyncio.wait_for(changed(), 15)
+        assert ev.name == "alice,bob"
+        assert texts(await bob.chat.read("alice,bob"))[-1] == ("alice", "pushed")     # local, already there
+    finally:
+        await runner.stop()
+
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    src = tmp_path / "holiday.bin"
+    src.write_bytes(data)
+    sent = await alice.chat.upload("alice,bob", src)
+    assert sent.state == "sent"
+    view = await bob.chat.read("alice,bob", sync=True)
+    last = view.messages[-1]
+    assert last.type == "attachment" and last.attachment["name"] == "holiday.bin" and last.attachment["size"] == len(data)
+    got = await bob.chat.download("alice,bob", last.msg_id, tmp_path / "got.bin")
+    assert Path(got).read_bytes() == data
+    assert [h.msg_id for h in await bob.chat.search("holiday")] == [last.msg_id]
+
+
 async def test_profile_made_before_chat_opens_and_chats(server_factory, tmp_path):
     home = tmp_path / "old"
     home.mkdir()

@@ -37,13 +37,12 @@ async def send_keys(svc, team_id: str, *, need: Role = Role.WRITER) -> SendKeys:
     ctx, teams = svc.ctx, svc.teams
     uid, username = ctx.require_login()
     await ctx.unlock()
-    loaded = await teams._load_ref(team_id)
+    loaded, keys = await svc.team_for_chat(team_id)
     st = loaded.state
     role = st.role_of(uid)
     if role < need:
         raise errors.Conflict(f"you are {role.label} in {st.name}: posting needs {need.label}")
     user, _signer = await teams._me(loaded.users)
-    keys = await teams._team_keys(st)
     if st.generation not in keys:
         raise errors.BadTeamKey(f"no key of {st.name}'s newest generation {st.generation}")
     cp = ctx.logview.trusted()

@@ -37,6 +37,7 @@ class ChatService(SyncMixin):
         self._syncing: dict[str, asyncio.Task] = {}
         self._listening = False
         self._known: set = set()
+        self._teams_cache: dict = {}      # team id -> (loaded, keys, when): syncing.team_for_chat
 
     # -- life cycle ------------------------------------------------------------------------
 

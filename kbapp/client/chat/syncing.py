@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 200
 MAX_STATE = 64 << 20
+TEAM_TTL = 30.0          # seconds a verified team load serves chat before it is loaded again
 INBOX_KEY = "inbox.vers"
 
 
@@ -102,6 +103,20 @@ class SyncMixin:
             if (s == cp.size and r == cp.root) or res.get((s, r.hex())) is True:
                 known.add((s, r))
 
+    async def team_for_chat(self, team_id: str, *, min_seqno: int = 0, fresh: bool = False):
+        """(loaded team, keys by generation): a verified load, reused for TEAM_TTL seconds unless
+        a message names a newer team seqno or the team changed (a TeamChanged event drops it).
+        Reusing is safe: the reader rules judge removals and revocations by the high-water marks
+        the messages themselves carry, and a sender's stale seqno only makes its own message fail."""
+        now = self.ctx.clock()
+        hit = self._teams_cache.get(team_id)
+        if (hit is None or fresh or now - hit[2] > TEAM_TTL or hit[0].state.seqno < min_seqno
+                or self.teams._team_states().get(team_id) is not hit[0].state):
+            loaded = await self.teams._load_ref(team_id)
+            keys = await self.teams._team_keys(loaded.state)
+            hit = self._teams_cache[team_id] = (loaded, keys, now)
+        return hit[0], hit[1]
+
     def _judge_for(self, row: ConvRow, loaded, keys: dict) -> ConversationJudge:
         state = None
         if row.judge_state:
@@ -121,8 +136,7 @@ class SyncMixin:
         row = conv if isinstance(conv, ConvRow) else await self.conv(conv)
         async with self.ctx.locks(f"chat:{row.conv_id}"):
             row = await self.store.aio.conv(row.conv_id) or row
-            loaded = await self.teams._load_ref(row.team_id)
-            keys = await self.teams._team_keys(loaded.state)
+            loaded, keys = await self.team_for_chat(row.team_id)
             judge = self._judge_for(row, loaded, keys)
             cursor, stored, problems = judge.state.last_msg_id, 0, 0
             if loaded.state.name != row.team_name:          # an implicit team renamed (assertion proven)
@@ -133,11 +147,12 @@ class SyncMixin:
                 if not wires:
                     break
                 seqno, unknown = judge.needs(wires)
-                if seqno > loaded.state.seqno:
-                    loaded = await self.teams._load_ref(row.team_id)     # once: then UnknownTeamState
-                    keys = await self.teams._team_keys(loaded.state)
+                new_gen = any(isinstance(w, dict) and w.get("key_gen") not in keys for w in wires)
+                if seqno > loaded.state.seqno or new_gen:
+                    loaded, keys = await self.team_for_chat(row.team_id, fresh=True)   # once: then UnknownTeamState
                     judge.update_team(loaded.state, {g: chat_seal.chat_key(k) for g, k in keys.items()})
                     judge.key_at = self.teams._user_key_at(loaded.users)
+                    seqno, unknown = judge.needs(wires)
                 await self._checkpoints_known(unknown)
                 for uid in _sender_uids(judge, wires):
                     try:
@@ -248,15 +263,21 @@ class SyncMixin:
     # -- push hints ------------------------------------------------------------------------
 
     def _listen(self) -> None:
-        """A `chat` hint on `team:<id>` wakes a sync of that team's conversations."""
+        """A `chat` hint on `team:<id>` wakes a sync of the inbox (what changed, from our cursor);
+        the push channel coming back online wakes it too, and the outbox."""
         if self._listening:
             return
         self._listening = True
-        from ..sync import PushHint
+        from ..events import TeamChanged
+        from ..sync import ConnectionStateChanged, PushHint, PushResync
 
         def on_event(ev) -> None:
             if isinstance(ev, PushHint) and ev.kind == "chat" and ev.topic.startswith("team:"):
                 self._wake_team(ev.topic.partition(":")[2])
+            elif isinstance(ev, TeamChanged):
+                self._teams_cache.pop(ev.team_id, None)     # members or keys moved: load it again
+            elif isinstance(ev, PushResync) or (isinstance(ev, ConnectionStateChanged) and ev.state == "online"):
+                self._wake_team("*")                         # back online: catch up, send what waits
         self.ctx.events.on(on_event)
 
     def _wake_team(self, team_id: str) -> None:
