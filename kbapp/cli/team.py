@@ -7,6 +7,7 @@ a verification failure: exit code 3, like `kbapp id`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 
@@ -39,7 +40,10 @@ def add_parser(sub) -> None:
     p.add_argument("user")
     p.add_argument("--role", choices=ROLES, required=True)
     cmd("leave", "leave a team").add_argument("team")
-    cmd("list-members", "members, roles and identity checks (admins also do pending work)").add_argument("team")
+    p = cmd("list-members", "members, roles and identity checks (a read: it posts nothing)")
+    p.add_argument("team")
+    p.add_argument("--chores", action="store_true",
+                   help="first do the admin work due in TEAM (as `team chores TEAM`), then list")
     cmd("list", "teams you are in")
     cmd("chores", "do the admin work due in your teams (rotations after a leave or a revoked "
         "device, open joins, accepted invites), or in TEAM only").add_argument("team", nargs="?")
@@ -97,7 +101,7 @@ def render_team(v) -> str:
     for s in v.subteams:
         lines.append(f"  ↳ {s}")
     if v.rotated:
-        lines.append("  (rotated the team key on this load)")
+        lines.append("  (rotated the team key: it was due)")
     return "\n".join(lines)
 
 
@@ -141,7 +145,9 @@ async def run(app, args, emit) -> int:
         v = await app.leave_team(args.team)
         emit(args, v, f"left {v.name}")
     elif c == "list-members":
+        done = (await app.housekeeper.team(args.team))[1] if args.chores else []
         v = await app.list_members(args.team)
+        v = dataclasses.replace(v, rotated=any(d.startswith("rotated") for d in done))
         emit(args, v, render_team(v))
     elif c == "list":
         items = await app.list_teams()

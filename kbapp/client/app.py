@@ -11,7 +11,6 @@ Every method returns plain dataclasses (models.py) and raises typed errors
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from .identify import VerifiedUser
 from .housekeeper import Housekeeper
 from .keystore import Keystore, backend_for
 from .logview import LogAudit
-from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status, TeamView
+from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status
 from .paths import default_home, private_dir
 from .pending import PendingMixin
 from .chat.service import ChatService
@@ -291,18 +290,8 @@ class App(PendingMixin):
     invite = _to("teams", "invite")
     cancel_invite = _to("teams", "cancel_invite")
 
-    async def team(self, team: str, *, chores: bool = True, badges: bool = True) -> TeamView:
-        """The facade's old load: with `chores`, the housekeeper's pass on this team first.
-        `app.teams.team()` is the read that never writes."""
-        done: list[str] = []
-        if chores and self.store.get("uid"):
-            _view, done = await self.housekeeper.team(team)
-        view = await self.teams.team(team, badges=badges)
-        return dataclasses.replace(view, rotated=any(d.startswith("rotated") for d in done))
-
-    async def list_members(self, team: str) -> TeamView:
-        return await self.team(team, chores=True, badges=True)
-
+    team = _to("teams", "team")                   # reads: they post nothing (the chores are
+    list_members = _to("teams", "list_members")   # app.housekeeper's, run when asked)
     list_teams = _to("teams", "list_teams")
     team_key = _to("teams", "team_key")
     join_team = _to("teams", "join_team")

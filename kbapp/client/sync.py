@@ -238,7 +238,7 @@ class Sync:
             if kind != "team":
                 continue
             try:
-                await self.app.team(ident, chores=False, badges=False)
+                await self.app.teams.team(ident, badges=False)
             except (errors.ReadNotAllowed, errors.NotFound):
                 self._unreadable.add(topic)
             except errors.KbappError:

@@ -365,6 +365,7 @@ class MainWindow(QMainWindow):
         # verify our own chain at once: it refreshes the checkpoint and the devices list
         self._first_refresh = asyncio.ensure_future(self.shell.devices.refresh())
         attach_sync(self.app).start()   # push hints: the Devices page reloads when another device changes us
+        self.shell.teams.run_chores()   # the admin chores due in our teams (a read never does them)
         if self.shell.photo_service is not None:
             self.shell.photo_service.start()   # index and watch the saved photo folders
 

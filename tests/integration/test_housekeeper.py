@@ -1,12 +1,14 @@
 """Reads do not write; the housekeeper does the chores (issue 12), against a real
 server process (127.0.0.1, SQLite), in-process `App` clients and the real CLI:
 
-* `app.teams.team()`, `list_members()` and `list_teams()` post nothing even when a
-  chore is due (a member left, a member revoked a device): the server's log size and
-  the team's chain tail stay put;
+* `team()`, `list_members()` and `list_teams()`, on `app.teams` and on the `App`
+  facade alike, post nothing even when a chore is due (a member left, a member revoked
+  a device): the server's log size and the team's chain tail stay put, and no POST
+  reaches the server at all (counted on the client's HTTP transport);
 * `app.housekeeper.run_once()` does it (rotates), says what it did, and finds nothing
   to do the second time;
-* `kbapp team chores` runs the same pass from the CLI.
+* `kbapp team chores` runs the same pass from the CLI; `team list-members` is a read
+  unless asked `--chores`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,19 @@ from kbapp.core.uid import uid_for
 from e2e_support import cli, server_checkpoint, signup_all
 
 pytestmark = pytest.mark.timeout(300)
+
+
+def count_posts(app) -> list[str]:
+    """Every request other than a GET this client sends from now on (an httpx request hook
+    on its API transport): a read must send none."""
+    posts: list[str] = []
+
+    async def hook(request):
+        if request.method != "GET":
+            posts.append(f"{request.method} {request.url.path}")
+    hooks = app.api._client.event_hooks
+    app.api._client.event_hooks = {**hooks, "request": [*hooks.get("request", []), hook]}
+    return posts
 
 
 async def _tail(app, team_id: str) -> int:
@@ -33,12 +48,17 @@ async def test_a_read_posts_nothing_and_the_housekeeper_rotates(server, tmp_path
     await bob.leave_team("rotors")                       # a rotation is now due (alice is the admin)
 
     size, tail = server_checkpoint(server.url).size, await _tail(alice, team_id)
+    posts = count_posts(alice)
     v = await alice.teams.team("rotors")
     await alice.teams.list_members("rotors")
     await alice.teams.list_teams()
+    for read in (alice.team("rotors"), alice.list_members("rotors"), alice.list_teams()):   # the facade's
+        assert not getattr(await read, "rotated", False)
     assert server_checkpoint(server.url).size == size    # nothing posted by the reads
     assert await _tail(alice, team_id) == tail
     assert v.generation == 1 and "bob" not in {m.username for m in v.members}
+    assert (await alice.team("rotors")).generation == 1
+    assert posts == []
 
     assert await alice.housekeeper.run_once() == {"rotors": ["rotated to generation 2: a member left"]}
     assert server_checkpoint(server.url).size > size
@@ -50,8 +70,11 @@ async def test_a_read_posts_nothing_and_the_housekeeper_rotates(server, tmp_path
     paper = next(d for d in await carol.devices() if d.type == "paper")
     await carol.revoke_device(paper.id)
     size = server_checkpoint(server.url).size
+    assert posts                                         # the hook sees the housekeeper's posts
+    posts.clear()
     assert (await alice.teams.team("rotors")).generation == 2
-    assert server_checkpoint(server.url).size == size
+    assert (await alice.list_members("rotors")).generation == 2
+    assert server_checkpoint(server.url).size == size and posts == []
     done = await alice.housekeeper.run_once()
     assert done == {"rotors": ["rotated to generation 3: new per-user key of carol"]}
     assert (await carol.team_key("rotors")).key == (await alice.team_key("rotors")).key
@@ -65,12 +88,21 @@ def test_team_chores_from_the_cli(server, tmp_path):
     a, b = tmp_path / "alice", tmp_path / "bob"
     for home, name in ((a, "alice"), (b, "bob")):
         cli(home, "signup", name, "--server", server.url)
-    cli(a, "team", "create", "deck")
-    cli(a, "team", "add-member", "deck", "bob")
-    cli(b, "team", "leave", "deck")
+    for team in ("deck", "pile"):
+        cli(a, "team", "create", team)
+        cli(a, "team", "add-member", team, "bob")
+        cli(b, "team", "leave", team)
     size = server_checkpoint(server.url).size
-    assert cli(a, "team", "list").json[0]["generation"] == 1          # a read: nothing posted
+    assert [t["generation"] for t in cli(a, "team", "list").json] == [1, 1]      # reads: nothing posted
+    v = cli(a, "team", "list-members", "pile").json
+    assert v["generation"] == 1 and v["rotated"] is False
     assert server_checkpoint(server.url).size == size
+    v = cli(a, "team", "list-members", "pile", "--chores").json    # asked: the chores, then the list
+    assert v["generation"] == 2 and v["rotated"] is True
     assert cli(a, "team", "chores").json == {"deck": ["rotated to generation 2: a member left"]}
     assert cli(a, "team", "chores", "deck").json == {}
-    assert cli(a, "team", "list").json[0]["generation"] == 2
+    cli(a, "team", "add-member", "deck", "bob")
+    cli(b, "team", "leave", "deck")
+    assert cli(a, "team", "chores", "deck").json == {"deck": ["rotated to generation 3: a member left"]}
+    assert cli(a, "team", "chores").json == {}
+    assert [t["generation"] for t in cli(a, "team", "list").json] == [3, 2]

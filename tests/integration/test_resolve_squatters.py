@@ -84,7 +84,7 @@ async def test_resolve_finds_the_real_prover_among_many_squatters(server, tmp_pa
         # what resolution serves: a team invite of bob@github completes for the real bob
         await alice.create_team("squatted")
         await alice.invite("squatted", "bob@github", role="writer")
-        roles = {m.username: m.role for m in (await alice.team("squatted")).members}
+        roles = {m.username: m.role for m in (await alice.housekeeper.team("squatted"))[0].members}
         assert roles == {"alice": "owner", "bob": "writer"}
     finally:
         gh.stop()

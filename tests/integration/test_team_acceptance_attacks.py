@@ -103,7 +103,7 @@ async def test_acceptances_cannot_be_overwritten_or_crowded_out(server, tmp_path
 
     # dave accepts again (a real acceptance still lands) and alice's client completes his join
     await dave.accept_invite(tok.token)
-    roles = {m.username: m.role for m in (await alice.team("inviters")).members}
+    roles = {m.username: m.role for m in (await alice.housekeeper.team("inviters"))[0].members}
     assert roles["dave"] == "writer" and roles["mallory"] == "reader"
 
 

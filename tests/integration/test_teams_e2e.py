@@ -5,7 +5,7 @@ when one is available), in-process `App` clients and the real CLI.
   open the new key generation (its own PUK against every new box fails), while
   the others still read the old one;
 * open team join, closed team join request + approve, token invite + accept;
-* a leave and a member's device revocation: an admin's next load rotates;
+* a leave and a member's device revocation: an admin's housekeeper rotates;
 * the implicit team alice,carol@github upgraded once carol proves github
   (against the GitHub imitation);
 * `kbapp team ... --json` round trip and typed errors as exit codes.
@@ -140,8 +140,9 @@ async def test_open_team_join_closed_request_and_token_invite(db_url, server_fac
     assert v.open and v.default_role == "writer"
     joined = await bob.join_team("opensrc")
     assert joined.my_role == "none"
-    v = await alice.team("opensrc")
-    assert roles(v) == {"alice": "owner", "bob": "writer"}
+    assert roles(await alice.team("opensrc")) == {"alice": "owner"}     # a read adds no one
+    v, done = await alice.housekeeper.team("opensrc")
+    assert roles(v) == {"alice": "owner", "bob": "writer"} and done == ["added bob"]
     assert (await bob.team_key("opensrc")).key == (await alice.team_key("opensrc")).key
 
     # closed team: the request waits for an admin's approval
@@ -165,7 +166,7 @@ async def test_open_team_join_closed_request_and_token_invite(db_url, server_fac
     assert secret not in chain
     accepted = await dave.accept_invite(tok.token)
     assert accepted.role == "writer" and accepted.type == "seitan"
-    v = await alice.team("closedcl")
+    v, _done = await alice.housekeeper.team("closedcl")
     assert roles(v)["dave"] == "writer" and v.invites == []
     assert (await dave.team_key("closedcl")).key == (await alice.team_key("closedcl")).key
     # single use: a second accept finds no open invite
@@ -182,7 +183,7 @@ async def test_leave_and_device_revocation_rotate_on_admin_load(server, tmp_path
 
     await bob.leave_team("rotors")
     events = alice.events.subscribe()
-    v = await alice.team("rotors")
+    v, _done = await alice.housekeeper.team("rotors")
     assert v.rotated and v.generation == 2 and "bob" not in roles(v)
     assert any(isinstance(e, TeamKeyRotated) and "left" in e.reason for e in _drain(events))
     with pytest.raises(errors.ReadNotAllowed):          # gone: he reads the team no more
@@ -192,13 +193,14 @@ async def test_leave_and_device_revocation_rotate_on_admin_load(server, tmp_path
     await carol.create_paperkey()
     paper = next(d for d in await carol.devices() if d.type == "paper")
     await carol.revoke_device(paper.id)
-    v = await alice.team("rotors")
+    v, _done = await alice.housekeeper.team("rotors")
     assert v.rotated and v.generation == 3
     boxes = await boxes_of_generation(server.url, v.team_id, 3, alice)
     assert {b["uid"]: b["puk_generation"] for b in boxes}[uid_for("carol")] == 2
     assert (await carol.team_key("rotors")).key == (await alice.team_key("rotors")).key
     # nothing changed since: no further rotation
-    assert not (await alice.team("rotors")).rotated
+    v, done = await alice.housekeeper.team("rotors")
+    assert not v.rotated and done == []
 
     # a leave, then at once another change: the client rotates first (the chain demands it)
     await carol.leave_team("rotors")
@@ -242,12 +244,13 @@ async def test_implicit_team_upgraded_after_proof(server, tmp_path, apps):
         assert [(i.type, i.name, i.role) for i in inv.invites] == [("github", "carol", "reader")]
         with pytest.raises(errors.NotFound):
             await alice.invite("ghfans", "carol@nosuchservice")
-        assert roles(await alice.team("ghfans")) == {"alice": "owner"}    # not proven yet: nothing to do
+        fans, done = await alice.housekeeper.team("ghfans")
+        assert roles(fans) == {"alice": "owner"} and done == []    # not proven yet: nothing to do
 
         req = await carol.start_proof("github", "carol")
         gh.set_gist("carol", req.text)
         await carol.finish_proof(req)
-        fans = await alice.team("ghfans")
+        fans, _done = await alice.housekeeper.team("ghfans")
         assert roles(fans) == {"alice": "owner", "carol": "reader"} and fans.invites == []
 
         up = await alice.implicit_team("alice,carol@github")
@@ -271,7 +274,7 @@ async def test_implicit_team_upgraded_after_proof(server, tmp_path, apps):
         breq = await bob.start_proof("github", "bob")
         gh.set_gist("bob", breq.text)
         await bob.finish_proof(breq)
-        up2 = await alice.team("alice,bob@github#carol")
+        up2, _done = await alice.housekeeper.team("alice,bob@github#carol")
         assert up2.team_id == two.team_id and roles(up2) == {"alice": "owner", "bob": "owner", "carol": "reader"}
         assert (await bob.implicit_team("alice,bob#carol")).team_id == r.team_id
 
@@ -321,13 +324,15 @@ def test_cli_json_round_trip(server, tmp_path):
     assert r.json["error"]["code"] == "INVALID_TEAM_NAME" and r.json["error"]["verification"] is False
     r = cli(b, "team", "accept", tok["token"]).json
     assert r["role"] == "reader"
-    v = cli(a, "team", "list-members", "clique").json
+    v = cli(a, "team", "list-members", "clique", "--chores").json
     assert {m["username"]: m["role"] for m in v["members"]} == {"alice": "owner", "bob": "reader"}
     # open team: carol asks, alice's next load adds her as a writer
     c = tmp_path / "carol"
     cli(c, "signup", "carol", "--server", server.url)
     assert cli(c, "team", "join", "clique").json == {"team": "clique", "requested": True, "open": True}
     v = cli(a, "team", "list-members", "clique").json
+    assert "carol" not in {m["username"] for m in v["members"]}       # a read: nothing done yet
+    v = cli(a, "team", "list-members", "clique", "--chores").json
     assert {m["username"]: m["role"] for m in v["members"]}["carol"] == "writer"
     # an ad-hoc team, found again by its other spelling
     t = cli(b, "team", "implicit", "bob,alice#carol").json

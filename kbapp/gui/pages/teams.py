@@ -5,13 +5,18 @@ rotate the key). Subteams you administer through a parent team are in the tree
 from the start (list_teams finds and verifies them).
 
 Every team shown was played back from its whole chain and checked against the
-transparency log by the facade (client/teams.py); an admin's load also does the
-team's chores (adds open-team joiners, rotates after a leave). Buttons you may
+transparency log by the facade (client/teams.py). Loading posts nothing: the
+admin chores (add open-team joiners, rotate after a leave) are the housekeeper's,
+run through ops.run each time the page opens; what they change comes back as
+TeamChanged / TeamKeyRotated and the page reloads. Buttons you may
 not use stay visible but disabled, with the reason as tooltip and in a line of
 text. The page reloads on TeamChanged / TeamKeyRotated (through the bridge).
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 import qasync
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer
@@ -23,7 +28,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
 from kbapp.client.events import TeamChanged, TeamKeyRotated
 from kbapp.core import errors
 
-from .. import theme
+from .. import ops, theme
 from ..assets import icon
 from ..dialogs import confirm, unlock_keys, wait_finished
 from ..models import ObjectRole
@@ -36,6 +41,7 @@ from ..widgets import IconLabel, card, fit_table, flash_text, guarded, label
 from .base import Page
 
 REFRESH_DELAY_MS = 150   # events arriving together cause one reload
+log = logging.getLogger(__name__)
 
 
 def a_role(role: str) -> str:
@@ -62,6 +68,7 @@ class TeamsPage(Page):
         self._select: str | None = None
         self._ops = 0
         self._closed = False
+        self._chores: asyncio.Task | None = None   # the housekeeper's pass, while it runs
 
         self.join_button = QPushButton("Join a team…")
         self.join_button.setObjectName("joinTeamButton")
@@ -339,6 +346,18 @@ class TeamsPage(Page):
     def shown(self) -> None:
         if not self.loaded:
             self.refresh_clicked()
+        self.run_chores()
+
+    def run_chores(self) -> asyncio.Task | None:
+        """The housekeeper's pass over our teams, in the background; when it did something the
+        page reloads (a reload running meanwhile may have read the team before). Failures are
+        logged, not shown: the page's own load says what is wrong with a team."""
+        if self._closed:
+            return None
+        self._chores = ops.run(self, self.app.housekeeper.run_once, key="chores", busy=self.busy, cursor=False,
+                               on_done=lambda done: done and self.refresh_clicked(),
+                               on_error=lambda e: log.info("team chores: %s", e))
+        return self._chores
 
     def current_name(self) -> str | None:
         idx = self.tree.selectionModel().currentIndex()
@@ -355,6 +374,8 @@ class TeamsPage(Page):
         self._closed = True
         self._timer.stop()
         self._seq += 1
+        if self._chores is not None and not self._chores.done():
+            self._chores.cancel()     # the profile closes under it; the next start runs them again
 
     @qasync.asyncSlot()
     async def refresh_clicked(self) -> None:
