@@ -1,7 +1,7 @@
 """`kbapp bench chat-attach`: a chat attachment up and down through a real server process.
 
 Set-up: a server process on loopback (`ServerChild`), one account signed up in this
-process, a file of random bytes (1 GiB; 64 MiB with --quick) on disk.
+process, a file of random bytes (1 GiB; 32 MiB with --quick) on disk.
 
 Measured:
 
@@ -99,7 +99,7 @@ async def _transfers(url: str, tmp: Path, src: Path, log) -> dict:
 
 
 def _produce(quick: bool, log) -> dict:
-    size = 64 * MIB if quick else 1024 * MIB
+    size = 32 * MIB if quick else 1024 * MIB
     with tempfile.TemporaryDirectory(prefix="kbapp-bench-attach-") as d:
         tmp = Path(d)
         src = tmp / "file.bin"
