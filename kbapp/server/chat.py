@@ -14,7 +14,9 @@ an exploding lifetime run out. Readers verify everything again (core/chat).
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import and_, insert, select, update
@@ -183,6 +185,10 @@ class ChatStore:
 
     def __init__(self, engine: Engine, clock):
         self.engine, self.clock = engine, clock
+        # SQLite has one writer: queue this process's chat writes on a lock (woken at once)
+        # rather than in SQLite's busy handler, which sleeps up to 100 ms between tries.
+        sqlite = engine.dialect.name == "sqlite"
+        self._writing = threading.Lock() if sqlite else contextlib.nullcontext()
 
     # -- who may do what ----------------------------------------------------------------------
 
@@ -218,7 +224,7 @@ class ChatStore:
     def _post_once(self, p: Post, role: Role) -> tuple[int, int, bool]:
         now = int(self.clock())
         uid = p.hints["sender_uid"]
-        with self.engine.begin() as conn:
+        with self._writing, self.engine.begin() as conn:
             if self.team_of(conn, p.conv_id) is None:
                 conn.execute(insert(conversations).values(
                     conv_id=p.conv_id, team_id=p.team_id, topic_type=p.topic_type, topic_id=p.topic_id,
@@ -270,7 +276,7 @@ class ChatStore:
                     messages.c.header.is_not(None) | messages.c.body.is_not(None))
         if conv_id is not None:
             cond = and_(messages.c.conv_id == conv_id, cond)
-        with self.engine.begin() as conn:
+        with self._writing, self.engine.begin() as conn:
             return conn.execute(update(messages).where(cond).values(header=None, body=None)).rowcount
 
     # -- reads ----------------------------------------------------------------------------------
