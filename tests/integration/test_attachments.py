@@ -183,6 +183,10 @@ async def test_refusals_keep_nothing(server_factory, tmp_path, apps):
         big_file = tmp_path / "big.bin"
         big_file.write_bytes(os.urandom(2 * se.CHUNK + 10))
         await transfer.upload(carol.api, big_file)
+    # a name the message body would refuse: refused before any work
+    with pytest.raises(errors.BadChatMessage):
+        await transfer.upload(carol.api, a, name="../../etc/passwd")
+    assert len(blob_files(server)) == 2
 
 
 async def test_cancel_and_unreachable_leave_nothing(server, tmp_path, apps):

@@ -34,6 +34,7 @@ from typing import Callable
 
 from kbapp.core import errors
 from kbapp.core.chat import signencrypt as se
+from kbapp.core.chat.body import make_body
 
 Progress = Callable[[int, int], None]
 READ = se.CHUNK                  # bytes read from the file at a time
@@ -84,8 +85,21 @@ def _check(cancel: threading.Event | None) -> None:
 
 
 def _guess_mime(name: str) -> str:
+    """The file's type by its name, if the attachment body takes it; else octet-stream."""
     mime = (mimetypes.guess_type(name)[0] or DEFAULT_MIME).lower()
-    return mime if "/" in mime and len(mime) <= 127 else DEFAULT_MIME
+    try:
+        _check_body_fields(name, mime)
+    except errors.BadChatMessage:
+        return DEFAULT_MIME
+    return mime
+
+
+def _check_body_fields(name: str, mime: str) -> None:
+    """BadChatMessage now, before any work, for a name or type the attachment body refuses
+    (a path, control characters, over 255 bytes...): core/chat/body.py is the one rule."""
+    zero = bytes(32)
+    make_body("attachment", blob_id=zero.hex(), enc_hash=zero, size=0, key=zero, verify_pub=zero,
+              nonce=bytes(16), name=name, mime=mime)
 
 
 class _SealedFile:
@@ -135,8 +149,12 @@ async def upload(api, path: Path | str, *, name: str | None = None, mime: str | 
     """Encrypt and upload the file; its AttachmentRef. `progress(done, total)` counts bytes
     of both passes (total = twice the ciphertext size). Refused before any work when the
     file is over the server's size cap or the account's quota (TooLarge,
-    BlobQuotaExceeded); the server checks both again."""
+    BlobQuotaExceeded; the server checks both again), or when the message body would refuse
+    its name or type (BadChatMessage)."""
     path = Path(path)
+    name = name if name is not None else path.name
+    mime = mime or _guess_mime(name)
+    _check_body_fields(name, mime)
     size = os.stat(path).st_size
     sealed_total = se.sealed_size(size)
     info = await api.blob_quota()
@@ -159,9 +177,8 @@ async def upload(api, path: Path | str, *, name: str | None = None, mime: str | 
         except errors.BadReadToken:
             if attempt == 2:       # a fresh token refused too: not a stale token
                 raise
-    name = name if name is not None else path.name
     r = keys.reader()
-    return AttachmentRef(blob_id, enc_hash, size, r.key, r.verify_pub, r.nonce, name, mime or _guess_mime(name))
+    return AttachmentRef(blob_id, enc_hash, size, r.key, r.verify_pub, r.nonce, name, mime)
 
 
 async def _send_pass(path: Path, keys: se.AttachmentKeys, size: int, enc_hash: bytes, progress,
