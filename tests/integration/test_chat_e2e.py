@@ -182,6 +182,14 @@ async def test_new_device_reads_the_history(server_factory, tmp_path, apps):
     await bob2.chat.send("alice,bob", "from my phone")
     assert texts(await alice.chat.read("alice,bob", sync=True))[-1] == ("bob", "from my phone")
 
+    # the phone is revoked: it reads nothing that follows, and what it sends is refused
+    await bob.revoke_device("bob-phone")
+    await alice.chat.send("alice,bob", "after the phone was revoked")
+    with pytest.raises(errors.BadReadToken):            # its key is no longer live: no reads at all
+        await bob2.chat.read("alice,bob", sync=True)
+    assert texts(await bob2.chat.read("alice,bob"))[-1] == ("bob", "from my phone")
+    assert texts(await bob.chat.read("alice,bob", sync=True))[-1] == ("alice", "after the phone was revoked")
+
 
 async def test_a_push_hint_wakes_a_sync_and_files_go_both_ways(server_factory, tmp_path, apps):
     import asyncio
@@ -258,5 +266,7 @@ def test_cli_list_send_read_json(server, tmp_path):
     assert text.json is not None
     plain = cli(a, "chat", "export", "alice,bob", "--format", "text").stdout
     assert "alice: hello from the cli" in plain
+    follow = cli(b, "chat", "read", "alice,bob", "--follow", "--timeout", "2")      # ends after 2 s
+    assert "hello from the cli" in follow.stdout
     res = cli(a, "chat", "send", "alice,bob", "boom", "--exploding", "1h", expect_rc=2)
     assert res.json["error"]["code"] == "NOT_SUPPORTED"
