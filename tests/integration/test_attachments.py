@@ -165,6 +165,8 @@ async def test_refusals_keep_nothing(server_factory, tmp_path, apps):
     assert r.status_code == 200 and r.json() == {"blob_id": blob_id, "size": 1000}
     r = httpx.get(url, headers={"Authorization": tok}, timeout=30)
     assert r.status_code == 200 and r.content == data
+    r = httpx.head(url, headers={"Authorization": tok}, timeout=30)      # the size, no body read
+    assert r.status_code == 200 and r.headers["content-length"] == "1000" and r.content == b""
     r = httpx.get(f"{server.url}/v1/blobs/{'0' * 64}", headers={"Authorization": tok}, timeout=30)
     assert r.status_code == 404
 

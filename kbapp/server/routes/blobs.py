@@ -23,7 +23,7 @@ import anyio.from_thread
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from kbapp.core import errors
@@ -150,13 +150,15 @@ def routes(http: Http, store: BlobStore, cfg: LimitConfig) -> list[Route]:
         size = await run_in_threadpool(store.size, blob_id)
         span = parse_range(request.headers.get("range"), size)
         start, stop = span or (0, size)
-        body = await run_in_threadpool(store.open, blob_id, start, stop)
         headers = {"Content-Length": str(stop - start), "Accept-Ranges": "bytes",
-                   "Cache-Control": "private, max-age=0"}
-        if span is None:
-            return StreamingResponse(body, headers=headers, media_type="application/octet-stream")
-        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-        return StreamingResponse(body, status_code=206, headers=headers, media_type="application/octet-stream")
+                   "Cache-Control": "private, max-age=0", "Content-Type": "application/octet-stream"}
+        if span is not None:
+            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+        status = 200 if span is None else 206
+        if request.method == "HEAD":          # (a streamed answer would read the whole blob for nothing)
+            return Response(status_code=status, headers=headers)
+        body = await run_in_threadpool(store.open, blob_id, start, stop)
+        return StreamingResponse(body, status_code=status, headers=headers)
 
     return [
         Route("/v1/blobs", _answer(quota)),
