@@ -264,3 +264,22 @@ async def test_a_trickled_upload_times_out(server_factory, tmp_path, apps):
             pass                                # or the connection guard closed it
     assert 2.5 < time.monotonic() - t0 < 6.0
     assert settled_blob_files(server) == []
+
+
+async def test_upload_waits_out_a_short_rate_limit(server_factory, tmp_path, apps):
+    """A burst of files over the per-device upload rate: the upload waits as the server says
+    (a short Retry-After) and sends the same body again; nothing is lost or doubled."""
+    server = server_factory(extra=["--blob-rate", "1", "--blob-burst", "1"])
+    u = await signup_all(apps, tmp_path, server.url, ("gina",))
+    files = []
+    for i in range(2):
+        files.append(tmp_path / f"{i}.bin")
+        files[-1].write_bytes(os.urandom(3000 + i))
+    t0 = time.monotonic()
+    refs = [await transfer.upload(u["gina"].api, f) for f in files]
+    assert time.monotonic() - t0 >= 0.5                     # the second one waited for its token
+    for f, ref in zip(files, refs):
+        dest = tmp_path / f"got-{f.name}"
+        await transfer.download(u["gina"].api, ref, dest)
+        assert dest.read_bytes() == f.read_bytes()
+    assert len(settled_blob_files(server)) == 2

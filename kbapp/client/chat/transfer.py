@@ -38,6 +38,8 @@ from kbapp.core.chat.body import make_body
 
 Progress = Callable[[int, int], None]
 READ = se.CHUNK                  # bytes read from the file at a time
+PUT_TRIES = 4                    # a stale read token once, the per-device upload rate a few times
+MAX_WAIT = 10                    # seconds of Retry-After an upload waits out
 DEFAULT_MIME = "application/octet-stream"
 
 
@@ -169,14 +171,21 @@ async def upload(api, path: Path | str, *, name: str | None = None, mime: str | 
     total = 2 * sealed_total
     enc_hash = await _hash_pass(path, keys, size, progress, total, cancel)
     blob_id = enc_hash.hex()
-    for attempt in (1, 2):
+    fresh_token = True
+    for attempt in range(1, PUT_TRIES + 1):
         try:
             await api.blob_put(blob_id, _send_pass(path, keys, size, enc_hash, progress, total, cancel),
                                sealed_total)
             break
         except errors.BadReadToken:
-            if attempt == 2:       # a fresh token refused too: not a stale token
+            if not fresh_token:    # a fresh token refused too: not a stale token
                 raise
+            fresh_token = False
+        except errors.RateLimited as e:
+            # over the per-device upload rate (a burst of files): wait as told, if not long
+            if attempt == PUT_TRIES or e.retry_after > MAX_WAIT:
+                raise
+            await asyncio.sleep(e.retry_after)
     r = keys.reader()
     return AttachmentRef(blob_id, enc_hash, size, r.key, r.verify_pub, r.nonce, name, mime)
 
