@@ -125,3 +125,16 @@ def test_forget_conv_drops_text_and_index(store):
     store.commit_sync(CONV, [text(1, "secret words")], cursor=1, judge_state=None)
     store.forget_conv(CONV)
     assert store.search("secret") == [] and store.conv(CONV) is None and store.indexed_rows() == 0
+
+
+def test_gaps_are_the_missing_msg_ids(store):
+    store.commit_sync(CONV, [text(i, f"m{i}") for i in (1, 2, 5, 6, 9)], cursor=10, judge_state=None)
+    assert store.gaps(CONV, 10) == [(3, 4), (7, 8), (10, 10)]
+    assert store.gaps(CONV, 2) == []
+    store.commit_sync(CONV, [text(i, f"m{i}") for i in (3, 4, 7, 8, 10)], cursor=10, judge_state=None)
+    assert store.gaps(CONV, 10) == []
+
+
+def test_a_list_of_conversations_leaves_the_judge_memory_out(store):
+    store.commit_sync(CONV, [text(1, "x")], cursor=1, judge_state=b"m" * 1000)
+    assert store.convs()[0].judge_state is None and store.conv(CONV).judge_state == b"m" * 1000

@@ -23,7 +23,7 @@ from .outbox import Outbox
 from .sending import post_entry
 from .store import ChatStore, ConvRow
 from .syncing import SyncMixin
-from .views import export_json, export_text, fold, missing_ranges
+from .views import export_json, export_text, fold
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class ChatService(SyncMixin):
                 raise errors.NotFound(f"no message #{thread} in {row.name}")
             rows = await st.messages(row.conv_id, thread=root.thread_root or thread)
             thread = root.thread_root or thread
-        gaps = missing_ranges([m.msg_id for m in await st.messages(row.conv_id)], row.cursor) if after is None else []
+        gaps = await st.gaps(row.conv_id, row.cursor) if after is None else []
         if mark_read and row.cursor:
             await st.set_conv(row.conv_id, read_upto=row.cursor)
             row = await st.conv(row.conv_id)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import functools
 import json
 import time
+
+import orjson
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -228,7 +230,7 @@ def _msg(r) -> MessageRow:
                       sender_kid=r.sender_kid, sender=r.sender, ctime=r.ctime, compose_time=r.compose_time,
                       key_gen=r.key_gen, header_hash=r.header_hash, prev=tuple(json.loads(r.prev)),
                       supersedes=r.supersedes, deletes=tuple(json.loads(r.deletes)), reply_to=r.reply_to, thread_root=r.thread_root,
-                      outbox_id=r.outbox_id, body=None if r.body is None else _from_jsonable(json.loads(r.body)),
+                      outbox_id=r.outbox_id, body=None if r.body is None else _from_jsonable(orjson.loads(r.body)),
                       text=r.text, edited=bool(r.edited), deleted_by=r.deleted_by, explodes_at=r.explodes_at,
                       error_code=r.error_code, error=r.error)
 
@@ -237,7 +239,7 @@ def _conv(r) -> ConvRow:
     return ConvRow(conv_id=r.conv_id, team_id=r.team_id, topic_type=r.topic_type, topic_id=r.topic_id,
                    kind=r.kind, team_name=r.team_name, channel=r.channel, topic=r.topic, cursor=r.cursor,
                    last_msg_id=r.last_msg_id, read_upto=r.read_upto, muted=bool(r.muted),
-                   judge_state=r.judge_state, updated_at=r.updated_at)
+                   judge_state=getattr(r, "judge_state", None), updated_at=r.updated_at)
 
 
 def _out(r) -> OutboxRow:
@@ -321,7 +323,8 @@ class ChatStore:
 
     @on_db
     def convs(self, team_id: str | None = None) -> list[ConvRow]:
-        q = select(conversations).order_by(conversations.c.team_name, conversations.c.channel)
+        listed = [c for c in conversations.c if c.name != "judge_state"]     # a list needs no judge memory
+        q = select(*listed).order_by(conversations.c.team_name, conversations.c.channel)
         if team_id is not None:
             q = q.where(conversations.c.team_id == team_id)
         with self.engine.connect() as conn:
@@ -366,16 +369,17 @@ class ChatStore:
         Effects are applied only for rows the reader rules passed (`ok`): they checked that an
         edit is the target's sender's and a delete the sender's or an admin's."""
         with self.engine.begin() as conn:
-            touched: set[int] = set()
+            touched: set[int] = {m.msg_id for m in rows}
+            ids = [m.msg_id for m in rows]
+            have = {r.msg_id: r.id for r in conn.execute(select(messages.c.msg_id, messages.c.id).where(
+                messages.c.conv_id == conv_id, messages.c.msg_id.in_(ids)))} if ids else {}
+            fresh = [_msg_values(m) for m in rows if m.msg_id not in have]
+            if fresh:
+                conn.execute(insert(messages), fresh)
             for m in rows:
-                vals = _msg_values(m)
-                old = conn.execute(select(messages.c.id).where(messages.c.conv_id == conv_id,
-                                                               messages.c.msg_id == m.msg_id)).scalar()
-                if old is None:
-                    conn.execute(insert(messages).values(**vals))
-                else:
-                    conn.execute(update(messages).where(messages.c.id == old).values(**vals))
-                touched.add(m.msg_id)
+                if m.msg_id in have:
+                    conn.execute(update(messages).where(messages.c.id == have[m.msg_id]).values(**_msg_values(m)))
+            for m in rows:
                 if m.status != "ok":
                     continue
                 if m.type == "edit" and m.supersedes is not None and m.body is not None:
@@ -406,12 +410,30 @@ class ChatStore:
     def _reindex(conn, conv_id: str, msg_ids: set[int]) -> None:
         if not msg_ids:
             return
-        for r in conn.execute(select(messages).where(messages.c.conv_id == conv_id,
-                                                     messages.c.msg_id.in_(sorted(msg_ids)))):
-            conn.exec_driver_sql("DELETE FROM messages_fts WHERE rowid = ?", (r.id,))
-            text = indexed_text(_msg(r))
-            if text:
-                conn.exec_driver_sql("INSERT INTO messages_fts(rowid, text) VALUES (?, ?)", (r.id, text))
+        found = conn.execute(select(messages).where(messages.c.conv_id == conv_id,
+                                                    messages.c.msg_id.in_(sorted(msg_ids)))).all()
+        conn.exec_driver_sql("DELETE FROM messages_fts WHERE rowid IN (%s)" % ",".join("?" * len(found)),
+                             tuple(r.id for r in found)) if found else None
+        index = [(r.id, t) for r in found for t in [indexed_text(_msg(r))] if t]
+        if index:
+            conn.exec_driver_sql("INSERT INTO messages_fts(rowid, text) VALUES (?, ?)", index)
+
+    @on_db
+    def gaps(self, conv_id: str, upto: int) -> list[tuple[int, int]]:
+        """Ranges of msg ids from 1 to `upto` with no stored row (the server dropped them)."""
+        with self.engine.connect() as conn:
+            have = conn.execute(select(func.count()).select_from(messages).where(
+                messages.c.conv_id == conv_id, messages.c.msg_id <= upto)).scalar()
+            if have == upto:           # msg ids are unique per conversation: none is missing
+                return []
+            rows = conn.exec_driver_sql(
+                "SELECT msg_id, LAG(msg_id, 1, 0) OVER (ORDER BY msg_id) FROM messages "
+                "WHERE conv_id = ? AND msg_id <= ?", (conv_id, int(upto))).all()
+        out = [(prev + 1, cur - 1) for cur, prev in rows if cur - prev > 1]
+        last = rows[-1][0] if rows else 0
+        if last < upto:
+            out.append((last + 1, upto))
+        return out
 
     @on_db
     def messages(self, conv_id: str, *, after: int | None = None, before: int | None = None,

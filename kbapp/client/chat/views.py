@@ -95,20 +95,6 @@ def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me:
     return ConvTimeline(conv, out, problems, thread)
 
 
-def missing_ranges(msg_ids: list[int], upto: int) -> list[tuple[int, int]]:
-    """Ranges of msg ids from 1 to `upto` that are not stored."""
-    have, out, start = set(msg_ids), [], None
-    for i in range(1, upto + 1):
-        if i not in have and start is None:
-            start = i
-        if i in have and start is not None:
-            out.append((start, i - 1))
-            start = None
-    if start is not None:
-        out.append((start, upto))
-    return out
-
-
 # -- export -----------------------------------------------------------------------------
 
 
