@@ -37,7 +37,7 @@ from .keystore import Keystore, backend_for
 from .logview import LogAudit
 from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, Status
 from .paths import default_home, private_dir
-from .pending import PendingMixin
+from .pending import PendingSignup
 from .chat.service import ChatService
 from .photos import PhotoService
 from .social import SocialService
@@ -60,7 +60,7 @@ def _from_ctx(name: str) -> property:
     return property(lambda self: getattr(self.ctx, name), lambda self, value: setattr(self.ctx, name, value))
 
 
-class App(PendingMixin):
+class App:
     """The composition root: an account context (context.py) and the services on it."""
 
     store = _from_ctx("store")
@@ -79,6 +79,7 @@ class App(PendingMixin):
         self.ctx = AccountContext(self.home, keystore=keystore, passphrase_prompt=passphrase_prompt,
                                   clock=clock, rng=rng, throwaway=throwaway)
         self.ctx.identify, self.ctx.connect = self.identify, self.connect
+        self.pending = PendingSignup(self.ctx)   # an interrupted signup, finished by a retry
         self.devices = DevicesService(self.ctx)   # also `await app.devices()`: the device list
         self.social = SocialService(self.ctx)
         self.teams = TeamsService(self.ctx, self.social)
@@ -179,10 +180,6 @@ class App(PendingMixin):
         self.api = self.logview = self.identifier = None
         await self.store.aio.forget_server()
 
-    def _server_info(self) -> ServerInfo:
-        key = b64decode(self.store.get("server_key") or "")
-        return ServerInfo(self.store.get("server_url"), self.store.get("server_origin"), key_fingerprint(key), False)
-
     # -- secrets (context.py; these names stay for the mixins and tests) -------------
 
     async def _device_keys(self) -> DeviceKeys:
@@ -217,12 +214,12 @@ class App(PendingMixin):
         if self.store.get("uid"):
             raise errors.Conflict(f"this profile is already {self.store.get('username')}; use another --home")
         await self.unlock()  # before the account exists: a wrong passphrase must not orphan it
-        rec = self.pending_signup()
+        rec = self.pending.record()
         if rec is not None:
             if rec["username"] == username and (server_url is None or
                                                 server_url.rstrip("/") == rec["server_url"]):
-                return await self._retry_signup(rec)
-            if await self._resume_signup(rec) is not None:   # that other one did happen: it stands
+                return await self.pending.retry(rec)
+            if await self.pending.resume(rec) is not None:   # that other one did happen: it stands
                 raise errors.Conflict(f"this profile is already {rec['username']} (an interrupted signup, "
                                       "finished now); use another --home")
             await self.store.aio.delete_setting("pending.signup")      # never posted: drop it
@@ -242,9 +239,17 @@ class App(PendingMixin):
         rec = {"username": username, "uid": uid, "server_url": self.store.get("server_url"),
                "device_id": dev_id, "device_name": device_name, "eldest_kid": kid_hex(keys.sibkey.kid),
                "body": body}
-        await self._hold_signup(rec, {"device": _device_secret(keys), "puk:1": puk_seed})
+        await self.pending.hold(rec, {"device": _device_secret(keys), "puk:1": puk_seed})
         crash_point("before-post")
-        return await self._post_signup(rec, server)
+        return await self.pending.post(rec, server)
+
+    def pending_signup(self) -> dict | None:
+        """The interrupted signup this profile holds, if any (pending.py)."""
+        return self.pending.record()
+
+    async def finish_pending(self) -> Account | None:
+        """Finish an interrupted signup, if this profile has one (start-up of any command)."""
+        return await self.pending.finish()
 
     async def login_paperkey(self, username: str, phrase: str, *, device_name: str | None = None,
                              server_url: str | None = None) -> Account:
