@@ -1,9 +1,10 @@
 """The housekeeper: the admin chores a client owes its teams, run when asked.
 
 Reads never write: `team()`, `list_members()` and `list_teams()` (on `app.teams`
-and their `App` delegates alike) only load and verify. What an admin's client must post when it finds it due (a new
-key after a member left or revoked a device, open-team joiners, accepted token
-invites, proven assertion invites: `TeamsService._chores`) is done here, by
+and their `App` delegates alike) only load and verify. What an admin's client must
+post when it finds it due (a new key after a member left or revoked a device,
+open-team joiners, accepted token invites, proven assertion invites:
+`TeamsService._chores`, team_chores.py) is done here, by
 `run_once()` over our teams or `team()` for one, each under that team's lock.
 Callers ask for it explicitly: the GUI after login and when the Teams page opens
 (through gui/ops.run, off the window's way), sync.py on a push hint for a team,
