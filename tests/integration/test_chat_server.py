@@ -205,6 +205,26 @@ async def test_superseded_bodies_only_by_their_sender_or_an_admin(db_url, server
         assert rows[b1].header is not None
         # the other channel's message 1 was never touched by deletes aimed at this one's
         assert stored_rows(server, db_url, other_conv)[1].body is not None
+
+        # what readers would refuse anyway: deleting a delete (even an admin), editing a reaction
+        # (even one's own), deletes named by a message that is not a delete
+        refused(await http.post(alice, conv, await alice.message(tid, topic, type="delete", deletes=[delete])),
+                403, "CHAT_TARGET_REFUSED")
+        refused(await http.post(bob, conv, await bob.message(tid, topic, type="edit", supersedes=react)),
+                403, "CHAT_TARGET_REFUSED")
+        refused(await http.post(bob, conv, await bob.message(tid, topic, type="text", deletes=[b2])),
+                400, "BAD_ENCODING")
+        assert stored_rows(server, db_url, conv)[react].body is not None
+        assert stored_rows(server, db_url, conv)[b2].body is not None
+
+        # a DM (implicit team, both owners): nobody deletes the other's message, each their own
+        imp = (await alice.app.implicit_team("alice,bob")).team_id
+        iconv, itopic = general(imp)
+        mine = ok(await http.post(bob, iconv, await bob.message(imp, itopic)))["msg_id"]
+        refused(await http.post(alice, iconv, await alice.message(imp, itopic, type="delete", deletes=[mine])),
+                403, "CHAT_TARGET_REFUSED")
+        ok(await http.post(bob, iconv, await bob.message(imp, itopic, type="delete", deletes=[mine])))
+        assert stored_rows(server, db_url, iconv)[mine].body is None
     finally:
         await http.aclose()
 

@@ -112,10 +112,12 @@ class ChatRoutes:
             uid, kid = self._who(auth)
             self.limits.check(self.limits.posts, kid)
             p = parse_post(conv_id, body, uid, kid)
-            role = self._team_role(p.team_id, uid)
-            if role < Role.WRITER:
-                raise errors.ChatPostNotAllowed("only a writer of the team posts in its conversations", 403)
-            msg_id, ctime, new = self.store.post(p, role)
+            with self.service.engine.connect() as conn:
+                role = self.store.role(conn, p.team_id, uid)
+                if role < Role.WRITER:
+                    raise errors.ChatPostNotAllowed("only a writer of the team posts in its conversations", 403)
+                admin = role >= Role.ADMIN and not self.store.implicit(conn, p.team_id)
+            msg_id, ctime, new = self.store.post(p, admin)
             if new:
                 self.limits.charge(self.limits.posts, kid)
                 self._publish(p.team_id, "chat", f"{conv_id}:{msg_id}")
