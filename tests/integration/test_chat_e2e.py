@@ -235,6 +235,17 @@ async def test_a_push_hint_wakes_a_sync_and_files_go_both_ways(server_factory, t
     assert [h.msg_id for h in await bob.chat.search("holiday")] == [last.msg_id]
 
 
+async def test_pages_of_big_messages_over_the_answer_cap_come_in_smaller_pages(server_factory, tmp_path, apps):
+    srv = server_factory()
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    for i in range(6):
+        await alice.chat.send("alice,bob", f"{i} " + "x" * 20000)
+    bob.api.max_response = 64 * 1024                       # a page of six is ~160 KiB of JSON
+    view = await bob.chat.read("alice,bob", sync=True)
+    assert [m.text.split()[0] for m in view.messages] == [str(i) for i in range(6)] and not view.problems
+
+
 async def test_profile_made_before_chat_opens_and_chats(server_factory, tmp_path):
     home = tmp_path / "old"
     home.mkdir()

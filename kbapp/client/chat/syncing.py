@@ -32,7 +32,7 @@ from .store import ConvRow, MessageRow
 
 log = logging.getLogger(__name__)
 
-PAGE = 200
+PAGE = 500               # the server's largest page; smaller when a page of big messages is over the answer cap
 MAX_STATE = 64 << 20
 TEAM_TTL = 30.0          # seconds a verified team load serves chat before it is loaded again
 INBOX_KEY = "inbox.vers"
@@ -138,12 +138,18 @@ class SyncMixin:
             row = await self.store.aio.conv(row.conv_id) or row
             loaded, keys = await self.team_for_chat(row.team_id)
             judge = self._judge_for(row, loaded, keys)
-            cursor, stored, problems = judge.state.last_msg_id, 0, 0
+            cursor, stored, problems, limit = judge.state.last_msg_id, 0, 0, PAGE
             if loaded.state.name != row.team_name:          # an implicit team renamed (assertion proven)
                 await self.store.aio.set_conv(row.conv_id, team_name=loaded.state.name)
             while True:
-                page = await self.ctx.api.chat_messages(row.conv_id, after=cursor, limit=PAGE)
-                wires = page["messages"][:PAGE]
+                try:
+                    page = await self.ctx.api.chat_messages(row.conv_id, after=cursor, limit=limit)
+                except errors.TooLarge:
+                    if limit == 1:
+                        raise
+                    limit = max(1, limit // 8)     # big bodies: smaller pages (one message always fits)
+                    continue
+                wires = page["messages"][:limit]
                 if not wires:
                     break
                 seqno, unknown = judge.needs(wires)
@@ -172,7 +178,7 @@ class SyncMixin:
                 if new_cursor <= cursor:
                     break                         # a page that does not move on: stop here
                 cursor = new_cursor
-                if len(wires) < PAGE:
+                if len(wires) < limit:
                     break
             await self.store.aio.outbox_drop_sent(row.conv_id, cursor)
             row = await self.store.aio.conv(row.conv_id)
