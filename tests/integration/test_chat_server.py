@@ -160,6 +160,13 @@ async def test_post_read_page_inbox_channels_and_refusals(db_url, server_factory
                 "CHAT_POST_NOT_ALLOWED")
         refused(await http.messages(mallory, iconv), 404, "NOT_FOUND")
         assert (await bob.app.api.chat_messages(conv, after=0))["last"] == 5
+
+        # removed from the team: no more reads, posts, channels or inbox entries of it
+        await alice.app.remove_member("acme", "bob")
+        refused(await http.messages(bob, conv), 404, "NOT_FOUND")
+        refused(await http.post(bob, conv, await bob.message(tid, topic)), 403, "CHAT_POST_NOT_ALLOWED")
+        refused(await http.get(bob, f"/v1/teams/{tid}/channels"), 403, "READ_NOT_ALLOWED")
+        assert {c["team_id"] for c in (await bob.app.api.chat_inbox(0))["convs"]} == {imp.team_id}
     finally:
         await http.aclose()
 
@@ -329,5 +336,39 @@ async def test_chat_posts_are_rate_limited_per_device(server_factory, tmp_path, 
             ok(await http.typing(alice, conv))
         refused(await http.typing(alice, conv), 429, "RATE_LIMITED")
         assert (await alice.app.api.chat_messages(conv))["last"] == 4
+    finally:
+        await http.aclose()
+
+
+async def test_a_revoked_devices_token_reads_and_posts_nothing(server_factory, tmp_path, apps):
+    """The token is signed by a key that was a live device: once revoked, every chat route refuses it."""
+    from kbapp.core.paperkey import paper_device_keys
+    from kbapp.core.tokens import make_read_token
+
+    server = server_factory()
+    m, tid = await team_with(apps, tmp_path, server.url, {"bob": "writer"})
+    alice = m["alice"]
+    conv, topic = general(tid)
+    http = ChatHTTP(server.url)
+    try:
+        phrase = await alice.app.create_paperkey()
+        await alice.app.paperkey_shown()
+        paper = paper_device_keys(phrase)
+        uid, _ = await alice.ids()
+        origin = alice.app.store.get("server_origin")
+
+        class Paper(Member):
+            async def token(self) -> str:
+                return make_read_token(paper.sibkey, uid=uid, origin=origin, ctime=int(time.time()), lifetime=300,
+                                       nonce=os.urandom(16))[0]
+        by_paper = Paper(alice.app)
+        assert ok(await http.post(by_paper, conv, await by_paper.message(tid, topic)))["msg_id"] == 1
+        dev = next(d for d in await alice.app.devices() if d.type == "paper")
+        await alice.app.revoke_device(dev.id)
+        refused(await http.post(by_paper, conv, await by_paper.message(tid, topic)), 401, "BAD_READ_TOKEN")
+        refused(await http.messages(by_paper, conv), 401, "BAD_READ_TOKEN")
+        refused(await http.get(by_paper, "/v1/chat/inbox"), 401, "BAD_READ_TOKEN")
+        refused(await http.typing(by_paper, conv), 401, "BAD_READ_TOKEN")
+        assert ok(await http.messages(alice, conv))["last"] == 1             # her laptop still reads
     finally:
         await http.aclose()
