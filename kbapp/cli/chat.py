@@ -85,6 +85,7 @@ def add_parser(sub) -> None:
     p.add_argument("conv")
     p.add_argument("--format", choices=("json", "text"), default="json")
     p.add_argument("--local", action="store_true", help="do not fetch first")
+    cmd("api", "a JSON-lines API on stdin/stdout for bots (docs/chat.md)")
     p = cmd("upload", "send a file")
     p.add_argument("conv")
     p.add_argument("file")
@@ -189,6 +190,9 @@ async def _run(app, args, emit) -> int:
     elif c == "export":
         out = await chat.export(args.conv, args.format, sync=not local)
         sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    elif c == "api":
+        from . import chat_api
+        return await chat_api.serve(app)
     elif c in ("upload", "download"):
         return await _transfer(app, args, emit)
     return 0

@@ -279,5 +279,52 @@ def test_cli_list_send_read_json(server, tmp_path):
     assert "alice: hello from the cli" in plain
     follow = cli(b, "chat", "read", "alice,bob", "--follow", "--timeout", "2")      # ends after 2 s
     assert "hello from the cli" in follow.stdout
-    res = cli(a, "chat", "send", "alice,bob", "boom", "--exploding", "1h", expect_rc=2)
-    assert res.json["error"]["code"] == "NOT_SUPPORTED"
+
+    # the bot API: JSON lines in, JSON lines out; a bad request does not end the session
+    reqs = [{"id": 1, "method": "send", "params": {"conv": "alice,bob", "text": "from a bot"}},
+            {"id": 2, "method": "nope"},
+            {"id": 3, "method": "read", "params": {"conv": "alice,bob"}},
+            {"id": 4, "method": "search", "params": {"query": "bot"}}]
+    api = cli(a, "chat", "api", stdin="".join(json.dumps(r) + "\n" for r in reqs))
+    answers = [json.loads(line) for line in api.stdout.splitlines()]
+    assert [x["id"] for x in answers] == [1, 2, 3, 4]
+    assert answers[0]["result"]["state"] == "sent" and answers[1]["error"]["code"] == "CHAT_INVALID_INPUT"
+    assert [m["text"] for m in answers[2]["result"]["messages"]] == ["hello from the cli", "from a bot"]
+    assert [h["msg_id"] for h in answers[3]["result"]["hits"]] == [answers[0]["result"]["msg_id"]]
+
+
+async def test_bot_api_listen_streams_new_messages(server, tmp_path, apps):
+    """A bot (bob, through `kbapp chat api`) listens; alice's messages arrive as JSON lines."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from e2e_support import PASSPHRASE, ROOT
+
+    bob_home = tmp_path / "bob"
+    cli(bob_home, "signup", "bob", "--server", server.url)
+    alice = await apps(tmp_path / "alice")
+    await alice.signup("alice", server_url=server.url)
+    await alice.chat.send("alice,bob", "before listening")
+    env = dict(os.environ, KBAPP_KEYSTORE="file", KBAPP_PASSPHRASE=PASSPHRASE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kbapp", "--home", str(bob_home), "chat", "api", cwd=ROOT, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b'{"id": "l", "method": "listen"}\n')
+        await proc.stdin.drain()
+        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+        assert first == {"id": "l", "result": {"listening": True}}
+        await alice.chat.send("alice,bob", "while listening")
+        await alice.chat.send("alice,bob", "in a thread", thread=1)
+        got = [json.loads(await asyncio.wait_for(proc.stdout.readline(), 30)) for _ in range(2)]
+        assert [(g["event"], g["conv"], g["message"]["text"]) for g in got] == [
+            ("message", "alice,bob", "while listening"), ("message", "alice,bob", "in a thread")]
+    finally:
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0

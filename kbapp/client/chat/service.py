@@ -149,9 +149,11 @@ class ChatService(SyncMixin):
     # -- reading ---------------------------------------------------------------------------
 
     async def read(self, conv: str, *, thread: int | None = None, after: int | None = None,
-                   limit: int | None = None, sync: bool = False, mark_read: bool = False) -> ConvTimeline:
+                   limit: int | None = None, sync: bool = False, mark_read: bool = False,
+                   flat: bool = False) -> ConvTimeline:
         """The conversation as stored here (edits applied, problems listed, the outbox's entries
-        at the end); with `sync`, fetch and verify what is new first."""
+        at the end); with `sync`, fetch and verify what is new first. Thread replies show under
+        their root (`thread=ROOT`), or inline with `flat`."""
         row = await self.conv(conv, network=sync)
         if sync:
             row = await self.sync_conv(row)
@@ -168,7 +170,7 @@ class ChatService(SyncMixin):
             await st.set_conv(row.conv_id, read_upto=row.cursor)
             row = await st.conv(row.conv_id)
         return fold(await self._view(row), rows, await st.outbox_list(row.conv_id),
-                    me=self.ctx.store.get("username") or "", thread=thread, gaps=gaps)
+                    me=self.ctx.store.get("username") or "", thread=thread, gaps=gaps, flat=flat)
 
     async def mark_read(self, conv: str, upto: int | None = None) -> ConvView:
         row = await self.conv(conv, network=False)

@@ -192,6 +192,9 @@ class SyncMixin:
         await self.open()
         since = int(await self.store.aio.meta(INBOX_KEY) or 0)
         ans = await self.ctx.api.chat_inbox(since=since)
+        if since and type(ans.get("vers")) is int and ans["vers"] < since:
+            since = 0                              # the server's counter went back (restored?): ask for all
+            ans = await self.ctx.api.chat_inbox(since=0)
         changed = []
         for item in ans["convs"][:1000]:
             team_id = item.get("team_id") if isinstance(item, dict) else None

@@ -44,7 +44,7 @@ def _shown_text(m: MessageRow) -> str | None:
 
 
 def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me: str = "",
-         thread: int | None = None, gaps: list[tuple[int, int]] = ()) -> ConvTimeline:
+         thread: int | None = None, gaps: list[tuple[int, int]] = (), flat: bool = False) -> ConvTimeline:
     reactions: dict[int, dict[str, list[str]]] = {}
     replies: dict[int, int] = {}
     problems: list[Problem] = [Problem(a, "CHAT_GAP", f"messages {a} to {b} are missing")
@@ -68,7 +68,7 @@ def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me:
             continue
         if thread is not None and m.msg_id != thread and m.thread_root != thread:
             continue
-        if thread is None and m.thread_root is not None and m.status == "ok":
+        if thread is None and not flat and m.thread_root is not None and m.status == "ok":
             continue       # thread replies show under their root (`read --thread ID`)
         out.append(MessageView(
             msg_id=m.msg_id, sender=m.sender, type=m.type,
