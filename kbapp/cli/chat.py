@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("text", nargs="?", help="the text ('-' or nothing: read it from stdin)")
     p.add_argument("--reply", type=int, default=None, metavar="ID", help="reply to message ID")
     p.add_argument("--thread", type=int, default=None, metavar="ID", help="post in the thread of message ID")
-    p.add_argument("--exploding", default=None, metavar="LIFETIME", help="an exploding message (e.g. 1h)")
+    p.add_argument("--exploding", default=None, metavar="LIFETIME", help="explode after LIFETIME (30s..7d, e.g. 1h)")
     p.add_argument("--no-wait", action="store_true", help="leave it in the outbox; it is sent in the background")
     p = cmd("read", "read a conversation (verified, from this device's store, after fetching what is new)")
     p.add_argument("conv")
@@ -155,10 +155,8 @@ async def _run(app, args, emit) -> int:
         items = await chat.conversations(sync=not local)
         emit(args, items, render_convs(items))
     elif c == "send":
-        if args.exploding is not None:
-            raise errors.NotSupported("exploding messages (ephemeral keys are not built yet)")
         res = await chat.send(args.conv, _text_arg(args), reply_to=args.reply, thread=args.thread,
-                              wait=not args.no_wait)
+                              exploding=args.exploding, wait=not args.no_wait)     # 30s .. 7d, e.g. 1h
         emit(args, res, _sent(res))
         return 0 if res.state != "failed" else 1
     elif c == "read":

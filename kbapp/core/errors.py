@@ -586,3 +586,5 @@ class NotSupported(KbappError):
 from .errors_chat import *  # noqa: E402,F401,F403
 # Blob routes' and chat attachments' errors live in errors_blobs.py (size rule), the same way.
 from .errors_blobs import *  # noqa: E402,F401,F403
+# Exploding messages' ephemeral key errors live in errors_ephemeral.py (size rule), the same way.
+from .errors_ephemeral import *  # noqa: E402,F401,F403

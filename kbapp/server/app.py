@@ -14,6 +14,7 @@ from .blobstore import BlobStore
 from .push import PushHub
 from .routes import blobs as blob_routes
 from .routes import kex, log, teams, users
+from .routes import ephemeral as ek_routes
 from .routes.chat import ChatRoutes
 from .routes.common import STATUS, Http, error_response  # noqa: F401  (push.py, tests)
 from .service import Service
@@ -35,6 +36,7 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
     push = PushHub(service)                  # hints over /v1/push; each write records one (push.py)
     chat = ChatRoutes(http, push, cfg)       # after the team routes: theirs match /v1/teams/name/... first
     routes += chat.routes()
+    routes += ek_routes.routes(http, push, cfg)   # exploding messages' ephemeral keys
     routes += push.routes()
     app = Starlette(routes=routes, lifespan=chat.lifespan)   # the exploding sweep runs with the server
     app.state.push = push

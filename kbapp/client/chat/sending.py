@@ -18,6 +18,7 @@ from kbapp.core.chat.header import MAX_PREV
 from kbapp.core.encoding import b64decode
 from kbapp.core.teams import Role
 
+from . import ephemeral
 from .store import ConvRow, OutboxRow
 
 
@@ -52,8 +53,10 @@ async def send_keys(svc, team_id: str, *, need: Role = Role.WRITER) -> SendKeys:
     return SendKeys(st, keys, device, user.state.eldest_seqno or 1, (cp.size, cp.root))
 
 
-def seal_entry(svc, conv: ConvRow, entry: OutboxRow, keys: SendKeys, heads: list[tuple[int, str]]) -> dict:
-    """The sealed POST body (plus the header hash) for one outbox entry."""
+def seal_entry(svc, conv: ConvRow, entry: OutboxRow, keys: SendKeys, heads: list[tuple[int, str]],
+               ek=None) -> dict:
+    """The sealed POST body (plus the header hash) for one outbox entry; `ek` (an exploding
+    message's team EK, client/chat/ephemeral.py) seals the body under its key instead."""
     p = entry.payload
     st = keys.state
     gen = st.generation
@@ -61,13 +64,15 @@ def seal_entry(svc, conv: ConvRow, entry: OutboxRow, keys: SendKeys, heads: list
     rng = svc.ctx.rng
     sealed = chat_seal.seal_message(
         body=p["body"], device=keys.device, keys=conv_keys, header_nonce=rng(24), body_nonce=rng(24),
+        body_k=None if ek is None else ek.body_key(conv.conv_id),
         conv_id=bytes.fromhex(conv.conv_id), team_id=bytes.fromhex(conv.team_id), topic_type=conv.topic_type,
         topic_id=bytes.fromhex(conv.topic_id),
         prev=[(i, bytes.fromhex(h)) for i, h in heads[-MAX_PREV:]],
         sender_uid=bytes.fromhex(svc.ctx.uid), sender_eldest_seqno=keys.eldest_seqno, key_gen=gen,
         checkpoint=keys.checkpoint, team_seqno=st.seqno, supersedes=p.get("supersedes"),
         deletes=list(p.get("deletes") or ()), reply_to=p.get("reply_to"), thread_root=p.get("thread_root"),
-        ephemeral=None, nonce=rng(16), outbox_id=bytes.fromhex(entry.outbox_id),
+        ephemeral=None if ek is None else {"lifetime": int(p["exploding"]), "ek_gen": ek.generation},
+        nonce=rng(16), outbox_id=bytes.fromhex(entry.outbox_id),
         compose_time=int(p.get("compose_time") or 0))
     return {"post": sealed.post(), "header_hash": sealed.header_hash.hex()}
 
@@ -86,7 +91,8 @@ async def post_entry(svc, entry: OutboxRow) -> int:
         except errors.KbappError:
             pass
         keys = await send_keys(svc, conv.team_id)
-        sealed = seal_entry(svc, conv, entry, keys, await svc.store.aio.heads(conv.conv_id))
+        ek = await ephemeral.of(svc).for_send(conv.team_id) if entry.payload.get("exploding") else None
+        sealed = seal_entry(svc, conv, entry, keys, await svc.store.aio.heads(conv.conv_id), ek)
         kept = await svc.store.aio.outbox_update(entry.outbox_id, expect=("sending",), sealed=sealed)
         if kept is None:
             raise errors.Conflict("the outbox entry changed while it was being sealed")

@@ -15,6 +15,7 @@ import logging
 from kbapp.core import errors
 from kbapp.core.chat import body as chat_body
 from kbapp.core.chat import ids
+from kbapp.core.chat.ephemeral import parse_lifetime
 from kbapp.core.teams import Role
 
 from . import convs as names
@@ -61,6 +62,9 @@ class ChatService(SyncMixin):
             await self.outbox.stop()
         for t in list(self._syncing.values()):
             t.cancel()
+        eph = self.__dict__.get("_ephemeral")
+        if eph is not None:
+            await eph.close()                    # ephemeral.py's key store
         store, self._store = self._store, None
         if store is not None:
             await asyncio.get_running_loop().run_in_executor(None, store.close)
@@ -214,11 +218,13 @@ class ChatService(SyncMixin):
             raise errors.Conflict(f"you are {st.role_of(self.ctx.uid).label} in {st.name}: posting needs writer")
 
     async def _enqueue(self, row: ConvRow, body: dict, *, supersedes=None, deletes=(), reply_to=None,
-                       thread_root=None, wait: bool = True) -> SendResult:
+                       thread_root=None, wait: bool = True, exploding: int | None = None) -> SendResult:
         self._may_post(row)
         outbox_id = self.ctx.rng(16).hex()
         payload = {"body": body, "supersedes": supersedes, "deletes": list(deletes), "reply_to": reply_to,
                    "thread_root": thread_root, "compose_time": int(self.ctx.clock())}
+        if exploding is not None:
+            payload["exploding"] = exploding      # seconds: sealed under a team EK (ephemeral.py)
         await self.outbox.add(row.conv_id, outbox_id, payload)
         self.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, "pending"))
         if not wait:
@@ -249,8 +255,7 @@ class ChatService(SyncMixin):
 
     async def send(self, conv: str, text: str, *, reply_to: int | None = None, thread: int | None = None,
                    exploding: int | None = None, wait: bool = True) -> SendResult:
-        if exploding is not None:
-            raise errors.NotSupported("exploding messages need ephemeral keys, which are not built yet")
+        lifetime = None if exploding is None else parse_lifetime(exploding)     # 30 s .. 7 days
         self.ctx.require_login()
         body = self._body("text", text=text)
         row = await self.conv(conv, create=True)
@@ -260,11 +265,13 @@ class ChatService(SyncMixin):
             root = t.thread_root or t.msg_id
         if reply_to is not None:
             await self._target(row, reply_to, mine=False)
-        return await self._enqueue(row, body, reply_to=reply_to, thread_root=root, wait=wait)
+        return await self._enqueue(row, body, reply_to=reply_to, thread_root=root, wait=wait, exploding=lifetime)
 
     async def edit(self, conv: str, msg_id: int, text: str) -> SendResult:
         row = await self.conv(conv)
         target = await self._target(row, msg_id, mine=True)
+        if target.explodes_at is not None:
+            raise errors.Conflict(f"message #{msg_id} explodes: it is not edited (the edit would outlive it)")
         if target.type != "text":
             raise errors.Conflict(f"message #{msg_id} is a {target.type}: only text is edited")
         return await self._enqueue(row, self._body("edit", target=target.msg_id, text=text),

@@ -27,6 +27,7 @@ from kbapp.core.chat.state import BAD, JudgeState, Verdict
 from kbapp.core.encoding import pack, unpack
 
 from . import convs as names
+from . import ephemeral
 from .models import ChatMessagesChanged, ConvView
 from .store import ConvRow, MessageRow
 
@@ -165,6 +166,7 @@ class SyncMixin:
                         await self.teams._user_by_uid(uid, None, loaded.users)
                     except errors.NotFound:
                         pass                      # no such user: the judge finds the key not live
+                await ephemeral.of(self).judge_keys(judge, row.team_id, wires, loaded)   # exploding: team EKs
                 verdicts = judge.feed_all(wires)
                 rows = [_row(row.conv_id, w, v, loaded.users) for w, v in zip(wires, verdicts) if v.msg_id]
                 covered = [t for v in verdicts for t, _why in v.covers]
@@ -181,6 +183,7 @@ class SyncMixin:
                 if len(wires) < limit:
                     break
             await self.store.aio.outbox_drop_sent(row.conv_id, cursor)
+            await ephemeral.of(self).housekeep()   # our device EK for today; what exploded leaves every local copy
             row = await self.store.aio.conv(row.conv_id)
         if stored:
             self.ctx.events.emit(ChatMessagesChanged(row.conv_id, row.name, row.cursor, problems))
@@ -190,6 +193,7 @@ class SyncMixin:
         """The server's list of our conversations that changed (a hint: every id is
         recomputed, every team verified), then a sync of each one that moved."""
         await self.open()
+        await ephemeral.of(self).housekeep()       # a device EK for today, before others box team EKs to it
         since = int(await self.store.aio.meta(INBOX_KEY) or 0)
         ans = await self.ctx.api.chat_inbox(since=since)
         if since and type(ans.get("vers")) is int and ans["vers"] < since:

@@ -1,0 +1,200 @@
+"""Exploding messages end to end (issue 14 "Must show"): a real server process on 127.0.0.1
+(SQLite and PostgreSQL), real `App` clients with an injected clock.
+
+alice sends bob an exploding message (30 s); bob reads it; once its lifetime is over it is
+gone from the server's database and from both profiles: every file under each profile
+directory (and the server's data dir) is scanned for the plaintext and for a word of it
+(the FTS index keeps words, not sentences). After the ephemeral keys are deleted (a week
+after the next generation), a copy of the profile's files plus the server's database
+cannot open the message: every 32-byte value the copy holds is tried as a team EK seed
+on the sealed body and as a device EK seed on every box, and the seeds the profiles held
+before are nowhere in the copy. Before the deletion the same attempt succeeds (the
+attempt is able to open it when the keys are there).
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.public
+import pytest
+from sqlalchemy import select
+
+from kbapp.client.app import App
+from kbapp.client.chat import ephemeral as eph
+from kbapp.client.keystore import open_keystore
+from kbapp.core import errors
+from kbapp.core.chat import ephemeral as ek
+from kbapp.core.chat.seal import exploding_body_key, open_body
+from kbapp.server import db as server_db
+from kbapp.server.chat import ChatStore as ServerChat
+from kbapp.server.chat_tables import messages as server_messages
+from kbapp.server.ek_tables import team_ek_boxes
+
+pytestmark = pytest.mark.timeout(300)
+
+WORD = b"zqxylophonequark"
+SECRET = "meet at the old mill at nine " + WORD.decode()
+
+
+class Clock:
+    """Real time plus an offset the test moves (the client's clock only)."""
+
+    def __init__(self):
+        self.offset = 0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def files_holding(root: Path, needles: list[bytes]) -> list[str]:
+    found = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            data = p.read_bytes()
+            found += [f"{p} holds {n[:12]!r}" for n in needles if n in data]
+    return found
+
+
+def sqlite_values(root: Path) -> list[bytes]:
+    """Every BLOB and hex/base64 text value of 32 bytes in every SQLite file under root."""
+    out = set()
+    for p in root.rglob("*.sqlite3"):
+        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        try:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for t in tables:
+                try:
+                    rows = con.execute(f'SELECT * FROM "{t}"').fetchall()
+                except sqlite3.DatabaseError:
+                    continue
+                for row in rows:
+                    for v in row:
+                        if isinstance(v, bytes) and len(v) == 32:
+                            out.add(v)
+                        elif isinstance(v, str) and len(v) == 64:
+                            try:
+                                out.add(bytes.fromhex(v))
+                            except ValueError:
+                                pass
+                        elif isinstance(v, str) and len(v) == 44:
+                            try:
+                                raw = base64.b64decode(v, validate=True)
+                                if len(raw) == 32:
+                                    out.add(raw)
+                            except ValueError:
+                                pass
+        finally:
+            con.close()
+    return sorted(out)
+
+
+def opens(sealed_body: bytes, conv_id: str, boxes: list[bytes], candidates: list[bytes]) -> bool:
+    """Whether anything among `candidates` opens the body (as a team EK seed), or opens a box
+    (as a device EK seed) whose content opens the body."""
+    seeds = list(candidates)
+    for box in boxes:
+        for c in candidates:
+            mine = ek.device_ek_keypair(c)
+            try:
+                opened = nacl.public.Box(mine.private, nacl.public.PublicKey(box[:32]))
+                seeds.append(opened.decrypt(box[56:], box[32:56]))
+            except nacl.exceptions.CryptoError:
+                continue
+    for s in seeds:
+        try:
+            open_body(sealed_body, exploding_body_key(s, conv_id))
+            return True
+        except (errors.BadBody, ValueError):
+            continue
+    return False
+
+
+async def open_clocked(home: Path, clock) -> App:
+    app = App(home, keystore=open_keystore(home, backend="memory"), clock=clock)
+    await app.open()
+    return app
+
+
+def ek_seeds(home: Path) -> list[bytes]:
+    con = sqlite3.connect(f"file:{home / eph.FILE}?mode=ro", uri=True)
+    try:
+        return [r[0] for r in con.execute("SELECT seed FROM device_ek UNION ALL SELECT seed FROM team_ek")
+                if r[0] is not None]
+    finally:
+        con.close()
+
+
+async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_path):
+    srv = server_factory(db=db_url)
+    clock = Clock()
+    alice = await open_clocked(tmp_path / "alice", clock)
+    bob = await open_clocked(tmp_path / "bob", clock)
+    try:
+        await alice.signup("alice", server_url=srv.url, device_name="alice-laptop")
+        await bob.signup("bob", server_url=srv.url, device_name="bob-laptop")
+        await bob.chat.conversations(sync=True)       # bob's client runs: its device EK for today
+        await alice.chat.send("alice,bob", "an ordinary message")
+        sent = await alice.chat.send("alice,bob", SECRET, exploding="30s")
+        assert sent.state == "sent", sent
+        view = await bob.chat.read("alice,bob", sync=True)
+        assert [(m.sender, m.text, m.status) for m in view.messages] == [
+            ("alice", "an ordinary message", "ok"), ("alice", SECRET, "ok")]
+        assert [h.msg_id for h in await bob.chat.search(WORD.decode())] == [sent.msg_id]
+
+        # what a recording adversary keeps: the sealed body as the server served it, the boxes
+        conv = await bob.chat.conv("alice,bob")
+        page = await bob.ctx.api.chat_messages(conv.conv_id, after=0, limit=10)
+        wire = next(w for w in page["messages"] if w["msg_id"] == sent.msg_id)
+        assert wire["ek_gen"] == 1 and wire["hints"]["lifetime"] == 30
+        sealed_body = base64.b64decode(wire["body"])
+        engine = server_db.make_engine(server_db.normalise_url(db_url, srv.data_dir))
+        with engine.connect() as c:
+            boxes = [bytes(r.box) for r in c.execute(select(team_ek_boxes))]
+        assert len(boxes) == 2                                   # alice's and bob's device
+        held = ek_seeds(tmp_path / "alice") + ek_seeds(tmp_path / "bob")
+        assert len(held) == 4                                    # a device EK each, the team EK twice
+        # the attempt below can open it while the keys are there (a copy taken now)
+        early = tmp_path / "early-copy"
+        shutil.copytree(tmp_path / "bob", early)
+        assert opens(sealed_body, conv.conv_id, boxes, sqlite_values(early))
+        assert files_holding(tmp_path / "bob", [SECRET.encode(), WORD])      # the scan finds what is there
+
+        # the lifetime is over: each client forgets it, the server's sweep purges it
+        clock.offset = 40
+        for app in (alice, bob):
+            view = await app.chat.read("alice,bob", sync=True)
+            assert [m.text for m in view.messages if m.status == "ok"] == ["an ordinary message"]
+            assert await app.chat.search(WORD.decode()) == []
+        ServerChat(engine, lambda: time.time() + 40).sweep()     # the server process's sweep, 40 s on
+        with engine.connect() as c:
+            row = c.execute(select(server_messages).where(server_messages.c.msg_id == sent.msg_id)).one()
+        assert row.body is None and row.header is None
+        for root in (tmp_path / "alice", tmp_path / "bob", srv.data_dir):
+            assert files_holding(root, [SECRET.encode(), WORD, WORD.upper()]) == []
+
+        # a week after the next generation: the keys are deleted (no network needed)
+        clock.offset = 9 * 24 * 3600
+        for app in (alice, bob):
+            assert await eph.of(app.chat).purge() >= 1
+        assert ek_seeds(tmp_path / "alice") == [] and ek_seeds(tmp_path / "bob") == []
+        copy = tmp_path / "copy"
+        for name in ("alice", "bob"):
+            shutil.copytree(tmp_path / name, copy / name)
+        if db_url is None:
+            shutil.copytree(srv.data_dir, copy / "server")
+        assert files_holding(copy, held) == []
+        assert files_holding(copy, [s.hex().encode() for s in held]) == []
+        candidates = sqlite_values(copy)
+        with engine.connect() as c:
+            boxes_now = [bytes(r.box) for r in c.execute(select(team_ek_boxes))]
+        assert not opens(sealed_body, conv.conv_id, boxes_now, candidates)
+        engine.dispose()
+    finally:
+        await alice.close()
+        await bob.close()
