@@ -18,12 +18,12 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QFrame, QHBoxLay
 
 from kbapp.core import errors
 
-from . import theme
+from . import ops, theme
 from .assets import icon
 from .dialogs import unlock_keys
 from .models import SERVICE_LABELS
 from .proof_words import proof_failure
-from .widgets import Banner, BusyBar, IconLabel, flash_text, guarded, label
+from .widgets import Banner, BusyBar, IconLabel, flash_text, label
 
 BUILT_IN = ("website", "dns", "github", "mastodon")
 PLACEHOLDERS = {"website": "example.com (served over https)", "dns": "example.com (a TXT record)",
@@ -231,12 +231,15 @@ class ProveDialog(QDialog):
     async def start(self) -> None:
         """Sign the proof link (not posted yet) and show the text to post."""
         service, name = self.service.currentData(), self.name.text().strip()
-        ok, req = await guarded(self._start(service, name), banner=self.banner, busy=self.busy,
-                                disable=(self.next_button, self.service, self.name))
-        if not ok:
-            if isinstance(req, errors.EncodingError):
-                self.banner.show_message("warning", "That name can't be used", str(req))
+        out = await ops.run(self, lambda: self._start(service, name), key="proof", banner=self.banner,
+                            busy=self.busy, disable=(self.next_button, self.service, self.name), cursor=False)
+        if out.stale:
             return
+        if not out.ok:
+            if isinstance(out.value, errors.EncodingError):
+                self.banner.show_message("warning", "That name can't be used", str(out.value))
+            return
+        req = out.value
         if req is None:
             return
         self.request = req
@@ -255,19 +258,22 @@ class ProveDialog(QDialog):
         if req is None:
             return
         self.banner.clear()
-        ok, result = await guarded(self.app.check_proof(req), banner=self.banner, busy=self.busy,
-                                   disable=(self.next_button, self.back_button))
-        if not ok:
+        out = await ops.run(self, lambda: self.app.check_proof(req), key="proof", banner=self.banner,
+                            busy=self.busy, disable=(self.next_button, self.back_button), cursor=False)
+        if not out.ok or out.stale:
             return
-        self.result = result
+        self.result = result = out.value
         if not result.ok:
             title, message = proof_failure(result.state, result.reason)
             self.banner.show_message("warning" if result.state in ("broken", "temporary") else "error",
                                      title, message)
             return
-        ok, proof = await guarded(self.app.finish_proof(req), banner=self.banner, busy=self.busy,
-                                  disable=(self.next_button, self.back_button))
-        if not ok:
+        out = await ops.run(self, lambda: self.app.finish_proof(req), key="proof", banner=self.banner,
+                            busy=self.busy, disable=(self.next_button, self.back_button), cursor=False)
+        if out.stale:
+            return
+        proof = out.value
+        if not out.ok:
             if isinstance(proof, errors.Conflict):
                 self.request = None
                 self.banner.show_message("warning", "Start again", f"{proof} (nothing was published)")

@@ -14,10 +14,10 @@ from PySide6.QtCore import QStringListModel, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QListView, QMessageBox,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
-from .. import theme
+from .. import ops, theme
 from ..forms import load_form
 from ..session import PREF_NOTIFICATIONS, PREF_THEME
-from ..widgets import card, guarded, label
+from ..widgets import card, label
 from .base import MARGINS
 
 THEMES = ("system", "light", "dark")
@@ -160,10 +160,14 @@ class SettingsPage(QWidget):
 
     @qasync.asyncSlot()
     async def refresh_clicked(self) -> None:
-        await guarded(self.refresh())
+        await self.refresh()
 
     async def refresh(self) -> None:
-        st = await self.app.status()
+        """The profile's status, shown when it comes (through ops.run: the newest wins, and an
+        answer for a page closed meanwhile is dropped)."""
+        await ops.run(self, self.app.status, key="status", cursor=False, on_done=self._show_status)
+
+    def _show_status(self, st) -> None:
         f = self.form
         f.username.setText(st.username or "not logged in")
         f.deviceName.setText(st.device_name or "—")

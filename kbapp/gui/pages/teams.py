@@ -16,6 +16,7 @@ text. The page reloads on TeamChanged / TeamKeyRotated (through the bridge).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 import qasync
@@ -37,10 +38,11 @@ from ..dialog_runner import run_dialog
 from ..team_dialogs import MemberDialog, NameDialog
 from ..team_models import (ROLE_ORDER, InviteModel, JoinRequestModel, NameRole, TeamMemberModel, TeamTreeModel,
                            is_admin_role)
-from ..widgets import IconLabel, card, fit_table, flash_text, guarded, label
+from ..widgets import IconLabel, card, fit_table, flash_text, label
 from .base import Page
 
 REFRESH_DELAY_MS = 150   # events arriving together cause one reload
+_actions = itertools.count(1)
 log = logging.getLogger(__name__)
 
 
@@ -403,9 +405,11 @@ class TeamsPage(Page):
 
     async def _refresh_once(self, select: str | None) -> None:
         want = select or self.current_name()
-        ok, teams = await guarded(self.app.list_teams(), banner=self.banner, busy=self.busy, clear=False)
-        if not ok:
+        out = await ops.run(self, self.app.list_teams, key="teams", banner=self.banner, busy=self.busy,
+                            clear=False, cursor=False)
+        if not out.ok or out.stale:
             return
+        teams = out.value
         st = await self.app.status()
         self.me = st.username or ""
         self.loaded = True
@@ -445,18 +449,20 @@ class TeamsPage(Page):
         """The team with members' badges; for an admin, the valid join requests too."""
         self._seq += 1
         seq = self._seq
-        ok, view = await guarded(self.app.list_members(name), banner=self.banner, busy=self.busy, clear=False)
-        if seq != self._seq:
-            return                    # another team was selected meanwhile
-        if not ok:
+        out = await ops.run(self, lambda: self.app.list_members(name), key="members", banner=self.banner,
+                            busy=self.busy, clear=False, cursor=False)
+        if seq != self._seq or out.stale:
+            return                    # another team was selected meanwhile (or the page closed)
+        if not out.ok:
             self._show(None)
             return
-        requests = []
+        view, requests = out.value, []
         if self._is_admin(view):
-            ok, got = await guarded(self.app.join_requests(name), banner=self.banner, busy=self.busy, clear=False)
-            if seq != self._seq:
+            got = await ops.run(self, lambda: self.app.join_requests(name), key="requests", banner=self.banner,
+                                busy=self.busy, clear=False, cursor=False)
+            if seq != self._seq or got.stale:
                 return
-            requests = got if ok else []
+            requests = got.value if got.ok else []
         new = {s for s in view.subteams if self.tree_model.item(s) is None and s not in self.known}
         self._show(view, requests)
         if new:
@@ -639,14 +645,16 @@ class TeamsPage(Page):
         the open dialog shows a failure (dialog_runner), not the page's banner."""
         self._ops += 1
         self._update_buttons()
-        try:
-            ok, result = await guarded(self._signed(fn, *args, **kw), banner=None if in_dialog else self.banner,
-                                       busy=self.busy)
+        try:   # each action its own key: one never makes another's outcome stale
+            out = await ops.run(self, lambda: self._signed(fn, *args, **kw), key=("act", next(_actions)),
+                                banner=None if in_dialog else self.banner, busy=self.busy, cursor=False)
         finally:
             self._ops -= 1
+        if out.stale:                # the page closed meanwhile: nothing to reload or show
+            return False, errors.Cancelled("the page closed before the answer came")
         self._timer.stop()          # the reload below covers the events this action caused
         await self.refresh(select)
-        return ok, result
+        return out.ok, out.value
 
     async def _ask(self, dialog) -> bool:
         self.dialog = dialog
