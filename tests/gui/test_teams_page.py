@@ -410,3 +410,29 @@ def test_chores_run_after_login_and_when_the_teams_page_opens(qtbot, make_window
 
 def roles_of(view) -> dict[str, str]:
     return {m.username: m.role for m in view.members}
+
+
+def test_an_action_whose_page_closed_meanwhile_reloads_nothing(qtbot, alice_window):
+    """ops.run drops the outcome of an action whose page died while it ran: `_act` says
+    Cancelled instead of reloading (and touching) a deleted page."""
+    import asyncio
+
+    import shiboken6
+
+    from kbapp.gui.pages.teams import TeamsPage
+
+    w, _url = alice_window
+    page = TeamsPage(w.session, w.bridge)
+    gate = asyncio.Event()
+
+    async def slow():
+        await gate.wait()
+        return "done"
+    task = asyncio.ensure_future(page._act(slow))
+    qtbot.waitUntil(lambda: page._ops == 1, timeout=TIMEOUT_MS)
+    page.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(page), timeout=TIMEOUT_MS)
+    gate.set()
+    qtbot.waitUntil(task.done, timeout=TIMEOUT_MS)
+    ok, err = task.result()
+    assert not ok and isinstance(err, errors.Cancelled)
