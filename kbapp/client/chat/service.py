@@ -55,6 +55,8 @@ class ChatService(SyncMixin):
                 self._store = await ChatStore.open(self.ctx.home / ChatStore.FILE, clock=self.ctx.clock)
                 self.outbox = Outbox(self._store, self._send_entry, clock=self.ctx.clock)
                 self._listen()
+                if self.ctx.store.get("uid") and await self._store.aio.outbox_list(states=("pending", "sending")):
+                    self.outbox.start()          # what an earlier session left: sent in the background
         return self
 
     async def close(self) -> None:
@@ -90,8 +92,16 @@ class ChatService(SyncMixin):
         fetch what changed."""
         await self.open()
         if sync:
+            await self._flush_quietly()
             await self.sync_inbox()
         return [await self._view(c) for c in await self.store.aio.convs()]
+
+    async def _flush_quietly(self, conv_id: str | None = None) -> None:
+        """Send what waits in the outbox (due or not) before fetching; a failure stays in the entry."""
+        try:
+            await self.outbox.flush(conv_id, force=True)
+        except errors.KbappError as e:
+            log.info("chat: outbox: %s", e)
 
     async def _local(self, name: names.ConvName) -> ConvRow | None:
         for c in await self.store.aio.convs():
@@ -160,6 +170,7 @@ class ChatService(SyncMixin):
         their root (`thread=ROOT`), or inline with `flat`."""
         row = await self.conv(conv, network=sync)
         if sync:
+            await self._flush_quietly(row.conv_id)
             row = await self.sync_conv(row)
         st = self.store.aio
         rows = await st.messages(row.conv_id, after=after, limit=limit)
