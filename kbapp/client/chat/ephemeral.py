@@ -251,11 +251,15 @@ class Ephemeral:
             raise errors.EncodingError("malformed team EK answer")
         return ans
 
-    async def _open(self, ans: dict, loaded, generation: int | None) -> tuple[ek.TeamEk, bytes | None]:
-        """(verified statement, seed or None when deleted): from the local store, else our box."""
+    async def _open(self, ans: dict, loaded, generation: int | None, *,
+                    current: bool = False) -> tuple[ek.TeamEk, bytes | None]:
+        """(verified statement, seed or None when deleted): from the local store, else our box.
+        With `current` (sending), a team EK bound to an older PTK is refused before anything is kept."""
         st = await self.open()
         team_id = loaded.state.id
         stmt = ek.verify_team_ek(ans, loaded.state, team_id=team_id, generation=generation)
+        if current:
+            ek.check_current(stmt, loaded.state)
         row = await st.run(st._team, team_id, stmt.generation)
         if row is not None:
             return stmt, row.seed
@@ -297,8 +301,7 @@ class Ephemeral:
             if ans is not None:
                 top = ans.get("generation") if type(ans.get("generation")) is int else 0
                 try:
-                    stmt, seed = await self._open(ans, loaded, top)
-                    ek.check_current(stmt, loaded.state)
+                    stmt, seed = await self._open(ans, loaded, top, current=True)
                     if seed is not None and not ek.due(stmt.ctime, self._now()):
                         return SendEk(stmt.generation, seed)
                 except (errors.EphemeralError, errors.EkKeyDeleted) as e:
