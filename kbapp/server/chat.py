@@ -231,12 +231,13 @@ class ChatStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def post(self, p: Post, admin: bool) -> tuple[int, int, bool]:
+    def post(self, p: Post, admin: bool, hint=None) -> tuple[int, int, bool]:
         """(msg_id, ctime, new?) of the post; the same outbox id again answers the stored message.
-        `admin`: the poster may delete others' messages (a team admin; nobody in an implicit team)."""
+        `admin`: the poster may delete others' messages (a team admin; nobody in an implicit team).
+        `hint(conn, msg_id)`: run last in the post's transaction (its push hint commits with it)."""
         for attempt in range(3):
             try:
-                return self._post_once(p, admin)
+                return self._post_once(p, admin, hint)
             except _Repost as r:
                 return self._repost(p, r.row)
             except IntegrityError:           # a twin created the conversation or the outbox row first
@@ -248,7 +249,7 @@ class ChatStore:
             raise errors.ChatOutboxConflict("this outbox id was used for another message", 409)
         return row.msg_id, row.ctime, False
 
-    def _post_once(self, p: Post, admin: bool) -> tuple[int, int, bool]:
+    def _post_once(self, p: Post, admin: bool, hint) -> tuple[int, int, bool]:
         now = int(self.clock())
         uid = p.hints["sender_uid"]
         with self._writing, self.engine.begin() as conn:
@@ -275,6 +276,8 @@ class ChatStore:
                 conn.execute(_DROP_BODIES, {"c": p.conv_id, "ts": targets, "by": msg_id})
             vers = conn.execute(_NEXT_VERS).scalar_one()             # last: versions commit in order
             conn.execute(_SET_VERS, {"c": p.conv_id, "v": vers})
+            if hint is not None:
+                hint(conn, msg_id)
         return msg_id, now, True
 
     @staticmethod

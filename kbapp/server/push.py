@@ -123,21 +123,31 @@ class PushHub:
 
     def publish(self, topic: str, kind: str, subject: str = "") -> int:
         """Record a hint (after its write was accepted); returns its cursor."""
-        now = int(self.clock())
         with self.engine.begin() as conn:
-            if self.pg:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-            cursor = conn.execute(insert(db.push_events).values(
-                topic=topic, kind=kind, subject=subject, created=now)).inserted_primary_key[0]
-            if self.pg:
-                conn.execute(text("SELECT pg_notify(:ch, :c)"), {"ch": CHANNEL, "c": str(cursor)})
-            self._published += 1
-            if self._published % PRUNE_EVERY == 0:
-                # never the newest row: on SQLite the next cursor must not go back
-                conn.execute(delete(db.push_events).where((db.push_events.c.created < now - RETENTION)
-                                                          & (db.push_events.c.cursor < cursor)))
-        self._wake_threadsafe()
+            cursor = self.record(conn, topic, kind, subject)
+        self.wake()
+        return cursor
+
+    def record(self, conn, topic: str, kind: str, subject: str = "") -> int:
+        """Record a hint in the caller's transaction, as its last statement (the advisory lock
+        is held to the commit): the write and its hint commit together. Call `wake()` after."""
+        now = int(self.clock())
+        if self.pg:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        cursor = conn.execute(insert(db.push_events).values(
+            topic=topic, kind=kind, subject=subject, created=now)).inserted_primary_key[0]
+        if self.pg:
+            conn.execute(text("SELECT pg_notify(:ch, :c)"), {"ch": CHANNEL, "c": str(cursor)})
+        self._published += 1
+        if self._published % PRUNE_EVERY == 0:
+            # never the newest row: on SQLite the next cursor must not go back
+            conn.execute(delete(db.push_events).where((db.push_events.c.created < now - RETENTION)
+                                                      & (db.push_events.c.cursor < cursor)))
         return int(cursor)
+
+    def wake(self) -> None:
+        """This process's dispatcher looks for new hints now (other processes hear NOTIFY)."""
+        self._wake_threadsafe()
 
     def head_cursor(self) -> int:
         with self.engine.connect() as conn:

@@ -244,11 +244,12 @@ async def test_exploding_messages_are_purged(db_url, server_factory, tmp_path, a
     conv, topic = general(tid)
     http = ChatHTTP(sweeping.url)
     try:
-        short = ok(await http.post(alice, conv, await alice.message(tid, topic, lifetime=1)))["msg_id"]
+        # expires_at = ctime (whole seconds) + lifetime: 3 s leaves at least 2 s for the read below
+        short = ok(await http.post(alice, conv, await alice.message(tid, topic, lifetime=3)))["msg_id"]
         keep = ok(await http.post(alice, conv, await alice.message(tid, topic)))["msg_id"]
         week = ok(await http.post(alice, conv, await alice.message(tid, topic, lifetime=7 * 86400)))["msg_id"]
         served = {x["msg_id"]: x for x in ok(await http.messages(bob, conv))["messages"]}
-        assert served[short]["body"] is not None and served[short]["hints"]["lifetime"] == 1
+        assert served[short]["body"] is not None and served[short]["hints"]["lifetime"] == 3
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:              # no reads: only the sweep can purge it
             rows = stored_rows(sweeping, db_url, conv)

@@ -3,8 +3,9 @@
 Every route needs a read token of a live device (team_access.ReadAccess), then the
 member hints: readers of a team read its conversations, writers and above post.
 A post never takes the service lock (chat touches no Merkle state): it is one short
-transaction of its own, then a push hint `team:<id>` (kind chat, subject
-`<conv_id>:<msg_id>`; typing: kind typing, subject `<conv_id>:<uid>`).
+transaction of its own that also records its push hint `team:<id>` (kind chat, subject
+`<conv_id>:<msg_id>`), so a stored message always has its hint; typing is a hint alone
+(kind typing, subject `<conv_id>:<uid>`).
 """
 
 from __future__ import annotations
@@ -117,10 +118,12 @@ class ChatRoutes:
                 if role < Role.WRITER:
                     raise errors.ChatPostNotAllowed("only a writer of the team posts in its conversations", 403)
                 admin = role >= Role.ADMIN and not self.store.implicit(conn, p.team_id)
-            msg_id, ctime, new = self.store.post(p, admin)
+            topic = f"team:{p.team_id}"
+            msg_id, ctime, new = self.store.post(
+                p, admin, lambda conn, msg_id: self.push.record(conn, topic, "chat", f"{conv_id}:{msg_id}"))
             if new:
                 self.limits.charge(self.limits.posts, kid)
-                self._publish(p.team_id, "chat", f"{conv_id}:{msg_id}")
+                self.push.wake()
             return {"msg_id": msg_id, "ctime": ctime}
         return await run_in_threadpool(work)
 
