@@ -167,6 +167,8 @@ async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_
 
         # the lifetime is over: each client forgets it, the server's sweep purges it
         clock.offset = 40
+        local = await bob.chat.read("alice,bob")                  # no network: the local store alone
+        assert SECRET not in [m.text for m in local.messages]
         for app in (alice, bob):
             view = await app.chat.read("alice,bob", sync=True)
             assert [m.text for m in view.messages if m.status == "ok"] == ["an ordinary message"]
@@ -198,3 +200,19 @@ async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_
     finally:
         await alice.close()
         await bob.close()
+
+
+def test_cli_send_exploding(server, tmp_path):
+    from e2e_support import cli
+
+    a, b = tmp_path / "alice", tmp_path / "bob"
+    cli(a, "signup", "alice", "--server", server.url)
+    cli(b, "signup", "bob", "--server", server.url)
+    cli(b, "chat", "list")                                   # bob's client publishes its device EK
+    sent = cli(a, "chat", "send", "alice,bob", "this explodes in an hour", "--exploding", "1h", "--json").json
+    assert sent["state"] == "sent"
+    read = cli(b, "chat", "read", "alice,bob", "--json").json
+    assert [(m["text"], m["status"]) for m in read["messages"]] == [("this explodes in an hour", "ok")]
+    for bad in ("10s", "8d", "soon"):
+        res = cli(a, "chat", "send", "alice,bob", "nope", "--exploding", bad, expect_rc=1)
+        assert "EK_BAD_LIFETIME" in res.stderr, res

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 FILE = "ephemeral.sqlite3"
 LIVE_FOR = ek.GENERATION_INTERVAL + ek.KEEP_AFTER_NEXT    # at most this long after a generation began
+SWEEP_EVERY = 5.0                                          # seconds between scrubs while the app runs
 
 
 def _v1(conn) -> None:
@@ -153,6 +154,7 @@ class Ephemeral:
     def __init__(self, svc):
         self.svc, self.ctx = svc, svc.ctx
         self.store: EkStore | None = None
+        self._sweeper: asyncio.Task | None = None
 
     async def open(self) -> EkStore:
         if self.store is None:
@@ -161,7 +163,32 @@ class Ephemeral:
             self.store = store
         return self.store
 
+    def start_sweeper(self, every: float = SWEEP_EVERY) -> None:
+        """Scrub exploded messages and purge due keys every `every` seconds while the app runs
+        (reads and syncs scrub too: a short-lived CLI process never shows an exploded message)."""
+        if self._sweeper is not None and not self._sweeper.done():
+            return
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every)
+                try:
+                    await self.scrub()
+                except errors.KbappError as e:
+                    log.info("ephemeral: sweep: %s", e)
+        try:
+            self._sweeper = asyncio.get_running_loop().create_task(loop())
+        except RuntimeError:
+            pass                                  # no loop: reads and syncs still scrub
+
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            try:
+                await self._sweeper
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
+                pass
+            self._sweeper = None
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.get_running_loop().run_in_executor(None, store.db.close)

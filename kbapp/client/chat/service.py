@@ -20,6 +20,7 @@ from kbapp.core.teams import Role
 
 from . import convs as names
 from .models import ChatOutboxChanged, ConvTimeline, ConvView, SearchResult, SendResult
+from . import ephemeral
 from .outbox import Outbox
 from .sending import post_entry
 from .store import ChatStore, ConvRow
@@ -55,6 +56,7 @@ class ChatService(SyncMixin):
                 self._store = await ChatStore.open(self.ctx.home / ChatStore.FILE, clock=self.ctx.clock)
                 self.outbox = Outbox(self._store, self._send_entry, clock=self.ctx.clock)
                 self._listen()
+                ephemeral.of(self).start_sweeper()   # exploded messages leave the store on time
                 if self.ctx.store.get("uid") and await self._store.aio.outbox_list(states=("pending", "sending")):
                     self.outbox.start()          # what an earlier session left: sent in the background
         return self
@@ -169,6 +171,7 @@ class ChatService(SyncMixin):
         at the end); with `sync`, fetch and verify what is new first. Thread replies show under
         their root (`thread=ROOT`), or inline with `flat`."""
         row = await self.conv(conv, network=sync)
+        await ephemeral.of(self).scrub()           # what exploded is gone before anything is shown
         if sync:
             await self._flush_quietly(row.conv_id)
             row = await self.sync_conv(row)
