@@ -160,3 +160,12 @@ def test_the_schedule_and_lifetimes():
     for bad in ("29s", "8d", "1w", "", "-1h", "1.5h", "h", 10, True, "604801"):
         with pytest.raises(errors.InvalidLifetime):
             ek.parse_lifetime(bad)
+
+
+def test_a_message_whose_key_is_gone_reads_as_exploded():
+    from kbapp.client.chat.models import MessageView
+    from kbapp.client.chat.views import render_line
+
+    gone = MessageView(msg_id=4, sender="alice", type="text", text=None, ctime=0, status="no_key")
+    assert render_line(gone).endswith("alice: [exploded / key deleted]")
+    assert render_line(MessageView(4, "alice", "text", None, 0, "exploded")).endswith("alice: [exploded]")

@@ -119,6 +119,7 @@ def render_line(m: MessageView) -> str:
     ident = f"#{m.msg_id}" if m.msg_id is not None else "(outbox)"
     if m.status not in ("ok",):
         what = {"withheld": "[withheld by the server]", "bad": f"[refused: {m.error_code}]",
+                "exploded": "[exploded]", "no_key": "[exploded / key deleted]",
                 "pending": f"[pending] {m.text or ''}", "sending": f"[sending] {m.text or ''}",
                 "sent": f"[sent] {m.text or ''}", "failed": f"[failed: {m.error or ''}] {m.text or ''}"}
         return f"{ident} {_when(m.ctime)} {m.sender or '?'}: {what.get(m.status, m.status)}"
