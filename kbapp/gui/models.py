@@ -46,7 +46,7 @@ class Section:
 
 
 SECTIONS = (
-    Section("chat", "Chat", "chat", coming=True),
+    Section("chat", "Chat", "chat"),
     Section("files", "Files", "files", coming=True),
     Section("photos", "Photos", "photos"),
     Section("people", "People", "people"),

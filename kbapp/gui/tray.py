@@ -28,6 +28,8 @@ class Tray(QObject):
         self.alert_text = ""
         self.notifications = notifications
         self.last_notice: tuple[str, str] | None = None
+        self.last_message: tuple[str, str] | None = None   # the latest chat notification, as shown
+        self.unread = 0
         self._normal = QIcon(svg_pixmap("tray", 32, dpr=1.0))
         self._alert = QIcon(svg_pixmap("tray-alert", 32, dpr=1.0))
         self.icon: QSystemTrayIcon | None = None
@@ -69,6 +71,18 @@ class Tray(QObject):
         self.last_notice = (title, message)
         if self.icon is not None and QSystemTrayIcon.supportsMessages():
             self.icon.showMessage(plain_notice(title), plain_notice(message), QSystemTrayIcon.Information, 8_000)
+
+    def message(self, title: str, text: str) -> None:
+        """A chat notification (a DM, a mention): plain text, the sender's verified name in `title`."""
+        self.last_message = (plain_notice(title), plain_notice(text))
+        if self.notifications and self.icon is not None and QSystemTrayIcon.supportsMessages():
+            self.icon.showMessage(*self.last_message, QSystemTrayIcon.Information, 8_000)
+
+    def set_unread(self, n: int) -> None:
+        """Unread chat messages, on the icon's tooltip (a number the desktop may badge)."""
+        self.unread = max(0, int(n))
+        if self.icon is not None and not self.alert:
+            self.icon.setToolTip(f"kbapp — {self.unread} unread" if self.unread else "kbapp")
 
     def _open(self) -> None:
         self.set_alert(False)

@@ -23,6 +23,8 @@ from . import theme
 from .assets import app_icon, svg_pixmap
 from .bridge import EventBridge
 from .models import ComingRole, KeyRole, SidebarModel
+from .pages.chat import ChatPage
+from .pages.chat.notify import ChatNotifier
 from .pages.devices import DevicesPage
 from .pages.people import PeoplePage
 from .pages.placeholder import ComingPage
@@ -192,10 +194,11 @@ class Shell(QWidget):
                                           f"NVIDIA GPU), then start kbapp again. ({ML_MISSING})")
         self.settings = SettingsPage(session, tray, photos=self.photo_service)
         self.teams = TeamsPage(session, bridge)
+        self.chat = ChatPage(session, bridge, tray)
         self.by_key: dict[str, QWidget] = {}
         for section in self.model.sections:
             page = {"people": self.people, "devices": self.devices, "settings": self.settings,
-                    "photos": self.photos, "teams": self.teams}.get(section.key)
+                    "photos": self.photos, "teams": self.teams, "chat": self.chat}.get(section.key)
             if page is None:
                 page = ComingPage(section.key, section.icon)
             page.setProperty("section", section.key)
@@ -366,6 +369,9 @@ class MainWindow(QMainWindow):
         self._first_refresh = asyncio.ensure_future(self.shell.devices.refresh())
         attach_sync(self.app).start()   # push hints: the Devices page reloads when another device changes us
         self.shell.teams.run_chores()   # the admin chores due in our teams (a read never does them)
+        if self.shell.chat.notifier is None:   # DMs and mentions to the tray, unread on the title
+            self.shell.chat.notifier = ChatNotifier(self.app, self.tray, self, self.shell.chat, self.bridge)
+            self.shell.chat.refresh(sync=True)
         if self.shell.photo_service is not None:
             self.shell.photo_service.start()   # index and watch the saved photo folders
 

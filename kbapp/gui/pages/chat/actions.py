@@ -1,0 +1,236 @@
+"""What the Chat page does when asked: send, edit, reply, react, threads, files, retry.
+
+A mixin of ChatPage (page.py) so that file stays about layout and live updates. Each
+action is one `app.chat` call through ops.run (errors in words on the banner, the
+Qt thread never waits); what it changes comes back as engine events, which reload
+the timeline: the page never edits its rows by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QGuiApplication, QTextCursor
+from PySide6.QtWidgets import QFileDialog, QMenu
+
+from kbapp.client.chat.models import ChatOutboxChanged
+
+from ... import ops
+from ...models import ObjectRole
+from .models import build_lines
+
+REACTIONS = ("👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅")
+
+
+def _one_line(text: str | None, n: int = 60) -> str:
+    t = (text or "").replace("\n", " ")
+    return t if len(t) <= n else t[:n - 1] + "…"
+
+
+class ChatActions:
+    # -- sending --------------------------------------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        conv = self.current
+        if conv is None:
+            return
+        c = self.composer
+        if self.editing is not None:
+            target = self.editing.msg_id
+            work = lambda: self.app.chat.edit(conv, target, text)   # noqa: E731
+        elif self.replying is not None:
+            target = self.replying.msg_id
+            work = lambda: self.app.chat.send(conv, text, reply_to=target)   # noqa: E731
+        else:
+            work = lambda: self.app.chat.send(conv, text)   # noqa: E731
+        c.edit.clear()
+        self.cancel_mode()
+
+        def failed(e) -> None:
+            self.banner.show_error(e, subject="send")
+            if not c.edit.toPlainText():
+                c.edit.setPlainText(text)        # what could not even be queued is not lost
+        ops.run(self, work, key=("send", self.app.chat.ctx.rng(4).hex()), banner=self.banner, cursor=False,
+                clear=False, on_error=failed)
+
+    def send_in_thread(self, text: str) -> None:
+        conv, root = self.current, self.thread.root
+        if conv is None or root is None:
+            return
+        self.thread.composer.edit.clear()
+        ops.run(self, lambda: self.app.chat.send(conv, text, thread=root), key=("thread", root),
+                banner=self.banner, cursor=False, clear=False)
+
+    def edit_last(self) -> None:
+        m = self.model.last_own_text()
+        if m is not None:
+            self.start_edit(m)
+
+    def start_edit(self, m) -> None:
+        self.replying = None
+        self.editing = m
+        self.composer.set_mode("Editing your message (Enter saves, Escape cancels)")
+        self.composer.edit.setPlainText(m.text or "")
+        self.composer.edit.moveCursor(QTextCursor.MoveOperation.End)
+        self.composer.edit.setFocus()
+
+    def start_reply(self, m) -> None:
+        self.editing = None
+        self.replying = m
+        self.composer.set_mode(f"Replying to {m.sender}: {_one_line(m.text)}")
+        self.composer.edit.setFocus()
+
+    def cancel_mode(self) -> None:
+        if self.editing is not None:
+            self.composer.edit.clear()
+        self.editing = self.replying = None
+        self.composer.set_mode("")
+
+    # -- outbox ---------------------------------------------------------------------------------
+
+    def retry(self, outbox_id: str) -> None:
+        ops.run(self, lambda: self.app.chat.retry(outbox_id), key=("retry", outbox_id), banner=self.banner,
+                cursor=False)
+
+    def discard(self, outbox_id: str) -> None:
+        """Delete a message that was never sent: its outbox entry is dropped (never posted after)."""
+        chat = self.app.chat
+
+        async def work():
+            row = await chat.store.aio.outbox_update(outbox_id, expect=("failed", "pending"), state="discarded")
+            if row is None:
+                raise_gone(outbox_id)
+            chat.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, "discarded"))
+        ops.run(self, work, key=("discard", outbox_id), banner=self.banner, cursor=False)
+
+    # -- reactions, threads, deletes ------------------------------------------------------------
+
+    def toggle_reaction(self, msg_id: int, emoji: str) -> None:
+        ln = None
+        for model in (self.model, self.thread.model):
+            idx = model.index_of_msg(msg_id)
+            ln = ln or (idx.data(ObjectRole) if idx.isValid() else None)
+        mine = ln is not None and self.me in (ln.msg.reactions or {}).get(emoji, [])
+        self.react(msg_id, emoji, remove=mine)
+
+    def react(self, msg_id: int, emoji: str, *, remove: bool = False) -> None:
+        conv = self.current
+        ops.run(self, lambda: self.app.chat.react(conv, msg_id, emoji, remove=remove),
+                key=("react", msg_id, emoji), banner=self.banner, cursor=False)
+
+    def pick_reaction(self, msg_id: int, where) -> None:
+        menu = QMenu(self)
+        menu.setObjectName("reactionPicker")
+        for e in REACTIONS:
+            menu.addAction(e, lambda e=e: self.react(msg_id, e))
+        menu.popup(where)
+        self.last_menu = menu
+
+    def delete_message(self, msg_id: int) -> None:
+        conv = self.current
+        ops.run(self, lambda: self.app.chat.delete(conv, msg_id), key=("delete", msg_id), banner=self.banner,
+                cursor=False)
+
+    def open_thread(self, root: int) -> None:
+        conv = self.current
+        if conv is None:
+            return
+        self.thread.root = root
+        self.thread.title.setText(f"Thread #{root}")
+        self.thread.model.conv_id, self.thread.model.thread = conv, root
+        self.thread.model.clear()
+        self.info.hide()
+        self.thread.show()
+        self.thread.composer.setEnabled(True)
+
+        async def work():
+            return await self.app.chat.read(conv, thread=root)
+
+        def done(th) -> None:
+            if self.thread.root == root and conv == self.current:
+                self.thread.model.set_items(build_lines(th, me=self.me, badges=self.badges, in_thread=True))
+                self.thread.view.scrollToBottom()
+        ops.run(self, work, key="thread", banner=self.banner, cursor=False, on_done=done)
+        self.thread.composer.edit.setFocus()
+
+    def close_thread(self) -> None:
+        self.thread.root = None
+        self.thread.hide()
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def send_file(self, path: Path) -> None:
+        conv = self.current
+        if conv is None:
+            return
+        c = self.composer
+        c.upload_started()
+
+        def progress(done: int, total: int) -> None:
+            if ops.alive(c):
+                c.upload_progress(done, total)
+                win = self.window()
+                if hasattr(win, "statusBar"):
+                    win.statusBar().showMessage(f"Uploading {Path(path).name}: {int(100 * done / max(total, 1))} %",
+                                                2000)
+
+        async def work():
+            try:
+                return await self.app.chat.upload(conv, path, progress=progress)
+            finally:
+                if ops.alive(c):
+                    c.upload_finished()
+        self._upload = ops.run(self, work, key="upload", banner=self.banner, cursor=False)
+
+    def cancel_upload(self) -> None:
+        if self._upload is not None and not self._upload.done():
+            self._upload.cancel()
+        self.composer.upload_finished()
+        self.banner.show_message("info", "Upload cancelled", "Nothing was sent.")
+
+    def save_file(self, msg_id: int) -> None:
+        conv = self.current
+        idx = self.model.index_of_msg(msg_id)
+        ln = idx.data(ObjectRole) if idx.isValid() else None
+        name = ((ln.msg.attachment or {}).get("name") if ln is not None else None) or f"file-{msg_id}"
+        dest, _ = QFileDialog.getSaveFileName(self, "Save the file", Path(name).name)
+        if dest:
+            ops.run(self, lambda: self.app.chat.download(conv, msg_id, Path(dest)), key=("save", msg_id),
+                    busy=self.busy, banner=self.banner, status=f"Downloading {Path(dest).name}…")
+
+    # -- the conversation ---------------------------------------------------------------------
+
+    def mute_clicked(self) -> None:
+        v = self.current_view
+        if v is None:
+            return
+        ops.run(self, lambda: self.app.chat.mute(v.conv_id, not v.muted), key="mute", banner=self.banner,
+                on_done=lambda _v: self.refresh())
+
+    def menu_actions(self, ln, *, in_thread: bool = False) -> list:
+        """The right-click menu of a message: (text, callback) pairs, None for a separator."""
+        m = ln.msg
+        acts: list = []
+        if m.msg_id is not None and m.status == "ok":
+            if not in_thread:
+                acts.append(("Reply", lambda: self.start_reply(m)))
+                acts.append(("Reply in thread", lambda: self.open_thread(m.thread_root or m.msg_id)))
+            for e in REACTIONS[:4]:
+                acts.append((f"React {e}", lambda e=e: self.react(m.msg_id, e)))
+            if ln.mine and m.type == "text" and not in_thread:
+                acts.append(("Edit", lambda: self.start_edit(m)))
+            if ln.mine:
+                acts.append(("Delete", lambda: self.delete_message(m.msg_id)))
+            acts.append(None)
+        if m.text:
+            acts.append(("Copy text", lambda: QGuiApplication.clipboard().setText(m.text)))
+        if m.outbox_id and m.msg_id is None:
+            acts.append(("Retry now", lambda: self.retry(m.outbox_id)))
+            acts.append(("Delete (never send)", lambda: self.discard(m.outbox_id)))
+        return acts
+
+
+def raise_gone(outbox_id: str) -> None:
+    from kbapp.core import errors
+    raise errors.NotFound(f"message {outbox_id} was sent or deleted already")
+

@@ -1,0 +1,163 @@
+"""The Chat page (issue 15) with two real profiles on one real embedded server.
+
+alice's window runs the server; bob's window is another profile on it. Messages go out
+through each one's engine and arrive by push (the chat hint wakes a sync): nothing here
+polls or switches pages to see a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from chat_support import idle, line_with, lines, open_dm, texts, two_windows, type_and_enter, click_part
+from gui_support import TIMEOUT_MS
+
+
+def test_send_receive_edit_react_reply_thread(qtbot, qtmodeltester, alice_window, make_window, tmp_path, run):
+    wa, wb = two_windows(alice_window, make_window, tmp_path, qtbot)
+    a, b = wa.shell.chat, wb.shell.chat
+    open_dm(qtbot, run, a, "alice,bob")
+    qtmodeltester.check(a.model)
+    qtmodeltester.check(a.conv_model)
+
+    # Enter sends; Shift+Enter is a new line
+    edit = a.composer.edit
+    edit.setFocus()
+    qtbot.keyClicks(edit, "hello bob")
+    qtbot.keyClick(edit, Qt.Key_Return, Qt.ShiftModifier)
+    qtbot.keyClicks(edit, "second line")
+    assert edit.toPlainText() == "hello bob\nsecond line"
+    qtbot.keyClick(edit, Qt.Key_Return)
+    assert edit.toPlainText() == ""
+    qtbot.waitUntil(lambda: (ln := line_with(a, "hello bob\nsecond line")) is not None and ln.msg.status == "ok",
+                    timeout=TIMEOUT_MS)
+
+    # bob opens the DM (as New does) and sees the message: fetched on opening
+    open_dm(qtbot, run, b, "alice,bob")
+    qtbot.waitUntil(lambda: "hello bob\nsecond line" in texts(b) and idle(b), timeout=TIMEOUT_MS)
+    qtmodeltester.check(b.model)
+
+    # bob answers; alice sees it live (no reload asked for)
+    type_and_enter(qtbot, b.composer.edit, "hi alice")
+    qtbot.waitUntil(lambda: "hi alice" in texts(a), timeout=TIMEOUT_MS)
+
+    # Up edits alice's last message
+    edit.setFocus()
+    qtbot.keyClick(edit, Qt.Key_Up)
+    assert a.editing is not None and edit.toPlainText() == "hello bob\nsecond line"
+    edit.selectAll()
+    qtbot.keyClicks(edit, "hello bob (fixed)")
+    qtbot.keyClick(edit, Qt.Key_Return)
+    qtbot.waitUntil(lambda: (ln := line_with(b, "hello bob (fixed)")) is not None and ln.msg.edited,
+                    timeout=TIMEOUT_MS)
+
+    # bob reacts with a click on the chip picker's first emoji; alice's chip shows it; she clicks it too
+    first = line_with(b, "hello bob (fixed)").msg.msg_id
+    b.react(first, "👍")
+    qtbot.waitUntil(lambda: line_with(a, "hello bob (fixed)").msg.reactions.get("👍") == ["bob"],
+                    timeout=TIMEOUT_MS)
+    row = a.model.index_of_msg(first).row()
+    click_part(qtbot, a, a.timeline, row, "chip")
+    qtbot.waitUntil(lambda: sorted(line_with(b, "hello bob (fixed)").msg.reactions.get("👍", [])) == ["alice", "bob"],
+                    timeout=TIMEOUT_MS)
+    # clicking her own chip again takes hers back
+    qtbot.waitUntil(lambda: idle(a), timeout=TIMEOUT_MS)
+    click_part(qtbot, a, a.timeline, a.model.index_of_msg(first).row(), "chip")
+    qtbot.waitUntil(lambda: line_with(b, "hello bob (fixed)").msg.reactions.get("👍") == ["bob"], timeout=TIMEOUT_MS)
+
+    # a reply quotes its target
+    hi = line_with(a, "hi alice").msg
+    a.start_reply(hi)
+    type_and_enter(qtbot, edit, "replying to you")
+    qtbot.waitUntil(lambda: (ln := line_with(b, "replying to you")) is not None and ln.msg.status == "ok",
+                    timeout=TIMEOUT_MS)
+    assert line_with(b, "replying to you").quote == "bob: hi alice"
+
+    # a thread: bob opens one on alice's first message and answers in it; alice sees "1 replies"
+    b.open_thread(first)
+    qtbot.waitUntil(lambda: b.thread.isVisible() and bool(texts(b, thread=True)), timeout=TIMEOUT_MS)
+    qtmodeltester.check(b.thread.model)
+    type_and_enter(qtbot, b.thread.composer.edit, "in the thread")
+    qtbot.waitUntil(lambda: "in the thread" in texts(b, thread=True), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: line_with(a, "hello bob (fixed)").msg.replies == 1, timeout=TIMEOUT_MS)
+    assert "in the thread" not in texts(a)            # replies live in the thread, not the timeline
+    click_part(qtbot, a, a.timeline, a.model.index_of_msg(first).row(), "thread")
+    qtbot.waitUntil(lambda: "in the thread" in texts(a, thread=True), timeout=TIMEOUT_MS)
+
+    # sender grouping and a day separator: the first row has the day, bob's rows have badges
+    assert lines(a)[0].day == "Today"
+    qtbot.waitUntil(lambda: line_with(a, "hi alice").badge == "verified", timeout=TIMEOUT_MS)
+
+
+def test_attach_by_drop_with_progress(qtbot, alice_window, make_window, tmp_path, run):
+    wa, wb = two_windows(alice_window, make_window, tmp_path, qtbot)
+    a, b = wa.shell.chat, wb.shell.chat
+    open_dm(qtbot, run, a, "alice,bob")
+    photo = tmp_path / "cat.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 2000)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo))])
+    drop = QDropEvent(QPointF(40, 40), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    a.dropEvent(drop)
+    # a preview first: nothing is sent yet
+    assert a.composer.file_bar.isVisible() and "cat.png" in a.composer.file_text.text()
+    assert not any(ln.msg.type == "attachment" for ln in lines(a) if ln.msg)
+    seen = []
+    a.composer.progress.valueChanged.connect(seen.append)
+    qtbot.mouseClick(a.composer.file_send, Qt.LeftButton)
+    qtbot.waitUntil(lambda: any(ln.msg and ln.msg.type == "attachment" and ln.msg.status == "ok" for ln in lines(a)),
+                    timeout=TIMEOUT_MS)
+    assert seen and max(seen) == 1000                 # the bar went to the end
+    assert not a.composer.file_bar.isVisible()
+    open_dm(qtbot, run, b, "alice,bob")
+    qtbot.waitUntil(lambda: any(ln.msg and ln.msg.attachment and ln.msg.attachment["name"] == "cat.png"
+                                for ln in lines(b)), timeout=TIMEOUT_MS)
+
+
+def test_failed_send_then_retry_when_the_server_is_back(qtbot, alice_window, run):
+    wa, _url = alice_window
+    qtbot.waitUntil(lambda: wa.shell.chat.loaded, timeout=TIMEOUT_MS)
+    wa.shell.go("chat")
+    a = wa.shell.chat
+    open_dm(qtbot, run, a, "alice,bob")
+    server = wa.session.server
+    run(asyncio.get_running_loop().run_in_executor(None, server.stop))
+    type_and_enter(qtbot, a.composer.edit, "while the server is down")
+    qtbot.waitUntil(lambda: (ln := line_with(a, "while the server is down")) is not None and bool(ln.msg.error),
+                    timeout=TIMEOUT_MS)
+    ln = line_with(a, "while the server is down")
+    assert ln.msg.msg_id is None and ln.msg.status == "pending"
+    run(asyncio.get_running_loop().run_in_executor(None, server.start))
+    asked = []
+    real_retry = a.app.chat.retry
+
+    async def retry(outbox_id):
+        asked.append(outbox_id)
+        return await real_retry(outbox_id)
+    a.app.chat.retry = retry
+    row = [i for i, x in enumerate(lines(a)) if x is ln][0]
+    click_part(qtbot, a, a.timeline, row, "retry")
+    qtbot.waitUntil(lambda: (x := line_with(a, "while the server is down")) is not None and x.msg.status == "ok",
+                    timeout=TIMEOUT_MS)
+    assert asked == [ln.msg.outbox_id]               # the Retry button asked for it
+
+
+def test_html_is_literal_text_everywhere(qtbot, alice_window, make_window, tmp_path, run):
+    wa, wb = two_windows(alice_window, make_window, tmp_path, qtbot)
+    a, b = wa.shell.chat, wb.shell.chat
+    evil = '<img src=x> <a href="http://evil.example/">click</a> <b>bold</b>'
+    open_dm(qtbot, run, b, "alice,bob")
+    type_and_enter(qtbot, b.composer.edit, evil)
+    open_dm(qtbot, run, a, "alice,bob")
+    qtbot.waitUntil(lambda: line_with(a, evil) is not None, timeout=TIMEOUT_MS)
+    idx = a.model.index_of_msg(line_with(a, evil).msg.msg_id)
+    assert idx.data() == f"bob: {evil}"
+    from kbapp.gui.plain import might_be_rich
+    tip = idx.data(Qt.ToolTipRole)
+    assert not might_be_rich(tip) or tip.startswith("<p style='white-space:pre-wrap'>")
+    # the notification alice got (the window was not focused on it when it came) is plain
+    if wa.tray.last_message is not None:
+        assert "<" not in "".join(wa.tray.last_message)
