@@ -145,19 +145,52 @@ def test_failed_send_then_retry_when_the_server_is_back(qtbot, alice_window, run
     assert asked == [ln.msg.outbox_id]               # the Retry button asked for it
 
 
-def test_html_is_literal_text_everywhere(qtbot, alice_window, make_window, tmp_path, run):
+def test_html_is_literal_text_everywhere(qtbot, alice_window, make_window, tmp_path, run, monkeypatch):
+    """A message of markup reaches alice's notification, timeline, tooltip and list as the
+    characters bob typed; a muted conversation then notifies nothing."""
+    from PySide6.QtGui import QImage, QPainter
+
+    from kbapp.gui.plain import might_be_rich, plain_notice
     wa, wb = two_windows(alice_window, make_window, tmp_path, qtbot)
     a, b = wa.shell.chat, wb.shell.chat
     evil = '<img src=x> <a href="http://evil.example/">click</a> <b>bold</b>'
-    open_dm(qtbot, run, b, "alice,bob")
-    type_and_enter(qtbot, b.composer.edit, evil)
     open_dm(qtbot, run, a, "alice,bob")
+    open_dm(qtbot, run, b, "alice,bob")
+    wa.shell.go("people")                      # the conversation is not in front of alice
+    type_and_enter(qtbot, b.composer.edit, evil)
+    qtbot.waitUntil(lambda: wa.tray.last_message is not None, timeout=TIMEOUT_MS)
+    assert wa.tray.last_message == ("bob", plain_notice(evil))
+    assert not any(ch in "".join(wa.tray.last_message) for ch in "<>&")
+    qtbot.waitUntil(lambda: wa.windowTitle() == "kbapp (1 unread)", timeout=TIMEOUT_MS)
+    assert wa.tray.unread == 1
+
     qtbot.waitUntil(lambda: line_with(a, evil) is not None, timeout=TIMEOUT_MS)
     idx = a.model.index_of_msg(line_with(a, evil).msg.msg_id)
     assert idx.data() == f"bob: {evil}"
-    from kbapp.gui.plain import might_be_rich
     tip = idx.data(Qt.ToolTipRole)
-    assert not might_be_rich(tip) or tip.startswith("<p style='white-space:pre-wrap'>")
-    # the notification alice got (the window was not focused on it when it came) is plain
-    if wa.tray.last_message is not None:
-        assert "<" not in "".join(wa.tray.last_message)
+    assert not might_be_rich(tip) or tip.startswith("<p style='white-space:pre-wrap'>&lt;img")
+    # the painted row draws the very characters (QPainter.drawText never reads markup)
+    drawn = []
+    real = QPainter.drawText
+    monkeypatch.setattr(QPainter, "drawText", lambda self, *args: (drawn.append(args[-1]), real(self, *args))[1])
+    img = QImage(800, 200, QImage.Format_ARGB32)
+    p = QPainter(img)
+    opt = a.timeline.viewOptions() if hasattr(a.timeline, "viewOptions") else None
+    from PySide6.QtWidgets import QStyleOptionViewItem
+    opt = QStyleOptionViewItem()
+    a.timeline.initViewItemOption(opt)
+    opt.rect = a.timeline.visualRect(idx).translated(0, -a.timeline.visualRect(idx).top())
+    a.delegate.paint(p, opt, idx)
+    p.end()
+    assert evil in drawn
+
+    # muted: bob's next message notifies nothing
+    before = a.notifier.notified
+    a.open_conv(a.current)
+    qtbot.mouseClick(a.mute_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: a.current_view is not None and a.current_view.muted, timeout=TIMEOUT_MS)
+    wa.shell.go("people")
+    type_and_enter(qtbot, b.composer.edit, "are you there?")
+    qtbot.waitUntil(lambda: line_with(a, "are you there?") is not None, timeout=TIMEOUT_MS)
+    qtbot.wait(300)
+    assert a.notifier.notified == before

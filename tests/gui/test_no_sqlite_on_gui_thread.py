@@ -3,13 +3,15 @@
 Every SQLite connection opened in this process during the run is a guarded one
 (`sqlite3.connect` hands out a subclass whose statements note the thread they run
 on); the run signs up through the welcome flow on an embedded server, looks a user
-up on People, makes a team on Teams and opens Photos. Any statement run on the main
+up on People, makes a team on Teams, sends a message in its #general on Chat
+(and searches for it), and opens Photos. Any statement run on the main
 (Qt) thread fails the test, and so does the GUI thread waiting on the database
 executor (a blocking call would freeze the window just the same).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import traceback
@@ -129,6 +131,21 @@ def test_scripted_run_makes_no_sqlite_call_on_the_gui_thread(qtbot, tmp_path, ma
     qtbot.mouseClick(teams.dialog.findChild(type(teams.create_button), "nameOkButton"), Qt.LeftButton)
     qtbot.waitUntil(lambda: teams.tree_model.index_of("guardians").isValid() and not teams.busy.busy,
                     timeout=TIMEOUT_MS)
+
+    shell.go("chat")   # the Chat page: open the team's #general and send a message
+    chat = shell.chat
+    qtbot.waitUntil(lambda: chat.loaded and not chat.busy.busy, timeout=TIMEOUT_MS)
+    chat.new_chat_clicked()                      # (closed again: only the page's own reads count)
+    chat.new_dialog.reject()
+    task = asyncio.ensure_future(chat.open_named("guardians#general"))
+    qtbot.waitUntil(task.done, timeout=TIMEOUT_MS)
+    qtbot.keyClicks(chat.composer.edit, "hello guardians")
+    qtbot.keyClick(chat.composer.edit, Qt.Key_Return)
+    qtbot.waitUntil(lambda: any(ln.msg is not None and ln.msg.text == "hello guardians" and ln.msg.status == "ok"
+                                for ln in chat.model.items), timeout=TIMEOUT_MS)
+    chat.search.setText("guardians")
+    chat.search_clicked()
+    qtbot.waitUntil(lambda: chat.results_model.rowCount() == 1, timeout=TIMEOUT_MS)
 
     shell.go("photos")
     photos = shell.photos
