@@ -23,8 +23,8 @@ from .widgets import label
 
 # (keys, what they do): the Help window shows this list, in this order
 SHORTCUTS = (
-    ("Ctrl+K", "Quick switcher: jump to a page, a team or a person"),
-    ("Ctrl+F", "Search on this page (People, Photos)"),
+    ("Ctrl+K", "Quick switcher: jump to a page, a team, a conversation or a person"),
+    ("Ctrl+F", "Search on this page (People, Photos, Chat)"),
     ("Ctrl+1 … Ctrl+7", "Go to Chat, Files, Photos, People, Teams, Devices, Settings"),
     ("F5", "Refresh this page"),
     ("Escape", "Close a dialog; clear the search field you are typing in"),
@@ -63,7 +63,8 @@ class ShortcutsDialog(QDialog):
 
 class QuickSwitcher(QDialog):
     """Ctrl+K: type, arrow to an entry, Enter. Entries are (kind, value, text): kind is "page",
-    "team" or "person"; a typed valid username adds "Look up …" at the end."""
+    "team", "person", "chat" (a conversation by id) or "dm" (message a person you follow);
+    a typed valid username adds "Look up …" at the end."""
 
     chosen = Signal(str, str)   # kind, value
 
@@ -73,7 +74,7 @@ class QuickSwitcher(QDialog):
         self.setWindowTitle("Go to…")
         self.entries = entries
         lay = QVBoxLayout(self)
-        lay.addWidget(label("Type a page, a team or a username; Enter opens it.", "faint"))
+        lay.addWidget(label("Type a page, a team, a conversation or a username; Enter opens it.", "faint"))
         self.edit = QLineEdit()
         self.edit.setObjectName("quickSwitcherEdit")
         self.edit.setPlaceholderText("Go to…")
@@ -195,6 +196,7 @@ class Keyboard(QObject):
         from .models import SECTIONS
         entries = [("page", s.key, f"{s.label} (page)") for s in SECTIONS]
         entries += [("team", n, f"{n} (team)") for n in shell.teams.tree_model.names()]
+        entries += [("chat", c.conv_id, f"{c.name} (chat)") for c in shell.chat.convs]
         dlg = QuickSwitcher(entries, self.window)
         dlg.chosen.connect(self._chosen)
         dlg.finished.connect(lambda _r: self._switcher_closed(dlg))
@@ -210,7 +212,8 @@ class Keyboard(QObject):
         except Exception:   # noqa: BLE001 - the switcher still works with typed names
             return
         if self.switcher is dlg:
-            dlg.add_entries([("person", f.username, f"{f.username} (person you follow)") for f in follows])
+            dlg.add_entries([("person", f.username, f"{f.username} (person you follow)") for f in follows]
+                            + [("dm", f.username, f"Message {f.username} (chat)") for f in follows])
 
     def _switcher_closed(self, dlg: QuickSwitcher) -> None:
         self.switcher = None
@@ -226,6 +229,12 @@ class Keyboard(QObject):
         elif kind == "team":
             shell.go("teams")
             await shell.teams.refresh(select=value)
+        elif kind == "chat":
+            shell.go("chat")
+            shell.chat.open_conv(value)
+        elif kind == "dm":
+            shell.go("chat")
+            await shell.chat.message_person(value)
         elif kind == "person":
             shell.go("people")
             shell.people.search.setText(value)

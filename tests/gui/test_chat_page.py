@@ -194,3 +194,36 @@ def test_html_is_literal_text_everywhere(qtbot, alice_window, make_window, tmp_p
     qtbot.waitUntil(lambda: line_with(a, "are you there?") is not None, timeout=TIMEOUT_MS)
     qtbot.wait(300)
     assert a.notifier.notified == before
+
+
+def test_ctrl_k_opens_a_conversation_and_search_jumps_to_a_message(qtbot, alice_window, run):
+    wa, _url = alice_window
+    qtbot.waitUntil(lambda: wa.shell is not None and wa.shell.chat.loaded, timeout=TIMEOUT_MS)
+    shell = wa.shell
+    shell.go("chat")
+    a = shell.chat
+    open_dm(qtbot, run, a, "alice,bob")
+    for i in range(3):
+        type_and_enter(qtbot, a.composer.edit, f"note {i} about kiwis" if i == 1 else f"note {i}")
+    qtbot.waitUntil(lambda: len([ln for ln in lines(a) if ln.ok]) == 3, timeout=TIMEOUT_MS)
+    conv_id = a.current
+    a.current = None                               # as if another conversation were open
+    shell.go("people")
+    wa.activateWindow()
+    qtbot.waitUntil(wa.isActiveWindow, timeout=5000)
+    qtbot.keyClick(wa, Qt.Key_K, Qt.ControlModifier)
+    sw = wa.keys.switcher
+    qtbot.keyClicks(sw.edit, "alice,bob")
+    assert sw.list.currentItem().text() == "alice,bob (chat)"
+    qtbot.keyClick(sw.edit, Qt.Key_Return)
+    qtbot.waitUntil(lambda: shell.current_key() == "chat" and a.current == conv_id and idle(a), timeout=TIMEOUT_MS)
+
+    # search over all conversations, then jump to the hit
+    a.search.setText("kiwis")
+    qtbot.keyClick(a.search, Qt.Key_Return)
+    qtbot.waitUntil(lambda: a.results.isVisible() and a.results_model.rowCount() == 1, timeout=TIMEOUT_MS)
+    assert "[kiwis]" in a.results_model.index(0).data()
+    hit = a.results_model.items[0]
+    qtbot.mouseClick(a.results.viewport(), Qt.LeftButton, pos=a.results.visualRect(a.results_model.index(0)).center())
+    qtbot.waitUntil(lambda: a.timeline.currentIndex().isValid()
+                    and a.timeline.currentIndex().data(Qt.UserRole + 1).msg.msg_id == hit.msg_id, timeout=TIMEOUT_MS)

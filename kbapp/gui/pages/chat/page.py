@@ -335,6 +335,11 @@ class ChatPage(Page, ChatActions):
             self.open_conv(conv_id)
         await ops.run(self, work, key="open", busy=self.busy, banner=self.banner, on_done=done)
 
+    async def message_person(self, username: str) -> None:
+        """The direct conversation with `username` (Ctrl+K's "Message bob")."""
+        me = self.me or (await self.app.status()).username or ""
+        await self.open_named(",".join(sorted({me, username})))
+
     def _show_header(self) -> None:
         v = self.current_view
         self.conv_title.setText(v.name if v else "")
