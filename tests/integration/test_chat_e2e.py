@@ -121,6 +121,37 @@ async def test_group_dm_and_team_channels(db_url, server_factory, tmp_path, apps
     assert texts(await alice.chat.read("acme#offtopic", sync=True))[-1] == ("bob", "joined")
 
 
+async def test_group_dm_with_a_member_not_yet_joined_reads_the_history_once_proven(server, tmp_path, apps):
+    from fake_services import FakeGitHub, FakeWebsite
+    from test_proofs_services import config_for
+    from test_teams_e2e import _NoDns
+
+    gh, web = FakeGitHub(), FakeWebsite()
+    cfg = config_for({"web": web, "github": gh, "dns": _NoDns(), "mastodon": web, "profiles": web})
+    try:
+        u = await signup_all(apps, tmp_path, server.url, ("alice", "bob", "carol"))
+        for app in u.values():
+            app.proof_config = cfg
+        alice, bob, carol = u["alice"], u["bob"], u["carol"]
+        sent = await alice.chat.send("alice,bob,carol@github", "welcome, whoever carol on github is")
+        assert sent.state == "sent" and sent.conv == "alice,bob,carol@github"
+        await bob.chat.send("alice,bob,carol@github", "hi from bob")
+        # carol proves the GitHub account; a member's client adds her (the housekeeper's chore)
+        req = await carol.start_proof("github", "carol")
+        gh.set_gist("carol", req.text)
+        await carol.finish_proof(req)
+        await alice.housekeeper.team("alice,bob,carol@github")
+        view = await carol.chat.read("alice,bob,carol", sync=True)
+        assert texts(view) == [("alice", "welcome, whoever carol on github is"), ("bob", "hi from bob")]
+        assert view.conv.name == "alice,bob,carol"
+        await carol.chat.send("alice,bob,carol", "carol here")
+        view = await alice.chat.read("alice,bob,carol@github", sync=True)    # the old name still finds it
+        assert texts(view)[-1] == ("carol", "carol here") and view.conv.name == "alice,bob,carol"
+    finally:
+        gh.stop()
+        web.stop()
+
+
 async def test_outbox_server_down_sent_exactly_once(server_factory, tmp_path, apps):
     srv = server_factory()
     u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob"))
@@ -175,6 +206,7 @@ async def test_new_device_reads_the_history(server_factory, tmp_path, apps):
     alice, bob = u["alice"], u["bob"]
     await alice.chat.send("alice,bob", "one")
     await bob.chat.send("alice,bob", "two")
+    assert len((await alice.chat.read("alice,bob", sync=True)).messages) == 2   # alice holds bob's chain now
     phrase = await bob.create_paperkey()
     bob2 = await apps(tmp_path / "bob2")
     await bob2.login_paperkey("bob", phrase, device_name="bob-phone", server_url=srv.url)

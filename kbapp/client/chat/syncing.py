@@ -26,6 +26,7 @@ from kbapp.core.chat.judge import ConversationJudge
 from kbapp.core.chat.state import BAD, JudgeState, Verdict
 from kbapp.core.encoding import pack, unpack
 
+from ..team_loading import _current_implicit_name
 from . import convs as names
 from . import ephemeral
 from .models import ChatMessagesChanged, ConvView
@@ -118,6 +119,20 @@ class SyncMixin:
             hit = self._teams_cache[team_id] = (loaded, keys, now)
         return hit[0], hit[1]
 
+    async def _team_name(self, loaded) -> str:
+        """The name people use now: for an implicit team, its members and pending assertions
+        (`alice,bob@github` becomes `alice,bob` once bob proves it), from verified chains."""
+        st = loaded.state
+        if not st.implicit:
+            return st.name
+        for uid in st.members:
+            if uid not in loaded.users:
+                try:
+                    await self.teams._user_by_uid(uid, None, loaded.users)
+                except errors.NotFound:
+                    pass
+        return str(_current_implicit_name(st, loaded))
+
     def _judge_for(self, row: ConvRow, loaded, keys: dict) -> ConversationJudge:
         state = None
         if row.judge_state:
@@ -140,8 +155,10 @@ class SyncMixin:
             loaded, keys = await self.team_for_chat(row.team_id)
             judge = self._judge_for(row, loaded, keys)
             cursor, stored, problems, limit = judge.state.last_msg_id, 0, 0, PAGE
-            if loaded.state.name != row.team_name:          # an implicit team renamed (assertion proven)
-                await self.store.aio.set_conv(row.conv_id, team_name=loaded.state.name)
+            fresh: set[str] = set()
+            name = await self._team_name(loaded)
+            if name != row.team_name:                       # an implicit team renamed (assertion proven)
+                await self.store.aio.set_conv(row.conv_id, team_name=name)
             while True:
                 try:
                     page = await self.ctx.api.chat_messages(row.conv_id, after=cursor, limit=limit)
@@ -161,9 +178,13 @@ class SyncMixin:
                     judge.key_at = self.teams._user_key_at(loaded.users)
                     seqno, unknown = judge.needs(wires)
                 await self._checkpoints_known(unknown)
-                for uid in _sender_uids(judge, wires):
+                for uid in _sender_uids(judge, wires) - fresh:
+                    # each sender's chain as of now, once per sync: a device added (or revoked)
+                    # since the team load is judged by the chain that has it
+                    fresh.add(uid)
+                    old = loaded.users.pop(uid, None)
                     try:
-                        await self.teams._user_by_uid(uid, None, loaded.users)
+                        await self.teams._user_by_uid(uid, old.username if old is not None else None, loaded.users)
                     except errors.NotFound:
                         pass                      # no such user: the judge finds the key not live
                 await ephemeral.of(self).judge_keys(judge, row.team_id, wires, loaded)   # exploding: team EKs
