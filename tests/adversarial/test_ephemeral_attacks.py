@@ -116,7 +116,7 @@ async def test_a_team_ek_not_signed_by_the_ptk_is_refused_and_never_used(user, w
 
 
 async def test_a_team_ek_bound_to_the_old_ptk_after_a_rotation_is_not_used(user, name, world):
-    (a, alice, _), (b, bob, _), (e, eve, _) = await user("alice"), await user("bob"), await user("eve")
+    (a, _, _), (b, bob, _), (e, eve, _) = await user("alice"), await user("bob"), await user("eve")
     team = name("acme")
     await a.create_team(team)
     await a.add_member(team, bob, "writer")
