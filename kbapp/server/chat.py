@@ -8,8 +8,8 @@ per conversation without gaps: the id is taken by an UPDATE ... RETURNING on the
 conversation row, which holds that row's lock (PostgreSQL) or the write lock (SQLite)
 to the commit, and the inbox version is bumped last in the same transaction so
 versions commit in order. It deletes bodies only where a reader would accept the
-deletion: an edit by the same sender, a delete by the same sender or a team admin,
-an exploding lifetime run out. Readers verify everything again (core/chat).
+deletion: an edit by the same sender, a delete by the same sender or a team admin
+(none in implicit teams), an exploding lifetime run out. Readers verify everything again (core/chat).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from kbapp.core import errors
-from kbapp.core.chat.body import DELETING
+from kbapp.core.chat.body import DELETING, SUPERSEDING
 from kbapp.core.chat.ids import conv_id_for
 from kbapp.core.chat.judge import CONTENT, UNDELETABLE
 from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
@@ -128,6 +128,8 @@ def parse_hints(raw: object, uid: str, kid: str) -> dict:
         raise errors.EncodingError(f"hints.deletes is a list of at most {MAX_TARGETS} message ids")
     if deletes and raw["type"] not in DELETING:
         raise errors.EncodingError("only a delete names messages to delete")
+    if raw.get("supersedes") is not None and raw["type"] not in SUPERSEDING:
+        raise errors.EncodingError("only an edit or a reaction names a message it supersedes")
     return {
         "type": raw["type"], "sender_uid": sender_uid, "sender_kid": sender_kid,
         "outbox_id": _hex32(raw["outbox_id"], "hints.outbox_id"),

@@ -221,6 +221,8 @@ async def test_superseded_bodies_only_by_their_sender_or_an_admin(db_url, server
                 403, "CHAT_TARGET_REFUSED")
         refused(await http.post(bob, conv, await bob.message(tid, topic, type="text", deletes=[b2])),
                 400, "BAD_ENCODING")
+        refused(await http.post(bob, conv, await bob.message(tid, topic, type="text", supersedes=b2)),
+                400, "BAD_ENCODING")
         assert stored_rows(server, db_url, conv)[react].body is not None
         assert stored_rows(server, db_url, conv)[b2].body is not None
 
