@@ -34,7 +34,7 @@ from kbapp.core.chat.seal import exploding_body_key, open_body
 from kbapp.server import db as server_db
 from kbapp.server.chat import ChatStore as ServerChat
 from kbapp.server.chat_tables import messages as server_messages
-from kbapp.server.ek_tables import team_ek_boxes
+from kbapp.server.ek_tables import device_eks, team_ek_boxes
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -216,3 +216,29 @@ def test_cli_send_exploding(server, tmp_path):
     for bad in ("10s", "8d", "soon"):
         res = cli(a, "chat", "send", "alice,bob", "nope", "--exploding", bad, expect_rc=1)
         assert "EK_BAD_LIFETIME" in res.stderr, res
+
+
+async def test_a_device_ek_made_while_the_server_is_down_is_published_later(server_factory, tmp_path):
+    from e2e_support import restart
+
+    srv = server_factory()
+    clock = Clock()
+    alice = await open_clocked(tmp_path / "alice", clock)
+    try:
+        await alice.signup("alice", server_url=srv.url, device_name="alice-laptop")
+        helper = eph.of(alice.chat)
+        assert await helper.ensure_device_ek() == 1
+        clock.offset = 25 * 3600                           # a day later: a new generation is due
+        srv.stop()
+        with pytest.raises(errors.NetworkError):
+            await helper.ensure_device_ek()                  # made and kept, not published
+        restart(srv)
+        assert await helper.ensure_device_ek() == 2          # the same generation, published now
+        engine = server_db.make_engine(server_db.normalise_url(None, srv.data_dir))
+        with engine.connect() as c:
+            gens = sorted(r.generation for r in c.execute(select(device_eks)))
+        engine.dispose()
+        assert gens == [1, 2]
+        assert await helper.ensure_device_ek() == 2          # nothing more to do today
+    finally:
+        await alice.close()

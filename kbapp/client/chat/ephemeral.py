@@ -49,7 +49,8 @@ SWEEP_EVERY = 5.0                                          # seconds between scr
 
 def _v1(conn) -> None:
     conn.exec_driver_sql("CREATE TABLE device_ek (uid TEXT NOT NULL, generation INTEGER NOT NULL, seed BLOB, "
-                         "ctime INTEGER NOT NULL, PRIMARY KEY (uid, generation))")
+                         "ctime INTEGER NOT NULL, statement TEXT NOT NULL, published INTEGER NOT NULL, "
+                         "PRIMARY KEY (uid, generation))")
     conn.exec_driver_sql("CREATE TABLE team_ek (team_id TEXT NOT NULL, generation INTEGER NOT NULL, seed BLOB, "
                          "ptk_generation INTEGER NOT NULL, ctime INTEGER NOT NULL, delete_after INTEGER NOT NULL, "
                          "PRIMARY KEY (team_id, generation))")
@@ -80,7 +81,8 @@ class EkStore:
     # device EKs (ours)
     def _device_top(self, uid: str):
         with self._conn() as c:
-            return c.execute(text("SELECT generation, seed, ctime FROM device_ek WHERE uid = :u AND seed IS NOT NULL "
+            return c.execute(text("SELECT generation, seed, ctime, statement, published FROM device_ek "
+                                  "WHERE uid = :u AND seed IS NOT NULL "
                                   "ORDER BY generation DESC LIMIT 1"), {"u": uid}).first()
 
     def _device_max_gen(self, uid: str) -> int:
@@ -92,10 +94,17 @@ class EkStore:
             return c.execute(text("SELECT seed FROM device_ek WHERE uid = :u AND generation = :g"),
                              {"u": uid, "g": generation}).scalar()
 
-    def _put_device(self, uid: str, generation: int, seed: bytes, ctime: int) -> None:
+    def _put_device(self, uid: str, generation: int, seed: bytes, ctime: int, statement: str) -> None:
         with self._conn() as c:
-            c.execute(text("INSERT INTO device_ek (uid, generation, seed, ctime) VALUES (:u, :g, :s, :t)"),
-                      {"u": uid, "g": generation, "s": seed, "t": ctime})
+            c.execute(text("INSERT INTO device_ek (uid, generation, seed, ctime, statement, published) "
+                           "VALUES (:u, :g, :s, :t, :st, 0)"),
+                      {"u": uid, "g": generation, "s": seed, "t": ctime, "st": statement})
+            c.commit()
+
+    def _published(self, uid: str, generation: int) -> None:
+        with self._conn() as c:
+            c.execute(text("UPDATE device_ek SET published = 1 WHERE uid = :u AND generation = :g"),
+                      {"u": uid, "g": generation})
             c.commit()
 
     # team EKs
@@ -204,6 +213,8 @@ class Ephemeral:
         top = await st.run(st._device_top, uid)
         now = self._now()
         if top is not None and not ek.due(top.ctime, now):
+            if not top.published:                # made, but the answer to its publication was lost
+                await self._publish_device(uid, top.generation, json.loads(top.statement))
             return top.generation
         gen = await st.run(st._device_max_gen, uid) + 1
         cp = self.ctx.logview.trusted()
@@ -212,10 +223,15 @@ class Ephemeral:
         device = (await self.ctx.device_keys()).sibkey
         seed = self.ctx.rng(32)
         stmt = ek.make_device_ek(device, uid=uid, generation=gen, seed=seed, ctime=now, checkpoint=(cp.size, cp.root))
-        await st.run(st._put_device, uid, gen, seed, now)          # kept first: a lost answer is retried as is
-        await self.ctx.api._request("POST", "/v1/ek/device", json=stmt.wire(), auth=True)
+        await st.run(st._put_device, uid, gen, seed, now, json.dumps(stmt.wire()))   # kept first: retried as is
+        await self._publish_device(uid, gen, stmt.wire())
         await self.purge()
         return gen
+
+    async def _publish_device(self, uid: str, generation: int, wire: dict) -> None:
+        st = await self.open()
+        await self.ctx.api._request("POST", "/v1/ek/device", json=wire, auth=True)     # idempotent on the bytes
+        await st.run(st._published, uid, generation)
 
     # -- verifying member device EKs -------------------------------------------------------
     async def verify_device_ek(self, wire: dict, loaded) -> ek.DeviceEk:
