@@ -351,9 +351,7 @@ async def main() -> None:
     await settle(0.6)
     shoot(window, "settings")
 
-    shell.go("chat")
-    await settle()
-    shoot(window, "chat-coming")
+    # the Chat page's own screenshots: docs/screenshots/make_chat.py
 
     window.keys.show_shortcuts()   # Help → Keyboard shortcuts (F1)
     await settle(0.6)

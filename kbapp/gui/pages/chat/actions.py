@@ -136,7 +136,8 @@ class ChatActions:
         if conv is None:
             return
         self.thread.root = root
-        self.thread.title.setText(f"Thread #{root}")
+        self.thread.title.setText("Thread")
+        self.thread.title.setToolTip(f"The thread of message #{root}")
         self.thread.model.conv_id, self.thread.model.thread = conv, root
         self.thread.model.clear()
         self.info.hide()

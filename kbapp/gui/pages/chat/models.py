@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
@@ -37,20 +37,29 @@ class ConvItem:
     def header(self) -> bool:
         return self.conv is None
 
+    me: str = ""
+
     @property
     def title(self) -> str:
         if self.conv is None:
             return self.group
         if self.conv.kind == "implicit":
-            return self.conv.name
+            return dm_title(self.conv.name, self.me)
         return "#" + self.conv.channel
+
+
+def dm_title(name: str, me: str) -> str:
+    """`alice,bob` is "bob" to alice (a readers' part `#carol` stays as written)."""
+    writers, hashmark, readers = name.partition("#")
+    others = [n for n in writers.split(",") if n != me] or [me]
+    return ", ".join(others) + (f" (readers: {readers})" if hashmark else "")
 
 
 DMS = "Direct messages"
 
 
 def conv_items(convs: list, *, collapsed: set[str] = frozenset(), needle: str = "",
-               mentions: dict[str, int] | None = None) -> list[ConvItem]:
+               mentions: dict[str, int] | None = None, me: str = "") -> list[ConvItem]:
     """Grouped rows: direct messages first, then each team's channels (#general first)."""
     needle = needle.strip().lower()
     groups: dict[str, list] = {}
@@ -67,7 +76,7 @@ def conv_items(convs: list, *, collapsed: set[str] = frozenset(), needle: str = 
             continue
         rows = sorted(groups[g], key=lambda c: (c.channel != "general", c.name) if g != DMS
                       else (-c.last_msg_id, c.name))
-        out += [ConvItem(c.conv_id, g, c, mentions=(mentions or {}).get(c.conv_id, 0)) for c in rows]
+        out += [ConvItem(c.conv_id, g, c, mentions=(mentions or {}).get(c.conv_id, 0), me=me) for c in rows]
     return out
 
 
@@ -214,6 +223,8 @@ def build_lines(timeline, *, me: str, badges: dict[str, str] | None = None, in_t
         if m.reply_to is not None:
             t = by_id.get(m.reply_to)
             quote = f"{t.sender}: {t.text or ''}" if t is not None else f"message #{m.reply_to}"
+        if in_thread and m.replies:
+            m = replace(m, replies=0)            # the panel is the thread: no link to itself
         key = f"o:{m.outbox_id}" if m.outbox_id else f"m:{m.msg_id}"
         out.append(Line(key, m, day=sep, head=bool(head), quote=quote, badge=badges.get(m.sender, ""),
                         mine=bool(me) and m.sender == me))

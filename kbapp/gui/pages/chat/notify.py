@@ -81,7 +81,8 @@ class ChatNotifier(QObject):
                 self.mention_counts[conv_id] = self.mention_counts.get(conv_id, 0) + 1
             if view.kind == "implicit" or mention:
                 where = "" if view.kind == "implicit" else f" in {view.name}"
-                self.tray.message(f"{m.sender}{where}", m.text or "")
+                # an exploding message's text never goes to the desktop's notification history
+                self.tray.message(f"{m.sender}{where}", "(an exploding message)" if m.explodes_at else m.text or "")
                 self.notified += 1
 
     def cleared(self, conv_id: str) -> None:

@@ -14,21 +14,23 @@ import asyncio
 from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QEvent, QModelIndex, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLineEdit, QListView, QMenu, QPushButton,
                                QSplitter, QVBoxLayout)
 
 from kbapp.client.chat.models import ChatMessagesChanged, ChatOutboxChanged
+from kbapp.core import errors
 
 from ... import ops, theme
 from ...list_models import ItemListModel
 from ...models import ObjectRole
+from ...plain import plain_tip
 from ...widgets import Banner, label
 from ..base import Page
 from .actions import ChatActions
 from .composer import Composer, files_of
-from .models import ConvListModel, TimelineModel, build_lines, conv_items
+from .models import ConvListModel, TimelineModel, build_lines, conv_items, dm_title
 from .newchat import NewChatDialog
 from .panels import InfoPanel, ThreadPanel, timeline_view
 
@@ -43,13 +45,15 @@ class ConvListStyled(ConvListModel):
             if it.header:
                 f.setPixelSize(11)
             return f
+        if it is not None and role == Qt.SizeHintRole:
+            return QSize(0, 30 if it.header else 28)
         if it is not None and role == Qt.ForegroundRole:
             tok = "text-faint" if it.header or it.conv.muted else "text"
             return QColor(theme.colour(tok))
         if it is not None and role == Qt.DisplayRole and not it.header and it.mentions:
             return super().data(index, role) + f"  @{it.mentions}"
         if it is not None and role == Qt.DisplayRole and it.header:
-            return ("▸ " if it.collapsed else "▾ ") + it.group.upper()
+            return ("▸  " if it.collapsed else "▾  ") + it.group.upper()
         return super().data(index, role)
 
 
@@ -72,6 +76,7 @@ class ChatPage(Page, ChatActions):
         self.mention_counts: dict[str, int] = {}
         self.badges: dict[str, str] = {}
         self.members: list = []
+        self.drafts: dict[str, str] = {}          # conv id -> what was typed there, unsent
         self.editing = None                        # MessageView being edited
         self.replying = None                       # MessageView replied to
         self._reloading: dict[str, asyncio.Task] = {}
@@ -113,7 +118,8 @@ class ChatPage(Page, ChatActions):
         self.conv_list = QListView()
         self.conv_list.setObjectName("convList")
         self.conv_list.setModel(self.conv_model)
-        self.conv_list.setUniformItemSizes(True)
+        self.conv_list.setUniformItemSizes(False)
+        self.conv_list.setFrameShape(QFrame.NoFrame)
         self.conv_list.clicked.connect(self._conv_clicked)
         self.conv_list.activated.connect(self._conv_clicked)
         ll.addWidget(self.conv_list, 1)
@@ -258,7 +264,7 @@ class ChatPage(Page, ChatActions):
 
     def _relist(self) -> None:
         self.conv_model.set_items(conv_items(self.convs, collapsed=self.collapsed, needle=self.filter.text(),
-                                             mentions=self.mention_counts))
+                                             mentions=self.mention_counts, me=self.me))
         if self.current:
             r = self.conv_model.row_of(self.current)
             if r >= 0:
@@ -290,9 +296,12 @@ class ChatPage(Page, ChatActions):
     def open_conv(self, conv_id: str) -> None:
         if conv_id == self.current and self.timeline.isVisible():
             return
+        if self.current is not None:
+            self.drafts[self.current] = self.composer.edit.toPlainText()
         self.current = conv_id
         self.current_view = next((c for c in self.convs if c.conv_id == conv_id), None)
         self.cancel_mode()
+        self.composer.edit.setPlainText(self.drafts.pop(conv_id, ""))
         self.close_thread()
         self.model.conv_id, self.model.limit = conv_id, TimelineModel.PAGE
         self.model.clear()
@@ -320,8 +329,15 @@ class ChatPage(Page, ChatActions):
             if view is not None and sync is not None and f"team:{view.team_id}" not in sync.topics:
                 sync.resubscribe()
 
-        ops.run(self, work, key=("catch-up", conv_id), cursor=False, banner=self.banner, clear=False,
-                on_done=lambda _r: self.reload(conv_id))
+        def failed(e: BaseException) -> None:
+            if not isinstance(e, errors.NotFound):        # a conversation nobody wrote in yet
+                self.banner.show_error(e, subject="chat")
+
+        def done(_r) -> None:
+            self.reload(conv_id)
+            if conv_id == self.current and self.isVisible():
+                self.mark_read()
+        ops.run(self, work, key=("catch-up", conv_id), cursor=False, on_error=failed, on_done=done)
 
     async def open_named(self, name: str) -> None:
         """Open (and if need be make) the conversation a name means: `alice,bob`, `acme#general`."""
@@ -342,7 +358,8 @@ class ChatPage(Page, ChatActions):
 
     def _show_header(self) -> None:
         v = self.current_view
-        self.conv_title.setText(v.name if v else "")
+        self.conv_title.setText(("" if not v else dm_title(v.name, self.me) if v.kind == "implicit" else v.name))
+        self.conv_title.setToolTip(plain_tip(v.name) if v else "")
         self.conv_topic.setText(v.topic if v and v.topic else "")
         self.mute_button.setText("Unmute" if v and v.muted else "Mute")
         self.info.topic.setText(f"Topic: {v.topic}" if v and v.topic else "No topic")
