@@ -44,6 +44,7 @@ class MessageView:
     reactions: dict = field(default_factory=dict)   # emoji -> [usernames]
     attachment: dict | None = None                  # name, mime, size, blob_id (keys left out)
     outbox_id: str | None = None
+    explodes_at: int | None = None                  # exploding: compose_time + lifetime (sender's clock)
 
 
 @dataclass(frozen=True)

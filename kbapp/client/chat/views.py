@@ -77,7 +77,7 @@ def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me:
             thread_root=m.thread_root, replies=replies.get(m.msg_id, 0),
             reactions={k: list(v) for k, v in sorted(reactions.get(m.msg_id, {}).items())},
             attachment=_attachment(m.body) if m.type == "attachment" and m.status == "ok" else None,
-            outbox_id=m.outbox_id or None))
+            outbox_id=m.outbox_id or None, explodes_at=m.explodes_at))
     stored = {m.outbox_id for m in rows if m.outbox_id}
     for e in outbox:
         if e.outbox_id in stored:
