@@ -138,3 +138,9 @@ def test_gaps_are_the_missing_msg_ids(store):
 def test_a_list_of_conversations_leaves_the_judge_memory_out(store):
     store.commit_sync(CONV, [text(1, "x")], cursor=1, judge_state=b"m" * 1000)
     assert store.convs()[0].judge_state is None and store.conv(CONV).judge_state == b"m" * 1000
+
+
+def test_chat_file_trades_fsyncs_for_wal_safety(store):
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1          # NORMAL
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -84,13 +84,7 @@ async def post_entry(svc, entry: OutboxRow) -> int:
         raise errors.NotFound(f"no conversation {entry.conv_id} in the local store")
     sealed = entry.sealed
     if sealed is None:
-        try:
-            await svc.sync_conv(conv)               # newest prev pointers (best effort)
-        except errors.NetworkError:
-            raise
-        except errors.KbappError:
-            pass
-        keys = await send_keys(svc, conv.team_id)
+        keys = await send_keys(svc, conv.team_id)    # prev pointers: what this device has stored
         ek = await ephemeral.of(svc).for_send(conv.team_id) if entry.payload.get("exploding") else None
         sealed = seal_entry(svc, conv, entry, keys, await svc.store.aio.heads(conv.conv_id), ek)
         kept = await svc.store.aio.outbox_update(entry.outbox_id, expect=("sending",), sealed=sealed)

@@ -40,18 +40,32 @@ TEAM_TTL = 30.0          # seconds a verified team load serves chat before it is
 INBOX_KEY = "inbox.vers"
 
 
-def _sender_uids(judge: ConversationJudge, wires: list) -> set[str]:
-    """The senders named by the headers that open (to identify their chains before judging)."""
-    out = set()
+def _senders(judge: ConversationJudge, wires: list) -> dict[str, tuple[set, int]]:
+    """uid -> (device kids, largest checkpoint size) named by the headers that open: whose
+    chains to have before judging, and how recent they must be."""
+    out: dict[str, tuple[set, int]] = {}
     for w in wires:
         try:
             d = chat_seal.decode_wire(w)
             keys = judge.keys.get(d.get("key_gen"))
-            if keys is not None:
-                out.add(chat_seal.open_header(d["header"], keys.header).header.uid)
+            if keys is None:
+                continue
+            h = chat_seal.open_header(d["header"], keys.header).header
         except (errors.KbappError, TypeError, AttributeError):
             continue
+        kids, size = out.get(h.uid, (set(), 0))
+        kids.add(h.kid)
+        out[h.uid] = (kids, max(size, h.checkpoint[0]))
     return out
+
+
+def _stale(user, kids: set, size: int) -> bool:
+    """A cached chain cannot judge these messages: it lacks one of their device keys, or the
+    log they name is longer than the one it was verified against (a revocation may be there)."""
+    if user is None:
+        return True
+    live = {k.hex() if isinstance(k, (bytes, bytearray)) else str(k) for k in user.state.sibkeys}
+    return not kids <= live or size > user.checkpoint.size
 
 
 def _row(conv_id: str, wire: dict, v: Verdict, users: dict) -> MessageRow:
@@ -178,9 +192,11 @@ class SyncMixin:
                     judge.key_at = self.teams._user_key_at(loaded.users)
                     seqno, unknown = judge.needs(wires)
                 await self._checkpoints_known(unknown)
-                for uid in _sender_uids(judge, wires) - fresh:
-                    # each sender's chain as of now, once per sync: a device added (or revoked)
-                    # since the team load is judged by the chain that has it
+                for uid, (kids, size) in _senders(judge, wires).items():
+                    # a sender's chain as the log has it now when the cached one cannot judge:
+                    # a device added (or revoked) since is judged by the chain that has it
+                    if uid in fresh or not _stale(loaded.users.get(uid), kids, max(size, judge.state.hw_size)):
+                        continue
                     fresh.add(uid)
                     old = loaded.users.pop(uid, None)
                     try:
