@@ -34,6 +34,8 @@ class _Adds:
 
 
 class TeamChoresMixin:
+    """The admin pass over one team, run by the housekeeper (on `TeamsService`)."""
+
     @operation(lock=team_lock)
     async def housekeep(self, team: str) -> tuple[TeamView, list[str]]:
         """Load a team and do its due admin chores (`_chores`): what the housekeeper runs."""

@@ -21,6 +21,8 @@ MIN_INVITE_PREFIX = 6      # cancel_invite takes an invite id or a unique prefix
 
 
 class TeamInvitesMixin:
+    """An admin's side of join requests and invites (on `TeamsService`)."""
+
     async def join_requests(self, team: str) -> list[JoinRequestView]:
         """Pending requests whose signature checks out against the requester's chain."""
         loaded = await self._load_ref(team)

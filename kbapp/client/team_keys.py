@@ -24,6 +24,8 @@ APPS = ("chat", "kbfs")
 
 
 class TeamKeysMixin:
+    """Opening, boxing and rotating a team's keys (on `TeamsService`)."""
+
     async def _team_keys(self, st: TeamState) -> dict[int, TeamKey]:
         """Every key generation we can open: our newest box, then the prev chain down."""
         uid, _ = self.ctx.require_login()

@@ -1,8 +1,9 @@
 """Team writes: what every signed change needs (our signer, our standing, the chain
 position, the post), and the changes of membership and settings: create a team or a
 subteam, add, edit, remove, leave, settings. Each holds the team's lock (ops.py).
-A removal rotates the key at once; a leave cannot (the leaver holds no new key), so
-the next write rotates first (`_writable`) and an admin's housekeeper does it too.
+A removal rotates the key at once; a leave does not (the leaver makes no key for
+those who stay): the next write rotates first (`_writable`), and so does an admin's
+housekeeper (team_chores.py).
 `TeamsService` (teams.py) inherits this.
 """
 
@@ -32,6 +33,8 @@ def _new_team_lock(_svc, name: str, *_args, **_kw) -> str:
 
 
 class TeamMembersMixin:
+    """Signed changes of who is in a team and of its settings (on `TeamsService`)."""
+
     # -- signing ------------------------------------------------------------------------------
 
     async def _me(self, users: dict):

@@ -16,6 +16,8 @@ MAX_LISTED = 1000          # teams list_teams verifies (member teams and adminis
 
 
 class TeamViewsMixin:
+    """What the user reads about teams; nothing here posts (on `TeamsService`)."""
+
     async def team(self, team: str, *, badges: bool = True) -> TeamView:
         """Load and verify a team. A read: it posts nothing (the admin chores a load
         finds due are the housekeeper's, housekeeper.py)."""
