@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from kbapp.client.app import App
 from kbapp.client.chat import ephemeral as eph
+from kbapp.client.chat.models import ChatMessagesChanged
 from kbapp.client.keystore import open_keystore
 from kbapp.core import errors
 from kbapp.core.chat import ephemeral as ek
@@ -167,8 +168,11 @@ async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_
 
         # the lifetime is over: each client forgets it, the server's sweep purges it
         clock.offset = 40
+        heard = []
+        bob.ctx.events.on(lambda ev: heard.append(ev.conv_id) if isinstance(ev, ChatMessagesChanged) else None)
         local = await bob.chat.read("alice,bob")                  # no network: the local store alone
         assert SECRET not in [m.text for m in local.messages]
+        assert [m.status for m in local.messages] == ["ok", "exploded"] and heard == [conv.conv_id]   # views refresh
         for app in (alice, bob):
             view = await app.chat.read("alice,bob", sync=True)
             assert [m.text for m in view.messages if m.status == "ok"] == ["an ordinary message"]

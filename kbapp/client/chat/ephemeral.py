@@ -404,30 +404,40 @@ class Ephemeral:
         await self.scrub()
 
     async def scrub(self) -> int:
-        """Forget exploded messages everywhere in the chat store; purge due keys. How many rows."""
-        n = await self.svc.store.db.run(scrub_chat_store, self.svc.store, self._now())
+        """Forget exploded messages everywhere in the chat store and purge due keys; each
+        conversation that changed gets a ChatMessagesChanged (views drop what they show).
+        How many conversations changed."""
+        from .models import ChatMessagesChanged
+
+        changed = await self.svc.store.db.run(scrub_chat_store, self.svc.store, self._now())
+        for conv_id in changed:
+            row = await self.svc.store.aio.conv(conv_id)
+            if row is not None:
+                self.ctx.events.emit(ChatMessagesChanged(row.conv_id, row.name, row.cursor))
         await self.purge()
-        return n
+        return len(changed)
 
 
-def scrub_chat_store(store, now: int) -> int:
-    """On the chat store's db thread: every exploded message's plaintext out of the file."""
+def scrub_chat_store(store, now: int) -> list[str]:
+    """On the chat store's db thread: every exploded message's plaintext out of the file;
+    the conversations it touched."""
     with store.engine.connect() as c:
         c.exec_driver_sql("PRAGMA secure_delete=ON")
         rows = c.exec_driver_sql(
             "SELECT id, conv_id, msg_id FROM messages WHERE explodes_at IS NOT NULL AND explodes_at <= ? "
             "AND (body IS NOT NULL OR text IS NOT NULL OR status NOT IN ('exploded', 'bad'))", (now,)).all()
-        gone = []
-        for oid, payload in c.exec_driver_sql("SELECT outbox_id, payload FROM outbox").all():
+        gone, convs = [], {r.conv_id for r in rows}
+        for oid, conv_id, payload in c.exec_driver_sql("SELECT outbox_id, conv_id, payload FROM outbox").all():
             try:
                 p = json.loads(payload)
                 life = p.get("exploding")
                 if type(life) is int and int(p.get("compose_time") or 0) + life <= now:
                     gone.append(oid)
+                    convs.add(conv_id)
             except (ValueError, AttributeError):
                 continue
         if not rows and not gone:
-            return 0
+            return []
         for rid, conv_id, msg_id in rows:
             c.exec_driver_sql("DELETE FROM messages_fts WHERE rowid = ?", (rid,))
             c.exec_driver_sql("UPDATE messages SET status = 'exploded', body = NULL, text = NULL, error = NULL, "
@@ -441,7 +451,7 @@ def scrub_chat_store(store, now: int) -> int:
         c.exec_driver_sql("INSERT INTO messages_fts(messages_fts) VALUES('optimize')")
         c.commit()
     _scrubbed(store.engine)
-    return len(rows) + len(gone)
+    return sorted(convs)
 
 
 def of(svc) -> Ephemeral:
