@@ -101,6 +101,13 @@ async def test_group_dm_and_team_channels(db_url, server_factory, tmp_path, apps
     await alice.add_member("acme", "carol", "reader")
     await alice.chat.send("acme#general", "welcome to acme")
     assert texts(await bob.chat.read("acme", sync=True)) == [("alice", "welcome to acme")]
+    await alice.chat.send("acme", "@bob and @nobody_here: look (mail me at x@y.z)")
+    await alice.chat.send("acme", "@here lunch")
+    convs = {c.name: c for c in await bob.chat.conversations(sync=True)}
+    assert convs["acme#general"].mentions == 2 and convs["acme#general"].unread == 3
+    assert {c.name: c.mentions for c in await carol.chat.conversations(sync=True)}["acme#general"] == 1
+    await bob.chat.mark_read("acme")
+    assert {c.name: c.mentions for c in await bob.chat.conversations()}["acme#general"] == 0
 
     made = await alice.chat.create_channel("acme#random", "anything goes")
     assert made.name == "acme#random" and made.topic == "anything goes"
@@ -290,7 +297,7 @@ async def test_profile_made_before_chat_opens_and_chats(server_factory, tmp_path
         assert not (home / ChatStore.FILE).exists()              # nothing made before it is needed
         assert await app.chat.conversations() == []
         assert stat.S_IMODE(os.stat(home / ChatStore.FILE).st_mode) == 0o600
-        assert sqlite3.connect(home / ChatStore.FILE).execute("PRAGMA user_version").fetchone()[0] == 1
+        assert sqlite3.connect(home / ChatStore.FILE).execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         await app.close()
 

@@ -42,7 +42,7 @@ def test_new_file_is_private_and_versioned(tmp_path):
     s.close()
     assert stat.S_IMODE(os.stat(tmp_path / "chat.sqlite3").st_mode) == 0o600
     db = sqlite3.connect(tmp_path / "chat.sqlite3")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     db.execute("PRAGMA user_version = 99")
     db.commit()
     db.close()
@@ -144,3 +144,38 @@ def test_chat_file_trades_fsyncs_for_wal_safety(store):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1          # NORMAL
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_unread_mentions_of_me_or_the_channel(store):
+    from kbapp.client.chat.store import mention_marks
+
+    rows = [text(1, "hi @alice", mentions=mention_marks([ME], False)), text(2, "hi all @here",
+            mentions=mention_marks([], True)), text(3, "hi bob", mentions=mention_marks([BOB], False))]
+    store.commit_sync(CONV, rows, cursor=3, judge_state=None)
+    assert store.unread_mentions(CONV, ME) == 2
+    store.set_conv(CONV, read_upto=1)
+    assert store.unread_mentions(CONV, ME) == 1
+
+
+def test_a_version_1_file_gets_its_mentions_column_filled_from_the_bodies(tmp_path):
+    """A chat file as the first release made it (no `mentions` column, user_version 1)."""
+    path = tmp_path / "chat.sqlite3"
+    s = ChatStore(path)
+    s.put_conv(conv_row())
+    s.commit_sync(CONV, [MessageRow(conv_id=CONV, msg_id=1, status="ok", type="text", sender_uid=BOB,
+                                    body={"kind": "text", "text": "@alice look", "mentions": [ME],
+                                          "channel_mention": False}, text="@alice look")],
+                  cursor=1, judge_state=None)
+    s.close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE messages DROP COLUMN mentions")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    s = ChatStore(path)
+    try:
+        assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+        assert s.message(CONV, 1).mentions == f" {ME} " and s.unread_mentions(CONV, ME) == 1
+        assert [h.msg_id for h in s.search("look")] == [1]           # the rest is as it was
+    finally:
+        s.close()

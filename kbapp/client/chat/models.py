@@ -25,6 +25,7 @@ class ConvView:
     read_upto: int
     pending: int = 0          # outbox entries not yet sent
     failed: int = 0
+    mentions: int = 0         # unread messages that mention you (or @channel / @here)
 
 
 @dataclass(frozen=True)

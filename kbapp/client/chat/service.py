@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 from kbapp.core import errors
 from kbapp.core.chat import body as chat_body
 from kbapp.core.chat import ids
 from kbapp.core.chat.ephemeral import parse_lifetime
 from kbapp.core.teams import Role
+from kbapp.core.uid import uid_for
 
 from . import convs as names
 from .models import ChatOutboxChanged, ConvTimeline, ConvView, SearchResult, SendResult
@@ -28,6 +30,7 @@ from .syncing import SyncMixin
 from .views import export_json, export_text, fold
 
 log = logging.getLogger(__name__)
+MENTION_RE = re.compile(r"(?<![\w@])@([a-z0-9_]{1,32})\b")
 
 
 class ChatService(SyncMixin):
@@ -87,7 +90,8 @@ class ChatService(SyncMixin):
                         channel=conv.channel, topic=conv.topic, unread=await st.unread(conv.conv_id, me),
                         muted=conv.muted, last_msg_id=max(conv.last_msg_id, conv.cursor), read_upto=conv.read_upto,
                         pending=sum(e.state in ("pending", "sending") for e in entries),
-                        failed=sum(e.state == "failed" for e in entries))
+                        failed=sum(e.state == "failed" for e in entries),
+                        mentions=await st.unread_mentions(conv.conv_id, me))
 
     async def conversations(self, *, sync: bool = False) -> list[ConvView]:
         """Every conversation this device knows; with `sync`, ask the server's inbox first and
@@ -224,6 +228,14 @@ class ChatService(SyncMixin):
         except errors.BadChatMessage as e:
             raise errors.InvalidChatInput(str(e)) from None
 
+    def _mentions(self, row: ConvRow, text: str) -> tuple[list[str], bool]:
+        """The members `@name`s in `text` name (uids, signed in the body; a uid is the hash of
+        the name, so no lookup), and whether it says @channel or @here."""
+        st = self.teams._team_states().get(row.team_id)
+        words = set(MENTION_RE.findall(text.lower())) if isinstance(text, str) else set()
+        uids = sorted({uid_for(w) for w in words} & set(st.members)) if st is not None else []
+        return uids[:chat_body.MAX_MENTIONS], bool(words & {"channel", "here"})
+
     def _may_post(self, row: ConvRow) -> None:
         """Refuse at once what the last verified team state says we may not post (a reader, a
         removed member); with no state loaded yet, the outbox's load decides."""
@@ -271,8 +283,9 @@ class ChatService(SyncMixin):
                    exploding: int | None = None, wait: bool = True) -> SendResult:
         lifetime = None if exploding is None else parse_lifetime(exploding)     # 30 s .. 7 days
         self.ctx.require_login()
-        body = self._body("text", text=text)
         row = await self.conv(conv, create=True)
+        uids, channel = self._mentions(row, text)
+        body = self._body("text", text=text, mentions=uids, channel_mention=channel)
         root = None
         if thread is not None:
             t = await self._target(row, thread, mine=False)

@@ -21,257 +21,15 @@ from __future__ import annotations
 import functools
 import json
 import time
-
-import orjson
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
-from sqlalchemy import (BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
-                        delete, event, func, insert, select, update)
+from sqlalchemy import delete, event, func, insert, select, update
 
-from ..db import Database, Step
-
-metadata = MetaData()
-
-conversations = Table(
-    "conversations", metadata,
-    Column("conv_id", String(32), primary_key=True),
-    Column("team_id", String(32), nullable=False, index=True),
-    Column("topic_type", Integer, nullable=False),
-    Column("topic_id", String(32), nullable=False),
-    Column("kind", String(16), nullable=False),          # "implicit" (a DM / group DM) or "team"
-    Column("team_name", Text, nullable=False),
-    Column("channel", Text, nullable=False),             # "general", or the latest valid metadata's name
-    Column("topic", Text, nullable=False),
-    Column("cursor", BigInteger, nullable=False),        # every msg_id up to here is stored
-    Column("last_msg_id", BigInteger, nullable=False),   # the server's word (inbox): a hint
-    Column("read_upto", BigInteger, nullable=False),
-    Column("muted", Integer, nullable=False),
-    Column("judge_state", LargeBinary, nullable=True),   # the reader rules' memory between syncs
-    Column("updated_at", BigInteger, nullable=False),
-)
-
-messages = Table(
-    "messages", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),   # = the FTS rowid
-    Column("conv_id", String(32), nullable=False),
-    Column("msg_id", BigInteger, nullable=False),
-    Column("status", String(12), nullable=False),        # ok | withheld | bad
-    Column("error_code", String(48), nullable=True),
-    Column("error", Text, nullable=True),
-    Column("type", String(24), nullable=False),
-    Column("sender_uid", String(32), nullable=False),
-    Column("sender_kid", String(70), nullable=False),
-    Column("sender", String(32), nullable=False),         # the verified username ("" when bad)
-    Column("ctime", BigInteger, nullable=False),          # the server's, informational
-    Column("compose_time", BigInteger, nullable=False),   # the sender's clock, informational
-    Column("key_gen", Integer, nullable=False),
-    Column("header_hash", String(64), nullable=False),
-    Column("prev", Text, nullable=False),                 # JSON list of the msg ids it points at
-    Column("supersedes", BigInteger, nullable=True),
-    Column("deletes", Text, nullable=False),              # JSON list of msg ids
-    Column("reply_to", BigInteger, nullable=True),
-    Column("thread_root", BigInteger, nullable=True),
-    Column("outbox_id", String(32), nullable=False),
-    Column("body", Text, nullable=True),                  # the decrypted body map, JSON (bytes as hex)
-    Column("text", Text, nullable=True),                  # as it reads now: edits applied, None when deleted
-    Column("edited", Integer, nullable=False),
-    Column("deleted_by", BigInteger, nullable=True),
-    Column("explodes_at", BigInteger, nullable=True),
-    UniqueConstraint("conv_id", "msg_id", name="uq_messages_conv_msg"),
-)
-
-outbox = Table(
-    "outbox", metadata,
-    Column("outbox_id", String(32), primary_key=True),
-    Column("conv_id", String(32), nullable=False, index=True),
-    Column("payload", Text, nullable=False),      # what to send (kind, body, options), JSON
-    Column("sealed", Text, nullable=True),        # the sealed request once made: every retry sends these bytes
-    Column("state", String(12), nullable=False),  # pending | sending | sent | failed
-    Column("attempts", Integer, nullable=False),
-    Column("next_try", BigInteger, nullable=False),
-    Column("last_error", Text, nullable=True),
-    Column("retryable", Integer, nullable=False),
-    Column("msg_id", BigInteger, nullable=True),
-    Column("created_at", BigInteger, nullable=False),
-)
-
-# Small local values (the inbox version): not trusted state, only where to ask from.
-meta = Table(
-    "meta", metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
-
-SCHEMA_VERSION = 1
-STATUSES = ("ok", "withheld", "bad", "exploded", "no_key")
-OUTBOX_STATES = ("pending", "sending", "sent", "failed")
-
-
-def _v1(conn) -> None:
-    metadata.create_all(conn)
-    conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5("
-                         "text, tokenize='unicode61 remove_diacritics 2')")
-
-
-MIGRATIONS = (Step(1, "chat: conversations, messages, outbox, FTS5 index", _v1),)
-
-
-@dataclass(frozen=True)
-class ConvRow:
-    conv_id: str
-    team_id: str
-    topic_type: int
-    topic_id: str
-    kind: str
-    team_name: str
-    channel: str = "general"
-    topic: str = ""
-    cursor: int = 0
-    last_msg_id: int = 0
-    read_upto: int = 0
-    muted: bool = False
-    judge_state: bytes | None = field(default=None, repr=False)
-    updated_at: int = 0
-
-    @property
-    def name(self) -> str:
-        """How people type it: `alice,bob` for a DM, `acme#general` for a channel."""
-        return self.team_name if self.kind == "implicit" else f"{self.team_name}#{self.channel}"
-
-
-@dataclass(frozen=True)
-class MessageRow:
-    conv_id: str
-    msg_id: int
-    status: str
-    type: str
-    sender_uid: str = ""
-    sender_kid: str = ""
-    sender: str = ""
-    ctime: int = 0
-    compose_time: int = 0
-    key_gen: int = 0
-    header_hash: str = ""
-    prev: tuple = ()
-    supersedes: int | None = None
-    deletes: tuple = ()
-    reply_to: int | None = None
-    thread_root: int | None = None
-    outbox_id: str = ""
-    body: dict | None = None
-    text: str | None = None
-    edited: bool = False
-    deleted_by: int | None = None
-    explodes_at: int | None = None
-    error_code: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    outbox_id: str
-    conv_id: str
-    payload: dict
-    state: str = "pending"
-    attempts: int = 0
-    next_try: int = 0
-    last_error: str | None = None
-    retryable: bool = True
-    msg_id: int | None = None
-    created_at: int = 0
-    sealed: dict | None = None
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    conv_id: str
-    msg_id: int
-    sender: str
-    text: str
-    snippet: str
-    ctime: int
-
-
-def _jsonable(obj):
-    if isinstance(obj, bytes):
-        return {"$hex": obj.hex()}
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
-def _from_jsonable(obj):
-    if isinstance(obj, dict):
-        if set(obj) == {"$hex"}:
-            return bytes.fromhex(obj["$hex"])
-        return {k: _from_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_from_jsonable(v) for v in obj]
-    return obj
-
-
-def _msg_values(m: MessageRow) -> dict:
-    if m.status not in STATUSES:
-        raise ValueError(f"message status {m.status!r}")
-    return dict(conv_id=m.conv_id, msg_id=m.msg_id, status=m.status, error_code=m.error_code,
-                error=(m.error or None) and m.error[:1000], type=m.type, sender_uid=m.sender_uid,
-                sender_kid=m.sender_kid, sender=m.sender, ctime=m.ctime, compose_time=m.compose_time,
-                key_gen=m.key_gen, header_hash=m.header_hash, prev=json.dumps(list(m.prev)),
-                supersedes=m.supersedes, deletes=json.dumps(list(m.deletes)), reply_to=m.reply_to, thread_root=m.thread_root,
-                outbox_id=m.outbox_id, body=None if m.body is None else json.dumps(_jsonable(m.body)),
-                text=m.text, edited=int(m.edited), deleted_by=m.deleted_by, explodes_at=m.explodes_at)
-
-
-def _msg(r) -> MessageRow:
-    return MessageRow(conv_id=r.conv_id, msg_id=r.msg_id, status=r.status, type=r.type, sender_uid=r.sender_uid,
-                      sender_kid=r.sender_kid, sender=r.sender, ctime=r.ctime, compose_time=r.compose_time,
-                      key_gen=r.key_gen, header_hash=r.header_hash, prev=tuple(json.loads(r.prev)),
-                      supersedes=r.supersedes, deletes=tuple(json.loads(r.deletes)), reply_to=r.reply_to, thread_root=r.thread_root,
-                      outbox_id=r.outbox_id, body=None if r.body is None else _from_jsonable(orjson.loads(r.body)),
-                      text=r.text, edited=bool(r.edited), deleted_by=r.deleted_by, explodes_at=r.explodes_at,
-                      error_code=r.error_code, error=r.error)
-
-
-def _conv(r) -> ConvRow:
-    return ConvRow(conv_id=r.conv_id, team_id=r.team_id, topic_type=r.topic_type, topic_id=r.topic_id,
-                   kind=r.kind, team_name=r.team_name, channel=r.channel, topic=r.topic, cursor=r.cursor,
-                   last_msg_id=r.last_msg_id, read_upto=r.read_upto, muted=bool(r.muted),
-                   judge_state=getattr(r, "judge_state", None), updated_at=r.updated_at)
-
-
-def _out(r) -> OutboxRow:
-    return OutboxRow(outbox_id=r.outbox_id, conv_id=r.conv_id, payload=_from_jsonable(json.loads(r.payload)),
-                     state=r.state, attempts=r.attempts, next_try=r.next_try, last_error=r.last_error,
-                     retryable=bool(r.retryable), msg_id=r.msg_id, created_at=r.created_at,
-                     sealed=None if r.sealed is None else json.loads(r.sealed))
-
-
-# What a message contributes to the index: text, and an attachment's file name.
-def indexed_text(m: MessageRow) -> str | None:
-    if m.status != "ok" or m.deleted_by is not None or m.body is None:
-        return None
-    if m.type == "text":
-        return m.text
-    if m.type == "attachment":
-        return str(m.body.get("name") or "")
-    return None
-
-
-def fts_query(query: str) -> str:
-    """The user's words as FTS5 prefix terms, each quoted: no FTS syntax reaches SQLite."""
-    words = [w for w in "".join(c if c.isalnum() else " " for c in query).split() if w][:16]
-    return " ".join('"' + w.replace('"', "") + '"*' for w in words)
-
-
-def _normal(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cur.close()
+from ..db import Database
+from .schema import (MIGRATIONS, SCHEMA_VERSION, ConvRow, MessageRow, OutboxRow, SearchHit,  # noqa: F401
+                     _conv, _jsonable, _msg, _msg_values, _normal, _out, conversations, fts_query, indexed_text,
+                     mention_marks, messages, meta, outbox)
 
 
 def on_db(method):
@@ -366,6 +124,17 @@ class ChatStore:
             if "muted" in values:
                 values["muted"] = int(bool(values["muted"]))
             conn.execute(update(conversations).where(conversations.c.conv_id == conv_id).values(**values))
+
+    @on_db
+    def unread_mentions(self, conv_id: str, me: str) -> int:
+        """Unread messages of others that mention `me` (a uid) or the whole channel."""
+        with self.engine.connect() as conn:
+            upto = conn.execute(select(conversations.c.read_upto)
+                                .where(conversations.c.conv_id == conv_id)).scalar() or 0
+            return conn.execute(select(func.count()).select_from(messages).where(
+                messages.c.conv_id == conv_id, messages.c.msg_id > upto, messages.c.status == "ok",
+                messages.c.deleted_by.is_(None), messages.c.sender_uid != me,
+                messages.c.mentions.like(f"% {me} %") | messages.c.mentions.like("% @channel %"))).scalar()
 
     @on_db
     def unread(self, conv_id: str, me: str) -> int:
@@ -610,4 +379,5 @@ class _Async:
         return run
 
 
-__all__ = ["ChatStore", "ConvRow", "MessageRow", "OutboxRow", "SearchHit", "replace", "fts_query"]
+__all__ = ["ChatStore", "ConvRow", "MessageRow", "OutboxRow", "SearchHit", "replace", "fts_query", "mention_marks",
+           "SCHEMA_VERSION", "MIGRATIONS"]

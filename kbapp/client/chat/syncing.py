@@ -30,7 +30,7 @@ from ..team_loading import _current_implicit_name
 from . import convs as names
 from . import ephemeral
 from .models import ChatMessagesChanged, ConvView
-from .store import ConvRow, MessageRow
+from .store import ConvRow, MessageRow, mention_marks
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,8 @@ def _row(conv_id: str, wire: dict, v: Verdict, users: dict) -> MessageRow:
         key_gen=h.key_gen, header_hash=v.header_hash.hex(), prev=tuple(i for i, _ in h.prev),
         supersedes=h.supersedes, deletes=tuple(h.deletes), reply_to=h.reply_to, thread_root=h.thread_root,
         outbox_id=h.outbox_id.hex(), body=body, text=text, error_code=v.code,
+        mentions=mention_marks(body.get("mentions") or (), bool(body.get("channel_mention")))
+        if body and h.type == "text" else "",
         error=None if v.error is None else str(v.error)[:1000],
         explodes_at=None if h.ephemeral is None else h.compose_time + h.ephemeral["lifetime"])
 
