@@ -161,8 +161,10 @@ class Sync:
     """Keeps the push channel of a logged-in App open and turns hints into events.
 
     `user:<me>` hints become DevicesChanged (the Devices page reloads and verifies),
-    `team:<id>` hints reload that team (TeamChanged if its verified chain moved), and
-    every hint is also emitted as PushHint.
+    `team:<id>` hints reload that team (TeamChanged if its verified chain moved: a read,
+    which posts nothing; the admin chores a hint may make due are the front end's to ask
+    of the housekeeper, as the GUI's Teams page does), and every hint is also emitted as
+    PushHint.
     """
 
     def __init__(self, app, *, machine: Machine | None = None, client: httpx.AsyncClient | None = None):
@@ -360,7 +362,7 @@ class Sync:
         elif kind == "team" and (topic not in self._reloading or self._reloading[topic].done()):
             async def reload():
                 try:
-                    await app.housekeeper.team(ident)   # TeamChanged if it moved; then its due chores
+                    await app.teams.team(ident, badges=False)   # TeamChanged if it moved; posts nothing
                 except errors.KbappError as e:
                     log.info("push: reloading team %s: %s", ident, e)
             self._reloading[topic] = asyncio.get_running_loop().create_task(reload())

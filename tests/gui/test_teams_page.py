@@ -436,3 +436,31 @@ def test_an_action_whose_page_closed_meanwhile_reloads_nothing(qtbot, alice_wind
     qtbot.waitUntil(task.done, timeout=TIMEOUT_MS)
     ok, err = task.result()
     assert not ok and isinstance(err, errors.Cancelled)
+
+
+def test_a_team_push_hint_runs_that_teams_chores(qtbot, alice_window, tmp_path, run):
+    """sync.py only reloads a team a hint names (a read); the Teams page, even never opened,
+    asks the housekeeper for that team's chores: bob's request to join alice's open team
+    (a `request` hint) gets him added with no click and no page opened."""
+    import asyncio
+    import time
+
+    w, _url = alice_window
+    page = w.shell.teams
+    qtbot.waitUntil(lambda: page._chores is not None and page._chores.done(), timeout=TIMEOUT_MS)
+    tid = run(w.app.create_team("bell")).team_id
+    run(w.app.team_settings("bell", open=True, default_role="reader"))
+    qtbot.waitUntil(lambda: w.app.sync.state.value == "online" and f"team:{tid}" in w.app.sync.topics,
+                    timeout=TIMEOUT_MS)
+    run(as_user(tmp_path / "bob", lambda app: app.join_team("bell")))
+
+    async def until_bob_is_in():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if "bob" in roles_of(await w.app.team("bell", badges=False)):
+                return True
+            await asyncio.sleep(0.3)
+        return False
+    assert run(until_bob_is_in(), timeout=30_000)
+    assert roles_of(run(w.app.team("bell", badges=False)))["bob"] == "reader"
+    assert not page.loaded                          # the page never opened: the hint did it

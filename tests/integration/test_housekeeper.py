@@ -8,7 +8,9 @@ server process (127.0.0.1, SQLite), in-process `App` clients and the real CLI:
 * `app.housekeeper.run_once()` does it (rotates), says what it did, and finds nothing
   to do the second time;
 * `kbapp team chores` runs the same pass from the CLI; `team list-members` is a read
-  unless asked `--chores`.
+  unless asked `--chores`;
+* a push hint for a team makes the client's Sync reload it (TeamChanged), a read too:
+  the chores it may make due wait for whoever asks the housekeeper (the GUI does).
 """
 
 from __future__ import annotations
@@ -106,3 +108,37 @@ def test_team_chores_from_the_cli(server, tmp_path):
     assert cli(a, "team", "chores", "deck").json == {"deck": ["rotated to generation 3: a member left"]}
     assert cli(a, "team", "chores").json == {}
     assert [t["generation"] for t in cli(a, "team", "list").json] == [3, 2]
+
+
+async def test_a_push_hint_reloads_the_team_and_posts_nothing(server, tmp_path, apps):
+    import asyncio
+
+    from kbapp.client.events import TeamChanged
+    from kbapp.client.sync import Backoff, ConnectionStateChanged, Machine, PushHint, Sync
+
+    u = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    team_id = (await alice.create_team("bells")).team_id
+    await alice.add_member("bells", "bob", "writer")
+    seen: list = []
+    alice.events.on(seen.append)
+    sync = Sync(alice, machine=Machine(Backoff(base=0.1, cap=0.5)))
+    sync.start()
+    try:
+        async def until(pred, timeout=15.0):
+            for _ in range(int(timeout / 0.05)):
+                if any(pred(ev) for ev in seen):
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError("no such event")
+        await until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "online")
+        assert f"team:{team_id}" in sync.topics
+        posts = count_posts(alice)
+        await bob.leave_team("bells")                    # a rotation is now due (alice is the admin)
+        await until(lambda ev: isinstance(ev, PushHint) and ev.topic == f"team:{team_id}")
+        await until(lambda ev: isinstance(ev, TeamChanged) and ev.team_id == team_id)   # reloaded
+        await asyncio.sleep(1.0)                         # what a chore would have posted by now
+        assert posts == [] and (await alice.teams.team("bells")).generation == 1
+    finally:
+        await sync.stop()
+    assert await alice.housekeeper.run_once() == {"bells": ["rotated to generation 2: a member left"]}

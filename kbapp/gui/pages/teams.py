@@ -7,8 +7,9 @@ from the start (list_teams finds and verifies them).
 Every team shown was played back from its whole chain and checked against the
 transparency log by the facade (client/teams.py). Loading posts nothing: the
 admin chores (add open-team joiners, rotate after a leave) are the housekeeper's,
-run through ops.run each time the page opens; what they change comes back as
-TeamChanged / TeamKeyRotated and the page reloads. Buttons you may
+run through ops.run after login, each time the page opens and, for one team, when a
+push hint names it (the page listens from login on, opened or not); what they change
+comes back as TeamChanged / TeamKeyRotated and the page reloads. Buttons you may
 not use stay visible but disabled, with the reason as tooltip and in a line of
 text. The page reloads on TeamChanged / TeamKeyRotated (through the bridge).
 """
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QVBoxLayout, QWidget)
 
 from kbapp.client.events import TeamChanged, TeamKeyRotated
+from kbapp.client.sync import PushHint, PushResync
 from kbapp.core import errors
 
 from .. import ops, theme
@@ -42,6 +44,7 @@ from ..widgets import IconLabel, card, fit_table, flash_text, label
 from .base import Page
 
 REFRESH_DELAY_MS = 150   # events arriving together cause one reload
+CHORE_HINTS = frozenset({"chain", "request", "acceptance"})   # push hint kinds that may make a chore due
 _actions = itertools.count(1)
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,8 @@ class TeamsPage(Page):
         self._timer.timeout.connect(self.refresh_clicked)
         bridge.listen(TeamChanged, self._team_event, owner=self)
         bridge.listen(TeamKeyRotated, self._team_event, owner=self)
+        bridge.listen(PushHint, self._push_hint, owner=self)
+        bridge.listen(PushResync, self._push_resync, owner=self)
         theme.current().changed.connect(self._retint)
         self._retint()
         self._show(None)
@@ -351,15 +356,32 @@ class TeamsPage(Page):
         self.run_chores()
 
     def run_chores(self) -> asyncio.Task | None:
-        """The housekeeper's pass over our teams, in the background; when it did something the
-        page reloads (a reload running meanwhile may have read the team before). Failures are
-        logged, not shown: the page's own load says what is wrong with a team."""
+        """The housekeeper's pass over our teams, in the background; when it did something an
+        opened page reloads. Failures are logged, not shown: the page's own load says what is
+        wrong with a team."""
         if self._closed:
             return None
         self._chores = ops.run(self, self.app.housekeeper.run_once, key="chores", busy=self.busy, cursor=False,
-                               on_done=lambda done: done and self.refresh_clicked(),
-                               on_error=lambda e: log.info("team chores: %s", e))
+                               on_done=self._chores_done, on_error=lambda e: log.info("team chores: %s", e))
         return self._chores
+
+    def _push_hint(self, ev: PushHint) -> None:
+        """The server says a team changed (a link, a join request, an accepted invite): the
+        housekeeper's pass on that one team, in the background (sync.py only reloads it)."""
+        kind, _, ident = ev.topic.partition(":")
+        if kind != "team" or ev.kind not in CHORE_HINTS or self._closed:
+            return
+        ops.run(self, lambda: self.app.housekeeper.team(ident), key=("chores", ident), busy=self.busy,
+                cursor=False, on_done=lambda got: self._chores_done(got[1]),
+                on_error=lambda e: log.info("team chores on a push hint: %s", e))
+
+    def _push_resync(self, _ev: PushResync) -> None:
+        """Hints were lost while we were away: every team's chores may be due."""
+        self.run_chores()
+
+    def _chores_done(self, done) -> None:
+        if done and self.loaded:
+            self.refresh_clicked()   # a reload running meanwhile may have read the team before
 
     def current_name(self) -> str | None:
         idx = self.tree.selectionModel().currentIndex()
