@@ -6,9 +6,10 @@ post when it finds it due (a new key after a member left or revoked a device,
 open-team joiners, accepted token invites, proven assertion invites:
 `TeamsService._chores`, team_chores.py) is done here, by
 `run_once()` over our teams or `team()` for one, each under that team's lock.
-Callers ask for it explicitly: the GUI after login and when the Teams page opens
-(through gui/ops.run, off the window's way), sync.py on a push hint for a team,
-the CLI's `kbapp team chores` and `team list-members --chores`.
+Callers ask for it explicitly: the GUI after login, when the Teams page opens and,
+for one team, on a push hint naming it (through gui/ops.run, off the window's way;
+sync.py itself only reloads), the CLI's `kbapp team chores` and
+`team list-members --chores`.
 """
 
 from __future__ import annotations
