@@ -101,6 +101,7 @@ def render_convs(items) -> str:
     out = []
     for c in items:
         flags = [f"{c.unread} unread"] if c.unread else []
+        flags += [f"{c.mentions} mentioning you"] if c.mentions else []
         flags += ["muted"] if c.muted else []
         flags += [f"{c.pending} pending"] if c.pending else []
         flags += [f"{c.failed} failed"] if c.failed else []
