@@ -34,6 +34,7 @@ BENCHES = {
     "search": "kbapp.bench.search:run_search_bench",
     "server-load": "kbapp.bench.server_load:run_server_load_bench",
     "chat-attach": "kbapp.bench.chat_attach:run_chat_attach_bench",
+    "chat": "kbapp.bench.chat:run_chat_bench",
 }
 
 
@@ -136,7 +137,7 @@ def add_bench_parser(sub) -> None:
     s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
     s.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
     s.add_argument("--sizes", default=None, help="search bench: vector counts, e.g. 10k,100k,1m")
-    s.add_argument("--db", default=None, help="server-load bench: a PostgreSQL URL (default: SQLite)")
+    s.add_argument("--db", default=None, help="server-load and chat benches: a PostgreSQL URL (default: SQLite)")
 
 
 def to_jsonable(obj):
