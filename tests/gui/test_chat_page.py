@@ -227,3 +227,26 @@ def test_ctrl_k_opens_a_conversation_and_search_jumps_to_a_message(qtbot, alice_
     qtbot.mouseClick(a.results.viewport(), Qt.LeftButton, pos=a.results.visualRect(a.results_model.index(0)).center())
     qtbot.waitUntil(lambda: a.timeline.currentIndex().isValid()
                     and a.timeline.currentIndex().data(Qt.UserRole + 1).msg.msg_id == hit.msg_id, timeout=TIMEOUT_MS)
+
+
+def test_an_exploding_message_counts_down_then_disappears(qtbot, alice_window, run):
+    """The sender's own view (the receiving side is the engine's: tests/integration)."""
+    wa, _url = alice_window
+    qtbot.waitUntil(lambda: wa.shell is not None and wa.shell.chat.loaded, timeout=TIMEOUT_MS)
+    wa.shell.go("chat")
+    a = wa.shell.chat
+    open_dm(qtbot, run, a, "alice,bob")
+    a.composer.set_exploding(30)
+    assert a.composer.explode.text() == "💣 30s"
+    type_and_enter(qtbot, a.composer.edit, "this will self-destruct")
+    type_and_enter(qtbot, a.composer.edit, "so will this")
+    a.composer.set_exploding(None)
+    type_and_enter(qtbot, a.composer.edit, "this one stays")
+    qtbot.waitUntil(lambda: (ln := line_with(a, "this one stays")) is not None and ln.ok, timeout=TIMEOUT_MS)
+    boom = line_with(a, "this will self-destruct").msg.explodes_at
+    assert boom is not None and line_with(a, "this one stays").msg.explodes_at is None
+    assert a.ticker.isActive()
+    real = a.clock
+    a.clock = lambda: real() + 31                 # half a minute later
+    qtbot.waitUntil(lambda: line_with(a, "this will self-destruct") is None, timeout=5000)
+    assert line_with(a, "so will this") is None and line_with(a, "this one stays") is not None

@@ -8,6 +8,7 @@ the timeline: the page never edits its rows by hand.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication, QTextCursor
@@ -42,9 +43,11 @@ class ChatActions:
             target = self.replying.msg_id
             work = lambda: self.app.chat.send(conv, text, reply_to=target)   # noqa: E731
         else:
-            work = lambda: self.app.chat.send(conv, text)   # noqa: E731
+            boom = c.exploding
+            work = lambda: self.app.chat.send(conv, text, exploding=boom)   # noqa: E731
         c.edit.clear()
         self.cancel_mode()
+        work = self._one_at_a_time(work)
 
         def failed(e) -> None:
             self.banner.show_error(e, subject="send")
@@ -53,13 +56,24 @@ class ChatActions:
         ops.run(self, work, key=("send", self.app.chat.ctx.rng(4).hex()), banner=self.banner, cursor=False,
                 clear=False, on_error=failed)
 
+    def _one_at_a_time(self, work):
+        """Sends from this page go one after another: in the order typed, and never two of the
+        engine's send-then-sync passes at once (a second one's outbox entry could be dropped as
+        sent by the first one's sync before it reads it back)."""
+        lock = self.__dict__.setdefault("_send_lock", asyncio.Lock())
+
+        async def queued():
+            async with lock:
+                return await work()
+        return queued
+
     def send_in_thread(self, text: str) -> None:
         conv, root = self.current, self.thread.root
         if conv is None or root is None:
             return
         self.thread.composer.edit.clear()
-        ops.run(self, lambda: self.app.chat.send(conv, text, thread=root), key=("thread", root),
-                banner=self.banner, cursor=False, clear=False)
+        work = self._one_at_a_time(lambda: self.app.chat.send(conv, text, thread=root))
+        ops.run(self, work, key=("thread", root), banner=self.banner, cursor=False, clear=False)
 
     def edit_last(self) -> None:
         m = self.model.last_own_text()
@@ -149,7 +163,9 @@ class ChatActions:
 
         def done(th) -> None:
             if self.thread.root == root and conv == self.current:
-                self.thread.model.set_items(build_lines(th, me=self.me, badges=self.badges, in_thread=True))
+                self.thread.model.timeline = th
+                self.thread.model.set_items(build_lines(th, me=self.me, badges=self.badges, in_thread=True,
+                                                        now=self.clock()))
                 self.thread.view.scrollToBottom()
         ops.run(self, work, key="thread", banner=self.banner, cursor=False, on_done=done)
         self.thread.composer.edit.setFocus()

@@ -16,11 +16,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import (QCompleter, QFrame, QHBoxLayout, QPlainTextEdit, QProgressBar, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCompleter, QFrame, QHBoxLayout, QMenu, QPlainTextEdit, QProgressBar, QPushButton,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from ...widgets import label
 from .delegate import human_size
+
+LIFETIMES = (("Off", None), ("30 seconds", 30), ("5 minutes", 300), ("1 hour", 3600), ("1 day", 86400),
+             ("7 days", 7 * 86400))
 
 
 class ComposerEdit(QPlainTextEdit):
@@ -189,6 +192,14 @@ class Composer(QFrame):
         self.attach.setToolTip("Send a file or photo (or paste or drop it here)")
         self.attach.clicked.connect(self.attachClicked.emit)
         row.addWidget(self.attach, 0, Qt.AlignBottom)
+        self.explode = QToolButton()
+        self.explode.setObjectName("explodeButton")
+        self.explode.setPopupMode(QToolButton.InstantPopup)
+        menu = QMenu(self.explode)
+        for text, secs in LIFETIMES:
+            menu.addAction(text, lambda secs=secs: self.set_exploding(secs))
+        self.explode.setMenu(menu)
+        row.addWidget(self.explode, 0, Qt.AlignBottom)
         self.edit = ComposerEdit()
         row.addWidget(self.edit, 1)
         self.send = QPushButton("Send")
@@ -203,6 +214,16 @@ class Composer(QFrame):
         self.edit.filesPasted.connect(lambda files: self.offer_file(files[0]))
         self.pending_file: Path | None = None
         self.uploading = False
+        self.exploding: int | None = None
+        self.set_exploding(None)
+
+    def set_exploding(self, secs: int | None) -> None:
+        """Messages sent from now on explode after `secs` (None: they stay)."""
+        self.exploding = secs
+        short = {30: "30s", 300: "5m", 3600: "1h", 86400: "1d", 7 * 86400: "7d"}.get(secs or 0, "")
+        self.explode.setText(f"💣 {short}" if secs else "💣")
+        self.explode.setToolTip(f"New messages explode {short} after they are sent" if secs
+                                else "Exploding messages: off (click to choose a lifetime)")
 
     def submit(self) -> None:
         text = self.edit.toPlainText()

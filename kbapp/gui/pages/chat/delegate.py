@@ -133,6 +133,15 @@ def layout(rect: QRect, line, base: QFont) -> Parts:
     return p
 
 
+def countdown(secs: float) -> str:
+    s = max(0, int(secs))
+    if s >= 86400:
+        return f"{s // 86400} d {s % 86400 // 3600} h"
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 60}:{s % 60:02d}"
+
+
 def disc(p: QPainter, r: QRect, name: str, base: QFont) -> None:
     """The People page's avatar (a coloured disc with the first letter), painted."""
     n = int.from_bytes(hashlib.sha256(name.encode()).digest()[:2], "big") % 5 + 1
@@ -188,6 +197,7 @@ class TimelineDelegate(QStyledItemDelegate):
         self.spin = 0                        # the pending spinner's phase (the page's timer turns it)
         self.progress: dict[str, float] = {}  # outbox id -> upload fraction
         self._heights: dict[tuple, int] = {}
+        self.clock = time.time                 # the exploding countdown's clock (tests move it)
 
     def _width(self, option) -> int:
         return self.view.viewport().width() if self.view is not None else option.rect.width()
@@ -255,9 +265,12 @@ class TimelineDelegate(QStyledItemDelegate):
                 p.drawText(QRect(x, parts.head.top(), 200, parts.head.height()), Qt.AlignVCenter, mark)
                 x += QFontMetrics(small_f).horizontalAdvance(mark) + 8
             p.setPen(QColor(c("text-faint")))
-            when = time.strftime("%H:%M", time.localtime(m.ctime))
-            p.drawText(QRect(x, parts.head.top(), 200, parts.head.height()), Qt.AlignVCenter,
-                       when + ("  · edited" if m.edited else ""))
+            when = time.strftime("%H:%M", time.localtime(m.ctime)) + ("  · edited" if m.edited else "")
+            boom = getattr(m, "explodes_at", None)
+            if boom is not None:
+                p.setPen(QColor(c("warn")))
+                when += "  · 💣 " + countdown(boom - self.clock())
+            p.drawText(QRect(x, parts.head.top(), 400, parts.head.height()), Qt.AlignVCenter, when)
         if parts.quote:
             p.setPen(Qt.NoPen)
             p.setBrush(QColor(c("accent")))

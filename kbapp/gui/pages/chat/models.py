@@ -209,7 +209,11 @@ def build_lines(timeline, *, me: str, badges: dict[str, str] | None = None, in_t
     out: list[Line] = []
     prev = None
     last_day = ""
+    now = time.time() if now is None else now
     for m in timeline.messages:
+        boom = getattr(m, "explodes_at", None)
+        if boom is not None and boom <= now:
+            continue                             # exploded: gone here even before the store scrubs it
         while gaps and m.msg_id is not None and gaps[0].msg_id < m.msg_id:
             g = gaps.pop(0)
             out.append(Line(f"g:{g.msg_id}", note=g.message))
@@ -218,7 +222,7 @@ def build_lines(timeline, *, me: str, badges: dict[str, str] | None = None, in_t
         sep = day if day != last_day else ""
         last_day = day
         head = (prev is None or sep or prev.sender != m.sender or m.ctime - prev.ctime > GROUP_SECONDS
-                or m.status != "ok" or prev.status != "ok" or m.reply_to is not None)
+                or m.status != "ok" or prev.status != "ok" or m.reply_to is not None or boom is not None)
         quote = ""
         if m.reply_to is not None:
             t = by_id.get(m.reply_to)

@@ -11,6 +11,7 @@ plain text only.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import qasync
@@ -189,6 +190,10 @@ class ChatPage(Page, ChatActions):
         self.spinner = QTimer(self)
         self.spinner.setInterval(80)
         self.spinner.timeout.connect(self._spin)
+        self.clock = time.time                  # exploding messages' countdown (tests move it)
+        self.ticker = QTimer(self)              # runs while an exploding message is shown
+        self.ticker.setInterval(1000)
+        self.ticker.timeout.connect(self._tick)
 
     def _wire(self) -> None:
         c = self.composer
@@ -408,9 +413,13 @@ class ChatPage(Page, ChatActions):
         sb = self.timeline.verticalScrollBar()
         at_bottom = bottom or sb.value() >= sb.maximum() - 8
         self.model.timeline = tl
-        self.model.set_items(build_lines(tl, me=self.me, badges=self.badges))
+        self.model.set_items(build_lines(tl, me=self.me, badges=self.badges, now=self.clock()))
         if th is not None:
-            self.thread.model.set_items(build_lines(th, me=self.me, badges=self.badges, in_thread=True))
+            self.thread.model.timeline = th
+            self.thread.model.set_items(build_lines(th, me=self.me, badges=self.badges, in_thread=True,
+                                                    now=self.clock()))
+        exploding = any(getattr(ln.msg, "explodes_at", None) for ln in self.model.items + self.thread.model.items)
+        self.ticker.start() if exploding else self.ticker.stop()
         busy = any(ln.msg is not None and ln.msg.status in ("pending", "sending") and not ln.msg.error
                    for ln in self.model.items + self.thread.model.items)
         self.spinner.start() if busy else self.spinner.stop()
@@ -419,6 +428,18 @@ class ChatPage(Page, ChatActions):
         if at_bottom:
             self.timeline.scrollToBottom()
             QTimer.singleShot(0, lambda: self.timeline.scrollToBottom() if ops.alive(self.timeline) else None)
+
+    def _tick(self) -> None:
+        """Exploding messages: the countdown moves, and what reached zero leaves the view."""
+        now = self.clock()
+        for model, view, d, thread in ((self.model, self.timeline, self.delegate, False),
+                                       (self.thread.model, self.thread.view, self.thread.delegate, True)):
+            d.clock = self.clock
+            if model.timeline is not None and any(0 < (getattr(ln.msg, "explodes_at", None) or 0) <= now
+                                                  for ln in model.items):
+                model.set_items(build_lines(model.timeline, me=self.me, badges=self.badges, in_thread=thread,
+                                            now=now))
+            view.viewport().update()
 
     def _spin(self) -> None:
         for d, v in ((self.delegate, self.timeline), (self.thread.delegate, self.thread.view)):
