@@ -62,6 +62,13 @@ def add_parser(sub) -> None:
     p.add_argument("id", type=int)
     p.add_argument("emoji")
     p.add_argument("--remove", action="store_true")
+    p = cmd("pin", "pin a message for everyone (--remove takes the pin back)")
+    p.add_argument("conv")
+    p.add_argument("id", type=int)
+    p.add_argument("--remove", action="store_true")
+    p = cmd("headline", "set the conversation's headline ('' clears it)")
+    p.add_argument("conv")
+    p.add_argument("text")
     p = cmd("retry", "send a failed outbox entry again")
     p.add_argument("outbox_id")
     p = cmd("mute", "mute a conversation (--off: unmute); local to this device")
@@ -115,7 +122,9 @@ def render_timeline(view) -> str:
 
     head = f"# {view.conv.name}" + (f"  thread #{view.thread}" if view.thread else "") \
         + (f" — {view.conv.topic}" if view.conv.topic else "")
-    lines = [head] + [render_line(m) for m in view.messages]
+    lines = [head] + ([f"  headline: {view.headline}"] if view.headline else []) \
+        + ([f"  pinned: {', '.join('#' + str(p) for p in view.pins)}"] if view.pins else []) \
+        + [render_line(m) for m in view.messages]
     lines += [f"! #{p.msg_id}: {p.code}: {p.message}" for p in view.problems]
     return "\n".join(lines)
 
@@ -173,6 +182,14 @@ async def _run(app, args, emit) -> int:
             res = await chat.delete(args.conv, *args.ids)
         else:
             res = await chat.react(args.conv, args.id, args.emoji, remove=args.remove)
+        emit(args, res, _sent(res))
+        return 0 if res.state != "failed" else 1
+    elif c == "pin":
+        res = await chat.pin(args.conv, args.id, remove=args.remove)
+        emit(args, res, _sent(res))
+        return 0 if res.state != "failed" else 1
+    elif c == "headline":
+        res = await chat.set_headline(args.conv, args.text)
         emit(args, res, _sent(res))
         return 0 if res.state != "failed" else 1
     elif c == "retry":

@@ -63,9 +63,15 @@ async def test_dm_messages_edits_reactions_threads_search_export(db_url, server_
     assert [m.text for m in thread.messages] == ["hello bob!", "a thread reply", "another in the thread"]
     assert {t1.msg_id, t2.msg_id} == {m.msg_id for m in thread.messages[1:]}
 
+    await alice.chat.pin("alice,bob", 1)
+    await alice.chat.set_headline("alice,bob", "lunch plans")
+    view = await bob.chat.read("alice,bob", sync=True)
+    assert view.pins == [1] and view.headline == "lunch plans"
+    await bob.chat.pin("alice,bob", 1, remove=True)
     await bob.chat.react("alice,bob", 1, "👍", remove=True)
     view = await alice.chat.read("alice,bob", sync=True)
     assert view.messages[0].reactions == {} and view.messages[1].msg_id == r.msg_id
+    assert view.pins == [] and view.headline == "lunch plans"
 
     # search and export: local, over the verified and decrypted history
     hits = await bob.chat.search("thread")

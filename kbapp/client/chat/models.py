@@ -63,6 +63,8 @@ class ConvTimeline:
     messages: list
     problems: list
     thread: int | None = None
+    pins: list = field(default_factory=list)      # pinned msg ids, oldest pin first
+    headline: str | None = None                   # the latest valid headline message's text
 
 
 @dataclass(frozen=True)

@@ -327,6 +327,19 @@ class ChatService(SyncMixin):
         return await self._enqueue(row, self._body("reaction", target=target.msg_id, emoji=emoji),
                                    supersedes=target.msg_id)
 
+    async def pin(self, conv: str, msg_id: int, *, remove: bool = False) -> SendResult:
+        """Pin a message for everyone in the conversation (or take the pin back)."""
+        row = await self.conv(conv)
+        target = await self._target(row, msg_id, mine=False)
+        if target.type not in ("text", "attachment"):
+            raise errors.Conflict(f"message #{msg_id} is a {target.type}: only messages and files are pinned")
+        return await self._enqueue(row, self._body("unpin" if remove else "pin", target=target.msg_id))
+
+    async def set_headline(self, conv: str, text: str) -> SendResult:
+        """The conversation's headline (shown above it; empty clears it)."""
+        row = await self.conv(conv)
+        return await self._enqueue(row, self._body("headline", text=text))
+
     async def retry(self, outbox_id: str) -> SendResult:
         await self.open()
         entry = await self.outbox.retry(outbox_id)

@@ -47,6 +47,9 @@ def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me:
          thread: int | None = None, gaps: list[tuple[int, int]] = (), flat: bool = False) -> ConvTimeline:
     reactions: dict[int, dict[str, list[str]]] = {}
     replies: dict[int, int] = {}
+    pins: dict[int, None] = {}
+    headline = None
+    content = {m.msg_id for m in rows if m.status == "ok" and m.type in ("text", "attachment") and m.deleted_by is None}
     problems: list[Problem] = [Problem(a, "CHAT_GAP", f"messages {a} to {b} are missing")
                                for a, b in gaps]
     for m in rows:
@@ -62,6 +65,12 @@ def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me:
                 who.append(m.sender)
         if m.thread_root is not None and m.type in ("text", "attachment") and m.deleted_by is None:
             replies[m.thread_root] = replies.get(m.thread_root, 0) + 1
+        if m.type in ("pin", "unpin") and m.body and m.deleted_by is None:
+            pins.pop(m.body.get("target"), None)
+            if m.type == "pin" and m.body.get("target") in content:
+                pins[m.body["target"]] = None
+        if m.type == "headline" and m.body and m.deleted_by is None:
+            headline = str(m.body.get("text") or "") or None
     out = []
     for m in rows:
         if m.status == "ok" and (m.type not in SHOWN or m.deleted_by is not None):
@@ -92,7 +101,7 @@ def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me:
             msg_id=None, sender=me, type=str(body.get("kind", "")), text=body.get("text") or body.get("name"),
             ctime=e.created_at, status=e.state, error=e.last_error, reply_to=e.payload.get("reply_to"),
             thread_root=root, outbox_id=e.outbox_id))
-    return ConvTimeline(conv, out, problems, thread)
+    return ConvTimeline(conv, out, problems, thread, [p for p in pins if p in content], headline)
 
 
 # -- export -----------------------------------------------------------------------------
