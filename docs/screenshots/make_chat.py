@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from make import ROOT, settle, shoot, until  # noqa: F401 - the same set-up as make.py
+from make import settle, shoot, until  # the same set-up as make.py (paths, env)
 
 import qasync  # noqa: E402
 from PySide6.QtGui import QCursor  # noqa: E402

@@ -250,3 +250,30 @@ def test_an_exploding_message_counts_down_then_disappears(qtbot, alice_window, r
     a.clock = lambda: real() + 31                 # half a minute later
     qtbot.waitUntil(lambda: line_with(a, "this will self-destruct") is None, timeout=5000)
     assert line_with(a, "so will this") is None and line_with(a, "this one stays") is not None
+
+
+def test_a_sender_whose_identity_broke_is_flagged(qtbot, alice_window, make_window, tmp_path, run):
+    """bob's chain grows and the server rewrites the new link: alice's conversation with him
+    warns, and his name on his messages turns red ("identity broken"), not the green check.
+    (Links alice verified already are never fetched again: tests/gui/test_people.py.)"""
+    from gui_support import tamper_link
+
+    wa, wb = two_windows(alice_window, make_window, tmp_path, qtbot)
+    a, b = wa.shell.chat, wb.shell.chat
+    open_dm(qtbot, run, a, "alice,bob")
+    open_dm(qtbot, run, b, "alice,bob")
+    type_and_enter(qtbot, b.composer.edit, "it is really me")
+    qtbot.waitUntil(lambda: (ln := line_with(a, "it is really me")) is not None and ln.badge == "verified",
+                    timeout=TIMEOUT_MS)
+    assert not a.warning.isVisible()
+    run(wb.app.create_paperkey())
+    run(wb.app.paperkey_shown())
+    tamper_link(wa.session.embedded_dir() / "server.sqlite3", "paper", "papex", newest=True)
+    conv_id, a.current = a.current, None
+    a.open_conv(conv_id)
+    qtbot.waitUntil(lambda: a.warning.isVisible(), timeout=TIMEOUT_MS)
+    assert a.warning.title.text() == "Identity warning"
+    assert "The identity of bob no longer checks out" in a.warning.findChild(type(a.conv_title), "bannerMessage").text()
+    qtbot.waitUntil(lambda: (ln := line_with(a, "it is really me")) is not None and ln.badge == "broken",
+                    timeout=TIMEOUT_MS)
+    assert "did not verify" in a.model.index_of_msg(line_with(a, "it is really me").msg.msg_id).data(Qt.ToolTipRole)

@@ -18,6 +18,7 @@ from kbapp.client.chat.models import ChatOutboxChanged
 
 from ... import ops
 from ...models import ObjectRole
+from .composer import files_of
 from .models import build_lines
 
 REACTIONS = ("👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅")
@@ -214,6 +215,23 @@ class ChatActions:
         if dest:
             ops.run(self, lambda: self.app.chat.download(conv, msg_id, Path(dest)), key=("save", msg_id),
                     busy=self.busy, banner=self.banner, status=f"Downloading {Path(dest).name}…")
+
+    # -- drops ----------------------------------------------------------------------------------
+
+    def dragEnterEvent(self, e) -> None:
+        if self.current and (e.mimeData().hasUrls() or e.mimeData().hasImage()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:
+        files = files_of(e.mimeData())
+        if self.current and files:
+            self.composer.offer_file(files[0])
+            e.acceptProposedAction()
+
+    def attach_clicked(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Send a file")
+        if name:
+            self.composer.offer_file(Path(name))
 
     # -- the conversation ---------------------------------------------------------------------
 

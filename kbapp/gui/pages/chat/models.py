@@ -13,8 +13,11 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt
+from PySide6.QtGui import QColor, QFont
 
+from ... import theme
+from ...list_models import ItemListModel
 from ...models import ObjectRole
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -317,3 +320,31 @@ class TimelineModel(KeyedListModel):
         if role == ObjectRole:
             return ln
         return None
+
+
+class ConvListStyled(ConvListModel):
+    """Headers small and bold, unread conversations bold, muted ones faint."""
+
+    def data(self, index, role=Qt.DisplayRole):
+        it = self.item(index.row()) if index.isValid() else None
+        if it is not None and role == Qt.FontRole:
+            f = QFont()
+            f.setBold(it.header or bool(it.conv.unread))
+            if it.header:
+                f.setPixelSize(11)
+            return f
+        if it is not None and role == Qt.SizeHintRole:
+            return QSize(0, 30 if it.header else 28)
+        if it is not None and role == Qt.ForegroundRole:
+            tok = "text-faint" if it.header or it.conv.muted else "text"
+            return QColor(theme.colour(tok))
+        if it is not None and role == Qt.DisplayRole and not it.header and it.mentions:
+            return super().data(index, role) + f"  @{it.mentions}"
+        if it is not None and role == Qt.DisplayRole and it.header:
+            return ("▸  " if it.collapsed else "▾  ") + it.group.upper()
+        return super().data(index, role)
+
+
+class SearchModel(ItemListModel):
+    def display(self, hit) -> str:
+        return f"{hit.conv} · {hit.sender}: {hit.snippet or hit.text}"

@@ -12,58 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QEvent, QModelIndex, QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLineEdit, QListView, QMenu, QPushButton,
+from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLineEdit, QListView, QMenu, QPushButton,
                                QSplitter, QVBoxLayout)
 
 from kbapp.client.chat.models import ChatMessagesChanged, ChatOutboxChanged
 from kbapp.core import errors
 
-from ... import ops, theme
-from ...list_models import ItemListModel
+from ... import ops
 from ...models import ObjectRole
 from ...plain import plain_tip
 from ...widgets import Banner, label
 from ..base import Page
 from .actions import ChatActions
-from .composer import Composer, files_of
-from .models import ConvListModel, TimelineModel, build_lines, conv_items, dm_title
+from .composer import Composer
+from .members import member_badges, warning_text
+from .models import ConvListStyled, SearchModel, TimelineModel, build_lines, conv_items, dm_title
 from .newchat import NewChatDialog
 from .panels import InfoPanel, ThreadPanel, timeline_view
 
-class ConvListStyled(ConvListModel):
-    """Headers small and bold, unread conversations bold, muted ones faint."""
-
-    def data(self, index, role=Qt.DisplayRole):
-        it = self.item(index.row()) if index.isValid() else None
-        if it is not None and role == Qt.FontRole:
-            f = QFont()
-            f.setBold(it.header or bool(it.conv.unread))
-            if it.header:
-                f.setPixelSize(11)
-            return f
-        if it is not None and role == Qt.SizeHintRole:
-            return QSize(0, 30 if it.header else 28)
-        if it is not None and role == Qt.ForegroundRole:
-            tok = "text-faint" if it.header or it.conv.muted else "text"
-            return QColor(theme.colour(tok))
-        if it is not None and role == Qt.DisplayRole and not it.header and it.mentions:
-            return super().data(index, role) + f"  @{it.mentions}"
-        if it is not None and role == Qt.DisplayRole and it.header:
-            return ("▸  " if it.collapsed else "▾  ") + it.group.upper()
-        return super().data(index, role)
-
-
-class SearchModel(ItemListModel):
-    def display(self, hit) -> str:
-        return f"{hit.conv} · {hit.sender}: {hit.snippet or hit.text}"
-
-
-class ChatPage(Page, ChatActions):
+class ChatPage(ChatActions, Page):
     def __init__(self, session, bridge, tray=None, parent=None):
         super().__init__("Chat", parent=parent)
         self.app = session.app
@@ -501,22 +471,21 @@ class ChatPage(Page, ChatActions):
         if view is None:
             return
 
+        senders = {ln.msg.sender for ln in self.model.items if ln.msg is not None and ln.msg.sender}
+
         async def work():
-            team = await self.app.list_members(view.team_id)
+            members, team_error = await member_badges(self.app, view, senders, self.me)
             chans = [c.channel for c in await self.app.chat.conversations() if c.team_id == view.team_id]
-            return team, chans
+            return members, team_error, chans
 
         def done(got) -> None:
-            team, chans = got
+            members, team_error, chans = got
             if conv_id != self.current:
                 return
-            self.members = list(team.members)
+            self.members = members
             self.badges = {m.username: m.badge for m in self.members}
-            broken = [m for m in self.members if m.badge == "broken"]
-            if broken:
-                self.warning.show_message("error", "Identity warning",
-                                          ", ".join(f"{m.username}: {m.reason or 'did not verify'}" for m in broken)
-                                          + " (their messages may not be theirs)")
+            if text := warning_text(members, team_error):
+                self.warning.show_message("error", "Identity warning", text)
             self.composer.edit.members = [m.username for m in self.members if m.username != self.me]
             self.composer.edit.channels = [c for c in chans if view.kind == "team"]
             self.thread.composer.edit.members = self.composer.edit.members
@@ -535,21 +504,6 @@ class ChatPage(Page, ChatActions):
         self.info.show()
 
     # -- drops, search, new chat ---------------------------------------------------------------
-
-    def dragEnterEvent(self, e) -> None:
-        if self.current and (e.mimeData().hasUrls() or e.mimeData().hasImage()):
-            e.acceptProposedAction()
-
-    def dropEvent(self, e) -> None:
-        files = files_of(e.mimeData())
-        if self.current and files:
-            self.composer.offer_file(files[0])
-            e.acceptProposedAction()
-
-    def attach_clicked(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Send a file")
-        if name:
-            self.composer.offer_file(Path(name))
 
     @qasync.asyncSlot()
     async def search_clicked(self) -> None:
