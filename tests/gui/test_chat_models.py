@@ -124,3 +124,19 @@ def test_painted_rows_draw_plain_text_and_problem_lines(qtbot, qloop, monkeypatc
     ln = model.index(3).data(ObjectRole)
     parts = layout(QRect(0, 0, 700, 200), ln, view.font())
     assert d.hit(QRect(0, 0, 700, 200), ln, parts.retry.center().toPointF(), view.font()) == ("retry", "o1")
+
+
+def test_links_open_from_the_menu_that_shows_their_real_target(qloop):
+    """A link written as markup opens nowhere by itself; the message's menu names the real
+    target in full (an '&' is not taken for a keyboard accelerator)."""
+    from types import SimpleNamespace
+
+    from kbapp.gui.pages.chat.actions import ChatActions, links
+    from kbapp.gui.pages.chat.models import Line
+
+    text = '<a href="http://evil.example/?a=1&b=2">https://bank.example</a>'
+    assert links(text) == ["http://evil.example/?a=1&b=2", "https://bank.example"]
+    page = SimpleNamespace()
+    ln = Line("m:1", msg(1, "bob", text))
+    menu = [a[0] for a in ChatActions.menu_actions(page, ln) if a]
+    assert "Open link: http://evil.example/?a=1&&b=2" in menu and "Open link: https://bank.example" in menu

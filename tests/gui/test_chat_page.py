@@ -277,3 +277,48 @@ def test_a_sender_whose_identity_broke_is_flagged(qtbot, alice_window, make_wind
     qtbot.waitUntil(lambda: (ln := line_with(a, "it is really me")) is not None and ln.badge == "broken",
                     timeout=TIMEOUT_MS)
     assert "did not verify" in a.model.index_of_msg(line_with(a, "it is really me").msg.msg_id).data(Qt.ToolTipRole)
+
+
+def test_new_conversation_shows_who_before_anything_is_sent(qtbot, alice_window, run):
+    wa, _url = alice_window
+    qtbot.waitUntil(lambda: wa.shell is not None and wa.shell.chat.loaded, timeout=TIMEOUT_MS)
+    wa.shell.go("chat")
+    a = wa.shell.chat
+    qtbot.mouseClick(a.new_button, Qt.LeftButton)
+    dlg = a.new_dialog
+    qtbot.keyClicks(dlg.edit, "nobody-here")
+    qtbot.mouseClick(dlg.lookup, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dlg.banner.isVisible(), timeout=TIMEOUT_MS)
+    assert not dlg.start.isEnabled()
+    dlg.edit.clear()
+    qtbot.keyClicks(dlg.edit, "bob")
+    qtbot.keyClick(dlg.edit, Qt.Key_Return)                # Enter looks up
+    qtbot.waitUntil(dlg.start.isEnabled, timeout=TIMEOUT_MS)
+    assert dlg.who.text().startswith("✓ bob is bob, verified (")
+    assert not any(c.name == "alice,bob" for c in a.convs)  # nothing made yet
+    dlg.edit.setText("bob ")                                 # edited: look up again first
+    assert not dlg.start.isEnabled()
+    qtbot.mouseClick(dlg.lookup, Qt.LeftButton)
+    qtbot.waitUntil(dlg.start.isEnabled, timeout=TIMEOUT_MS)
+    qtbot.mouseClick(dlg.start, Qt.LeftButton)
+    qtbot.waitUntil(lambda: a.current_view is not None and a.current_view.name == "alice,bob", timeout=TIMEOUT_MS)
+    assert a.conv_title.text() == "bob"
+
+
+def test_an_upload_can_be_cancelled(qtbot, alice_window, run):
+    wa, _url = alice_window
+    qtbot.waitUntil(lambda: wa.shell is not None and wa.shell.chat.loaded, timeout=TIMEOUT_MS)
+    wa.shell.go("chat")
+    a = wa.shell.chat
+    open_dm(qtbot, run, a, "alice,bob")
+    big = tmp = wa.app.ctx.home / "big.bin"
+    with open(tmp, "wb") as f:
+        f.truncate(96 * 1024 * 1024)                   # big enough to be caught in flight
+    a.composer.offer_file(big)
+    qtbot.mouseClick(a.composer.file_send, Qt.LeftButton)
+    qtbot.waitUntil(lambda: a.composer.progress.value() > 0, timeout=TIMEOUT_MS)
+    qtbot.mouseClick(a.composer.file_cancel, Qt.LeftButton)
+    qtbot.waitUntil(lambda: a._upload.done(), timeout=TIMEOUT_MS)
+    assert a._upload.cancelled() and not a.composer.file_bar.isVisible()
+    qtbot.wait(500)
+    assert not any(ln.msg and ln.msg.type == "attachment" for ln in lines(a))

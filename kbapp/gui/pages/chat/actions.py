@@ -9,9 +9,11 @@ the timeline: the page never edits its rows by hand.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
-from PySide6.QtGui import QGuiApplication, QTextCursor
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from kbapp.client.chat.models import ChatOutboxChanged
@@ -20,6 +22,15 @@ from ... import ops
 from ...models import ObjectRole
 from .composer import files_of
 from .models import build_lines
+
+_URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
+
+
+def links(text: str) -> list[str]:
+    """http(s) links in a message, as typed (trailing punctuation left out): shown in full in
+    the message's menu, so what opens is what you read."""
+    return [u.rstrip(".,;:!?)]}") for u in _URL.findall(text or "")]
+
 
 REACTIONS = ("👍", "❤️", "😂", "🎉", "😮", "😢", "👀", "✅")
 
@@ -259,6 +270,8 @@ class ChatActions:
             acts.append(None)
         if m.text:
             acts.append(("Copy text", lambda: QGuiApplication.clipboard().setText(m.text)))
+            for url in links(m.text)[:5]:     # the real target, opened only on this click
+                acts.append((f"Open link: {url}".replace("&", "&&"), lambda url=url: QDesktopServices.openUrl(QUrl(url))))
         if m.outbox_id and m.msg_id is None:
             acts.append(("Retry now", lambda: self.retry(m.outbox_id)))
             acts.append(("Delete (never send)", lambda: self.discard(m.outbox_id)))
