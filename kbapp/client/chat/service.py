@@ -115,7 +115,10 @@ class ChatService(SyncMixin):
                 continue
             if name.kind == "implicit" and c.team_name == name.team:
                 return c
-            if name.kind == "team" and c.team_name == name.team and name.channel in (c.channel, c.conv_id):
+            if name.kind != "team" or c.team_name != name.team:
+                continue
+            general = c.conv_id == names.general_ids(c.team_id)[0]
+            if general if name.channel == names.GENERAL else name.channel in (c.channel, c.conv_id) and not general:
                 return c
         return None
 
@@ -387,7 +390,7 @@ class ChatService(SyncMixin):
         conv_id = ids.conv_id_hex(view.team_id, ids.TOPIC_TYPE_CHAT, topic_id)
         row = await self.store.aio.put_conv(ConvRow(conv_id=conv_id, team_id=view.team_id,
                                                     topic_type=ids.TOPIC_TYPE_CHAT, topic_id=topic_id.hex(),
-                                                    kind="team", team_name=view.name))
+                                                    kind="team", team_name=view.name, channel=cn.channel))
         body = self._body("metadata", name=cn.channel, topic=topic)
         res = await self._enqueue(row, body)
         if res.state != "sent":
