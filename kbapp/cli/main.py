@@ -35,6 +35,7 @@ BENCHES = {
     "server-load": "kbapp.bench.server_load:run_server_load_bench",
     "chat-attach": "kbapp.bench.chat_attach:run_chat_attach_bench",
     "chat": "kbapp.bench.chat:run_chat_bench",
+    "chat-gui": "kbapp.bench.chat_gui:run_chat_gui_bench",
 }
 
 

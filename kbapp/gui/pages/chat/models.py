@@ -119,6 +119,15 @@ class KeyedListModel(QAbstractListModel):
                 self.items = old + list(new[len(old):])
                 self.endInsertRows()
             return
+        try:                                       # a window sliding on: rows gone at the top
+            k = ok.index(nk[0])
+        except ValueError:
+            k = -1
+        if k > 0 and nk[:len(ok) - k] == ok[k:]:
+            self.beginRemoveRows(QModelIndex(), 0, k - 1)
+            del self.items[:k]
+            self.endRemoveRows()
+            return self.set_items(new)
         ops = difflib.SequenceMatcher(None, ok, nk, autojunk=False).get_opcodes()
         for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: earlier indexes stay valid
             if tag == "equal":

@@ -378,6 +378,7 @@ class ChatPage(ChatActions, Page):
             bottom = False
             if conv_id not in self._dirty:
                 return
+            await asyncio.sleep(0.05)     # a burst of arrivals: one more read for all of them
 
     def _apply(self, tl, th, bottom: bool) -> None:
         sb = self.timeline.verticalScrollBar()
