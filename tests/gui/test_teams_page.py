@@ -395,7 +395,7 @@ def test_chores_run_after_login_and_when_the_teams_page_opens(qtbot, make_window
     run(open_team_with_a_joiner(alice_home, bob_home, "door"))
     w = make_window(alice_home)
     page = w.shell.teams
-    qtbot.waitUntil(lambda: page._chores is not None and page._chores.done(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: page.chores.last is not None and page.chores.last.done(), timeout=TIMEOUT_MS)
     assert not page.loaded and w.shell.current_key() == "people"      # the page never opened
     assert roles_of(run(w.app.team("door"))) == {"alice": "owner", "bob": "writer"}
 
@@ -447,7 +447,7 @@ def test_a_team_push_hint_runs_that_teams_chores(qtbot, alice_window, tmp_path, 
 
     w, _url = alice_window
     page = w.shell.teams
-    qtbot.waitUntil(lambda: page._chores is not None and page._chores.done(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: page.chores.last is not None and page.chores.last.done(), timeout=TIMEOUT_MS)
     tid = run(w.app.create_team("bell")).team_id
     run(w.app.team_settings("bell", open=True, default_role="reader"))
     qtbot.waitUntil(lambda: w.app.sync.state.value == "online" and f"team:{tid}" in w.app.sync.topics,

@@ -7,9 +7,9 @@ from the start (list_teams finds and verifies them).
 Every team shown was played back from its whole chain and checked against the
 transparency log by the facade (client/teams.py). Loading posts nothing: the
 admin chores (add open-team joiners, rotate after a leave) are the housekeeper's,
-run through ops.run after login, each time the page opens and, for one team, when a
-push hint names it (the page listens from login on, opened or not); what they change
-comes back as TeamChanged / TeamKeyRotated and the page reloads. Buttons you may
+asked for by gui/team_chores.py after login, each time the page opens and, for one
+team, when a push hint names it (from login on, the page opened or not); what they
+change comes back as TeamChanged / TeamKeyRotated and the page reloads. Buttons you may
 not use stay visible but disabled, with the reason as tooltip and in a line of
 text. The page reloads on TeamChanged / TeamKeyRotated (through the bridge).
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 
 import qasync
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer
@@ -28,7 +27,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QVBoxLayout, QWidget)
 
 from kbapp.client.events import TeamChanged, TeamKeyRotated
-from kbapp.client.sync import PushHint, PushResync
 from kbapp.core import errors
 
 from .. import ops, theme
@@ -37,6 +35,7 @@ from ..dialogs import confirm, unlock_keys, wait_finished
 from ..models import ObjectRole
 from ..plain import plain_tip
 from ..dialog_runner import run_dialog
+from ..team_chores import TeamChores
 from ..team_dialogs import MemberDialog, NameDialog
 from ..team_models import (ROLE_ORDER, InviteModel, JoinRequestModel, NameRole, TeamMemberModel, TeamTreeModel,
                            is_admin_role)
@@ -44,9 +43,7 @@ from ..widgets import IconLabel, card, fit_table, flash_text, label
 from .base import Page
 
 REFRESH_DELAY_MS = 150   # events arriving together cause one reload
-CHORE_HINTS = frozenset({"chain", "request", "acceptance"})   # push hint kinds that may make a chore due
 _actions = itertools.count(1)
-log = logging.getLogger(__name__)
 
 
 def a_role(role: str) -> str:
@@ -73,7 +70,6 @@ class TeamsPage(Page):
         self._select: str | None = None
         self._ops = 0
         self._closed = False
-        self._chores: asyncio.Task | None = None   # the housekeeper's pass, while it runs
 
         self.join_button = QPushButton("Join a team…")
         self.join_button.setObjectName("joinTeamButton")
@@ -150,8 +146,7 @@ class TeamsPage(Page):
         self._timer.timeout.connect(self.refresh_clicked)
         bridge.listen(TeamChanged, self._team_event, owner=self)
         bridge.listen(TeamKeyRotated, self._team_event, owner=self)
-        bridge.listen(PushHint, self._push_hint, owner=self)
-        bridge.listen(PushResync, self._push_resync, owner=self)
+        self.chores = TeamChores(self, self.app, bridge, changed=self._chores_changed)   # after login, on hints
         theme.current().changed.connect(self._retint)
         self._retint()
         self._show(None)
@@ -356,31 +351,11 @@ class TeamsPage(Page):
         self.run_chores()
 
     def run_chores(self) -> asyncio.Task | None:
-        """The housekeeper's pass over our teams, in the background; when it did something an
-        opened page reloads. Failures are logged, not shown: the page's own load says what is
-        wrong with a team."""
-        if self._closed:
-            return None
-        self._chores = ops.run(self, self.app.housekeeper.run_once, key="chores", busy=self.busy, cursor=False,
-                               on_done=self._chores_done, on_error=lambda e: log.info("team chores: %s", e))
-        return self._chores
+        """The housekeeper's pass over our teams, in the background (gui/team_chores.py)."""
+        return self.chores.run_all()
 
-    def _push_hint(self, ev: PushHint) -> None:
-        """The server says a team changed (a link, a join request, an accepted invite): the
-        housekeeper's pass on that one team, in the background (sync.py only reloads it)."""
-        kind, _, ident = ev.topic.partition(":")
-        if kind != "team" or ev.kind not in CHORE_HINTS or self._closed:
-            return
-        ops.run(self, lambda: self.app.housekeeper.team(ident), key=("chores", ident), busy=self.busy,
-                cursor=False, on_done=lambda got: self._chores_done(got[1]),
-                on_error=lambda e: log.info("team chores on a push hint: %s", e))
-
-    def _push_resync(self, _ev: PushResync) -> None:
-        """Hints were lost while we were away: every team's chores may be due."""
-        self.run_chores()
-
-    def _chores_done(self, done) -> None:
-        if done and self.loaded:
+    def _chores_changed(self) -> None:
+        if self.loaded:
             self.refresh_clicked()   # a reload running meanwhile may have read the team before
 
     def current_name(self) -> str | None:
@@ -398,8 +373,7 @@ class TeamsPage(Page):
         self._closed = True
         self._timer.stop()
         self._seq += 1
-        if self._chores is not None and not self._chores.done():
-            self._chores.cancel()     # the profile closes under it; the next start runs them again
+        self.chores.close()
 
     @qasync.asyncSlot()
     async def refresh_clicked(self) -> None:
