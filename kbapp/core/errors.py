@@ -588,3 +588,5 @@ from .errors_chat import *  # noqa: E402,F401,F403
 from .errors_blobs import *  # noqa: E402,F401,F403
 # Exploding messages' ephemeral key errors live in errors_ephemeral.py (size rule), the same way.
 from .errors_ephemeral import *  # noqa: E402,F401,F403
+# Encrypted folders' errors live in errors_fs.py (size rule), the same way.
+from .errors_fs import *  # noqa: E402,F401,F403
