@@ -128,11 +128,12 @@ def _scroll(view, model, rows: int) -> dict:
         frames.append(time.perf_counter() - t)
         v += step
     grown = _rss_mb() - before
+    worst = max(range(len(frames)), key=frames.__getitem__) if frames else -1
     fr = sorted(f * 1000 for f in frames)
     return {"rows": model.rowCount(), "load_ms": round(load_s * 1000, 1), "frames": len(fr),
             "max_frame_ms": round(fr[-1], 1) if fr else 0.0,
             "p99_frame_ms": round(fr[int(len(fr) * 0.99) - 1], 1) if fr else 0.0,
-            "memory_growth_mb": round(grown, 1)}
+            "slowest_frame_index": worst, "memory_growth_mb": round(grown, 1)}
 
 
 def run_all(quick: bool) -> dict:
