@@ -78,7 +78,8 @@ def _requests_in_process(url: str, token: str, team_id: str, topics: list, concu
             await asyncio.gather(*(loop(k, t0 + seconds) for k in range(concurrency)))
             wall = time.perf_counter() - t0
         ms.sort()
-        return {"ok": done[0], "warm": warm, "refused": codes, "wall_s": wall, "p50_ms": round(pct(ms or [0.0], 0.5), 2),
+        return {"ok": done[0], "warm": warm, "refused": codes, "wall_s": wall,
+                "p50_ms": round(pct(ms or [0.0], 0.5), 2),
                 "p99_ms": round(pct(ms or [0.0], 0.99), 2)}
     return asyncio.run(run())
 
@@ -90,7 +91,8 @@ class _Listener:
         self.url, self.team_id, self.token, self.address = url, team_id, token, address
         self.hints, self.closed, self.ready = 0, False, asyncio.Event()
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self) -> None:
+        """Until cancelled (a receive is never cut short by a timeout: that could lose a frame)."""
         import httpx
         from httpx_ws import aconnect_ws
 
@@ -98,11 +100,11 @@ class _Listener:
         async with httpx.AsyncClient(transport=transport, timeout=30) as client:
             async with aconnect_ws(f"{self.url}/v1/push?topics=team:{self.team_id}", client,
                                    headers={"Authorization": self.token}) as ws:
-                while not stop.is_set():
+                while True:
                     try:
-                        frame = await asyncio.wait_for(ws.receive_json(), 0.25)
-                    except asyncio.TimeoutError:
-                        continue
+                        frame = await ws.receive_json()
+                    except asyncio.CancelledError:
+                        raise
                     except Exception:  # noqa: BLE001 - the server closed us (a slow reader): counted
                         self.closed = True
                         return
@@ -112,6 +114,18 @@ class _Listener:
                         self.hints += 1
 
 
+async def _all_ready(listeners: list, tasks: list, timeout: float = 60.0) -> None:
+    """Every listener heard `ready`; a connection refused or failed says why."""
+    deadline = time.monotonic() + timeout
+    while not all(x.ready.is_set() for x in listeners):
+        failed = [t for t in tasks if t.done()]
+        if failed:
+            raise RuntimeError(f"bench: {len(failed)} push listeners failed: {failed[0].exception()!r}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bench: {sum(x.ready.is_set() for x in listeners)} of {len(listeners)} push listeners connected")
+        await asyncio.sleep(0.05)
+
+
 async def run_load(url: str, tmp, alice, sizes, log) -> dict:
     """Listener accounts join alice's team; listeners connect; the baseline, then the posts."""
     from kbapp.bench.chat import _open_app
@@ -119,7 +133,7 @@ async def run_load(url: str, tmp, alice, sizes, log) -> dict:
     n_acc = -(-sizes.listeners // PER_ACCOUNT)
     team = f"load{os.urandom(3).hex()}"
     team_id = (await alice.create_team(team)).team_id
-    apps = []
+    apps, tasks = [], []
     try:
         for i in range(n_acc):
             app = await _open_app(tmp, f"listener{i}", url)
@@ -129,37 +143,42 @@ async def run_load(url: str, tmp, alice, sizes, log) -> dict:
         poster = await alice.api.read_tokens.header()
         listeners = [_Listener(url, team_id, tokens[i // PER_ACCOUNT], f"127.0.0.{2 + i // PER_ADDRESS}")
                      for i in range(sizes.listeners)]
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(x.run(stop)) for x in listeners]
-        await asyncio.wait_for(asyncio.gather(*(x.ready.wait() for x in listeners)), 60)
-        topics = [os.urandom(16).hex() for _ in range(CHANNELS)]
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        loop = asyncio.get_running_loop()
-        try:
-            log("  baseline: GET /v1/server...")
-            base = await loop.run_in_executor(pool, _requests_in_process, url, poster, team_id, topics,
-                                              sizes.posters, sizes.load_s, "get")
-            log("  posting...")
-            posts = await loop.run_in_executor(pool, _requests_in_process, url, poster, team_id, topics,
-                                               sizes.posters, sizes.load_s, "post")
-        finally:
-            pool.shutdown()
+        tasks = [asyncio.create_task(x.run()) for x in listeners]
+        await _all_ready(listeners, tasks)
+        base, posts = await _apart(url, poster, team_id, sizes, log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:        # the fan-out drains (hints still queued at the server)
-            expected = sum(1 for x in listeners if not x.closed)
-            got = sum(x.hints for x in listeners)
-            if got >= expected * (posts["ok"] + posts["warm"]) or all(x.closed for x in listeners):
+            expected = sum(1 for x in listeners if not x.closed) * (posts["ok"] + posts["warm"])
+            if sum(x.hints for x in listeners) >= expected:
                 break
             await asyncio.sleep(0.2)
-        stop.set()
+    finally:
+        for t in tasks:
+            t.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
-    finally:
         for app in apps:
             await app.close()
     return {"base": base, "posts": posts, "listeners": len(listeners),
             "closed": sum(1 for x in listeners if x.closed), "hints_received": sum(x.hints for x in listeners),
             "accounts": n_acc, "addresses": -(-sizes.listeners // PER_ADDRESS)}
+
+
+async def _apart(url: str, token: str, team_id: str, sizes, log) -> tuple[dict, dict]:
+    """The baseline, then the posts, each from the posters' own process."""
+    topics = [os.urandom(16).hex() for _ in range(CHANNELS)]
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    loop = asyncio.get_running_loop()
+    try:
+        log("  baseline: GET /v1/server...")
+        base = await loop.run_in_executor(pool, _requests_in_process, url, token, team_id, topics,
+                                          sizes.posters, sizes.load_s, "get")
+        log("  posting...")
+        posts = await loop.run_in_executor(pool, _requests_in_process, url, token, team_id, topics,
+                                           sizes.posters, sizes.load_s, "post")
+    finally:
+        pool.shutdown()
+    return base, posts
 
 
 def load_results(load: dict, sizes) -> list:
@@ -170,7 +189,8 @@ def load_results(load: dict, sizes) -> list:
     details = {"posted": posts["ok"], "seconds": round(posts["wall_s"], 2), "refused": posts["refused"],
                "post_p50_ms": posts["p50_ms"], "post_p99_ms": posts["p99_ms"], "gets": base["ok"],
                "get_p50_ms": base["p50_ms"], "listeners": load["listeners"], "listeners_closed": load["closed"],
-               "hints_received": load["hints_received"], "hints_expected": (posts["ok"] + posts["warm"]) * open_listeners,
+               "hints_received": load["hints_received"],
+               "hints_expected": (posts["ok"] + posts["warm"]) * open_listeners,
                "accounts": load["accounts"], "addresses": load["addresses"], "posters": sizes.posters,
                "channels": CHANNELS}
     what = (f"trivial GET /v1/server requests/s, same process, {sizes.posters} concurrent, "

@@ -45,13 +45,8 @@ def _senders(judge: ConversationJudge, wires: list) -> dict[str, tuple[set, int]
     chains to have before judging, and how recent they must be."""
     out: dict[str, tuple[set, int]] = {}
     for w in wires:
-        try:
-            d = chat_seal.decode_wire(w)
-            keys = judge.keys.get(d.get("key_gen"))
-            if keys is None:
-                continue
-            h = chat_seal.open_header(d["header"], keys.header).header
-        except (errors.KbappError, TypeError, AttributeError):
+        h = judge.opened(w)                 # opened and checked once per sync: feed() reuses it
+        if h is None:
             continue
         kids, size = out.get(h.uid, (set(), 0))
         kids.add(h.kid)

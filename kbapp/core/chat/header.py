@@ -76,6 +76,9 @@ class Header:
 
 
 FIELDS = tuple(Header.__dataclass_fields__)
+FIELD_SET = frozenset(FIELDS)
+SORTED_FIELDS = sorted(FIELDS)
+SORTED_EPHEMERAL = ["ek_gen", "lifetime"]
 
 
 def _bad(msg: str) -> BadChatMessage:
@@ -123,7 +126,7 @@ def _ephemeral(v: object) -> dict | None:
 
 def check_header(m: object) -> Header:
     """A Header from a map with exactly the right fields and types; BadChatMessage otherwise."""
-    if not isinstance(m, dict) or set(m) != set(FIELDS):
+    if not isinstance(m, dict) or m.keys() != FIELD_SET:
         raise _bad(f"a header has exactly the fields {sorted(FIELDS)}")
     if m["v"] != VERSION or type(m["v"]) is not int:
         raise _bad(f"unknown header version {m['v']!r}")
@@ -216,6 +219,9 @@ def parse_header(data: bytes) -> Header:
     except EncodingError as e:
         raise _bad(str(e)) from None
     h = check_header(m)
-    if pack_header(h) != bytes(data):
+    # canonical = keys in sorted order (the map's order as decoded), then the same bytes when
+    # packed again: what pack_header(h) == data checks, without building the map anew
+    eph = m["ephemeral"]
+    if list(m) != SORTED_FIELDS or (eph is not None and list(eph) != SORTED_EPHEMERAL) or pack(m) != data:
         raise _bad("not the canonical encoding")
     return h

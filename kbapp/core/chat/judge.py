@@ -13,22 +13,24 @@ from __future__ import annotations
 
 from typing import Callable, Container, Iterable, Mapping
 
+from ..encoding import b64decode
 from ..errors import (BadBody, BadChatMessage, ChatError, CheckpointRollback, DuplicateMessageId, ForgedSupersede,
                       ForkedCheckpoint, HintMismatch, MessageOrder, PrevMismatch, ReplayedMessage, RevokedSenderKey,
-                      SenderNotMember, StaleKeyGeneration, UnknownKeyGeneration, UnknownTeamState, Withheld,
-                      WrongConversation)
+                      EncodingError, SenderNotMember, StaleKeyGeneration, UnknownKeyGeneration, UnknownTeamState,
+                      Withheld, WrongConversation)
 from ..teams.state import Role, SigPoint, TeamState
 from .body import MAX_MSG_ID
 from .header import Header
 from .ids import conv_id_bytes
-from .seal import OVERHEAD, ConvKeys, body_hash, decode_wire, exploding_body_key, header_hash, hints_of, \
-    open_body, open_header
+from .seal import (MAX_SEALED_HEADER, OVERHEAD, ConvKeys, body_hash, decode_wire, exploding_body_key, header_hash,
+                   hints_of, open_body, open_header)
 from .state import (BAD, DELETED, EXPLODED, HISTORY_DELETED, NO_KEY, OK, SUPERSEDED, WITHHELD, JudgeState,
                     MsgInfo, Verdict)
 
 KeyAt = Callable[[str, str, SigPoint], "int | None"]
 CONTENT = frozenset({"text", "attachment"})          # what reactions, edits and pins aim at
 UNDELETABLE = frozenset({"delete", "delete_history"})
+MEMO = 4096                                          # opened headers kept between opened() and feed()
 
 
 class ConversationJudge:
@@ -43,11 +45,13 @@ class ConversationJudge:
         self.now = now
         self.ek_keys = dict(ek_keys or {})
         self.state = state or JudgeState()
+        self._opened: dict[tuple[bytes, bytes], tuple[Header, bytes]] = {}   # see opened()
         self.update_team(team, chat_keys)
 
     def update_team(self, team: TeamState, chat_keys: Mapping[int, bytes]) -> None:
         """A newer verified team chain (and its keys): after a reload for UnknownTeamState."""
         self.team = team
+        self._in_force: dict[int, int] = {}         # team seqno -> key generation in force then
         self.keys = {g: ConvKeys.derive(k, self.conv_id) for g, k in chat_keys.items()}
 
     # -- the feed ------------------------------------------------------------------
@@ -88,7 +92,7 @@ class ConversationJudge:
         return Verdict(msg_id, status, h, hh, body, err, covers, gap)
 
     # -- rule 1: the header opens, is signed, and belongs here ---------------------
-    def _rule1_open(self, w: dict) -> tuple[Header, bytes]:
+    def _rule1_open(self, w: dict, *, keep: bool = False) -> tuple[Header, bytes]:
         if w.get("v") != 1:
             raise BadChatMessage(f"unknown message version {w.get('v')!r}")
         if w.get("conv_id") != self.conv_id.hex():
@@ -97,8 +101,13 @@ class ConversationJudge:
         keys = self.keys.get(gen) if type(gen) is int else None
         if keys is None:
             raise UnknownKeyGeneration(f"no team key generation {gen!r} for this conversation")
-        opened = open_header(w["header"], keys.header)
-        return opened.header, header_hash(w["header"])
+        memo = (keys.header, w["header"])
+        hit = self._opened.get(memo) if keep else self._opened.pop(memo, None)
+        if hit is None:
+            hit = open_header(w["header"], keys.header).header, header_hash(w["header"])
+            if keep and len(self._opened) < MEMO:
+                self._opened[memo] = hit
+        return hit
 
     def _rule1_fields(self, w: dict, h: Header) -> None:
         if h.conv_id != self.conv_id or h.team_id.hex() != self.team.id:
@@ -108,7 +117,10 @@ class ConversationJudge:
             raise HintMismatch("a server-visible hint differs from the signed header")
         if h.team_seqno > self.team.seqno:
             raise UnknownTeamState(f"team seqno {h.team_seqno} is beyond our verified {self.team.seqno}")
-        in_force = max((p.generation for p in self.team.ptks.values() if p.seqno <= h.team_seqno), default=0)
+        in_force = self._in_force.get(h.team_seqno)
+        if in_force is None:
+            in_force = self._in_force[h.team_seqno] = max(
+                (p.generation for p in self.team.ptks.values() if p.seqno <= h.team_seqno), default=0)
         if h.key_gen not in self.team.ptks or h.key_gen > in_force:
             raise UnknownKeyGeneration(f"key generation {h.key_gen} did not exist at team seqno {h.team_seqno}")
         if h.key_gen < in_force:
@@ -233,14 +245,27 @@ class ConversationJudge:
         """[msg_id, header_hash] of the last n valid messages: what a new message should name."""
         return [[i, self.state.hashes[i]] for i in sorted(self.state.valid)[-n:]]
 
+    def opened(self, wire: object) -> Header | None:
+        """The header of a served message if it opens, is signed and belongs here (None if not):
+        what the client looks at before feeding (whose chains, which checkpoints). The answer is
+        kept until feed() takes it, so each header is opened and its signature checked once per
+        sync; a pure function of (key, sealed bytes), so keeping it weakens nothing."""
+        if not isinstance(wire, dict):
+            return None
+        try:
+            w = {"v": wire.get("v"), "conv_id": wire.get("conv_id"), "key_gen": wire.get("key_gen"),
+                 "header": b64decode(wire.get("header"), max_size=MAX_SEALED_HEADER)}
+            return self._rule1_open(w, keep=True)[0]
+        except (ChatError, EncodingError):
+            return None
+
     def needs(self, wires: Iterable[dict]) -> tuple[int, set[tuple[int, bytes]]]:
         """(highest team seqno, checkpoints not known good) named by the headers that open:
         what to reload and check against the log (logview.roots_in_log) before feeding."""
         seqno, unknown = 0, set()
         for wire in wires:
-            try:
-                h, _ = self._rule1_open(decode_wire(wire))
-            except ChatError:
+            h = self.opened(wire)
+            if h is None:
                 continue
             seqno = max(seqno, h.team_seqno)
             if tuple(h.checkpoint) not in self.known:
