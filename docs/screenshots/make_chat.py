@@ -7,13 +7,15 @@ Run under a virtual X server, like make.py:
 In a throwaway folder: alice's window runs the embedded server; bob and carol are
 clients on their own profiles (in this process). alice makes acme with both and a
 #design channel; they talk in #general (a reply, reactions, a thread) and bob writes
-to alice directly (with a file). Everything reaches alice's window the way it would on
+to alice directly (with a file); in #design the server withholds the body of one of
+carol's messages, which alice's window shows as withheld. Everything else reaches alice's window the way it would on
 a real desk: pushed by the server, verified and stored by her engine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -109,6 +111,25 @@ async def main() -> None:
     shoot(window, "chat-thread")
 
     page.close_thread()
+    # the server withholds a body: alice's push channel is off while carol writes in #design,
+    # the server's database loses the body of one message, then alice opens #design
+    await app.sync.stop()
+    await carol.chat.send("acme#design", "Here are the new mock-ups for the settings page.")
+    hidden = await carol.chat.send("acme#design", "I would pick the second one: it reads better.")
+    await bob.chat.read("acme#design", sync=True)
+    await bob.chat.send("acme#design", "Agreed, the second one.")
+    conv_id = (await carol.chat.conv("acme#design")).conv_id
+    db = sqlite3.connect(window.session.embedded_dir() / "server.sqlite3")
+    db.execute("UPDATE chat_messages SET body = NULL WHERE conv_id = ? AND msg_id = ?", (conv_id, hidden.msg_id))
+    db.commit()
+    db.close()
+    await page.open_named("acme#design")
+    await until(lambda: any(ln.msg is not None and ln.msg.status == "withheld" for ln in page.model.items), 30)
+    await settle(0.8)
+    shoot(window, "chat-withheld")
+    app.sync.start()
+
+    await page.open_named("acme#general")
     theme.current().set_choice("dark")
     page.toggle_info()
     await settle(0.8)

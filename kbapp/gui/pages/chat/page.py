@@ -116,6 +116,7 @@ class ChatPage(ChatActions, Page):
         self.conv_title = label("", "name")
         self.conv_title.setObjectName("convTitle")
         head.addWidget(self.conv_title)
+        head.addSpacing(12)
         self.conv_topic = label("", "muted")
         self.conv_topic.setObjectName("convTopic")
         head.addWidget(self.conv_topic, 1)
