@@ -134,6 +134,8 @@ def _sent(res) -> str:
         return f"sent #{res.msg_id} to {res.conv}"
     if res.state == "pending":
         return f"kept in the outbox ({res.outbox_id}): {res.error or 'not sent yet'}; it is sent when the server answers"
+    if not getattr(res, "retryable", True):
+        return f"refused ({res.outbox_id}): {res.error}; it is not sent again"
     return f"failed ({res.outbox_id}): {res.error}; `kbapp chat retry {res.outbox_id}` sends it again"
 
 

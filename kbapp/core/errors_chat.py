@@ -6,14 +6,14 @@ each is a VerificationError (a lying server or peer), so the CLI exits 3.
 
 from __future__ import annotations
 
-from .errors import EncodingError, VerificationError
+from .errors import Conflict, EncodingError, ReadNotAllowed, VerificationError
 
 __all__ = [
     "ChatError", "BadChatMessage", "BadChatHeader", "HintMismatch", "WrongConversation",
     "UnknownKeyGeneration", "StaleKeyGeneration", "ReplayedMessage", "DuplicateMessageId",
     "MessageOrder", "PrevMismatch", "MessageGap", "ForkedCheckpoint", "CheckpointRollback",
     "SenderNotMember", "RevokedSenderKey", "UnknownTeamState", "BadBody", "Withheld",
-    "ForgedSupersede",
+    "ForgedSupersede", "PostNotAllowed", "NotConversationMember", "OutboxRefused",
 ]
 
 
@@ -135,3 +135,26 @@ class ForgedSupersede(ChatError):
     """An edit, delete, reaction or pin aimed at a message its sender may not touch."""
 
     code = "CHAT_FORGED_SUPERSEDE"
+
+
+# --- what the user may not do (not verification failures: exit 1, not 3) ------------------
+
+class PostNotAllowed(Conflict):
+    """Our verified role in the team does not let us post (a reader, a removed member): refused
+    before anything is written to the outbox, since no retry can make it allowed. (The
+    server's own 403 for the same rule is errors.ChatPostNotAllowed.)"""
+
+    code = "CHAT_NOT_A_WRITER"
+
+
+class NotConversationMember(ReadNotAllowed):
+    """The server refused a read because we are not a member: said with names, not ids."""
+
+    code = "CHAT_NOT_MEMBER"
+
+
+class OutboxRefused(Conflict):
+    """`retry` of an outbox entry the server refused for good (403/409): sending the same bytes
+    again cannot succeed; send a new message once allowed."""
+
+    code = "CHAT_OUTBOX_REFUSED"

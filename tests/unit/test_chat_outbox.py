@@ -1,6 +1,6 @@
 """The chat outbox's state machine (kbapp/client/chat/outbox.py): pending -> sending ->
-sent | pending again with backoff (server unreachable) | failed (refused; retryable by
-hand), exactly once through the server's outbox_id idempotency, and recovery of an
+sent | pending again with backoff (server unreachable, 5xx, 429) | failed (refused: retryable
+by hand, unless refused for good: 403, 409, not a writer), exactly once through the server's outbox_id idempotency, and recovery of an
 entry a crash left in `sending`. The end-to-end version, with a real server that is
 down and comes back, is tests/integration/test_chat_e2e.py."""
 
@@ -81,12 +81,12 @@ async def test_down_then_up_is_sent_exactly_once(parts):
     assert await box.flush() == []
 
 
-async def test_refused_goes_to_failed_and_retry_puts_it_back(parts):
+async def test_a_failure_that_may_pass_goes_to_failed_and_retry_puts_it_back(parts):
     box, store, clock, server = parts
-    server.refuse = errors.ServerError("server refused: not a writer", 403, "FORBIDDEN")
+    server.refuse = errors.ServerError("server refused: bad request", 400, "BAD_REQUEST")
     await box.add(CONV, "2" * 32, {"kind": "text", "text": "hi"})
     [e] = await box.flush()
-    assert e.state == "failed" and "not a writer" in e.last_error
+    assert e.state == "failed" and "bad request" in e.last_error and e.retryable
     assert await box.flush(force=True) == []       # failed entries wait for the user
     server.refuse = None
     await box.retry("2" * 32)
@@ -94,6 +94,25 @@ async def test_refused_goes_to_failed_and_retry_puts_it_back(parts):
     assert e.state == "sent"
     with pytest.raises(errors.NotFound):
         await box.retry("2" * 32)                  # a sent one is not retried
+
+
+@pytest.mark.parametrize("refusal", [
+    errors.ChatPostNotAllowed("server refused: not a writer", 403, "CHAT_POST_NOT_ALLOWED"),
+    errors.ServerError("server refused: forbidden", 403, "FORBIDDEN"),
+    errors.Conflict("outbox id already used"),                                   # the client's 409
+    errors.PostNotAllowed("you are a reader in acme: only writers can post"),   # our own load's verdict
+])
+async def test_a_refusal_for_good_is_failed_and_not_retryable(parts, refusal):
+    box, store, clock, server = parts
+    server.refuse = refusal
+    await box.add(CONV, "5" * 32, {"kind": "text", "text": "hi"})
+    [e] = await box.flush()
+    assert e.state == "failed" and not e.retryable and refusal.code in e.last_error
+    server.refuse = None
+    with pytest.raises(errors.OutboxRefused):
+        await box.retry("5" * 32)                  # the same bytes again cannot pass
+    assert await box.flush(force=True) == [] and server.posts == 1
+    assert (await store.aio.outbox_get("5" * 32)).state == "failed"
 
 
 async def test_5xx_is_retried(parts):

@@ -74,6 +74,7 @@ class SendResult:
     state: str                # sent | pending | failed
     msg_id: int | None
     error: str | None = None
+    retryable: bool = True    # False: refused for good (403/409); `retry` will not send it
 
 
 @dataclass(frozen=True)

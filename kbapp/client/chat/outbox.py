@@ -3,7 +3,8 @@
     pending --flush--> sending --posted--> sent
                           |
                           +--network down, busy, rate limited--> pending (retry at next_try, backoff)
-                          +--refused for good (4xx)-------------> failed (shown; `retry` puts it back)
+                          +--refused for good (403/409)---------> failed, not retryable (shown; `retry` refuses)
+                          +--any other failure------------------> failed, retryable (`retry` puts it back)
 
 The entry is in the local store before anything goes out, so a message typed while
 the server is down is shown as pending and survives a restart. Its `outbox_id` is
@@ -35,6 +36,14 @@ RETRYABLE = (errors.NetworkError, errors.RateLimited, errors.ServerBusy, errors.
 def backoff(attempts: int) -> int:
     """Seconds to wait after `attempts` failed tries (deterministic: tests drive the clock)."""
     return min(MAX_DELAY, BASE_DELAY * (2 ** max(0, min(attempts - 1, 16))))
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A refusal no retry of the same sealed bytes can turn around: we may not post there (our
+    verified role, or the server's 403), or the server holds a conflicting message (409)."""
+    if isinstance(exc, (errors.PostNotAllowed, errors.ReadNotAllowed, errors.Conflict)):
+        return True
+    return isinstance(exc, errors.ServerError) and getattr(exc, "status", 0) in (403, 409)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -75,6 +84,10 @@ class Outbox:
 
     async def retry(self, outbox_id: str) -> OutboxRow:
         """Put a failed (or waiting) entry back to be sent now."""
+        old = await self.store.aio.outbox_get(outbox_id)
+        if old is not None and old.state == "failed" and not old.retryable:
+            raise errors.OutboxRefused(f"outbox entry {outbox_id} was refused for good ({old.last_error}): "
+                                       "it is not sent again")
         row = await self.store.aio.outbox_update(outbox_id, expect=("failed", "pending"), state="pending",
                                                  next_try=int(self.clock()), retryable=True)
         if row is None:
@@ -115,7 +128,8 @@ class Outbox:
                     e.outbox_id, expect=("sending",), state="pending", next_try=int(self.clock()) + wait,
                     last_error=f"{exc.code}: {exc}", retryable=True)
             return await self.store.aio.outbox_update(e.outbox_id, expect=("sending",), state="failed",
-                                                      last_error=f"{exc.code}: {exc}", retryable=True)
+                                                      last_error=f"{exc.code}: {exc}",
+                                                      retryable=not is_permanent(exc))
         return await self.store.aio.outbox_update(e.outbox_id, expect=("sending",), state="sent", msg_id=msg_id,
                                                   last_error=None)
 

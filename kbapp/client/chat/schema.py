@@ -261,10 +261,15 @@ def _out(r) -> OutboxRow:
 
 # What a message contributes to the index: text, and an attachment's file name.
 def indexed_text(m: MessageRow) -> str | None:
-    if m.status != "ok" or m.deleted_by is not None or m.body is None:
+    """The words search finds a message by. An edited text's row may have no body of its own
+    (the server drops a superseded body; a reader who syncs after the edit never sees it):
+    its text column, which the verified edit wrote, is what it reads now."""
+    if m.status != "ok" or m.deleted_by is not None:
         return None
     if m.type == "text":
         return m.text
+    if m.body is None:
+        return None
     if m.type == "attachment":
         return str(m.body.get("name") or "")
     return None

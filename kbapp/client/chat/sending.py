@@ -19,6 +19,7 @@ from kbapp.core.encoding import b64decode
 from kbapp.core.teams import Role
 
 from . import ephemeral
+from .permissions import check_may_post
 from .store import ConvRow, OutboxRow
 
 
@@ -40,9 +41,7 @@ async def send_keys(svc, team_id: str, *, need: Role = Role.WRITER) -> SendKeys:
     await ctx.unlock()
     loaded, keys = await svc.team_for_chat(team_id)
     st = loaded.state
-    role = st.role_of(uid)
-    if role < need:
-        raise errors.Conflict(f"you are {role.label} in {st.name}: posting needs {need.label}")
+    check_may_post(st, uid, need=need)       # PostNotAllowed: the outbox marks it failed for good
     user, _signer = await teams._me(loaded.users)
     if st.generation not in keys:
         raise errors.BadTeamKey(f"no key of {st.name}'s newest generation {st.generation}")

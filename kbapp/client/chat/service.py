@@ -23,7 +23,8 @@ from kbapp.core.uid import uid_for
 from . import convs as names
 from .models import ChatOutboxChanged, ConvTimeline, ConvView, SearchResult, SendResult
 from . import ephemeral
-from .outbox import Outbox
+from .outbox import Outbox, is_retryable
+from .permissions import check_may_post, explain_not_found, named_refusals
 from .sending import post_entry
 from .store import ChatStore, ConvRow
 from .syncing import SyncMixin
@@ -137,6 +138,10 @@ class ChatService(SyncMixin):
             if row is None:
                 raise errors.NotFound(f"no conversation {name} on this device yet")
             return row
+        with named_refusals(self._me(), name.team):
+            return await self._conv_from_team(name, create)
+
+    async def _conv_from_team(self, name: names.ConvName, create: bool) -> ConvRow:
         if name.kind == "implicit":
             view = await (self.teams.implicit_team(name.team) if create else self._implicit_existing(name.team))
             return await self._put_general(view.team_id, "implicit", view.name)
@@ -181,7 +186,11 @@ class ChatService(SyncMixin):
         await ephemeral.of(self).scrub()           # what exploded is gone before anything is shown
         if sync:
             await self._flush_quietly(row.conv_id)
-            row = await self.sync_conv(row)
+            try:
+                with named_refusals(self._me(), row.team_name):
+                    row = await self.sync_conv(row)
+            except errors.NotFound as e:
+                await explain_not_found(self, row, self._me(), e)
         st = self.store.aio
         rows = await st.messages(row.conv_id, after=after, limit=limit)
         if thread is not None:
@@ -239,16 +248,27 @@ class ChatService(SyncMixin):
         uids = sorted({uid_for(w) for w in words} & set(st.members)) if st is not None else []
         return uids[:chat_body.MAX_MENTIONS], bool(words & {"channel", "here"})
 
-    def _may_post(self, row: ConvRow) -> None:
-        """Refuse at once what the last verified team state says we may not post (a reader, a
-        removed member); with no state loaded yet, the outbox's load decides."""
+    async def _may_post(self, row: ConvRow) -> None:
+        """Refuse at once (PostNotAllowed, nothing in the outbox) what the verified team state
+        says we may not post: a reader, a removed member. With no state loaded yet it is loaded
+        now; offline, the outbox's own load decides when the server is back."""
         st = self.teams._team_states().get(row.team_id)
-        if st is not None and st.role_of(self.ctx.uid) < Role.WRITER:
-            raise errors.Conflict(f"you are {st.role_of(self.ctx.uid).label} in {st.name}: posting needs writer")
+        if st is None:
+            try:
+                with named_refusals(self._me(), row.team_name):
+                    st = (await self.team_for_chat(row.team_id))[0].state
+            except errors.KbappError as e:
+                if not is_retryable(e):
+                    raise
+                return
+        check_may_post(st, self.ctx.uid, need=Role.WRITER)
+
+    def _me(self) -> str:
+        return self.ctx.store.get("username") or "you"
 
     async def _enqueue(self, row: ConvRow, body: dict, *, supersedes=None, deletes=(), reply_to=None,
                        thread_root=None, wait: bool = True, exploding: int | None = None) -> SendResult:
-        self._may_post(row)
+        await self._may_post(row)
         outbox_id = self.ctx.rng(16).hex()
         payload = {"body": body, "supersedes": supersedes, "deletes": list(deletes), "reply_to": reply_to,
                    "thread_root": thread_root, "compose_time": int(self.ctx.clock())}
@@ -272,7 +292,7 @@ class ChatService(SyncMixin):
         self.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, entry.state))
         if entry.state == "pending":
             self.outbox.start()                  # retried in the background (backoff)
-        return SendResult(row.name, outbox_id, entry.state, entry.msg_id, entry.last_error)
+        return SendResult(row.name, outbox_id, entry.state, entry.msg_id, entry.last_error, entry.retryable)
 
     async def _target(self, row: ConvRow, msg_id: int, *, mine: bool):
         m = await self.store.aio.message(row.conv_id, int(msg_id))
@@ -360,7 +380,7 @@ class ChatService(SyncMixin):
         blob first: a message never names a blob the server does not have)."""
         from . import transfer
         row = await self.conv(conv, create=True)
-        self._may_post(row)
+        await self._may_post(row)
         ref = await transfer.upload(self.ctx.api, path, rng=self.ctx.rng, progress=progress)
         return await self._enqueue(row, self._body("attachment", **ref.to_body()))
 
