@@ -104,7 +104,7 @@ def test_indirect_blocks_are_strict():
     fw.store(blocks)
     data = tree.open_block(root, fw.blocks[root.id], None)
     parse_indirect(data, root)
-    level, rows = 1, [[0, c.to_wire()] for _, c in parse_indirect(data, root)[1]]
+    rows = [[0, c.to_wire()] for _, c in parse_indirect(data, root)[1]]
     for bad in (pack([1, [[1, rows[0][1]], rows[1]]]),           # offsets not sums
                 pack([3, rows]), pack([1, []]), pack([2, rows]),  # level, empty, level-2 listing data
                 pack([1, rows[:1]]),                              # children total != pointer size
