@@ -64,7 +64,9 @@ async def test_acceptances_cannot_be_overwritten_or_crowded_out(server, tmp_path
     real = (await stored(server.url, tid, alice))[0]
 
     # mallory, who learnt the token, tries to replace dave's acceptance with one of her making
-    forged = sign_acceptance(secret, team_id=tid, uv=dave_uv, ctime=now + 1)
+    # (a ctime other than dave's: the token signature is deterministic, and an acceptance equal
+    # to his own would rightly take his old device signature)
+    forged = sign_acceptance(secret, team_id=tid, uv=dave_uv, ctime=real["acceptance"]["ctime"] + 1)
     for device in (sign_acceptance_device(m_key, team_id=tid, acceptance=forged),            # her key, his name
                    {**real["device"]},                                                       # his old signature
                    {"ctime": now + 1, "kid": real["device"]["kid"], "sig": "A" * 88, "team_id": tid}):
