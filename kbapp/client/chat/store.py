@@ -185,7 +185,17 @@ class ChatStore:
                                                     messages.c.msg_id.in_(list(covered))).values(
                     status="ok", error_code=None, error=None))
                 touched.update(covered)
-            self._reindex(conn, conv_id, touched)
+            # rows inserted just now and touched by nothing else here are indexed as they are,
+            # without reading them back (the rest: as stored, after the effects above)
+            as_is = {m.msg_id: m for m in rows if m.msg_id not in have}
+            for m in rows:
+                if m.status == "ok" and (m.type == "edit" or m.type == "delete"):
+                    as_is.pop(m.supersedes, None)
+                    for t in m.deletes:
+                        as_is.pop(t, None)
+            for t in covered:
+                as_is.pop(t, None)
+            self._reindex(conn, conv_id, touched, as_is)
             vals = {"cursor": cursor, "judge_state": judge_state, "updated_at": int(self.clock())}
             if channel is not None:
                 vals["channel"] = channel
@@ -195,14 +205,22 @@ class ChatStore:
                 last_msg_id=func.max(conversations.c.last_msg_id, cursor), **vals))
 
     @staticmethod
-    def _reindex(conn, conv_id: str, msg_ids: set[int]) -> None:
+    def _reindex(conn, conv_id: str, msg_ids: set[int], as_is: dict | None = None) -> None:
         if not msg_ids:
             return
-        found = conn.execute(select(messages).where(messages.c.conv_id == conv_id,
-                                                    messages.c.msg_id.in_(sorted(msg_ids)))).all()
-        conn.exec_driver_sql("DELETE FROM messages_fts WHERE rowid IN (%s)" % ",".join("?" * len(found)),
-                             tuple(r.id for r in found)) if found else None
-        index = [(r.id, t) for r in found for t in [indexed_text(_msg(r))] if t]
+        as_is = as_is or {}
+        ids = conn.execute(select(messages.c.msg_id, messages.c.id).where(
+            messages.c.conv_id == conv_id, messages.c.msg_id.in_(sorted(msg_ids)))).all()
+        if not ids:
+            return
+        conn.exec_driver_sql("DELETE FROM messages_fts WHERE rowid IN (%s)" % ",".join("?" * len(ids)),
+                             tuple(rowid for _, rowid in ids))
+        index = [(rowid, t) for msg_id, rowid in ids if msg_id in as_is for t in [indexed_text(as_is[msg_id])] if t]
+        rest = sorted(msg_id for msg_id, _ in ids if msg_id not in as_is)
+        if rest:
+            found = conn.execute(select(messages).where(messages.c.conv_id == conv_id,
+                                                        messages.c.msg_id.in_(rest))).all()
+            index += [(r.id, t) for r in found for t in [indexed_text(_msg(r))] if t]
         if index:
             conn.exec_driver_sql("INSERT INTO messages_fts(rowid, text) VALUES (?, ?)", index)
 
