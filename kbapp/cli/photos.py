@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from kbapp.cli import photos_models
+from kbapp.ml.origins import describe as describe_origin
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -186,7 +187,9 @@ async def _run(photos, args, as_json: bool) -> int:
                 print("no photos found")
             # ranks, not raw scores: a fused score like 0.0164 means nothing to a person (--json has them)
             for rank, h in enumerate(hits, 1):
-                print(f"{rank:3}. {h.path}  [{', '.join(h.tags[:4])}]  ({'; '.join(h.why[:3])})")
+                came = describe_origin(getattr(h, "origin", None))      # a chat image: where it was posted
+                print(f"{rank:3}. {h.path}  [{', '.join(h.tags[:4])}]  ({'; '.join(h.why[:3])})"
+                      + (f"  {came}" if came else ""))
             if hits:
                 print(shown_line(len(hits), total, args.limit), file=sys.stderr)
     elif cmd == "tags":

@@ -86,6 +86,7 @@ class App:
         self.housekeeper = Housekeeper(self.ctx, self.teams)   # the chores reads no longer do
         self.photos = PhotoService(self.home, self)   # no login needed; the library opens on first use
         self.chat = ChatService(self.ctx, self.teams)   # its store (chat.sqlite3) opens on first use
+        self.chat.photos = self.photos                    # chat images are indexed with their origin
 
     # -- life cycle -------------------------------------------------------
 
@@ -105,6 +106,7 @@ class App:
 
     async def close(self) -> None:
         photos, self.photos = self.photos, PhotoService(self.home, self)   # a fresh one if opened again
+        self.chat.photos = self.photos
         await photos.close()   # stops its threads and closes the photo index
         await self.chat.close()    # stops its outbox runner, closes chat.sqlite3 (opened again on use)
         if self.api is not None:

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DatabaseError
 
 from kbapp.core import errors
 from kbapp.ml import concepts as concept_ml
+from kbapp.ml import origins
 from kbapp.ml.files import MAX_FILE_BYTES, scan_images, sha256_regular, walk_images
 from kbapp.ml.photodb import PhotoDB, PhotoWrite
 from kbapp.ml.vectors import IVFIndex, VectorSet, default_nprobe, one_blas_thread
@@ -77,6 +78,7 @@ class Hit:
     nsfw: float | None
     taken: str | None
     why: list[str]
+    origin: dict | None = None     # a chat image: {source, conv, conv_id, msg_id, sender} (ml/origins.py)
 
 
 @dataclass
@@ -575,7 +577,7 @@ class PhotoLibrary:
             tg = [t for t, _, _ in self.db.tags_of(pid)[:5]]
             out.append(Hit(path=row.path, score=round(score, 6), photo_id=pid, tags=tg, nsfw=row.nsfw,
                            taken=row.taken, why=why.get(pid, [])))
-        return out
+        return origins.attach(self.db, out)
 
     # -- one photo -------------------------------------------------------------------------------
 
@@ -584,8 +586,9 @@ class PhotoLibrary:
         row = self.db.photo_by_path(Path(path).expanduser().resolve())
         if row is None:
             return None
-        return Hit(path=row.path, score=0.0, photo_id=row.id, tags=[t for t, _, _ in self.db.tags_of(row.id)[:5]],
-                   nsfw=row.nsfw, taken=row.taken, why=[])
+        return origins.attach(self.db, [Hit(path=row.path, score=0.0, photo_id=row.id,
+                                       tags=[t for t, _, _ in self.db.tags_of(row.id)[:5]],
+                                       nsfw=row.nsfw, taken=row.taken, why=[])])[0]
 
     def count(self) -> int:
         """How many photos the index holds."""

@@ -34,6 +34,7 @@ from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, L
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 
 from kbapp.core import errors
+from kbapp.ml import origins as _origins
 from kbapp.ml.migrate import Step, migrate
 from kbapp.ml.private_files import private_file
 
@@ -127,6 +128,7 @@ def _embeddings_by_kind(conn) -> None:
 MIGRATIONS = (
     Step(1, "adopt the previous release's tables and FTS table", _adopt_v1),
     Step(2, "index embeddings by kind", _embeddings_by_kind),
+    Step(3, "where a photo came from (a chat message): ml/origins.py", _origins.create),
 )
 
 

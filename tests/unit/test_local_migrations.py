@@ -137,8 +137,8 @@ def test_previous_release_photo_index_is_upgraded_with_its_data(tmp_path):
     photos_before = rows(path, "photos")
     pdb = PhotoDB(path)
     try:
-        assert user_version(path) == 2
-        assert pdb.count() == 2 and rows(path, "photos") == photos_before
+        assert user_version(path) == 3                      # step 3: chat images' origins (ml/origins.py)
+        assert pdb.count() == 2 and rows(path, "photos") == photos_before and rows(path, "origins") == []
         assert [pid for pid, _ in pdb.search_text("EUR")] == [2]
         ids, mat, problems = pdb.load_vectors("image")
         assert list(ids) == [1, 2] and mat.shape == (2, 8) and not problems

@@ -410,6 +410,9 @@ class Ephemeral:
         from .models import ChatMessagesChanged
 
         changed = await self.svc.store.db.run(scrub_chat_store, self.svc.store, self._now())
+        if changed:                               # their cached previews and photo index entries too
+            from . import media
+            await media.of(self.svc).sweep(set(changed))
         for conv_id in changed:
             row = await self.svc.store.aio.conv(conv_id)
             if row is not None:

@@ -44,6 +44,7 @@ class ChatService(SyncMixin):
         self._listening = False
         self._known: set = set()
         self._teams_cache: dict = {}      # team id -> (loaded, keys, when): syncing.team_for_chat
+        self.photos = None                # the app's PhotoService: chat images go to the photo library
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -378,11 +379,15 @@ class ChatService(SyncMixin):
     async def upload(self, conv: str, path, *, progress=None) -> SendResult:
         """Encrypt and upload a file, then send the message holding its one-time keys (the
         blob first: a message never names a blob the server does not have)."""
-        from . import transfer
+        from . import media, transfer
         row = await self.conv(conv, create=True)
         await self._may_post(row)
         ref = await transfer.upload(self.ctx.api, path, rng=self.ctx.rng, progress=progress)
-        return await self._enqueue(row, self._body("attachment", **ref.to_body()))
+        pv = await media.of(self).preview(path, ref.mime)          # an image: its encrypted preview
+        res = await self._enqueue(row, self._body("attachment", **ref.to_body(), preview=pv and pv[0]))
+        if pv is not None and res.state == "sent":
+            await media.of(self).sent(row, res.msg_id, pv[1])
+        return res
 
     async def download(self, conv: str, msg_id: int, dest, *, progress=None):
         """Fetch an attachment of a verified message, each chunk checked before it is written."""

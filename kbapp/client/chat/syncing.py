@@ -28,7 +28,7 @@ from kbapp.core.encoding import pack, unpack
 
 from ..team_loading import _current_implicit_name
 from . import convs as names
-from . import ephemeral
+from . import ephemeral, media
 from .models import ChatMessagesChanged, ConvView
 from .store import ConvRow, MessageRow, mention_marks
 
@@ -167,6 +167,7 @@ class SyncMixin:
             judge = self._judge_for(row, loaded, keys)
             cursor, stored, problems, limit = judge.state.last_msg_id, 0, 0, PAGE
             fresh: set[str] = set()
+            got: list[MessageRow] = []
             name = await self._team_name(loaded)
             if name != row.team_name:                       # an implicit team renamed (assertion proven)
                 await self.store.aio.set_conv(row.conv_id, team_name=name)
@@ -210,6 +211,7 @@ class SyncMixin:
                                                  judge_state=pack(judge.state.to_dict()), covered=covered,
                                                  channel=channel, topic=topic)
                 stored += len(rows)
+                got += [r for r in rows if r.type == "attachment"]
                 problems += sum(r.status != "ok" for r in rows)
                 if new_cursor <= cursor:
                     break                         # a page that does not move on: stop here
@@ -219,6 +221,9 @@ class SyncMixin:
             await self.store.aio.outbox_drop_sent(row.conv_id, cursor)
             await ephemeral.of(self).housekeep()   # our device EK for today; what exploded leaves every local copy
             row = await self.store.aio.conv(row.conv_id)
+            if stored:                             # images: previews to the photo library; deleted ones leave it
+                await media.of(self).received(row, got)
+                await media.of(self).sweep({row.conv_id})
         if stored:
             self.ctx.events.emit(ChatMessagesChanged(row.conv_id, row.name, row.cursor, problems))
         return row
