@@ -76,7 +76,9 @@ def test_a_fork_with_two_revisions_of_one_number_is_refused():
     b.feed_all([fw.served[0], other.envelope])
     with pytest.raises(errors.ForkedFolder):                    # B meets the map, which names A's revision 2
         b.check_head(2, fw.signed[1].id)
-    refused(a, errors.ForkedFolder, other.envelope)             # A is served B's revision 2
+    with pytest.raises(errors.ForkedFolder, match="two different revisions numbered 2"):
+        a.feed(other.envelope)                                  # A is served B's revision 2
+    refused(a, errors.ForkedFolder, other.envelope)
     third = fw.compose(fw.bob, fw.root([]), revision=3, prev=other.id)
     refused(a, errors.ForkedFolder, third.envelope)             # a revision 3 on B's branch
 
@@ -198,15 +200,16 @@ def _sealed_raw(fw, padded: bytes):
     return BlockPointer(block_id(stored), fw.team.state.generation, half, 0, DATA), stored
 
 
-@pytest.mark.parametrize("padded", [
-    (0xFFFFFFFF).to_bytes(4, "little") + bytes(252),           # length field far past the block
-    (MAX_DATA).to_bytes(4, "little") + bytes(252),
-    (0).to_bytes(4, "little") + b"\xff" * 252,                  # non-zero padding
+@pytest.mark.parametrize("padded,why", [
+    ((0xFFFFFFFF).to_bytes(4, "little") + bytes(252), "larger than the block"),   # length far past the block
+    ((MAX_DATA).to_bytes(4, "little") + bytes(252), "larger than the block"),
+    ((0).to_bytes(4, "little") + b"\xff" * 252, "non-zero"),                      # bytes hidden in the padding
+    ((3).to_bytes(4, "little") + b"abc" + bytes(1017), "pad to 256, not 1024"),   # inflated past its size class
 ])
-def test_a_padding_bomb_is_refused(padded):
+def test_a_padding_bomb_is_refused(padded, why):
     fw = FolderWorld()
     ptr, stored = _sealed_raw(fw, padded)
-    with pytest.raises(errors.BadPadding):
+    with pytest.raises(errors.BadPadding, match=why):
         open_block(ptr, stored, fw.keys())
 
 
