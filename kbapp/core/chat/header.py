@@ -98,7 +98,7 @@ def _opt_id(v: object, what: str) -> int | None:
 def _b(v: object, what: str, size: int) -> bytes:
     if not isinstance(v, (bytes, bytearray)) or len(v) != size:
         raise _bad(f"{what} is {size} bytes")
-    return bytes(v)
+    return v if type(v) is bytes else bytes(v)
 
 
 def _prev(v: object) -> tuple[tuple[int, bytes], ...]:
