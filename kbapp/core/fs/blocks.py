@@ -164,6 +164,8 @@ def seal_block(data: bytes, *, kind: int, size: int | None = None, folder_key: b
             raise ValueError("an encrypted block needs 32 fresh random bytes (its half)")
         key, nonce = block_key_nonce(folder_key, half)
         stored = nacl.secret.SecretBox(key).encrypt(padded, nonce).ciphertext
+    if size is None and kind == INDIRECT:
+        raise ValueError("an indirect block's size is its children's total: the caller's to give")
     size = len(data) if size is None else size
     if kind == DATA and size != len(data):
         raise ValueError("a data block's size is its length")
