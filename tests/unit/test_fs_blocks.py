@@ -95,3 +95,15 @@ def test_dedup_tags_are_keyed_per_folder():
 def test_unpad_is_strict(padded):
     with pytest.raises(errors.BadPadding):
         unpad(padded)
+
+
+def test_folder_error_codes_are_stable_unique_and_exported():
+    from kbapp.core import errors_fs
+    classes = [getattr(errors_fs, n) for n in errors_fs.__all__]
+    codes = [c.code for c in classes]
+    assert len(set(codes)) == len(codes) and all(c.startswith("FS") for c in codes)
+    assert all(getattr(errors, n) is getattr(errors_fs, n) for n in errors_fs.__all__)
+    others = {c.code for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.KbappError)
+              and c not in classes}
+    assert not others & set(codes)
+    assert all(issubclass(c, errors.VerificationError) for c in classes if c is not errors.BadFolderName)
