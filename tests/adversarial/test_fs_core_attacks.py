@@ -243,6 +243,19 @@ def test_hostile_names_are_refused_on_read(name):
         list(walk(root, fw.fetch, fw.keys()))
 
 
+def test_names_that_are_not_utf8_strings_are_refused_on_read():
+    fw = FolderWorld()
+    f = fw.file_entry("x", b"payload")
+    as_bytes = fw.put_bytes(pack([1, [[b"x", FILE, f.ptr.to_wire(), f.size, 0, f.writer, None]]]))
+    with pytest.raises(errors.BadPathName):                    # a second encoding of the same name
+        read_dir(as_bytes, fw.fetch, fw.keys())
+    good = pack([1, [["x", FILE, f.ptr.to_wire(), f.size, 0, f.writer, None]]])
+    at = good.index(b"\xa1x") + 1
+    not_utf8 = fw.put_bytes(good[:at] + b"\xff" + good[at + 1:])
+    with pytest.raises(errors.BadDirectory):                   # invalid UTF-8 in a msgpack string
+        read_dir(not_utf8, fw.fetch, fw.keys())
+
+
 def test_symlinks_and_case_clashes_are_refused_on_export():
     fw = FolderWorld()
     link = Entry("etc", SYMLINK, None, 4, 0, bytes.fromhex(fw.alice.uid), "/etc")

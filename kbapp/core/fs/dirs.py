@@ -62,6 +62,8 @@ def check_entry(w: object) -> Entry:
     if not isinstance(w, list) or len(w) != 7:
         raise BadDirectory("an entry is [name, type, pointer, size, mtime, writer, target]")
     name, typ, ptr, size, mtime, writer, target = w
+    if not isinstance(name, str):
+        raise BadPathName("directory entry: a name is a msgpack string (UTF-8), not bytes")
     try:
         name = check_component(name)
     except BadPathName as e:
