@@ -333,3 +333,34 @@ def test_an_upload_can_be_cancelled(qtbot, alice_window, run):
     assert a._upload.cancelled() and not a.composer.file_bar.isVisible()
     qtbot.wait(500)
     assert not any(ln.msg and ln.msg.type == "attachment" for ln in lines(a))
+
+
+def test_notices_for_mentions_not_for_the_conversation_in_front(qtbot, alice_window, make_window, tmp_path, run):
+    wa, wb = two_windows(alice_window, make_window, tmp_path, qtbot)
+    a, b = wa.shell.chat, wb.shell.chat
+    run(wa.app.create_team("acme"))
+    run(wa.app.add_member("acme", "bob", "writer"))
+    open_dm(qtbot, run, a, "alice,bob")
+    open_dm(qtbot, run, b, "alice,bob")
+    open_dm(qtbot, run, b, "acme#general")
+    open_dm(qtbot, run, a, "acme#general")
+    open_dm(qtbot, run, a, "alice,bob")            # alice looks at the DM, in front
+    wa.activateWindow()
+    qtbot.waitUntil(wa.isActiveWindow, timeout=5000)
+    # a channel message without a mention: no notice; with one: "bob in acme#general"
+    b.open_conv(next(c.conv_id for c in b.convs if c.name == "acme#general"))
+    type_and_enter(qtbot, b.composer.edit, "morning team")
+    type_and_enter(qtbot, b.composer.edit, "@alice can you look at the release?")
+    qtbot.waitUntil(lambda: wa.tray.last_message is not None, timeout=TIMEOUT_MS)
+    assert wa.tray.last_message == ("bob in acme#general", "@alice can you look at the release?")
+    assert a.notifier.notified == 1
+    conv = next(c.conv_id for c in a.convs if c.name == "acme#general")
+    qtbot.waitUntil(lambda: a.conv_model.index(a.conv_model.row_of(conv)).data().endswith("@1"), timeout=TIMEOUT_MS)
+    # the DM in front of alice: bob's message there shows, no notice
+    b.open_conv(next(c.conv_id for c in b.convs if c.name == "alice,bob"))
+    wa.activateWindow()
+    qtbot.waitUntil(wa.isActiveWindow, timeout=5000)
+    type_and_enter(qtbot, b.composer.edit, "are you at your desk?")
+    qtbot.waitUntil(lambda: line_with(a, "are you at your desk?") is not None, timeout=TIMEOUT_MS)
+    qtbot.wait(300)
+    assert a.notifier.notified == 1

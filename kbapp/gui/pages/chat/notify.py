@@ -30,6 +30,7 @@ class ChatNotifier(QObject):
         super().__init__(page)
         self.app, self.tray, self.window, self.page = app, tray, window, page
         self.seen: dict[str, int] = {}          # conv id -> msg id notified up to
+        self.stored: dict[str, int] = {}        # conv id -> the sync cursor its last event named
         self.mention_counts: dict[str, int] = {}
         self.total_unread = 0
         self.notified = 0                        # notices shown (tests)
@@ -39,6 +40,7 @@ class ChatNotifier(QObject):
         bridge.listen(ChatOutboxChanged, lambda _ev: self.recount(), owner=self)
 
     def _changed(self, ev: ChatMessagesChanged) -> None:
+        self.stored[ev.conv_id] = max(self.stored.get(ev.conv_id, 0), ev.upto)
         if ev.conv_id not in self._queue:
             self._queue.append(ev.conv_id)
         self._kick()
@@ -68,11 +70,12 @@ class ChatNotifier(QObject):
         if view is None:
             return
         after = max(self.seen.get(conv_id, 0), view.read_upto)
-        self.seen[conv_id] = max(after, view.last_msg_id)
         if view.muted or self.page.is_focused(conv_id):
+            self.seen[conv_id] = max(after, self.stored.get(conv_id, 0))   # stored, never the inbox's hint
             return
         me = self.page.me
         tl = await self.app.chat.read(conv_id, after=after)
+        self.seen[conv_id] = max([after] + [m.msg_id for m in tl.messages if m.msg_id is not None])
         for m in tl.messages:
             if m.status != "ok" or m.msg_id is None or m.sender == me or m.type not in ("text", "attachment"):
                 continue

@@ -187,6 +187,8 @@ class ChatPage(ChatActions, Page):
         self.thread.closed.connect(self.close_thread)
         self.thread.composer.sendText.connect(self.send_in_thread)
         self.info.closed.connect(self.info.hide)
+        self.info.files.itemActivated.connect(lambda it: self.save_file(it.data(Qt.UserRole))
+                                              if it.data(Qt.UserRole) is not None else None)
 
     # -- life cycle ---------------------------------------------------------------------------
 
