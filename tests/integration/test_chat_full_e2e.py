@@ -194,15 +194,14 @@ async def test_three_users_two_devices_each_all_of_chat(full_server, tmp_path):
         assert texts(view)[-1] == ("alice", "after carol left")
 
         # -- an exploding message explodes on every device that had it ----------------------
-        # (bob3, minutes old, is left out: alice's client boxes the team EK to the devices of
-        # bob's chain as it last verified it; see the report in docs/chat.md "Exploding")
+        # bob3 is minutes old: alice's client, making the team EK, identifies bob again to box it
         boom = await alice.chat.send("alice,bob", "self destruct zqxwvk", exploding=30)
-        for app in (bob, alice2):
+        for app in (bob, bob3, alice2):
             last = (await app.chat.read("alice,bob", sync=True)).messages[-1]
             assert (last.sender, last.text) == ("alice", "self destruct zqxwvk"), (app.home.name, last)
             assert [h.msg_id for h in await app.chat.search("zqxwvk")] == [boom.msg_id]
         clock.offset += 31
-        for app in (alice, bob, alice2):
+        for app in (alice, bob, bob3, alice2):
             view = await app.chat.read("alice,bob")
             assert "self destruct zqxwvk" not in [m.text for m in view.messages]
             assert await app.chat.search("zqxwvk") == []

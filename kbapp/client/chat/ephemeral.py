@@ -234,10 +234,11 @@ class Ephemeral:
         await st.run(st._published, uid, generation)
 
     # -- verifying member device EKs -------------------------------------------------------
-    async def verify_device_ek(self, wire: dict, loaded) -> ek.DeviceEk:
+    async def verify_device_ek(self, wire: dict, loaded, refreshed: set | None = None) -> ek.DeviceEk:
         """A member device's EK statement we may box to: signed by the key it names, a member of
         the verified team, that key a live sibkey now and at the statement's checkpoint, the
-        checkpoint in our log, and not stale."""
+        checkpoint in our log, and not stale. A key the cached chain lacks makes us identify
+        that member again, once per uid in `refreshed` (a device added since we last did)."""
         stmt = ek.parse_device_ek(wire)
         state = loaded.state
         if state.role_of(stmt.uid) < Role.READER:
@@ -251,6 +252,15 @@ class Ephemeral:
         now_point = SigPoint(state.id, state.seqno, stmt.ctime, merkle_size=None)
         at_point = SigPoint(state.id, state.seqno, stmt.ctime, merkle_size=stmt.checkpoint[0])
         eldest = key_at(stmt.uid, stmt.kid, now_point)
+        if eldest is None and refreshed is not None and stmt.uid not in refreshed:
+            refreshed.add(stmt.uid)                      # the chain as the log has it now
+            old = loaded.users.pop(stmt.uid, None)
+            try:
+                await teams._user_by_uid(stmt.uid, old.username if old is not None else None, loaded.users)
+            except errors.NotFound:
+                raise errors.RevokedEkDevice(f"no verified chain for {stmt.uid}") from None
+            key_at = teams._user_key_at(loaded.users)
+            eldest = key_at(stmt.uid, stmt.kid, now_point)
         if eldest is None or key_at(stmt.uid, stmt.kid, at_point) is None:
             raise errors.RevokedEkDevice(f"the device EK of {stmt.uid} is signed by {stmt.kid[:16]}..., "
                                          "not a live sibkey of theirs")
@@ -272,9 +282,10 @@ class Ephemeral:
         if not isinstance(items, list):
             raise errors.EncodingError("malformed device EK list")
         best: dict[tuple[str, str], ek.DeviceEk] = {}
+        refreshed: set = set()
         for item in items[:ek.MAX_BOXES]:
             try:
-                stmt = await self.verify_device_ek(item, loaded)
+                stmt = await self.verify_device_ek(item, loaded, refreshed)
             except (errors.EphemeralError, errors.ChatError, errors.EkKeyDeleted) as e:
                 log.info("ephemeral: device EK refused for %s: %s", loaded.state.name, e)
                 continue
