@@ -171,6 +171,8 @@ async def test_three_users_two_devices_each_all_of_chat(full_server, tmp_path):
         assert res.state == "failed" and not res.retryable and "only a writer" in res.error
         with pytest.raises(errors.OutboxRefused):
             await carol.chat.retry(res.outbox_id)
+        shown = [m for m in (await carol.chat.read("acme#general")).messages if m.outbox_id == res.outbox_id]
+        assert [(m.status, m.error_code) for m in shown] == [("failed", "CHAT_OUTBOX_REFUSED")]
 
         # -- a device revoked: it reads nothing that follows; the other device does -----------
         await bob.revoke_device("bob-phone")

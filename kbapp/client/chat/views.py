@@ -13,8 +13,12 @@ from __future__ import annotations
 import json
 import time
 
+from kbapp.core.errors import OutboxRefused
+
 from .models import ConvTimeline, ConvView, MessageView, Problem
 from .store import MessageRow, OutboxRow
+
+REFUSED = OutboxRefused.code     # an outbox entry refused for good: shown failed, never retried
 
 SHOWN = ("text", "attachment", "system", "headline", "metadata", "join", "leave")
 
@@ -100,7 +104,8 @@ def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me:
         out.append(MessageView(
             msg_id=None, sender=me, type=str(body.get("kind", "")), text=body.get("text") or body.get("name"),
             ctime=e.created_at, status=e.state, error=e.last_error, reply_to=e.payload.get("reply_to"),
-            thread_root=root, outbox_id=e.outbox_id))
+            thread_root=root, outbox_id=e.outbox_id,
+            error_code=REFUSED if e.state == "failed" and not e.retryable else None))   # no Retry for it
     return ConvTimeline(conv, out, problems, thread, [p for p in pins if p in content], headline)
 
 
