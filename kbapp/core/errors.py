@@ -590,3 +590,5 @@ from .errors_blobs import *  # noqa: E402,F401,F403
 from .errors_ephemeral import *  # noqa: E402,F401,F403
 # Encrypted folders' errors live in errors_fs.py (size rule), the same way.
 from .errors_fs import *  # noqa: E402,F401,F403
+# The folder server's refusals live in errors_fs_server.py (size rule), the same way.
+from .errors_fs_server import *  # noqa: E402,F401,F403

@@ -25,8 +25,8 @@ MAX_PROOF_NODES = 64
 
 
 def map_key(kind: str, ident: str) -> bytes:
-    """The 32-byte map key of a user ('user') or team ('team') id."""
-    if kind not in ("user", "team"):
+    """The 32-byte map key of a user ('user'), team ('team') or folder ('folder') id."""
+    if kind not in ("user", "team", "folder"):
         raise ValueError(f"unknown map key kind {kind!r}")
     return hashlib.sha256(f"kbapp-map-key:{kind}:{ident}".encode()).digest()
 
@@ -49,6 +49,27 @@ class ChainTail:
                 or not isinstance(obj[3], bytes) or len(obj[3]) != 35):
             raise EncodingError("malformed chain tail in the Merkle map")
         return cls(obj[1], obj[2].hex(), obj[3].hex())
+
+
+@dataclass(frozen=True)
+class FolderHead:
+    """A folder's map value: its newest revision number and that revision's id (docs/protocol.md
+    "Encrypted folders"): a reader checks the revisions it was served end exactly there."""
+
+    revision: int
+    revision_id: str  # hex, 32 bytes
+
+    def encode(self) -> bytes:
+        return pack([VALUE_VERSION, self.revision, bytes.fromhex(self.revision_id)])
+
+    @classmethod
+    def decode(cls, data: bytes) -> "FolderHead":
+        obj = unpack(data, max_size=256, max_depth=2)
+        if (not isinstance(obj, list) or len(obj) != 3 or obj[0] != VALUE_VERSION
+                or type(obj[1]) is not int or obj[1] < 1
+                or not isinstance(obj[2], bytes) or len(obj[2]) != 32):
+            raise EncodingError("malformed folder head in the Merkle map")
+        return cls(obj[1], obj[2].hex())
 
 
 @dataclass(frozen=True)
@@ -80,8 +101,10 @@ def _proof_list(items, what: str) -> list[bytes]:
     return out
 
 
-def verify_lookup(bundle: dict, checkpoint: Checkpoint, key: bytes) -> tuple[ChainTail | None, LogLeaf]:
-    """Check a lookup bundle against a verified checkpoint; return the tail.
+def verify_lookup(bundle: dict, checkpoint: Checkpoint, key: bytes,
+                  decode=None) -> tuple[ChainTail | None, LogLeaf]:
+    """Check a lookup bundle against a verified checkpoint; return the tail (or, with
+    `decode=FolderHead.decode`, a folder head).
 
     Raises a ProofError subclass or EncodingError; returns (None, leaf) when
     the map proves the key absent.
@@ -104,7 +127,7 @@ def verify_lookup(bundle: dict, checkpoint: Checkpoint, key: bytes) -> tuple[Cha
     value = None if raw_value is None else b64decode(raw_value, max_size=256)
     map_proof = MapProof.from_wire(bundle.get("map_proof"))
     verify_map_proof(leaf.map_root, key, value, map_proof)
-    return (None if value is None else ChainTail.decode(value)), leaf
+    return (None if value is None else (decode or ChainTail.decode)(value)), leaf
 
 
 def check_tail(tail: ChainTail | None, seqno: int, link_id: str, eldest_kid: str) -> None:

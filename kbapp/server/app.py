@@ -16,6 +16,7 @@ from .routes import blobs as blob_routes
 from .routes import kex, log, teams, users
 from .routes import ephemeral as ek_routes
 from .routes.chat import ChatRoutes
+from .routes.folders import FolderRoutes
 from .routes.common import STATUS, Http, error_response  # noqa: F401  (push.py, tests)
 from .service import Service
 
@@ -37,6 +38,8 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
     chat = ChatRoutes(http, push, cfg)       # after the team routes: theirs match /v1/teams/name/... first
     routes += chat.routes()
     routes += ek_routes.routes(http, push, cfg)   # exploding messages' ephemeral keys
+    if blobs is not None:                    # encrypted folders: blocks live in the blob store
+        routes += FolderRoutes(http, push, blobs, cfg).routes()
     routes += push.routes()
     app = Starlette(routes=routes, lifespan=chat.lifespan)   # the exploding sweep runs with the server
     app.state.push = push

@@ -10,7 +10,8 @@ import argparse
 LIMIT_FLAGS = ("account_rate", "account_burst", "device_rate", "device_burst", "signup_rate", "signup_burst",
                "chat_rate", "chat_burst", "chat_sweep_every",
                "signup_global_rate", "signup_global_burst",
-               "blob_rate", "blob_burst", "blob_max", "blob_quota", "blob_min_rate")
+               "blob_rate", "blob_burst", "blob_max", "blob_quota", "blob_min_rate",
+               "folder_rate", "folder_burst", "folder_quota_user", "folder_quota_team")
 
 
 def add_server_flags(s: argparse.ArgumentParser) -> None:
@@ -39,6 +40,11 @@ def add_server_flags(s: argparse.ArgumentParser) -> None:
     b.add_argument("--blob-quota", type=int, default=None, help="bytes of blobs per account (default 20 GiB)")
     b.add_argument("--blob-min-rate", type=float, default=None,
                    help="bytes/s a blob upload must average beyond --body-timeout, else 408 (default 65536)")
+    f = s.add_argument_group("encrypted folders (/v1/folders/...)")
+    f.add_argument("--folder-rate", type=float, default=None, help="folder writes/s per device key (default 20)")
+    f.add_argument("--folder-burst", type=int, default=None, help="(default 200)")
+    f.add_argument("--folder-quota-user", type=int, default=None, help="folder bytes per uploader (default 20 GiB)")
+    f.add_argument("--folder-quota-team", type=int, default=None, help="folder bytes per team (default 100 GiB)")
     c = s.add_argument_group("connections")
     c.add_argument("--header-timeout", type=float, default=10.0,
                    help="seconds for a request's headers to arrive (default 10)")

@@ -38,6 +38,7 @@ BLOB_MIN_RATE = 64 << 10          # bytes/s a blob upload must average (beyond b
 DEFAULT_RATES = {"account_rate": 2.0, "device_rate": 1.0, "signup_rate": 0.1, "signup_global_rate": 10.0,
                  "blob_rate": 0.5}
 DEFAULT_RATES["chat_rate"] = 5.0     # chat posts per device key (routes/chat.py)
+DEFAULT_RATES["folder_rate"] = 20.0  # folder block puts and revision posts per device key (routes/folders.py)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ class LimitConfig:
     blob_max: int = BLOB_MAX          # bytes of one blob (the blob upload's body cap)
     blob_quota: int = BLOB_QUOTA      # bytes of blobs per account
     blob_min_rate: float = BLOB_MIN_RATE
+    folder_rate: float = 20.0         # folder writes/s per device key (routes/folders.py)
+    folder_burst: int = 200
+    folder_quota_user: int = 20 << 30  # bytes of folder blocks and revisions one account uploaded
+    folder_quota_team: int = 100 << 30  # bytes of folder blocks and revisions in one team's folders
 
     @classmethod
     def from_flags(cls, rate: float, burst: int, **given) -> "LimitConfig":

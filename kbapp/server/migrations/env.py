@@ -4,6 +4,7 @@ from alembic import context
 
 from kbapp.server import blob_tables  # noqa: F401  (registers the blobs table on `metadata`)
 from kbapp.server import ek_tables  # noqa: F401  (registers the ephemeral key tables on `metadata`)
+from kbapp.server import folder_tables  # noqa: F401  (registers the folder tables on `metadata`)
 from kbapp.server.db import metadata
 
 config = context.config
