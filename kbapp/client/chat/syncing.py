@@ -333,17 +333,25 @@ class SyncMixin:
         self.ctx.events.on(on_event)
 
     def _wake_team(self, team_id: str) -> None:
+        """One sync per team at a time; a hint that comes while it runs (the inbox may have been
+        read before that message was posted) makes it run once more, never is lost."""
+        again = self.__dict__.setdefault("_sync_again", set())
         task = self._syncing.get(team_id)
         if task is not None and not task.done():
+            again.add(team_id)
             return
 
         async def run() -> None:
-            try:
-                await self.sync_inbox()
-                if self.outbox is not None:
-                    self.outbox.wake()
-            except errors.KbappError as e:
-                log.info("chat: sync on a push hint for team %s: %s", team_id, e)
+            while True:
+                again.discard(team_id)
+                try:
+                    await self.sync_inbox()
+                    if self.outbox is not None:
+                        self.outbox.wake()
+                except errors.KbappError as e:
+                    log.info("chat: sync on a push hint for team %s: %s", team_id, e)
+                if team_id not in again:
+                    return
         try:
             self._syncing[team_id] = asyncio.get_running_loop().create_task(run())
         except RuntimeError:
