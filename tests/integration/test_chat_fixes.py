@@ -86,3 +86,33 @@ async def test_a_non_member_is_told_by_name(server_factory, tmp_path, apps):
         await bob.chat.read("acme", sync=True)
     assert str(e.value) == "you (bob) are not a member of acme"
     assert [m.text for m in (await bob.chat.read("acme")).messages] == ["members only"]
+
+
+def test_the_three_bugs_as_reported_through_the_cli(server_factory, tmp_path):
+    """The same three, as they were found: `kbapp chat search|send|read` in their own processes."""
+    from e2e_support import cli
+
+    srv = server_factory()
+    h = {n: tmp_path / n for n in ("alice", "bob", "carol", "dave")}
+    for n, home in h.items():
+        cli(home, "signup", n, "--server", srv.url)
+    cli(h["alice"], "team", "create", "acme")
+    cli(h["alice"], "team", "add-member", "acme", "bob")
+    cli(h["alice"], "team", "add-member", "acme", "carol", "--role", "reader")
+    sent = cli(h["alice"], "chat", "send", "acme#general", "welcome all").json
+    cli(h["alice"], "chat", "edit", "acme#general", str(sent["msg_id"]), "welcome everyone")
+    cli(h["bob"], "chat", "read", "acme#general")                      # bob's first sync: after the edit
+    hits = cli(h["bob"], "chat", "search", "welcome").json
+    assert [(x["msg_id"], x["text"]) for x in hits] == [(sent["msg_id"], "welcome everyone")]
+
+    refused = cli(h["carol"], "chat", "send", "acme#general", "hi", expect_rc=1)
+    assert refused.json["error"] == {"code": "CHAT_NOT_A_WRITER", "verification": False,
+                                     "message": "you are a reader in acme: only writers can post"}
+    assert "retry" not in refused.stdout + refused.stderr
+    listed = cli(h["carol"], "chat", "list").json
+    assert [(c["name"], c["failed"], c["pending"]) for c in listed] == [("acme#general", 0, 0)]
+
+    outsider = cli(h["dave"], "chat", "read", "acme#general", expect_rc=1)
+    assert outsider.json["error"]["code"] == "CHAT_NOT_MEMBER"
+    assert outsider.json["error"]["message"] == "you (dave) are not a member of acme"
+    assert not HEX_ID.search(outsider.stdout + outsider.stderr)
