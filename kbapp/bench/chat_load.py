@@ -135,10 +135,11 @@ async def run_load(url: str, tmp, alice, sizes, log) -> dict:
     team_id = (await alice.create_team(team)).team_id
     apps, tasks = [], []
     try:
+        tag = os.urandom(3).hex()                # names of this run (a server may serve several)
         for i in range(n_acc):
-            app = await _open_app(tmp, f"listener{i}", url)
+            app = await _open_app(tmp, f"l{tag}x{i}", url)
             apps.append(app)
-            await alice.add_member(team, f"listener{i}", "reader")
+            await alice.add_member(team, f"l{tag}x{i}", "reader")
         tokens = [await a.api.read_tokens.header() for a in apps]
         poster = await alice.api.read_tokens.header()
         listeners = [_Listener(url, team_id, tokens[i // PER_ACCOUNT], f"127.0.0.{2 + i // PER_ADDRESS}")
