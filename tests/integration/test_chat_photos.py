@@ -13,6 +13,9 @@ and the real tagging model (MobileNetV2):
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,6 +81,12 @@ async def test_a_dog_posted_in_a_channel_is_found_in_photos_with_its_origin_and_
     assert chat_hits[0].origin == {"source": "chat", "conv": "acme#general", "conv_id": view.conv.conv_id,
                                    "msg_id": sent.msg_id, "sender": "bob"}
     assert "dog" in chat_hits[0].tags
+    # `kbapp photos search dog` (its own process, the same profile) says where it came from
+    env = dict(os.environ, KBAPP_KEYSTORE="memory")
+    text = subprocess.run([sys.executable, "-m", "kbapp", "--home", str(alice.home), "photos", "search", "dog"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert text.returncode == 0, text.stderr
+    assert f"from bob in acme#general (#{sent.msg_id})" in text.stdout and str(cached.resolve()) in text.stdout
     mine = [h for h in await bob.photos.search("dog") if h.origin]                 # the sender's copy too
     assert [(h.origin["conv"], h.origin["sender"], h.origin["msg_id"]) for h in mine] == \
         [("acme#general", "bob", sent.msg_id)]
