@@ -100,3 +100,36 @@ async def test_a_dog_posted_in_a_channel_is_found_in_photos_with_its_origin_and_
         assert [h for h in await app.photos.search("dog") if h.origin] == []
         assert await app.photos.count() == 0
         assert _files_holding(app.home / "chat-media", preview_bytes[200:264]) == []
+
+
+async def test_an_image_sent_without_a_preview_is_indexed_once_downloaded(server_factory, tmp_path, apps,
+                                                                          photo_analyzer):
+    """Another client (or a bot) may send an image with no preview: the reader's download makes
+    one, keeps it and indexes it with its origin; the delete removes it like any other."""
+    from kbapp.client.chat import transfer
+
+    need_model()
+    srv = server_factory()
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    _with_analyzer(alice, photo_analyzer)
+    photo = tmp_path / "rex.jpg"
+    with Image.open(DEV / "images" / DOG) as im:
+        im.convert("RGB").resize((640, 480)).save(photo, "JPEG", quality=90)
+    await bob.chat.send("alice,bob", "no preview from my bot")
+    row = await bob.chat.conv("alice,bob")
+    ref = await transfer.upload(bob.api, photo, rng=bob.ctx.rng)
+    sent = await bob.chat._enqueue(row, bob.chat._body("attachment", **ref.to_body()))   # preview: None
+    view = await alice.chat.read("alice,bob", sync=True)
+    cached = media.of(alice.chat).path_of(view.conv.conv_id, sent.msg_id)
+    assert not cached.exists() and [h for h in await alice.photos.search("dog") if h.origin] == []
+
+    got = await alice.chat.download("alice,bob", sent.msg_id, tmp_path / "saved.jpg")
+    assert Path(got).read_bytes() == photo.read_bytes() and cached.is_file()
+    [hit] = [h for h in await alice.photos.search("dog") if h.origin]
+    assert (hit.origin["conv"], hit.origin["sender"], hit.origin["msg_id"]) == ("alice,bob", "bob", sent.msg_id)
+
+    await bob.chat.delete("alice,bob", sent.msg_id)
+    await alice.chat.read("alice,bob", sync=True)
+    assert not cached.exists() and await alice.photos.count() == 0
+    assert Path(got).exists()                  # the copy the user saved is theirs: left alone

@@ -9,7 +9,8 @@
   <msg_id>.jpg` (0600, in the private profile) and handed to the photo library with its
   origin (conversation name, msg id, sender: ml/origins.py), so `kbapp photos search dog`
   says "from bob in acme#general (#5)". A received preview is fetched and checked chunk by
-  chunk like any attachment (transfer.py), after the message itself was verified.
+  chunk like any attachment (transfer.py), after the message itself was verified; an image
+  that came without one gets a preview made here when it is downloaded.
 * `sweep` removes the cached file and the photo index entry of every message that was
   deleted or exploded (sync and the exploding scrub call it).
 """
@@ -123,6 +124,19 @@ class ChatMedia:
             except errors.KbappError as e:
                 log.info("chat media: preview of %s #%s: %s", row.name, m.msg_id, e)
         return done
+
+    async def downloaded(self, row, m, path: Path) -> bool:
+        """An image attachment downloaded whole (one sent without a preview, say): a preview of
+        it is made here, kept and indexed like a received one (so its deletion reaches it)."""
+        dest = self.path_of(row.conv_id, m.msg_id)
+        if not m.body or not is_image(m.body.get("mime")) or dest.exists():
+            return False
+        made = await asyncio.get_running_loop().run_in_executor(None, make_preview, Path(path))
+        if made is None:
+            return False
+        self._write_private(dest.parent, made[0], dest)
+        await self._to_library(dest, row, m.msg_id, m.sender or "")
+        return True
 
     # -- forgetting ----------------------------------------------------------------------------
 

@@ -398,8 +398,11 @@ class ChatService(SyncMixin):
             raise errors.Conflict(f"message #{msg_id} is a {m.type}, not a file")
         if not self.ctx.api:
             await self.ctx.connect()
-        return await transfer.download(self.ctx.api, transfer.AttachmentRef.from_body(m.body), dest,
-                                       progress=progress)
+        got = await transfer.download(self.ctx.api, transfer.AttachmentRef.from_body(m.body), dest,
+                                      progress=progress)
+        from . import media
+        await media.of(self).downloaded(row, m, got)       # an image without a preview: indexed now
+        return got
 
     # -- channels --------------------------------------------------------------------------
 
