@@ -159,6 +159,7 @@ KINDS: dict[str, dict[str, _Check]] = {
     "pin": {"target": lambda v: check_msg_id(v, "target")},
     "unpin": {"target": lambda v: check_msg_id(v, "target")},
 }
+_KEYS = {kind: frozenset(fields) | {"kind"} for kind, fields in KINDS.items()}     # a body's exact keys, by kind
 # What each kind's header must say (header.py checks the header side, judge.py that they agree).
 SUPERSEDING = frozenset({"edit", "reaction"})     # header.supersedes = body.target
 DELETING = frozenset({"delete"})                  # header.deletes = body.targets
@@ -178,7 +179,7 @@ def check_body(body: object) -> dict:
     fields = KINDS.get(kind) if isinstance(kind, str) else None
     if fields is None:
         raise _bad(f"unknown kind {str(kind)[:32]!r}")
-    if set(body) != set(fields) | {"kind"}:
+    if body.keys() != _KEYS[kind]:
         raise _bad(f"a {kind} body has exactly the fields {sorted(fields)}")
     for name, check in fields.items():
         check(body[name])

@@ -151,7 +151,7 @@ class ConversationJudge:
     def _rule4_sender(self, h: Header) -> tuple[int, int]:
         hw_size = max(self.state.hw_size, h.checkpoint[0])
         hw_seqno = max(self.state.hw_seqno, h.team_seqno)
-        for seqno in (hw_seqno, h.team_seqno):
+        for seqno in (hw_seqno,) if hw_seqno == h.team_seqno else (hw_seqno, h.team_seqno):
             role, eldest = self.team.role_at(h.uid, seqno)
             if role < Role.WRITER or eldest != h.sender_eldest_seqno:
                 raise SenderNotMember(f"the sender is not a writer of the team at its seqno {seqno}")
@@ -227,11 +227,13 @@ class ConversationJudge:
         st.marks[(h.uid, h.kid)] = (h.checkpoint[0], h.team_seqno)
         st.hw_size, st.hw_seqno = hw_size, hw_seqno
         st.valid[msg_id] = MsgInfo(h.uid, h.type, has_body)
+        st.history_upto = max(st.history_upto, upto)
+        if not upto and h.type != "edit" and not h.deletes:
+            return ()                                    # (most messages: they explain nothing)
         explained: dict[int, str] = {t: HISTORY_DELETED for t in st.withheld if t <= upto}
         if h.type == "edit":
             explained[h.supersedes] = SUPERSEDED
         explained.update({t: DELETED for t in h.deletes})
-        st.history_upto = max(st.history_upto, upto)
         covers = []
         for t, why in sorted(explained.items()):
             st.covered.setdefault(t, why)
