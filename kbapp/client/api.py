@@ -440,12 +440,12 @@ class ServerAPI:
         return raw
 
     async def fs_get_blocks(self, folder_id: str, block_ids: list[str]) -> dict:
-        """Up to 64 blocks at once -> {id: base64 bytes or None}."""
+        """Up to 64 blocks at once -> {"blocks": {id: base64 bytes or None}, "later": [ids to ask again]}."""
         body = self._fs_json(*await self._fs("POST", f"/v1/folders/{quote(folder_id, safe='')}/blocks:get",
                                              json={"ids": list(block_ids)}))
-        if not isinstance(body.get("blocks"), dict):
+        if not isinstance(body.get("blocks"), dict) or not isinstance(body.get("later"), list):
             raise errors.EncodingError("malformed block batch")
-        return body["blocks"]
+        return body
 
     async def fs_post_revision(self, folder_id: str, envelope: bytes) -> dict:
         """Post a signed envelope -> {revision, id, ctime}; FolderHeadMoved (head, head_id) when the

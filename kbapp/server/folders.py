@@ -34,6 +34,7 @@ from .folder_tables import folder_blocks, folder_revisions, folder_usage, folder
 PAGE_DEFAULT, PAGE_MAX = 100, 500
 PAGE_BYTES = 4 << 20                # a page of revisions stops growing here
 BATCH_MAX = 64                      # block ids one batch read names
+BATCH_BYTES = 4 << 20               # a batch answer's blocks stop here (base64 stays under the client's 8 MiB)
 LIST_MAX = 16                       # folders of one team (three kinds exist; a hint)
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

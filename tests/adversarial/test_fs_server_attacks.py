@@ -23,7 +23,7 @@ from kbapp.core.keys import sign_detached
 from kbapp.server import db as server_db
 from kbapp.server.folder_tables import folder_revisions
 
-from fs_server_support import FolderHTTP, Writer, code
+from fs_server_support import FolderHTTP, Writer, code, server_checkpoint
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -57,7 +57,9 @@ async def setup(user, world, name):
 
 
 async def refused_and_nothing_stored(http, world, who, fid, envelope, status, error, head_before):
+    log_before = server_checkpoint(world.server.url).size
     r = await http.post_revision(who, fid, envelope)
+    assert server_checkpoint(world.server.url).size == log_before     # no epoch, no leaf for a refusal
     assert (r.status_code, code(r)) == (status, error), (r.status_code, r.text)
     assert stored_revisions(world.server, fid) == head_before
     head = (await http.head(who, fid)).json()

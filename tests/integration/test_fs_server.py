@@ -49,6 +49,18 @@ def count(server, db_url, table, folder_id: str) -> int:
         engine.dispose()
 
 
+def hints(server, db_url, team_id: str) -> list[str]:
+    """Subjects of the folder push hints recorded for the team's topic."""
+    engine = server_db.make_engine(server_db.normalise_url(db_url, server.data_dir))
+    t = server_db.push_events
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(select(t.c.subject).where((t.c.topic == f"team:{team_id}") & (t.c.kind == "folder"))
+                                     .order_by(t.c.cursor)).scalars())
+    finally:
+        engine.dispose()
+
+
 async def team_of(apps, tmp_path, url, roles: dict, names=("alice",)):
     users = await signup_all(apps, tmp_path, url, tuple(dict.fromkeys((*names, *roles))))
     view = await users["alice"].create_team("acme")
@@ -76,6 +88,12 @@ async def test_blocks_revisions_cas_and_the_map_head(db_url, server_factory, tmp
         refused(await http.get_block(mallory, fid, bid), 404, "NOT_FOUND")
         refused(await http.get_block(None, fid, bid), 401, "BAD_READ_TOKEN")
         refused(await http.get_block(bob, fid, "ab" * 32), 404, "NOT_FOUND")
+        batch = await users["carol"].api.fs_get_blocks(fid, [p.id.hex() for p, _ in blocks] + ["ab" * 32])
+        assert batch["later"] == [] and batch["blocks"].pop("ab" * 32) is None
+        assert {k: b64decode(v) for k, v in batch["blocks"].items()} == {p.id.hex(): b for p, b in blocks}
+        r = await http.client.post(f"/v1/folders/{fid}/blocks:get", json={"ids": [bid]},
+                                   headers={"Authorization": await mallory.token()})
+        refused(r, 404, "NOT_FOUND")
         # an id that is not the bytes' hash; a reader or a stranger putting: refused, nothing kept
         other = os.urandom(500)
         refused(await http.put_block(alice, fid, "cd" * 32, other), 400, "FS_BLOCK_MISMATCH")
@@ -95,6 +113,7 @@ async def test_blocks_revisions_cas_and_the_map_head(db_url, server_factory, tmp
         head = ok(await http.head(carol, fid))
         proven = verify_head(server.url, fid, head["lookup"])
         assert (head["head"], proven.revision, proven.revision_id) == (1, 1, r1.id.hex())
+        assert hints(server, db_url, tid) == [f"{fid}:1"]        # the push hint committed with it
 
         # a reader cannot post a revision: 403, nothing stored, the head unchanged
         r2c = await carol.revision("acme", 2, r1.id, root)
@@ -123,6 +142,7 @@ async def test_blocks_revisions_cas_and_the_map_head(db_url, server_factory, tmp
         # revisions since=N, paged, each envelope as posted, with the proof of the head they end at
         page = ok(await http.revisions(carol, fid, since=0, limit=2))
         assert [x["revision"] for x in page["revisions"]] == [1, 2] and page["head"] == 3
+        assert hints(server, db_url, tid) == [f"{fid}:{n}" for n in (1, 2, 3)]   # none for refused posts
         envs = [b64decode(x["envelope"]) for x in page["revisions"]]
         assert envs == [r1.envelope, won.envelope]
         assert [x["id"] for x in page["revisions"]] == [hashlib.sha256(e).hexdigest() for e in envs]
@@ -201,5 +221,23 @@ async def test_quotas_per_uploader_refuse_with_413_and_keep_nothing(server_facto
         blob = server.data_dir / "blobs"
         kept = {p.name for p in blob.rglob("*") if p.is_file() and len(p.name) == 64}
         assert kept == {ptr.id.hex() for (ptr, _), s in zip(blocks, statuses) if s == 200}
+    finally:
+        await http.aclose()
+
+
+async def test_writes_are_rate_limited_per_device(server_factory, tmp_path, apps):
+    server = server_factory(extra=["--folder-rate", "0.01", "--folder-burst", "2"])
+    users, tid = await team_of(apps, tmp_path, server.url, {})
+    alice = Writer(users["alice"], server.url, tid)
+    http = FolderHTTP(server.url)
+    try:
+        _, blocks, _ = await alice.tree("acme", {"a": b"a", "b": b"b"})
+        got = [await http.put_block(alice, alice.folder_id, p.id.hex(), b, tid, alice.kind) for p, b in blocks[:3]]
+        assert [r.status_code for r in got[:2]] == [200, 200]
+        refused(got[2], 429, "RATE_LIMITED")
+        assert int(got[2].headers["retry-after"]) >= 1
+        r1 = await alice.revision("acme", 1, None, blocks[0][0])
+        refused(await http.post_revision(alice, alice.folder_id, r1.envelope), 429, "RATE_LIMITED")
+        assert ok(await http.head(alice, alice.folder_id))["head"] == 0          # reads are not counted
     finally:
         await http.aclose()

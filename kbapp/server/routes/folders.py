@@ -4,7 +4,8 @@
   folder is used, since its id cannot be reversed): a writer of the team, SHA-256 = id, quotas;
   idempotent. `GET` the same path: a reader of the team, anyone for a public folder (no token);
   404 alike for "absent" and "not yours", and only under a folder that holds the block.
-  `POST /v1/folders/{fid}/blocks:get` `{"ids": [...]}`: up to 64 at once.
+  `POST /v1/folders/{fid}/blocks:get` `{"ids": [...]}`: up to 64 at once, about 4 MiB an answer
+  (the ids left out come back in `later`; absent or foreign ones as null).
 * `POST /v1/folders/{fid}/revisions` (body: the envelope's bytes): parsed and checked without the
   lock, then compare-and-swap under the service lock inside one `Service._epoch`, so the new head
   (`FolderHead`) is in the transparency map in the same transaction; 409 `FS_HEAD_MOVED` with
@@ -33,7 +34,7 @@ from kbapp.core.transparency import FolderHead, map_key
 
 from .. import limits as lim
 from ..blobstore import BlobStore
-from ..folders import (BATCH_MAX, PAGE_DEFAULT, PAGE_MAX, PUBLIC, FolderStore, check_block_id, check_envelope,
+from ..folders import (BATCH_BYTES, BATCH_MAX, PAGE_DEFAULT, PAGE_MAX, PUBLIC, FolderStore, check_block_id, check_envelope,
                        check_folder_id, derive_folder)
 from ..push import PushHub
 from ..team_access import MEMBER, ReadAccess
@@ -150,7 +151,17 @@ class FolderRoutes:
             self._readable(fid, auth)
             with self.service.engine.connect() as conn:
                 held = self.store.holds(conn, fid, ids)
-            return {"blocks": {b: b64encode(self.store.blobs.get(b)) if b in held else None for b in ids}}
+            out, later, size = {}, [], 0
+            for b in ids:                    # an answer stays under BATCH_BYTES: the rest is asked again
+                if b not in held:
+                    out[b] = None
+                elif size >= BATCH_BYTES:
+                    later.append(b)
+                else:
+                    data = self.store.blobs.get(b)
+                    size += len(data)
+                    out[b] = b64encode(data)
+            return {"blocks": out, "later": later}
         return await run_in_threadpool(work)
 
     # -- revisions -------------------------------------------------------------------------------

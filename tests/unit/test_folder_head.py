@@ -1,0 +1,25 @@
+"""The folder head in the transparency map (core/transparency.py): its key kind and encoding."""
+
+from __future__ import annotations
+
+import pytest
+
+from kbapp.core import errors
+from kbapp.core.encoding import pack
+from kbapp.core.transparency import FolderHead, map_key
+
+
+def test_folder_keys_are_their_own_kind():
+    ident = "ab" * 16
+    assert len({map_key("user", ident), map_key("team", ident), map_key("folder", ident)}) == 3
+    with pytest.raises(ValueError):
+        map_key("folders", ident)
+
+
+def test_a_head_round_trips_and_malformed_ones_are_refused():
+    head = FolderHead(7, "cd" * 32)
+    assert head.encode() == pack([1, 7, bytes.fromhex("cd" * 32)])
+    assert FolderHead.decode(head.encode()) == head
+    for bad in ([1, 0, bytes(32)], [2, 7, bytes(32)], [1, 7, bytes(31)], [1, True, bytes(32)], [1, 7]):
+        with pytest.raises(errors.EncodingError):
+            FolderHead.decode(pack(bad))
