@@ -105,7 +105,9 @@ class ChatMedia:
 
     async def received(self, row, messages) -> int:
         """Fetch the previews of newly verified image attachments (not already cached) and
-        hand them to the photo library; a failure is logged and tried on the next sync."""
+        hand them to the photo library. A preview that fails its checks (a server that swapped
+        or cut it) is logged and not kept: the message itself stands (its own blob is checked
+        when downloaded), and a download of the image makes a preview here instead."""
         done = 0
         for m in messages:
             if m.status != "ok" or m.type != "attachment" or m.deleted_by is not None or not m.body:
