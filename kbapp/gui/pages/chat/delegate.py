@@ -251,26 +251,7 @@ class TimelineDelegate(QStyledItemDelegate):
             p.setPen(QColor(c("text-muted")))
             p.drawText(parts.day, Qt.AlignCenter | Qt.TextSingleLine, line.day)
         if parts.head:
-            disc(p, QRect(option.rect.left() + PAD_L, parts.head.top(), 32, 32), m.sender, option.font)
-            p.setFont(bold_f)
-            p.setPen(QColor(c("bad" if line.badge == "broken" else "text")))
-            name = m.sender or "?"
-            p.drawText(parts.head, Qt.AlignLeft | Qt.AlignVCenter | Qt.TextSingleLine, name)
-            x = parts.head.left() + QFontMetrics(bold_f).horizontalAdvance(name) + 6
-            p.setFont(small_f)
-            if line.badge:
-                ok = line.badge == "verified"
-                mark = "✓" if ok else "✗ identity broken"
-                p.setPen(QColor(c("ok" if ok else "bad")))
-                p.drawText(QRect(x, parts.head.top(), 200, parts.head.height()), Qt.AlignVCenter, mark)
-                x += QFontMetrics(small_f).horizontalAdvance(mark) + 8
-            p.setPen(QColor(c("text-faint")))
-            when = time.strftime("%H:%M", time.localtime(m.ctime)) + ("  · edited" if m.edited else "")
-            boom = getattr(m, "explodes_at", None)
-            if boom is not None:
-                p.setPen(QColor(c("warn")))
-                when += "  · 💣 " + countdown(boom - self.clock())
-            p.drawText(QRect(x, parts.head.top(), 400, parts.head.height()), Qt.AlignVCenter, when)
+            self._paint_head(p, parts, line, option, bold_f, small_f)
         if parts.quote:
             p.setPen(Qt.NoPen)
             p.setBrush(QColor(c("accent")))
@@ -295,6 +276,39 @@ class TimelineDelegate(QStyledItemDelegate):
         if parts.file:
             self._paint_file(p, parts.file, m, small_f, body_f)
         fs = QFontMetrics(small_f)
+        self._paint_extras(p, parts, m, small_f)
+        if parts.state:
+            self._paint_state(p, parts, m, small_f, fs)
+        p.restore()
+
+    def _paint_head(self, p, parts: Parts, line, option, bold_f, small_f) -> None:
+        """Avatar, name (red when the identity broke), badge, time, edited, countdown."""
+        c = theme.colour
+        m = line.msg
+        disc(p, QRect(option.rect.left() + PAD_L, parts.head.top(), 32, 32), m.sender, option.font)
+        p.setFont(bold_f)
+        p.setPen(QColor(c("bad" if line.badge == "broken" else "text")))
+        name = m.sender or "?"
+        p.drawText(parts.head, Qt.AlignLeft | Qt.AlignVCenter | Qt.TextSingleLine, name)
+        x = parts.head.left() + QFontMetrics(bold_f).horizontalAdvance(name) + 6
+        p.setFont(small_f)
+        if line.badge:
+            ok = line.badge == "verified"
+            mark = "✓" if ok else "✗ identity broken"
+            p.setPen(QColor(c("ok" if ok else "bad")))
+            p.drawText(QRect(x, parts.head.top(), 200, parts.head.height()), Qt.AlignVCenter, mark)
+            x += QFontMetrics(small_f).horizontalAdvance(mark) + 8
+        p.setPen(QColor(c("text-faint")))
+        when = time.strftime("%H:%M", time.localtime(m.ctime)) + ("  · edited" if m.edited else "")
+        boom = getattr(m, "explodes_at", None)
+        if boom is not None:
+            p.setPen(QColor(c("warn")))
+            when += "  · 💣 " + countdown(boom - self.clock())
+        p.drawText(QRect(x, parts.head.top(), 400, parts.head.height()), Qt.AlignVCenter, when)
+
+    def _paint_extras(self, p, parts: Parts, m, small_f) -> None:
+        """Reaction chips (yours highlighted), the + chip and the thread link."""
+        c = theme.colour
         for r, emoji, n, _ in parts.chips:
             mine = self.me in (m.reactions or {}).get(emoji, [])
             p.setPen(QPen(QColor(c("accent" if mine else "border"))))
@@ -313,9 +327,6 @@ class TimelineDelegate(QStyledItemDelegate):
             p.setFont(small_f)
             p.setPen(QColor(c("link")))
             p.drawText(parts.thread, Qt.AlignVCenter | Qt.AlignLeft, f"{m.replies} replies ›")
-        if parts.state:
-            self._paint_state(p, parts, m, small_f, fs)
-        p.restore()
 
     def _paint_file(self, p, r: QRect, m, small_f, body_f) -> None:
         c = theme.colour

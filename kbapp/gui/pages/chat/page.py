@@ -61,7 +61,31 @@ class ChatPage(ChatActions, Page):
         split.setObjectName("chatSplit")
         split.setChildrenCollapsible(False)
         self.split = split
-        # -- left: search, filter, conversations
+        split.addWidget(self._build_left())
+        split.addWidget(self._build_middle())
+        # -- right: a thread, or the conversation's info
+        self.thread = ThreadPanel("")
+        self.thread.hide()
+        split.addWidget(self.thread)
+        self.info = InfoPanel()
+        self.info.hide()
+        split.addWidget(self.info)
+        split.setSizes([250, 640, 320, 280])
+        self.body.addWidget(split, 1)
+
+        self._wire()
+        bridge.listen(ChatMessagesChanged, self._messages_changed, owner=self)
+        bridge.listen(ChatOutboxChanged, self._outbox_changed, owner=self)
+        self.spinner = QTimer(self)
+        self.spinner.setInterval(80)
+        self.spinner.timeout.connect(self._spin)
+        self.clock = time.time                  # exploding messages' countdown (tests move it)
+        self.ticker = QTimer(self)              # runs while an exploding message is shown
+        self.ticker.setInterval(1000)
+        self.ticker.timeout.connect(self._tick)
+
+    def _build_left(self) -> QFrame:
+        """Search, filter, New, the conversation list (and search results in its place)."""
         left = QFrame()
         left.setObjectName("chatLeft")
         ll = QVBoxLayout(left)
@@ -103,9 +127,10 @@ class ChatPage(ChatActions, Page):
         self.results.activated.connect(self._result_clicked)
         self.results.hide()
         ll.addWidget(self.results, 1)
-        split.addWidget(left)
+        return left
 
-        # -- middle: header, warnings, timeline, composer
+    def _build_middle(self) -> QFrame:
+        """Title, topic, Mute, Info, the identity warning, the timeline and the composer."""
         mid = QFrame()
         mid.setObjectName("chatMain")
         ml = QVBoxLayout(mid)
@@ -143,28 +168,7 @@ class ChatPage(ChatActions, Page):
         self.composer = Composer()
         self.composer.setEnabled(False)
         ml.addWidget(self.composer)
-        split.addWidget(mid)
-
-        # -- right: a thread, or the conversation's info
-        self.thread = ThreadPanel("")
-        self.thread.hide()
-        split.addWidget(self.thread)
-        self.info = InfoPanel()
-        self.info.hide()
-        split.addWidget(self.info)
-        split.setSizes([250, 640, 320, 280])
-        self.body.addWidget(split, 1)
-
-        self._wire()
-        bridge.listen(ChatMessagesChanged, self._messages_changed, owner=self)
-        bridge.listen(ChatOutboxChanged, self._outbox_changed, owner=self)
-        self.spinner = QTimer(self)
-        self.spinner.setInterval(80)
-        self.spinner.timeout.connect(self._spin)
-        self.clock = time.time                  # exploding messages' countdown (tests move it)
-        self.ticker = QTimer(self)              # runs while an exploding message is shown
-        self.ticker.setInterval(1000)
-        self.ticker.timeout.connect(self._tick)
+        return mid
 
     def _wire(self) -> None:
         c = self.composer
