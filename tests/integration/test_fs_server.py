@@ -138,6 +138,10 @@ async def test_blocks_revisions_cas_and_the_map_head(db_url, server_factory, tmp
         assert (await users[lost_by].api.fs_post_revision(fid, r3.envelope))["revision"] == 3
         refused(again := await http.post_revision(loser_w, fid, r3.envelope), 409, "FS_HEAD_MOVED")
         assert again.json()["head_id"] == r3.id.hex()
+        # the next number on a prev that is not the head's id (a branch off revision 1): 409 too
+        branch = await alice.revision("acme", 4, r1.id, root)
+        refused(await http.post_revision(alice, fid, branch.envelope), 409, "FS_HEAD_MOVED")
+        assert count(server, db_url, folder_revisions, fid) == 3
 
         # revisions since=N, paged, each envelope as posted, with the proof of the head they end at
         page = ok(await http.revisions(carol, fid, since=0, limit=2))
@@ -241,3 +245,38 @@ async def test_writes_are_rate_limited_per_device(server_factory, tmp_path, apps
         assert ok(await http.head(alice, alice.folder_id))["head"] == 0          # reads are not counted
     finally:
         await http.aclose()
+
+
+@pytest.mark.postgres
+async def test_two_server_processes_race_on_one_head(pg_database, server_factory, tmp_path, apps):
+    """Two processes on one PostgreSQL database: the advisory lock of the epoch makes the
+    compare-and-swap one at a time across them; each reads the other's head at once."""
+    s1 = server_factory(db=pg_database, name="shared")
+    s2 = server_factory(db=pg_database, name="shared")      # same data dir: same key, blobs and origin
+    users, tid = await team_of(apps, tmp_path, s1.url, {"bob": "writer"})
+    alice, bob = Writer(users["alice"], s1.url, tid), Writer(users["bob"], s2.url, tid)
+    h1, h2 = FolderHTTP(s1.url), FolderHTTP(s2.url)
+    try:
+        root, blocks, _ = await alice.tree("acme", {"f": b"1"})
+        await h1.put_blocks(alice, blocks)
+        assert (await h2.get_block(bob, alice.folder_id, blocks[0][0].id.hex())).content == blocks[0][1]
+        prev, fid = None, alice.folder_id
+        for n in range(1, 6):
+            ra = await alice.revision("acme", n, prev, root)
+            rb = await bob.revision("acme", n, prev, root)
+            resp = await asyncio.gather(h1.post_revision(alice, fid, ra.envelope),
+                                        h2.post_revision(bob, fid, rb.envelope))
+            assert sorted(r.status_code for r in resp) == [200, 409], [r.text for r in resp]
+            prev = (ra if resp[0].status_code == 200 else rb).id
+            lost = next(r for r in resp if r.status_code == 409)
+            assert code(lost) == "FS_HEAD_MOVED" and lost.json()["head_id"] == prev.hex()
+            for h, who, url in ((h1, alice, s1.url), (h2, bob, s2.url)):
+                head = ok(await h.head(who, fid))
+                assert head["head"] == n and verify_head(url, fid, head["lookup"]).revision_id == prev.hex()
+        page = ok(await h2.revisions(bob, fid))
+        envs = [open_envelope(b64decode(x["envelope"])) for x in page["revisions"]]
+        assert [e.revision.revision for e in envs] == [1, 2, 3, 4, 5]
+        assert all(b.revision.prev == a.id for a, b in zip(envs, envs[1:]))
+    finally:
+        await h1.aclose()
+        await h2.aclose()
