@@ -43,6 +43,7 @@ def test_bench_chat_quick_json(storage, request):
     vd = by["chat.verify_decrypt"]                          # the whole history verified and stored
     assert vd["details"]["messages"] == vd["details"]["ok"] == QUICK.history
     assert vd["details"]["pages"] >= 1 and "Ed25519" in vd["baseline_what"]
+    assert vd["details"]["cpu_us_per_message"] > 0 and vd["details"]["cpu_ratio"] > 0
     assert math.isclose(vd["ratio"], vd["baseline"] / vd["value"], rel_tol=1e-9)
 
     op = by["chat.open_last_screen"]["details"]             # the last screenful, of the whole conversation
