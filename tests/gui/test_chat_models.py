@@ -136,7 +136,19 @@ def test_links_open_from_the_menu_that_shows_their_real_target(qloop):
 
     text = '<a href="http://evil.example/?a=1&b=2">https://bank.example</a>'
     assert links(text) == ["http://evil.example/?a=1&b=2", "https://bank.example"]
-    page = SimpleNamespace()
+    page = SimpleNamespace(model=SimpleNamespace(timeline=None))
     ln = Line("m:1", msg(1, "bob", text))
     menu = [a[0] for a in ChatActions.menu_actions(page, ln) if a]
     assert "Open link: http://evil.example/?a=1&&b=2" in menu and "Open link: https://bank.example" in menu
+
+
+def test_an_entry_refused_for_good_offers_delete_but_no_retry(qloop):
+    view = QListView()
+    view.resize(700, 400)
+    refused = MessageView(None, "alice", "text", "hello", int(time.time()), "failed", error="not a writer",
+                          error_code="CHAT_OUTBOX_REFUSED", outbox_id="o2")
+    ln = build_lines(timeline([refused]), me="alice")[0]
+    parts = layout(QRect(0, 0, 700, 200), ln, view.font())
+    assert parts.retry is None and parts.delete is not None
+    d = TimelineDelegate(view, "alice")
+    assert d.hit(QRect(0, 0, 700, 200), ln, parts.delete.center().toPointF(), view.font()) == ("discard", "o2")

@@ -364,3 +364,22 @@ def test_notices_for_mentions_not_for_the_conversation_in_front(qtbot, alice_win
     qtbot.waitUntil(lambda: line_with(a, "are you at your desk?") is not None, timeout=TIMEOUT_MS)
     qtbot.wait(300)
     assert a.notifier.notified == 1
+
+
+def test_pin_from_the_menu_shows_in_info(qtbot, alice_window, run):
+    wa, _url = alice_window
+    qtbot.waitUntil(lambda: wa.shell is not None and wa.shell.chat.loaded, timeout=TIMEOUT_MS)
+    wa.shell.go("chat")
+    a = wa.shell.chat
+    open_dm(qtbot, run, a, "alice,bob")
+    type_and_enter(qtbot, a.composer.edit, "the meeting is at 10 <b>sharp</b>")
+    qtbot.waitUntil(lambda: (ln := line_with(a, "the meeting is at 10 <b>sharp</b>")) is not None and ln.ok,
+                    timeout=TIMEOUT_MS)
+    ln = line_with(a, "the meeting is at 10 <b>sharp</b>")
+    dict(x for x in a.menu_actions(ln) if x)["Pin"]()
+    qtbot.waitUntil(lambda: a.model.timeline is not None and ln.msg.msg_id in a.model.timeline.pins,
+                    timeout=TIMEOUT_MS)
+    qtbot.mouseClick(a.info_button, Qt.LeftButton)
+    assert a.info.pins.text() == "📌 alice: the meeting is at 10 <b>sharp</b>"
+    assert a.info.pins.textFormat() == Qt.PlainText
+    assert "Unpin" in dict(x for x in a.menu_actions(line_with(a, "the meeting is at 10 <b>sharp</b>")) if x)

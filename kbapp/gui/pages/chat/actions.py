@@ -157,6 +157,11 @@ class ChatActions:
         ops.run(self, lambda: self.app.chat.delete(conv, msg_id), key=("delete", msg_id), banner=self.banner,
                 cursor=False)
 
+    def pin(self, msg_id: int, *, remove: bool = False) -> None:
+        conv = self.current
+        ops.run(self, lambda: self.app.chat.pin(conv, msg_id, remove=remove), key=("pin", msg_id),
+                banner=self.banner, cursor=False)
+
     def open_thread(self, root: int) -> None:
         conv = self.current
         if conv is None:
@@ -267,13 +272,16 @@ class ChatActions:
                 acts.append(("Edit", lambda: self.start_edit(m)))
             if ln.mine:
                 acts.append(("Delete", lambda: self.delete_message(m.msg_id)))
+            pinned = m.msg_id in (getattr(getattr(self.model, "timeline", None), "pins", None) or [])
+            acts.append(("Unpin" if pinned else "Pin", lambda: self.pin(m.msg_id, remove=pinned)))
             acts.append(None)
         if m.text:
             acts.append(("Copy text", lambda: QGuiApplication.clipboard().setText(m.text)))
             for url in links(m.text)[:5]:     # the real target, opened only on this click
                 acts.append((f"Open link: {url}".replace("&", "&&"), lambda url=url: QDesktopServices.openUrl(QUrl(url))))
         if m.outbox_id and m.msg_id is None:
-            acts.append(("Retry now", lambda: self.retry(m.outbox_id)))
+            if m.error_code != "CHAT_OUTBOX_REFUSED":
+                acts.append(("Retry now", lambda: self.retry(m.outbox_id)))
             acts.append(("Delete (never send)", lambda: self.discard(m.outbox_id)))
         return acts
 

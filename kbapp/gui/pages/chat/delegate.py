@@ -119,12 +119,13 @@ def layout(rect: QRect, line, base: QFont) -> Parts:
     if m.status in ("pending", "sending", "failed", "sent"):
         p.state = QRect(x0, y + 2, w, fs.height() + 4)
         if stuck(m):
-            rw = fs.horizontalAdvance("Retry") + 20
+            rw = 0 if refused(m) else fs.horizontalAdvance("Retry") + 20
             dw = fs.horizontalAdvance("Delete") + 20
             state_w = fs.horizontalAdvance(_state_text(m)) + 12
-            p.retry = QRect(x0 + min(state_w, w - rw - dw - 12), y + 1, rw, fs.height() + 8)
-            p.delete = QRect(p.retry.right() + 8, y + 1, dw, fs.height() + 8)
-            y = p.retry.bottom() + 2
+            left = x0 + min(state_w, w - rw - dw - 12)
+            p.retry = QRect(left, y + 1, rw, fs.height() + 8) if rw else None
+            p.delete = QRect((p.retry.right() + 8) if p.retry else left, y + 1, dw, fs.height() + 8)
+            y = p.delete.bottom() + 2
         else:
             y = p.state.bottom() + 2
     p.height = y - rect.top() + 4
@@ -162,7 +163,14 @@ def stuck(m) -> bool:
     return m.msg_id is None and (m.status == "failed" or (m.status == "pending" and bool(m.error)))
 
 
+def refused(m) -> bool:
+    """The server refused it for good (not a member, not allowed): Retry would not help."""
+    return m.error_code == "CHAT_OUTBOX_REFUSED"
+
+
 def _state_text(m) -> str:
+    if refused(m):
+        return "Not sent, refused" + (f": {m.error}" if m.error else "")
     if m.status == "failed":
         return "Not sent" + (f": {m.error}" if m.error else "")
     if stuck(m):
@@ -367,7 +375,8 @@ class TimelineDelegate(QStyledItemDelegate):
             p.setPen(QPen(QColor(c("text-faint")), 1.6))
             p.drawArc(arc, -self.spin * 16 * 30, 270 * 16)
             x += 16
-        end = parts.retry.left() - 8 if parts.retry else parts.state.right()
+        first = parts.retry or parts.delete
+        end = first.left() - 8 if first else parts.state.right()
         p.setPen(QColor(c("bad" if failed else "text-faint")))
         p.drawText(QRect(x, parts.state.top(), end - x, parts.state.height()), Qt.AlignVCenter | Qt.TextSingleLine,
                    fs.elidedText(text, Qt.ElideRight, end - x))

@@ -403,6 +403,7 @@ class ChatPage(ChatActions, Page):
         self.spinner.start() if busy else self.spinner.stop()
         if self.info.isVisible():
             self.info.show_files(self.model.items)
+            self.info.show_pins(tl, self.model.items)
         if at_bottom:
             self.timeline.scrollToBottom()
             QTimer.singleShot(0, lambda: self.timeline.scrollToBottom() if ops.alive(self.timeline) else None)
@@ -509,6 +510,7 @@ class ChatPage(ChatActions, Page):
             return
         self.info.show_members(self.members)
         self.info.show_files(self.model.items)
+        self.info.show_pins(self.model.timeline, self.model.items)
         self.info.show()
 
     # -- drops, search, new chat ---------------------------------------------------------------

@@ -101,7 +101,8 @@ class InfoPanel(QFrame):
         self.members.setFrameShape(QFrame.NoFrame)
         lay.addWidget(self.members, 2)
         lay.addWidget(label("Pinned", "section"))
-        self.pins = label("Nothing is pinned (pinning is not part of the chat protocol yet).", "faint", wrap=True)
+        self.pins = label("Nothing is pinned (right-click a message: Pin).", "faint", wrap=True)
+        self.pins.setObjectName("infoPins")
         lay.addWidget(self.pins)
         lay.addWidget(label("Files", "section"))
         self.files = QListWidget()
@@ -118,6 +119,17 @@ class InfoPanel(QFrame):
             it.setForeground(QColor(theme.colour("ok" if ok else "bad")))
             it.setToolTip(plain_tip(("Verified" if ok else f"Broken: {m.reason}") + f" · {m.username}"))
             self.members.addItem(it)
+
+    def show_pins(self, timeline, lines: list) -> None:
+        """The pinned messages (oldest pin first), as plain text; the headline above them."""
+        pins = list(getattr(timeline, "pins", None) or [])
+        by_id = {ln.msg.msg_id: ln.msg for ln in lines if ln.msg is not None and ln.msg.msg_id is not None}
+        rows = [f"📌 {by_id[i].sender}: {(by_id[i].text or '').splitlines()[0][:80]}" if i in by_id
+                else f"📌 message #{i}" for i in pins]
+        self.pins.setText("\n".join(rows) or "Nothing is pinned (right-click a message: Pin).")
+        headline = getattr(timeline, "headline", None)
+        if headline:
+            self.topic.setText(f"Headline: {headline}")
 
     def show_files(self, lines: list) -> None:
         self.files.clear()
