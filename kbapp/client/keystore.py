@@ -41,7 +41,7 @@ import nacl.pwhash
 import nacl.secret
 
 from kbapp.core.encoding import pack, unpack
-from kbapp.core.errors import EncodingError, KeystoreError, KeystoreNotPersistent
+from kbapp.core.errors import EncodingError, KeystoreError, KeystoreNotPersistent, WrongPassphrase
 from kbapp.core.keys import DeviceKeys
 
 from .crashpoint import crash_point
@@ -318,7 +318,7 @@ class EncryptedFileBackend:
             raise self._corrupt("bad header")
         key = self._derive(salt, ops, mem)
         if not hmac.compare_digest(hmac.new(key, _CHECK_LABEL, hashlib.sha256).digest(), check):
-            raise KeystoreError(
+            raise WrongPassphrase(
                 f"wrong passphrase for keystore file {self.path} (check {ENV_PASSPHRASE})")
         try:
             plaintext = nacl.secret.SecretBox(key).decrypt(box)

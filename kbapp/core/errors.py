@@ -194,6 +194,12 @@ class Conflict(KbappError):
     code = "CONFLICT"
 
 
+class UsernameTaken(Conflict):
+    """Signup's check before the passphrase: the server already has a user by that name."""
+
+    code = "USERNAME_TAKEN"
+
+
 class ResetNotAuthorized(KbappError):
     """The server's policy: an account reset must be authorized by one of its live keys."""
 
@@ -245,6 +251,12 @@ class DecryptionError(VerificationError):
 
 class KeystoreError(KbappError):
     code = "KEYSTORE"
+
+
+class WrongPassphrase(KeystoreError):
+    """The key file's passphrase does not open it (the window says so in its own words)."""
+
+    code = "WRONG_PASSPHRASE"
 
 
 class WeakPassphrase(KeystoreError):

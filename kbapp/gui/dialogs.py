@@ -17,12 +17,12 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLineEdit, QMessageBox, QVBoxLayout, QWidget)
 
 from kbapp.client.passphrase import MIN_LENGTH, passphrase_problem
-from kbapp.core.errors import KeystoreError
+from kbapp.core.errors import KeystoreError, WrongPassphrase
 
 from . import theme
 from .assets import icon
 from .forms import load_form
-from .widgets import flash_text, guarded, label
+from .widgets import WRONG_PASSPHRASE_ADVICE, flash_text, guarded, label
 
 PHRASE_TIMEOUT = 300.0  # seconds a phrase works (the facade's default; the mailbox keeps messages 10 min)
 
@@ -280,7 +280,10 @@ async def unlock_keys(session, parent: QWidget) -> bool:
         try:
             await session.unlock(phrase)
             return True
-        except KeystoreError as e:  # a wrong passphrase, most likely: say so and ask again
+        except WrongPassphrase:   # said in the window's words: no file path, no environment variable
+            session.clear_passphrase()
+            error = f"Wrong passphrase for this profile. {WRONG_PASSPHRASE_ADVICE}"
+        except KeystoreError as e:
             session.clear_passphrase()
             error = str(e)
     await session.unlock()

@@ -16,6 +16,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from kbapp.client.app import DEFAULT_SERVER, default_device_name
+from kbapp.client.prechecks import check_paper_key, require_username_free, username_free
 from kbapp.core import errors
 from kbapp.core.paperkey import KIND_PROVISION, normalise_phrase
 from kbapp.core.server_url import normalize_server_url
@@ -25,6 +26,7 @@ from . import theme
 from .assets import icon, svg_pixmap
 from .dialogs import PHRASE_TIMEOUT, PaperKeyPanel, unlock_keys
 from .forms import load_form
+from .name_check import NameAvailability
 from .widgets import guarded, restyle
 
 
@@ -102,6 +104,7 @@ class WelcomeFlow(QWidget):
         c.username.returnPressed.connect(self.submit_signup)
         c.deviceName.returnPressed.connect(self.submit_signup)
         c.username.textChanged.connect(lambda t: self._check_name(c, t))
+        self.availability = NameAvailability(c.username, self._signup_server, self)
 
         v = self.server
         v.backButton.clicked.connect(self.back_to_start)
@@ -226,6 +229,15 @@ class WelcomeFlow(QWidget):
             c.deviceName.setText(default_device_name())
         c.banner.clear()
         self.show_page(c)
+        if c.username.text():
+            self.availability.check_now()   # the server changed: ask again
+
+    def _signup_server(self) -> str | None:
+        """Where a new name would be registered, if a server runs yet (None: a fresh embedded one)."""
+        if self.mode == "embedded":
+            server = self.session.server
+            return server.url if server is not None else None
+        return self.server_url
 
     @qasync.asyncSlot()
     async def submit_signup(self) -> None:
@@ -245,14 +257,15 @@ class WelcomeFlow(QWidget):
         check_username(username)
         if not device:
             raise errors.KbappError("give this device a name")
-        if not await unlock_keys(self.session, self):
-            raise errors.KeystoreError("kbapp needs a passphrase to keep this device's keys")
         url = self.server_url
         if self.mode == "embedded":
             url = await self.session.start_embedded()
             st = await self.app.status()
             if st.server_url and st.server_url != url:
                 await self.app.forget_server()  # a server chosen earlier, then abandoned
+        await require_username_free(url, username)   # before the passphrase: a taken name costs nothing
+        if not await unlock_keys(self.session, self):
+            raise errors.KeystoreError("kbapp needs a passphrase to keep this device's keys")
         acct = await self.app.signup(username, device_name=device, server_url=url)
         if self.mode == "embedded":
             self.session.remember_embedded()
@@ -321,9 +334,8 @@ class WelcomeFlow(QWidget):
             self.finished.emit()
 
     async def _login(self, username: str, phrase: str, device: str) -> None:
-        check_username(username)
-        if len(phrase.split()) < 13:
-            raise errors.BadPaperKey("a paper key has 13 words")
+        # the words, their checksum, and that they open a live device of username: before the passphrase
+        await check_paper_key(self.app, username, phrase, self.server_url)
         if not await unlock_keys(self.session, self):
             raise errors.KeystoreError("kbapp needs a passphrase to keep this device's keys")
         await self.app.login_paperkey(username, " ".join(phrase.split()), device_name=device or None,
@@ -381,7 +393,8 @@ class WelcomeFlow(QWidget):
             self.phrase_task.cancel()
 
     async def _login_phrase(self, username: str, words: str, device: str) -> None:
-        check_username(username)
+        if await username_free(self.server_url, username):   # before the passphrase
+            raise errors.NotFound(f"no user is named {check_username(username)} on this server")
         if not await unlock_keys(self.session, self):
             raise errors.KeystoreError("kbapp needs a passphrase to keep this device's keys")
         await self.app.login_phrase(username, words, device_name=device or None, server_url=self.server_url,

@@ -97,6 +97,12 @@ class IconLabel(QLabel):
 # -- errors --------------------------------------------------------------------------
 
 
+WRONG_PASSPHRASE_ADVICE = (
+    "That passphrase does not open this profile's keys. Type the one you chose when you set up kbapp "
+    "on this computer (check Caps Lock). If it is lost, sign in again from another device or with a "
+    "paper key, in a new profile.")
+
+
 def explain(exc: BaseException) -> tuple[str, str, str]:
     """(kind, title, message) for any error: what a person reads instead of a traceback."""
     code = getattr(exc, "code", "")
@@ -124,6 +130,10 @@ def explain(exc: BaseException) -> tuple[str, str, str]:
         return "error", "This device was revoked", msg
     if isinstance(exc, errors.NotLoggedIn):
         return "warning", "Not logged in", msg
+    if isinstance(exc, errors.UsernameTaken):
+        return "warning", "That username is taken", msg
+    if isinstance(exc, errors.WrongPassphrase):   # the keystore's words name a file and a variable: not here
+        return "warning", "Wrong passphrase for this profile", WRONG_PASSPHRASE_ADVICE
     if isinstance(exc, errors.KeystoreError):
         return "warning", "Your keys are locked", msg
     if isinstance(exc, errors.ServerError):
