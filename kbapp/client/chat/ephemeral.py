@@ -94,12 +94,16 @@ class EkStore:
             return c.execute(text("SELECT seed FROM device_ek WHERE uid = :u AND generation = :g"),
                              {"u": uid, "g": generation}).scalar()
 
-    def _put_device(self, uid: str, generation: int, seed: bytes, ctime: int, statement: str) -> None:
+    def _put_device(self, uid: str, generation: int, seed: bytes, ctime: int, statement: str) -> str:
+        """Keep a new generation unless one is there already (another process of this profile
+        made it first); the statement kept, which is the one to publish."""
         with self._conn() as c:
-            c.execute(text("INSERT INTO device_ek (uid, generation, seed, ctime, statement, published) "
+            c.execute(text("INSERT OR IGNORE INTO device_ek (uid, generation, seed, ctime, statement, published) "
                            "VALUES (:u, :g, :s, :t, :st, 0)"),
                       {"u": uid, "g": generation, "s": seed, "t": ctime, "st": statement})
             c.commit()
+            return c.execute(text("SELECT statement FROM device_ek WHERE uid = :u AND generation = :g"),
+                             {"u": uid, "g": generation}).scalar()
 
     def _published(self, uid: str, generation: int) -> None:
         with self._conn() as c:
@@ -164,6 +168,7 @@ class Ephemeral:
         self.svc, self.ctx = svc, svc.ctx
         self.store: EkStore | None = None
         self._sweeper: asyncio.Task | None = None
+        self._ek_lock = asyncio.Lock()            # one device EK made at a time (concurrent syncs)
 
     async def open(self) -> EkStore:
         if self.store is None:
@@ -207,7 +212,12 @@ class Ephemeral:
 
     # -- device EKs ----------------------------------------------------------------------
     async def ensure_device_ek(self) -> int:
-        """Our device EK generation for today: made, published and kept when due."""
+        """Our device EK generation for today: made, published and kept when due. Serialised:
+        two syncs at once would both see none and both make generation N."""
+        async with self._ek_lock:
+            return await self._ensure_device_ek()
+
+    async def _ensure_device_ek(self) -> int:
         st = await self.open()
         uid = self.ctx.uid
         top = await st.run(st._device_top, uid)
@@ -223,8 +233,8 @@ class Ephemeral:
         device = (await self.ctx.device_keys()).sibkey
         seed = self.ctx.rng(32)
         stmt = ek.make_device_ek(device, uid=uid, generation=gen, seed=seed, ctime=now, checkpoint=(cp.size, cp.root))
-        await st.run(st._put_device, uid, gen, seed, now, json.dumps(stmt.wire()))   # kept first: retried as is
-        await self._publish_device(uid, gen, stmt.wire())
+        kept = await st.run(st._put_device, uid, gen, seed, now, json.dumps(stmt.wire()))   # kept first: retried as is
+        await self._publish_device(uid, gen, json.loads(kept))
         await self.purge()
         return gen
 

@@ -105,8 +105,11 @@ class Outbox:
             for e in await self.store.aio.outbox_list(conv_id, states=("pending",)):
                 if not force and e.next_try > now:
                     continue
-                out.append(await self._send_one(e))
-                if out[-1].state == "pending":       # the server is unreachable: the rest would fail too
+                done = await self._send_one(e)
+                if done is None:                     # discarded meanwhile (app.chat.discard)
+                    continue
+                out.append(done)
+                if done.state == "pending":          # the server is unreachable: the rest would fail too
                     break
             return out
 

@@ -285,6 +285,12 @@ class ChatService(SyncMixin):
     async def _flush_one(self, row: ConvRow, outbox_id: str) -> SendResult:
         await self.outbox.flush(row.conv_id)
         entry = await self.store.aio.outbox_get(outbox_id)
+        if entry is None:                        # another send's flush posted it and its sync stored it
+            msg_id = await self.store.aio.msg_id_of_outbox(row.conv_id, outbox_id)
+            if msg_id is None:
+                raise errors.NotFound(f"outbox entry {outbox_id} was discarded")
+            self.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, "sent"))
+            return SendResult(row.name, outbox_id, "sent", msg_id)
         if entry.state == "sent":
             try:
                 await self.sync_conv(row)
@@ -368,6 +374,17 @@ class ChatService(SyncMixin):
         await self.open()
         entry = await self.outbox.retry(outbox_id)
         return await self._flush_one(await self.store.aio.conv(entry.conv_id), outbox_id)
+
+    async def discard(self, outbox_id: str) -> None:
+        """Delete an unsent (pending or failed) message from the outbox; one being posted right
+        now, or already sent, is not (Conflict / NotFound)."""
+        await self.open()
+        entry = await self.store.aio.outbox_get(outbox_id)
+        if entry is None or entry.state == "sent":
+            raise errors.NotFound(f"no unsent outbox entry {outbox_id}")
+        if not await self.store.aio.outbox_discard(outbox_id):
+            raise errors.Conflict(f"outbox entry {outbox_id} is being sent: it cannot be discarded now")
+        self.ctx.events.emit(ChatOutboxChanged(entry.conv_id, outbox_id, "discarded"))
 
     async def flush(self) -> list:
         """Send what the outbox holds (the app calls this when the server is back)."""

@@ -352,6 +352,21 @@ class ChatStore:
             conn.execute(delete(outbox).where(outbox.c.conv_id == conv_id, outbox.c.state == "sent",
                                               outbox.c.msg_id <= upto))
 
+    @on_db
+    def outbox_discard(self, outbox_id: str) -> bool:
+        """Delete an unsent entry (pending or failed: never one being posted right now)."""
+        with self.engine.begin() as conn:
+            return conn.execute(delete(outbox).where(outbox.c.outbox_id == outbox_id,
+                                                     outbox.c.state.in_(["pending", "failed"]))).rowcount == 1
+
+    @on_db
+    def msg_id_of_outbox(self, conv_id: str, outbox_id: str) -> int | None:
+        """The stored message an outbox entry became (its entry is dropped once stored)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(messages.c.msg_id).where(messages.c.conv_id == conv_id,
+                                                                messages.c.outbox_id == outbox_id)
+                                .order_by(messages.c.msg_id)).scalar()
+
     # -- local values ----------------------------------------------------------------------
 
     @on_db
