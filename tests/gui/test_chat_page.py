@@ -134,9 +134,16 @@ def test_failed_send_then_retry_when_the_server_is_back(qtbot, alice_window, run
     qtbot.waitUntil(lambda: (x := line_with(a, "never mind this one")) is not None and bool(x.msg.error),
                     timeout=TIMEOUT_MS)
     gone = line_with(a, "never mind this one").msg.outbox_id
+    discarded, real_discard = [], a.app.chat.discard
+
+    async def discard(outbox_id):
+        discarded.append(outbox_id)
+        return await real_discard(outbox_id)
+    a.app.chat.discard = discard
     click_part(qtbot, a, a.timeline, [i for i, x in enumerate(lines(a)) if x.msg and x.msg.outbox_id == gone][0],
                "delete")
     qtbot.waitUntil(lambda: line_with(a, "never mind this one") is None, timeout=TIMEOUT_MS)
+    assert discarded == [gone]                       # the Delete button asked the engine
     ln = line_with(a, "while the server is down")
     run(asyncio.get_running_loop().run_in_executor(None, server.start))
     asked = []
@@ -153,7 +160,7 @@ def test_failed_send_then_retry_when_the_server_is_back(qtbot, alice_window, run
     assert asked == [ln.msg.outbox_id]               # the Retry button asked for it
     qtbot.wait(500)
     assert line_with(a, "never mind this one") is None
-    assert run(a.app.chat.store.aio.outbox_get(gone)).state == "discarded"   # never posted
+    assert run(a.app.chat.store.aio.outbox_get(gone)) is None              # never posted
 
 
 def test_html_is_literal_text_everywhere(qtbot, alice_window, make_window, tmp_path, run, monkeypatch):

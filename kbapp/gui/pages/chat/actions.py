@@ -16,8 +16,6 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import QFileDialog, QMenu
 
-from kbapp.client.chat.models import ChatOutboxChanged
-
 from ... import ops
 from ...models import ObjectRole
 from .composer import files_of
@@ -69,9 +67,8 @@ class ChatActions:
                 clear=False, on_error=failed)
 
     def _one_at_a_time(self, work):
-        """Sends from this page go one after another: in the order typed, and never two of the
-        engine's send-then-sync passes at once (a second one's outbox entry could be dropped as
-        sent by the first one's sync before it reads it back)."""
+        """Sends from this page go one after another, in the order typed (the engine is safe
+        with sends at once, but does not order two that race to its outbox)."""
         lock = self.__dict__.setdefault("_send_lock", asyncio.Lock())
 
         async def queued():
@@ -119,15 +116,9 @@ class ChatActions:
                 cursor=False)
 
     def discard(self, outbox_id: str) -> None:
-        """Delete a message that was never sent: its outbox entry is dropped (never posted after)."""
-        chat = self.app.chat
-
-        async def work():
-            row = await chat.store.aio.outbox_update(outbox_id, expect=("failed", "pending"), state="discarded")
-            if row is None:
-                raise_gone(outbox_id)
-            chat.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, "discarded"))
-        ops.run(self, work, key=("discard", outbox_id), banner=self.banner, cursor=False)
+        """Delete a message that was never sent (the engine drops its outbox entry: never posted after)."""
+        ops.run(self, lambda: self.app.chat.discard(outbox_id), key=("discard", outbox_id), banner=self.banner,
+                cursor=False)
 
     # -- reactions, threads, deletes ------------------------------------------------------------
 
@@ -284,9 +275,4 @@ class ChatActions:
                 acts.append(("Retry now", lambda: self.retry(m.outbox_id)))
             acts.append(("Delete (never send)", lambda: self.discard(m.outbox_id)))
         return acts
-
-
-def raise_gone(outbox_id: str) -> None:
-    from kbapp.core import errors
-    raise errors.NotFound(f"message {outbox_id} was sent or deleted already")
 
