@@ -273,6 +273,15 @@ class Store:
         return TrustedIdentity(row.uid, row.username, row.tail_seqno, row.tail_link_id, row.eldest_kid,
                                json.loads(row.chain), json.loads(row.summary), row.verified_at)
 
+    @on_db
+    def known_usernames(self, limit: int = 500) -> list[str]:
+        """Users this profile has verified, the most recently verified first: what people
+        pickers suggest (followed users, team members, lookups all pass through here)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(identities.c.username)
+                                .order_by(identities.c.verified_at.desc()).limit(limit)).all()
+        return [r.username for r in rows]
+
     @staticmethod
     def _put_checkpoint(conn, cp: TrustedCheckpoint) -> None:
         old = conn.execute(select(checkpoint.c.size).where(checkpoint.c.id == 1)).scalar()
@@ -369,7 +378,8 @@ class AsyncStore:
     """
 
     _METHODS = frozenset({"set", "set_many", "delete_setting", "forget_server", "identity", "commit_verified",
-                          "team", "commit_team", "known_teams", "proof_check", "put_proof_checks", "snapshot"})
+                          "team", "commit_team", "known_teams", "known_usernames", "proof_check", "put_proof_checks",
+                          "snapshot"})
 
     def __init__(self, store: Store):
         self._store = store

@@ -13,6 +13,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLineEdit, QVBoxLayout
 
 from .forms import load_form
+from .people_completer import PeopleCompleter
 from .team_models import ROLE_ORDER
 from .widgets import BusyBar, explain, label
 
@@ -70,6 +71,8 @@ class MemberDialog(_HoldingDialog):
             f.note.setText(note)
         f.username.setText(username)
         f.username.setReadOnly(bool(username))
+        app = getattr(getattr(parent, "session", None), "app", None)   # the window's profile, if any
+        self.completer_ = PeopleCompleter(f.username, app) if app is not None and not username else None
         for r in roles:
             f.role.addItem(r.capitalize(), r)
         i = f.role.findData(role)

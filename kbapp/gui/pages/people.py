@@ -31,6 +31,7 @@ from .. import ops, theme
 from ..assets import icon
 from ..dialogs import confirm, unlock_keys, wait_finished
 from ..models import DeviceTableModel, KeyTableModel, ObjectRole, ProofTableModel, openable_url, service_label
+from ..people_completer import PeopleCompleter
 from ..plain import plain_tip
 from ..prove import ProveDialog
 from ..widgets import Avatar, Badge, IconLabel, fit_table, guarded, label, restyle, rule
@@ -442,6 +443,8 @@ class PeoplePage(Page):
                                                     QLineEdit.LeadingPosition)
         self.search.returnPressed.connect(self.lookup_clicked)
         self.search.textChanged.connect(lambda _t: self.banner.clear_about("search"))
+        self.completer_ = PeopleCompleter(self.search, self.app, assertions=False)   # lookups take names only
+        self.completer_.activated.connect(lambda _name: self.lookup_clicked())
         row.addWidget(self.search, 1)
         self.lookup_button = QPushButton("Look up")
         self.lookup_button.setObjectName("lookupButton")
