@@ -62,6 +62,7 @@ class PushHint(Event):
     topic: str
     kind: str
     cursor: int
+    subject: str = ""      # chat: `<conv_id>:<msg_id>`, typing: `<conv_id>:<uid>` (unverified)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,12 @@ def parse_message(raw: object, topics: frozenset) -> tuple[str, int, str, str] |
     if kind_of != "hint" or topic not in topics or kind not in KINDS:
         return None
     return "hint", cursor, topic, kind
+
+
+def subject_of(raw: object) -> str:
+    """A hint frame's `subject` (what in the topic changed), or "" when absent or malformed."""
+    sub = raw.get("subject") if isinstance(raw, dict) else None
+    return sub if isinstance(sub, str) and len(sub) <= 200 else ""
 
 
 # -- the runner ------------------------------------------------------------------------------
@@ -333,18 +340,18 @@ class Sync:
                     return e.code in (4001, 4013)   # token expired, fell behind: straight back
                 except ValueError:
                     continue                        # not JSON: ignore
-                await self._handle(parse_message(raw, self.topics))
+                await self._handle(parse_message(raw, self.topics), subject_of(raw))
         finally:
             closer.cancel()
             if reader is not None:
                 reader.cancel()
 
-    async def _handle(self, msg) -> None:
+    async def _handle(self, msg, subject: str = "") -> None:
         if msg is None:
             return
         what, cursor, topic, kind = msg
         if what == "hint":
-            self.app.events.emit(PushHint(topic, kind, cursor))
+            self.app.events.emit(PushHint(topic, kind, cursor, subject))
             if kind not in ("chat", "typing"):       # a message is not a team change: app.chat syncs on it
                 self._react(topic)
         elif what == "resync":

@@ -88,3 +88,44 @@ async def test_discard_an_unsent_message(server, tmp_path, apps):
     await alice.chat.flush()
     view = await u["bob"].chat.read("alice,bob", sync=True)
     assert [m.text for m in view.messages] == ["hello"]
+
+
+async def test_typing_reaches_the_other_member_as_a_typed_event(server, tmp_path, apps):
+    from kbapp.client import sync as push
+    from kbapp.client.chat import typing
+    from kbapp.client.chat.models import ChatTyping
+
+    u = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    await alice.chat.send("alice,bob", "first")
+    await bob.chat.read("alice,bob", sync=True)             # bob knows the team: its push topic
+    runner = push.attach(alice)
+    await alice.chat.read("alice,bob", sync=True)
+    runner.start()
+    try:
+        for _ in range(100):
+            if runner.state == push.State.ONLINE:
+                break
+            await asyncio.sleep(0.1)
+        q = alice.events.subscribe()
+        assert await bob.chat.typing("alice,bob") is True
+        assert await bob.chat.typing("alice,bob") is False       # within 3 s: not sent again
+
+        async def typed():
+            while True:
+                ev = await q.get()
+                if isinstance(ev, ChatTyping):
+                    return ev
+        ev = await asyncio.wait_for(typed(), 15)
+        conv_id = (await alice.chat.conv("alice,bob")).conv_id
+        assert (ev.conv_id, ev.uid, ev.username) == (conv_id, bob.ctx.uid, "bob")
+    finally:
+        await runner.stop()
+    # a hint naming someone who is not a member, or ourselves, or another team's topic: dropped
+    t = typing.of(alice.chat)
+    stranger = "ab" * 15 + "19"
+    team = "team:" + (await alice.chat.conv("alice,bob")).team_id
+    assert await t.heard(team, f"{conv_id}:{stranger}") is None
+    assert await t.heard(team, f"{conv_id}:{alice.ctx.uid}") is None
+    assert await t.heard("team:" + "cd" * 16, f"{conv_id}:{bob.ctx.uid}") is None
+    assert await t.heard(team, f"{conv_id}:{bob.ctx.uid}") == ev

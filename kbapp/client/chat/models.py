@@ -105,3 +105,13 @@ class ChatOutboxChanged(Event):
     conv_id: str
     outbox_id: str
     state: str
+
+
+@dataclass(frozen=True)
+class ChatTyping(Event):
+    """A member is typing in a conversation (a push hint: the server could make it up or
+    drop it; shown for a few seconds, never stored). `username` is from verified state."""
+
+    conv_id: str
+    uid: str
+    username: str

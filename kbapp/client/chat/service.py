@@ -375,6 +375,13 @@ class ChatService(SyncMixin):
         entry = await self.outbox.retry(outbox_id)
         return await self._flush_one(await self.store.aio.conv(entry.conv_id), outbox_id)
 
+    async def typing(self, conv: str) -> bool:
+        """Tell the conversation's members we are typing (at most once per 3 s per conversation:
+        False when this one was skipped). typing.py; they see a ChatTyping event."""
+        from . import typing
+        self.ctx.require_login()
+        return await typing.of(self).send(conv)
+
     async def discard(self, outbox_id: str) -> None:
         """Delete an unsent (pending or failed) message from the outbox; one being posted right
         now, or already sent, is not (Conflict / NotFound)."""

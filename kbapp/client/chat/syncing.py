@@ -326,11 +326,27 @@ class SyncMixin:
         def on_event(ev) -> None:
             if isinstance(ev, PushHint) and ev.kind == "chat" and ev.topic.startswith("team:"):
                 self._wake_team(ev.topic.partition(":")[2])
+            elif isinstance(ev, PushHint) and ev.kind == "typing" and ev.topic.startswith("team:"):
+                self._heard_typing(ev.topic, ev.subject)
             elif isinstance(ev, TeamChanged):
                 self._teams_cache.pop(ev.team_id, None)     # members or keys moved: load it again
             elif isinstance(ev, PushResync) or (isinstance(ev, ConnectionStateChanged) and ev.state == "online"):
                 self._wake_team("*")                         # back online: catch up, send what waits
         self.ctx.events.on(on_event)
+
+    def _heard_typing(self, topic: str, subject: str) -> None:
+        """A typing hint becomes a ChatTyping (typing.py) if it names a member we know."""
+        from . import typing
+
+        async def run() -> None:
+            try:
+                await typing.of(self).heard(topic, subject)
+            except errors.KbappError as e:
+                log.info("chat: typing hint: %s", e)
+        try:
+            asyncio.get_running_loop().create_task(run())
+        except RuntimeError:
+            pass
 
     def _wake_team(self, team_id: str) -> None:
         """One sync per team at a time; a hint that comes while it runs (the inbox may have been
