@@ -192,6 +192,9 @@ async def _run(photos, args, as_json: bool) -> int:
                       + (f"  {came}" if came else ""))
             if hits:
                 print(shown_line(len(hits), total, args.limit), file=sys.stderr)
+            note = getattr(photos, "last_note", None)
+            if note:   # a multi-word query: how its words were combined, and when CLIP would do better
+                print(note, file=sys.stderr)
     elif cmd == "tags":
         t = await photos.tags(args.image)
         if as_json:

@@ -58,6 +58,7 @@ class PhotoService:
         self._factory = library_factory    # tests: a library with a stub analyzer
         self.models_dir: Path | None = None
         self.ocr = False
+        self.last_note: str | None = None  # the last search's note on a multi-word query (ml/multiword.py)
         # The GUI sets this so that both threads yield the CPU to the GUI thread (onnxruntime's
         # own threads inherit it); the CLI keeps full speed. Read when the threads are made.
         self.background = False
@@ -127,6 +128,7 @@ class PhotoService:
         def run(lib):
             hits = lib.search(text, like=like, **kw)
             total = getattr(lib, "last_total", None)   # read in the same thread, right after
+            self.last_note = getattr(lib, "last_note", None)   # how a multi-word query was read
             if text or like:   # the models are loaded now
                 self._models_loaded(lib)
             return hits, total

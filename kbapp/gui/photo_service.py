@@ -96,6 +96,7 @@ class PhotoService(QObject):
         self._restart_lock = asyncio.Lock()
         self._to_forget: list[str] = []
         self.provider: str | None = None
+        self.last_note: str | None = None     # the last text search's note (ml/multiword.py)
         self.indexing = False
         self.closed = False
         self.last_summary = None
@@ -122,6 +123,7 @@ class PhotoService(QObject):
         if limit is None:
             limit = SEARCH_LIMIT if (text or like) else BROWSE_LIMIT
         hits = await self.photos.search(text, like=like, nsfw=nsfw, limit=limit)
+        self.last_note = getattr(self.photos, "last_note", None)   # "puppy and snow, all together. A CLIP…"
         if text or like:   # the models are loaded now: say which provider runs them
             self._set_provider(self.photos.provider)
         return hits

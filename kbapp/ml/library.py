@@ -30,6 +30,7 @@ from sqlalchemy.exc import DatabaseError
 
 from kbapp.core import errors
 from kbapp.ml import concepts as concept_ml
+from kbapp.ml import multiword
 from kbapp.ml import origins
 from kbapp.ml.files import MAX_FILE_BYTES, scan_images, sha256_regular, walk_images
 from kbapp.ml.photodb import PhotoDB, PhotoWrite
@@ -451,6 +452,7 @@ class PhotoLibrary:
         `last_total` is then how many photos matched before `limit` cut the list (None for "similar
         to" alone, which ranks every photo): the CLI says "20 of 37"."""
         self.last_total: int | None = None
+        self.last_note: str | None = None     # how a multi-word query was read (multiword.py)
         if limit < 1 or limit > 10_000:
             raise errors.PhotoIndexError("limit must be between 1 and 10000")
         text = (text or "").strip()
@@ -460,7 +462,9 @@ class PhotoLibrary:
                                      until=parse_date(until), nsfw=nsfw, nsfw_threshold=nsfw_threshold)
         why: dict[int, list[str]] = {}
         if text:
-            fused = self._text_scores(text, allowed, why)
+            fused = self._multiword(text, allowed, why)
+            if fused is None:
+                fused = self._text_scores(text, allowed, why)
             self.last_total = len(fused)
             if like is None:
                 ranked = sorted(fused.items(), key=lambda t: -t[1])[:limit]
@@ -485,6 +489,22 @@ class PhotoLibrary:
         # no query: the newest photos that pass the filters
         self.last_total = len(allowed) if allowed is not None else self.db.count()
         return self._hits([(pid, 0.0) for pid in self.db.recent_ids(allowed, limit)], why)
+
+    def _multiword(self, text: str, allowed: np.ndarray | None, why: dict[int, list[str]]) -> dict[int, float] | None:
+        """Words and-ed (multiword.py) when the query has several and no CLIP model reads phrases."""
+        words = multiword.content_words(text)
+        clip = self.vectors.get("clip")
+        if clip is not None and len(clip):
+            return None
+        if self.db.photos_with_tags([text]):   # a tag or a concept by that very name ("my dog")
+            return None
+        if len(words) < 2:
+            if len(words) == 1 and words[0] != text.strip().lower():   # "a dog": the stop words go
+                return self._text_scores(words[0], allowed, why)
+            return None
+        fused, note = multiword.combined_scores(self, words, allowed, why)
+        self.last_note = f"{note} {multiword.CLIP_ADVICE}"
+        return fused
 
     def _text_scores(self, text: str, allowed: np.ndarray | None, why: dict[int, list[str]]) -> dict[int, float]:
         """Each source ranks photos; reciprocal-rank fusion merges them (robust to unlike score scales)."""

@@ -369,6 +369,11 @@ class PhotosPage(Page):
             done, total = self.indexing_progress
             progress = f" so far · indexing {done} of {total}"
         self.summary.setText(f"{n} photo{'s' if n != 1 else ''}{progress}" + (f" · {what}" if what else ""))
+        note = getattr(self.service, "last_note", None) if text else None
+        self.summary.setToolTip(note or "")
+        self.summary.setWordWrap(bool(note))
+        if note:   # a multi-word query: how its words were combined, and when CLIP would do better
+            self.summary.setText(f"{self.summary.text()}\n{note}")
         self._show_empty_state()
         row = self.model.row_of(keep) if keep else -1
         if row < 0 and similar and n:
