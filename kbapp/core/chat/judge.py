@@ -18,6 +18,8 @@ from ..errors import (BadBody, BadChatMessage, ChatError, CheckpointRollback, Du
                       ForkedCheckpoint, HintMismatch, MessageOrder, PrevMismatch, ReplayedMessage, RevokedSenderKey,
                       EncodingError, SenderNotMember, StaleKeyGeneration, UnknownKeyGeneration, UnknownTeamState,
                       Withheld, WrongConversation)
+from ..teams.authors import (AuthorErrors, Authored, check_checkpoint, check_key_gen, check_team_seqno,
+                             writer_at_high_water)
 from ..teams.state import Role, SigPoint, TeamState
 from .body import MAX_MSG_ID
 from .header import Header
@@ -31,6 +33,9 @@ KeyAt = Callable[[str, str, SigPoint], "int | None"]
 CONTENT = frozenset({"text", "attachment"})          # what reactions, edits and pins aim at
 UNDELETABLE = frozenset({"delete", "delete_history"})
 MEMO = 4096                                          # opened headers kept between opened() and feed()
+ERRORS = AuthorErrors(forked=ForkedCheckpoint, rollback=CheckpointRollback, unknown_state=UnknownTeamState,
+                      unknown_gen=UnknownKeyGeneration, stale_gen=StaleKeyGeneration, not_member=SenderNotMember,
+                      revoked=RevokedSenderKey, who="sender")
 
 
 class ConversationJudge:
@@ -80,8 +85,10 @@ class ConversationJudge:
         h, hh = self._rule1_open(w)
         self._rule2_sequence(msg_id, h)
         self._rule1_fields(w, h)
-        self._rule3_checkpoint(h)
-        hw_size, hw_seqno = self._rule4_sender(h)
+        author = Authored(h.uid, h.kid, h.sender_eldest_seqno, h.checkpoint, h.team_seqno, h.compose_time)
+        check_checkpoint(author, self.known, self.state.marks, ERRORS)                       # rule 3
+        hw_size, hw_seqno = writer_at_high_water(self.team, self.key_at, author, self.state.hw_size,
+                                                 self.state.hw_seqno, ERRORS)                # rule 4
         self._rule6_targets(msg_id, h, hw_seqno)
         status, body = self._rule5_body(h, w["body"])
         covers = self._commit(msg_id, h, hh, body, w["body"] is not None, hw_size, hw_seqno)
@@ -115,17 +122,8 @@ class ConversationJudge:
         ek = None if h.ephemeral is None else h.ephemeral["ek_gen"]
         if w.get("hints") != hints_of(h) or w.get("key_gen") != h.key_gen or w.get("ek_gen") != ek:
             raise HintMismatch("a server-visible hint differs from the signed header")
-        if h.team_seqno > self.team.seqno:
-            raise UnknownTeamState(f"team seqno {h.team_seqno} is beyond our verified {self.team.seqno}")
-        in_force = self._in_force.get(h.team_seqno)
-        if in_force is None:
-            in_force = self._in_force[h.team_seqno] = max(
-                (p.generation for p in self.team.ptks.values() if p.seqno <= h.team_seqno), default=0)
-        if h.key_gen not in self.team.ptks or h.key_gen > in_force:
-            raise UnknownKeyGeneration(f"key generation {h.key_gen} did not exist at team seqno {h.team_seqno}")
-        if h.key_gen < in_force:
-            raise StaleKeyGeneration(f"key generation {h.key_gen} while {in_force} was in force at the "
-                                     f"sender's team seqno {h.team_seqno}")
+        check_team_seqno(self.team, h.team_seqno, ERRORS)
+        check_key_gen(self.team, h.key_gen, h.team_seqno, ERRORS, self._in_force)
 
     # -- rule 2: never seen, in order, agreeing with what we hold --------------------
     def _rule2_sequence(self, msg_id: int, h: Header) -> None:
@@ -138,30 +136,8 @@ class ConversationJudge:
             if held is not None and held != phash:
                 raise PrevMismatch(f"message {pid} is not the one the sender saw (two histories?)")
 
-    # -- rule 3: checkpoints consistent with our log, never going back --------------
-    def _rule3_checkpoint(self, h: Header) -> None:
-        if tuple(h.checkpoint) not in self.known:
-            raise ForkedCheckpoint(f"the sender's log checkpoint at size {h.checkpoint[0]} is not in our log")
-        mark = self.state.marks.get((h.uid, h.kid))
-        if mark is not None and (h.checkpoint[0] < mark[0] or h.team_seqno < mark[1]):
-            raise CheckpointRollback(f"this device's checkpoint went back from {mark} to "
-                                     f"{(h.checkpoint[0], h.team_seqno)}")
-
-    # -- rule 4: a writer with a live key, at the high-water marks ----------------
-    def _rule4_sender(self, h: Header) -> tuple[int, int]:
-        hw_size = max(self.state.hw_size, h.checkpoint[0])
-        hw_seqno = max(self.state.hw_seqno, h.team_seqno)
-        for seqno in (hw_seqno,) if hw_seqno == h.team_seqno else (hw_seqno, h.team_seqno):
-            role, eldest = self.team.role_at(h.uid, seqno)
-            if role < Role.WRITER or eldest != h.sender_eldest_seqno:
-                raise SenderNotMember(f"the sender is not a writer of the team at its seqno {seqno}")
-        point = SigPoint(self.team.id, hw_seqno, h.compose_time, merkle_size=hw_size)
-        eldest = self.key_at(h.uid, h.kid, point)
-        if eldest is None:
-            raise RevokedSenderKey(f"the device key is not a live key of the sender at log size {hw_size}")
-        if eldest != h.sender_eldest_seqno:
-            raise SenderNotMember("the device key belongs to another incarnation of the sender")
-        return hw_size, hw_seqno
+    # rules 3 (checkpoints in our log, never going back) and 4 (a writer with a live key at the
+    # high-water marks) are kbapp/core/teams/authors.py's, shared with the folder judge
 
     def is_admin_at(self, uid: str, seqno: int) -> bool:
         """Admins may delete others' messages, in real teams only (in a DM everyone is an owner)."""

@@ -28,10 +28,16 @@ from typing import Callable, Container
 from ..errors import (FolderCheckpointRollback, FolderForkedCheckpoint, FolderStaleKeyGen, FolderUnknownKeyGen,
                       FolderUnknownTeamState, FolderWriterNotMember, ForkedFolder, HiddenRevision,
                       RevisionGap, RevisionRollback, RevokedWriterKey, WrongFolder)
-from ..teams.state import Role, SigPoint, TeamState
+from ..teams.authors import (AuthorErrors, Authored, check_checkpoint, check_key_gen, check_team_seqno,
+                             writer_at_high_water)
+from ..teams.state import SigPoint, TeamState
 from .revision import SignedRevision, open_envelope
 
 KeyAt = Callable[[str, str, SigPoint], "int | None"]
+ERRORS = AuthorErrors(forked=FolderForkedCheckpoint, rollback=FolderCheckpointRollback,
+                      unknown_state=FolderUnknownTeamState, unknown_gen=FolderUnknownKeyGen,
+                      stale_gen=FolderStaleKeyGen, not_member=FolderWriterNotMember, revoked=RevokedWriterKey,
+                      who="writer")
 
 
 @dataclass
@@ -79,9 +85,13 @@ class FolderJudge:
         if r.revision == st.head_rev and sr.id == st.head_id:
             return sr                                   # the head again: nothing new
         self._sequence(sr)
-        self._checkpoint(sr)
-        self._keys(sr)
-        hw_size, hw_seqno = self._writer(sr)
+        author = Authored(r.uid, r.kid, r.eldest_seqno, r.checkpoint, r.team_seqno, r.ctime)
+        check_checkpoint(author, self.known, st.marks, ERRORS)                                # rule 3
+        check_team_seqno(self.team, r.team_seqno, ERRORS)                                     # rule 4
+        if not r.public:
+            check_key_gen(self.team, r.key_gen, r.team_seqno, ERRORS)
+        hw_size, hw_seqno = writer_at_high_water(self.team, self.key_at, author, st.hw_size, st.hw_seqno,
+                                                 ERRORS)                                      # rule 5
         st.head_rev, st.head_id = r.revision, sr.id
         st.hw_size, st.hw_seqno = hw_size, hw_seqno
         st.marks[(r.uid, r.kid)] = (r.checkpoint[0], r.team_seqno)
@@ -102,46 +112,7 @@ class FolderJudge:
         if sr.revision.prev != st.head_id:
             raise ForkedFolder(f"revision {n} does not extend revision {st.head_rev} (prev id differs)")
 
-    # -- rule 3 ----------------------------------------------------------------------
-    def _checkpoint(self, sr: SignedRevision) -> None:
-        r = sr.revision
-        if tuple(r.checkpoint) not in self.known:
-            raise FolderForkedCheckpoint(f"the writer's checkpoint at size {r.checkpoint[0]} is not in our log")
-        mark = self.state.marks.get((r.uid, r.kid))
-        if mark is not None and (r.checkpoint[0] < mark[0] or r.team_seqno < mark[1]):
-            raise FolderCheckpointRollback(f"this device's checkpoint went back from {mark} to "
-                                           f"{(r.checkpoint[0], r.team_seqno)}")
-
-    # -- rule 4 ----------------------------------------------------------------------
-    def _keys(self, sr: SignedRevision) -> None:
-        r, team = sr.revision, self.team
-        if r.team_seqno > team.seqno:
-            raise FolderUnknownTeamState(f"team seqno {r.team_seqno} is beyond our verified {team.seqno}")
-        if r.public:
-            return
-        in_force = max((p.generation for p in team.ptks.values() if p.seqno <= r.team_seqno), default=0)
-        if r.key_gen not in team.ptks or r.key_gen > in_force:
-            raise FolderUnknownKeyGen(f"key generation {r.key_gen} did not exist at team seqno {r.team_seqno}")
-        if r.key_gen < in_force:
-            raise FolderStaleKeyGen(f"key generation {r.key_gen} while {in_force} was in force at team seqno "
-                                    f"{r.team_seqno}")
-
-    # -- rule 5 ----------------------------------------------------------------------
-    def _writer(self, sr: SignedRevision) -> tuple[int, int]:
-        r = sr.revision
-        hw_size = max(self.state.hw_size, r.checkpoint[0])
-        hw_seqno = max(self.state.hw_seqno, r.team_seqno)
-        for seqno in (hw_seqno, r.team_seqno):
-            role, eldest = self.team.role_at(r.uid, seqno)
-            if role < Role.WRITER or eldest != r.eldest_seqno:
-                raise FolderWriterNotMember(f"the writer is not a writer of the team at seqno {seqno}")
-        point = SigPoint(self.team.id, hw_seqno, r.ctime, merkle_size=hw_size)
-        eldest = self.key_at(r.uid, r.kid, point)
-        if eldest is None:
-            raise RevokedWriterKey(f"the device key is not a live key of the writer at log size {hw_size}")
-        if eldest != r.eldest_seqno:
-            raise FolderWriterNotMember("the device key belongs to another incarnation of the writer")
-        return hw_size, hw_seqno
+    # rules 3-5 are kbapp/core/teams/authors.py's, shared with the chat judge
 
     # -- the transparency map's word ----------------------------------------------------
     def check_head(self, map_revision: int, map_id: bytes | None) -> None:
