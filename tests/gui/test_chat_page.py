@@ -390,3 +390,30 @@ def test_pin_from_the_menu_shows_in_info(qtbot, alice_window, run):
     assert a.info.pins.text() == "📌 alice: the meeting is at 10 <b>sharp</b>"
     assert a.info.pins.textFormat() == Qt.PlainText
     assert "Unpin" in dict(x for x in a.menu_actions(line_with(a, "the meeting is at 10 <b>sharp</b>")) if x)
+
+
+def test_typing_shows_under_the_other_ones_timeline(qtbot, alice_window, make_window, tmp_path, run):
+    """bob types (no Enter): alice's page says "bob is typing…" (plain text) for ~5 s; bob's
+    keystrokes cost one typing notice, sent off the Qt thread."""
+    wa, wb = two_windows(alice_window, make_window, tmp_path, qtbot)
+    a, b = wa.shell.chat, wb.shell.chat
+    open_dm(qtbot, run, a, "alice,bob")
+    type_and_enter(qtbot, a.composer.edit, "hi bob")
+    open_dm(qtbot, run, b, "alice,bob")
+    qtbot.waitUntil(lambda: "hi bob" in texts(b) and "hi bob" in texts(a), timeout=TIMEOUT_MS)
+    asked, real_typing = [], b.app.chat.typing
+
+    async def typing(conv):
+        asked.append(conv)
+        return await real_typing(conv)
+    b.app.chat.typing = typing
+    assert not a.typing_line.isVisible()
+    b.composer.edit.setFocus()
+    qtbot.keyClicks(b.composer.edit, "wait, let me")
+    qtbot.waitUntil(lambda: a.typing_line.isVisible(), timeout=TIMEOUT_MS)
+    assert a.typing_line.text() == "bob is typing…" and a.typing_line.textFormat() == Qt.PlainText
+    assert asked == [b.current]                      # one notice for all those keys
+    assert not b.typing_line.isVisible()             # not our own
+    base = a.typing_line.clock()
+    a.typing_line.clock = lambda: base + 6           # ~5 s later: gone
+    qtbot.waitUntil(lambda: not a.typing_line.isVisible(), timeout=TIMEOUT_MS)

@@ -32,6 +32,7 @@ from .members import member_badges, warning_text
 from .models import ConvListStyled, SearchModel, TimelineModel, build_lines, conv_items, dm_title
 from .newchat import NewChatDialog
 from .panels import InfoPanel, ThreadPanel, timeline_view
+from .typing_line import TypingLine
 
 class ChatPage(ChatActions, Page):
     def __init__(self, session, bridge, tray=None, parent=None):
@@ -74,6 +75,8 @@ class ChatPage(ChatActions, Page):
         self.body.addWidget(split, 1)
 
         self._wire()
+        self.typing_line = TypingLine(self, bridge)     # "bob is typing…" under the timeline
+        self.middle.layout().insertWidget(self.middle.layout().indexOf(self.composer), self.typing_line)
         bridge.listen(ChatMessagesChanged, self._messages_changed, owner=self)
         bridge.listen(ChatOutboxChanged, self._outbox_changed, owner=self)
         self.spinner = QTimer(self)
@@ -168,6 +171,7 @@ class ChatPage(ChatActions, Page):
         self.composer = Composer()
         self.composer.setEnabled(False)
         ml.addWidget(self.composer)
+        self.middle = mid
         return mid
 
     def _wire(self) -> None:
