@@ -237,6 +237,13 @@ class PhotoItem:
         return self.hit.path
 
     @property
+    def key(self) -> str:
+        """What a "not sensitive" correction is remembered by: the content (a copy elsewhere is the
+        same photo), or the path when the index has no hash for it."""
+        sha = getattr(self.hit, "sha256", None)
+        return f"sha256:{sha}" if sha else self.hit.path
+
+    @property
     def flagged(self) -> bool:
         """What the NSFW model says, whatever the user corrected."""
         return is_sensitive(self.hit.nsfw)
@@ -267,7 +274,9 @@ class PhotoGridModel(QAbstractListModel):
 
     def set_hits(self, hits) -> None:
         self.beginResetModel()
-        self.items = [PhotoItem(h, revealed=h.path in self._revealed, cleared=h.path in self.cleared) for h in hits]
+        self.items = [PhotoItem(h, revealed=h.path in self._revealed) for h in hits]
+        for it in self.items:
+            it.cleared = it.key in self.cleared or it.path in self.cleared   # a path: an older correction
         self._rows = {}
         for i, it in enumerate(self.items):
             self._rows.setdefault(it.path, []).append(i)
@@ -293,13 +302,20 @@ class PhotoGridModel(QAbstractListModel):
             ix = self.index(r)
             self.dataChanged.emit(ix, ix, [Qt.DecorationRole, BlurredRole])
 
-    def set_cleared(self, path: str, on: bool) -> None:
-        """Mark a photo not sensitive (or flagged again): its tiles redraw clear or blurred."""
-        (self.cleared.add if on else self.cleared.discard)(path)
-        for r in self._rows.get(path, []):
-            self.items[r].cleared = on
-            ix = self.index(r)
-            self.dataChanged.emit(ix, ix, [Qt.DecorationRole, BlurredRole])
+    def set_cleared(self, path: str, on: bool) -> str:
+        """Mark a photo not sensitive (or flagged again), by its content: every tile of that content
+        (copies included) redraws clear or blurred. Returns the key the correction is kept under."""
+        rows = self._rows.get(path, [])
+        key = self.items[rows[0]].key if rows else path
+        (self.cleared.add if on else self.cleared.discard)(key)
+        if not on:
+            self.cleared.discard(path)    # an older correction by path goes too
+        for r, it in enumerate(self.items):
+            if it.key == key or it.path == path:
+                it.cleared = on
+                ix = self.index(r)
+                self.dataChanged.emit(ix, ix, [Qt.DecorationRole, BlurredRole])
+        return key
 
     def _thumb_changed(self, path: str, _blurred: bool) -> None:
         for r in self._rows.get(path, []):

@@ -53,7 +53,8 @@ def ml_missing() -> str | None:
             return str(e)
     return None
 
-PREF_NOT_SENSITIVE = "photos.not_sensitive"  # JSON list of photo paths the user marked "not sensitive"
+PREF_NOT_SENSITIVE = "photos.not_sensitive"  # JSON list: "sha256:<hex>" of photos the user marked
+                                             # "not sensitive" (by content); older entries are paths
 WATCH_INTERVAL = 2.0
 PROGRESS_EVERY = 0.1
 BROWSE_LIMIT = 1000
@@ -173,10 +174,11 @@ class PhotoService(QObject):
             return set()
         return {p for p in value if isinstance(p, str)} if isinstance(value, list) else set()
 
-    def mark_not_sensitive(self, path: str, on: bool = True) -> None:
-        paths = self.not_sensitive()
-        (paths.add if on else paths.discard)(path)
-        self.prefs.set_preference(PREF_NOT_SENSITIVE, json.dumps(sorted(paths)))
+    def mark_not_sensitive(self, key: str, on: bool = True) -> None:
+        """`key`: "sha256:<hex>" (PhotoItem.key), or a path for a photo without a hash."""
+        keys = self.not_sensitive()
+        (keys.add if on else keys.discard)(key)
+        self.prefs.set_preference(PREF_NOT_SENSITIVE, json.dumps(sorted(keys)))
 
     # -- folders (kept by app.photos) ------------------------------------------------------------
 

@@ -80,6 +80,7 @@ class Hit:
     taken: str | None
     why: list[str]
     origin: dict | None = None     # a chat image: {source, conv, conv_id, msg_id, sender} (ml/origins.py)
+    sha256: str | None = None      # the file's content hash: a correction follows the content, not the path
 
 
 @dataclass
@@ -596,6 +597,7 @@ class PhotoLibrary:
                 continue
             tg = [t for t, _, _ in self.db.tags_of(pid)[:5]]
             out.append(Hit(path=row.path, score=round(score, 6), photo_id=pid, tags=tg, nsfw=row.nsfw,
+                           sha256=row.sha256 or None,
                            taken=row.taken, why=why.get(pid, [])))
         return origins.attach(self.db, out)
 
@@ -608,7 +610,7 @@ class PhotoLibrary:
             return None
         return origins.attach(self.db, [Hit(path=row.path, score=0.0, photo_id=row.id,
                                        tags=[t for t, _, _ in self.db.tags_of(row.id)[:5]],
-                                       nsfw=row.nsfw, taken=row.taken, why=[])])[0]
+                                       nsfw=row.nsfw, taken=row.taken, why=[], sha256=row.sha256 or None)])[0]
 
     def count(self) -> int:
         """How many photos the index holds."""

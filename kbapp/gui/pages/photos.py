@@ -448,8 +448,10 @@ class PhotosPage(Page):
 
     def set_not_sensitive(self, path: str, on: bool = True) -> None:
         """Remembered in the profile: this photo is shown unblurred from now on (or flagged again)."""
-        self.service.mark_not_sensitive(path, on)
-        self.model.set_cleared(path, on)
+        key = self.model.set_cleared(path, on)   # by content: "sha256:…" (a copy elsewhere too)
+        self.service.mark_not_sensitive(key, on)
+        if not on:
+            self.service.mark_not_sensitive(path, False)   # an older correction kept by path
         row = self.model.row_of(path)
         if row >= 0 and path == self.detail.path:
             self.show_detail(row)
