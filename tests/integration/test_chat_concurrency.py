@@ -129,3 +129,26 @@ async def test_typing_reaches_the_other_member_as_a_typed_event(server, tmp_path
     assert await t.heard(team, f"{conv_id}:{alice.ctx.uid}") is None
     assert await t.heard("team:" + "cd" * 16, f"{conv_id}:{bob.ctx.uid}") is None
     assert await t.heard(team, f"{conv_id}:{bob.ctx.uid}") == ev
+
+
+async def test_a_typing_hint_naming_a_removed_member_is_dropped(server, tmp_path, apps):
+    """The server forges 'eve is typing' after eve left acme: bob knows her name from her
+    verified message, but she is no member of the verified team state: nothing is shown."""
+    from kbapp.client.chat import typing
+
+    u = await signup_all(apps, tmp_path, server.url, ("alice", "bob", "eve"))
+    alice, bob, eve = u["alice"], u["bob"], u["eve"]
+    await alice.create_team("acme")
+    await alice.add_member("acme", "bob", "writer")
+    await alice.add_member("acme", "eve", "writer")
+    await eve.chat.send("acme", "eve was here")
+    await bob.chat.read("acme", sync=True)
+    row = await bob.chat.conv("acme")
+    t = typing.of(bob.chat)
+    topic, subject = f"team:{row.team_id}", f"{row.conv_id}:{eve.ctx.uid}"
+    assert (await t.heard(topic, subject)).username == "eve"      # a member: shown
+    await alice.remove_member("acme", "eve")
+    await alice.chat.send("acme", "after eve left")
+    await bob.chat.read("acme", sync=True)                          # bob's verified state: eve gone
+    assert eve.ctx.uid not in bob.teams._team_states()[row.team_id].members
+    assert await t.heard(topic, subject) is None
