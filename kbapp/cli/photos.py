@@ -181,7 +181,7 @@ async def _run(photos, args, as_json: bool) -> int:
                                                   since=args.since, until=args.until, limit=args.limit)
         if as_json:
             _dump({"query": args.query, "like": str(args.like) if args.like else None, "hits": hits,
-                   "total": total})
+                   "total": total, "note": getattr(photos, "last_note", None)})
         else:
             if not hits:
                 print("no photos found")

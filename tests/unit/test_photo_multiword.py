@@ -58,3 +58,32 @@ def test_every_word_must_match_and_ranking_follows_the_combination(dev_lib):
     # stop words alone do not make a multi-word query: "a dog" is "dog"
     assert names(dev_lib.search("a dog", limit=30)) == names(dev_lib.search("dog", limit=30))
     assert dev_lib.last_note is None
+
+
+def test_cli_says_how_the_words_were_read(tmp_path):
+    """`kbapp photos search "puppy in the snow"`, in its own process: the sled, and the note on
+    stderr (how the words were combined, and how to add a CLIP model)."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from photo_support import DEV, need_model
+
+    need_model()
+    (tmp_path / "p").mkdir()
+    for n in (SLED, "ILSVRC2012_val_00000355.JPEG"):
+        shutil.copyfile(DEV / "images" / n, tmp_path / "p" / n)
+    env = {**os.environ, "KBAPP_KEYSTORE": "memory"}
+    kb = [sys.executable, "-m", "kbapp", "--home", str(tmp_path / "h"), "photos"]
+    subprocess.run(kb + ["index", str(tmp_path / "p")], env=env, check=True, capture_output=True, timeout=120)
+    out = subprocess.run(kb + ["search", "puppy in the snow"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert SLED in out.stdout and "ILSVRC2012_val_00000355" not in out.stdout
+    assert "puppy and snow" in out.stderr and "kbapp photos models pull" in out.stderr
+    js = subprocess.run(kb + ["search", "puppy in the snow", "--json"], env=env, capture_output=True, text=True,
+                        timeout=120)
+    body = json.loads(js.stdout)
+    assert [os.path.basename(h["path"]) for h in body["hits"]] == [SLED] and "CLIP" in body["note"]
