@@ -157,3 +157,20 @@ def test_wrong_passphrase_is_said_in_the_windows_words(qtbot, tmp_path, make_win
     assert KEYSTORE_FILE not in text and str(home) not in text and "KBAPP_" not in text
     _passphrase_dialog().reject()
     qtbot.waitUntil(lambda: wf.create.banner.isVisible(), timeout=TIMEOUT_MS)
+
+
+def test_phrase_login_for_an_unknown_user_is_refused_before_the_passphrase(
+        qtbot, tmp_path, make_window, file_keys, server_with_dave):
+    url, _ = server_with_dave
+    home = tmp_path / "zed"
+    w, wf = _joined(qtbot, make_window, home, url, lambda s: s.phraseButton)
+    qtbot.mouseClick(wf.server.phraseButton, Qt.LeftButton)
+    p = wf.phrase
+    qtbot.keyClicks(p.username, "zed")
+    from kbapp.core.paperkey import new_provision_phrase
+    p.words.setPlainText(new_provision_phrase(os.urandom(16)))
+    qtbot.mouseClick(p.loginButton, Qt.LeftButton)
+    qtbot.waitUntil(lambda: p.banner.isVisible() or _passphrase_dialog() is not None, timeout=TIMEOUT_MS)
+    assert _passphrase_dialog() is None, "the passphrase was asked for a user the server does not know"
+    assert p.banner.title.text() == "Not found" and "zed" in p.banner.message.text()
+    assert not (home / "keystore.kbks").exists()
