@@ -3,7 +3,7 @@ daemon keeps a history the app cannot scrub): the notice says only that one arri
 
 from __future__ import annotations
 
-from chat_support import line_with, open_dm, two_windows
+from chat_gui_support import line_with, open_dm, two_windows
 from gui_support import TIMEOUT_MS
 
 

@@ -12,7 +12,7 @@ import asyncio
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from chat_support import idle, line_with, lines, open_dm, texts, two_windows, type_and_enter, click_part
+from chat_gui_support import idle, line_with, lines, open_dm, texts, two_windows, type_and_enter, click_part
 from gui_support import TIMEOUT_MS
 
 
