@@ -24,6 +24,7 @@ PREF_EMBEDDED_PORT = "gui.embedded_port"
 PREF_EMBEDDED_DIR = "gui.embedded_dir"
 PREF_THEME = "gui.theme"                   # system | light | dark
 PREF_NOTIFICATIONS = "gui.notifications"   # "1" | "0"
+PREF_TRAY_TOLD = "gui.tray_told"          # "1" once the user was told closing leaves kbapp in the tray
 
 # How a profile's own server is made, (data_dir, port) -> a server not started yet: handed
 # in by the program's launcher (kbapp/main.py, `embedded_server`), since the GUI layer does

@@ -43,7 +43,7 @@ try:  # the Photos page needs the [ml] (or [gpu]) extra: numpy, Pillow, onnxrunt
 except ImportError as e:
     PhotosPage = PhotoService = None
     ML_MISSING = str(e)
-from .session import PREF_NOTIFICATIONS, PREF_THEME, Session
+from .session import PREF_NOTIFICATIONS, PREF_THEME, PREF_TRAY_TOLD, Session
 from .shortcuts import Keyboard
 from .tray import Tray
 from .welcome import WelcomeFlow
@@ -182,7 +182,7 @@ class Shell(QWidget):
         self.pages = QStackedWidget()
         self.pages.setObjectName("pages")
         self.people = PeoplePage(session, bridge)
-        self.devices = DevicesPage(session, bridge)
+        self.devices = DevicesPage(session, bridge, tray=tray)
         if PhotoService is not None:
             self.photo_service = PhotoService(session.app.photos, parent=self)
             self.photos = PhotosPage(self.photo_service)
@@ -454,8 +454,9 @@ class MainWindow(QMainWindow):
         if not self._quitting and not self._closing and self.tray.available:
             # the window goes, the app stays (the server for other devices, folder watching, later chat)
             self.hide()
-            if not self.told_about_tray:
-                self.told_about_tray = True
+            if not (self.told_about_tray or self.app.preference(PREF_TRAY_TOLD) == "1"):
+                self.told_about_tray = True                 # once per profile, not once per run
+                self.app.set_preference(PREF_TRAY_TOLD, "1")
                 self.tray.notify("kbapp is still running",
                                  "Its icon is in the tray. Choose Quit there (or press Ctrl+Q) to stop it.")
             return

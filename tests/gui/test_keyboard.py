@@ -157,6 +157,11 @@ def test_close_hides_to_tray_once_told_and_quit_quits(qtbot, alice_window, monke
     _activate(qtbot, w)
     qtbot.keyClick(w, Qt.Key_W, Qt.ControlModifier)  # Ctrl+W: the same, and no second notice
     assert not w.isVisible() and not w._closing and w.tray.last_notice is None
+    assert w.session.app.preference("gui.tray_told") == "1"    # remembered: the next run does not tell again
+    w.told_about_tray = False                        # (as a new window of this profile would start)
+    w.tray._open()
+    w.close()
+    assert not w.isVisible() and w.tray.last_notice is None
     w.tray.quitRequested.emit()                      # the tray's Quit really quits
     qtbot.waitUntil(lambda: w._closed, timeout=TIMEOUT_MS)
     assert w.session.server is None or not w.session.embedded

@@ -39,6 +39,9 @@ def test_a_paper_key_made_elsewhere_shows_up_by_itself(qtbot, alice_window, run,
     kbapp_cli(other, "login", "alice", "--paperkey", "--server", url, "--device", "alice-cli", stdin=phrase + "\n")
     t0 = time.monotonic()
     qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=5000)
+    # every device of the account is told (Keybase does): a key a thief added does not go unnoticed
+    title, text = w.tray.last_notice
+    assert title == "A device was added to your account" and "alice-cli" in text, w.tray.last_notice
     kbapp_cli(other, "paperkey")
     t1 = time.monotonic()
     qtbot.waitUntil(lambda: model.rowCount() == 4, timeout=5000)
@@ -46,3 +49,9 @@ def test_a_paper_key_made_elsewhere_shows_up_by_itself(qtbot, alice_window, run,
           f"(login: {t1 - t0:.2f} s incl. the second CLI run)")
     assert {d.type for d in model.devices} >= {"paper"}
     assert any(d.name == "alice-cli" for d in model.devices)
+
+    # and a revocation made elsewhere is told too
+    paper = next(d for d in model.devices if d.type == "paper" and not d.revoked)
+    kbapp_cli(other, "device", "remove", paper.id, "--yes")
+    qtbot.waitUntil(lambda: any(d.revoked for d in model.devices), timeout=5000)
+    assert w.tray.last_notice[0] == "A device was revoked" and paper.name in w.tray.last_notice[1]

@@ -23,12 +23,14 @@ from .base import Page
 
 
 class DevicesPage(Page):
-    def __init__(self, session, bridge, parent=None):
+    def __init__(self, session, bridge, parent=None, *, tray=None):
         super().__init__("Devices", "Every device has its own keys and signs for itself. A paper key is a "
                          "device too: your way back in if you lose this computer.", scroll=True, parent=parent)
         self.session = session
         self.app = session.app
         self.loaded = False
+        self.tray = tray                              # tells of devices added or revoked elsewhere
+        self._known: dict[str, bool] | None = None   # device id -> revoked, as last shown
 
         self.add_device_button = QPushButton("Add a device")
         self.add_device_button.setObjectName("addDeviceButton")
@@ -115,6 +117,20 @@ class DevicesPage(Page):
         else:
             self.hint.setText(f"“{d.name}” can sign for you and read what is sent to you.")
 
+    def _tell_changes(self, devices) -> None:
+        """A device added or revoked since the last (verified) list: every device of the account
+        is told, as Keybase does, so a key added by a thief does not go unnoticed."""
+        known, self._known = self._known, {d.id: d.revoked for d in devices}
+        if known is None or self.tray is None:
+            return
+        for d in devices:
+            if d.id not in known and not d.current and not d.revoked:
+                self.tray.notify("A device was added to your account",
+                                 f"“{d.name}” ({d.type}) can now sign for you and read what is sent to you. "
+                                 "Not you? Revoke it on the Devices page.")
+            elif known.get(d.id) is False and d.revoked:
+                self.tray.notify("A device was revoked", f"“{d.name}” can no longer sign for you.")
+
     def _devices_changed(self, _ev: DevicesChanged) -> None:
         self.refresh_clicked()
 
@@ -131,6 +147,7 @@ class DevicesPage(Page):
             return
         devices = out.value
         self.loaded = True
+        self._tell_changes(devices)
         self.model.set_devices(devices)
         fit_table(self.view)
         row = self.model.row_of(keep.id) if keep else -1
