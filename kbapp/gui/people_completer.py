@@ -41,12 +41,24 @@ def suggestions(typed: str, known: list[str], *, assertions: bool = True,
     return out
 
 
+def list_suggestions(typed: str, known: list[str], *, assertions: bool = True,
+                     limit: int = MAX_SUGGESTIONS) -> list[str]:
+    """For a comma-separated list ("bob, ca"): suggestions for the last name, each offered as the
+    whole new text ("bob, carol"), names already in the list left out."""
+    head, sep, last = typed.rpartition(",")
+    taken = {n.strip().lower() for n in head.split(",") if n.strip()} if sep else set()
+    prefix = ", ".join(n.strip() for n in head.split(",") if n.strip()) + ", " if sep else ""
+    return [prefix + s for s in suggestions(last, [n for n in known if n not in taken],
+                                            assertions=assertions, limit=limit)]
+
+
 class PeopleCompleter(QCompleter):
     """A popup of suggestions under `edit`, fed from `app.store`'s known users."""
 
-    def __init__(self, edit: QLineEdit, app, *, assertions: bool = True):
+    def __init__(self, edit: QLineEdit, app, *, assertions: bool = True, several: bool = False):
         super().__init__(edit)
         self.edit, self.app, self.assertions = edit, app, assertions
+        self.suggest = list_suggestions if several else suggestions     # several: "bob, carol"
         self.known: list[str] = []
         self.loaded = False
         self.names = QStringListModel(self)
@@ -81,7 +93,7 @@ class PeopleCompleter(QCompleter):
         self._show(text)
 
     def _show(self, text: str) -> None:
-        items = suggestions(text, self.known, assertions=self.assertions)
+        items = self.suggest(text, self.known, assertions=self.assertions)
         self.names.setStringList(items)
         if items and self.edit.isVisible():
             self.complete()

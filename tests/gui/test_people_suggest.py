@@ -62,3 +62,30 @@ def test_add_member_suggests_users_and_assertions(qtbot, alice_window, run):
     qtbot.waitUntil(lambda: _shown(comp)[:1] == ["bob"], timeout=TIMEOUT_MS)
     assert "bo@github" in _shown(comp)
     dlg.reject()
+
+
+def test_a_list_of_names_is_completed_name_by_name():
+    from kbapp.gui.people_completer import list_suggestions
+    known = ["carol", "bob", "carla"]
+    assert list_suggestions("ca", known, assertions=False) == ["carol", "carla"]
+    assert list_suggestions("bob,ca", known, assertions=False) == ["bob, carol", "bob, carla"]
+    assert list_suggestions("bob, carol, b", known) == ["bob, carol, b@github", "bob, carol, b@https",
+                                                        "bob, carol, b@dns"]       # bob is already in
+    assert list_suggestions("bob, ", known) == []
+
+
+def test_the_new_chat_dialog_suggests_names(qtbot, alice_window, run):
+    from kbapp.gui.pages.chat.newchat import NewChatDialog
+    w, _ = alice_window
+    run(w.app.identify("bob"))
+    dlg = NewChatDialog(w.app, "alice", w)
+    dlg.show()
+    comp = dlg.completer_
+    qtbot.waitUntil(lambda: comp.loaded, timeout=TIMEOUT_MS)
+    dlg.activateWindow()
+    dlg.edit.setFocus()
+    qtbot.waitUntil(dlg.edit.hasFocus, timeout=TIMEOUT_MS)
+    qtbot.keyClicks(dlg.edit, "b")
+    qtbot.waitUntil(lambda: "bob" in _shown(comp), timeout=TIMEOUT_MS)
+    assert "b@github" in _shown(comp)
+    dlg.close()

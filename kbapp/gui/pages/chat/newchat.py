@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout
 
 from ... import ops
+from ...people_completer import PeopleCompleter
 from ...widgets import Banner, BusyBar, label
 
 
@@ -35,6 +36,7 @@ class NewChatDialog(QDialog):
         self.edit.returnPressed.connect(self.lookup_clicked)
         self.edit.textChanged.connect(self._edited)
         lay.addWidget(self.edit)
+        self.completer_ = PeopleCompleter(self.edit, app, several=True)   # names as you type
         self.busy = BusyBar()
         lay.addWidget(self.busy)
         self.banner = Banner()
