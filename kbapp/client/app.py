@@ -1,7 +1,7 @@
 """`App`: the composition root and the one async facade over the client engine.
 
 It holds the account context (context.py) and the services composed on it:
-`app.devices`, `app.social`, `app.teams`, `app.housekeeper`, `app.photos`, `app.chat`.
+`app.devices`, `app.social`, `app.teams`, `app.housekeeper`, `app.photos`, `app.chat`, `app.files`.
 The CLI, the GUI and the tests call these (or the older `App` names, one-line
 delegates to them) and nothing below them.
 Every method returns plain dataclasses (models.py) and raises typed errors
@@ -39,6 +39,7 @@ from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, S
 from .paths import default_home, private_dir
 from .pending import PendingSignup
 from .chat.service import ChatService
+from .fs.service import FilesService
 from .photos import PhotoService
 from .social import SocialService
 from .store import Store
@@ -87,6 +88,7 @@ class App:
         self.photos = PhotoService(self.home, self)   # no login needed; the library opens on first use
         self.chat = ChatService(self.ctx, self.teams)   # its store (chat.sqlite3) opens on first use
         self.chat.photos = self.photos                    # chat images are indexed with their origin
+        self.files = FilesService(self.ctx, self.teams)  # encrypted folders; fs.sqlite3 opens on first use
 
     # -- life cycle -------------------------------------------------------
 
@@ -109,6 +111,7 @@ class App:
         self.chat.photos = self.photos
         await photos.close()   # stops its threads and closes the photo index
         await self.chat.close()    # stops its outbox runner, closes chat.sqlite3 (opened again on use)
+        await self.files.close()   # closes fs.sqlite3 (opened again on use)
         if self.api is not None:
             await self.api.aclose()
         if self.store is not None:
