@@ -88,6 +88,8 @@ def build_parser(more=None) -> argparse.ArgumentParser:
     team_cli.add_parser(sub)
     from . import chat as chat_cli   # `kbapp chat ...`
     chat_cli.add_parser(sub)
+    from . import fs as fs_cli       # `kbapp fs ...` (preview)
+    fs_cli.add_parser(sub)
 
     add_bench_parser(sub)
     from kbapp.cli import photos as photos_cli  # `kbapp photos ...` (kbapp/cli/photos.py)
@@ -257,6 +259,9 @@ async def run_command(args) -> int:
         elif args.cmd == "chat":
             from . import chat as chat_cli
             return await chat_cli.run(app, args, emit)
+        elif args.cmd == "fs":
+            from . import fs as fs_cli
+            return await fs_cli.run(app, args, emit)
         elif args.cmd == "status":
             st = await app.status()
             emit(args, st, render.status(st))

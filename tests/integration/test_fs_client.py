@@ -58,3 +58,30 @@ async def test_a_reader_cannot_write(server_factory, tmp_path, apps):
     # nothing journaled for bob, nothing changed for anyone
     assert (await bob.files.status())["entries"] == []
     assert await alice.files.read("/private/alice#bob/shown.txt") == b"for bob to read"
+
+
+def test_the_cli_writes_reads_lists_and_exits_3_on_a_lie(server_factory, tmp_path):
+    from e2e_support import cli
+
+    server = server_factory()
+    a, b = tmp_path / "a", tmp_path / "b"
+    cli(a, "signup", "alice", "--server", server.url)
+    cli(b, "signup", "bob", "--server", server.url)
+    src = tmp_path / "in.bin"
+    src.write_bytes(os.urandom(70_000))
+    out = cli(a, "fs", "write", "/private/alice,bob/in.bin", str(src)).json
+    assert out["state"] == "uploaded" and out["size"] == 70_000
+    assert cli(a, "fs", "status").json["pending"] == 0
+    dest = tmp_path / "out.bin"
+    assert cli(b, "fs", "read", "/private/alice,bob/in.bin", str(dest)).json["size"] == 70_000
+    assert dest.read_bytes() == src.read_bytes()
+    assert [r["name"] for r in cli(b, "fs", "ls", "/private/alice,bob").json] == ["in.bin"]
+    assert cli(b, "fs", "read", "/private/alice,bob/nope", expect_rc=1).json["error"]["code"] == "NOT_FOUND"
+    # a server that forgets the folder bob verified (a rollback to nothing): exit 3, typed
+    import sqlite3
+    db = next(server.data_dir.rglob("*.sqlite3"))
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM folder_revisions")
+        conn.execute("DELETE FROM folders")
+    err = cli(b, "fs", "ls", "/private/alice,bob", expect_rc=3).json["error"]
+    assert err["code"] == "FS_ROLLBACK" and err["verification"] is True

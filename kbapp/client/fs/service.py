@@ -216,7 +216,10 @@ class FilesService:
             except errors.VerificationError:
                 raise
             except errors.KbappError as ex:
-                await journal.mark(e.id, "pending", f"{ex.code}: {ex}")
+                # a refusal that retrying cannot change (not a writer, a stale key generation,
+                # over quota) parks the entry as failed; anything else stays pending for a retry
+                final = isinstance(ex, errors.FolderRefused) and not isinstance(ex, errors.FolderHeadMoved)
+                await journal.mark(e.id, "failed" if final else "pending", f"{ex.code}: {ex}")
                 failed.append(e.id)
                 raise
             await journal.mark(e.id, "uploaded")
