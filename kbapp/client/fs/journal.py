@@ -102,7 +102,8 @@ class Journal:
         path = self._block_path(block_id)
         if path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for d in (self.home / BLOCKS_DIR, self.blocks_dir, path.parent):    # each 0700, not just the last
+            d.mkdir(exist_ok=True, mode=0o700)
         tmp = path.with_name(f".{block_id}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
