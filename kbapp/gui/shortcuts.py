@@ -11,8 +11,8 @@ shown in item views and line edits, which render plain text.
 from __future__ import annotations
 
 import qasync
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QLineEdit, QListWidget,
                                QListWidgetItem, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
@@ -80,7 +80,9 @@ class QuickSwitcher(QDialog):
         self.edit.setPlaceholderText("Go to…")
         self.edit.textChanged.connect(self._filter)
         self.edit.returnPressed.connect(self.accept_current)
-        self.edit.installEventFilter(self)
+        for key, step in ((Qt.Key_Up, -1), (Qt.Key_Down, 1)):   # the hands stay on the keys
+            QShortcut(QKeySequence(key), self.edit, context=Qt.WidgetShortcut).activated.connect(
+                lambda step=step: self._move(step))
         lay.addWidget(self.edit)
         self.list = QListWidget()
         self.list.setObjectName("quickSwitcherList")
@@ -108,14 +110,10 @@ class QuickSwitcher(QDialog):
         if self.list.count():
             self.list.setCurrentRow(0)
 
-    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
-        """Up and Down in the text field move in the list, so the hands stay on the keys."""
-        if obj is self.edit and ev.type() == QEvent.KeyPress and ev.key() in (Qt.Key_Up, Qt.Key_Down):
-            step = -1 if ev.key() == Qt.Key_Up else 1
-            row = max(0, min(self.list.count() - 1, self.list.currentRow() + step))
-            self.list.setCurrentRow(row)
-            return True
-        return super().eventFilter(obj, ev)
+    def _move(self, step: int) -> None:
+        """Up and Down in the text field move in the list (widget shortcuts, not an event
+        filter: see clear_on_escape)."""
+        self.list.setCurrentRow(max(0, min(self.list.count() - 1, self.list.currentRow() + step)))
 
     def add_entries(self, entries: list[tuple[str, str, str]]) -> None:
         self.entries = self.entries + [e for e in entries if e not in self.entries]
@@ -130,15 +128,16 @@ class QuickSwitcher(QDialog):
         self.accept()
 
 
-class EscapeClearsSearch(QObject):
-    """Escape in a search field clears it (a second Escape has nothing to clear and passes on)."""
-
-    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
-        if (ev.type() == QEvent.KeyPress and ev.key() == Qt.Key_Escape and isinstance(obj, QLineEdit)
-                and obj.text()):
-            obj.clear()
-            return True
-        return False
+def clear_on_escape(search: QLineEdit) -> QShortcut:
+    """Escape in a search field clears it; with nothing to clear the shortcut is off, so a
+    second Escape passes on. A widget-scoped QShortcut rather than a Python event filter: Qt
+    calls event filters on widgets while they are being destroyed, and a Python override
+    reached that way crashed the process (a segfault seen in the GUI suite)."""
+    sc = QShortcut(QKeySequence(Qt.Key_Escape), search, context=Qt.WidgetShortcut)
+    sc.activated.connect(search.clear)
+    sc.setEnabled(bool(search.text()))
+    search.textChanged.connect(lambda text, sc=sc: sc.setEnabled(bool(text)))
+    return sc
 
 
 class Keyboard(QObject):
@@ -149,7 +148,6 @@ class Keyboard(QObject):
         self.window = window
         self.switcher: QuickSwitcher | None = None
         self.help: ShortcutsDialog | None = None
-        self.escape = EscapeClearsSearch(self)
         self.actions = install(window, self)
 
     def shell_ready(self, shell) -> None:
@@ -157,7 +155,7 @@ class Keyboard(QObject):
         for page in shell.by_key.values():
             search = getattr(page, "search", None)
             if isinstance(search, QLineEdit):
-                search.installEventFilter(self.escape)
+                clear_on_escape(search)
         shell.nav.setFocusPolicy(Qt.StrongFocus)   # arrows move between pages
 
     def _shell(self):
