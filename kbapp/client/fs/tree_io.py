@@ -61,14 +61,14 @@ class BlockCache:
                     raise errors.NotFound(f"the server does not serve block {i[:16]} of this folder")
                 data = b64decode(raw, max_size=1 << 20)
                 if hashlib.sha256(data).hexdigest() != i:
-                    raise errors.BadBlock(f"block {i[:16]} served with bytes of another hash")
+                    raise errors.BlockIdMismatch(f"block {i[:16]} served with bytes of another hash")
                 self.blocks[i] = data
             if later and len(later) == len(batch):
                 # nothing served this round: ask one at a time so progress is certain
                 for i in later:
                     data = await self.api.fs_get_block(self.folder_id, i)
                     if hashlib.sha256(data).hexdigest() != i:
-                        raise errors.BadBlock(f"block {i[:16]} served with bytes of another hash")
+                        raise errors.BlockIdMismatch(f"block {i[:16]} served with bytes of another hash")
                     self.blocks[i] = data
             else:
                 todo = later + todo
