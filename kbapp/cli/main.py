@@ -256,12 +256,8 @@ async def run_command(args) -> int:
         elif args.cmd == "team":
             from . import team as team_cli
             return await team_cli.run(app, args, emit)
-        elif args.cmd == "chat":
-            from . import chat as chat_cli
-            return await chat_cli.run(app, args, emit)
-        elif args.cmd == "fs":
-            from . import fs as fs_cli
-            return await fs_cli.run(app, args, emit)
+        elif args.cmd in ("chat", "fs"):          # kbapp/cli/chat.py, kbapp/cli/fs.py
+            return await importlib.import_module(f"kbapp.cli.{args.cmd}").run(app, args, emit)
         elif args.cmd == "status":
             st = await app.status()
             emit(args, st, render.status(st))
