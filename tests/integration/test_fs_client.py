@@ -102,3 +102,18 @@ async def test_team_and_public_folders(server_factory, tmp_path, apps):
     # read it yet: the implicit team's chain is served to members only; docs/folders-plan.md)
     await alice.files.write("/public/alice/hello.txt", b"hello world")
     assert await alice.files.read("/public/alice/hello.txt") == b"hello world"
+
+
+async def test_a_journaled_write_survives_a_reopen_and_uploads_later(server_factory, tmp_path, apps):
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    out = await alice.files.write("/private/alice,bob/later.txt", b"journaled first", upload=False)
+    assert out["state"] == "pending"
+    with pytest.raises(errors.NotFound):                     # nothing on the server yet
+        await bob.files.read("/private/alice,bob/later.txt")
+    await alice.files.close()                                # the journal is read back from disk
+    assert (await alice.files.status())["pending"] == 1
+    assert (await alice.files.upload())["uploaded"] == [out["entry"]]
+    assert (await alice.files.status())["pending"] == 0
+    assert await bob.files.read("/private/alice,bob/later.txt") == b"journaled first"
