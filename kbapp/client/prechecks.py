@@ -36,7 +36,7 @@ async def username_free(server_url: str, username: str) -> bool:
 async def require_username_free(server_url: str, username: str) -> None:
     if not await username_free(server_url, username):
         raise errors.UsernameTaken(f"the username {check_username(username)} is taken on this server; "
-                                   "choose another")
+                                   "choose another name")
 
 
 async def check_paper_key(app, username: str, phrase: str, server_url: str | None) -> None:

@@ -175,6 +175,12 @@ def test_phrase_login_from_welcome(qtbot, qtmodeltester, tmp_path, make_window, 
 
 
 def test_phrase_login_errors_are_readable(qtbot, tmp_path, make_window, run, server):
+    async def frank_exists() -> None:            # an unknown name is refused before anything else
+        app = App(tmp_path / "frank-old")
+        await app.open()
+        await app.signup("frank", device_name="laptop", server_url=server.url)
+        await app.close()
+    run(frank_exists())
     w = make_window(tmp_path / "frank-new")
     wf = w.welcome
     _to_phrase_page(qtbot, wf, server.url)

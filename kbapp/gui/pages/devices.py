@@ -162,6 +162,8 @@ class DevicesPage(Page):
     async def add_paperkey(self) -> None:
         ok, phrase = await guarded(self._make_paperkey(), banner=self.banner, busy=self.busy,
                                    disable=(self.add_button, self.revoke_button))
+        if ops.alive(self):
+            self._selection_changed()   # guarded re-enabled Revoke: what is selected decides
         if ok and phrase:
             self.dialog = PaperKeyDialog(phrase, self.window())
             self.dialog.setObjectName("paperKeyDialog")
@@ -215,6 +217,8 @@ class DevicesPage(Page):
             return
         ok, _ = await guarded(self._revoke(d.id), banner=self.banner, busy=self.busy,
                               disable=(self.add_button, self.revoke_button))
+        if ops.alive(self):
+            self._selection_changed()   # guarded re-enabled Revoke, perhaps after the list showed it revoked
         if ok:
             self.banner.show_message("info", f"“{d.name}” is revoked",
                                      "A new per-user key was made for your other devices.")
