@@ -21,12 +21,12 @@ worker still finishes lands on a queue nobody reads.
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import os
 import queue
 import threading
+import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -165,9 +165,11 @@ class ThumbnailCache(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(self.DRAIN_MS)
         self._timer.timeout.connect(self._drain)
-        # Deleted with its window without close(): stop the workers all the same (the
-        # callable holds the pool and the flag, not this object).
-        self.destroyed.connect(functools.partial(_stop_workers, self._pool, self._cancelled))
+        # Dropped with its window without close(): stop the workers all the same (the
+        # finalizer holds the pool and the flag, not this object). A Python finalizer, not a
+        # slot on `destroyed`: Qt calling Python from inside an object's destruction crashed
+        # the GUI suite (segfault at _stop_workers' entry).
+        weakref.finalize(self, _stop_workers, self._pool, self._cancelled)
 
     def get(self, path: str, blurred: bool) -> QPixmap | None:
         """The pixmap if ready; otherwise None, and a worker is asked to make it."""

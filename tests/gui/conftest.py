@@ -103,6 +103,13 @@ def make_window(qtbot, qloop, run):
         if not w._closed:
             run(w.shutdown())
         w.deleteLater()
+    # Delete the windows now, while this test's loop still runs: left to the next test's event
+    # processing, their destruction called Python (event filters, slots) in the middle of the
+    # next fixture, which is where the suite's segfaults were seen.
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    QApplication.processEvents()
 
 
 @pytest.fixture

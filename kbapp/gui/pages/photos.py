@@ -20,7 +20,7 @@ from PySide6.QtGui import QAction, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QCompleter, QFileDialog, QFrame, QHBoxLayout,
                                QListView, QMenu, QPushButton, QSplitter, QStyle, QToolButton)
 
-from .. import theme
+from .. import ops, theme
 from ..assets import icon
 from ..photo_models import BlurredRole, PhotoGridModel, TagRole, ThumbnailCache, is_sensitive, plain_tip
 from ..photo_service import SEARCH_LIMIT, PhotoService, provider_name
@@ -355,7 +355,7 @@ class PhotosPage(Page):
         else:
             work = self.service.search(text, like=like, nsfw=nsfw)
         ok, hits = await guarded(work, banner=self.banner, busy=self.busy)
-        if token != self._token:
+        if token != self._token or not ops.alive(self):   # newer search, or the page closed meanwhile
             return
         if not ok:
             self.searched.emit()
