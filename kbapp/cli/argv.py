@@ -11,6 +11,7 @@ without a traceback, as other Unix tools do (exit status 141, 128 + SIGPIPE).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -52,3 +53,10 @@ def quiet_broken_pipe() -> int:
     except (OSError, ValueError):
         pass
     return EXIT_BROKEN_PIPE
+
+
+def json_flag(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`--json` on a subcommand too (`kbapp team list --json`); SUPPRESS keeps the global value
+    when it is not given there."""
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
+    return p

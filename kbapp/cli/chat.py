@@ -15,14 +15,11 @@ import json
 import sys
 import time
 
+from kbapp.cli.argv import json_flag
 from kbapp.core import errors
 
 EXIT_UNSUPPORTED = 2
 EXIT_VERIFY = 3
-
-
-def _json_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
 
 
 def add_parser(sub) -> None:
@@ -31,7 +28,7 @@ def add_parser(sub) -> None:
 
     def cmd(name: str, help: str) -> argparse.ArgumentParser:
         p = c.add_parser(name, help=help)
-        _json_flag(p)
+        json_flag(p)
         return p
 
     p = cmd("list", "your conversations, with unread counts")
@@ -79,7 +76,7 @@ def add_parser(sub) -> None:
     for name, what in (("create", "create TEAM#NAME"), ("rename", "rename TEAM#NAME to NEW"),
                        ("join", "join TEAM#NAME"), ("leave", "leave TEAM#NAME"), ("list", "channels of TEAM")):
         q = ch.add_parser(name, help=what)
-        _json_flag(q)
+        json_flag(q)
         q.add_argument("name")
         if name == "rename":
             q.add_argument("new_name")

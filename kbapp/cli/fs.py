@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from kbapp.cli.argv import json_flag
 from kbapp.core import errors
 
 
@@ -22,8 +23,7 @@ def add_parser(sub) -> None:
 
     def cmd(name: str, help: str) -> argparse.ArgumentParser:
         p = c.add_parser(name, help=help)
-        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
-        return p
+        return json_flag(p)
 
     p = cmd("write", "write a local file (or '-' for stdin) to PATH; returns once journaled and uploaded")
     p.add_argument("path")

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from kbapp.cli.argv import hoist_global_options, quiet_broken_pipe
+from kbapp.cli.argv import hoist_global_options, json_flag, quiet_broken_pipe
 from kbapp.core import errors
 
 EXIT_ERROR = 1
@@ -137,7 +137,7 @@ def add_bench_parser(sub) -> None:
     """`kbapp bench NAME`: the benches live in kbapp/bench (BENCHES)."""
     s = sub.add_parser("bench", help="measure speed against a baseline taken in the same run")
     s.add_argument("what", choices=sorted(BENCHES))
-    s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
+    json_flag(s)
     s.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
     s.add_argument("--sizes", default=None, help="search bench: vector counts, e.g. 10k,100k,1m")
     s.add_argument("--db", default=None, help="server-load and chat benches: a PostgreSQL URL (default: SQLite)")

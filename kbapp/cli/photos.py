@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from kbapp.cli import photos_models
+from kbapp.cli.argv import json_flag
 from kbapp.ml.origins import describe as describe_origin
 
 
@@ -27,7 +28,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("photos", help="index and search your photos locally (tags, text, similar, concepts)")
     psub = p.add_subparsers(dest="photos_cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
+    json_flag(common)
     common.add_argument("--models-dir", type=Path, default=argparse.SUPPRESS, help="extra folder of models")
 
     s = psub.add_parser("index", parents=[common], help="index (or re-scan) folders of photos")

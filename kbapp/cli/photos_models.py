@@ -16,6 +16,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from kbapp.cli.argv import json_flag
+
 
 def add_parser(photos_sub) -> argparse.ArgumentParser:
     """Add `models {list,pull,remove}` to the `photos` sub-parsers."""
@@ -33,7 +35,7 @@ def add_parser(photos_sub) -> argparse.ArgumentParser:
     for p in (m, ls, pl, rm):
         p.add_argument("--models-dir", type=Path, default=argparse.SUPPRESS,
                        help="folder for pulled models (default: the platform data dir; $KBAPP_MODELS_HOME)")
-        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
+        json_flag(p)
     return m
 
 

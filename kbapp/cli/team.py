@@ -11,11 +11,9 @@ import dataclasses
 import hashlib
 import json
 
+from kbapp.cli.argv import json_flag
+
 ROLES = ("owner", "admin", "writer", "reader")
-
-
-def _json_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
 
 
 def add_parser(sub) -> None:
@@ -24,7 +22,7 @@ def add_parser(sub) -> None:
 
     def cmd(name: str, help: str) -> argparse.ArgumentParser:
         p = t.add_parser(name, help=help)
-        _json_flag(p)
+        json_flag(p)
         return p
 
     cmd("create", "create a team (you are its owner)").add_argument("name")
@@ -50,7 +48,7 @@ def add_parser(sub) -> None:
     p = cmd("subteam", "subteams")
     ss = p.add_subparsers(dest="subteam_cmd", required=True)
     c = ss.add_parser("create", help="create PARENT.NAME")
-    _json_flag(c)
+    json_flag(c)
     c.add_argument("parent")
     c.add_argument("name")
     p = cmd("settings", "open or close a team, set the role open joins get")
