@@ -35,7 +35,6 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kbapp.core import errors
-from kbapp.core.tokens import verify_read_token
 
 from . import db
 from . import limits as lim
@@ -187,11 +186,8 @@ class PushHub:
             if len(topics) > MAX_ANONYMOUS_TOPICS:
                 raise errors.PushRefused(f"at most {MAX_ANONYMOUS_TOPICS} kex channels without a token", 400)
             return None, None, None
-        token = verify_read_token(authorization, origin=self.service.origin, now=int(self.service.clock()))
         with self.engine.connect() as conn:
-            keys, _ = self.access.live_sibkeys(conn, token.uid)
-            if token.kid not in keys:
-                raise errors.BadReadToken("the read token is not signed by a live device key of its user", 401)
+            token, _ = self.access.device(conn, authorization)
             for t in topics:
                 self._check_topic(conn, token.uid, t)
         return token.uid, token.kid, token.expires

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from kbapp.core import errors
 from kbapp.core.keys import kid_hex
 from kbapp.core.teams import Role
-from kbapp.core.tokens import verify_read_token
+from kbapp.core.tokens import ReadToken, verify_read_token
 
 from . import db
 from .service import Service
@@ -67,13 +67,18 @@ class ReadAccess:
             self._live.popitem(last=False)
         return keys, state.eldest_seqno
 
-    def reader(self, conn: Connection, authorization: str | None) -> str:
-        """The uid a valid token speaks for, or BadReadToken (401)."""
+    def device(self, conn: Connection, authorization: str | None) -> tuple[ReadToken, int]:
+        """(the token, its user's eldest seqno) when it is valid and signed by a live device key
+        of its user, or BadReadToken (401): every route that needs to know the device asks here."""
         token = verify_read_token(authorization, origin=self.service.origin, now=int(self.service.clock()))
-        keys, _ = self.live_sibkeys(conn, token.uid)
+        keys, eldest = self.live_sibkeys(conn, token.uid)
         if token.kid not in keys:
             raise errors.BadReadToken("the read token is not signed by a live device key of its user", 401)
-        return token.uid
+        return token, eldest
+
+    def reader(self, conn: Connection, authorization: str | None) -> str:
+        """The uid a valid token speaks for, or BadReadToken (401)."""
+        return self.device(conn, authorization)[0].uid
 
     # -- what they may read -------------------------------------------------------------
 

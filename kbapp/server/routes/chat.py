@@ -22,7 +22,6 @@ from starlette.routing import Route
 
 from kbapp.core import errors
 from kbapp.core.teams import Role
-from kbapp.core.tokens import verify_read_token
 
 from .. import limits as lim
 from ..chat import PAGE_DEFAULT, PAGE_MAX, ChatStore, check_conv_id, parse_post
@@ -81,11 +80,8 @@ class ChatRoutes:
 
     def _who(self, authorization: str | None) -> tuple[str, str]:
         """(uid, kid hex) of a read token signed by a live device key of its user, else 401."""
-        token = verify_read_token(authorization, origin=self.service.origin, now=int(self.service.clock()))
         with self.service.engine.connect() as conn:
-            keys, _ = self.access.live_sibkeys(conn, token.uid)
-        if token.kid not in keys:
-            raise errors.BadReadToken("the read token is not signed by a live device key of its user", 401)
+            token, _ = self.access.device(conn, authorization)
         return token.uid, token.kid
 
     def _team_role(self, team_id: str, uid: str) -> Role:

@@ -29,7 +29,6 @@ from kbapp.core.chat import ephemeral as ek
 from kbapp.core.encoding import EncodingError, b64decode, b64encode
 from kbapp.core.keys import kid_hex
 from kbapp.core.teams import Role
-from kbapp.core.tokens import verify_read_token
 
 from .. import db
 from .. import limits as lim
@@ -67,10 +66,7 @@ class EphemeralRoutes:
     # -- helpers (worker threads) ----------------------------------------------------------
 
     def _who(self, conn, authorization: str | None) -> tuple[str, str]:
-        token = verify_read_token(authorization, origin=self.service.origin, now=int(self.service.clock()))
-        keys, _ = self.access.live_sibkeys(conn, token.uid)
-        if token.kid not in keys:
-            raise errors.BadReadToken("the read token is not signed by a live device key of its user", 401)
+        token, _ = self.access.device(conn, authorization)
         return token.uid, token.kid
 
     def _member(self, conn, authorization: str | None, team_id: str) -> tuple[str, str]:

@@ -29,7 +29,6 @@ from starlette.routing import Route
 from kbapp.core import errors
 from kbapp.core.encoding import b64decode, b64encode
 from kbapp.core.teams import Role
-from kbapp.core.tokens import parse_read_token
 from kbapp.core.transparency import FolderHead, map_key
 
 from .. import limits as lim
@@ -73,9 +72,8 @@ class FolderRoutes:
     def _who(self, auth: str | None) -> tuple[str, str, int]:
         """(uid, kid hex, eldest seqno) of a read token signed by a live device key, else 401."""
         with self.service.engine.connect() as conn:
-            uid = self.access.reader(conn, auth)
-            _, eldest = self.access.live_sibkeys(conn, uid)
-        return uid, parse_read_token(auth)[0].kid, eldest
+            token, eldest = self.access.device(conn, auth)
+        return token.uid, token.kid, eldest
 
     def _spend(self, kid: str) -> None:
         with self._lock:
