@@ -474,8 +474,11 @@ class ServerAPI:
             raise errors.EncodingError("malformed folder revisions page")
         return body
 
-    async def fs_head(self, folder_id: str) -> dict:
-        body = self._fs_json(*await self._fs("GET", f"/v1/folders/{quote(folder_id, safe='')}/head"))
+    async def fs_head(self, folder_id: str, *, team_id: str | None = None, kind: int | None = None) -> dict:
+        """The folder's head and its map lookup; with `team_id` and `kind`, also for a folder
+        never written (the lookup then proves it absent)."""
+        params = {"team": team_id, "kind": kind} if team_id is not None else None
+        body = self._fs_json(*await self._fs("GET", f"/v1/folders/{quote(folder_id, safe='')}/head", params=params))
         if not isinstance(body.get("lookup"), dict):
             raise errors.EncodingError("malformed folder head")
         return body

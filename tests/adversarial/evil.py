@@ -186,7 +186,7 @@ class EvilProxy:
     # -- life cycle ----------------------------------------------------------------
 
     def start(self) -> "EvilProxy":
-        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST"])])
+        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST", "PUT"])])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="critical",
                                 access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)

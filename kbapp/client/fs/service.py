@@ -29,6 +29,7 @@ from kbapp.core.fs.tree import TreeWriter, iter_data
 from kbapp.core.teams.state import Role
 from kbapp.core.transparency import FolderHead, map_key, verify_lookup
 
+from .absence import prove_absent
 from .journal import Journal
 from .tree_io import BlockCache, put_file
 
@@ -132,12 +133,9 @@ class FilesService:
             try:
                 page = await self.ctx.api.fs_revisions(f.folder_id, since=judge.state.head_rev, limit=PAGE)
             except errors.NotFound:
-                # A folder never written. The map cannot prove that to a reader yet (the log's
-                # lookup route serves users and teams only): a folder we verified before is not
-                # allowed to vanish, one we never saw may be hidden (threat-model.md).
-                if judge.state.head_rev > 0:
-                    raise errors.RevisionRollback(
-                        f"the server says {f.name} does not exist; we verified revision {judge.state.head_rev}") from None
+                # A folder never written: the map must prove it absent (client/fs/absence.py).
+                await prove_absent(self.ctx, f.folder_id, f.team_id, f.name.kind_code, str(f.name),
+                                   judge.state.head_rev)
                 return judge, None
             envs = []
             for x in page["revisions"]:

@@ -216,13 +216,31 @@ class FolderRoutes:
 
     async def head(self, request: Request) -> dict:
         fid = check_folder_id(request.path_params["folder_id"])
-        auth = request.headers.get("authorization")
+        auth, q = request.headers.get("authorization"), request.query_params
 
         def work():
+            if "team" in q or "kind" in q:           # the absence proof of a folder never written
+                return self._absent_or_head(fid, auth, q.get("team"), q.get("kind"))
             row = self._readable(fid, auth)
             bundle, head = self._bundle(fid)
             return {"folder_id": fid, "team_id": row.team_id, "kind": row.kind, "head": head, "lookup": bundle}
         return await self.http.fresh(work)
+
+    def _absent_or_head(self, fid: str, auth: str | None, team: str | None, kind: str | None) -> dict:
+        """The folder's map entry for its readers, named by (team, kind) since a folder id cannot be
+        reversed: with no row yet, the map proves it absent (value null); readers are the
+        team's members (anyone for a public folder), so an outsider learns nothing of a team's
+        private folders, not even whether they exist."""
+        team_id, kind_code = derive_folder(fid, team, int(kind) if kind and kind.isdigit() else None)
+        with self.service.engine.connect() as conn:
+            if kind_code != PUBLIC:
+                if auth is None:
+                    raise errors.BadReadToken("a private or team folder needs a read token", 401)
+                uid = self.access.reader(conn, auth)
+                if not self.access.may_read(conn, uid, team_id, MEMBER):
+                    raise errors.NotFound(f"no folder {fid} that you may read")
+        bundle, head = self._bundle(fid)
+        return {"folder_id": fid, "team_id": team_id, "kind": kind_code, "head": head, "lookup": bundle}
 
     async def team_folders(self, request: Request) -> dict:
         from ..teams import check_team_id
