@@ -509,5 +509,7 @@ from .errors_ephemeral import *  # noqa: E402,F401,F403
 from .errors_fs import *  # noqa: E402,F401,F403
 # The folder server's refusals live in errors_fs_server.py (size rule), the same way.
 from .errors_fs_server import *  # noqa: E402,F401,F403
+# The folder engine's own errors (journal full, sync timeout...) live in errors_fs_client.py.
+from .errors_fs_client import *  # noqa: E402,F401,F403
 # Photo intelligence errors (kbapp/ml) live in errors_ml.py (size rule), the same way.
 from .errors_ml import *  # noqa: E402,F401,F403

@@ -23,10 +23,11 @@ async def test_alice_writes_bob_reads_the_same_bytes(db_url, server_factory, tmp
     data = os.urandom(1_300_000) + b"notes"            # three data blocks and an indirect one
     out = await alice.files.write("/private/alice,bob/notes.txt", data)
     assert out["state"] == "uploaded" and out["size"] == len(data)
-    # the acknowledged blocks are on disk in the journal, and ciphertext only
-    blocks = list((alice.home / "fs-journal" / "blocks").rglob("*"))
+    # uploaded blocks left the journal for the block cache, and the disk holds ciphertext only
+    assert not [p for p in (alice.home / "fs-journal" / "blocks").rglob("*") if p.is_file()]
+    blocks = list((alice.home / "fs-cache").rglob("*"))
     stored = [p.read_bytes() for p in blocks if p.is_file()]
-    assert stored and not any(data[:4096] in s for s in stored)
+    assert len(stored) >= 4 and not any(data[:4096] in s for s in stored)
     assert (await alice.files.status())["pending"] == 0
 
     assert await bob.files.read("/private/alice,bob/notes.txt") == data

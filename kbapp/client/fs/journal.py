@@ -7,9 +7,13 @@ reach the disk). A block is written to a temp file, fsynced, renamed to its id a
 directory fsynced *before* the row naming it commits, so a committed entry never names a
 block the disk lost.
 
-Tables: `entries` (one acknowledged file write: folder, path, the content's root pointer,
-its block ids, state `pending` -> `uploaded` | `failed`, the last error) and `folders` (the
-judge's memory between runs and the verified root pointer, per folder id).
+Tables: `entries` (one acknowledged local op: write, mkdir, rm, rename, setattr; for a
+write the content's root pointer and block ids; the verified head it was made on (`base`);
+state `pending` -> `uploaded` | `failed` | `parked`, the last error, and the id of the
+revision carrying it once one was signed), `folders` (the judge's memory between runs and
+the verified root pointer, per folder id) and `revs` (every revision the judge accepted:
+number, id, writer, device, time, root and ops, for history, time travel and merges).
+Version 1 rows (whole-file writes) read as `write` ops made on revision 0.
 """
 
 from __future__ import annotations
@@ -43,7 +47,19 @@ def _v1(conn) -> None:
         "judge_state BLOB NOT NULL, root BLOB, updated INTEGER NOT NULL)")
 
 
-MIGRATIONS = (Step(1, "fs journal: entries, folders", _v1),)
+def _v2(conn) -> None:
+    for col in ("op TEXT NOT NULL DEFAULT 'write'", "dest TEXT", "etype INTEGER NOT NULL DEFAULT 1",
+                "attr TEXT", "base INTEGER NOT NULL DEFAULT 0", "rev_id TEXT", "view TEXT", "writer TEXT"):
+        conn.exec_driver_sql(f"ALTER TABLE entries ADD COLUMN {col}")
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS revs (folder_id TEXT NOT NULL, rev INTEGER NOT NULL, id TEXT NOT NULL, "
+        "uid TEXT NOT NULL, kid TEXT NOT NULL, ctime INTEGER NOT NULL, root BLOB NOT NULL, ops BLOB NOT NULL, "
+        "mine INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (folder_id, rev))")
+
+
+MIGRATIONS = (Step(1, "fs journal: entries, folders", _v1),
+              Step(2, "fs journal v2: entries are ops; verified revisions kept", _v2))
+OPS = ("write", "mkdir", "rm", "rename", "setattr")
 
 
 @dataclass(frozen=True)
@@ -51,18 +67,41 @@ class JournalEntry:
     id: int
     folder: str            # "/private/alice,bob"
     path: tuple[str, ...]  # components below the folder root
-    root: bytes            # packed wire form of the content's root pointer
+    root: bytes            # packed wire form of the content's root pointer (b"" unless a write)
     size: int
     mtime: int             # ns
     blocks: tuple[str, ...]
-    state: str             # pending | uploaded | failed
+    state: str             # pending | uploaded | failed | parked
     error: str | None
     tries: int
+    op: str = "write"      # write | mkdir | rm | rename | setattr
+    dest: tuple[str, ...] | None = None     # rename: the new path
+    etype: int = 1         # write/setattr: the entry type (file or exec)
+    attr: str | None = None                 # setattr: exec | mtime; rm: "r" when recursive
+    base: int = 0          # the verified head revision this op was made on
+    rev_id: str | None = None               # the revision signed to carry it (crash recovery)
+    view: str | None = None                 # parked: the read-only view it is kept in
+    writer: str | None = None               # uid hex of the writer (None: rows from version 1)
 
 
 def _entry(r) -> JournalEntry:
     return JournalEntry(r.id, r.folder, tuple(json.loads(r.path)), bytes(r.root), r.size, r.mtime,
-                        tuple(json.loads(r.blocks)), r.state, r.error, r.tries)
+                        tuple(json.loads(r.blocks)), r.state, r.error, r.tries, r.op,
+                        tuple(json.loads(r.dest)) if r.dest else None, r.etype, r.attr, r.base, r.rev_id,
+                        r.view, r.writer)
+
+
+@dataclass(frozen=True)
+class RevRow:
+    """A revision the judge accepted (kept for history, `--rev`, restore and merges)."""
+    rev: int
+    id: str
+    uid: str
+    kid: str
+    ctime: int
+    root: bytes            # packed root pointer
+    ops: bytes             # packed [op wire, ...]
+    mine: bool
 
 
 def _fsync_dir(path: Path) -> None:
@@ -80,6 +119,7 @@ class Journal:
         self.home = Path(home)
         self.blocks_dir = self.home / BLOCKS_DIR / "blocks"
         self.db = Database(self.home / FILE, MIGRATIONS, name="fs journal")
+        self.cache = None                 # the DiskBlockCache: where uploaded blocks go (service sets it)
 
     async def open(self) -> "Journal":
         await self.db.open()
@@ -117,29 +157,40 @@ class Journal:
         _fsync_dir(path.parent)
 
     def get_block(self, block_id: str) -> bytes | None:
-        """A kept block, or None; bytes whose hash is not the id (disk damage) count as absent."""
+        """A kept block (journal, then the block cache its uploaded blocks moved to), or None;
+        bytes whose hash is not the id (disk damage) count as absent."""
         try:
             data = self._block_path(block_id).read_bytes()
         except FileNotFoundError:
-            return None
+            return None if self.cache is None else self.cache.get(block_id)
         return data if hashlib.sha256(data).hexdigest() == block_id else None
+
+    def has_block(self, block_id: str) -> bool:
+        return self._block_path(block_id).exists()
 
     # -- entries (on the db thread) -------------------------------------------------------
 
-    def _add(self, folder: str, path, root: bytes, size: int, mtime: int, blocks) -> int:
+    def _add(self, folder: str, path, root: bytes, size: int, mtime: int, blocks, op: str, dest, etype: int,
+             attr, base: int, writer) -> int:
         with self.db.engine.begin() as conn:
             cur = conn.exec_driver_sql(
-                "INSERT INTO entries (folder, path, root, size, mtime, blocks, state, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
-                (folder, json.dumps(list(path)), root, size, mtime, json.dumps(list(blocks)), int(time.time())))
+                "INSERT INTO entries (folder, path, root, size, mtime, blocks, state, created, op, dest, etype, "
+                "attr, base, writer) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                (folder, json.dumps(list(path)), root, size, mtime, json.dumps(list(blocks)), int(time.time()),
+                 op, json.dumps(list(dest)) if dest is not None else None, etype, attr, base, writer))
             return int(cur.lastrowid)
 
-    async def add(self, folder: str, path, root: bytes, size: int, mtime: int, blocks) -> int:
-        """Record one acknowledged write; every block it names must already be kept (put_block)."""
+    async def add(self, folder: str, path, root: bytes, size: int, mtime: int, blocks, *, op: str = "write",
+                  dest=None, etype: int = 1, attr: str | None = None, base: int = 0,
+                  writer: str | None = None) -> int:
+        """Record one acknowledged op; every block it names must already be kept (put_block)."""
+        if op not in OPS:
+            raise errors.EncodingError(f"unknown journal op {op!r}")
         missing = [b for b in blocks if not self._block_path(b).exists()]
         if missing:
             raise errors.EncodingError(f"{len(missing)} block(s) of this write are not on disk")
-        return await self.db.run(self._add, folder, path, root, size, mtime, blocks)
+        return await self.db.run(self._add, folder, path, root, size, mtime, blocks, op, dest, etype, attr,
+                                 base, writer)
 
     def _rows(self, where: str, args=()) -> list[JournalEntry]:
         with self.db.engine.connect() as conn:
@@ -158,6 +209,77 @@ class Journal:
 
     async def mark(self, entry_id: int, state: str, error: str | None = None) -> None:
         await self.db.run(self._set, entry_id, state, error)
+
+    def _update(self, ids, fields: dict) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.db.engine.begin() as conn:
+            for i in ids:
+                conn.exec_driver_sql(f"UPDATE entries SET {sets} WHERE id = ?", (*fields.values(), i))
+
+    async def update(self, ids, **fields) -> None:
+        """Set columns (state, error, rev_id, view, base, tries) on rows, in one transaction."""
+        if not set(fields) <= {"state", "error", "rev_id", "view", "base", "tries"}:
+            raise errors.EncodingError("not a journal column one may set")
+        await self.db.run(self._update, list(ids), fields)
+
+    async def get(self, entry_id: int) -> JournalEntry | None:
+        rows = await self.db.run(self._rows, "WHERE id = ?", (entry_id,))
+        return rows[0] if rows else None
+
+    async def of_folder(self, folder: str, states=("pending",)) -> list[JournalEntry]:
+        marks = ", ".join("?" for _ in states)
+        return await self.db.run(self._rows, f"WHERE folder = ? AND state IN ({marks})", (folder, *states))
+
+    def drop_blocks(self, block_ids, keep=None) -> int:
+        """Delete uploaded blocks from the journal (handed to `keep(id, path)` first, e.g. the
+        block cache, which may move the file); the bytes freed."""
+        freed = 0
+        for b in block_ids:
+            path = self._block_path(b)
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if keep is not None:
+                keep(b, path)
+            if path.exists():
+                path.unlink()
+            freed += size
+        return freed
+
+    def used_bytes(self) -> int:
+        """Bytes of sealed blocks kept in the journal now (scanned: call off the event loop)."""
+        total = 0
+        if self.blocks_dir.exists():
+            for sub in self.blocks_dir.iterdir():
+                if sub.is_dir():
+                    total += sum(p.stat().st_size for p in sub.iterdir() if p.is_file())
+        return total
+
+    # -- verified revisions ---------------------------------------------------------------
+
+    def _add_revs(self, folder_id: str, rows) -> None:
+        with self.db.engine.begin() as conn:
+            for r in rows:
+                conn.exec_driver_sql(
+                    "INSERT INTO revs (folder_id, rev, id, uid, kid, ctime, root, ops, mine) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(folder_id, rev) DO UPDATE SET "
+                    "mine = max(mine, excluded.mine)",
+                    (folder_id, r.rev, r.id, r.uid, r.kid, r.ctime, r.root, r.ops, int(r.mine)))
+
+    async def add_revs(self, folder_id: str, rows) -> None:
+        if rows:
+            await self.db.run(self._add_revs, folder_id, list(rows))
+
+    def _revs(self, folder_id: str, lo: int, hi: int) -> list[RevRow]:
+        with self.db.engine.connect() as conn:
+            return [RevRow(r.rev, r.id, r.uid, r.kid, r.ctime, bytes(r.root), bytes(r.ops), bool(r.mine))
+                    for r in conn.exec_driver_sql(
+                        "SELECT * FROM revs WHERE folder_id = ? AND rev >= ? AND rev <= ? ORDER BY rev",
+                        (folder_id, lo, hi))]
+
+    async def revs(self, folder_id: str, lo: int = 0, hi: int = 1 << 62) -> list[RevRow]:
+        return await self.db.run(self._revs, folder_id, lo, hi)
 
     # -- folders: the judge's memory ----------------------------------------------------
 

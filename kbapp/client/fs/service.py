@@ -1,329 +1,431 @@
-"""`app.files`: write, read and list encrypted folders (issue 16, first slice; docs/folders-plan.md).
+"""`app.files`: the encrypted folder engine (issue 16; docs/folders-plan.md).
 
-Write: the bytes are sealed as they come (core `TreeWriter`, the team's newest kbfs key),
-each block kept durably in the journal, then one journal row; only then is the write
-acknowledged. Upload: the folder is synced and judged, the file put into the verified tree
-(new directory blocks), the blocks PUT (idempotent), then the signed revision POSTed by
-compare-and-swap; on 409 the folder is synced and judged again and the write retried once
-(no merge yet). Read and list: every served revision goes through `FolderJudge`, the head
-it ends at must be the one the transparency map proves, and every block is checked by the
-core as it is read. The judge's memory is kept per folder in the journal, so a rollback or
-fork across runs is caught too.
+Write path: bytes are sealed as they come (core `TreeWriter`, the team's newest kbfs key),
+each block kept durably in the journal, then one journal row (an op: write, mkdir, rm,
+rename, setattr); only then is the change acknowledged. The disk cap is checked before the
+first byte. Uploads (uploader.py, publish.py) squash pending ops into revisions, merge on a
+lost compare-and-swap, and move uploaded blocks into the block cache.
+
+Read path: the *local view* is the verified head (sync.py: every revision judged, the head
+proven by the transparency map) with the pending ops on top (overlay.py), its blocks from
+the journal, the on-disk block cache (cache.py) or the server, each checked. A listing is
+served without a round trip when a push hint said the head we hold is current (or within
+`fs.fresh_seconds` of a sync, 0 by default: without a push channel every read syncs), and
+from the saved head when the network is down. Past revisions (`rev`, `time`) are served
+from the revisions the judge accepted.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
-import os
-from dataclasses import dataclass
+import shutil
+import time
+from collections import OrderedDict
 from pathlib import Path
 
 from kbapp.core import errors
-from kbapp.core.encoding import b64decode, pack, unpack
-from kbapp.core.fs.blocks import BlockPointer
-from kbapp.core.fs.dirs import FILE, Entry, lookup
-from kbapp.core.fs.judge import FolderJudge, FolderState
-from kbapp.core.fs.names import PUBLIC, FolderName, split_path
-from kbapp.core.fs.revision import folder_id_for, make_revision, open_envelope, open_private
-from kbapp.core.fs.tree import TreeWriter, iter_data
+from kbapp.core.encoding import pack
+from kbapp.core.fs.blocks import MAX_DATA, MAX_STORED, MAC, padded_size
+from kbapp.core.fs.conflict import parked_view_name
+from kbapp.core.fs.dirs import EXEC, FILE, read_dir
+from kbapp.core.fs.names import split_path
+from kbapp.core.fs.tree import TreeWriter
 from kbapp.core.teams.state import Role
-from kbapp.core.transparency import FolderHead, map_key, verify_lookup
 
-from .absence import prove_absent
+from .cache import DEFAULT_MAX, DiskBlockCache
 from .journal import Journal
-from .tree_io import BlockCache, put_file
+from .overlay import Overlay
+from .publish import apply_rows, upload_batch
+from .reading import Reading
+from .sync import Folder, FolderSync, unpack_ptr
+from .tree_io import BlockCache
+from .uploader import Uploader
+
+try:                                         # the Files page's events (its own module)
+    from .events import FilesQueueChanged, FolderChanged
+except ImportError:                          # pragma: no cover
+    FilesQueueChanged = FolderChanged = None
 
 CHUNK = 1 << 20
-PAGE = 100
+DIR_MEMO = 256                               # decoded directories kept in memory, by block id
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic", ".bmp", ".tif", ".tiff")
 
 
-@dataclass
-class Folder:
-    name: FolderName
-    team_id: str
-    folder_id: str
-    loaded: object                  # the verified team (team_loading._Loaded)
-    keys: dict | None               # generation -> kbfs key; None for a public folder
-    gen: int                        # the generation new blocks are sealed with (0: public)
-
-    def seal_kw(self) -> dict:
-        if self.keys is None:
-            return {"folder_key": None}
-        return {"folder_key": self.keys[self.gen], "key_gen": self.gen, "halves": lambda: os.urandom(32)}
+def stored_estimate(n: int) -> int:
+    """An upper bound of the sealed bytes of an n-byte file (full blocks, padded tail, indirect)."""
+    full, rest = divmod(n, MAX_DATA)
+    tail = padded_size(rest) + MAC + 64 if rest or not full else 0
+    return full * MAX_STORED + tail + (MAX_STORED * (1 + full // 8000) if full else 0)
 
 
-class FilesService:
+class FilesService(Reading):
     def __init__(self, ctx, teams):
         self.ctx, self.teams = ctx, teams
         self.journal: Journal | None = None
-        self._known: set = set()          # (size, root) checkpoints our log proved ours (this session)
+        self.cache: DiskBlockCache | None = None
+        self.used = 0                              # bytes of sealed blocks in the journal
+        self.fs = FolderSync(ctx, teams, self.open)
+        self.fs.on_revisions = self._verified
+        self.uploader = Uploader(self)
+        self._dirs: OrderedDict[str, dict] = OrderedDict()
+        self.photo_hook = None                     # async (folder path, [(path, Entry)]): set by the photos side
 
     async def open(self) -> Journal:
         if self.journal is None:
-            self.journal = await Journal(self.ctx.home).open()
+            import asyncio
+            journal = await Journal(self.ctx.home).open()
+            cap = self._pref_int("fs.cache_max_bytes", DEFAULT_MAX)
+            self.cache = await asyncio.to_thread(DiskBlockCache(self.ctx.home, cap).open)
+            journal.cache = self.cache
+            self.used = await asyncio.to_thread(journal.used_bytes)
+            self.journal = journal
         return self.journal
 
     async def close(self) -> None:
+        await self.uploader.stop()
         if self.journal is not None:
             self.journal.close()
             self.journal = None
 
-    # -- folders --------------------------------------------------------------------------
+    # -- compatibility with the first slice (export.py, tests) -------------------------------
 
-    async def _folder(self, name: FolderName) -> Folder:
-        if self.ctx.identifier is None:
-            await self.ctx.connect()
-        if name.implicit:
-            team_id = (await self.teams.implicit_team(name.team_name)).team_id
-            loaded = await self.teams._load_ref(team_id)
-        else:
-            loaded = await self.teams._load_ref(name.team_name)
-        st = loaded.state
-        keys = None
-        if name.kind != PUBLIC:
-            keys = {g: k.application_key("kbfs") for g, k in (await self.teams._team_keys(st)).items()}
-        return Folder(name, st.id, folder_id_for(st.id, name.kind_code).hex(), loaded, keys,
-                      0 if keys is None else st.generation)
+    @property
+    def _known(self) -> set:
+        return self.fs.known
 
-    async def _checkpoints_known(self, points: set) -> None:
-        """Add each (size, root) our log proves ours; the rest stay unknown (the judge refuses them)."""
-        todo = {c for c in points if c not in self._known}
-        if not todo:
-            return
-        cp = await self.ctx.logview.fetch_latest()
-        below = sorted((s, r.hex()) for s, r in todo if 1 <= s < cp.size)
-        res = await self.ctx.logview.roots_in_log(below, cp) if below else {}
-        for s, r in todo:
-            if (s == cp.size and r == cp.root) or res.get((s, r.hex())) is True:
-                self._known.add((s, r))
+    async def _folder(self, name) -> Folder:
+        return await self.fs.folder(name)
 
-    async def _writers(self, f: Folder, revs) -> None:
-        """Verified chains of the writers named, fresh when the cached one cannot judge them."""
-        users = f.loaded.users
-        for r in revs:
-            u = users.get(r.uid)
-            live = set() if u is None else {k.hex() if isinstance(k, bytes) else str(k) for k in u.state.sibkeys}
-            if u is None or r.kid not in live or r.checkpoint[0] > u.checkpoint.size:
-                users.pop(r.uid, None)
-                try:
-                    await self.teams._user_by_uid(r.uid, None, users)
-                except errors.NotFound:
-                    pass                  # the judge finds the key not live
+    async def _folder_of(self, path: str) -> Folder:
+        return await self.fs.folder(split_path(path)[0])
 
-    async def _proven_head(self, f: Folder, bundle: dict) -> FolderHead | None:
-        lv = self.ctx.logview
-        note = bundle.get("checkpoint") if isinstance(bundle, dict) else None
-        cp = await lv.check_forward(lv.parse(note if isinstance(note, str) else ""))
-        head, _leaf = verify_lookup(bundle, cp, map_key("folder", f.folder_id), decode=FolderHead.decode)
-        return head
+    async def _sync(self, f: Folder):
+        s = await self.fs.sync(f)
+        return s.judge, s.root
 
-    async def _sync(self, f: Folder) -> tuple[FolderJudge, BlockPointer | None]:
-        """Judge what is new in the folder; (judge, verified root) and saved, or a typed error
-        and nothing saved."""
+    # -- settings, events ------------------------------------------------------------------
+
+    def _pref_int(self, key: str, default: int) -> int:
+        store = getattr(self.ctx, "store", None)
+        raw = store.preference(key) if store is not None and hasattr(store, "preference") else None
+        try:
+            return int(raw) if raw not in (None, "") else default
+        except ValueError:
+            return default
+
+    def journal_max_bytes(self) -> int:
+        """`fs.journal_max_bytes`, else min(10 GiB, 25 % of the free space where the profile is)."""
+        free = shutil.disk_usage(self.ctx.home).free
+        return self._pref_int("fs.journal_max_bytes", min(10 << 30, free // 4))
+
+    def _emit(self, ev) -> None:
+        events = getattr(self.ctx, "events", None)
+        if ev is not None and events is not None:
+            events.emit(ev)
+
+    def _emit_folder(self, f: Folder, revision: int = 0) -> None:
+        if FolderChanged is not None:
+            self._emit(FolderChanged(str(f.name), revision))
+
+    def _emit_queue(self) -> None:
+        if FilesQueueChanged is not None:
+            self._emit(FilesQueueChanged(paused=self.uploader.paused))
+
+    def _notice(self, notice: dict) -> None:
+        self.uploader.notices = (self.uploader.notices + [notice])[-20:]
+
+    def _now_ns(self) -> int:
+        return int(self.ctx.clock() * 1_000_000_000)
+
+    def _uid(self) -> bytes:
+        return bytes.fromhex(self.ctx.require_login()[0])
+
+    # -- directories through the caches ------------------------------------------------------
+
+    def _loader(self, f: Folder):
+        cache = BlockCache(self.ctx.api, f.folder_id, self.journal, f.keys, self.cache)
+
+        async def load(ptr) -> dict:
+            key = ptr.id.hex()
+            hit = self._dirs.get(key)
+            if hit is not None:
+                self._dirs.move_to_end(key)
+                return hit
+            await cache.load(ptr)
+            d = read_dir(ptr, cache.fetch, f.keys)
+            cache.blocks.clear()
+            self._dirs[key] = d
+            while len(self._dirs) > DIR_MEMO:
+                self._dirs.popitem(last=False)
+            return d
+        return load
+
+    async def _head(self, f: Folder, *, allow_stale: bool):
+        """The verified head: synced now unless fresh; the saved one if offline and allowed."""
+        fresh = self._pref_int("fs.fresh_seconds", 0)
+        try:
+            return await self.fs.current(f, max_age=max(fresh, 0)) if not self.fs.is_hinted(f) \
+                else self.fs.synced[f.folder_id]
+        except errors.NetworkError:
+            if not allow_stale:
+                raise
+            return await self.fs.saved(f)
+
+    async def _view(self, path: str, *, rev=None, time_s=None, allow_stale: bool = True):
+        """(folder, components, overlay) of the local view at `path` (or of a past revision,
+        or of a parked view when the first component names one)."""
+        name, comps = split_path(path)
+        f = await self.fs.folder(name)
         journal = await self.open()
-        saved, root = await journal.folder(f.folder_id)
-        trusted = self.ctx.logview.trusted()
-        if trusted is not None:
-            self._known.add((trusted.size, trusted.root))
-        judge = FolderJudge(folder_id=bytes.fromhex(f.folder_id), team=f.loaded.state,
-                            key_at=self.teams._user_key_at(f.loaded.users), known_checkpoints=self._known,
-                            state=FolderState.from_dict(saved) if saved else None)
-        last = None
-        while True:
-            try:
-                page = await self.ctx.api.fs_revisions(f.folder_id, since=judge.state.head_rev, limit=PAGE)
-            except errors.NotFound:
-                # A folder never written: the map must prove it absent (client/fs/absence.py).
-                await prove_absent(self.ctx, f.folder_id, f.team_id, f.name.kind_code, str(f.name),
-                                   judge.state.head_rev)
-                return judge, None
-            envs = []
-            for x in page["revisions"]:
-                if not isinstance(x, dict) or not isinstance(x.get("envelope"), str):
-                    raise errors.EncodingError("malformed folder revision")
-                envs.append(b64decode(x["envelope"], max_size=8 << 20))
-            revs = [open_envelope(e).revision for e in envs]
-            if any(r.team_seqno > f.loaded.state.seqno for r in revs):
-                f.loaded = await self.teams._load_ref(f.team_id)        # once; then FolderUnknownTeamState
-                judge.update_team(f.loaded.state)
-                judge.key_at = self.teams._user_key_at(f.loaded.users)
-                if f.keys is not None:
-                    f.keys = {g: k.application_key("kbfs")
-                              for g, k in (await self.teams._team_keys(f.loaded.state)).items()}
-            await self._writers(f, revs)
-            await self._checkpoints_known({r.checkpoint for r in revs})
-            for e in envs:
-                last = judge.feed(e)
-            if not envs or type(page.get("head")) is not int or judge.state.head_rev >= page["head"]:
-                break
-        head = await self._proven_head(f, page["lookup"])
-        judge.check_head(head.revision if head else 0, bytes.fromhex(head.revision_id) if head else None)
-        if last is not None:
-            root = pack(open_private(last.revision, f.keys).root.to_wire())
-        await journal.save_folder(f.folder_id, str(f.name), judge.state.to_dict(), root)
-        return judge, (None if root is None else BlockPointer.from_wire(unpack(root, max_size=256, max_depth=2)))
+        uid = self._uid()
+        if rev is not None or time_s is not None:
+            root = await self._root_at(f, rev, time_s)
+            return f, comps, Overlay(root, self._loader(f), writer=uid, now_ns=self._now_ns())
+        parked = await journal.of_folder(str(f.name), ("parked",)) if comps else []
+        views = {r.view for r in parked}
+        if comps and comps[0] in views:
+            rows = [r for r in parked if r.view == comps[0]]
+            base = (await journal.revs(f.folder_id, rows[0].base, rows[0].base)) if rows[0].base else []
+            ov = Overlay(unpack_ptr(base[0].root) if base else None, self._loader(f), writer=uid,
+                         now_ns=self._now_ns())
+            await apply_rows(ov, rows, uid)
+            return f, comps[1:], ov
+        s = await self._head(f, allow_stale=allow_stale)
+        ov = Overlay(s.root, self._loader(f), writer=uid, now_ns=self._now_ns())
+        await apply_rows(ov, await journal.of_folder(str(f.name)), uid)
+        return f, comps, ov
 
-    # -- writing --------------------------------------------------------------------------
+    # -- writing ---------------------------------------------------------------------------
 
     def _check_writer(self, f: Folder) -> None:
         uid, _ = self.ctx.require_login()
         if f.loaded.state.role_of(uid) < Role.WRITER:
             raise errors.FolderNotWriter(f"you are not a writer of {f.name}: it is read-only for you", 403)
 
-    async def write(self, path: str, data, *, upload: bool = True) -> dict:
-        """Seal and journal one file; returns once it is durable (the ack), then (with `upload`)
-        uploads what is pending. `data`: bytes, a binary file object or a local Path."""
+    async def _writable(self, path: str):
         name, comps = split_path(path)
         if not comps:
-            raise errors.BadPathName("name a file inside the folder")
-        f = await self._folder(name)
+            raise errors.BadPathName("name something inside the folder")
+        f = await self.fs.folder(name)
         self._check_writer(f)
         journal = await self.open()
+        if any(r.view == comps[0] for r in await journal.of_folder(str(f.name), ("parked",))):
+            raise errors.ReadOnlyView(f"{comps[0]!r} is a parked local copy: read-only (copy out of it)")
+        return f, comps, journal
+
+    def _base(self, f: Folder) -> int:
+        s = self.fs.synced.get(f.folder_id)
+        return 0 if s is None else s.judge.state.head_rev
+
+    async def _base_now(self, f: Folder) -> int:
+        if f.folder_id not in self.fs.synced:
+            await self.fs.saved(f)
+            state, _root = await self.journal.folder(f.folder_id)
+            return 0 if not state else int(state["head_rev"])
+        return self._base(f)
+
+    async def _journal_op(self, f: Folder, comps, op: str, **kw) -> dict:
+        """Journal one metadata op after checking it applies to the local view."""
+        _f, _c, ov = await self._view(str(f.name) + "/" + "/".join(comps))
+        row = type("Row", (), dict(op=op, path=tuple(comps), dest=kw.get("dest"), attr=kw.get("attr"),
+                                   etype=kw.get("etype", FILE), mtime=self._now_ns(), size=0, root=b"",
+                                   writer=None, id=0))
+        from .publish import apply_row
+        await apply_row(ov, row, self._uid())                 # raises NotFound / PathExists first
+        entry_id = await self.journal.add(str(f.name), comps, b"", 0, row.mtime, [], op=op, dest=kw.get("dest"),
+                                          etype=row.etype, attr=kw.get("attr"), base=await self._base_now(f),
+                                          writer=self.ctx.require_login()[0])
+        self._emit_folder(f)
+        return {"entry": entry_id, "op": op, "path": str(f.name) + "/" + "/".join(comps), "state": "pending"}
+
+    async def _after(self, out: dict, upload: bool) -> dict:
+        if upload:
+            try:
+                res = await self.uploader.run_once()
+            except errors.VerificationError:
+                raise
+            except errors.KbappError as e:
+                if isinstance(e, errors.FolderRefused) and not isinstance(e, errors.FolderHeadMoved):
+                    raise
+                out["error"] = f"{e.code}: {e}"
+                self.uploader.start()                         # retried in the background
+                return out
+            row = await self.journal.get(out["entry"])
+            out["state"] = row.state if row is not None else out["state"]
+        self._emit_queue()
+        return out
+
+    async def write(self, path: str, data, *, upload: bool = True, mtime_ns: int | None = None,
+                    executable: bool = False) -> dict:
+        """Seal and journal one file; returns once it is durable (the ack); with `upload`, the
+        pending changes are uploaded before returning. `data`: bytes, a binary file or a Path."""
+        f, comps, journal = await self._writable(path)
+        size = _size_of(data)
+        cap = self.journal_max_bytes()
+        if size is not None and self.used + stored_estimate(size) > cap:
+            raise errors.JournalFull(f"the journal holds {self.used} bytes; this file would pass its cap of "
+                                     f"{cap} (fs.journal_max_bytes): upload or wait, or raise the cap")
+        _f, _c, ov = await self._view(path)
+        old = await ov.entry(tuple(comps))
+        if old is not None and old.is_dir:
+            raise errors.BadPathName(f"{path!r} is a directory")
+        await ov._parent(tuple(comps), True)                  # a file in the way of a parent: refused now
         stream = data.open("rb") if isinstance(data, Path) else io.BytesIO(data) if isinstance(data, bytes) else data
         w = TreeWriter(**f.seal_kw())
         ids: list[str] = []
+        kept = 0
+
+        def keep(pairs) -> None:
+            nonlocal kept
+            for ptr, stored in pairs:
+                if self.used + kept + len(stored) > cap:
+                    journal.drop_blocks(ids)
+                    raise errors.JournalFull(f"this file passed the journal's cap of {cap} bytes "
+                                             "(fs.journal_max_bytes): nothing of it was kept")
+                journal.put_block(ptr.id.hex(), stored)
+                ids.append(ptr.id.hex())
+                kept += len(stored)
         try:
             while chunk := stream.read(CHUNK):
-                for ptr, stored in w.write(chunk):
-                    journal.put_block(ptr.id.hex(), stored)
-                    ids.append(ptr.id.hex())
+                keep(w.write(chunk))
+            root, rest = w.finish()
+            keep(rest)
         finally:
             if isinstance(data, Path):
                 stream.close()
-        root, rest = w.finish()
-        for ptr, stored in rest:
-            journal.put_block(ptr.id.hex(), stored)
-            ids.append(ptr.id.hex())
-        entry_id = await journal.add(str(name), comps, pack(root.to_wire()), w.size, self._now_ns(), ids)
-        out = {"entry": entry_id, "path": path, "size": w.size, "state": "pending"}
-        if upload:
-            out.update(await self.upload())
-            out["state"] = "uploaded" if entry_id in out["uploaded"] else "pending"
-        return out
+        self.used += kept
+        entry_id = await journal.add(str(f.name), comps, pack(root.to_wire()), w.size,
+                                     mtime_ns if mtime_ns is not None else self._now_ns(), ids,
+                                     etype=EXEC if executable else FILE, base=await self._base_now(f),
+                                     writer=self.ctx.require_login()[0])
+        self._emit_folder(f)
+        return await self._after({"entry": entry_id, "path": path, "size": w.size, "state": "pending"}, upload)
 
-    def _now_ns(self) -> int:
-        return int(self.ctx.clock() * 1_000_000_000)
+    async def mkdir(self, path: str, *, parents: bool = False, upload: bool = True) -> dict:
+        f, comps, _j = await self._writable(path)
+        _f, _c, ov = await self._view(path)
+        if parents and (e := await ov.entry(tuple(comps))) is not None and e.is_dir:
+            return {"entry": None, "op": "mkdir", "path": path, "state": "exists"}
+        await ov.mkdir(tuple(comps), parents=parents)
+        return await self._after(await self._journal_op(f, comps, "mkdir"), upload)
+
+    async def rm(self, path: str, *, recursive: bool = False, upload: bool = True) -> dict:
+        f, comps, _j = await self._writable(path)
+        _f, _c, ov = await self._view(path)
+        await ov.rm(tuple(comps), recursive=recursive)        # NotFound, or a non-empty directory
+        return await self._after(await self._journal_op(f, comps, "rm"), upload)
+
+    async def mv(self, src: str, dst: str, *, upload: bool = True) -> dict:
+        f, comps, _j = await self._writable(src)
+        g, to, _j = await self._writable(dst)
+        if f.folder_id != g.folder_id:
+            raise errors.BadPathName("mv renames within one folder (copy across folders, then remove)")
+        out = await self._journal_op(f, comps, "rename", dest=tuple(to))
+        out["to"] = dst
+        return await self._after(out, upload)
+
+    async def restore(self, path: str, rev: int, *, upload: bool = True) -> dict:
+        """Write the content `path` had at revision `rev` as a new change (no bytes re-sent:
+        the blocks are the server's already)."""
+        f, comps, journal = await self._writable(path)
+        _f, _c, past = await self._view(path, rev=rev)
+        e = await past.entry(tuple(comps))
+        if e is None or e.type not in (FILE, EXEC):
+            raise errors.NotFound(f"no file {path!r} at revision {rev}")
+        entry_id = await journal.add(str(f.name), comps, pack(e.ptr.to_wire()), e.size, self._now_ns(), [],
+                                     etype=e.type, base=await self._base_now(f), writer=self.ctx.require_login()[0])
+        self._emit_folder(f)
+        return await self._after({"entry": entry_id, "path": path, "size": e.size, "restored_from": rev,
+                                  "state": "pending"}, upload)
+
+    # -- the queue -------------------------------------------------------------------------
 
     async def upload(self) -> dict:
-        """Push every pending journal entry, oldest first; {"uploaded": [ids], "failed": [ids]}."""
+        """Upload every pending change now; {"uploaded": [ids], "failed": [ids]} (errors raised)."""
+        return await self.uploader.run_once()
+
+    async def _upload_batch(self, rows):
+        return await upload_batch(self, rows)
+
+    def start(self) -> None:
+        """Run the background uploader (the GUI calls it once logged in); resumes from the journal."""
+        self.uploader.start()
+
+    def pause(self, reason: str = "paused by you") -> None:
+        self.uploader.pause(reason)
+        self._emit_queue()
+
+    def resume(self) -> None:
+        self.uploader.resume()
+        self._emit_queue()
+
+    async def sync(self, timeout: float | None = None) -> dict:
+        """Wait until nothing is pending (FolderSyncTimeout, UploadFailed, or a verification error)."""
+        return await self.uploader.sync(timeout)
+
+    async def cancel(self, entry_id: int) -> dict:
+        """Stop uploading a pending change. Never lost: it moves to a read-only parked view
+        "(local conflicted copy DATE)" of its folder, from where it can be copied back."""
         journal = await self.open()
-        done, failed = [], []
-        for e in await journal.pending():
-            try:
-                await self._upload(e)
-            except errors.VerificationError:
-                raise
-            except errors.KbappError as ex:
-                # a refusal that retrying cannot change (not a writer, a stale key generation,
-                # over quota) parks the entry as failed; anything else stays pending for a retry
-                final = isinstance(ex, errors.FolderRefused) and not isinstance(ex, errors.FolderHeadMoved)
-                await journal.mark(e.id, "failed" if final else "pending", f"{ex.code}: {ex}")
-                failed.append(e.id)
-                raise
-            await journal.mark(e.id, "uploaded")
-            done.append(e.id)
-        return {"uploaded": done, "failed": failed}
-
-    async def _upload(self, e) -> None:
-        name, _ = split_path(e.folder)
-        f = await self._folder(name)
-        self._check_writer(f)
-        uid, _ = self.ctx.require_login()
-        me, _signer = await self.teams._me(f.loaded.users)
-        content = BlockPointer.from_wire(unpack(e.root, max_size=256, max_depth=2))
-        entry = Entry(e.path[-1], FILE, content, e.size, e.mtime, bytes.fromhex(uid))
-        for attempt in (0, 1):
-            judge, root = await self._sync(f)
-            cache = BlockCache(self.ctx.api, f.folder_id, self.journal, f.keys)
-            new_root, dir_blocks, ops = await put_file(cache, root, e.path, entry, seal_kw=f.seal_kw,
-                                                       mtime=e.mtime, writer=bytes.fromhex(uid))
-            cp = await self.ctx.logview.fetch_latest()
-            self._known.add((cp.size, cp.root))
-            n, prev = judge.next_revision()
-            sr = make_revision(team_id=f.team_id, kind=f.name.kind_code, revision=n, prev=prev, key_gen=f.gen,
-                               device=(await self.ctx.device_keys()).sibkey,
-                               uid=uid, eldest_seqno=me.state.eldest_seqno or 1, checkpoint=(cp.size, cp.root),
-                               team_seqno=f.loaded.state.seqno, root=new_root, ops=ops, ctime=int(self.ctx.clock()),
-                               kbfs_key=None if f.keys is None else f.keys[f.gen],
-                               nonce=None if f.keys is None else os.urandom(24))
-            for bid in e.blocks:
-                stored = self.journal.get_block(bid)
-                if stored is None:
-                    raise errors.NotFound(f"journal block {bid[:16]} is missing from disk")
-                await self.ctx.api.fs_put_block(f.folder_id, bid, stored, team_id=f.team_id, kind=f.name.kind_code)
-            for ptr, stored in dir_blocks:
-                await self.ctx.api.fs_put_block(f.folder_id, ptr.id.hex(), stored, team_id=f.team_id,
-                                                kind=f.name.kind_code)
-            try:
-                await self.ctx.api.fs_post_revision(f.folder_id, sr.envelope)
-            except errors.FolderHeadMoved as moved:
-                if moved.head_id != sr.id.hex():
-                    if attempt == 0:
-                        continue                     # someone wrote first: judge theirs, put ours on top
-                    raise
-            judge.feed(sr.envelope)
-            await self.journal.save_folder(f.folder_id, str(f.name), judge.state.to_dict(),
-                                           pack(new_root.to_wire()))
-            return
-
-    # -- reading --------------------------------------------------------------------------
-
-    async def _at(self, path: str):
-        name, comps = split_path(path)
-        f = await self._folder(name)
-        _judge, root = await self._sync(f)
-        cache = BlockCache(self.ctx.api, f.folder_id, await self.open(), f.keys)
-        return f, comps, root, cache
-
-    async def read(self, path: str) -> bytes:
-        """A file's bytes from the verified head; NotFound if it is not there."""
-        f, comps, root, cache = await self._at(path)
-        entry = await self._lookup(cache, root, comps)
-        if entry is None or entry.type not in (FILE, 2):
-            raise errors.NotFound(f"no file {path!r}")
-        await cache.load(entry.ptr)
-        return b"".join(iter_data(entry.ptr, cache.fetch, f.keys))
-
-    async def _lookup(self, cache: BlockCache, root, comps) -> Entry | None:
-        if root is None:
-            return None
-        ptr = root
-        entry = None
-        for i, name in enumerate(comps):
-            entries = await cache.read_dir(ptr)
-            entry = entries.get(name)
-            if entry is None or (i < len(comps) - 1 and not entry.is_dir):
-                return None
-            ptr = entry.ptr
-        if entry is not None:                      # the core's own walk, over the loaded blocks
-            entry = lookup(root, comps, cache.fetch, cache.keys)
-        return entry
-
-    async def ls(self, path: str) -> list[dict]:
-        """The entries of a directory (or the one file) at `path`, from the verified head."""
-        _f, comps, root, cache = await self._at(path)
-        if root is None:
-            if comps:
-                raise errors.NotFound(f"no {path!r}")
-            return []
-        if comps:
-            entry = await self._lookup(cache, root, comps)
-            if entry is None:
-                raise errors.NotFound(f"no {path!r}")
-            if not entry.is_dir:
-                return [_row(entry)]
-            root = entry.ptr
-        return [_row(e) for e in (await cache.read_dir(root)).values()]
+        async with self.uploader.lock:
+            row = await journal.get(entry_id)
+            if row is None:
+                raise errors.NotFound(f"no journal entry {entry_id}")
+            if row.state != "pending":
+                raise errors.Conflict(f"entry {entry_id} is {row.state}: only a pending change can be cancelled")
+            view = parked_view_name(time.strftime("%Y-%m-%d", time.gmtime(self.ctx.clock())))
+            await journal.update([entry_id], state="parked", view=view, error="cancelled by you")
+        self._emit_queue()
+        return {"entry": entry_id, "state": "parked", "view": view}
 
     async def status(self) -> dict:
         journal = await self.open()
         rows = await journal.entries()
         pending = [r for r in rows if r.state == "pending"]
-        return {"pending": len(pending), "pending_bytes": sum(r.size for r in pending),
-                "uploaded": sum(r.state == "uploaded" for r in rows),
-                "entries": [{"id": r.id, "path": r.folder + "/" + "/".join(r.path), "size": r.size,
-                             "state": r.state, "error": r.error, "tries": r.tries} for r in rows[-50:]]}
+        pbytes = sum(r.size for r in pending if r.op == "write" and r.blocks)
+        up = self.uploader
+        return {"pending": len(pending), "pending_files": sum(r.op == "write" for r in pending),
+                "pending_bytes": pbytes, "uploaded": sum(r.state == "uploaded" for r in rows),
+                "failed": [{"id": r.id, "error": r.error} for r in rows if r.state == "failed"],
+                "parked": sorted({f"{r.folder}/{r.view}" for r in rows if r.state == "parked"}),
+                "speed_bps": round(up.speed_bps), "eta_s": (round(pbytes / up.speed_bps, 1)
+                                                            if up.speed_bps and pbytes else (0 if not pbytes else None)),
+                "paused": up.paused, "reason": up.reason, "last_error": up.last_error, "tries": up.fails,
+                "running": up.task is not None and not up.task.done(), "notices": list(up.notices),
+                "journal_bytes": self.used, "journal_max_bytes": self.journal_max_bytes(),
+                "entries": [{"id": r.id, "op": r.op, "path": r.folder + "/" + "/".join(r.path),
+                             "to": None if r.dest is None else r.folder + "/" + "/".join(r.dest), "size": r.size,
+                             "state": r.state, "error": r.error, "tries": r.tries, "view": r.view}
+                            for r in rows[-50:]]}
+
+    # -- after a verified revision from others -------------------------------------------------
+
+    async def _verified(self, f: Folder, accepted) -> None:
+        """Image files others wrote go to the photo library (photos.py's hook when present)."""
+        self._emit_folder(f, accepted[-1][0].revision.revision)
+        me = self.ctx.require_login()[0]
+        items = [("/".join(op.path), op.entry) for sr, p in accepted if sr.revision.uid != me
+                 for op in p.ops if op.op == "write" and op.path[-1].lower().endswith(IMAGE_EXT)]
+        if not items:
+            return
+        hook = self.photo_hook
+        if hook is None and importlib.util.find_spec(__package__ + ".photos") is not None:
+            from . import photos                               # FSSRV's hand-off, when it exists
+            hook = getattr(photos, "hand_off", None)
+            hook = None if hook is None else (lambda folder, it, _h=hook: _h(self, folder, it))
+        if hook is not None:
+            await hook(str(f.name), items)
 
 
-def _row(e: Entry) -> dict:
-    return {"name": e.name, "type": e.type_name, "size": e.size, "mtime": e.mtime, "writer": e.writer.hex()}
+def _size_of(data) -> int | None:
+    if isinstance(data, bytes):
+        return len(data)
+    if isinstance(data, Path):
+        return data.stat().st_size
+    try:
+        import os
+        return os.fstat(data.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+

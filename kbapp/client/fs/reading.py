@@ -1,0 +1,219 @@
+"""The read side of `app.files`: ls, stat, read, open_read, history, share (a FilesService mixin).
+
+Everything is read from the local view (service.py `_view`: the verified head with pending
+ops on top) or from a past revision the judge accepted (`revs` in the journal); blocks come
+from the journal, the block cache or the server, and the core checks each one as it opens it.
+A journal that never recorded a folder's early revisions (made before version 2) replays the
+folder from revision 1 through a fresh judge, which must end on the head already verified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from kbapp.core import errors
+from kbapp.core.encoding import unpack
+from kbapp.core.fs.blocks import INDIRECT, open_block
+from kbapp.core.fs.dirs import DIR, FILE, EXEC, Entry, lookup
+from kbapp.core.fs.names import split_path
+from kbapp.core.fs.revision import check_op
+from kbapp.core.fs.tree import iter_data, parse_indirect
+from kbapp.core.teams.state import Role
+
+from .sync import unpack_ptr
+from .tree_io import BlockCache
+
+PREFETCH = 16
+
+
+def row_of(e: Entry, pending: bool = False) -> dict:
+    return {"name": e.name, "type": e.type_name, "size": e.size, "mtime": e.mtime, "writer": e.writer.hex(),
+            "pending": pending}
+
+
+class Reading:
+    # -- past revisions -------------------------------------------------------------------
+
+    async def _revs(self, f):
+        """Every revision of the folder the judge accepted (synced now; replayed if older
+        revisions were verified before the journal kept them)."""
+        try:
+            s = await self.fs.current(f, max_age=self._pref_int("fs.fresh_seconds", 0))
+        except errors.NetworkError:
+            s = await self.fs.saved(f)
+        head = s.judge.state.head_rev
+        revs = await self.journal.revs(f.folder_id)
+        if head and (len(revs) < head or revs[0].rev != 1):
+            await self.fs.replay(f)
+            revs = await self.journal.revs(f.folder_id)
+        return revs
+
+    async def _root_at(self, f, rev, time_s):
+        revs = await self._revs(f)
+        if time_s is not None:
+            older = [r for r in revs if r.ctime <= int(time_s)]
+            if not older:
+                return None                               # before the first revision: empty
+            return unpack_ptr(older[-1].root)
+        if type(rev) is not int or rev < 0:
+            raise errors.BadPathName("a revision is a number >= 0")
+        if rev == 0:
+            return None
+        hit = [r for r in revs if r.rev == rev]
+        if not hit:
+            raise errors.NotFound(f"{f.name} has no revision {rev} (its head is {revs[-1].rev if revs else 0})")
+        return unpack_ptr(hit[0].root)
+
+    # -- listing ----------------------------------------------------------------------------
+
+    async def ls(self, path: str, *, rev: int | None = None, time: float | None = None) -> list[dict]:
+        """Rows of the directory (or the one file) at `path` from the local view or a past revision."""
+        f, comps, ov = await self._view(path, rev=rev, time_s=time)
+        comps = tuple(comps)
+        if comps:
+            e = await ov.entry(comps)
+            if e is None:
+                raise errors.NotFound(f"no {path!r}")
+            if not e.is_dir:
+                return [row_of(e, comps in ov.touched)]
+        d = await ov.dir(comps)
+        rows = [row_of(e, comps + (e.name,) in ov.touched) for e in d.values()]
+        if not comps and rev is None and time is None and split_path(path)[1] == ():
+            for v in sorted({r.view for r in await self.journal.of_folder(str(f.name), ("parked",))}):
+                rows.append({"name": v, "type": "dir", "size": 0, "mtime": 0, "writer": "", "pending": True,
+                             "parked": True})
+        return sorted(rows, key=lambda r: r["name"])
+
+    async def stat(self, path: str, *, rev: int | None = None) -> dict:
+        f, comps, ov = await self._view(path, rev=rev)
+        s = self.fs.synced.get(f.folder_id)
+        revision = rev if rev is not None else (s.judge.state.head_rev if s else 0)
+        if not comps:
+            await ov.dir(())
+            return {"name": str(f.name), "type": "dir", "size": 0, "mtime": 0, "writer": "", "pending": False,
+                    "revision": revision}
+        e = await ov.entry(tuple(comps))
+        if e is None:
+            raise errors.NotFound(f"no {path!r}")
+        return {**row_of(e, tuple(comps) in ov.touched), "revision": revision}
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def _file(self, path: str, rev):
+        f, comps, ov = await self._view(path, rev=rev)
+        e = await ov.entry(tuple(comps)) if comps else None
+        if e is None or e.type not in (FILE, EXEC):
+            raise errors.NotFound(f"no file {path!r}" + (f" at revision {rev}" if rev is not None else ""))
+        return f, e
+
+    async def read(self, path: str, *, rev: int | None = None) -> bytes:
+        """A file's bytes (the local view: a pending write reads back at once)."""
+        f, e = await self._file(path, rev)
+        cache = BlockCache(self.ctx.api, f.folder_id, self.journal, f.keys, self.cache)
+        await cache.load(e.ptr)
+        return b"".join(iter_data(e.ptr, cache.fetch, f.keys))
+
+    async def open_read(self, path: str, *, rev: int | None = None):
+        """The file's bytes as chunks, fetched as they are needed (memory stays flat): the core's
+        reader runs on a thread and asks the loop for one block (and its next siblings) at a time."""
+        f, e = await self._file(path, rev)
+        cache = BlockCache(self.ctx.api, f.folder_id, self.journal, f.keys, self.cache)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=4)
+        stop = threading.Event()
+
+        def fetch(ptr):
+            key = ptr.id.hex()
+            if key not in cache.blocks:
+                asyncio.run_coroutine_threadsafe(cache._get([key]), loop).result()
+            data = cache.blocks.pop(key)
+            if ptr.kind == INDIRECT:
+                kids = [c.id.hex() for _, c in parse_indirect(open_block(ptr, data, f.keys), ptr)[1]]
+                todo = [k for k in kids if k not in cache.blocks][:PREFETCH]
+                if todo:
+                    asyncio.run_coroutine_threadsafe(cache._get(todo), loop).result()
+            return data
+
+        def put(item) -> None:
+            asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+
+        def work() -> None:
+            try:
+                for chunk in iter_data(e.ptr, fetch, f.keys):
+                    if stop.is_set():
+                        return
+                    put(("data", chunk))
+                put(("end", None))
+            except BaseException as ex:  # noqa: BLE001 - handed to the reader
+                put(("error", ex))
+
+        worker = threading.Thread(target=work, name="kbapp-fs-read", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, item = await queue.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while not queue.empty():
+                queue.get_nowait()
+
+    # -- history, share -----------------------------------------------------------------------
+
+    async def history(self, path: str) -> list[dict]:
+        """Each accepted revision whose ops touched `path` (or something below it)."""
+        name, comps = split_path(path)
+        f = await self.fs.folder(name)
+        await self.open()
+        comps = tuple(comps)
+        out = []
+        for r in await self._revs(f):
+            u = f.loaded.users.get(r.uid)
+            for w in unpack(r.ops, max_size=8 << 20, max_depth=None):
+                op = check_op(w)
+                hit = [p for p in (op.path, op.to) if p is not None and p[:len(comps)] == comps]
+                if not hit:
+                    continue
+                out.append({"revision": r.rev, "time": r.ctime, "writer": r.uid,
+                            "username": getattr(u, "username", None), "device": r.kid, "op": op.op,
+                            "path": "/".join(op.path), "to": None if op.to is None else "/".join(op.to),
+                            "size": op.entry.size if op.entry is not None else None})
+        return out
+
+    async def share(self, path: str) -> dict:
+        """Who can read and write the folder, from its verified team (roles by the team chain)."""
+        f = await self.fs.folder(split_path(path)[0], fresh=True)
+        st = f.loaded.state
+        readers, writers = [], []
+        for uid, m in sorted(st.members.items()):
+            u = f.loaded.users.get(uid)
+            name = getattr(u, "username", None) or uid
+            (writers if m.role >= Role.WRITER else readers).append({"username": name, "uid": uid,
+                                                                     "role": m.role.label})
+        return {"folder": str(f.name), "team": st.name, "writers": writers, "readers": readers,
+                "public": f.keys is None}
+
+    # -- the first slice's helpers (export.py's fallback, tests) --------------------------------
+
+    async def _at(self, path: str):
+        name, comps = split_path(path)
+        f = await self.fs.folder(name)
+        s = await self.fs.sync(f)
+        return f, comps, s.root, BlockCache(self.ctx.api, f.folder_id, await self.open(), f.keys, self.cache)
+
+    async def _lookup(self, cache: BlockCache, root, comps) -> Entry | None:
+        if root is None:
+            return None
+        ptr, entry = root, None
+        for i, name in enumerate(comps):
+            entries = await cache.read_dir(ptr)
+            entry = entries.get(name)
+            if entry is None or (i < len(comps) - 1 and entry.type != DIR):
+                return None
+            ptr = entry.ptr
+        return lookup(root, comps, cache.fetch, cache.keys) if entry is not None else None

@@ -1,0 +1,44 @@
+"""Errors of the folder engine on this device (kbapp/client/fs/: journal, uploader, local view).
+
+Kept out of errors.py for the size rule and importable from there like every other error.
+These are about this device's state (a full journal, a path in the way, an upload that did
+not finish), not lies: a lie is a FolderError (errors_fs.py).
+"""
+
+from __future__ import annotations
+
+from .errors import Conflict, KbappError
+
+__all__ = ["JournalFull", "PathExists", "FolderSyncTimeout", "UploadFailed", "ReadOnlyView"]
+
+
+class JournalFull(KbappError):
+    """The write would take the journal past `fs.journal_max_bytes`: refused before any byte
+    is journalled (upload what is pending, or raise the cap)."""
+
+    code = "FS_JOURNAL_FULL"
+
+
+class PathExists(Conflict):
+    """mkdir or mv onto a name that is already taken in the folder."""
+
+    code = "FS_EXISTS"
+
+
+class FolderSyncTimeout(KbappError):
+    """`sync()` ran out of time with changes still pending (they stay journalled)."""
+
+    code = "FS_SYNC_TIMEOUT"
+
+
+class UploadFailed(KbappError):
+    """A journalled change was refused for good (not a writer, over quota, a stale key); it
+    stays in the journal as `failed` with this reason."""
+
+    code = "FS_UPLOAD_FAILED"
+
+
+class ReadOnlyView(KbappError):
+    """A parked "(local conflicted copy DATE)" view or a past revision is read-only."""
+
+    code = "FS_READ_ONLY_VIEW"
