@@ -1,0 +1,288 @@
+"""Export a folder path (a file or a whole directory) to a local directory, never outside it.
+
+Names in a folder come from other writers through an untrusted server, so the disk is the
+thing to protect: every path goes through core `names.export_relpath` (`..`, `/`, NUL,
+controls, bidi overrides, reserved Windows names, too deep) and every directory through
+`names.check_export_names` (two names one disk would merge); the target directory is opened
+once and everything below it is created relative to an open directory (`dir_fd`), with
+`O_NOFOLLOW` (a symlink already on the disk is never followed) and `O_EXCL` (a file is never
+opened twice); content goes to a temp name and is then linked (no overwrite) or renamed
+(`overwrite=True`) into place, so no half file is ever visible. Symlinks in the folder are
+skipped with a notice. Refused entries are listed; the rest is written; then
+`ExportRefused` names what was refused.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import unicodedata
+from pathlib import Path
+from typing import Callable
+
+from kbapp.core import errors
+from kbapp.core.fs.dirs import SYMLINK, Entry
+from kbapp.core.fs.names import MAX_PATH_DEPTH, check_export_names, export_relpath, split_path
+from kbapp.core.fs.tree import iter_data
+
+from .tree_io import BlockCache
+
+MAX_ENTRIES = 1_000_000              # entries one export walks (a directory DAG can explode)
+# What another writer can do to a tree that we refuse entry by entry (the rest is exported);
+# any other verification failure (the server lying) stops the export at once.
+_REFUSED = (errors.BadPathName, errors.BadDirectory, errors.UnsafeExport, errors.TreeTooDeep,
+            errors.TreeTooLarge)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+class _Source:
+    """The verified tree at one folder path, as rows (name, type, size, mtime) by relative path.
+
+    With the engine's public API (`stat`, `ls`, `open_read`: served from its verified local
+    view) every directory is listed by path; without it (the first slice) one sync and the
+    engine's block cache, so a deep tree costs one request per directory."""
+
+    def __init__(self, files, path: str):
+        self.files = files
+        self.path = path.rstrip("/") if path.count("/") > 2 else path
+        self.public = all(hasattr(files, m) for m in ("stat", "open_read"))
+
+    def full(self, rel: tuple[str, ...]) -> str:
+        return "/".join((self.path.rstrip("/"),) + rel) if rel else self.path
+
+    async def start(self) -> dict | None:
+        """The row at the path; None for a folder root (a directory without an entry)."""
+        self.comps = split_path(self.path)[1]
+        if self.public:
+            return await self.files.stat(self.path) if self.comps else None
+        self.f, _c, self.root, self.cache = await self.files._at(self.path)
+        self.ptrs: dict[tuple, object] = {(): self.root}
+        if not self.comps:
+            return None
+        entry = await self.files._lookup(self.cache, self.root, self.comps)
+        if entry is None:
+            raise errors.NotFound(f"no {self.path!r}")
+        self.ptrs[()] = entry.ptr
+        return self._row(entry)
+
+    @staticmethod
+    def _row(e: Entry) -> dict:
+        return {"name": e.name, "type": e.type_name, "size": e.size, "mtime": e.mtime}
+
+    async def entries(self, rel: tuple[str, ...]) -> dict[str, dict]:
+        if self.public:
+            return {r["name"]: r for r in await self.files.ls(self.full(rel))}
+        ptr = self.ptrs.get(rel)
+        if ptr is None:
+            return {}
+        out = {}
+        for name, e in (await self.cache.read_dir(ptr)).items():
+            if e.type != SYMLINK:
+                self.ptrs[rel + (name,)] = e.ptr
+            out[name] = self._row(e)
+        return out
+
+    async def chunks(self, rel: tuple[str, ...]):
+        """A file's bytes in pieces; flat memory when the engine streams (`open_read`)."""
+        if self.public:
+            async for piece in self.files.open_read(self.full(rel)):
+                yield piece
+            return
+        ptr = self.ptrs[rel]
+        cache = BlockCache(self.files.ctx.api, self.f.folder_id, await self.files.open(), self.f.keys)
+        await cache.load(ptr)                         # one file's blocks only: dropped after it
+        for piece in iter_data(ptr, cache.fetch, self.f.keys):
+            yield piece
+
+
+def _clash_groups(names) -> set[str]:
+    """The names that collide with another on a case-insensitive or normalising disk."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(unicodedata.normalize("NFKC", n).casefold(), []).append(n)
+    return {n for g in groups.values() if len(g) > 1 for n in g}
+
+
+class Exporter:
+    """One export: counts, the refused list and the notices, filled as it goes."""
+
+    def __init__(self, *, overwrite: bool = False, windows: bool | None = None,
+                 notice: Callable[[str], None] | None = None):
+        if os.open not in os.supports_dir_fd or os.link not in os.supports_dir_fd:
+            raise errors.NotSupported("exporting needs openat/linkat (dir_fd): not on this platform yet")
+        self.overwrite = overwrite
+        self.windows = os.name == "nt" if windows is None else windows
+        self.notice = notice or (lambda _m: None)
+        self.written: list[str] = []
+        self.skipped: list[dict] = []
+        self.refused: list[dict] = []
+        self.bytes = 0
+        self.seen = 0
+
+    def _refuse(self, rel, e: errors.KbappError) -> None:
+        self.refused.append({"path": "/".join(rel) or ".", "code": e.code, "reason": str(e)})
+
+    def report(self) -> dict:
+        return {"written": self.written, "skipped": self.skipped, "refused": self.refused, "bytes": self.bytes}
+
+    def finish(self) -> dict:
+        if self.refused:
+            shown = "; ".join(f"{r['path']!r}: {r['code']}" for r in self.refused[:20])
+            more = f" (and {len(self.refused) - 20} more)" if len(self.refused) > 20 else ""
+            raise errors.ExportRefused(f"{len(self.refused)} entr{'y' if len(self.refused) == 1 else 'ies'} "
+                                       f"refused, {len(self.written)} file(s) written: {shown}{more}",
+                                       refused=self.refused, written=self.written)
+        return self.report()
+
+    # -- the disk side ----------------------------------------------------------------------
+
+    @staticmethod
+    def open_subdir(parent_fd: int, name: str) -> int:
+        """`name` under an open directory, made if missing; a symlink or file there is refused."""
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+        except FileExistsError:
+            pass
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except (NotADirectoryError, OSError) as e:
+            raise errors.UnsafeExport(f"{name[:60]!r} on the disk is not a directory (a symlink or file is "
+                                      f"in the way: {e.strerror})") from None
+
+    async def write_file(self, dir_fd: int, name: str, pieces, *, mtime: int | None, executable: bool) -> int:
+        """Stream `pieces` into a temp file beside `name`, fsync, then put it in place atomically."""
+        tmp = f".{name[:32]}.{secrets.token_hex(6)}.kbapp-part"
+        fd = os.open(tmp, _FILE_FLAGS, 0o700 if executable else 0o600, dir_fd=dir_fd)
+        size = 0
+        try:
+            try:
+                async for piece in pieces:
+                    view = memoryview(piece)
+                    while view:
+                        n = os.write(fd, view)
+                        view = view[n:]
+                    size += len(piece)
+                os.fsync(fd)
+                if mtime:
+                    os.utime(fd, ns=(mtime, mtime))
+            finally:
+                os.close(fd)
+            if self.overwrite:
+                os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            else:
+                try:
+                    os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+                except FileExistsError:
+                    raise errors.LocalExists(f"{name[:60]!r} is already there (use --force to replace it)") from None
+                os.unlink(tmp, dir_fd=dir_fd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            raise
+        self.bytes += size
+        return size
+
+    # -- the walk ---------------------------------------------------------------------------
+
+    async def listing(self, src: _Source, rel: tuple[str, ...]) -> dict[str, dict] | None:
+        """A directory's rows, or None (refused and listed) if another writer made it unsafe."""
+        try:
+            return await src.entries(rel)
+        except _REFUSED as e:
+            self._refuse(rel, e)
+            return None
+
+    async def tree(self, src: _Source, dir_fd: int, entries: dict[str, dict], rel: tuple[str, ...]) -> None:
+        """Every entry of a directory (already listed) under the open local directory `dir_fd`."""
+        clash = set()
+        try:
+            check_export_names(entries)
+        except errors.UnsafeExport:
+            clash = _clash_groups(entries)
+        for name, e in entries.items():
+            here = rel + (name,)
+            self.seen += 1
+            if self.seen > MAX_ENTRIES:
+                raise errors.TreeTooLarge(f"an export walks at most {MAX_ENTRIES} entries")
+            if name in clash:
+                self._refuse(here, errors.UnsafeExport("another name here is the same on a case-insensitive disk"))
+                continue
+            if e["type"] == "symlink":
+                self.skipped.append({"path": "/".join(here), "reason": "symlink"})
+                self.notice(f"skipped symlink {'/'.join(here)!r}")
+                continue
+            try:
+                export_relpath(here, entry_type=e["type"], windows=self.windows)
+                if e["type"] == "dir" and len(here) >= MAX_PATH_DEPTH:
+                    raise errors.TreeTooDeep(f"a directory {MAX_PATH_DEPTH} names deep holds more names")
+            except _REFUSED as x:
+                self._refuse(here, x)
+                continue
+            if e["type"] == "dir":
+                sub_entries = await self.listing(src, here)
+                if sub_entries is None:
+                    continue                          # nothing made on the disk for a refused directory
+                try:
+                    sub = self.open_subdir(dir_fd, name)
+                except errors.UnsafeExport as x:
+                    self._refuse(here, x)
+                    continue
+                try:
+                    await self.tree(src, sub, sub_entries, here)
+                finally:
+                    os.close(sub)
+                continue
+            await self.write_file(dir_fd, name, src.chunks(here), mtime=e.get("mtime"),
+                                  executable=e["type"] == "exec")
+            self.written.append("/".join(here))
+
+
+def _open_target(target: Path) -> int:
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return os.open(target, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+async def export(files, path: str, dest: str | Path, *, overwrite: bool = False, windows: bool | None = None,
+                 notice: Callable[[str], None] | None = None) -> dict:
+    """Copy the folder path `path` to the local `dest`, the way `cp -r` does: into `dest` if it is
+    an existing directory, else as `dest`. {"written": [relative paths], "skipped": [...],
+    "refused": [], "bytes": n}; ExportRefused (after writing the rest) if anything was refused."""
+    split_path(path)                                  # a bad folder path is the user's typo: before any I/O
+    x = Exporter(overwrite=overwrite, windows=windows, notice=notice)
+    src = _Source(files, path)
+    entry = await src.start()
+    dest = Path(dest)
+    top = src.comps[-1] if src.comps else None
+    if dest.is_dir():
+        parent, name = dest, top
+    else:
+        parent, name = dest.parent, dest.name
+    if entry is not None and entry["type"] == "symlink":
+        raise errors.UnsafeExport(f"{path!r} is a symlink: not exported")
+    if name is None:                                  # a folder root into a new directory: dest itself
+        parent, name = dest, None
+    fd = _open_target(parent)
+    try:
+        if entry is None or entry["type"] == "dir":
+            entries = await x.listing(src, ())
+            if entries is not None and name is None:
+                await x.tree(src, fd, entries, ())
+            elif entries is not None:
+                if dest.is_dir() and top is not None:
+                    export_relpath((name,), entry_type="dir", windows=x.windows)
+                sub = x.open_subdir(fd, name)
+                try:
+                    await x.tree(src, sub, entries, ())
+                finally:
+                    os.close(sub)
+        else:
+            if dest.is_dir():
+                export_relpath((name,), entry_type=entry["type"], windows=x.windows)
+            await x.write_file(fd, name, src.chunks(()), mtime=entry.get("mtime"), executable=entry["type"] == "exec")
+            x.written.append(name)
+    finally:
+        os.close(fd)
+    return x.finish()

@@ -1,0 +1,44 @@
+"""Errors of copying between encrypted folders and the local disk (kbapp/client/fs/export.py, copy.py).
+
+Kept out of errors.py for the size rule and importable from there like every other error.
+A tree another writer made unsafe to write to disk is a verification failure (exit 3); a
+local file in the way or a local name we cannot store is the user's disk, not an attack.
+"""
+
+from __future__ import annotations
+
+from .errors import KbappError
+from .errors_fs import UnsafeExport
+
+__all__ = ["ExportRefused", "LocalExists", "LocalNameRefused", "LocalTypeRefused"]
+
+
+class ExportRefused(UnsafeExport):
+    """Some entries of an exported tree were refused (hostile or unsafe names, too deep);
+    the safe ones were written, the refused ones are listed in `refused` and the message."""
+
+    code = "FS_EXPORT_REFUSED"
+
+    def __init__(self, message: str, *, refused=(), written=()):
+        super().__init__(message)
+        self.refused = list(refused)
+        self.written = list(written)
+
+
+class LocalExists(KbappError):
+    """The export would replace a local file (or symlink) that is already there: refused
+    unless the user asked to overwrite."""
+
+    code = "FS_LOCAL_EXISTS"
+
+
+class LocalNameRefused(KbappError):
+    """A local file name a folder cannot store (not UTF-8, a control character, reserved...)."""
+
+    code = "FS_LOCAL_NAME"
+
+
+class LocalTypeRefused(KbappError):
+    """A local path that is not a regular file or directory (symlink, fifo, device, socket)."""
+
+    code = "FS_LOCAL_TYPE"

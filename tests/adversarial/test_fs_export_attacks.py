@@ -1,0 +1,162 @@
+"""Exporting a folder another writer made hostile (kbapp/client/fs/export.py), against the
+session's real server: alice is a real client whose core is bypassed to pack directory
+blocks by hand (tests/fs_hostile_support.py); bob exports the folder to a local directory.
+
+Each hostile entry is refused with a typed error and listed in `ExportRefused.refused`, the
+safe entries are written, nothing is ever created outside the target (a sandbox around it
+is compared before and after), no symlink is followed or made, and bob's trusted state is
+unchanged (`detected`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kbapp.client.fs.export import export
+from kbapp.core import errors
+
+from fs_hostile_support import HostileTree
+
+pytestmark = pytest.mark.timeout(300)
+
+HOSTILE = {                            # directory -> a name only a hostile writer can store
+    "dotdot": "..",
+    "dot": ".",
+    "absolute": "/tmp/kbapp-escape",
+    "slash": "x/../../escape",
+    "backslash": "..\\..\\escape",
+    "nul": "a\0b",
+    "newline": "a\nb",
+    "con": "CON",
+    "nul_txt": "nul.txt",
+    "bidi": "invoice\u202etxt.exe",
+    "trailing_dot": "evil.",
+    "long": "x" * 300,
+    "not_nfc": "e\u0301.txt",
+}
+
+
+async def pair(clients, name, world):
+    """alice and bob signed up straight to the server, and their shared folder's path."""
+    out = []
+    for role in ("alice", "bob"):
+        app = await clients(role, connect=False)
+        username = name(role)
+        await app.signup(username, device_name=f"{role}-laptop", server_url=world.server.url)
+        out += [app, username]
+    alice, a, bob, b = out
+    folder = f"/private/{','.join(sorted((a, b)))}"
+    # bob has read the folder once (he knows alice and the team): what changes after is the attack's
+    await alice.files.write(f"{folder}/warm.txt", b"honest")
+    assert await bob.files.read(f"{folder}/warm.txt") == b"honest"
+    return alice, bob, folder
+
+
+def tree_of(root: Path) -> set[str]:
+    """Every path under root (relative), symlinks included, none followed."""
+    out = set()
+    for dirpath, dirs, files in os.walk(root, followlinks=False):
+        for n in dirs + files:
+            out.add(os.path.relpath(os.path.join(dirpath, n), root))
+    return out
+
+
+async def test_hostile_names_are_refused_listed_and_nothing_escapes(clients, name, world, tmp_path, detected):
+    alice, bob, folder = await pair(clients, name, world)
+    evil = await HostileTree(alice, folder).start()
+    root = [evil.file("good.txt", b"fine")]
+    root += [evil.dir(f"d_{d}", [evil.file(n, b"escaped!")]) for d, n in HOSTILE.items()]
+    await evil.post(root)
+    await bob.files.ls(folder)          # bob has synced the new head: the export itself changes nothing
+
+    sandbox = tmp_path / "sandbox"
+    target = sandbox / "target"
+    target.mkdir(parents=True)
+    e = await detected(bob, errors.ExportRefused, export(bob.files, folder, target))
+    assert {r["path"]: r["code"] for r in e.refused} == {f"d_{d}": "FS_BAD_NAME" for d in HOSTILE}
+    assert e.written == ["good.txt"]
+    assert tree_of(sandbox) == {"target", "target/good.txt"}          # nothing else, anywhere
+    assert (target / "good.txt").read_bytes() == b"fine"
+    assert not Path("/tmp/kbapp-escape").exists() and not (tmp_path / "escape").exists()
+
+
+async def test_case_clashes_and_windows_names_are_refused(clients, name, world, tmp_path, detected):
+    alice, bob, folder = await pair(clients, name, world)
+    evil = await HostileTree(alice, folder).start()
+    await evil.post([evil.file("Report.txt", b"one"), evil.file("report.txt", b"two"),
+                     evil.file("caf\u00e9", b"nfc"), evil.file("CAF\u00c9", b"upper"),
+                     evil.file("stream:hidden.txt", b"ads"), evil.file("ok.txt", b"ok")])
+    await bob.files.ls(folder)
+    target = tmp_path / "out"
+    e = await detected(bob, errors.ExportRefused, export(bob.files, folder, target, windows=True))
+    assert {r["path"]: r["code"] for r in e.refused} == {
+        "Report.txt": "FS_UNSAFE_EXPORT", "report.txt": "FS_UNSAFE_EXPORT", "caf\u00e9": "FS_UNSAFE_EXPORT",
+        "CAF\u00c9": "FS_UNSAFE_EXPORT", "stream:hidden.txt": "FS_UNSAFE_EXPORT"}
+    assert tree_of(target) == {"ok.txt"}
+
+
+async def test_symlinks_in_the_folder_are_skipped_never_made(clients, name, world, tmp_path):
+    alice, bob, folder = await pair(clients, name, world)
+    evil = await HostileTree(alice, folder).start()
+    await evil.post([evil.symlink("passwd", "/etc/passwd"), evil.symlink("up", "../../outside"),
+                     evil.dir("d", [evil.symlink("inner", "/")]), evil.file("ok.txt", b"ok")])
+    target = tmp_path / "out"
+    notices: list[str] = []
+    report = await export(bob.files, folder, target, notice=notices.append)
+    assert sorted(s["path"] for s in report["skipped"]) == ["d/inner", "passwd", "up"]
+    assert len(notices) == 3 and all("symlink" in n for n in notices)
+    assert tree_of(target) == {"ok.txt", "d"}
+    assert not any(p.is_symlink() for p in target.rglob("*"))
+
+
+async def test_a_symlink_planted_in_the_target_is_never_followed(clients, name, world, tmp_path, detected):
+    """A local attacker (or an earlier export) left symlinks where the export writes."""
+    alice, bob, folder = await pair(clients, name, world)
+    await alice.files.write(f"{folder}/docs/a.txt", b"folder a")
+    await alice.files.write(f"{folder}/b.txt", b"folder b")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "b.txt").write_bytes(b"precious")
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "docs").symlink_to(outside)                  # a directory symlink in the way
+    (target / "b.txt").symlink_to(outside / "b.txt")       # a file symlink in the way
+    await bob.files.ls(folder)
+    with pytest.raises(errors.LocalExists):
+        await export(bob.files, folder, target)
+    e = await detected(bob, errors.ExportRefused, export(bob.files, folder, target, overwrite=True))
+    assert [r["path"] for r in e.refused] == ["docs"]
+    assert sorted(os.listdir(outside)) == ["b.txt"] and (outside / "b.txt").read_bytes() == b"precious"
+    assert not (target / "b.txt").is_symlink() and (target / "b.txt").read_bytes() == b"folder b"
+
+
+async def test_an_existing_file_is_kept_unless_asked(clients, name, world, tmp_path):
+    alice, bob, folder = await pair(clients, name, world)
+    await alice.files.write(f"{folder}/a.txt", b"new")
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "a.txt").write_bytes(b"mine")
+    with pytest.raises(errors.LocalExists):
+        await export(bob.files, f"{folder}/a.txt", target)
+    assert (target / "a.txt").read_bytes() == b"mine"
+    assert sorted(os.listdir(target)) == ["a.txt"]                  # no temp file left behind
+    await export(bob.files, f"{folder}/a.txt", target, overwrite=True)
+    assert (target / "a.txt").read_bytes() == b"new"
+
+
+async def test_a_tree_deeper_than_a_reader_walks_is_cut_and_refused(clients, name, world, tmp_path, detected):
+    alice, bob, folder = await pair(clients, name, world)
+    evil = await HostileTree(alice, folder).start()
+    node = [evil.file("bottom.txt", b"deep")]
+    for _ in range(257):
+        node = [evil.dir("d", node)]
+    await evil.post(node)
+    await bob.files.ls(folder)
+    target = tmp_path / "out"
+    e = await detected(bob, errors.ExportRefused, export(bob.files, folder, target))
+    assert [r["code"] for r in e.refused] == ["FS_TREE_TOO_DEEP"]
+    depth = max(len(Path(p).parts) for p in tree_of(target))
+    assert depth <= 256 and not list(target.rglob("bottom.txt"))
