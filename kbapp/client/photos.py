@@ -141,6 +141,13 @@ class PhotoService:
     async def tags(self, path: Path):
         return await self._query(lambda lib: lib.tags(Path(path)))
 
+    async def photos_at(self, paths) -> dict:
+        """str(path) -> Hit (top tags, NSFW score, origin) for those of `paths` that are indexed;
+        no analysis of the others (the chat timeline asks this for the previews it shows)."""
+        def run(lib):
+            return {str(p): h for p in paths if (h := lib.photo(Path(p))) is not None}
+        return await self._query(run)
+
     async def known_tags(self, limit: int = 2000) -> list[tuple[str, int]]:
         return await self._query(lambda lib: lib.known_tags(limit=limit))
 

@@ -97,13 +97,17 @@ class Outbox:
 
     async def flush(self, conv_id: str | None = None, *, force: bool = False) -> list[OutboxRow]:
         """Send every due entry (all pending ones with `force`), oldest first; returns them as
-        they ended. One flush at a time: a second waits, then finds nothing left to do."""
+        they ended. One flush at a time: a second waits, then finds nothing left to do. In a
+        conversation, an entry behind one still waiting out its backoff waits too: messages
+        queued together are posted in the order they were written."""
         await self.recover()
         async with self._flush_lock:
             out = []
             now = int(self.clock())
+            waiting: set[str] = set()                # conversations whose oldest entry waits out its backoff
             for e in await self.store.aio.outbox_list(conv_id, states=("pending",)):
-                if not force and e.next_try > now:
+                if e.conv_id in waiting or (not force and e.next_try > now):
+                    waiting.add(e.conv_id)           # a later message never overtakes it
                     continue
                 done = await self._send_one(e)
                 if done is None:                     # discarded meanwhile (app.chat.discard)

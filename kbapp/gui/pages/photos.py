@@ -38,6 +38,7 @@ class PhotosPage(Page):
     """The grid, the search bar (tags, free text, dropped example), filters and the detail pane."""
 
     searched = Signal()      # results shown (tests and benchmarks wait on it)
+    openInChat = Signal(str, int)   # a photo from chat: its conversation id and message id
 
     def __init__(self, service: PhotoService, parent=None):
         super().__init__("Photos", "Tagged and searched on this computer: nothing is sent anywhere.",
@@ -477,6 +478,12 @@ class PhotosPage(Page):
             toggle.triggered.connect(lambda: (self.model.reveal(index.row(), not it.revealed),
                                               self.show_detail(index.row())))
             menu.addAction(toggle)
+        origin = getattr(it.hit, "origin", None) or {}
+        if origin.get("source") == "chat" and origin.get("conv_id") and origin.get("msg_id"):
+            where = QAction(f"Show in chat ({origin.get('conv', '')}, #{origin['msg_id']})".replace("&", "&&"), menu)
+            where.setObjectName("showInChatAction")
+            where.triggered.connect(lambda: self.open_in_chat(str(origin["conv_id"]), int(origin["msg_id"])))
+            menu.addAction(where)
         if it.flagged:   # an NSFW false positive can be corrected, and the correction undone
             fix = QAction("Mark as sensitive again" if it.cleared else "Not sensitive", menu)
             fix.setObjectName("notSensitiveAction")
@@ -484,6 +491,15 @@ class PhotosPage(Page):
             menu.addAction(fix)
         menu.popup(self.grid.viewport().mapToGlobal(pos))
         self.menu = menu
+
+    def open_in_chat(self, conv_id: str, msg_id: int) -> None:
+        """The Chat page, at the message this photo came in (the origin the chat side wrote
+        after verifying it)."""
+        self.openInChat.emit(conv_id, msg_id)
+        shell = getattr(self.window(), "shell", None)
+        if shell is not None and hasattr(shell, "chat"):
+            shell.go("chat")
+            shell.chat.show_message(conv_id, msg_id)
 
     def _thumb_ready(self, path: str, _blurred: bool) -> None:
         if path == self.detail.path:

@@ -16,6 +16,8 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import QFileDialog, QMenu
 
+from kbapp.client.chat.delivery import deliver
+
 from ... import ops
 from ...models import ObjectRole
 from .composer import files_of
@@ -51,10 +53,10 @@ class ChatActions:
             work = lambda: self.app.chat.edit(conv, target, text)   # noqa: E731
         elif self.replying is not None:
             target = self.replying.msg_id
-            work = lambda: self.app.chat.send(conv, text, reply_to=target)   # noqa: E731
+            work = lambda: self.app.chat.send(conv, text, reply_to=target, wait=False)   # noqa: E731
         else:
             boom = c.exploding
-            work = lambda: self.app.chat.send(conv, text, exploding=boom)   # noqa: E731
+            work = lambda: self.app.chat.send(conv, text, exploding=boom, wait=False)   # noqa: E731
         c.edit.clear()
         self.cancel_mode()
         work = self._one_at_a_time(work)
@@ -67,13 +69,19 @@ class ChatActions:
                 clear=False, on_error=failed)
 
     def _one_at_a_time(self, work):
-        """Sends from this page go one after another, in the order typed (the engine is safe
-        with sends at once, but does not order two that race to its outbox)."""
+        """Sends from this page reach the outbox one after another, in the order typed (the
+        engine is safe with sends at once, but does not order two that race to its outbox).
+        A send only queues (`wait=False`): the outbox posts in that order in the background,
+        so typing the next message never waits for the server to answer the last one."""
         lock = self.__dict__.setdefault("_send_lock", asyncio.Lock())
 
         async def queued():
             async with lock:
-                return await work()
+                res = await work()                 # in the outbox, after the ones typed before
+            if res is None or res.msg_id is not None or res.state != "pending":
+                return res
+            return await deliver(self.app.chat, conv_id, res.outbox_id)
+        conv_id = self.current
         return queued
 
     def send_in_thread(self, text: str) -> None:
@@ -81,7 +89,7 @@ class ChatActions:
         if conv is None or root is None:
             return
         self.thread.composer.edit.clear()
-        work = self._one_at_a_time(lambda: self.app.chat.send(conv, text, thread=root))
+        work = self._one_at_a_time(lambda: self.app.chat.send(conv, text, thread=root, wait=False))
         ops.run(self, work, key=("thread", root), banner=self.banner, cursor=False, clear=False)
 
     def edit_last(self) -> None:
@@ -173,7 +181,7 @@ class ChatActions:
             if self.thread.root == root and conv == self.current:
                 self.thread.model.timeline = th
                 self.thread.model.set_items(build_lines(th, me=self.me, badges=self.badges, in_thread=True,
-                                                        now=self.clock()))
+                                                        now=self.clock(), images=self.image_infos))
                 self.thread.view.scrollToBottom()
         ops.run(self, work, key="thread", banner=self.banner, cursor=False, on_done=done)
         self.thread.composer.edit.setFocus()
@@ -263,6 +271,11 @@ class ChatActions:
                 acts.append(("Edit", lambda: self.start_edit(m)))
             if ln.mine:
                 acts.append(("Delete", lambda: self.delete_message(m.msg_id)))
+            if m.edited:
+                acts.append(("Show edits", lambda: self.show_history(m.msg_id)))
+            info = getattr(ln, "image", None)
+            if info is not None and info.sensitive and info.revealed is False:
+                acts.append(("Show image", lambda: self.reveal_image(m.msg_id)))
             pinned = m.msg_id in (getattr(getattr(self.model, "timeline", None), "pins", None) or [])
             acts.append(("Unpin" if pinned else "Pin", lambda: self.pin(m.msg_id, remove=pinned)))
             acts.append(None)

@@ -47,6 +47,10 @@ class Parts:
     retry: QRect | None = None
     delete: QRect | None = None
     note: QRect | None = None
+    image: QRect | None = None       # an inline image (its preview)
+    show: QRect | None = None        # "Show" on a blurred one
+    tags: QRect | None = None        # the photo library's tags under it
+    edited: QRect | None = None      # "edited": click for the earlier versions
 
 
 def fonts(base: QFont) -> tuple[QFont, QFont, QFont]:
@@ -100,6 +104,22 @@ def layout(rect: QRect, line, base: QFont) -> Parts:
         h = fb.boundingRect(QRect(0, 0, w, BIG), Qt.TextWordWrap, text).height()
         p.body = QRect(x0, y, w, max(h, fb.height()))
         y = p.body.bottom() + 2
+    if m.edited and m.status == "ok" and m.msg_id is not None:
+        ew = fs.horizontalAdvance("edited") + 8
+        anchor = p.head or p.body
+        if anchor is not None:
+            p.edited = QRect(x0 + w - ew, anchor.top(), ew, fs.height() + 2)
+    img = getattr(line, "image", None)
+    if img is not None and m.status == "ok":
+        iw, ih = img.box(w)
+        p.image = QRect(x0, y + 4, iw, ih)
+        y = p.image.bottom() + 2
+        if img.blurred and not img.refused:
+            sw = fs.horizontalAdvance("Show") + 28
+            p.show = QRect(p.image.center().x() - sw // 2, p.image.center().y() - 14, sw, 28)
+        if img.tags:
+            p.tags = QRect(x0, y + 2, max(iw, min(w, 360)), fs.height() + 4)
+            y = p.tags.bottom() + 2
     if m.type == "attachment" and m.status in ("ok", "pending", "sending", "failed", "sent"):
         p.file = QRect(x0, y + 4, min(w, 360), 46)
         y = p.file.bottom() + 4
@@ -184,7 +204,7 @@ def signature(line) -> tuple:
     if m is None:
         return (line.key, line.note)
     return (line.key, line.day, line.head, line.quote, m.text, m.status, m.error, m.type, m.replies,
-            tuple((k, len(v)) for k, v in (m.reactions or {}).items()))
+            tuple((k, len(v)) for k, v in (m.reactions or {}).items()), getattr(line, "image", None))
 
 
 class TimelineDelegate(QStyledItemDelegate):
@@ -197,6 +217,8 @@ class TimelineDelegate(QStyledItemDelegate):
     threadClicked = Signal(int)             # root msg id
     quoteClicked = Signal(int)              # the replied-to msg id
     fileClicked = Signal(int)               # msg id of an attachment
+    showClicked = Signal(int)               # msg id of a blurred image: reveal it
+    editedClicked = Signal(int)             # msg id of an edited message: its earlier versions
 
     def __init__(self, view, me: str = ""):
         super().__init__(view)
@@ -206,6 +228,7 @@ class TimelineDelegate(QStyledItemDelegate):
         self.progress: dict[str, float] = {}  # outbox id -> upload fraction
         self._heights: dict[tuple, int] = {}
         self.clock = time.time                 # the exploding countdown's clock (tests move it)
+        self.images = None                     # PreviewCache (images.py), set by the page
 
     def _width(self, option) -> int:
         return self.view.viewport().width() if self.view is not None else option.rect.width()
@@ -277,10 +300,12 @@ class TimelineDelegate(QStyledItemDelegate):
                 colour = "text-muted"
             p.setPen(QColor(c(colour)))
             p.drawText(parts.body, Qt.TextWordWrap | Qt.AlignLeft | Qt.AlignTop, body_text(line))
-            if m.edited and not parts.head:
-                p.setFont(small_f)
-                p.setPen(QColor(c("text-faint")))
-                p.drawText(QRect(parts.body.right() - 60, parts.body.top(), 60, 18), Qt.AlignRight, "edited")
+        if parts.edited:
+            p.setFont(small_f)
+            p.setPen(QColor(c("link")))
+            p.drawText(parts.edited, Qt.AlignRight | Qt.AlignVCenter | Qt.TextSingleLine, "edited")
+        if parts.image:
+            self._paint_image(p, parts, line.image, small_f)
         if parts.file:
             self._paint_file(p, parts.file, m, small_f, body_f)
         fs = QFontMetrics(small_f)
@@ -307,7 +332,7 @@ class TimelineDelegate(QStyledItemDelegate):
             p.drawText(QRect(x, parts.head.top(), 200, parts.head.height()), Qt.AlignVCenter, mark)
             x += QFontMetrics(small_f).horizontalAdvance(mark) + 8
         p.setPen(QColor(c("text-faint")))
-        when = time.strftime("%H:%M", time.localtime(m.ctime)) + ("  · edited" if m.edited else "")
+        when = time.strftime("%H:%M", time.localtime(m.ctime))
         boom = getattr(m, "explodes_at", None)
         if boom is not None:
             p.setPen(QColor(c("warn")))
@@ -335,6 +360,40 @@ class TimelineDelegate(QStyledItemDelegate):
             p.setFont(small_f)
             p.setPen(QColor(c("link")))
             p.drawText(parts.thread, Qt.AlignVCenter | Qt.AlignLeft, f"{m.replies} replies ›")
+
+    def _paint_image(self, p, parts: Parts, img, small_f) -> None:
+        """The preview (decoded off the Qt thread; blurred pixels for a sensitive one), "Show"
+        on a blurred one, a note when it is refused, and its tags under it."""
+        c = theme.colour
+        r = parts.image
+        pm = None if img.refused or self.images is None else self.images.get(img.path, img.blurred)
+        if pm is not None:
+            p.drawPixmap(r, pm)
+        else:
+            p.setPen(QPen(QColor(c("border"))))
+            p.setBrush(QColor(c("surface-alt")))
+            p.drawRoundedRect(QRectF(r), 6, 6)
+            p.setFont(small_f)
+            p.setPen(QColor(c("warn" if img.refused else "text-faint")))
+            why = (self.images.failed.get(img.path) if self.images is not None else None) or img.refused
+            p.drawText(r.adjusted(8, 4, -8, -4), Qt.AlignCenter | Qt.TextWordWrap,
+                       f"⚠ {why}" if why else "Loading the image…")
+        if parts.show:
+            p.setPen(Qt.NoPen)
+            p.setBrush(QColor(0, 0, 0, 150))
+            p.drawRoundedRect(QRectF(parts.show), 14, 14)
+            p.setFont(small_f)
+            p.setPen(QColor("#ffffff"))
+            p.drawText(parts.show, Qt.AlignCenter, "Show")
+            note = "Not checked yet" if img.unchecked else "May be sensitive"
+            p.drawText(QRect(r.left(), parts.show.bottom() + 4, r.width(), 18), Qt.AlignHCenter | Qt.AlignTop,
+                       note)
+        if parts.tags:
+            p.setFont(small_f)
+            p.setPen(QColor(c("text-muted")))
+            fm = QFontMetrics(small_f)
+            p.drawText(parts.tags, Qt.AlignLeft | Qt.AlignVCenter | Qt.TextSingleLine,
+                       fm.elidedText("🏷 " + " · ".join(img.tags), Qt.ElideRight, parts.tags.width()))
 
     def _paint_file(self, p, r: QRect, m, small_f, body_f) -> None:
         c = theme.colour
@@ -410,6 +469,10 @@ class TimelineDelegate(QStyledItemDelegate):
             return "thread", m.msg_id
         if parts.quote and parts.quote.contains(pt):
             return "quote", m.reply_to
+        if parts.image and parts.image.contains(pt) and line.image.blurred and not line.image.refused:
+            return "show", m.msg_id                # blurred until clicked
+        if parts.edited and parts.edited.contains(pt):
+            return "edited", m.msg_id
         if parts.file and parts.file.contains(pt) and m.msg_id is not None:
             return "file", m.msg_id
         return None
@@ -437,4 +500,8 @@ class TimelineDelegate(QStyledItemDelegate):
             self.quoteClicked.emit(value)
         elif what == "file":
             self.fileClicked.emit(value)
+        elif what == "show":
+            self.showClicked.emit(value)
+        elif what == "edited":
+            self.editedClicked.emit(value)
         return True

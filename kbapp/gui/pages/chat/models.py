@@ -193,6 +193,7 @@ class Line:
     badge: str = ""                # the sender's identity badge: verified | broken | ""
     mine: bool = False
     extra: tuple = field(default=())   # reserved for painted extras (progress)
+    image: Any = None              # an image attachment's ImageInfo (images.py), once read
 
     @property
     def ok(self) -> bool:
@@ -212,10 +213,12 @@ def day_text(ts: int, now: float | None = None) -> str:
 
 
 def build_lines(timeline, *, me: str, badges: dict[str, str] | None = None, in_thread: bool = False,
-                now: float | None = None) -> list[Line]:
+                now: float | None = None, images: dict | None = None) -> list[Line]:
     """From the engine's fold to painted rows: day separators, sender groups, reply quotes,
-    and a line for each gap where its messages would be."""
+    inline images (`images`: msg id -> ImageInfo), and a line for each gap where its
+    messages would be."""
     badges = badges or {}
+    images = images or {}
     by_id = {m.msg_id: m for m in timeline.messages if m.msg_id is not None}
     gaps = sorted((p for p in timeline.problems if p.code == "CHAT_GAP"), key=lambda p: p.msg_id)
     out: list[Line] = []
@@ -243,7 +246,8 @@ def build_lines(timeline, *, me: str, badges: dict[str, str] | None = None, in_t
             m = replace(m, replies=0)            # the panel is the thread: no link to itself
         key = f"o:{m.outbox_id}" if m.outbox_id else f"m:{m.msg_id}"
         out.append(Line(key, m, day=sep, head=bool(head), quote=quote, badge=badges.get(m.sender, ""),
-                        mine=bool(me) and m.sender == me))
+                        mine=bool(me) and m.sender == me,
+                        image=images.get(m.msg_id) if m.type == "attachment" else None))
         prev = m
     for g in gaps:
         out.append(Line(f"g:{g.msg_id}", note=g.message))

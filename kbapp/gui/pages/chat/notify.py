@@ -5,7 +5,9 @@ thread) what arrived after what we last saw and notify for a direct message or a
 mention of us, titled with the sender's name as the verified message carries it. No
 notice for a muted conversation or the one open in front of you. The unread total (from
 the read markers, which are per device) goes on the tray icon and the window title.
-Notices are plain text: the tray swaps markup characters for look-alikes.
+Notices are plain text: through the freedesktop service where there is one (freedesktop.py:
+escaped for a server that reads markup), else the tray (markup characters swapped for
+look-alikes).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import re
 from PySide6.QtCore import QObject
 
 from kbapp.client.chat.models import ChatMessagesChanged, ChatOutboxChanged
+
+from ...freedesktop import DesktopNotices
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ class ChatNotifier(QObject):
         self.mention_counts: dict[str, int] = {}
         self.total_unread = 0
         self.notified = 0                        # notices shown (tests)
+        self.desktop = DesktopNotices()
         self._task: asyncio.Task | None = None
         self._queue: list[str] = []
         bridge.listen(ChatMessagesChanged, self._changed, owner=self)
@@ -85,8 +90,13 @@ class ChatNotifier(QObject):
             if view.kind == "implicit" or mention:
                 where = "" if view.kind == "implicit" else f" in {view.name}"
                 # an exploding message's text never goes to the desktop's notification history
-                self.tray.message(f"{m.sender}{where}", "(an exploding message)" if m.explodes_at else m.text or "")
+                await self._notice(f"{m.sender}{where}", "(an exploding message)" if m.explodes_at else m.text or "")
                 self.notified += 1
+
+    async def _notice(self, title: str, text: str) -> None:
+        """The freedesktop notification service where the session has one, else the tray."""
+        if not await self.desktop.notify(title, text):
+            self.tray.message(title, text)
 
     def cleared(self, conv_id: str) -> None:
         """The conversation was read here: its mentions are no longer news."""

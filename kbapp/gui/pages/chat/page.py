@@ -28,13 +28,14 @@ from ...widgets import Banner, label
 from ..base import Page
 from .actions import ChatActions
 from .composer import Composer
+from .inline import ChatInline
 from .members import member_badges, warning_text
 from .models import ConvListStyled, SearchModel, TimelineModel, build_lines, conv_items, dm_title
 from .newchat import NewChatDialog
 from .panels import InfoPanel, ThreadPanel, timeline_view
 from .typing_line import TypingLine
 
-class ChatPage(ChatActions, Page):
+class ChatPage(ChatActions, ChatInline, Page):
     def __init__(self, session, bridge, tray=None, parent=None):
         super().__init__("Chat", parent=parent)
         self.app = session.app
@@ -75,6 +76,7 @@ class ChatPage(ChatActions, Page):
         self.body.addWidget(split, 1)
 
         self._wire()
+        self._setup_inline()
         self.typing_line = TypingLine(self, bridge)     # "bob is typing…" under the timeline
         self.middle.layout().insertWidget(self.middle.layout().indexOf(self.composer), self.typing_line)
         bridge.listen(ChatMessagesChanged, self._messages_changed, owner=self)
@@ -291,6 +293,7 @@ class ChatPage(ChatActions, Page):
         self.close_thread()
         self.model.conv_id, self.model.limit = conv_id, TimelineModel.PAGE
         self.model.clear()
+        self.image_infos, self._rechecks = {}, 0
         self.badges, self.members = {}, []
         self.warning.clear()
         self.empty.hide()
@@ -379,6 +382,7 @@ class ChatPage(ChatActions, Page):
                 tl = await self.app.chat.read(conv_id, limit=self.model.limit)
                 th = (await self.app.chat.read(conv_id, thread=self.thread.root)
                       if self.thread.root is not None and self.thread.isVisible() else None)
+                await self._read_images(conv_id, tl)
             except Exception as e:    # noqa: BLE001 - shown in words
                 if ops.alive(self.banner):
                     self.banner.show_error(e, subject="chat")
@@ -395,11 +399,12 @@ class ChatPage(ChatActions, Page):
         sb = self.timeline.verticalScrollBar()
         at_bottom = bottom or sb.value() >= sb.maximum() - 8
         self.model.timeline = tl
-        self.model.set_items(build_lines(tl, me=self.me, badges=self.badges, now=self.clock()))
+        self.model.set_items(build_lines(tl, me=self.me, badges=self.badges, now=self.clock(),
+                                         images=self.image_infos))
         if th is not None:
             self.thread.model.timeline = th
             self.thread.model.set_items(build_lines(th, me=self.me, badges=self.badges, in_thread=True,
-                                                    now=self.clock()))
+                                                    now=self.clock(), images=self.image_infos))
         exploding = any(getattr(ln.msg, "explodes_at", None) for ln in self.model.items + self.thread.model.items)
         self.ticker.start() if exploding else self.ticker.stop()
         busy = any(ln.msg is not None and ln.msg.status in ("pending", "sending") and not ln.msg.error
@@ -421,7 +426,7 @@ class ChatPage(ChatActions, Page):
             if model.timeline is not None and any(0 < (getattr(ln.msg, "explodes_at", None) or 0) <= now
                                                   for ln in model.items):
                 model.set_items(build_lines(model.timeline, me=self.me, badges=self.badges, in_thread=thread,
-                                            now=now))
+                                            now=now, images=self.image_infos))
             view.viewport().update()
 
     def _spin(self) -> None:
