@@ -24,7 +24,7 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, literal_column, select, update
 
 from ..db import Database
 from .schema import (MIGRATIONS, SCHEMA_VERSION, ConvRow, MessageRow, OutboxRow, SearchHit,  # noqa: F401
@@ -322,7 +322,9 @@ class ChatStore:
 
     @on_db
     def outbox_list(self, conv_id: str | None = None, *, states=("pending", "sending", "failed")) -> list[OutboxRow]:
-        q = select(outbox).where(outbox.c.state.in_(list(states))).order_by(outbox.c.created_at, outbox.c.outbox_id)
+        # insertion order (SQLite's rowid) within a second: several sends queued at once keep their order
+        q = select(outbox).where(outbox.c.state.in_(list(states))).order_by(outbox.c.created_at,
+                                                                            literal_column("outbox.rowid"))
         if conv_id is not None:
             q = q.where(outbox.c.conv_id == conv_id)
         with self.engine.connect() as conn:
