@@ -1,0 +1,181 @@
+"""Copies between the local disk and encrypted folders (`kbapp fs cp`, `mv` across folders).
+
+Local -> folder: the local tree is scanned first, without following symlinks; symlinks and
+special files (fifos, devices, sockets) are skipped with a notice, and a name a folder
+cannot hold (not UTF-8, controls, reserved on Windows...) refuses the whole copy before any
+byte is written, naming every such path, so a copy is never silently partial. Each file is
+then journaled by `app.files.write` (acknowledged once durable: `on_file` hears of it), and
+uploaded at the end. Folder -> local is `export.py`; folder -> folder goes through a
+private temporary directory (export, then import).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import stat as st
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from kbapp.core import errors
+from kbapp.core.fs.names import normalise_component, split_path
+
+from .export import export
+
+Notice = Callable[[str], None]
+
+
+def is_folder_path(text: str) -> bool:
+    """A folder path (`/private/...`, `/public/...`, `/team/...`) rather than a local one."""
+    return any(text == f"/{k}" or text.startswith(f"/{k}/") for k in ("private", "public", "team"))
+
+
+def join(folder_path: str, *names: str) -> str:
+    return "/".join([folder_path.rstrip("/"), *names])
+
+
+@dataclass
+class LocalScan:
+    files: list[tuple[tuple[str, ...], Path]] = field(default_factory=list)   # (names below the root, local)
+    dirs: list[tuple[str, ...]] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    refused: list[dict] = field(default_factory=list)
+    bytes: int = 0
+
+
+def _name(raw: str, local: Path, scan: LocalScan) -> str | None:
+    """The folder name for a local name, or None (refused and listed)."""
+    try:
+        os.fsencode(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        scan.refused.append({"path": os.fsdecode(os.fsencode(local)).encode("utf-8", "backslashreplace").decode(),
+                             "reason": "the name is not UTF-8: rename it"})
+        return None
+    try:
+        return normalise_component(raw)
+    except errors.BadPathName as e:
+        scan.refused.append({"path": str(local), "reason": str(e)})
+        return None
+
+
+def scan_local(src: Path, notice: Notice) -> LocalScan:
+    """What a copy of `src` (a file or a directory) would write, without following symlinks."""
+    scan = LocalScan()
+    info = os.lstat(src)
+    if st.S_ISREG(info.st_mode):
+        scan.files.append(((), src))
+        scan.bytes = info.st_size
+        return scan
+    if not st.S_ISDIR(info.st_mode):
+        raise errors.LocalTypeRefused(f"{str(src)!r} is not a regular file or directory")
+    stack: list[tuple[tuple[str, ...], Path]] = [((), src)]
+    while stack:
+        rel, d = stack.pop()
+        with os.scandir(d) as it:
+            items = sorted(it, key=lambda e: e.name)
+        for item in items:
+            local = Path(item.path)
+            mode = item.stat(follow_symlinks=False).st_mode
+            if st.S_ISLNK(mode) or not (st.S_ISREG(mode) or st.S_ISDIR(mode)):
+                kind = "symlink" if st.S_ISLNK(mode) else "special file"
+                scan.skipped.append({"path": str(local), "reason": kind})
+                notice(f"skipped {kind} {str(local)!r}")
+                continue
+            name = _name(item.name, local, scan)
+            if name is None:
+                continue
+            if st.S_ISDIR(mode):
+                scan.dirs.append(rel + (name,))
+                stack.append((rel + (name,), local))
+            else:
+                scan.files.append((rel + (name,), local))
+                scan.bytes += item.stat(follow_symlinks=False).st_size
+    return scan
+
+
+async def folder_is_dir(files, path: str) -> bool | None:
+    """True for a directory, False for a file, None if nothing is at `path`."""
+    if not split_path(path)[1]:
+        return True
+    try:
+        if hasattr(files, "stat"):
+            return (await files.stat(path))["type"] == "dir"
+        rows = await files.ls(path)
+    except errors.NotFound:
+        return None
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return not (len(rows) == 1 and rows[0]["name"] == last and rows[0]["type"] != "dir")
+
+
+def _write_kw(files, info: os.stat_result) -> dict:
+    return {"mtime_ns": info.st_mtime_ns} if "mtime_ns" in inspect.signature(files.write).parameters else {}
+
+
+async def import_local(files, src: Path, dst: str, *, recursive: bool = False, upload: bool = True,
+                       notice: Notice = lambda _m: None, on_file: Callable[[dict], None] | None = None) -> dict:
+    """Copy the local `src` to the folder path `dst` (into it if it is a directory, as `cp`)."""
+    src = Path(src)
+    scan = scan_local(src, notice)
+    if scan.refused:
+        shown = "; ".join(f"{r['path']}: {r['reason']}" for r in scan.refused[:10])
+        raise errors.LocalNameRefused(f"nothing copied: {len(scan.refused)} local name(s) a folder cannot hold "
+                                      f"({shown})")
+    is_dir = st.S_ISDIR(os.lstat(src).st_mode)
+    if is_dir and not recursive:
+        raise errors.LocalTypeRefused(f"{str(src)!r} is a directory (use -r)")
+    where = await folder_is_dir(files, dst)
+    if where or dst.endswith("/"):
+        top = _name(src.name, src, scan)
+        if top is None:
+            raise errors.LocalNameRefused(f"nothing copied: {scan.refused[-1]['reason']} ({scan.refused[-1]['path']})")
+        base = join(dst, top)
+    else:
+        base = dst.rstrip("/")
+    written = []
+    if is_dir and hasattr(files, "mkdir"):
+        await files.mkdir(base, parents=True)
+        for rel in scan.dirs:
+            await files.mkdir(join(base, *rel), parents=True)
+    for rel, local in scan.files:
+        path = join(base, *rel) if rel else base
+        out = await files.write(path, local, upload=False, **_write_kw(files, os.lstat(local)))
+        row = {"path": path, "size": out.get("size"), "entry": out.get("entry"), "local": str(local)}
+        written.append(row)
+        if on_file is not None:
+            on_file(row)
+    result = {"written": written, "skipped": scan.skipped, "bytes": scan.bytes, "dest": base}
+    if upload:
+        result["upload"] = await upload_all(files)
+    return result
+
+
+async def upload_all(files, timeout: float | None = None) -> dict:
+    """Everything pending, uploaded (`sync` when the engine has it)."""
+    if hasattr(files, "sync"):
+        return await files.sync(timeout=timeout)
+    return await files.upload()
+
+
+async def copy(files, src: str, dst: str, *, recursive: bool = False, overwrite: bool = False, upload: bool = True,
+               notice: Notice = lambda _m: None, on_file: Callable[[dict], None] | None = None) -> dict:
+    """`kbapp fs cp SRC DST`: either side local or a folder path."""
+    s_folder, d_folder = is_folder_path(src), is_folder_path(dst)
+    if not s_folder and not d_folder:
+        raise errors.NotSupported("one side of `kbapp fs cp` is a folder path (/private/..., /public/..., /team/...)")
+    if not s_folder:
+        return await import_local(files, Path(src), dst, recursive=recursive, upload=upload, notice=notice,
+                                  on_file=on_file)
+    src_dir = await folder_is_dir(files, src)
+    if src_dir is None:
+        raise errors.NotFound(f"no {src!r}")
+    if src_dir and not recursive:
+        raise errors.LocalTypeRefused(f"{src!r} is a directory (use -r)")
+    if not d_folder:
+        return await export(files, src, dst, overwrite=overwrite, notice=notice)
+    with tempfile.TemporaryDirectory(prefix="kbapp-cp-") as tmp:
+        name = src.rstrip("/").rsplit("/", 1)[-1] if split_path(src)[1] else "root"
+        staged = Path(tmp) / name
+        await export(files, src, staged, notice=notice)
+        return await import_local(files, staged, dst, recursive=True, upload=upload, notice=notice, on_file=on_file)
