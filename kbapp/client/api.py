@@ -25,7 +25,8 @@ _TYPED_BLOB = {e.code: e for e in (errors.BlobQuotaExceeded, errors.BlobMismatch
                                    errors.BlobLengthRequired)}
 MAX_DEPTH = 24
 _TYPED_FS = {e.code: e for e in (errors.FolderIdMismatch, errors.FolderNotWriter, errors.FolderWriterMismatch,
-                                 errors.FolderStaleKeyGenRefused, errors.FolderQuotaExceeded, errors.FolderBlockMismatch)}
+                                 errors.FolderStaleKeyGenRefused, errors.FolderQuotaExceeded, errors.FolderBlockMismatch,
+                                 errors.FolderPublicNotImplicit, errors.FolderGcRefused, errors.FolderGcTooEarly)}
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 BLOB_TIMEOUT = httpx.Timeout(120.0, connect=5.0)    # the server hashes and fsyncs a whole blob before it answers
 # A pooled connection is dropped well before the server's idle timeout (5 s by default,

@@ -10,7 +10,8 @@ from __future__ import annotations
 from .errors import ServerError
 
 __all__ = ["FolderRefused", "FolderIdMismatch", "FolderNotWriter", "FolderWriterMismatch",
-           "FolderStaleKeyGenRefused", "FolderHeadMoved", "FolderQuotaExceeded", "FolderBlockMismatch"]
+           "FolderStaleKeyGenRefused", "FolderHeadMoved", "FolderQuotaExceeded", "FolderBlockMismatch",
+           "FolderPublicNotImplicit", "FolderGcRefused", "FolderGcTooEarly"]
 
 
 class FolderRefused(ServerError):
@@ -63,3 +64,23 @@ class FolderBlockMismatch(FolderRefused):
     """A block's bytes do not hash to the id they were put under; nothing was kept (400)."""
 
     code = "FS_BLOCK_MISMATCH"
+
+
+class FolderPublicNotImplicit(FolderRefused):
+    """A public folder rides on an implicit team without readers (`/public/alice,bob`): a named
+    team or one with a readers list cannot hold one (400)."""
+
+    code = "FS_PUBLIC_NOT_IMPLICIT"
+
+
+class FolderGcRefused(FolderRefused):
+    """A collection request the server will not apply: not a writer's, `upto` not below the head,
+    or a listed block the folder does not hold or that a later revision brought (400/403)."""
+
+    code = "FS_GC_REFUSED"
+
+
+class FolderGcTooEarly(FolderGcRefused):
+    """Revision `upto` is younger than the server's collection delay (14 days by default) (403)."""
+
+    code = "FS_GC_TOO_EARLY"

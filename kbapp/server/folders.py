@@ -87,6 +87,22 @@ def check_envelope(folder_id: str, envelope: bytes, uid: str, kid: str, eldest_s
     return sr
 
 
+def check_public_team(conn: Connection, team_id: str) -> None:
+    """A public folder rides on an implicit team with no readers list (`/public/alice,bob`):
+    its writers are the people the name lists, and its chain becomes readable by anyone."""
+    row = conn.execute(select(db.teams.c.implicit, db.teams.c.name).where(db.teams.c.team_id == team_id)).first()
+    if row is None or not row.implicit or "#" in row.name:
+        raise errors.FolderPublicNotImplicit("a public folder rides on an implicit team without readers", 400)
+
+
+def public_chain(conn: Connection, team_id: str) -> bool:
+    """Whether anyone may read this team's chain: an implicit team (its name lists its members
+    anyway) whose writers published a public folder, so strangers can verify that folder's
+    writers. Key boxes and the rest stay members-only."""
+    return conn.execute(select(folders.c.folder_id).where(
+        (folders.c.team_id == team_id) & (folders.c.kind == PUBLIC)).limit(1)).first() is not None
+
+
 def _usage_add(conn: Connection, owner: str, n: int) -> None:
     if conn.execute(update(folder_usage).where(folder_usage.c.owner == owner)
                     .values(bytes=folder_usage.c.bytes + n)).rowcount == 0:
@@ -134,6 +150,8 @@ class FolderStore:
             return row
         if not self.team_known(conn, team_id):
             raise errors.NotFound(f"no team {team_id}")
+        if kind == PUBLIC:
+            check_public_team(conn, team_id)
         conn.execute(insert(folders).values(folder_id=folder_id, team_id=team_id, kind=kind, head=0,
                                             head_id=None, bytes=0, ctime=int(self.clock())))
         return self.folder(conn, folder_id)

@@ -24,6 +24,7 @@ from kbapp.core.tokens import ReadToken, verify_read_token
 
 from . import db
 from .service import Service
+from .folders import public_chain      # a public folder's team chain is anyone's to verify
 
 MAX_DEPTH = 8               # subteam nesting
 MAX_CACHED_USERS = 10000
@@ -128,7 +129,7 @@ class ReadAccess:
             uid = self.reader(conn, authorization)
             if conn.execute(select(db.teams.c.team_id).where(db.teams.c.team_id == team_id)).first() is None:
                 raise errors.NotFound(f"no team {team_id}")
-            if not self.may_read(conn, uid, team_id, level):
+            if not self.may_read(conn, uid, team_id, level) and not (level == CHAIN and public_chain(conn, team_id)):
                 raise errors.ReadNotAllowed(f"{uid} may not read team {team_id} ({level})", 403)
         return uid
 

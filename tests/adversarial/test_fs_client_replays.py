@@ -202,6 +202,9 @@ async def test_a_block_swapped_in_from_another_folder_is_refused(pair, proxy, de
 async def test_an_altered_block_is_refused(pair, proxy, detected):
     alice, bob, path, _a = pair
     fid = (await _folder(bob, path)).folder_id
+    # a file bob never read: a.txt's blocks are in bob's block cache since the fixture read it
+    await alice.files.write(f"{path}/fresh.txt", os.urandom(3000))
+    await bob.files.ls(path)                    # bob has verified the head: only blocks are attacked
 
     def flip(blocks):
         out = {}
@@ -212,7 +215,7 @@ async def test_an_altered_block_is_refused(pair, proxy, detected):
             out[k] = None if raw is None else b64encode(bytes(raw))
         return out
     proxy.set("json", **_blocks_of(fid, flip))
-    await fs_detected(detected, bob, path, errors.BlockIdMismatch, bob.files.read(f"{path}/a.txt"))
+    await fs_detected(detected, bob, path, errors.BlockIdMismatch, bob.files.read(f"{path}/fresh.txt"))
 
 
 async def test_a_decompression_bomb_is_not_inflated(pair, proxy, detected):
@@ -220,6 +223,8 @@ async def test_a_decompression_bomb_is_not_inflated(pair, proxy, detected):
     reads the raw bytes under its cap and never inflates them."""
     alice, bob, path, _a = pair
     fid = (await _folder(bob, path)).folder_id
+    await alice.files.write(f"{path}/fresh.txt", os.urandom(3000))     # blocks bob has not cached
+    await bob.files.ls(path)                    # bob has verified the head: only blocks are attacked
     bomb = gzip.compress(b"\0" * (256 << 20), compresslevel=9)
 
     async def gz(req, next):
@@ -229,7 +234,7 @@ async def test_a_decompression_bomb_is_not_inflated(pair, proxy, detected):
         return await next()
     proxy._m_gz = gz
     proxy.set("gz")
-    await fs_detected(detected, bob, path, errors.EncodingError, bob.files.read(f"{path}/a.txt"))
+    await fs_detected(detected, bob, path, errors.EncodingError, bob.files.read(f"{path}/fresh.txt"))
     assert proxy.tampered >= 1
 
 
@@ -238,8 +243,10 @@ async def test_an_oversized_block_is_refused_before_it_is_decoded(pair, proxy, d
     header); refused by size, never hashed or opened."""
     alice, bob, path, _a = pair
     fid = (await _folder(bob, path)).folder_id
+    await alice.files.write(f"{path}/fresh.txt", os.urandom(3000))     # blocks bob has not cached
+    await bob.files.ls(path)                    # bob has verified the head: only blocks are attacked
     proxy.set("json", **_blocks_of(fid, lambda blocks: {k: b64encode(b"\0" * (2 << 20)) for k in blocks}))
-    await fs_detected(detected, bob, path, errors.TooLarge, bob.files.read(f"{path}/a.txt"))
+    await fs_detected(detected, bob, path, errors.TooLarge, bob.files.read(f"{path}/fresh.txt"))
 
 
 # -- writers -------------------------------------------------------------------------------------
@@ -282,3 +289,31 @@ async def test_a_revision_signed_by_a_removed_writer_is_refused(user, proxy, det
     proxy.set("json", match=revisions_of(f.folder_id), fn=append)
     await fs_detected(detected, alice, path, errors.FolderWriterNotMember, alice.files.read(f"{path}/alice.txt"))
     assert proxy.tampered >= 1
+
+
+async def test_a_public_folder_revision_by_a_non_writer_is_refused(user, proxy, detected):
+    """/public/alice: carol (a stranger) reads it; the server appends a revision bob signed."""
+    alice, a, _ = await user("alice")
+    bob, b, _ = await user("bob")
+    carol, _c, _ = await user("carol")
+    path = f"/public/{a}"
+    await alice.files.write(f"{path}/hello.txt", b"hello")
+    assert await carol.files.read(f"{path}/hello.txt") == b"hello"
+    f = await _folder(carol, path)
+    page = proxy.upstream_json(f"/v1/folders/{f.folder_id}/revisions")
+    head = open_envelope(b64decode(page["revisions"][-1]["envelope"]))
+    cp = await carol.ctx.logview.fetch_latest()
+    bob_uid, _ = bob.ctx.require_login()
+    forged = make_revision(team_id=f.team_id, kind=2, revision=head.revision.revision + 1, prev=head.id,
+                           key_gen=0, device=(await bob.ctx.device_keys()).sibkey, uid=bob_uid, eldest_seqno=1,
+                           checkpoint=(cp.size, cp.root), team_seqno=head.revision.team_seqno,
+                           root=open_private(head.revision, None).root, ops=(), ctime=head.revision.ctime)
+
+    def append(body):
+        body["revisions"].append({"revision": forged.revision.revision, "id": forged.id.hex(), "ctime": 0,
+                                  "writer_uid": bob_uid, "envelope": b64encode(forged.envelope)})
+        body["head"] = forged.revision.revision
+        return body
+    await carol.ctx.identifier.identify(b)      # bob's public chain is no news to carol's store
+    proxy.set("json", match=revisions_of(f.folder_id), fn=append)
+    await fs_detected(detected, carol, path, errors.FolderWriterNotMember, carol.files.read(f"{path}/hello.txt"))
