@@ -283,8 +283,8 @@ class ChatService(SyncMixin):
         return await self._flush_one(row, outbox_id)
 
     async def _flush_one(self, row: ConvRow, outbox_id: str) -> SendResult:
-        await self.outbox.flush(row.conv_id)
-        entry = await self.store.aio.outbox_get(outbox_id)
+        done = [e for e in await self.outbox.flush(row.conv_id) if e.outbox_id == outbox_id]
+        entry = done[0] if done else await self.store.aio.outbox_get(outbox_id)
         if entry is None:                        # another send's flush posted it and its sync stored it
             msg_id = await self.store.aio.msg_id_of_outbox(row.conv_id, outbox_id)
             if msg_id is None:
@@ -293,7 +293,8 @@ class ChatService(SyncMixin):
             return SendResult(row.name, outbox_id, "sent", msg_id)
         if entry.state == "sent":
             try:
-                await self.sync_conv(row)
+                posted = self.__dict__.get("_posted", {}).pop(outbox_id, None)       # sending.own_wire
+                await self.sync_conv(row, hinted=entry.msg_id or 0, posted=posted)
             except errors.KbappError as e:       # sent is sent; the next sync stores it
                 log.info("chat: sync after send: %s", e)
         self.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, entry.state))

@@ -151,8 +151,9 @@ class ChatStore:
 
     @on_db
     def commit_sync(self, conv_id: str, rows: list[MessageRow], *, cursor: int, judge_state: bytes | None,
-                    covered: list[int] = (), channel: str | None = None, topic: str | None = None) -> None:
-        """One sync's verified rows, their effects (edits, deletes) and the new cursor, all or nothing.
+                    covered: list[int] = (), channel: str | None = None, topic: str | None = None) -> ConvRow | None:
+        """One sync's verified rows, their effects (edits, deletes) and the new cursor, all or nothing;
+        our sent outbox entries up to the cursor go too (their messages are stored). The row after.
 
         Effects are applied only for rows the reader rules passed (`ok`): they checked that an
         edit is the target's sender's and a delete the sender's or an admin's."""
@@ -203,6 +204,10 @@ class ChatStore:
                 vals["topic"] = topic
             conn.execute(update(conversations).where(conversations.c.conv_id == conv_id).values(
                 last_msg_id=func.max(conversations.c.last_msg_id, cursor), **vals))
+            conn.execute(delete(outbox).where(outbox.c.conv_id == conv_id, outbox.c.state == "sent",
+                                              outbox.c.msg_id <= cursor))
+            r = conn.execute(select(conversations).where(conversations.c.conv_id == conv_id)).first()
+            return None if r is None else _conv(r)
 
     @staticmethod
     def _reindex(conn, conv_id: str, msg_ids: set[int], as_is: dict | None = None) -> None:
@@ -299,6 +304,11 @@ class ChatStore:
         return [SearchHit(r.conv_id, r.msg_id, r.sender, r.text or "", r.snip, r.ctime) for r in rows]
 
     @on_db
+    def conv_and_heads(self, conv_id: str, *, heads: bool = True) -> tuple[ConvRow | None, list]:
+        """The conversation and its heads (what sealing a message needs) in one hop."""
+        return self.conv(conv_id), self.heads(conv_id) if heads else []
+
+    @on_db
     def indexed_rows(self) -> int:
         with self.engine.connect() as conn:
             return conn.exec_driver_sql("SELECT count(*) FROM messages_fts").scalar()
@@ -370,6 +380,12 @@ class ChatStore:
                                 .order_by(messages.c.msg_id)).scalar()
 
     # -- local values ----------------------------------------------------------------------
+
+    @on_db
+    def drop_sent(self, conv_id: str, upto: int) -> ConvRow | None:
+        """`outbox_drop_sent`, then the conversation's row: the end of a sync in one hop."""
+        self.outbox_drop_sent(conv_id, upto)
+        return self.conv(conv_id)
 
     @on_db
     def meta(self, key: str) -> str | None:

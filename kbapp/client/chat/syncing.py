@@ -157,75 +157,94 @@ class SyncMixin:
                                  key_at=self.teams._user_key_at(loaded.users), known_checkpoints=known,
                                  now=int(self.ctx.clock()), state=state)
 
-    async def sync_conv(self, conv: ConvRow | str) -> ConvRow:
-        """Fetch, verify and store what is new in one conversation; returns its row."""
+    async def sync_conv(self, conv: ConvRow | str, *, hinted: int = 0, posted: dict | None = None) -> ConvRow:
+        """Fetch, verify and store what is new in one conversation; returns its row. `hinted`:
+        a push hint's msg_id; the sync is skipped when the stored cursor has reached it.
+        `posted`: our own message as the server took it (own_wire); see _sync_locked."""
         await self.open()
         row = conv if isinstance(conv, ConvRow) else await self.conv(conv)
         async with self.ctx.locks(f"chat:{row.conv_id}"):
             row = await self.store.aio.conv(row.conv_id) or row
-            loaded, keys = await self.team_for_chat(row.team_id)
-            judge = self._judge_for(row, loaded, keys)
-            cursor, stored, problems, limit = judge.state.last_msg_id, 0, 0, PAGE
-            fresh: set[str] = set()
-            got: list[MessageRow] = []
-            name = await self._team_name(loaded)
-            if name != row.team_name:                       # an implicit team renamed (assertion proven)
-                await self.store.aio.set_conv(row.conv_id, team_name=name)
-            while True:
-                try:
-                    page = await self.ctx.api.chat_messages(row.conv_id, after=cursor, limit=limit)
-                except errors.TooLarge:
-                    if limit == 1:
-                        raise
-                    limit = max(1, limit // 8)     # big bodies: smaller pages (one message always fits)
-                    continue
-                wires = page["messages"][:limit]
-                if not wires:
-                    break
+            return await self._sync_locked(row, hinted, posted)
+
+    async def _sync_locked(self, row: ConvRow, hinted: int = 0, posted: dict | None = None) -> ConvRow:
+        """sync_conv's work, under the conversation's lock, from its row as stored now.
+
+        `posted` is the message we just posted, as the server would serve it: our own sealed
+        bytes under the msg_id and ctime its answer gave. When it directly follows what we hold,
+        it is judged as the first page instead of fetching that page back (one round trip
+        less): every rule runs on it as on a fetched one, and it is only a claim the server
+        could have served us anyway. Anything else (someone posted in between) is fetched."""
+        if hinted and row.cursor >= hinted:
+            return row                                  # another sync stored it meanwhile
+        loaded, keys = await self.team_for_chat(row.team_id)
+        judge = self._judge_for(row, loaded, keys)
+        cursor, stored, problems, limit = judge.state.last_msg_id, 0, 0, PAGE
+        given = [posted] if posted is not None and posted.get("msg_id") == cursor + 1 else None
+        fetched = False
+        fresh: set[str] = set()
+        got: list[MessageRow] = []
+        name = await self._team_name(loaded)
+        if name != row.team_name:                       # an implicit team renamed (assertion proven)
+            await self.store.aio.set_conv(row.conv_id, team_name=name)
+        while True:
+            try:
+                page = {"messages": given} if given else await self.ctx.api.chat_messages(
+                    row.conv_id, after=cursor, limit=limit)
+                fetched, given = fetched or not given, None
+            except errors.TooLarge:
+                if limit == 1:
+                    raise
+                limit = max(1, limit // 8)     # big bodies: smaller pages (one message always fits)
+                continue
+            wires = page["messages"][:limit]
+            if not wires:
+                break
+            seqno, unknown = judge.needs(wires)
+            new_gen = any(isinstance(w, dict) and w.get("key_gen") not in keys for w in wires)
+            if seqno > loaded.state.seqno or new_gen:
+                loaded, keys = await self.team_for_chat(row.team_id, fresh=True)   # once: then UnknownTeamState
+                judge.update_team(loaded.state, {g: chat_seal.chat_key(k) for g, k in keys.items()})
+                judge.key_at = self.teams._user_key_at(loaded.users)
                 seqno, unknown = judge.needs(wires)
-                new_gen = any(isinstance(w, dict) and w.get("key_gen") not in keys for w in wires)
-                if seqno > loaded.state.seqno or new_gen:
-                    loaded, keys = await self.team_for_chat(row.team_id, fresh=True)   # once: then UnknownTeamState
-                    judge.update_team(loaded.state, {g: chat_seal.chat_key(k) for g, k in keys.items()})
-                    judge.key_at = self.teams._user_key_at(loaded.users)
-                    seqno, unknown = judge.needs(wires)
-                await self._checkpoints_known(unknown)
-                for uid, (kids, size) in _senders(judge, wires).items():
-                    # a sender's chain as the log has it now when the cached one cannot judge:
-                    # a device added (or revoked) since is judged by the chain that has it
-                    if uid in fresh or not _stale(loaded.users.get(uid), kids, max(size, judge.state.hw_size)):
-                        continue
-                    fresh.add(uid)
-                    old = loaded.users.pop(uid, None)
-                    try:
-                        await self.teams._user_by_uid(uid, old.username if old is not None else None, loaded.users)
-                    except errors.NotFound:
-                        pass                      # no such user: the judge finds the key not live
-                await ephemeral.of(self).judge_keys(judge, row.team_id, wires, loaded)   # exploding: team EKs
-                verdicts = judge.feed_all(wires)
-                rows = [_row(row.conv_id, w, v, loaded.users) for w, v in zip(wires, verdicts) if v.msg_id]
-                covered = [t for v in verdicts for t, _why in v.covers]
-                channel, topic = _names(row, rows)
-                new_cursor = max(cursor, judge.state.last_msg_id)
-                await self.store.aio.commit_sync(row.conv_id, rows, cursor=new_cursor,
-                                                 judge_state=pack(judge.state.to_dict()), covered=covered,
-                                                 channel=channel, topic=topic)
-                stored += len(rows)
-                got += [r for r in rows if r.type == "attachment"]
-                problems += sum(r.status != "ok" for r in rows)
-                if new_cursor <= cursor:
-                    break                         # a page that does not move on: stop here
-                cursor = new_cursor
-                if len(wires) < limit:
-                    break
-            await self.store.aio.outbox_drop_sent(row.conv_id, cursor)
-            await ephemeral.of(self).housekeep()   # our device EK for today; what exploded leaves every local copy
-            row = await self.store.aio.conv(row.conv_id)
-            if stored:                             # images: previews to the photo library; deleted ones leave it
-                await media.of(self).received(row, got)
-                await media.of(self).sweep({row.conv_id})
-        if stored:
+            await self._checkpoints_known(unknown)
+            for uid, (kids, size) in _senders(judge, wires).items():
+                # a sender's chain as the log has it now when the cached one cannot judge:
+                # a device added (or revoked) since is judged by the chain that has it
+                if uid in fresh or not _stale(loaded.users.get(uid), kids, max(size, judge.state.hw_size)):
+                    continue
+                fresh.add(uid)
+                old = loaded.users.pop(uid, None)
+                try:
+                    await self.teams._user_by_uid(uid, old.username if old is not None else None, loaded.users)
+                except errors.NotFound:
+                    pass                      # no such user: the judge finds the key not live
+            await ephemeral.of(self).judge_keys(judge, row.team_id, wires, loaded)   # exploding: team EKs
+            verdicts = judge.feed_all(wires)
+            rows = [_row(row.conv_id, w, v, loaded.users) for w, v in zip(wires, verdicts) if v.msg_id]
+            covered = [t for v in verdicts for t, _why in v.covers]
+            channel, topic = _names(row, rows)
+            new_cursor = max(cursor, judge.state.last_msg_id)
+            done = await self.store.aio.commit_sync(row.conv_id, rows, cursor=new_cursor,
+                                                    judge_state=pack(judge.state.to_dict()), covered=covered,
+                                                    channel=channel, topic=topic)
+            stored += len(rows)
+            got += [r for r in rows if r.type == "attachment"]
+            problems += sum(r.status != "ok" for r in rows)
+            if new_cursor <= cursor:
+                break                         # a page that does not move on: stop here
+            cursor = new_cursor
+            if len(wires) < limit:
+                break
+        # our sent entries whose messages are stored now go (the last commit did it), and the row
+        row = done if stored and done is not None else await self.store.aio.drop_sent(row.conv_id, cursor) or row
+        if stored:      # told first: what follows is housekeeping (a view's read() scrubs first anyway)
             self.ctx.events.emit(ChatMessagesChanged(row.conv_id, row.name, row.cursor, problems))
+        if fetched:        # (our own message alone: the next sync, or the sweeper, does the housekeeping)
+            await ephemeral.of(self).housekeep()   # our device EK for today; what exploded leaves every local copy
+        if stored:                             # images: previews to the photo library; deleted ones leave it
+            await media.of(self).received(row, got)
+            await media.of(self).sweep({row.conv_id})
         return row
 
     async def sync_inbox(self) -> list[ConvRow]:
@@ -315,8 +334,9 @@ class SyncMixin:
     # -- push hints ------------------------------------------------------------------------
 
     def _listen(self) -> None:
-        """A `chat` hint on `team:<id>` wakes a sync of the inbox (what changed, from our cursor);
-        the push channel coming back online wakes it too, and the outbox."""
+        """A `chat` hint on `team:<id>` wakes a sync of the conversation it names (or of the
+        inbox: what changed, from our cursor); the push channel coming back online wakes the
+        inbox's too, and the outbox."""
         if self._listening:
             return
         self._listening = True
@@ -325,7 +345,7 @@ class SyncMixin:
 
         def on_event(ev) -> None:
             if isinstance(ev, PushHint) and ev.kind == "chat" and ev.topic.startswith("team:"):
-                self._wake_team(ev.topic.partition(":")[2])
+                self._wake_hinted(ev.topic.partition(":")[2], ev.subject)
             elif isinstance(ev, PushHint) and ev.kind == "typing" and ev.topic.startswith("team:"):
                 self._heard_typing(ev.topic, ev.subject)
             elif isinstance(ev, TeamChanged):
@@ -348,27 +368,52 @@ class SyncMixin:
         except RuntimeError:
             pass
 
+    def _wake_hinted(self, team_id: str, subject: str) -> None:
+        """A chat hint names its conversation and message (`<conv_id>:<msg_id>`, unverified):
+        a conversation this device knows, of that team, is synced alone (one round trip, not
+        the inbox's two). The subject only chooses what to fetch: a lying one costs a fetch
+        that finds nothing, the inbox sync runs as before for anything else."""
+        conv_id, _, msg = subject.partition(":")
+        if not (names._HEX32.match(conv_id) and msg.isdigit() and len(msg) < 19):
+            return self._wake_team(team_id)
+        self._wake(f"conv:{conv_id}", lambda: self._sync_hinted(team_id, conv_id, int(msg)))
+
+    async def _sync_hinted(self, team_id: str, conv_id: str, msg_id: int) -> None:
+        await self.open()
+        async with self.ctx.locks(f"chat:{conv_id}"):
+            row = await self.store.aio.conv(conv_id)
+            if row is not None and row.team_id == team_id:
+                try:
+                    return await self._sync_locked(row, msg_id)
+                except (errors.ReadNotAllowed, errors.NotFound) as e:
+                    return log.info("chat: %s: %s", row.name, e)
+        await self.sync_inbox()                     # a conversation new to us: the inbox lists it
+
     def _wake_team(self, team_id: str) -> None:
-        """One sync per team at a time; a hint that comes while it runs (the inbox may have been
-        read before that message was posted) makes it run once more, never is lost."""
+        self._wake(team_id, self.sync_inbox)
+
+    def _wake(self, key: str, sync) -> None:
+        """One sync per team (or conversation) at a time; a hint that comes while it runs (the
+        inbox may have been read before that message was posted) makes it run once more, never
+        is lost."""
         again = self.__dict__.setdefault("_sync_again", set())
-        task = self._syncing.get(team_id)
+        task = self._syncing.get(key)
         if task is not None and not task.done():
-            again.add(team_id)
+            again.add(key)
             return
 
         async def run() -> None:
             while True:
-                again.discard(team_id)
+                again.discard(key)
                 try:
-                    await self.sync_inbox()
+                    await sync()
                     if self.outbox is not None:
                         self.outbox.wake()
                 except errors.KbappError as e:
-                    log.info("chat: sync on a push hint for team %s: %s", team_id, e)
-                if team_id not in again:
+                    log.info("chat: sync on a push hint (%s): %s", key, e)
+                if key not in again:
                     return
         try:
-            self._syncing[team_id] = asyncio.get_running_loop().create_task(run())
+            self._syncing[key] = asyncio.get_running_loop().create_task(run())
         except RuntimeError:
             pass                                  # no loop: nothing to wake
