@@ -98,7 +98,7 @@ class _Listener:
 
         transport = httpx.AsyncHTTPTransport(local_address=self.address)
         async with httpx.AsyncClient(transport=transport, timeout=30) as client:
-            async with aconnect_ws(f"{self.url}/v1/push?topics=team:{self.team_id}", client,
+            async with aconnect_ws(f"{self.url}/v1/push?topics=team:{self.team_id}&batch=1", client,
                                    headers={"Authorization": self.token}) as ws:
                 while True:
                     try:
@@ -112,6 +112,8 @@ class _Listener:
                         self.ready.set()
                     elif frame.get("type") == "hint" and frame.get("kind") == "chat":
                         self.hints += 1
+                    elif frame.get("type") == "hints":      # several hints in one frame (batch=1)
+                        self.hints += sum(1 for h in frame.get("hints", ()) if h.get("kind") == "chat")
 
 
 async def _all_ready(listeners: list, tasks: list, timeout: float = 60.0) -> None:

@@ -85,10 +85,13 @@ def _signups(n: int, tag: str) -> list[tuple[str, str, list[dict]]]:
     return out
 
 
-async def _timed(http, times: list[float], failures: list[str], method: str, path: str, **kw):
+async def _timed(http, times: list[float], failures: list[str], method: str, path: str, kind: list | None = None,
+                 **kw):
     t0 = time.perf_counter()
     r = await http.request(method, path, **kw)
     times.append((time.perf_counter() - t0) * 1000)
+    if kind is not None:
+        kind.append(times[-1])
     if r.status_code != 200:
         failures.append(f"{method} {path}: {r.status_code} {r.text[:200]}")
     return r
@@ -98,6 +101,8 @@ async def _others(http, users: list, lookups: int, seed: int, think_ms: float = 
     """Each user signs up, then looks others up (name, Merkle lookup, chain page), with a
     pause of about `think_ms` before each request (jittered: the users are not in step)."""
     times: list[float] = []
+    signup_ms: list[float] = []     # writes: they queue for the write lock
+    lookup_ms: list[float] = []     # reads: name, Merkle lookup, chain page
     failures: list[str] = []
     done: list[tuple[str, str]] = []
     rng = random.Random(seed)
@@ -108,27 +113,29 @@ async def _others(http, users: list, lookups: int, seed: int, think_ms: float = 
 
     async def one(name: str, uid: str, links: list) -> None:
         await think()
-        await _timed(http, times, failures, "POST", "/v1/signup", json={"uid": uid, "username": name, "links": links})
+        await _timed(http, times, failures, "POST", "/v1/signup", signup_ms, json={"uid": uid, "username": name, "links": links})
         done.append((name, uid))
         for _ in range(lookups):
             other_name, other_uid = rng.choice(done)
             await think()
-            r = await _timed(http, times, failures, "GET", f"/v1/users/{other_name}")
+            r = await _timed(http, times, failures, "GET", f"/v1/users/{other_name}", lookup_ms)
             if r.status_code == 200 and r.json().get("uid") != other_uid:
                 failures.append(f"users/{other_name} named another uid")
             await think()
-            await _timed(http, times, failures, "GET", f"/v1/lookup/user/{other_uid}")
+            await _timed(http, times, failures, "GET", f"/v1/lookup/user/{other_uid}", lookup_ms)
             await think()
-            r = await _timed(http, times, failures, "GET", f"/v1/chain/{other_uid}", params={"since": 0})
+            r = await _timed(http, times, failures, "GET", f"/v1/chain/{other_uid}", lookup_ms, params={"since": 0})
             if r.status_code == 200 and len(r.json().get("links", [])) != 3:
                 failures.append(f"chain/{other_uid}: not the 3 links of a signup")
 
     t0 = time.perf_counter()
     await asyncio.gather(*(one(*u) for u in users))
     times.sort()
+    apart = {name: {"n": len(xs), "p50_ms": round(pct(sorted(xs), 0.50), 2), "p99_ms": round(pct(sorted(xs), 0.99), 2),
+                    "max_ms": round(max(xs), 2)} for name, xs in (("signups", signup_ms), ("lookups", lookup_ms)) if xs}
     return {"requests": len(times), "failures": failures, "wall_s": round(time.perf_counter() - t0, 2),
             "p50_ms": round(pct(times, 0.50), 2), "p99_ms": round(pct(times, 0.99), 2),
-            "max_ms": round(times[-1], 2), "signed_up": len(done)}
+            "max_ms": round(times[-1], 2), "signed_up": len(done), **apart}
 
 
 def _others_in_process(url: str, users: list, lookups: int, seed: int, think_ms: float) -> dict:
@@ -321,6 +328,11 @@ def _produce(quick: bool, log, db: str | None = None) -> dict:
         time_result("server_load.others.p50", loaded["p50_ms"], idle["p50_ms"],
                     "the same requests on the idle server, same run (p50)", unit="ms"),
     ]
+    for kind in ("lookups", "signups"):           # apart: signups are writes and queue for the write lock
+        if kind in loaded and kind in idle:
+            results.append(time_result(f"server_load.{kind}.p99", loaded[kind]["p99_ms"], idle[kind]["p99_ms"],
+                                       f"the same {loaded[kind]['n']} {kind} on the idle server, same run (p99)",
+                                       unit="ms"))
     return {"benchmark": "server-load", "quick": quick, "sizes": asdict(sizes), "machine": machine_info(),
             "results": [asdict(r) for r in results]}
 

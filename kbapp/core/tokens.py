@@ -103,6 +103,12 @@ def verify_read_token(header: object, *, origin: str, now: int) -> ReadToken:
         raise BadReadToken(f"the read token is for another server ({t.origin[:64]!r})", 401)
     if not t.ctime < t.expires <= t.ctime + MAX_LIFETIME:
         raise BadReadToken(f"a read token lives at most {MAX_LIFETIME} s", 401)
+    return check_live(t, now)
+
+
+def check_live(t: ReadToken, now: int) -> ReadToken:
+    """The checks of a verified token that depend on the time (a server that cached the
+    signature check of a token runs these at each use)."""
     if t.ctime > now + MAX_SKEW:
         raise BadReadToken("the read token is issued in the future", 401)
     if now >= t.expires:

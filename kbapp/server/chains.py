@@ -127,6 +127,11 @@ class ChainStates:
         since (by another server process), or played back from the start."""
         seqno, link_id = stored_tail(conn, uid) if tail is None else tail
         cached = self.get(uid)
+        if cached is not None and cached.tail_seqno > seqno:
+            # `tail` was read before a concurrent post committed (and cached) more links: read it
+            # again rather than play the whole chain back (seconds at 8,000 links, for a post
+            # that is then refused anyway). Chains only grow, so a committed state stays a prefix.
+            seqno, link_id = stored_tail(conn, uid)
         if cached is not None and (cached.tail_seqno, cached.tail_link_id) == (seqno, link_id):
             return cached
         if (cached is not None and cached.tail_seqno < seqno

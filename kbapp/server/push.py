@@ -23,6 +23,7 @@ On SQLite (one process) the writer wakes the dispatcher in-process.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import threading
@@ -54,6 +55,7 @@ RETENTION = 24 * 3600           # seconds a hint is kept for replays
 PRUNE_EVERY = 256               # hints published between prunes
 PAGE = 1000                     # rows the dispatcher reads at a time
 QUEUE = 256                     # hints waiting for one slow client; over: it is closed
+BATCH_HINTS = 32                # hints in one `hints` frame at most (about 6 KiB: clients take 16 KiB frames)
 FALLBACK_POLL = 5.0             # the dispatcher looks anyway this often (a lost NOTIFY)
 MAX_PER_ADDRESS = 16            # open push connections per client address (/64 for IPv6)
 MAX_PER_ACCOUNT = 32            # ... per authenticated account
@@ -81,6 +83,12 @@ def parse_topics(raw: str | None) -> tuple[str, ...]:
     return topics
 
 
+def parse_batch(raw: str | None) -> bool:
+    if raw not in (None, "0", "1"):
+        raise errors.EncodingError("batch is 0 or 1")
+    return raw == "1"
+
+
 def parse_since(raw: str | None) -> int | None:
     if raw is None:
         return None
@@ -96,6 +104,7 @@ class _Conn:
     kid: str | None
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE))
     overflow: bool = False
+    batch: bool = False                  # asked for `hints` frames (batch=1): several hints a frame
 
 
 class PushHub:
@@ -256,10 +265,14 @@ class PushHub:
                 await asyncio.sleep(1.0)
 
     def _fan_out(self, cursor: int, topic: str, kind: str, subject: str = "") -> None:
-        for c in list(self._by_topic.get(topic, ())):
+        listeners = self._by_topic.get(topic)
+        if not listeners:
+            return
+        item = (cursor, topic, kind, subject, _frame(cursor, topic, kind, subject))   # encoded once, not per listener
+        for c in list(listeners):
             if not c.overflow:
                 try:
-                    c.queue.put_nowait((cursor, topic, kind, subject))
+                    c.queue.put_nowait(item)
                 except asyncio.QueueFull:
                     c.overflow = True         # its speaker closes it at the next item
 
@@ -327,6 +340,7 @@ class PushHub:
         try:
             topics = parse_topics(ws.query_params.get("topics"))
             since = parse_since(ws.query_params.get("since"))
+            batch = parse_batch(ws.query_params.get("batch"))
             uid, kid, expires = await run_in_threadpool(self.authorize, ws.headers.get("authorization"), topics)
             self._admit(address, uid)
         except errors.KbappError as e:
@@ -334,7 +348,7 @@ class PushHub:
             answer.headers["connection"] = "close"   # the server closes it: no client may reuse it
             await ws.send_denial_response(answer)
             return
-        c = _Conn(frozenset(topics), uid, kid)
+        c = _Conn(frozenset(topics), uid, kid, batch=batch)
         self._add(c)                         # before the replay: nothing falls between the two
         try:
             await ws.accept()
@@ -358,16 +372,25 @@ class PushHub:
         async def speak() -> int:
             nonlocal sent
             while True:
-                item = await c.queue.get()
+                items = [await c.queue.get()]
+                while c.batch and len(items) < BATCH_HINTS and not c.queue.empty():
+                    items.append(c.queue.get_nowait())      # what queued meanwhile goes in one frame
                 if c.overflow:
                     return CLOSE_SLOW
-                cursor, topic, kind, subject = item
-                if cursor <= sent:
-                    continue                  # already in the replay
-                if kind == "chain" and not await run_in_threadpool(self.still_allowed, c, topic):
-                    return CLOSE_NOT_ALLOWED
-                await ws.send_json(_hint(cursor, topic, kind, subject))
-                sent = cursor
+                frames, code = [], 0
+                for cursor, topic, kind, _, frame in items:
+                    if cursor <= sent:
+                        continue              # already in the replay
+                    if kind == "chain" and not await run_in_threadpool(self.still_allowed, c, topic):
+                        code = CLOSE_NOT_ALLOWED     # what came before it still goes
+                        break
+                    frames.append(frame)
+                    sent = cursor
+                if frames:
+                    text = frames[0] if len(frames) == 1 else '{"type":"hints","hints":[' + ",".join(frames) + "]}"
+                    await ws.send({"type": "websocket.send", "text": text})
+                if code:
+                    return code
 
         async def expiry() -> int:
             await asyncio.sleep(max(0.0, expires - self.service.clock()))
@@ -401,6 +424,11 @@ def _hint(cursor: int, topic: str, kind: str, subject: str) -> dict:
     return frame
 
 
+def _frame(cursor: int, topic: str, kind: str, subject: str) -> str:
+    """A hint frame's text, as WebSocket.send_json writes it: made once per hint for all listeners."""
+    return json.dumps(_hint(cursor, topic, kind, subject), separators=(",", ":"), ensure_ascii=False)
+
+
 # Accepted writes and the hint each leaves: (path pattern, topic prefix, kind).
 _WRITES = [
     (re.compile(r"^/v1/chain/([0-9a-fA-F]{32})/links$"), "user", "chain"),
@@ -411,8 +439,11 @@ _WRITES = [
 ]
 
 
+_WRITE_PREFIXES = ("/v1/chain/", "/v1/team/", "/v1/kex/")
+
+
 def hint_for(method: str, path: str) -> tuple[str, str, str] | None:
-    if method != "POST":
+    if method != "POST" or not path.startswith(_WRITE_PREFIXES):
         return None
     for pattern, prefix, kind in _WRITES:
         m = pattern.match(path)

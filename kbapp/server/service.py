@@ -242,6 +242,7 @@ class Service:
             if self.chains.get(uid) is None:
                 self._precheck(links_in, base_tail)    # refuse garbage before a whole playback
             base = self.chains.load(conn, uid, username, base_tail)
+            base_tail = (base.tail_seqno, base.tail_link_id)   # newer if a post committed meanwhile
         n_existing = base_tail[0]
         # Only the new links are played back, on top of the stored chain's verified state.
         state = self.chains.play(links_in, uid=uid, username=username, resume=base)

@@ -12,6 +12,7 @@ map, checkpoints and user chains stay public: clients need them to verify anyone
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Connection
 from kbapp.core import errors
 from kbapp.core.keys import kid_hex
 from kbapp.core.teams import Role
-from kbapp.core.tokens import ReadToken, verify_read_token
+from kbapp.core.tokens import ReadToken, check_live, verify_read_token
 
 from . import db
 from .service import Service
@@ -28,6 +29,7 @@ from .folders import public_chain      # a public folder's team chain is anyone'
 
 MAX_DEPTH = 8               # subteam nesting
 MAX_CACHED_USERS = 10000
+MAX_CACHED_TOKENS = 10000   # read tokens whose signature was checked (a client reuses one for minutes)
 MAX_TEAMS_SCANNED = 1000    # a reader's teams looked at for "a member of a subteam of it"
 CHAIN, MEMBER, ADMIN = "chain", "member", "admin"
 _SUBTEAM_SUFFIX = "25"
@@ -45,6 +47,24 @@ class ReadAccess:
     def __init__(self, service: Service):
         self.service = service
         self._live: OrderedDict[str, tuple[str, frozenset, int]] = OrderedDict()
+        self._tokens: OrderedDict[str, ReadToken] = OrderedDict()
+        self._tokens_lock = threading.Lock()     # worker threads
+
+    def _verified(self, authorization: str | None, now: int) -> ReadToken:
+        """verify_read_token, its signature, origin and lifetime checked once per token (an
+        Ed25519 check per request was a post's largest fixed cost); its time at every use."""
+        with self._tokens_lock:
+            hit = self._tokens.get(authorization) if isinstance(authorization, str) else None
+            if hit is not None:
+                self._tokens.move_to_end(authorization)
+        if hit is not None:
+            return check_live(hit, now)
+        token = verify_read_token(authorization, origin=self.service.origin, now=now)
+        with self._tokens_lock:
+            self._tokens[authorization] = token
+            while len(self._tokens) > MAX_CACHED_TOKENS:
+                self._tokens.popitem(last=False)
+        return token
 
     # -- who is asking -----------------------------------------------------------------
 
@@ -71,7 +91,7 @@ class ReadAccess:
     def device(self, conn: Connection, authorization: str | None) -> tuple[ReadToken, int]:
         """(the token, its user's eldest seqno) when it is valid and signed by a live device key
         of its user, or BadReadToken (401): every route that needs to know the device asks here."""
-        token = verify_read_token(authorization, origin=self.service.origin, now=int(self.service.clock()))
+        token = self._verified(authorization, int(self.service.clock()))
         keys, eldest = self.live_sibkeys(conn, token.uid)
         if token.kid not in keys:
             raise errors.BadReadToken("the read token is not signed by a live device key of its user", 401)

@@ -28,6 +28,9 @@ STATUS = {
 }
 
 
+_BEHIND = object()                   # Http.fresh: this process must fold in another's epochs first
+
+
 def error_response(exc: errors.KbappError) -> JSONResponse:
     """A typed error as `{"error": code, ...}` with its status (400 unless listed above): never a 5xx."""
     return lim.error_response(exc, next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400))
@@ -66,9 +69,14 @@ class Http:
         lock (a lookup never sees a map root the log does not have yet, and no process
         answers from an older log than the database holds)."""
         service = self.service
-        if await run_in_threadpool(service.behind):
-            async with service.lock:
-                await run_in_threadpool(service.refresh)
+
+        def first():                     # one hop to a worker thread, not two, when not behind
+            return _BEHIND if service.behind() else fn(*args)
+        got = await run_in_threadpool(first)
+        if got is not _BEHIND:
+            return got
+        async with service.lock:
+            await run_in_threadpool(service.refresh)
         return await run_in_threadpool(fn, *args)
 
     @staticmethod
