@@ -29,7 +29,7 @@ def row_entry(row, writer: bytes) -> Entry:
                  bytes.fromhex(row.writer) if row.writer else writer)
 
 
-async def apply_row(ov: Overlay, row, writer: bytes) -> Op | None:
+async def apply_row(ov: Overlay, row, writer: bytes, *, recursive: bool = True) -> Op | None:
     """Apply one journal row to `ov`; the op a revision lists for it (entries as they ended up)."""
     if row.op == "write":
         e = row_entry(row, writer)
@@ -39,7 +39,7 @@ async def apply_row(ov: Overlay, row, writer: bytes) -> Op | None:
         await ov.mkdir(row.path, parents=True, exist_ok=True)
         return Op("mkdir", row.path)
     if row.op == "rm":
-        await ov.rm(row.path, recursive=True)
+        await ov.rm(row.path, recursive=recursive)
         return Op("rm", row.path)
     if row.op == "rename":
         return Op("rename", row.path, to=row.dest, entry=await ov.move(row.path, row.dest))
@@ -158,6 +158,7 @@ async def upload_batch(files, rows) -> int | None:
 
 async def _accepted(files, rows) -> None:
     await files.journal.update([r.id for r in rows], state="uploaded", error=None)
+    files._stale()
     blocks = [b for r in rows if r.op == "write" for b in r.blocks]
     keep = None if files.cache is None else files.cache.adopt
     freed = files.journal.drop_blocks(blocks, keep)
@@ -182,6 +183,7 @@ async def _merged(files, f, rows, remote, base_root, ov: Overlay, writer: bytes,
               date=_date(files.ctx.clock))
     if m.parked:
         await files.journal.update([r.id for r in rows], state="parked", view=m.view, error=m.reason)
+        files._stale()
         files._notice({"folder": str(f.name), "kind": "parked", "view": m.view, "reason": m.reason})
         return None
     ops = []

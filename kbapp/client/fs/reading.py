@@ -192,6 +192,12 @@ class Reading:
         readers, writers = [], []
         for uid, m in sorted(st.members.items()):
             u = f.loaded.users.get(uid)
+            if u is None:
+                try:                                # verified by its chain (uid = hash of the name)
+                    await self.teams._user_by_uid(uid, None, f.loaded.users)
+                    u = f.loaded.users.get(uid)
+                except errors.KbappError:
+                    u = None
             name = getattr(u, "username", None) or uid
             (writers if m.role >= Role.WRITER else readers).append({"username": name, "uid": uid,
                                                                      "role": m.role.label})

@@ -28,7 +28,7 @@ from kbapp.core import errors
 from kbapp.core.encoding import pack
 from kbapp.core.fs.blocks import MAX_DATA, MAX_STORED, MAC, padded_size
 from kbapp.core.fs.conflict import parked_view_name
-from kbapp.core.fs.dirs import EXEC, FILE, read_dir
+from kbapp.core.fs.dirs import EXEC, FILE, Entry, read_dir
 from kbapp.core.fs.names import split_path
 from kbapp.core.fs.tree import TreeWriter
 from kbapp.core.teams.state import Role
@@ -36,7 +36,7 @@ from kbapp.core.teams.state import Role
 from .cache import DEFAULT_MAX, DiskBlockCache
 from .journal import Journal
 from .overlay import Overlay
-from .publish import apply_rows, upload_batch
+from .publish import apply_row, apply_rows, upload_batch
 from .reading import Reading
 from .sync import Folder, FolderSync, unpack_ptr
 from .tree_io import BlockCache
@@ -69,6 +69,7 @@ class FilesService(Reading):
         self.fs.on_revisions = self._verified
         self.uploader = Uploader(self)
         self._dirs: OrderedDict[str, dict] = OrderedDict()
+        self._views: dict[str, tuple] = {}         # folder id -> (head root id, local view Overlay)
         self.photo_hook = None                     # async (folder path, [(path, Entry)]): set by the photos side
 
     async def open(self) -> Journal:
@@ -161,20 +162,43 @@ class FilesService(Reading):
             return d
         return load
 
-    async def _head(self, f: Folder, *, allow_stale: bool):
-        """The verified head: synced now unless fresh; the saved one if offline and allowed."""
-        fresh = self._pref_int("fs.fresh_seconds", 0)
+    async def _head(self, f: Folder, *, allow_stale: bool, for_write: bool = False):
+        """The verified head: synced now unless fresh (or, for a write, any head we hold: the
+        upload merges); the saved one if offline and allowed."""
+        if self.fs.is_hinted(f) or (for_write and f.folder_id in self.fs.synced):
+            return self.fs.synced[f.folder_id]
         try:
-            return await self.fs.current(f, max_age=max(fresh, 0)) if not self.fs.is_hinted(f) \
-                else self.fs.synced[f.folder_id]
+            return await self.fs.current(f, max_age=max(self._pref_int("fs.fresh_seconds", 0), 0))
         except errors.NetworkError:
             if not allow_stale:
                 raise
             return await self.fs.saved(f)
 
+    async def _local(self, f: Folder, *, for_write: bool = False) -> Overlay:
+        """The folder's local view, kept between calls while its head and rows are unchanged
+        (so a thousand writes do not replay a thousand rows each)."""
+        s = await self._head(f, allow_stale=True, for_write=for_write)
+        key = None if s.root is None else s.root.id.hex()
+        hit = self._views.get(f.folder_id)
+        if hit is not None and hit[0] == key:
+            hit[1].now = self._now_ns()
+            return hit[1]
+        uid = self._uid()
+        ov = Overlay(s.root, self._loader(f), writer=uid, now_ns=self._now_ns())
+        await apply_rows(ov, await self.journal.of_folder(str(f.name)), uid)
+        self._views[f.folder_id] = (key, ov)
+        return ov
+
+    def _stale(self, folder_id: str | None = None) -> None:
+        """Rows changed other than by a local op (uploaded, parked, cancelled): rebuild the view."""
+        if folder_id is None:
+            self._views.clear()
+        else:
+            self._views.pop(folder_id, None)
+
     async def _view(self, path: str, *, rev=None, time_s=None, allow_stale: bool = True):
         """(folder, components, overlay) of the local view at `path` (or of a past revision,
-        or of a parked view when the first component names one)."""
+        or of a parked view when the first component names one). Read it, do not edit it."""
         name, comps = split_path(path)
         f = await self.fs.folder(name)
         journal = await self.open()
@@ -191,10 +215,7 @@ class FilesService(Reading):
                          now_ns=self._now_ns())
             await apply_rows(ov, rows, uid)
             return f, comps[1:], ov
-        s = await self._head(f, allow_stale=allow_stale)
-        ov = Overlay(s.root, self._loader(f), writer=uid, now_ns=self._now_ns())
-        await apply_rows(ov, await journal.of_folder(str(f.name)), uid)
-        return f, comps, ov
+        return f, comps, await self._local(f)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -207,7 +228,7 @@ class FilesService(Reading):
         name, comps = split_path(path)
         if not comps:
             raise errors.BadPathName("name something inside the folder")
-        f = await self.fs.folder(name)
+        f = await self.fs.folder(name, cached=True)
         self._check_writer(f)
         journal = await self.open()
         if any(r.view == comps[0] for r in await journal.of_folder(str(f.name), ("parked",))):
@@ -226,16 +247,20 @@ class FilesService(Reading):
         return self._base(f)
 
     async def _journal_op(self, f: Folder, comps, op: str, **kw) -> dict:
-        """Journal one metadata op after checking it applies to the local view."""
-        _f, _c, ov = await self._view(str(f.name) + "/" + "/".join(comps))
+        """Journal one metadata op after applying it to the local view (which checks it first:
+        NotFound, PathExists, a non-empty directory)."""
+        ov = await self._local(f, for_write=True)
         row = type("Row", (), dict(op=op, path=tuple(comps), dest=kw.get("dest"), attr=kw.get("attr"),
                                    etype=kw.get("etype", FILE), mtime=self._now_ns(), size=0, root=b"",
                                    writer=None, id=0))
-        from .publish import apply_row
-        await apply_row(ov, row, self._uid())                 # raises NotFound / PathExists first
-        entry_id = await self.journal.add(str(f.name), comps, b"", 0, row.mtime, [], op=op, dest=kw.get("dest"),
-                                          etype=row.etype, attr=kw.get("attr"), base=await self._base_now(f),
-                                          writer=self.ctx.require_login()[0])
+        await apply_row(ov, row, self._uid(), recursive=kw.get("recursive", True))
+        try:
+            entry_id = await self.journal.add(str(f.name), comps, b"", 0, row.mtime, [], op=op,
+                                              dest=kw.get("dest"), etype=row.etype, attr=kw.get("attr"),
+                                              base=await self._base_now(f), writer=self.ctx.require_login()[0])
+        except BaseException:
+            self._stale(f.folder_id)
+            raise
         self._emit_folder(f)
         return {"entry": entry_id, "op": op, "path": str(f.name) + "/" + "/".join(comps), "state": "pending"}
 
@@ -266,11 +291,14 @@ class FilesService(Reading):
         if size is not None and self.used + stored_estimate(size) > cap:
             raise errors.JournalFull(f"the journal holds {self.used} bytes; this file would pass its cap of "
                                      f"{cap} (fs.journal_max_bytes): upload or wait, or raise the cap")
-        _f, _c, ov = await self._view(path)
+        ov = await self._local(f, for_write=True)
         old = await ov.entry(tuple(comps))
         if old is not None and old.is_dir:
             raise errors.BadPathName(f"{path!r} is a directory")
-        await ov._parent(tuple(comps), True)                  # a file in the way of a parent: refused now
+        for i in range(1, len(comps)):                        # a file in the way of a parent: refused now
+            e = await ov.entry(tuple(comps[:i]))
+            if e is not None and not e.is_dir:
+                raise errors.BadPathName(f"{'/'.join(comps[:i])!r} is a file, not a directory")
         stream = data.open("rb") if isinstance(data, Path) else io.BytesIO(data) if isinstance(data, bytes) else data
         w = TreeWriter(**f.seal_kw())
         ids: list[str] = []
@@ -295,26 +323,30 @@ class FilesService(Reading):
             if isinstance(data, Path):
                 stream.close()
         self.used += kept
-        entry_id = await journal.add(str(f.name), comps, pack(root.to_wire()), w.size,
-                                     mtime_ns if mtime_ns is not None else self._now_ns(), ids,
-                                     etype=EXEC if executable else FILE, base=await self._base_now(f),
-                                     writer=self.ctx.require_login()[0])
+        mtime = mtime_ns if mtime_ns is not None else self._now_ns()
+        uid = self.ctx.require_login()[0]
+        entry_id = await journal.add(str(f.name), comps, pack(root.to_wire()), w.size, mtime, ids,
+                                     etype=EXEC if executable else FILE, base=await self._base_now(f), writer=uid)
+        await ov.write(tuple(comps), Entry(comps[-1], EXEC if executable else FILE, root, w.size, mtime,
+                                           bytes.fromhex(uid)))
         self._emit_folder(f)
         return await self._after({"entry": entry_id, "path": path, "size": w.size, "state": "pending"}, upload)
 
     async def mkdir(self, path: str, *, parents: bool = False, upload: bool = True) -> dict:
         f, comps, _j = await self._writable(path)
-        _f, _c, ov = await self._view(path)
-        if parents and (e := await ov.entry(tuple(comps))) is not None and e.is_dir:
-            return {"entry": None, "op": "mkdir", "path": path, "state": "exists"}
-        await ov.mkdir(tuple(comps), parents=parents)
+        ov = await self._local(f, for_write=True)
+        e = await ov.entry(tuple(comps))
+        if e is not None:
+            if parents and e.is_dir:
+                return {"entry": None, "op": "mkdir", "path": path, "state": "exists"}
+            raise errors.PathExists(f"{path!r} already exists")
+        if not parents:
+            await ov.dir(tuple(comps[:-1]))                  # NotFound without -p
         return await self._after(await self._journal_op(f, comps, "mkdir"), upload)
 
     async def rm(self, path: str, *, recursive: bool = False, upload: bool = True) -> dict:
         f, comps, _j = await self._writable(path)
-        _f, _c, ov = await self._view(path)
-        await ov.rm(tuple(comps), recursive=recursive)        # NotFound, or a non-empty directory
-        return await self._after(await self._journal_op(f, comps, "rm"), upload)
+        return await self._after(await self._journal_op(f, comps, "rm", recursive=recursive), upload)
 
     async def mv(self, src: str, dst: str, *, upload: bool = True) -> dict:
         f, comps, _j = await self._writable(src)
@@ -376,6 +408,7 @@ class FilesService(Reading):
                 raise errors.Conflict(f"entry {entry_id} is {row.state}: only a pending change can be cancelled")
             view = parked_view_name(time.strftime("%Y-%m-%d", time.gmtime(self.ctx.clock())))
             await journal.update([entry_id], state="parked", view=view, error="cancelled by you")
+            self._stale()
         self._emit_queue()
         return {"entry": entry_id, "state": "parked", "view": view}
 

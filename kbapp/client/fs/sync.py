@@ -69,10 +69,13 @@ class FolderSync:
 
     # -- folders ---------------------------------------------------------------------------
 
-    async def folder(self, name: FolderName, *, fresh: bool = False) -> Folder:
-        """The folder's verified team and keys (kept FOLDER_TTL_S, so a listing costs no round trip)."""
+    async def folder(self, name: FolderName, *, fresh: bool = False, cached: bool = False) -> Folder:
+        """The folder's verified team and keys: loaded again (the team may have changed) unless
+        a push hint keeps the folder fresh or the caller takes a recent one (`cached`: writes,
+        which the upload checks again), FOLDER_TTL_S at most."""
         hit = self._folders.get(str(name))
-        if hit is not None and not fresh and time.monotonic() - hit[0] < FOLDER_TTL_S:
+        if (hit is not None and not fresh and time.monotonic() - hit[0] < FOLDER_TTL_S
+                and (cached or self.is_hinted(hit[1]))):
             return hit[1]
         if self.ctx.identifier is None:
             await self.ctx.connect()

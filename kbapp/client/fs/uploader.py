@@ -25,6 +25,7 @@ from kbapp.core import errors
 from kbapp.core.fs.revision import MAX_OPS
 
 MAX_BATCH_BYTES = 25 << 20
+MAX_BATCH_META = 600_000               # estimated op bytes: the envelope must fit the server's 1 MiB body cap
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
@@ -32,13 +33,19 @@ def batches(rows, max_ops: int = MAX_OPS, max_bytes: int = MAX_BATCH_BYTES) -> l
     """Pending rows (oldest first) cut into upload batches: one folder and one base each,
     at most `max_ops` rows and `max_bytes` of content (a bigger single row goes alone)."""
     out: list[list] = []
+    data = meta = 0
     for r in rows:
         cur = out[-1] if out else None
+        size = r.size if r.op == "write" else 0
+        cost = 200 + sum(len(c.encode()) for c in r.path + (r.dest or ())) * 2
         if (cur is None or cur[0].folder != r.folder or cur[0].base != r.base or len(cur) >= max_ops
-                or (sum(x.size for x in cur if x.op == "write") + (r.size if r.op == "write" else 0) > max_bytes)):
+                or data + size > max_bytes or meta + cost > MAX_BATCH_META):
             out.append([r])
+            data = meta = 0
         else:
             cur.append(r)
+        data += size
+        meta += cost
     return out
 
 
