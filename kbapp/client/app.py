@@ -39,6 +39,7 @@ from .models import Account, CheckpointView, DeviceView, Identity, ServerInfo, S
 from .paths import default_home, private_dir
 from .pending import PendingSignup
 from .chat.service import ChatService
+from .fs import hints as fs_hints
 from .fs.service import FilesService
 from .photos import PhotoService
 from .social import SocialService
@@ -89,6 +90,7 @@ class App:
         self.chat = ChatService(self.ctx, self.teams)   # its store (chat.sqlite3) opens on first use
         self.chat.photos = self.photos                    # chat images are indexed with their origin
         self.files = FilesService(self.ctx, self.teams)  # encrypted folders; fs.sqlite3 opens on first use
+        fs_hints.listen(self.files)                       # push: a folder's `folder` hints mark it stale
 
     # -- life cycle -------------------------------------------------------
 

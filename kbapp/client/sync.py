@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 CURSOR_KEY = "push.cursor"          # profile setting: "<server origin> <cursor>"
 MAX_MESSAGE = 16 * 1024
 KINDS = frozenset({"chain", "request", "acceptance", "kex", "chat", "typing"})   # chat: app.chat syncs
+KINDS = KINDS | {"folder"}      # team:<id>, subject <folder id>:<revision>: app.files acts (fs/hints.py)
 BASE_DELAY, MAX_DELAY = 0.5, 30.0
 OPEN_TIMEOUT = 10.0
 
@@ -247,7 +248,9 @@ class Sync:
             if kind != "team":
                 continue
             try:
-                await self.app.teams.team(ident, badges=False)
+                view = await self.app.teams.team(ident, badges=False)
+                if view.implicit and view.my_role == "none":   # a public folder's team we only read
+                    self._unreadable.add(topic)
             except (errors.ReadNotAllowed, errors.NotFound):
                 self._unreadable.add(topic)
             except errors.KbappError:
@@ -352,7 +355,7 @@ class Sync:
         what, cursor, topic, kind = msg
         if what == "hint":
             self.app.events.emit(PushHint(topic, kind, cursor, subject))
-            if kind not in ("chat", "typing"):       # a message is not a team change: app.chat syncs on it
+            if kind not in ("chat", "typing", "folder"):       # a message is not a team change: app.chat syncs on it
                 self._react(topic)
         elif what == "resync":
             self.app.events.emit(PushResync(cursor))
