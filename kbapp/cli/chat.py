@@ -93,6 +93,13 @@ def add_parser(sub) -> None:
     p = cmd("upload", "send a file")
     p.add_argument("conv")
     p.add_argument("file")
+    p.add_argument("--exploding", default=None, metavar="LIFETIME",
+                   help="the file's keys explode after LIFETIME (30s..7d); the server deletes it then")
+    p = cmd("delete-history", "delete a team conversation's messages up to ID (team admins)")
+    p.add_argument("conv")
+    p.add_argument("upto", type=int, metavar="ID")
+    p = cmd("typing", "tell the conversation you are typing (shown for about 5 s)")
+    p.add_argument("conv")
     p = cmd("download", "save an attachment")
     p.add_argument("conv")
     p.add_argument("id", type=int)
@@ -187,6 +194,14 @@ async def _run(app, args, emit) -> int:
         res = await chat.pin(args.conv, args.id, remove=args.remove)
         emit(args, res, _sent(res))
         return 0 if res.state != "failed" else 1
+    elif c == "delete-history":
+        res = await chat.delete_history(args.conv, args.upto)
+        emit(args, res, _sent(res))
+        return 0 if res.state != "failed" else 1
+    elif c == "typing":
+        told = await chat.typing(args.conv)
+        emit(args, {"conv": args.conv, "told": told},
+             f"told {args.conv} you are typing" if told else "not told (told less than 3 s ago)")
     elif c == "headline":
         res = await chat.set_headline(args.conv, args.text)
         emit(args, res, _sent(res))
@@ -246,7 +261,7 @@ async def _channel(chat, args, emit) -> int:
 
 async def _transfer(app, args, emit) -> int:
     if args.chat_cmd == "upload":
-        res = await app.chat.upload(args.conv, args.file)
+        res = await app.chat.upload(args.conv, args.file, exploding=args.exploding)
         emit(args, res, _sent(res))
     else:
         path = await app.chat.download(args.conv, args.id, args.dest)
@@ -258,7 +273,7 @@ async def _follow(app, args, view, emit) -> None:
     """Print new messages as they come: a push hint wakes a sync, and a slow poll covers a
     push channel that is down. Ends on Ctrl-C or after --timeout seconds."""
     from kbapp.client import sync as push
-    from kbapp.client.chat.models import ChatMessagesChanged
+    from kbapp.client.chat.models import ChatMessagesChanged, ChatTyping
     from kbapp.client.chat.views import render_line
 
     chat = app.chat
@@ -275,6 +290,8 @@ async def _follow(app, args, view, emit) -> None:
                     ev = await asyncio.wait_for(q.get(), left)
                     if isinstance(ev, ChatMessagesChanged) and ev.conv_id == view.conv.conv_id:
                         break
+                    if isinstance(ev, ChatTyping) and ev.conv_id == view.conv.conv_id and not args.json:
+                        print(f"{ev.username} is typing…", file=sys.stderr, flush=True)
             except asyncio.TimeoutError:
                 pass
             fresh = await chat.read(args.conv, thread=args.thread, after=seen, sync=True, mark_read=True)

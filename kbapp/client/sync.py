@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 CURSOR_KEY = "push.cursor"          # profile setting: "<server origin> <cursor>"
 MAX_MESSAGE = 16 * 1024
-KINDS = frozenset({"chain", "request", "acceptance", "kex", "chat", "typing"})   # chat: app.chat syncs
+KINDS = frozenset({"chain", "request", "acceptance", "kex", "chat", "typing",
+                   "ek", "team"})        # chat, typing, ek, team (user:<me>, added to a team): app.chat acts
 KINDS = KINDS | {"folder"}      # team:<id>, subject <folder id>:<revision>: app.files acts (fs/hints.py)
 BASE_DELAY, MAX_DELAY = 0.5, 30.0
 OPEN_TIMEOUT = 10.0
@@ -355,7 +356,7 @@ class Sync:
         what, cursor, topic, kind = msg
         if what == "hint":
             self.app.events.emit(PushHint(topic, kind, cursor, subject))
-            if kind not in ("chat", "typing", "folder"):       # a message is not a team change: app.chat syncs on it
+            if kind not in ("chat", "typing", "ek", "team", "folder"):   # not a chain change: app.chat acts
                 self._react(topic)
         elif what == "resync":
             self.app.events.emit(PushResync(cursor))

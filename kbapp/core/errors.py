@@ -462,6 +462,20 @@ class ChatOutboxConflict(ChatRefused):
     code = "CHAT_OUTBOX_CONFLICT"
 
 
+class ChatBlobNotYours(ChatRefused):
+    """A post names a blob (its `blobs` cue) that its poster did not upload (403): nobody
+    gets another's blob deleted with their own message."""
+
+    code = "CHAT_BLOB_NOT_YOURS"
+
+
+class ChatHistoryRefused(ChatRefused):
+    """A delete_history from someone who is not an admin of a (non-implicit) team, or one
+    whose `upto` does not lie below it (403): the server drops no body for it."""
+
+    code = "CHAT_HISTORY_REFUSED"
+
+
 # --- the client's local databases (kbapp/client/db) ---------------------------
 
 

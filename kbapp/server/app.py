@@ -31,11 +31,11 @@ def create_app(service: Service, *, rate: float = 200.0, burst: int = 400,
     writes = WriteLimits(cfg)
 
     http = Http(service, max_body, writes)
-    routes = [*log.routes(http), *users.routes(http), *kex.routes(http), *teams.routes(http)]
+    push = PushHub(service)                  # hints over /v1/push; each write records one (push.py)
+    routes = [*log.routes(http), *users.routes(http), *kex.routes(http), *teams.routes(http, push)]
     if blobs is not None:
         routes += blob_routes.routes(http, blobs, cfg)
-    push = PushHub(service)                  # hints over /v1/push; each write records one (push.py)
-    chat = ChatRoutes(http, push, cfg)       # after the team routes: theirs match /v1/teams/name/... first
+    chat = ChatRoutes(http, push, cfg, blobs)   # after the team routes: theirs match /v1/teams/name/... first
     routes += chat.routes()
     routes += ek_routes.routes(http, push, cfg)   # exploding messages' ephemeral keys
     if blobs is not None:                    # encrypted folders: blocks live in the blob store

@@ -9,7 +9,9 @@ conversation row, which holds that row's lock (PostgreSQL) or the write lock (SQ
 to the commit, and the inbox version is bumped last in the same transaction so
 versions commit in order. It deletes bodies only where a reader would accept the
 deletion: an edit by the same sender, a delete by the same sender or a team admin
-(none in implicit teams), an exploding lifetime run out. Readers verify everything again (core/chat).
+(none in implicit teams), a delete_history by a team admin (its unsigned `upto` cue: the
+content bodies up to there), an exploding lifetime run out; the blobs those messages named
+go with them (chat_blobs.py). Readers verify everything again (core/chat).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
 from kbapp.core.keys import parse_kid
 from kbapp.core.teams import Role
 
-from . import db
+from . import chat_blobs, db
 from .chat_tables import chat_vers, conversations, messages
 
 MAX_HEADER = 4096               # bytes of a sealed header
@@ -46,7 +48,9 @@ INBOX_MAX = 1000                # conversations per inbox answer; more: ask agai
 CHANNELS_MAX = 1000
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _TYPE = re.compile(r"^[a-z][a-z_]{0,23}$")
-_FIELDS = {"team_id", "topic_type", "topic_id", "key_gen", "ek_gen", "header", "body", "hints"}
+_FIELDS = {"team_id", "topic_type", "topic_id", "key_gen", "ek_gen", "header", "body", "hints", "blobs", "upto"}
+_OPTIONAL = {"ek_gen", "blobs", "upto"}     # blobs, upto: unsigned cues for what the server may delete
+HISTORY_TYPES = ("text", "attachment", "edit", "reaction")   # what a delete_history drops (names, pins stay)
 _REQUIRED_HINTS = ("type", "sender_uid", "sender_kid", "outbox_id")
 _OPTIONAL_HINTS = ("supersedes", "deletes", "reply_to", "thread_root", "lifetime")
 
@@ -97,6 +101,8 @@ class Post:
     header: bytes
     body: bytes
     hints: dict
+    blobs: tuple[str, ...] = ()            # the attachment's blobs (chat_blobs.py), the poster's uploads
+    upto: int | None = None                # a delete_history's reach (the signed body says it to readers)
 
     @property
     def targets(self) -> list[int]:
@@ -143,7 +149,7 @@ def parse_hints(raw: object, uid: str, kid: str) -> dict:
 
 def parse_post(conv_id: str, body: dict, uid: str, kid: str) -> Post:
     """A post's fields checked (shapes, sizes, sender) and its conversation id re-derived."""
-    if not set(body) <= _FIELDS or any(k not in body for k in _FIELDS - {"ek_gen"}):
+    if not set(body) <= _FIELDS or any(k not in body for k in _FIELDS - _OPTIONAL):
         raise errors.EncodingError(f"a chat post has exactly the fields {sorted(_FIELDS)}")
     team_id = _hex32(body["team_id"], "team_id")
     topic_id = _hex32(body["topic_id"], "topic_id")
@@ -154,11 +160,18 @@ def parse_post(conv_id: str, body: dict, uid: str, kid: str) -> Post:
         raise errors.EncodingError(f"cannot derive a conversation id: {e}") from None
     if derived != check_conv_id(conv_id):
         raise errors.ChatConvIdMismatch("the conversation id does not derive from its team and topic", 400)
+    hints = parse_hints(body["hints"], uid, kid)
+    upto = _int(body.get("upto"), "upto", 1, MAX_ID, optional=True)
+    if upto is not None and hints["type"] != "delete_history":
+        raise errors.EncodingError("only a delete_history names how far it reaches (upto)")
+    blobs = chat_blobs.parse_blobs(body.get("blobs"))
+    if blobs and hints["type"] != "attachment":
+        raise errors.EncodingError("only an attachment names blobs")
     return Post(conv_id, team_id, topic_type, topic_id,
                 _int(body["key_gen"], "key_gen", 1, MAX_KEY_GEN),
                 _int(body.get("ek_gen"), "ek_gen", 0, MAX_KEY_GEN, optional=True),
                 _sealed(body["header"], "header", MAX_HEADER), _sealed(body["body"], "body", MAX_BODY),
-                parse_hints(body["hints"], uid, kid))
+                hints, blobs, upto)
 
 
 class _Repost(Exception):
@@ -202,6 +215,9 @@ _Q_TARGETS = select(messages.c.msg_id, messages.c.sender_uid, messages.c.type).w
 _DROP_BODIES = (update(messages).where((messages.c.conv_id == bindparam("c"))
                                        & messages.c.msg_id.in_(bindparam("ts", expanding=True)))
                 .values(body=None, superseded_by=bindparam("by")))
+_DROP_HISTORY = (update(messages).where((messages.c.conv_id == bindparam("c")) & (messages.c.msg_id <= bindparam("upto"))
+                                         & messages.c.body.is_not(None) & messages.c.type.in_(HISTORY_TYPES))
+                 .values(body=None, superseded_by=bindparam("by")).returning(messages.c.msg_id))
 _NEXT_VERS = update(chat_vers).where(chat_vers.c.id == 1).values(vers=chat_vers.c.vers + 1).returning(chat_vers.c.vers)
 _SET_VERS = update(conversations).where(conversations.c.conv_id == bindparam("c")).values(vers=bindparam("v"))
 
@@ -209,8 +225,8 @@ _SET_VERS = update(conversations).where(conversations.c.conv_id == bindparam("c"
 class ChatStore:
     """The chat queries; each call is one short transaction of its own (no service lock)."""
 
-    def __init__(self, engine: Engine, clock):
-        self.engine, self.clock = engine, clock
+    def __init__(self, engine: Engine, clock, blobs=None):
+        self.engine, self.clock, self.blobs = engine, clock, blobs    # blobs: the BlobStore (chat_blobs.py)
         # SQLite has one writer: queue this process's chat writes on a lock (woken at once)
         # rather than in SQLite's busy handler, which sleeps up to 100 ms between tries.
         sqlite = engine.dialect.name == "sqlite"
@@ -254,6 +270,8 @@ class ChatStore:
     def _post_once(self, p: Post, admin: bool, hint) -> tuple[int, int, bool]:
         now = int(self.clock())
         uid = p.hints["sender_uid"]
+        if p.hints["type"] == "delete_history" and not admin:
+            raise errors.ChatHistoryRefused("only an admin of a team deletes a conversation's history", 403)
         with self._writing, self.engine.begin() as conn:
             msg_id = conn.execute(_NEXT_ID, {"c": p.conv_id}).scalar()   # the row stays locked to the commit
             if msg_id is None:               # the first post: a twin doing the same fails on the key, retries
@@ -274,12 +292,20 @@ class ChatStore:
                 "ek_gen": p.ek_gen, "type": p.hints["type"], "header": p.header, "body": p.body,
                 "hints": canonical_json(p.hints).decode(), "superseded_by": None,
                 "expires_at": None if lifetime is None else now + lifetime})
+            chat_blobs.attach(conn, p.conv_id, msg_id, uid, p.blobs)
+            dropped = list(targets)
             if targets:
                 conn.execute(_DROP_BODIES, {"c": p.conv_id, "ts": targets, "by": msg_id})
+            if p.upto is not None:
+                if p.upto >= msg_id:
+                    raise errors.ChatHistoryRefused("a delete_history reaches only messages before it", 403)
+                dropped += conn.execute(_DROP_HISTORY, {"c": p.conv_id, "upto": p.upto, "by": msg_id}).scalars().all()
+            orphans = chat_blobs.release(conn, p.conv_id, dropped)
             vers = conn.execute(_NEXT_VERS).scalar_one()             # last: versions commit in order
             conn.execute(_SET_VERS, {"c": p.conv_id, "v": vers})
             if hint is not None:
                 hint(conn, msg_id)
+        chat_blobs.delete_bytes(self.blobs, orphans)
         return msg_id, now, True
 
     @staticmethod
@@ -301,14 +327,19 @@ class ChatStore:
                                                "sender or a team admin deletes it, and deletes stay", 403)
 
     def sweep(self, conv_id: str | None = None) -> int:
-        """Drop header and body of exploded messages (all, or one conversation's); how many."""
+        """Drop header and body of exploded messages (all, or one conversation's), and the
+        blobs their attachments named; how many messages."""
         now = int(self.clock())
         cond = and_(messages.c.expires_at <= now,
                     messages.c.header.is_not(None) | messages.c.body.is_not(None))
         if conv_id is not None:
             cond = and_(messages.c.conv_id == conv_id, cond)
         with self._writing, self.engine.begin() as conn:
-            return conn.execute(update(messages).where(cond).values(header=None, body=None)).rowcount
+            gone = conn.execute(update(messages).where(cond).values(header=None, body=None)
+                                .returning(messages.c.conv_id, messages.c.msg_id)).all()
+            orphans = chat_blobs.release_pairs(conn, [(r.conv_id, r.msg_id) for r in gone])
+        chat_blobs.delete_bytes(self.blobs, orphans)
+        return len(gone)
 
     # -- reads ----------------------------------------------------------------------------------
 

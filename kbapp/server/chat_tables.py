@@ -46,6 +46,19 @@ messages = Table(
     UniqueConstraint("conv_id", "outbox_id", name="uq_chat_messages_outbox"),
 )
 
+# Which blobs a message's attachment names (migration 0011): the post's unsigned `blobs`
+# cue, accepted only for blobs the poster uploaded (blobs table). When the message's body is
+# dropped (deleted, edited away, history deleted, exploded) its rows go, and a blob no row
+# and no uploader holds any more leaves the blob store (server/chat_blobs.py).
+blob_refs = Table(
+    "chat_blob_refs", metadata,
+    Column("conv_id", String(32), primary_key=True),
+    Column("msg_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("blob_id", String(64), primary_key=True),
+    Column("uid", String(32), nullable=False),             # the poster, who uploaded it
+    Index("ix_chat_blob_refs_blob_id", "blob_id"),
+)
+
 # One row (id 1): bumped by every post, in the post's transaction and as its last
 # statement, so versions commit in order and `inbox?since=` never skips a late commit.
 chat_vers = Table(

@@ -10,6 +10,12 @@ cannot open the message: every 32-byte value the copy holds is tried as a team E
 on the sealed body and as a device EK seed on every box, and the seeds the profiles held
 before are nowhere in the copy. Before the deletion the same attempt succeeds (the
 attempt is able to open it when the keys are there).
+
+An exploding attachment (an image, so a preview too) goes the same way: its keys are only in
+the exploding body; when it explodes the server deletes both blobs with the body (the post
+named them: server/chat_blobs.py), each client shreds its cached preview, and after the
+key deletion the copy cannot open the body that held the blob keys. The server's EK sweep
+(its clock moved) deletes the team EK boxes.
 """
 
 from __future__ import annotations
@@ -33,14 +39,36 @@ from kbapp.core import errors
 from kbapp.core.chat import ephemeral as ek
 from kbapp.core.chat.seal import exploding_body_key, open_body
 from kbapp.server import db as server_db
+from kbapp.server.blob_tables import blobs as blob_rows
+from kbapp.server.blobstore import FilesystemBlobStore
 from kbapp.server.chat import ChatStore as ServerChat
 from kbapp.server.chat_tables import messages as server_messages
+from kbapp.server.ek_sweep import sweep_eks
 from kbapp.server.ek_tables import device_eks, team_ek_boxes
 
 pytestmark = pytest.mark.timeout(300)
 
 WORD = b"zqxylophonequark"
 SECRET = "meet at the old mill at nine " + WORD.decode()
+FILE_WORD = b"qqvortexmarmaladeqq"          # inside the exploding image file's bytes
+
+
+def exploding_image(path: Path) -> bytes:
+    """A PNG of noise (so a preview is made) with a marker after its end (Pillow ignores it)."""
+    import io
+    import os
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (96, 64), os.urandom(96 * 64 * 3)).save(out, "PNG")
+    data = out.getvalue() + FILE_WORD * 4
+    path.write_bytes(data)
+    return data
+
+
+def blob_file(data_dir: Path, blob_id: str) -> Path:
+    return data_dir / "blobs" / blob_id[:2] / blob_id
 
 
 class Clock:
@@ -143,9 +171,16 @@ async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_
         await alice.chat.send("alice,bob", "an ordinary message")
         sent = await alice.chat.send("alice,bob", SECRET, exploding="30s")
         assert sent.state == "sent", sent
+        exploding_image(tmp_path / "secret.png")
+        shot = await alice.chat.upload("alice,bob", tmp_path / "secret.png", exploding="30s")
+        assert shot.state == "sent", shot
         view = await bob.chat.read("alice,bob", sync=True)
-        assert [(m.sender, m.text, m.status) for m in view.messages] == [
+        assert [(m.sender, m.text, m.status) for m in view.messages][:2] == [
             ("alice", "an ordinary message", "ok"), ("alice", SECRET, "ok")]
+        pic = view.messages[2]
+        assert (pic.msg_id, pic.type, pic.status, pic.attachment["name"]) == (shot.msg_id, "attachment", "ok",
+                                                                              "secret.png")
+        assert pic.explodes_at is not None
         assert [h.msg_id for h in await bob.chat.search(WORD.decode())] == [sent.msg_id]
 
         # what a recording adversary keeps: the sealed body as the server served it, the boxes
@@ -154,6 +189,17 @@ async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_
         wire = next(w for w in page["messages"] if w["msg_id"] == sent.msg_id)
         assert wire["ek_gen"] == 1 and wire["hints"]["lifetime"] == 30
         sealed_body = base64.b64decode(wire["body"])
+        pic_wire = next(w for w in page["messages"] if w["msg_id"] == shot.msg_id)
+        assert pic_wire["ek_gen"] == 1 and pic_wire["hints"]["lifetime"] == 30
+        pic_body = base64.b64decode(pic_wire["body"])
+        att = (await bob.chat.store.aio.message(conv.conv_id, shot.msg_id)).body
+        blob_ids = [att["blob_id"], att["preview"]["blob_id"]]
+        assert all(blob_file(srv.data_dir, b).is_file() for b in blob_ids)
+        preview_path = bob.home / "chat-media" / conv.conv_id / f"{shot.msg_id}.jpg"
+        preview_bytes = preview_path.read_bytes()                # bob's client cached the preview
+        (tmp_path / "downloads").mkdir()                         # outside the profile: the user's own file
+        got = await bob.chat.download("alice,bob", shot.msg_id, tmp_path / "downloads" / "secret.png")
+        assert FILE_WORD in Path(got).read_bytes()
         engine = server_db.make_engine(server_db.normalise_url(db_url, srv.data_dir))
         with engine.connect() as c:
             boxes = [bytes(r.box) for r in c.execute(select(team_ek_boxes))]
@@ -164,6 +210,7 @@ async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_
         early = tmp_path / "early-copy"
         shutil.copytree(tmp_path / "bob", early)
         assert opens(sealed_body, conv.conv_id, boxes, sqlite_values(early))
+        assert opens(pic_body, conv.conv_id, boxes, sqlite_values(early))
         assert files_holding(tmp_path / "bob", [SECRET.encode(), WORD])      # the scan finds what is there
 
         # the lifetime is over: each client forgets it, the server's sweep purges it
@@ -172,17 +219,24 @@ async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_
         bob.ctx.events.on(lambda ev: heard.append(ev.conv_id) if isinstance(ev, ChatMessagesChanged) else None)
         local = await bob.chat.read("alice,bob")                  # no network: the local store alone
         assert SECRET not in [m.text for m in local.messages]
-        assert [m.status for m in local.messages] == ["ok", "exploded"] and heard == [conv.conv_id]   # views refresh
+        assert [m.status for m in local.messages] == ["ok", "exploded", "exploded"]
+        assert heard == [conv.conv_id]                                                       # views refresh
+        assert not preview_path.exists()                          # the cached preview is shredded
         for app in (alice, bob):
             view = await app.chat.read("alice,bob", sync=True)
             assert [m.text for m in view.messages if m.status == "ok"] == ["an ordinary message"]
             assert await app.chat.search(WORD.decode()) == []
-        ServerChat(engine, lambda: time.time() + 40).sweep()     # the server process's sweep, 40 s on
+        store = FilesystemBlobStore(srv.data_dir / "blobs")
+        ServerChat(engine, lambda: time.time() + 40, store).sweep()     # the server process's sweep, 40 s on
         with engine.connect() as c:
             row = c.execute(select(server_messages).where(server_messages.c.msg_id == sent.msg_id)).one()
         assert row.body is None and row.header is None
+        assert not any(blob_file(srv.data_dir, b).exists() for b in blob_ids)      # the blobs went with it
+        with engine.connect() as c:
+            assert c.execute(select(blob_rows).where(blob_rows.c.blob_id.in_(blob_ids))).all() == []
         for root in (tmp_path / "alice", tmp_path / "bob", srv.data_dir):
-            assert files_holding(root, [SECRET.encode(), WORD, WORD.upper()]) == []
+            assert files_holding(root, [SECRET.encode(), WORD, WORD.upper(), FILE_WORD, preview_bytes[-64:],
+                                        preview_bytes[2048:2112]]) == []
 
         # a week after the next generation: the keys are deleted (no network needed)
         clock.offset = 9 * 24 * 3600
@@ -200,6 +254,12 @@ async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_
         with engine.connect() as c:
             boxes_now = [bytes(r.box) for r in c.execute(select(team_ek_boxes))]
         assert not opens(sealed_body, conv.conv_id, boxes_now, candidates)
+        assert not opens(pic_body, conv.conv_id, boxes_now, candidates)
+        # the server's own sweep, its clock moved: the team EK boxes go too (not before they are due)
+        assert sweep_eks(engine, int(time.time()) + 3600).boxes == 0
+        assert sweep_eks(engine, int(time.time()) + 9 * 24 * 3600).boxes == 2
+        with engine.connect() as c:
+            assert c.execute(select(team_ek_boxes)).all() == []
         engine.dispose()
     finally:
         await alice.close()

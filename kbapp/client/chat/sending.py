@@ -73,7 +73,12 @@ def seal_entry(svc, conv: ConvRow, entry: OutboxRow, keys: SendKeys, heads: list
         ephemeral=None if ek is None else {"lifetime": int(p["exploding"]), "ek_gen": ek.generation},
         nonce=rng(16), outbox_id=bytes.fromhex(entry.outbox_id),
         compose_time=int(p.get("compose_time") or 0))
-    return {"post": sealed.post(), "header_hash": sealed.header_hash.hex()}
+    post = sealed.post()
+    if p.get("blobs"):                       # unsigned cues of what the server may delete with the body
+        post["blobs"] = list(p["blobs"])     # (server/chat_blobs.py): the attachment's own uploads
+    if p["body"].get("kind") == "delete_history":
+        post["upto"] = p["body"]["upto"]
+    return {"post": post, "header_hash": sealed.header_hash.hex()}
 
 
 async def post_entry(svc, entry: OutboxRow) -> int:

@@ -61,6 +61,8 @@ class ChatService(SyncMixin):
                 self._store = await ChatStore.open(self.ctx.home / ChatStore.FILE, clock=self.ctx.clock)
                 self.outbox = Outbox(self._store, self._send_entry, clock=self.ctx.clock)
                 self._listen()
+                from . import hints
+                hints.listen(self)                   # `ek` and `team` push hints (hints.py)
                 ephemeral.of(self).start_sweeper()   # exploded messages leave the store on time
                 if self.ctx.store.get("uid") and await self._store.aio.outbox_list(states=("pending", "sending")):
                     self.outbox.start()          # what an earlier session left: sent in the background
@@ -268,13 +270,16 @@ class ChatService(SyncMixin):
         return self.ctx.store.get("username") or "you"
 
     async def _enqueue(self, row: ConvRow, body: dict, *, supersedes=None, deletes=(), reply_to=None,
-                       thread_root=None, wait: bool = True, exploding: int | None = None) -> SendResult:
+                       thread_root=None, wait: bool = True, exploding: int | None = None,
+                       blobs: list[str] | None = None) -> SendResult:
         await self._may_post(row)
         outbox_id = self.ctx.rng(16).hex()
         payload = {"body": body, "supersedes": supersedes, "deletes": list(deletes), "reply_to": reply_to,
                    "thread_root": thread_root, "compose_time": int(self.ctx.clock())}
         if exploding is not None:
             payload["exploding"] = exploding      # seconds: sealed under a team EK (ephemeral.py)
+        if blobs:
+            payload["blobs"] = sorted(set(blobs))    # the server deletes them with the body (sending.py)
         await self.outbox.add(row.conv_id, outbox_id, payload)
         self.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, "pending"))
         if not wait:
@@ -344,6 +349,21 @@ class ChatService(SyncMixin):
         targets = sorted({int(i) for i in msg_ids})
         return await self._enqueue(row, self._body("delete", targets=targets), deletes=targets)
 
+    async def delete_history(self, conv: str, upto: int) -> SendResult:
+        """An admin of a team deletes its conversation's content up to #upto (texts, files,
+        edits, reactions; names, pins and headlines stay): the server drops those bodies and
+        blobs, and every reader's client checks the signed message is an admin's (rule 6)."""
+        row = await self.conv(conv)
+        if type(upto) is not int or not 1 <= upto <= row.cursor:
+            raise errors.InvalidChatInput(f"delete history up to a message of {row.name} (1..{row.cursor})")
+        loaded, _keys = await self.team_for_chat(row.team_id, fresh=True)
+        if loaded.state.implicit:
+            raise errors.PostNotAllowed(f"{row.name} has no admins: delete your own messages one by one")
+        if loaded.state.role_of(self.ctx.uid) < Role.ADMIN:
+            raise errors.PostNotAllowed(f"only an admin of {loaded.state.name} deletes its history "
+                                        "(delete your own messages with `kbapp chat delete`)")
+        return await self._enqueue(row, self._body("delete_history", upto=upto))
+
     async def react(self, conv: str, msg_id: int, emoji: str, *, remove: bool = False) -> SendResult:
         row = await self.conv(conv)
         target = await self._target(row, msg_id, mine=False)
@@ -401,15 +421,20 @@ class ChatService(SyncMixin):
 
     # -- attachments (transfer.py: sign-then-encrypt chunks, the blob store) -------------------
 
-    async def upload(self, conv: str, path, *, progress=None) -> SendResult:
+    async def upload(self, conv: str, path, *, progress=None, exploding=None) -> SendResult:
         """Encrypt and upload a file, then send the message holding its one-time keys (the
-        blob first: a message never names a blob the server does not have)."""
+        blob first: a message never names a blob the server does not have). `exploding`: the
+        body, and so the blob keys, sealed under the team EK (docs/protocol.md); the server
+        deletes the blobs with the body (the post names them: server/chat_blobs.py)."""
         from . import media, transfer
+        lifetime = None if exploding is None else parse_lifetime(exploding)
         row = await self.conv(conv, create=True)
         await self._may_post(row)
         ref = await transfer.upload(self.ctx.api, path, rng=self.ctx.rng, progress=progress)
         pv = await media.of(self).preview(path, ref.mime)          # an image: its encrypted preview
-        res = await self._enqueue(row, self._body("attachment", **ref.to_body(), preview=pv and pv[0]))
+        blobs = [ref.blob_id] + ([pv[0]["blob_id"]] if pv is not None else [])
+        res = await self._enqueue(row, self._body("attachment", **ref.to_body(), preview=pv and pv[0]),
+                                  exploding=lifetime, blobs=blobs)
         if pv is not None and res.state == "sent":
             await media.of(self).sent(row, res.msg_id, pv[1])
         return res

@@ -31,6 +31,12 @@ from .schema import (MIGRATIONS, SCHEMA_VERSION, ConvRow, MessageRow, OutboxRow,
                      _conv, _jsonable, _msg, _msg_values, _normal, _out, conversations, fts_query, indexed_text,
                      mention_marks, messages, meta, outbox)
 
+HISTORY_TYPES = ("text", "attachment", "edit", "reaction")   # what an admin's delete_history removes (server/chat.py)
+
+
+_MSG_COLS = tuple(_msg_values(MessageRow(conv_id="", msg_id=1, status="ok", type="text")))
+_INSERT_SQL = f"INSERT INTO messages ({', '.join(_MSG_COLS)}) VALUES ({', '.join('?' * len(_MSG_COLS))})"
+
 
 def on_db(method):
     @functools.wraps(method)
@@ -163,8 +169,8 @@ class ChatStore:
             have = {r.msg_id: r.id for r in conn.execute(select(messages.c.msg_id, messages.c.id).where(
                 messages.c.conv_id == conv_id, messages.c.msg_id.in_(ids)))} if ids else {}
             fresh = [_msg_values(m) for m in rows if m.msg_id not in have]
-            if fresh:
-                conn.execute(insert(messages), fresh)
+            if fresh:                    # prepared tuples: SQLAlchemy's per-row dict binding cost more than SQLite
+                conn.exec_driver_sql(_INSERT_SQL, [tuple(v.values()) for v in fresh])
             for m in rows:
                 if m.msg_id in have:
                     conn.execute(update(messages).where(messages.c.id == have[m.msg_id]).values(**_msg_values(m)))
@@ -181,6 +187,15 @@ class ChatStore:
                         messages.c.conv_id == conv_id, messages.c.msg_id.in_(list(m.deletes))).values(
                         text=None, body=None, deleted_by=m.msg_id))
                     touched.update(m.deletes)
+                if m.type == "delete_history" and m.body is not None:       # an admin's, by rule 6
+                    gone = [i for (i,) in conn.execute(select(messages.c.msg_id).where(
+                        messages.c.conv_id == conv_id, messages.c.msg_id <= int(m.body["upto"]),
+                        messages.c.type.in_(HISTORY_TYPES), messages.c.deleted_by.is_(None)))]
+                    if gone:
+                        conn.execute(update(messages).where(messages.c.conv_id == conv_id,
+                                                            messages.c.msg_id.in_(gone)).values(
+                            text=None, body=None, deleted_by=m.msg_id))
+                        touched.update(gone)
             if covered:      # withheld until now: a later valid edit or delete explains the missing body
                 conn.execute(update(messages).where(messages.c.conv_id == conv_id, messages.c.status == "withheld",
                                                     messages.c.msg_id.in_(list(covered))).values(

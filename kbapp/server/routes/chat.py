@@ -1,4 +1,6 @@
-"""Routes of chat (server/chat.py): post, pages, inbox, a team's channels, typing; and the exploding sweep.
+"""Routes of chat (server/chat.py): post, pages, inbox, a team's channels, typing; and the sweep
+(exploded bodies and their blobs, chat.py; old ephemeral key boxes, ek_sweep.py) on the
+server's clock every `chat_sweep_every` seconds.
 
 Every route needs a read token of a live device (team_access.ReadAccess), then the
 member hints: readers of a team read its conversations, writers and above post.
@@ -25,6 +27,7 @@ from kbapp.core.teams import Role
 
 from .. import limits as lim
 from ..chat import PAGE_DEFAULT, PAGE_MAX, ChatStore, check_conv_id, parse_post
+from ..ek_sweep import sweep_eks
 from ..push import PushHub
 from ..team_access import ReadAccess
 from ..teams import check_team_id
@@ -68,9 +71,9 @@ def wrap(handler):
 
 
 class ChatRoutes:
-    def __init__(self, http: Http, push: PushHub, cfg: lim.LimitConfig):
+    def __init__(self, http: Http, push: PushHub, cfg: lim.LimitConfig, blobs=None):
         self.http, self.push, self.service = http, push, http.service
-        self.store = ChatStore(self.service.engine, self.service.clock)
+        self.store = ChatStore(self.service.engine, self.service.clock, blobs)
         self.access = ReadAccess(self.service)
         self.limits = ChatLimits(cfg)
         self.sweep_every = cfg.chat_sweep_every
@@ -192,13 +195,20 @@ class ChatRoutes:
 
     # -- the exploding sweep: housekeeping of the server process -------------------------------------
 
+    def sweep(self) -> tuple[int, object]:
+        """One round (a worker thread): exploded messages and their blobs, then due EK boxes."""
+        n = self.store.sweep()
+        eks = sweep_eks(self.service.engine, int(self.service.clock()))
+        return n, eks
+
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_every)
             try:
-                n = await run_in_threadpool(self.store.sweep)
-                if n:
-                    log.info("chat sweep: %d exploded messages purged", n)
+                n, eks = await run_in_threadpool(self.sweep)
+                if n or eks.boxes or eks.devices:
+                    log.info("chat sweep: %d exploded messages purged, %d EK boxes and %d device EK statements "
+                             "deleted", n, eks.boxes, eks.devices)
             except Exception:  # noqa: BLE001 - the database is away: try at the next round
                 log.exception("chat sweep")
 

@@ -1,33 +1,70 @@
-"""Routes of team chains, key boxes, join requests and invite acceptances (server/teams.py)."""
+"""Routes of team chains, key boxes, join requests and invite acceptances (server/teams.py).
+
+A team link post that makes someone a member (added, or an invite/request completed) also
+publishes the hint `user:<uid>` kind `team` subject `<team_id>` to each new member: their
+client is not subscribed to the team's topic yet, and loads the team (and its chat
+conversations, client/chat/hints.py) on it instead of polling.
+"""
 
 from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
 
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from kbapp.core import errors
 
+from .. import db
 from ..chains import CHAIN_PAGE_LINKS
 from ..team_access import ADMIN, CHAIN, MEMBER, ReadAccess
 from ..teams import TeamService, check_team_id
 from .common import Http
 
 
-def routes(http: Http) -> list[Route]:
+log = logging.getLogger(__name__)
+
+
+def routes(http: Http, push=None) -> list[Route]:
     """Writes hold the service lock like user posts; reads of a team need a read token
-    of someone who may read it (team_access.py)."""
+    of someone who may read it (team_access.py). `push`: the PushHub for new members' hints."""
     teams = TeamService(http.service)
-    return _writes(http, teams) + _reads(http, teams)
+    return _writes(http, teams, push) + _reads(http, teams)
 
 
-def _writes(http: Http, teams: TeamService) -> list[Route]:
+def _members(service, team_id: str) -> set[str]:
+    with service.engine.connect() as conn:
+        return set(conn.execute(select(db.team_members.c.uid).where(
+            (db.team_members.c.team_id == team_id) & (db.team_members.c.role != "none"))).scalars())
+
+
+def _post_and_tell(service, teams: TeamService, push, team_id: str, body: dict) -> dict:
+    """Post the links; then tell each new member (a hint on their own topic)."""
+    try:
+        before = _members(service, check_team_id(team_id)) if push is not None else set()
+    except errors.KbappError:
+        before = set()
+    out = teams.post(team_id, body)
+    if push is not None:
+        for uid in sorted(_members(service, out["team_id"]) - before):
+            try:
+                push.publish(f"user:{uid}", "team", out["team_id"])
+            except Exception:  # noqa: BLE001 - the links stand; the member finds the team on their next load
+                log.exception("could not record a team-added hint")
+    return out
+
+
+def _writes(http: Http, teams: TeamService, push=None) -> list[Route]:
     service, json_body, writes, wrap = http.service, http.json_body, http.writes, http.wrap
 
     async def team_post(request):
         body = await json_body(request)
         async with service.lock:
             with writes.links(body):  # limits.WriteLimits
-                return await run_in_threadpool(teams.post, request.path_params["team_id"], body)
+                return await run_in_threadpool(_post_and_tell, service, teams, push,
+                                               request.path_params["team_id"], body)
 
     async def join_request(request):
         body = await json_body(request)

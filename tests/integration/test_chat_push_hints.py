@@ -1,0 +1,101 @@
+"""Push hints chat acts on besides messages (client/chat/hints.py), through a real server
+process on 127.0.0.1 and the real push channel: nothing here polls.
+
+* bob is added to a team: the server tells him on his own topic (`user:<bob>`, kind `team`),
+  his client loads the team (verified) and its #general lands in his inbox, with the
+  message already posted there;
+* a member publishes a new team EK: bob's client hears `ek` and opens and keeps its seed
+  at once, before any read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from kbapp.client import sync as push
+from kbapp.client.chat import ephemeral as eph
+from kbapp.client.chat.hints import ChatEkReady, ChatTeamAdded
+from kbapp.client.sync import PushHint
+
+from e2e_support import signup_all
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def online(app):
+    runner = push.attach(app)
+    runner.start()
+    for _ in range(150):
+        if runner.state == push.State.ONLINE:
+            return runner
+        await asyncio.sleep(0.1)
+    raise AssertionError("the push channel did not come online")
+
+
+async def first(q, kind, pred=lambda ev: True, timeout: float = 20):
+    async def loop():
+        while True:
+            ev = await q.get()
+            if isinstance(ev, kind) and pred(ev):
+                return ev
+    return await asyncio.wait_for(loop(), timeout)
+
+
+async def test_added_to_a_team_the_channel_comes_by_push(db_url, server_factory, tmp_path, apps):
+    srv = server_factory(db=db_url)
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    view = await alice.create_team("acme")
+    await alice.chat.send("acme", "welcome aboard")
+    await bob.chat.open()
+    assert await bob.chat.conversations() == []
+    runner = await online(bob)                     # bob's topics: only user:<bob> (no team yet)
+    assert runner.topics == frozenset({f"user:{bob.store.get('uid')}"})
+    q = bob.events.subscribe()
+    try:
+        await alice.add_member("acme", "bob", "writer")
+        hint = await first(q, PushHint, lambda ev: ev.kind == "team")
+        assert hint.subject == view.team_id
+        added = await first(q, ChatTeamAdded)
+        assert added.name == "acme" and added.team_id == view.team_id
+        convs = await bob.chat.conversations()     # the local store only: no sync asked for
+        assert [c.name for c in convs] == ["acme#general"]
+        local = await bob.chat.read("acme", sync=False)
+        assert [(m.sender, m.text) for m in local.messages] == [("alice", "welcome aboard")]
+        for _ in range(100):                       # the push channel follows the team now
+            if f"team:{view.team_id}" in runner.topics:
+                break
+            await asyncio.sleep(0.1)
+        assert f"team:{view.team_id}" in runner.topics
+    finally:
+        bob.events.unsubscribe(q)
+        await runner.stop()
+
+
+async def test_a_new_team_ek_is_opened_on_its_push_hint(server_factory, tmp_path, apps):
+    srv = server_factory()
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    await alice.chat.send("alice,bob", "hello")
+    await bob.chat.read("alice,bob", sync=True)          # bob's device EK for today; he knows the team
+    conv = await bob.chat.conv("alice,bob")
+    runner = await online(bob)
+    q = bob.events.subscribe()
+    try:
+        await alice.chat.send("alice,bob", "this explodes", exploding="1h")     # team EK generation 1
+        ready = await first(q, ChatEkReady)
+        assert (ready.team_id, ready.generation) == (conv.team_id, 1)
+        con = sqlite3.connect(f"file:{bob.home / eph.FILE}?mode=ro", uri=True)
+        try:
+            rows = con.execute("SELECT generation, seed FROM team_ek WHERE team_id = ?", (conv.team_id,)).fetchall()
+        finally:
+            con.close()
+        assert [(g, len(s)) for g, s in rows] == [(1, 32)]          # kept before bob read anything
+    finally:
+        bob.events.unsubscribe(q)
+        await runner.stop()
+    view = await bob.chat.read("alice,bob", sync=True)
+    assert [m.text for m in view.messages] == ["hello", "this explodes"]
