@@ -18,6 +18,7 @@ from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLineEdit, QListView, QMenu, QPushButton,
                                QSplitter, QVBoxLayout)
 
+from kbapp.client.chat import readsync
 from kbapp.client.chat.models import ChatMessagesChanged, ChatOutboxChanged
 from kbapp.core import errors
 
@@ -81,6 +82,8 @@ class ChatPage(ChatActions, ChatInline, Page):
         self.middle.layout().insertWidget(self.middle.layout().indexOf(self.composer), self.typing_line)
         bridge.listen(ChatMessagesChanged, self._messages_changed, owner=self)
         bridge.listen(ChatOutboxChanged, self._outbox_changed, owner=self)
+        bridge.listen(readsync.ChatReadChanged, self._read_elsewhere, owner=self)
+        readsync.listen(self.app.chat)          # read markers from our other devices (push hints)
         self.spinner = QTimer(self)
         self.spinner.setInterval(80)
         self.spinner.timeout.connect(self._spin)
@@ -363,6 +366,14 @@ class ChatPage(ChatActions, ChatInline, Page):
         if self.notifier is None:
             self.refresh()
 
+    def _read_elsewhere(self, ev) -> None:
+        """Another device of ours read a conversation: counts and badges follow."""
+        if self.notifier is not None:
+            self.notifier.cleared(ev.conv_id)
+            self.notifier.recount()
+        else:
+            self.refresh()
+
     def _outbox_changed(self, ev: ChatOutboxChanged) -> None:
         if ev.conv_id == self.current:
             self.reload(ev.conv_id, bottom=ev.state == "pending")
@@ -476,7 +487,7 @@ class ChatPage(ChatActions, ChatInline, Page):
         if self.notifier is not None:
             self.notifier.cleared(conv_id)
         try:
-            await self.app.chat.mark_read(conv_id)
+            await readsync.mark_read(self.app.chat, conv_id)     # and told to our other devices
         except Exception:   # noqa: BLE001 - a read marker is best effort
             return
         if self.notifier is not None:
