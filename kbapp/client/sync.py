@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 CURSOR_KEY = "push.cursor"          # profile setting: "<server origin> <cursor>"
 MAX_MESSAGE = 16 * 1024
 KINDS = frozenset({"chain", "request", "acceptance", "kex", "chat", "typing",
-                   "ek", "team"})        # chat, typing, ek, team (user:<me>, added to a team): app.chat acts
+                   "ek", "team", "read"})   # chat, typing, ek, team (user:<me>, added to a team), read
+                                            # (user:<me>, a read marker: chat/readsync.py): app.chat acts
 KINDS = KINDS | {"folder"}      # team:<id>, subject <folder id>:<revision>: app.files acts (fs/hints.py)
 BASE_DELAY, MAX_DELAY = 0.5, 30.0
 OPEN_TIMEOUT = 10.0
@@ -356,7 +357,7 @@ class Sync:
         what, cursor, topic, kind = msg
         if what == "hint":
             self.app.events.emit(PushHint(topic, kind, cursor, subject))
-            if kind not in ("chat", "typing", "ek", "team", "folder"):   # not a chain change: app.chat acts
+            if kind not in ("chat", "typing", "ek", "team", "read", "folder"):   # not a chain change: app.chat acts
                 self._react(topic)
         elif what == "resync":
             self.app.events.emit(PushResync(cursor))

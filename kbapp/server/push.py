@@ -62,7 +62,8 @@ MAX_PER_ACCOUNT = 32            # ... per authenticated account
 MAX_ANONYMOUS_TOPICS = 4        # kex channels an anonymous connection may follow
 MAX_CONNECTIONS = 10000
 
-SUBJECT_KINDS = frozenset({"chat", "typing", "folder", "ek", "team"})   # hints whose frames carry their subject
+SUBJECT_KINDS = frozenset({"chat", "typing", "folder", "ek", "team",
+                           "read"})   # hints whose frames carry their subject (read: `<conv_id>:<upto>`)
 CLOSE_TOKEN_EXPIRED = 4001      # reconnect with a fresh token
 CLOSE_NOT_ALLOWED = 4003        # lost the right to a topic (device revoked, removed from a team)
 CLOSE_SPOKE = 4008              # the client sent a message: it only listens

@@ -183,6 +183,30 @@ class ChatRoutes:
             return {}
         return await run_in_threadpool(work)
 
+    async def read(self, request: Request) -> dict:
+        """A device read `conv_id` up to `upto`: told to the user's other devices as a hint
+        (`user:<uid>` kind `read`, subject `<conv_id>:<upto>`). Nothing is stored here: a
+        client takes it forward only and never past what it verified (client/chat/readsync.py)."""
+        conv_id, auth = check_conv_id(request.path_params["conv_id"]), request.headers.get("authorization")
+        body = await self.http.json_body(request)
+        upto = body.get("upto") if isinstance(body, dict) else None
+        if type(upto) is not int or not 0 < upto < 10 ** 15:
+            raise errors.EncodingError("upto is a message id (a positive integer)")
+
+        def work():
+            uid, kid = self._who(auth)
+            self.limits.check(self.limits.typing, kid)
+            team_id, role = self._conv_role(conv_id, uid)
+            if team_id is None or role < Role.READER:
+                raise errors.NotFound(f"no conversation {conv_id} that you may read")
+            self.limits.charge(self.limits.typing, kid)
+            try:
+                self.push.publish(f"user:{uid}", "read", f"{conv_id}:{upto}")
+            except Exception:  # noqa: BLE001 - a hint: the other devices keep their own marker
+                log.exception("could not record a read hint")
+            return {}
+        return await run_in_threadpool(work)
+
     def routes(self) -> list[Route]:
         """After the team routes: /v1/teams/name/{name} and /v1/teams/of/{uid} match first."""
         return [
@@ -190,6 +214,7 @@ class ChatRoutes:
             Route("/v1/chat/{conv_id}/messages", wrap(self.post), methods=["POST"]),
             Route("/v1/chat/{conv_id}/messages", wrap(self.messages)),
             Route("/v1/chat/{conv_id}/typing", wrap(self.typing), methods=["POST"]),
+            Route("/v1/chat/{conv_id}/read", wrap(self.read), methods=["POST"]),
             Route("/v1/teams/{team_id}/channels", wrap(self.channels)),
         ]
 
