@@ -338,6 +338,10 @@ class ServerAPI:
     async def chat_typing(self, conv_id: str) -> None:
         await self._request("POST", f"/v1/chat/{quote(conv_id, safe='')}/typing", json={}, auth=True)
 
+    async def chat_read(self, conv_id: str, upto: int) -> None:
+        """Tell this user's other devices we read `conv_id` up to `upto` (a hint they check)."""
+        await self._request("POST", f"/v1/chat/{quote(conv_id, safe='')}/read", json={"upto": int(upto)}, auth=True)
+
     # blobs (chat attachments): streamed both ways, with a read token; what comes back is
     # checked chunk by chunk by client/chat/transfer.py, never trusted here
 
