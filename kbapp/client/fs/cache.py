@@ -7,12 +7,22 @@ file is caught by the hash check on every read (it counts as absent) and the cor
 again when it opens it. Recency is the file's mtime (touched on a hit), so the order
 survives restarts; the cap is `fs.cache_max_bytes` (default 1 GiB). Not a durability store:
 files are replaced atomically but not fsynced (a lost block is fetched again).
+
+Beside a directory block, its *listing* (`<id>.l`: the entries the core's `read_dir` returned
+after checking every name and pointer) is kept so a big directory lists without decrypting
+and re-checking 10,000 entries. A listing is our own verified output, trusted like the
+journal's judge state (the profile is ours); it goes when its block is evicted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+
+import msgpack
+
+from kbapp.core.fs.blocks import BlockPointer
+from kbapp.core.fs.dirs import Entry
 from collections import OrderedDict
 from pathlib import Path
 
@@ -106,6 +116,30 @@ class DiskBlockCache:
         os.replace(src, path)
         self._add(block_id, size)
 
+    def get_listing(self, block_id: str) -> dict | None:
+        """The verified entries of the directory block `block_id`, if listed before (and the
+        block is still kept)."""
+        if block_id not in self._lru:
+            return None
+        try:
+            raw = self._path(block_id).with_suffix(".l").read_bytes()
+            rows = msgpack.unpackb(raw, raw=False, use_list=True, strict_map_key=True)
+            out = {}
+            for name, typ, p, size, mtime, writer, target in rows:
+                ptr = None if p is None else BlockPointer(p[1], p[2], p[3], p[4], p[0])
+                out[name] = Entry(name, typ, ptr, size, mtime, writer, target)
+            return out
+        except (OSError, ValueError, TypeError, IndexError, msgpack.UnpackException):
+            return None
+
+    def put_listing(self, block_id: str, entries: dict) -> None:
+        if block_id not in self._lru:
+            return
+        path = self._path(block_id).with_suffix(".l")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(msgpack.packb([e.to_wire() for e in entries.values()], use_bin_type=True))
+        os.replace(tmp, path)
+
     def _mkdirs(self, path: Path) -> None:
         for d in (self.dir, path.parent):
             d.mkdir(exist_ok=True, mode=0o700)
@@ -119,10 +153,11 @@ class DiskBlockCache:
         size = self._lru.pop(block_id, None)
         if size is not None:
             self.total -= size
-        try:
-            self._path(block_id).unlink()
-        except FileNotFoundError:
-            pass
+        for p in (self._path(block_id), self._path(block_id).with_suffix(".l")):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
 
     def _evict(self) -> None:
         while self.total > self.max_bytes and self._lru:

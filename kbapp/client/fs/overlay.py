@@ -33,6 +33,7 @@ class Overlay:
         self.dirs: dict[Path, dict[str, Entry]] = {}
         self.changed: set[Path] = set()
         self.touched: set[Path] = set()        # paths a local op changed (the `pending` flag)
+        self.sealed: dict[str, dict] = {}      # after commit: directory block id -> its entries
 
     async def dir(self, path: Path) -> dict[str, Entry]:
         """The entries of the directory at `path` (NotFound, or BadPathName for a file)."""
@@ -201,6 +202,7 @@ class Overlay:
                 continue                               # removed after it changed
             p, stored = write_all([pack_dir(entries.values())], **seal_kw())
             blocks += stored
+            self.sealed[p.id.hex()] = dict(entries)
             if path:
                 parent = self.dirs[path[:-1]]
                 old = parent[path[-1]]

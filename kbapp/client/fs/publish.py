@@ -140,6 +140,9 @@ async def upload_batch(files, rows) -> int | None:
             if files.cache is not None:
                 files.cache.put(ptr.id.hex(), stored)
             sent += len(stored)
+        if files.cache is not None:
+            for key, entries in ov.sealed.items():          # our own directories: listed without decoding
+                files.cache.put_listing(key, entries)
         try:
             await files.ctx.api.fs_post_revision(f.folder_id, sr.envelope)
         except errors.FolderHeadMoved as moved:

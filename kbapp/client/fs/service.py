@@ -153,9 +153,13 @@ class FilesService(Reading):
             if hit is not None:
                 self._dirs.move_to_end(key)
                 return hit
-            await cache.load(ptr)
-            d = read_dir(ptr, cache.fetch, f.keys)
-            cache.blocks.clear()
+            d = None if self.cache is None else self.cache.get_listing(key)
+            if d is None:
+                await cache.load(ptr)
+                d = read_dir(ptr, cache.fetch, f.keys)
+                cache.blocks.clear()
+                if self.cache is not None:
+                    self.cache.put_listing(key, d)
             self._dirs[key] = d
             while len(self._dirs) > DIR_MEMO:
                 self._dirs.popitem(last=False)

@@ -124,7 +124,8 @@ class FolderSync:
             return s
         state, root = await (await self._journal()).folder(f.folder_id)
         judge = self._judge(f, state)
-        return Synced(judge, unpack_ptr(root), 0.0)
+        s = self.synced[f.folder_id] = Synced(judge, unpack_ptr(root), 0.0)
+        return s
 
     # -- judging ---------------------------------------------------------------------------
 
