@@ -11,7 +11,7 @@ LIMIT_FLAGS = ("account_rate", "account_burst", "device_rate", "device_burst", "
                "chat_rate", "chat_burst", "chat_sweep_every",
                "signup_global_rate", "signup_global_burst",
                "blob_rate", "blob_burst", "blob_max", "blob_quota", "blob_min_rate",
-               "folder_rate", "folder_burst", "folder_quota_user", "folder_quota_team")
+               "folder_rate", "folder_burst", "folder_quota_user", "folder_quota_team", "folder_gc_delay")
 
 
 def add_server_flags(s: argparse.ArgumentParser) -> None:
@@ -45,6 +45,8 @@ def add_server_flags(s: argparse.ArgumentParser) -> None:
     f.add_argument("--folder-burst", type=int, default=None, help="(default 200)")
     f.add_argument("--folder-quota-user", type=int, default=None, help="folder bytes per uploader (default 20 GiB)")
     f.add_argument("--folder-quota-team", type=int, default=None, help="folder bytes per team (default 100 GiB)")
+    f.add_argument("--folder-gc-delay", type=int, default=None,
+                   help="seconds a revision is kept whole before a writer may collect its blocks (default 14 days)")
     c = s.add_argument_group("connections")
     c.add_argument("--header-timeout", type=float, default=10.0,
                    help="seconds for a request's headers to arrive (default 10)")

@@ -165,15 +165,23 @@ class FolderStore:
         with self.engine.connect() as conn:
             if self.role(conn, team_id, uid) < Role.WRITER:
                 raise errors.FolderNotWriter("only a writer of the team puts blocks in its folders", 403)
-            if conn.execute(select(folder_blocks.c.size).where(
-                    (folder_blocks.c.folder_id == folder_id) & (folder_blocks.c.block_id == block_id))).first():
-                return False                         # idempotent: this folder holds it already
+        if self._touch(folder_id, block_id):
+            return False                             # idempotent: this folder holds it already
         self.blobs.put(block_id, [data])             # content addressed: the same bytes under the same id
         try:
             return self._charge_block(folder_id, team_id, kind, block_id, len(data), uid)
         except BaseException:
             self._drop_if_orphan(block_id)
             raise
+
+    def _touch(self, folder_id: str, block_id: str) -> bool:
+        """Whether the folder holds the block; if so its `ctime` becomes now, in one statement:
+        a block put again after revision N may be needed by a later revision, and a collection
+        up to N keeps it (folder_gc.py), whichever of the two commits first."""
+        with self._charging, self.engine.begin() as conn:
+            return conn.execute(update(folder_blocks).where(
+                (folder_blocks.c.folder_id == folder_id) & (folder_blocks.c.block_id == block_id))
+                .values(ctime=int(self.clock()))).rowcount == 1
 
     def _charge_block(self, folder_id, team_id, kind, block_id, size, uid) -> bool:
         for _ in range(3):

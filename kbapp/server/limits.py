@@ -69,6 +69,7 @@ class LimitConfig:
     folder_burst: int = 200
     folder_quota_user: int = 20 << 30  # bytes of folder blocks and revisions one account uploaded
     folder_quota_team: int = 100 << 30  # bytes of folder blocks and revisions in one team's folders
+    folder_gc_delay: int = 14 * 24 * 3600  # seconds a revision is kept whole before a writer may collect it
 
     @classmethod
     def from_flags(cls, rate: float, burst: int, **given) -> "LimitConfig":

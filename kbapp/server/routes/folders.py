@@ -13,6 +13,10 @@
   commits with it.
 * `GET /v1/folders/{fid}/revisions?since=N&limit=M` and `GET .../head`: envelopes up to the head
   the map proves, with that lookup bundle (as user and team lookups: `Http.fresh`).
+* `GET .../head?team=&kind=`: the folder's map entry for the team's readers (anyone: public)
+  even with no row yet, so a reader proves a never-written folder absent (client/fs/absence.py).
+* `POST .../gc` (body: a writer's signed collection request, core/fs/gc.py): blocks referenced
+  only by revisions <= upto deleted once upto is older than `--folder-gc-delay` (folder_gc.py).
 Writes are counted per device key (folder_rate). Every refusal is typed; never a 5xx.
 """
 
@@ -28,6 +32,7 @@ from starlette.routing import Route
 
 from kbapp.core import errors
 from kbapp.core.encoding import b64decode, b64encode
+from kbapp.core.fs.gc import open_gc
 from kbapp.core.teams import Role
 from kbapp.core.transparency import FolderHead, map_key
 
@@ -35,6 +40,7 @@ from .. import limits as lim
 from ..blobstore import BlobStore
 from ..folders import (BATCH_BYTES, BATCH_MAX, PAGE_DEFAULT, PAGE_MAX, PUBLIC, FolderStore, check_block_id, check_envelope,
                        check_folder_id, derive_folder)
+from ..folder_gc import check_request, collect
 from ..push import PushHub
 from ..team_access import MEMBER, ReadAccess
 from .common import Http, error_response
@@ -65,6 +71,7 @@ class FolderRoutes:
                                  cfg.folder_quota_user, cfg.folder_quota_team)
         self.access = ReadAccess(self.service)
         self.writes = lim.RateLimiter(cfg.folder_rate, cfg.folder_burst)
+        self.gc_delay = cfg.folder_gc_delay
         self._lock = threading.Lock()
 
     # -- helpers (worker threads) --------------------------------------------------------------
@@ -197,6 +204,20 @@ class FolderRoutes:
         return {"folder_id": fid, "revision": r.revision, "id": sr.id.hex(), "ctime": ctime,
                 "log_size": self.service.view.size}
 
+    async def collect(self, request: Request) -> dict:
+        """`POST .../gc` with a writer's signed collection request (core/fs/gc.py, folder_gc.py)."""
+        fid = check_folder_id(request.path_params["folder_id"])
+        auth = request.headers.get("authorization")
+        body = await request.body()
+
+        def work():
+            uid, kid, eldest = self._who(auth)
+            self._spend(kid)
+            req = open_gc(body)                      # BadRevision / BadRevisionSignature (400)
+            check_request(req, fid, uid, kid, eldest)
+            return collect(self.store, req, int(self.service.clock()), self.gc_delay)
+        return await run_in_threadpool(work)
+
     async def revisions(self, request: Request) -> dict:
         fid = check_folder_id(request.path_params["folder_id"])
         auth = request.headers.get("authorization")
@@ -264,5 +285,6 @@ class FolderRoutes:
             Route("/v1/folders/{folder_id}/blocks/{block_id}", wrap(self.get_block), methods=["GET"]),
             Route("/v1/folders/{folder_id}/revisions", wrap(self.post_revision), methods=["POST"]),
             Route("/v1/folders/{folder_id}/revisions", wrap(self.revisions), methods=["GET"]),
+            Route("/v1/folders/{folder_id}/gc", wrap(self.collect), methods=["POST"]),
             Route("/v1/folders/{folder_id}/head", wrap(self.head)),
         ]
