@@ -277,3 +277,20 @@ async def test_a_10000_entry_directory_lists_from_the_local_cache_in_under_200_m
     assert len(rows) == 10_000 and rows[0]["name"] == "file-00000.txt" and not rows[0]["pending"]
     print(f"\nlisting 10,000 entries from the block cache: {[round(t * 1000, 1) for t in times]} ms")
     assert dt < 0.2
+
+
+async def test_images_others_wrote_are_handed_to_the_photo_hook_after_verification(server_factory, tmp_path, apps):
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    handed = []
+
+    async def hook(folder, items):
+        handed.append((folder, [(p, e.size) for p, e in items]))
+    alice.files.photo_hook = hook
+    await alice.files.write(f"{F}/mine.jpg", b"\xff\xd8\xff alice's own")      # ours: not handed back
+    await bob.files.write(f"{F}/trip/cat.JPG", b"\xff\xd8\xff a cat")
+    await bob.files.write(f"{F}/notes.txt", b"not an image")
+    assert handed == []                                     # nothing before alice verifies it
+    await alice.files.ls(F)
+    assert handed == [(F, [("trip/cat.JPG", 9)])]

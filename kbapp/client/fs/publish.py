@@ -12,11 +12,11 @@ import os
 import time
 
 from kbapp.core import errors
-from kbapp.core.encoding import pack, unpack
+from kbapp.core.encoding import unpack
 from kbapp.core.fs.blocks import BlockPointer
 from kbapp.core.fs.conflict import merge
 from kbapp.core.fs.dirs import EXEC, FILE, Entry
-from kbapp.core.fs.revision import Op, check_op, make_revision
+from kbapp.core.fs.revision import Op, Private, check_op, make_revision
 
 from .overlay import Overlay
 
@@ -151,7 +151,6 @@ async def upload_batch(files, rows) -> int | None:
                     continue                     # someone wrote first: judge theirs, merge ours on top
                 raise
         judge.feed(sr.envelope)
-        from kbapp.core.fs.revision import Private
         await files.fs.accepted_own(f, judge, sr, Private(root, tuple(ops)), root)
         await _accepted(files, rows)
         files._emit_folder(f, judge.state.head_rev)

@@ -271,7 +271,7 @@ class FilesService(Reading):
     async def _after(self, out: dict, upload: bool) -> dict:
         if upload:
             try:
-                res = await self.uploader.run_once()
+                await self.uploader.run_once()
             except errors.VerificationError:
                 raise
             except errors.KbappError as e:
