@@ -20,7 +20,8 @@ from kbapp.core.encoding import loads_json
 MAX_RESPONSE = 8 << 20
 _TYPED = {"BAD_READ_TOKEN": errors.BadReadToken, "READ_NOT_ALLOWED": errors.ReadNotAllowed,
           **{e.code: e for e in (errors.ChatPostNotAllowed, errors.ChatSenderMismatch, errors.ChatTargetRefused,
-                                 errors.ChatConvIdMismatch)}}      # the chat routes' refusals, by their code
+                                 errors.ChatConvIdMismatch, errors.ChatHistoryRefused, errors.ChatBlobNotYours)}}
+# (the chat routes' refusals, by their code)
 _TYPED_BLOB = {e.code: e for e in (errors.BlobQuotaExceeded, errors.BlobMismatch, errors.BadBlobId, errors.BadRange,
                                    errors.BlobLengthRequired)}
 MAX_DEPTH = 24

@@ -1,0 +1,72 @@
+"""An admin deletes a team conversation's history (issue 14), through a real server process
+on 127.0.0.1 (SQLite and PostgreSQL) and real clients.
+
+The server drops the content bodies up to the signed `upto` (texts, files, edits, reactions;
+the channel's name and headline stay) and the blobs the dropped attachments named; a reader
+who had the messages loses their text from its store and search; a member added later reads
+the conversation from scratch with no problem: each missing body is explained by the
+admin's signed delete_history (reader rule 5).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import select
+
+from kbapp.server import db as server_db
+from kbapp.server.chat_tables import blob_refs
+from kbapp.server.chat_tables import messages as server_messages
+
+from e2e_support import signup_all
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def test_an_admin_deletes_the_history(db_url, server_factory, tmp_path, apps):
+    srv = server_factory(db=db_url)
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob", "carol"))
+    alice, bob, carol = u["alice"], u["bob"], u["carol"]
+    await alice.create_team("acme")
+    await alice.add_member("acme", "bob", "writer")
+    await alice.chat.send("acme", "the old plan")
+    await bob.chat.send("acme", "agreed, old plan")
+    (tmp_path / "plan.bin").write_bytes(os.urandom(70_000))
+    up = await alice.chat.upload("acme", tmp_path / "plan.bin")
+    await bob.chat.react("acme", 1, "👍")
+    await alice.chat.set_headline("acme", "planning")
+    later = await bob.chat.send("acme", "after the cut")
+    view = await bob.chat.read("acme", sync=True)
+    assert [m.text for m in view.messages if m.type == "text"] == ["the old plan", "agreed, old plan", "after the cut"]
+    conv = await bob.chat.conv("acme")
+    blob_id = (await bob.chat.store.aio.message(conv.conv_id, up.msg_id)).body["blob_id"]
+    blob_path = srv.data_dir / "blobs" / blob_id[:2] / blob_id
+    assert blob_path.is_file()
+
+    cut = await alice.chat.delete_history("acme", later.msg_id - 1)
+    assert cut.state == "sent", cut
+    engine = server_db.make_engine(server_db.normalise_url(db_url, srv.data_dir))
+    try:
+        with engine.connect() as c:
+            rows = {r.msg_id: r for r in c.execute(select(server_messages)
+                                                   .where(server_messages.c.conv_id == conv.conv_id))}
+            refs = c.execute(select(blob_refs).where(blob_refs.c.conv_id == conv.conv_id)).all()
+    finally:
+        engine.dispose()
+    dropped = {i for i, r in rows.items() if r.body is None}
+    assert dropped == {1, 2, up.msg_id, up.msg_id + 1}                 # texts, the file, the reaction
+    assert rows[up.msg_id + 2].body is not None                         # the headline stays
+    assert rows[later.msg_id].body is not None and rows[cut.msg_id].body is not None
+    assert refs == [] and not blob_path.exists()                        # the file's blobs went with it
+
+    view = await bob.chat.read("acme", sync=True)                       # bob had them: gone here too
+    assert [m.text for m in view.messages if m.type == "text"] == ["after the cut"]
+    assert view.problems == [] and view.headline == "planning"
+    assert await bob.chat.search("plan") == []
+    assert (await bob.chat.store.aio.message(conv.conv_id, 1)).text is None
+
+    await alice.add_member("acme", "carol", "reader")                   # reads it all from scratch
+    view = await carol.chat.read("acme", sync=True)
+    assert [m.text for m in view.messages if m.type == "text"] == ["after the cut"]
+    assert view.problems == []
