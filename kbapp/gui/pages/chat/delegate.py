@@ -53,7 +53,19 @@ class Parts:
     edited: QRect | None = None      # "edited": click for the earlier versions
 
 
+_FONTS: dict[str, tuple[QFont, QFont, QFont]] = {}
+
+
 def fonts(base: QFont) -> tuple[QFont, QFont, QFont]:
+    """(body, bold, small) for a view's font; made once per font (every paint asks)."""
+    key = base.key()
+    got = _FONTS.get(key)
+    if got is None:
+        got = _FONTS[key] = _make_fonts(base)
+    return got
+
+
+def _make_fonts(base: QFont) -> tuple[QFont, QFont, QFont]:
     body = QFont(base)
     body.setPixelSize(14)
     bold = QFont(body)
@@ -154,6 +166,20 @@ def layout(rect: QRect, line, base: QFont) -> Parts:
     return p
 
 
+_RECTS = ("day", "head", "quote", "body", "file", "add_chip", "thread", "state", "retry", "delete", "note",
+          "image", "show", "tags", "edited")
+
+
+def moved(p: Parts, dx: int, dy: int) -> Parts:
+    """A copy of `p` with every rect moved by (dx, dy)."""
+    out = Parts(p.height, chips=[(r.translated(dx, dy), e, n, m) for r, e, n, m in p.chips])
+    for name in _RECTS:
+        r = getattr(p, name)
+        if r is not None:
+            setattr(out, name, r.translated(dx, dy))
+    return out
+
+
 def countdown(secs: float) -> str:
     s = max(0, int(secs))
     if s >= 86400:
@@ -227,23 +253,42 @@ class TimelineDelegate(QStyledItemDelegate):
         self.spin = 0                        # the pending spinner's phase (the page's timer turns it)
         self.progress: dict[str, float] = {}  # outbox id -> upload fraction
         self._heights: dict[tuple, int] = {}
+        self._sized: dict[int, tuple] = {}     # id(row) -> (row, width, height): no signature per ask
+        self._laid: dict[int, tuple] = {}      # id(row) -> (row, width, Parts at 0,0) for painting
         self.clock = time.time                 # the exploding countdown's clock (tests move it)
         self.images = None                     # PreviewCache (images.py), set by the page
 
     def _width(self, option) -> int:
         return self.view.viewport().width() if self.view is not None else option.rect.width()
 
+    def _parts(self, rect: QRect, line, font: QFont) -> Parts:
+        """layout() of a row, kept per row object and width (a row unchanged by a reload keeps
+        its object: the model replaces only rows that differ) and moved to where it is drawn."""
+        w = rect.width()
+        got = self._laid.get(id(line))
+        if got is None or got[0] is not line or got[1] != w:
+            if len(self._laid) > 4000:
+                self._laid.clear()
+            got = self._laid[id(line)] = (line, w, layout(QRect(0, 0, w, rect.height()), line, font))
+        return moved(got[2], rect.left(), rect.top())
+
     def sizeHint(self, option, index) -> QSize:
         line = index.data(ObjectRole)
         if line is None:
             return QSize(0, 0)
         w = self._width(option)
+        seen = self._sized.get(id(line))
+        if seen is not None and seen[0] is line and seen[1] == w:
+            return QSize(w, seen[2])
+        if len(self._sized) > 50_000:
+            self._sized.clear()
         k = (w, signature(line))
         h = self._heights.get(k)
         if h is None:
             if len(self._heights) > 50_000:
                 self._heights.clear()
             h = self._heights[k] = layout(QRect(0, 0, w, BIG), line, option.font).height
+        self._sized[id(line)] = (line, w, h)
         return QSize(w, h)
 
     # -- painting -----------------------------------------------------------------------------
@@ -256,7 +301,7 @@ class TimelineDelegate(QStyledItemDelegate):
         p.save()
         p.setRenderHint(QPainter.Antialiasing)
         body_f, bold_f, small_f = fonts(option.font)
-        parts = layout(option.rect, line, option.font)
+        parts = self._parts(option.rect, line, option.font)
         c = theme.colour
         if line.msg is None:
             p.setPen(QPen(QColor(c("warn-border"))))
