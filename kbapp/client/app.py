@@ -91,6 +91,7 @@ class App:
         self.chat.photos = self.photos                    # chat images are indexed with their origin
         self.files = FilesService(self.ctx, self.teams)  # encrypted folders; fs.sqlite3 opens on first use
         fs_hints.listen(self.files)                       # push: a folder's `folder` hints mark it stale
+        self.files.photos = self.photos                   # folder images go to the photo library (fs/photos.py)
 
     # -- life cycle -------------------------------------------------------
 

@@ -68,6 +68,8 @@ def describe(origin: dict | None) -> str:
     """One line for a hit: 'from bob in acme#general (#5)'."""
     if not origin:
         return ""
+    if origin.get("source") == "folder":          # an encrypted folder's file (client/fs/photos.py)
+        return f"in {origin['conv']} (revision {origin['msg_id']}, by {origin['sender']})"
     return f"from {origin['sender']} in {origin['conv']} (#{origin['msg_id']})"
 
 
