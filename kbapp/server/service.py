@@ -47,6 +47,7 @@ PROOF_OWNERS_PAGE = 100
 # The write path's statements, built once: SQLAlchemy then reuses their cache
 # keys and compiled forms instead of rebuilding them for every epoch.
 _Q_NEWEST = select(func.max(db.log_leaves.c.idx))
+_Q_KEY_OWNERS = select(db.keys.c.kid, db.keys.c.uid).where(db.keys.c.kid.in_(bindparam("kids", expanding=True)))
 _Q_LEAVES_FROM = (select(db.log_leaves.c.idx, db.log_leaves.c.data, db.log_leaves.c.note)
                   .where(db.log_leaves.c.idx >= bindparam("start")).order_by(db.log_leaves.c.idx))
 _Q_MAP_FROM = select(db.map_entries.c.key, db.map_entries.c.value).where(db.map_entries.c.epoch >= bindparam("start"))
@@ -100,6 +101,8 @@ class Batch:
     state: object = None                    # the verified ChainState after these links
     base_tail: tuple[int, str | None] = (0, None)   # the stored tail they were validated on
     note: dict | None = None                # remembered with `state` (ChainStates.note)
+    stored_statements: list[dict] | None = None   # the base's rows, when known: only the change is written
+    wires: list[str] | None = None          # the new links' canonical JSON, encoded before the lock
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,15 @@ class LogView:
     map: MerkleMap
     note: str
     leaf: bytes                             # the newest leaf's data (lookup proofs end there)
+
+
+def _statement_rows(uid: str, statements) -> list[dict]:
+    """`statements` rows of chain_statements' (proofs, follows)."""
+    proofs, follows = statements
+    rows = [{"uid": uid, "seqno": p.seqno, "kind": "proof", "service": p.service[:64], "name": p.username[:255]}
+            for p in proofs]
+    rows += [{"uid": uid, "seqno": f.seqno, "kind": "follow", "service": "", "name": f.uid} for f in follows.values()]
+    return rows
 
 
 def _kids(state) -> set[str]:
@@ -261,12 +273,11 @@ class Service:
         tail = ChainTail(state.tail_seqno, state.tail_link_id, kid_hex(state.eldest_kid))
         proofs, follows = statements = chain_statements(
             state, since=(base, note["statements"]) if "statements" in note else None)
-        stmts = [{"uid": uid, "seqno": p.seqno, "kind": "proof", "service": p.service[:64],
-                  "name": p.username[:255]} for p in proofs]
-        stmts += [{"uid": uid, "seqno": f.seqno, "kind": "follow", "service": "", "name": f.uid}
-                  for f in follows.values()]
+        stmts = _statement_rows(uid, statements)
+        stored = _statement_rows(uid, note["statements"]) if "statements" in note else None
         return Batch(uid, username, links_in, ids, sorted(kid_hex(k) for k in kids), boxes, prev,
-                     tail, signup, stmts, state, base_tail, {"sound": sound, "statements": statements})
+                     tail, signup, stmts, state, base_tail, {"sound": sound, "statements": statements}, stored,
+                     [canonical_json(w).decode() for w in links_in])
 
     @staticmethod
     def _precheck(links_in: list, base_tail: tuple[int, str | None]) -> None:
@@ -393,13 +404,10 @@ class Service:
                     conn.execute(insert(db.users).values(uid=uid, username=batch.username, created=now))
                 first = batch.tail.seqno - len(batch.new_links) + 1
                 conn.execute(insert(db.links), [
-                    {"uid": uid, "seqno": first + i, "link_id": lid,
-                     "wire": canonical_json(w).decode(), "received": now}
-                    for i, (w, lid) in enumerate(zip(batch.new_links, batch.link_ids))])
+                    {"uid": uid, "seqno": first + i, "link_id": lid, "wire": wire, "received": now}
+                    for i, (wire, lid) in enumerate(zip(batch.wires, batch.link_ids))])
                 self._store_keys(conn, uid, batch.kids)
-                conn.execute(delete(db.statements).where(db.statements.c.uid == uid))
-                if batch.statements:
-                    conn.execute(insert(db.statements), batch.statements)
+                self._store_statements(conn, uid, batch)
                 for gen, kid, box in batch.boxes:
                     conn.execute(delete(db.puk_boxes).where(
                         (db.puk_boxes.c.uid == uid) & (db.puk_boxes.c.generation == gen)
@@ -414,17 +422,37 @@ class Service:
         return {"uid": uid, "seqno": batch.tail.seqno, "log_size": self.log.size}
 
     @staticmethod
+    def _store_statements(conn: Connection, uid: str, batch: Batch) -> None:
+        """The chain's live proofs and follows. When the rows stored with the base state are
+        known, only what changed is written: rewriting them all (hundreds on a long chain)
+        was most of a post's time under the write lock."""
+        if batch.stored_statements is None:
+            conn.execute(delete(db.statements).where(db.statements.c.uid == uid))
+            if batch.statements:
+                conn.execute(insert(db.statements), batch.statements)
+            return
+        key = lambda r: (r["seqno"], r["kind"], r["service"], r["name"])   # noqa: E731
+        old = {key(r) for r in batch.stored_statements}
+        new = {key(r): r for r in batch.statements or []}
+        gone = sorted(k[0] for k in old - new.keys())
+        if gone:
+            conn.execute(delete(db.statements).where((db.statements.c.uid == uid)
+                                                     & db.statements.c.seqno.in_(gone)))
+        added = [r for k, r in new.items() if k not in old]
+        if added:
+            conn.execute(insert(db.statements), added)
+
+    @staticmethod
     def _store_keys(conn: Connection, uid: str, kids: list[str]) -> None:
         if not kids:
             return
-        known = set(conn.execute(select(db.keys.c.kid).where((db.keys.c.uid == uid)
-                                                             & db.keys.c.kid.in_(kids))).scalars())
-        new = [k for k in kids if k not in known]
-        if not new:
-            return
-        if conn.execute(select(db.keys.c.kid).where(db.keys.c.kid.in_(new))).first() is not None:
+        owners = conn.execute(_Q_KEY_OWNERS, {"kids": kids}).all()     # one query, a cached statement
+        if any(row.uid != uid for row in owners):
             raise errors.Conflict("a key in these links belongs to another user")
-        conn.execute(insert(db.keys), [{"kid": k, "uid": uid} for k in new])
+        known = {row.kid for row in owners}
+        new = [k for k in kids if k not in known]
+        if new:
+            conn.execute(insert(db.keys), [{"kid": k, "uid": uid} for k in new])
 
     @contextmanager
     def _epoch(self, conn: Connection):
