@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CURSOR_KEY = "push.cursor"          # profile setting: "<server origin> <cursor>"
 MAX_MESSAGE = 16 * 1024
+MAX_BATCH = 64                      # hints taken from one `hints` frame (the server sends at most 32)
 KINDS = frozenset({"chain", "request", "acceptance", "kex", "chat", "typing",
                    "ek", "team", "read"})   # chat, typing, ek, team (user:<me>, added to a team), read
                                             # (user:<me>, a read marker: chat/readsync.py): app.chat acts
@@ -156,6 +157,15 @@ def parse_message(raw: object, topics: frozenset) -> tuple[str, int, str, str] |
     if kind_of != "hint" or topic not in topics or kind not in KINDS:
         return None
     return "hint", cursor, topic, kind
+
+
+def frames_of(raw: object) -> list:
+    """A `hints` frame (asked for with batch=1: the hints that queued at the server, in
+    order) as its hints; any other frame as itself. Each is judged by parse_message."""
+    if isinstance(raw, dict) and raw.get("type") == "hints":
+        hints = raw.get("hints")
+        return hints[:MAX_BATCH] if isinstance(hints, list) else []
+    return [raw]
 
 
 def subject_of(raw: object) -> str:
@@ -294,7 +304,7 @@ class Sync:
         except errors.KbappError as e:
             log.info("push: not connecting: %s", e)
             return False
-        params = {"topics": ",".join(sorted(self.topics))}
+        params = {"topics": ",".join(sorted(self.topics)), "batch": "1"}   # several hints a frame
         since = self.cursor()
         if since is not None:
             params["since"] = str(since)
@@ -345,7 +355,8 @@ class Sync:
                     return e.code in (4001, 4013)   # token expired, fell behind: straight back
                 except ValueError:
                     continue                        # not JSON: ignore
-                await self._handle(parse_message(raw, self.topics), subject_of(raw))
+                for one in frames_of(raw):
+                    await self._handle(parse_message(one, self.topics), subject_of(one))
         finally:
             closer.cancel()
             if reader is not None:

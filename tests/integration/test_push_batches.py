@@ -73,3 +73,19 @@ async def test_batched_and_single_listeners_hear_the_same_hints(server, tmp_path
             async with aconnect_ws(push + "&batch=yes", http, headers=auth):
                 pass
         assert refused.value.response.status_code == 400
+
+
+def test_the_client_takes_a_hostile_hints_frame_hint_by_hint():
+    """A `hints` frame from a hostile server: each element is judged as a frame of its own
+    (malformed ones and foreign topics dropped), at most 64 taken, nothing nested."""
+    from kbapp.client.sync import frames_of, parse_message
+
+    topics = frozenset({"team:" + "a" * 32})
+    good = {"type": "hint", "cursor": 5, "topic": "team:" + "a" * 32, "kind": "chat", "subject": "x:1"}
+    frame = {"type": "hints", "hints": [good, "junk", None, {"type": "hints", "hints": [good]},
+                                        {**good, "topic": "team:" + "b" * 32}, {**good, "cursor": -1}]}
+    parsed = [parse_message(one, topics) for one in frames_of(frame)]
+    assert parsed == [("hint", 5, "team:" + "a" * 32, "chat"), None, None, None, None, None]
+    assert frames_of({"type": "hints", "hints": [good] * 500}) == [good] * 64
+    assert frames_of({"type": "hints", "hints": "nope"}) == []
+    assert frames_of(good) == [good]
