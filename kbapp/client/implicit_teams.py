@@ -101,27 +101,33 @@ class ImplicitTeamsMixin:
         if me not in iname.writers:
             raise errors.Conflict(f"you ({me}) are not a writer of {iname}: only its writers can create it")
         async with self.ctx.locks(f"team:{implicit_team_id(iname)}"):
-            users: dict = {}
-            user, signer = await self._me(users)
-            wnames, rnames = iname.usernames
-            members: dict = {}
-            people = []
-            for uname, role in [(w, Role.OWNER) for w in wnames] + [(r, Role.READER) for r in rnames]:
-                u = await self.ctx.identifier.identify(uname)
-                users[u.uid] = u
-                members[self._uv(u)] = role
-                people.append(u)
-            invites = []
-            wa, ra = iname.assertions
-            for a, role in [(a, Role.OWNER) for a in wa] + [(a, Role.READER) for a in ra]:
-                account, _, service = a.partition("@")
-                invites.append(assertion_invite(service, account, role, self.ctx.rng(16)))
-            key = TeamKey.derive(self.ctx.rng(32), 1)
-            sender = await self.ctx.current_puk(user)
-            tid = implicit_team_id(iname)
-            link = build_root(signer, name=str(iname), members=members, ptk=key, implicit=True, invites=invites,
-                              **self._common())
-            await self._post(tid, [link], boxes=[self._box(key, sender, u) for u in people])
-            loaded = await self._load(tid, users=users)
+            # Another task of ours may have made it while we waited for the lock (the Files page
+            # lists a folder while a drop writes to it): its second root link would be refused.
+            made = await self._implicit_made_as(str(iname))
+            if made is None:
+                users: dict = {}
+                user, signer = await self._me(users)
+                wnames, rnames = iname.usernames
+                members: dict = {}
+                people = []
+                for uname, role in [(w, Role.OWNER) for w in wnames] + [(r, Role.READER) for r in rnames]:
+                    u = await self.ctx.identifier.identify(uname)
+                    users[u.uid] = u
+                    members[self._uv(u)] = role
+                    people.append(u)
+                invites = []
+                wa, ra = iname.assertions
+                for a, role in [(a, Role.OWNER) for a in wa] + [(a, Role.READER) for a in ra]:
+                    account, _, service = a.partition("@")
+                    invites.append(assertion_invite(service, account, role, self.ctx.rng(16)))
+                key = TeamKey.derive(self.ctx.rng(32), 1)
+                sender = await self.ctx.current_puk(user)
+                tid = implicit_team_id(iname)
+                link = build_root(signer, name=str(iname), members=members, ptk=key, implicit=True, invites=invites,
+                                  **self._common())
+                await self._post(tid, [link], boxes=[self._box(key, sender, u) for u in people])
+                loaded = await self._load(tid, users=users)
+        if made is not None:                   # made meanwhile: viewed outside the lock (it takes it)
+            return await self._implicit_view(made, str(iname))
         self.ctx.events.emit(TeamChanged(loaded.state.name, tid, loaded.state.seqno))
         return await self._view(loaded, badges=False)

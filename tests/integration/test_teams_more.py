@@ -210,3 +210,15 @@ def test_cli_deny_and_uninvite(server, tmp_path):
     assert v["invites"] == []
     r = cli(c, "team", "accept", t2["token"], expect_rc=1)
     assert r.json["error"]["code"] == "NOT_FOUND"
+
+
+async def test_two_tasks_getting_the_same_new_implicit_team_make_it_once(server, tmp_path, apps):
+    """The Files page lists /private/alice,bob while a drop writes into it: both ask for the
+    implicit team at once. The second waits for the first and finds its team, rather than
+    posting a second root link that the server refuses ("team link seqno 1, expected 2")."""
+    import asyncio
+
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice = users["alice"]
+    a, b = await asyncio.gather(alice.implicit_team("alice,bob"), alice.implicit_team("bob,alice"))
+    assert a.team_id == b.team_id and a.name == b.name == "alice,bob"
