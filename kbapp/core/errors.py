@@ -525,5 +525,9 @@ from .errors_fs import *  # noqa: E402,F401,F403
 from .errors_fs_server import *  # noqa: E402,F401,F403
 # The folder engine's own errors (journal full, sync timeout...) live in errors_fs_client.py.
 from .errors_fs_client import *  # noqa: E402,F401,F403
+# Copies between folders and the local disk (export, cp) in errors_fs_local.py, the same way.
+from .errors_fs_local import *  # noqa: E402,F401,F403
 # Photo intelligence errors (kbapp/ml) live in errors_ml.py (size rule), the same way.
 from .errors_ml import *  # noqa: E402,F401,F403
+# `kbapp fs mount` errors in errors_mount.py, the same way.
+from .errors_mount import *  # noqa: E402,F401,F403

@@ -47,7 +47,7 @@ class Section:
 
 SECTIONS = (
     Section("chat", "Chat", "chat"),
-    Section("files", "Files", "files", coming=True),
+    Section("files", "Files", "files"),
     Section("photos", "Photos", "photos"),
     Section("people", "People", "people"),
     Section("teams", "Teams", "teams"),

@@ -26,6 +26,7 @@ from .models import ComingRole, KeyRole, SidebarModel
 from .pages.chat import ChatPage
 from .pages.chat.notify import ChatNotifier
 from .pages.devices import DevicesPage
+from .pages.files import FilesPage
 from .pages.people import PeoplePage
 from .pages.placeholder import ComingPage
 from .pages.settings import SettingsPage
@@ -195,10 +196,12 @@ class Shell(QWidget):
         self.settings = SettingsPage(session, tray, photos=self.photo_service)
         self.teams = TeamsPage(session, bridge)
         self.chat = ChatPage(session, bridge, tray)
+        self.files = FilesPage(session, bridge)
         self.by_key: dict[str, QWidget] = {}
         for section in self.model.sections:
             page = {"people": self.people, "devices": self.devices, "settings": self.settings,
-                    "photos": self.photos, "teams": self.teams, "chat": self.chat}.get(section.key)
+                    "photos": self.photos, "teams": self.teams, "chat": self.chat,
+                    "files": self.files}.get(section.key)
             if page is None:
                 page = ComingPage(section.key, section.icon)
             page.setProperty("section", section.key)

@@ -1,0 +1,363 @@
+"""`kbapp fs mount DIR`: every folder as a real filesystem, through FUSE (mfusepy, libfuse3).
+
+The kernel calls us on FUSE's own thread; each call becomes one `app.files` coroutine run
+on the app's asyncio loop (`run_coroutine_threadsafe`), so the mount reads and writes
+through the same verified engine and journal as the CLI and the Files page: a file written
+here is acknowledged when the journal has it (at close), then uploaded in the background.
+
+Layout: `/private`, `/public`, `/team`, then one directory per folder we know
+(`known_folders`) and any other folder opened by name (`cd /mnt/private/alice,carol`).
+Reads of an open file are served from a private spool (a temporary file: flat memory
+for big files); writes go to a spool too and are handed to the journal on release.
+Attributes are cached for a second: `ls -l` of a big directory is one listing, not one
+call per name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import stat
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+from kbapp.core import errors
+from kbapp.core.fs.names import KINDS, parse_folder_name
+
+log = logging.getLogger(__name__)
+
+TTL = 1.0                 # seconds an attribute or listing is trusted
+CALL_TIMEOUT = 600.0      # one kernel call waits at most this long for the engine
+
+try:                                        # an optional extra: `pip install 'kbapp[mount]'`
+    import mfusepy as fuse
+    MISSING = None
+except (ImportError, OSError) as e:        # OSError: the module is there, libfuse3 is not
+    fuse = None
+    MISSING = str(e)
+
+HOW_TO_GET_FUSE = ("Mounting needs FUSE: install libfuse3 (Debian/Ubuntu: sudo apt install fuse3) and the "
+                   "mount extra (pip install 'kbapp[mount]'). The Files page works without it.")
+
+
+def available() -> str | None:
+    """None when a mount can work here, else the reason in words."""
+    if fuse is None:
+        return f"{HOW_TO_GET_FUSE} ({MISSING})"
+    if not os.path.exists("/dev/fuse"):
+        return f"{HOW_TO_GET_FUSE} (/dev/fuse is missing)"
+    return None
+
+
+def _errno_of(e: BaseException) -> int:
+    if isinstance(e, errors.NotFound):
+        return errno.ENOENT
+    if isinstance(e, errors.FolderNotWriter):
+        return errno.EACCES
+    if isinstance(e, errors.JournalFull if hasattr(errors, "JournalFull") else ()):
+        return errno.ENOSPC
+    if isinstance(e, (errors.BadPathName, getattr(errors, "BadFolderName", errors.BadPathName))):
+        return errno.EINVAL
+    if isinstance(e, errors.VerificationError):
+        return errno.EIO
+    if isinstance(e, errors.KbappError):
+        msg = str(e).lower()
+        if "not empty" in msg:
+            return errno.ENOTEMPTY
+        if "exists" in msg:
+            return errno.EEXIST
+        if "not a directory" in msg:
+            return errno.ENOTDIR
+        return errno.EIO
+    return errno.EIO
+
+
+@dataclass
+class _Open:
+    path: str
+    spool: object                       # a temporary file holding the content
+    dirty: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _mode(row: dict) -> int:
+    t = row.get("type")
+    if t == "dir":
+        return stat.S_IFDIR | 0o755
+    if t == "symlink":
+        return stat.S_IFLNK | 0o777
+    return stat.S_IFREG | (0o755 if t == "exec" else 0o644)
+
+
+_Base = fuse.Operations if fuse is not None else object
+
+
+class FolderFS(_Base):
+    """The FUSE operations over `app.files` (runs on FUSE's thread; the engine on `loop`)."""
+
+    use_ns = True
+
+    def __init__(self, app, loop: asyncio.AbstractEventLoop):
+        self.app, self.loop = app, loop
+        self.uid, self.gid = os.getuid(), os.getgid()
+        self._attr: dict[str, tuple[float, dict | None]] = {}
+        self._dirs: dict[str, tuple[float, list[dict]]] = {}
+        self._known: tuple[float, list[str]] = (0.0, [])
+        self._fh: dict[int, _Open] = {}
+        self._next = 1
+        self._lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _call(self, coro):
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, self.loop).result(CALL_TIMEOUT)
+        except BaseException as e:          # noqa: BLE001: every error becomes an errno for the kernel
+            if isinstance(e, fuse.FuseOSError):
+                raise
+            log.info("mount: %s", e)
+            raise fuse.FuseOSError(_errno_of(e)) from None
+
+    def forget(self, path: str | None = None) -> None:
+        """Drop cached attributes and listings (a folder changed; we wrote)."""
+        if path is None:
+            self._attr.clear()
+            self._dirs.clear()
+            return
+        parent = path.rsplit("/", 1)[0] or "/"
+        for p in (path, parent):
+            self._attr.pop(p, None)
+            self._dirs.pop(p, None)
+
+    def _split(self, path: str) -> tuple[str | None, str | None]:
+        """(kind, folder path) for `/kind/...`; (None, None) for the root."""
+        parts = path.strip("/").split("/")
+        if not parts[0]:
+            return None, None
+        if parts[0] not in KINDS:
+            raise fuse.FuseOSError(errno.ENOENT)
+        if len(parts) == 1:
+            return parts[0], None
+        try:
+            return parts[0], str(parse_folder_name(f"/{parts[0]}/{parts[1]}"))
+        except errors.KbappError:
+            raise fuse.FuseOSError(errno.ENOENT) from None
+
+    def _known_folders(self) -> list[str]:
+        t, names = self._known
+        if time.monotonic() - t > TTL * 10:
+            from .known import known_folders
+            me = self.app.ctx.username or ""
+            names = self._call(known_folders(self.app.files, self.app.teams, me))
+            self._known = (time.monotonic(), names)
+        return names
+
+    def _listing(self, path: str) -> list[dict]:
+        hit = self._dirs.get(path)
+        if hit and time.monotonic() - hit[0] < TTL:
+            return hit[1]
+        rows = self._call(self.app.files.ls(path))
+        now = time.monotonic()
+        self._dirs[path] = (now, rows)
+        for r in rows:
+            self._attr[f"{path}/{r['name']}"] = (now, r)
+        return rows
+
+    def _dir_attr(self) -> dict:
+        now = time.time_ns()
+        return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2, "st_uid": self.uid, "st_gid": self.gid,
+                "st_atime": now, "st_mtime": now, "st_ctime": now}
+
+    # -- reading the tree -----------------------------------------------------------------
+
+    def getattr(self, path, fh=None):
+        if fh is not None and fh in self._fh:
+            o = self._fh[fh]
+            with o.lock:
+                size = os.fstat(o.spool.fileno()).st_size
+            a = self._dir_attr() | {"st_mode": stat.S_IFREG | 0o644, "st_nlink": 1, "st_size": size}
+            return a
+        kind, folder = self._split(path)
+        if folder is None or path.rstrip("/") == folder.rstrip("/"):
+            return self._dir_attr()
+        hit = self._attr.get(path)
+        if hit is None or time.monotonic() - hit[0] >= TTL:
+            parent, name = path.rsplit("/", 1)
+            rows = self._listing(parent)
+            row = next((r for r in rows if r.get("name") == name), None)
+            self._attr[path] = (time.monotonic(), row)
+            hit = self._attr[path]
+        row = hit[1]
+        if row is None:
+            raise fuse.FuseOSError(errno.ENOENT)
+        mtime = int(row.get("mtime") or 0)
+        return {"st_mode": _mode(row), "st_nlink": 2 if row.get("type") == "dir" else 1,
+                "st_size": int(row.get("size") or 0), "st_uid": self.uid, "st_gid": self.gid,
+                "st_mtime": mtime, "st_ctime": mtime, "st_atime": mtime}
+
+    def readdir(self, path, fh):
+        kind, folder = self._split(path)
+        if kind is None:
+            return [".", "..", *KINDS]
+        if folder is None:
+            prefix = f"/{kind}/"
+            return [".", "..", *(p[len(prefix):] for p in self._known_folders() if p.startswith(prefix))]
+        try:
+            rows = self._listing(path.rstrip("/"))
+        except fuse.FuseOSError as e:
+            if e.errno == errno.ENOENT and path.rstrip("/") == folder:
+                return [".", ".."]          # a folder never written is empty
+            raise
+        return [".", "..", *(r["name"] for r in rows)]
+
+    # -- files ----------------------------------------------------------------------------
+
+    def _new_fh(self, o: _Open) -> int:
+        with self._lock:
+            fh = self._next
+            self._next += 1
+            self._fh[fh] = o
+        return fh
+
+    def open(self, path, flags):
+        spool = tempfile.TemporaryFile()
+        if not flags & os.O_TRUNC:
+            async def fill():
+                async for chunk in self.app.files.open_read(path):
+                    await asyncio.to_thread(spool.write, chunk)
+            self._call(fill())
+        writing = flags & (os.O_WRONLY | os.O_RDWR)
+        return self._new_fh(_Open(path, spool, dirty=bool(writing and flags & os.O_TRUNC)))
+
+    def create(self, path, mode, fi=None):
+        self._split(path)
+        return self._new_fh(_Open(path, tempfile.TemporaryFile(), dirty=True))
+
+    def read(self, path, size, offset, fh):
+        o = self._fh[fh]
+        with o.lock:
+            o.spool.seek(offset)
+            return o.spool.read(size)
+
+    def write(self, path, data, offset, fh):
+        o = self._fh[fh]
+        with o.lock:
+            o.spool.seek(offset)
+            o.spool.write(data)
+            o.dirty = True
+        return len(data)
+
+    def truncate(self, path, length, fh=None):
+        if fh is not None and fh in self._fh:
+            o = self._fh[fh]
+            with o.lock:
+                o.spool.truncate(length)
+                o.dirty = True
+            return 0
+        fh = self.open(path, os.O_RDWR)
+        try:
+            return self.truncate(path, length, fh)
+        finally:
+            self.release(path, fh)
+
+    def flush(self, path, fh):
+        return self._commit(fh)
+
+    def fsync(self, path, datasync, fh):
+        return self._commit(fh)
+
+    def _commit(self, fh) -> int:
+        o = self._fh.get(fh)
+        if o is None or not o.dirty:
+            return 0
+        with o.lock:
+            o.spool.seek(0)
+            self._call(self.app.files.write(o.path, o.spool, upload=False))
+            o.dirty = False
+        self.forget(o.path)
+        return 0
+
+    def release(self, path, fh):
+        try:
+            self._commit(fh)
+        finally:
+            o = self._fh.pop(fh, None)
+            if o is not None:
+                o.spool.close()
+        return 0
+
+    # -- the tree -------------------------------------------------------------------------
+
+    def mkdir(self, path, mode):
+        self._call(self.app.files.mkdir(path))
+        self.forget(path)
+
+    def rmdir(self, path):
+        self._call(self.app.files.rm(path))
+        self.forget(path)
+
+    def unlink(self, path):
+        self._call(self.app.files.rm(path))
+        self.forget(path)
+
+    def rename(self, old, new):
+        self._call(self.app.files.mv(old, new))
+        self.forget(old)
+        self.forget(new)
+
+    def chmod(self, path, mode):
+        return 0
+
+    def chown(self, path, uid, gid):
+        return 0
+
+    def utimens(self, path, times=None):
+        return 0
+
+    def statfs(self, path):
+        return {"f_bsize": 4096, "f_frsize": 4096, "f_blocks": 1 << 30, "f_bfree": 1 << 29,
+                "f_bavail": 1 << 29, "f_namemax": 255}
+
+
+class Mount:
+    """A mounted `FolderFS` on a thread of its own; `close()` unmounts cleanly."""
+
+    def __init__(self, app, mountpoint, loop: asyncio.AbstractEventLoop | None = None):
+        reason = available()
+        if reason is not None:
+            raise errors.MountUnavailable(reason)
+        self.mountpoint = os.fspath(mountpoint)
+        self.ops = FolderFS(app, loop or asyncio.get_running_loop())
+        self._thread = threading.Thread(target=self._serve, name="kbapp-fuse", daemon=True)
+        self.error: BaseException | None = None
+
+    def _serve(self) -> None:
+        try:
+            fuse.FUSE(self.ops, self.mountpoint, foreground=True, nothreads=True, fsname="kbapp",
+                      default_permissions=True)
+        except BaseException as e:          # noqa: BLE001: reported by start()/close()
+            self.error = e
+
+    async def start(self, timeout: float = 10.0) -> "Mount":
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not os.path.ismount(self.mountpoint):
+            if self.error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"the mount failed: {self.error or 'FUSE stopped'}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the mount did not appear in time")
+            await asyncio.sleep(0.05)
+        return self
+
+    async def close(self) -> None:
+        if os.path.ismount(self.mountpoint):
+            proc = await asyncio.create_subprocess_exec("fusermount3", "-u", self.mountpoint)
+            await proc.wait()
+            if proc.returncode != 0:
+                proc = await asyncio.create_subprocess_exec("fusermount3", "-uz", self.mountpoint)
+                await proc.wait()
+        await asyncio.to_thread(self._thread.join, 10)

@@ -1,0 +1,273 @@
+"""What the Files page does to files: new directory, rename, delete to the trash, copy and
+paste, save a copy, history, drag out, pause and retry. Each is one `app.files` call (or a
+few) through `ops.run`, so the window never waits; the list re-reads when it is done.
+
+Delete moves into the folder's `.trash` directory (restorable from the Trash view);
+deleting inside the trash removes for good, after a question. Drag out and "Save a copy"
+export through `kbapp.client.fs.export` where it exists: every name checked, nothing
+written outside the chosen directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtGui import QDrag
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMenu, QMessageBox
+
+from kbapp.core import errors
+from kbapp.core.fs.names import check_component
+
+from ... import ops
+
+TRASH = ".trash"
+
+
+def join(folder: str, comps) -> str:
+    return folder + "".join("/" + c for c in comps)
+
+
+class FileActions:
+    """Mixed into FilesPage (which holds app, folder, comps, list, model, queue, banner)."""
+
+    clipboard: list[str] = []
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _run(self, work, *, key, status: str, then=None):
+        def done(value) -> None:
+            self.app.files.start()         # the background uploader takes the change from the journal
+            self.reload()
+            if then is not None:
+                then(value)
+        return ops.run(self, work, key=key, busy=self.busy, banner=self.banner, status=status, on_done=done)
+
+    def _ask_name(self, title: str, prompt: str, text: str = "") -> str | None:
+        name, ok = QInputDialog.getText(self, title, prompt, QLineEdit.Normal, text)
+        if not ok or not name.strip():
+            return None
+        try:
+            return check_component(name.strip())
+        except errors.KbappError as e:
+            self.banner.show_error(e)
+            return None
+
+    def _writable(self) -> bool:
+        if not self.folder or self.rev is not None:
+            self.banner.show_message("info", "This view is read-only",
+                                     "Pick the folder again to return to its current state.")
+            return False
+        return True
+
+    # -- toolbar --------------------------------------------------------------------------
+
+    def add_files_clicked(self) -> None:
+        if not self._writable():
+            return
+        files, _ = QFileDialog.getOpenFileNames(self, "Add files")
+        if files:
+            self.queue_paths([Path(f) for f in files], self.path())
+
+    def mkdir_clicked(self) -> None:
+        if not self._writable():
+            return
+        name = self._ask_name("New directory", "Name:")
+        if name:
+            path = self.path_of(name)
+            self._run(lambda: self.app.files.mkdir(path, upload=False), key="mkdir", status=f"Creating {name}…")
+
+    def pause_clicked(self) -> None:
+        files = self.app.files
+        paused = bool(self.engine_status.get("paused"))
+        (files.resume if paused else files.pause)()
+        self._queue_changed(None)
+
+    def retry_clicked(self) -> None:
+        self.queue.retry()
+        retry = getattr(self.app.files, "retry", None)
+        if retry is not None:
+            ops.run(self, retry, key="retry", banner=self.banner, clear=False,
+                    on_done=lambda _v: self._queue_changed(None))
+        self.ticker.start()
+
+    # -- on the selection -----------------------------------------------------------------
+
+    def rename_clicked(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) != 1 or not self._writable():
+            return
+        old = rows[0]["name"]
+        name = self._ask_name("Rename", "New name:", old)
+        if name and name != old:
+            src, dst = self.path_of(old), self.path_of(name)
+            self._run(lambda: self.app.files.mv(src, dst, upload=False), key="mv", status=f"Renaming {old}…")
+
+    def delete_clicked(self) -> None:
+        rows = self.selected_rows()
+        if not rows or not self._writable():
+            return
+        names = [r["name"] for r in rows]
+        if self.comps[:1] == (TRASH,):
+            if QMessageBox.question(self, "Delete for good",
+                                    f"Delete {len(names)} item(s) for good? Earlier revisions stay in the "
+                                    "folder's history until they are collected.") != QMessageBox.Yes:
+                return
+            paths = [self.path_of(n) for n in names]
+
+            async def gone():
+                for p in paths:
+                    await self.app.files.rm(p, recursive=True, upload=False)
+            self._run(gone, key="rm", status="Deleting…")
+            return
+        folder, here = self.folder, [self.path_of(n) for n in names]
+
+        async def to_trash():
+            await self.app.files.mkdir(join(folder, (TRASH,)), parents=True, upload=False)
+            taken = {r["name"] for r in await self.app.files.ls(join(folder, (TRASH,)))}
+            for src, name in zip(here, names):
+                dest, n = name, 2
+                while dest in taken:
+                    stem, dot, ext = name.rpartition(".")
+                    dest = f"{stem} ({n}).{ext}" if dot and stem else f"{name} ({n})"
+                    n += 1
+                taken.add(dest)
+                await self.app.files.mv(src, join(folder, (TRASH, dest)), upload=False)
+        self._run(to_trash, key="rm", status=f"Moving {len(names)} item(s) to the trash…",
+                  then=lambda _v: self.banner.show_message(
+                      "info", f"Moved {len(names)} item(s) to the trash", "Open Trash to restore them."))
+
+    def restore_from_trash(self) -> None:
+        rows = self.selected_rows()
+        if self.comps[:1] != (TRASH,) or not rows:
+            return
+        pairs = [(self.path_of(r["name"]), join(self.folder, (r["name"],))) for r in rows]
+
+        async def back():
+            for src, dst in pairs:
+                await self.app.files.mv(src, dst, upload=False)
+        self._run(back, key="mv", status="Restoring…")
+
+    def copy_clicked(self) -> None:
+        FileActions.clipboard = [self.path_of(r["name"]) for r in self.selected_rows() if r.get("type") != "dir"]
+        if FileActions.clipboard:
+            self.window().statusBar().showMessage(f"Copied {len(FileActions.clipboard)} file(s)", 3000) \
+                if hasattr(self.window(), "statusBar") else None
+
+    def paste_clicked(self) -> None:
+        srcs = list(FileActions.clipboard)
+        if not srcs or not self._writable():
+            return
+        here = self.path()
+
+        async def paste():
+            taken = {r["name"] for r in await self.app.files.ls(here)}
+            for src in srcs:
+                name = src.rsplit("/", 1)[-1]
+                dest, n = name, 2
+                while dest in taken:
+                    dest = f"{name} (copy {n})" if n > 2 else f"{name} (copy)"
+                    n += 1
+                taken.add(dest)
+                await self.app.files.write(join(here, (dest,)), await self.app.files.read(src), upload=False)
+        self._run(paste, key="paste", status=f"Pasting {len(srcs)} file(s)…")
+
+    def save_copy_clicked(self) -> None:
+        rows = self.selected_rows()
+        if not rows:
+            return
+        target = QFileDialog.getExistingDirectory(self, "Save a decrypted copy to")
+        if target:
+            paths = [self.path_of(r["name"]) for r in rows]
+            ops.run(self, lambda: self._export(paths, Path(target)), key="export", busy=self.busy,
+                    banner=self.banner, status="Saving copies…",
+                    on_done=lambda n: self.banner.show_message("info", f"Saved {n} item(s) to {target}"))
+
+    async def _export(self, paths: list[str], target: Path) -> int:
+        """Decrypted copies of `paths` under `target`, by the export module's rules."""
+        from kbapp.client.fs import export as fs_export
+        n = 0
+        for p in paths:
+            await fs_export.export(self.app.files, p, target)
+            n += 1
+        return n
+
+    def history_clicked(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) != 1:
+            return
+        from .dialogs import HistoryDialog
+        HistoryDialog(self.app, self.path_of(rows[0]["name"]), self).open()
+
+    def view_at_time_clicked(self) -> None:
+        rev, ok = QInputDialog.getInt(self, "View the folder as it was", "Revision:", 1, 1)
+        if ok:
+            self.open_dir(self.folder, self.comps, rev=rev)
+
+    # -- drag out -------------------------------------------------------------------------
+
+    def start_drag_out(self) -> None:
+        """Export the selection to a private staging directory, then drag those copies. The
+        export runs off the Qt thread; a drag starts when it is ready (small files: at once)."""
+        rows = self.selected_rows()
+        if not rows:
+            return
+        paths = [self.path_of(r["name"]) for r in rows]
+        stage = Path(tempfile.mkdtemp(prefix="kbapp-drag-"))
+        os.chmod(stage, 0o700)
+        task = ops.run(self, lambda: self._export(paths, stage), key="drag", busy=self.busy, banner=self.banner,
+                       status="Preparing decrypted copies…")
+        self._drag_task = task
+
+        async def then():
+            out = await task
+            if out.ok and out.value and not out.stale:
+                self.drag_out(stage)
+        asyncio.ensure_future(then())
+
+    def drag_mime(self, stage: Path) -> QMimeData:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(p)) for p in sorted(stage.iterdir())])
+        return mime
+
+    def drag_out(self, stage: Path) -> None:
+        drag = QDrag(self.list)
+        drag.setMimeData(self.drag_mime(stage))
+        self.last_drag_stage = stage
+        drag.exec(Qt.CopyAction)
+
+    # -- menus ----------------------------------------------------------------------------
+
+    def _menu(self, pos) -> None:
+        rows = self.selected_rows()
+        m = QMenu(self)
+        in_trash = self.comps[:1] == (TRASH,)
+        if len(rows) == 1 and rows[0].get("type") != "dir":
+            m.addAction("Open preview", lambda: self._activated(self.list.currentIndex()))
+            m.addAction("History…", self.history_clicked)
+        if rows:
+            m.addAction("Save a copy…", self.save_copy_clicked)
+            m.addAction("Copy", self.copy_clicked)
+        if rows and self.rev is None:
+            if in_trash:
+                m.addAction("Restore", self.restore_from_trash)
+            if len(rows) == 1:
+                m.addAction("Rename…", self.rename_clicked)
+            m.addAction("Delete for good…" if in_trash else "Move to trash", self.delete_clicked)
+        m.addSeparator()
+        if self.rev is None:
+            m.addAction("Paste", self.paste_clicked).setEnabled(bool(FileActions.clipboard))
+            m.addAction("New directory…", self.mkdir_clicked)
+        m.addAction("View the folder at a revision…", self.view_at_time_clicked)
+        m.exec(self.list.viewport().mapToGlobal(pos))
+
+    def new_shared_folder(self) -> None:
+        from .dialogs import NewFolderDialog
+        dlg = NewFolderDialog(self.app, self.me, self)
+        dlg.accepted.connect(lambda: self.select_folder(dlg.folder_path))
+        dlg.open()
+
+

@@ -1,0 +1,469 @@
+"""The Files page: folders on the left, the open directory in the middle, a preview on the right.
+
+Everything shown comes from `app.files` (the folder engine's verified, locally cached view),
+asked off the Qt thread through `ops.run`; the list re-reads when the engine says a folder
+changed (`FolderChanged`, pushed for others' revisions and emitted for our own journalled
+changes) and the status line when its queue moved (`FilesQueueChanged`). Dropping files or
+directories queues them into the journal (transfers.py); dragging rows out exports
+decrypted copies with the CLI's hostile-name rules (export.py). Names, writers and file
+contents are other people's text: shown as plain text only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel, QListView,
+                               QProgressBar, QPushButton, QSplitter, QTableView, QToolButton, QTreeView,
+                               QVBoxLayout, QWidget)
+
+from kbapp.client.fs.events import FilesQueueChanged, FolderChanged
+from kbapp.core import errors
+
+from ... import ops
+from ...models import ObjectRole
+from ...widgets import Banner, label
+from ..base import Page
+from .actions import FileActions, join
+from .models import EntriesModel, EntriesSortModel, FolderListModel, folder_items, human_size
+from .preview import PreviewPanel
+from .transfers import TransferQueue, plan_drop
+
+TRASH = ".trash"
+
+
+class EntryView(QTreeView):
+    """The directory list: accepts drops of local files, starts drags of its rows."""
+
+    def __init__(self, page):
+        super().__init__()
+        self.page = page
+        self.setObjectName("filesList")
+        self.setRootIsDecorated(False)
+        self.setItemsExpandable(False)
+        self.setUniformRowHeights(True)
+        self.setSortingEnabled(True)
+        self.setAlternatingRowColors(False)
+        self.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.setDragEnabled(True)
+        self.setAcceptDrops(True)
+        self.setDropIndicatorShown(True)
+        self.setDragDropMode(QAbstractItemView.DragDrop)
+        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.setContextMenuPolicy(Qt.CustomContextMenu)
+
+    def dragEnterEvent(self, e) -> None:
+        if e.mimeData().hasUrls() and self.page.folder:
+            e.acceptProposedAction()
+        else:
+            super().dragEnterEvent(e)
+
+    def dragMoveEvent(self, e) -> None:
+        if e.mimeData().hasUrls() and self.page.folder:
+            e.acceptProposedAction()
+        else:
+            super().dragMoveEvent(e)
+
+    def dropEvent(self, e) -> None:
+        if not (e.mimeData().hasUrls() and self.page.folder):
+            return super().dropEvent(e)
+        if e.source() is self:               # our own rows dropped on ourselves: nothing to copy
+            e.ignore()
+            return
+        idx = self.indexAt(e.position().toPoint())
+        row = idx.data(ObjectRole) if idx.isValid() else None
+        into = self.page.path_of(row["name"]) if row and row.get("type") == "dir" else self.page.path()
+        self.page.drop_urls(e.mimeData().urls(), into)
+        e.acceptProposedAction()
+
+    def startDrag(self, actions) -> None:
+        self.page.start_drag_out()
+
+
+class FilesPage(FileActions, Page):
+    def __init__(self, session, bridge, parent=None):
+        super().__init__("Files", parent=parent)
+        self.session = session
+        self.app = session.app
+        self.me = ""
+        self.folder = ""                     # "/private/alice,bob"
+        self.comps: tuple[str, ...] = ()     # the open directory below it
+        self.rev: int | None = None          # viewing a past revision (read-only)
+        self.loaded = False
+        self.body.setContentsMargins(0, 0, 0, 0)
+        self.queue = TransferQueue(self.app.files, self)
+        self.queue.progress.connect(self._progress)
+        self.queue.finished.connect(self._transfers_done)
+        self.queue.failed.connect(lambda msg: self.banner.show_message("warning", "A file was not saved", msg))
+        self.engine_status: dict = {}
+
+        split = QSplitter(Qt.Horizontal)
+        split.setObjectName("filesSplit")
+        split.setChildrenCollapsible(False)
+        split.addWidget(self._build_left())
+        split.addWidget(self._build_middle())
+        self.preview = PreviewPanel(self.app)
+        self.preview.hide()
+        split.addWidget(self.preview)
+        split.setSizes([230, 700, 320])
+        self.body.addWidget(split, 1)
+        self.split = split
+
+        bridge.listen(FolderChanged, self._folder_changed, owner=self)
+        bridge.listen(FilesQueueChanged, self._queue_changed, owner=self)
+        self.ticker = QTimer(self)               # repaints progress bars while a copy runs
+        self.ticker.setInterval(200)
+        self.ticker.timeout.connect(self._progress)
+        self._shortcuts()
+
+    # -- building -------------------------------------------------------------------------
+
+    def _build_left(self) -> QFrame:
+        left = QFrame()
+        left.setObjectName("filesLeft")
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(16, 0, 8, 8)
+        self.new_shared_button = QPushButton("New folder with…")
+        self.new_shared_button.setObjectName("newSharedFolder")
+        self.new_shared_button.setToolTip("Share a folder with people (bob, bob@github) or open a team's folder")
+        self.new_shared_button.clicked.connect(self.new_shared_folder)
+        ll.addWidget(self.new_shared_button)
+        self.folder_model = FolderListModel(self)
+        self.folder_list = QListView()
+        self.folder_list.setObjectName("folderList")
+        self.folder_list.setModel(self.folder_model)
+        self.folder_list.setFrameShape(QFrame.NoFrame)
+        self.folder_list.setAcceptDrops(True)
+        self.folder_list.viewport().setAcceptDrops(True)
+        self.folder_list.setDragDropMode(QAbstractItemView.DropOnly)
+        self.folder_list.selectionModel().currentChanged.connect(self._folder_picked)
+        ll.addWidget(self.folder_list, 1)
+        return left
+
+    def _build_middle(self) -> QWidget:
+        mid = QWidget()
+        ml = QVBoxLayout(mid)
+        ml.setContentsMargins(8, 0, 8, 8)
+        ml.setSpacing(6)
+        top = QHBoxLayout()
+        self.crumbs = QHBoxLayout()
+        self.crumbs.setSpacing(2)
+        top.addLayout(self.crumbs)
+        top.addStretch(1)
+        self.upload_button = QPushButton("Add files…")
+        self.upload_button.setObjectName("addFilesButton")
+        self.upload_button.clicked.connect(self.add_files_clicked)
+        self.mkdir_button = QPushButton("New directory")
+        self.mkdir_button.setObjectName("mkdirButton")
+        self.mkdir_button.clicked.connect(self.mkdir_clicked)
+        self.trash_button = QToolButton()
+        self.trash_button.setText("Trash")
+        self.trash_button.setObjectName("trashButton")
+        self.trash_button.setToolTip("Files deleted from this folder, restorable")
+        self.trash_button.clicked.connect(lambda: self.open_dir(self.folder, (TRASH,)))
+        for w in (self.upload_button, self.mkdir_button, self.trash_button):
+            top.addWidget(w)
+        ml.addLayout(top)
+        self.view_banner = Banner()              # a past revision, a parked conflict view
+        ml.addWidget(self.view_banner)
+        self.model = EntriesModel(self)
+        self.sorted = EntriesSortModel(self)
+        self.sorted.setSourceModel(self.model)
+        self.list = EntryView(self)
+        self.list.setModel(self.sorted)
+        self.list.sortByColumn(0, Qt.AscendingOrder)
+        h = self.list.header()
+        h.setSectionResizeMode(0, QHeaderView.Stretch)
+        for c in (1, 2, 3):
+            h.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        self.list.activated.connect(self._activated)
+        self.list.customContextMenuRequested.connect(self._menu)
+        self.list.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
+        ml.addWidget(self.list, 1)
+        self.empty = label("Drop files here to encrypt and share them.", "muted")
+        self.empty.setAlignment(Qt.AlignCenter)
+        ml.addWidget(self.empty)
+        # transfers: one row per dropped file, with its bar; hidden while there are none
+        self.transfers = QTableView()
+        self.transfers.setObjectName("transferList")
+        self.transfers.setModel(self.queue.model)
+        self.transfers.verticalHeader().hide()
+        self.transfers.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.transfers.setMaximumHeight(150)
+        self.transfers.hide()
+        ml.addWidget(self.transfers)
+        row = QHBoxLayout()
+        self.status_line = QLabel("")
+        self.status_line.setObjectName("filesStatus")
+        self.status_line.setTextFormat(Qt.PlainText)
+        self.bar = QProgressBar()
+        self.bar.setObjectName("filesProgress")
+        self.bar.setMaximumWidth(220)
+        self.bar.hide()
+        self.pause_button = QPushButton("Pause uploads")
+        self.pause_button.setObjectName("pauseButton")
+        self.pause_button.clicked.connect(self.pause_clicked)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelTransfers")
+        self.cancel_button.clicked.connect(self.queue.cancel)
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.setObjectName("retryTransfers")
+        self.retry_button.clicked.connect(self.retry_clicked)
+        row.addWidget(self.status_line, 1)
+        for w in (self.bar, self.pause_button, self.cancel_button, self.retry_button):
+            row.addWidget(w)
+        self.cancel_button.hide()
+        self.retry_button.hide()
+        ml.addLayout(row)
+        return mid
+
+    def _shortcuts(self) -> None:
+        for keys, slot in ((Qt.Key_F2, self.rename_clicked), (QKeySequence.Delete, self.delete_clicked),
+                           (QKeySequence.Copy, self.copy_clicked), (QKeySequence.Paste, self.paste_clicked),
+                           (Qt.Key_Backspace, self.go_up), ("Alt+Up", self.go_up),
+                           (QKeySequence.Save, self.save_copy_clicked)):
+            sc = QShortcut(QKeySequence(keys), self.list)
+            sc.setContext(Qt.WidgetWithChildrenShortcut)
+            sc.activated.connect(slot)
+
+    # -- navigation -----------------------------------------------------------------------
+
+    def shown(self) -> None:
+        if not self.loaded:
+            self.loaded = True
+            self.reload_folders()
+
+    def path(self) -> str:
+        return join(self.folder, self.comps)
+
+    def path_of(self, name: str) -> str:
+        return join(self.folder, (*self.comps, name))
+
+    def reload_folders(self) -> None:
+        from kbapp.client.fs.known import known_folders
+
+        async def work():
+            me = self.app.ctx.username or ""
+            return me, await known_folders(self.app.files, self.app.teams, me)
+
+        ops.run(self, work, key="folders", busy=self.busy, banner=self.banner, clear=False,
+                on_done=self._show_folders)
+
+    def _show_folders(self, got) -> None:
+        self.me, paths = got
+        self.folder_model.set_items(folder_items(paths, self.me))
+        if not self.folder and paths:
+            self.select_folder(paths[0])
+
+    def select_folder(self, path: str) -> None:
+        r = self.folder_model.row_of(path)
+        if r < 0:
+            self.folder_model.set_items(folder_items([f.path for f in self.folder_model.items if not f.header]
+                                                     + [path], self.me))
+            r = self.folder_model.row_of(path)
+        self.folder_list.selectionModel().setCurrentIndex(self.folder_model.index(r),
+                                                          QItemSelectionModel.ClearAndSelect)
+
+    def _folder_picked(self, cur: QModelIndex, _prev=None) -> None:
+        f = cur.data(ObjectRole) if cur.isValid() else None
+        if f is not None and not f.header and f.path != self.folder:
+            self.open_dir(f.path, ())
+
+    def open_dir(self, folder: str, comps: tuple[str, ...], *, rev: int | None = None) -> None:
+        self.folder, self.comps, self.rev = folder, tuple(comps), rev
+        self._crumbs()
+        self.preview.clear()
+        self.model.set_rows([])
+        self.reload()
+
+    def go_up(self) -> None:
+        if self.comps:
+            self.open_dir(self.folder, self.comps[:-1], rev=self.rev)
+
+    def _crumbs(self) -> None:
+        while self.crumbs.count():
+            w = self.crumbs.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        parts = [(self.folder, ())] + [(c, self.comps[:i + 1]) for i, c in enumerate(self.comps)]
+        for i, (text, comps) in enumerate(parts):
+            b = QToolButton()
+            b.setObjectName("crumb")
+            b.setText(text if len(text) <= 40 else text[:39] + "…")   # QToolButton text is plain
+            b.setToolTip(None)
+            b.setAutoRaise(True)
+            b.clicked.connect(lambda _=False, c=comps: self.open_dir(self.folder, c, rev=self.rev))
+            self.crumbs.addWidget(b)
+            if i < len(parts) - 1:
+                self.crumbs.addWidget(QLabel("›"))
+        self._view_banner()
+
+    def _view_banner(self) -> None:
+        if self.rev is not None:
+            self.view_banner.show_message("info", f"Viewing revision {self.rev} (read-only)",
+                                          "This is how the folder looked then. Open a file's History to "
+                                          "restore it, or pick the folder again to return to now.")
+        elif any("local conflicted copy" in c for c in (self.folder, *self.comps)):
+            self.view_banner.show_message(
+                "warning", "Your changes here could not be merged automatically",
+                "Two devices changed this folder while apart and their changes could not be combined. "
+                "Nothing was lost: what this device wrote is kept here, read-only, and the folder "
+                "itself stays writable. Copy what you need back into the folder, then delete this view.")
+        else:
+            self.view_banner.clear()
+
+    def reload(self) -> None:
+        if not self.folder:
+            return
+        path, rev = self.path(), self.rev
+        ops.run(self, lambda: self.app.files.ls(path, rev=rev), key="ls", busy=self.busy, banner=self.banner,
+                on_done=lambda rows, p=path: self._show_rows(p, rows), on_error=self._ls_failed)
+
+    def _ls_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, errors.NotFound) and self.comps:
+            self.open_dir(self.folder, ())        # the directory went away (moved, deleted elsewhere)
+            return
+        self.model.set_rows([])
+        self.banner.show_error(exc)
+        self._update_empty()
+
+    def _show_rows(self, path: str, rows: list[dict]) -> None:
+        if path != self.path():
+            return
+        if not self.comps:
+            rows = [r for r in rows if r.get("name") != TRASH]
+        keep = [i.data(ObjectRole).get("name") for i in self.list.selectionModel().selectedRows()]
+        self.model.set_rows(rows)
+        for name in keep:
+            r = self.model.row_named(name)
+            if r >= 0:
+                self.list.selectionModel().select(self.sorted.mapFromSource(self.model.index(r, 0)),
+                                                  QItemSelectionModel.Select | QItemSelectionModel.Rows)
+        self._update_empty()
+        self._resolve_names(rows)
+
+    def _update_empty(self) -> None:
+        self.empty.setVisible(self.model.rowCount() == 0)
+        read_only = self.rev is not None
+        for w in (self.upload_button, self.mkdir_button):
+            w.setEnabled(bool(self.folder) and not read_only)
+
+    def _resolve_names(self, rows: list[dict]) -> None:
+        uids = {str(r.get("writer")) for r in rows if r.get("writer") and not r.get("username")}
+        uids -= set(self.model.names)
+        if not uids:
+            return
+        names = getattr(self.app.files, "usernames", None)
+        if names is None:
+            return
+        ops.run(self, lambda: names(sorted(uids)), key="names", clear=False, cursor=False,
+                on_done=self.model.set_names, on_error=lambda _e: None)
+
+    def _activated(self, idx: QModelIndex) -> None:
+        row = idx.data(ObjectRole)
+        if row is None:
+            return
+        if row.get("type") == "dir":
+            self.open_dir(self.folder, (*self.comps, row["name"]), rev=self.rev)
+        else:
+            self.preview.show_file(self.path_of(row["name"]), row, rev=self.rev)
+
+    def _selection_changed(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) == 1 and rows[0].get("type") != "dir":
+            self.preview.show_file(self.path_of(rows[0]["name"]), rows[0], rev=self.rev)
+
+    def selected_rows(self) -> list[dict]:
+        return [i.data(ObjectRole) for i in self.list.selectionModel().selectedRows()]
+
+    # -- pushed state ---------------------------------------------------------------------
+
+    def _folder_changed(self, ev: FolderChanged) -> None:
+        if ev.folder == self.folder and self.rev is None:
+            self.reload()
+        if self.folder_model.row_of(ev.folder) < 0 and self.loaded:
+            self.reload_folders()
+
+    def _queue_changed(self, _ev: FilesQueueChanged) -> None:
+        ops.run(self, self.app.files.status, key="status", clear=False, cursor=False,
+                on_done=self._show_status, on_error=lambda _e: None)
+
+    def _show_status(self, st: dict) -> None:
+        self.engine_status = st or {}
+        self._progress()
+
+    # -- drops and the status line ----------------------------------------------------------
+
+    def drop_urls(self, urls, into: str) -> None:
+        paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
+        if not paths or not self.folder or self.rev is not None:
+            return
+        self.queue_paths(paths, into)
+
+    def queue_paths(self, paths: list[Path], into: str) -> asyncio.Task:
+        """Plan the copy on a worker thread (it stats every file), then queue it."""
+        async def plan():
+            return await asyncio.to_thread(plan_drop, paths, into)
+
+        def queued(got) -> None:
+            items, skipped = got
+            if skipped:
+                self.banner.show_message("info", f"{len(skipped)} item(s) were not copied",
+                                         "\n".join(skipped[:8]) + ("\n…" if len(skipped) > 8 else ""))
+            self.queue.add(items)
+            self.transfers.setVisible(True)
+            self.cancel_button.show()
+            self.ticker.start()
+            self._progress()
+
+        return ops.run(self, plan, key=("plan", into), clear=False, on_done=queued)
+
+    def _progress(self) -> None:
+        t = self.queue.totals()
+        st = self.engine_status
+        bits = []
+        if t["files"]:
+            eta = f", about {int(t['eta_s'])} s left" if t["eta_s"] is not None else ""
+            bits.append(f"Encrypting {t['files']} file(s), {human_size(t['done'])} of {human_size(t['bytes'])}{eta}")
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(1000 * t["done"] / t["bytes"]) if t["bytes"] else 0)
+            self.bar.show()
+        else:
+            self.bar.hide()
+        if st.get("pending"):
+            speed = st.get("speed_bps") or 0
+            eta = st.get("eta_s")
+            bits.append(f"Uploading {st['pending']} file(s), {human_size(st.get('pending_bytes', 0))}"
+                        + (f" at {human_size(int(speed))}/s" if speed else "")
+                        + (f", about {int(eta)} s left" if eta else ""))
+        paused = bool(st.get("paused"))
+        if paused:
+            reason = st.get("reason")
+            bits.append("Uploads paused" + (f": {reason}" if reason else ""))
+        elif st.get("pending") and st.get("last_error"):
+            bits.append(f"Retrying after: {st['last_error']}")
+        for view in st.get("parked") or []:
+            bits.append(f"Kept unmerged changes in {view}")
+        engine_failed = st.get("failed") or []
+        failed = t["failed"] + (len(engine_failed) if isinstance(engine_failed, list) else int(engine_failed))
+        if failed:
+            bits.append(f"{failed} failed: see the list, then Retry")
+        if not bits:
+            bits.append("Everything is uploaded" if st else "")
+        self.status_line.setText(" · ".join(b for b in bits if b))
+        self.pause_button.setText("Resume uploads" if paused else "Pause uploads")
+        self.retry_button.setVisible(failed > 0)
+        self.queue.model.changed()
+
+    def _transfers_done(self, saved: int, failed: int) -> None:
+        self.ticker.stop()
+        self.cancel_button.hide()
+        self.queue.model.clear_finished()
+        self.transfers.setVisible(self.queue.model.rowCount() > 0)
+        self._progress()
+        self.reload()
+        self._queue_changed(FilesQueueChanged())

@@ -1,0 +1,260 @@
+"""What was dropped on the Files page, on its way into the journal: one row per file.
+
+A drop becomes a list of `Transfer`s (a directory is walked on a worker thread: symlinks,
+fifos, devices and sockets are skipped and said so, names that are not UTF-8 are refused by
+name). One task feeds them to `app.files.write` in order, each file read through a counting
+reader so its row has a progress bar; the engine acknowledges a file once it is durable in
+the journal, and its background uploader takes it from there (the status line follows the
+engine's queue). Cancel drops waiting rows and stops the running one (nothing half-written
+is acknowledged); Retry puts failed rows back in line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
+
+from kbapp.core import errors
+
+from ...plain import plain_tip
+from .models import human_size
+
+WAITING, COPYING, SAVED, FAILED, CANCELLED = "waiting", "copying", "saved", "failed", "cancelled"
+MAX_DROP = 100_000               # files in one drop; a bigger tree is refused, not half taken
+
+
+@dataclass
+class Transfer:
+    src: Path
+    dest: str                     # folder path the file goes to
+    size: int
+    is_dir: bool = False
+    done: int = 0
+    state: str = WAITING
+    error: str = ""
+    started: float = field(default=0.0)
+
+
+def plan_drop(paths: list[Path], dest_dir: str) -> tuple[list[Transfer], list[str]]:
+    """Transfers for dropped local paths (directories walked), and what was skipped and why.
+    Runs on a worker thread: it stats every file."""
+    out: list[Transfer] = []
+    skipped: list[str] = []
+    base = dest_dir.rstrip("/")
+
+    def name_of(p: Path) -> str | None:
+        try:
+            p.name.encode("utf-8")
+        except UnicodeEncodeError:
+            skipped.append(f"{os.fsencode(p)!r}: the name is not valid UTF-8")
+            return None
+        return p.name
+
+    def add(p: Path, dest: str) -> None:
+        if len(out) >= MAX_DROP:
+            raise errors.BadPathName(f"more than {MAX_DROP:,} files in one drop: drop fewer at a time")
+        name = name_of(p)
+        if name is None:
+            return
+        try:
+            st = os.lstat(p)
+        except OSError as e:
+            skipped.append(f"{p}: {e.strerror or e}")
+            return
+        target = f"{dest}/{name}"
+        if stat.S_ISLNK(st.st_mode):
+            skipped.append(f"{p}: a symbolic link (not followed)")
+        elif stat.S_ISDIR(st.st_mode):
+            out.append(Transfer(p, target, 0, is_dir=True))
+            try:
+                children = sorted(os.scandir(p), key=lambda d: d.name)
+            except OSError as e:
+                skipped.append(f"{p}: {e.strerror or e}")
+                return
+            for child in children:
+                add(Path(child.path), target)
+        elif stat.S_ISREG(st.st_mode):
+            out.append(Transfer(p, target, st.st_size))
+        else:
+            skipped.append(f"{p}: not a regular file (a device, pipe or socket)")
+
+    for p in paths:
+        add(Path(p), base)
+    return out, skipped
+
+
+class _CountingReader:
+    """A binary file whose reads advance a Transfer's `done` (read by the Qt thread's repaint)."""
+
+    def __init__(self, t: Transfer):
+        self.t = t
+        self.f = open(t.src, "rb")  # noqa: SIM115 (closed by close())
+
+    def read(self, n: int = -1) -> bytes:
+        b = self.f.read(n)
+        self.t.done += len(b)
+        return b
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class TransferModel(QAbstractTableModel):
+    """The rows of the transfer panel: name, progress, state."""
+
+    COLUMNS = ("File", "Progress", "State")
+    ProgressRole = Qt.UserRole + 7
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[Transfer] = []
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < 3:
+            return self.COLUMNS[section]
+        return None
+
+    def add(self, items: list[Transfer]) -> None:
+        if not items:
+            return
+        self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows) + len(items) - 1)
+        self.rows.extend(items)
+        self.endInsertRows()
+
+    def changed(self, t: Transfer | None = None) -> None:
+        if not self.rows:
+            return
+        if t is None:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, 2))
+            return
+        try:
+            r = self.rows.index(t)
+        except ValueError:
+            return
+        self.dataChanged.emit(self.index(r, 0), self.index(r, 2))
+
+    def clear_finished(self) -> None:
+        keep = [t for t in self.rows if t.state in (WAITING, COPYING, FAILED)]
+        if len(keep) != len(self.rows):
+            self.beginResetModel()
+            self.rows = keep
+            self.endResetModel()
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+            return None
+        t, col = self.rows[index.row()], index.column()
+        pct = 100 if t.state == SAVED else (int(100 * t.done / t.size) if t.size else 0)
+        if role == Qt.DisplayRole:
+            if col == 0:
+                return t.dest.rsplit("/", 1)[-1] + ("/" if t.is_dir else "")
+            if col == 1:
+                return "" if t.is_dir else f"{pct}% of {human_size(t.size)}"
+            if col == 2:
+                return {WAITING: "Waiting", COPYING: "Encrypting", SAVED: "Saved, uploading in the background",
+                        FAILED: f"Failed: {t.error}", CANCELLED: "Cancelled"}[t.state]
+        if role == self.ProgressRole:
+            return pct
+        if role == Qt.ToolTipRole:
+            return plain_tip(f"{t.src}\n→ {t.dest}" + (f"\n{t.error}" if t.error else ""))
+        return None
+
+
+class TransferQueue(QObject):
+    """Feeds transfers to the engine one at a time; signals for the page's bars."""
+
+    progress = Signal()                 # something moved (throttled by the page's timer)
+    finished = Signal(int, int)         # saved, failed: the line has nothing left to do
+    failed = Signal(str)                # a row failed: its reason, for the banner
+
+    def __init__(self, files, parent=None):
+        super().__init__(parent)
+        self.files = files
+        self.model = TransferModel(self)
+        self._task: asyncio.Task | None = None
+        self._reader: _CountingReader | None = None
+        self.current: Transfer | None = None
+
+    def add(self, items: list[Transfer]) -> None:
+        self.model.add(items)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def totals(self) -> dict:
+        rows = [t for t in self.model.rows if not t.is_dir]
+        live = [t for t in rows if t.state in (WAITING, COPYING)]
+        total = sum(t.size for t in live)
+        done = sum(t.done for t in live)
+        t0 = min((t.started for t in live if t.started), default=0.0)
+        speed = done / (time.monotonic() - t0) if t0 and done else 0.0
+        return {"files": len(live), "bytes": total, "done": done,
+                "eta_s": (total - done) / speed if speed else None,
+                "failed": sum(t.state == FAILED for t in rows)}
+
+    async def _run(self) -> None:
+        saved = failed = 0
+        while True:
+            t = next((x for x in self.model.rows if x.state == WAITING), None)
+            if t is None:
+                break
+            t.state, t.started, t.done, self.current = COPYING, time.monotonic(), 0, t
+            self.model.changed(t)
+            try:
+                if t.is_dir:
+                    await self.files.mkdir(t.dest, parents=True, upload=False)
+                else:
+                    self._reader = _CountingReader(t)
+                    try:
+                        await self.files.write(t.dest, self._reader, upload=False)
+                    finally:
+                        self._reader.close()
+                        self._reader = None
+                t.state = SAVED
+                saved += 1
+                self.files.start()            # the background uploader takes it from the journal
+            except asyncio.CancelledError:
+                t.state = CANCELLED
+                self.model.changed(t)
+                raise
+            except (errors.KbappError, OSError) as e:
+                t.state, t.error = FAILED, str(e) or type(e).__name__
+                failed += 1
+                self.failed.emit(t.error)
+            self.current = None
+            self.model.changed(t)
+            self.progress.emit()
+        self.finished.emit(saved, failed)
+
+    def cancel(self) -> None:
+        """Waiting rows are dropped and the running one stopped: what it wrote so far is
+        not acknowledged, so nothing half done appears in the folder."""
+        for t in self.model.rows:
+            if t.state == WAITING:
+                t.state = CANCELLED
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self.model.changed()
+
+    def retry(self) -> None:
+        again = [t for t in self.model.rows if t.state in (FAILED, CANCELLED)]
+        for t in again:
+            t.state, t.error, t.done = WAITING, "", 0
+        self.model.changed()
+        if again and (self._task is None or self._task.done()):
+            self._task = asyncio.ensure_future(self._run())

@@ -1,0 +1,88 @@
+"""`kbapp fs mount` (kbapp/client/fs/mount.py): every folder as a real filesystem through FUSE.
+
+alice mounts her profile's folders; ordinary programs (`cp -r`, `cat`, `ls -l`, `mv`, `rm`)
+work on them; what they write goes through alice's journal and engine, and bob (another
+profile on the same real server) reads it. Skipped, with the reason, where FUSE cannot be
+used (no /dev/fuse access, no libfuse3, no mfusepy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from kbapp.client.fs import mount as fs_mount
+
+from e2e_support import signup_all
+
+pytestmark = pytest.mark.timeout(300)
+
+SHARED = "/private/alice,bob"
+
+
+def _fuse_usable() -> str | None:
+    reason = fs_mount.available()
+    if reason:
+        return reason
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        return "/dev/fuse is not usable by this user"
+    return None
+
+
+async def sh(*argv: str) -> str:
+    """Run a program against the mount without blocking the loop (the mount's engine runs on it)."""
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    if proc.returncode != 0:
+        raise AssertionError(f"{argv} failed ({proc.returncode}): {err.decode(errors='replace')}")
+    return out.decode(errors="replace")
+
+
+@pytest.mark.skipif(_fuse_usable() is not None, reason=f"FUSE unusable here: {_fuse_usable()}")
+async def test_cp_cat_ls_mv_rm_through_the_mount(server_factory, tmp_path, apps):
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    src = tmp_path / "trip"
+    (src / "day1").mkdir(parents=True)
+    (src / "day1" / "notes.txt").write_bytes(b"first day\n")
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    (src / "video.bin").write_bytes(big)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    m = await fs_mount.Mount(alice, mnt).start()
+    try:
+        top = await sh("ls", str(mnt))
+        assert top.split() == ["private", "public", "team"]
+        assert "alice" in (await sh("ls", str(mnt / "private"))).split()
+        shared = mnt / "private" / "alice,bob"
+        await sh("cp", "-r", str(src), str(shared / "trip"))
+        assert await sh("cat", str(shared / "trip" / "day1" / "notes.txt")) == "first day\n"
+        listing = await sh("ls", "-l", str(shared / "trip"))
+        assert "video.bin" in listing and str(len(big)) in listing and "day1" in listing
+        await sh("mv", str(shared / "trip" / "day1" / "notes.txt"), str(shared / "trip" / "notes-moved.txt"))
+        await sh("rm", str(shared / "trip" / "video.bin"))
+        assert sorted((await sh("ls", str(shared / "trip"))).split()) == ["day1", "notes-moved.txt"]
+        await asyncio.wait_for(alice.files.sync(), 120)
+    finally:
+        await m.close()
+    assert not os.path.ismount(mnt)
+
+    # bob, on his own profile, sees what the programs did
+    assert await bob.files.read(SHARED + "/trip/notes-moved.txt") == b"first day\n"
+    names = sorted(r["name"] for r in await bob.files.ls(SHARED + "/trip"))
+    assert names == ["day1", "notes-moved.txt"]
+    assert [r["name"] for r in await bob.files.ls(SHARED + "/trip/day1")] == []
+
+
+def test_unavailable_says_how_to_get_fuse(monkeypatch):
+    monkeypatch.setattr(fs_mount, "fuse", None)
+    monkeypatch.setattr(fs_mount, "MISSING", "No module named 'mfusepy'")
+    reason = fs_mount.available()
+    assert reason is not None and "fuse3" in reason and "kbapp[mount]" in reason
+    from kbapp.core import errors
+    with pytest.raises(errors.MountUnavailable):
+        fs_mount.Mount(object(), "/nonexistent", loop=asyncio.new_event_loop())
