@@ -43,9 +43,23 @@ def home_files(app) -> set:
             if p.is_file() and not re.search(r"\.sqlite3(-wal|-shm|-journal)?$", p.name)}
 
 
+def stale(app) -> None:
+    """Forget that the folder was synced moments ago: the next read asks the server (the
+    engine serves a recent verified head without a round trip)."""
+    for s in app.files.fs.synced.values():
+        s.at = s.hinted = 0.0
+    app.files._stale()
+
+
+async def fresh_read(app, path: str) -> bytes:
+    stale(app)
+    return await app.files.read(path)
+
+
 async def fs_detected(detected, app, path: str, error, coro):
     """`detected` (trusted store unchanged) plus: the folder's saved judge state unchanged and
-    no new file under the client's home."""
+    no new file under the client's home. The read goes to the server (not a recent view)."""
+    stale(app)
     before, files = await saved(app, path), home_files(app)
     e = await detected(app, error, coro)
     assert await saved(app, path) == before, "the attack changed the folder's saved judge state"
@@ -60,7 +74,8 @@ async def pair(user):
     bob, b, _ = await user("bob")
     path = f"/private/{','.join(sorted((a, b)))}"
     await alice.files.write(f"{path}/a.txt", b"one")
-    assert await bob.files.read(f"{path}/a.txt") == b"one"
+    await alice.files.sync(timeout=30)
+    assert await fresh_read(bob, f"{path}/a.txt") == b"one"
     return alice, bob, path, a
 
 
@@ -77,6 +92,7 @@ async def test_a_folder_hidden_by_a_404_is_caught_by_the_map(user, proxy, detect
     bob, b, _ = await user("bob")
     path = f"/private/{','.join(sorted((a, b)))}"
     await alice.files.write(f"{path}/secret-plan.txt", b"hidden from bob")
+    await alice.files.sync(timeout=30)
     fid = (await _folder(bob, path)).folder_id
     proxy.set("raw", match=revisions_of(fid), status=404,
               body=b'{"error": {"code": "NOT_FOUND", "message": "no such folder"}}')
@@ -98,6 +114,7 @@ async def test_a_folder_hidden_with_its_map_entry_refused_is_caught(user, proxy,
     bob, b, _ = await user("bob")
     path = f"/private/{','.join(sorted((a, b)))}"
     await alice.files.write(f"{path}/a.txt", b"x")
+    await alice.files.sync(timeout=30)
     fid = (await _folder(bob, path)).folder_id
     nf = b'{"error": {"code": "NOT_FOUND", "message": "no such folder"}}'
     proxy.set("raw", match=f"^/v1/folders/{fid}/(revisions|head)$", status=404, body=nf)
@@ -113,7 +130,8 @@ async def test_an_old_page_of_revisions_is_a_rollback(pair, proxy, detected):
     old = [a for k, a in proxy.record().items() if k.startswith(f"/v1/folders/{fid}/revisions?")]
     assert old
     await alice.files.write(f"{path}/a.txt", b"two")
-    assert await bob.files.read(f"{path}/a.txt") == b"two"
+    await alice.files.sync(timeout=30)
+    assert await fresh_read(bob, f"{path}/a.txt") == b"two"
     proxy.set("json", match=revisions_of(fid), fn=lambda body: old[-1].json())
     await fs_detected(detected, bob, path, errors.RevisionRollback, bob.files.read(f"{path}/a.txt"))
     assert proxy.tampered >= 1
@@ -123,7 +141,9 @@ async def test_the_newest_revision_left_out_is_caught(pair, proxy, detected):
     alice, bob, path, _a = pair
     fid = (await _folder(bob, path)).folder_id
     await alice.files.write(f"{path}/a.txt", b"two")
+    await alice.files.sync(timeout=30)
     await alice.files.write(f"{path}/a.txt", b"three: the newest")
+    await alice.files.sync(timeout=30)
 
     def drop_newest(body):
         body["revisions"] = [r for r in body["revisions"] if r["revision"] < body["head"]]
@@ -141,7 +161,8 @@ async def test_two_readers_shown_different_heads_the_forked_one_is_caught(user, 
     carol, c, _ = await user("carol")
     path = f"/private/{','.join(sorted((a, b, c)))}"
     await alice.files.write(f"{path}/a.txt", b"one")
-    assert await carol.files.read(f"{path}/a.txt") == b"one"
+    await alice.files.sync(timeout=30)
+    assert await fresh_read(carol, f"{path}/a.txt") == b"one"
     fid = (await _folder(alice, path)).folder_id
     kept = []
 
@@ -156,9 +177,11 @@ async def test_two_readers_shown_different_heads_the_forked_one_is_caught(user, 
     proxy._m_keep = keep
     proxy.set("keep")
     await alice.files.write(f"{path}/alice.txt", b"alice's revision 2")
+    await alice.files.sync(timeout=30)
     proxy.clear()
     assert kept
     await bob.files.write(f"{path}/bob.txt", b"bob's revision 2")     # the server's real head
+    await bob.files.sync(timeout=30)
     fork = open_envelope(kept[0])
 
     def forked(body):
@@ -169,7 +192,7 @@ async def test_two_readers_shown_different_heads_the_forked_one_is_caught(user, 
     proxy.set("json", match=revisions_of(fid), fn=forked)
     await fs_detected(detected, carol, path, errors.ForkedFolder, carol.files.read(f"{path}/a.txt"))
     proxy.clear()
-    assert await bob.files.read(f"{path}/bob.txt") == b"bob's revision 2"
+    assert await fresh_read(bob, f"{path}/bob.txt") == b"bob's revision 2"
 
 
 # -- blocks --------------------------------------------------------------------------------------
@@ -185,12 +208,15 @@ def _blocks_of(match_fid: str, fn):
 async def test_a_block_swapped_in_from_another_folder_is_refused(pair, proxy, detected):
     alice, bob, path, a = pair
     await alice.files.write(f"{path}/b.bin", os.urandom(3000))
+    await alice.files.sync(timeout=30)
     fid = (await _folder(bob, path)).folder_id
     mine = [e for e in await alice.files.journal.entries() if e.path[-1] == "b.bin"][0].blocks[0]
     # a genuine block of another folder (alice's own /private/alice), served under this id
     await alice.files.write(f"/private/{a}/private.bin", os.urandom(3000))
+    await alice.files.sync(timeout=30)
     foreign = [e for e in await alice.files.journal.entries() if e.path[-1] == "private.bin"][0].blocks[0]
     foreign_bytes = alice.files.journal.get_block(foreign)
+    stale(bob)
     await bob.files.ls(path)                    # bob has verified the head: only blocks are attacked
 
     proxy.set("json", **_blocks_of(fid, lambda blocks: {
@@ -204,6 +230,8 @@ async def test_an_altered_block_is_refused(pair, proxy, detected):
     fid = (await _folder(bob, path)).folder_id
     # a file bob never read: a.txt's blocks are in bob's block cache since the fixture read it
     await alice.files.write(f"{path}/fresh.txt", os.urandom(3000))
+    await alice.files.sync(timeout=30)
+    stale(bob)
     await bob.files.ls(path)                    # bob has verified the head: only blocks are attacked
 
     def flip(blocks):
@@ -224,6 +252,8 @@ async def test_a_decompression_bomb_is_not_inflated(pair, proxy, detected):
     alice, bob, path, _a = pair
     fid = (await _folder(bob, path)).folder_id
     await alice.files.write(f"{path}/fresh.txt", os.urandom(3000))     # blocks bob has not cached
+    await alice.files.sync(timeout=30)
+    stale(bob)
     await bob.files.ls(path)                    # bob has verified the head: only blocks are attacked
     bomb = gzip.compress(b"\0" * (256 << 20), compresslevel=9)
 
@@ -244,6 +274,8 @@ async def test_an_oversized_block_is_refused_before_it_is_decoded(pair, proxy, d
     alice, bob, path, _a = pair
     fid = (await _folder(bob, path)).folder_id
     await alice.files.write(f"{path}/fresh.txt", os.urandom(3000))     # blocks bob has not cached
+    await alice.files.sync(timeout=30)
+    stale(bob)
     await bob.files.ls(path)                    # bob has verified the head: only blocks are attacked
     proxy.set("json", **_blocks_of(fid, lambda blocks: {k: b64encode(b"\0" * (2 << 20)) for k in blocks}))
     await fs_detected(detected, bob, path, errors.TooLarge, bob.files.read(f"{path}/fresh.txt"))
@@ -262,13 +294,15 @@ async def test_a_revision_signed_by_a_removed_writer_is_refused(user, proxy, det
     await alice.teams.add_member(team, b, "writer")
     path = f"/team/{team}"
     await bob.files.write(f"{path}/bob.txt", b"bob was a writer")
+    await bob.files.sync(timeout=30)
     f_bob = await _folder(bob, path)
     old_seqno, old_gen = f_bob.loaded.state.seqno, f_bob.gen
     bob_sibkey = (await bob.ctx.device_keys()).sibkey
     bob_uid, _ = bob.ctx.require_login()
     await alice.teams.remove_member(team, b)
     await alice.files.write(f"{path}/alice.txt", b"after bob left")
-    assert await alice.files.read(f"{path}/bob.txt") == b"bob was a writer"
+    await alice.files.sync(timeout=30)
+    assert await fresh_read(alice, f"{path}/bob.txt") == b"bob was a writer"
     f = await _folder(alice, path)
     page = proxy.upstream_json(f"/v1/folders/{f.folder_id}/revisions",
                                headers={"authorization": await alice.ctx.api.read_tokens.header()})
@@ -298,7 +332,8 @@ async def test_a_public_folder_revision_by_a_non_writer_is_refused(user, proxy, 
     carol, _c, _ = await user("carol")
     path = f"/public/{a}"
     await alice.files.write(f"{path}/hello.txt", b"hello")
-    assert await carol.files.read(f"{path}/hello.txt") == b"hello"
+    await alice.files.sync(timeout=30)
+    assert await fresh_read(carol, f"{path}/hello.txt") == b"hello"
     f = await _folder(carol, path)
     page = proxy.upstream_json(f"/v1/folders/{f.folder_id}/revisions")
     head = open_envelope(b64decode(page["revisions"][-1]["envelope"]))
@@ -317,3 +352,42 @@ async def test_a_public_folder_revision_by_a_non_writer_is_refused(user, proxy, 
     await carol.ctx.identifier.identify(b)      # bob's public chain is no news to carol's store
     proxy.set("json", match=revisions_of(f.folder_id), fn=append)
     await fs_detected(detected, carol, path, errors.FolderWriterNotMember, carol.files.read(f"{path}/hello.txt"))
+
+
+async def test_a_revision_signed_by_a_revoked_device_is_refused(user, proxy, detected):
+    """alice's paper key is revoked; the server, holding a copy of it, serves a revision it
+    signed, backdated to a checkpoint from before the revocation."""
+    from kbapp.core.paperkey import paper_key_id
+    from kbapp.client.devices import paper_device_keys
+    alice, a, phrase = await user("alice", paperkey=True)
+    bob, b, _ = await user("bob")
+    path = f"/private/{','.join(sorted((a, b)))}"
+    await alice.files.write(f"{path}/a.txt", b"one")
+    await alice.files.sync(timeout=30)
+    assert await fresh_read(bob, f"{path}/a.txt") == b"one"
+    old_cp = await alice.ctx.logview.fetch_latest()                 # the paper key is live here
+    await alice.revoke_device(paper_key_id(phrase))
+    await alice.files.write(f"{path}/a.txt", b"two, after the revocation")
+    await alice.files.sync(timeout=30)
+    assert await fresh_read(bob, f"{path}/a.txt") == b"two, after the revocation"
+    f = await _folder(alice, path)
+    page = proxy.upstream_json(f"/v1/folders/{f.folder_id}/revisions",
+                               headers={"authorization": await alice.ctx.api.read_tokens.header()})
+    head = open_envelope(b64decode(page["revisions"][-1]["envelope"]))
+    paper = paper_device_keys(phrase)
+    uid, _ = alice.ctx.require_login()
+    forged = make_revision(team_id=f.team_id, kind=1, revision=head.revision.revision + 1, prev=head.id,
+                           key_gen=head.revision.key_gen, device=paper.sibkey, uid=uid, eldest_seqno=1,
+                           checkpoint=(old_cp.size, old_cp.root), team_seqno=head.revision.team_seqno,
+                           root=open_private(head.revision, f.keys).root, ops=(), ctime=head.revision.ctime,
+                           kbfs_key=f.keys[head.revision.key_gen], nonce=os.urandom(24))
+
+    def append(body):
+        body["revisions"].append({"revision": forged.revision.revision, "id": forged.id.hex(), "ctime": 0,
+                                  "writer_uid": uid, "envelope": b64encode(forged.envelope)})
+        body["head"] = forged.revision.revision
+        return body
+    await bob.ctx.identifier.identify(a)        # alice's newest chain (the revocation) is no news
+    proxy.set("json", match=revisions_of(f.folder_id), fn=append)
+    await fs_detected(detected, bob, path, errors.RevokedWriterKey, bob.files.read(f"{path}/a.txt"))
+    assert proxy.tampered >= 1
