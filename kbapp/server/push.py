@@ -230,6 +230,10 @@ class PushHub:
 
     def _wake_threadsafe(self) -> None:
         loop, wake = self._loop, self._wake
+        if wake is not None and wake.is_set():
+            # Already woken, not yet cleared: the dispatcher clears it before it reads, so it will
+            # read what the caller committed. One wake-up per burst of posts, not one per post.
+            return
         if loop is not None and wake is not None and not loop.is_closed():
             try:
                 loop.call_soon_threadsafe(wake.set)
