@@ -222,15 +222,23 @@ def _from_jsonable(obj):
     return obj
 
 
+def _dumps(obj) -> str:
+    """JSON text (orjson: a sync stores thousands of rows; json for what orjson refuses)."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:
+        return json.dumps(obj)
+
+
 def _msg_values(m: MessageRow) -> dict:
     if m.status not in STATUSES:
         raise ValueError(f"message status {m.status!r}")
     return dict(conv_id=m.conv_id, msg_id=m.msg_id, status=m.status, error_code=m.error_code,
                 error=(m.error or None) and m.error[:1000], type=m.type, sender_uid=m.sender_uid,
                 sender_kid=m.sender_kid, sender=m.sender, ctime=m.ctime, compose_time=m.compose_time,
-                key_gen=m.key_gen, header_hash=m.header_hash, prev=json.dumps(list(m.prev)),
-                supersedes=m.supersedes, deletes=json.dumps(list(m.deletes)), reply_to=m.reply_to, thread_root=m.thread_root,
-                outbox_id=m.outbox_id, body=None if m.body is None else json.dumps(_jsonable(m.body)),
+                key_gen=m.key_gen, header_hash=m.header_hash, prev=_dumps(list(m.prev)),
+                supersedes=m.supersedes, deletes=_dumps(list(m.deletes)), reply_to=m.reply_to, thread_root=m.thread_root,
+                outbox_id=m.outbox_id, body=None if m.body is None else _dumps(_jsonable(m.body)),
                 text=m.text, edited=int(m.edited), deleted_by=m.deleted_by, explodes_at=m.explodes_at,
                 mentions=m.mentions)
 

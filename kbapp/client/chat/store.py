@@ -38,6 +38,17 @@ _MSG_COLS = tuple(_msg_values(MessageRow(conv_id="", msg_id=1, status="ok", type
 _INSERT_SQL = f"INSERT INTO messages ({', '.join(_MSG_COLS)}) VALUES ({', '.join('?' * len(_MSG_COLS))})"
 
 
+def _ids_of(conn, conv_id: str, msg_ids: list[int]) -> list[tuple[int, int]]:
+    """[(msg_id, row id)] of the stored ones among `msg_ids` (plain SQL: compiling an IN of
+    500 bound values cost SQLAlchemy more than the query)."""
+    out = []
+    for i in range(0, len(msg_ids), 500):
+        part = msg_ids[i:i + 500]
+        out += conn.exec_driver_sql("SELECT msg_id, id FROM messages WHERE conv_id = ? AND msg_id IN (%s)"
+                                    % ",".join("?" * len(part)), (conv_id, *part)).all()
+    return out
+
+
 def on_db(method):
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -166,8 +177,7 @@ class ChatStore:
         with self.engine.begin() as conn:
             touched: set[int] = {m.msg_id for m in rows}
             ids = [m.msg_id for m in rows]
-            have = {r.msg_id: r.id for r in conn.execute(select(messages.c.msg_id, messages.c.id).where(
-                messages.c.conv_id == conv_id, messages.c.msg_id.in_(ids)))} if ids else {}
+            have = dict(_ids_of(conn, conv_id, ids))
             fresh = [_msg_values(m) for m in rows if m.msg_id not in have]
             if fresh:                    # prepared tuples: SQLAlchemy's per-row dict binding cost more than SQLite
                 conn.exec_driver_sql(_INSERT_SQL, [tuple(v.values()) for v in fresh])
@@ -229,8 +239,7 @@ class ChatStore:
         if not msg_ids:
             return
         as_is = as_is or {}
-        ids = conn.execute(select(messages.c.msg_id, messages.c.id).where(
-            messages.c.conv_id == conv_id, messages.c.msg_id.in_(sorted(msg_ids)))).all()
+        ids = _ids_of(conn, conv_id, sorted(msg_ids))
         if not ids:
             return
         conn.exec_driver_sql("DELETE FROM messages_fts WHERE rowid IN (%s)" % ",".join("?" * len(ids)),

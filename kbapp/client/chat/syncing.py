@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from kbapp.core import errors
 from kbapp.core.chat import seal as chat_seal
@@ -52,6 +53,27 @@ def _senders(judge: ConversationJudge, wires: list) -> dict[str, tuple[set, int]
         kids.add(h.kid)
         out[h.uid] = (kids, max(size, h.checkpoint[0]))
     return out
+
+
+_OPENERS = ThreadPoolExecutor(2, thread_name_prefix="kbapp-chat-open")
+PARALLEL_FROM = 32       # a page this long has its headers opened on two threads
+
+
+async def _open_headers(judge: ConversationJudge, wires: list) -> None:
+    """Open and check a long page's headers on two worker threads before judging: the
+    Ed25519 check and the secretbox (most of the work) release the GIL, so a second core
+    halves them. judge.opened() keeps each answer for feed() (a pure function of key and
+    bytes: the same checks, run earlier); nothing is judged here."""
+    if len(wires) < PARALLEL_FROM:
+        return
+    loop, half = asyncio.get_running_loop(), len(wires) // 2
+    await asyncio.gather(*(loop.run_in_executor(_OPENERS, _open_all, judge, part)
+                           for part in (wires[:half], wires[half:])))
+
+
+def _open_all(judge: ConversationJudge, wires: list) -> None:
+    for w in wires:
+        judge.opened(w)
 
 
 def _stale(user, kids: set, size: int) -> bool:
@@ -200,6 +222,7 @@ class SyncMixin:
             wires = page["messages"][:limit]
             if not wires:
                 break
+            await _open_headers(judge, wires)
             seqno, unknown = judge.needs(wires)
             new_gen = any(isinstance(w, dict) and w.get("key_gen") not in keys for w in wires)
             if seqno > loaded.state.seqno or new_gen:

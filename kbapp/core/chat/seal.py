@@ -14,6 +14,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.secret
 
@@ -97,6 +98,15 @@ def _nonce(nonce: bytes) -> bytes:
     return bytes(nonce)
 
 
+def _open(sealed: bytes, key: bytes) -> bytes:
+    """secretbox open of n || box (the binding itself: SecretBox's wrapping cost half as much
+    again as the open, twice per message). CryptoError when it does not open."""
+    if not isinstance(key, (bytes, bytearray)) or len(key) != nacl.secret.SecretBox.KEY_SIZE:
+        raise nacl.exceptions.CryptoError("a secretbox key is 32 bytes")
+    sealed = bytes(sealed)
+    return nacl.bindings.crypto_secretbox_open_easy(sealed[NONCE:], sealed[:NONCE], bytes(key))
+
+
 def seal_body(body: dict, k_b: bytes, *, nonce: bytes) -> bytes:
     """n || secretbox(K_b, n, pad(pack(body)))."""
     return _nonce(nonce) + nacl.secret.SecretBox(k_b).encrypt(pack_body(body), _nonce(nonce)).ciphertext
@@ -107,7 +117,7 @@ def open_body(sealed: bytes, k_b: bytes) -> dict:
     if not isinstance(sealed, (bytes, bytearray)) or not OVERHEAD < len(sealed) <= MAX_SEALED_BODY:
         raise BadBody("a sealed body has the wrong size")
     try:
-        padded = nacl.secret.SecretBox(k_b).decrypt(bytes(sealed[NONCE:]), bytes(sealed[:NONCE]))
+        padded = _open(sealed, k_b)
         return unpack_body(padded)
     except nacl.exceptions.CryptoError:
         raise BadBody("the body does not open under the conversation's key") from None
@@ -142,7 +152,7 @@ def open_header(sealed: bytes, k_h: bytes) -> OpenedHeader:
     if not isinstance(sealed, (bytes, bytearray)) or not OVERHEAD < len(sealed) <= MAX_SEALED_HEADER:
         raise BadChatHeader("a sealed header has the wrong size")
     try:
-        inner = nacl.secret.SecretBox(k_h).decrypt(bytes(sealed[NONCE:]), bytes(sealed[:NONCE]))
+        inner = _open(sealed, k_h)
     except nacl.exceptions.CryptoError:
         raise BadChatHeader("the header does not open under the conversation's key") from None
     try:
