@@ -96,8 +96,8 @@ async def test_a_block_put_again_after_upto_is_kept(server_factory, tmp_path, ap
     await asyncio.sleep(1.1)
     await alice.ctx.api.fs_put_block(f.folder_id, a_block, alice.files.journal.get_block(a_block))   # put again
     uid, _ = alice.ctx.require_login()
-    env = make_gc(folder_id=f.folder_id, upto=1, head=2, blocks=[a_block], device=(await alice.ctx.device_keys()).sibkey,
-                  uid=uid, eldest_seqno=1, ctime=0)
+    env = make_gc(folder_id=f.folder_id, upto=1, head=2, blocks=[a_block],
+                  device=(await alice.ctx.device_keys()).sibkey, uid=uid, eldest_seqno=1, ctime=0)
     out = await gc_post(alice, f.folder_id, env)
     assert out["deleted"] == 0 and out["kept"] == [a_block]
     assert a_block in held(server, f.folder_id)

@@ -53,7 +53,8 @@ async def test_a_public_folder_cannot_ride_on_a_named_team(server_factory, tmp_p
         await alice.ctx.api.fs_put_block(fid, hashlib.sha256(block).hexdigest(), block, team_id=tid, kind=2)
     # so the named team's chain stays members-only
     async with httpx.AsyncClient() as c:
-        r = await c.get(f"{server.url}/v1/team/{tid}", headers={"authorization": await bob.ctx.api.read_tokens.header()})
+        r = await c.get(f"{server.url}/v1/team/{tid}",
+                        headers={"authorization": await bob.ctx.api.read_tokens.header()})
     assert r.status_code == 403, r.text
 
 
