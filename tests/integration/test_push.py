@@ -179,8 +179,10 @@ async def test_push_refuses_bad_tokens_and_foreign_topics(server, tmp_path, apps
         async with aconnect_ws(f"{server.url}/v1/push?topics=user:{bob_uid}", client,
                                headers={"Authorization": bob_token}) as ws:
             assert (await ws.receive_json())["type"] == "ready"
-            await alice.add_member("acme", "bob", "reader")   # a team write, not bob's topic
-            with pytest.raises(asyncio.TimeoutError):
+            await alice.add_member("acme", "bob", "reader")   # a team write: bob hears only that he is in
+            told = await asyncio.wait_for(ws.receive_json(), 10.0)
+            assert (told["topic"], told["kind"], told["subject"]) == (f"user:{bob_uid}", "team", team_id)
+            with pytest.raises(asyncio.TimeoutError):           # and nothing of the team's own hints
                 await asyncio.wait_for(ws.receive_json(), 1.0)
         # now a member: he may listen to the team
         async with aconnect_ws(f"{server.url}/v1/push?topics=team:{team_id}&since=0", client,
