@@ -39,29 +39,182 @@ def drop(page, paths: list[Path]) -> None:
     view.dropEvent(ev)
 
 
-def test_drop_a_directory_other_profile_sees_it(qtbot, qtmodeltester, alice_window, make_window, tmp_path, run):
+def wait_idle(qtbot, page) -> None:
+    qtbot.waitUntil(lambda: not page.queue.busy, timeout=120_000)
+
+
+def open_shared(qtbot, page) -> None:
+    page.select_folder(SHARED)
+    qtbot.waitUntil(lambda: page.folder == SHARED and not page.busy.isVisible(), timeout=TIMEOUT_MS)
+
+
+def test_drop_a_directory_other_profile_sees_it_by_push_then_drag_out(
+        qtbot, qtmodeltester, alice_window, make_window, tmp_path, run):
     a, b = files_windows(alice_window, make_window, tmp_path, qtbot)
     qtmodeltester.check(a.folder_model)
     src = tmp_path / "photos-trip"
     src.mkdir()
     for i in range(100):
         (src / f"note-{i:03}.txt").write_bytes(f"note {i}\n".encode() * (i + 1))
-    a.select_folder(SHARED)
-    qtbot.waitUntil(lambda: a.folder == SHARED, timeout=TIMEOUT_MS)
+    open_shared(qtbot, a)
+    open_shared(qtbot, b)                     # bob looks at the folder before anything is in it
+    assert names(b) == set()
     drop(a, [src])
     qtbot.waitUntil(lambda: a.queue.model.rowCount() == 101, timeout=TIMEOUT_MS)
     qtmodeltester.check(a.queue.model)
-    qtbot.waitUntil(lambda: not a.queue.busy, timeout=120_000)
+    assert a.transfers.isVisible() and a.cancel_button.isVisible()
+    wait_idle(qtbot, a)
     left = [(t.dest, t.state, t.error) for t in a.queue.model.rows]
     assert left == []                   # saved rows leave the panel; a failed one stays with its reason
-    run(a.app.files.sync(timeout=120), timeout=150_000)
     qtbot.waitUntil(lambda: "photos-trip" in names(a), timeout=TIMEOUT_MS)
     qtmodeltester.check(a.model)
+    # the uploads run in the background; alice's status line says when everything is up
+    qtbot.waitUntil(lambda: a.status_line.text() == "Everything is uploaded", timeout=120_000)
 
-    b.select_folder(SHARED)
-    qtbot.waitUntil(lambda: "photos-trip" in names(b), timeout=TIMEOUT_MS)
+    # bob's open page re-lists when the push hint arrives: nothing here asks it to
+    qtbot.waitUntil(lambda: "photos-trip" in names(b), timeout=60_000)
     row = next(r for r in b.model.rows if r["name"] == "photos-trip")
     assert row["type"] == "dir"
     b.open_dir(SHARED, ("photos-trip",))
     qtbot.waitUntil(lambda: len(names(b)) == 100, timeout=TIMEOUT_MS)
     assert run(b.app.files.read(SHARED + "/photos-trip/note-042.txt")) == b"note 42\n" * 43
+
+    # drag out: the selected rows become decrypted copies in a private staging directory
+    staged = []
+    b.drag_out = staged.append                # QDrag.exec would wait for a real mouse
+    sel = b.list.selectionModel()
+    for n in ("note-007.txt", "note-099.txt"):
+        idx = b.sorted.mapFromSource(b.model.index(b.model.row_named(n), 0))
+        sel.select(idx, sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
+    b.start_drag_out()
+    qtbot.waitUntil(lambda: bool(staged), timeout=TIMEOUT_MS)
+    stage = staged[0]
+    assert sorted(p.name for p in stage.iterdir()) == ["note-007.txt", "note-099.txt"]
+    assert (stage / "note-099.txt").read_bytes() == (src / "note-099.txt").read_bytes()
+    assert oct(stage.stat().st_mode & 0o777) == "0o700"
+    urls = b.drag_mime(stage).urls()
+    assert sorted(Path(u.toLocalFile()).name for u in urls) == ["note-007.txt", "note-099.txt"]
+
+
+def select_names(page, *wanted: str) -> None:
+    sel = page.list.selectionModel()
+    sel.clearSelection()
+    for n in wanted:
+        idx = page.sorted.mapFromSource(page.model.index(page.model.row_named(n), 0))
+        sel.select(idx, sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
+
+
+def test_rename_trash_restore_history_and_hostile_names(qtbot, alice_window, make_window, tmp_path, run,
+                                                         monkeypatch):
+    from PySide6.QtWidgets import QInputDialog, QFileDialog
+    from fs_hostile_support import HostileTree
+
+    a, b = files_windows(alice_window, make_window, tmp_path, qtbot)
+    run(a.app.files.write(SHARED + "/report.txt", b"version one"))
+    run(a.app.files.write(SHARED + "/report.txt", b"version two"))
+    open_shared(qtbot, a)
+    qtbot.waitUntil(lambda: names(a) == {"report.txt"}, timeout=TIMEOUT_MS)
+
+    # F2 renames (the name asked for in a dialog)
+    select_names(a, "report.txt")
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a_, **k: ("summary.txt", True))
+    a.list.setFocus()
+    qtbot.keyClick(a.list, Qt.Key_F2)
+    qtbot.waitUntil(lambda: names(a) == {"summary.txt"}, timeout=TIMEOUT_MS)
+
+    # Delete moves it to the folder's trash; the trash view restores it
+    select_names(a, "summary.txt")
+    qtbot.keyClick(a.list, Qt.Key_Delete)
+    qtbot.waitUntil(lambda: names(a) == set(), timeout=TIMEOUT_MS)
+    assert ".trash" in {r["name"] for r in run(a.app.files.ls(SHARED))}     # hidden from the list only
+    a.trash_button.click()
+    qtbot.waitUntil(lambda: a.comps == (".trash",) and names(a) == {"summary.txt"}, timeout=TIMEOUT_MS)
+    select_names(a, "summary.txt")
+    a.restore_from_trash()
+    qtbot.waitUntil(lambda: names(a) == set(), timeout=TIMEOUT_MS)
+    a.open_dir(SHARED, ())
+    qtbot.waitUntil(lambda: names(a) == {"summary.txt"}, timeout=TIMEOUT_MS)
+    assert run(a.app.files.read(SHARED + "/summary.txt")) == b"version two"
+
+    # History lists the revisions; restoring the first write brings "version one" back
+    run(a.app.files.sync(timeout=60), timeout=90_000)
+    from kbapp.gui.pages.files.dialogs import HistoryDialog
+    dlg = HistoryDialog(a.app, SHARED + "/report.txt", a)
+    qtbot.waitUntil(lambda: dlg.model.rowCount() >= 2, timeout=TIMEOUT_MS)
+    first = dlg.model.rows[0]
+    assert first["op"] == "write" and first["username"] == "alice"
+    dlg.table.selectRow(0)
+    run(a.app.files.restore(SHARED + "/report.txt", first["revision"]))
+    assert run(a.app.files.read(SHARED + "/report.txt")) == b"version one"
+    dlg.close()
+
+    # bob writes names only a hostile client would: shown as plain text, refused on export
+    async def hostile():
+        evil = await HostileTree(b.app, SHARED).start()
+        return await evil.post([evil.dir("bad", [evil.file("..", b"escaped"), evil.file("<b>x</b>", b"ok")]),
+                                evil.file("fine.txt", b"fine")])
+    run(hostile())
+    a.open_dir(SHARED, ())
+    qtbot.waitUntil(lambda: "bad" in names(a), timeout=TIMEOUT_MS)
+    target = tmp_path / "export"
+    target.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a_, **k: str(target))
+    select_names(a, "bad")
+    a.save_copy_clicked()
+    qtbot.waitUntil(lambda: a.banner.isVisible() and not a.busy.isVisible(), timeout=TIMEOUT_MS)
+    said = (a.banner.title.text() + " " + a.banner.message.text()).lower()
+    assert "refused" in said, said
+    assert a.banner.message.textFormat() == Qt.PlainText
+    # inside, the names are listed as they are (plain text): nothing rendered, nothing run
+    a.open_dir(SHARED, ("bad",))
+    qtbot.waitUntil(lambda: bool(names(a)) or a.banner.isVisible(), timeout=TIMEOUT_MS)
+    if names(a):
+        r = a.model.row_named("<b>x</b>")
+        assert r >= 0 and a.model.data(a.model.index(r, 0)) == "<b>x</b>"
+    assert not (tmp_path / "escaped").exists() and not (target.parent / "..").is_file()
+    for p in target.rglob("*"):
+        assert p.resolve().is_relative_to(target.resolve())
+
+
+def test_new_folder_dialog_verifies_people_and_allows_not_yet_joined(qtbot, alice_window, make_window, tmp_path,
+                                                                     run):
+    from kbapp.gui.pages.files.dialogs import NewFolderDialog
+
+    a, _b = files_windows(alice_window, make_window, tmp_path, qtbot)
+    a.new_shared_button.click()
+    dlg = a.new_folder_dialog
+    assert isinstance(dlg, NewFolderDialog) and dlg.isVisible()
+    dlg.writers.setText("bob, zed@github")
+    run(dlg.lookup_clicked())
+    qtbot.waitUntil(lambda: dlg.create.isEnabled(), timeout=TIMEOUT_MS)
+    text = dlg.who.text()
+    assert "✓ bob is bob, verified" in text and "zed@github has not joined yet" in text
+    assert dlg.folder_path == "/private/alice,bob,zed@github"
+    dlg.writers.setText("bob, nosuchuser")
+    assert not dlg.create.isEnabled()
+    run(dlg.lookup_clicked())
+    qtbot.waitUntil(lambda: not dlg.banner.isHidden(), timeout=TIMEOUT_MS)
+    assert not dlg.create.isEnabled() and dlg.folder_path == ""
+    dlg.writers.setText("bob")
+    dlg.readers.setText("carol@github")
+    run(dlg.lookup_clicked())
+    qtbot.waitUntil(lambda: dlg.create.isEnabled(), timeout=TIMEOUT_MS)
+    assert dlg.folder_path == "/private/alice,bob#carol@github"
+    dlg.create.click()
+    qtbot.waitUntil(lambda: a.folder == "/private/alice,bob#carol@github", timeout=TIMEOUT_MS)
+    # the page opened it: a folder nobody wrote yet is empty, not an error
+    qtbot.waitUntil(lambda: not a.busy.isVisible(), timeout=TIMEOUT_MS)
+    assert names(a) == set() and a.empty.isVisible()
+
+
+def test_conflict_view_banner_and_past_revision_are_read_only(qtbot, alice_window, make_window, tmp_path, run):
+    a, _b = files_windows(alice_window, make_window, tmp_path, qtbot)
+    a.open_dir("/private/alice", ("(local conflicted copy 2026-12-06)",))
+    assert a.view_banner.isVisible()
+    assert "could not be merged" in a.view_banner.title.text() and "Nothing was lost" in a.view_banner.message.text()
+    run(a.app.files.write("/private/alice/a.txt", b"1"))
+    a.open_dir("/private/alice", (), rev=1)
+    assert a.view_banner.isVisible() and "revision 1" in a.view_banner.title.text()
+    assert not a.upload_button.isEnabled() and not a.mkdir_button.isEnabled()
+    a.open_dir("/private/alice", ())
+    assert not a.view_banner.isVisible()

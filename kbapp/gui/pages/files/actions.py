@@ -266,7 +266,7 @@ class FileActions:
 
     def new_shared_folder(self) -> None:
         from .dialogs import NewFolderDialog
-        dlg = NewFolderDialog(self.app, self.me, self)
+        dlg = self.new_folder_dialog = NewFolderDialog(self.app, self.me, self)
         dlg.accepted.connect(lambda: self.select_folder(dlg.folder_path))
         dlg.open()
 

@@ -15,12 +15,12 @@ import asyncio
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel, QListView,
                                QProgressBar, QPushButton, QSplitter, QTableView, QToolButton, QTreeView,
                                QVBoxLayout, QWidget)
 
 from kbapp.client.fs.events import FilesQueueChanged, FolderChanged
+from kbapp.client.fs.hints import FolderHinted
 from kbapp.core import errors
 
 from ... import ops
@@ -83,6 +83,24 @@ class EntryView(QTreeView):
     def startDrag(self, actions) -> None:
         self.page.start_drag_out()
 
+    def keyPressEvent(self, e) -> None:
+        """F2 renames, Delete trashes, Backspace/Alt+Up goes up, Ctrl+C/V copy and paste,
+        Ctrl+S saves a copy; everything else (arrows, type-to-select, Enter) is the view's."""
+        key, mods = e.key(), e.modifiers()
+        page = self.page
+        ctrl = bool(mods & Qt.ControlModifier)
+        act = {Qt.Key_F2: page.rename_clicked, Qt.Key_Delete: page.delete_clicked,
+               Qt.Key_Backspace: page.go_up}.get(key) if not ctrl else None
+        if key == Qt.Key_Up and mods & Qt.AltModifier:
+            act = page.go_up
+        if ctrl:
+            act = {Qt.Key_C: page.copy_clicked, Qt.Key_V: page.paste_clicked, Qt.Key_S: page.save_copy_clicked}.get(key)
+        if act is not None:
+            act()
+            e.accept()
+            return
+        super().keyPressEvent(e)
+
 
 class FilesPage(FileActions, Page):
     def __init__(self, session, bridge, parent=None):
@@ -115,10 +133,14 @@ class FilesPage(FileActions, Page):
 
         bridge.listen(FolderChanged, self._folder_changed, owner=self)
         bridge.listen(FilesQueueChanged, self._queue_changed, owner=self)
+        bridge.listen(FolderHinted, self._hinted, owner=self)
+        self.hint_timer = QTimer(self)           # hints in a burst make one re-list
+        self.hint_timer.setSingleShot(True)
+        self.hint_timer.setInterval(150)
+        self.hint_timer.timeout.connect(lambda: self.reload() if self.rev is None else None)
         self.ticker = QTimer(self)               # repaints progress bars while a copy runs
         self.ticker.setInterval(200)
         self.ticker.timeout.connect(self._progress)
-        self._shortcuts()
 
     # -- building -------------------------------------------------------------------------
 
@@ -221,15 +243,6 @@ class FilesPage(FileActions, Page):
         ml.addLayout(row)
         return mid
 
-    def _shortcuts(self) -> None:
-        for keys, slot in ((Qt.Key_F2, self.rename_clicked), (QKeySequence.Delete, self.delete_clicked),
-                           (QKeySequence.Copy, self.copy_clicked), (QKeySequence.Paste, self.paste_clicked),
-                           (Qt.Key_Backspace, self.go_up), ("Alt+Up", self.go_up),
-                           (QKeySequence.Save, self.save_copy_clicked)):
-            sc = QShortcut(QKeySequence(keys), self.list)
-            sc.setContext(Qt.WidgetWithChildrenShortcut)
-            sc.activated.connect(slot)
-
     # -- navigation -----------------------------------------------------------------------
 
     def shown(self) -> None:
@@ -278,6 +291,7 @@ class FilesPage(FileActions, Page):
         self._crumbs()
         self.preview.clear()
         self.model.set_rows([])
+        self._update_empty()
         self.reload()
 
     def go_up(self) -> None:
@@ -387,6 +401,12 @@ class FilesPage(FileActions, Page):
             self.reload()
         if self.folder_model.row_of(ev.folder) < 0 and self.loaded:
             self.reload_folders()
+
+    def _hinted(self, _ev: FolderHinted) -> None:
+        """The server says some folder moved (a push hint names its id, not its name): the open
+        one re-lists, which syncs and verifies it only if it is the one that moved."""
+        if self.folder:
+            self.hint_timer.start()
 
     def _queue_changed(self, _ev: FilesQueueChanged) -> None:
         ops.run(self, self.app.files.status, key="status", clear=False, cursor=False,
