@@ -159,8 +159,14 @@ async def test_blocks_revisions_cas_and_the_map_head(db_url, server_factory, tmp
         refused(await http.revisions(carol, fid, limit=501), 400, "BAD_ENCODING")
         assert [f["head"] for f in await users["carol"].api.fs_folders(tid)] == [3]
 
-        # a public folder: anyone reads blocks and revisions, without a token; only writers write
-        pub = Writer(users["alice"], server.url, tid, kind="public")
+        # a public folder (on alice's implicit team: a named team cannot hold one, FS_PUBLIC_NOT_IMPLICIT):
+        # anyone reads blocks and revisions, without a token; only writers write
+        named = Writer(users["alice"], server.url, tid, kind="public")
+        nroot, nblocks, _ = await named.tree("acme", {"readme": b"public words"})
+        refused(await http.put_block(named, named.folder_id, nblocks[0][0].id.hex(), nblocks[0][1], team_id=tid,
+                                     kind=2), 400, "FS_PUBLIC_NOT_IMPLICIT")
+        itid = (await users["alice"].teams.implicit_team("alice")).team_id
+        pub = Writer(users["alice"], server.url, itid, kind="public")
         proot, pblocks, pentries = await pub.tree("acme", {"readme": b"public words"})
         await http.put_blocks(pub, pblocks)
         p1 = await pub.revision("acme", 1, None, proot, Writer.write_ops(pentries))
@@ -170,7 +176,7 @@ async def test_blocks_revisions_cas_and_the_map_head(db_url, server_factory, tmp
             page = ok(await http.revisions(who, pub.folder_id))
             assert [b64decode(x["envelope"]) for x in page["revisions"]] == [p1.envelope]
             assert verify_head(server.url, pub.folder_id, page["lookup"]).revision_id == p1.id.hex()
-        m = Writer(users["mallory"], server.url, tid, kind="public")
+        m = Writer(users["mallory"], server.url, itid, kind="public")
         refused(await http.post_revision(m, pub.folder_id, (await m.revision("acme", 2, p1.id, proot)).envelope),
                 403, "FS_NOT_WRITER")
     finally:
