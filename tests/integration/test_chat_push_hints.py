@@ -99,3 +99,29 @@ async def test_a_new_team_ek_is_opened_on_its_push_hint(server_factory, tmp_path
         await runner.stop()
     view = await bob.chat.read("alice,bob", sync=True)
     assert [m.text for m in view.messages] == ["hello", "this explodes"]
+
+
+async def test_cli_typing_reaches_the_other_member(server_factory, tmp_path, apps):
+    """`kbapp chat typing CONV` in its own process: bob's client shows alice typing."""
+    from kbapp.client.chat.models import ChatTyping
+
+    from e2e_support import cli
+
+    srv = server_factory()
+    a = tmp_path / "alice"
+    await asyncio.to_thread(cli, a, "signup", "alice", "--server", srv.url)
+    bob = await apps(tmp_path / "bob")
+    await bob.signup("bob", server_url=srv.url, device_name="bob-laptop")
+    await asyncio.to_thread(cli, a, "chat", "send", "alice,bob", "hi")
+    await bob.chat.read("alice,bob", sync=True)
+    conv = await bob.chat.conv("alice,bob")
+    runner = await online(bob)
+    q = bob.events.subscribe()
+    try:
+        told = await asyncio.to_thread(cli, a, "chat", "typing", "alice,bob")
+        assert told.json == {"conv": "alice,bob", "told": True}
+        ev = await first(q, ChatTyping)
+        assert (ev.conv_id, ev.username) == (conv.conv_id, "alice")
+    finally:
+        bob.events.unsubscribe(q)
+        await runner.stop()
