@@ -15,8 +15,12 @@ local encryption (cheaper than the network) instead of a temporary id, a server-
 rename and a second state to clean up. A file that changes between the passes is caught
 (AttachmentFileChanged) and the server keeps nothing.
 
-File reads, encryption and decryption run in worker threads a piece at a time; the event
-loop (the GUI's) only moves bytes. At most a couple of 1 MiB packets are in memory.
+File reads, encryption and decryption run in worker threads; the event loop (the GUI's)
+only moves bytes. Both ways are pipelined: on upload a few packets are sealed at once on
+two threads while the current one is sent (each packet is a pure function of its index);
+on download the next batch is read while the current one is opened and written (the
+Decoder is sequential: it hashes and checks the order). At most a handful of 1 MiB
+packets are in memory.
 `progress(done, total)` is called on the event loop; `cancel` (a threading.Event) or
 cancelling the task stops it: nothing is kept on the server, no partial file is left.
 """
@@ -24,10 +28,13 @@ cancelling the task stops it: nothing is kept on the server, no partial file is 
 from __future__ import annotations
 
 import asyncio
+import collections
+import hashlib
 import mimetypes
 import os
 import secrets
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -104,45 +111,72 @@ def _check_body_fields(name: str, mime: str) -> None:
               nonce=bytes(16), name=name, mime=mime)
 
 
-class _SealedFile:
-    """One encryption pass over the file: `next()` in a worker thread gives the next packet
-    (None at the end). Reads exactly `size` bytes: a file that shrank is an error."""
+AHEAD = 3                # packets being read and sealed at once (worker threads)
+_SEALERS = ThreadPoolExecutor(2, thread_name_prefix="kbapp-attach-seal")
+
+
+class _Sealer:
+    """One encryption pass over the file, packets in order, with up to AHEAD of them read
+    and sealed at once on two worker threads: a packet is `seal_chunk(keys, i, chunk i)`,
+    a pure function of its index (Ed25519, SHA-512 and secretbox release the GIL), so the
+    packets, and their SHA-256 (`enc_hash`, taken in order), are the Encoder's. Reads
+    exactly `size` bytes: a file that shrank is an error."""
 
     def __init__(self, path: Path, keys: se.AttachmentKeys, size: int):
-        self.f = open(path, "rb")
-        self.enc = se.Encoder(keys)
-        self.left = size
-        self.pending: list[bytes] = []
-        self.done = False
+        self.fd = os.open(path, os.O_RDONLY)
+        self.keys, self.size = keys, size
+        self.count = se.packet_count(size)
+        self.hash = hashlib.sha256()
+        self.jobs: collections.deque = collections.deque()
+        self.queued = 0          # packets handed to the workers
+        self.sealed = 0          # ciphertext bytes given out
 
-    def next(self) -> bytes | None:
-        while not self.pending and not self.done:
-            if self.left == 0:
-                self.pending.append(self.enc.finish())
-                self.done = True
-                break
-            piece = self.f.read(min(READ, self.left))
-            if not piece:
-                raise errors.AttachmentFileChanged("the file shrank during the upload")
-            self.left -= len(piece)
-            self.pending += self.enc.update(piece)
-        return self.pending.pop(0) if self.pending else None
+    def _seal(self, index: int) -> bytes:
+        start = index * se.CHUNK
+        n = se.CHUNK if index < self.count - 1 else self.size - start
+        chunk = os.pread(self.fd, n, start) if n else b""
+        if len(chunk) != n:
+            raise errors.AttachmentFileChanged("the file shrank during the upload")
+        packet = se.seal_chunk(self.keys, index, chunk)
+        return packet
 
-    def close(self) -> None:
-        self.f.close()
+    @property
+    def done(self) -> bool:
+        return self.queued == self.count and not self.jobs
+
+    async def next(self) -> bytes | None:
+        """The next packet (None after the last); `done` is true once the last was given."""
+        loop = asyncio.get_running_loop()
+        while self.queued < self.count and len(self.jobs) < AHEAD:
+            self.jobs.append(loop.run_in_executor(_SEALERS, self._seal, self.queued))
+            self.queued += 1
+        if not self.jobs:
+            return None
+        packet = await self.jobs.popleft()
+        await asyncio.to_thread(self.hash.update, packet)     # in order: next() calls are
+        self.sealed += len(packet)
+        return packet
+
+    async def close(self) -> None:
+        """Wait for the workers to let go of the file (a thread is not stopped by cancelling
+        its future), then close it."""
+        for job in self.jobs:
+            await _settle(job)
+        self.jobs.clear()
+        os.close(self.fd)
 
 
 async def _hash_pass(path: Path, keys: se.AttachmentKeys, size: int, progress, total: int,
                      cancel: threading.Event | None) -> bytes:
-    sealed = _SealedFile(path, keys, size)
+    sealed = _Sealer(path, keys, size)
     try:
-        while await asyncio.to_thread(sealed.next) is not None:
+        while await sealed.next() is not None:
             _check(cancel)
             if progress is not None:
-                progress(sealed.enc.sealed, total)
-        return sealed.enc.enc_hash
+                progress(sealed.sealed, total)
+        return sealed.hash.digest()
     finally:
-        sealed.close()
+        await sealed.close()
 
 
 async def upload(api, path: Path | str, *, name: str | None = None, mime: str | None = None,
@@ -194,17 +228,28 @@ async def _send_pass(path: Path, keys: se.AttachmentKeys, size: int, enc_hash: b
                      total: int, cancel: threading.Event | None):
     """The upload's body: the second encryption pass, packet by packet. Raising here aborts
     the request, so the server never gets the whole body and keeps nothing."""
-    sealed = _SealedFile(path, keys, size)
+    sealed = _Sealer(path, keys, size)
     try:
-        while (packet := await asyncio.to_thread(sealed.next)) is not None:
+        while (packet := await sealed.next()) is not None:
             _check(cancel)
-            if sealed.done and sealed.enc.enc_hash != enc_hash:
+            if sealed.done and sealed.hash.digest() != enc_hash:
                 raise errors.AttachmentFileChanged("the file changed during the upload")
-            yield packet
+            yield packet             # (the next packets are being sealed meanwhile)
             if progress is not None:
-                progress(total // 2 + sealed.enc.sealed, total)
+                progress(total // 2 + sealed.sealed, total)
     finally:
-        sealed.close()
+        await sealed.close()
+
+
+async def _settle(work: asyncio.Future | None) -> None:
+    """Wait for a worker's step to end (a thread is not stopped by cancelling its future);
+    its outcome is dropped: the transfer is failing or done already."""
+    if work is None:
+        return
+    if not work.done():
+        await asyncio.wait([work])
+    if not work.cancelled():
+        work.exception()
 
 
 class _PartFile:
@@ -251,6 +296,7 @@ async def download(api, ref: AttachmentRef, dest: Path | str, *, progress: Progr
         part.write([decoder.finish()])
         part.commit()
 
+    opening = None               # the batch being opened (one at a time, in order) while the next is read
     try:
         async with api.blob_get(ref.blob_id) as resp:
             _check_length(resp.headers.get("content-length"), total)
@@ -262,13 +308,19 @@ async def download(api, ref: AttachmentRef, dest: Path | str, *, progress: Progr
                 if done > total:
                     raise errors.AttachmentTrailingData("the server sent more bytes than the attachment has")
                 if len(batch) >= se.PACKET:
-                    await asyncio.to_thread(feed, bytes(batch))
+                    if opening is not None:
+                        await opening
+                    opening = asyncio.ensure_future(asyncio.to_thread(feed, bytes(batch)))
                     batch = bytearray()
                     if progress is not None:
                         progress(done, total)
+            if opening is not None:
+                await opening
+            opening = None
             await asyncio.to_thread(feed, bytes(batch))
         await asyncio.to_thread(finish)
     except BaseException:
+        await _settle(opening)                   # never discard the file under a running write
         part.discard()
         raise
     if progress is not None:
