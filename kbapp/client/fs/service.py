@@ -17,8 +17,10 @@ from the revisions the judge accepted.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import io
+import logging
 import shutil
 import time
 from collections import OrderedDict
@@ -47,6 +49,7 @@ try:                                         # the Files page's events (its own 
 except ImportError:                          # pragma: no cover
     FilesQueueChanged = FolderChanged = None
 
+log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 DIR_MEMO = 256                               # decoded directories kept in memory, by block id
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic", ".bmp", ".tif", ".tiff")
@@ -70,11 +73,12 @@ class FilesService(Reading):
         self.uploader = Uploader(self)
         self._dirs: OrderedDict[str, dict] = OrderedDict()
         self._views: dict[str, tuple] = {}         # folder id -> (head root id, local view Overlay)
-        self.photo_hook = None                     # async (folder path, [(path, Entry)]): set by the photos side
+        self.photo_hook = None                     # async (folder path, [(path, Entry)]): tests, other libraries
+        self.photos = None                         # app.photos (set by the App): images others write go there
+        self._tasks: set = set()
 
     async def open(self) -> Journal:
         if self.journal is None:
-            import asyncio
             journal = await Journal(self.ctx.home).open()
             cap = self._pref_int("fs.cache_max_bytes", DEFAULT_MAX)
             self.cache = await asyncio.to_thread(DiskBlockCache(self.ctx.home, cap).open)
@@ -85,6 +89,8 @@ class FilesService(Reading):
 
     async def close(self) -> None:
         await self.uploader.stop()
+        for t in list(self._tasks):
+            t.cancel()
         if self.journal is not None:
             self.journal.close()
             self.journal = None
@@ -401,15 +407,17 @@ class FilesService(Reading):
         return await self.uploader.sync(timeout)
 
     async def cancel(self, entry_id: int) -> dict:
-        """Stop uploading a pending change. Never lost: it moves to a read-only parked view
-        "(local conflicted copy DATE)" of its folder, from where it can be copied back."""
+        """Stop uploading a pending change (or give up a failed one, which `sync` reports until
+        then). Never lost: it moves to a read-only parked view "(local conflicted copy DATE)"
+        of its folder, from where it can be copied back."""
         journal = await self.open()
         async with self.uploader.lock:
             row = await journal.get(entry_id)
             if row is None:
                 raise errors.NotFound(f"no journal entry {entry_id}")
-            if row.state != "pending":
-                raise errors.Conflict(f"entry {entry_id} is {row.state}: only a pending change can be cancelled")
+            if row.state not in ("pending", "failed"):
+                raise errors.Conflict(f"entry {entry_id} is {row.state}: only a pending or failed change "
+                                      "can be cancelled")
             view = parked_view_name(time.strftime("%Y-%m-%d", time.gmtime(self.ctx.clock())))
             await journal.update([entry_id], state="parked", view=view, error="cancelled by you")
             self._stale()
@@ -439,20 +447,32 @@ class FilesService(Reading):
     # -- after a verified revision from others -------------------------------------------------
 
     async def _verified(self, f: Folder, accepted) -> None:
-        """Image files others wrote go to the photo library (photos.py's hook when present)."""
+        """After a verified sync with revisions by others: images go to the photo library
+        (`photo_hook(folder, [(path, entry)])` if set, else photos.py's `hand_off` over the
+        folder's head, in the background so a listing never waits on tagging)."""
         self._emit_folder(f, accepted[-1][0].revision.revision)
         me = self.ctx.require_login()[0]
-        items = [("/".join(op.path), op.entry) for sr, p in accepted if sr.revision.uid != me
-                 for op in p.ops if op.op == "write" and op.path[-1].lower().endswith(IMAGE_EXT)]
-        if not items:
+        theirs = [(sr, p) for sr, p in accepted if sr.revision.uid != me]
+        if not theirs:
             return
-        hook = self.photo_hook
-        if hook is None and importlib.util.find_spec(__package__ + ".photos") is not None:
-            from . import photos                               # FSSRV's hand-off, when it exists
-            hook = getattr(photos, "hand_off", None)
-            hook = None if hook is None else (lambda folder, it, _h=hook: _h(self, folder, it))
-        if hook is not None:
-            await hook(str(f.name), items)
+        if self.photo_hook is not None:
+            items = [("/".join(op.path), op.entry) for _sr, p in theirs for op in p.ops
+                     if op.op == "write" and op.path[-1].lower().endswith(IMAGE_EXT)]
+            if items:
+                await self.photo_hook(str(f.name), items)
+            return
+        if self.photos is None or importlib.util.find_spec(__package__ + ".photos") is None:
+            return
+        from . import photos as fs_photos
+
+        async def hand_off() -> None:
+            try:
+                await fs_photos.hand_off(self, self.photos, str(f.name))
+            except errors.KbappError as e:
+                log.info("fs: photo hand-off of %s: %s", f.name, e)
+        task = asyncio.get_running_loop().create_task(hand_off(), name="kbapp-fs-photos")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 def _size_of(data) -> int | None:
