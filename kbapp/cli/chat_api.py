@@ -5,7 +5,8 @@ One request per line, one answer per line, in order:
     {"id": 1, "method": "send", "params": {"conv": "alice,bob", "text": "hi"}}
     {"id": 1, "result": {"conv": "alice,bob", "msg_id": 7, "state": "sent", ...}}
 
-Methods: list, read, send, edit, delete, react, attach, download, search, listen. `listen`
+Methods: list, read, send, edit, delete, delete_history, react, attach, download, search, typing,
+listen. `listen`
 answers at once, then streams `{"event": "message", "conv": ..., "message": {...}}` lines for
 every new verified message (push hints wake it; a slow poll covers a dead push channel)
 until stdin closes. A failure answers `{"id": .., "error": {"code", "message",
@@ -58,13 +59,17 @@ async def _call(app, method: str, p: dict):
         return await chat.react(_need(p, "conv"), _need(p, "id", int), _need(p, "emoji"),
                                 remove=bool(p.get("remove")))
     if method == "attach":
-        return await chat.upload(_need(p, "conv"), _need(p, "path"))
+        return await chat.upload(_need(p, "conv"), _need(p, "path"), exploding=p.get("exploding"))
+    if method == "delete_history":
+        return await chat.delete_history(_need(p, "conv"), _need(p, "upto", int))
+    if method == "typing":
+        return {"told": await chat.typing(_need(p, "conv"))}
     if method == "download":
         return {"saved": str(await chat.download(_need(p, "conv"), _need(p, "id", int), _need(p, "dest")))}
     if method == "search":
         return {"hits": await chat.search(_need(p, "query"), p.get("conv"))}
-    raise errors.InvalidChatInput(f"unknown method {method[:40]!r}: list, read, send, edit, delete, react, "
-                                  "attach, download, search, listen")
+    raise errors.InvalidChatInput(f"unknown method {method[:40]!r}: list, read, send, edit, delete, "
+                                  "delete_history, react, attach, download, search, typing, listen")
 
 
 class Listener:

@@ -70,3 +70,26 @@ async def test_an_admin_deletes_the_history(db_url, server_factory, tmp_path, ap
     view = await carol.chat.read("acme", sync=True)
     assert [m.text for m in view.messages if m.type == "text"] == ["after the cut"]
     assert view.problems == []
+
+
+def test_bot_api_deletes_history_and_types(server, tmp_path):
+    """The bot API's delete_history and typing, in its own process."""
+    import json
+
+    from e2e_support import cli
+
+    a = tmp_path / "alice"
+    cli(a, "signup", "alice", "--server", server.url)
+    cli(a, "team", "create", "acme")
+    reqs = [{"id": 1, "method": "send", "params": {"conv": "acme", "text": "old news"}},
+            {"id": 2, "method": "delete_history", "params": {"conv": "acme", "upto": 1}},
+            {"id": 3, "method": "typing", "params": {"conv": "acme"}},
+            {"id": 4, "method": "read", "params": {"conv": "acme"}},
+            {"id": 5, "method": "delete_history", "params": {"conv": "acme", "upto": 99}}]
+    api = cli(a, "chat", "api", stdin="".join(json.dumps(r) + "\n" for r in reqs))
+    out = {x["id"]: x for x in map(json.loads, api.stdout.splitlines())}
+    assert out[1]["result"]["state"] == "sent" and out[2]["result"]["state"] == "sent"
+    assert out[3]["result"] == {"told": True}
+    read = out[4]["result"]
+    assert [m["text"] for m in read["messages"] if m["type"] == "text"] == [] and read["problems"] == []
+    assert out[5]["error"]["code"] == "CHAT_INVALID_INPUT"              # past the newest message
