@@ -125,3 +125,44 @@ async def test_cli_typing_reaches_the_other_member(server_factory, tmp_path, app
     finally:
         bob.events.unsubscribe(q)
         await runner.stop()
+
+
+async def test_read_follow_shows_who_is_typing(server_factory, tmp_path, apps):
+    """`kbapp chat read CONV --follow` (text mode) prints `alice is typing…` on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    from e2e_support import PASSPHRASE, ROOT, cli
+
+    srv = server_factory()
+    b = tmp_path / "bob"
+    await asyncio.to_thread(cli, b, "signup", "bob", "--server", srv.url)
+    alice = await apps(tmp_path / "alice")
+    await alice.signup("alice", server_url=srv.url, device_name="alice-laptop")
+    await alice.chat.send("alice,bob", "hello bob")
+    env = dict(os.environ, KBAPP_KEYSTORE="file", KBAPP_PASSPHRASE=PASSPHRASE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kbapp", "--home", str(b), "chat", "read", "alice,bob", "--follow", "--timeout", "60",
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert b"hello bob" in await asyncio.wait_for(proc.stdout.readuntil(b"hello bob"), 60)
+        heard = asyncio.Event()
+
+        async def lines():
+            while raw := await proc.stderr.readline():
+                if raw.decode().strip() == "alice is typing…":
+                    heard.set()
+        reader = asyncio.ensure_future(lines())
+        for _ in range(15):                   # until bob's push channel is up and hears one
+            await alice.chat.typing("alice,bob")
+            try:
+                await asyncio.wait_for(heard.wait(), 3.2)
+                break
+            except asyncio.TimeoutError:
+                continue
+        reader.cancel()
+        assert heard.is_set()
+    finally:
+        proc.kill()
+        await proc.wait()
