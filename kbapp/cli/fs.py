@@ -110,20 +110,24 @@ def _parse_time(text: str) -> int:
     return int(t.timestamp())
 
 
-def _write_dest(dest: str, data: bytes) -> None:
-    """Written to a temp name beside DEST and renamed: never a half file at DEST."""
+async def _write_dest(dest: str, pieces) -> int:
+    """Streamed to a temp name beside DEST, fsynced and renamed: never a half file at DEST."""
     target = Path(dest)
     tmp = target.with_name(f".{target.name}.kbapp-{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    size = 0
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            async for piece in pieces:
+                f.write(piece)
+                size += len(piece)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return size
 
 
 def _need(files, method: str):
@@ -224,17 +228,20 @@ async def run(app, args, emit) -> int:
         return 0
     if c == "read":
         kw = {"rev": args.rev} if args.rev is not None else {}
-        data = await files.read(args.path, **kw)
-        if args.dest is None:
-            if getattr(args, "json", False):
-                emit(args, {"path": args.path, "size": len(data)}, "")
-            else:
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
+        pieces = files.open_read(args.path, **kw)           # streamed: memory stays flat
+        if args.dest is not None:
+            size = await _write_dest(args.dest, pieces)
+            emit(args, {"path": args.path, "size": size, "dest": args.dest},
+                 f"read {shown(args.path)} ({size} bytes) -> {args.dest}")
+        elif getattr(args, "json", False):
+            size = 0
+            async for piece in pieces:
+                size += len(piece)
+            emit(args, {"path": args.path, "size": size}, "")
         else:
-            _write_dest(args.dest, data)
-            emit(args, {"path": args.path, "size": len(data), "dest": args.dest},
-                 f"read {shown(args.path)} ({len(data)} bytes) -> {args.dest}")
+            async for piece in pieces:
+                sys.stdout.buffer.write(piece)
+            sys.stdout.buffer.flush()
         return 0
     if c == "ls":
         kw = {}

@@ -110,7 +110,12 @@ async def folder_is_dir(files, path: str) -> bool | None:
 
 
 def _write_kw(files, info: os.stat_result) -> dict:
-    return {"mtime_ns": info.st_mtime_ns} if "mtime_ns" in inspect.signature(files.write).parameters else {}
+    """The local mtime and executable bit, where the engine's write takes them."""
+    params = inspect.signature(files.write).parameters
+    kw = {"mtime_ns": info.st_mtime_ns} if "mtime_ns" in params else {}
+    if "executable" in params and info.st_mode & st.S_IXUSR:
+        kw["executable"] = True
+    return kw
 
 
 async def import_local(files, src: Path, dst: str, *, recursive: bool = False, upload: bool = True,

@@ -21,11 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from kbapp.core import errors
-from kbapp.core.fs.dirs import SYMLINK, Entry
 from kbapp.core.fs.names import MAX_PATH_DEPTH, check_export_names, export_relpath, split_path
-from kbapp.core.fs.tree import iter_data
-
-from .tree_io import BlockCache
 
 MAX_ENTRIES = 1_000_000              # entries one export walks (a directory DAG can explode)
 # What another writer can do to a tree that we refuse entry by entry (the rest is exported);
@@ -37,16 +33,12 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0
 
 
 class _Source:
-    """The verified tree at one folder path, as rows (name, type, size, mtime) by relative path.
-
-    With the engine's public API (`stat`, `ls`, `open_read`: served from its verified local
-    view) every directory is listed by path; without it (the first slice) one sync and the
-    engine's block cache, so a deep tree costs one request per directory."""
+    """The verified tree at one folder path, through the engine's public API (`stat`, `ls`,
+    `open_read`: its verified local view, files streamed with flat memory)."""
 
     def __init__(self, files, path: str):
         self.files = files
         self.path = path.rstrip("/") if path.count("/") > 2 else path
-        self.public = all(hasattr(files, m) for m in ("stat", "open_read"))
 
     def full(self, rel: tuple[str, ...]) -> str:
         return "/".join((self.path.rstrip("/"),) + rel) if rel else self.path
@@ -54,45 +46,13 @@ class _Source:
     async def start(self) -> dict | None:
         """The row at the path; None for a folder root (a directory without an entry)."""
         self.comps = split_path(self.path)[1]
-        if self.public:
-            return await self.files.stat(self.path) if self.comps else None
-        self.f, _c, self.root, self.cache = await self.files._at(self.path)
-        self.ptrs: dict[tuple, object] = {(): self.root}
-        if not self.comps:
-            return None
-        entry = await self.files._lookup(self.cache, self.root, self.comps)
-        if entry is None:
-            raise errors.NotFound(f"no {self.path!r}")
-        self.ptrs[()] = entry.ptr
-        return self._row(entry)
-
-    @staticmethod
-    def _row(e: Entry) -> dict:
-        return {"name": e.name, "type": e.type_name, "size": e.size, "mtime": e.mtime}
+        return await self.files.stat(self.path) if self.comps else None
 
     async def entries(self, rel: tuple[str, ...]) -> dict[str, dict]:
-        if self.public:
-            return {r["name"]: r for r in await self.files.ls(self.full(rel))}
-        ptr = self.ptrs.get(rel)
-        if ptr is None:
-            return {}
-        out = {}
-        for name, e in (await self.cache.read_dir(ptr)).items():
-            if e.type != SYMLINK:
-                self.ptrs[rel + (name,)] = e.ptr
-            out[name] = self._row(e)
-        return out
+        return {r["name"]: r for r in await self.files.ls(self.full(rel))}
 
     async def chunks(self, rel: tuple[str, ...]):
-        """A file's bytes in pieces; flat memory when the engine streams (`open_read`)."""
-        if self.public:
-            async for piece in self.files.open_read(self.full(rel)):
-                yield piece
-            return
-        ptr = self.ptrs[rel]
-        cache = BlockCache(self.files.ctx.api, self.f.folder_id, await self.files.open(), self.f.keys)
-        await cache.load(ptr)                         # one file's blocks only: dropped after it
-        for piece in iter_data(ptr, cache.fetch, self.f.keys):
+        async for piece in self.files.open_read(self.full(rel)):
             yield piece
 
 
