@@ -17,7 +17,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, func, insert, select
 
-from kbapp.client.fs.gc import collect, unreferenced
+from kbapp.client.fs.gc import collect, collected, unreferenced
 from kbapp.core import errors
 from kbapp.core.fs.gc import DEFAULT_DELAY, make_gc, open_gc
 from kbapp.core.fs.names import split_path
@@ -82,6 +82,9 @@ async def test_blocks_go_only_after_the_delay_and_the_head_still_reads(db_url, s
     # revision 1's file is collected: not served any more
     with pytest.raises(errors.NotFound):
         await bob.files.read(f"{FOLDER}/big.bin", rev=1)
+    # history keeps every revision (their ops stay); the collected one is told apart
+    assert [h["revision"] for h in await bob.files.history(f"{FOLDER}/big.bin")] == [1, 2]
+    assert await collected(bob.files, FOLDER) == {1}
 
 
 async def test_a_block_put_again_after_upto_is_kept(server_factory, tmp_path, apps):

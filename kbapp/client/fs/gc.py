@@ -155,3 +155,22 @@ async def collect(files, path: str, upto: int) -> dict:
         out["bytes"] += int(ans.get("bytes", 0))
         out["kept"] += [k for k in ans.get("kept", []) if isinstance(k, str)]
     return out
+
+
+async def collected(files, path: str) -> set[int]:
+    """Revisions of the folder whose root directory block the server no longer serves: shown as
+    "collected" in a history (their ops and writers stay: revisions are never deleted). A server
+    could withhold a root it holds; that reads the same, and costs it nothing it lacked."""
+    name, _ = split_path(path)
+    f = await files._folder(name)
+    s = await files.fs.sync(f)
+    revs = await _envelopes(files.ctx.api, f.folder_id, s.judge.state.head_rev, s.judge.state.head_id) \
+        if s.judge.state.head_rev else []
+    roots = {sr.revision.revision: open_private(sr.revision, f.keys).root.id.hex() for sr in revs}
+    gone: set[int] = set()
+    ids = sorted(set(roots.values()))
+    for i in range(0, len(ids), BATCH):
+        ans = await files.ctx.api.fs_get_blocks(f.folder_id, ids[i:i + BATCH])
+        missing = {b for b in ids[i:i + BATCH] if b in ans["blocks"] and ans["blocks"][b] is None}
+        gone |= {n for n, b in roots.items() if b in missing}
+    return gone
