@@ -28,8 +28,9 @@ def names(rows) -> list[str]:
     return sorted(r["name"] for r in rows)
 
 
-async def test_ops_are_journalled_shown_at_once_and_uploaded_as_one_revision(server_factory, tmp_path, apps):
-    server = server_factory()
+async def test_ops_are_journalled_shown_at_once_and_uploaded_as_one_revision(db_url, server_factory, tmp_path,
+                                                                             apps):
+    server = server_factory(db=db_url)
     users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
     alice, bob = users["alice"], users["bob"]
     files = alice.files
@@ -179,7 +180,8 @@ async def _second_device(old, tmp_path, apps, username: str, name: str = "tablet
     return new
 
 
-async def test_two_offline_devices_writing_the_same_file_and_directory_keep_both(server_factory, tmp_path, apps):
+async def test_two_offline_devices_writing_the_same_file_and_directory_keep_both(db_url, server_factory, tmp_path,
+                                                                                 apps):
     """alice's laptop and tablet, both offline, write the same file and the same directory. The
     laptop uploads first; the tablet's upload loses the compare-and-swap, judges the laptop's
     revision, merges: the laptop's file stays, the tablet's is kept beside it under KBFS's
@@ -188,7 +190,7 @@ async def test_two_offline_devices_writing_the_same_file_and_directory_keep_both
 
     from kbapp.core.fs.conflict import conflicted_name
 
-    server = server_factory()
+    server = server_factory(db=db_url)
     laptop = (await signup_all(apps, tmp_path, server.url, ("alice",)))["alice"]
     tablet = await _second_device(laptop, tmp_path, apps, "alice")
     mine = "/private/alice"

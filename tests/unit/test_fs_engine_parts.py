@@ -50,6 +50,8 @@ def _row(i, folder="/private/a", base=0, op="write", size=10, path=("f",)):
 def test_batches_keep_one_folder_and_base_and_cap_ops_and_bytes():
     rows = [_row(1), _row(2), _row(3, base=4), _row(4, folder="/private/b"), _row(5, folder="/private/b")]
     assert [[r.id for r in b] for b in batches(rows)] == [[1, 2], [3], [4, 5]]
+    mixed = [_row(1), _row(2, folder="/private/b"), _row(3), _row(4, folder="/private/b")]
+    assert [[r.id for r in b] for b in batches(mixed)] == [[1, 3], [2, 4]]   # one revision per folder
     assert [len(b) for b in batches([_row(i) for i in range(7)], max_ops=3)] == [3, 3, 1]
     big = [_row(i, size=10 << 20) for i in range(4)]
     assert [len(b) for b in batches(big)] == [2, 2]                    # 25 MB per revision

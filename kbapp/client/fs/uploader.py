@@ -31,10 +31,14 @@ BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 def batches(rows, max_ops: int = MAX_OPS, max_bytes: int = MAX_BATCH_BYTES) -> list[list]:
     """Pending rows (oldest first) cut into upload batches: one folder and one base each,
-    at most `max_ops` rows and `max_bytes` of content (a bigger single row goes alone)."""
+    at most `max_ops` rows and `max_bytes` of content (a bigger single row goes alone).
+    Folders are independent, so rows are grouped per folder (their order kept within it)."""
     out: list[list] = []
     data = meta = 0
-    for r in rows:
+    first: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        first.setdefault(r.folder, i)
+    for r in sorted(rows, key=lambda r: first[r.folder]):
         cur = out[-1] if out else None
         size = r.size if r.op == "write" else 0
         cost = 200 + sum(len(c.encode()) for c in r.path + (r.dest or ())) * 2
