@@ -299,3 +299,34 @@ async def test_images_others_wrote_are_handed_to_the_photo_hook_after_verificati
     assert handed == []                                     # nothing before alice verifies it
     await alice.files.ls(F)
     assert handed == [(F, [("trip/cat.JPG", 9)])]
+
+
+async def test_a_merge_that_would_make_a_cycle_parks_the_local_branch_read_only(server_factory, tmp_path, apps):
+    """laptop moves a into b, the offline tablet moves b into a: no order of both exists. The
+    tablet's change is parked as a read-only "(local conflicted copy DATE)" view holding its
+    tree, it is told, and the folder stays writable on the laptop's head."""
+    server = server_factory()
+    laptop = (await signup_all(apps, tmp_path, server.url, ("alice",)))["alice"]
+    tablet = await _second_device(laptop, tmp_path, apps, "alice")
+    mine = "/private/alice"
+    await laptop.files.write(f"{mine}/a/in-a.txt", b"a")
+    await laptop.files.write(f"{mine}/b/in-b.txt", b"b")
+    assert names(await tablet.files.ls(mine)) == ["a", "b"]
+    await laptop.files.mv(f"{mine}/a", f"{mine}/b/a", upload=False)
+    await tablet.files.mv(f"{mine}/b", f"{mine}/a/b", upload=False)
+    await laptop.files.sync(timeout=60)
+    await tablet.files.sync(timeout=60)                      # nothing pending: parked, not failed
+
+    st = await tablet.files.status()
+    [notice] = st["notices"]
+    assert notice["kind"] == "parked" and "cycle" in notice["reason"]
+    view = notice["view"]
+    assert st["parked"] == [f"{mine}/{view}"]
+    rows = await tablet.files.ls(mine)
+    assert [(r["name"], r.get("parked", False)) for r in rows] == [(view, True), ("b", False)]
+    assert names(await tablet.files.ls(f"{mine}/b")) == ["a", "in-b.txt"]          # the laptop's head
+    assert await tablet.files.read(f"{mine}/{view}/a/b/in-b.txt") == b"b"          # the tablet's branch
+    with pytest.raises(errors.ReadOnlyView):
+        await tablet.files.rm(f"{mine}/{view}/a", recursive=True)
+    await tablet.files.write(f"{mine}/b/after.txt", b"writable")
+    assert await laptop.files.read(f"{mine}/b/after.txt") == b"writable"
