@@ -101,6 +101,7 @@ class Req:
     key: str            # path?query: what answers are recorded and replayed under
     body: bytes
     auth: str | None = None     # the client's read token (Authorization), passed on as it came
+    content_type: str | None = None   # passed on as it came (raw block and envelope bodies)
 
 
 @dataclass
@@ -212,7 +213,7 @@ class EvilProxy:
         qs = request.url.query
         req = Req(request.method, request.url.path, query,
                   request.url.path + (f"?{qs}" if qs else ""), await request.body(),
-                  request.headers.get("authorization"))
+                  request.headers.get("authorization"), request.headers.get("content-type"))
         self.seen.append(f"{req.method} {req.key}")
         modes = list(self.modes)
 
@@ -232,7 +233,7 @@ class EvilProxy:
     async def _forward(self, req: Req) -> Answer:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=30)
-        headers = {"content-type": "application/json"} if req.body else {}
+        headers = {"content-type": req.content_type or "application/json"} if req.body else {}
         if req.auth:
             headers["authorization"] = req.auth
         r = await self._client.request(req.method, self.upstream + req.path, params=req.query or None,
