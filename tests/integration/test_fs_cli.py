@@ -178,3 +178,25 @@ def test_share_lists_the_verified_members(two):
     out = cli(a, "fs", "share", "/private/alice#bob").json
     text = str(out)
     assert "alice" in text and "bob" in text
+
+
+@engine_has("mv", "rm")
+def test_time_travel_and_a_move_across_folders(two, tmp_path):
+    _server, a, b = two
+    local = tmp_path / "t.txt"
+    local.write_bytes(b"first")
+    cli(a, "fs", "write", "/private/alice,bob/t.txt", str(local))
+    rev1 = cli(a, "fs", "stat", "/private/alice,bob/t.txt").json["revision"]
+    local.write_bytes(b"second, longer")
+    cli(a, "fs", "write", "/private/alice,bob/t.txt", str(local))
+    now = [r["size"] for r in cli(b, "fs", "ls", "/private/alice,bob").json]
+    then = [r["size"] for r in cli(b, "fs", "ls", "/private/alice,bob", "--rev", str(rev1)).json]
+    assert now == [14] and then == [5]
+    assert [r["size"] for r in cli(b, "fs", "ls", "/private/alice,bob", "--time", "2100-01-01T00:00").json] == [14]
+    # a move to another folder: copied, then removed from the first
+    cli(a, "fs", "mv", "/private/alice,bob/t.txt", "/private/alice/t.txt")
+    cli(a, "fs", "sync")
+    assert cli(b, "fs", "ls", "/private/alice,bob").json == []
+    got = tmp_path / "moved.txt"
+    cli(a, "fs", "read", "/private/alice/t.txt", str(got))
+    assert got.read_bytes() == b"second, longer"
