@@ -89,7 +89,7 @@ class _Listener:
 
     def __init__(self, url: str, team_id: str, token: str, address: str):
         self.url, self.team_id, self.token, self.address = url, team_id, token, address
-        self.hints, self.closed, self.ready = 0, False, asyncio.Event()
+        self.hints, self.frames, self.closed, self.ready = 0, 0, False, asyncio.Event()
 
     async def run(self) -> None:
         """Until cancelled (a receive is never cut short by a timeout: that could lose a frame)."""
@@ -108,6 +108,7 @@ class _Listener:
                     except Exception:  # noqa: BLE001 - the server closed us (a slow reader): counted
                         self.closed = True
                         return
+                    self.frames += 1
                     if frame.get("type") == "ready":
                         self.ready.set()
                     elif frame.get("type") == "hint" and frame.get("kind") == "chat":
@@ -164,6 +165,7 @@ async def run_load(url: str, tmp, alice, sizes, log) -> dict:
             await app.close()
     return {"base": base, "posts": posts, "listeners": len(listeners),
             "closed": sum(1 for x in listeners if x.closed), "hints_received": sum(x.hints for x in listeners),
+            "frames_received": sum(x.frames for x in listeners),
             "accounts": n_acc, "addresses": -(-sizes.listeners // PER_ADDRESS)}
 
 
@@ -192,7 +194,7 @@ def load_results(load: dict, sizes) -> list:
     details = {"posted": posts["ok"], "seconds": round(posts["wall_s"], 2), "refused": posts["refused"],
                "post_p50_ms": posts["p50_ms"], "post_p99_ms": posts["p99_ms"], "gets": base["ok"],
                "get_p50_ms": base["p50_ms"], "listeners": load["listeners"], "listeners_closed": load["closed"],
-               "hints_received": load["hints_received"],
+               "hints_received": load["hints_received"], "frames_received": load.get("frames_received"),
                "hints_expected": (posts["ok"] + posts["warm"]) * open_listeners,
                "accounts": load["accounts"], "addresses": load["addresses"], "posters": sizes.posters,
                "channels": CHANNELS}

@@ -153,9 +153,17 @@ def _others_in_process(url: str, users: list, lookups: int, seed: int, think_ms:
     return asyncio.run(run())
 
 
-async def _others_apart(pool, url: str, users: list, lookups: int, seed: int, think_ms: float) -> dict:
-    return await asyncio.get_running_loop().run_in_executor(
+async def _others_apart(pool, url: str, users: list, lookups: int, seed: int, think_ms: float,
+                        cpu=None) -> dict:
+    """The others' phase; with `cpu` (the server's CPU seconds so far), what the server spent
+    meanwhile: `server_busy` near 1.0 is one core's worth, all one Python process gets."""
+    c0 = cpu() if cpu else 0.0
+    got = await asyncio.get_running_loop().run_in_executor(
         pool, _others_in_process, url, users, lookups, seed, think_ms)
+    if cpu:
+        used = cpu() - c0
+        got.update(server_cpu_s=round(used, 2), server_busy=round(used / got["wall_s"], 2) if got["wall_s"] else 0.0)
+    return got
 
 
 class _Poster:
@@ -240,8 +248,9 @@ class _Poster:
             self.refused += 1
 
 
-async def run_load(url: str, sizes: LoadSizes, log=lambda s: None) -> dict:
-    """The whole measurement against a running server at `url` (fresh, unthrottled)."""
+async def run_load(url: str, sizes: LoadSizes, log=lambda s: None, cpu=None) -> dict:
+    """The whole measurement against a running server at `url` (fresh, unthrottled); `cpu`:
+    the server process's CPU seconds so far, if known."""
     import httpx
 
     from kbapp.client.api import LIMITS
@@ -261,7 +270,7 @@ async def run_load(url: str, sizes: LoadSizes, log=lambda s: None) -> dict:
         idle_users, loaded_users = _signups(sizes.others, "idle"), _signups(sizes.others, "busy")
 
         log(f"idle: {sizes.others} users sign up and look each other up...")
-        idle = await _others_apart(pool, url, idle_users, sizes.lookups, 1, sizes.think_ms)
+        idle = await _others_apart(pool, url, idle_users, sizes.lookups, 1, sizes.think_ms, cpu)
 
         log("loaded: the same, while the poster posts back to back and attackers post refused links...")
         stop = asyncio.Event()
@@ -270,7 +279,7 @@ async def run_load(url: str, sizes: LoadSizes, log=lambda s: None) -> dict:
         writers += [asyncio.create_task(poster.attack_loop(stop)) for _ in range(sizes.attackers)]
         while poster.posted < 2 and not poster.errors:     # the load is on before the others start
             await asyncio.sleep(0.01)
-        loaded = await _others_apart(pool, url, loaded_users, sizes.lookups, 2, sizes.think_ms)
+        loaded = await _others_apart(pool, url, loaded_users, sizes.lookups, 2, sizes.think_ms, cpu)
         stop.set()
         await asyncio.gather(*writers)
         tail = (await http.get(f"/v1/lookup/user/{poster.writer.uid}")).json()
@@ -312,7 +321,7 @@ def _produce(quick: bool, log, db: str | None = None) -> dict:
             db, drop = _fresh_pg_database(db)
         try:
             with ServerChild(Path(tmp), db) as server:
-                report = asyncio.run(run_load(server.url, sizes, log))
+                report = asyncio.run(run_load(server.url, sizes, log, server.cpu_seconds))
         finally:
             if drop is not None:
                 drop()
@@ -346,7 +355,8 @@ def render_table(report: dict) -> str:
            f"{p['batch']} links (p50 {p['post_p50_ms']} ms, p99 {p['post_p99_ms']} ms)",
            f"attackers: {a['refused']} refused posts {a['codes']} (p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms)",
            f"others: {d['loaded']['requests']} requests per phase; max idle {d['idle']['max_ms']} ms, "
-           f"loaded {d['loaded']['max_ms']} ms", "",
+           f"loaded {d['loaded']['max_ms']} ms; server CPU busy idle {d['idle'].get('server_busy', '?')}, "
+           f"loaded {d['loaded'].get('server_busy', '?')} (1.0: one core)", "",
            *results_table(report["results"]), "", RATIO_NOTE]
     return "\n".join(out)
 
