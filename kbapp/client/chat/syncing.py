@@ -420,7 +420,9 @@ class SyncMixin:
         inbox may have been read before that message was posted) makes it run once more, never
         is lost."""
         again = self.__dict__.setdefault("_sync_again", set())
-        task = self._syncing.get(key)
+        latest = self.__dict__.setdefault("_sync_latest", {})
+        latest[key] = sync       # the run once more is the newest hint's (its msg id: not skipped as
+        task = self._syncing.get(key)          # already reached, as the first hint's would be)
         if task is not None and not task.done():
             again.add(key)
             return
@@ -429,7 +431,7 @@ class SyncMixin:
             while True:
                 again.discard(key)
                 try:
-                    await sync()
+                    await latest.pop(key, sync)()
                     if self.outbox is not None:
                         self.outbox.wake()
                 except errors.KbappError as e:

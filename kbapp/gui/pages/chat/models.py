@@ -244,7 +244,13 @@ def build_lines(timeline, *, me: str, badges: dict[str, str] | None = None, in_t
     last_day = ""
     now = time.time() if now is None else now
     days = _Days(now)
+    held = False                                 # an unsent message waits out its backoff: those after it wait too
     for m in timeline.messages:
+        if m.msg_id is None and m.status == "pending":
+            if m.error:
+                held = True
+            elif held:                           # the outbox posts in order (client/chat/outbox.py)
+                m = replace(m, error="waiting for the message before it to go out")
         boom = getattr(m, "explodes_at", None)
         if boom is not None and boom <= now:
             continue                             # exploded: gone here even before the store scrubs it
