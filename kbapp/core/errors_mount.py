@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .errors import KbappError
 
-__all__ = ["MountUnavailable"]
+__all__ = ["MountLinkRefused", "MountStale", "MountUnavailable"]
 
 
 class MountUnavailable(KbappError):
@@ -12,3 +12,17 @@ class MountUnavailable(KbappError):
     message says how to get it; the Files page works without it."""
 
     code = "FS_MOUNT_UNAVAILABLE"
+
+
+class MountLinkRefused(KbappError):
+    """A symlink another writer stored points outside its folder (absolute, or `..` above the
+    folder's root): the mount refuses to hand it to the kernel, which would follow it."""
+
+    code = "FS_MOUNT_LINK_REFUSED"
+
+
+class MountStale(KbappError):
+    """The mount point still holds a dead mount (its process was killed) that could not be
+    cleaned: the message says the `fusermount3 -uz` command to run."""
+
+    code = "FS_MOUNT_STALE"

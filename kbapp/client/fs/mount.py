@@ -11,6 +11,13 @@ Reads of an open file are served from a private spool (a temporary file: flat me
 for big files); writes go to a spool too and are handed to the journal on release.
 Attributes are cached for a second: `ls -l` of a big directory is one listing, not one
 call per name.
+
+Another writer is not trusted: a name the core's `check_component` refuses never reaches the
+kernel (logged), a symlink is shown only when its target stays inside its folder (an absolute
+or `../..` target is refused: the kernel would follow it out of the mount), and a read-only
+member gets EACCES at open/create/mkdir time, before any byte is spooled. A mount left
+behind by a killed process ("Transport endpoint is not connected") is lazily unmounted by the
+next `Mount.start`, or the error says the `fusermount3 -uz` to run.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import asyncio
 import errno
 import logging
 import os
+import posixpath
 import stat
 import tempfile
 import threading
@@ -26,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 
 from kbapp.core import errors
-from kbapp.core.fs.names import KINDS, parse_folder_name
+from kbapp.core.fs.names import KINDS, MAX_PATH_DEPTH, check_component, parse_folder_name
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +64,12 @@ def available() -> str | None:
 def _errno_of(e: BaseException) -> int:
     if isinstance(e, errors.NotFound):
         return errno.ENOENT
-    if isinstance(e, errors.FolderNotWriter):
+    if isinstance(e, (errors.FolderNotWriter, errors.MountLinkRefused)):
         return errno.EACCES
+    if isinstance(e, errors.ReadOnlyView):
+        return errno.EROFS
+    if isinstance(e, errors.TreeTooDeep):
+        return errno.ENAMETOOLONG
     if isinstance(e, errors.JournalFull if hasattr(errors, "JournalFull") else ()):
         return errno.ENOSPC
     if isinstance(e, (errors.BadPathName, getattr(errors, "BadFolderName", errors.BadPathName))):
@@ -184,6 +196,8 @@ class FolderFS(_Base):
         kind, folder = self._split(path)
         if folder is None or path.rstrip("/") == folder.rstrip("/"):
             return self._dir_attr()
+        if path[len(folder):].strip("/").count("/") >= MAX_PATH_DEPTH:    # a hostile tree deeper than a path
+            raise fuse.FuseOSError(_errno_of(errors.TreeTooDeep(f"a path is at most {MAX_PATH_DEPTH} names deep")))
         hit = self._attr.get(path)
         if hit is None or time.monotonic() - hit[0] >= TTL:
             parent, name = path.rsplit("/", 1)
@@ -212,7 +226,46 @@ class FolderFS(_Base):
             if e.errno == errno.ENOENT and path.rstrip("/") == folder:
                 return [".", ".."]          # a folder never written is empty
             raise
-        return [".", "..", *(r["name"] for r in rows)]
+        return [".", "..", *self._safe_names(path, rows)]
+
+    def _safe_names(self, path: str, rows: list[dict]) -> list[str]:
+        """The names the kernel may get: what the core's name rules accept (a hostile writer's
+        `..`, `a/b`, NUL, bidi or 300-byte name is left out, and logged)."""
+        out, bad = [], []
+        for r in rows:
+            name = r.get("name")
+            try:
+                out.append(check_component(name))
+            except errors.KbappError:
+                bad.append(repr(name)[:60])
+        if bad:
+            log.warning("mount: %d name(s) in %s refused by the name rules and not shown: %s",
+                        len(bad), path, ", ".join(bad[:5]))
+        return out
+
+    def readlink(self, path):
+        """The target of a symlink, only if it stays inside its folder: relative, and never
+        above the folder's root once `..` are applied (the kernel follows what we return)."""
+        kind, folder = self._split(path)
+        if folder is None:
+            raise fuse.FuseOSError(errno.EINVAL)
+        self.getattr(path)
+        row = (self._attr.get(path) or (0, None))[1]
+        if row is None or row.get("type") != "symlink" or not isinstance(row.get("target"), str):
+            raise fuse.FuseOSError(errno.EINVAL)
+        target = row["target"]
+        inside = path[len(folder):].strip("/").split("/")[:-1]       # the link's directory in the folder
+        resolved = posixpath.normpath(posixpath.join("/".join(inside) or ".", target))
+        if target.startswith("/") or resolved == ".." or resolved.startswith("../") or "\0" in target:
+            log.warning("mount: symlink %s -> %r leaves its folder: refused", path, target[:80])
+            raise fuse.FuseOSError(_errno_of(errors.MountLinkRefused(f"{path} points outside its folder")))
+        return target
+
+    def _check_writable(self, path: str) -> None:
+        """EACCES (or EROFS for a read-only view) now, before a byte is spooled, for a member
+        who cannot write this folder (a reader, `alice#bob` for bob)."""
+        self._split(path)
+        self._call(self.app.files._writable(path))
 
     # -- files ----------------------------------------------------------------------------
 
@@ -224,6 +277,8 @@ class FolderFS(_Base):
         return fh
 
     def open(self, path, flags):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC):
+            self._check_writable(path)
         spool = tempfile.TemporaryFile()
         if not flags & os.O_TRUNC:
             async def fill():
@@ -234,7 +289,7 @@ class FolderFS(_Base):
         return self._new_fh(_Open(path, spool, dirty=bool(writing and flags & os.O_TRUNC)))
 
     def create(self, path, mode, fi=None):
-        self._split(path)
+        self._check_writable(path)
         return self._new_fh(_Open(path, tempfile.TemporaryFile(), dirty=True))
 
     def read(self, path, size, offset, fh):
@@ -293,6 +348,7 @@ class FolderFS(_Base):
     # -- the tree -------------------------------------------------------------------------
 
     def mkdir(self, path, mode):
+        self._check_writable(path)
         self._call(self.app.files.mkdir(path))
         self.forget(path)
 
@@ -342,7 +398,24 @@ class Mount:
         except BaseException as e:          # noqa: BLE001: reported by start()/close()
             self.error = e
 
+    async def _clean_stale(self) -> None:
+        """A mount left by a killed process answers ENOTCONN: unmount it lazily, or say how."""
+        try:
+            await asyncio.to_thread(os.stat, self.mountpoint)
+            return
+        except OSError as e:
+            if e.errno != errno.ENOTCONN:
+                return
+        proc = await asyncio.create_subprocess_exec("fusermount3", "-uz", self.mountpoint,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        await proc.wait()
+        if proc.returncode != 0:
+            raise errors.MountStale(f"{self.mountpoint} holds a dead mount (its process was killed): "
+                                    f"run `fusermount3 -uz {self.mountpoint}` (or `umount -l`), then mount again")
+        log.warning("mount: cleaned a dead mount left at %s", self.mountpoint)
+
     async def start(self, timeout: float = 10.0) -> "Mount":
+        await self._clean_stale()
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not os.path.ismount(self.mountpoint):

@@ -28,8 +28,11 @@ PREFETCH = 16
 
 
 def row_of(e: Entry, pending: bool = False) -> dict:
-    return {"name": e.name, "type": e.type_name, "size": e.size, "mtime": e.mtime, "writer": e.writer.hex(),
-            "pending": pending}
+    row = {"name": e.name, "type": e.type_name, "size": e.size, "mtime": e.mtime, "writer": e.writer.hex(),
+           "pending": pending}
+    if e.target is not None:                   # a symlink's target (the mount confines it; never followed here)
+        row["target"] = e.target
+    return row
 
 
 class Reading:
