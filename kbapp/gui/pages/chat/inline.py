@@ -36,14 +36,18 @@ class ChatInline:
 
     async def _read_images(self, conv_id: str, tl) -> None:
         """ImageInfo for the image messages of `tl` that have none yet (or are unchecked)."""
+        tries = self.__dict__.setdefault("_image_tries", {})
         msgs = [m for m in image_messages(tl)
-                if (i := self.image_infos.get(m.msg_id)) is None or i.unchecked or not i.width]
+                if (i := self.image_infos.get(m.msg_id)) is None
+                or ((i.unchecked or not i.width or not i.tags) and tries.get(m.msg_id, 0) < RECHECKS)]
         if not msgs:
             return
+        for m in msgs:                      # indexed a moment ago: its tags may still be on the way
+            tries[m.msg_id] = tries.get(m.msg_id, 0) + 1
         got = await image_infos(self.app, conv_id, msgs, self.revealed)
         if conv_id == self.current:
             self.image_infos.update(got)
-            unchecked = any(i.unchecked for i in got.values()) or len(got) < len(msgs)
+            unchecked = any(i.unchecked or not i.tags for i in got.values()) or len(got) < len(msgs)
             if unchecked and self._rechecks < RECHECKS:     # indexed in a moment (our own upload)
                 self._rechecks += 1
                 QTimer.singleShot(2000, lambda: self.reload(conv_id) if ops.alive(self) else None)

@@ -296,7 +296,7 @@ class ChatPage(ChatActions, ChatInline, Page):
         self.close_thread()
         self.model.conv_id, self.model.limit = conv_id, TimelineModel.PAGE
         self.model.clear()
-        self.image_infos, self._rechecks = {}, 0
+        self.image_infos, self._rechecks, self._image_tries = {}, 0, {}
         self.badges, self.members = {}, []
         self.warning.clear()
         self.empty.hide()
