@@ -324,12 +324,21 @@ class FilesService(Reading):
                 journal.put_block(ptr.id.hex(), stored)
                 ids.append(ptr.id.hex())
                 kept += len(stored)
-        try:
-            while chunk := stream.read(CHUNK):
+
+        def step() -> bool:
+            """Read, seal and keep one chunk: on a worker thread, so a big file never blocks the
+            loop (the Files page's window, the mount's other calls) for more than a chunk."""
+            chunk = stream.read(CHUNK)
+            if chunk:
                 keep(w.write(chunk))
-            root, rest = w.finish()
-            keep(rest)
-        finally:
+            return bool(chunk)
+
+        try:
+            while await asyncio.to_thread(step):
+                pass
+            root, rest = await asyncio.to_thread(w.finish)
+            await asyncio.to_thread(keep, rest)
+        finally:                            # cancelled: no journal row, so nothing is acknowledged
             if isinstance(data, Path):
                 stream.close()
         self.used += kept
