@@ -297,7 +297,7 @@ def chain_statements(state, *, since=None) -> tuple[list[ProofClaim], dict[str, 
 
     proofs: list[ProofClaim] = []
     follows: dict[str, FollowClaim] = {}
-    links = state.active_links
+    links = None                     # the whole chain's active links only when needed: O(chain)
     if since is not None:
         base, (old_proofs, old_follows) = since
         grown = state.tail_seqno - base.tail_seqno
@@ -306,6 +306,8 @@ def chain_statements(state, *, since=None) -> tuple[list[ProofClaim], dict[str, 
             proofs, follows = list(old_proofs), dict(old_follows)
             links = [lk for lk in state.links[len(state.links) - grown:]
                      if not lk.stubbed and lk.sig_id.hex() not in state.revoked_sig_ids]
+    if links is None:
+        links = state.active_links
     for link in links:
         body = link.payload.get("body") if isinstance(link.payload, dict) else None
         if not isinstance(body, dict):

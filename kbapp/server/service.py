@@ -101,7 +101,7 @@ class Batch:
     state: object = None                    # the verified ChainState after these links
     base_tail: tuple[int, str | None] = (0, None)   # the stored tail they were validated on
     note: dict | None = None                # remembered with `state` (ChainStates.note)
-    stored_statements: list[dict] | None = None   # the base's rows, when known: only the change is written
+    statement_change: tuple[list[int], list[dict]] | None = None   # (seqnos gone, rows new) since the base
     wires: list[str] | None = None          # the new links' canonical JSON, encoded before the lock
 
 
@@ -124,6 +124,25 @@ def _statement_rows(uid: str, statements) -> list[dict]:
             for p in proofs]
     rows += [{"uid": uid, "seqno": f.seqno, "kind": "follow", "service": "", "name": f.uid} for f in follows.values()]
     return rows
+
+
+def _statement_change(uid: str, old, new) -> tuple[list[int], list[dict]]:
+    """(seqnos of rows gone, rows added) from the base's (proofs, follows) to the new ones.
+    Usually the new proofs extend the old list and the follows dict keeps its unchanged
+    entries (chain_statements resumed from the base): then only the tail and the changed
+    follows are looked at; otherwise (a revocation, a reset) every row is compared."""
+    (old_p, old_f), (new_p, new_f) = old, new
+    if len(new_p) >= len(old_p) and new_p[:len(old_p)] == old_p:
+        proofs_gone, proofs_new = [], new_p[len(old_p):]
+    else:
+        before = {(p.seqno, p.service[:64], p.username[:255]) for p in old_p}
+        after = {(p.seqno, p.service[:64], p.username[:255]) for p in new_p}
+        proofs_gone = [p for p in old_p if (p.seqno, p.service[:64], p.username[:255]) not in after]
+        proofs_new = [p for p in new_p if (p.seqno, p.service[:64], p.username[:255]) not in before]
+    follows_gone = [f for u, f in old_f.items() if (new_f.get(u) or f).seqno != f.seqno or u not in new_f]
+    follows_new = [f for u, f in new_f.items() if u not in old_f or old_f[u].seqno != f.seqno]
+    gone = sorted({p.seqno for p in proofs_gone} | {f.seqno for f in follows_gone})
+    return gone, _statement_rows(uid, (proofs_new, {f.uid: f for f in follows_new}))
 
 
 def _kids(state) -> set[str]:
@@ -273,10 +292,12 @@ class Service:
         tail = ChainTail(state.tail_seqno, state.tail_link_id, kid_hex(state.eldest_kid))
         proofs, follows = statements = chain_statements(
             state, since=(base, note["statements"]) if "statements" in note else None)
-        stmts = _statement_rows(uid, statements)
-        stored = _statement_rows(uid, note["statements"]) if "statements" in note else None
+        if "statements" in note:            # the base's rows are the stored ones: write the change only
+            stmts, change = None, _statement_change(uid, note["statements"], statements)
+        else:
+            stmts, change = _statement_rows(uid, statements), None
         return Batch(uid, username, links_in, ids, sorted(kid_hex(k) for k in kids), boxes, prev,
-                     tail, signup, stmts, state, base_tail, {"sound": sound, "statements": statements}, stored,
+                     tail, signup, stmts, state, base_tail, {"sound": sound, "statements": statements}, change,
                      [canonical_json(w).decode() for w in links_in])
 
     @staticmethod
@@ -426,19 +447,15 @@ class Service:
         """The chain's live proofs and follows. When the rows stored with the base state are
         known, only what changed is written: rewriting them all (hundreds on a long chain)
         was most of a post's time under the write lock."""
-        if batch.stored_statements is None:
+        if batch.statement_change is None:
             conn.execute(delete(db.statements).where(db.statements.c.uid == uid))
             if batch.statements:
                 conn.execute(insert(db.statements), batch.statements)
             return
-        key = lambda r: (r["seqno"], r["kind"], r["service"], r["name"])   # noqa: E731
-        old = {key(r) for r in batch.stored_statements}
-        new = {key(r): r for r in batch.statements or []}
-        gone = sorted(k[0] for k in old - new.keys())
+        gone, added = batch.statement_change
         if gone:
             conn.execute(delete(db.statements).where((db.statements.c.uid == uid)
                                                      & db.statements.c.seqno.in_(gone)))
-        added = [r for k, r in new.items() if k not in old]
         if added:
             conn.execute(insert(db.statements), added)
 

@@ -73,3 +73,26 @@ def test_a_key_of_another_user_is_still_refused(tmp_path):
     with service.engine.connect() as conn:
         assert conn.execute(select(db.users).where(db.users.c.uid == twin.uid)).first() is None
     service.engine.dispose()
+
+
+def test_statement_change_when_a_proof_is_revoked_or_a_follow_dropped():
+    """The general path (a revocation or a reset rebuilds the lists): only what differs."""
+    from kbapp.core.proofs import FollowClaim, ProofClaim
+    from kbapp.server.service import _statement_change
+
+    def proof(seqno, name):
+        return ProofClaim("github", name, "web_service_binding", "ab" * 32, seqno, None)
+
+    def follow(seqno, uid):
+        return FollowClaim(uid, "x", seqno, None, {})
+
+    a, b, c, d = proof(3, "a"), proof(5, "b"), proof(9, "c"), proof(12, "d")
+    f1, f2, f2_newer = follow(4, "1" * 32), follow(6, "2" * 32), follow(11, "2" * 32)
+    old = ([a, b, c], {f1.uid: f1, f2.uid: f2})
+    # b revoked (a new list without it), d added; f1 untracked, f2 tracked again later
+    gone, added = _statement_change("u" * 32, old, ([a, c, d], {f2.uid: f2_newer}))
+    assert gone == [4, 5, 6]
+    assert sorted((r["seqno"], r["kind"], r["name"]) for r in added) == [(11, "follow", "2" * 32), (12, "proof", "d")]
+    # the usual case: the old list extended, the follows kept
+    gone, added = _statement_change("u" * 32, old, ([a, b, c, d], dict(old[1])))
+    assert gone == [] and [r["seqno"] for r in added] == [12]
