@@ -71,6 +71,8 @@ def add_parser(sub) -> None:
     p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
     p = cmd("share", "who reads and writes the folder of PATH, from the verified team")
     p.add_argument("path")
+    from .fs_mount import add_arguments as mount_arguments
+    mount_arguments(cmd("mount", "mount every folder at DIR through FUSE until Ctrl+C (needs libfuse3)"))
 
 
 def shown(text: object) -> str:
@@ -284,6 +286,9 @@ async def run(app, args, emit) -> int:
         out = await upload_all(files, args.timeout)
         emit(args, out, "everything is uploaded")
         return 0
+    if c == "mount":
+        from .fs_mount import run as mount
+        return await mount(app, args, emit)
     if c == "share":
         out = await _need(files, "share")(args.path)
         emit(args, out, _share_text(out))

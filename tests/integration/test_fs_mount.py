@@ -86,3 +86,42 @@ def test_unavailable_says_how_to_get_fuse(monkeypatch):
     from kbapp.core import errors
     with pytest.raises(errors.MountUnavailable):
         fs_mount.Mount(object(), "/nonexistent", loop=asyncio.new_event_loop())
+
+
+@pytest.mark.skipif(_fuse_usable() is not None, reason=f"FUSE unusable here: {_fuse_usable()}")
+async def test_the_cli_mounts_until_sigterm_and_unmounts_cleanly(server_factory, tmp_path):
+    """`kbapp fs mount DIR` as a user runs it: the folders appear, a program writes through the
+    mount, SIGTERM unmounts and uploads what is pending; the file is on the server after."""
+    import signal
+    import subprocess
+    import sys
+
+    from e2e_support import PASSPHRASE, ROOT, cli
+
+    server = server_factory()
+    home = tmp_path / "carol"
+    cli(home, "signup", "carol", "--server", server.url)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    env = dict(os.environ, KBAPP_KEYSTORE="file", KBAPP_PASSPHRASE=PASSPHRASE)
+    proc = subprocess.Popen([sys.executable, "-m", "kbapp", "--home", str(home), "fs", "mount", str(mnt)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        for _ in range(300):
+            if os.path.ismount(mnt) or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert os.path.ismount(mnt), proc.stderr.read() if proc.poll() is not None else "not mounted in 30 s"
+        (tmp_path / "hello.txt").write_bytes(b"hello through the kernel\n")
+        await sh("cp", str(tmp_path / "hello.txt"), str(mnt / "private" / "carol" / "hello.txt"))
+        assert await sh("cat", str(mnt / "private" / "carol" / "hello.txt")) == "hello through the kernel\n"
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.to_thread(proc.communicate, timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            subprocess.run(["fusermount3", "-uz", str(mnt)], check=False)
+    assert proc.returncode == 0, err
+    assert "unmounted" in out and not os.path.ismount(mnt)
+    assert cli(home, "fs", "read", "/private/carol/hello.txt", str(tmp_path / "back.txt")).rc == 0
+    assert (tmp_path / "back.txt").read_bytes() == b"hello through the kernel\n"
