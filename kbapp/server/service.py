@@ -354,7 +354,10 @@ class Service:
         `merkle_roots`: (seqno, size, root hex) of the whole chain, new links after `n_existing`;
         `previous`: the stored links' newest sound size, if known (else found from them).
         Returns the newest sound size after the new links."""
-        new = [Claim(*r) for r in merkle_roots if r[0] > n_existing]
+        first = len(merkle_roots)           # in seqno order: the new links' claims are a suffix
+        while first and merkle_roots[first - 1][0] > n_existing:
+            first -= 1
+        new = [Claim(*r) for r in merkle_roots[first:]]
         if not new:
             return previous
         log_size = self.log.size + 1          # the epoch this post makes
