@@ -36,6 +36,8 @@ BENCHES = {
     "chat-attach": "kbapp.bench.chat_attach:run_chat_attach_bench",
     "chat": "kbapp.bench.chat:run_chat_bench",
     "chat-gui": "kbapp.bench.chat_gui:run_chat_gui_bench",
+    "fs": "kbapp.bench.fs:run_fs_bench",
+    "files-gui": "kbapp.bench.files_gui:run_files_gui_bench",
 }
 
 
@@ -141,6 +143,8 @@ def add_bench_parser(sub) -> None:
     s.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
     s.add_argument("--sizes", default=None, help="search bench: vector counts, e.g. 10k,100k,1m")
     s.add_argument("--db", default=None, help="server-load and chat benches: a PostgreSQL URL (default: SQLite)")
+    s.add_argument("--size", default=None, help="fs bench: the big file's size, e.g. 1G, 64M (default 1G)")
+    s.add_argument("--files", type=int, default=None, help="fs bench: how many small files (default 10000)")
 
 
 def to_jsonable(obj):

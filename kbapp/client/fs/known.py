@@ -37,3 +37,16 @@ async def known_folders(files, teams, me: str) -> list[str]:
         except errors.KbappError:
             continue                     # a name this build cannot parse is not offered
     return list(dict.fromkeys(good))
+
+
+async def writer_names(files, path: str) -> dict[str, str]:
+    """uid -> username of the members of the folder at `path`, from its verified team (a
+    uid is the hash of its username, and the team's chain names its members): what the Files
+    page shows in its "By" column instead of a uid."""
+    from kbapp.core.fs.names import split_path
+
+    f = await files.fs.folder(split_path(path)[0])
+    out = {uid: u.username for uid, u in f.loaded.users.items() if getattr(u, "username", None)}
+    uid, me = files.ctx.require_login()
+    out[uid] = me
+    return out
