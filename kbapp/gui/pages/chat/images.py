@@ -194,16 +194,16 @@ async def image_infos(app, conv_id: str, msgs: list, revealed: set) -> dict[int,
     cache = media.of(app.chat)
     paths = {m.msg_id: cache.path_of(conv_id, m.msg_id) for m in msgs}
 
-    def sizes() -> dict[int, tuple[int, int, str]]:
+    def sizes() -> tuple[dict[int, tuple[int, int, str]], bool]:
         for i, p in list(paths.items()):
             paths[i] = p.resolve()       # the photo index keys a file by its resolved path
-        return {i: probe(p) for i, p in paths.items() if p.is_file()}
+        return {i: probe(p) for i, p in paths.items() if p.is_file()}, index_path(app.home).exists()
 
     loop = asyncio.get_running_loop()
-    found = await loop.run_in_executor(None, sizes)
+    found, indexed = await loop.run_in_executor(None, sizes)     # file system: off the Qt thread
     hits: dict[str, object] = {}
     photos = getattr(app, "photos", None)
-    library = photos is not None and index_path(app.home).exists()   # none: no NSFW check here at all
+    library = photos is not None and indexed     # no photo index: no NSFW check here at all
     if found and library:
         try:
             hits = await photos.photos_at([paths[i] for i in found])
