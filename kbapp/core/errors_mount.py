@@ -1,10 +1,10 @@
-"""Errors of `kbapp fs mount` (kbapp/client/fs/mount.py), importable from errors.py."""
+"""Errors of `kbapp fs mount` (kbapp/client/fs/mount.py) and the Files page's drops, importable from errors.py."""
 
 from __future__ import annotations
 
 from .errors import KbappError
 
-__all__ = ["MountLinkRefused", "MountStale", "MountUnavailable"]
+__all__ = ["DropRefused", "MountLinkRefused", "MountStale", "MountUnavailable"]
 
 
 class MountUnavailable(KbappError):
@@ -26,3 +26,10 @@ class MountStale(KbappError):
     cleaned: the message says the `fusermount3 -uz` command to run."""
 
     code = "FS_MOUNT_STALE"
+
+
+class DropRefused(KbappError):
+    """A drop on the Files page refused whole before anything was queued: more entries than
+    one drop takes, or a local tree deeper than a folder path may be."""
+
+    code = "FS_DROP_REFUSED"

@@ -96,6 +96,14 @@ class _Open:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def _caller_tid() -> int | None:
+    """The kernel thread id of the process thread whose call this is (FUSE's context pid)."""
+    try:
+        return int(fuse.fuse_get_context()[2])
+    except Exception:                       # noqa: BLE001 - no context outside a FUSE call
+        return None
+
+
 def _mode(row: dict) -> int:
     t = row.get("type")
     if t == "dir":
@@ -112,6 +120,7 @@ class FolderFS(_Base):
     """The FUSE operations over `app.files` (runs on FUSE's thread; the engine on `loop`)."""
 
     use_ns = True
+    loop_tid: int | None = None     # the native id of the thread running `loop` (set by Mount)
 
     def __init__(self, app, loop: asyncio.AbstractEventLoop):
         self.app, self.loop = app, loop
@@ -126,6 +135,11 @@ class FolderFS(_Base):
     # -- plumbing -------------------------------------------------------------------------
 
     def _call(self, coro):
+        if self.loop_tid is not None and _caller_tid() == self.loop_tid:
+            # The engine's own thread (the GUI's, when the app mounts) touched the mount, e.g. a
+            # file dialog listing it: waiting for that thread's loop would wait forever.
+            coro.close()
+            raise fuse.FuseOSError(errno.EDEADLK)
         try:
             return asyncio.run_coroutine_threadsafe(coro, self.loop).result(CALL_TIMEOUT)
         except BaseException as e:          # noqa: BLE001: every error becomes an errno for the kernel
@@ -265,7 +279,7 @@ class FolderFS(_Base):
         """EACCES (or EROFS for a read-only view) now, before a byte is spooled, for a member
         who cannot write this folder (a reader, `alice#bob` for bob)."""
         self._split(path)
-        self._call(self.app.files._writable(path))
+        self._call(self.app.files.check_writable(path))
 
     # -- files ----------------------------------------------------------------------------
 
@@ -388,6 +402,7 @@ class Mount:
             raise errors.MountUnavailable(reason)
         self.mountpoint = os.fspath(mountpoint)
         self.ops = FolderFS(app, loop or asyncio.get_running_loop())
+        self.ops.loop_tid = None  # TEMP threading.get_native_id()      # made on the loop's thread (async callers)
         self._thread = threading.Thread(target=self._serve, name="kbapp-fuse", daemon=True)
         self.error: BaseException | None = None
 

@@ -76,6 +76,7 @@ class FilesService(Reading):
         self.photo_hook = None                     # async (folder path, [(path, Entry)]): tests, other libraries
         self.photos = None                         # app.photos (set by the App): images others write go there
         self._tasks: set = set()
+        self.offline = ""                          # why the last read was served from the saved view ("" online)
 
     async def open(self) -> Journal:
         if self.journal is None:
@@ -178,11 +179,14 @@ class FilesService(Reading):
         if self.fs.is_hinted(f) or (for_write and f.folder_id in self.fs.synced):
             return self.fs.synced[f.folder_id]
         try:
-            return await self.fs.current(f, max_age=max(self._pref_int("fs.fresh_seconds", 0), 0))
-        except errors.NetworkError:
+            s = await self.fs.current(f, max_age=max(self._pref_int("fs.fresh_seconds", 0), 0))
+        except errors.NetworkError as e:
             if not allow_stale:
                 raise
+            self.offline = str(e) or "the server can't be reached"     # the Files page says so
             return await self.fs.saved(f)
+        self.offline = ""
+        return s
 
     async def _local(self, f: Folder, *, for_write: bool = False) -> Overlay:
         """The folder's local view, kept between calls while its head and rows are unchanged
@@ -233,6 +237,14 @@ class FilesService(Reading):
         uid, _ = self.ctx.require_login()
         if f.loaded.state.role_of(uid) < Role.WRITER:
             raise errors.FolderNotWriter(f"you are not a writer of {f.name}: it is read-only for you", 403)
+
+    async def check_writable(self, path: str) -> None:
+        """FolderNotWriter (or ReadOnlyView) now, from the cached verified team, before anything is
+        read or sealed: the Files page asks before a drop, the mount at open/create."""
+        if split_path(path)[1]:
+            await self._writable(path)
+        else:
+            self._check_writer(await self.fs.folder(split_path(path)[0], cached=True))
 
     async def _writable(self, path: str):
         name, comps = split_path(path)

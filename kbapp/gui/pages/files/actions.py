@@ -57,9 +57,12 @@ class FileActions:
             return None
 
     def _writable(self) -> bool:
-        if not self.folder or self.rev is not None:
+        if not self.folder or self.rev is not None or self.in_parked_view():
             self.banner.show_message("info", "This view is read-only",
                                      "Pick the folder again to return to its current state.")
+            return False
+        if getattr(self, "read_only", ""):
+            self.banner.show_message("info", "This folder is read-only for you", self.read_only)
             return False
         return True
 

@@ -25,10 +25,11 @@ from kbapp.core import errors
 
 from ... import ops
 from ...models import ObjectRole
+from ...plain import plain_tip
 from ...widgets import Banner, label
 from ..base import Page
 from .actions import FileActions, join
-from .models import EntriesModel, EntriesSortModel, FolderListModel, folder_items, human_size
+from .models import EntriesModel, FolderListModel, folder_items, human_size
 from .preview import PreviewPanel
 from .transfers import TransferQueue, plan_drop
 
@@ -116,7 +117,9 @@ class FilesPage(FileActions, Page):
         self.queue = TransferQueue(self.app.files, self)
         self.queue.progress.connect(self._progress)
         self.queue.finished.connect(self._transfers_done)
-        self.queue.failed.connect(lambda msg: self.banner.show_message("warning", "A file was not saved", msg))
+        self.queue.failed.connect(self._transfer_failed)
+        self.read_only = ""                  # why this folder is read-only for us ("" when we may write)
+        self.offline = False                 # the last listing came from the cached view: the server is away
         self.engine_status: dict = {}
 
         split = QSplitter(Qt.Horizontal)
@@ -127,7 +130,7 @@ class FilesPage(FileActions, Page):
         self.preview = PreviewPanel(self.app)
         self.preview.hide()
         split.addWidget(self.preview)
-        split.setSizes([230, 700, 320])
+        split.setSizes([250, 680, 320])
         self.body.addWidget(split, 1)
         self.split = split
 
@@ -137,7 +140,7 @@ class FilesPage(FileActions, Page):
         self.hint_timer = QTimer(self)           # hints in a burst make one re-list
         self.hint_timer.setSingleShot(True)
         self.hint_timer.setInterval(150)
-        self.hint_timer.timeout.connect(lambda: self.reload() if self.rev is None else None)
+        self.hint_timer.timeout.connect(lambda: self.reload(clear=False) if self.rev is None else None)
         self.ticker = QTimer(self)               # repaints progress bars while a copy runs
         self.ticker.setInterval(200)
         self.ticker.timeout.connect(self._progress)
@@ -159,6 +162,8 @@ class FilesPage(FileActions, Page):
         self.folder_list.setObjectName("folderList")
         self.folder_list.setModel(self.folder_model)
         self.folder_list.setFrameShape(QFrame.NoFrame)
+        self.folder_list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.folder_list.setTextElideMode(Qt.ElideRight)
         self.folder_list.setAcceptDrops(True)
         self.folder_list.viewport().setAcceptDrops(True)
         self.folder_list.setDragDropMode(QAbstractItemView.DropOnly)
@@ -193,12 +198,11 @@ class FilesPage(FileActions, Page):
         self.view_banner = Banner()              # a past revision, a parked conflict view
         ml.addWidget(self.view_banner)
         self.model = EntriesModel(self)
-        self.sorted = EntriesSortModel(self)
-        self.sorted.setSourceModel(self.model)
         self.list = EntryView(self)
-        self.list.setModel(self.sorted)
+        self.list.setModel(self.model)
         self.list.sortByColumn(0, Qt.AscendingOrder)
         h = self.list.header()
+        h.setResizeContentsPrecision(64)        # sized from the first rows, not all 10,000
         h.setSectionResizeMode(0, QHeaderView.Stretch)
         for c in (1, 2, 3):
             h.setSectionResizeMode(c, QHeaderView.ResizeToContents)
@@ -214,7 +218,10 @@ class FilesPage(FileActions, Page):
         self.transfers.setObjectName("transferList")
         self.transfers.setModel(self.queue.model)
         self.transfers.verticalHeader().hide()
-        self.transfers.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        th = self.transfers.horizontalHeader()
+        th.setSectionResizeMode(0, QHeaderView.Stretch)
+        th.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        th.setSectionResizeMode(2, QHeaderView.ResizeToContents)
         self.transfers.setMaximumHeight(150)
         self.transfers.hide()
         ml.addWidget(self.transfers)
@@ -222,6 +229,7 @@ class FilesPage(FileActions, Page):
         self.status_line = QLabel("")
         self.status_line.setObjectName("filesStatus")
         self.status_line.setTextFormat(Qt.PlainText)
+        self.status_line.setWordWrap(True)
         self.bar = QProgressBar()
         self.bar.setObjectName("filesProgress")
         self.bar.setMaximumWidth(220)
@@ -287,6 +295,9 @@ class FilesPage(FileActions, Page):
             self.open_dir(f.path, ())
 
     def open_dir(self, folder: str, comps: tuple[str, ...], *, rev: int | None = None) -> None:
+        if folder != self.folder:
+            self.read_only = ""
+            self._check_writer(folder)
         self.folder, self.comps, self.rev = folder, tuple(comps), rev
         self._crumbs()
         self.preview.clear()
@@ -303,18 +314,24 @@ class FilesPage(FileActions, Page):
             w = self.crumbs.takeAt(0).widget()
             if w is not None:
                 w.deleteLater()
-        parts = [(self.folder, ())] + [(c, self.comps[:i + 1]) for i, c in enumerate(self.comps)]
+        from .models import folder_label
+        top = folder_label(self.folder, self.me) if self.folder else ""
+        parts = [(top, ())] + [(c, self.comps[:i + 1]) for i, c in enumerate(self.comps)]
         for i, (text, comps) in enumerate(parts):
             b = QToolButton()
             b.setObjectName("crumb")
-            b.setText(text if len(text) <= 40 else text[:39] + "…")   # QToolButton text is plain
-            b.setToolTip(None)
+            shown = text if len(text) <= 40 else text[:39] + "…"
+            b.setText(shown.replace("&", "&&"))     # plain, but '&' would become a shortcut mark
+            b.setToolTip(plain_tip(self.folder if not comps else join(self.folder, comps)))
             b.setAutoRaise(True)
             b.clicked.connect(lambda _=False, c=comps: self.open_dir(self.folder, c, rev=self.rev))
             self.crumbs.addWidget(b)
             if i < len(parts) - 1:
                 self.crumbs.addWidget(QLabel("›"))
         self._view_banner()
+
+    def in_parked_view(self) -> bool:
+        return any("local conflicted copy" in c for c in self.comps[:1])
 
     def _view_banner(self) -> None:
         if self.rev is not None:
@@ -330,16 +347,35 @@ class FilesPage(FileActions, Page):
         else:
             self.view_banner.clear()
 
-    def reload(self) -> None:
+    def reload(self, *, clear: bool = True) -> None:
         if not self.folder:
             return
         path, rev = self.path(), self.rev
         ops.run(self, lambda: self.app.files.ls(path, rev=rev), key="ls", busy=self.busy, banner=self.banner,
+                clear=clear,
                 on_done=lambda rows, p=path: self._show_rows(p, rows), on_error=self._ls_failed)
+
+    def _check_writer(self, folder: str) -> None:
+        """Readers see the folder read-only at once (buttons off, the empty state says so),
+        not after a drop has failed file by file."""
+        def done(_v, f=folder) -> None:
+            if f == self.folder:
+                self.read_only = ""
+                self._update_empty()
+
+        def refused(exc: BaseException, f=folder) -> None:
+            if f == self.folder and isinstance(exc, (errors.FolderNotWriter, errors.ReadOnlyView)):
+                self.read_only = "You can read this folder but not change it: only its writers can add files."
+                self._update_empty()
+        ops.run(self, lambda: self.app.files.check_writable(folder), key="writable", clear=False, cursor=False,
+                on_done=done, on_error=refused)
 
     def _ls_failed(self, exc: BaseException) -> None:
         if isinstance(exc, errors.NotFound) and self.comps:
             self.open_dir(self.folder, ())        # the directory went away (moved, deleted elsewhere)
+            return
+        if isinstance(exc, errors.NetworkError) and self.model.rows:
+            self._say_offline(str(exc))           # keep what is shown: it was verified, maybe old
             return
         self.model.set_rows([])
         self.banner.show_error(exc)
@@ -348,6 +384,7 @@ class FilesPage(FileActions, Page):
     def _show_rows(self, path: str, rows: list[dict]) -> None:
         if path != self.path():
             return
+        self._say_offline(getattr(self.app.files, "offline", "") if self.rev is None else "")
         if not self.comps:
             rows = [r for r in rows if r.get("name") != TRASH]
         keep = [i.data(ObjectRole).get("name") for i in self.list.selectionModel().selectedRows()]
@@ -355,27 +392,56 @@ class FilesPage(FileActions, Page):
         for name in keep:
             r = self.model.row_named(name)
             if r >= 0:
-                self.list.selectionModel().select(self.sorted.mapFromSource(self.model.index(r, 0)),
+                self.list.selectionModel().select(self.model.index(r, 0),
                                                   QItemSelectionModel.Select | QItemSelectionModel.Rows)
         self._update_empty()
         self._resolve_names(rows)
 
+    def _say_offline(self, why: str) -> None:
+        """The engine served the saved (verified, maybe old) view because the server is away."""
+        if why:
+            self.offline = True
+            self.banner.show_message("warning", "Offline: showing the last verified view",
+                                     f"The server can't be reached ({why}). What you see may be out of date; "
+                                     "files you add are kept here and uploaded when it is back.",
+                                     subject="offline")
+        elif self.offline:
+            self.offline = False
+            self.banner.clear_about("offline")
+
     def _update_empty(self) -> None:
         self.empty.setVisible(self.model.rowCount() == 0)
-        read_only = self.rev is not None
+        read_only = self.rev is not None or bool(self.read_only)
+        if self.rev is not None:
+            text = "Nothing was in this directory at that revision."
+        elif self.comps[:1] == (TRASH,):
+            text = ("The trash is empty. Deleted files come here; select one and choose Restore (right click) "
+                    "to put it back. Deleting from the trash removes a file for good.")
+        elif self.read_only:
+            text = f"Nothing here yet. {self.read_only}"
+        elif self.comps:
+            text = "This directory is empty. Drop files here to encrypt and share them."
+        else:
+            text = ("Nothing here yet. Drop files here (or use Add files…) to encrypt them for everyone in "
+                    "this folder; they are uploaded in the background.")
+        self.empty.setText(text)
         for w in (self.upload_button, self.mkdir_button):
             w.setEnabled(bool(self.folder) and not read_only)
+            w.setToolTip(self.read_only)
 
     def _resolve_names(self, rows: list[dict]) -> None:
+        """Writers' usernames from the folder's verified team (rows name writers by uid)."""
         uids = {str(r.get("writer")) for r in rows if r.get("writer") and not r.get("username")}
-        uids -= set(self.model.names)
-        if not uids:
+        if not uids or uids <= set(self.model.names):
             return
-        names = getattr(self.app.files, "usernames", None)
-        if names is None:
-            return
-        ops.run(self, lambda: names(sorted(uids)), key="names", clear=False, cursor=False,
-                on_done=self.model.set_names, on_error=lambda _e: None)
+        from kbapp.client.fs.known import writer_names
+        path = self.path()
+        ops.run(self, lambda: writer_names(self.app.files, path), key="names", clear=False, cursor=False,
+                on_done=self._names_known, on_error=lambda _e: None)
+
+    def _names_known(self, names: dict) -> None:
+        self.model.set_names(names)
+        self.preview.names = self.model.names
 
     def _activated(self, idx: QModelIndex) -> None:
         row = idx.data(ObjectRole)
@@ -398,7 +464,7 @@ class FilesPage(FileActions, Page):
 
     def _folder_changed(self, ev: FolderChanged) -> None:
         if ev.folder == self.folder and self.rev is None:
-            self.reload()
+            self.reload(clear=False)              # a pushed change: what the banner says still holds
         if self.folder_model.row_of(ev.folder) < 0 and self.loaded:
             self.reload_folders()
 
@@ -420,13 +486,42 @@ class FilesPage(FileActions, Page):
 
     def drop_urls(self, urls, into: str) -> None:
         paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
-        if not paths or not self.folder or self.rev is not None:
+        if not paths or not self.folder:
+            return
+        if self.rev is not None:
+            self._writable()                      # says why: a past revision is read-only
             return
         self.queue_paths(paths, into)
 
+    def _transfer_failed(self, msg: str) -> None:
+        exc = self.queue.last_error
+        if isinstance(exc, errors.JournalFull):
+            self.banner.show_message(
+                "warning", "Not saved: the local journal is full",
+                "Files wait in an encrypted journal on this computer until they are uploaded, and it has "
+                "reached its size limit. Let the uploads finish (check that you are online and uploads "
+                "are not paused), then press Retry; or free disk space, or raise the limit "
+                "(the fs.journal_max_bytes setting). Nothing of the refused files was kept.")
+        elif isinstance(exc, errors.FolderNotWriter):
+            self.banner.show_message("warning", "You can't add files to this folder", msg)
+        else:
+            self.banner.show_message("warning", "A file was not saved", msg)
+
+    def _drop_refused(self, exc: BaseException) -> None:
+        if isinstance(exc, (errors.FolderNotWriter, errors.ReadOnlyView)):
+            self.banner.show_message("warning", "You can't add files to this folder",
+                                     f"{exc} Nothing was copied. Ask one of its writers to add them, or "
+                                     "put them in a folder you write.")
+        elif isinstance(exc, errors.DropRefused):
+            self.banner.show_message("warning", "Nothing was copied", str(exc))
+        else:
+            self.banner.show_error(exc)
+
     def queue_paths(self, paths: list[Path], into: str) -> asyncio.Task:
-        """Plan the copy on a worker thread (it stats every file), then queue it."""
+        """Check we may write here (a reader is told before anything is read or sealed), plan
+        the copy on a worker thread (it lstats every entry), then queue it."""
         async def plan():
+            await self.app.files.check_writable(into)
             return await asyncio.to_thread(plan_drop, paths, into)
 
         def queued(got) -> None:
@@ -440,7 +535,7 @@ class FilesPage(FileActions, Page):
             self.ticker.start()
             self._progress()
 
-        return ops.run(self, plan, key=("plan", into), clear=False, on_done=queued)
+        return ops.run(self, plan, key=("plan", into), clear=False, on_done=queued, on_error=self._drop_refused)
 
     def _progress(self) -> None:
         t = self.queue.totals()
@@ -485,5 +580,5 @@ class FilesPage(FileActions, Page):
         self.queue.model.clear_finished()
         self.transfers.setVisible(self.queue.model.rowCount() > 0)
         self._progress()
-        self.reload()
+        self.reload(clear=False)                  # what the drop said (skipped, full journal) stays
         self._queue_changed(FilesQueueChanged())

@@ -21,6 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
 
 from kbapp.core import errors
+from kbapp.core.fs.names import MAX_PATH_DEPTH, check_component
 
 from ...plain import plain_tip
 from .models import human_size
@@ -41,51 +42,62 @@ class Transfer:
     started: float = field(default=0.0)
 
 
+def _shown(p: Path) -> str:
+    """A local path for a message: undecodable bytes escaped, never raw."""
+    return repr(str(p))[1:-1] if str(p).isprintable() else repr(os.fsencode(p))
+
+
 def plan_drop(paths: list[Path], dest_dir: str) -> tuple[list[Transfer], list[str]]:
     """Transfers for dropped local paths (directories walked), and what was skipped and why.
-    Runs on a worker thread: it stats every file."""
+    Runs on a worker thread: it lstats every entry (a symlink is never followed, a fifo never
+    opened), walks without recursion, and refuses the whole drop past MAX_DROP entries or a
+    tree deeper than a folder path may be, before anything is queued."""
     out: list[Transfer] = []
     skipped: list[str] = []
     base = dest_dir.rstrip("/")
-
-    def name_of(p: Path) -> str | None:
+    seen = 0
+    todo: list[tuple[Path, str]] = [(Path(p), base) for p in reversed(paths)]
+    while todo:
+        p, dest = todo.pop()
+        seen += 1
+        if seen > MAX_DROP:
+            raise errors.DropRefused(f"this drop holds more than {MAX_DROP:,} files and directories: nothing was "
+                                     "copied. Drop fewer at a time (one directory, then the next).")
         try:
-            p.name.encode("utf-8")
-        except UnicodeEncodeError:
-            skipped.append(f"{os.fsencode(p)!r}: the name is not valid UTF-8")
-            return None
-        return p.name
-
-    def add(p: Path, dest: str) -> None:
-        if len(out) >= MAX_DROP:
-            raise errors.BadPathName(f"more than {MAX_DROP:,} files in one drop: drop fewer at a time")
-        name = name_of(p)
-        if name is None:
-            return
+            name = check_component(p.name)
+        except errors.BadPathName as e:
+            skipped.append(f"{_shown(p)}: a folder cannot store this name ({e})")
+            continue
+        target = f"{dest}/{name}"
+        if target.count("/") - 2 > MAX_PATH_DEPTH:         # "/kind/name/..." : components below the root
+            raise errors.DropRefused(f"{_shown(p)} is more than {MAX_PATH_DEPTH} directories deep: nothing was "
+                                     "copied")
         try:
             st = os.lstat(p)
         except OSError as e:
-            skipped.append(f"{p}: {e.strerror or e}")
-            return
-        target = f"{dest}/{name}"
+            skipped.append(f"{_shown(p)}: {e.strerror or e}")
+            continue
         if stat.S_ISLNK(st.st_mode):
-            skipped.append(f"{p}: a symbolic link (not followed)")
+            skipped.append(f"{_shown(p)}: a symbolic link (not followed)")
         elif stat.S_ISDIR(st.st_mode):
             out.append(Transfer(p, target, 0, is_dir=True))
             try:
-                children = sorted(os.scandir(p), key=lambda d: d.name)
+                with os.scandir(p) as it:
+                    children = []
+                    for c in it:                  # a huge directory is refused while it is read
+                        children.append(c)
+                        if seen + len(children) > MAX_DROP:
+                            raise errors.DropRefused(f"this drop holds more than {MAX_DROP:,} files and "
+                                                     "directories: nothing was copied. Drop fewer at a time.")
+                children.sort(key=lambda d: d.name)
             except OSError as e:
-                skipped.append(f"{p}: {e.strerror or e}")
-                return
-            for child in children:
-                add(Path(child.path), target)
+                skipped.append(f"{_shown(p)}: {e.strerror or e}")
+                continue
+            todo.extend((Path(c.path), target) for c in reversed(children))
         elif stat.S_ISREG(st.st_mode):
             out.append(Transfer(p, target, st.st_size))
         else:
-            skipped.append(f"{p}: not a regular file (a device, pipe or socket)")
-
-    for p in paths:
-        add(Path(p), base)
+            skipped.append(f"{_shown(p)}: not a regular file (a device, pipe or socket)")
     return out, skipped
 
 
@@ -161,14 +173,15 @@ class TransferModel(QAbstractTableModel):
             if col == 0:
                 return t.dest.rsplit("/", 1)[-1] + ("/" if t.is_dir else "")
             if col == 1:
-                return "" if t.is_dir else f"{pct}% of {human_size(t.size)}"
+                return "" if t.is_dir else f"{pct}% · {human_size(t.size)}"
             if col == 2:
-                return {WAITING: "Waiting", COPYING: "Encrypting", SAVED: "Saved, uploading in the background",
+                return {WAITING: "Waiting", COPYING: "Encrypting", SAVED: "Saved",
                         FAILED: f"Failed: {t.error}", CANCELLED: "Cancelled"}[t.state]
         if role == self.ProgressRole:
             return pct
         if role == Qt.ToolTipRole:
-            return plain_tip(f"{t.src}\n→ {t.dest}" + (f"\n{t.error}" if t.error else ""))
+            why = {SAVED: "Saved in the journal on this device: it uploads in the background"}.get(t.state, "")
+            return plain_tip(f"{t.src}\n→ {t.dest}" + (f"\n{t.error}" if t.error else "") + (f"\n{why}" if why else ""))
         return None
 
 
@@ -186,6 +199,7 @@ class TransferQueue(QObject):
         self._task: asyncio.Task | None = None
         self._reader: _CountingReader | None = None
         self.current: Transfer | None = None
+        self.last_error: BaseException | None = None     # the last row's failure, for the page's banner
 
     def add(self, items: list[Transfer]) -> None:
         self.model.add(items)
@@ -235,6 +249,12 @@ class TransferQueue(QObject):
             except (errors.KbappError, OSError) as e:
                 t.state, t.error = FAILED, str(e) or type(e).__name__
                 failed += 1
+                self.last_error = e
+                if isinstance(e, (errors.JournalFull, errors.FolderNotWriter)):
+                    for x in self.model.rows:         # the rest would fail the same way: held, for Retry
+                        if x.state == WAITING:
+                            x.state, x.error = FAILED, t.error
+                            failed += 1
                 self.failed.emit(t.error)
             self.current = None
             self.model.changed(t)
