@@ -7,6 +7,7 @@ engine says the folder changed.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
@@ -84,7 +85,7 @@ def test_drop_a_directory_other_profile_sees_it_by_push_then_drag_out(
     b.drag_out = staged.append                # QDrag.exec would wait for a real mouse
     sel = b.list.selectionModel()
     for n in ("note-007.txt", "note-099.txt"):
-        idx = b.sorted.mapFromSource(b.model.index(b.model.row_named(n), 0))
+        idx = b.model.index(b.model.row_named(n), 0)
         sel.select(idx, sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
     b.start_drag_out()
     qtbot.waitUntil(lambda: bool(staged), timeout=TIMEOUT_MS)
@@ -100,7 +101,7 @@ def select_names(page, *wanted: str) -> None:
     sel = page.list.selectionModel()
     sel.clearSelection()
     for n in wanted:
-        idx = page.sorted.mapFromSource(page.model.index(page.model.row_named(n), 0))
+        idx = page.model.index(page.model.row_named(n), 0)
         sel.select(idx, sel.SelectionFlag.Select | sel.SelectionFlag.Rows)
 
 
@@ -218,3 +219,46 @@ def test_conflict_view_banner_and_past_revision_are_read_only(qtbot, alice_windo
     assert not a.upload_button.isEnabled() and not a.mkdir_button.isEnabled()
     a.open_dir("/private/alice", ())
     assert not a.view_banner.isVisible()
+
+
+def test_changes_journalled_before_a_restart_upload_after_login_without_opening_files(
+        qtbot, tmp_path, make_window, run):
+    """A write acknowledged (journalled) but not uploaded when kbapp stopped goes up once the
+    window logs in again, whether or not the Files page is ever opened."""
+    from gui_support import new_profile_with_embedded_server
+
+    from kbapp.client.app import App
+    from kbapp.gui.session import Session
+
+    url = run(new_profile_with_embedded_server(tmp_path / "alice", "alice", "alice-desktop",
+                                               others=[(tmp_path / "bob", "bob", "bob-laptop", False)]))
+
+    async def journal_only():
+        s = Session(tmp_path / "alice")
+        await s.open()
+        try:
+            await s.start_embedded()
+            out = await s.app.files.write(SHARED + "/left.txt", b"written before the restart", upload=False)
+            assert out["state"] == "pending"
+        finally:
+            await s.close()
+    run(journal_only())
+    w = make_window(tmp_path / "alice")
+    qtbot.waitUntil(lambda: w.shell is not None, timeout=TIMEOUT_MS)
+    assert not w.shell.files.loaded              # the Files page is never opened in this test
+
+    async def bob_reads():
+        bob = App(tmp_path / "bob")
+        await bob.open()
+        try:
+            await bob.connect(url)
+            for _ in range(120):
+                try:
+                    return await bob.files.read(SHARED + "/left.txt")
+                except Exception:                   # noqa: BLE001 - not uploaded yet
+                    await asyncio.sleep(0.5)
+            return None
+        finally:
+            await bob.close()
+    assert run(bob_reads(), timeout=120_000) == b"written before the restart"
+    assert not w.shell.files.loaded

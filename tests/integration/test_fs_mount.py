@@ -125,3 +125,27 @@ async def test_the_cli_mounts_until_sigterm_and_unmounts_cleanly(server_factory,
     assert "unmounted" in out and not os.path.ismount(mnt)
     assert cli(home, "fs", "read", "/private/carol/hello.txt", str(tmp_path / "back.txt")).rc == 0
     assert (tmp_path / "back.txt").read_bytes() == b"hello through the kernel\n"
+
+
+@pytest.mark.skipif(_fuse_usable() is not None, reason=f"FUSE unusable here: {_fuse_usable()}")
+async def test_the_engines_own_thread_touching_the_mount_gets_an_error_not_a_deadlock(server_factory, tmp_path,
+                                                                                     apps):
+    """When the app mounts in its own process (the Settings switch), a file dialog on the GUI
+    thread may list the mount: that thread runs the loop the mount waits on, so the call is
+    refused at once (EDEADLK) instead of freezing the window. Other threads are served."""
+    import errno as errno_
+
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice",))
+    alice = users["alice"]
+    await alice.files.write("/private/alice/a.txt", b"a")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    m = await fs_mount.Mount(alice, mnt).start()
+    try:
+        with pytest.raises(OSError) as e:
+            os.listdir(mnt / "private" / "alice")          # on the loop's own thread
+        assert e.value.errno == errno_.EDEADLK
+        assert await asyncio.to_thread(os.listdir, mnt / "private" / "alice") == ["a.txt"]
+    finally:
+        await m.close()

@@ -402,7 +402,7 @@ class Mount:
             raise errors.MountUnavailable(reason)
         self.mountpoint = os.fspath(mountpoint)
         self.ops = FolderFS(app, loop or asyncio.get_running_loop())
-        self.ops.loop_tid = None  # TEMP threading.get_native_id()      # made on the loop's thread (async callers)
+        self.ops.loop_tid = threading.get_native_id()      # made on the loop's thread (async callers)
         self._thread = threading.Thread(target=self._serve, name="kbapp-fuse", daemon=True)
         self.error: BaseException | None = None
 

@@ -121,6 +121,7 @@ class HistoryModel(QAbstractTableModel):
     def __init__(self, rows=(), parent=None):
         super().__init__(parent)
         self.rows = list(rows)
+        self.names: dict[str, str] = {}          # writer uid -> username (the folder's verified team)
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
@@ -144,7 +145,8 @@ class HistoryModel(QAbstractTableModel):
             if c == 1:
                 return when(int(r.get("time") or 0) * 1_000_000_000)
             if c == 2:
-                return str(r.get("username") or str(r.get("writer") or "")[:8])
+                uid = str(r.get("writer") or "")
+                return str(r.get("username") or self.names.get(uid) or uid[:8])
             if c == 3:
                 return str(r.get("op", ""))
             if c == 4:
@@ -199,8 +201,15 @@ class HistoryDialog(QDialog):
             self.model.endResetModel()
             if rows:
                 self.table.selectRow(len(rows) - 1)
-        return ops.run(self, lambda: self.app.files.history(self.path), key="history", busy=self.busy,
-                       banner=self.banner, on_done=shown)
+        async def work():
+            from kbapp.client.fs.known import writer_names
+            rows = await self.app.files.history(self.path)
+            try:
+                self.model.names = await writer_names(self.app.files, self.path)
+            except Exception:                      # noqa: BLE001 - names are a nicety: uids stay
+                pass
+            return rows
+        return ops.run(self, work, key="history", busy=self.busy, banner=self.banner, on_done=shown)
 
     def chosen(self) -> int | None:
         rows = self.table.selectionModel().selectedRows()

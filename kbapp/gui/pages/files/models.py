@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QSize, Qt
+from PySide6.QtGui import QColor, QFont
 
 from ...models import ObjectRole
 from ...plain import plain_tip
 
-SortRole = Qt.UserRole + 2
 GROUPS = (("private", "Private"), ("shared", "Shared with people"), ("public", "Public"), ("team", "Teams"))
 
 
@@ -102,6 +102,16 @@ class FolderListModel(QAbstractListModel):
         f = self.items[index.row()]
         if role == Qt.DisplayRole:
             return f.label.upper() if f.header else f.label
+        if role == Qt.FontRole and f.header:
+            font = QFont()
+            font.setPointSizeF(max(7.0, font.pointSizeF() * 0.8))
+            font.setBold(True)
+            return font
+        if role == Qt.ForegroundRole and f.header:
+            from ... import theme
+            return QColor(theme.colour("text-muted"))
+        if role == Qt.SizeHintRole:
+            return QSize(0, 30 if f.header else 26)
         if role == Qt.ToolTipRole and not f.header:
             return plain_tip(f.path)
         if role == ObjectRole:
@@ -113,6 +123,11 @@ class FolderListModel(QAbstractListModel):
 
 
 COLUMNS = ("Name", "Size", "Modified", "By")
+# computed once: the view asks for every row's flags, and each enum `|` is a Python call
+_FILE_FLAGS = Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled
+_DIR_FLAGS = _FILE_FLAGS | Qt.ItemIsDropEnabled
+_DISPLAY, _TOOLTIP, _OBJECT = int(Qt.DisplayRole), int(Qt.ToolTipRole), int(ObjectRole)
+_ACCESSIBLE = int(Qt.AccessibleDescriptionRole)
 
 
 def human_size(n: int | None) -> str:
@@ -137,32 +152,91 @@ def when(mtime_ns: int | None, now: float | None = None) -> str:
 
 class EntriesModel(QAbstractTableModel):
     """The rows `app.files.ls` gave for one directory: dicts with name, type, size, mtime,
-    writer and, where the engine knows them, username / verified / pending / conflict."""
+    writer and, where the engine knows them, username / pending / conflict / parked.
+
+    Display texts and sort keys are computed once per row when rows arrive (a 10,000-entry
+    directory is painted, sized and sorted from plain lists, not from per-cell Python work),
+    and the model sorts itself (no proxy: a proxy's lessThan is one Python call per
+    comparison). Directories stay first in either order."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[dict] = []
         self.names: dict[str, str] = {}        # writer uid -> username, as resolved
+        self._text: list[tuple | None] = []    # per row: (name, size, modified, by), made when first shown
+        self._tip: list[str | None] = []
+        self._sort = (0, Qt.AscendingOrder)
+
+    # -- rows -----------------------------------------------------------------------------
+
+    def _texts(self, r: dict) -> tuple:
+        is_dir = r.get("type") == "dir"
+        name = str(r.get("name", ""))
+        return (name + ("/" if is_dir else ""), "" if is_dir else human_size(r.get("size")),
+                when(r.get("mtime")), self.writer_text(r))
+
+    def _key(self, r: dict, col: int):
+        if col == 1:
+            v = int(r.get("size") or 0)
+        elif col == 2:
+            v = int(r.get("mtime") or 0)
+        elif col == 3:
+            v = self.writer_text(r).casefold()
+        else:
+            v = str(r.get("name", "")).casefold()
+        return v
+
+    def _order(self, rows: list[dict]) -> list[dict]:
+        col, order = self._sort
+        desc = order == Qt.DescendingOrder
+        dirs = sorted((r for r in rows if r.get("type") == "dir"), key=lambda r: self._key(r, col), reverse=desc)
+        files = sorted((r for r in rows if r.get("type") != "dir"), key=lambda r: self._key(r, col), reverse=desc)
+        return dirs + files
+
+    def _refresh(self) -> None:
+        """Texts are made when a row is first shown (a view paints a screenful, not 10,000)."""
+        self._text = [None] * len(self.rows)
+        self._tip = [None] * len(self.rows)
 
     def set_rows(self, rows: list[dict]) -> None:
-        """Replace the rows, keeping unchanged ones (a push-fed reload keeps the selection)."""
-        new = sorted(rows, key=lambda r: str(r.get("name", "")))
+        """Replace the rows, keeping the view's place when the names are the same (a push-fed
+        reload of an unchanged directory keeps the selection)."""
+        new = self._order(list(rows))
         if [r.get("name") for r in new] == [r.get("name") for r in self.rows]:
             self.rows = new
+            self._refresh()
             if new:
                 self.dataChanged.emit(self.index(0, 0), self.index(len(new) - 1, len(COLUMNS) - 1))
             return
         self.beginResetModel()
         self.rows = new
+        self._refresh()
         self.endResetModel()
+
+    def sort(self, column: int, order=Qt.AscendingOrder) -> None:
+        if not 0 <= column < len(COLUMNS):
+            return
+        self._sort = (column, order)
+        self.layoutAboutToBeChanged.emit()
+        old = {id(r): i for i, r in enumerate(self.rows)}
+        persistent = self.persistentIndexList()
+        self.rows = self._order(self.rows)
+        self._refresh()
+        where = {old[id(r)]: i for i, r in enumerate(self.rows)}
+        self.changePersistentIndexList(persistent, [self.index(where.get(i.row(), i.row()), i.column())
+                                                    for i in persistent])
+        self.layoutChanged.emit()
 
     def set_names(self, names: dict[str, str]) -> None:
         self.names.update(names)
         if self.rows:
+            self._refresh()
             self.dataChanged.emit(self.index(0, 3), self.index(len(self.rows) - 1, 3))
 
     def row_named(self, name: str) -> int:
         return next((i for i, r in enumerate(self.rows) if r.get("name") == name), -1)
+
+    # -- Qt ---------------------------------------------------------------------------------
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
@@ -178,65 +252,43 @@ class EntriesModel(QAbstractTableModel):
     def flags(self, index):
         if not index.isValid():
             return Qt.ItemIsDropEnabled
-        f = Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled
-        if self.rows[index.row()].get("type") == "dir":
-            f |= Qt.ItemIsDropEnabled
-        return f
+        return _DIR_FLAGS if self.rows[index.row()].get("type") == "dir" else _FILE_FLAGS
 
     def writer_text(self, r: dict) -> str:
         uid = str(r.get("writer") or "")
         name = r.get("username") or self.names.get(uid)
         return name or (uid[:8] + "…" if uid else "")
 
+    def _tooltip(self, row: int) -> str | None:
+        r = self.rows[row]
+        bits = [str(r.get("name", ""))]
+        if r.get("parked"):
+            bits.append("changes that could not be merged, kept read-only: open it to see what to do")
+        elif r.get("pending"):
+            bits.append("not uploaded yet: kept safely on this device")
+        if r.get("conflict") or ".conflicted (" in bits[0]:
+            bits.append("a conflict copy: two devices changed this file while apart; both versions are kept")
+        if r.get("writer"):
+            bits.append(f"written by {self.writer_text(r)}")
+        return plain_tip("\n".join(bits))
+
     def data(self, index, role=Qt.DisplayRole):
-        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+        row = index.row()
+        if not 0 <= row < len(self.rows) or not index.isValid():
             return None
-        r, col = self.rows[index.row()], index.column()
-        is_dir = r.get("type") == "dir"
-        if role == Qt.DisplayRole:
-            if col == 0:
-                name = str(r.get("name", ""))
-                return name + ("/" if is_dir else "")
-            if col == 1:
-                return "" if is_dir else human_size(r.get("size"))
-            if col == 2:
-                return when(r.get("mtime"))
-            if col == 3:
-                return self.writer_text(r)
-        if role == SortRole:      # directories first, then by the column's value
-            key = {0: str(r.get("name", "")).casefold(), 1: int(r.get("size") or 0),
-                   2: int(r.get("mtime") or 0), 3: self.writer_text(r).casefold()}[col]
-            return (0 if is_dir else 1, key)
-        if role == Qt.ToolTipRole:
-            bits = [str(r.get("name", ""))]
-            if r.get("pending"):
-                bits.append("not uploaded yet: kept safely on this device")
-            if r.get("conflict"):
-                bits.append("a conflict copy: two devices changed this file while apart; both versions are kept")
-            if col == 3 and r.get("writer"):
-                bits.append(f"written by {self.writer_text(r)}")
-            return plain_tip("\n".join(bits))
-        if role == Qt.AccessibleDescriptionRole:
-            return "folder" if is_dir else "file"
-        if role == ObjectRole:
-            return r
+        role = int(role)                       # ints: comparing Qt enums is a Python call each
+        if role == _DISPLAY:
+            texts = self._text[row]
+            if texts is None:
+                texts = self._text[row] = self._texts(self.rows[row])
+            return texts[index.column()]
+        if role == _TOOLTIP:
+            tip = self._tip[row]
+            if tip is None:
+                tip = self._tip[row] = self._tooltip(row)
+            return tip
+        if role == _OBJECT:
+            return self.rows[row]
+        if role == _ACCESSIBLE:
+            return "folder" if self.rows[row].get("type") == "dir" else "file"
         return None
-
-
-class EntriesSortModel(QSortFilterProxyModel):
-    """Sorting that keeps directories first (by SortRole's (dir?, value) pairs)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setSortRole(SortRole)
-        self.setSortCaseSensitivity(Qt.CaseInsensitive)
-
-    def lessThan(self, left, right) -> bool:
-        a, b = left.data(SortRole), right.data(SortRole)
-        if a is None or b is None:
-            return False
-        if a[0] != b[0]:
-            # directories first whatever the order: flip for descending so they stay on top
-            first = a[0] < b[0]
-            return first if self.sortOrder() == Qt.AscendingOrder else not first
-        return a[1] < b[1]

@@ -54,6 +54,7 @@ class PreviewPanel(QFrame):
             lay.addWidget(w)
         lay.addStretch(1)
         self.path: str | None = None
+        self.names: dict[str, str] = {}        # writer uid -> username (the page's, verified)
         self.clear()
 
     def clear(self) -> None:
@@ -72,7 +73,8 @@ class PreviewPanel(QFrame):
         self.clear()
         self.path = path
         self.name.setText(str(row.get("name", "")))
-        by = row.get("username") or (str(row.get("writer") or "")[:8])
+        uid = str(row.get("writer") or "")
+        by = row.get("username") or self.names.get(uid) or (uid[:8] + "…" if uid else "")
         self.meta.setText(f"{human_size(row.get('size'))} · {when(row.get('mtime'))}" + (f" · by {by}" if by else ""))
         self.show()
         size = int(row.get("size") or 0)
