@@ -128,9 +128,55 @@ def _say(msg: str) -> None:
     print(f"[files-gui child {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def _painted_filter():
+    """An event filter that notes when the list's viewport first paints with every row in it."""
+    from PySide6.QtCore import QEvent, QObject
+
+    class Painted(QObject):
+        def __init__(self):
+            super().__init__()
+            self.at: float | None = None
+            self.want = 0
+            self.model = None
+
+        def eventFilter(self, obj, ev):
+            if ev.type() == QEvent.Paint and self.at is None and self.model.rowCount() >= self.want > 0:
+                self.at = time.perf_counter()
+            return False
+    return _painted_filter()
+
+
+async def _open_big(page, painter, entries: int, app) -> dict:
+    """Open the big directory: from the click to the first paint with every row; then the
+    baseline, the same rows handed straight to the same model and view."""
+    out = {}
+    painter.want, painter.model = entries, page.model
+    page.list.viewport().installEventFilter(painter)
+    try:
+        t0 = time.perf_counter()
+        page.open_dir(FOLDER, ("big",))
+        await _until(lambda: painter.at is not None or page.banner.isVisible(), 600)
+        if painter.at is None:
+            raise RuntimeError(f"the big directory did not open: {page.banner.title.text()} "
+                               f"{page.banner.message.text()}")
+        _say("opened")
+        out["open_ms"] = round((painter.at - t0) * 1000, 1)
+        out["rows"] = page.model.rowCount()
+        rows = list(page.model.rows)
+        page.model.set_rows([])
+        app.processEvents()
+        painter.at = None
+        t0 = time.perf_counter()
+        page.model.set_rows(rows)
+        await _until(lambda: painter.at is not None, 600)
+        out["open_base_ms"] = round((painter.at - t0) * 1000, 1)
+    finally:
+        page.list.viewport().removeEventFilter(painter)
+    return out
+
+
 def _child(cfg: dict) -> dict:
     import qasync
-    from PySide6.QtCore import QEvent, QObject
     from PySide6.QtGui import QGuiApplication
 
     from kbapp.bench.loopmeter import gaps_during
@@ -142,17 +188,6 @@ def _child(cfg: dict) -> dict:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     window = MainWindow(Session(Path(cfg["home"])))
-
-    class Painted(QObject):
-        def __init__(self):
-            super().__init__()
-            self.at: float | None = None
-            self.want = 0
-
-        def eventFilter(self, obj, ev):
-            if ev.type() == QEvent.Paint and self.at is None and page.model.rowCount() >= self.want > 0:
-                self.at = time.perf_counter()
-            return False
 
     async def main() -> dict:
         nonlocal page
@@ -184,29 +219,7 @@ def _child(cfg: dict) -> dict:
         gaps, at, took = await gaps_during(drop(), TIMER_MS)
         out["drop"], out["drop_s"] = gap_stats(gaps, TIMER_MS, at), round(took, 2)
 
-        # open the big directory: click to first paint with every row
-        painter = Painted()
-        painter.want = cfg["entries"]
-        page.list.viewport().installEventFilter(painter)
-        t0 = time.perf_counter()
-        page.open_dir(FOLDER, ("big",))
-        await _until(lambda: painter.at is not None or page.banner.isVisible(), 600)
-        if painter.at is None:
-            raise RuntimeError(f"the big directory did not open: {page.banner.title.text()} "
-                               f"{page.banner.message.text()}")
-        _say("opened")
-        out["open_ms"] = round((painter.at - t0) * 1000, 1)
-        out["rows"] = page.model.rowCount()
-        rows = list(page.model.rows)
-        # baseline: the same rows straight into the same model and view
-        page.model.set_rows([])
-        app.processEvents()
-        painter.at = None
-        t0 = time.perf_counter()
-        page.model.set_rows(rows)
-        await _until(lambda: painter.at is not None, 600)
-        out["open_base_ms"] = round((painter.at - t0) * 1000, 1)
-        page.list.viewport().removeEventFilter(painter)
+        out.update(await _open_big(page, _painted_filter(), cfg["entries"], app))
         await window.shutdown()
         return out
 

@@ -71,17 +71,7 @@ def add_parser(sub) -> None:
     p = cmd("mute", "mute a conversation (--off: unmute); local to this device")
     p.add_argument("conv")
     p.add_argument("--off", action="store_true")
-    p = cmd("channel", "team channels")
-    ch = p.add_subparsers(dest="channel_cmd", required=True)
-    for name, what in (("create", "create TEAM#NAME"), ("rename", "rename TEAM#NAME to NEW"),
-                       ("join", "join TEAM#NAME"), ("leave", "leave TEAM#NAME"), ("list", "channels of TEAM")):
-        q = ch.add_parser(name, help=what)
-        json_flag(q)
-        q.add_argument("name")
-        if name == "rename":
-            q.add_argument("new_name")
-        if name in ("create", "rename"):
-            q.add_argument("--topic", default=None)
+    _channel_parsers(cmd("channel", "team channels"))
     p = cmd("search", "search this device's decrypted history")
     p.add_argument("query")
     p.add_argument("--in", dest="conv", default=None, metavar="CONV")
@@ -104,6 +94,20 @@ def add_parser(sub) -> None:
     p.add_argument("conv")
     p.add_argument("id", type=int)
     p.add_argument("dest")
+
+
+def _channel_parsers(p) -> None:
+    """`kbapp chat channel create|rename|join|leave|list`."""
+    ch = p.add_subparsers(dest="channel_cmd", required=True)
+    for name, what in (("create", "create TEAM#NAME"), ("rename", "rename TEAM#NAME to NEW"),
+                       ("join", "join TEAM#NAME"), ("leave", "leave TEAM#NAME"), ("list", "channels of TEAM")):
+        q = ch.add_parser(name, help=what)
+        json_flag(q)
+        q.add_argument("name")
+        if name == "rename":
+            q.add_argument("new_name")
+        if name in ("create", "rename"):
+            q.add_argument("--topic", default=None)
 
 
 def render_convs(items) -> str:

@@ -204,21 +204,25 @@ def _share_text(out: dict) -> str:
     return "\n".join(lines)
 
 
+async def _status(files, args, emit) -> int:
+    st = await files.status()
+    extra = ""
+    if st.get("speed_bps"):
+        extra = f", {st['speed_bps'] / 1e6:.1f} MB/s, ETA {st.get('eta_s') or 0:.0f} s"
+    if st.get("paused"):
+        extra += " (paused)"
+    failed = st.get("failed")
+    emit(args, st, f"{st['pending']} file(s) pending upload ({st['pending_bytes']} bytes), "
+                    f"{st['uploaded']} uploaded" + (f", {len(failed) if isinstance(failed, list) else failed} "
+                                                    f"failed" if failed else "") + extra)
+    return 0
+
+
 async def run(app, args, emit) -> int:
     files = app.files
     c = args.fs_cmd
     if c == "status":
-        st = await files.status()
-        extra = ""
-        if st.get("speed_bps"):
-            extra = f", {st['speed_bps'] / 1e6:.1f} MB/s, ETA {st.get('eta_s', 0):.0f} s"
-        if st.get("paused"):
-            extra += " (paused)"
-        failed = st.get("failed")
-        emit(args, st, f"{st['pending']} file(s) pending upload ({st['pending_bytes']} bytes), "
-                        f"{st['uploaded']} uploaded" + (f", {len(failed) if isinstance(failed, list) else failed} "
-                                                        f"failed" if failed else "") + extra)
-        return 0
+        return await _status(files, args, emit)
     if not app.connected:
         await app.connect()
     if c == "write":

@@ -26,6 +26,7 @@ from .models import ComingRole, KeyRole, SidebarModel
 from .pages.chat import ChatPage
 from .pages.chat.notify import ChatNotifier
 from .pages.devices import DevicesPage
+from .mount_card import MountControl, mount_at_login
 from .pages.files import FilesPage
 from .pages.people import PeoplePage
 from .pages.placeholder import ComingPage
@@ -180,6 +181,13 @@ class Shell(QWidget):
         sl.addWidget(self.nav, 1)
         lay.addWidget(side)
 
+        self._build_pages(session, bridge, tray)
+        lay.addWidget(self.pages, 1)
+        self.nav.selectionModel().currentChanged.connect(self._nav_changed)
+        theme.current().changed.connect(self.model.retint)
+
+    def _build_pages(self, session: Session, bridge: EventBridge, tray: Tray) -> None:
+        """One page per sidebar section, in a stack."""
         self.pages = QStackedWidget()
         self.pages.setObjectName("pages")
         self.people = PeoplePage(session, bridge)
@@ -193,7 +201,9 @@ class Shell(QWidget):
                                      headline="Photos need the ML extra",
                                      text="Install it with  pip install 'kbapp[ml]'  (or 'kbapp[gpu]' for an "
                                           f"NVIDIA GPU), then start kbapp again. ({ML_MISSING})")
-        self.settings = SettingsPage(session, tray, photos=self.photo_service)
+        self.mount_control = MountControl(session.app)          # Settings → Files: folders as a drive
+        self.settings = SettingsPage(session, tray, photos=self.photo_service, mount=self.mount_control)
+        asyncio.ensure_future(mount_at_login(session.app, self.mount_control))
         self.teams = TeamsPage(session, bridge)
         self.chat = ChatPage(session, bridge, tray)
         self.files = FilesPage(session, bridge)
@@ -207,9 +217,6 @@ class Shell(QWidget):
             page.setProperty("section", section.key)
             self.by_key[section.key] = page
             self.pages.addWidget(page)
-        lay.addWidget(self.pages, 1)
-        self.nav.selectionModel().currentChanged.connect(self._nav_changed)
-        theme.current().changed.connect(self.model.retint)
 
     def set_account(self, username: str, device: str) -> None:
         self.avatar.set_name(username)
@@ -488,6 +495,8 @@ class MainWindow(QMainWindow):
                 await guarded(self.shell.photo_service.close())   # stop watching, close the photo index
         if getattr(self.app, "sync", None) is not None:
             await self.app.sync.stop()
+        if self.shell is not None:
+            await guarded(self.shell.mount_control.shutdown())      # unmount before the engine closes
         await guarded(self.session.close())
         self.tray.hide()
         self._closed = True

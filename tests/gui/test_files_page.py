@@ -8,7 +8,10 @@ engine says the folder changed.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
+
+import pytest
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -262,3 +265,34 @@ def test_changes_journalled_before_a_restart_upload_after_login_without_opening_
             await bob.close()
     assert run(bob_reads(), timeout=120_000) == b"written before the restart"
     assert not w.shell.files.loaded
+
+
+def _fuse_reason() -> str | None:
+    from kbapp.client.fs import mount as fs_mount
+    why = fs_mount.available()
+    if why is None and not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        why = "/dev/fuse is not usable by this user"
+    return why
+
+
+@pytest.mark.skipif(_fuse_reason() is not None, reason=f"FUSE unusable here: {_fuse_reason()}")
+def test_settings_switch_mounts_the_folders_and_quitting_unmounts(qtbot, alice_window, tmp_path, run):
+    w, _url = alice_window
+    qtbot.waitUntil(lambda: w.shell is not None, timeout=TIMEOUT_MS)
+    run(w.app.files.write("/private/alice/hello.txt", b"hi"))
+    card = w.shell.settings.mount_card
+    assert card is not None and card.check.isEnabled() and not card.check.isChecked()
+    mnt = tmp_path / "drive"
+    card.dir_edit.setText(str(mnt))
+    card.check.setChecked(True)
+    qtbot.waitUntil(lambda: card.state.text().startswith("Mounted at"), timeout=TIMEOUT_MS)
+    assert os.path.ismount(mnt) and w.app.preference("fs.mount") == "1"
+    assert run(asyncio.to_thread(os.listdir, mnt)) == ["private", "public", "team"]
+    assert run(asyncio.to_thread((mnt / "private" / "alice" / "hello.txt").read_bytes)) == b"hi"
+    card.check.setChecked(False)
+    qtbot.waitUntil(lambda: card.state.text() == "Not mounted.", timeout=TIMEOUT_MS)
+    assert not os.path.ismount(mnt) and w.app.preference("fs.mount") == "0"
+    card.check.setChecked(True)                       # left on: quitting unmounts
+    qtbot.waitUntil(lambda: os.path.ismount(mnt), timeout=TIMEOUT_MS)
+    run(w.shutdown())
+    assert not os.path.ismount(mnt)

@@ -24,7 +24,7 @@ THEMES = ("system", "light", "dark")
 
 
 class SettingsPage(QWidget):
-    def __init__(self, session, tray=None, parent=None, *, photos=None):
+    def __init__(self, session, tray=None, parent=None, *, photos=None, mount=None):
         super().__init__(parent)
         self.setObjectName("page")
         self.session = session
@@ -49,6 +49,12 @@ class SettingsPage(QWidget):
         self.remove_box: QMessageBox | None = None
         if photos is not None:
             self._add_photo_folders_card()
+        self.mount_card = None
+        if mount is not None:
+            from ..mount_card import MountCard
+            self.mount_card = MountCard(self, mount)
+            main = self.form.layout
+            main.insertWidget(main.count() - 1, self.mount_card.box)
         f = self.form
         choice = self.app.preference(PREF_THEME, "system")
         f.themeCombo.setCurrentIndex(THEMES.index(choice) if choice in THEMES else 0)
