@@ -219,6 +219,9 @@ class ChatStore:
                     as_is.pop(m.supersedes, None)
                     for t in m.deletes:
                         as_is.pop(t, None)
+                if m.status == "ok" and m.type == "delete_history" and m.body is not None:
+                    for t in [t for t in as_is if t <= int(m.body["upto"])]:
+                        as_is.pop(t, None)
             for t in covered:
                 as_is.pop(t, None)
             self._reindex(conn, conv_id, touched, as_is)
@@ -310,6 +313,11 @@ class ChatStore:
         return sorted(heads[:limit])
 
     @on_db
+    def conv_and_heads(self, conv_id: str, *, heads: bool = True) -> tuple[ConvRow | None, list]:
+        """The conversation and its heads (what sealing a message needs) in one hop."""
+        return self.conv(conv_id), self.heads(conv_id) if heads else []
+
+    @on_db
     def search(self, query: str, *, conv_id: str | None = None, limit: int = 50) -> list[SearchHit]:
         match = fts_query(query)
         if not match:
@@ -326,11 +334,6 @@ class ChatStore:
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql(sql, tuple(params)).all()
         return [SearchHit(r.conv_id, r.msg_id, r.sender, r.text or "", r.snip, r.ctime) for r in rows]
-
-    @on_db
-    def conv_and_heads(self, conv_id: str, *, heads: bool = True) -> tuple[ConvRow | None, list]:
-        """The conversation and its heads (what sealing a message needs) in one hop."""
-        return self.conv(conv_id), self.heads(conv_id) if heads else []
 
     @on_db
     def indexed_rows(self) -> int:
@@ -389,6 +392,12 @@ class ChatStore:
                                               outbox.c.msg_id <= upto))
 
     @on_db
+    def drop_sent(self, conv_id: str, upto: int) -> ConvRow | None:
+        """`outbox_drop_sent`, then the conversation's row: the end of a sync in one hop."""
+        self.outbox_drop_sent(conv_id, upto)
+        return self.conv(conv_id)
+
+    @on_db
     def outbox_discard(self, outbox_id: str) -> bool:
         """Delete an unsent entry (pending or failed: never one being posted right now)."""
         with self.engine.begin() as conn:
@@ -404,12 +413,6 @@ class ChatStore:
                                 .order_by(messages.c.msg_id)).scalar()
 
     # -- local values ----------------------------------------------------------------------
-
-    @on_db
-    def drop_sent(self, conv_id: str, upto: int) -> ConvRow | None:
-        """`outbox_drop_sent`, then the conversation's row: the end of a sync in one hop."""
-        self.outbox_drop_sent(conv_id, upto)
-        return self.conv(conv_id)
 
     @on_db
     def meta(self, key: str) -> str | None:
