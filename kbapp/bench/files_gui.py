@@ -143,7 +143,7 @@ def _painted_filter():
             if ev.type() == QEvent.Paint and self.at is None and self.model.rowCount() >= self.want > 0:
                 self.at = time.perf_counter()
             return False
-    return _painted_filter()
+    return Painted()
 
 
 async def _open_big(page, painter, entries: int, app) -> dict:
