@@ -121,6 +121,10 @@ class FilesPage(FileActions, Page):
         self.read_only = ""                  # why this folder is read-only for us ("" when we may write)
         self.offline = False                 # the last listing came from the cached view: the server is away
         self.engine_status: dict = {}
+        self.app.files.start()               # built at login: journalled changes go up, Files opened or not
+        self._listing = None                 # the running listing (ops task), if any
+        self._listing_path = ""
+        self._list_again = False
 
         split = QSplitter(Qt.Horizontal)
         split.setObjectName("filesSplit")
