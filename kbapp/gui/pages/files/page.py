@@ -224,6 +224,7 @@ class FilesPage(FileActions, Page):
         self.transfers.verticalHeader().hide()
         th = self.transfers.horizontalHeader()
         th.setSectionResizeMode(0, QHeaderView.Stretch)
+        th.setResizeContentsPrecision(32)    # sized from the first rows: not every row on each tick
         th.setSectionResizeMode(1, QHeaderView.ResizeToContents)
         th.setSectionResizeMode(2, QHeaderView.ResizeToContents)
         self.transfers.setMaximumHeight(150)
@@ -352,12 +353,31 @@ class FilesPage(FileActions, Page):
             self.view_banner.clear()
 
     def reload(self, *, clear: bool = True) -> None:
+        """List the open directory. One listing at a time: asked again while one runs (a drop
+        journals a file every few ms, each a FolderChanged), it runs once more when that one
+        ends, for the directory open then; a newer path supersedes an older answer."""
         if not self.folder:
             return
+        if self._listing is not None and not self._listing.done() and self._listing_path == self.path():
+            self._list_again = True
+            return
         path, rev = self.path(), self.rev
-        ops.run(self, lambda: self.app.files.ls(path, rev=rev), key="ls", busy=self.busy, banner=self.banner,
-                clear=clear,
-                on_done=lambda rows, p=path: self._show_rows(p, rows), on_error=self._ls_failed)
+        self._listing_path, self._list_again = path, False
+        self._listing = ops.run(self, lambda: self.app.files.ls(path, rev=rev), key="ls", busy=self.busy,
+                                banner=self.banner, clear=clear,
+                                on_done=lambda rows, p=path: self._show_rows(p, rows), on_error=self._ls_failed)
+        self._listing.add_done_callback(lambda _t: self._listed())
+
+    def _soon(self) -> None:
+        """Re-list within 150 ms; more asks meanwhile do not push it back (a long drop still
+        shows its files as they come)."""
+        if not self.hint_timer.isActive():
+            self.hint_timer.start()
+
+    def _listed(self) -> None:
+        if self._list_again and ops.alive(self):
+            self._list_again = False
+            self._soon()                         # once more, a moment later (coalesced)
 
     def _check_writer(self, folder: str) -> None:
         """Readers see the folder read-only at once (buttons off, the empty state says so),
@@ -468,7 +488,7 @@ class FilesPage(FileActions, Page):
 
     def _folder_changed(self, ev: FolderChanged) -> None:
         if ev.folder == self.folder and self.rev is None:
-            self.reload(clear=False)              # a pushed change: what the banner says still holds
+            self._soon()                          # throttled: a burst of changes is one listing
         if self.folder_model.row_of(ev.folder) < 0 and self.loaded:
             self.reload_folders()
 
@@ -476,7 +496,7 @@ class FilesPage(FileActions, Page):
         """The server says some folder moved (a push hint names its id, not its name): the open
         one re-lists, which syncs and verifies it only if it is the one that moved."""
         if self.folder:
-            self.hint_timer.start()
+            self._soon()
 
     def _queue_changed(self, _ev: FilesQueueChanged) -> None:
         ops.run(self, self.app.files.status, key="status", clear=False, cursor=False,
@@ -576,7 +596,8 @@ class FilesPage(FileActions, Page):
         self.status_line.setText(" · ".join(b for b in bits if b))
         self.pause_button.setText("Resume uploads" if paused else "Pause uploads")
         self.retry_button.setVisible(failed > 0)
-        self.queue.model.changed()
+        if self.queue.current is not None:      # only the row being copied moves (not 1,000 rows a tick)
+            self.queue.model.changed(self.queue.current)
 
     def _transfers_done(self, saved: int, failed: int) -> None:
         self.ticker.stop()

@@ -165,24 +165,32 @@ class TransferModel(QAbstractTableModel):
             self.endResetModel()
 
     def data(self, index, role=Qt.DisplayRole):
-        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+        row = index.row()
+        if not 0 <= row < len(self.rows) or not index.isValid():
             return None
-        t, col = self.rows[index.row()], index.column()
-        pct = 100 if t.state == SAVED else (int(100 * t.done / t.size) if t.size else 0)
-        if role == Qt.DisplayRole:
+        role = int(role)                       # ints: each Qt enum comparison is a Python call
+        t, col = self.rows[row], index.column()
+        if role == _DISPLAY:
             if col == 0:
                 return t.dest.rsplit("/", 1)[-1] + ("/" if t.is_dir else "")
             if col == 1:
-                return "" if t.is_dir else f"{pct}% · {human_size(t.size)}"
+                return "" if t.is_dir else f"{_pct(t)}% · {human_size(t.size)}"
             if col == 2:
                 return {WAITING: "Waiting", COPYING: "Encrypting", SAVED: "Saved",
                         FAILED: f"Failed: {t.error}", CANCELLED: "Cancelled"}[t.state]
-        if role == self.ProgressRole:
-            return pct
-        if role == Qt.ToolTipRole:
+        if role == _PROGRESS:
+            return _pct(t)
+        if role == _TOOLTIP:
             why = {SAVED: "Saved in the journal on this device: it uploads in the background"}.get(t.state, "")
             return plain_tip(f"{t.src}\n→ {t.dest}" + (f"\n{t.error}" if t.error else "") + (f"\n{why}" if why else ""))
         return None
+
+
+def _pct(t: Transfer) -> int:
+    return 100 if t.state == SAVED else (int(100 * t.done / t.size) if t.size else 0)
+
+
+_DISPLAY, _TOOLTIP, _PROGRESS = int(Qt.DisplayRole), int(Qt.ToolTipRole), int(TransferModel.ProgressRole)
 
 
 class TransferQueue(QObject):
