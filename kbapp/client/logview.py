@@ -112,6 +112,20 @@ class LogView:
         await self._prefix(size, root, current.size, current.root,
                            f"{who} saw a log of size {size} that is not a prefix of ours: the server forked")
 
+    async def add_known(self, points, known: set) -> None:
+        """Add to `known` each (size, root) of `points` that our log proves ours (the newest
+        checkpoint itself, or a root the log is consistent with); the rest stay unknown, for
+        the caller's judge to refuse (chat messages, folder revisions)."""
+        todo = {c for c in points if c not in known}
+        if not todo:
+            return
+        cp = await self.fetch_latest()
+        below = sorted((s, r.hex()) for s, r in todo if 1 <= s < cp.size)
+        res = await self.roots_in_log(below, cp) if below else {}
+        for s, r in todo:
+            if (s == cp.size and r == cp.root) or res.get((s, r.hex())) is True:
+                known.add((s, r))
+
     async def roots_in_log(self, pairs, current: Checkpoint, sigs=None) -> dict[tuple[int, str], bool]:
         """For links' embedded checkpoints (size, root hex), 1 <= size < current.size: is each
         our log's root at that size? A link's root carries no server signature, so when its

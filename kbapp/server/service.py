@@ -36,7 +36,7 @@ from kbapp.core.uid import check_username, uid_for
 
 from . import db
 from .chains import ChainStates, stored_tail
-from .service_reads import ServiceReads
+from .service_reads import LEAVES_PAGE, PROOF_OWNERS_PAGE, ServiceReads  # noqa: F401 - the page sizes, for tests
 
 MAX_LINKS_PER_POST = 64
 MAX_BOXES_PER_POST = 256

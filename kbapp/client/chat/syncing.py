@@ -127,16 +127,7 @@ class SyncMixin:
         """Add to `self._known` each (size, root) the log proves ours; the rest stay unknown
         (the judge marks those messages ForkedCheckpoint). A server that cannot prove its own
         log consistent raises ForkDetected here: the whole sync stops."""
-        known = self._known
-        todo = {c for c in unknown if c not in known}
-        if not todo:
-            return
-        cp = await self.ctx.logview.fetch_latest()
-        below = sorted((s, r.hex()) for s, r in todo if 1 <= s < cp.size)
-        res = await self.ctx.logview.roots_in_log(below, cp) if below else {}
-        for s, r in todo:
-            if (s == cp.size and r == cp.root) or res.get((s, r.hex())) is True:
-                known.add((s, r))
+        await self.ctx.logview.add_known(unknown, self._known)
 
     async def team_for_chat(self, team_id: str, *, min_seqno: int = 0, fresh: bool = False):
         """(loaded team, keys by generation): a verified load, reused for TEAM_TTL seconds unless

@@ -139,15 +139,7 @@ class FolderSync:
 
     async def _checkpoints_known(self, points: set) -> None:
         """Add each (size, root) our log proves ours; the rest stay unknown (the judge refuses them)."""
-        todo = {c for c in points if c not in self.known}
-        if not todo:
-            return
-        cp = await self.ctx.logview.fetch_latest()
-        below = sorted((s, r.hex()) for s, r in todo if 1 <= s < cp.size)
-        res = await self.ctx.logview.roots_in_log(below, cp) if below else {}
-        for s, r in todo:
-            if (s == cp.size and r == cp.root) or res.get((s, r.hex())) is True:
-                self.known.add((s, r))
+        await self.ctx.logview.add_known(points, self.known)
 
     async def _writers(self, f: Folder, revs) -> None:
         """Verified chains of the writers named, fresh when the cached one cannot judge them."""

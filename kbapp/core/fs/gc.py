@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..encoding import pack, unpack
 from ..errors import BadKID, BadRevision, BadRevisionSignature, BadSignature, EncodingError
 from ..keys import ED25519_KID_TYPE, SigningKeyPair, parse_kid, sign_detached, verify_detached
+from .revision import SignedByWriter
 
 PREFIX_GC = b"kbapp-fs-gc-v1"
 VERSION = 1
@@ -27,7 +28,7 @@ FIELDS = ("blocks", "ctime", "folder_id", "head", "upto", "v", "writer")
 
 
 @dataclass(frozen=True)
-class GcRequest:
+class GcRequest(SignedByWriter):
     folder_id: bytes                # 16 bytes
     upto: int                       # blocks referenced only by revisions <= upto
     head: int                       # the verified head the writer walked (> upto)
@@ -35,17 +36,6 @@ class GcRequest:
     writer: dict                    # {"uid": 16 B, "eldest_seqno": n, "kid": 35 B}
     ctime: int                      # the writer's clock: shown, never trusted
 
-    @property
-    def uid(self) -> str:
-        return self.writer["uid"].hex()
-
-    @property
-    def kid(self) -> str:
-        return self.writer["kid"].hex()
-
-    @property
-    def eldest_seqno(self) -> int:
-        return self.writer["eldest_seqno"]
 
     def block_ids(self) -> list[str]:
         return [b.hex() for b in self.blocks]

@@ -142,8 +142,25 @@ def parse_private(data: bytes) -> Private:
 # -- the revision ----------------------------------------------------------------------
 
 
+class SignedByWriter:
+    """What a signed folder object (a revision, a collection request) says of its writer:
+    `writer` is {"uid": 16 B, "eldest_seqno": n, "kid": 35 B}, a field of the dataclass."""
+
+    @property
+    def uid(self) -> str:
+        return self.writer["uid"].hex()
+
+    @property
+    def kid(self) -> str:
+        return self.writer["kid"].hex()
+
+    @property
+    def eldest_seqno(self) -> int:
+        return self.writer["eldest_seqno"]
+
+
 @dataclass(frozen=True)
-class Revision:
+class Revision(SignedByWriter):
     v: int
     folder_id: bytes
     team_id: bytes
@@ -157,17 +174,6 @@ class Revision:
     private: bytes                    # sealed [1, root pointer, ops] (clear in a public folder)
     ctime: int                        # the writer's clock: shown, never trusted for ordering
 
-    @property
-    def uid(self) -> str:
-        return self.writer["uid"].hex()
-
-    @property
-    def kid(self) -> str:
-        return self.writer["kid"].hex()
-
-    @property
-    def eldest_seqno(self) -> int:
-        return self.writer["eldest_seqno"]
 
     @property
     def public(self) -> bool:
