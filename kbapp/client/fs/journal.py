@@ -202,6 +202,22 @@ class Journal:
     async def entries(self) -> list[JournalEntry]:
         return await self.db.run(self._rows, "")
 
+    async def unfinished(self) -> list[JournalEntry]:
+        """Rows not uploaded (pending, failed, parked): what the queue shows. Uploaded rows stay
+        in the journal for history, so reading them all on every status would grow with it."""
+        return await self.db.run(self._rows, "WHERE state != 'uploaded'")
+
+    def _summary(self, last: int) -> tuple[list[JournalEntry], int, list[JournalEntry]]:
+        with self.db.engine.connect() as conn:
+            uploaded = conn.exec_driver_sql("SELECT COUNT(*) FROM entries WHERE state = 'uploaded'").scalar() or 0
+            recent = [_entry(r) for r in conn.exec_driver_sql(
+                "SELECT * FROM entries ORDER BY id DESC LIMIT ?", (last,))]
+        return self._rows("WHERE state != 'uploaded'"), int(uploaded), recent[::-1]
+
+    async def summary(self, last: int = 50) -> tuple[list[JournalEntry], int, list[JournalEntry]]:
+        """(rows not uploaded, how many were uploaded, the newest `last` rows) in one hop."""
+        return await self.db.run(self._summary, last)
+
     def _set(self, entry_id: int, state: str, error: str | None) -> None:
         with self.db.engine.begin() as conn:
             conn.exec_driver_sql("UPDATE entries SET state = ?, error = ?, tries = tries + 1 WHERE id = ?",

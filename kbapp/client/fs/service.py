@@ -447,12 +447,12 @@ class FilesService(Reading):
 
     async def status(self) -> dict:
         journal = await self.open()
-        rows = await journal.entries()
+        rows, uploaded, recent = await journal.summary(50)
         pending = [r for r in rows if r.state == "pending"]
         pbytes = sum(r.size for r in pending if r.op == "write" and r.blocks)
         up = self.uploader
         return {"pending": len(pending), "pending_files": sum(r.op == "write" for r in pending),
-                "pending_bytes": pbytes, "uploaded": sum(r.state == "uploaded" for r in rows),
+                "pending_bytes": pbytes, "uploaded": uploaded,
                 "failed": [{"id": r.id, "error": r.error} for r in rows if r.state == "failed"],
                 "parked": sorted({f"{r.folder}/{r.view}" for r in rows if r.state == "parked"}),
                 "speed_bps": round(up.speed_bps), "eta_s": (round(pbytes / up.speed_bps, 1)
@@ -463,7 +463,7 @@ class FilesService(Reading):
                 "entries": [{"id": r.id, "op": r.op, "path": r.folder + "/" + "/".join(r.path),
                              "to": None if r.dest is None else r.folder + "/" + "/".join(r.dest), "size": r.size,
                              "state": r.state, "error": r.error, "tries": r.tries, "view": r.view}
-                            for r in rows[-50:]]}
+                            for r in recent]}
 
     # -- after a verified revision from others -------------------------------------------------
 

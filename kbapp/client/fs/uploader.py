@@ -173,7 +173,7 @@ class Uploader:
                     raise
                 except errors.KbappError:
                     pass
-            rows = await journal.entries()
+            rows = await journal.unfinished()
             bad = [r for r in rows if r.state == "failed"]
             if bad:
                 raise errors.UploadFailed(f"{len(bad)} change(s) were refused; the last: {bad[-1].error}")
