@@ -164,7 +164,7 @@ async def _open_big(page, painter, entries: int, app) -> dict:
         out["rows"] = page.model.rowCount()
         rows = list(page.model.rows)
         page.model.set_rows([])
-        app.processEvents()
+        await asyncio.sleep(0.05)            # the emptied view painted (no nested event processing in a task)
         painter.at = None
         t0 = time.perf_counter()
         page.model.set_rows(rows)
