@@ -42,6 +42,7 @@ class PreviewPanel(QFrame):
         self.meta = label("", "muted", wrap=True)
         self.picture = QLabel()
         self.picture.setObjectName("previewPicture")
+        self.picture.setTextFormat(Qt.PlainText)    # it shows a pixmap, but every QLabel here is plain
         self.picture.setAlignment(Qt.AlignCenter)
         self.text = QPlainTextEdit()
         self.text.setObjectName("previewText")
