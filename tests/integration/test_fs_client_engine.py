@@ -330,3 +330,18 @@ async def test_a_merge_that_would_make_a_cycle_parks_the_local_branch_read_only(
         await tablet.files.rm(f"{mine}/{view}/a", recursive=True)
     await tablet.files.write(f"{mine}/b/after.txt", b"writable")
     assert await laptop.files.read(f"{mine}/b/after.txt") == b"writable"
+
+
+async def test_a_held_listing_needs_no_server_and_is_what_was_verified(server_factory, tmp_path, apps):
+    """`ls(path, held=True)`: the directory as this session last verified it, without asking the
+    server (a page paints it at once, then lists fresh). None before anything was verified."""
+    server = server_factory()
+    u = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    assert await bob.files.ls("/private/alice,bob", held=True) is None       # nothing verified yet
+    await alice.files.write("/private/alice,bob/a.txt", b"a")
+    assert names(await bob.files.ls("/private/alice,bob")) == ["a.txt"]     # verified once
+    await alice.files.write("/private/alice,bob/b.txt", b"b")
+    server.stop()                                                            # no server from here on
+    assert names(await bob.files.ls("/private/alice,bob", held=True)) == ["a.txt"]
+    assert await bob.files.ls("/private/alice,bob", rev=1, held=True) is None    # past revisions: not held

@@ -70,9 +70,14 @@ class Reading:
 
     # -- listing ----------------------------------------------------------------------------
 
-    async def ls(self, path: str, *, rev: int | None = None, time: float | None = None) -> list[dict]:
-        """Rows of the directory (or the one file) at `path` from the local view or a past revision."""
-        f, comps, ov = await self._view(path, rev=rev, time_s=time)
+    async def ls(self, path: str, *, rev: int | None = None, time: float | None = None,
+                 held: bool = False) -> list[dict]:
+        """Rows of the directory (or the one file) at `path` from the local view or a past revision.
+        `held`: from the head this session already verified, without asking the server (what a
+        page shows at once, before the fresh listing); None when there is none yet."""
+        if held and (rev is not None or time is not None or self.fs.held(split_path(path)[0]) is None):
+            return None
+        f, comps, ov = await self._view(path, rev=rev, time_s=time, held=held)
         comps = tuple(comps)
         if comps:
             e = await ov.entry(comps)

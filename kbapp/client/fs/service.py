@@ -210,11 +210,12 @@ class FilesService(Reading):
         else:
             self._views.pop(folder_id, None)
 
-    async def _view(self, path: str, *, rev=None, time_s=None, allow_stale: bool = True):
+    async def _view(self, path: str, *, rev=None, time_s=None, allow_stale: bool = True, held: bool = False):
         """(folder, components, overlay) of the local view at `path` (or of a past revision,
-        or of a parked view when the first component names one). Read it, do not edit it."""
+        or of a parked view when the first component names one). Read it, do not edit it.
+        `held`: the folder and head this session already verified, no network."""
         name, comps = split_path(path)
-        f = await self.fs.folder(name)
+        f = (self.fs.held(name) if held else None) or await self.fs.folder(name)
         journal = await self.open()
         uid = self._uid()
         if rev is not None or time_s is not None:
@@ -229,7 +230,7 @@ class FilesService(Reading):
                          now_ns=self._now_ns())
             await apply_rows(ov, rows, uid)
             return f, comps[1:], ov
-        return f, comps, await self._local(f)
+        return f, comps, await self._local(f, for_write=held)
 
     # -- writing ---------------------------------------------------------------------------
 

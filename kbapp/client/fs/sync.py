@@ -93,6 +93,12 @@ class FolderSync:
         self._folders[str(name)] = (time.monotonic(), f)
         return f
 
+    def held(self, name: FolderName) -> Folder | None:
+        """The folder as this session last loaded and synced it (verified then; maybe old), or
+        None: what a page shows at once while it asks for the fresh one."""
+        hit = self._folders.get(str(name))
+        return hit[1] if hit is not None and hit[1].folder_id in self.synced else None
+
     def is_hinted(self, f: Folder) -> bool:
         """A push hint said, less than FRESH_S ago, that the head we hold is the newest."""
         s = self.synced.get(f.folder_id)

@@ -123,6 +123,7 @@ class FilesPage(FileActions, Page):
         self.engine_status: dict = {}
         self.app.files.start()               # built at login: journalled changes go up, Files opened or not
         self._listing = None                 # the running listing (ops task), if any
+        self._fresh_path = ""                # the path whose fresh (server-checked) listing is shown
         self._listing_path = ""
         self._list_again = False
 
@@ -308,7 +309,22 @@ class FilesPage(FileActions, Page):
         self.preview.clear()
         self.model.set_rows([])
         self._update_empty()
+        self._fresh_path = ""
+        if rev is None:
+            self._show_held()
         self.reload()
+
+    def _show_held(self) -> None:
+        """What this session last verified of the directory, shown at once (no network: a big
+        directory paints before the fresh listing has been asked for and judged); the fresh
+        listing replaces it when it comes, and a held one never replaces a fresh one."""
+        path = self.path()
+
+        def shown(rows) -> None:
+            if rows is not None and path == self.path() and self._fresh_path != path:
+                self._show_rows(path, rows, fresh=False)
+        ops.run(self, lambda: self.app.files.ls(path, held=True), key="ls-held", clear=False, cursor=False,
+                on_done=shown, on_error=lambda _e: None)
 
     def go_up(self) -> None:
         if self.comps:
@@ -405,10 +421,12 @@ class FilesPage(FileActions, Page):
         self.banner.show_error(exc)
         self._update_empty()
 
-    def _show_rows(self, path: str, rows: list[dict]) -> None:
+    def _show_rows(self, path: str, rows: list[dict], *, fresh: bool = True) -> None:
         if path != self.path():
             return
-        self._say_offline(getattr(self.app.files, "offline", "") if self.rev is None else "")
+        if fresh:
+            self._fresh_path = path
+            self._say_offline(getattr(self.app.files, "offline", "") if self.rev is None else "")
         if not self.comps:
             rows = [r for r in rows if r.get("name") != TRASH]
         keep = [i.data(ObjectRole).get("name") for i in self.list.selectionModel().selectedRows()]
