@@ -213,9 +213,18 @@ def test_new_folder_dialog_verifies_people_and_allows_not_yet_joined(qtbot, alic
 
 def test_conflict_view_banner_and_past_revision_are_read_only(qtbot, alice_window, make_window, tmp_path, run):
     a, _b = files_windows(alice_window, make_window, tmp_path, qtbot)
-    a.open_dir("/private/alice", ("(local conflicted copy 2026-12-06)",))
+    # a change kept out of the folder (cancelled here; an impossible merge parks the same way)
+    a.app.files.pause()
+    out = run(a.app.files.write("/private/alice/draft.txt", b"kept, not lost", upload=False))
+    view = run(a.app.files.cancel(out["entry"]))["view"]
+    a.app.files.resume()
+    a.open_dir("/private/alice", ())
+    qtbot.waitUntil(lambda: view in names(a), timeout=TIMEOUT_MS)
+    a.open_dir("/private/alice", (view,))
     assert a.view_banner.isVisible()
     assert "could not be merged" in a.view_banner.title.text() and "Nothing was lost" in a.view_banner.message.text()
+    qtbot.waitUntil(lambda: names(a) == {"draft.txt"}, timeout=TIMEOUT_MS)     # its content, to copy back
+    assert not a.upload_button.isEnabled() and not a.mkdir_button.isEnabled()
     run(a.app.files.write("/private/alice/a.txt", b"1"))
     a.open_dir("/private/alice", (), rev=1)
     assert a.view_banner.isVisible() and "revision 1" in a.view_banner.title.text()

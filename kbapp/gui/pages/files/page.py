@@ -453,7 +453,7 @@ class FilesPage(FileActions, Page):
 
     def _update_empty(self) -> None:
         self.empty.setVisible(self.model.rowCount() == 0)
-        read_only = self.rev is not None or bool(self.read_only)
+        read_only = self.rev is not None or bool(self.read_only) or self.in_parked_view()
         if self.rev is not None:
             text = "Nothing was in this directory at that revision."
         elif self.comps[:1] == (TRASH,):
