@@ -125,8 +125,17 @@ class ImplicitTeamsMixin:
                 tid = implicit_team_id(iname)
                 link = build_root(signer, name=str(iname), members=members, ptk=key, implicit=True, invites=invites,
                                   **self._common())
-                await self._post(tid, [link], boxes=[self._box(key, sender, u) for u in people])
-                loaded = await self._load(tid, users=users)
+                try:
+                    await self._post(tid, [link], boxes=[self._box(key, sender, u) for u in people])
+                except errors.ServerError:
+                    # another member's client made it first (its root link took seqno 1): look
+                    # again, with a fresh checkpoint; refused for any other reason, say so
+                    await self.ctx.logview.fetch_latest()
+                    made = await self._implicit_made_as(str(iname))
+                    if made is None:
+                        raise
+                else:
+                    loaded = await self._load(tid, users=users)
         if made is not None:                   # made meanwhile: viewed outside the lock (it takes it)
             return await self._implicit_view(made, str(iname))
         self.ctx.events.emit(TeamChanged(loaded.state.name, tid, loaded.state.seqno))

@@ -305,3 +305,29 @@ def test_settings_switch_mounts_the_folders_and_quitting_unmounts(qtbot, alice_w
     qtbot.waitUntil(lambda: os.path.ismount(mnt), timeout=TIMEOUT_MS)
     run(w.shutdown())
     assert not os.path.ismount(mnt)
+
+
+def test_files_dropped_on_a_folder_in_the_sidebar_go_into_that_folder(qtbot, qtmodeltester, alice_window,
+                                                                        make_window, tmp_path, run):
+    a, b = files_windows(alice_window, make_window, tmp_path, qtbot)
+    a.select_folder("/private/alice")                       # another folder is open
+    qtbot.waitUntil(lambda: a.folder == "/private/alice", timeout=TIMEOUT_MS)
+    a.select_folder(SHARED)
+    a.select_folder("/private/alice")
+    row = a.folder_model.row_of(SHARED)
+    assert row >= 0
+    src = tmp_path / "for-bob.txt"
+    src.write_bytes(b"dropped on bob's folder in the sidebar")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(src))])
+    target = a.folder_model.index(row)
+    header = a.folder_model.index(0)                          # a group title takes no drop
+    assert not a.folder_model.canDropMimeData(mime, Qt.CopyAction, -1, -1, header)
+    assert a.folder_model.dropMimeData(mime, Qt.CopyAction, -1, -1, target)
+    qtmodeltester.check(a.folder_model)
+    qtbot.waitUntil(lambda: a.queue.model.rowCount() > 0, timeout=TIMEOUT_MS)      # planned, queued
+    qtbot.waitUntil(lambda: not a.queue.busy, timeout=TIMEOUT_MS)                  # journalled
+    assert [r["name"] for r in run(a.app.files.ls(SHARED))] == ["for-bob.txt"]
+    run(a.app.files.sync(timeout=60), timeout=90_000)
+    assert run(b.app.files.read(SHARED + "/for-bob.txt")) == b"dropped on bob's folder in the sidebar"
+    assert a.folder == "/private/alice"                     # the open folder did not change

@@ -222,3 +222,14 @@ async def test_two_tasks_getting_the_same_new_implicit_team_make_it_once(server,
     alice = users["alice"]
     a, b = await asyncio.gather(alice.implicit_team("alice,bob"), alice.implicit_team("bob,alice"))
     assert a.team_id == b.team_id and a.name == b.name == "alice,bob"
+
+
+async def test_two_members_making_the_same_implicit_team_at_once_both_get_it(server, tmp_path, apps):
+    """alice's client and bob's both find no alice,bob team and both post its root link: the
+    server takes one; the other client, refused, finds the team the first made instead of
+    failing (a Files page drop on one side, a listing on the other)."""
+    import asyncio
+
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    a, b = await asyncio.gather(users["alice"].implicit_team("alice,bob"), users["bob"].implicit_team("alice,bob"))
+    assert a.team_id == b.team_id and a.name == b.name == "alice,bob"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QSize, Qt
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 
 from ...models import ObjectRole
@@ -72,6 +72,8 @@ def folder_items(paths, me: str) -> list[FolderItem]:
 class FolderListModel(QAbstractListModel):
     """The sidebar: group headers (not selectable) and folders."""
 
+    dropped = Signal(list, str)          # local paths, the folder they were dropped on
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.items: list[FolderItem] = []
@@ -120,6 +122,23 @@ class FolderListModel(QAbstractListModel):
 
     def supportedDropActions(self):
         return Qt.CopyAction
+
+    def mimeTypes(self) -> list[str]:
+        return ["text/uri-list"]
+
+    def canDropMimeData(self, data, action, row, column, parent) -> bool:
+        f = parent.data(ObjectRole) if parent.isValid() else None
+        return bool(f is not None and not f.header and data.hasUrls())
+
+    def dropMimeData(self, data, action, row, column, parent) -> bool:
+        """Local files dropped on a folder (or a person's shared folder) in the sidebar: the
+        page queues them into that folder (`dropped`), whichever folder is open."""
+        if not self.canDropMimeData(data, action, row, column, parent):
+            return False
+        paths = [u.toLocalFile() for u in data.urls() if u.isLocalFile()]
+        if paths:
+            self.dropped.emit(paths, parent.data(ObjectRole).path)
+        return bool(paths)
 
 
 COLUMNS = ("Name", "Size", "Modified", "By")

@@ -173,6 +173,7 @@ class FilesPage(FileActions, Page):
         self.folder_list.viewport().setAcceptDrops(True)
         self.folder_list.setDragDropMode(QAbstractItemView.DropOnly)
         self.folder_list.selectionModel().currentChanged.connect(self._folder_picked)
+        self.folder_model.dropped.connect(self._dropped_on_folder)
         ll.addWidget(self.folder_list, 1)
         return left
 
@@ -525,6 +526,11 @@ class FilesPage(FileActions, Page):
         self._progress()
 
     # -- drops and the status line ----------------------------------------------------------
+
+    def _dropped_on_folder(self, paths: list, folder: str) -> None:
+        """Files dropped on a folder in the sidebar go into that folder's top directory."""
+        if paths:
+            self.queue_paths([Path(p) for p in paths], folder)
 
     def drop_urls(self, urls, into: str) -> None:
         paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
