@@ -211,8 +211,10 @@ async def test_cancel_and_unreachable_leave_nothing(server, tmp_path, apps):
     with pytest.raises(errors.Cancelled):
         await transfer.download(dave.api, ref, dest, progress=lambda d, t: stop.set(), cancel=stop)
     assert list(dest.parent.iterdir()) == []
-    task = asyncio.ensure_future(transfer.download(dave.api, ref, dest))
-    await asyncio.sleep(0.05)
+    loop, started = asyncio.get_running_loop(), asyncio.Event()
+    task = asyncio.ensure_future(transfer.download(dave.api, ref, dest,
+                                                   progress=lambda d, t: loop.call_soon_threadsafe(started.set)))
+    await started.wait()                          # cancelled mid-way (a fixed sleep raced a fast download)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
