@@ -18,6 +18,8 @@ from PySide6.QtGui import QDropEvent
 
 from gui_support import TIMEOUT_MS
 
+from kbapp.client.fs import mount as fs_mount
+
 SHARED = "/private/alice,bob"
 
 
@@ -276,15 +278,9 @@ def test_changes_journalled_before_a_restart_upload_after_login_without_opening_
     assert not w.shell.files.loaded
 
 
-def _fuse_reason() -> str | None:
-    from kbapp.client.fs import mount as fs_mount
-    why = fs_mount.available()
-    if why is None and not os.access("/dev/fuse", os.R_OK | os.W_OK):
-        why = "/dev/fuse is not usable by this user"
-    return why
 
 
-@pytest.mark.skipif(_fuse_reason() is not None, reason=f"FUSE unusable here: {_fuse_reason()}")
+@pytest.mark.skipif(fs_mount.available() is not None, reason=f"FUSE unusable here: {fs_mount.available()}")
 def test_settings_switch_mounts_the_folders_and_quitting_unmounts(qtbot, alice_window, tmp_path, run):
     w, _url = alice_window
     qtbot.waitUntil(lambda: w.shell is not None, timeout=TIMEOUT_MS)

@@ -22,13 +22,6 @@ pytestmark = pytest.mark.timeout(300)
 SHARED = "/private/alice,bob"
 
 
-def _fuse_usable() -> str | None:
-    reason = fs_mount.available()
-    if reason:
-        return reason
-    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
-        return "/dev/fuse is not usable by this user"
-    return None
 
 
 async def sh(*argv: str) -> str:
@@ -41,7 +34,7 @@ async def sh(*argv: str) -> str:
     return out.decode(errors="replace")
 
 
-@pytest.mark.skipif(_fuse_usable() is not None, reason=f"FUSE unusable here: {_fuse_usable()}")
+@pytest.mark.skipif(fs_mount.available() is not None, reason=f"FUSE unusable here: {fs_mount.available()}")
 async def test_cp_cat_ls_mv_rm_through_the_mount(server_factory, tmp_path, apps):
     server = server_factory()
     users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
@@ -88,7 +81,7 @@ def test_unavailable_says_how_to_get_fuse(monkeypatch):
         fs_mount.Mount(object(), "/nonexistent", loop=asyncio.new_event_loop())
 
 
-@pytest.mark.skipif(_fuse_usable() is not None, reason=f"FUSE unusable here: {_fuse_usable()}")
+@pytest.mark.skipif(fs_mount.available() is not None, reason=f"FUSE unusable here: {fs_mount.available()}")
 async def test_the_cli_mounts_until_sigterm_and_unmounts_cleanly(server_factory, tmp_path):
     """`kbapp fs mount DIR` as a user runs it: the folders appear, a program writes through the
     mount, SIGTERM unmounts and uploads what is pending; the file is on the server after."""
@@ -127,7 +120,7 @@ async def test_the_cli_mounts_until_sigterm_and_unmounts_cleanly(server_factory,
     assert (tmp_path / "back.txt").read_bytes() == b"hello through the kernel\n"
 
 
-@pytest.mark.skipif(_fuse_usable() is not None, reason=f"FUSE unusable here: {_fuse_usable()}")
+@pytest.mark.skipif(fs_mount.available() is not None, reason=f"FUSE unusable here: {fs_mount.available()}")
 async def test_the_engines_own_thread_touching_the_mount_gets_an_error_not_a_deadlock(server_factory, tmp_path,
                                                                                      apps):
     """When the app mounts in its own process (the Settings switch), a file dialog on the GUI

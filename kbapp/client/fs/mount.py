@@ -58,6 +58,8 @@ def available() -> str | None:
         return f"{HOW_TO_GET_FUSE} ({MISSING})"
     if not os.path.exists("/dev/fuse"):
         return f"{HOW_TO_GET_FUSE} (/dev/fuse is missing)"
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        return "/dev/fuse is there but this user may not use it (ask for access to it, e.g. the fuse group)"
     return None
 
 
