@@ -375,6 +375,13 @@ class IdentityCard(QFrame):
         self.devices.set_devices([])
         self.keys.set_keys([])
 
+    def rechecking(self) -> None:
+        """A refresh of the card on screen: it stays as it was (no flicker, Prove stays clickable)
+        while the chain is checked again; only Follow waits for the fresh answer."""
+        self.meta.setText("Checking the chain against the transparency log again…")
+        self.badge.set_state("checking")
+        self.follow_button.setEnabled(False)
+
     def verified(self, ident: Identity, me: str | None = None) -> None:
         self.ident = ident
         self.avatar.set_name(ident.username)
@@ -511,8 +518,12 @@ class PeoplePage(Page):
             return
         self.banner.clear_unless(username)   # "Not found: bbo", "You follow bob": about another card
         self.empty.hide()
+        same = self.card.ident is not None and self.card.ident.username == username and self.card.isVisible()
         self.current = username
-        self.card.checking(username)
+        if same:
+            self.card.rechecking()
+        else:
+            self.card.checking(username)
         self.card.show()
 
         async def work():
