@@ -23,6 +23,7 @@ __all__ = [
     "AttachmentTrailingData",
     "AttachmentHashMismatch",
     "AttachmentFileChanged",
+    "AttachmentDestination",
 ]
 
 
@@ -105,3 +106,10 @@ class AttachmentFileChanged(KbappError):
     """The file being uploaded changed between the pass that named its blob and the upload."""
 
     code = "ATTACHMENT_FILE_CHANGED"
+
+
+class AttachmentDestination(KbappError):
+    """A download's destination cannot be written: its folder is missing or not a folder,
+    it is a folder itself, or this user may not write there (nothing was fetched)."""
+
+    code = "ATTACHMENT_DESTINATION"

@@ -221,6 +221,31 @@ async def test_cancel_and_unreachable_leave_nothing(server, tmp_path, apps):
     assert list(dest.parent.iterdir()) == []
 
 
+async def test_download_to_a_missing_folder_is_a_typed_error(server, tmp_path, apps):
+    """`kbapp chat download ... /no/such/dir/f.bin` (issue 14): AttachmentDestination in words,
+    not a raw FileNotFoundError; likewise a parent that is a file and a destination that is
+    a folder. Nothing is written anywhere."""
+    u = await signup_all(apps, tmp_path, server.url, ("erin",))
+    erin = u["erin"]
+    src = tmp_path / "f.bin"
+    write_random(src, se.CHUNK + 7)
+    ref = await transfer.upload(erin.api, src)
+    missing = tmp_path / "nowhere" / "f.bin"
+    with pytest.raises(errors.AttachmentDestination, match="nowhere is not a folder that exists") as e:
+        await transfer.download(erin.api, ref, missing)
+    assert e.value.code == "ATTACHMENT_DESTINATION"
+    assert not missing.parent.exists()
+    with pytest.raises(errors.AttachmentDestination, match="is not a folder that exists"):
+        await transfer.download(erin.api, ref, src / "f.bin")        # the "folder" is a file
+    folder = tmp_path / "box"
+    folder.mkdir()
+    with pytest.raises(errors.AttachmentDestination, match="it is a folder"):
+        await transfer.download(erin.api, ref, folder)
+    assert list(folder.iterdir()) == []
+    got = await transfer.download(erin.api, ref, folder / "f.bin")     # the same ref, a right place
+    assert sha256_file(got) == sha256_file(src)
+
+
 async def test_uploads_per_device_and_concurrent_quota(server_factory, tmp_path, apps):
     server = server_factory(extra=["--blob-rate", "0.001", "--blob-burst", "3",
                                    "--blob-quota", str(3 * se.PACKET)])

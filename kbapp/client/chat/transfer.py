@@ -259,7 +259,16 @@ class _PartFile:
     def __init__(self, dest: Path):
         self.dest = dest
         self.path = dest.parent / f".{dest.name}.{secrets.token_hex(8)}.part"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        if dest.is_dir():        # found before fetching, not by the rename at the very end
+            raise errors.AttachmentDestination(f"cannot save to {dest}: it is a folder (name the file)")
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise errors.AttachmentDestination(f"cannot save to {dest}: {dest.parent} is not a folder that exists"
+                                               ) from e
+        except PermissionError as e:
+            raise errors.AttachmentDestination(f"cannot save to {dest}: no permission to write in {dest.parent}"
+                                               ) from e
         self.f = os.fdopen(fd, "wb")
 
     def write(self, chunks: list[bytes]) -> None:
