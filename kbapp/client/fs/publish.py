@@ -163,7 +163,7 @@ async def _accepted(files, rows) -> None:
     files._stale()
     blocks = [b for r in rows if r.op == "write" for b in r.blocks]
     keep = None if files.cache is None else files.cache.adopt
-    freed = files.journal.drop_blocks(blocks, keep)
+    freed = await files.pins.release(files.journal, blocks, keep)      # a block another entry names stays
     files.used = max(0, files.used - freed)
 
 

@@ -38,6 +38,7 @@ from kbapp.core.teams.state import Role
 from .cache import DEFAULT_MAX, DiskBlockCache
 from .journal import Journal
 from .overlay import Overlay
+from .pins import BlockPins
 from .publish import apply_row, apply_rows, upload_batch
 from .reading import Reading
 from .sync import Folder, FolderSync, unpack_ptr
@@ -71,6 +72,7 @@ class FilesService(Reading):
         self.fs = FolderSync(ctx, teams, self.open)
         self.fs.on_revisions = self._verified
         self.uploader = Uploader(self)
+        self.pins = BlockPins()                    # blocks of writes in progress (pins.py)
         self._dirs: OrderedDict[str, dict] = OrderedDict()
         self._views: dict[str, tuple] = {}         # folder id -> (head root id, local view Overlay)
         self.photo_hook = None                     # async (folder path, [(path, Entry)]): tests, other libraries
@@ -330,12 +332,12 @@ class FilesService(Reading):
         def keep(pairs) -> None:
             nonlocal kept
             for ptr, stored in pairs:
-                if self.used + kept + len(stored) > cap:
-                    journal.drop_blocks(ids)
+                if self.used + kept + len(stored) > cap:          # its blocks are released below
                     raise errors.JournalFull(f"this file passed the journal's cap of {cap} bytes "
                                              "(fs.journal_max_bytes): nothing of it was kept")
-                journal.put_block(ptr.id.hex(), stored)
+                self.pins.pin(ptr.id.hex())                      # pins.py: shared blocks survive
                 ids.append(ptr.id.hex())
+                journal.put_block(ptr.id.hex(), stored)
                 kept += len(stored)
 
         def step() -> bool:
@@ -351,14 +353,22 @@ class FilesService(Reading):
                 pass
             root, rest = await asyncio.to_thread(w.finish)
             await asyncio.to_thread(keep, rest)
-        finally:                            # cancelled: no journal row, so nothing is acknowledged
+            mtime = mtime_ns if mtime_ns is not None else self._now_ns()
+            uid = self.ctx.require_login()[0]
+            entry_id = await journal.add(str(f.name), comps, pack(root.to_wire()), w.size, mtime, ids,
+                                         etype=EXEC if executable else FILE, base=await self._base_now(f),
+                                         writer=uid)
+        except Exception:                   # not journalled: its blocks go, unless another entry names them
+            await self.pins.release(journal, ids, pinned=True)
+            raise
+        except BaseException:               # cancelled: no journal row, so nothing is acknowledged
+            self.pins.unpin(ids)
+            raise
+        finally:
             if isinstance(data, Path):
                 stream.close()
+        self.pins.unpin(ids)                # the row names them now
         self.used += kept
-        mtime = mtime_ns if mtime_ns is not None else self._now_ns()
-        uid = self.ctx.require_login()[0]
-        entry_id = await journal.add(str(f.name), comps, pack(root.to_wire()), w.size, mtime, ids,
-                                     etype=EXEC if executable else FILE, base=await self._base_now(f), writer=uid)
         await ov.write(tuple(comps), Entry(comps[-1], EXEC if executable else FILE, root, w.size, mtime,
                                            bytes.fromhex(uid)))
         self._emit_folder(f)
