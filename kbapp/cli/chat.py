@@ -85,9 +85,11 @@ def add_parser(sub) -> None:
     p.add_argument("file")
     p.add_argument("--exploding", default=None, metavar="LIFETIME",
                    help="the file's keys explode after LIFETIME (30s..7d); the server deletes it then")
-    p = cmd("delete-history", "delete a team conversation's messages up to ID (team admins)")
+    p = cmd("delete-history", "delete a team conversation's messages up to ID (team admins); "
+            "--mine: your own messages, in any conversation (all of them without ID)")
     p.add_argument("conv")
-    p.add_argument("upto", type=int, metavar="ID")
+    p.add_argument("upto", type=int, metavar="ID", nargs="?")
+    p.add_argument("--mine", action="store_true", help="only your own messages (any member, DMs too)")
     p = cmd("typing", "tell the conversation you are typing (shown for about 5 s)")
     p.add_argument("conv")
     p = cmd("download", "save an attachment")
@@ -199,7 +201,12 @@ async def _run(app, args, emit) -> int:
         emit(args, res, _sent(res))
         return 0 if res.state != "failed" else 1
     elif c == "delete-history":
-        res = await chat.delete_history(args.conv, args.upto)
+        if args.mine:
+            res = await chat.delete_mine(args.conv, args.upto)
+        elif args.upto is None:
+            raise errors.InvalidChatInput("name the last message to delete (ID), or delete your own with --mine")
+        else:
+            res = await chat.delete_history(args.conv, args.upto)
         emit(args, res, _sent(res))
         return 0 if res.state != "failed" else 1
     elif c == "typing":

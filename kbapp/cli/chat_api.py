@@ -5,10 +5,10 @@ One request per line, one answer per line, in order:
     {"id": 1, "method": "send", "params": {"conv": "alice,bob", "text": "hi"}}
     {"id": 1, "result": {"conv": "alice,bob", "msg_id": 7, "state": "sent", ...}}
 
-Methods: list, read, send, edit, delete, delete_history, react, attach, download, search, typing,
-listen. `listen`
-answers at once, then streams `{"event": "message", "conv": ..., "message": {...}}` lines for
-every new verified message (push hints wake it; a slow poll covers a dead push channel)
+Methods: list, read, send, edit, delete, delete_history, delete_mine (your own messages, up to
+an optional `upto`), react, attach, download, search, typing, listen. `listen` answers at
+once, then streams `{"event": "message", "conv": ..., "message": {...}}` lines for every new
+verified message (push hints wake it; a slow poll covers a dead push channel)
 until stdin closes. A failure answers `{"id": .., "error": {"code", "message",
 "verification"}}` and the next line is read: one bad request never ends the session.
 Everything a bot reads was verified by this device, as for `kbapp chat read`.
@@ -62,6 +62,11 @@ async def _call(app, method: str, p: dict):
         return await chat.upload(_need(p, "conv"), _need(p, "path"), exploding=p.get("exploding"))
     if method == "delete_history":
         return await chat.delete_history(_need(p, "conv"), _need(p, "upto", int))
+    if method == "delete_mine":
+        upto = p.get("upto")
+        if upto is not None and type(upto) is not int:
+            raise errors.InvalidChatInput("upto is a message id")
+        return await chat.delete_mine(_need(p, "conv"), upto)
     if method == "typing":
         return {"told": await chat.typing(_need(p, "conv"))}
     if method == "download":
@@ -69,7 +74,7 @@ async def _call(app, method: str, p: dict):
     if method == "search":
         return {"hits": await chat.search(_need(p, "query"), p.get("conv"))}
     raise errors.InvalidChatInput(f"unknown method {method[:40]!r}: list, read, send, edit, delete, "
-                                  "delete_history, react, attach, download, search, typing, listen")
+                                  "delete_history, delete_mine, react, attach, download, search, typing, listen")
 
 
 class Listener:

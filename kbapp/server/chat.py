@@ -10,7 +10,8 @@ to the commit, and the inbox version is bumped last in the same transaction so
 versions commit in order. It deletes bodies only where a reader would accept the
 deletion: an edit by the same sender, a delete by the same sender or a team admin
 (none in implicit teams), a delete_history by a team admin (its unsigned `upto` cue: the
-content bodies up to there), an exploding lifetime run out; the blobs those messages named
+content bodies up to there), a delete_mine by anyone (the same cue: the poster's own content
+bodies), an exploding lifetime run out; the blobs those messages named
 go with them (chat_blobs.py). Readers verify everything again (core/chat).
 """
 
@@ -162,8 +163,8 @@ def parse_post(conv_id: str, body: dict, uid: str, kid: str) -> Post:
         raise errors.ChatConvIdMismatch("the conversation id does not derive from its team and topic", 400)
     hints = parse_hints(body["hints"], uid, kid)
     upto = _int(body.get("upto"), "upto", 1, MAX_ID, optional=True)
-    if upto is not None and hints["type"] != "delete_history":
-        raise errors.EncodingError("only a delete_history names how far it reaches (upto)")
+    if upto is not None and hints["type"] not in ("delete_history", "delete_mine"):
+        raise errors.EncodingError("only a delete_history or delete_mine names how far it reaches (upto)")
     blobs = chat_blobs.parse_blobs(body.get("blobs"))
     if blobs and hints["type"] != "attachment":
         raise errors.EncodingError("only an attachment names blobs")
@@ -218,6 +219,10 @@ _DROP_BODIES = (update(messages).where((messages.c.conv_id == bindparam("c"))
 _DROP_HISTORY = (update(messages).where((messages.c.conv_id == bindparam("c")) & (messages.c.msg_id <= bindparam("upto"))
                                          & messages.c.body.is_not(None) & messages.c.type.in_(HISTORY_TYPES))
                  .values(body=None, superseded_by=bindparam("by")).returning(messages.c.msg_id))
+_DROP_MINE = (update(messages).where((messages.c.conv_id == bindparam("c")) & (messages.c.msg_id <= bindparam("upto"))
+                                      & (messages.c.sender_uid == bindparam("u")) & messages.c.body.is_not(None)
+                                      & messages.c.type.in_(HISTORY_TYPES))
+              .values(body=None, superseded_by=bindparam("by")).returning(messages.c.msg_id))   # a member's own
 _NEXT_VERS = update(chat_vers).where(chat_vers.c.id == 1).values(vers=chat_vers.c.vers + 1).returning(chat_vers.c.vers)
 _SET_VERS = update(conversations).where(conversations.c.conv_id == bindparam("c")).values(vers=bindparam("v"))
 
@@ -299,7 +304,8 @@ class ChatStore:
             if p.upto is not None:
                 if p.upto >= msg_id:
                     raise errors.ChatHistoryRefused("a delete_history reaches only messages before it", 403)
-                dropped += conn.execute(_DROP_HISTORY, {"c": p.conv_id, "upto": p.upto, "by": msg_id}).scalars().all()
+                drop, args = (_DROP_MINE, {"u": uid}) if p.hints["type"] == "delete_mine" else (_DROP_HISTORY, {})
+                dropped += conn.execute(drop, {"c": p.conv_id, "upto": p.upto, "by": msg_id, **args}).scalars().all()
             orphans = chat_blobs.release(conn, p.conv_id, dropped)
             vers = conn.execute(_NEXT_VERS).scalar_one()             # last: versions commit in order
             conn.execute(_SET_VERS, {"c": p.conv_id, "v": vers})

@@ -76,7 +76,7 @@ def seal_entry(svc, conv: ConvRow, entry: OutboxRow, keys: SendKeys, heads: list
     post = sealed.post()
     if p.get("blobs"):                       # unsigned cues of what the server may delete with the body
         post["blobs"] = list(p["blobs"])     # (server/chat_blobs.py): the attachment's own uploads
-    if p["body"].get("kind") == "delete_history":
+    if p["body"].get("kind") in ("delete_history", "delete_mine"):
         post["upto"] = p["body"]["upto"]
     return {"post": post, "header_hash": sealed.header_hash.hex()}
 

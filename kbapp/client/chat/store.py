@@ -166,6 +166,21 @@ class ChatStore:
 
     # -- messages --------------------------------------------------------------------------
 
+    @staticmethod
+    def _history_cut(conn, conv_id: str, m: MessageRow) -> list[int]:
+        """What a valid delete_history (an admin's, rule 6: everyone's content) or delete_mine
+        (the sender's own content only) takes from the store: their text and body dropped."""
+        q = select(messages.c.msg_id).where(
+            messages.c.conv_id == conv_id, messages.c.msg_id <= int(m.body["upto"]),
+            messages.c.type.in_(HISTORY_TYPES), messages.c.deleted_by.is_(None))
+        if m.type == "delete_mine":
+            q = q.where(messages.c.sender_uid == m.sender_uid)
+        gone = [i for (i,) in conn.execute(q)]
+        if gone:
+            conn.execute(update(messages).where(messages.c.conv_id == conv_id, messages.c.msg_id.in_(gone))
+                         .values(text=None, body=None, deleted_by=m.msg_id))
+        return gone
+
     @on_db
     def commit_sync(self, conv_id: str, rows: list[MessageRow], *, cursor: int, judge_state: bytes | None,
                     covered: list[int] = (), channel: str | None = None, topic: str | None = None) -> ConvRow | None:
@@ -184,6 +199,7 @@ class ChatStore:
             for m in rows:
                 if m.msg_id in have:
                     conn.execute(update(messages).where(messages.c.id == have[m.msg_id]).values(**_msg_values(m)))
+            cut: set[int] = set()
             for m in rows:
                 if m.status != "ok":
                     continue
@@ -197,15 +213,9 @@ class ChatStore:
                         messages.c.conv_id == conv_id, messages.c.msg_id.in_(list(m.deletes))).values(
                         text=None, body=None, deleted_by=m.msg_id))
                     touched.update(m.deletes)
-                if m.type == "delete_history" and m.body is not None:       # an admin's, by rule 6
-                    gone = [i for (i,) in conn.execute(select(messages.c.msg_id).where(
-                        messages.c.conv_id == conv_id, messages.c.msg_id <= int(m.body["upto"]),
-                        messages.c.type.in_(HISTORY_TYPES), messages.c.deleted_by.is_(None)))]
-                    if gone:
-                        conn.execute(update(messages).where(messages.c.conv_id == conv_id,
-                                                            messages.c.msg_id.in_(gone)).values(
-                            text=None, body=None, deleted_by=m.msg_id))
-                        touched.update(gone)
+                if m.type in ("delete_history", "delete_mine") and m.body is not None:
+                    cut.update(self._history_cut(conn, conv_id, m))
+            touched.update(cut)
             if covered:      # withheld until now: a later valid edit or delete explains the missing body
                 conn.execute(update(messages).where(messages.c.conv_id == conv_id, messages.c.status == "withheld",
                                                     messages.c.msg_id.in_(list(covered))).values(
@@ -219,9 +229,8 @@ class ChatStore:
                     as_is.pop(m.supersedes, None)
                     for t in m.deletes:
                         as_is.pop(t, None)
-                if m.status == "ok" and m.type == "delete_history" and m.body is not None:
-                    for t in [t for t in as_is if t <= int(m.body["upto"])]:
-                        as_is.pop(t, None)
+            for t in cut:
+                as_is.pop(t, None)
             for t in covered:
                 as_is.pop(t, None)
             self._reindex(conn, conv_id, touched, as_is)

@@ -156,6 +156,7 @@ KINDS: dict[str, dict[str, _Check]] = {
     "leave": {},
     "system": {"text": lambda v: _text(v, "text", limit=MAX_SHORT)},
     "delete_history": {"upto": lambda v: check_msg_id(v, "upto")},
+    "delete_mine": {"upto": lambda v: check_msg_id(v, "upto")},       # the sender's own content up to there
     "pin": {"target": lambda v: check_msg_id(v, "target")},
     "unpin": {"target": lambda v: check_msg_id(v, "target")},
 }

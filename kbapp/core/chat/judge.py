@@ -31,7 +31,8 @@ from .state import (BAD, DELETED, EXPLODED, HISTORY_DELETED, NO_KEY, OK, SUPERSE
 
 KeyAt = Callable[[str, str, SigPoint], "int | None"]
 CONTENT = frozenset({"text", "attachment"})          # what reactions, edits and pins aim at
-UNDELETABLE = frozenset({"delete", "delete_history"})
+UNDELETABLE = frozenset({"delete", "delete_history", "delete_mine"})
+HISTORY = frozenset({"text", "attachment", "edit", "reaction"})   # what a delete_history / delete_mine reaches
 MEMO = 4096                                          # opened headers kept between opened() and feed()
 ERRORS = AuthorErrors(forked=ForkedCheckpoint, rollback=CheckpointRollback, unknown_state=UnknownTeamState,
                       unknown_gen=UnknownKeyGeneration, stale_gen=StaleKeyGeneration, not_member=SenderNotMember,
@@ -195,7 +196,7 @@ class ConversationJudge:
     def _commit(self, msg_id: int, h: Header, hh: bytes, body: dict | None, has_body: bool, hw_size: int,
                 hw_seqno: int) -> tuple[tuple[int, str], ...]:
         st = self.state
-        upto = body["upto"] if body is not None and h.type == "delete_history" else 0
+        upto = body["upto"] if body is not None and h.type in ("delete_history", "delete_mine") else 0
         if upto >= msg_id:
             raise ForgedSupersede("delete_history reaches past itself")
         st.nonces.add(h.nonce)
@@ -203,10 +204,11 @@ class ConversationJudge:
         st.marks[(h.uid, h.kid)] = (h.checkpoint[0], h.team_seqno)
         st.hw_size, st.hw_seqno = hw_size, hw_seqno
         st.valid[msg_id] = MsgInfo(h.uid, h.type, has_body)
-        st.history_upto = max(st.history_upto, upto)
+        if h.type == "delete_history":
+            st.history_upto = max(st.history_upto, upto)
         if not upto and h.type != "edit" and not h.deletes:
             return ()                                    # (most messages: they explain nothing)
-        explained: dict[int, str] = {t: HISTORY_DELETED for t in st.withheld if t <= upto}
+        explained: dict[int, str] = {t: HISTORY_DELETED for t in st.withheld if t <= upto and self._reaches(h, t)}
         if h.type == "edit":
             explained[h.supersedes] = SUPERSEDED
         explained.update({t: DELETED for t in h.deletes})
@@ -217,6 +219,14 @@ class ConversationJudge:
                 st.withheld.discard(t)
                 covers.append((t, why))
         return tuple(covers)
+
+    def _reaches(self, h: Header, t: int) -> bool:
+        """An admin's delete_history explains every missing body before it; anyone's
+        delete_mine only the sender's own content (never another member's message)."""
+        if h.type != "delete_mine":
+            return True
+        info = self.state.valid[t]
+        return info.uid == h.uid and info.type in HISTORY
 
     # -- helpers for the client --------------------------------------------------
     def prev_pointers(self, n: int = 3) -> list[list]:

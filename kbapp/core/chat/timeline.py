@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..errors import MessageGap, Withheld
+from .judge import HISTORY
 from .state import BAD, DELETED, EXPLODED, HISTORY_DELETED, SUPERSEDED, WITHHELD, Verdict
 
 SHOWN = frozenset({"text", "attachment", "join", "leave", "system", "metadata", "headline"})
@@ -120,15 +121,18 @@ class Timeline:
         """msg_id -> why it is not shown: deleted (by a valid delete or delete_history), exploded."""
         gone: dict[int, str] = {}
         upto = 0
+        mine: dict[str, int] = {}            # uid -> how far that sender's own delete_mine reaches
         for v in vs:
             gone.update({t: DELETED for t in v.header.deletes})
             if v.header.type == "delete_history" and v.body is not None:
                 upto = max(upto, v.body["upto"])
+            elif v.header.type == "delete_mine" and v.body is not None:
+                mine[v.header.uid] = max(mine.get(v.header.uid, 0), v.body["upto"])
             eph = v.header.ephemeral
             if v.status == EXPLODED or (eph is not None and v.header.compose_time + eph["lifetime"] < now):
                 gone[v.msg_id] = EXPLODED
         for v in vs:
-            if v.msg_id <= upto:
+            if v.msg_id <= upto or (v.msg_id <= mine.get(v.header.uid, 0) and v.header.type in HISTORY):
                 gone.setdefault(v.msg_id, HISTORY_DELETED)
         return gone
 
