@@ -531,3 +531,5 @@ from .errors_fs_local import *  # noqa: E402,F401,F403
 from .errors_ml import *  # noqa: E402,F401,F403
 # `kbapp fs mount` errors in errors_mount.py, the same way.
 from .errors_mount import *  # noqa: E402,F401,F403
+# Previewing a file's contents (the Files page's PDF preview) in errors_preview.py, the same way.
+from .errors_preview import *  # noqa: E402,F401,F403

@@ -20,6 +20,14 @@ class FolderChanged(Event):
 
 
 @dataclass(frozen=True)
+class FolderImagesIndexed(Event):
+    """The photo library took a folder's new images (fs/photos.py hand-off): their tags and
+    NSFW scores can be asked for now."""
+    folder: str              # "/private/alice,bob"
+    indexed: int = 0
+
+
+@dataclass(frozen=True)
 class FilesQueueChanged(Event):
     pending: int = 0
     pending_bytes: int = 0

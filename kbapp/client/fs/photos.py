@@ -96,6 +96,20 @@ def _writer_name(f, uid_hex: str) -> str:
     return name if isinstance(name, str) else uid_hex
 
 
+async def previews_of(files, folder: str, paths) -> dict[str, Path]:
+    """folder path -> the resolved preview the hand-off keeps of it (the photo index's key),
+    for those of `paths` (all in `folder`) that have one: the Files page asks the library
+    for their tags with these."""
+    from kbapp.core.fs.names import split_path
+
+    f = await files._folder(split_path(folder)[0])
+    d = _cache_dir(files.ctx.home, f.folder_id)
+
+    def found() -> dict[str, Path]:
+        return {p: q.resolve() for p in paths if (q := d / _name(p)).is_file()}
+    return await asyncio.to_thread(found)
+
+
 async def hand_off(files, photos, folder: str) -> dict:
     """The engine's hook after a verified sync that brought others' revisions (it runs this in
     the background, so a listing never waits on tagging): `index_folder`."""

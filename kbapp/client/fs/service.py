@@ -499,7 +499,10 @@ class FilesService(Reading):
 
         async def hand_off() -> None:
             try:
-                await fs_photos.hand_off(self, self.photos, str(f.name))
+                got = await fs_photos.hand_off(self, self.photos, str(f.name))
+                if got.get("indexed") or got.get("forgotten"):     # the Files page asks for tags again
+                    from .events import FolderImagesIndexed
+                    self._emit(FolderImagesIndexed(str(f.name), got.get("indexed", 0)))
             except errors.KbappError as e:
                 log.info("fs: photo hand-off of %s: %s", f.name, e)
         task = asyncio.get_running_loop().create_task(hand_off(), name="kbapp-fs-photos")

@@ -17,6 +17,7 @@ a thumbnail file would outlive a deleted or exploded message's shredded preview.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import queue
 import threading
@@ -66,31 +67,40 @@ class ImageInfo:
         return max(1, int(self.width * s)), max(1, int(self.height * s))
 
 
-def probe(path: Path) -> tuple[int, int, str]:
-    """(width, height, refusal) of a cached preview from its header alone (a worker thread)."""
+def _opened(src):
+    """A path as it is; bytes (the Files page's decrypted file) as a fresh in-memory file."""
+    return io.BytesIO(src) if isinstance(src, (bytes, bytearray, memoryview)) else src
+
+
+def probe(path, max_side: int = MAX_PREVIEW_SIDE) -> tuple[int, int, str]:
+    """(width, height, refusal) of a cached preview (a path, or bytes) from its header alone
+    (a worker thread)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(_opened(path)) as im:
             w, h = im.size
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
         return 0, 0, f"the preview does not read as an image ({type(e).__name__})"
-    if w > MAX_PREVIEW_SIDE or h > MAX_PREVIEW_SIDE:
+    if w > max_side or h > max_side:
         return w, h, str(errors.ImageTooLarge(f"the preview is {w}×{h}: too large to be a preview, not shown"))
     return w, h, ""
 
 
-def decode(path: str, blurred: bool) -> QImage:
-    """The preview fitted to the inline box, blurred if asked (the blur is in the pixels)."""
+def decode(path, blurred: bool, box: tuple[int, int] = (BOX_W, BOX_H),
+           max_side: int = MAX_PREVIEW_SIDE) -> QImage:
+    """The preview (a path, or bytes) fitted to `box` (the inline box), blurred if asked (the
+    blur is in the pixels). Refused from the header when a side is over `max_side`: a
+    decompression bomb is never decoded."""
     from PIL import Image, ImageFilter
 
-    w, h, refused = probe(Path(path))
+    w, h, refused = probe(path if isinstance(path, (bytes, bytearray, memoryview)) else Path(path), max_side)
     if refused:
         raise errors.ImageTooLarge(refused)
-    with Image.open(path) as im:
-        im.draft("RGB", (BOX_W, BOX_H))
+    with Image.open(_opened(path)) as im:
+        im.draft("RGB", box)
         im = im.convert("RGB")
-        im.thumbnail((BOX_W, BOX_H), Image.Resampling.LANCZOS)
+        im.thumbnail(box, Image.Resampling.LANCZOS)
         if blurred:
             im = im.filter(ImageFilter.GaussianBlur(BLUR_RADIUS))
         raw = im.tobytes("raw", "RGB")

@@ -141,12 +141,14 @@ class FolderListModel(QAbstractListModel):
         return bool(paths)
 
 
-COLUMNS = ("Name", "Size", "Modified", "By")
+COLUMNS = ("Name", "Size", "Modified", "By", "Tags")
+TAGS = 4
 # computed once: the view asks for every row's flags, and each enum `|` is a Python call
 _FILE_FLAGS = Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled
 _DIR_FLAGS = _FILE_FLAGS | Qt.ItemIsDropEnabled
 _DISPLAY, _TOOLTIP, _OBJECT = int(Qt.DisplayRole), int(Qt.ToolTipRole), int(ObjectRole)
 _ACCESSIBLE = int(Qt.AccessibleDescriptionRole)
+_DECORATION = int(Qt.DecorationRole)
 
 
 def human_size(n: int | None) -> str:
@@ -176,13 +178,15 @@ class EntriesModel(QAbstractTableModel):
     Display texts and sort keys are computed once per row when rows arrive (a 10,000-entry
     directory is painted, sized and sorted from plain lists, not from per-cell Python work),
     and the model sorts itself (no proxy: a proxy's lessThan is one Python call per
-    comparison). Directories stay first in either order."""
+    comparison). Directories stay first in either order. `images` (thumbs.FileImages), when
+    set, gives each row its icon or thumbnail and an image's tags from the photo library."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, images=None):
         super().__init__(parent)
+        self.images = images
         self.rows: list[dict] = []
         self.names: dict[str, str] = {}        # writer uid -> username, as resolved
-        self._text: list[tuple | None] = []    # per row: (name, size, modified, by), made when first shown
+        self._text: list[tuple | None] = []    # per row: (name, size, modified, by, tags), made when first shown
         self._tip: list[str | None] = []
         self._sort = (0, Qt.AscendingOrder)
 
@@ -192,7 +196,10 @@ class EntriesModel(QAbstractTableModel):
         is_dir = r.get("type") == "dir"
         name = str(r.get("name", ""))
         return (name + ("/" if is_dir else ""), "" if is_dir else human_size(r.get("size")),
-                when(r.get("mtime")), self.writer_text(r))
+                when(r.get("mtime")), self.writer_text(r), self.tags_text(r))
+
+    def tags_text(self, r: dict) -> str:
+        return ", ".join(self.images.tags_of(str(r.get("name", "")))) if self.images is not None else ""
 
     def _key(self, r: dict, col: int):
         if col == 1:
@@ -201,6 +208,8 @@ class EntriesModel(QAbstractTableModel):
             v = int(r.get("mtime") or 0)
         elif col == 3:
             v = self.writer_text(r).casefold()
+        elif col == TAGS:
+            v = self.tags_text(r).casefold()
         else:
             v = str(r.get("name", "")).casefold()
         return v
@@ -251,6 +260,18 @@ class EntriesModel(QAbstractTableModel):
         if self.rows:
             self._refresh()
             self.dataChanged.emit(self.index(0, 3), self.index(len(self.rows) - 1, 3))
+
+    def tags_changed(self) -> None:
+        """The photo library answered (or tagged more): the Tags texts and thumbnails (a
+        sensitive one is blurred) are made again."""
+        if self.rows:
+            self._refresh()
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, TAGS))
+
+    def icon_ready(self, name: str) -> None:
+        r = self.row_named(name)
+        if r >= 0:
+            self.dataChanged.emit(self.index(r, 0), self.index(r, 0), [Qt.DecorationRole])
 
     def row_named(self, name: str) -> int:
         return next((i for i, r in enumerate(self.rows) if r.get("name") == name), -1)
@@ -306,6 +327,8 @@ class EntriesModel(QAbstractTableModel):
             if tip is None:
                 tip = self._tip[row] = self._tooltip(row)
             return tip
+        if role == _DECORATION:
+            return self.images.icon(self.rows[row]) if self.images is not None and index.column() == 0 else None
         if role == _OBJECT:
             return self.rows[row]
         if role == _ACCESSIBLE:

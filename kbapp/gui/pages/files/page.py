@@ -29,6 +29,7 @@ from .actions import FileActions, join
 from .models import EntriesModel, FolderListModel, folder_items
 from .preview import PreviewPanel
 from .queue_view import FileQueue
+from .thumbs import attach as attach_images
 from .transfers import TransferQueue
 
 TRASH = ".trash"
@@ -136,6 +137,7 @@ class FilesPage(FileActions, FileQueue, Page):
         split.setSizes([250, 680, 320])
         self.body.addWidget(split, 1)
         self.split = split
+        self.images = attach_images(self, bridge)     # thumbnails, tags (thumbs.py)
 
         bridge.listen(FolderChanged, self._folder_changed, owner=self)
         bridge.listen(FilesQueueChanged, self._queue_changed, owner=self)
@@ -429,7 +431,9 @@ class FilesPage(FileActions, FileQueue, Page):
         if not self.comps:
             rows = [r for r in rows if r.get("name") != TRASH]
         keep = [i.data(ObjectRole).get("name") for i in self.list.selectionModel().selectedRows()]
+        self.images.open(self.folder, path, self.rev)
         self.model.set_rows(rows)
+        self.images.read_tags(rows)
         for name in keep:
             r = self.model.row_named(name)
             if r >= 0:
