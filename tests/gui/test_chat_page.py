@@ -44,22 +44,40 @@ def test_send_receive_edit_react_reply_thread(qtbot, qtmodeltester, alice_window
     type_and_enter(qtbot, b.composer.edit, "hi alice")
     qtbot.waitUntil(lambda: "hi alice" in texts(a), timeout=TIMEOUT_MS)
 
-    # Up edits alice's last message
+    # Up edits alice's last message: her row reads as edited at once (the post held back here),
+    # and never leaves or reads as before while the edit goes out and her sync judges it
+    seen = watch_row(a.model, line_with(a, "hello bob\nsecond line").key)
+    gate, api = asyncio.Event(), a.app.chat.ctx.api
+    real_post = api.chat_post
+
+    async def held_post(*args, **kw):
+        await gate.wait()
+        return await real_post(*args, **kw)
+    api.chat_post = held_post
     edit.setFocus()
     qtbot.keyClick(edit, Qt.Key_Up)
     assert a.editing is not None and edit.toPlainText() == "hello bob\nsecond line"
     edit.selectAll()
     qtbot.keyClicks(edit, "hello bob (fixed)")
     qtbot.keyClick(edit, Qt.Key_Return)
+    qtbot.waitUntil(lambda: (ln := line_with(a, "hello bob (fixed)")) is not None and ln.msg.edit_pending,
+                    timeout=TIMEOUT_MS)
+    assert line_with(b, "hello bob\nsecond line") is not None          # the server has not got it
+    gate.set()
+    api.chat_post = real_post
     qtbot.waitUntil(lambda: (ln := line_with(b, "hello bob (fixed)")) is not None and ln.msg.edited,
                     timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: (ln := line_with(a, "hello bob (fixed)")) is not None and not ln.msg.edit_pending
+                    and ln.msg.edited, timeout=TIMEOUT_MS)
+    assert [w for w, _t in seen if w in ("removed", "reset")] == [] and None not in [t for _w, t in seen]
+    shown = [t for _w, t in seen]
+    assert shown[shown.index("hello bob (fixed)"):] == ["hello bob (fixed)"] * (len(shown) - shown.index(
+        "hello bob (fixed)")), shown
 
     # bob reacts with a click on the chip picker's first emoji; alice's chip shows it; she clicks it too
     first = line_with(b, "hello bob (fixed)").msg.msg_id
     b.react(first, "👍")
-    # (alice's own page may show her edit a moment after bob's does: her sync judges it first)
-    qtbot.waitUntil(lambda: (ln := line_with(a, "hello bob (fixed)")) is not None
-                    and ln.msg.reactions.get("👍") == ["bob"], timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: line_with(a, "hello bob (fixed)").msg.reactions.get("👍") == ["bob"], timeout=TIMEOUT_MS)
     row = a.model.index_of_msg(first).row()
     click_part(qtbot, a, a.timeline, row, "chip")
     qtbot.waitUntil(lambda: sorted(line_with(b, "hello bob (fixed)").msg.reactions.get("👍", [])) == ["alice", "bob"],
@@ -91,6 +109,19 @@ def test_send_receive_edit_react_reply_thread(qtbot, qtmodeltester, alice_window
     # sender grouping and a day separator: the first row has the day, bob's rows have badges
     assert lines(a)[0].day == "Today"
     qtbot.waitUntil(lambda: line_with(a, "hi alice").badge == "verified", timeout=TIMEOUT_MS)
+
+
+def watch_row(model, key: str) -> list:
+    """(signal, the row's text or None when it is not there) at every change of `model`."""
+    seen: list = []
+
+    def sample(what: str) -> None:
+        row = model.row_of(key)
+        seen.append((what, model.items[row].msg.text if row >= 0 else None))
+    for sig, what in ((model.rowsRemoved, "removed"), (model.modelReset, "reset"),
+                      (model.rowsInserted, "inserted"), (model.dataChanged, "changed")):
+        sig.connect(lambda *_a, w=what: sample(w))
+    return seen
 
 
 def test_attach_by_drop_with_progress(qtbot, alice_window, make_window, tmp_path, run):

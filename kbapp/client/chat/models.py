@@ -46,6 +46,7 @@ class MessageView:
     attachment: dict | None = None                  # name, mime, size, blob_id (keys left out)
     outbox_id: str | None = None
     explodes_at: int | None = None                  # exploding: compose_time + lifetime (sender's clock)
+    edit_pending: bool = False                      # our edit is queued: `text` is what it will read
 
 
 @dataclass(frozen=True)

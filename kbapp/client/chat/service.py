@@ -10,7 +10,6 @@ fetched back and verified like anyone else's message. Push hints (`team:<id>`, k
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 
@@ -196,6 +195,10 @@ class ChatService(SyncMixin):
             except errors.NotFound as e:
                 await explain_not_found(self, row, self._me(), e)
         st = self.store.aio
+        # the outbox before the rows: a sync committing in between (rows stored, their entries
+        # dropped, one transaction) then leaves an entry we skip as stored, never a message
+        # (or our edit) missing from both reads
+        outbox = await st.outbox_list(row.conv_id)
         rows = await st.messages(row.conv_id, after=after, limit=limit)
         if thread is not None:
             root = await st.message(row.conv_id, thread)
@@ -207,7 +210,7 @@ class ChatService(SyncMixin):
         if mark_read and row.cursor:
             await st.set_conv(row.conv_id, read_upto=row.cursor)
             row = await st.conv(row.conv_id)
-        return fold(await self._view(row), rows, await st.outbox_list(row.conv_id),
+        return fold(await self._view(row), rows, outbox,
                     me=self.ctx.store.get("username") or "", thread=thread, gaps=gaps, flat=flat)
 
     async def mark_read(self, conv: str, upto: int | None = None) -> ConvView:
@@ -359,24 +362,11 @@ class ChatService(SyncMixin):
             raise errors.InvalidChatInput(f"delete history up to a message of {row.name} (1..{row.cursor})")
         loaded, _keys = await self.team_for_chat(row.team_id, fresh=True)
         if loaded.state.implicit:
-            raise errors.PostNotAllowed(f"{row.name} has no admins: delete your own messages with delete_mine "
-                                        "(`kbapp chat delete-history CONV --mine`)")
+            raise errors.PostNotAllowed(f"{row.name} has no admins: delete your own messages one by one")
         if loaded.state.role_of(self.ctx.uid) < Role.ADMIN:
             raise errors.PostNotAllowed(f"only an admin of {loaded.state.name} deletes its history "
-                                        "(delete your own with `kbapp chat delete-history CONV --mine`)")
+                                        "(delete your own messages with `kbapp chat delete`)")
         return await self._enqueue(row, self._body("delete_history", upto=upto))
-
-    async def delete_mine(self, conv: str, upto: int | None = None) -> SendResult:
-        """Any member (a DM's too) deletes their OWN content up to #upto (default: all of it so
-        far) in one signed delete_mine: others' messages stay, and every reader's client lets
-        it explain only the sender's own missing bodies (judge._reaches)."""
-        row = await self.conv(conv)
-        with contextlib.suppress(errors.NetworkError):
-            row = await self.sync_conv(row)        # "all of it": what my other devices sent too
-        upto = row.cursor if upto is None else upto
-        if type(upto) is not int or not 1 <= upto <= row.cursor:
-            raise errors.InvalidChatInput(f"delete your messages up to a message of {row.name} (1..{row.cursor})")
-        return await self._enqueue(row, self._body("delete_mine", upto=upto))
 
     async def react(self, conv: str, msg_id: int, emoji: str, *, remove: bool = False) -> SendResult:
         row = await self.conv(conv)

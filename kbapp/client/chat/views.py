@@ -47,6 +47,19 @@ def _shown_text(m: MessageRow) -> str | None:
     return None
 
 
+def _own_edits(outbox: list[OutboxRow], stored: set[str]) -> dict[int, str]:
+    """target msg id -> the text our queued edit gives it (the newest one), until the edit
+    is stored: our own message reads as we edited it at once, not only once the sync after
+    the post has judged it (it read as before until then). A failed edit gives nothing."""
+    out: dict[int, str] = {}
+    for e in sorted(outbox, key=lambda e: e.created_at):
+        body = e.payload.get("body") or {}
+        if (body.get("kind") == "edit" and e.state in ("pending", "sending", "sent")
+                and e.outbox_id not in stored and type(body.get("target")) is int):
+            out[body["target"]] = str(body.get("text") or "")
+    return out
+
+
 def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me: str = "",
          thread: int | None = None, gaps: list[tuple[int, int]] = (), flat: bool = False) -> ConvTimeline:
     reactions: dict[int, dict[str, list[str]]] = {}
@@ -75,6 +88,8 @@ def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me:
                 pins[m.body["target"]] = None
         if m.type == "headline" and m.body and m.deleted_by is None:
             headline = str(m.body.get("text") or "") or None
+    stored = {m.outbox_id for m in rows if m.outbox_id}
+    edits = _own_edits(outbox, stored)
     out = []
     for m in rows:
         if m.status == "ok" and (m.type not in SHOWN or m.deleted_by is not None):
@@ -83,15 +98,17 @@ def fold(conv: ConvView, rows: list[MessageRow], outbox: list[OutboxRow], *, me:
             continue
         if thread is None and not flat and m.thread_root is not None and m.status == "ok":
             continue       # thread replies show under their root (`read --thread ID`)
+        text, edited, editing = _shown_text(m) if m.status == "ok" else None, m.edited, False
+        if m.msg_id in edits and m.status == "ok" and m.type == "text" and m.sender == me:
+            text, edited, editing = edits[m.msg_id], True, True
         out.append(MessageView(
             msg_id=m.msg_id, sender=m.sender, type=m.type,
-            text=_shown_text(m) if m.status == "ok" else None, ctime=m.ctime, status=m.status,
-            error_code=m.error_code, error=m.error, edited=m.edited, reply_to=m.reply_to,
+            text=text, ctime=m.ctime, status=m.status, edit_pending=editing,
+            error_code=m.error_code, error=m.error, edited=edited, reply_to=m.reply_to,
             thread_root=m.thread_root, replies=replies.get(m.msg_id, 0),
             reactions={k: list(v) for k, v in sorted(reactions.get(m.msg_id, {}).items())},
             attachment=_attachment(m.body) if m.type == "attachment" and m.status == "ok" else None,
             outbox_id=m.outbox_id or None, explodes_at=m.explodes_at))
-    stored = {m.outbox_id for m in rows if m.outbox_id}
     for e in outbox:
         if e.outbox_id in stored:
             continue

@@ -75,6 +75,11 @@ def _make_fonts(base: QFont) -> tuple[QFont, QFont, QFont]:
     return body, bold, small
 
 
+def edited_word(m) -> str:
+    """"edited", or "saving edit…" while our edit is queued (its text shows already)."""
+    return "saving edit…" if m.edit_pending else "edited"
+
+
 def body_text(line) -> str:
     m = line.msg
     if m.status == "withheld":
@@ -117,7 +122,7 @@ def layout(rect: QRect, line, base: QFont) -> Parts:
         p.body = QRect(x0, y, w, max(h, fb.height()))
         y = p.body.bottom() + 2
     if m.edited and m.status == "ok" and m.msg_id is not None:
-        ew = fs.horizontalAdvance("edited") + 8
+        ew = fs.horizontalAdvance(edited_word(m)) + 8
         anchor = p.head or p.body
         if anchor is not None:
             p.edited = QRect(x0 + w - ew, anchor.top(), ew, fs.height() + 2)
@@ -347,8 +352,8 @@ class TimelineDelegate(QStyledItemDelegate):
             p.drawText(parts.body, Qt.TextWordWrap | Qt.AlignLeft | Qt.AlignTop, body_text(line))
         if parts.edited:
             p.setFont(small_f)
-            p.setPen(QColor(c("link")))
-            p.drawText(parts.edited, Qt.AlignRight | Qt.AlignVCenter | Qt.TextSingleLine, "edited")
+            p.setPen(QColor(c("text-muted" if m.edit_pending else "link")))
+            p.drawText(parts.edited, Qt.AlignRight | Qt.AlignVCenter | Qt.TextSingleLine, edited_word(m))
         if parts.image:
             self._paint_image(p, parts, line.image, small_f)
         if parts.file:
@@ -516,7 +521,7 @@ class TimelineDelegate(QStyledItemDelegate):
             return "quote", m.reply_to
         if parts.image and parts.image.contains(pt) and line.image.blurred and not line.image.refused:
             return "show", m.msg_id                # blurred until clicked
-        if parts.edited and parts.edited.contains(pt):
+        if parts.edited and parts.edited.contains(pt) and not m.edit_pending:
             return "edited", m.msg_id
         if parts.file and parts.file.contains(pt) and m.msg_id is not None:
             return "file", m.msg_id
