@@ -10,6 +10,7 @@ fetched back and verified like anyone else's message. Push hints (`team:<id>`, k
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 
@@ -362,11 +363,24 @@ class ChatService(SyncMixin):
             raise errors.InvalidChatInput(f"delete history up to a message of {row.name} (1..{row.cursor})")
         loaded, _keys = await self.team_for_chat(row.team_id, fresh=True)
         if loaded.state.implicit:
-            raise errors.PostNotAllowed(f"{row.name} has no admins: delete your own messages one by one")
+            raise errors.PostNotAllowed(f"{row.name} has no admins: delete your own messages with delete_mine "
+                                        "(`kbapp chat delete-history CONV --mine`)")
         if loaded.state.role_of(self.ctx.uid) < Role.ADMIN:
             raise errors.PostNotAllowed(f"only an admin of {loaded.state.name} deletes its history "
-                                        "(delete your own messages with `kbapp chat delete`)")
+                                        "(delete your own with `kbapp chat delete-history CONV --mine`)")
         return await self._enqueue(row, self._body("delete_history", upto=upto))
+
+    async def delete_mine(self, conv: str, upto: int | None = None) -> SendResult:
+        """Any member (a DM's too) deletes their OWN content up to #upto (default: all of it so
+        far) in one signed delete_mine: others' messages stay, and every reader's client lets
+        it explain only the sender's own missing bodies (judge._reaches)."""
+        row = await self.conv(conv)
+        with contextlib.suppress(errors.NetworkError):
+            row = await self.sync_conv(row)        # "all of it": what my other devices sent too
+        upto = row.cursor if upto is None else upto
+        if type(upto) is not int or not 1 <= upto <= row.cursor:
+            raise errors.InvalidChatInput(f"delete your messages up to a message of {row.name} (1..{row.cursor})")
+        return await self._enqueue(row, self._body("delete_mine", upto=upto))
 
     async def react(self, conv: str, msg_id: int, emoji: str, *, remove: bool = False) -> SendResult:
         row = await self.conv(conv)
