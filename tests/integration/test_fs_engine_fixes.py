@@ -52,3 +52,71 @@ async def test_a_write_stopped_by_the_cap_keeps_the_blocks_another_pending_file_
     await alice.files.sync(timeout=60)
     assert await bob.files.read(f"{PUB}/a.bin") == a
     assert await alice.files.read(f"{PUB}/a.bin") == a
+
+
+def lose_answers(app, times: int = 1):
+    """The revision POST reaches the server, its answer does not (a cut, a crash) `times` times."""
+    post = app.ctx.api.fs_post_revision
+    left = [times]
+
+    async def lossy(folder_id, envelope):
+        await post(folder_id, envelope)
+        if left[0] > 0:
+            left[0] -= 1
+            raise errors.NetworkError("connection reset after the request was sent")
+    app.ctx.api.fs_post_revision = lossy
+
+
+async def test_a_row_journalled_after_its_batch_was_signed_is_not_marked_uploaded_with_it(server_factory, tmp_path,
+                                                                                          apps):
+    """once.txt's revision was accepted but its answer lost; two.txt, written next on the same
+    head, joins its batch. The retry finds once.txt's revision accepted: only once.txt is
+    done, two.txt is still sent (before, both were marked uploaded and two.txt was lost)."""
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    F = "/private/alice,bob"
+    lose_answers(alice)
+    with pytest.raises(errors.NetworkError):
+        await alice.files.write(f"{F}/once.txt", b"exactly once", upload=False) and await alice.files.upload()
+    await alice.files.write(f"{F}/two.txt", b"written after", upload=False)
+    await alice.files.sync(timeout=60)
+    assert await bob.files.read(f"{F}/once.txt") == b"exactly once"
+    assert await bob.files.read(f"{F}/two.txt") == b"written after"
+    fid = (await alice.files._folder_of(F)).folder_id
+    assert [r.rev for r in await alice.files.journal.revs(fid)] == [1, 2]
+
+
+async def test_a_merge_replayed_over_our_own_resolution_adds_no_second_conflict_copy(server_factory, tmp_path, apps,
+                                                                                     monkeypatch):
+    """bob's two offline edits of notes.txt go in two batches (one op per batch here). The
+    first merges over alice's edit (a conflict copy) and is accepted, its answer lost; a read
+    syncs that revision before the upload resumes, so the journal first records it as
+    someone else's. The second batch must not merge over it again: one conflict copy, holding
+    bob's newest text, next to alice's notes.txt."""
+    from kbapp.client.fs import uploader
+    from kbapp.core.fs.conflict import conflicted_name
+
+    one_op = uploader.batches
+    monkeypatch.setattr(uploader, "batches", lambda rows: one_op(rows, max_ops=1))
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    F = "/private/alice,bob"
+    await alice.files.write(f"{F}/notes.txt", b"base")
+    assert await bob.files.read(f"{F}/notes.txt") == b"base"            # bob holds revision 1
+    await alice.files.write(f"{F}/notes.txt", b"alice's edit")          # revision 2
+    await bob.files.write(f"{F}/notes.txt", b"bob one", upload=False)
+    await bob.files.write(f"{F}/notes.txt", b"bob two", upload=False)
+    lose_answers(bob)
+    with pytest.raises(errors.NetworkError):
+        await bob.files.upload()                                         # batch 1 merged, accepted, answer lost
+    await bob.files.ls(F)                                                # a read syncs revision 3 first
+    await bob.files.sync(timeout=60)
+    copy = (await bob.files.status())["notices"][0]["renamed"][0][1]
+    assert copy == conflicted_name("notes.txt", "bob", "bob-laptop", copy.split("copy ")[1][:10])
+    for app in (alice, bob):
+        rows = sorted(r["name"] for r in await app.files.ls(F))
+        assert rows == sorted(["notes.txt", copy]), rows
+        assert await app.files.read(f"{F}/notes.txt") == b"alice's edit"
+        assert await app.files.read(f"{F}/{copy}") == b"bob two"

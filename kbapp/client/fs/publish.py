@@ -18,6 +18,8 @@ from kbapp.core.fs.conflict import merge
 from kbapp.core.fs.dirs import EXEC, FILE, Entry
 from kbapp.core.fs.revision import Op, Private, check_op, make_revision
 
+from . import own_revs
+from .block_transfer import put_blocks
 from .overlay import Overlay
 
 log = logging.getLogger(__name__)
@@ -96,12 +98,18 @@ async def upload_batch(files, rows) -> int | None:
     writer = bytes.fromhex(uid)
     ids = [r.id for r in rows]
     mine = {r.rev_id for r in rows if r.rev_id}
+    signed_now: set = set()                              # own_revs.py: ours, and what each carried
     for attempt in range(4):
         s = await files.fs.sync(f, mine=mine)
         revs = await journal.revs(f.folder_id, lo=rows[0].base)
-        if mine and any(rv.id in mine for rv in revs):
-            await _accepted(files, rows)                 # accepted before a crash: nothing to resend
+        revs = await own_revs.mark_own(journal, f.folder_id, revs, await own_revs.signed_ids(journal, rows[0].folder)
+                                       | mine)
+        done, rows = own_revs.carried(rows, revs, signed_now)
+        if done:
+            await _accepted(files, done)                 # accepted before a crash: not resent
+        if not rows:
             return 0
+        ids = [r.id for r in rows]
         remote = [rv for rv in revs if rv.rev > rows[0].base and not rv.mine]
         ov = Overlay(s.root, files._loader(f), writer=writer, now_ns=files._now_ns())
         base_root = next((rv.root for rv in revs if rv.rev == rows[0].base), None)
@@ -126,20 +134,12 @@ async def upload_batch(files, rows) -> int | None:
                            nonce=None if f.keys is None else os.urandom(24))
         await journal.update(ids, rev_id=sr.id.hex())        # before the POST: crash recovery knows it
         mine.add(sr.id.hex())
-        sent = 0
-        put = files.ctx.api.fs_put_block
-        for r in rows:
-            for bid in r.blocks:
-                stored = journal.get_block(bid)
-                if stored is None:
-                    raise errors.NotFound(f"journal block {bid[:16]} is missing from disk")
-                await put(f.folder_id, bid, stored, team_id=f.team_id, kind=f.name.kind_code)
-                sent += len(stored)
+        signed_now.add(sr.id.hex())
+        sent = await put_blocks(files.ctx.api, f.folder_id, journal, [b for r in rows for b in r.blocks],
+                                dir_blocks, team_id=f.team_id, kind=f.name.kind_code)   # several at once
         for ptr, stored in dir_blocks:
-            await put(f.folder_id, ptr.id.hex(), stored, team_id=f.team_id, kind=f.name.kind_code)
             if files.cache is not None:
                 files.cache.put(ptr.id.hex(), stored)
-            sent += len(stored)
         if files.cache is not None:
             for key, entries in ov.sealed.items():          # our own directories: listed without decoding
                 files.cache.put_listing(key, entries)
