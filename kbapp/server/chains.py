@@ -18,8 +18,10 @@ from collections import OrderedDict
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
+from kbapp.core import errors
 from kbapp.core.encoding import loads_json
-from kbapp.core.sigchain import ChainState, verify_chain
+from kbapp.core.sigchain import ChainState, parse_link, verify_chain
+from kbapp.core.sigchain.links import SEQ_TYPE_PUBLIC, LinkType
 
 from . import db
 
@@ -69,6 +71,32 @@ def stored_tail(conn: Connection, uid: str) -> tuple[int, str | None]:
     """(seqno, link id) of the newest stored link of uid; (0, None) for no chain."""
     row = conn.execute(_Q_TAIL, {"uid": uid}).first()
     return (0, None) if row is None else (row.seqno, row.link_id)
+
+
+def refuse_early(wire: object, base: ChainState) -> None:
+    """The first checks playback makes on a post's first link, in playback's order and with
+    its errors, on the stored state itself. Why: a playback on top of a state starts by
+    copying it (its links, keys, devices), some milliseconds at 8,000 links, and a post
+    signed by a key that is not the account's (anyone may post under any uid) was refused
+    only after that copy. Links this cannot judge (a stub, a reset's eldest link) and
+    everything after the first link are left to playback, which checks them all again."""
+    if base.eldest_kid is None or base.tail_link_id is None:
+        return
+    link = parse_link(wire)
+    if link.seqno != base.tail_seqno + 1:
+        raise errors.WrongSeqno(f"link at position {base.tail_seqno + 1} has seqno {link.seqno}")
+    if link.prev != bytes.fromhex(base.tail_link_id):
+        raise errors.WrongPrev(f"link {link.seqno}: prev does not point at link {base.tail_seqno}")
+    if link.seq_type != SEQ_TYPE_PUBLIC or link.stubbed or link.link_type == LinkType.ELDEST:
+        return
+    if link.uid != base.uid:
+        raise errors.WrongUid(f"link {link.seqno} is for uid {link.uid}, not {base.uid}")
+    if link.username.lower() != base.username.lower():
+        raise errors.WrongUsername(f"link {link.seqno} is for {link.username!r}, not {base.username!r}")
+    if link.signer is None or link.signer.hex() not in base.sibkeys:
+        raise errors.InvalidSibkey(f"link {link.seqno}: signing key "
+                                   f"{'none' if link.signer is None else link.signer.hex()} "
+                                   "is not a live sibkey of this chain")
 
 
 class ChainStates:

@@ -35,7 +35,7 @@ from kbapp.core.transparency import ChainTail, LogLeaf, map_key
 from kbapp.core.uid import check_username, uid_for
 
 from . import db
-from .chains import ChainStates, stored_tail
+from .chains import ChainStates, refuse_early, stored_tail
 from .service_reads import LEAVES_PAGE, PROOF_OWNERS_PAGE, ServiceReads  # noqa: F401 - the page sizes, for tests
 
 MAX_LINKS_PER_POST = 64
@@ -272,6 +272,7 @@ class Service(ServiceReads):
                 self._precheck(links_in, base_tail)    # refuse garbage before a whole playback
             base = self.chains.load(conn, uid, username, base_tail)
             base_tail = (base.tail_seqno, base.tail_link_id)   # newer if a post committed meanwhile
+            refuse_early(links_in[0], base)     # a stranger's key: refused before the state is copied
         n_existing = base_tail[0]
         # Only the new links are played back, on top of the stored chain's verified state.
         state = self.chains.play(links_in, uid=uid, username=username, resume=base)
@@ -421,27 +422,31 @@ class Service(ServiceReads):
             with self._epoch(conn) as apply:
                 if batch is None or stored_tail(conn, uid) != batch.base_tail:
                     batch = self.validate(conn, uid, body, signup=signup)
-                now = int(self.clock())
-                if batch.new_user:
-                    conn.execute(insert(db.users).values(uid=uid, username=batch.username, created=now))
-                first = batch.tail.seqno - len(batch.new_links) + 1
-                conn.execute(insert(db.links), [
-                    {"uid": uid, "seqno": first + i, "link_id": lid, "wire": wire, "received": now}
-                    for i, (wire, lid) in enumerate(zip(batch.wires, batch.link_ids))])
-                self._store_keys(conn, uid, batch.kids)
-                self._store_statements(conn, uid, batch)
-                for gen, kid, box in batch.boxes:
-                    conn.execute(delete(db.puk_boxes).where(
-                        (db.puk_boxes.c.uid == uid) & (db.puk_boxes.c.generation == gen)
-                        & (db.puk_boxes.c.device_kid == kid)))
-                    conn.execute(insert(db.puk_boxes).values(uid=uid, generation=gen, device_kid=kid, box=box))
-                for gen, box in batch.prev_boxes:
-                    conn.execute(delete(db.puk_prev).where(
-                        (db.puk_prev.c.uid == uid) & (db.puk_prev.c.generation == gen)))
-                    conn.execute(insert(db.puk_prev).values(uid=uid, generation=gen, box=box))
-                apply([(map_key("user", uid), batch.tail.encode())])
+                apply([self.store_batch(conn, batch, int(self.clock()))])
         self.chains.put(batch.state, batch.note)      # committed: the next post starts from here
         return {"uid": uid, "seqno": batch.tail.seqno, "log_size": self.log.size}
+
+    def store_batch(self, conn: Connection, batch: Batch, now: int) -> tuple[bytes, bytes]:
+        """Write a validated batch's rows in the open epoch; its map update (key, new tail)."""
+        uid = batch.uid
+        if batch.new_user:
+            conn.execute(insert(db.users).values(uid=uid, username=batch.username, created=now))
+        first = batch.tail.seqno - len(batch.new_links) + 1
+        conn.execute(insert(db.links), [
+            {"uid": uid, "seqno": first + i, "link_id": lid, "wire": wire, "received": now}
+            for i, (wire, lid) in enumerate(zip(batch.wires, batch.link_ids))])
+        self._store_keys(conn, uid, batch.kids)
+        self._store_statements(conn, uid, batch)
+        for gen, kid, box in batch.boxes:
+            conn.execute(delete(db.puk_boxes).where(
+                (db.puk_boxes.c.uid == uid) & (db.puk_boxes.c.generation == gen)
+                & (db.puk_boxes.c.device_kid == kid)))
+            conn.execute(insert(db.puk_boxes).values(uid=uid, generation=gen, device_kid=kid, box=box))
+        for gen, box in batch.prev_boxes:
+            conn.execute(delete(db.puk_prev).where(
+                (db.puk_prev.c.uid == uid) & (db.puk_prev.c.generation == gen)))
+            conn.execute(insert(db.puk_prev).values(uid=uid, generation=gen, box=box))
+        return map_key("user", uid), batch.tail.encode()
 
     @staticmethod
     def _store_statements(conn: Connection, uid: str, batch: Batch) -> None:

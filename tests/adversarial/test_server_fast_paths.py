@@ -136,3 +136,38 @@ def test_a_forged_token_is_never_taken_from_the_cache(tmp_path):
         with pytest.raises(errors.BadReadToken):
             access.device(conn, header[:-6] + "AAAAA=")         # the cached token with another signature
     service.engine.dispose()
+
+
+def _stranger_link(service: Service, owner: _ChainWriter, seqno: int, prev: str, key=None) -> dict:
+    key = key or SigningKeyPair.from_seed(os.urandom(32))
+    root = {"size": service.log.size, "hash": service.log.root(service.log.size).hex()}
+    return build_link(key, uid=owner.uid, username=owner.username, eldest_kid=owner.eldest.kid,
+                      seqno=seqno, prev=bytes.fromhex(prev), link_type="track", ctime=1_700_000_500,
+                      body_fields={"track": {"basics": {"username": "mallory"}}}, merkle_root=root)
+
+
+@pytest.mark.parametrize("case", ["stranger_key", "old_seqno"])
+def test_a_strangers_post_is_refused_without_copying_the_chain_state(tmp_path, case):
+    """Anyone may post under any uid: a post signed by a key that is not the account's, or
+    one that does not continue the stored tail, is refused from the stored state itself,
+    before playback copies that state (milliseconds at 8,000 links, for every such post)."""
+    service = _service(tmp_path / "server")
+    owner = _ChainWriter(random.Random(12), "victim", lambda: None)
+    _post(service, owner, 64, signup=True)
+    _post(service, owner, 64)
+    with service.engine.connect() as conn:
+        tail = stored_tail(conn, owner.uid)
+    if case == "stranger_key":
+        link, want = _stranger_link(service, owner, tail[0] + 1, tail[1]), errors.InvalidSibkey
+    else:
+        link, want = _stranger_link(service, owner, tail[0], tail[1]), errors.WrongSeqno
+    played, size = service.chains.links_played, service.log.size
+    with pytest.raises(want):
+        service.prepare(owner.uid, {"links": [link]}, signup=False)
+    assert service.chains.links_played == played          # refused without a playback
+    with service.engine.connect() as conn:
+        assert stored_tail(conn, owner.uid) == tail
+    assert service.log.size == size and service.chains.get(owner.uid).tail_seqno == tail[0]
+    _post(service, owner, 16)                              # the owner still posts
+    assert service.chains.get(owner.uid).tail_seqno == tail[0] + 16
+    service.engine.dispose()

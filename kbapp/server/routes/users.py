@@ -8,11 +8,13 @@ from starlette.routing import Route
 from kbapp.core import errors
 
 from ..chains import CHAIN_PAGE_LINKS
+from ..group_commit import GroupCommit
 from .common import Http
 
 
 def routes(http: Http) -> list[Route]:
     service, int_param, json_body, writes = http.service, http.int_param, http.json_body, http.writes
+    group = GroupCommit(service)            # one epoch for the writes that queued for the lock
 
     async def signup(request):
         body = await json_body(request)
@@ -29,10 +31,9 @@ def routes(http: Http) -> list[Route]:
 
     async def write_links(uid: str, body: dict, *, signup: bool) -> dict:
         """Validate without the lock (signatures, playback: the slow part; a refused post
-        never takes the lock), then store under it (service.prepare, append_links)."""
+        never takes the lock), then store under it (service.prepare; group_commit.py)."""
         batch = await run_in_threadpool(lambda: service.prepare(uid, body, signup=signup))
-        async with service.lock:
-            return await run_in_threadpool(lambda: service.append_links(uid, body, signup=signup, batch=batch))
+        return await group.append(uid, body, signup=signup, batch=batch)   # with those queued meanwhile
 
     async def get_chain(request):
         return await run_in_threadpool(service.chain, request.path_params["uid"], int_param(request, "since", 0),

@@ -1,0 +1,129 @@
+"""Group commit of user chain writes: posts and signups that queued for the write lock
+are stored together, in one epoch (one transaction, one log leaf, one signed checkpoint).
+
+Why: every write to the Merkle state holds `service.lock` for a whole epoch. When one
+account posts back to back, each signup arriving meanwhile waited for the post ahead of
+it and then made an epoch of its own, and twenty signups arriving together made twenty
+epochs in a row, the last waiting for all the others. Now whatever queued while the lock
+was held goes in with the next epoch: a writer waits for at most one epoch ahead of it.
+
+Each write is still judged on its own: its batch (validated before the lock, `prepare`)
+is used only if its chain's stored tail has not moved, otherwise it is validated again
+here; a refused write is answered with its own error and stores nothing, the others go
+on. A failure while storing (a key another write of the group also claims) rolls the
+whole epoch back and every write of the group is then stored alone, in order, as before.
+A group holds one write per account (a second one waits for the next group), at most
+MAX_GROUP writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
+
+from kbapp.core import errors
+
+from .chains import stored_tail
+from .service import Batch, Service
+
+MAX_GROUP = 16
+
+
+@dataclass
+class Pending:
+    uid: str
+    body: dict
+    signup: bool
+    batch: Batch | None
+    future: asyncio.Future = field(repr=False, default=None)
+
+
+def _one(service: Service, item: Pending):
+    try:
+        return service.append_links(item.uid, item.body, signup=item.signup, batch=item.batch)
+    except (errors.KbappError, ValueError) as e:
+        return e
+
+
+def append_group(service: Service, items: list[Pending]) -> list:
+    """Store `items` (distinct accounts) in one epoch; per item its answer or its error.
+    Call under service.lock, in a worker thread."""
+    if len(items) == 1:
+        return [_one(service, items[0])]
+    results: list = [None] * len(items)
+    stored: list[tuple[int, Batch]] = []
+    try:
+        with service.engine.connect() as conn:
+            with service._epoch(conn) as apply:
+                now, updates = int(service.clock()), []
+                for i, item in enumerate(items):
+                    batch = item.batch
+                    try:
+                        if batch is None or stored_tail(conn, item.uid) != batch.base_tail:
+                            batch = service.validate(conn, item.uid, item.body, signup=item.signup)
+                    except (errors.KbappError, ValueError) as e:
+                        results[i] = e            # refused: nothing of it was written
+                        continue
+                    updates.append(service.store_batch(conn, batch, now))
+                    stored.append((i, batch))
+                if updates:
+                    apply(updates)
+    except Exception:  # noqa: BLE001 - the epoch was rolled back: each write alone, as before
+        return [_one(service, item) for item in items]
+    for i, batch in stored:
+        service.chains.put(batch.state, batch.note)
+        results[i] = {"uid": batch.uid, "seqno": batch.tail.seqno, "log_size": service.log.size}
+    return results
+
+
+class GroupCommit:
+    """The queue in front of the write lock for user chain writes (one per service)."""
+
+    def __init__(self, service: Service, max_group: int = MAX_GROUP):
+        self.service, self.max_group = service, max_group
+        self._queue: list[Pending] = []
+        self._task: asyncio.Task | None = None
+        self.groups = self.writes = 0          # epochs made and writes stored through here (tests)
+
+    async def append(self, uid: str, body: dict, *, signup: bool, batch: Batch | None) -> dict:
+        item = Pending(uid, body, signup, batch, asyncio.get_running_loop().create_future())
+        self._queue.append(item)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        result = await item.future
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _take(self) -> list[Pending]:
+        """The oldest writes, one per account, up to max_group; the rest keep their order."""
+        group, seen, rest = [], set(), []
+        for item in self._queue:
+            if len(group) < self.max_group and item.uid.lower() not in seen:
+                group.append(item)
+                seen.add(item.uid.lower())
+            else:
+                rest.append(item)
+        self._queue = rest
+        return group
+
+    async def _drain(self) -> None:
+        while self._queue:
+            async with self.service.lock:
+                group = self._take()
+                try:
+                    results = await run_in_threadpool(append_group, self.service, group)
+                except BaseException as e:  # noqa: BLE001 - each writer hears it
+                    results = [e] * len(group)
+                    if isinstance(e, asyncio.CancelledError):
+                        for item in group:
+                            if not item.future.done():
+                                item.future.set_exception(e)
+                        raise
+            self.groups += 1
+            self.writes += sum(1 for r in results if isinstance(r, dict))
+            for item, result in zip(group, results):
+                if not item.future.done():
+                    item.future.set_result(result)

@@ -1,0 +1,162 @@
+"""Group commit (kbapp/server/group_commit.py): user chain writes that queued for the write
+lock are stored in one epoch, each still judged on its own.
+
+Attacker's side: a hostile write in a group (a stranger's link under a victim's uid, a
+signup claiming another signup's key) gets its own typed error and stores nothing,
+and the honest writes of the same group are stored all the same."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+
+import pytest
+
+from kbapp.bench.chains import _ChainWriter
+from kbapp.client.chainops import signup_links
+from kbapp.core import errors
+from kbapp.core.keys import DeviceKeys, SigningKeyPair
+from kbapp.core.puk import PerUserKey
+from kbapp.core.sigchain import build_link
+from kbapp.core.transparency import ChainTail, map_key
+from kbapp.core.uid import device_id, uid_for
+from kbapp.server.chains import stored_tail
+from kbapp.server.db import make_engine, normalise_url, upgrade
+from kbapp.server.group_commit import GroupCommit
+from kbapp.server.service import Service, load_or_create_server_key
+
+
+def _service(data_dir) -> Service:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(normalise_url(os.environ.get("KBAPP_GC_DB"), data_dir))
+    upgrade(engine)
+    key = load_or_create_server_key(data_dir)
+    return Service(engine, key, f"kbapp.local/{bytes(key.verify_key).hex()[:16]}")
+
+
+def _signup(name: str, keys: DeviceKeys | None = None) -> tuple[str, dict]:
+    keys = keys or DeviceKeys.from_seeds(os.urandom(32), os.urandom(32))
+    links = signup_links(uid=uid_for(name), username=name, keys=keys, device_id=device_id(os.urandom(16)),
+                         device_name="laptop", puk=PerUserKey.derive(os.urandom(32), 1),
+                         ctime=1_800_000_000, merkle_root=None)
+    return uid_for(name), {"uid": uid_for(name), "username": name, "links": links}
+
+
+def _root(service: Service) -> dict:
+    return {"size": service.log.size, "hash": service.log.root(service.log.size).hex()}
+
+
+async def _queued(service: Service, group: GroupCommit, writes: list[tuple[str, dict, bool]]) -> list:
+    """Queue every write while the lock is held (as behind a long post), then let go."""
+    async with service.lock:
+        tasks = []
+        for uid, body, signup in writes:
+            batch = service.prepare(uid, body, signup=signup)
+            tasks.append(asyncio.create_task(group.append(uid, body, signup=signup, batch=batch)))
+        await asyncio.sleep(0.05)
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _tail_in_map(service: Service, uid: str) -> ChainTail | None:
+    value = service.view.map.get(map_key("user", uid))
+    return None if value is None else ChainTail.decode(value)
+
+
+def test_writes_queued_behind_the_lock_make_one_epoch(tmp_path):
+    service = _service(tmp_path / "server")
+    poster = _ChainWriter(random.Random(3), "poster", lambda: _root(service))
+    first = {"uid": poster.uid, "username": poster.username, "links": poster.take(8)}
+    service.append_links(poster.uid, first, signup=True, batch=service.prepare(poster.uid, first, signup=True))
+    signups = [_signup(f"grp{i}{os.urandom(2).hex()}") for i in range(6)]
+    post = {"links": poster.take(16)}
+    size = service.log.size
+    group = GroupCommit(service)
+    got = asyncio.run(_queued(service, group, [(u, b, True) for u, b in signups] + [(poster.uid, post, False)]))
+    assert all(isinstance(r, dict) for r in got), got
+    assert group.groups == 1 and group.writes == 7
+    assert service.log.size == size + 1                      # one leaf, one signed checkpoint
+    assert {r["log_size"] for r in got} == {size + 1}
+    for uid, _ in signups:
+        assert _tail_in_map(service, uid).seqno == 3
+    assert _tail_in_map(service, poster.uid).seqno == 24
+    with service.engine.connect() as conn:
+        assert stored_tail(conn, poster.uid)[0] == 24
+    assert service.chains.get(poster.uid).tail_seqno == 24   # the next post starts from it
+    nxt = {"links": poster.take(4)}
+    assert service.append_links(poster.uid, nxt, signup=False,
+                                batch=service.prepare(poster.uid, nxt, signup=False))["seqno"] == 28
+    service.engine.dispose()
+
+
+def test_a_hostile_write_in_a_group_spoils_nothing_else(tmp_path):
+    service = _service(tmp_path / "server")
+    victim = _ChainWriter(random.Random(4), "victim", lambda: _root(service))
+    first = {"uid": victim.uid, "username": victim.username, "links": victim.take(8)}
+    service.append_links(victim.uid, first, signup=True, batch=service.prepare(victim.uid, first, signup=True))
+    with service.engine.connect() as conn:
+        tail = stored_tail(conn, victim.uid)
+    mallory = SigningKeyPair.from_seed(os.urandom(32))
+    forged = {"links": [build_link(mallory, uid=victim.uid, username=victim.username, eldest_kid=victim.eldest.kid,
+                                   seqno=tail[0] + 1, prev=bytes.fromhex(tail[1]), link_type="track",
+                                   ctime=1_800_000_000, body_fields={"track": {"basics": {"username": "m"}}},
+                                   merkle_root=_root(service))]}
+    keys = DeviceKeys.from_seeds(os.urandom(32), os.urandom(32))
+    honest = [_signup(f"hon{i}{os.urandom(2).hex()}") for i in range(3)]
+    owner_uid, owner_body = _signup("keyowner" + os.urandom(2).hex(), keys)
+    thief_uid, thief_body = _signup("keythief" + os.urandom(2).hex(), keys)     # the same device keys
+    post = {"links": victim.take(4)}
+    writes = [(victim.uid, forged, False), (honest[0][0], honest[0][1], True), (owner_uid, owner_body, True),
+              (thief_uid, thief_body, True), (honest[1][0], honest[1][1], True), (victim.uid, post, False),
+              (honest[2][0], honest[2][1], True)]
+    group = GroupCommit(service)
+    prepared = []
+    for uid, body, signup in writes:                # the forged link is refused before the lock
+        try:
+            service.prepare(uid, body, signup=signup)
+        except errors.KbappError as e:
+            prepared.append(e)
+    assert [type(e) for e in prepared] == [errors.InvalidSibkey]
+    got = asyncio.run(_queued(service, group, writes[1:]))
+    by_uid = dict(zip([w[0] for w in writes[1:]], got))
+    assert isinstance(by_uid[thief_uid], errors.Conflict)       # its key is the owner's
+    assert _tail_in_map(service, thief_uid) is None
+    with service.engine.connect() as conn:
+        assert stored_tail(conn, thief_uid) == (0, None)
+    for uid in [h[0] for h in honest] + [owner_uid]:
+        assert isinstance(by_uid[uid], dict), by_uid[uid]
+        assert _tail_in_map(service, uid).seqno == 3
+    assert by_uid[victim.uid]["seqno"] == tail[0] + 4
+    assert _tail_in_map(service, victim.uid).seqno == tail[0] + 4
+    service.engine.dispose()
+
+
+def test_two_writes_of_one_account_never_share_an_epoch(tmp_path):
+    """The second waits for the next group and is judged on the first's result: the same
+    seqno twice (a replay, or two devices racing) is refused, not stored twice."""
+    service = _service(tmp_path / "server")
+    w = _ChainWriter(random.Random(5), "twice", lambda: _root(service))
+    first = {"uid": w.uid, "username": w.username, "links": w.take(8)}
+    service.append_links(w.uid, first, signup=True, batch=service.prepare(w.uid, first, signup=True))
+    post = {"links": w.take(4)}
+    group = GroupCommit(service)
+    got = asyncio.run(_queued(service, group, [(w.uid, post, False), (w.uid, post, False)]))
+    assert isinstance(got[0], dict) and got[0]["seqno"] == 12
+    assert isinstance(got[1], errors.KbappError) and got[1].code in ("WRONG_SEQNO", "WRONG_PREV")
+    assert group.groups == 2
+    service.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_group_commit_on_postgresql(tmp_path, monkeypatch):
+    url = os.environ.get("KBAPP_TEST_PG_URL")
+    if not url:
+        pytest.skip("KBAPP_TEST_PG_URL not set")
+    from kbapp.bench.server_load import _fresh_pg_database
+
+    db, drop = _fresh_pg_database(url)
+    monkeypatch.setenv("KBAPP_GC_DB", db)
+    try:
+        test_writes_queued_behind_the_lock_make_one_epoch(tmp_path / "a")
+    finally:
+        drop()
