@@ -9,7 +9,29 @@ from __future__ import annotations
 
 from .errors import Conflict, KbappError
 
-__all__ = ["JournalFull", "PathExists", "FolderSyncTimeout", "UploadFailed", "ReadOnlyView"]
+__all__ = ["JournalFull", "PathExists", "FolderSyncTimeout", "UploadFailed", "ReadOnlyView", "JournalEntryNeeded",
+           "MoveRefused", "RowsRefused"]
+
+
+class RowsRefused(KbappError):
+    """Folder paths in a drag or on the clipboard that this app did not put there (another
+    program offering our format): nothing is moved or pasted."""
+
+    code = "FS_FOREIGN_ROWS"
+
+
+class JournalEntryNeeded(Conflict):
+    """Discarding this journal entry is refused: a later change builds on it (or its revision
+    is already signed and may be on the server)."""
+
+    code = "FS_ENTRY_NEEDED"
+
+
+class MoveRefused(KbappError):
+    """A move that cannot be done: a directory into itself or below itself, or out of a
+    read-only view."""
+
+    code = "FS_MOVE_REFUSED"
 
 
 class JournalFull(KbappError):

@@ -1,5 +1,5 @@
-"""What the Files page does to files: new directory, rename, delete to the trash, copy and
-paste, save a copy, history, drag out, pause and retry. Each is one `app.files` call (or a
+"""What the Files page does to files: new directory, rename, delete to the trash, save a
+copy, history, drag out, pause and retry (copy, cut, paste and move: moving.py). Each is one `app.files` call (or a
 few) through `ops.run`, so the window never waits; the list re-reads when it is done.
 
 Delete moves into the folder's `.trash` directory (restorable from the Trash view);
@@ -23,6 +23,7 @@ from kbapp.core import errors
 from kbapp.core.fs.names import check_component
 
 from ... import ops
+from .folder_copy import ROWS_MIME, rows_mime_data
 
 TRASH = ".trash"
 
@@ -91,10 +92,9 @@ class FileActions:
 
     def retry_clicked(self) -> None:
         self.queue.retry()
-        retry = getattr(self.app.files, "retry", None)
-        if retry is not None:
-            ops.run(self, retry, key="retry", banner=self.banner, clear=False,
-                    on_done=lambda _v: self._queue_changed(None))
+        from kbapp.client.fs import queue_control
+        ops.run(self, lambda: queue_control.retry(self.app.files), key="retry", banner=self.banner, clear=False,
+                on_done=lambda _v: self._queue_changed(None))
         self.ticker.start()
 
     # -- on the selection -----------------------------------------------------------------
@@ -154,30 +154,6 @@ class FileActions:
                 await self.app.files.mv(src, dst, upload=False)
         self._run(back, key="mv", status="Restoring…")
 
-    def copy_clicked(self) -> None:
-        FileActions.clipboard = [self.path_of(r["name"]) for r in self.selected_rows() if r.get("type") != "dir"]
-        if FileActions.clipboard:
-            self.window().statusBar().showMessage(f"Copied {len(FileActions.clipboard)} file(s)", 3000) \
-                if hasattr(self.window(), "statusBar") else None
-
-    def paste_clicked(self) -> None:
-        srcs = list(FileActions.clipboard)
-        if not srcs or not self._writable():
-            return
-        here = self.path()
-
-        async def paste():
-            taken = {r["name"] for r in await self.app.files.ls(here)}
-            for src in srcs:
-                name = src.rsplit("/", 1)[-1]
-                dest, n = name, 2
-                while dest in taken:
-                    dest = f"{name} (copy {n})" if n > 2 else f"{name} (copy)"
-                    n += 1
-                taken.add(dest)
-                await self.app.files.write(join(here, (dest,)), await self.app.files.read(src), upload=False)
-        self._run(paste, key="paste", status=f"Pasting {len(srcs)} file(s)…")
-
     def save_copy_clicked(self) -> None:
         rows = self.selected_rows()
         if not rows:
@@ -219,6 +195,7 @@ class FileActions:
         if not rows:
             return
         paths = [self.path_of(r["name"]) for r in rows]
+        self._drag_paths = paths                 # carried too: dropped on a directory here, they move
         stage = Path(tempfile.mkdtemp(prefix="kbapp-drag-"))
         os.chmod(stage, 0o700)
         task = ops.run(self, lambda: self._export(paths, stage), key="drag", busy=self.busy, banner=self.banner,
@@ -234,6 +211,7 @@ class FileActions:
     def drag_mime(self, stage: Path) -> QMimeData:
         mime = QMimeData()
         mime.setUrls([QUrl.fromLocalFile(str(p)) for p in sorted(stage.iterdir())])
+        mime.setData(ROWS_MIME, rows_mime_data(getattr(self, "_drag_paths", [])))
         return mime
 
     def drag_out(self, stage: Path) -> None:
@@ -259,10 +237,12 @@ class FileActions:
                 m.addAction("Restore", self.restore_from_trash)
             if len(rows) == 1:
                 m.addAction("Rename…", self.rename_clicked)
+            m.addAction("Cut", self.cut_clicked)
+            m.addAction("Move to…", self.move_to_clicked)
             m.addAction("Delete for good…" if in_trash else "Move to trash", self.delete_clicked)
         m.addSeparator()
         if self.rev is None:
-            m.addAction("Paste", self.paste_clicked).setEnabled(bool(FileActions.clipboard))
+            m.addAction("Paste", self.paste_clicked).setEnabled(self.can_paste())
             m.addAction("New directory…", self.mkdir_clicked)
         m.addAction("View the folder at a revision…", self.view_at_time_clicked)
         m.exec(self.list.viewport().mapToGlobal(pos))

@@ -26,7 +26,9 @@ from ...plain import plain_tip
 from ...widgets import Banner, label
 from ..base import Page
 from .actions import FileActions, join
+from .journal_panel import JournalPanel
 from .models import EntriesModel, FolderListModel, folder_items
+from .moving import CrumbButton, FileMoves, SidebarDrops
 from .preview import PreviewPanel
 from .queue_view import FileQueue
 from .thumbs import attach as attach_images
@@ -71,12 +73,15 @@ class EntryView(QTreeView):
     def dropEvent(self, e) -> None:
         if not (e.mimeData().hasUrls() and self.page.folder):
             return super().dropEvent(e)
-        if e.source() is self:               # our own rows dropped on ourselves: nothing to copy
-            e.ignore()
-            return
         idx = self.indexAt(e.position().toPoint())
         row = idx.data(ObjectRole) if idx.isValid() else None
         into = self.page.path_of(row["name"]) if row and row.get("type") == "dir" else self.page.path()
+        if self.page.rows_dropped(e.mimeData(), into):       # our own rows: moved (onto a directory)
+            e.acceptProposedAction()
+            return
+        if e.source() is self:               # our own rows dropped on ourselves: nothing to copy
+            e.ignore()
+            return
         self.page.drop_urls(e.mimeData().urls(), into)
         e.acceptProposedAction()
 
@@ -84,7 +89,7 @@ class EntryView(QTreeView):
         self.page.start_drag_out()
 
     def keyPressEvent(self, e) -> None:
-        """F2 renames, Delete trashes, Backspace/Alt+Up goes up, Ctrl+C/V copy and paste,
+        """F2 renames, Delete trashes, Backspace/Alt+Up goes up, Ctrl+C/X/V copy, cut and paste,
         Ctrl+S saves a copy; everything else (arrows, type-to-select, Enter) is the view's."""
         key, mods = e.key(), e.modifiers()
         page = self.page
@@ -94,7 +99,8 @@ class EntryView(QTreeView):
         if key == Qt.Key_Up and mods & Qt.AltModifier:
             act = page.go_up
         if ctrl:
-            act = {Qt.Key_C: page.copy_clicked, Qt.Key_V: page.paste_clicked, Qt.Key_S: page.save_copy_clicked}.get(key)
+            act = {Qt.Key_C: page.copy_clicked, Qt.Key_X: page.cut_clicked, Qt.Key_V: page.paste_clicked,
+                   Qt.Key_S: page.save_copy_clicked}.get(key)
         if act is not None:
             act()
             e.accept()
@@ -102,7 +108,7 @@ class EntryView(QTreeView):
         super().keyPressEvent(e)
 
 
-class FilesPage(FileActions, FileQueue, Page):
+class FilesPage(FileMoves, FileActions, FileQueue, Page):
     def __init__(self, session, bridge, parent=None):
         super().__init__("Files", parent=parent)
         self.session = session
@@ -174,6 +180,7 @@ class FilesPage(FileActions, FileQueue, Page):
         self.folder_list.setDragDropMode(QAbstractItemView.DropOnly)
         self.folder_list.selectionModel().currentChanged.connect(self._folder_picked)
         self.folder_model.dropped.connect(self._dropped_on_folder)
+        self.sidebar_drops = SidebarDrops(self, self.folder_list)    # our rows dropped on a folder: moved
         ll.addWidget(self.folder_list, 1)
         return left
 
@@ -232,6 +239,9 @@ class FilesPage(FileActions, FileQueue, Page):
         self.transfers.setMaximumHeight(150)
         self.transfers.hide()
         ml.addWidget(self.transfers)
+        self.journal_panel = JournalPanel(self)      # every change on its way up (journal_panel.py)
+        self.journal_panel.hide()
+        ml.addWidget(self.journal_panel)
         row = QHBoxLayout()
         self.status_line = QLabel("")
         self.status_line.setObjectName("filesStatus")
@@ -250,8 +260,12 @@ class FilesPage(FileActions, FileQueue, Page):
         self.retry_button = QPushButton("Retry")
         self.retry_button.setObjectName("retryTransfers")
         self.retry_button.clicked.connect(self.retry_clicked)
+        self.journal_button = QPushButton("Sync details")
+        self.journal_button.setObjectName("journalButton")
+        self.journal_button.setToolTip("Every change on its way to the server: state, reason, Retry, Cancel")
+        self.journal_button.clicked.connect(self.journal_panel.toggle)
         row.addWidget(self.status_line, 1)
-        for w in (self.bar, self.pause_button, self.cancel_button, self.retry_button):
+        for w in (self.bar, self.pause_button, self.cancel_button, self.retry_button, self.journal_button):
             row.addWidget(w)
         self.cancel_button.hide()
         self.retry_button.hide()
@@ -340,7 +354,7 @@ class FilesPage(FileActions, FileQueue, Page):
         top = folder_label(self.folder, self.me) if self.folder else ""
         parts = [(top, ())] + [(c, self.comps[:i + 1]) for i, c in enumerate(self.comps)]
         for i, (text, comps) in enumerate(parts):
-            b = QToolButton()
+            b = CrumbButton(self, comps)         # rows dropped on it move there
             b.setObjectName("crumb")
             shown = text if len(text) <= 40 else text[:39] + "…"
             b.setText(shown.replace("&", "&&"))     # plain, but '&' would become a shortcut mark

@@ -41,6 +41,7 @@ class FileQueue:
     def _show_status(self, st: dict) -> None:
         self.engine_status = st or {}
         self._progress()
+        self.journal_panel.pushed(self.engine_status)
 
     # -- drops and the status line ----------------------------------------------------------
 

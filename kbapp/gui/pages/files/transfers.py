@@ -7,6 +7,10 @@ reader so its row has a progress bar; the engine acknowledges a file once it is 
 the journal, and its background uploader takes it from there (the status line follows the
 engine's queue). Cancel drops waiting rows and stops the running one (nothing half-written
 is acknowledged); Retry puts failed rows back in line.
+
+Rows copied from another encrypted folder (`origin`: a move or a paste across folders) are
+streamed the same way (folder_copy.py); a `Move` removes its source only once every copy of
+it is saved, so a failure or a cancel mid-way leaves the source where it was.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from kbapp.core import errors
 from kbapp.core.fs.names import MAX_PATH_DEPTH, check_component
 
 from ...plain import plain_tip
+from .folder_copy import copy_in_folders
 from .models import human_size
 
 WAITING, COPYING, SAVED, FAILED, CANCELLED = "waiting", "copying", "saved", "failed", "cancelled"
@@ -40,6 +45,14 @@ class Transfer:
     state: str = WAITING
     error: str = ""
     started: float = field(default=0.0)
+    origin: str = ""              # a folder path: copied from an encrypted folder, not the disk
+
+
+@dataclass
+class Move:
+    """A move across folders: the source goes once every copy of it is saved (never before)."""
+    src: str
+    items: list[Transfer]
 
 
 def _shown(p: Path) -> str:
@@ -208,9 +221,12 @@ class TransferQueue(QObject):
         self._reader: _CountingReader | None = None
         self.current: Transfer | None = None
         self.last_error: BaseException | None = None     # the last row's failure, for the page's banner
+        self.moves: list[Move] = []
 
-    def add(self, items: list[Transfer]) -> None:
+    def add(self, items: list[Transfer], moves: list[Move] = ()) -> None:
         self.model.add(items)
+        listed = {id(t) for t in self.model.rows}          # a cancelled move cleared from the list: forgotten
+        self.moves = [m for m in self.moves if all(id(t) in listed for t in m.items)] + list(moves)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
 
@@ -240,6 +256,8 @@ class TransferQueue(QObject):
             try:
                 if t.is_dir:
                     await self.files.mkdir(t.dest, parents=True, upload=False)
+                elif t.origin:
+                    await copy_in_folders(self.files, t)
                 else:
                     self._reader = _CountingReader(t)
                     try:
@@ -266,8 +284,21 @@ class TransferQueue(QObject):
                 self.failed.emit(t.error)
             self.current = None
             self.model.changed(t)
+            await self._settle_moves()
             self.progress.emit()
         self.finished.emit(saved, failed)
+
+    async def _settle_moves(self) -> None:
+        """Remove each moved source whose copies are all saved; a failed remove is said, and
+        the source stays (a copy more, never a loss)."""
+        for m in [m for m in self.moves if all(t.state == SAVED for t in m.items)]:
+            self.moves.remove(m)
+            try:
+                await self.files.rm(m.src, recursive=True, upload=False)
+                self.files.start()
+            except errors.KbappError as e:
+                self.last_error = e
+                self.failed.emit(f"{m.src} was copied but not removed: {e}")
 
     def cancel(self) -> None:
         """Waiting rows are dropped and the running one stopped: what it wrote so far is
