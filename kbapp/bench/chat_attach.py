@@ -5,10 +5,10 @@ process, a file of random bytes (1 GiB; 32 MiB with --quick) on disk.
 
 Measured:
 
-* `chat_attach.upload`: `client/chat/transfer.upload` (two signencrypt passes, the first
-  to learn the blob id, the second streamed to `PUT /v1/blobs/{id}`);
+* `chat_attach.upload`: `client/chat/transfer.upload` (one signencrypt pass streamed to
+  `POST /v1/blobs`, which names the blob by its hash; the client checks that id);
 * `chat_attach.download`: `transfer.download` (streamed GET, every chunk opened and its
-  signature checked, written to a temporary file, hash checked, renamed);
+  signature checked on two threads, written to a temporary file, hash checked, renamed);
 * `chat_attach.round_trip`: both (goal: ratio >= 0.5);
 * `chat_attach.peak_memory`: this process's peak RSS and the server's (goal < 200 MB),
   with the peak of Python allocations during the transfers in its details.

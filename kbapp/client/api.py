@@ -352,11 +352,19 @@ class ServerAPI:
     async def blob_put(self, blob_id: str, content: AsyncIterator[bytes], size: int) -> dict:
         """Stream `size` bytes to the blob `blob_id`. Not retried here (the body is a
         one-shot stream): the caller starts over with a fresh one."""
+        return await self._blob_send("PUT", f"/v1/blobs/{blob_id}", content, size)
+
+    async def blob_post(self, content: AsyncIterator[bytes], size: int) -> dict:
+        """Stream `size` bytes as a new blob; the server names it by their SHA-256 (the
+        answer's `blob_id`, which the caller checks against its own hash). Not retried."""
+        return await self._blob_send("POST", "/v1/blobs", content, size)
+
+    async def _blob_send(self, method: str, path: str, content: AsyncIterator[bytes], size: int) -> dict:
         headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
         if self.read_tokens is not None:
             headers["Authorization"] = await self.read_tokens.header()
         try:
-            async with self._client.stream("PUT", f"{self.base_url}/v1/blobs/{blob_id}", content=content,
+            async with self._client.stream(method, f"{self.base_url}{path}", content=content,
                                            headers=headers, timeout=BLOB_TIMEOUT) as resp:
                 raw = await _capped(resp, 65536)
         except httpx.TimeoutException:

@@ -5,7 +5,8 @@ What the store itself guarantees:
 
 * ids are content addresses: the lowercase hex SHA-256 of the bytes. A put whose bytes
   hash to another id keeps nothing (`BlobMismatch`), so one id always names one content
-  and a client can check a download against the id it asked for;
+  and a client can check a download against the id it asked for; `put_any` names the
+  bytes by their hash itself (a one-pass upload: the client need not know it first);
 * an id is checked before it touches a path (64 hex digits, nothing else): no traversal,
   no absolute paths, no dot files (`BadBlobId`);
 * a put is streamed (no whole blob in memory) and capped (`TooLarge` as soon as the cap
@@ -31,7 +32,7 @@ from kbapp.core import errors
 
 BLOB_ID = re.compile(r"[0-9a-f]{64}")
 MAX_BLOB = 64 * 1024 * 1024       # per blob, by default: a folder block or an attachment
-READ_CHUNK = 64 * 1024
+READ_CHUNK = 1024 * 1024          # a streamed read's piece: each is one hop to a worker thread
 
 
 def check_blob_id(blob_id: object) -> str:
@@ -53,6 +54,10 @@ class BlobStore(Protocol):
     def put(self, blob_id: str, chunks: Iterable[bytes]) -> int:
         """Store the streamed bytes under `blob_id` (their SHA-256); returns their size.
         Storing an id that exists again is allowed (same id, same bytes)."""
+
+    def put_any(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Store the streamed bytes under the id they hash to: (blob_id, size). An upload that
+        learns its content address only at its end (the client encrypts once)."""
 
     def open(self, blob_id: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
         """The blob's bytes [start, stop), a chunk at a time (a ranged read: seeking into an
@@ -86,7 +91,14 @@ class FilesystemBlobStore:
         return self.root / blob_id[:2] / blob_id
 
     def put(self, blob_id: str, chunks: Iterable[bytes]) -> int:
-        final = self._path(blob_id)
+        return self._put(check_blob_id(blob_id), chunks)[1]
+
+    def put_any(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        return self._put(None, chunks)
+
+    def _put(self, blob_id: str | None, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Write to a private temporary file, hashing; rename it to the hash (which must be
+        `blob_id` when one was named)."""
         tmp = self.tmp / secrets.token_hex(16)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
@@ -98,14 +110,15 @@ class FilesystemBlobStore:
             raise
         os.close(fd)
         try:
-            if digest != blob_id:
+            if blob_id is not None and digest != blob_id:
                 raise errors.BlobMismatch(f"the bytes hash to {digest[:16]}…, not to the id {blob_id[:16]}…")
+            final = self._path(digest)
             final.parent.mkdir(mode=0o700, exist_ok=True)
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
         _fsync_dir(final.parent)
-        return size
+        return digest, size
 
     def _write(self, fd: int, chunks: Iterable[bytes]) -> tuple[int, str]:
         h, size = hashlib.sha256(), 0

@@ -82,7 +82,9 @@ class LimitConfig:
 
 
 def is_blob_upload(scope) -> bool:
-    return scope.get("method") == "PUT" and str(scope.get("path", "")).startswith(BLOB_PATH)
+    """PUT /v1/blobs/ID, or POST /v1/blobs (one pass: the server names it by its hash)."""
+    path, method = str(scope.get("path", "")), scope.get("method")
+    return (method == "PUT" and path.startswith(BLOB_PATH)) or (method == "POST" and path == BLOB_PATH[:-1])
 
 
 def body_timeout_for(scope, body_timeout: float, min_rate: float) -> float:

@@ -1,26 +1,26 @@
 """Attachments to and from the server's blob store, streamed, memory flat.
 
 `upload(api, path)` signencrypts a file with one-time keys (core/chat/signencrypt.py)
-and streams it to `PUT /v1/blobs/{id}`; the returned `AttachmentRef` (keys, hash, size,
+and streams it to `POST /v1/blobs`; the returned `AttachmentRef` (keys, hash, size,
 name, mime) goes into the message body and nowhere else. `download(api, ref, dest)`
 streams the blob back, checks every chunk before a byte of it is written, and checks
 the whole ciphertext's hash at the end; `fetch_chunk` reads one chunk alone (a seek).
 
-Why two passes on upload: the blob id is the SHA-256 of the ciphertext, and the server
-keeps an upload only under the id it hashes to (content addressing: one id, one content,
-nothing to rename, a retry is the same request). The id must be in the PUT's path before
-the first byte, so a first pass encrypts and hashes without sending (encryption is
-deterministic given the keys), the second encrypts again and sends. It costs one more
-local encryption (cheaper than the network) instead of a temporary id, a server-side
-rename and a second state to clean up. A file that changes between the passes is caught
-(AttachmentFileChanged) and the server keeps nothing.
+One pass on upload: the blob id is the SHA-256 of the ciphertext (content addressing:
+one id, one content). The server hashes what arrives and keeps it under that hash, which
+its answer names; the client hashes what it sent and refuses an answer naming another id
+(BlobMismatch), so the id in the message is always the hash of the bytes the keys sealed.
+(Before, a first pass encrypted only to learn the id for `PUT /v1/blobs/{id}`: twice the
+client's work.) The file is read once, so a file changing under the upload cannot make the
+id and the bytes disagree; a file that shrank is an error.
 
 File reads, encryption and decryption run in worker threads; the event loop (the GUI's)
 only moves bytes. Both ways are pipelined: on upload a few packets are sealed at once on
 two threads while the current one is sent (each packet is a pure function of its index);
-on download the next batch is read while the current one is opened and written (the
-Decoder is sequential: it hashes and checks the order). At most a handful of 1 MiB
-packets are in memory.
+on download the next batch is read while the current one's packets are opened on two
+threads, its bytes hashed beside them, and written (the Decoder keeps the order and the
+checks: the outcome is the sequential one). At most a handful of 1 MiB packets are in
+memory.
 `progress(done, total)` is called on the event loop; `cancel` (a threading.Event) or
 cancelling the task stops it: nothing is kept on the server, no partial file is left.
 """
@@ -113,6 +113,8 @@ def _check_body_fields(name: str, mime: str) -> None:
 
 AHEAD = 3                # packets being read and sealed at once (worker threads)
 _SEALERS = ThreadPoolExecutor(2, thread_name_prefix="kbapp-attach-seal")
+OPEN_BATCH = 2 * se.PACKET       # download bytes handed to the Decoder at a time (opened on two threads)
+_OPENERS = ThreadPoolExecutor(2, thread_name_prefix="kbapp-attach-open")
 
 
 class _Sealer:
@@ -163,27 +165,16 @@ class _Sealer:
         for job in self.jobs:
             await _settle(job)
         self.jobs.clear()
-        os.close(self.fd)
-
-
-async def _hash_pass(path: Path, keys: se.AttachmentKeys, size: int, progress, total: int,
-                     cancel: threading.Event | None) -> bytes:
-    sealed = _Sealer(path, keys, size)
-    try:
-        while await sealed.next() is not None:
-            _check(cancel)
-            if progress is not None:
-                progress(sealed.sealed, total)
-        return sealed.hash.digest()
-    finally:
-        await sealed.close()
+        if self.fd >= 0:              # (twice: by the body's end and by upload())
+            os.close(self.fd)
+            self.fd = -1
 
 
 async def upload(api, path: Path | str, *, name: str | None = None, mime: str | None = None,
                  rng: Callable[[int], bytes] = os.urandom, progress: Progress | None = None,
                  cancel: threading.Event | None = None) -> AttachmentRef:
     """Encrypt and upload the file; its AttachmentRef. `progress(done, total)` counts bytes
-    of both passes (total = twice the ciphertext size). Refused before any work when the
+    of ciphertext sent. Refused before any work when the
     file is over the server's size cap or the account's quota (TooLarge,
     BlobQuotaExceeded; the server checks both again), or when the message body would refuse
     its name or type (BadChatMessage)."""
@@ -202,14 +193,20 @@ async def upload(api, path: Path | str, *, name: str | None = None, mime: str | 
         raise errors.BlobQuotaExceeded(f"{path.name} would take this account over its quota of "
                                        f"{info['quota']} bytes ({info['used']} used)")
     keys = se.AttachmentKeys.generate(rng)
-    total = 2 * sealed_total
-    enc_hash = await _hash_pass(path, keys, size, progress, total, cancel)
-    blob_id = enc_hash.hex()
+    enc_hash = await _send(api, path, keys, size, progress, cancel)
+    r = keys.reader()
+    return AttachmentRef(enc_hash.hex(), enc_hash, size, r.key, r.verify_pub, r.nonce, name, mime)
+
+
+async def _send(api, path: Path, keys: se.AttachmentKeys, size: int, progress, cancel) -> bytes:
+    """POST the sealed file (tried again for a stale token or the upload rate); its enc_hash,
+    checked to be the id the server stored it under."""
+    total = se.sealed_size(size)
     fresh_token = True
     for attempt in range(1, PUT_TRIES + 1):
+        sealer = _Sealer(path, keys, size)       # each try its own pass (the body is a one-shot stream)
         try:
-            await api.blob_put(blob_id, _send_pass(path, keys, size, enc_hash, progress, total, cancel),
-                               sealed_total)
+            ans = await api.blob_post(_send_pass(sealer, progress, total, cancel), total)
             break
         except errors.BadReadToken:
             if not fresh_token:    # a fresh token refused too: not a stale token
@@ -220,23 +217,23 @@ async def upload(api, path: Path | str, *, name: str | None = None, mime: str | 
             if attempt == PUT_TRIES or e.retry_after > MAX_WAIT:
                 raise
             await asyncio.sleep(e.retry_after)
-    r = keys.reader()
-    return AttachmentRef(blob_id, enc_hash, size, r.key, r.verify_pub, r.nonce, name, mime)
+        finally:
+            await sealer.close()
+    enc_hash = sealer.hash.digest()
+    if not sealer.done or not isinstance(ans, dict) or ans.get("blob_id") != enc_hash.hex():
+        raise errors.BlobMismatch("the server named the upload by another id than its content's SHA-256")
+    return enc_hash
 
 
-async def _send_pass(path: Path, keys: se.AttachmentKeys, size: int, enc_hash: bytes, progress,
-                     total: int, cancel: threading.Event | None):
-    """The upload's body: the second encryption pass, packet by packet. Raising here aborts
-    the request, so the server never gets the whole body and keeps nothing."""
-    sealed = _Sealer(path, keys, size)
+async def _send_pass(sealed: _Sealer, progress, total: int, cancel: threading.Event | None):
+    """The upload's body: the one encryption pass, packet by packet. Raising here aborts the
+    request, so the server never gets the whole body and keeps nothing."""
     try:
         while (packet := await sealed.next()) is not None:
             _check(cancel)
-            if sealed.done and sealed.hash.digest() != enc_hash:
-                raise errors.AttachmentFileChanged("the file changed during the upload")
             yield packet             # (the next packets are being sealed meanwhile)
             if progress is not None:
-                progress(total // 2 + sealed.sealed, total)
+                progress(sealed.sealed, total)
     finally:
         await sealed.close()
 
@@ -299,7 +296,7 @@ async def download(api, ref: AttachmentRef, dest: Path | str, *, progress: Progr
     part = _PartFile(dest)
 
     def feed(batch: bytes) -> None:
-        part.write(decoder.update(batch))
+        part.write(decoder.update(batch, _OPENERS.map))
 
     def finish() -> None:
         part.write([decoder.finish()])
@@ -316,10 +313,10 @@ async def download(api, ref: AttachmentRef, dest: Path | str, *, progress: Progr
                 done += len(piece)
                 if done > total:
                     raise errors.AttachmentTrailingData("the server sent more bytes than the attachment has")
-                if len(batch) >= se.PACKET:
+                if len(batch) >= OPEN_BATCH:
                     if opening is not None:
                         await opening
-                    opening = asyncio.ensure_future(asyncio.to_thread(feed, bytes(batch)))
+                    opening = asyncio.ensure_future(asyncio.to_thread(feed, batch))   # (ours no more)
                     batch = bytearray()
                     if progress is not None:
                         progress(done, total)

@@ -243,21 +243,35 @@ class Decoder:
             return self.expected_size % CHUNK + OVERHEAD
         return PACKET
 
-    def update(self, data: bytes) -> list[bytes]:
+    def update(self, data: bytes, pmap: Callable = map) -> list[bytes]:
         """The chunks `data` completes. A full-size packet is opened as soon as it is
-        whole; a shorter one only at `finish` (it must be the last) unless the size is known."""
+        whole; a shorter one only at `finish` (it must be the last) unless the size is known.
+
+        `pmap` (e.g. a thread pool's `map`: results in order, the first error in order)
+        opens this update's packets, and hashes `data`, side by side: each packet is a pure
+        function of its index, so the outcome is the sequential one (the caller's threads;
+        this module starts none)."""
         if not data:
             return []
         if self._done:
             raise errors.AttachmentTrailingData("bytes after the attachment's last chunk")
-        self._hash.update(data)
         self._buf += data
-        out = []
-        while not self._done and len(self._buf) >= self._want():
+        jobs, pos, view = [], 0, memoryview(self._buf)
+        while not self._done and len(view) - pos >= self._want():
             want = self._want()
-            packet = bytes(self._buf[:want])
-            del self._buf[:want]
-            out.append(self._take(packet))
+            jobs.append((self._index, bytes(view[pos:pos + want])))
+            pos += want
+            self._index += 1
+            self._done = self._index == self._count
+        view.release()
+        del self._buf[:pos]
+
+        def work(job):
+            if job is None:
+                return self._hash.update(data)
+            return open_packet(self.keys, job[0], job[1], count=self._count)
+        out = list(pmap(work, [None, *jobs]))[1:]
+        self.size += sum(map(len, out))
         if self._done and self._buf:
             raise errors.AttachmentTrailingData("bytes after the attachment's last chunk")
         return out

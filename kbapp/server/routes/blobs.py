@@ -1,4 +1,5 @@
-"""Blob routes (chat attachments): `PUT /v1/blobs/{id}` streamed in, `GET` streamed out.
+"""Blob routes (chat attachments): `PUT /v1/blobs/{id}` or `POST /v1/blobs` streamed in,
+`GET` streamed out.
 
 The server never reads a blob (clients signencrypt before upload and verify after
 download, core/chat/signencrypt.py); what it guards is its own disk and bandwidth:
@@ -8,7 +9,9 @@ download, core/chat/signencrypt.py); what it guards is its own disk and bandwidt
   bodies name blobs): ids are SHA-256 of ciphertext under one-time keys, unguessable;
 * an upload says its length first (Content-Length): the size cap and the account's quota
   refuse it before a byte is read; the body streams into the store a piece at a time
-  (memory stays flat), is hashed on the way and kept only if it hashes to the id;
+  (memory stays flat), is hashed on the way and kept only if it hashes to the id (PUT), or
+  kept under the id it hashes to, which the answer names (POST: the client encrypts once
+  and checks that id against its own hash; nobody can name an id for other bytes);
 * uploads are counted per device (blob_rate), bytes per account (blob_quota, checked
   again when the upload lands: concurrent uploads cannot overrun it together);
 * a read may ask for one byte range (a client seeking to a chunk): 206 with its range.
@@ -36,6 +39,7 @@ from ..limits import error_response as lim_error
 from ..team_access import ReadAccess
 from .common import Http, error_response
 
+PULL = 1 << 20                   # request body bytes handed to the store's thread at a time
 _RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
 
 
@@ -124,8 +128,9 @@ def routes(http: Http, store: BlobStore, cfg: LimitConfig) -> list[Route]:
                 return blob_tables.used(conn, uid)
         return {"used": await run_in_threadpool(read), "quota": cfg.blob_quota, "max_size": cfg.blob_max}
 
-    async def put(request: Request):
-        blob_id = check_blob_id(request.path_params["blob_id"])
+    async def admit(request: Request) -> tuple[str, int]:
+        """(uid, length) of an upload that may start: a live device's token, a length under
+        the cap, the device's rate, the account's quota (reserved: release it after)."""
         uid, kid = await run_in_threadpool(who, request.headers.get("authorization"))
         length = request.headers.get("content-length")
         if length is None or not length.isdigit() or len(length) > 18:
@@ -137,8 +142,22 @@ def routes(http: Http, store: BlobStore, cfg: LimitConfig) -> list[Route]:
         if wait:
             raise rate_limited("blob uploads from this device", wait)
         await run_in_threadpool(uploads.reserve, uid, length)
+        return uid, length
+
+    async def put(request: Request):
+        blob_id = check_blob_id(request.path_params["blob_id"])
+        uid, length = await admit(request)
         try:
             size = await run_in_threadpool(store.put, blob_id, _pull(request.stream()))
+            await run_in_threadpool(uploads.charge, uid, blob_id, size)
+        finally:
+            uploads.release(uid, length)
+        return {"blob_id": blob_id, "size": size}
+
+    async def post(request: Request):
+        uid, length = await admit(request)
+        try:
+            blob_id, size = await run_in_threadpool(store.put_any, _pull(request.stream()))
             await run_in_threadpool(uploads.charge, uid, blob_id, size)
         finally:
             uploads.release(uid, length)
@@ -162,6 +181,7 @@ def routes(http: Http, store: BlobStore, cfg: LimitConfig) -> list[Route]:
 
     return [
         Route("/v1/blobs", _answer(quota)),
+        Route("/v1/blobs", _answer(post), methods=["POST"]),
         Route("/v1/blobs/{blob_id}", _answer(put), methods=["PUT"]),
         Route("/v1/blobs/{blob_id}", _answer(get), methods=["GET"]),
     ]
@@ -172,11 +192,16 @@ def _pull(stream):
     thread: each piece is fetched from the event loop when the store asks for it, so at
     most one piece is held at a time. A client that goes away ends it with an error (the
     store keeps nothing)."""
-    async def next_piece():
+    async def next_piece():          # up to PULL bytes a hop: each hop to the loop costs more than a copy
+        parts, n = [], 0
         try:
-            return await stream.__anext__()
+            while n < PULL:
+                parts.append(await stream.__anext__())
+                n += len(parts[-1])
         except StopAsyncIteration:
-            return None
+            if not parts:
+                return None
+        return b"".join(parts)
 
     while True:
         try:
