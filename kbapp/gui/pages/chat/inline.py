@@ -9,6 +9,7 @@ thread; every string shown is someone's text and is shown as plain text.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QScrollArea, QVBoxLayout, QWidget
@@ -17,11 +18,12 @@ from kbapp.client.chat.history import edit_history
 
 from ... import ops
 from .images import PreviewCache, image_infos, image_messages
+from .sensitive import ChatSensitive
 
 RECHECKS = 15          # an image not yet in the photo index is looked at again this many times
 
 
-class ChatInline:
+class ChatInline(ChatSensitive):
     def _setup_inline(self) -> None:
         self.image_infos: dict[int, object] = {}     # msg id -> ImageInfo (the open conversation's)
         self.revealed: set[tuple[str, int]] = set()  # (conv id, msg id) shown unblurred, this session
@@ -33,10 +35,14 @@ class ChatInline:
             d.editedClicked.connect(self.show_history)
             self.previews.ready.connect(lambda _p, _b, v=v: v.viewport().update() if ops.alive(v) else None)
         self.history_dialog = None
+        self._setup_sensitive()
 
     async def _read_images(self, conv_id: str, tl) -> None:
         """ImageInfo for the image messages of `tl` that have none yet (or are unchecked)."""
         tries = self.__dict__.setdefault("_image_tries", {})
+        await self._load_sensitive(conv_id)       # blurred or shown here: before any image is drawn
+        if conv_id == self.current:
+            self._show_sensitive()
         msgs = [m for m in image_messages(tl)
                 if (i := self.image_infos.get(m.msg_id)) is None
                 or ((i.unchecked or not i.width or not i.tags) and tries.get(m.msg_id, 0) < RECHECKS)]
@@ -46,7 +52,8 @@ class ChatInline:
             tries[m.msg_id] = tries.get(m.msg_id, 0) + 1
         got = await image_infos(self.app, conv_id, msgs, self.revealed)
         if conv_id == self.current:
-            self.image_infos.update(got)
+            self.image_infos.update({i: replace(info, revealed=self.image_shown(conv_id, i))   # as chosen now
+                                     for i, info in got.items()})
             unchecked = any(i.unchecked or not i.tags for i in got.values()) or len(got) < len(msgs)
             if unchecked and self._rechecks < RECHECKS:     # indexed in a moment (our own upload)
                 self._rechecks += 1
@@ -57,7 +64,6 @@ class ChatInline:
         info = self.image_infos.get(msg_id)
         if info is None or self.current is None:
             return
-        from dataclasses import replace
         self.revealed.add((self.current, msg_id))
         self.image_infos[msg_id] = replace(info, revealed=True)
         self.reload(self.current)
