@@ -120,3 +120,38 @@ async def test_a_merge_replayed_over_our_own_resolution_adds_no_second_conflict_
         assert rows == sorted(["notes.txt", copy]), rows
         assert await app.files.read(f"{F}/notes.txt") == b"alice's edit"
         assert await app.files.read(f"{F}/{copy}") == b"bob two"
+
+
+async def test_an_export_is_one_revision_even_when_a_writer_changes_the_folder_mid_export(server_factory, tmp_path,
+                                                                                         apps):
+    """bob exports docs/ at revision 1; as the first file streams, alice writes revision 2
+    (b.txt changed, sub/y.txt added, a.txt removed). Every later listing and read of the
+    export must still be revision 1's: no file of revision 2 lands on bob's disk."""
+    from kbapp.client.fs.export import export
+
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    D = "/private/alice,bob/docs"
+    for name, data in (("a.txt", b"a one"), ("b.txt", b"b one"), ("sub/x.txt", b"x one")):
+        await alice.files.write(f"{D}/{name}", data, upload=False)
+    await alice.files.sync(timeout=60)
+    plain = bob.files.open_read
+    changed = []
+
+    async def racing(path, **kw):
+        if not changed:
+            changed.append(path)
+            await alice.files.write(f"{D}/b.txt", b"b two", upload=False)
+            await alice.files.write(f"{D}/sub/y.txt", b"y two", upload=False)
+            await alice.files.rm(f"{D}/a.txt", upload=False)
+            await alice.files.sync(timeout=60)
+        async for piece in plain(path, **kw):
+            yield piece
+    bob.files.open_read = racing
+    target = tmp_path / "out"
+    target.mkdir()
+    await export(bob.files, D, target)
+    got = {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert changed and got == {"docs/a.txt": b"a one", "docs/b.txt": b"b one", "docs/sub/x.txt": b"x one"}
+    assert await bob.files.read(f"{D}/b.txt") == b"b two"                # revision 2 is there for reads

@@ -23,6 +23,9 @@ from typing import Callable
 from kbapp.core import errors
 from kbapp.core.fs.names import MAX_PATH_DEPTH, check_export_names, export_relpath, split_path
 
+from .overlay import Overlay
+from .reading import row_of
+
 MAX_ENTRIES = 1_000_000              # entries one export walks (a directory DAG can explode)
 # What another writer can do to a tree that we refuse entry by entry (the rest is exported);
 # any other verification failure (the server lying) stops the export at once.
@@ -33,12 +36,17 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0
 
 
 class _Source:
-    """The verified tree at one folder path, through the engine's public API (`stat`, `ls`,
-    `open_read`: its verified local view, files streamed with flat memory)."""
+    """The verified tree at one folder path, pinned when the export starts: listings come from
+    a snapshot of the local view taken then (the verified head revision N with this device's
+    pending changes on top), and a file no pending change touched is read at revision N. A
+    revision landing mid-export (another writer) so changes nothing: the export is one
+    consistent tree, never a mix of two revisions. Files streamed with flat memory."""
 
     def __init__(self, files, path: str):
         self.files = files
         self.path = path.rstrip("/") if path.count("/") > 2 else path
+        self.snap = None                                   # a frozen copy of the local view
+        self.rev: int | None = None                        # the verified head it is built on
 
     def full(self, rel: tuple[str, ...]) -> str:
         return "/".join((self.path.rstrip("/"),) + rel) if rel else self.path
@@ -46,14 +54,43 @@ class _Source:
     async def start(self) -> dict | None:
         """The row at the path; None for a folder root (a directory without an entry)."""
         self.comps = split_path(self.path)[1]
-        return await self.files.stat(self.path) if self.comps else None
+        f, comps, ov = await self.files._view(self.path)
+        synced = self.files.fs.synced.get(f.folder_id)
+        self.snap, self.at = _freeze(ov), tuple(comps)
+        parked = len(comps) != len(self.comps)             # a parked view: its own rows, no revision
+        if synced is not None and not parked and _same_root(synced.root, ov.root):
+            self.rev = synced.judge.state.head_rev
+        if not self.at:
+            return None                                    # a folder's or a parked view's root
+        e = await self.snap.entry(self.at)
+        if e is None:
+            raise errors.NotFound(f"no {self.path!r}")
+        return row_of(e, self.at in self.snap.touched)
 
     async def entries(self, rel: tuple[str, ...]) -> dict[str, dict]:
-        return {r["name"]: r for r in await self.files.ls(self.full(rel))}
+        here = self.at + rel
+        return {e.name: row_of(e, here + (e.name,) in self.snap.touched)
+                for e in (await self.snap.dir(here)).values()}
 
     async def chunks(self, rel: tuple[str, ...]):
-        async for piece in self.files.open_read(self.full(rel)):
+        here = self.at + rel
+        pinned = self.rev is not None and not any(
+            here[:i] in self.snap.touched for i in range(1, len(here) + 1))
+        async for piece in self.files.open_read(self.full(rel), **({"rev": self.rev} if pinned else {})):
             yield piece
+
+
+def _freeze(ov: Overlay) -> Overlay:
+    """A copy of an overlay that later edits of the original (local writes) leave alone; the
+    directories it has not read yet load from the same verified, immutable blocks."""
+    snap = Overlay(ov.root, ov.load, writer=ov.writer, now_ns=ov.now)
+    snap.dirs = {p: dict(d) for p, d in ov.dirs.items()}
+    snap.touched = set(ov.touched)
+    return snap
+
+
+def _same_root(a, b) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and a.id == b.id)
 
 
 def _clash_groups(names) -> set[str]:
