@@ -11,7 +11,9 @@ files are replaced atomically but not fsynced (a lost block is fetched again).
 Beside a directory block, its *listing* (`<id>.l`: the entries the core's `read_dir` returned
 after checking every name and pointer) is kept so a big directory lists without decrypting
 and re-checking 10,000 entries. A listing is our own verified output, trusted like the
-journal's judge state (the profile is ours); it goes when its block is evicted.
+journal's judge state (the profile is ours); it goes when its block is evicted, and its
+bytes count toward the cap with its block's (a listing can be larger than the block: 10,000
+entries), so the cap bounds what the cache really holds on disk.
 """
 
 from __future__ import annotations
@@ -36,13 +38,14 @@ class DiskBlockCache:
     def __init__(self, home: Path, max_bytes: int = DEFAULT_MAX):
         self.dir = Path(home) / DIR
         self.max_bytes = int(max_bytes)
-        self._lru: OrderedDict[str, int] = OrderedDict()     # id -> size, oldest first
+        self._lru: OrderedDict[str, int] = OrderedDict()     # id -> size (block + listing), oldest first
+        self._listed: dict[str, int] = {}                     # id -> bytes of its listing file
         self.total = 0
         self.hits = self.misses = 0
 
     def open(self) -> "DiskBlockCache":
         """Index what is on disk, oldest first (blocking: call it off the event loop)."""
-        found = []
+        found, listings = [], {}
         if self.dir.exists():
             for sub in self.dir.iterdir():
                 if sub.is_dir():
@@ -50,9 +53,16 @@ class DiskBlockCache:
                         if len(p.name) == 64 and not p.name.startswith("."):
                             st = p.stat()
                             found.append((st.st_mtime_ns, p.name, st.st_size))
+                        elif len(p.name) == 66 and p.name.endswith(".l"):
+                            listings[p.name[:64]] = p
         for _m, name, size in sorted(found):
-            self._lru[name] = size
-            self.total += size
+            extra = listings.pop(name).stat().st_size if name in listings else 0
+            self._lru[name] = size + extra
+            if extra:
+                self._listed[name] = extra
+            self.total += size + extra
+        for orphan in listings.values():                      # a listing whose block is gone
+            orphan.unlink(missing_ok=True)
         self._evict()
         return self
 
@@ -137,8 +147,15 @@ class DiskBlockCache:
             return
         path = self._path(block_id).with_suffix(".l")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(msgpack.packb([e.to_wire() for e in entries.values()], use_bin_type=True))
+        raw = msgpack.packb([e.to_wire() for e in entries.values()], use_bin_type=True)
+        tmp.write_bytes(raw)
         os.replace(tmp, path)
+        grew = len(raw) - self._listed.get(block_id, 0)       # counted with its block (the cap)
+        self._listed[block_id] = len(raw)
+        self._lru[block_id] += grew
+        self.total += grew
+        self._lru.move_to_end(block_id)
+        self._evict()
 
     def _mkdirs(self, path: Path) -> None:
         for d in (self.dir, path.parent):
@@ -151,6 +168,7 @@ class DiskBlockCache:
 
     def _forget(self, block_id: str) -> None:
         size = self._lru.pop(block_id, None)
+        self._listed.pop(block_id, None)
         if size is not None:
             self.total -= size
         for p in (self._path(block_id), self._path(block_id).with_suffix(".l")):
