@@ -9,8 +9,8 @@ other choice, which keeps the change as a parked read-only view.
 
 A change a later one builds on (a directory a later write goes into, a file a later rename
 moves) is refused (`JournalEntryNeeded`): discarding it would leave the later change with
-nothing to apply to. A change whose revision was already signed may be on the server: it is
-refused too, until the upload settles. Both run under the uploader's lock, so a batch is
+nothing to apply to. A change whose revision was already signed may be on the server (its
+answer lost): it goes only once a verified sync shows that revision did not land. Both run under the uploader's lock, so a batch is
 never half uploaded while its rows go away.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from kbapp.core import errors
 
+from . import own_revs
 from .events import FolderChanged
 
 LIVE = ("pending", "failed")
@@ -59,6 +60,20 @@ def _delete_row(journal, entry_id: int) -> None:
         conn.exec_driver_sql("DELETE FROM entries WHERE id = ? AND state IN ('pending', 'failed')", (entry_id,))
 
 
+async def _not_on_server(files, row) -> None:
+    """A revision carrying the row was signed (and maybe posted, its answer lost): discard
+    only once the folder's verified revisions show it did not land."""
+    try:
+        f = await files._folder_of(row.folder)
+        await files.fs.sync(f, mine=await own_revs.signed_ids(files.journal, row.folder))   # ours stay ours
+        landed = {rv.id for rv in await files.journal.revs(f.folder_id, lo=row.base)}
+    except errors.NetworkError as e:
+        raise errors.JournalEntryNeeded(f"entry {row.id} may already be on the server and it can't be checked "
+                                        f"now ({e}): try again when online") from e
+    if row.rev_id in landed:
+        raise errors.JournalEntryNeeded(f"entry {row.id} reached the server already: delete the file instead")
+
+
 async def discard(files, entry_id: int) -> dict:
     """Remove a pending or failed change and the blocks only it names; see the module text."""
     journal = await files.open()
@@ -69,9 +84,8 @@ async def discard(files, entry_id: int) -> dict:
         if row.state not in LIVE:
             raise errors.Conflict(f"entry {entry_id} is {row.state}: only a pending or failed change can be "
                                   "discarded")
-        if row.rev_id and row.state == "pending":
-            raise errors.JournalEntryNeeded(f"entry {entry_id} is being uploaded (its revision is signed): wait "
-                                            "for the upload, then delete the file")
+        if row.rev_id:
+            await _not_on_server(files, row)
         others = [r for r in await journal.unfinished() if r.id != entry_id]
         later = [r for r in others if r.id > entry_id and r.folder == row.folder
                  and any(_related(a, b) for a in _touches(row) for b in _touches(r))]
