@@ -155,3 +155,32 @@ async def test_an_export_is_one_revision_even_when_a_writer_changes_the_folder_m
     got = {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()}
     assert changed and got == {"docs/a.txt": b"a one", "docs/b.txt": b"b one", "docs/sub/x.txt": b"x one"}
     assert await bob.files.read(f"{D}/b.txt") == b"b two"                # revision 2 is there for reads
+
+
+async def test_a_writer_back_dating_a_revision_cannot_pull_later_changes_into_an_earlier_time(server_factory,
+                                                                                              tmp_path, apps,
+                                                                                              monkeypatch):
+    """Times are the writers' claims. alice's revisions claim 1000, 3000 and then, back-dated,
+    2000. `ls --time 2500` must show revision 1 (history as it stood, a prefix), not revision
+    3, whose tree holds revision 2's change claimed at 3000."""
+    from kbapp.client.fs import publish
+
+    real = publish.make_revision
+    claims = iter([1000, 3000, 2000])
+    monkeypatch.setattr(publish, "make_revision", lambda **kw: real(**{**kw, "ctime": next(claims)}))
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    F = "/private/alice,bob"
+    for data in (b"one", b"two!!", b"three..."):
+        await alice.files.write(f"{F}/a.txt", data)
+
+    async def size_at(t):
+        rows = await bob.files.ls(F, time=t)
+        return rows[0]["size"] if rows else None
+    assert await size_at(500) is None                            # before the first revision
+    assert await size_at(1500) == 3
+    assert await size_at(2500) == 3                              # not revision 3's 8 bytes
+    assert await size_at(3500) == 8
+    hist = await bob.files.history(f"{F}/a.txt")
+    assert sorted(h.get("ctime", h.get("time")) for h in hist) == [1000, 2000, 3000]   # shown as claimed

@@ -22,6 +22,7 @@ from kbapp.core.fs.tree import iter_data, parse_indirect
 from kbapp.core.teams.state import Role
 
 from .sync import unpack_ptr
+from .timeview import rev_at_time
 from .tree_io import BlockCache
 
 PREFETCH = 16
@@ -55,10 +56,8 @@ class Reading:
     async def _root_at(self, f, rev, time_s):
         revs = await self._revs(f)
         if time_s is not None:
-            older = [r for r in revs if r.ctime <= int(time_s)]
-            if not older:
-                return None                               # before the first revision: empty
-            return unpack_ptr(older[-1].root)
+            at = rev_at_time(revs, int(time_s))           # timeview.py: claimed times, clamped
+            return None if at is None else unpack_ptr(at.root)      # None: before the first revision
         if type(rev) is not int or rev < 0:
             raise errors.BadPathName("a revision is a number >= 0")
         if rev == 0:
