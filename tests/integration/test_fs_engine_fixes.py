@@ -184,3 +184,42 @@ async def test_a_writer_back_dating_a_revision_cannot_pull_later_changes_into_an
     assert await size_at(3500) == 8
     hist = await bob.files.history(f"{F}/a.txt")
     assert sorted(h.get("ctime", h.get("time")) for h in hist) == [1000, 2000, 3000]   # shown as claimed
+
+
+async def test_a_removed_member_cannot_open_what_was_pending_when_she_was_removed(server_factory, tmp_path, apps):
+    """bob's pending.bin is sealed (generation 1) and journalled; then carol is removed and the
+    team key rotates; then bob uploads. The upload re-seals it under generation 2, which carol
+    never held: even with every block from a colluding server and the pointers themselves
+    (a leak), none of them opens under the keys she kept. Before, its blocks went up under
+    generation 1, carol's."""
+    from kbapp.core.fs.blocks import INDIRECT, open_block
+    from kbapp.core.fs.tree import parse_indirect
+
+    server = server_factory()
+    u = await signup_all(apps, tmp_path, server.url, ("alice", "bob", "carol"))
+    alice, bob, carol = u["alice"], u["bob"], u["carol"]
+    await alice.create_team("acme")
+    await alice.add_member("acme", "bob", "writer")
+    await alice.add_member("acme", "carol", "reader")
+    T = "/team/acme"
+    await alice.files.write(f"{T}/old.txt", b"carol may read this")
+    assert await carol.files.read(f"{T}/old.txt") == b"carol may read this"
+    kept = dict((await carol.files._folder_of(T)).keys)             # what carol keeps after leaving
+    assert set(kept) == {1}
+    secret = os.urandom(MAX_DATA + 1000)                             # two data blocks under an indirect one
+    await bob.files.write(f"{T}/pending.bin", secret, upload=False)
+    await alice.remove_member("acme", "carol")
+    await bob.files.sync(timeout=60)
+    assert await alice.files.read(f"{T}/pending.bin") == secret
+    f, comps, ov = await bob.files._view(f"{T}/pending.bin")
+    todo, opened = [(await ov.entry(tuple(comps))).ptr], 0
+    while todo:
+        p = todo.pop()
+        stored = await bob.ctx.api.fs_get_block(f.folder_id, p.id.hex())     # the server hands them over
+        with pytest.raises(errors.FolderUnknownKeyGen):
+            open_block(p, stored, kept)
+        if p.kind == INDIRECT:
+            todo += [c for _, c in parse_indirect(open_block(p, stored, f.keys), p)[1]]
+        opened += 1
+    assert opened == 3
+    assert not [p for p in (bob.home / "fs-journal" / "blocks").rglob("*") if p.is_file()]   # old blocks gone

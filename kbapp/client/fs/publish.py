@@ -20,6 +20,7 @@ from kbapp.core.fs.revision import Op, Private, check_op, make_revision
 
 from . import own_revs
 from .overlay import Overlay
+from .reseal import reseal
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ async def upload_batch(files, rows) -> int | None:
             await _accepted(files, done)                 # accepted before a crash: not resent
         if not rows:
             return 0
+        rows = await reseal(files, f, rows)             # reseal.py: never under a key a removed member holds
         ids = [r.id for r in rows]
         remote = [rv for rv in revs if rv.rev > rows[0].base and not rv.mine]
         ov = Overlay(s.root, files._loader(f), writer=writer, now_ns=files._now_ns())
@@ -158,6 +160,11 @@ async def upload_batch(files, rows) -> int | None:
                 if attempt < 3:
                     continue                     # someone wrote first: judge theirs, merge ours on top
                 raise
+        except errors.FolderStaleKeyGenRefused:
+            if attempt < 3:
+                f = await files.fs.folder(f.name, fresh=True)   # the key rotated since we loaded the team
+                continue
+            raise
         judge.feed(sr.envelope)
         await files.fs.accepted_own(f, judge, sr, Private(root, tuple(ops)), root)
         await _accepted(files, rows)
