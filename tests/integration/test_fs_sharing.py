@@ -1,6 +1,6 @@
 """Encrypted folders shared before signup and with teams whose members change (issue 16).
 
-Real server processes, real accounts: `/private/alice,bob@github` is written before bob has
+Real server processes (SQLite and PostgreSQL), real accounts: `/private/alice,bob@github` is written before bob has
 proved the GitHub account, and bob reads it once he has and a member's client added him;
 `/team/acme` after carol's removal: the new files are sealed under the rotated key, which
 carol never gets, and the server refuses her a read token for the folder.
@@ -17,7 +17,9 @@ from e2e_support import signup_all
 pytestmark = pytest.mark.timeout(300)
 
 
-async def test_a_folder_shared_with_bob_at_github_is_read_by_bob_after_his_proof(server, tmp_path, apps):
+async def test_a_folder_shared_with_bob_at_github_is_read_by_bob_after_his_proof(db_url, server_factory, tmp_path,
+                                                                                apps):
+    server = server_factory(db=db_url)
     from fake_services import FakeGitHub, FakeWebsite
     from test_proofs_services import config_for
     from test_teams_e2e import _NoDns
@@ -49,7 +51,8 @@ async def test_a_folder_shared_with_bob_at_github_is_read_by_bob_after_his_proof
         web.stop()
 
 
-async def test_a_removed_member_cannot_read_what_the_team_writes_after(server, tmp_path, apps):
+async def test_a_removed_member_cannot_read_what_the_team_writes_after(db_url, server_factory, tmp_path, apps):
+    server = server_factory(db=db_url)
     u = await signup_all(apps, tmp_path, server.url, ("alice", "bob", "carol"))
     alice, bob, carol = u["alice"], u["bob"], u["carol"]
     await alice.create_team("acme")
