@@ -77,6 +77,60 @@ def shoot(window, name: str) -> None:
     print(f"saved {path.relative_to(ROOT)} ({pm.width()}x{pm.height()})")
 
 
+# -- two profiles side by side (make_files.py, make_chat_media.py) ------------------------------
+
+def dev_images() -> Path:
+    """The ImageNet dev photos (a demo in the docs only): the shared checkout's, else the repository's."""
+    d = ROOT.parent / "shared" / "data" / "imagenet-val-dev" / "images"
+    return d if d.is_dir() else ROOT / "tests" / "data" / "imagenet-val-dev" / "images"
+
+
+async def alice_and_bob(tmp: Path, height: int = 800) -> tuple[MainWindow, MainWindow]:
+    """Two started windows, 1100 px wide, side by side: alice's runs the embedded server, bob's
+    is his own profile on it (in this process)."""
+    QCursor.setPos(2239, 899)
+    s = Session(tmp / "alice")
+    await s.open()
+    url = await s.start_embedded()
+    await s.app.signup("alice", device_name="alice-desktop", server_url=url)
+    s.remember_embedded()
+    await s.close()
+    windows = []
+    for who, x in (("alice", 0), ("bob", 1120)):
+        if who == "bob":                         # on alice's server, running again in her window
+            b = App(tmp / "bob")
+            await b.open()
+            await b.signup("bob", device_name="bob-laptop", server_url=url)
+            await b.close()
+        w = MainWindow(Session(tmp / who))
+        w.resize(1100, height)
+        w.move(x, 0)
+        w.show()
+        await w.start()
+        await until(lambda w=w: w.shell is not None, 60)
+        windows.append(w)
+    return windows[0], windows[1]
+
+
+def grab(window):
+    pm = window.screen().grabWindow(window.winId())
+    return pm if not pm.isNull() and pm.width() >= 100 else window.grab()
+
+
+def shoot_side_by_side(left_window, right_window, name: str) -> None:
+    from PySide6.QtGui import QPainter, QPixmap
+
+    left, right = grab(left_window), grab(right_window)
+    both = QPixmap(left.width() + right.width(), max(left.height(), right.height()))
+    both.fill()
+    p = QPainter(both)
+    p.drawPixmap(0, 0, left)
+    p.drawPixmap(left.width(), 0, right)
+    p.end()
+    both.save(str(OUT / f"{name}.png"))
+    print(f"saved {(OUT / f'{name}.png').relative_to(ROOT)} ({both.width()}x{both.height()})")
+
+
 def tamper(db_path: Path, username_hint: str) -> None:
     """What a malicious server could do: change a device name inside a stored, signed link."""
     db = sqlite3.connect(db_path)

@@ -20,16 +20,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from make import OUT, ROOT, settle, shoot, until  # the same set-up as make.py (paths, env)
+from make import alice_and_bob, dev_images, settle, shoot, shoot_side_by_side, until  # make.py's set-up
 
 import qasync  # noqa: E402
-from PySide6.QtGui import QCursor, QPainter, QPixmap  # noqa: E402
 
-from kbapp.client.app import App  # noqa: E402
 from kbapp.gui import theme  # noqa: E402
 from kbapp.gui.main import setup_application  # noqa: E402
-from kbapp.gui.session import Session  # noqa: E402
-from kbapp.gui.window import MainWindow  # noqa: E402
 
 DOG, REVIEW = "ILSVRC2012_val_00000355.JPEG", "ILSVRC2012_val_00006236.JPEG"
 
@@ -39,36 +35,9 @@ def image_line(page, name: str):
                  and ln.msg.attachment.get("name") == name), None)
 
 
-def grab(window) -> QPixmap:
-    pm = window.screen().grabWindow(window.winId())
-    return pm if not pm.isNull() and pm.width() >= 100 else window.grab()
-
-
 async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="kbapp-chat-media-shots-"))
-    QCursor.setPos(2239, 899)
-    s = Session(tmp / "alice")
-    await s.open()
-    url = await s.start_embedded()
-    await s.app.signup("alice", device_name="alice-desktop", server_url=url)
-    s.remember_embedded()
-    await s.close()
-    wa = MainWindow(Session(tmp / "alice"))            # its start runs the embedded server again
-    wa.resize(1100, 860)
-    wa.move(0, 0)
-    wa.show()
-    await wa.start()
-    await until(lambda: wa.shell is not None, 60)
-    b = App(tmp / "bob")
-    await b.open()
-    await b.signup("bob", device_name="bob-laptop", server_url=url)
-    await b.close()
-    wb = MainWindow(Session(tmp / "bob"))
-    for w, x in ((wb, 1120),):
-        w.resize(1100, 860)
-        w.move(x, 0)
-        w.show()
-        await w.start()
+    wa, wb = await alice_and_bob(tmp, 860)
     for w in (wa, wb):
         await until(lambda w=w: w.shell is not None and w.shell.chat.loaded, 60)
         w.shell.go("chat")
@@ -77,9 +46,7 @@ async def main() -> None:
     await bp.open_named("alice,bob")
     await until(lambda: a.current is not None and bp.current is not None, 30)
 
-    dev = ROOT.parent / "shared" / "data" / "imagenet-val-dev" / "images"
-    if not dev.is_dir():
-        dev = ROOT / "tests" / "data" / "imagenet-val-dev" / "images"
+    dev = dev_images()
     rex, bonnet = tmp / "rex.jpg", tmp / "bonnet.jpg"
     shutil.copyfile(dev / DOG, rex)
     shutil.copyfile(dev / REVIEW, bonnet)
@@ -105,15 +72,7 @@ async def main() -> None:
     await settle(1.0)
     shoot(wa, "chat-nsfw-blurred")
 
-    left, right = grab(wa), grab(wb)
-    both = QPixmap(left.width() + right.width(), max(left.height(), right.height()))
-    both.fill()
-    p = QPainter(both)
-    p.drawPixmap(0, 0, left)
-    p.drawPixmap(left.width(), 0, right)
-    p.end()
-    both.save(str(OUT / "chat-two-profiles.png"))
-    print(f"saved {(OUT / 'chat-two-profiles.png').relative_to(ROOT)} ({both.width()}x{both.height()})")
+    shoot_side_by_side(wa, wb, "chat-two-profiles")
 
     theme.current().set_choice("dark")
     a.timeline.scrollTo(top, a.timeline.ScrollHint.PositionAtTop)

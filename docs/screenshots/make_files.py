@@ -9,7 +9,7 @@ profile on it. alice drops a directory of trip photos and notes onto /private/al
 bob sees it arrive (pushed, verified) and adds a file; a report gets three versions
 (history); a pending change alice cancels is kept as a "(local conflicted copy)" view.
 Shots: files-shared (alice, a picture previewed), files-two-profiles (both windows),
-files-upload (a drop in progress), files-history, files-conflict, files-dark.
+files-thumbnails (bob: thumbnails and his photo library's tags), files-upload (a drop in progress), files-history, files-conflict, files-dark.
 """
 
 from __future__ import annotations
@@ -21,28 +21,27 @@ import sys
 import tempfile
 from pathlib import Path
 
-from make import OUT, ROOT, settle, shoot, until  # the same set-up as make.py (paths, env)
+from make import alice_and_bob, dev_images, settle, shoot, shoot_side_by_side, until  # make.py's set-up
 
 import qasync  # noqa: E402
-from PySide6.QtGui import QCursor, QPainter, QPixmap  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QIcon  # noqa: E402
 
-from kbapp.client.app import App  # noqa: E402
 from kbapp.gui import theme  # noqa: E402
 from kbapp.gui.main import setup_application  # noqa: E402
-from kbapp.gui.session import Session  # noqa: E402
-from kbapp.gui.window import MainWindow  # noqa: E402
 
 SHARED = "/private/alice,bob"
 PHOTOS = ("ILSVRC2012_val_00000355.JPEG", "ILSVRC2012_val_00000363.JPEG", "ILSVRC2012_val_00000580.JPEG")
 
 
-def grab(window) -> QPixmap:
-    pm = window.screen().grabWindow(window.winId())
-    return pm if not pm.isNull() and pm.width() >= 100 else window.grab()
-
-
 def names(page) -> set[str]:
     return {r["name"] for r in page.model.rows}
+
+
+def thumbnails_shown(page) -> bool:
+    """Every picture's row has its thumbnail (a pixmap, not the generic icon)."""
+    return all(not isinstance(page.model.index(r, 0).data(Qt.DecorationRole), QIcon)
+               for r in range(page.model.rowCount()) if page.model.rows[r]["name"].endswith(".jpg"))
 
 
 def select(page, name: str) -> None:
@@ -55,37 +54,13 @@ def select(page, name: str) -> None:
 
 async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="kbapp-files-shots-"))
-    QCursor.setPos(2239, 899)
-    s = Session(tmp / "alice")
-    await s.open()
-    url = await s.start_embedded()
-    await s.app.signup("alice", device_name="alice-desktop", server_url=url)
-    s.remember_embedded()
-    await s.close()
-    wa = MainWindow(Session(tmp / "alice"))
-    wa.resize(1100, 800)
-    wa.move(0, 0)
-    wa.show()
-    await wa.start()
-    await until(lambda: wa.shell is not None, 60)
-    b = App(tmp / "bob")
-    await b.open()
-    await b.signup("bob", device_name="bob-laptop", server_url=url)
-    await b.close()
-    wb = MainWindow(Session(tmp / "bob"))
-    wb.resize(1100, 800)
-    wb.move(1120, 0)
-    wb.show()
-    await wb.start()
+    wa, wb = await alice_and_bob(tmp, 800)
     for w in (wa, wb):
-        await until(lambda w=w: w.shell is not None, 60)
         w.shell.go("files")
         await until(lambda w=w: w.shell.files.folder_model.rowCount() > 0, 60)
     a, bp = wa.shell.files, wb.shell.files
 
-    dev = ROOT.parent / "shared" / "data" / "imagenet-val-dev" / "images"
-    if not dev.is_dir():
-        dev = ROOT / "tests" / "data" / "imagenet-val-dev" / "images"
+    dev = dev_images()
     trip = tmp / "Lake trip"
     trip.mkdir()
     for i, name in enumerate(PHOTOS):
@@ -116,18 +91,32 @@ async def main() -> None:
     a.open_dir(SHARED, ("Lake trip",))
     await until(lambda: "lake-1.jpg" in names(a), 30)
     select(a, "lake-1.jpg")
-    await until(lambda: a.preview.picture.isVisible(), 30)
+    await until(lambda: a.preview.picture.isVisible() and thumbnails_shown(a), 60)
     await settle(1.0)
     shoot(wa, "files-shared")
 
-    left, right = grab(wa), grab(wb)
-    both = QPixmap(left.width() + right.width(), max(left.height(), right.height()))
-    both.fill()
-    p = QPainter(both)
-    p.drawPixmap(0, 0, left)
-    p.drawPixmap(left.width(), 0, right)
-    p.end()
-    both.save(str(OUT / "files-two-profiles.png"))
+    shoot_side_by_side(wa, wb, "files-two-profiles")
+
+    # bob's photo library tagged alice's pictures (its hand-off after his verified sync): his
+    # list shows their thumbnails and tags, his preview the tags of the one selected
+    bp.open_dir(SHARED, ("Lake trip",))
+    await until(lambda: "lake-1.jpg" in names(bp), 30)
+    await until(lambda: all(bp.images.tags_of(f"lake-{i + 1}.jpg") for i in range(len(PHOTOS))), 300)
+    try:                                        # the By column says "alice", not her uid
+        await until(lambda: not bp.model.writer_text(bp.model.rows[0]).endswith("…"), 30)
+    except TimeoutError:
+        print("bob's window did not resolve alice's name in time")
+    wb.move(0, 0)                               # wider for this shot: names, tags and the preview
+    wb.resize(1500, 800)
+    wb.raise_()
+    bp.split.setSizes([220, 880, 320])
+    select(bp, "lake-1.jpg")
+    await until(lambda: bp.preview.picture.isVisible() and bp.preview.tags.isVisible(), 30)
+    await until(lambda: thumbnails_shown(bp), 60)
+    await settle(1.0)
+    shoot(wb, "files-thumbnails")
+    wb.resize(1100, 800)
+    wb.move(1120, 0)
 
     # a drop in progress: bigger files, shot while rows are still encrypting
     big = tmp / "Videos"
@@ -157,11 +146,19 @@ async def main() -> None:
     dlg.close()
 
     # a change that is cancelled is kept as a read-only view of the folder, never lost
+    for _ in range(600):                        # the clips are up first: the status line is about the view
+        if not (await wa.app.files.status())["pending"]:
+            break
+        await asyncio.sleep(0.5)
     wa.app.files.pause()
     out = await wa.app.files.write(f"{SHARED}/Trip report.txt", b"My edit, made offline.\n", upload=False)
     parked = await wa.app.files.cancel(out["entry"])
     wa.app.files.resume()
     a.open_dir(SHARED, (parked["view"],))
+    await until(lambda: "Trip report.txt" in names(a) and a.view_banner.isVisible()      # listed, not loading
+                and not a.busy.isVisible(), 60)
+    select(a, "Trip report.txt")
+    await until(lambda: a.preview.text.isVisible(), 30)
     await settle(1.0)
     shoot(wa, "files-conflict")
 

@@ -255,3 +255,14 @@ def test_png_bomb_is_what_it_claims():
     with Image.open(io.BytesIO(png_bomb(64))) as im:
         im.load()
         assert im.size == (64, 64)
+
+
+def test_a_pdf_that_crashes_the_renderer_is_a_clear_error(run, tmp_path, monkeypatch):
+    """pdfium crashing on a hostile document (here: the worker dies of SIGSEGV) takes only the
+    child process down: PreviewFailed says the renderer stopped."""
+    crash = tmp_path / "crash_worker.py"
+    crash.write_text("import os, signal, sys\nsys.stdin.buffer.read()\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    monkeypatch.setattr(pdf, "WORKER", crash)
+    with pytest.raises(errors.PreviewFailed) as e:
+        run(pdf.render(minimal_pdf(), 300))
+    assert e.value.code == "PREVIEW_FAILED" and "the renderer stopped (exit -11)" in str(e.value)

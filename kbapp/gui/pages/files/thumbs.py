@@ -117,8 +117,10 @@ class FileImages(QObject):
     def open(self, folder: str, dir_path: str, rev: int | None) -> None:
         if (folder, dir_path, rev) != (self.folder, self.dir_path, self.rev):
             self.folder, self.dir_path, self.rev = folder, dir_path, rev
-            self.info = {}
             self._want.clear()
+            if self.info:
+                self.info = {}
+                self.tagged.emit()           # another directory: its own tags (the column hides meanwhile)
 
     def read_tags(self, rows: list[dict]) -> None:
         """Ask the photo library about the image rows (after a listing, after an index pass)."""
@@ -213,6 +215,7 @@ def attach(page, bridge) -> FileImages:
     page.preview.images = images
     page.list.setIconSize(images.size())
     page.list.setColumnHidden(TAGS, True)
+    page.list.header().resizeSection(TAGS, 140)
     images.changed.connect(page.model.icon_ready)
 
     def tagged() -> None:
