@@ -409,6 +409,7 @@ class FilesService(Reading):
             raise errors.NotFound(f"no file {path!r} at revision {rev}")
         entry_id = await journal.add(str(f.name), comps, pack(e.ptr.to_wire()), e.size, self._now_ns(), [],
                                      etype=e.type, base=await self._base_now(f), writer=self.ctx.require_login()[0])
+        self._stale(f.folder_id)            # the local view shows it now, not after the upload
         self._emit_folder(f)
         return await self._after({"entry": entry_id, "path": path, "size": e.size, "restored_from": rev,
                                   "state": "pending"}, upload)

@@ -194,7 +194,7 @@ class HistoryDialog(QDialog):
         lay.addLayout(row)
         self.load()
 
-    def load(self):
+    def load(self, *, clear: bool = True):
         def shown(rows) -> None:
             self.model.beginResetModel()
             self.model.rows = list(rows)
@@ -209,7 +209,7 @@ class HistoryDialog(QDialog):
             except Exception:                      # noqa: BLE001 - names are a nicety: uids stay
                 pass
             return rows
-        return ops.run(self, work, key="history", busy=self.busy, banner=self.banner, on_done=shown)
+        return ops.run(self, work, key="history", busy=self.busy, banner=self.banner, clear=clear, on_done=shown)
 
     def chosen(self) -> int | None:
         rows = self.table.selectionModel().selectedRows()
@@ -221,7 +221,7 @@ class HistoryDialog(QDialog):
             return None
         return ops.run(self, lambda: self.app.files.restore(self.path, rev, upload=False), key="restore", busy=self.busy,
                        banner=self.banner, on_done=lambda _v: (self.banner.show_message(
-                           "info", f"Restored revision {rev}", "It is now the newest version."), self.load()))
+                           "info", f"Restored revision {rev}", "It is now the newest version."), self.load(clear=False)))
 
     def _save(self):
         rev = self.chosen()
