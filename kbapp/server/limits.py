@@ -33,6 +33,8 @@ BLOB_PATH = "/v1/blobs/"          # PUT: a streamed blob upload, capped by blob_
 BLOB_MAX = sealed_size(2 << 30)   # a 2 GiB attachment and its signencrypt overhead
 BLOB_QUOTA = 20 << 30             # bytes of blobs per account
 BLOB_MIN_RATE = 64 << 10          # bytes/s a blob upload must average (beyond body_timeout)
+FOLDERS_PATH = "/v1/folders/"
+FOLDER_BATCH_BODY = 9 << 20       # a folder block batch (16 blocks of 512 KiB and their headers)
 
 # Defaults of the limits that `--rate 0` also switches off unless given explicitly.
 DEFAULT_RATES = {"account_rate": 2.0, "device_rate": 1.0, "signup_rate": 0.1, "signup_global_rate": 10.0,
@@ -85,6 +87,12 @@ def is_blob_upload(scope) -> bool:
     """PUT /v1/blobs/ID, or POST /v1/blobs (one pass: the server names it by its hash)."""
     path, method = str(scope.get("path", "")), scope.get("method")
     return (method == "PUT" and path.startswith(BLOB_PATH)) or (method == "POST" and path == BLOB_PATH[:-1])
+
+
+def is_folder_batch(scope) -> bool:
+    """`POST /v1/folders/{fid}/blocks:put`: up to 16 blocks (server/folder_batch.py caps it exactly)."""
+    path = str(scope.get("path", ""))
+    return scope.get("method") == "POST" and path.startswith(FOLDERS_PATH) and path.endswith("/blocks:put")
 
 
 def body_timeout_for(scope, body_timeout: float, min_rate: float) -> float:
@@ -285,7 +293,8 @@ class Limits:
             return await error_response(rate_limited(what, wait), 429)(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        max_body = self.blob_max if is_blob_upload(scope) else self.max_body
+        max_body = self.blob_max if is_blob_upload(scope) else \
+            max(self.max_body, FOLDER_BATCH_BODY) if is_folder_batch(scope) else self.max_body
         if length is not None and (not length.isdigit() or int(length) > max_body):
             resp = error_response(errors.TooLarge(f"request body over {max_body} bytes"), 413)
             return await resp(scope, receive, send)

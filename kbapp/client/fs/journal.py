@@ -3,9 +3,10 @@
 Its own SQLite file in the profile (`fs.sqlite3`, on its own db thread, `synchronous=FULL`:
 a write's acknowledgement promises it survives a crash) and its sealed blocks as files under
 `<home>/fs-journal/blocks/<id[:2]>/<id>` (ciphertext only: blocks are sealed before they
-reach the disk). A block is written to a temp file, fsynced, renamed to its id and its
-directory fsynced *before* the row naming it commits, so a committed entry never names a
-block the disk lost.
+reach the disk). A block is written to a temp file, fsynced and renamed to its id on a
+worker thread (blockio.py: many at once), and `add` waits for every block the row names and
+fsyncs their directories *before* the row commits, so a committed entry never names a block
+the disk lost.
 
 Tables: `entries` (one acknowledged local op: write, mkdir, rm, rename, setattr; for a
 write the content's root pointer and block ids; the verified head it was made on (`base`);
@@ -18,9 +19,9 @@ Version 1 rows (whole-file writes) read as `write` ops made on revision 0.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from kbapp.core import errors
 from kbapp.core.encoding import pack, unpack
 
 from ..db import Database, Step
+from .blockio import DurableBlocks
 
 FILE = "fs.sqlite3"
 BLOCKS_DIR = "fs-journal"
@@ -104,22 +106,13 @@ class RevRow:
     mine: bool
 
 
-def _fsync_dir(path: Path) -> None:
-    if os.name == "nt":
-        return                                   # directories cannot be opened for fsync there
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Journal:
     def __init__(self, home: Path):
         self.home = Path(home)
         self.blocks_dir = self.home / BLOCKS_DIR / "blocks"
         self.db = Database(self.home / FILE, MIGRATIONS, name="fs journal")
         self.cache = None                 # the DiskBlockCache: where uploaded blocks go (service sets it)
+        self.writes = DurableBlocks()     # block files being written (made durable by `add`)
 
     async def open(self) -> "Journal":
         await self.db.open()
@@ -136,25 +129,20 @@ class Journal:
         return self.blocks_dir / block_id[:2] / block_id
 
     def put_block(self, block_id: str, stored: bytes) -> None:
-        """Durably keep one sealed block (idempotent): temp file, fsync, rename, fsync of the directory."""
-        if hashlib.sha256(stored).hexdigest() != block_id:
-            raise errors.EncodingError("a block's id is the SHA-256 of its stored bytes")
+        """Start keeping one sealed block (idempotent): temp file, fsync and rename on a worker
+        thread; `add` (or `settle`) waits for it and fsyncs its directory (a write error is
+        raised there). Blocks the caller while many blocks are in flight. `block_id` is the
+        SHA-256 the sealer computed (`get_block` checks it on every read)."""
         path = self._block_path(block_id)
-        if path.exists():
+        if path.exists() and not self.writes.in_flight(block_id):
             return
         for d in (self.home / BLOCKS_DIR, self.blocks_dir, path.parent):    # each 0700, not just the last
             d.mkdir(exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{block_id}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(stored)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        self.writes.put(block_id, path, stored)
+
+    def settle(self, block_ids) -> None:
+        """Block until these blocks are durable (files and directories fsynced); blocking."""
+        self.writes.settle(block_ids)
 
     def get_block(self, block_id: str) -> bytes | None:
         """A kept block (journal, then the block cache its uploaded blocks moved to), or None;
@@ -186,6 +174,8 @@ class Journal:
         """Record one acknowledged op; every block it names must already be kept (put_block)."""
         if op not in OPS:
             raise errors.EncodingError(f"unknown journal op {op!r}")
+        if blocks:
+            await asyncio.to_thread(self.writes.settle, blocks)
         missing = [b for b in blocks if not self._block_path(b).exists()]
         if missing:
             raise errors.EncodingError(f"{len(missing)} block(s) of this write are not on disk")
@@ -250,6 +240,8 @@ class Journal:
         """Delete uploaded blocks from the journal (handed to `keep(id, path)` first, e.g. the
         block cache, which may move the file); the bytes freed."""
         freed = 0
+        block_ids = list(block_ids)
+        self.writes.forget(block_ids)          # none still being written (it would come back)
         for b in block_ids:
             path = self._block_path(b)
             try:

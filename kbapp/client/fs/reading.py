@@ -21,11 +21,10 @@ from kbapp.core.fs.revision import check_op
 from kbapp.core.fs.tree import iter_data, parse_indirect
 from kbapp.core.teams.state import Role
 
+from .block_transfer import Prefetch
 from .sync import unpack_ptr
 from .timeview import rev_at_time
 from .tree_io import BlockCache
-
-PREFETCH = 16
 
 
 def row_of(e: Entry, pending: bool = False) -> dict:
@@ -123,23 +122,19 @@ class Reading:
 
     async def open_read(self, path: str, *, rev: int | None = None):
         """The file's bytes as chunks, fetched as they are needed (memory stays flat): the core's
-        reader runs on a thread and asks the loop for one block (and its next siblings) at a time."""
+        reader runs on a thread; the blocks an indirect block names are fetched ahead of it,
+        several at once (block_transfer.Prefetch, a bounded window)."""
         f, e = await self._file(path, rev)
         cache = BlockCache(self.ctx.api, f.folder_id, self.journal, f.keys, self.cache)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue(maxsize=4)
         stop = threading.Event()
+        ahead = Prefetch(cache, loop)
 
         def fetch(ptr):
-            key = ptr.id.hex()
-            if key not in cache.blocks:
-                asyncio.run_coroutine_threadsafe(cache._get([key]), loop).result()
-            data = cache.blocks.pop(key)
+            data = ahead.take(ptr.id.hex())
             if ptr.kind == INDIRECT:
-                kids = [c.id.hex() for _, c in parse_indirect(open_block(ptr, data, f.keys), ptr)[1]]
-                todo = [k for k in kids if k not in cache.blocks][:PREFETCH]
-                if todo:
-                    asyncio.run_coroutine_threadsafe(cache._get(todo), loop).result()
+                ahead.plan([c.id.hex() for _, c in parse_indirect(open_block(ptr, data, f.keys), ptr)[1]])
             return data
 
         def put(item) -> None:
@@ -167,6 +162,7 @@ class Reading:
                 yield item
         finally:
             stop.set()
+            ahead.close()
             while not queue.empty():
                 queue.get_nowait()
 

@@ -6,6 +6,8 @@
   404 alike for "absent" and "not yours", and only under a folder that holds the block.
   `POST /v1/folders/{fid}/blocks:get` `{"ids": [...]}`: up to 64 at once, about 4 MiB an answer
   (the ids left out come back in `later`; absent or foreign ones as null).
+  `POST /v1/folders/{fid}/blocks:put` (body: up to 16 framed blocks, folder_batch.py): the
+  same checks as single puts, all before anything is kept; one write against the rate.
 * `POST /v1/folders/{fid}/revisions` (body: the envelope's bytes): parsed and checked without the
   lock, then compare-and-swap under the service lock inside one `Service._epoch`, so the new head
   (`FolderHead`) is in the transparency map in the same transaction; 409 `FS_HEAD_MOVED` with
@@ -40,6 +42,7 @@ from .. import limits as lim
 from ..blobstore import BlobStore
 from ..folders import (BATCH_BYTES, BATCH_MAX, PAGE_DEFAULT, PAGE_MAX, PUBLIC, FolderStore, check_block_id, check_envelope,
                        check_folder_id, derive_folder)
+from ..folder_batch import parse_batch, put_blocks
 from ..folder_gc import check_request, collect
 from ..push import PushHub
 from ..team_access import MEMBER, ReadAccess
@@ -128,6 +131,27 @@ class FolderRoutes:
                 team_id, kind = derive_folder(fid, q.get("team"), int(kind) if kind and kind.isdigit() else None)
             new = self.store.put_block(fid, team_id, kind, bid, data, uid)
             return {"block_id": bid, "size": len(data), "new": new}
+        return await run_in_threadpool(work)
+
+    async def put_blocks(self, request: Request) -> dict:
+        """`POST .../blocks:put`: several blocks in one body, checked as single puts (folder_batch.py)."""
+        fid = check_folder_id(request.path_params["folder_id"])
+        auth, q = request.headers.get("authorization"), request.query_params
+        body = await request.body()
+
+        def work():
+            uid, kid, _ = self._who(auth)
+            blocks = parse_batch(body)
+            self._spend(kid)
+            with self.service.engine.connect() as conn:
+                row = self.store.folder(conn, fid)
+            if row is not None:
+                team_id, kind = row.team_id, row.kind
+            else:
+                kind = q.get("kind")
+                team_id, kind = derive_folder(fid, q.get("team"), int(kind) if kind and kind.isdigit() else None)
+            new = put_blocks(self.store, fid, team_id, kind, blocks, uid)
+            return {"blocks": [{"block_id": b, "size": len(d), "new": new[b]} for b, d in blocks]}
         return await run_in_threadpool(work)
 
     async def get_block(self, request: Request) -> Response:
@@ -281,6 +305,7 @@ class FolderRoutes:
         return [
             Route("/v1/folders", wrap(self.team_folders)),
             Route("/v1/folders/{folder_id}/blocks:get", wrap(self.get_blocks), methods=["POST"]),
+            Route("/v1/folders/{folder_id}/blocks:put", wrap(self.put_blocks), methods=["POST"]),
             Route("/v1/folders/{folder_id}/blocks/{block_id}", wrap(self.put_block), methods=["PUT"]),
             Route("/v1/folders/{folder_id}/blocks/{block_id}", wrap(self.get_block), methods=["GET"]),
             Route("/v1/folders/{folder_id}/revisions", wrap(self.post_revision), methods=["POST"]),
