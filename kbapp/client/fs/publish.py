@@ -19,6 +19,7 @@ from kbapp.core.fs.dirs import EXEC, FILE, Entry
 from kbapp.core.fs.revision import Op, Private, check_op, make_revision
 
 from . import own_revs
+from .block_transfer import put_blocks
 from .overlay import Overlay
 from .reseal import reseal
 
@@ -136,20 +137,11 @@ async def upload_batch(files, rows) -> int | None:
         await journal.update(ids, rev_id=sr.id.hex())        # before the POST: crash recovery knows it
         mine.add(sr.id.hex())
         signed_now.add(sr.id.hex())
-        sent = 0
-        put = files.ctx.api.fs_put_block
-        for r in rows:
-            for bid in r.blocks:
-                stored = journal.get_block(bid)
-                if stored is None:
-                    raise errors.NotFound(f"journal block {bid[:16]} is missing from disk")
-                await put(f.folder_id, bid, stored, team_id=f.team_id, kind=f.name.kind_code)
-                sent += len(stored)
+        sent = await put_blocks(files.ctx.api, f.folder_id, journal, [b for r in rows for b in r.blocks],
+                                dir_blocks, team_id=f.team_id, kind=f.name.kind_code)   # several at once
         for ptr, stored in dir_blocks:
-            await put(f.folder_id, ptr.id.hex(), stored, team_id=f.team_id, kind=f.name.kind_code)
             if files.cache is not None:
                 files.cache.put(ptr.id.hex(), stored)
-            sent += len(stored)
         if files.cache is not None:
             for key, entries in ov.sealed.items():          # our own directories: listed without decoding
                 files.cache.put_listing(key, entries)
