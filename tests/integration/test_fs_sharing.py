@@ -71,3 +71,40 @@ async def test_a_removed_member_cannot_read_what_the_team_writes_after(db_url, s
     f = await bob.files.fs.folder(parse_folder_name("/team/acme"), fresh=True)
     assert f.gen == 2 and set(f.keys) == {1, 2}
     assert carol.ctx.uid not in f.loaded.state.members
+
+
+async def test_two_folders_whose_names_converge_keep_both_sets_of_files(db_url, server_factory, tmp_path, apps):
+    """`/private/alice,bob` and `/private/alice,bob@github` both hold files before bob proves
+    the account; then both names lead to the first one's team. The files written under the
+    assertion name stay readable there, in a read-only `(conflicted copy alice,bob@github)`
+    view (verified like any folder), for alice and for bob; writing into it is refused."""
+    from fake_services import FakeGitHub, FakeWebsite
+    from test_proofs_services import config_for
+    from test_teams_e2e import _NoDns
+
+    server = server_factory(db=db_url)
+    gh, web = FakeGitHub(), FakeWebsite()
+    cfg = config_for({"web": web, "github": gh, "dns": _NoDns(), "mastodon": web, "profiles": web})
+    try:
+        u = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+        for app in u.values():
+            app.proof_config = cfg
+        alice, bob = u["alice"], u["bob"]
+        G = "/private/alice,bob@github"
+        await alice.files.write("/private/alice,bob/a.txt", b"in the plain folder")
+        await alice.files.write(f"{G}/b.txt", b"in the github folder")
+        req = await bob.start_proof("github", "bob")
+        gh.set_gist("bob", req.text)
+        await bob.finish_proof(req)
+        await alice.housekeeper.team("alice,bob@github")
+        view = "(conflicted copy alice,bob@github)"
+        for app in (alice, bob):
+            assert sorted(r["name"] for r in await app.files.ls(G)) == sorted(["a.txt", view])
+            assert [r["name"] for r in await app.files.ls(f"{G}/{view}")] == ["b.txt"]
+            assert await app.files.read(f"{G}/{view}/b.txt") == b"in the github folder"
+        with pytest.raises(errors.ReadOnlyView):
+            await bob.files.write(f"{G}/{view}/c.txt", b"not here")
+        assert [r["name"] for r in await bob.files.ls("/private/alice,bob")] == ["a.txt"]
+    finally:
+        gh.stop()
+        web.stop()

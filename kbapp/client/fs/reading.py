@@ -22,6 +22,7 @@ from kbapp.core.fs.tree import iter_data, parse_indirect
 from kbapp.core.teams.state import Role
 
 from .block_transfer import Prefetch
+from . import converged
 from .sync import unpack_ptr
 from .timeview import rev_at_time
 from .tree_io import BlockCache
@@ -89,6 +90,7 @@ class Reading:
             for v in sorted({r.view for r in await self.journal.of_folder(str(f.name), ("parked",))}):
                 rows.append({"name": v, "type": "dir", "size": 0, "mtime": 0, "writer": "", "pending": True,
                              "parked": True})
+            rows += await converged.root_rows(self, f)         # a folder this name held before it converged
         return sorted(rows, key=lambda r: r["name"])
 
     async def stat(self, path: str, *, rev: int | None = None) -> dict:

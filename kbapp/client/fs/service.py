@@ -35,6 +35,7 @@ from kbapp.core.fs.names import split_path
 from kbapp.core.fs.tree import TreeWriter
 from kbapp.core.teams.state import Role
 
+from . import converged
 from .cache import DEFAULT_MAX, DiskBlockCache
 from .journal import Journal
 from .overlay import Overlay
@@ -220,6 +221,9 @@ class FilesService(Reading):
         f = (self.fs.held(name) if held else None) or await self.fs.folder(name)
         journal = await self.open()
         uid = self._uid()
+        conv = await converged.view(self, f, comps, rev, time_s)      # the folder this name held before
+        if conv is not None:
+            return conv
         if rev is not None or time_s is not None:
             root = await self._root_at(f, rev, time_s)
             return f, comps, Overlay(root, self._loader(f), writer=uid, now_ns=self._now_ns())
@@ -255,6 +259,7 @@ class FilesService(Reading):
             raise errors.BadPathName("name something inside the folder")
         f = await self.fs.folder(name, cached=True)
         self._check_writer(f)
+        converged.refuse_write(f, comps)
         journal = await self.open()
         if any(r.view == comps[0] for r in await journal.of_folder(str(f.name), ("parked",))):
             raise errors.ReadOnlyView(f"{comps[0]!r} is a parked local copy: read-only (copy out of it)")
