@@ -19,7 +19,9 @@ MAX_GROUP writes.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from starlette.concurrency import run_in_threadpool
 
@@ -79,13 +81,26 @@ def append_group(service: Service, items: list[Pending]) -> list:
 
 
 class GroupCommit:
-    """The queue in front of the write lock for user chain writes (one per service)."""
+    """The queue in front of the write lock for user chain writes (one per service), and the
+    one thread that validates them.
+
+    Why one validation thread: playback is CPU-bound Python. Validated on the shared worker
+    threads, several posts at once took the GIL from each other and from every lookup in
+    between (each of a lookup's database calls gives the GIL up and waits for it again,
+    up to the interpreter's 5 ms switch interval behind each CPU-bound thread); on one
+    thread they take it from one thread at a time, in arrival order."""
 
     def __init__(self, service: Service, max_group: int = MAX_GROUP):
         self.service, self.max_group = service, max_group
         self._queue: list[Pending] = []
         self._task: asyncio.Task | None = None
+        self._validator = ThreadPoolExecutor(1, thread_name_prefix="kbapp-validate")
         self.groups = self.writes = 0          # epochs made and writes stored through here (tests)
+
+    async def prepare(self, uid: str, body: dict, *, signup: bool) -> Batch | None:
+        """service.prepare (validation without the lock) on the validation thread."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._validator, partial(self.service.prepare, uid, body, signup=signup))
 
     async def append(self, uid: str, body: dict, *, signup: bool, batch: Batch | None) -> dict:
         item = Pending(uid, body, signup, batch, asyncio.get_running_loop().create_future())

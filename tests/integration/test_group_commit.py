@@ -160,3 +160,33 @@ def test_group_commit_on_postgresql(tmp_path, monkeypatch):
         test_writes_queued_behind_the_lock_make_one_epoch(tmp_path / "a")
     finally:
         drop()
+
+
+def test_one_account_flooding_the_queue_does_not_push_others_back(tmp_path):
+    """A hostile (or just busy) account queues many writes before anyone else's: each epoch
+    takes one write per account, so the others' writes go in the very next epoch instead of
+    after all of that account's (with the lock alone, in arrival order, they came last)."""
+    service = _service(tmp_path / "server")
+    hog = _ChainWriter(random.Random(6), "hog", lambda: _root(service))
+    first = {"uid": hog.uid, "username": hog.username, "links": hog.take(8)}
+    service.append_links(hog.uid, first, signup=True, batch=service.prepare(hog.uid, first, signup=True))
+    posts = [{"links": hog.take(4)} for _ in range(5)]
+    others = [_signup(f"fair{i}{os.urandom(2).hex()}") for i in range(3)]
+    size = service.log.size
+    group = GroupCommit(service)
+
+    async def run():
+        async with service.lock:
+            tasks = [asyncio.create_task(group.append(hog.uid, p, signup=False, batch=None)) for p in posts]
+            await asyncio.sleep(0.01)
+            tasks += [asyncio.create_task(group.append(u, b, signup=True, batch=service.prepare(u, b, signup=True)))
+                      for u, b in others]
+            await asyncio.sleep(0.05)
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    got = asyncio.run(run())
+    assert all(isinstance(r, dict) for r in got), got
+    assert [r["log_size"] for r in got[5:]] == [size + 1] * 3          # in the first epoch after the lock
+    assert [r["log_size"] for r in got[:5]] == [size + 1 + i for i in range(5)]
+    assert _tail_in_map(service, hog.uid).seqno == 8 + 20
+    service.engine.dispose()

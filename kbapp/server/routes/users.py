@@ -32,7 +32,7 @@ def routes(http: Http) -> list[Route]:
     async def write_links(uid: str, body: dict, *, signup: bool) -> dict:
         """Validate without the lock (signatures, playback: the slow part; a refused post
         never takes the lock), then store under it (service.prepare; group_commit.py)."""
-        batch = await run_in_threadpool(lambda: service.prepare(uid, body, signup=signup))
+        batch = await group.prepare(uid, body, signup=signup)       # on the one validation thread
         return await group.append(uid, body, signup=signup, batch=batch)   # with those queued meanwhile
 
     async def get_chain(request):
