@@ -226,6 +226,11 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
         self.empty = label("Drop files here to encrypt and share them.", "muted")
         self.empty.setAlignment(Qt.AlignCenter)
         ml.addWidget(self.empty)
+        self._build_status(ml)
+        return mid
+
+    def _build_status(self, ml) -> None:
+        """Under the list: the transfers, the journal panel, the status line and its buttons."""
         # transfers: one row per dropped file, with its bar; hidden while there are none
         self.transfers = QTableView()
         self.transfers.setObjectName("transferList")
@@ -270,7 +275,6 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
         self.cancel_button.hide()
         self.retry_button.hide()
         ml.addLayout(row)
-        return mid
 
     # -- navigation -----------------------------------------------------------------------
 
