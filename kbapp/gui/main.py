@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 import qasync  # noqa: E402 - after PySide6, on purpose
 
-from . import qtfix, theme
+from . import gcpolicy, qtfix, theme
 from .assets import app_icon
 from .session import Session
 from .window import MainWindow
@@ -41,6 +41,7 @@ def setup_application(argv: list[str] | None = None) -> QApplication:
     app.setWindowIcon(app_icon())
     if theme.Theme._instance is None:
         theme.Theme(app)
+    gcpolicy.started()          # what start-up made is never walked by a full collection again
     return app
 
 
@@ -74,6 +75,7 @@ def run(home: Path | None = None, *, server_factory=None) -> int:
         window.closed.connect(done.set)
         window.show()
         await window.start()
+        gcpolicy.settle_soon()  # the signed-in session's objects, likewise
         await done.wait()
 
     with loop:

@@ -152,3 +152,26 @@ def test_an_entry_refused_for_good_offers_delete_but_no_retry(qloop):
     assert parts.retry is None and parts.delete is not None
     d = TimelineDelegate(view, "alice")
     assert d.hit(QRect(0, 0, 700, 200), ln, parts.delete.center().toPointF(), view.font()) == ("discard", "o2")
+
+
+def test_a_big_timeline_load_is_kept_out_of_full_collections(qtbot, qloop):
+    """gcpolicy (bench chat-gui's slowest frame was a full collection walking the loaded rows):
+    1,000 rows more than last time are frozen at the next turn of the loop; a small reload
+    is not (no freeze per message); frozen rows are still freed when the model drops them."""
+    import gc
+    import weakref
+
+    m = TimelineModel()
+    m.set_items(build_lines(timeline([msg(i, text=f"m{i}") for i in range(1, 200)]), me="alice"))
+    qtbot.wait(20)
+    small = {id(x) for x in gc.get_objects()}
+    assert id(m.items[5]) in small                     # 199 rows: still with the collector
+    m.set_items(build_lines(timeline([msg(i, text=f"m{i}") for i in range(1, 1300)]), me="alice"))
+    row = m.items[700]
+    rid = id(row)
+    assert rid in {id(x) for x in gc.get_objects()}
+    qtbot.waitUntil(lambda: rid not in {id(x) for x in gc.get_objects()}, timeout=2000)   # frozen
+    ref = weakref.ref(row)
+    del row
+    m.set_items([])
+    assert ref() is None                               # reference counting still frees frozen rows

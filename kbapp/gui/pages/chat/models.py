@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt
 from PySide6.QtGui import QColor, QFont
 
-from ... import theme
+from ... import gcpolicy, theme
 from ...list_models import ItemListModel
 from ...models import ObjectRole
 
@@ -307,6 +307,15 @@ class TimelineModel(KeyedListModel):
         self.thread: int | None = None
         self.limit = self.PAGE
         self.timeline = None
+        self._settled = 0                        # rows held when what we loaded was last frozen
+
+    def set_items(self, new: list) -> None:
+        super().set_items(new)
+        n = len(self.items)
+        if n - self._settled >= gcpolicy.PER_SETTLE:      # a big load: kept out of full collections
+            gcpolicy.settle_soon()
+        if n - self._settled >= gcpolicy.PER_SETTLE or n < self._settled:
+            self._settled = n
 
     def clear(self) -> None:
         self.timeline = None
