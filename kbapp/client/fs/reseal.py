@@ -63,7 +63,9 @@ async def _reseal_one(files, f, row) -> int:
     def work():
         kept = sum(keep(w.write(chunk)) for chunk in iter_data(old, fetch, f.keys))
         root, rest = w.finish()
-        return root, kept + keep(rest)
+        kept += keep(rest)
+        journal.settle(ids)                     # durable (files and directories fsynced) before the row names them
+        return root, kept
 
     try:
         root, kept = await asyncio.to_thread(work)
