@@ -34,6 +34,13 @@ def state_text(e: dict, st: dict) -> str:
     return {"failed": "Failed", "parked": "Kept as a read-only view", "uploaded": "Uploaded"}.get(s, str(s))
 
 
+def _inside(path) -> str:
+    """The path below its folder ("/private/alice,bob/docs/a.txt" -> "docs/a.txt"); the
+    whole path is in the tooltip."""
+    parts = str(path or "").split("/", 3)
+    return parts[3] if len(parts) == 4 and parts[3] else str(path or "")
+
+
 class JournalModel(QAbstractTableModel):
     COLUMNS = ("Change", "State", "Size", "Time left", "Reason")
 
@@ -61,10 +68,11 @@ class JournalModel(QAbstractTableModel):
         self.st = dict(st or {})
         self.rows = list(reversed(rows))
         speed, ahead, eta = float(self.st.get("speed_bps") or 0), 0, {}
+        moving = speed and not self.st.get("paused") and not self.st.get("last_error")   # failing: no guess
         for e in rows:
-            if e.get("state") == "pending":
-                ahead += int(e.get("size") or 0) if e.get("op") == "write" else 0
-                eta[e["id"]] = ahead / speed if speed and not self.st.get("paused") else None
+            if e.get("state") == "pending" and e.get("op") == "write":
+                ahead += int(e.get("size") or 0)
+                eta[e["id"]] = ahead / speed if moving else None
         self._eta = [eta.get(e["id"]) for e in self.rows]
         self.endResetModel()
 
@@ -82,10 +90,10 @@ class JournalModel(QAbstractTableModel):
         if role == Qt.DisplayRole:
             if c == 0:
                 what = OPS.get(str(e.get("op")), str(e.get("op")))
-                to = f" → {e['to']}" if e.get("to") else ""
-                return f"{what}: {e.get('path')}{to}"
+                to = f" → {_inside(e['to'])}" if e.get("to") else ""
+                return f"{what}: {_inside(e.get('path'))}{to}"
             if c == 1:
-                return state_text(e, self.st) + (f" (tried {e['tries']}×)" if e.get("tries") else "")
+                return state_text(e, self.st)
             if c == 2:
                 return human_size(e.get("size")) if e.get("op") == "write" else ""
             if c == 3:
@@ -94,7 +102,9 @@ class JournalModel(QAbstractTableModel):
             if c == 4:
                 return self.reason(e)
         if role == Qt.ToolTipRole:
-            return plain_tip(f"{e.get('path')}\n{self.reason(e)}".strip())
+            to = f" → {e['to']}" if e.get("to") else ""
+            tries = f"\ntried {e['tries']} time(s)" if e.get("tries") else ""
+            return plain_tip(f"{e.get('path')}{to}\n{self.reason(e)}{tries}".strip())
         return None
 
     def entry(self, row: int) -> dict | None:
@@ -124,7 +134,8 @@ class JournalPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         h = self.table.horizontalHeader()
-        h.setSectionResizeMode(0, QHeaderView.Stretch)
+        for c in (0, 1, 2, 3):
+            h.setSectionResizeMode(c, QHeaderView.ResizeToContents)     # at most ~60 rows
         h.setSectionResizeMode(4, QHeaderView.Stretch)
         self.table.setMaximumHeight(200)
         lay.addWidget(self.table)
@@ -155,9 +166,9 @@ class JournalPanel(QWidget):
         """The engine's queue moved (the page read `status()`): say so, re-read the rows if open."""
         self.st = st or {}
         bits = [f"{st.get('pending', 0)} change(s) waiting, {human_size(st.get('pending_bytes', 0))}"]
-        if st.get("speed_bps"):
+        if st.get("speed_bps") and not st.get("last_error"):
             bits.append(f"at {human_size(int(st['speed_bps']))}/s")
-        if st.get("eta_s"):
+        if st.get("eta_s") and not st.get("last_error"):
             bits.append(f"about {int(st['eta_s'])} s left")
         if st.get("paused"):
             bits.append(f"paused: {st.get('reason') or 'by you'}")
