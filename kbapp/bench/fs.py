@@ -9,7 +9,9 @@ Measured:
   journaled with fsync) then `sync` (blocks PUT, the revision POSTed), in MB/s; the two
   halves' speeds in its details;
 * `fs.download_read`: `kbapp fs cp` of it back to a local file (`export.py`: every block
-  fetched, hash- and MAC-checked, streamed to a temp file, renamed), in MB/s;
+  fetched, hash- and MAC-checked, streamed to a temp file, renamed), in MB/s; the blocks
+  come from the client's disk cache (the upload moved them there); `cold_MBps` in its
+  details: the same read again after the cache was emptied (every block from the server);
 * baselines from the same run on the same bytes: raw secretbox seal / open (PyNaCl,
   XSalsa20-Poly1305, 1 MiB pieces) and raw SHA-256; goal: ratio >= 0.5 of raw secretbox;
 * `fs.small_files`: N small files (10,000; `--files`) journaled, then uploaded (files/s);
@@ -100,6 +102,14 @@ class RssPeak:
         self.peak = max(self.peak, _rss_kib())
 
 
+def _empty_cache(files) -> None:
+    """Forget every block the client's disk cache holds (as on a device that never read the
+    file): the cold read's blocks all come from the server."""
+    cache = files.cache
+    for block_id in list(cache._lru):
+        cache._forget(block_id)
+
+
 async def _measure(url: str, tmp: Path, src: Path, nfiles: int, log) -> dict:
     from kbapp.client.app import App
     from kbapp.client.fs.copy import upload_all
@@ -124,6 +134,14 @@ async def _measure(url: str, tmp: Path, src: Path, nfiles: int, log) -> dict:
             t0 = time.perf_counter()
             await export(files, f"{FOLDER}/big.bin", dest)
             out["down_s"] = time.perf_counter() - t0
+            if os.path.getsize(dest) != os.path.getsize(src):
+                raise RuntimeError("bench: the file read back has another size")
+            dest.unlink()
+            log("download + read, cold (every block from the server)...")
+            _empty_cache(files)
+            t0 = time.perf_counter()
+            await export(files, f"{FOLDER}/big.bin", dest)
+            out["cold_down_s"] = time.perf_counter() - t0
         out["rss_start_kib"], out["rss_peak_kib"] = mem.start, mem.peak
         if os.path.getsize(dest) != os.path.getsize(src):
             raise RuntimeError("bench: the file read back has another size")
@@ -179,7 +197,9 @@ def _produce(quick: bool, log, size: int | None, nfiles: int | None) -> dict:
     down = with_goal(rate_result("fs.download_read", down_mbps, "MB/s", open_mbps,
                                  f"raw secretbox open of the same {n} in 1 MiB pieces (PyNaCl)",
                                  details={"vs_sha256": round(down_mbps / sha_mbps, 3),
-                                          "seconds": round(got["down_s"], 2)}),
+                                          "seconds": round(got["down_s"], 2),
+                                          "cold_MBps": round(mb / got["cold_down_s"], 1),
+                                          "cold_ratio": round(mb / got["cold_down_s"] / open_mbps, 3)}),
                      on="ratio", op=">=", target=0.5, label="ratio >= 0.5")
     small = rate_result("fs.small_files", nfiles / (got["small_write_s"] + got["small_upload_s"]), "files/s",
                         0.0, "none (absolute)",

@@ -35,6 +35,7 @@ def test_bench_fs_small_json():
         assert math.isclose(r["ratio"], r["value"] / r["baseline"], rel_tol=1e-9)
         assert r["details"]["vs_sha256"] > 0
     assert by["fs.write_upload"]["details"]["journal_MBps"] > 0 and by["fs.write_upload"]["details"]["upload_MBps"] > 0
+    assert by["fs.download_read"]["details"]["cold_MBps"] > 0 and by["fs.download_read"]["details"]["cold_ratio"] > 0
     assert by["fs.small_files"]["details"]["files"] == 20 and by["fs.small_files"]["value"] > 0
     assert by["fs.list_cached"]["details"]["entries"] == 20
     assert by["fs.peak_memory"]["details"]["rss_peak_mb"] > 0

@@ -12,7 +12,9 @@ order of the block requests does not matter:
   and is raised as it is;
 * `Prefetch`: a reader's next blocks (ids in reading order) fetched `GET_WINDOW` at a time
   ahead of it, each kept only if it hashes to its id; the reading thread takes them in
-  order and the core opens and checks them as before.
+  order and the core opens and checks them as before. A file too big for the disk cache is
+  read without filling it (`keep=False`): its blocks would evict each other, and everything
+  else, before any could be read again.
 """
 
 from __future__ import annotations
@@ -89,8 +91,10 @@ class Prefetch:
     blocks (journal, block cache) are read, and fetched ones cached, on one worker thread
     (the disk cache is not built for many threads), the rest come from the server."""
 
-    def __init__(self, cache, loop: asyncio.AbstractEventLoop, *, window: int = GET_WINDOW, ahead: int = AHEAD):
+    def __init__(self, cache, loop: asyncio.AbstractEventLoop, *, window: int = GET_WINDOW, ahead: int = AHEAD,
+                 keep: bool = True):
         self.cache, self.loop = cache, loop         # tree_io.BlockCache: api, folder id, journal, disk
+        self.keep = keep and cache.disk is not None  # fetched blocks go to the disk cache
         self.window, self.ahead = window, ahead
         self._cond = threading.Condition()
         self._ready: dict[str, bytes] = {}
@@ -133,7 +137,7 @@ class Prefetch:
             data = await self.loop.run_in_executor(disk, self.cache.journal.get_block, i)
             if data is None:
                 data = await self.cache.api.fs_get_block(self.cache.folder_id, i)
-                if self.cache.disk is not None:        # it checks the hash (BlockIdMismatch) before keeping
+                if self.keep:                          # it checks the hash (BlockIdMismatch) before keeping
                     await self.loop.run_in_executor(disk, self.cache.disk.put, i, data)
                 elif await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest()) != i:
                     raise errors.BlockIdMismatch(f"block {i[:16]} served with bytes of another hash")

@@ -28,6 +28,9 @@ from .timeview import rev_at_time
 from .tree_io import BlockCache
 
 
+BIG_READ = 4                   # a file over 1/4 of the block cache is streamed past it (open_read)
+
+
 def row_of(e: Entry, pending: bool = False) -> dict:
     row = {"name": e.name, "type": e.type_name, "size": e.size, "mtime": e.mtime, "writer": e.writer.hex(),
            "pending": pending}
@@ -131,7 +134,8 @@ class Reading:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue(maxsize=4)
         stop = threading.Event()
-        ahead = Prefetch(cache, loop)
+        cap = getattr(self.cache, "max_bytes", None)
+        ahead = Prefetch(cache, loop, keep=cap is None or e.size <= cap // BIG_READ)   # see Prefetch
 
         def fetch(ptr):
             data = ahead.take(ptr.id.hex())
