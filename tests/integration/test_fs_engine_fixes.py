@@ -223,3 +223,27 @@ async def test_a_removed_member_cannot_open_what_was_pending_when_she_was_remove
         opened += 1
     assert opened == 3
     assert not [p for p in (bob.home / "fs-journal" / "blocks").rglob("*") if p.is_file()]   # old blocks gone
+
+
+async def test_a_second_local_edit_after_a_merge_updates_the_conflict_copy_not_the_other_writers_file(
+        server_factory, tmp_path, apps):
+    """bob edits notes.txt offline (on revision 1); a listing brings alice's edit (revision 2)
+    while his edit waits; he edits notes.txt again (that row is made on revision 2). The first
+    batch merges: his first edit is kept as the conflict copy. The second must follow it
+    there, not land on notes.txt over alice's edit."""
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    F = "/private/alice,bob"
+    await alice.files.write(f"{F}/notes.txt", b"base")
+    assert await bob.files.read(f"{F}/notes.txt") == b"base"
+    await bob.files.write(f"{F}/notes.txt", b"bob one", upload=False)
+    await alice.files.write(f"{F}/notes.txt", b"alice's edit")
+    assert await bob.files.read(f"{F}/notes.txt") == b"bob one"         # synced: revision 2 under his row
+    await bob.files.write(f"{F}/notes.txt", b"bob two", upload=False)
+    await bob.files.sync(timeout=60)
+    copy = (await bob.files.status())["notices"][0]["renamed"][0][1]
+    for app in (alice, bob):
+        assert sorted(r["name"] for r in await app.files.ls(F)) == sorted(["notes.txt", copy])
+        assert await app.files.read(f"{F}/notes.txt") == b"alice's edit"
+        assert await app.files.read(f"{F}/{copy}") == b"bob two"

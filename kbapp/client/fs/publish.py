@@ -18,7 +18,7 @@ from kbapp.core.fs.conflict import merge
 from kbapp.core.fs.dirs import EXEC, FILE, Entry
 from kbapp.core.fs.revision import Op, Private, check_op, make_revision
 
-from . import own_revs
+from . import follow, own_revs
 from .block_transfer import put_blocks
 from .overlay import Overlay
 from .reseal import reseal
@@ -95,6 +95,9 @@ async def upload_batch(files, rows) -> int | None:
     f = await files._folder_of(rows[0].folder)
     files._check_writer(f)
     journal = files.journal
+    rows = await follow.fresh(journal, rows)             # an earlier batch may have rewritten them
+    if not rows:
+        return 0
     uid, username = files.ctx.require_login()
     writer = bytes.fromhex(uid)
     ids = [r.id for r in rows]
@@ -115,8 +118,9 @@ async def upload_batch(files, rows) -> int | None:
         remote = [rv for rv in revs if rv.rev > rows[0].base and not rv.mine]
         ov = Overlay(s.root, files._loader(f), writer=writer, now_ns=files._now_ns())
         base_root = next((rv.root for rv in revs if rv.rev == rows[0].base), None)
+        moved: list = []                                 # follow.py: later rows follow the merge's renames
         if remote and (rows[0].base == 0 or base_root is not None):
-            ops = await _merged(files, f, rows, remote, base_root, ov, writer, username)
+            ops = await _merged(files, f, rows, remote, base_root, ov, writer, username, moved)
             if ops is None:
                 return None
         else:
@@ -160,6 +164,7 @@ async def upload_batch(files, rows) -> int | None:
         judge.feed(sr.envelope)
         await files.fs.accepted_own(f, judge, sr, Private(root, tuple(ops)), root)
         await _accepted(files, rows)
+        await follow.carry(files, rows[0].folder, ids, n, moved)
         files._emit_folder(f, judge.state.head_rev)
         return sent
     raise errors.FolderHeadMoved("the folder kept moving", 409)
@@ -174,7 +179,7 @@ async def _accepted(files, rows) -> None:
     files.used = max(0, files.used - freed)
 
 
-async def _merged(files, f, rows, remote, base_root, ov: Overlay, writer: bytes, username: str):
+async def _merged(files, f, rows, remote, base_root, ov: Overlay, writer: bytes, username: str, moved: list):
     """Merge the batch over the remote revisions since its base; the ops applied to `ov`, or
     None when the merge parked the batch as a read-only view."""
     base_ov = Overlay(None if base_root is None else BlockPointer.from_wire(unpack(base_root, max_size=256,
@@ -204,6 +209,7 @@ async def _merged(files, f, rows, remote, base_root, ov: Overlay, writer: bytes,
             continue
         if op is not None:
             ops.append(op)
+    moved[:] = follow.local_renames(m)
     if m.renamed:
         files._notice({"folder": str(f.name), "kind": "conflict",
                        "renamed": [["/".join(a), "/".join(b)] for a, b in m.renamed]})
