@@ -96,11 +96,13 @@ def tags_text(page, name: str) -> str:
     return page.model.index(page.model.row_named(name), TAGS).data() or ""
 
 
-def spread(pm: QPixmap) -> int:
-    """How much the thumbnail's pixels differ (a blurred one is nearly flat)."""
+def spread(pm: QPixmap) -> float:
+    """Fine detail: the mean lightness step between neighbouring pixels (a blurred picture has little)."""
     img = pm.toImage()
-    greys = [img.pixelColor(x, y).lightness() for x in range(0, img.width(), 3) for y in range(0, img.height(), 3)]
-    return max(greys) - min(greys)
+    step = max(1, img.height() // 40)
+    diffs = [abs(img.pixelColor(x, y).lightness() - img.pixelColor(x + 1, y).lightness())
+             for y in range(0, img.height(), step) for x in range(img.width() - 1)]
+    return sum(diffs) / max(1, len(diffs))
 
 
 def test_thumbnails_tags_by_push_and_hostile_images(qtbot, qtmodeltester, alice_window, make_window, tmp_path,
@@ -151,6 +153,7 @@ def test_thumbnails_tags_by_push_and_hostile_images(qtbot, qtmodeltester, alice_
     assert not b.preview.reveal_button.isVisible()
     qtbot.waitUntil(lambda: has_thumbnail(b, "rex.jpg"), timeout=TIMEOUT_MS)
     clear = decoration(b, "rex.jpg")
+    shown = spread(b.preview.picture.pixmap())
 
     # a picture the library scores as NSFW is drawn blurred, in the list and the preview (the
     # test's model has no NSFW head: its score is set on the library's real answer)
@@ -167,8 +170,10 @@ def test_thumbnails_tags_by_push_and_hostile_images(qtbot, qtmodeltester, alice_
                     timeout=TIMEOUT_MS)
     assert spread(decoration(b, "rex.jpg")) < spread(clear) / 2
     assert b.images.is_sensitive("rex.jpg") and b.preview.reveal_button.isVisible()
+    qtbot.waitUntil(lambda: spread(b.preview.picture.pixmap()) < shown / 2, timeout=TIMEOUT_MS)   # drawn again
     b.preview.reveal_button.click()                 # "Show": the user chose to see it
-    qtbot.waitUntil(lambda: not b.preview.reveal_button.isVisible(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not b.preview.reveal_button.isVisible()
+                    and spread(b.preview.picture.pixmap()) > shown * 0.8, timeout=TIMEOUT_MS)
 
 
 def test_big_file_is_not_read_for_a_thumbnail(qtbot, alice_window, make_window, tmp_path, run):

@@ -80,6 +80,8 @@ class PreviewPanel(QFrame):
         lay.addStretch(1)
         self.path: str | None = None
         self.row: dict = {}
+        self.kind: str | None = None           # what was last asked to be drawn, and whether blurred
+        self.decoded_blurred = False
         self.names: dict[str, str] = {}        # writer uid -> username (the page's, verified)
         self.images = None                     # thumbs.FileImages: tags and sensitivity of image rows
         self.rev: int | None = None
@@ -87,7 +89,7 @@ class PreviewPanel(QFrame):
         self.clear()
 
     def clear(self) -> None:
-        self.path = None
+        self.path, self.kind = None, None
         self.picture.clear()
         self.picture.hide()
         self.text.clear()
@@ -132,6 +134,7 @@ class PreviewPanel(QFrame):
         path, rev = self.path, self.rev
         width = max(160, self.width() - 24)
         blurred = self._blurred()
+        self.kind, self.decoded_blurred = kind, blurred
 
         async def load():
             data = await self.app.files.read(path, rev=rev)
@@ -163,6 +166,8 @@ class PreviewPanel(QFrame):
         self.tags.setText("Tags: " + ", ".join(tags) if tags else "")
         self.tags.setVisible(bool(tags))
         self.reveal_button.setVisible(self._blurred())
+        if self.kind == "image" and self.decoded_blurred != self._blurred():
+            self._load("image")          # checked since, or flagged since: drawn again as it now should be
 
     def _reveal(self) -> None:
         if self.path:
