@@ -12,6 +12,7 @@ judge and map proof). Writes into it are refused (`FS_READ_ONLY_VIEW`): copy out
 
 from __future__ import annotations
 
+import logging
 import time
 
 from kbapp.core import errors
@@ -21,6 +22,7 @@ from kbapp.core.fs.revision import folder_id_for
 from .overlay import Overlay
 from .sync import FOLDER_TTL_S, Folder
 
+log = logging.getLogger(__name__)
 _CACHE = "_converged"                  # attribute of the FilesService: folder id -> (time, Folder | None)
 
 
@@ -59,11 +61,17 @@ async def sibling(files, f: Folder) -> Folder | None:
 
 
 async def root_rows(files, f: Folder) -> list[dict]:
-    """The converged view's row for `f`'s root listing (none when the other folder is empty)."""
-    other = await sibling(files, f)
-    if other is None:
+    """The converged view's row for `f`'s root listing (none when the other folder is empty,
+    cannot be reached now, or does not verify: the listing of `f` itself never fails for it;
+    reading inside the view reports the error)."""
+    try:
+        other = await sibling(files, f)
+        if other is None:
+            return []
+        s = await files.fs.current(other, max_age=FOLDER_TTL_S)
+    except errors.KbappError as e:
+        log.info("fs: the converged copy of %s is not listed: %s: %s", f.name, e.code, e)
         return []
-    s = await files.fs.current(other, max_age=FOLDER_TTL_S)
     if s.root is None:
         return []
     return [{"name": view_name(f), "type": "dir", "size": 0, "mtime": 0, "writer": "", "pending": False,
