@@ -25,7 +25,7 @@ from kbapp.core import errors
 from kbapp.core.chat import seal as chat_seal
 from kbapp.core.chat.judge import ConversationJudge
 from kbapp.core.chat.state import BAD, JudgeState, Verdict
-from kbapp.core.encoding import pack, unpack
+from kbapp.core.encoding import unpack
 
 from ..team_loading import _current_implicit_name
 from . import convs as names
@@ -242,7 +242,7 @@ class SyncMixin:
             channel, topic = _names(row, rows)
             new_cursor = max(cursor, judge.state.last_msg_id)
             done = await self.store.aio.commit_sync(row.conv_id, rows, cursor=new_cursor,
-                                                    judge_state=pack(judge.state.to_dict()), covered=covered,
+                                                    judge_state=judge.state.packed(), covered=covered,
                                                     channel=channel, topic=topic)
             stored += len(rows)
             got += [r for r in rows if r.type == "attachment"]

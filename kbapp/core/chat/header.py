@@ -10,6 +10,7 @@ other shape, and any encoding other than the canonical one, before anything else
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 from ..encoding import pack, unpack
@@ -52,12 +53,12 @@ class Header:
     outbox_id: bytes
     compose_time: int
 
-    # -- handy views -------------------------------------------------------------
-    @property
+    # -- handy views (kept: a sync asks each header for them a dozen times) ------------
+    @cached_property
     def uid(self) -> str:
         return self.sender_uid.hex()
 
-    @property
+    @cached_property
     def kid(self) -> str:
         return self.sender_kid.hex()
 
@@ -182,9 +183,15 @@ def _topic_type(v: object) -> int:
         raise _bad(str(e)) from None
 
 
+@lru_cache(maxsize=256)
+def _conv_id(team_id: bytes, topic_type: int, topic_id: bytes) -> bytes:
+    """conv_id_for, kept (a pure function; a sync derives the same one for every header)."""
+    return conv_id_for(team_id, topic_type, topic_id)
+
+
 def _check_consistent(h: Header) -> None:
     """The rules a header keeps on its own: derivable conv_id, supersedes/deletes by type."""
-    if h.conv_id != conv_id_for(h.team_id, h.topic_type, h.topic_id):
+    if h.conv_id != _conv_id(h.team_id, h.topic_type, h.topic_id):
         raise _bad("conv_id does not derive from team_id, topic_type and topic_id")
     if (h.supersedes is not None) != (h.type in SUPERSEDING):
         raise _bad(f"supersedes is set exactly for {sorted(SUPERSEDING)}")

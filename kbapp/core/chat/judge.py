@@ -83,7 +83,7 @@ class ConversationJudge:
 
     def _judge(self, msg_id: int, wire: dict, gap: tuple[int, int] | None) -> Verdict:
         w = decode_wire(wire)
-        h, hh = self._rule1_open(w)
+        h, hh = self._rule1_open(w, text=wire["header"])
         self._rule2_sequence(msg_id, h)
         self._rule1_fields(w, h)
         author = Authored(h.uid, h.kid, h.sender_eldest_seqno, h.checkpoint, h.team_seqno, h.compose_time)
@@ -100,7 +100,10 @@ class ConversationJudge:
         return Verdict(msg_id, status, h, hh, body, err, covers, gap)
 
     # -- rule 1: the header opens, is signed, and belongs here ---------------------
-    def _rule1_open(self, w: dict, *, keep: bool = False) -> tuple[Header, bytes]:
+    def _rule1_open(self, w: dict, *, keep: bool = False, text: str) -> tuple[Header, bytes]:
+        """(header, header hash) of a wire whose "header" is the sealed bytes or still the
+        served base64 `text`; kept by (key, text): a pure function of them (the decoding is
+        strict), so opened() decodes and checks a header once per sync, not once per look."""
         if w.get("v") != 1:
             raise BadChatMessage(f"unknown message version {w.get('v')!r}")
         if w.get("conv_id") != self.conv_id.hex():
@@ -109,10 +112,13 @@ class ConversationJudge:
         keys = self.keys.get(gen) if type(gen) is int else None
         if keys is None:
             raise UnknownKeyGeneration(f"no team key generation {gen!r} for this conversation")
-        memo = (keys.header, w["header"])
+        memo = (keys.header, text)
         hit = self._opened.get(memo) if keep else self._opened.pop(memo, None)
         if hit is None:
-            hit = open_header(w["header"], keys.header).header, header_hash(w["header"])
+            raw = w["header"]
+            if not isinstance(raw, (bytes, bytearray)):
+                raw = b64decode(raw, max_size=MAX_SEALED_HEADER)
+            hit = open_header(raw, keys.header).header, header_hash(raw)
             if keep and len(self._opened) < MEMO:
                 self._opened[memo] = hit
         return hit
@@ -240,10 +246,11 @@ class ConversationJudge:
         sync; a pure function of (key, sealed bytes), so keeping it weakens nothing."""
         if not isinstance(wire, dict):
             return None
+        text = wire.get("header")
+        if not isinstance(text, str):
+            return None
         try:
-            w = {"v": wire.get("v"), "conv_id": wire.get("conv_id"), "key_gen": wire.get("key_gen"),
-                 "header": b64decode(wire.get("header"), max_size=MAX_SEALED_HEADER)}
-            return self._rule1_open(w, keep=True)[0]
+            return self._rule1_open(wire, keep=True, text=text)[0]
         except (ChatError, EncodingError):
             return None
 
