@@ -260,3 +260,28 @@ def test_folder_paths_offered_by_another_program_are_refused(qtbot, alice_window
     assert ls(run, a.app, f"{SHARED}/inbox") == set() and ls(run, a.app, SHARED) == {"inbox"}
     assert ls(run, a.app, "/public/alice") == set()
     assert run(a.app.files.read(f"{MINE}/taxes.pdf")) == b"private numbers"
+
+
+def test_cancel_mid_move_keeps_the_source_and_retry_finishes_it(qtbot, alice_window, make_window, tmp_path, run):
+    a, _b = files_windows(alice_window, make_window, tmp_path, qtbot)
+    big = os.urandom(12 << 20)
+    run(a.app.files.write(f"{SHARED}/film.bin", big, upload=False))
+    a.select_folder(MINE)
+    open_shared(qtbot, a)
+    qtbot.waitUntil(lambda: names(a) == {"film.bin"}, timeout=TIMEOUT_MS)
+    select_names(a, "film.bin")
+    a.list.setFocus()
+    qtbot.keyClick(a.list, Qt.Key_X, Qt.ControlModifier)
+    a.select_folder(MINE)
+    qtbot.waitUntil(lambda: a.folder == MINE and not a.busy.isVisible(), timeout=TIMEOUT_MS)
+    qtbot.keyClick(a.list, Qt.Key_V, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: a.queue.current is not None and a.queue.current.done > 0, timeout=TIMEOUT_MS)
+    a.cancel_button.click()                                   # stopped mid-way
+    qtbot.waitUntil(lambda: not a.queue.busy, timeout=TIMEOUT_MS)
+    assert [t.state for t in a.queue.model.rows] == ["cancelled"]
+    assert "film.bin" not in ls(run, a.app, MINE)               # nothing half written appears
+    assert run(a.app.files.read(f"{SHARED}/film.bin")) == big   # the source is whole
+    a.retry_button.show()
+    a.retry_clicked()                                         # Retry takes the cancelled row again
+    qtbot.waitUntil(lambda: "film.bin" not in ls(run, a.app, SHARED), timeout=120_000)
+    assert run(a.app.files.read(f"{MINE}/film.bin")) == big

@@ -46,10 +46,12 @@ class FolderReader:
         self.chunks, self.loop, self.t = chunks, loop, transfer
         self.buf = bytearray()
         self.end = False
+        self.pending = None                  # the loop's __anext__ being waited for (a concurrent future)
 
     def _next(self) -> bytes | None:
+        self.pending = asyncio.run_coroutine_threadsafe(self.chunks.__anext__(), self.loop)
         try:
-            return asyncio.run_coroutine_threadsafe(self.chunks.__anext__(), self.loop).result()
+            return self.pending.result()
         except StopAsyncIteration:
             return None
 
@@ -71,10 +73,17 @@ class FolderReader:
 async def copy_in_folders(files, t) -> None:
     """Journal a copy of the folder file `t.origin` at `t.dest`, streamed."""
     chunks = files.open_read(t.origin)
+    reader = FolderReader(chunks, asyncio.get_running_loop(), t)
     try:
-        await files.write(t.dest, FolderReader(chunks, asyncio.get_running_loop(), t), upload=False)
+        await files.write(t.dest, reader, upload=False)
     finally:
+        reader.end = True                    # cancelled: a read still running on its thread stops here
+        if reader.pending is not None and not reader.pending.done():
+            try:                             # the chunk it waits for comes; then the reader can close
+                await asyncio.wait_for(asyncio.wrap_future(reader.pending), 30)
+            except (Exception, asyncio.CancelledError):  # noqa: BLE001 - closing whatever it brought
+                pass
         try:
-            await chunks.aclose()
-        except RuntimeError:                 # cancelled while a read was waiting on it: it ends by itself
+            await chunks.aclose()            # stops open_read's worker thread
+        except RuntimeError:
             pass
