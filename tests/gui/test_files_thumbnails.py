@@ -271,3 +271,21 @@ def test_a_pdf_that_crashes_the_renderer_is_a_clear_error(run, tmp_path, monkeyp
     with pytest.raises(errors.PreviewFailed) as e:
         run(pdf.render(minimal_pdf(), 300))
     assert e.value.code == "PREVIEW_FAILED" and "the renderer stopped (exit -11)" in str(e.value)
+
+
+def test_without_pillow_qt_decodes_with_the_same_rules(qtbot):
+    """No Pillow (a bare install): Qt's reader fits the box, refuses a bomb from its header and
+    says a corrupt file is no picture; a blurred picture keeps no detail."""
+    from kbapp.gui.pages.files.picture import _decode_qt
+    with Image.open(DEV / "images" / DOG) as im:
+        out = io.BytesIO()
+        im.convert("RGB").resize((800, 600)).save(out, "JPEG", quality=90)
+    good = out.getvalue()
+    img = _decode_qt(good, False, (32, 32), 8192)
+    assert (img.width(), img.height()) == (32, 24)
+    assert spread(QPixmap.fromImage(_decode_qt(good, True, (320, 320), 8192))) < spread(
+        QPixmap.fromImage(_decode_qt(good, False, (320, 320), 8192))) / 2
+    with pytest.raises(errors.ImageTooLarge):
+        _decode_qt(png_bomb(9000), False, (32, 32), 8192)
+    with pytest.raises(ValueError):
+        _decode_qt(b"\xff\xd8\xff" + b"\0garbage" * 100, False, (32, 32), 8192)

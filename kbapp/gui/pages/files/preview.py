@@ -35,7 +35,7 @@ TEXT_EXT = (".txt", ".md", ".csv", ".json", ".py", ".log", ".ini", ".toml", ".ya
 def _decode_image(data: bytes, width: int, blurred: bool = False):
     """The picture fitted to the panel (at most twice as tall as wide), or None when it does
     not read as one; ImageTooLarge (a bomb) is raised for the panel to say so."""
-    from ..chat.images import decode
+    from .picture import decode
     try:
         return decode(data, blurred, (width, 2 * width), PREVIEW_SIDE)
     except errors.ImageTooLarge:

@@ -5,6 +5,7 @@ newest ask first, at most `MAX_WAITING` waiting (a fast scroll does not queue a 
 backlog). The file's bytes come from the engine (verified, decrypted) and are decoded by
 chat's `decode` in one low-priority worker thread: the header is read first and an image
 with a side over `MAX_SIDE` is refused before any pixel is decoded (a decompression bomb),
+(picture.py: chat's Pillow `decode`, or Qt's reader without Pillow)
 a corrupt or hostile file gives the generic icon, never an exception on the Qt thread.
 Pixmaps are kept in memory only (a bounded LRU): no decrypted thumbnail is written to disk.
 
@@ -33,7 +34,7 @@ from kbapp.ml.bands import band
 from kbapp.ml.threads import lower_thread_priority
 
 from ... import ops
-from ..chat.images import decode
+from .picture import decode
 from .preview import IMAGE_EXT
 
 log = logging.getLogger(__name__)
