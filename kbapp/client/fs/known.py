@@ -46,7 +46,14 @@ async def writer_names(files, path: str) -> dict[str, str]:
     from kbapp.core.fs.names import split_path
 
     f = await files.fs.folder(split_path(path)[0])
-    out = {uid: u.username for uid, u in f.loaded.users.items() if getattr(u, "username", None)}
+    users = f.loaded.users
+    for uid in f.loaded.state.members:
+        if uid not in users:             # a member whose chain this load did not need: verify it now
+            try:
+                await files.teams._user_by_uid(uid, None, users)
+            except errors.KbappError:
+                continue                 # shown as its uid, as before
+    out = {uid: u.username for uid, u in users.items() if getattr(u, "username", None)}
     uid, me = files.ctx.require_login()
     out[uid] = me
     return out
