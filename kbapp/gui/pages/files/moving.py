@@ -199,6 +199,7 @@ class FileMoves:
             return
         if FileMoves.clip_cut and paths == FileActions.clipboard:
             FileActions.clipboard, FileMoves.clip_cut = [], False     # a cut pastes once
+            QGuiApplication.clipboard().clear()
             self.move_paths(paths, self.path())
         else:
             self._copy_across(paths, self.path(), move=False)
