@@ -73,3 +73,20 @@ def test_images_are_told_by_extension_and_magic():
     assert fs_photos.looks_like_image("a.webp", b"RIFF\0\0\0\0WEBPVP8 ")
     assert not fs_photos.looks_like_image("a.jpg", b"<html>")
     assert not fs_photos.looks_like_image("a.txt", b"\xff\xd8\xff\xe0")
+
+
+async def test_a_dog_we_write_ourselves_gets_its_tags_too(server_factory, tmp_path, apps, photo_analyzer):
+    """Our own upload hands its images on as well (the Files page shows tags for what we drop,
+    not only for what others wrote)."""
+    need_model()
+    srv = server_factory()
+    alice = (await signup_all(apps, tmp_path, srv.url, ("alice",)))["alice"]
+    _with_analyzer(alice, photo_analyzer)
+    out = io.BytesIO()
+    with Image.open(DEV / "images" / DOG) as im:
+        im.convert("RGB").resize((640, 480)).save(out, "JPEG", quality=90)
+    await alice.files.write("/private/alice/rex.jpg", out.getvalue())
+    await alice.files.sync(timeout=60)
+    await fs_photos.settled(alice.files)
+    hits = [h for h in await alice.photos.search("dog") if h.origin]
+    assert len(hits) == 1 and hits[0].origin["conv"] == "/private/alice/rex.jpg"

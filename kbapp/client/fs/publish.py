@@ -163,6 +163,7 @@ async def upload_batch(files, rows) -> int | None:
             raise
         judge.feed(sr.envelope)
         await files.fs.accepted_own(f, judge, sr, Private(root, tuple(ops)), root)
+        files.own_images(f, ops)
         await _accepted(files, rows)
         await follow.carry(files, rows[0].folder, ids, n, moved)
         files._emit_folder(f, judge.state.head_rev)

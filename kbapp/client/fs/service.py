@@ -79,6 +79,7 @@ class FilesService(Reading):
         self.photo_hook = None                     # async (folder path, [(path, Entry)]): tests, other libraries
         self.photos = None                         # app.photos (set by the App): images others write go there
         self._tasks: set = set()
+        self._handing: dict[str, bool] = {}        # folder id -> a photo hand-off runs (True: again after)
         self.offline = ""                          # why the last read was served from the saved view ("" online)
 
     async def open(self) -> Journal:
@@ -499,18 +500,42 @@ class FilesService(Reading):
             if items:
                 await self.photo_hook(str(f.name), items)
             return
-        if self.photos is None or importlib.util.find_spec(__package__ + ".photos") is None:
+        self._hand_off_soon(f)
+
+    def own_images(self, f: Folder, ops) -> None:
+        """Our own accepted revision wrote images: the library takes them too (tags for what we
+        dropped ourselves, not only for what others wrote)."""
+        if any(op.op == "write" and op.path and op.path[-1].lower().endswith(IMAGE_EXT) for op in ops):
+            self._hand_off_soon(f)
+
+    def _hand_off_soon(self, f: Folder) -> None:
+        """photos.py's `hand_off` over the folder's head, in the background so a listing never
+        waits on tagging; one run per folder at a time, and a request during a run runs once more."""
+        if self.photo_hook is not None or self.photos is None \
+                or importlib.util.find_spec(__package__ + ".photos") is None:
             return
+        key = f.folder_id
+        if key in self._handing:
+            self._handing[key] = True
+            return
+        self._handing[key] = False
         from . import photos as fs_photos
 
         async def hand_off() -> None:
             try:
-                got = await fs_photos.hand_off(self, self.photos, str(f.name))
-                if got.get("indexed") or got.get("forgotten"):     # the Files page asks for tags again
-                    from .events import FolderImagesIndexed
-                    self._emit(FolderImagesIndexed(str(f.name), got.get("indexed", 0)))
-            except errors.KbappError as e:
-                log.info("fs: photo hand-off of %s: %s", f.name, e)
+                while True:
+                    try:
+                        got = await fs_photos.hand_off(self, self.photos, str(f.name))
+                        if got.get("indexed") or got.get("forgotten"):     # the Files page asks for tags again
+                            from .events import FolderImagesIndexed
+                            self._emit(FolderImagesIndexed(str(f.name), got.get("indexed", 0)))
+                    except errors.KbappError as e:
+                        log.info("fs: photo hand-off of %s: %s", f.name, e)
+                    if not self._handing.get(key):
+                        return
+                    self._handing[key] = False
+            finally:
+                self._handing.pop(key, None)
         task = asyncio.get_running_loop().create_task(hand_off(), name="kbapp-fs-photos")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
