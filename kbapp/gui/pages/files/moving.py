@@ -216,6 +216,9 @@ class FileMoves:
 
     def move_paths(self, srcs: list[str], into: str) -> None:
         """Move folder paths into the directory `into` (see the module text)."""
+        if self.rev is not None:             # rows of a past revision name today's files: nothing to move
+            self._writable()                 # says why
+            return
         try:
             inside = [s for s in srcs if into == s or into.startswith(s + "/")]
             if inside:
