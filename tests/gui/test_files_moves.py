@@ -128,6 +128,17 @@ def test_move_within_a_folder_cut_paste_drag_onto_dir_crumb_and_move_to(qtbot, a
     assert ls(run, b.app, f"{SHARED}/docs") == {"a.txt", "b.txt", "see.txt"}
     assert run(b.app.files.read(f"{SHARED}/docs/b.txt")) == b"b.txt" * 100
 
+    # rows shown from a past revision name today's files: dragging them moves nothing
+    head = run(a.app.files.stat(SHARED))["revision"]
+    a.open_dir(SHARED, ("docs",), rev=head)
+    qtbot.waitUntil(lambda: a.rev == head and names(a) == {"a.txt", "b.txt", "see.txt"}, timeout=TIMEOUT_MS)
+    mime = drag_rows(qtbot, a, "a.txt")
+    crumb = a.crumbs.itemAt(0).widget()
+    crumb.dropEvent(drop_event(crumb.rect().center(), mime))
+    assert "read-only" in a.banner.title.text()
+    qtbot.wait(300)
+    assert ls(run, a.app, f"{SHARED}/docs") == {"a.txt", "b.txt", "see.txt"}
+
 
 def test_move_across_folders_by_sidebar_drop_and_cut_paste_source_kept_on_failure(
         qtbot, qtmodeltester, alice_window, make_window, tmp_path, run, monkeypatch):
