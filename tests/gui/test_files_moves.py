@@ -128,11 +128,15 @@ def test_move_within_a_folder_cut_paste_drag_onto_dir_crumb_and_move_to(qtbot, a
     assert ls(run, b.app, f"{SHARED}/docs") == {"a.txt", "b.txt", "see.txt"}
     assert run(b.app.files.read(f"{SHARED}/docs/b.txt")) == b"b.txt" * 100
 
-    # rows shown from a past revision name today's files: dragging them moves nothing
+    # a past revision's view is read-only: rows dropped on its breadcrumb move nothing, and a
+    # drag out of it is refused (it would export today's files under yesterday's names)
+    mime = drag_rows(qtbot, a, "a.txt")
     head = run(a.app.files.stat(SHARED))["revision"]
     a.open_dir(SHARED, ("docs",), rev=head)
     qtbot.waitUntil(lambda: a.rev == head and names(a) == {"a.txt", "b.txt", "see.txt"}, timeout=TIMEOUT_MS)
-    mime = drag_rows(qtbot, a, "a.txt")
+    select_names(a, "b.txt")
+    a.start_drag_out()
+    assert "current version" in a.banner.title.text()
     crumb = a.crumbs.itemAt(0).widget()
     crumb.dropEvent(drop_event(crumb.rect().center(), mime))
     assert "read-only" in a.banner.title.text()

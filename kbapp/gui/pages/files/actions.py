@@ -154,9 +154,19 @@ class FileActions:
                 await self.app.files.mv(src, dst, upload=False)
         self._run(back, key="mv", status="Restoring…")
 
+    def _past_copy_refused(self) -> bool:
+        """Copies out are made from today's tree: from a past revision's view they would be
+        today's files under yesterday's names. A file's History saves that version."""
+        if self.rev is None:
+            return False
+        self.banner.show_message("info", "Copies are made of the current version",
+                                 "This view shows a past revision. To save a file as it was then, open its "
+                                 "History (right click) and choose Save this version…")
+        return True
+
     def save_copy_clicked(self) -> None:
         rows = self.selected_rows()
-        if not rows:
+        if not rows or self._past_copy_refused():
             return
         target = QFileDialog.getExistingDirectory(self, "Save a decrypted copy to")
         if target:
@@ -192,7 +202,7 @@ class FileActions:
         """Export the selection to a private staging directory, then drag those copies. The
         export runs off the Qt thread; a drag starts when it is ready (small files: at once)."""
         rows = self.selected_rows()
-        if not rows:
+        if not rows or self._past_copy_refused():
             return
         paths = [self.path_of(r["name"]) for r in rows]
         self._drag_paths = paths                 # carried too: dropped on a directory here, they move
