@@ -18,6 +18,7 @@ from ...widgets import label
 from .composer import Composer
 from .delegate import TimelineDelegate, human_size
 from .models import TimelineModel
+from .warmup import warm
 
 
 def timeline_view(model: TimelineModel, me: str, name: str) -> tuple[QListView, TimelineDelegate]:
@@ -38,6 +39,7 @@ def timeline_view(model: TimelineModel, me: str, name: str) -> tuple[QListView, 
     view.setWordWrap(True)
     view.setFrameShape(QFrame.NoFrame)
     view.setContextMenuPolicy(Qt.CustomContextMenu)
+    warm(view, delegate)                 # the first paint's one-off costs, now rather than at a message
     return view, delegate
 
 
