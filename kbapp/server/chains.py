@@ -44,15 +44,30 @@ def chain_wires(conn: Connection, uid: str, since: int = 0, limit: int | None = 
     return [loads_json(r.wire) for r in conn.execute(q)]
 
 
+_PAGE_QUERIES: dict = {}
+
+
+def _page_queries(table, key_column):
+    """chain_page's two queries for this table, built once (see service_reads.py)."""
+    hit = _PAGE_QUERIES.get((table.name, key_column.name))
+    if hit is None:
+        cond = (key_column == bindparam("key")) & (table.c.seqno > bindparam("since"))
+        hit = _PAGE_QUERIES[(table.name, key_column.name)] = (
+            select(table.c.seqno, func.length(table.c.wire)).where(cond).order_by(table.c.seqno)
+            .limit(bindparam("n")),
+            select(table.c.wire).where(cond & (table.c.seqno <= bindparam("upto"))).order_by(table.c.seqno))
+    return hit
+
+
 def chain_page(conn: Connection, table, key_column, key: str, since: int, limit: int) -> dict:
     """One page of a stored chain (user or team): the links after seqno `since`, at most
     `limit` (and CHAIN_PAGE_LINKS) of them and about CHAIN_PAGE_BYTES (a bigger single
     link still goes, alone). `more`: links follow, from seqno `next` + 1. The sizes are
     read first, so a page never loads more than it sends."""
     limit = max(1, min(limit, CHAIN_PAGE_LINKS))
-    cond = (key_column == key) & (table.c.seqno > since)
-    sizes = conn.execute(select(table.c.seqno, func.length(table.c.wire)).where(cond)
-                         .order_by(table.c.seqno).limit(limit + 1)).all()
+    q_sizes, q_wires = _page_queries(table, key_column)
+    args = {"key": key, "since": since}
+    sizes = conn.execute(q_sizes, {**args, "n": limit + 1}).all()
     total, n = 0, 0
     for _, size in sizes[:limit]:
         if n and total + size > CHAIN_PAGE_BYTES:
@@ -60,8 +75,7 @@ def chain_page(conn: Connection, table, key_column, key: str, since: int, limit:
         total, n = total + size, n + 1
     links = []
     if n:
-        rows = conn.execute(select(table.c.wire).where(cond & (table.c.seqno <= sizes[n - 1][0]))
-                            .order_by(table.c.seqno))
+        rows = conn.execute(q_wires, {**args, "upto": sizes[n - 1][0]})
         links = [loads_json(r.wire) for r in rows]
     more = len(sizes) > n
     return {"links": links, "more": more, "next": sizes[n - 1][0] if more else None}

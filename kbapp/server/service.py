@@ -36,7 +36,7 @@ from kbapp.core.uid import check_username, uid_for
 
 from . import db
 from .chains import ChainStates, refuse_early, stored_tail
-from .service_reads import LEAVES_PAGE, PROOF_OWNERS_PAGE, ServiceReads  # noqa: F401 - the page sizes, for tests
+from .service_reads import LEAVES_PAGE, PROOF_OWNERS_PAGE, Q_USER_BY_UID, ServiceReads  # noqa: F401 - page sizes: tests
 
 MAX_LINKS_PER_POST = 64
 MAX_BOXES_PER_POST = 256
@@ -255,7 +255,7 @@ class Service(ServiceReads):
             raise errors.EncodingError(f"links must be a list of 1..{MAX_LINKS_PER_POST}")
         if not all(isinstance(x, dict) for x in links_in):
             raise errors.EncodingError("each link must be an object")
-        row = conn.execute(select(db.users).where(db.users.c.uid == uid)).first()
+        row = conn.execute(Q_USER_BY_UID, {"uid": uid}).first()
         if signup:
             username = check_username(body.get("username", ""))
             if uid_for(username) != uid:

@@ -22,6 +22,9 @@ from .chains import CHAIN_PAGE_LINKS, chain_page, chain_wires
 LEAVES_PAGE = 1000
 PROOF_OWNERS_PAGE = 100
 _Q_NOTE = select(db.log_leaves.c.note).where(db.log_leaves.c.idx == bindparam("size") - 1)
+# Lookups' queries built once (one built per call spends ~0.15 ms of CPU on its cache key).
+Q_USER_BY_UID = select(db.users).where(db.users.c.uid == bindparam("uid"))
+_Q_USER_BY_NAME = select(db.users).where(db.users.c.username == bindparam("name"))
 
 
 class ServiceReads:
@@ -34,7 +37,7 @@ class ServiceReads:
     def user_by_name(self, username: str) -> dict:
         username = check_username(username)
         with self.engine.connect() as conn:
-            row = conn.execute(select(db.users).where(db.users.c.username == username)).first()
+            row = conn.execute(_Q_USER_BY_NAME, {"name": username}).first()
         if row is None:
             raise errors.NotFound(f"no user named {username!r}")
         return {"uid": row.uid, "username": row.username}
@@ -43,7 +46,7 @@ class ServiceReads:
         """One page of a chain (chains.chain_page): clients ask page after page, from
         their known tail, so a long chain never needs one huge answer."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(db.users).where(db.users.c.uid == uid)).first()
+            row = conn.execute(Q_USER_BY_UID, {"uid": uid}).first()
             if row is None:
                 raise errors.NotFound(f"no user with uid {uid}")
             page = chain_page(conn, db.links, db.links.c.uid, uid, since, limit)

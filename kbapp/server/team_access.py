@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from kbapp.core import errors
@@ -33,6 +33,14 @@ MAX_CACHED_TOKENS = 10000   # read tokens whose signature was checked (a client 
 MAX_TEAMS_SCANNED = 1000    # a reader's teams looked at for "a member of a subteam of it"
 CHAIN, MEMBER, ADMIN = "chain", "member", "admin"
 _SUBTEAM_SUFFIX = "25"
+# The queries of every authenticated request, built once: one built per call spends about
+# 0.15 ms of CPU on SQLAlchemy's cache key alone (three times what the query costs).
+_Q_TAIL_ID = (select(db.links.c.link_id).where(db.links.c.uid == bindparam("uid"))
+              .order_by(db.links.c.seqno.desc()).limit(1))
+_Q_USERNAME = select(db.users.c.username).where(db.users.c.uid == bindparam("uid"))
+_Q_ROLE = select(db.team_members.c.role).where((db.team_members.c.team_id == bindparam("t"))
+                                               & (db.team_members.c.uid == bindparam("u")))
+_Q_PARENT = select(db.teams.c.parent_id).where(db.teams.c.team_id == bindparam("t"))
 
 
 class ReadAccess:
@@ -70,15 +78,14 @@ class ReadAccess:
 
     def live_sibkeys(self, conn: Connection, uid: str) -> tuple[frozenset, int]:
         """(live sibkey kids (hex), eldest seqno) of the chain stored for `uid` (empty if none)."""
-        tail = conn.execute(select(db.links.c.link_id).where(db.links.c.uid == uid)
-                            .order_by(db.links.c.seqno.desc()).limit(1)).scalar()
+        tail = conn.execute(_Q_TAIL_ID, {"uid": uid}).scalar()
         if tail is None:
             return frozenset(), 0
         hit = self._live.get(uid)
         if hit is not None and hit[0] == tail:
             self._live.move_to_end(uid)
             return hit[1], hit[2]
-        name = conn.execute(select(db.users.c.username).where(db.users.c.uid == uid)).scalar()
+        name = conn.execute(_Q_USERNAME, {"uid": uid}).scalar()
         if name is None:
             return frozenset(), 0
         state = self.service.chains.load(conn, uid, name)   # the write path's verified states, not a replay
@@ -105,13 +112,12 @@ class ReadAccess:
 
     @staticmethod
     def _role(conn: Connection, team_id: str, uid: str) -> Role:
-        label = conn.execute(select(db.team_members.c.role).where(
-            (db.team_members.c.team_id == team_id) & (db.team_members.c.uid == uid))).scalar()
+        label = conn.execute(_Q_ROLE, {"t": team_id, "u": uid}).scalar()
         return Role.NONE if label is None else Role.parse(label)
 
     @staticmethod
     def _parent(conn: Connection, team_id: str) -> str | None:
-        return conn.execute(select(db.teams.c.parent_id).where(db.teams.c.team_id == team_id)).scalar()
+        return conn.execute(_Q_PARENT, {"t": team_id}).scalar()
 
     def _ancestor_admin(self, conn: Connection, team_id: str, uid: str) -> bool:
         cur, seen = self._parent(conn, team_id), 0
