@@ -47,9 +47,7 @@ class Identifier:
         """Trust a newer verified checkpoint on its own (log audit, gossip)."""
         cp = cp if isinstance(cp, Checkpoint) else await self.logview.fetch_latest()
         trusted = TrustedCheckpoint(cp.size, cp.root, cp.text, int(self.clock()))
-        old = self.logview.trusted()
-        if old is None or cp.size > old.size:
-            await self.store.aio.commit_verified(cp=trusted)
+        await self.logview.commit(trusted, lambda c: self.store.aio.commit_verified(cp=c))
         return self.logview.trusted()
 
     async def identify(self, username: str, *, own: bool | None = None) -> VerifiedUser:
@@ -81,11 +79,9 @@ class Identifier:
         summary = {**summarise(state), "bad_checkpoints": list(bad)} if bad else summarise(state)
 
         trusted_cp = TrustedCheckpoint(cp.size, cp.root, cp.text, int(self.clock()))
-        old_cp = self.logview.trusted()
-        await self.store.aio.commit_verified(
-            cp=trusted_cp if old_cp is None or cp.size > old_cp.size else None,
-            identity=TrustedIdentity(uid, username, state.tail_seqno, state.tail_link_id,
-                                     kid_hex(state.eldest_kid), links, summary, int(self.clock())))
+        ident = TrustedIdentity(uid, username, state.tail_seqno, state.tail_link_id,
+                                kid_hex(state.eldest_kid), links, summary, int(self.clock()))
+        await self.logview.commit(trusted_cp, lambda c: self.store.aio.commit_verified(cp=c, identity=ident))
         return VerifiedUser(uid, username, state, self.logview.trusted(), changed, tuple(bad))
 
     @staticmethod

@@ -98,6 +98,24 @@ class LogView:
                 f"the log of size {cp.size} does not extend the one of size {old.size} we verified: {e}") from None
         return cp
 
+    async def commit(self, cp: TrustedCheckpoint, write) -> None:
+        """`await write(cp or None)`: what a verification against `cp` established, with `cp`
+        when it is newer than what we trust. Verifications run side by side: one may trust a
+        newer checkpoint between another's check and its commit; ours must then be a prefix
+        of it (proven, else ForkDetected) and is committed without its checkpoint."""
+        for _ in range(4):
+            old = self.trusted()
+            if old is not None and old.size >= cp.size:
+                await self.check_seen(cp.size, cp.root, old, who="a verification beside this one")
+                await write(None)
+                return
+            try:
+                await write(cp)
+                return
+            except errors.CheckpointMoved:
+                continue                  # trusted moved on under us: prove ours against it
+        raise errors.CheckpointMoved("the trusted checkpoint kept moving")
+
     async def check_seen(self, size: int, root: bytes, current: Checkpoint, *, who: str) -> None:
         """A root someone else saw (a peer, a link's author) must be in our log."""
         if size < 1:

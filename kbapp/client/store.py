@@ -25,6 +25,8 @@ from pathlib import Path
 from sqlalchemy import (BigInteger, Column, Integer, MetaData, String, Table, Text, delete, insert, select,
                         update)
 
+from kbapp.core import errors
+
 from .db import Database, Step
 
 SCHEMA_VERSION = 2   # = len(MIGRATIONS); the previous release's profiles are version 0
@@ -286,7 +288,7 @@ class Store:
     def _put_checkpoint(conn, cp: TrustedCheckpoint) -> None:
         old = conn.execute(select(checkpoint.c.size).where(checkpoint.c.id == 1)).scalar()
         if old is not None and cp.size < old:
-            raise ValueError("refusing to store an older checkpoint")  # callers check first
+            raise errors.CheckpointMoved(f"refusing to store checkpoint {cp.size}: {old} is trusted")
         values = dict(size=cp.size, root=cp.root.hex(), note=cp.note, seen_at=cp.seen_at)
         if old is None:
             conn.execute(insert(checkpoint).values(id=1, **values))

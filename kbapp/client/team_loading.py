@@ -168,13 +168,10 @@ class TeamLoadMixin:
             cached=cached if use_cache else None, tail=tail, log_size=cp.size, root_ok=root_ok))
         check_tail(tail, state.seqno, state.tail_link_id, tail.eldest_kid)
         await self._check_name(_Loaded(state, ancestors, users), name)
-        old_cp = self.ctx.logview.trusted()
-        await self.ctx.store.aio.commit_team(
-            TrustedTeam(team_id, state.name, state.seqno, state.tail_link_id, links,
-                        with_bad_roots(_summary(state), state, links),
-                        int(self.ctx.clock())),
-            TrustedCheckpoint(cp.size, cp.root, cp.text, int(self.ctx.clock()))
-            if old_cp is None or cp.size > old_cp.size else None)
+        trusted_team = TrustedTeam(team_id, state.name, state.seqno, state.tail_link_id, links,
+                                   with_bad_roots(_summary(state), state, links), int(self.ctx.clock()))
+        await self.ctx.logview.commit(TrustedCheckpoint(cp.size, cp.root, cp.text, int(self.ctx.clock())),
+                                      lambda c: self.ctx.store.aio.commit_team(trusted_team, c))
         self._team_states()[team_id] = state
         if trusted is not None and trusted.tail_seqno != state.seqno:
             self.ctx.events.emit(TeamChanged(state.name, team_id, state.seqno))

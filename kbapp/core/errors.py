@@ -165,6 +165,13 @@ class RollbackDetected(VerificationError):
     code = "ROLLBACK"
 
 
+class CheckpointMoved(KbappError):
+    """A newer checkpoint was trusted (by a verification running beside this one) between our
+    check and our commit: the store keeps the newer one; the caller proves ours a prefix of it."""
+
+    code = "CHECKPOINT_MOVED"
+
+
 class ForkDetected(VerificationError):
     """Two views of the log that cannot both be true: the server equivocated."""
 

@@ -186,7 +186,7 @@ def test_memory_copies_follow_only_committed_writes(tmp_path):
         store.commit_verified(cp=new)
         store.set_many({"uid": "u", "username": "alice"}, drop=("nothing",))
         ident = TrustedIdentity("u", "alice", 1, "bb" * 32, "k", [], {}, 5)
-        with pytest.raises(ValueError):
+        with pytest.raises(errors.CheckpointMoved):
             store.commit_verified(cp=TrustedCheckpoint(9, b"\x02" * 32, "nine\n", 2), identity=ident)
         assert store.checkpoint() == new and store.identity("u") is None
         store.delete_setting("uid")
