@@ -136,19 +136,24 @@ async def test_an_export_is_one_revision_even_when_a_writer_changes_the_folder_m
     for name, data in (("a.txt", b"a one"), ("b.txt", b"b one"), ("sub/x.txt", b"x one")):
         await alice.files.write(f"{D}/{name}", data, upload=False)
     await alice.files.sync(timeout=60)
-    plain = bob.files.open_read
     changed = []
 
-    async def racing(path, **kw):
+    async def race(what) -> None:
         if not changed:
-            changed.append(path)
+            changed.append(what)
             await alice.files.write(f"{D}/b.txt", b"b two", upload=False)
             await alice.files.write(f"{D}/sub/y.txt", b"y two", upload=False)
             await alice.files.rm(f"{D}/a.txt", upload=False)
             await alice.files.sync(timeout=60)
-        async for piece in plain(path, **kw):
-            yield piece
-    bob.files.open_read = racing
+
+    def racing(plain):                        # as the first file starts streaming, however it is read
+        async def read(*args, **kw):
+            await race(args)
+            async for piece in plain(*args, **kw):
+                yield piece
+        return read
+    bob.files.open_read = racing(bob.files.open_read)
+    bob.files.read_entry = racing(bob.files.read_entry)
     target = tmp_path / "out"
     target.mkdir()
     await export(bob.files, D, target)

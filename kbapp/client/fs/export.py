@@ -36,17 +36,16 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0
 
 
 class _Source:
-    """The verified tree at one folder path, pinned when the export starts: listings come from
-    a snapshot of the local view taken then (the verified head revision N with this device's
-    pending changes on top), and a file no pending change touched is read at revision N. A
-    revision landing mid-export (another writer) so changes nothing: the export is one
-    consistent tree, never a mix of two revisions. Files streamed with flat memory."""
+    """The verified tree at one folder path, pinned when the export starts: a snapshot of the
+    local view taken then (the verified head with this device's pending changes on top, or a
+    parked view) gives every listing and every file's pointer, and each file is streamed
+    from the pointer it had then (flat memory). Revisions landing mid-export (another writer)
+    or local writes meanwhile change nothing: the export is one consistent tree."""
 
     def __init__(self, files, path: str):
         self.files = files
         self.path = path.rstrip("/") if path.count("/") > 2 else path
         self.snap = None                                   # a frozen copy of the local view
-        self.rev: int | None = None                        # the verified head it is built on
 
     def full(self, rel: tuple[str, ...]) -> str:
         return "/".join((self.path.rstrip("/"),) + rel) if rel else self.path
@@ -54,12 +53,8 @@ class _Source:
     async def start(self) -> dict | None:
         """The row at the path; None for a folder root (a directory without an entry)."""
         self.comps = split_path(self.path)[1]
-        f, comps, ov = await self.files._view(self.path)
-        synced = self.files.fs.synced.get(f.folder_id)
+        self.folder, comps, ov = await self.files._view(self.path)
         self.snap, self.at = _freeze(ov), tuple(comps)
-        parked = len(comps) != len(self.comps)             # a parked view: its own rows, no revision
-        if synced is not None and not parked and _same_root(synced.root, ov.root):
-            self.rev = synced.judge.state.head_rev
         if not self.at:
             return None                                    # a folder's or a parked view's root
         e = await self.snap.entry(self.at)
@@ -73,10 +68,10 @@ class _Source:
                 for e in (await self.snap.dir(here)).values()}
 
     async def chunks(self, rel: tuple[str, ...]):
-        here = self.at + rel
-        pinned = self.rev is not None and not any(
-            here[:i] in self.snap.touched for i in range(1, len(here) + 1))
-        async for piece in self.files.open_read(self.full(rel), **({"rev": self.rev} if pinned else {})):
+        e = await self.snap.entry(self.at + rel)
+        if e is None or e.ptr is None or e.is_dir:
+            raise errors.NotFound(f"no file {self.full(rel)!r}")
+        async for piece in self.files.read_entry(self.folder, e):
             yield piece
 
 
@@ -87,10 +82,6 @@ def _freeze(ov: Overlay) -> Overlay:
     snap.dirs = {p: dict(d) for p, d in ov.dirs.items()}
     snap.touched = set(ov.touched)
     return snap
-
-
-def _same_root(a, b) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None and a.id == b.id)
 
 
 def _clash_groups(names) -> set[str]:

@@ -130,6 +130,15 @@ class Reading:
         reader runs on a thread; the blocks an indirect block names are fetched ahead of it,
         several at once (block_transfer.Prefetch, a bounded window)."""
         f, e = await self._file(path, rev)
+        inner = self.read_entry(f, e)
+        try:
+            async for chunk in inner:
+                yield chunk
+        finally:
+            await inner.aclose()                  # its reader thread stops now, not when collected
+
+    async def read_entry(self, f, e: Entry):
+        """`open_read` of an entry already looked up (an export's pinned snapshot: no new lookup)."""
         cache = BlockCache(self.ctx.api, f.folder_id, self.journal, f.keys, self.cache)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue(maxsize=4)
