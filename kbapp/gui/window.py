@@ -126,6 +126,32 @@ class StatusItem(QWidget):
         self.setToolTip(plain_tip(tip))   # server URLs and messages
 
 
+class FilesStatus(StatusItem):
+    """The folder journal in the status bar ("Files: uploading 3, about 20 s left", "2 not
+    uploaded"), pushed by the Files page; hidden when all is uploaded. A click opens Sync details."""
+
+    def __init__(self, shell, parent=None):
+        super().__init__("files", "statusFiles", parent)
+        self.shell = shell
+        self.setCursor(Qt.PointingHandCursor)
+        self.hide()
+        shell.files.syncSummary.connect(self.show_summary)
+
+    def show_summary(self, text: str, trouble: bool) -> None:
+        self.set_text(text, "Open the Files page's Sync details: every change on its way up, with Retry and Cancel")
+        self.text.setProperty("tone", "warning" if trouble else "")
+        self.text.style().unpolish(self.text)
+        self.text.style().polish(self.text)
+        self.setVisible(bool(text))
+
+    def mousePressEvent(self, e) -> None:
+        self.shell.go("files")
+        panel = self.shell.files.journal_panel
+        if not panel.isVisible():
+            panel.toggle()
+        e.accept()
+
+
 class Shell(QWidget):
     """Sidebar and pages, for a logged-in profile."""
 
@@ -368,6 +394,8 @@ class MainWindow(QMainWindow):
             self.keys.shell_ready(self.shell)
             if self.shell.photo_service is not None:
                 self._connect_photos(self.shell.photo_service)
+            self.files_status = FilesStatus(self.shell)
+            self.statusBar().addWidget(self.files_status)
         st = await self.app.status()
         self.shell.set_account(st.username or "", st.device_name or "")
         self.stack.setCurrentWidget(self.shell)

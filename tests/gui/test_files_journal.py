@@ -6,7 +6,7 @@ is not discarded. Real embedded server, two profiles.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QItemSelectionModel, Qt
 
 from gui_support import TIMEOUT_MS
 from test_files_page import SHARED, drop, files_windows, names, open_shared
@@ -59,6 +59,16 @@ def test_journal_panel_reason_retry_cancel(qtbot, qtmodeltester, alice_window, m
     assert "block PUT refused" in panel.model.data(panel.model.index(r, 4))
     qtbot.waitUntil(lambda: "last error" in panel.summary.text(), timeout=TIMEOUT_MS)
 
+    # the window's status bar says so wherever the user is; a click opens this panel
+    win = a.window()
+    status = win.files_status
+    qtbot.waitUntil(lambda: status.isVisible() and "waiting to retry" in status.text.text(), timeout=TIMEOUT_MS)
+    assert status.text.property("tone") == "warning"
+    panel.toggle()
+    win.shell.go("people")
+    qtbot.mouseClick(status, Qt.LeftButton)
+    assert win.shell.files.isVisible() and panel.isVisible()
+
     # Cancel on a directory a later write goes into: refused, typed, nothing removed
     shown, show = [], a.banner.show_error
     a.banner.show_error = lambda e, subject=None: (shown.append(e), show(e, subject))
@@ -85,6 +95,7 @@ def test_journal_panel_reason_retry_cancel(qtbot, qtmodeltester, alice_window, m
     qtbot.waitUntil(lambda: panel.model.rows and all(e["state"] == "uploaded" for e in panel.model.rows
                                                     if e["path"].startswith(SHARED)), timeout=60_000)
     assert panel.model.data(panel.model.index(row_of(panel, "/keep.txt"), 1)).startswith("Uploaded")
+    qtbot.waitUntil(lambda: not status.isVisible(), timeout=TIMEOUT_MS)           # all uploaded: nothing to say
     assert run(b.app.files.read(SHARED + "/keep.txt")) == b"keep.txt" * 5000
     assert run(b.app.files.read(SHARED + "/docs/inner.txt")) == b"inside"
     assert "drop.txt" not in {r["name"] for r in run(b.app.files.ls(SHARED))}

@@ -11,7 +11,7 @@ contents are other people's text: shown as plain text only.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel, QListView,
                                QProgressBar, QPushButton, QSplitter, QTableView, QToolButton, QTreeView,
                                QVBoxLayout, QWidget)
@@ -109,6 +109,8 @@ class EntryView(QTreeView):
 
 
 class FilesPage(FileMoves, FileActions, FileQueue, Page):
+    syncSummary = Signal(str, bool)          # the window's status bar: what the journal does ("": idle), trouble?
+
     def __init__(self, session, bridge, parent=None):
         super().__init__("Files", parent=parent)
         self.session = session

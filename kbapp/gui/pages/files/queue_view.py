@@ -138,8 +138,27 @@ class FileQueue:
         self.status_line.setText(" · ".join(b for b in bits if b))
         self.pause_button.setText("Resume uploads" if paused else "Pause uploads")
         self.retry_button.setVisible(failed > 0)
+        self._summarise(t, st, paused, failed)
         if self.queue.current is not None:      # only the row being copied moves (not 1,000 rows a tick)
             self.queue.model.changed(self.queue.current)
+
+    def _summarise(self, t: dict, st: dict, paused: bool, failed: int) -> None:
+        """One short line for the window's status bar, wherever the user is in the app."""
+        if failed:
+            text, trouble = f"Files: {failed} not uploaded", True
+        elif paused:
+            text, trouble = "Files: uploads paused", True
+        elif st.get("pending") and st.get("last_error"):
+            text, trouble = f"Files: {st['pending']} waiting to retry", True
+        elif t["files"] or st.get("pending"):
+            n = t["files"] + int(st.get("pending") or 0)
+            eta = st.get("eta_s") or t.get("eta_s")
+            text, trouble = f"Files: uploading {n}" + (f", about {int(eta)} s left" if eta else "…"), False
+        else:
+            text, trouble = "", False
+        if (text, trouble) != getattr(self, "_summary", None):
+            self._summary = (text, trouble)
+            self.syncSummary.emit(text, trouble)
 
     def _transfers_done(self, saved: int, failed: int) -> None:
         self.ticker.stop()
