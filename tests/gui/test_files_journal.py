@@ -6,7 +6,8 @@ is not discarded. Real embedded server, two profiles.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
+from PySide6.QtWidgets import QMessageBox
 
 from gui_support import TIMEOUT_MS
 from test_files_page import SHARED, drop, files_windows, names, open_shared
@@ -18,6 +19,17 @@ from kbapp.core import errors
 def row_of(panel, suffix: str, op: str = "write") -> int:
     m = panel.model
     return next((i for i, e in enumerate(m.rows) if e["path"].endswith(suffix) and e["op"] == op), -1)
+
+
+def answer(qtbot, page, text: str) -> None:
+    """Click `text` in the confirmation box the next action opens."""
+    def click():
+        boxes = page.window().findChildren(QMessageBox, "confirmBox")
+        if not boxes:
+            QTimer.singleShot(20, click)
+            return
+        next(b for b in boxes[-1].buttons() if b.text() == text).click()
+    QTimer.singleShot(20, click)
 
 
 def select(panel, row: int) -> None:
@@ -82,7 +94,12 @@ def test_journal_panel_reason_retry_cancel(qtbot, qtmodeltester, alice_window, m
     blocks = run(files.journal.get(entry["id"])).blocks
     assert blocks and all(files.journal.has_block(b) for b in blocks)
     select(panel, row_of(panel, "/drop.txt"))
-    run(panel.cancel_clicked())
+    answer(qtbot, a, "Cancel")                                     # asked first: Cancel keeps it
+    panel.cancel_button.click()
+    qtbot.waitUntil(lambda: not a.window().findChildren(QMessageBox, "confirmBox"), timeout=TIMEOUT_MS)
+    assert run(files.journal.get(entry["id"])) is not None and row_of(panel, "/drop.txt") >= 0
+    answer(qtbot, a, "Remove changes")
+    panel.cancel_button.click()
     qtbot.waitUntil(lambda: row_of(panel, "/drop.txt") < 0, timeout=TIMEOUT_MS)
     assert run(files.journal.get(entry["id"])) is None
     assert not any(files.journal.has_block(b) for b in blocks)

@@ -15,9 +15,12 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
                                QVBoxLayout, QWidget)
 
+import qasync
+
 from kbapp.client.fs import queue_control
 
 from ... import ops
+from ...dialogs import confirm
 from ...plain import plain_tip
 from .models import human_size
 
@@ -148,7 +151,7 @@ class JournalPanel(QWidget):
         self.cancel_button = QPushButton("Cancel upload")
         self.cancel_button.setObjectName("journalCancel")
         self.cancel_button.setToolTip("Remove the selected changes from this device before they reach the server")
-        self.cancel_button.clicked.connect(self.cancel_clicked)
+        self.cancel_button.clicked.connect(self.cancel_asked)
         self.pause_button = QPushButton("Pause all")
         self.pause_button.setObjectName("journalPause")
         self.pause_button.clicked.connect(self.pause_clicked)
@@ -202,6 +205,18 @@ class JournalPanel(QWidget):
         if ids:
             return self._each(queue_control.discard, sorted(ids, reverse=True), "cancel")   # newest first
         return None
+
+    @qasync.asyncSlot()
+    async def cancel_asked(self) -> None:
+        """Cancel removes changes that exist nowhere else: ask first (Cancel, the default, keeps them)."""
+        n = sum(1 for e in self.selected() if e.get("state") in ("pending", "failed"))
+        if not n:
+            return
+        if await confirm(self.window(), "Remove these changes?",
+                         f"Remove {n} change(s) from this computer before they are uploaded?",
+                         "They have not reached the server, so nobody else has them: the files go back to "
+                         "what the folder holds. This cannot be undone.", "Remove changes"):
+            await self.cancel_clicked()
 
     def pause_clicked(self) -> None:
         (self.files.resume if self.st.get("paused") else self.files.pause)()
