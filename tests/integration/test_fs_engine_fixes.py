@@ -252,3 +252,32 @@ async def test_a_second_local_edit_after_a_merge_updates_the_conflict_copy_not_t
         assert sorted(r["name"] for r in await app.files.ls(F)) == sorted(["notes.txt", copy])
         assert await app.files.read(f"{F}/notes.txt") == b"alice's edit"
         assert await app.files.read(f"{F}/{copy}") == b"bob two"
+
+
+async def test_an_upload_signed_on_a_team_loaded_before_a_rotation_is_refused_then_resealed(server_factory, tmp_path,
+                                                                                            apps):
+    """bob's client still holds the team as it was before carol's removal (a push hint kept
+    the folder fresh), so his batch is sealed and signed under generation 1: the server
+    refuses it (`FS_KEY_GEN_REFUSED`). The upload reloads the team, re-seals and retries,
+    instead of failing the change for good."""
+    import time as _time
+
+    server = server_factory()
+    u = await signup_all(apps, tmp_path, server.url, ("alice", "bob", "carol"))
+    alice, bob = u["alice"], u["bob"]
+    await alice.create_team("acme")
+    await alice.add_member("acme", "bob", "writer")
+    await alice.add_member("acme", "carol", "reader")
+    T = "/team/acme"
+    await alice.files.write(f"{T}/old.txt", b"before")
+    assert await bob.files.read(f"{T}/old.txt") == b"before"
+    f = await bob.files._folder_of(T)
+    await bob.files.write(f"{T}/new.txt", b"after carol left", upload=False)
+    await alice.remove_member("acme", "carol")
+    bob.files.fs.synced[f.folder_id].hinted = _time.monotonic()      # "the head you hold is current"
+    assert (await bob.files._folder_of(T)).gen == 1                   # the stale team is what he would use
+    await bob.files.sync(timeout=60)
+    assert await alice.files.read(f"{T}/new.txt") == b"after carol left"
+    g = await bob.files.fs.folder(f.name, fresh=True)
+    _f, comps, ov = await bob.files._view(f"{T}/new.txt")
+    assert g.gen == 2 and (await ov.entry(tuple(comps))).ptr.key_gen == 2
