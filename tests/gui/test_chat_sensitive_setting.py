@@ -68,7 +68,13 @@ def test_sensitive_images_blurred_or_shown_per_conversation_and_kept(qtbot, alic
     run(b.app.create_team("bobco"))
     open_dm(qtbot, run, b, "bobco#general")
     assert b.current != conv
+    assert b.sensitive_button.text() == "Sensitive images: blurred"   # never the previous one's choice
     qtbot.waitUntil(lambda: b.sensitive_button.isEnabled(), timeout=TIMEOUT_MS)
+    assert b.sensitive_button.text() == "Sensitive images: blurred"
+    other = b.current
+    b.open_conv(conv)                     # switching says the conversation's own choice at once
+    assert b.sensitive_button.text() == "Sensitive images: shown"
+    b.open_conv(other)
     assert b.sensitive_button.text() == "Sensitive images: blurred"
 
     # bob's app restarts: the conversation opens with its image shown, nothing clicked

@@ -297,6 +297,7 @@ class ChatPage(ChatActions, ChatInline, Page):
         self.model.conv_id, self.model.limit = conv_id, TimelineModel.PAGE
         self.model.clear()
         self.image_infos, self._rechecks, self._image_tries = {}, 0, {}
+        self._show_sensitive()                    # this conversation's choice, greyed until read
         self.badges, self.members = {}, []
         self.warning.clear()
         self.empty.hide()
