@@ -414,12 +414,17 @@ class ServerAPI:
     # that comes back is a hint that core/fs checks (block ids, the judge, the map proof)
 
     async def _fs(self, method: str, path: str, *, content: bytes | None = None, json: Any = None,
-                  params=None) -> tuple[int, bytes]:
-        """(status, body) of one folder request with a read token (if logged in), once more on a 401."""
+                  params=None, length: int | None = None) -> tuple[int, bytes]:
+        """(status, body) of one folder request with a read token (if logged in), once more on a 401.
+        `content` may be a callable returning a fresh async iterable of pieces (sent again on
+        a 401) with their total `length`: a streamed body, kept by nothing once sent."""
         for attempt in (0, 1):
             headers = {"Authorization": await self.read_tokens.header()} if self.read_tokens is not None else {}
+            body = content
+            if callable(content):
+                body, headers["Content-Length"] = content(), str(length)
             try:
-                async with self._client.stream(method, self.base_url + path, content=content, json=json,
+                async with self._client.stream(method, self.base_url + path, content=body, json=json,
                                                params=params, headers=headers) as resp:
                     raw = await _capped(resp, self.max_response + 1)
             except httpx.TimeoutException:

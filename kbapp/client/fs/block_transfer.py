@@ -28,10 +28,10 @@ from kbapp.core import errors
 
 from .blockio import pool
 
-PUT_WINDOW = 4                # batch requests in flight
-BATCH_BLOCKS = 8              # blocks per batch request (4 MiB: the server takes up to 16)
+PUT_WINDOW = 3                # batch requests in flight
+BATCH_BLOCKS = 4              # blocks per batch request (2 MiB: the server takes up to 16)
 GET_WINDOW = 6                # requests in flight
-AHEAD = 24                    # blocks fetched and not yet read (12 MiB)
+AHEAD = 16                    # blocks fetched and not yet read (8 MiB)
 HEAD = 36                     # a batched block's id and size
 
 
@@ -63,7 +63,7 @@ async def put_blocks(api, folder_id: str, journal, block_ids, extra=(), *, team_
     params = {"team": team_id, "kind": kind} if team_id is not None else None
     path = f"/v1/folders/{quote(folder_id, safe='')}/blocks:put"
 
-    def body(batch: list[str]) -> bytes:
+    def frames(batch: list[str]) -> list[bytes]:
         parts = []
         for bid in batch:
             stored = given.get(bid)
@@ -71,14 +71,22 @@ async def put_blocks(api, folder_id: str, journal, block_ids, extra=(), *, team_
                 stored = journal.get_block(bid)
                 if stored is None:
                     raise errors.NotFound(f"journal block {bid[:16]} is missing from disk")
-            parts += [bytes.fromhex(bid), len(stored).to_bytes(4, "big"), stored]
-        return b"".join(parts)
+            parts += [bytes.fromhex(bid) + len(stored).to_bytes(4, "big"), stored]
+        return parts
 
     async def one(batch: list[str]) -> int:
         async with gate:
-            raw = await asyncio.to_thread(body, batch)
-            api._fs_json(*await api._fs("POST", path, content=raw, params=params))
-            return len(raw) - HEAD * len(batch)
+            parts = await asyncio.get_running_loop().run_in_executor(pool("upload", PUT_WINDOW), frames, batch)
+            size = sum(map(len, parts))
+
+            async def body():
+                for i in range(len(parts)):
+                    yield parts[i]
+            try:                    # streamed, not joined; the blocks go with `parts` (httpx's request
+                api._fs_json(*await api._fs("POST", path, content=body, params=params, length=size))
+            finally:                # objects can outlive the call in reference cycles)
+                parts.clear()
+            return size - HEAD * len(batch)
 
     return sum(await first_error([one(ids[i:i + BATCH_BLOCKS]) for i in range(0, len(ids), BATCH_BLOCKS)]))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterable
 
 IO_WORKERS = 8
-MAX_INFLIGHT = 32                  # blocks handed to the disk and not yet written (16 MiB)
+MAX_INFLIGHT = 16                  # blocks handed to the disk and not yet written (8 MiB)
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
