@@ -8,7 +8,8 @@ kept under KBFS's conflict name, or the batch is *parked* as a read-only
 "(local conflicted copy DATE)" view); the ops are applied to the verified head (overlay.py),
 the changed directories sealed, the revision signed; its id is stored on the rows *before*
 the POST, so after a crash a revision found among the verified ones (or a 409 naming it) is
-known accepted. Blocks are PUT first (idempotent), then the revision by compare-and-swap;
+known accepted. Blocks are sent first (idempotent; in batches, several at once:
+block_transfer.py), then the revision by compare-and-swap;
 a lost CAS is judged and merged again. Accepted: rows `uploaded`, their blocks moved from
 the journal into the block cache.
 
