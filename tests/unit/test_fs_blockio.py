@@ -91,3 +91,30 @@ async def test_dropping_blocks_waits_for_their_writes(tmp_path, monkeypatch):
         assert not any(j._block_path(b).exists() for b, _ in got)
     finally:
         j.close()
+
+
+async def test_a_block_whose_write_failed_is_written_again(tmp_path, monkeypatch):
+    """A public folder's blocks are deterministic: the same file written again after a disk
+    error names the same block ids, which must be written again, not the old error replayed."""
+    real_fsync = os.fsync
+    failing = [True]
+
+    def flaky(fd):
+        if failing[0] and ".tmp" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+    monkeypatch.setattr(blockio.os, "fsync", flaky)
+    j = await Journal(tmp_path).open()
+    try:
+        got = blocks(2)
+        for bid, data in got:
+            j.put_block(bid, data)
+        with pytest.raises(OSError):
+            await j.add("/public/a", ("f",), b"", 0, 0, [b for b, _ in got])
+        failing[0] = False                                       # the disk has room again
+        for bid, data in got:
+            j.put_block(bid, data)
+        entry = await j.add("/public/a", ("f",), b"", 0, 0, [b for b, _ in got])
+        assert all(j._block_path(b).read_bytes() == d for b, d in got) and await j.get(entry) is not None
+    finally:
+        j.close()

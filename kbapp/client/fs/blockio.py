@@ -82,8 +82,9 @@ class DurableBlocks:
         of `settle`. The same id twice is written once."""
         self._slots.acquire()
         with self._lock:
-            if block_id in self._pending:
-                self._slots.release()
+            old = self._pending.get(block_id)
+            if old is not None and not (old[0].done() and old[0].exception() is not None):
+                self._slots.release()            # written or being written (a failed one is tried again)
                 return
             fut = pool("io", IO_WORKERS).submit(_write_file, block_id, path, stored)
             self._pending[block_id] = (fut, path)
