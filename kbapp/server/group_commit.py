@@ -113,9 +113,13 @@ class GroupCommit:
         return result
 
     def _take(self) -> list[Pending]:
-        """The oldest writes, one per account, up to max_group; the rest keep their order."""
+        """The oldest writes, one per account, up to max_group; the rest keep their order.
+        A write whose request is gone (cancelled while queued) is dropped, as it was when
+        it waited for the lock itself."""
         group, seen, rest = [], set(), []
         for item in self._queue:
+            if item.future.cancelled():
+                continue
             if len(group) < self.max_group and item.uid.lower() not in seen:
                 group.append(item)
                 seen.add(item.uid.lower())
@@ -128,6 +132,8 @@ class GroupCommit:
         while self._queue:
             async with self.service.lock:
                 group = self._take()
+                if not group:
+                    continue
                 try:
                     results = await run_in_threadpool(append_group, self.service, group)
                 except BaseException as e:  # noqa: BLE001 - each writer hears it

@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -113,6 +113,8 @@ class _Conn:
 _INS_EVENT = insert(db.push_events)
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _PG_NOTIFY = text("SELECT pg_notify(:ch, :c)")
+_Q_AFTER = (select(db.push_events.c.cursor, db.push_events.c.topic, db.push_events.c.kind, db.push_events.c.subject)
+            .where(db.push_events.c.cursor > bindparam("c")).order_by(db.push_events.c.cursor).limit(bindparam("n")))
 
 
 class PushHub:
@@ -171,10 +173,7 @@ class PushHub:
 
     def _rows_after(self, cursor: int, limit: int = PAGE) -> list:
         with self.engine.connect() as conn:
-            return conn.execute(select(db.push_events.c.cursor, db.push_events.c.topic, db.push_events.c.kind,
-                                       db.push_events.c.subject)
-                                .where(db.push_events.c.cursor > cursor)
-                                .order_by(db.push_events.c.cursor).limit(limit)).all()
+            return conn.execute(_Q_AFTER, {"c": cursor, "n": limit}).all()
 
     def replay(self, topics, since: int | None) -> tuple[list, int, bool]:
         """(hints of `topics` after `since`, the head cursor, resync?) in one snapshot."""

@@ -190,3 +190,25 @@ def test_one_account_flooding_the_queue_does_not_push_others_back(tmp_path):
     assert [r["log_size"] for r in got[:5]] == [size + 1 + i for i in range(5)]
     assert _tail_in_map(service, hog.uid).seqno == 8 + 20
     service.engine.dispose()
+
+
+def test_a_write_whose_request_went_away_while_queued_is_not_stored(tmp_path):
+    service = _service(tmp_path / "server")
+    uid, body = _signup("gone" + os.urandom(2).hex())
+    other_uid, other_body = _signup("stays" + os.urandom(2).hex())
+    group = GroupCommit(service)
+
+    async def run():
+        async with service.lock:
+            gone = asyncio.create_task(group.append(uid, body, signup=True, batch=service.prepare(uid, body, signup=True)))
+            stays = asyncio.create_task(group.append(other_uid, other_body, signup=True, batch=None))
+            await asyncio.sleep(0.01)
+            gone.cancel()                       # the client disconnected while its write queued
+            await asyncio.sleep(0.01)
+        return await stays
+
+    assert asyncio.run(run())["seqno"] == 3
+    assert _tail_in_map(service, uid) is None and _tail_in_map(service, other_uid).seqno == 3
+    with service.engine.connect() as conn:
+        assert stored_tail(conn, uid) == (0, None)
+    service.engine.dispose()
