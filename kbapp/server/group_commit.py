@@ -98,9 +98,15 @@ class GroupCommit:
         self.groups = self.writes = 0          # epochs made and writes stored through here (tests)
 
     async def prepare(self, uid: str, body: dict, *, signup: bool) -> Batch | None:
-        """service.prepare (validation without the lock) on the validation thread."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._validator, partial(self.service.prepare, uid, body, signup=signup))
+        """service.prepare (validation without the lock) on the validation thread, when it
+        is short: a signup, or a post on a chain whose verified state is cached. A chain
+        not cached (after a restart, or pushed out of the cache) is played back whole,
+        seconds at 8,000 links, and anyone can cause that by posting under its uid: that
+        goes to the shared worker threads as before, never in front of everyone's posts."""
+        call = partial(self.service.prepare, uid, body, signup=signup)
+        if not signup and self.service.chains.get(uid) is None:
+            return await run_in_threadpool(call)
+        return await asyncio.get_running_loop().run_in_executor(self._validator, call)
 
     async def append(self, uid: str, body: dict, *, signup: bool, batch: Batch | None) -> dict:
         item = Pending(uid, body, signup, batch, asyncio.get_running_loop().create_future())

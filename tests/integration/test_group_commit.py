@@ -212,3 +212,44 @@ def test_a_write_whose_request_went_away_while_queued_is_not_stored(tmp_path):
     with service.engine.connect() as conn:
         assert stored_tail(conn, uid) == (0, None)
     service.engine.dispose()
+
+
+def test_a_forced_whole_playback_does_not_hold_up_the_validation_thread(tmp_path):
+    """Anyone can make the server play a long chain back whole (a post under its uid when
+    its state is not cached, as after a restart): that runs on the shared worker threads,
+    so a signup arriving meanwhile is validated at once, not after the playback."""
+    from kbapp.server.chains import ChainStates
+
+    service = _service(tmp_path / "server")
+    victim = _ChainWriter(random.Random(8), "longchain", lambda: _root(service))
+    for i in range(20):
+        body = {"uid": victim.uid, "username": victim.username, "links": victim.take(64)}
+        service.append_links(victim.uid, body, signup=i == 0, batch=service.prepare(victim.uid, body, signup=i == 0))
+    service.chains = ChainStates()                   # a restart: nothing cached
+    with service.engine.connect() as conn:
+        tail = stored_tail(conn, victim.uid)
+    mallory = SigningKeyPair.from_seed(os.urandom(32))
+    forged = {"links": [build_link(mallory, uid=victim.uid, username=victim.username, eldest_kid=victim.eldest.kid,
+                                   seqno=tail[0] + 1, prev=bytes.fromhex(tail[1]), link_type="track",
+                                   ctime=1_800_000_000, body_fields={"track": {"basics": {"username": "m"}}},
+                                   merkle_root=_root(service))]}
+    uid, body = _signup("quick" + os.urandom(2).hex())
+    group = GroupCommit(service)
+    done: list[str] = []
+
+    async def run():
+        async def attack():
+            with pytest.raises(errors.KbappError):
+                await group.prepare(victim.uid, forged, signup=False)
+            done.append("attack")
+
+        async def signup():
+            await asyncio.sleep(0.02)                # after the playback started
+            await group.prepare(uid, body, signup=True)
+            done.append("signup")
+        await asyncio.gather(attack(), signup())
+
+    asyncio.run(run())
+    assert done == ["signup", "attack"]
+    assert service.chains.links_played >= 1280       # the playback did happen
+    service.engine.dispose()
