@@ -106,8 +106,13 @@ class FileActions:
         old = rows[0]["name"]
         name = self._ask_name("Rename", "New name:", old)
         if name and name != old:
-            src, dst = self.path_of(old), self.path_of(name)
-            self._run(lambda: self.app.files.mv(src, dst, upload=False), key="mv", status=f"Renaming {old}…")
+            src, dst, here, files = self.path_of(old), self.path_of(name), self.path(), self.app.files
+
+            async def rename():              # the engine's rename replaces a file of that name: never here
+                if name in {r["name"] for r in await files.ls(here)}:
+                    raise errors.PathExists(f"{dst} already exists: {old} was not renamed")
+                return await files.mv(src, dst, upload=False)
+            self._run(rename, key="mv", status=f"Renaming {old}…")
 
     def delete_clicked(self) -> None:
         rows = self.selected_rows()

@@ -89,6 +89,16 @@ async def plan_folder_copy(files, srcs: list[str], into: str, *, move: bool):
     return items, moves, skipped
 
 
+async def refuse_taken(files, srcs: list[str], into: str) -> None:
+    """PathExists before anything moves when a name is taken in `into`: the engine's rename,
+    like POSIX's, replaces a file of that name, which a move on the page must never do
+    silently (the file there, maybe another writer's, would vanish from the folder)."""
+    taken = {r["name"] for r in await files.ls(into)}
+    clash = [s.rsplit("/", 1)[-1] for s in srcs if s.rsplit("/", 1)[-1] in taken]
+    if clash:
+        raise errors.PathExists(f"{into}/{clash[0]} already exists: nothing was moved (rename one of them first)")
+
+
 def rows_or_say(page, mime) -> list[str]:
     """Our rows in `mime`; a foreign offer of them is refused on the page's banner ([])."""
     try:
@@ -236,6 +246,7 @@ class FileMoves:
         files = self.app.files
 
         async def rename():
+            await refuse_taken(files, srcs, into)
             for s in srcs:
                 await files.mv(s, f"{into}/{s.rsplit('/', 1)[-1]}", upload=False)
         self._run(rename, key="mv", status=f"Moving {len(srcs)} item(s)…")

@@ -1,0 +1,49 @@
+"""Files page moves from the attacker's and the careless user's side (ATTACK5): a move or a
+rename onto a name another writer already took must not replace their file silently."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from gui_support import TIMEOUT_MS
+from test_files_moves import ls, said
+from test_files_page import SHARED, files_windows, names, open_shared, select_names
+
+
+def test_move_or_rename_onto_a_taken_name_replaces_nothing(qtbot, alice_window, make_window, tmp_path, run,
+                                                          monkeypatch):
+    """Two rows moved into a directory that already holds a file named like the second: the
+    whole move is refused before anything moves (the engine's rename, like POSIX's, would
+    replace that file), said in words with a typed error; F2 onto a taken name likewise."""
+    from PySide6.QtWidgets import QInputDialog
+
+    a, b = files_windows(alice_window, make_window, tmp_path, qtbot)
+    run(a.app.files.mkdir(f"{SHARED}/docs", upload=False))
+    for p, body in (("a.txt", b"mine a"), ("b.txt", b"mine b"), ("docs/b.txt", b"theirs")):
+        run(a.app.files.write(f"{SHARED}/{p}", body, upload=False))
+    open_shared(qtbot, a)
+    qtbot.waitUntil(lambda: names(a) == {"a.txt", "b.txt", "docs"}, timeout=TIMEOUT_MS)
+    shown = said(a)
+    a.move_paths([f"{SHARED}/a.txt", f"{SHARED}/b.txt"], f"{SHARED}/docs")
+    qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT_MS)
+    assert [e.code for e in shown] == ["FS_EXISTS"] and "docs/b.txt already exists" in str(shown[0])
+    assert ls(run, a.app, SHARED) == {"a.txt", "b.txt", "docs"}
+    assert ls(run, a.app, f"{SHARED}/docs") == {"b.txt"}
+    assert run(a.app.files.read(f"{SHARED}/docs/b.txt")) == b"theirs"
+
+    # F2: a.txt renamed to b.txt is refused; b.txt keeps its bytes
+    qtbot.waitUntil(lambda: not a.busy.isVisible(), timeout=TIMEOUT_MS)
+    select_names(a, "a.txt")
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a_, **k: ("b.txt", True))
+    a.list.setFocus()
+    qtbot.keyClick(a.list, Qt.Key_F2)
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=TIMEOUT_MS)
+    assert shown[1].code == "FS_EXISTS"
+    assert ls(run, a.app, SHARED) == {"a.txt", "b.txt", "docs"}
+    assert run(a.app.files.read(f"{SHARED}/b.txt")) == b"mine b"
+
+    # what bob gets after the upload: both files of each name
+    run(a.app.files.sync(timeout=60), timeout=90_000)
+    assert ls(run, b.app, f"{SHARED}/docs") == {"b.txt"}
+    assert run(b.app.files.read(f"{SHARED}/docs/b.txt")) == b"theirs"
+    assert run(b.app.files.read(f"{SHARED}/a.txt")) == b"mine a"
