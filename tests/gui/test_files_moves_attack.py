@@ -47,3 +47,30 @@ def test_move_or_rename_onto_a_taken_name_replaces_nothing(qtbot, alice_window, 
     assert ls(run, b.app, f"{SHARED}/docs") == {"b.txt"}
     assert run(b.app.files.read(f"{SHARED}/docs/b.txt")) == b"theirs"
     assert run(b.app.files.read(f"{SHARED}/a.txt")) == b"mine a"
+
+
+def test_move_to_takes_a_name_typed_without_a_slash_as_a_directory_here(qtbot, alice_window, make_window,
+                                                                        tmp_path, run, monkeypatch):
+    """A newcomer types "docs" (not /private/…/docs) into Move to…: the rows move into the
+    directory docs below the one shown (it was refused as a bad folder name); a name that
+    is not there is said in words and nothing moves."""
+    from PySide6.QtWidgets import QInputDialog
+
+    a, _b = files_windows(alice_window, make_window, tmp_path, qtbot)
+    run(a.app.files.mkdir(f"{SHARED}/docs", upload=False))
+    run(a.app.files.write(f"{SHARED}/a.txt", b"a", upload=False))
+    open_shared(qtbot, a)
+    qtbot.waitUntil(lambda: names(a) == {"a.txt", "docs"}, timeout=TIMEOUT_MS)
+    shown = said(a)
+    select_names(a, "a.txt")
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a_, **k: ("no-such-dir", True))
+    a.move_to_clicked()
+    qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT_MS)
+    assert shown[0].code != "FS_BAD_FOLDER_NAME"
+    assert ls(run, a.app, SHARED) == {"a.txt", "docs"}
+    qtbot.waitUntil(lambda: not a.busy.isVisible(), timeout=TIMEOUT_MS)
+    select_names(a, "a.txt")
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a_, **k: (" docs/ ", True))
+    a.move_to_clicked()
+    qtbot.waitUntil(lambda: names(a) == {"docs"}, timeout=TIMEOUT_MS)
+    assert ls(run, a.app, f"{SHARED}/docs") == {"a.txt"} and len(shown) == 1

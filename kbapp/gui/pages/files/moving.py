@@ -220,9 +220,12 @@ class FileMoves:
             return
         choices = list(dict.fromkeys([self.path()] + [f.path for f in self.folder_model.items if not f.header]))
         dest, ok = QInputDialog.getItem(self, "Move to", "Move into this folder or directory (a path such as "
-                                        "/private/alice,bob/docs):", choices, 0, True)
-        if ok and dest.strip():
-            self.move_paths([self.path_of(r["name"]) for r in rows], dest.strip().rstrip("/"))
+                                        "/private/alice,bob/docs, or a directory here such as docs/old):",
+                                        choices, 0, True)
+        dest = dest.strip().rstrip("/")
+        if ok and dest:                      # a name without a leading / is a directory below this one
+            into = dest if dest.startswith("/") else f"{self.path()}/{dest}"
+            self.move_paths([self.path_of(r["name"]) for r in rows], into)
 
     def move_paths(self, srcs: list[str], into: str) -> None:
         """Move folder paths into the directory `into` (see the module text)."""
