@@ -74,3 +74,49 @@ def test_move_to_takes_a_name_typed_without_a_slash_as_a_directory_here(qtbot, a
     a.move_to_clicked()
     qtbot.waitUntil(lambda: names(a) == {"docs"}, timeout=TIMEOUT_MS)
     assert ls(run, a.app, f"{SHARED}/docs") == {"a.txt"} and len(shown) == 1
+
+
+def test_move_across_folders_keeps_what_arrived_in_the_source_meanwhile(qtbot, alice_window, make_window,
+                                                                      tmp_path, run, monkeypatch):
+    """A directory is moved to another folder; while its files are being copied, a file lands
+    in it (another writer's, or one dropped in another window) and a copied one changes. The
+    old end of the move removed the source recursively: both went from the folder, though no
+    copy held them. Now the source is listed again first and stays whole, and it is said."""
+    from kbapp.gui.pages.files import transfers
+    from test_files_moves import MINE, drag_rows, drop_on_sidebar
+
+    a, _b = files_windows(alice_window, make_window, tmp_path, qtbot)
+    files = a.app.files
+    run(files.mkdir(f"{SHARED}/trip", upload=False))
+    for n in ("x.txt", "y.txt", "z.txt"):
+        run(files.write(f"{SHARED}/trip/{n}", n.encode() * 1000, upload=False))
+    a.select_folder(MINE)
+    open_shared(qtbot, a)
+    qtbot.waitUntil(lambda: names(a) == {"trip"}, timeout=TIMEOUT_MS)
+
+    real_copy, landed = transfers.copy_in_folders, []
+
+    async def copy_then_meddle(fs, t):
+        await real_copy(fs, t)
+        if not landed:                          # after the first copy: a newcomer, and x.txt edited
+            landed.append(t.origin)
+            await files.write(f"{SHARED}/trip/new.txt", b"arrived meanwhile", upload=False)
+            await files.write(f"{SHARED}/trip/x.txt", b"edited meanwhile", upload=False)
+    monkeypatch.setattr(transfers, "copy_in_folders", copy_then_meddle)
+    drop_on_sidebar(a, drag_rows(qtbot, a, "trip"), MINE)
+    qtbot.waitUntil(lambda: bool(landed) and not a.queue.busy, timeout=TIMEOUT_MS)
+    qtbot.wait(300)
+    assert ls(run, a.app, f"{SHARED}/trip") == {"new.txt", "x.txt", "y.txt", "z.txt"}     # nothing lost
+    assert run(files.read(f"{SHARED}/trip/new.txt")) == b"arrived meanwhile"
+    assert run(files.read(f"{SHARED}/trip/x.txt")) == b"edited meanwhile"
+    assert ls(run, a.app, f"{MINE}/trip") == {"x.txt", "y.txt", "z.txt"}               # the copy is whole
+    err = a.queue.last_error
+    assert err is not None and err.code == "FS_MOVE_REFUSED" and "trip/new.txt was added" in str(err)
+
+    # unchanged since: moved again (another drag), the source goes this time
+    qtbot.waitUntil(lambda: "trip" in names(a), timeout=TIMEOUT_MS)
+    run(files.rm(f"{MINE}/trip", recursive=True, upload=False))
+    drop_on_sidebar(a, drag_rows(qtbot, a, "trip"), MINE)
+    qtbot.waitUntil(lambda: "trip" not in ls(run, a.app, SHARED), timeout=TIMEOUT_MS)
+    assert ls(run, a.app, f"{MINE}/trip") == {"new.txt", "x.txt", "y.txt", "z.txt"}
+    assert run(files.read(f"{MINE}/trip/x.txt")) == b"edited meanwhile"

@@ -25,6 +25,7 @@ from ... import ops
 from ...models import ObjectRole
 from .actions import FileActions, join
 from .folder_copy import ROWS_MIME, rows_from_mime, rows_mime_data
+from .move_settle import sig
 from .transfers import MAX_DROP, Move, Transfer
 
 
@@ -54,11 +55,11 @@ async def _walk(files, src: str, dest: str, row: dict, out: list[Transfer], skip
             raise errors.DropRefused(f"more than {MAX_DROP:,} files and directories: nothing was copied")
         kind = r.get("type")
         if kind == "dir":
-            out.append(Transfer(PurePosixPath(p), d, 0, is_dir=True, origin=p))
+            out.append(Transfer(PurePosixPath(p), d, 0, is_dir=True, origin=p, seen=sig(r)))
             kids = sorted(await files.ls(p), key=lambda x: x["name"], reverse=True)
             todo.extend((f"{p}/{k['name']}", f"{d}/{k['name']}", k) for k in kids)
         elif kind in ("file", "exec"):
-            out.append(Transfer(PurePosixPath(p), d, int(r.get("size") or 0), origin=p))
+            out.append(Transfer(PurePosixPath(p), d, int(r.get("size") or 0), origin=p, seen=sig(r)))
         else:
             whole = False
             skipped.append(f"{p}: a {kind or 'special entry'} (not copied)")

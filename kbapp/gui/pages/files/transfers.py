@@ -30,6 +30,7 @@ from kbapp.core.fs.names import MAX_PATH_DEPTH, check_component
 from ...plain import plain_tip
 from .folder_copy import copy_in_folders
 from .models import human_size
+from .move_settle import check_unchanged
 
 WAITING, COPYING, SAVED, FAILED, CANCELLED = "waiting", "copying", "saved", "failed", "cancelled"
 MAX_DROP = 100_000               # files in one drop; a bigger tree is refused, not half taken
@@ -46,6 +47,7 @@ class Transfer:
     error: str = ""
     started: float = field(default=0.0)
     origin: str = ""              # a folder path: copied from an encrypted folder, not the disk
+    seen: tuple = ()              # the origin's listing when planned (move_settle.sig)
 
 
 @dataclass
@@ -294,6 +296,7 @@ class TransferQueue(QObject):
         for m in [m for m in self.moves if all(t.state == SAVED for t in m.items)]:
             self.moves.remove(m)
             try:
+                await check_unchanged(self.files, m)     # nothing added or changed there meanwhile
                 await self.files.rm(m.src, recursive=True, upload=False)
                 self.files.start()
             except errors.KbappError as e:
