@@ -113,6 +113,10 @@ async def alice_and_bob(tmp: Path, height: int = 800) -> tuple[MainWindow, MainW
 
 
 def grab(window):
+    """The screen's pixels where the window lies wholly on the (virtual) screen, else the widget
+    rendered by itself (a second window placed past the screen's edge came out black)."""
+    if not window.screen().geometry().contains(window.frameGeometry()):
+        return window.grab()
     pm = window.screen().grabWindow(window.winId())
     return pm if not pm.isNull() and pm.width() >= 100 else window.grab()
 

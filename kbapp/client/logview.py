@@ -62,26 +62,39 @@ class LogView:
 
     async def fetch_latest(self) -> Checkpoint:
         """The server's newest checkpoint, verified to extend what we trust."""
-        return await self.check_forward(self.parse(await self.api.checkpoint()))
+        since = self.mark()
+        return await self.check_forward(self.parse(await self.api.checkpoint()), since=since)
+
+    def mark(self) -> int:
+        """The size we trust now: taken before a request, handed to `check_forward` with its answer."""
+        t = self.trusted()
+        return t.size if t is not None else 0
 
     async def lookup(self, kind: str, key_id: str) -> tuple[ChainTail | None, Checkpoint]:
         """A chain's tail in the Merkle map (None: proven absent) and the checkpoint it was
         proven against, which must be no older than the newest one just shown and extend
         what we trust (users and teams are looked up the same way)."""
+        since = self.mark()
         first = await self.fetch_latest()
         bundle = await self.api.lookup(kind, key_id)
         cp = self.parse(bundle.get("checkpoint") if isinstance(bundle.get("checkpoint"), str) else "")
         if cp.size < first.size:
             raise errors.RollbackDetected(
                 f"the lookup is against a log of {cp.size} entries, older than the {first.size} just shown")
-        cp = await self.check_forward(cp)
+        cp = await self.check_forward(cp, since=since)
         tail, _leaf = verify_lookup(bundle, cp, map_key(kind, key_id))
         return tail, cp
 
-    async def check_forward(self, cp: Checkpoint) -> Checkpoint:
-        """cp must be our trusted checkpoint or a consistent extension of it."""
+    async def check_forward(self, cp: Checkpoint, *, since: int | None = None) -> Checkpoint:
+        """cp must be our trusted checkpoint or a consistent extension of it. `since` (`mark()`
+        taken before the request that brought cp): if our trust moved past cp while the answer
+        was on its way (another verification, or one this flow ran meanwhile), cp is no rollback:
+        it must then be a prefix of what we trust now (proven, else ForkDetected)."""
         old = self.trusted()
         if old is None:
+            return cp
+        if cp.size < old.size and since is not None and cp.size >= since:
+            await self.check_seen(cp.size, cp.root, old, who="an answer sent before our newest checkpoint")
             return cp
         if cp.size < old.size:
             raise errors.RollbackDetected(

@@ -19,6 +19,7 @@ async def prove_absent(ctx, folder_id: str, team_id: str, kind: int, name: str, 
     if verified_head > 0:
         raise errors.RevisionRollback(
             f"the server says {name} does not exist; we verified revision {verified_head}")
+    since = ctx.logview.mark()
     try:
         answer = await ctx.api.fs_head(folder_id, team_id=team_id, kind=kind)
     except errors.NotFound:
@@ -29,7 +30,7 @@ async def prove_absent(ctx, folder_id: str, team_id: str, kind: int, name: str, 
         raise errors.EncodingError("malformed folder head answer")
     lv = ctx.logview
     note = bundle.get("checkpoint")
-    cp = await lv.check_forward(lv.parse(note if isinstance(note, str) else ""))
+    cp = await lv.check_forward(lv.parse(note if isinstance(note, str) else ""), since=since)
     head, _leaf = verify_lookup(bundle, cp, map_key("folder", folder_id), decode=FolderHead.decode)
     if head is not None:
         raise errors.HiddenRevision(

@@ -160,10 +160,10 @@ class FolderSync:
                 except errors.NotFound:
                     pass                  # the judge finds the key not live
 
-    async def _proven_head(self, f: Folder, bundle: dict) -> FolderHead | None:
+    async def _proven_head(self, f: Folder, bundle: dict, since: int) -> FolderHead | None:
         lv = self.ctx.logview
         note = bundle.get("checkpoint") if isinstance(bundle, dict) else None
-        cp = await lv.check_forward(lv.parse(note if isinstance(note, str) else ""))
+        cp = await lv.check_forward(lv.parse(note if isinstance(note, str) else ""), since=since)
         head, _leaf = verify_lookup(bundle, cp, map_key("folder", f.folder_id), decode=FolderHead.decode)
         return head
 
@@ -181,6 +181,7 @@ class FolderSync:
         accepted: list = []
         while True:
             try:
+                mark = self.ctx.logview.mark()             # its lookup may be older than what we trust by then
                 page = await self.ctx.api.fs_revisions(f.folder_id, since=judge.state.head_rev, limit=PAGE)
             except errors.NotFound:
                 # A folder never written: the map must prove it absent (client/fs/absence.py).
@@ -210,7 +211,7 @@ class FolderSync:
                 accepted.append((sr, open_private(sr.revision, f.keys)))
             if not envs or type(page.get("head")) is not int or judge.state.head_rev >= page["head"]:
                 break
-        head = await self._proven_head(f, page["lookup"])
+        head = await self._proven_head(f, page["lookup"], mark)
         judge.check_head(head.revision if head else 0, bytes.fromhex(head.revision_id) if head else None)
         if accepted:
             root = pack(accepted[-1][1].root.to_wire())

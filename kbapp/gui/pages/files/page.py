@@ -221,6 +221,7 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
         h.setSectionResizeMode(0, QHeaderView.Stretch)
         for c in (1, 2, 3):
             h.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        h.setSectionResizeMode(4, QHeaderView.Stretch)   # Tags share the width with Name: no sideways scrolling
         self.list.activated.connect(self._activated)
         self.list.customContextMenuRequested.connect(self._menu)
         self.list.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
