@@ -120,3 +120,22 @@ def test_move_across_folders_keeps_what_arrived_in_the_source_meanwhile(qtbot, a
     qtbot.waitUntil(lambda: "trip" not in ls(run, a.app, SHARED), timeout=TIMEOUT_MS)
     assert ls(run, a.app, f"{MINE}/trip") == {"new.txt", "x.txt", "y.txt", "z.txt"}
     assert run(files.read(f"{MINE}/trip/x.txt")) == b"edited meanwhile"
+
+
+def test_a_pasted_copy_keeps_its_extension_last(qtbot, alice_window, make_window, tmp_path, run):
+    """Copy and paste in the same directory: "photo (copy).jpg", then "photo (copy 2).jpg" (a
+    picture still, with its thumbnail and preview), a directory "docs (copy)"; the copy named
+    "photo.jpg (copy)" was a file no viewer opens."""
+
+    a, _b = files_windows(alice_window, make_window, tmp_path, qtbot)
+    run(a.app.files.write(f"{SHARED}/photo.jpg", b"not really a jpeg", upload=False))
+    run(a.app.files.mkdir(f"{SHARED}/docs", upload=False))
+    open_shared(qtbot, a)
+    qtbot.waitUntil(lambda: names(a) == {"photo.jpg", "docs"}, timeout=TIMEOUT_MS)
+    for expect in ({"photo (copy).jpg", "docs (copy)"}, {"photo (copy 2).jpg", "docs (copy 2)"}):
+        select_names(a, "photo.jpg", "docs")
+        a.list.setFocus()
+        qtbot.keyClick(a.list, Qt.Key_C, Qt.ControlModifier)
+        qtbot.keyClick(a.list, Qt.Key_V, Qt.ControlModifier)
+        qtbot.waitUntil(lambda: expect <= ls(run, a.app, SHARED) and not a.queue.busy, timeout=TIMEOUT_MS)
+    assert run(a.app.files.read(f"{SHARED}/photo (copy 2).jpg")) == b"not really a jpeg"

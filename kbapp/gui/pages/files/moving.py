@@ -37,10 +37,15 @@ def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0]
 
 
-def _copy_name(name: str, taken: set[str]) -> str:
-    dest, n = name, 2
+def _copy_name(name: str, taken: set[str], *, is_dir: bool = False) -> str:
+    """A free name for a pasted copy: "photo (copy).jpg", "photo (copy 2).jpg", the file's
+    extension kept last (a trailing " (copy)" turned photo.jpg into a file no viewer opens)."""
+    stem, dot, ext = name.rpartition(".")
+    if is_dir or not stem or not ext:            # a directory, no extension, ".bashrc"
+        stem, dot, ext = name, "", ""
+    dest, n = name, 1
     while dest in taken:
-        dest = f"{name} (copy {n})" if n > 2 else f"{name} (copy)"
+        dest = f"{stem} (copy{f' {n}' if n > 1 else ''}){dot}{ext}"
         n += 1
     return dest
 
@@ -78,10 +83,11 @@ async def plan_folder_copy(files, srcs: list[str], into: str, *, move: bool):
         name = src.rsplit("/", 1)[-1]
         if move and name in taken:
             raise errors.PathExists(f"{into}/{name} already exists: nothing was moved")
-        dest = _copy_name(name, taken)
+        row = await files.stat(src)
+        dest = _copy_name(name, taken, is_dir=row.get("type") == "dir")
         taken.add(dest)
         mine: list[Transfer] = []
-        whole = await _walk(files, src, f"{into}/{dest}", await files.stat(src), mine, skipped)
+        whole = await _walk(files, src, f"{into}/{dest}", row, mine, skipped)
         items += mine
         if move and whole:
             moves.append(Move(src, mine))
