@@ -257,7 +257,7 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
         self.status_line.setWordWrap(True)
         self.bar = QProgressBar()
         self.bar.setObjectName("filesProgress")
-        self.bar.setMaximumWidth(220)
+        self.bar.setFormat("%p% encrypted")    # its own full-width line: the status text beside it wraps
         self.bar.hide()
         self.pause_button = QPushButton("Pause uploads")
         self.pause_button.setObjectName("pauseButton")
@@ -273,10 +273,11 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
         self.journal_button.setToolTip("Every change on its way to the server: state, reason, Retry, Cancel")
         self.journal_button.clicked.connect(self.journal_panel.toggle)
         row.addWidget(self.status_line, 1)
-        for w in (self.bar, self.pause_button, self.cancel_button, self.retry_button, self.journal_button):
+        for w in (self.pause_button, self.cancel_button, self.retry_button, self.journal_button):
             row.addWidget(w)
         self.cancel_button.hide()
         self.retry_button.hide()
+        ml.addWidget(self.bar)
         ml.addLayout(row)
 
     # -- navigation -----------------------------------------------------------------------
