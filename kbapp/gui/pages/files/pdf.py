@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import os
 import re
 import sys
@@ -24,6 +25,11 @@ TIMEOUT_S = 10.0
 MAX_OUTPUT = 32 << 20
 MAX_HEIGHT = 2400            # px of a rendered first page at most
 WORKER = Path(__file__).with_name("pdf_worker.py")
+# Selecting PDF after PDF (arrow keys through a hostile writer's folder) started a child each,
+# up to MEMORY and CPU_S apiece, all at once: a newer render kills the older one's child.
+_SEQ = itertools.count(1)
+_NEWEST = [0]
+_LIVE: dict[int, asyncio.subprocess.Process] = {}
 MISSING = ("PDF preview needs the optional pypdfium2 package (pip install 'kbapp[pdf]'). "
            "You can still open the file with the system viewer.")
 
@@ -37,17 +43,27 @@ async def render(data: bytes, width: int, *, timeout: float = TIMEOUT_S) -> tupl
     without pypdfium2, PreviewTimedOut when the child ran too long, PreviewFailed otherwise."""
     if not available():
         raise errors.PreviewUnavailable(MISSING)
+    n = next(_SEQ)
+    _NEWEST[0] = n
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-I", str(WORKER), str(int(width)), str(MAX_HEIGHT),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _LIVE[n] = proc
+    for m, p in list(_LIVE.items()):          # one child at a time: the newest preview's
+        if m < _NEWEST[0] and p.returncode is None:
+            p.kbapp_superseded = True
+            p.kill()
     try:
         out, err = await asyncio.wait_for(_talk(proc, data), timeout)
     except asyncio.TimeoutError:
         raise errors.PreviewTimedOut(f"the PDF took longer than {timeout:g} s to render: not shown") from None
     finally:
+        _LIVE.pop(n, None)
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+    if getattr(proc, "kbapp_superseded", False):
+        raise errors.PreviewFailed("a newer preview took its place")
     if proc.returncode == 2:
         raise errors.PreviewUnavailable(MISSING)
     lines = err.decode("utf-8", "replace").splitlines()
