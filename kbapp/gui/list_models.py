@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from .models import ObjectRole
 
@@ -144,3 +144,25 @@ class PagedListModel(ItemListModel):
             self._exhausted = True
             self.exhaustedChanged.emit(True)
         self.pageLoaded.emit(added)
+
+
+class RowsTableModel(QAbstractTableModel):
+    """A flat table of `rows` under the class's `COLUMNS` headers (a dialog's or a panel's list):
+    subclasses give `data`."""
+
+    COLUMNS: tuple[str, ...] = ()
+
+    def __init__(self, rows: Iterable[Any] = (), parent=None):
+        super().__init__(parent)
+        self.rows: list[Any] = list(rows)
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, s, o, role=Qt.DisplayRole):
+        if o == Qt.Horizontal and role == Qt.DisplayRole and 0 <= s < len(self.COLUMNS):
+            return self.COLUMNS[s]
+        return None

@@ -122,16 +122,19 @@ class FolderRoutes:
         def work():
             uid, kid, _ = self._who(auth)
             self._spend(kid)
-            with self.service.engine.connect() as conn:
-                row = self.store.folder(conn, fid)
-            if row is not None:
-                team_id, kind = row.team_id, row.kind
-            else:
-                kind = q.get("kind")
-                team_id, kind = derive_folder(fid, q.get("team"), int(kind) if kind and kind.isdigit() else None)
+            team_id, kind = self._team_kind(fid, q)
             new = self.store.put_block(fid, team_id, kind, bid, data, uid)
             return {"block_id": bid, "size": len(data), "new": new}
         return await run_in_threadpool(work)
+
+    def _team_kind(self, fid: str, q) -> tuple[str, int]:
+        """A stored folder's team and kind; a folder's first block names them (checked against its id)."""
+        with self.service.engine.connect() as conn:
+            row = self.store.folder(conn, fid)
+        if row is not None:
+            return row.team_id, row.kind
+        kind = q.get("kind")
+        return derive_folder(fid, q.get("team"), int(kind) if kind and kind.isdigit() else None)
 
     async def put_blocks(self, request: Request) -> dict:
         """`POST .../blocks:put`: several blocks in one body, checked as single puts (folder_batch.py)."""
@@ -143,13 +146,7 @@ class FolderRoutes:
             uid, kid, _ = self._who(auth)
             blocks = parse_batch(body)
             self._spend(kid)
-            with self.service.engine.connect() as conn:
-                row = self.store.folder(conn, fid)
-            if row is not None:
-                team_id, kind = row.team_id, row.kind
-            else:
-                kind = q.get("kind")
-                team_id, kind = derive_folder(fid, q.get("team"), int(kind) if kind and kind.isdigit() else None)
+            team_id, kind = self._team_kind(fid, q)
             new = put_blocks(self.store, fid, team_id, kind, blocks, uid)
             return {"blocks": [{"block_id": b, "size": len(d), "new": new[b]} for b, d in blocks]}
         return await run_in_threadpool(work)

@@ -10,7 +10,7 @@ reads once they prove the account and a member's client adds them.
 from __future__ import annotations
 
 import qasync
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit, QPushButton, QTableView,
                                QVBoxLayout)
 
@@ -18,6 +18,7 @@ from kbapp.core import errors
 from kbapp.core.fs.names import parse_folder_name
 
 from ... import ops
+from ...list_models import RowsTableModel
 from ...people_completer import PeopleCompleter
 from ...plain import plain_tip
 from ...widgets import Banner, BusyBar, label
@@ -115,24 +116,12 @@ class NewFolderDialog(QDialog):
             self.accept()
 
 
-class HistoryModel(QAbstractTableModel):
+class HistoryModel(RowsTableModel):
     COLUMNS = ("Revision", "When", "Who", "Change", "Size")
 
     def __init__(self, rows=(), parent=None):
-        super().__init__(parent)
-        self.rows = list(rows)
+        super().__init__(rows, parent)
         self.names: dict[str, str] = {}          # writer uid -> username (the folder's verified team)
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, s, o, role=Qt.DisplayRole):
-        if o == Qt.Horizontal and role == Qt.DisplayRole and 0 <= s < len(self.COLUMNS):
-            return self.COLUMNS[s]
-        return None
 
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self.rows):

@@ -11,7 +11,7 @@ errors are other people's or the server's text: shown as plain text.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
                                QVBoxLayout, QWidget)
 
@@ -21,6 +21,7 @@ from kbapp.client.fs import queue_control
 
 from ... import ops
 from ...dialogs import confirm
+from ...list_models import RowsTableModel
 from ...plain import plain_tip
 from .models import human_size
 
@@ -44,25 +45,13 @@ def _inside(path) -> str:
     return parts[3] if len(parts) == 4 and parts[3] else str(path or "")
 
 
-class JournalModel(QAbstractTableModel):
+class JournalModel(RowsTableModel):
     COLUMNS = ("Change", "State", "Size", "Time left", "Reason")
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.rows: list[dict] = []
+        super().__init__((), parent)
         self.st: dict = {}
         self._eta: list[float | None] = []
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, s, o, role=Qt.DisplayRole):
-        if o == Qt.Horizontal and role == Qt.DisplayRole and 0 <= s < len(self.COLUMNS):
-            return self.COLUMNS[s]
-        return None
 
     def set_rows(self, rows: list[dict], st: dict) -> None:
         """Newest first; each pending upload's time left is the queue's bytes before it at the
