@@ -84,6 +84,13 @@ def test_drop_a_directory_other_profile_sees_it_by_push_then_drag_out(
     b.open_dir(SHARED, ("photos-trip",))
     qtbot.waitUntil(lambda: len(names(b)) == 100, timeout=TIMEOUT_MS)
     assert run(b.app.files.read(SHARED + "/photos-trip/note-042.txt")) == b"note 42\n" * 43
+    # the By column: alice's name from the folder's verified team, with its badge
+    r42 = b.model.row_named("note-042.txt")
+    qtbot.waitUntil(lambda: b.model.data(b.model.index(r42, 3)) == "\u2713 alice", timeout=TIMEOUT_MS)
+    assert "checked against" in b.model.data(b.model.index(r42, 0), Qt.ToolTipRole)
+    run(b.app.files.write(SHARED + "/photos-trip/zz-mine.txt", b"pending", upload=False))
+    qtbot.waitUntil(lambda: b.model.row_named("zz-mine.txt") >= 0, timeout=TIMEOUT_MS)
+    assert b.model.data(b.model.index(b.model.row_named("zz-mine.txt"), 3)) == "bob · not uploaded"
 
     # drag out: the selected rows become decrypted copies in a private staging directory
     staged = []

@@ -196,7 +196,7 @@ class EntriesModel(QAbstractTableModel):
         is_dir = r.get("type") == "dir"
         name = str(r.get("name", ""))
         return (name + ("/" if is_dir else ""), "" if is_dir else human_size(r.get("size")),
-                when(r.get("mtime")), self.writer_text(r), self.tags_text(r))
+                when(r.get("mtime")), self.writer_badge(r), self.tags_text(r))
 
     def tags_text(self, r: dict) -> str:
         return ", ".join(self.images.tags_of(str(r.get("name", "")))) if self.images is not None else ""
@@ -299,6 +299,20 @@ class EntriesModel(QAbstractTableModel):
         name = r.get("username") or self.names.get(uid)
         return name or (uid[:8] + "…" if uid else "")
 
+    def writer_verified(self, r: dict) -> bool:
+        """The change is in a verified revision (not our pending one) and its writer's name comes
+        from the folder's verified team, whose chains were checked against the log."""
+        uid = str(r.get("writer") or "")
+        return bool(uid) and not r.get("pending") and bool(r.get("username") or self.names.get(uid))
+
+    def writer_badge(self, r: dict) -> str:
+        """The By column: "✓ alice" for a verified writer, "alice · not uploaded" for our pending
+        change, a bare uid prefix while (or if) the name is not known."""
+        text = self.writer_text(r)
+        if r.get("pending"):
+            return f"{text} · not uploaded" if text else "not uploaded"
+        return f"\u2713 {text}" if self.writer_verified(r) else text
+
     def _tooltip(self, row: int) -> str | None:
         r = self.rows[row]
         bits = [str(r.get("name", ""))]
@@ -308,8 +322,11 @@ class EntriesModel(QAbstractTableModel):
             bits.append("not uploaded yet: kept safely on this device")
         if r.get("conflict") or ".conflicted (" in bits[0]:
             bits.append("a conflict copy: two devices changed this file while apart; both versions are kept")
-        if r.get("writer"):
-            bits.append(f"written by {self.writer_text(r)}")
+        if r.get("writer") and self.writer_verified(r):
+            bits.append(f"written by {self.writer_text(r)}: signed by one of their devices, checked against "
+                        "their verified chain and the folder's verified history")
+        elif r.get("writer"):
+            bits.append(f"written by {self.writer_text(r)}: the name is not verified yet")
         return plain_tip("\n".join(bits))
 
     def data(self, index, role=Qt.DisplayRole):
