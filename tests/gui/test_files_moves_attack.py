@@ -66,7 +66,7 @@ def test_move_to_takes_a_name_typed_without_a_slash_as_a_directory_here(qtbot, a
     monkeypatch.setattr(QInputDialog, "getItem", lambda *a_, **k: ("no-such-dir", True))
     a.move_to_clicked()
     qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT_MS)
-    assert shown[0].code != "FS_BAD_FOLDER_NAME"
+    assert shown[0].code == "NOT_FOUND" and "there is no directory /private/" in str(shown[0])
     assert ls(run, a.app, SHARED) == {"a.txt", "docs"}
     qtbot.waitUntil(lambda: not a.busy.isVisible(), timeout=TIMEOUT_MS)
     select_names(a, "a.txt")
@@ -74,6 +74,14 @@ def test_move_to_takes_a_name_typed_without_a_slash_as_a_directory_here(qtbot, a
     a.move_to_clicked()
     qtbot.waitUntil(lambda: names(a) == {"docs"}, timeout=TIMEOUT_MS)
     assert ls(run, a.app, f"{SHARED}/docs") == {"a.txt"} and len(shown) == 1
+
+    # into a file: refused in words, nothing moves
+    run(a.app.files.write(f"{SHARED}/b.txt", b"b", upload=False))
+    qtbot.waitUntil(lambda: not a.busy.isVisible(), timeout=TIMEOUT_MS)
+    a.move_paths([f"{SHARED}/docs"], f"{SHARED}/b.txt")
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=TIMEOUT_MS)
+    assert shown[1].code == "FS_MOVE_REFUSED" and "is a file, not a directory" in str(shown[1])
+    assert ls(run, a.app, SHARED) == {"b.txt", "docs"}
 
 
 def test_move_across_folders_keeps_what_arrived_in_the_source_meanwhile(qtbot, alice_window, make_window,

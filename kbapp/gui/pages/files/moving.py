@@ -100,6 +100,12 @@ async def refuse_taken(files, srcs: list[str], into: str) -> None:
     """PathExists before anything moves when a name is taken in `into`: the engine's rename,
     like POSIX's, replaces a file of that name, which a move on the page must never do
     silently (the file there, maybe another writer's, would vanish from the folder)."""
+    try:
+        kind = (await files.stat(into)).get("type")
+    except errors.NotFound:
+        raise errors.NotFound(f"there is no directory {into}: nothing was moved") from None
+    if kind != "dir":
+        raise errors.MoveRefused(f"{into} is a file, not a directory: nothing was moved")
     taken = {r["name"] for r in await files.ls(into)}
     clash = [s.rsplit("/", 1)[-1] for s in srcs if s.rsplit("/", 1)[-1] in taken]
     if clash:
