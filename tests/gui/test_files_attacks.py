@@ -137,6 +137,9 @@ def test_a_2gb_sparse_file_is_sealed_while_the_window_keeps_painting(qtbot, alic
     qtbot.waitUntil(lambda: a.queue.current is not None and a.queue.current.done >= 256 << 20, timeout=300_000)
     qtbot.waitUntil(lambda: a.bar.isVisible() and a.bar.value() > 0, timeout=TIMEOUT_MS)
     assert "Encrypting 1 file(s)" in a.status_line.text()
+    st = a.window().files_status                  # the window's status bar says it too: files and bytes left
+    qtbot.waitUntil(lambda: st.isVisible() and st.text.text().startswith("Files: uploading 1 (")
+                    and ("GB" in st.text.text() or "MB" in st.text.text()), timeout=TIMEOUT_MS)
     timer.stop()
     assert len(ticks) > 5, f"the window painted {len(ticks)} time(s) while 256 MiB were sealed"
     gaps = [y - x for x, y in zip(ticks, ticks[1:])]

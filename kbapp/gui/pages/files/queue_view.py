@@ -152,8 +152,10 @@ class FileQueue:
             text, trouble = f"Files: {st['pending']} waiting to retry", True
         elif t["files"] or st.get("pending"):
             n = t["files"] + int(st.get("pending") or 0)
+            left = max(0, t["bytes"] - t["done"]) + int(st.get("pending_bytes") or 0)
             eta = st.get("eta_s") or t.get("eta_s")
-            text, trouble = f"Files: uploading {n}" + (f", about {int(eta)} s left" if eta else "…"), False
+            text = f"Files: uploading {n} ({human_size(left)})" + (f", about {int(eta)} s left" if eta else "…")
+            trouble = False
         else:
             text, trouble = "", False
         if (text, trouble) != getattr(self, "_summary", None):
