@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kbapp.client.store import Store, TrustedCheckpoint, TrustedIdentity
+from kbapp.core import errors
 
 
 def cp(size: int, fill: int = 1) -> TrustedCheckpoint:
@@ -50,7 +51,7 @@ def test_newer_checkpoint_replaces_and_same_size_is_allowed(store):
 def test_older_checkpoint_is_refused_and_nothing_else_is_written(store):
     store.commit_verified(cp=cp(9), identity=ident(tail=3))
     before = store.snapshot()
-    with pytest.raises(ValueError):
+    with pytest.raises(errors.CheckpointMoved):
         store.commit_verified(cp=cp(8, 7), identity=ident(tail=5))
     assert store.snapshot() == before
     assert store.checkpoint().size == 9 and store.identity("aa" * 16).tail_seqno == 3
