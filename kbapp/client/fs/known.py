@@ -39,6 +39,20 @@ async def known_folders(files, teams, me: str) -> list[str]:
     return list(dict.fromkeys(good))
 
 
+async def verified_members(teams, f) -> dict:
+    """The folder's loaded users with every member of its team in them: a member whose chain
+    the load did not need is verified now (uid = hash of the name, checked by its chain); one
+    whose chain does not verify is left out, for callers to show by uid."""
+    users = f.loaded.users
+    for uid in f.loaded.state.members:
+        if uid not in users:
+            try:
+                await teams._user_by_uid(uid, None, users)
+            except errors.KbappError:
+                continue
+    return users
+
+
 async def writer_names(files, path: str) -> dict[str, str]:
     """uid -> username of the members of the folder at `path`, from its verified team (a
     uid is the hash of its username, and the team's chain names its members): what the Files
@@ -46,13 +60,7 @@ async def writer_names(files, path: str) -> dict[str, str]:
     from kbapp.core.fs.names import split_path
 
     f = await files.fs.folder(split_path(path)[0])
-    users = f.loaded.users
-    for uid in f.loaded.state.members:
-        if uid not in users:             # a member whose chain this load did not need: verify it now
-            try:
-                await files.teams._user_by_uid(uid, None, users)
-            except errors.KbappError:
-                continue                 # shown as its uid, as before
+    users = await verified_members(files.teams, f)
     out = {uid: u.username for uid, u in users.items() if getattr(u, "username", None)}
     uid, me = files.ctx.require_login()
     out[uid] = me

@@ -23,6 +23,7 @@ from kbapp.core.teams.state import Role
 
 from .block_transfer import Prefetch
 from . import converged
+from .known import verified_members
 from .sync import unpack_ptr
 from .timeview import rev_at_time
 from .tree_io import BlockCache
@@ -208,15 +209,9 @@ class Reading:
         f = await self.fs.folder(split_path(path)[0], fresh=True)
         st = f.loaded.state
         readers, writers = [], []
+        users = await verified_members(self.teams, f)
         for uid, m in sorted(st.members.items()):
-            u = f.loaded.users.get(uid)
-            if u is None:
-                try:                                # verified by its chain (uid = hash of the name)
-                    await self.teams._user_by_uid(uid, None, f.loaded.users)
-                    u = f.loaded.users.get(uid)
-                except errors.KbappError:
-                    u = None
-            name = getattr(u, "username", None) or uid
+            name = getattr(users.get(uid), "username", None) or uid
             (writers if m.role >= Role.WRITER else readers).append({"username": name, "uid": uid,
                                                                      "role": m.role.label})
         return {"folder": str(f.name), "team": st.name, "writers": writers, "readers": readers,
