@@ -87,39 +87,62 @@ async def test_a_row_journalled_after_its_batch_was_signed_is_not_marked_uploade
     assert [r.rev for r in await alice.files.journal.revs(fid)] == [1, 2]
 
 
-async def test_a_merge_replayed_over_our_own_resolution_adds_no_second_conflict_copy(server_factory, tmp_path, apps,
-                                                                                     monkeypatch):
-    """bob's two offline edits of notes.txt go in two batches (one op per batch here). The
-    first merges over alice's edit (a conflict copy) and is accepted, its answer lost; a read
-    syncs that revision before the upload resumes, so the journal first records it as
-    someone else's. The second batch must not merge over it again: one conflict copy, holding
-    bob's newest text, next to alice's notes.txt."""
+async def _bob_merges_with_a_lost_answer(apps, tmp_path, server, monkeypatch, second_after_sync: bool):
+    """alice and bob hold revision 1 of notes.txt; bob edits it offline ("bob one", made on
+    revision 1), alice's edit lands as revision 2, bob edits again ("bob two": on revision 1
+    too, or, with `second_after_sync`, after his view synced revision 2, on revision 2, over
+    his own pending "bob one"). One op per batch: "bob one" merges over alice's edit into a
+    conflict copy and is accepted, its answer lost; a read syncs that revision before the
+    upload resumes. Both ways, "bob two" must land on bob's conflict copy, once."""
     from kbapp.client.fs import uploader
-    from kbapp.core.fs.conflict import conflicted_name
 
     one_op = uploader.batches
     monkeypatch.setattr(uploader, "batches", lambda rows: one_op(rows, max_ops=1))
-    server = server_factory()
     users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
     alice, bob = users["alice"], users["bob"]
     F = "/private/alice,bob"
     await alice.files.write(f"{F}/notes.txt", b"base")
     assert await bob.files.read(f"{F}/notes.txt") == b"base"            # bob holds revision 1
-    await alice.files.write(f"{F}/notes.txt", b"alice's edit")          # revision 2
     await bob.files.write(f"{F}/notes.txt", b"bob one", upload=False)
-    await bob.files.write(f"{F}/notes.txt", b"bob two", upload=False)
+    if not second_after_sync:
+        await bob.files.write(f"{F}/notes.txt", b"bob two", upload=False)
+    await alice.files.write(f"{F}/notes.txt", b"alice's edit")          # revision 2
+    if second_after_sync:
+        bob.files.fs.synced.clear()                                    # as a push hint would: bob syncs again
+        assert await bob.files.read(f"{F}/notes.txt") == b"bob one"     # his pending edit over revision 2
+        await bob.files.write(f"{F}/notes.txt", b"bob two", upload=False)
+    bases = [r.base for r in await bob.files.journal.pending()]
+    assert bases == ([1, 2] if second_after_sync else [1, 1])
     lose_answers(bob)
     with pytest.raises(errors.NetworkError):
         await bob.files.upload()                                         # batch 1 merged, accepted, answer lost
     await bob.files.ls(F)                                                # a read syncs revision 3 first
     await bob.files.sync(timeout=60)
-    copy = (await bob.files.status())["notices"][0]["renamed"][0][1]
+    return alice, bob, F
+
+
+@pytest.mark.parametrize("second_after_sync", [False, True], ids=["both-on-rev1", "second-on-rev2"])
+async def test_a_merge_replayed_over_our_own_resolution_adds_no_second_conflict_copy(server_factory, tmp_path, apps,
+                                                                                     monkeypatch, second_after_sync):
+    """After the lost answer the next pass finds "bob one"'s merged revision accepted without
+    merging anything itself: "bob two" must neither merge over it again (a second conflict
+    copy) nor, made on revision 2 by path, land on alice's notes.txt (the renames the merge
+    saved before its POST carry it to the copy)."""
+    from kbapp.core.fs.conflict import conflicted_name
+
+    alice, bob, F = await _bob_merges_with_a_lost_answer(apps, tmp_path, server_factory(), monkeypatch,
+                                                         second_after_sync)
+    notices = [n for n in (await bob.files.status())["notices"] if n.get("kind") == "conflict"]
+    assert len(notices) == 1, notices
+    copy = notices[0]["renamed"][0][1]
     assert copy == conflicted_name("notes.txt", "bob", "bob-laptop", copy.split("copy ")[1][:10])
     for app in (alice, bob):
         rows = sorted(r["name"] for r in await app.files.ls(F))
         assert rows == sorted(["notes.txt", copy]), rows
         assert await app.files.read(f"{F}/notes.txt") == b"alice's edit"
         assert await app.files.read(f"{F}/{copy}") == b"bob two"
+    with bob.files.journal.db.engine.connect() as conn:                  # the saved renames were used up
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM follows").scalar() == 0
 
 
 async def test_an_export_is_one_revision_even_when_a_writer_changes_the_folder_mid_export(server_factory, tmp_path,

@@ -10,6 +10,11 @@ accepted, such rows (pending or failed, of the same folder, made on a head older
 revision) are rewritten through the merge's local renames, in one transaction, so they
 update the conflict copy, as the user's first edit did (threat-model.md "Folder engine
 correctness").
+
+The renames are saved (table `follows`, keyed by the revision id) before the revision's
+POST: when its answer is lost or the app is killed, the next pass finds the revision
+accepted among the verified ones without having merged anything, and carries the later rows
+through the saved renames all the same.
 """
 
 from __future__ import annotations
@@ -56,6 +61,34 @@ def _rewrite(journal, folder: str, skip: list[int], before_rev: int, pairs) -> i
     return n
 
 
+def _save(journal, rev_id: str, folder: str, revision: int, pairs) -> None:
+    with journal.db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT OR REPLACE INTO follows (rev_id, folder, revision, pairs) VALUES (?, ?, ?, ?)",
+                             (rev_id, folder, revision, json.dumps([[list(p), list(q)] for p, q in pairs])))
+
+
+async def remember(journal, rev_id: str, folder: str, revision: int, pairs) -> None:
+    """Before the POST of a merged revision: its renames, for `carry_saved` after a lost answer."""
+    if pairs:
+        await journal.db.run(_save, journal, rev_id, folder, revision, list(pairs))
+
+
+def _take(journal, rev_ids: list[str]) -> list[tuple[str, int, list]]:
+    marks = ", ".join("?" for _ in rev_ids)
+    with journal.db.engine.begin() as conn:
+        got = conn.exec_driver_sql(f"SELECT folder, revision, pairs FROM follows WHERE rev_id IN ({marks})",
+                                   tuple(rev_ids)).fetchall()
+        conn.exec_driver_sql(f"DELETE FROM follows WHERE rev_id IN ({marks})", tuple(rev_ids))
+    return [(f, int(n), [(tuple(p), tuple(q)) for p, q in json.loads(raw)]) for f, n, raw in got]
+
+
+async def forget(journal, rev_ids) -> None:
+    """The batch is done: the renames saved for every revision signed for it go (one was
+    accepted and carried; the others were never accepted)."""
+    if rev_ids:
+        await journal.db.run(_take, journal, sorted(rev_ids))
+
+
 async def carry(files, folder: str, batch_ids, revision: int, pairs) -> int:
     """Rewrite the later rows of `folder` through `pairs` (see the module text); how many."""
     if not pairs:
@@ -63,6 +96,18 @@ async def carry(files, folder: str, batch_ids, revision: int, pairs) -> int:
     n = await files.journal.db.run(_rewrite, files.journal, folder, list(batch_ids), revision, list(pairs))
     if n:
         files._stale()
+    return n
+
+
+async def carry_saved(files, done_rows) -> int:
+    """Rows found accepted by a revision this pass did not post (a lost answer, a crash): the
+    later rows follow the renames saved for it before its POST."""
+    rev_ids = sorted({r.rev_id for r in done_rows if r.rev_id})
+    if not rev_ids:
+        return 0
+    n = 0
+    for folder, revision, pairs in await files.journal.db.run(_take, files.journal, rev_ids):
+        n += await carry(files, folder, [r.id for r in done_rows], revision, pairs)
     return n
 
 

@@ -13,7 +13,8 @@ write the content's root pointer and block ids; the verified head it was made on
 state `pending` -> `uploaded` | `failed` | `parked`, the last error, and the id of the
 revision carrying it once one was signed), `folders` (the judge's memory between runs and
 the verified root pointer, per folder id) and `revs` (every revision the judge accepted:
-number, id, writer, device, time, root and ops, for history, time travel and merges).
+number, id, writer, device, time, root and ops, for history, time travel and merges) and
+`follows` (a merged revision's local renames, saved before its POST: follow.py).
 Version 1 rows (whole-file writes) read as `write` ops made on revision 0.
 """
 
@@ -59,8 +60,15 @@ def _v2(conn) -> None:
         "mine INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (folder_id, rev))")
 
 
+def _v3(conn) -> None:
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS follows (rev_id TEXT PRIMARY KEY, folder TEXT NOT NULL, "
+        "revision INTEGER NOT NULL, pairs TEXT NOT NULL)")
+
+
 MIGRATIONS = (Step(1, "fs journal: entries, folders", _v1),
-              Step(2, "fs journal v2: entries are ops; verified revisions kept", _v2))
+              Step(2, "fs journal v2: entries are ops; verified revisions kept", _v2),
+              Step(3, "fs journal v3: a merged revision's renames kept until later rows follow them", _v3))
 OPS = ("write", "mkdir", "rm", "rename", "setattr")
 
 

@@ -111,6 +111,8 @@ async def upload_batch(files, rows) -> int | None:
         done, rows = own_revs.carried(rows, revs, signed_now)
         if done:
             await _accepted(files, done)                 # accepted before a crash: not resent
+            await follow.carry_saved(files, done)        # its merge's renames, saved before its POST
+            rows = await follow.fresh(journal, rows) if rows else rows
         if not rows:
             return 0
         rows = await reseal(files, f, rows)             # reseal.py: never under a key a removed member holds
@@ -139,6 +141,7 @@ async def upload_batch(files, rows) -> int | None:
                            kbfs_key=None if f.keys is None else f.keys[f.gen],
                            nonce=None if f.keys is None else os.urandom(24))
         await journal.update(ids, rev_id=sr.id.hex())        # before the POST: crash recovery knows it
+        await follow.remember(journal, sr.id.hex(), rows[0].folder, n, moved)
         mine.add(sr.id.hex())
         signed_now.add(sr.id.hex())
         sent = await put_blocks(files.ctx.api, f.folder_id, journal, [b for r in rows for b in r.blocks],
@@ -166,6 +169,7 @@ async def upload_batch(files, rows) -> int | None:
         files.own_images(f, ops)
         await _accepted(files, rows)
         await follow.carry(files, rows[0].folder, ids, n, moved)
+        await follow.forget(journal, signed_now)
         files._emit_folder(f, judge.state.head_rev)
         return sent
     raise errors.FolderHeadMoved("the folder kept moving", 409)
