@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel, QListView,
-                               QProgressBar, QPushButton, QSplitter, QTableView, QToolButton, QTreeView,
+                               QProgressBar, QPushButton, QSplitter, QTableView, QToolButton,
                                QVBoxLayout, QWidget)
 
 from kbapp.client.fs.events import FilesQueueChanged, FolderChanged
@@ -37,16 +37,23 @@ from .transfers import TransferQueue
 TRASH = ".trash"
 
 
-class EntryView(QTreeView):
-    """The directory list: accepts drops of local files, starts drags of its rows."""
+class EntryView(QTableView):
+    """The directory list: accepts drops of local files, starts drags of its rows. A table,
+    not a tree: a tree view lays out every row of a reset (two Python calls per row: 80 ms
+    for 10,000 rows), a table with fixed row heights only the rows it paints (7 ms)."""
 
     def __init__(self, page):
         super().__init__()
         self.page = page
         self.setObjectName("filesList")
-        self.setRootIsDecorated(False)
-        self.setItemsExpandable(False)
-        self.setUniformRowHeights(True)
+        rows = self.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.Fixed)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.setTabKeyNavigation(False)          # Tab leaves the list, as in a file manager
+        self.setCornerButtonEnabled(False)
+        self.horizontalHeader().setHighlightSections(False)
         self.setSortingEnabled(True)
         self.setAlternatingRowColors(False)
         self.setSelectionMode(QAbstractItemView.ExtendedSelection)
@@ -87,6 +94,14 @@ class EntryView(QTreeView):
 
     def startDrag(self, actions) -> None:
         self.page.start_drag_out()
+
+    def setIconSize(self, size) -> None:
+        """Rows are as tall as an icon (a thumbnail) or a line of text, whichever is taller."""
+        super().setIconSize(size)
+        self.verticalHeader().setDefaultSectionSize(max(size.height() + 8, self.fontMetrics().height() + 12))
+
+    def header(self):
+        return self.horizontalHeader()
 
     def keyPressEvent(self, e) -> None:
         """F2 renames, Delete trashes, Backspace/Alt+Up goes up, Ctrl+C/X/V copy, cut and paste,
@@ -215,6 +230,7 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
         self.model = EntriesModel(self)
         self.list = EntryView(self)
         self.list.setModel(self.model)
+        self.list.setIconSize(self.list.iconSize())
         self.list.sortByColumn(0, Qt.AscendingOrder)
         h = self.list.header()
         h.setResizeContentsPrecision(64)        # sized from the first rows, not all 10,000
