@@ -217,9 +217,11 @@ class EntriesModel(QAbstractTableModel):
     def _order(self, rows: list[dict]) -> list[dict]:
         col, order = self._sort
         desc = order == Qt.DescendingOrder
-        dirs = sorted((r for r in rows if r.get("type") == "dir"), key=lambda r: self._key(r, col), reverse=desc)
-        files = sorted((r for r in rows if r.get("type") != "dir"), key=lambda r: self._key(r, col), reverse=desc)
-        return dirs + files
+        # By name (the usual order) one cheap call a row: 10,000 rows sort in a few ms.
+        key = (lambda r: str(r.get("name", "")).casefold()) if col == 0 else (lambda r: self._key(r, col))
+        dirs = [r for r in rows if r.get("type") == "dir"]
+        files = [r for r in rows if r.get("type") != "dir"] if dirs else rows
+        return sorted(dirs, key=key, reverse=desc) + sorted(files, key=key, reverse=desc)
 
     def _refresh(self) -> None:
         """Texts are made when a row is first shown (a view paints a screenful, not 10,000)."""

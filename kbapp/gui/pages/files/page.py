@@ -351,19 +351,31 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
         self._fresh_path = ""
         if rev is None:
             self._show_held()
-        self.reload()
+        else:
+            self.reload()
 
     def _show_held(self) -> None:
         """What this session last verified of the directory, shown at once (no network: a big
         directory paints before the fresh listing has been asked for and judged); the fresh
-        listing replaces it when it comes, and a held one never replaces a fresh one."""
+        listing replaces it when it comes, and a held one never replaces a fresh one. The
+        fresh listing is asked for once the held one has painted (a zero timer runs after the
+        paint event): its requests and judging on this thread would otherwise come between
+        the held rows and their first paint. Nothing held: asked for at once."""
         path = self.path()
 
+        def fresh() -> None:
+            running = self._listing is not None and not self._listing.done() and self._listing_path == path
+            if path == self.path() and ops.alive(self) and self._fresh_path != path and not running:
+                self.reload()                    # (unless a push asked for it meanwhile)
+
         def shown(rows) -> None:
-            if rows is not None and path == self.path() and self._fresh_path != path:
+            if rows is None or path != self.path():
+                return fresh()
+            if self._fresh_path != path:
                 self._show_rows(path, rows, fresh=False)
+            QTimer.singleShot(0, fresh)
         ops.run(self, lambda: self.app.files.ls(path, held=True), key="ls-held", clear=False, cursor=False,
-                on_done=shown, on_error=lambda _e: None)
+                on_done=shown, on_error=lambda _e: fresh())
 
     def go_up(self) -> None:
         if self.comps:
