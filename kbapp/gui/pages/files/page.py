@@ -103,6 +103,21 @@ class EntryView(QTableView):
     def header(self):
         return self.horizontalHeader()
 
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        self.fit_tags()
+
+    def fit_tags(self) -> None:
+        """The Tags column gets a third of what the fixed columns leave (80-260 px); Name,
+        stretched, the rest: a narrow list still shows names, a wide one whole tag lists."""
+        h = self.horizontalHeader()
+        if h.count() < 5 or self.isColumnHidden(4):
+            return
+        left = self.viewport().width() - sum(h.sectionSize(c) for c in (1, 2, 3) if not self.isColumnHidden(c))
+        want = min(260, max(80, left // 3))
+        if h.sectionSize(4) != want:
+            h.resizeSection(4, want)
+
     def keyPressEvent(self, e) -> None:
         """F2 renames, Delete trashes, Backspace/Alt+Up goes up, Ctrl+C/X/V copy, cut and paste,
         Ctrl+S saves a copy; everything else (arrows, type-to-select, Enter) is the view's."""
@@ -237,7 +252,9 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
         h.setSectionResizeMode(0, QHeaderView.Stretch)
         for c in (1, 2, 3):
             h.setSectionResizeMode(c, QHeaderView.ResizeToContents)
-        h.setSectionResizeMode(4, QHeaderView.Stretch)   # Tags share the width with Name: no sideways scrolling
+        h.setSectionResizeMode(4, QHeaderView.Interactive)   # sized by EntryView.fit_tags: names come first
+        h.setStretchLastSection(False)
+        h.sectionResized.connect(lambda i, _o, _n: i in (1, 2, 3) and self.list.fit_tags())
         self.list.activated.connect(self._activated)
         self.list.customContextMenuRequested.connect(self._menu)
         self.list.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())

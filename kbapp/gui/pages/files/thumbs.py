@@ -216,12 +216,12 @@ def attach(page, bridge) -> FileImages:
     page.preview.images = images
     page.list.setIconSize(images.size())
     page.list.setColumnHidden(TAGS, True)
-    page.list.header().resizeSection(TAGS, 140)
     images.changed.connect(page.model.icon_ready)
 
     def tagged() -> None:
         page.model.tags_changed()
         page.list.setColumnHidden(TAGS, not any(i.tags for i in images.info.values()))
+        page.list.fit_tags()
         page.preview.show_tags()
 
     def indexed(ev) -> None:
