@@ -51,10 +51,18 @@ class HostileTree:
         entries = sorted(entries, key=lambda w: w[0].encode("utf-8"))
         return self._seal(pack([1, entries]))
 
-    async def post(self, root_entries: list) -> int:
-        """Seal the root, PUT every block, sign and POST the revision; its number."""
+    def junk_ptr(self, data: bytes = b"not a directory"):
+        """A block sealed under the folder's key that is no directory at all."""
+        return self._seal(data)
+
+    async def post(self, root_entries: list | None, *, root=None, withhold: bool = False) -> int:
+        """Seal the root, PUT every block, sign and POST the revision; its number. `root`: this
+        pointer as the root instead; `withhold`: the root block is never PUT (the server gets a
+        revision naming a block it does not hold)."""
         files = self.app.files
-        root = self.dir_ptr(root_entries)
+        root = root if root is not None else self.dir_ptr(root_entries)
+        if withhold:
+            self.blocks = [(p, b) for p, b in self.blocks if p.id != root.id]
         judge, _old = await files._sync(self.f)
         me, _ = await files.teams._me(self.f.loaded.users)
         cp = await files.ctx.logview.fetch_latest()

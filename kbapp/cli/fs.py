@@ -66,6 +66,9 @@ def add_parser(sub) -> None:
     p = cmd("restore", "write PATH as it was at revision N (a new change)")
     p.add_argument("path")
     p.add_argument("--rev", type=int, required=True)
+    p = cmd("rollback", "roll a whole folder back to revision N with a new revision (a head no one can read)")
+    p.add_argument("folder")
+    p.add_argument("--rev", type=int, required=True)
     cmd("status", "the local journal and uploads: pending files and bytes, speed, ETA, errors")
     p = cmd("sync", "upload everything pending and wait for it")
     p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
@@ -284,6 +287,10 @@ async def run(app, args, emit) -> int:
     if c == "restore":
         out = await _need(files, "restore")(args.path, args.rev)
         emit(args, out, f"restored {shown(args.path)} as of revision {args.rev}")
+        return 0
+    if c == "rollback":
+        out = await _need(files, "rollback")(args.folder, args.rev)
+        emit(args, out, f"rolled {shown(args.folder)} back to revision {args.rev} (as revision {out['revision']})")
         return 0
     if c == "sync":
         from kbapp.client.fs.copy import upload_all

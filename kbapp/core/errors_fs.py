@@ -14,7 +14,7 @@ __all__ = [
     "BlockOpenFailed", "BadPadding", "BadDirectory", "TreeTooDeep", "TreeTooLarge", "BadRevision",
     "BadRevisionSignature", "WrongFolder", "RevisionRollback", "HiddenRevision", "RevisionGap", "ForkedFolder",
     "FolderWriterNotMember", "RevokedWriterKey", "FolderForkedCheckpoint", "FolderCheckpointRollback",
-    "FolderUnknownKeyGen", "FolderStaleKeyGen", "FolderUnknownTeamState",
+    "FolderUnknownKeyGen", "FolderStaleKeyGen", "FolderUnknownTeamState", "FolderHeadUnreadable",
 ]
 
 
@@ -166,3 +166,16 @@ class FolderUnknownTeamState(FolderError):
     """The revision names a team seqno beyond the team chain we verified (reload, then retry)."""
 
     code = "FS_UNKNOWN_TEAM_STATE"
+
+
+class FolderHeadUnreadable(FolderError):
+    """The folder's newest verified revision names a root directory that cannot be read (its
+    block missing, altered, or not a directory): a writer's attack or bug, or a server
+    withholding the block. Nothing is read or written on top of it; a writer rolls the folder
+    back to `readable`, the newest revision whose root still reads (`kbapp fs rollback`)."""
+
+    code = "FS_HEAD_UNREADABLE"
+
+    def __init__(self, message: str, *, revision: int = 0, writer: str = "", readable: int = 0):
+        super().__init__(message)
+        self.revision, self.writer, self.readable = revision, writer, readable

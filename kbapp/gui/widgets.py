@@ -169,6 +169,12 @@ class Banner(QFrame):
         col.addWidget(self.title)
         col.addWidget(self.message)
         lay.addLayout(col, 1)
+        self.action = QPushButton()              # the way out, when a message has one
+        self.action.setObjectName("bannerAction")
+        self.action.hide()
+        self.action.clicked.connect(self._act)
+        self._on_action = None
+        lay.addWidget(self.action, 0, Qt.AlignTop)
         close = QToolButton()
         close.setIcon(icon("close", theme.colour("text-muted")))
         close.setToolTip("Dismiss")
@@ -176,8 +182,13 @@ class Banner(QFrame):
         lay.addWidget(close, 0, Qt.AlignTop)
         self.hide()
 
-    def show_message(self, kind: str, title: str, message: str = "", subject: str | None = None) -> None:
+    def show_message(self, kind: str, title: str, message: str = "", subject: str | None = None,
+                     action: tuple[str, object] | None = None) -> None:
+        """`action`: (button text, callable) offered beside the message until it is cleared."""
         self.subject = subject
+        self._on_action = action[1] if action else None
+        self.action.setText(action[0] if action else "")
+        self.action.setVisible(action is not None)
         self.setProperty("kind", kind)
         self._icon.set_icon({"error": "alert", "warning": "alert"}.get(kind, "info"),
                             {"error": "bad", "warning": "warn"}.get(kind, "link"))
@@ -201,8 +212,15 @@ class Banner(QFrame):
         if self.subject == subject:
             self.clear()
 
+    def _act(self) -> None:
+        fn = self._on_action
+        if fn is not None:
+            fn()
+
     def clear(self) -> None:
         self.subject = None
+        self._on_action = None
+        self.action.hide()
         self.hide()
         self.title.setText("")
         self.message.setText("")

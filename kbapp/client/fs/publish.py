@@ -18,7 +18,7 @@ from kbapp.core.fs.conflict import merge
 from kbapp.core.fs.dirs import EXEC, FILE, Entry
 from kbapp.core.fs.revision import Op, Private, check_op, make_revision
 
-from . import follow, own_revs
+from . import follow, own_revs, rollback
 from .block_transfer import put_blocks
 from .overlay import Overlay
 from .reseal import reseal
@@ -119,6 +119,7 @@ async def upload_batch(files, rows) -> int | None:
         ids = [r.id for r in rows]
         remote = [rv for rv in revs if rv.rev > rows[0].base and not rv.mine]
         ov = Overlay(s.root, files._loader(f), writer=writer, now_ns=files._now_ns())
+        await rollback.check_head(files, f, s, ov)         # a head no one can read: paused, with the way out
         base_root = next((rv.root for rv in revs if rv.rev == rows[0].base), None)
         moved: list = []                                 # follow.py: later rows follow the merge's renames
         if remote and (rows[0].base == 0 or base_root is not None):
@@ -130,16 +131,7 @@ async def upload_batch(files, rows) -> int | None:
         root, dir_blocks = await ov.commit(f.seal_kw)
         ops = await _fix_entries(ov, ops)
         judge = s.judge
-        me, _signer = await files.teams._me(f.loaded.users)
-        cp = await files.ctx.logview.fetch_latest()
-        files.fs.known.add((cp.size, cp.root))
-        n, prev = judge.next_revision()
-        sr = make_revision(team_id=f.team_id, kind=f.name.kind_code, revision=n, prev=prev, key_gen=f.gen,
-                           device=(await files.ctx.device_keys()).sibkey, uid=uid,
-                           eldest_seqno=me.state.eldest_seqno or 1, checkpoint=(cp.size, cp.root),
-                           team_seqno=f.loaded.state.seqno, root=root, ops=ops, ctime=int(files.ctx.clock()),
-                           kbfs_key=None if f.keys is None else f.keys[f.gen],
-                           nonce=None if f.keys is None else os.urandom(24))
+        n, sr = await sign_revision(files, f, judge, root, ops)
         await journal.update(ids, rev_id=sr.id.hex())        # before the POST: crash recovery knows it
         await follow.remember(journal, sr.id.hex(), rows[0].folder, n, moved)
         mine.add(sr.id.hex())
@@ -173,6 +165,22 @@ async def upload_batch(files, rows) -> int | None:
         files._emit_folder(f, judge.state.head_rev)
         return sent
     raise errors.FolderHeadMoved("the folder kept moving", 409)
+
+
+async def sign_revision(files, f, judge, root: BlockPointer, ops) -> tuple[int, object]:
+    """The folder's next revision after the judge's head, signed by this device: (number, SignedRevision)."""
+    uid, _ = files.ctx.require_login()
+    me, _signer = await files.teams._me(f.loaded.users)
+    cp = await files.ctx.logview.fetch_latest()
+    files.fs.known.add((cp.size, cp.root))
+    n, prev = judge.next_revision()
+    sr = make_revision(team_id=f.team_id, kind=f.name.kind_code, revision=n, prev=prev, key_gen=f.gen,
+                       device=(await files.ctx.device_keys()).sibkey, uid=uid,
+                       eldest_seqno=me.state.eldest_seqno or 1, checkpoint=(cp.size, cp.root),
+                       team_seqno=f.loaded.state.seqno, root=root, ops=tuple(ops), ctime=int(files.ctx.clock()),
+                       kbfs_key=None if f.keys is None else f.keys[f.gen],
+                       nonce=None if f.keys is None else os.urandom(24))
+    return n, sr
 
 
 async def _accepted(files, rows) -> None:

@@ -35,7 +35,7 @@ from kbapp.core.fs.names import split_path
 from kbapp.core.fs.tree import TreeWriter
 from kbapp.core.teams.state import Role
 
-from . import converged
+from . import converged, rollback
 from .cache import DEFAULT_MAX, DiskBlockCache
 from .journal import Journal
 from .overlay import Overlay
@@ -203,6 +203,7 @@ class FilesService(Reading):
             return hit[1]
         uid = self._uid()
         ov = Overlay(s.root, self._loader(f), writer=uid, now_ns=self._now_ns())
+        await rollback.check_head(self, f, s, ov)      # a head no one can read: typed, with the way out
         await apply_rows(ov, await self.journal.of_folder(str(f.name)), uid)
         self._views[f.folder_id] = (key, ov)
         return ov
@@ -421,6 +422,11 @@ class FilesService(Reading):
                                   "state": "pending"}, upload)
 
     # -- the queue -------------------------------------------------------------------------
+
+    async def rollback(self, folder: str, rev: int) -> dict:
+        """Roll `folder` back to revision `rev` with a new revision (rollback.py: the way out of
+        a head no one can read)."""
+        return await rollback.rollback(self, folder, rev)
 
     async def upload(self) -> dict:
         """Upload every pending change now; {"uploaded": [ids], "failed": [ids]} (errors raised)."""

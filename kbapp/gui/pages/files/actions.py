@@ -47,6 +47,37 @@ class FileActions:
                 then(value)
         return ops.run(self, work, key=key, busy=self.busy, banner=self.banner, status=status, on_done=done)
 
+    def offer_rollback(self, exc: errors.FolderHeadUnreadable) -> None:
+        """The folder's newest revision cannot be read: say who wrote it and offer writers the
+        way out (a rollback to the newest revision that reads; readers are told to ask one)."""
+        folder, target = self.folder, exc.readable
+        writer = exc.writer or "another writer"
+        what = (f"Revision {exc.revision} of this folder, written by {writer}, cannot be read: its files "
+                "are missing or damaged on the server. Nothing here can be read or changed on top of it; "
+                "your own changes wait, kept on this computer.")
+        if self.read_only:
+            self.banner.show_message("error", "This folder's newest change can't be read",
+                                     what + " Ask one of the folder's writers to roll it back.", subject="head")
+            return
+        where = f"revision {target}" if target else "an empty folder"
+
+        async def roll():
+            from ...dialogs import confirm
+            if not await confirm(self.window(), "Roll the folder back?",
+                                 f"Make the folder as it was at {where} again, for everyone?",
+                                 f"This adds a new revision; history keeps revision {exc.revision}. Files "
+                                 f"changed after {where} by others go back to their earlier state.",
+                                 "Roll back"):
+                return None
+            return await self.app.files.rollback(folder, target)
+
+        def ask() -> None:
+            ops.run(self, roll, key="rollback", busy=self.busy, banner=self.banner, status="Rolling back…",
+                    on_done=lambda out: out and self.open_dir(folder, ()))
+        self.banner.show_message("error", "This folder's newest change can't be read",
+                                 what + f" Roll the folder back to {where} to use it again.", subject="head",
+                                 action=(f"Roll back to {where}", ask))
+
     def _ask_name(self, title: str, prompt: str, text: str = "") -> str | None:
         name, ok = QInputDialog.getText(self, title, prompt, QLineEdit.Normal, text)
         if not ok or not name.strip():

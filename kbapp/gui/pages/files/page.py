@@ -479,6 +479,11 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
                 on_done=done, on_error=refused)
 
     def _ls_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, errors.FolderHeadUnreadable):
+            self.model.set_rows([])
+            self._update_empty()
+            self.offer_rollback(exc)               # actions.py: who broke it, and the way out
+            return
         if isinstance(exc, errors.NotFound) and self.comps:
             self.open_dir(self.folder, ())        # the directory went away (moved, deleted elsewhere)
             return

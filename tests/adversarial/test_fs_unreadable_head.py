@@ -1,0 +1,84 @@
+"""A writer posts a folder revision whose root no one can read (kbapp/client/fs/rollback.py).
+
+alice, a real client whose core is bypassed (tests/fs_hostile_support.py), signs a revision
+of the folder she shares with bob whose root directory block she never uploads, or that is
+a block sealed under the folder key holding no directory. The server cannot read trees, so
+it accepts it. Before, every read and write of the folder failed from then on, bob's
+pending upload included, with no way out: one member made the folder unusable for all.
+
+Now bob gets the typed FS_HEAD_UNREADABLE naming the revision, its writer and the newest
+revision that reads; his pending change waits with that reason (the background uploader pauses on it); one
+`rollback` to that revision (a new revision with the old root, nothing re-uploaded) and the
+folder reads and writes again for everyone, bob's pending change goes up, history keeps
+the broken revision.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kbapp.core import errors
+
+from fs_hostile_support import HostileTree
+from test_fs_export_attacks import pair
+
+pytestmark = pytest.mark.timeout(300)
+
+
+async def _break_head(alice, folder: str, how: str) -> int:
+    t = await HostileTree(alice, folder).start()
+    if how == "withheld":
+        return await t.post([t.file("x.txt", b"never there")], withhold=True)
+    return await t.post(None, root=t.junk_ptr())
+
+
+@pytest.mark.parametrize("how", ["withheld", "junk"])
+async def test_a_writer_cannot_make_a_folder_unusable_with_an_unreadable_head(clients, name, world, how):
+    alice, bob, folder = await pair(clients, name, world)
+    await alice.files.write(f"{folder}/a.txt", b"kept")                   # revision 2
+    await bob.files.write(f"{folder}/pending.txt", b"bob's, not yet sent", upload=False)
+    bad = await _break_head(alice, folder, how)                           # revision 3: no one can read it
+    bob.files.fs.synced.clear()                                           # as the push hint would
+
+    with pytest.raises(errors.FolderHeadUnreadable) as e:
+        await bob.files.ls(folder)
+    assert (e.value.revision, e.value.writer, e.value.readable) == (bad, alice.ctx.require_login()[1], bad - 1)
+    assert f"kbapp fs rollback {folder} --rev {bad - 1}" in str(e.value)
+    with pytest.raises(errors.FolderHeadUnreadable):
+        await bob.files.write(f"{folder}/b.txt", b"refused")
+    with pytest.raises(errors.FolderHeadUnreadable):                       # the pending change waits, paused
+        await bob.files.sync(timeout=30)
+    st = await bob.files.status()
+    assert [(r["state"], r["error"].split(":")[0]) for r in st["entries"]] == [("pending", "FS_HEAD_UNREADABLE")]
+
+    out = await bob.files.rollback(folder, bad - 1)
+    assert out == {"folder": folder, "revision": bad + 1, "rolled_back_to": bad - 1}
+    await bob.files.sync(timeout=60)                                      # resumed: pending.txt goes up
+    await bob.files.write(f"{folder}/b.txt", b"after the rollback")
+    for app in (alice, bob):
+        app.files.fs.synced.clear()
+        names = sorted(r["name"] for r in await app.files.ls(folder))
+        assert names == ["a.txt", "b.txt", "pending.txt", "warm.txt"], names
+        assert await app.files.read(f"{folder}/a.txt") == b"kept"
+        assert await app.files.read(f"{folder}/pending.txt") == b"bob's, not yet sent"
+    fid = (await bob.files._folder_of(folder)).folder_id
+    assert [r.rev for r in await bob.files.journal.revs(fid)][:bad + 1] == list(range(1, bad + 2))
+
+
+async def test_rollback_is_refused_where_it_would_not_help(clients, name, world):
+    """Only to an older revision, only one that reads, only by a writer, only a whole folder."""
+    alice, bob, folder = await pair(clients, name, world)
+    bad1 = await _break_head(alice, folder, "junk")
+    bad2 = await _break_head(alice, folder, "withheld")
+    with pytest.raises(errors.NotFound):
+        await bob.files.rollback(folder, bad2)
+    with pytest.raises(errors.FolderHeadUnreadable) as e:                # the one before is broken too
+        await bob.files.rollback(folder, bad1)
+    assert e.value.readable == bad1 - 1
+    with pytest.raises(errors.BadPathName):
+        await bob.files.rollback(f"{folder}/warm.txt", 1)
+    with pytest.raises(errors.FolderHeadUnreadable) as e:
+        await bob.files.ls(folder)
+    assert (e.value.revision, e.value.readable) == (bad2, bad1 - 1)
+    await bob.files.rollback(folder, 0)                                   # an empty folder is a way out too
+    assert await bob.files.ls(folder) == []
