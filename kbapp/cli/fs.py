@@ -221,6 +221,25 @@ async def _status(files, args, emit) -> int:
     return 0
 
 
+async def _read(files, args, emit) -> int:
+    kw = {"rev": args.rev} if args.rev is not None else {}
+    pieces = files.open_read(args.path, **kw)           # streamed: memory stays flat
+    if args.dest is not None:
+        size = await _write_dest(args.dest, pieces)
+        emit(args, {"path": args.path, "size": size, "dest": args.dest},
+             f"read {shown(args.path)} ({size} bytes) -> {args.dest}")
+    elif getattr(args, "json", False):
+        size = 0
+        async for piece in pieces:
+            size += len(piece)
+        emit(args, {"path": args.path, "size": size}, "")
+    else:
+        async for piece in pieces:
+            sys.stdout.buffer.write(piece)
+        sys.stdout.buffer.flush()
+    return 0
+
+
 async def run(app, args, emit) -> int:
     files = app.files
     c = args.fs_cmd
@@ -236,22 +255,7 @@ async def run(app, args, emit) -> int:
         emit(args, out, f"{out['state']}: {shown(args.path)} ({out['size']} bytes)")
         return 0
     if c == "read":
-        kw = {"rev": args.rev} if args.rev is not None else {}
-        pieces = files.open_read(args.path, **kw)           # streamed: memory stays flat
-        if args.dest is not None:
-            size = await _write_dest(args.dest, pieces)
-            emit(args, {"path": args.path, "size": size, "dest": args.dest},
-                 f"read {shown(args.path)} ({size} bytes) -> {args.dest}")
-        elif getattr(args, "json", False):
-            size = 0
-            async for piece in pieces:
-                size += len(piece)
-            emit(args, {"path": args.path, "size": size}, "")
-        else:
-            async for piece in pieces:
-                sys.stdout.buffer.write(piece)
-            sys.stdout.buffer.flush()
-        return 0
+        return await _read(files, args, emit)
     if c == "ls":
         kw = {}
         if args.rev is not None:

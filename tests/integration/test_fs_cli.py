@@ -137,6 +137,26 @@ async def test_a_hostile_tree_exits_3_and_writes_only_the_safe_files(server_fact
     assert "FS_BAD_NAME" in err and "\u202e" not in err
 
 
+async def test_an_unreadable_head_exits_3_naming_the_way_out_and_rollback_clears_it(server_factory, tmp_path,
+                                                                                     apps):
+    from fs_hostile_support import HostileTree
+
+    server = server_factory()
+    alice = (await signup_all(apps, tmp_path, server.url, ("alice",)))["alice"]
+    b = tmp_path / "b"
+    cli(b, "signup", "bob", "--server", server.url)
+    await alice.files.write("/private/alice,bob/kept.txt", b"kept")
+    evil = await HostileTree(alice, "/private/alice,bob").start()
+    bad = await evil.post(None, root=evil.junk_ptr())
+    err = cli(b, "fs", "ls", "/private/alice,bob", expect_rc=3).json["error"]
+    assert err["code"] == "FS_HEAD_UNREADABLE" and f"--rev {bad - 1}" in err["message"]
+    out = cli(b, "fs", "rollback", "/private/alice,bob", "--rev", str(bad - 1)).json
+    assert out == {"folder": "/private/alice,bob", "revision": bad + 1, "rolled_back_to": bad - 1}
+    assert [r["name"] for r in cli(b, "fs", "ls", "/private/alice,bob").json] == ["kept.txt"]
+    text = text_cli(b, "fs", "rollback", "/private/alice,bob", "--rev", str(bad + 1), expect_rc=1).stderr
+    assert "earlier" in text
+
+
 @engine_has("mkdir", "rm", "mv", "stat")
 def test_mkdir_mv_rm_stat(two, tmp_path):
     _server, a, b = two
