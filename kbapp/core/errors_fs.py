@@ -7,14 +7,14 @@ folder name the user typed wrong is a plain EncodingError.
 
 from __future__ import annotations
 
-from .errors import EncodingError, VerificationError
+from .errors import EncodingError, NotFound, VerificationError
 
 __all__ = [
     "BadFolderName", "FolderError", "BadPathName", "UnsafeExport", "BadBlock", "BlockIdMismatch",
     "BlockOpenFailed", "BadPadding", "BadDirectory", "TreeTooDeep", "TreeTooLarge", "BadRevision",
     "BadRevisionSignature", "WrongFolder", "RevisionRollback", "HiddenRevision", "RevisionGap", "ForkedFolder",
     "FolderWriterNotMember", "RevokedWriterKey", "FolderForkedCheckpoint", "FolderCheckpointRollback",
-    "FolderUnknownKeyGen", "FolderStaleKeyGen", "FolderUnknownTeamState", "FolderHeadUnreadable",
+    "FolderUnknownKeyGen", "FolderStaleKeyGen", "FolderUnknownTeamState", "FolderHeadUnreadable", "BlockMissing",
 ]
 
 
@@ -172,10 +172,19 @@ class FolderHeadUnreadable(FolderError):
     """The folder's newest verified revision names a root directory that cannot be read (its
     block missing, altered, or not a directory): a writer's attack or bug, or a server
     withholding the block. Nothing is read or written on top of it; a writer rolls the folder
-    back to `readable`, the newest revision whose root still reads (`kbapp fs rollback`)."""
+    back to `readable`, the newest revision whose root still reads (`kbapp fs rollback`; 0: an
+    empty folder; None: none of the newest ones reads, the user names an older one)."""
 
     code = "FS_HEAD_UNREADABLE"
 
-    def __init__(self, message: str, *, revision: int = 0, writer: str = "", readable: int = 0):
+    def __init__(self, message: str, *, revision: int = 0, writer: str = "", readable: int | None = 0):
         super().__init__(message)
         self.revision, self.writer, self.readable = revision, writer, readable
+
+
+class BlockMissing(NotFound):
+    """A block a verified tree names that the server does not serve (never uploaded, withheld,
+    or collected). Not "that path is gone": a change to be applied under it is never skipped
+    for it, and a root missing this way is an unreadable head."""
+
+    code = "FS_BLOCK_MISSING"

@@ -29,10 +29,12 @@ async def _break_head(alice, folder: str, how: str) -> int:
     t = await HostileTree(alice, folder).start()
     if how == "withheld":
         return await t.post([t.file("x.txt", b"never there")], withhold=True)
+    if how == "bad-name":                                  # a name no writer may use: the root is refused whole
+        return await t.post([t.file("..", b"escape"), t.file("fine.txt", b"fine")])
     return await t.post(None, root=t.junk_ptr())
 
 
-@pytest.mark.parametrize("how", ["withheld", "junk"])
+@pytest.mark.parametrize("how", ["withheld", "junk", "bad-name"])
 async def test_a_writer_cannot_make_a_folder_unusable_with_an_unreadable_head(clients, name, world, how):
     alice, bob, folder = await pair(clients, name, world)
     await alice.files.write(f"{folder}/a.txt", b"kept")                   # revision 2
@@ -82,3 +84,80 @@ async def test_rollback_is_refused_where_it_would_not_help(clients, name, world)
     assert (e.value.revision, e.value.readable) == (bad2, bad1 - 1)
     await bob.files.rollback(folder, 0)                                   # an empty folder is a way out too
     assert await bob.files.ls(folder) == []
+
+
+async def test_one_broken_folder_does_not_stop_uploads_to_the_others_and_anothers_rollback_frees_it(
+        clients, name, world):
+    """bob's uploader does not pause for everything: his private folder's change goes up while
+    the shared folder's waits; alice (another writer) rolls back, and bob's next pass sends it."""
+    alice, bob, folder = await pair(clients, name, world)
+    mine = f"/private/{bob.ctx.require_login()[1]}"
+    bad = await _break_head(alice, folder, "junk")
+    bob.files.fs.synced.clear()
+    await bob.files.write(f"{mine}/own.txt", b"goes up", upload=False)
+    with pytest.raises(errors.FolderHeadUnreadable):
+        await bob.files.write(f"{folder}/refused.txt", b"no")
+    assert not bob.files.uploader.paused
+    await bob.files.sync(timeout=30)                                       # the private change went up
+    assert await bob.files.read(f"{mine}/own.txt") == b"goes up"
+    with pytest.raises(errors.Conflict):                                   # a stale button: the head moved
+        await alice.files.rollback(folder, bad - 1, expect_head=bad - 1)
+    await alice.files.rollback(folder, bad - 1, expect_head=bad)
+    bob.files.fs.synced.clear()
+    assert [r["name"] for r in await bob.files.ls(folder)] == ["warm.txt"]
+
+
+async def test_a_hostile_writer_s_fifty_broken_revisions_cost_one_probe_each_and_name_no_empty_folder(
+        clients, name, world):
+    """52 revisions with withheld roots (nothing uploaded: cheap to make): the probe for a
+    readable one stops after 50 and says so (not "roll back to an empty folder"), and the
+    verdicts are kept: three listings load each root once."""
+    alice, bob, folder = await pair(clients, name, world)
+    for _ in range(52):
+        bad = await _break_head(alice, folder, "withheld")
+    bob.files.fs.synced.clear()
+    calls = []
+    loader = bob.files._loader
+
+    def counting(f):
+        load = loader(f)
+
+        async def counted(ptr):
+            calls.append(ptr.id.hex())
+            return await load(ptr)
+        return counted
+    bob.files._loader = counting
+    bob.files.root_verdicts.clear()                                        # (a push hint may have probed)
+    after = []
+    for _ in range(3):
+        bob.files.fs.synced.clear()
+        with pytest.raises(errors.FolderHeadUnreadable) as e:
+            await bob.files.ls(folder)
+        assert e.value.revision == bad and e.value.readable is None
+        assert "--rev N" in str(e.value) and "--rev 0" not in str(e.value)
+        after.append(len(calls))
+    assert len(set(calls)) == 51 and after[0] >= 51, after                 # the head and 50 probes
+    assert after[2] == after[0], after                                      # listed again: nothing refetched
+    await bob.files.rollback(folder, 1)                                    # the user names an older one
+    assert [r["name"] for r in await bob.files.ls(folder)] == ["warm.txt"]
+
+
+async def test_a_pending_write_under_a_withheld_directory_is_kept_not_marked_uploaded(clients, name, world):
+    """The head's root reads, but the directory bob's pending file goes into is a block the
+    server does not serve: the change waits with FS_BLOCK_MISSING (before, the row was
+    skipped as "gone remotely", marked uploaded and lost); a rollback lets it go up."""
+    alice, bob, folder = await pair(clients, name, world)
+    await alice.files.write(f"{folder}/docs/a.txt", b"a")
+    await bob.files.write(f"{folder}/docs/r.txt", b"bob's report", upload=False)
+    t = await HostileTree(alice, folder).start()
+    docs = t.dir("docs", [t.file("a.txt", b"a changed")])
+    t.blocks = [(p, b) for p, b in t.blocks if p.id != bytes(docs[2][1])]
+    bad = await t.post([docs, t.file("warm.txt", b"honest")])
+    bob.files.fs.synced.clear()
+    with pytest.raises(errors.BlockMissing):
+        await bob.files.upload()
+    rows = await bob.files.journal.unfinished()
+    assert [(r.state, r.error.split(":")[0]) for r in rows] == [("pending", "FS_BLOCK_MISSING")]
+    await bob.files.rollback(folder, bad - 1)
+    await bob.files.sync(timeout=60)
+    assert await alice.files.read(f"{folder}/docs/r.txt") == b"bob's report"

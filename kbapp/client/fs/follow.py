@@ -42,22 +42,46 @@ def _map(path, pairs):
     return path
 
 
-def _rewrite(journal, folder: str, skip: list[int], before_rev: int, pairs) -> int:
+def _rewrite_in(conn, folder: str, skip: list[int], before_rev: int, pairs) -> int:
+    n = 0
+    rows = conn.exec_driver_sql(
+        "SELECT id, path, dest FROM entries WHERE folder = ? AND state IN ('pending', 'failed') AND base < ?",
+        (folder, before_rev)).fetchall()
+    for rid, raw_path, raw_dest in rows:
+        if rid in skip:
+            continue
+        path, dest = json.loads(raw_path), json.loads(raw_dest) if raw_dest else None
+        new_path, new_dest = _map(path, pairs), _map(dest, pairs)
+        if new_path != tuple(path) or (dest is not None and new_dest != tuple(dest)):
+            conn.exec_driver_sql("UPDATE entries SET path = ?, dest = ? WHERE id = ?",
+                                 (json.dumps(list(new_path)),
+                                  None if new_dest is None else json.dumps(list(new_dest)), rid))
+            n += 1
+    return n
+
+
+_ORPHANS = ("DELETE FROM follows WHERE rev_id NOT IN (SELECT rev_id FROM entries WHERE rev_id IS NOT NULL "
+            "AND state IN ('pending', 'failed'))")
+
+
+def _carry(journal, folder: str, skip: list[int], revision: int, pairs, apply_ids: list[str],
+           drop_ids: list[str]) -> int:
+    """One transaction: the later rows rewritten through `pairs` and through the renames saved
+    for `apply_ids` (accepted revisions), and the saved renames of `apply_ids` and `drop_ids`
+    deleted. A kill before it commits leaves all as it was; after, nothing is left to redo."""
     n = 0
     with journal.db.engine.begin() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT id, path, dest FROM entries WHERE folder = ? AND state IN ('pending', 'failed') AND base < ?",
-            (folder, before_rev)).fetchall()
-        for rid, raw_path, raw_dest in rows:
-            if rid in skip:
-                continue
-            path, dest = json.loads(raw_path), json.loads(raw_dest) if raw_dest else None
-            new_path, new_dest = _map(path, pairs), _map(dest, pairs)
-            if new_path != tuple(path) or (dest is not None and new_dest != tuple(dest)):
-                conn.exec_driver_sql("UPDATE entries SET path = ?, dest = ? WHERE id = ?",
-                                     (json.dumps(list(new_path)),
-                                      None if new_dest is None else json.dumps(list(new_dest)), rid))
-                n += 1
+        if pairs:
+            n += _rewrite_in(conn, folder, skip, revision, pairs)
+        if apply_ids:
+            marks = ", ".join("?" for _ in apply_ids)
+            for f, rev, raw in conn.exec_driver_sql(
+                    f"SELECT folder, revision, pairs FROM follows WHERE rev_id IN ({marks})", tuple(apply_ids)):
+                n += _rewrite_in(conn, f, skip, int(rev), [(tuple(p), tuple(q)) for p, q in json.loads(raw)])
+        gone = sorted(set(apply_ids) | set(drop_ids))
+        if gone:
+            marks = ", ".join("?" for _ in gone)
+            conn.exec_driver_sql(f"DELETE FROM follows WHERE rev_id IN ({marks})", tuple(gone))
     return n
 
 
@@ -73,27 +97,26 @@ async def remember(journal, rev_id: str, folder: str, revision: int, pairs) -> N
         await journal.db.run(_save, journal, rev_id, folder, revision, list(pairs))
 
 
-def _take(journal, rev_ids: list[str]) -> list[tuple[str, int, list]]:
-    marks = ", ".join("?" for _ in rev_ids)
+def _forget_orphans(journal) -> None:
     with journal.db.engine.begin() as conn:
-        got = conn.exec_driver_sql(f"SELECT folder, revision, pairs FROM follows WHERE rev_id IN ({marks})",
-                                   tuple(rev_ids)).fetchall()
-        conn.exec_driver_sql(f"DELETE FROM follows WHERE rev_id IN ({marks})", tuple(rev_ids))
-    return [(f, int(n), [(tuple(p), tuple(q)) for p, q in json.loads(raw)]) for f, n, raw in got]
+        conn.exec_driver_sql(_ORPHANS)
 
 
-async def forget(journal, rev_ids) -> None:
-    """The batch is done: the renames saved for every revision signed for it go (one was
-    accepted and carried; the others were never accepted)."""
-    if rev_ids:
-        await journal.db.run(_take, journal, sorted(rev_ids))
+async def forget_orphans(journal) -> None:
+    """Saved renames no unfinished row's revision names any more (carried, or signed on an
+    attempt that was never accepted: a 409 retried, a cancel) go."""
+    await journal.db.run(_forget_orphans, journal)
 
 
-async def carry(files, folder: str, batch_ids, revision: int, pairs) -> int:
-    """Rewrite the later rows of `folder` through `pairs` (see the module text); how many."""
-    if not pairs:
+async def carry(files, folder: str, batch_ids, revision: int, pairs, *, apply_ids=(), drop_ids=()) -> int:
+    """Rewrite the later rows of `folder` through `pairs` (see the module text) and through the
+    renames saved for the accepted revisions `apply_ids`, forgetting those and `drop_ids`'s,
+    in one transaction, *before* the batch is marked uploaded (a kill in between leaves it
+    pending: the next pass finds it accepted and has nothing left to redo); rows moved."""
+    if not pairs and not apply_ids and not drop_ids:
         return 0
-    n = await files.journal.db.run(_rewrite, files.journal, folder, list(batch_ids), revision, list(pairs))
+    n = await files.journal.db.run(_carry, files.journal, folder, list(batch_ids), revision, list(pairs),
+                                   sorted(apply_ids), sorted(drop_ids))
     if n:
         files._stale()
     return n
@@ -101,14 +124,11 @@ async def carry(files, folder: str, batch_ids, revision: int, pairs) -> int:
 
 async def carry_saved(files, done_rows) -> int:
     """Rows found accepted by a revision this pass did not post (a lost answer, a crash): the
-    later rows follow the renames saved for it before its POST."""
+    later rows follow the renames saved for it before its POST (call before marking them)."""
     rev_ids = sorted({r.rev_id for r in done_rows if r.rev_id})
     if not rev_ids:
         return 0
-    n = 0
-    for folder, revision, pairs in await files.journal.db.run(_take, files.journal, rev_ids):
-        n += await carry(files, folder, [r.id for r in done_rows], revision, pairs)
-    return n
+    return await carry(files, done_rows[0].folder, [r.id for r in done_rows], 0, (), apply_ids=rev_ids)
 
 
 async def fresh(journal, rows) -> list:

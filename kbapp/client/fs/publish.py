@@ -64,8 +64,8 @@ async def apply_rows(ov: Overlay, rows, writer: bytes, *, strict: bool = False) 
         try:
             op = await apply_row(ov, r, writer)
         except (errors.NotFound, errors.PathExists, errors.BadPathName) as e:
-            if strict:
-                raise
+            if strict or isinstance(e, errors.BlockMissing):
+                raise                                     # a directory the server withholds is not "gone"
             log.info("journal row %s skipped on the new head: %s", r.id, e)
             continue
         if op is not None:
@@ -110,8 +110,8 @@ async def upload_batch(files, rows) -> int | None:
                                        | mine)
         done, rows = own_revs.carried(rows, revs, signed_now)
         if done:
-            await _accepted(files, done)                 # accepted before a crash: not resent
             await follow.carry_saved(files, done)        # its merge's renames, saved before its POST
+            await _accepted(files, done)                 # accepted before a crash: not resent
             rows = await follow.fresh(journal, rows) if rows else rows
         if not rows:
             return 0
@@ -119,7 +119,7 @@ async def upload_batch(files, rows) -> int | None:
         ids = [r.id for r in rows]
         remote = [rv for rv in revs if rv.rev > rows[0].base and not rv.mine]
         ov = Overlay(s.root, files._loader(f), writer=writer, now_ns=files._now_ns())
-        await rollback.check_head(files, f, s, ov)         # a head no one can read: paused, with the way out
+        await rollback.check_head(files, f, s)         # a head no one can read: paused, with the way out
         base_root = next((rv.root for rv in revs if rv.rev == rows[0].base), None)
         moved: list = []                                 # follow.py: later rows follow the merge's renames
         if remote and (rows[0].base == 0 or base_root is not None):
@@ -159,9 +159,9 @@ async def upload_batch(files, rows) -> int | None:
         judge.feed(sr.envelope)
         await files.fs.accepted_own(f, judge, sr, Private(root, tuple(ops)), root)
         files.own_images(f, ops)
+        await follow.carry(files, rows[0].folder, ids, n, moved, drop_ids=signed_now)   # first: kill-safe
         await _accepted(files, rows)
-        await follow.carry(files, rows[0].folder, ids, n, moved)
-        await follow.forget(journal, signed_now)
+        await follow.forget_orphans(journal)
         files._emit_folder(f, judge.state.head_rev)
         return sent
     raise errors.FolderHeadMoved("the folder kept moving", 409)
@@ -218,6 +218,8 @@ async def _merged(files, f, rows, remote, base_root, ov: Overlay, writer: bytes,
         try:
             op = await ov.apply_action(a)
         except (errors.NotFound, errors.PathExists, errors.BadPathName) as e:
+            if isinstance(e, errors.BlockMissing):
+                raise
             log.info("merge action %s %s skipped: %s", a.kind, a.path, e)
             continue
         if op is not None:

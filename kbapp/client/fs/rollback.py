@@ -16,7 +16,10 @@ broke it can be removed from the team by its admins.
 
 from __future__ import annotations
 
+import time
+
 from kbapp.core import errors
+from kbapp.core.encoding import pack
 from kbapp.core.fs.names import split_path
 from kbapp.core.fs.revision import Private
 
@@ -26,61 +29,83 @@ from .overlay import Overlay
 from .sync import unpack_ptr
 
 PROBE = 50                     # earlier revisions tried when looking for a readable root
+MEMO_S = 60.0                  # a verdict on a root is kept this long (a withheld block may come back)
 
 
 def _unreadable(e: BaseException) -> bool:
-    """An error that means the directory block itself is bad (not a hostile *name* in it)."""
-    return isinstance(e, (errors.FolderError, errors.NotFound)) and not isinstance(e, errors.BadPathName)
+    """Loading a *root* failed because of the block itself: missing, altered, not a directory,
+    or holding a name no writer may use (the whole directory is refused for it)."""
+    return isinstance(e, (errors.FolderError, errors.BlockMissing))
 
 
 async def _readable(files, f, root_packed: bytes) -> bool:
+    """Whether a revision's root loads; the verdict (None, or why not) kept per root block for MEMO_S (a hostile writer's
+    fifty broken revisions cost fifty fetches once, not on every listing)."""
     root = unpack_ptr(root_packed)
     if root is None:
         return True
+    memo = files.root_verdicts
+    key = root.id.hex()
+    hit = memo.get(key)
+    if hit is not None and time.monotonic() - hit[0] < MEMO_S:
+        return hit[1] is None
+    why = None
     try:
         await files._loader(f)(root)
     except errors.NetworkError:
         raise
     except errors.KbappError as e:
-        if _unreadable(e):
-            return False
-        raise
-    return True
+        if not _unreadable(e):
+            raise
+        why = f"{e.code}: {e}"
+    if len(memo) > 1000:
+        memo.clear()
+    memo[key] = (time.monotonic(), why)
+    return why is None
 
 
-async def newest_readable(files, f, below: int) -> int:
-    """The newest revision before `below` whose root loads (0: none; the folder empty)."""
-    revs = await files.journal.revs(f.folder_id, max(1, below - PROBE), below - 1)
+async def newest_readable(files, f, below: int) -> int | None:
+    """The newest of the PROBE revisions before `below` whose root loads; 0 when every revision
+    before `below` was probed and none reads (then only an empty folder is left); None when
+    none of the PROBE newest reads and older ones were not tried (the user names one)."""
+    lo = max(1, below - PROBE)
+    revs = await files.journal.revs(f.folder_id, lo, below - 1)
     for rv in reversed(revs):
         if await _readable(files, f, rv.root):
             return rv.rev
-    return 0
+    return 0 if lo == 1 else None
 
 
-async def check_head(files, f, s, ov: Overlay) -> None:
+def _way_out(name, readable: int | None) -> str:
+    if readable is None:
+        return (f"None of the {PROBE} revisions before it reads either: a writer can roll the folder back to an "
+                f"older one that does: kbapp fs rollback {name} --rev N")
+    what = f"revision {readable}, the newest that reads" if readable else "an empty folder (no earlier one reads)"
+    return f"A writer can roll the folder back to {what}: kbapp fs rollback {name} --rev {readable}"
+
+
+async def check_head(files, f, s) -> None:
     """FolderHeadUnreadable when the root of the verified head `s` does not load."""
-    if s.root is None:
+    if s.root is None or await _readable(files, f, pack(s.root.to_wire())):
         return
-    try:
-        await ov.dir(())
-    except errors.KbappError as e:
-        if not _unreadable(e):
-            raise
-        head = s.judge.state.head_rev
-        rv = await files.journal.revs(f.folder_id, head, head)
-        u = f.loaded.users.get(rv[0].uid) if rv else None
-        writer = getattr(u, "username", None) or (rv[0].uid[:16] if rv else "?")
-        readable = await newest_readable(files, f, head)
-        raise errors.FolderHeadUnreadable(
-            f"the newest revision of {f.name} (revision {head}, by {writer}) cannot be read ({e.code}: {e}). "
-            f"A writer can roll the folder back to revision {readable}, the newest that reads: "
-            f"kbapp fs rollback {f.name} --rev {readable}", revision=head, writer=writer, readable=readable) from e
+    why = files.root_verdicts.get(s.root.id.hex(), (0, None))[1] or "unreadable"
+    head = s.judge.state.head_rev
+    rv = await files.journal.revs(f.folder_id, head, head)
+    u = f.loaded.users.get(rv[0].uid) if rv else None
+    writer = getattr(u, "username", None) or (rv[0].uid[:16] if rv else "?")
+    readable = await newest_readable(files, f, head)
+    raise errors.FolderHeadUnreadable(
+        f"the newest revision of {f.name} (revision {head}, by {writer}) cannot be read: the server does not "
+        f"serve its root directory, or it is damaged ({why}). {_way_out(f.name, readable)}",
+        revision=head, writer=writer, readable=readable)
 
 
-async def rollback(files, folder: str, rev: int) -> dict:
+async def rollback(files, folder: str, rev: int, *, expect_head: int | None = None) -> dict:
     """Post the next revision of `folder` with revision `rev`'s root (0: an empty folder) and
     no ops; {"folder", "revision", "rolled_back_to"}. A writer only; `rev` must be older than
-    the head and read (FolderHeadUnreadable otherwise, naming one that does)."""
+    the head and read (FolderHeadUnreadable otherwise, naming one that does). `expect_head`:
+    refused (Conflict) unless the head is still that revision (a button offered for a broken
+    head must not roll back a head someone has fixed meanwhile)."""
     from .publish import sign_revision
 
     name, comps = split_path(folder)
@@ -94,6 +119,9 @@ async def rollback(files, folder: str, rev: int) -> dict:
     async with files.uploader.lock:                  # no batch signs on this head meanwhile
         s = await files.fs.sync(f, mine=await own_revs.signed_ids(journal, str(f.name)))
         head = s.judge.state.head_rev
+        if expect_head is not None and head != expect_head:
+            raise errors.Conflict(f"{f.name} is at revision {head} now, not {expect_head}: look again before "
+                                  "rolling it back")
         if rev >= head:
             raise errors.NotFound(f"{f.name} is at revision {head}: roll back to an earlier one")
         root = None
@@ -103,9 +131,8 @@ async def rollback(files, folder: str, rev: int) -> dict:
                 raise errors.NotFound(f"{f.name} has no revision {rev}")
             if not await _readable(files, f, hit[0].root):
                 readable = await newest_readable(files, f, rev)
-                raise errors.FolderHeadUnreadable(f"revision {rev} of {f.name} cannot be read either; the "
-                                                  f"newest that reads is {readable}", revision=rev,
-                                                  readable=readable)
+                raise errors.FolderHeadUnreadable(f"revision {rev} of {f.name} cannot be read either. "
+                                                  f"{_way_out(f.name, readable)}", revision=rev, readable=readable)
             root = unpack_ptr(hit[0].root)
         ov = Overlay(root, files._loader(f), writer=files._uid(), now_ns=files._now_ns())
         new_root, dir_blocks = await ov.commit(f.seal_kw)        # the same root; an empty one for 0
@@ -117,6 +144,7 @@ async def rollback(files, folder: str, rev: int) -> dict:
         await files.fs.accepted_own(f, s.judge, sr, Private(new_root, ()), new_root)
     files._stale(f.folder_id)
     files._emit_folder(f, n)
-    if files.uploader.paused and "FS_HEAD_UNREADABLE" in files.uploader.reason:
-        files.resume()                                 # what waited on the broken head goes up now
+    files.uploader.fails = 0
+    if files.uploader.task is not None:
+        files.uploader.kick()                          # what waited on the broken head goes up now
     return {"folder": str(f.name), "revision": n, "rolled_back_to": rev}

@@ -75,6 +75,7 @@ class FilesService(Reading):
         self.uploader = Uploader(self)
         self.pins = BlockPins()                    # blocks of writes in progress (pins.py)
         self._dirs: OrderedDict[str, dict] = OrderedDict()
+        self.root_verdicts: dict[str, tuple[float, str | None]] = {}   # rollback.py: root id -> (when, why not)
         self._views: dict[str, tuple] = {}         # folder id -> (head root id, local view Overlay)
         self.photo_hook = None                     # async (folder path, [(path, Entry)]): tests, other libraries
         self.photos = None                         # app.photos (set by the App): images others write go there
@@ -203,7 +204,7 @@ class FilesService(Reading):
             return hit[1]
         uid = self._uid()
         ov = Overlay(s.root, self._loader(f), writer=uid, now_ns=self._now_ns())
-        await rollback.check_head(self, f, s, ov)      # a head no one can read: typed, with the way out
+        await rollback.check_head(self, f, s)      # a head no one can read: typed, with the way out
         await apply_rows(ov, await self.journal.of_folder(str(f.name)), uid)
         self._views[f.folder_id] = (key, ov)
         return ov
@@ -423,10 +424,10 @@ class FilesService(Reading):
 
     # -- the queue -------------------------------------------------------------------------
 
-    async def rollback(self, folder: str, rev: int) -> dict:
+    async def rollback(self, folder: str, rev: int, *, expect_head: int | None = None) -> dict:
         """Roll `folder` back to revision `rev` with a new revision (rollback.py: the way out of
         a head no one can read)."""
-        return await rollback.rollback(self, folder, rev)
+        return await rollback.rollback(self, folder, rev, expect_head=expect_head)
 
     async def upload(self) -> dict:
         """Upload every pending change now; {"uploaded": [ids], "failed": [ids]} (errors raised)."""

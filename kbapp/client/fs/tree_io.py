@@ -64,7 +64,7 @@ class BlockCache:
                 if i in later:
                     continue
                 if not isinstance(raw, str):
-                    raise errors.NotFound(f"the server does not serve block {i[:16]} of this folder")
+                    raise errors.BlockMissing(f"the server does not serve block {i[:16]} of this folder")
                 data = b64decode(raw, max_size=1 << 20)
                 if hashlib.sha256(data).hexdigest() != i:
                     raise errors.BlockIdMismatch(f"block {i[:16]} served with bytes of another hash")
@@ -72,7 +72,13 @@ class BlockCache:
             if later and len(later) == len(batch):
                 # nothing served this round: ask one at a time so progress is certain
                 for i in later:
-                    data = await self.api.fs_get_block(self.folder_id, i)
+                    try:
+                        data = await self.api.fs_get_block(self.folder_id, i)
+                    except errors.BlockMissing:
+                        raise
+                    except errors.NotFound as e:
+                        raise errors.BlockMissing(f"the server does not serve block {i[:16]} of this "
+                                                  "folder") from e
                     if hashlib.sha256(data).hexdigest() != i:
                         raise errors.BlockIdMismatch(f"block {i[:16]} served with bytes of another hash")
                     self._keep(i, data)

@@ -108,6 +108,8 @@ class Uploader:
                 continue
             try:
                 await self.run_once()
+            except errors.FolderHeadUnreadable:
+                pass                                          # that folder waits (recorded); the others went
             except errors.VerificationError as e:
                 self.pause(f"stopped: {e.code}: {e}")        # a lie: nothing more is sent until resumed
             except errors.KbappError:
@@ -125,12 +127,24 @@ class Uploader:
         files = self.files
         journal = await files.open()
         done, failed = [], []
+        blocked: dict[str, errors.FolderHeadUnreadable] = {}     # folder -> why its batches wait
         async with self.lock:
             for batch in batches(await journal.pending()):
                 ids = [r.id for r in batch]
+                if batch[0].folder in blocked:
+                    continue
                 t0 = time.monotonic()
                 try:
                     sent = await files._upload_batch(batch)
+                except errors.FolderHeadUnreadable as e:
+                    # One folder no one can read (rollback.py): its rows wait with the reason, the
+                    # other folders go on, and it is tried again after the backoff (a rollback by
+                    # any writer makes it readable); not a pause of every upload.
+                    self._failed(e)
+                    await journal.update(ids, error=f"{e.code}: {e}")
+                    blocked[batch[0].folder] = e
+                    files._emit_queue()
+                    continue
                 except errors.VerificationError as e:
                     self._failed(e)
                     await journal.update(ids, error=f"{e.code}: {e}")
@@ -154,6 +168,8 @@ class Uploader:
                 self.fails, self.last_error = 0, None
                 done += ids
                 files._emit_queue()
+        if blocked:
+            raise next(iter(blocked.values()))
         return {"uploaded": done, "failed": failed}
 
     def _failed(self, e: errors.KbappError) -> None:

@@ -52,12 +52,14 @@ class FileActions:
         way out (a rollback to the newest revision that reads; readers are told to ask one)."""
         folder, target = self.folder, exc.readable
         writer = exc.writer or "another writer"
-        what = (f"Revision {exc.revision} of this folder, written by {writer}, cannot be read: its files "
-                "are missing or damaged on the server. Nothing here can be read or changed on top of it; "
+        what = (f"Revision {exc.revision} of this folder (by {writer}) cannot be read: the server does not "
+                "serve its files, or they are damaged. Nothing here can be read or changed on top of it; "
                 "your own changes wait, kept on this computer.")
-        if self.read_only:
-            self.banner.show_message("error", "This folder's newest change can't be read",
-                                     what + " Ask one of the folder's writers to roll it back.", subject="head")
+        if self.read_only or target is None:
+            self.banner.show_message("error", "This folder's newest change can't be read", what + (
+                " Ask one of the folder's writers to roll it back." if self.read_only else
+                " None of the revisions before it reads either: roll it back to an older one with "
+                f"kbapp fs rollback {folder} --rev N."), subject="head")
             return
         where = f"revision {target}" if target else "an empty folder"
 
@@ -69,7 +71,7 @@ class FileActions:
                                  f"changed after {where} by others go back to their earlier state.",
                                  "Roll back"):
                 return None
-            return await self.app.files.rollback(folder, target)
+            return await self.app.files.rollback(folder, target, expect_head=exc.revision)
 
         def ask() -> None:
             ops.run(self, roll, key="rollback", busy=self.busy, banner=self.banner, status="Rolling back…",

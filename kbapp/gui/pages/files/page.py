@@ -499,6 +499,7 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
             return
         if fresh:
             self._fresh_path = path
+            self.banner.clear_about("head")        # the head reads (again): no rollback is offered
             self._say_offline(getattr(self.app.files, "offline", "") if self.rev is None else "")
         if not self.comps:
             rows = [r for r in rows if r.get("name") != TRASH]
