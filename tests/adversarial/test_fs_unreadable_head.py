@@ -92,19 +92,21 @@ async def test_one_broken_folder_does_not_stop_uploads_to_the_others_and_another
     the shared folder's waits; alice (another writer) rolls back, and bob's next pass sends it."""
     alice, bob, folder = await pair(clients, name, world)
     mine = f"/private/{bob.ctx.require_login()[1]}"
+    await bob.files.write(f"{folder}/waits.txt", b"made before", upload=False)
     bad = await _break_head(alice, folder, "junk")
     bob.files.fs.synced.clear()
-    await bob.files.write(f"{mine}/own.txt", b"goes up", upload=False)
     with pytest.raises(errors.FolderHeadUnreadable):
         await bob.files.write(f"{folder}/refused.txt", b"no")
+    out = await bob.files.write(f"{mine}/own.txt", b"goes up")             # uploads at once: the other waits
+    assert out["state"] == "uploaded" and out["error"].startswith("FS_HEAD_UNREADABLE"), out
     assert not bob.files.uploader.paused
-    await bob.files.sync(timeout=30)                                       # the private change went up
     assert await bob.files.read(f"{mine}/own.txt") == b"goes up"
     with pytest.raises(errors.Conflict):                                   # a stale button: the head moved
         await alice.files.rollback(folder, bad - 1, expect_head=bad - 1)
     await alice.files.rollback(folder, bad - 1, expect_head=bad)
     bob.files.fs.synced.clear()
-    assert [r["name"] for r in await bob.files.ls(folder)] == ["warm.txt"]
+    await bob.files.sync(timeout=60)                                       # no resume needed: it just goes
+    assert sorted(r["name"] for r in await alice.files.ls(folder)) == ["waits.txt", "warm.txt"]
 
 
 async def test_a_hostile_writer_s_fifty_broken_revisions_cost_one_probe_each_and_name_no_empty_folder(

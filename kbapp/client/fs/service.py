@@ -301,6 +301,9 @@ class FilesService(Reading):
         if upload:
             try:
                 await self.uploader.run_once()
+            except errors.FolderHeadUnreadable as e:      # another folder's rows wait (this one was written)
+                out["error"] = f"{e.code}: {e}"
+                self.uploader.start()
             except errors.VerificationError:
                 raise
             except errors.KbappError as e:
