@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,28 +81,8 @@ def uvicorn_config(app, cfg: ServerConfig) -> uvicorn.Config:
                           forwarded_allow_ips=list(cfg.trust_proxy) or None)
 
 
-SWITCH_INTERVAL_S = 0.001
-
-
-def _switch_interval() -> float:
-    """The interpreter's GIL switch interval for the server process. A lookup gives the GIL up
-    at each database call and socket write and waits for it again behind the validation
-    thread's CPU-bound playback, up to one interval each time: 5 ms by default, several
-    times a request. 1 ms cuts that wait five-fold for a little switching overhead
-    (docs/benchmarks.md "Server under load"); KBAPP_SERVER_SWITCH_INTERVAL overrides it."""
-    raw = os.environ.get("KBAPP_SERVER_SWITCH_INTERVAL", "")
-    try:
-        value = float(raw) if raw else SWITCH_INTERVAL_S
-    except ValueError:
-        value = SWITCH_INTERVAL_S
-    if value != value:                       # NaN
-        value = SWITCH_INTERVAL_S
-    return min(max(value, 0.0001), 0.1)
-
-
 def serve(cfg: ServerConfig, ready=None) -> None:
     """Run until interrupted (blocking). `ready(url)` is called once listening."""
-    sys.setswitchinterval(_switch_interval())
     service, app = build(cfg)
     server = uvicorn.Server(uvicorn_config(app, cfg))
     url = f"http://{cfg.host}:{cfg.port}"
