@@ -163,3 +163,25 @@ async def test_a_pending_write_under_a_withheld_directory_is_kept_not_marked_upl
     await bob.files.rollback(folder, bad - 1)
     await bob.files.sync(timeout=60)
     assert await alice.files.read(f"{folder}/docs/r.txt") == b"bob's report"
+
+
+async def test_a_pending_write_into_a_directory_refused_for_a_hostile_name_is_parked_not_lost(
+        clients, name, world):
+    """alice rewrites docs/ with a name no writer may use: the directory is refused whole. bob's
+    pending docs/r.txt could not be merged into it; before, the merge skipped it, the revision
+    went up without it and the row was marked uploaded: lost. Now the batch is kept as the
+    read-only "(local conflicted copy DATE)" view, bob's file readable there."""
+    alice, bob, folder = await pair(clients, name, world)
+    await alice.files.write(f"{folder}/docs/a.txt", b"a")
+    assert await bob.files.read(f"{folder}/docs/a.txt") == b"a"
+    await bob.files.write(f"{folder}/docs/r.txt", b"bob's report", upload=False)
+    t = await HostileTree(alice, folder).start()
+    await t.post([t.dir("docs", [t.file("..", b"escape"), t.file("a.txt", b"a")]), t.file("warm.txt", b"honest")])
+    bob.files.fs.synced.clear()
+    await bob.files.upload()
+    rows = await bob.files.journal.unfinished()
+    assert [r.state for r in rows] == ["parked"] and "FS_BAD_NAME" in rows[0].error, rows
+    view = rows[0].view
+    assert await bob.files.read(f"{folder}/{view}/docs/r.txt") == b"bob's report"
+    st = await bob.files.status()
+    assert any(n.get("kind") == "parked" and n.get("view") == view for n in st["notices"])

@@ -14,7 +14,7 @@ import time
 from kbapp.core import errors
 from kbapp.core.encoding import unpack
 from kbapp.core.fs.blocks import BlockPointer
-from kbapp.core.fs.conflict import merge
+from kbapp.core.fs.conflict import merge, parked_view_name
 from kbapp.core.fs.dirs import EXEC, FILE, Entry
 from kbapp.core.fs.revision import Op, Private, check_op, make_revision
 
@@ -57,8 +57,11 @@ async def apply_row(ov: Overlay, row, writer: bytes, *, recursive: bool = True) 
     raise errors.EncodingError(f"unknown journal op {row.op!r}")
 
 
-async def apply_rows(ov: Overlay, rows, writer: bytes, *, strict: bool = False) -> list[Op]:
-    """Rows in order; one that no longer applies (its target gone remotely) is skipped unless strict."""
+async def apply_rows(ov: Overlay, rows, writer: bytes, *, strict: bool = False,
+                     skipped: list | None = None) -> list[Op]:
+    """Rows in order; one that no longer applies (its target gone remotely) is skipped unless
+    strict, and added to `skipped` with the reason (the upload keeps those, never marks them
+    uploaded: a directory refused for a hostile name is not "gone")."""
     ops = []
     for r in rows:
         try:
@@ -67,6 +70,8 @@ async def apply_rows(ov: Overlay, rows, writer: bytes, *, strict: bool = False) 
             if strict or isinstance(e, errors.BlockMissing):
                 raise                                     # a directory the server withholds is not "gone"
             log.info("journal row %s skipped on the new head: %s", r.id, e)
+            if skipped is not None:
+                skipped.append((r, f"{e.code}: {e}"))
             continue
         if op is not None:
             ops.append(op)
@@ -122,12 +127,16 @@ async def upload_batch(files, rows) -> int | None:
         await rollback.check_head(files, f, s)         # a head no one can read: paused, with the way out
         base_root = next((rv.root for rv in revs if rv.rev == rows[0].base), None)
         moved: list = []                                 # follow.py: later rows follow the merge's renames
+        skipped: list = []                               # rows that did not apply: parked, not lost
         if remote and (rows[0].base == 0 or base_root is not None):
             ops = await _merged(files, f, rows, remote, base_root, ov, writer, username, moved)
             if ops is None:
                 return None
         else:
-            ops = await apply_rows(ov, rows, writer)
+            ops = await apply_rows(ov, rows, writer, skipped=skipped)
+            if len(skipped) == len(rows):                 # nothing to send: kept, no empty revision
+                await _park_skipped(files, f, skipped)
+                return 0
         root, dir_blocks = await ov.commit(f.seal_kw)
         ops = await _fix_entries(ov, ops)
         judge = s.judge
@@ -160,7 +169,8 @@ async def upload_batch(files, rows) -> int | None:
         await files.fs.accepted_own(f, judge, sr, Private(root, tuple(ops)), root)
         files.own_images(f, ops)
         await follow.carry(files, rows[0].folder, ids, n, moved, drop_ids=signed_now)   # first: kill-safe
-        await _accepted(files, rows)
+        await _park_skipped(files, f, skipped)
+        await _accepted(files, [r for r in rows if r.id not in {k.id for k, _ in skipped}])
         await follow.forget_orphans(journal)
         files._emit_folder(f, judge.state.head_rev)
         return sent
@@ -181,6 +191,20 @@ async def sign_revision(files, f, judge, root: BlockPointer, ops) -> tuple[int, 
                        kbfs_key=None if f.keys is None else f.keys[f.gen],
                        nonce=None if f.keys is None else os.urandom(24))
     return n, sr
+
+
+async def _park_skipped(files, f, skipped: list) -> None:
+    """Rows the revision could not carry (a target gone, a directory refused for a hostile
+    name) stay on this device as a read-only "(local conflicted copy DATE)" view, said in a
+    notice: never marked uploaded, so never lost."""
+    if not skipped:
+        return
+    view = parked_view_name(_date(files.ctx.clock))
+    for r, why in skipped:
+        await files.journal.update([r.id], state="parked", view=view, error=f"not applied: {why}")
+    files._stale()
+    files._notice({"folder": str(f.name), "kind": "parked", "view": view,
+                   "reason": f"{len(skipped)} change(s) could not be applied: {skipped[0][1]}"})
 
 
 async def _accepted(files, rows) -> None:
@@ -220,6 +244,15 @@ async def _merged(files, f, rows, remote, base_root, ov: Overlay, writer: bytes,
         except (errors.NotFound, errors.PathExists, errors.BadPathName) as e:
             if isinstance(e, errors.BlockMissing):
                 raise
+            if a.kind in ("write", "move"):
+                # Content would be lost (a directory refused for a hostile name, a file where a
+                # directory goes): the whole batch is kept as a read-only view instead.
+                view = parked_view_name(_date(files.ctx.clock))
+                why = f"could not be merged: {'/'.join(a.path)}: {e.code}: {e}"
+                await files.journal.update([r.id for r in rows], state="parked", view=view, error=why)
+                files._stale()
+                files._notice({"folder": str(f.name), "kind": "parked", "view": view, "reason": why})
+                return None
             log.info("merge action %s %s skipped: %s", a.kind, a.path, e)
             continue
         if op is not None:
