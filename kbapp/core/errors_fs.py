@@ -7,14 +7,14 @@ folder name the user typed wrong is a plain EncodingError.
 
 from __future__ import annotations
 
-from .errors import EncodingError, NotFound, VerificationError
+from .errors import EncodingError, VerificationError
 
 __all__ = [
     "BadFolderName", "FolderError", "BadPathName", "UnsafeExport", "BadBlock", "BlockIdMismatch",
     "BlockOpenFailed", "BadPadding", "BadDirectory", "TreeTooDeep", "TreeTooLarge", "BadRevision",
     "BadRevisionSignature", "WrongFolder", "RevisionRollback", "HiddenRevision", "RevisionGap", "ForkedFolder",
     "FolderWriterNotMember", "RevokedWriterKey", "FolderForkedCheckpoint", "FolderCheckpointRollback",
-    "FolderUnknownKeyGen", "FolderStaleKeyGen", "FolderUnknownTeamState", "FolderHeadUnreadable", "BlockMissing",
+    "FolderUnknownKeyGen", "FolderStaleKeyGen", "FolderUnknownTeamState", "FolderHeadUnreadable",
 ]
 
 
@@ -181,10 +181,3 @@ class FolderHeadUnreadable(FolderError):
         super().__init__(message)
         self.revision, self.writer, self.readable = revision, writer, readable
 
-
-class BlockMissing(NotFound):
-    """A block a verified tree names that the server does not serve (never uploaded, withheld,
-    or collected). Not "that path is gone": a change to be applied under it is never skipped
-    for it, and a root missing this way is an unreadable head."""
-
-    code = "FS_BLOCK_MISSING"

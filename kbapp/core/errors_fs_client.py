@@ -7,10 +7,10 @@ not finish), not lies: a lie is a FolderError (errors_fs.py).
 
 from __future__ import annotations
 
-from .errors import Conflict, KbappError
+from .errors import Conflict, KbappError, NotFound
 
 __all__ = ["JournalFull", "PathExists", "FolderSyncTimeout", "UploadFailed", "ReadOnlyView", "JournalEntryNeeded",
-           "MoveRefused", "RowsRefused"]
+           "MoveRefused", "RowsRefused", "BlockMissing"]
 
 
 class RowsRefused(KbappError):
@@ -64,3 +64,11 @@ class ReadOnlyView(KbappError):
     """A parked "(local conflicted copy DATE)" view or a past revision is read-only."""
 
     code = "FS_READ_ONLY_VIEW"
+
+
+class BlockMissing(NotFound):
+    """A block a verified tree names that the server does not serve (never uploaded, withheld,
+    or collected). Not "that path is gone": a change to be applied under it is never skipped
+    for it, and a root missing this way is an unreadable head (client/fs/rollback.py)."""
+
+    code = "FS_BLOCK_MISSING"
