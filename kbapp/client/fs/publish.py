@@ -124,7 +124,7 @@ async def upload_batch(files, rows) -> int | None:
         ids = [r.id for r in rows]
         remote = [rv for rv in revs if rv.rev > rows[0].base and not rv.mine]
         ov = Overlay(s.root, files._loader(f), writer=writer, now_ns=files._now_ns())
-        await rollback.check_head(files, f, s)         # a head no one can read: paused, with the way out
+        await rollback.check_head(files, f, s)         # a head no one can read: typed, that folder waits
         base_root = next((rv.root for rv in revs if rv.rev == rows[0].base), None)
         moved: list = []                                 # follow.py: later rows follow the merge's renames
         skipped: list = []                               # rows that did not apply: parked, not lost
@@ -169,8 +169,8 @@ async def upload_batch(files, rows) -> int | None:
         await files.fs.accepted_own(f, judge, sr, Private(root, tuple(ops)), root)
         files.own_images(f, ops)
         await follow.carry(files, rows[0].folder, ids, n, moved, drop_ids=signed_now)   # first: kill-safe
-        await _park_skipped(files, f, skipped)
-        await _accepted(files, [r for r in rows if r.id not in {k.id for k, _ in skipped}])
+        parked = await _park_skipped(files, f, skipped)
+        await _accepted(files, [r for r in rows if r.id not in parked])
         await follow.forget_orphans(journal)
         files._emit_folder(f, judge.state.head_rev)
         return sent
@@ -193,18 +193,28 @@ async def sign_revision(files, f, judge, root: BlockPointer, ops) -> tuple[int, 
     return n, sr
 
 
-async def _park_skipped(files, f, skipped: list) -> None:
+async def _park_skipped(files, f, skipped: list) -> set[int]:
     """Rows the revision could not carry (a target gone, a directory refused for a hostile
     name) stay on this device as a read-only "(local conflicted copy DATE)" view, said in a
-    notice: never marked uploaded, so never lost."""
+    notice: never marked uploaded, so never lost. Their ids."""
     if not skipped:
-        return
+        return set()
     view = parked_view_name(_date(files.ctx.clock))
     for r, why in skipped:
         await files.journal.update([r.id], state="parked", view=view, error=f"not applied: {why}")
+    _parked(files, f, view, f"{len(skipped)} change(s) could not be applied: {skipped[0][1]}")
+    return {r.id for r, _ in skipped}
+
+
+async def _park(files, f, rows, view: str, why: str) -> None:
+    """The whole batch kept as the read-only view `view` (a merge that cannot carry it)."""
+    await files.journal.update([r.id for r in rows], state="parked", view=view, error=why)
+    _parked(files, f, view, why)
+
+
+def _parked(files, f, view: str, why: str) -> None:
     files._stale()
-    files._notice({"folder": str(f.name), "kind": "parked", "view": view,
-                   "reason": f"{len(skipped)} change(s) could not be applied: {skipped[0][1]}"})
+    files._notice({"folder": str(f.name), "kind": "parked", "view": view, "reason": why})
 
 
 async def _accepted(files, rows) -> None:
@@ -233,9 +243,7 @@ async def _merged(files, f, rows, remote, base_root, ov: Overlay, writer: bytes,
     m = merge(local_ops, remote_ops, local_label=(username, device), remote_label=remote_label,
               date=_date(files.ctx.clock))
     if m.parked:
-        await files.journal.update([r.id for r in rows], state="parked", view=m.view, error=m.reason)
-        files._stale()
-        files._notice({"folder": str(f.name), "kind": "parked", "view": m.view, "reason": m.reason})
+        await _park(files, f, rows, m.view, m.reason)
         return None
     ops = []
     for a in m.actions:
@@ -247,11 +255,8 @@ async def _merged(files, f, rows, remote, base_root, ov: Overlay, writer: bytes,
             if a.kind in ("write", "move"):
                 # Content would be lost (a directory refused for a hostile name, a file where a
                 # directory goes): the whole batch is kept as a read-only view instead.
-                view = parked_view_name(_date(files.ctx.clock))
-                why = f"could not be merged: {'/'.join(a.path)}: {e.code}: {e}"
-                await files.journal.update([r.id for r in rows], state="parked", view=view, error=why)
-                files._stale()
-                files._notice({"folder": str(f.name), "kind": "parked", "view": view, "reason": why})
+                await _park(files, f, rows, parked_view_name(_date(files.ctx.clock)),
+                            f"could not be merged: {'/'.join(a.path)}: {e.code}: {e}")
                 return None
             log.info("merge action %s %s skipped: %s", a.kind, a.path, e)
             continue

@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 
 from kbapp.core import errors
-from kbapp.core.encoding import pack
 from kbapp.core.fs.names import split_path
 from kbapp.core.fs.revision import Private
 
@@ -38,17 +37,17 @@ def _unreadable(e: BaseException) -> bool:
     return isinstance(e, (errors.FolderError, errors.BlockMissing))
 
 
-async def _readable(files, f, root_packed: bytes) -> bool:
-    """Whether a revision's root loads; the verdict (None, or why not) kept per root block for MEMO_S (a hostile writer's
-    fifty broken revisions cost fifty fetches once, not on every listing)."""
-    root = unpack_ptr(root_packed)
+async def _why_unreadable(files, f, root) -> str | None:
+    """None when the root (a BlockPointer, or None: empty) loads, else why not. The verdict is
+    kept per root block for MEMO_S: a hostile writer's fifty broken revisions cost fifty
+    fetches once, not on every listing."""
     if root is None:
-        return True
+        return None
     memo = files.root_verdicts
     key = root.id.hex()
     hit = memo.get(key)
     if hit is not None and time.monotonic() - hit[0] < MEMO_S:
-        return hit[1] is None
+        return hit[1]
     why = None
     try:
         await files._loader(f)(root)
@@ -61,7 +60,7 @@ async def _readable(files, f, root_packed: bytes) -> bool:
     if len(memo) > 1000:
         memo.clear()
     memo[key] = (time.monotonic(), why)
-    return why is None
+    return why
 
 
 async def newest_readable(files, f, below: int) -> int | None:
@@ -71,7 +70,7 @@ async def newest_readable(files, f, below: int) -> int | None:
     lo = max(1, below - PROBE)
     revs = await files.journal.revs(f.folder_id, lo, below - 1)
     for rv in reversed(revs):
-        if await _readable(files, f, rv.root):
+        if await _why_unreadable(files, f, unpack_ptr(rv.root)) is None:
             return rv.rev
     return 0 if lo == 1 else None
 
@@ -86,9 +85,9 @@ def _way_out(name, readable: int | None) -> str:
 
 async def check_head(files, f, s) -> None:
     """FolderHeadUnreadable when the root of the verified head `s` does not load."""
-    if s.root is None or await _readable(files, f, pack(s.root.to_wire())):
+    why = await _why_unreadable(files, f, s.root)
+    if why is None:
         return
-    why = files.root_verdicts.get(s.root.id.hex(), (0, None))[1] or "unreadable"
     head = s.judge.state.head_rev
     rv = await files.journal.revs(f.folder_id, head, head)
     u = f.loaded.users.get(rv[0].uid) if rv else None
@@ -129,11 +128,11 @@ async def rollback(files, folder: str, rev: int, *, expect_head: int | None = No
             hit = await journal.revs(f.folder_id, rev, rev)
             if not hit:
                 raise errors.NotFound(f"{f.name} has no revision {rev}")
-            if not await _readable(files, f, hit[0].root):
+            root = unpack_ptr(hit[0].root)
+            if await _why_unreadable(files, f, root) is not None:
                 readable = await newest_readable(files, f, rev)
                 raise errors.FolderHeadUnreadable(f"revision {rev} of {f.name} cannot be read either. "
                                                   f"{_way_out(f.name, readable)}", revision=rev, readable=readable)
-            root = unpack_ptr(hit[0].root)
         ov = Overlay(root, files._loader(f), writer=files._uid(), now_ns=files._now_ns())
         new_root, dir_blocks = await ov.commit(f.seal_kw)        # the same root; an empty one for 0
         n, sr = await sign_revision(files, f, s.judge, new_root, ())

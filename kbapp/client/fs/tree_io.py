@@ -74,8 +74,6 @@ class BlockCache:
                 for i in later:
                     try:
                         data = await self.api.fs_get_block(self.folder_id, i)
-                    except errors.BlockMissing:
-                        raise
                     except errors.NotFound as e:
                         raise errors.BlockMissing(f"the server does not serve block {i[:16]} of this "
                                                   "folder") from e

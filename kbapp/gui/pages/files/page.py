@@ -27,7 +27,7 @@ from ...widgets import Banner, label
 from ..base import Page
 from .actions import FileActions, join
 from .journal_panel import JournalPanel
-from .models import EntriesModel, FolderListModel, folder_items
+from .models import TAGS, EntriesModel, FolderListModel, folder_items
 from .moving import CrumbButton, FileMoves, SidebarDrops
 from .preview import PreviewPanel
 from .queue_view import FileQueue
@@ -100,9 +100,6 @@ class EntryView(QTableView):
         super().setIconSize(size)
         self.verticalHeader().setDefaultSectionSize(max(size.height() + 8, self.fontMetrics().height() + 12))
 
-    def header(self):
-        return self.horizontalHeader()
-
     def resizeEvent(self, e) -> None:
         super().resizeEvent(e)
         self.fit_tags()
@@ -111,12 +108,12 @@ class EntryView(QTableView):
         """The Tags column gets a third of what the fixed columns leave (80-260 px); Name,
         stretched, the rest: a narrow list still shows names, a wide one whole tag lists."""
         h = self.horizontalHeader()
-        if h.count() < 5 or self.isColumnHidden(4):
+        if h.count() <= TAGS or self.isColumnHidden(TAGS):
             return
         left = self.viewport().width() - sum(h.sectionSize(c) for c in (1, 2, 3) if not self.isColumnHidden(c))
         want = min(260, max(80, left // 3))
-        if h.sectionSize(4) != want:
-            h.resizeSection(4, want)
+        if h.sectionSize(TAGS) != want:
+            h.resizeSection(TAGS, want)
 
     def keyPressEvent(self, e) -> None:
         """F2 renames, Delete trashes, Backspace/Alt+Up goes up, Ctrl+C/X/V copy, cut and paste,
@@ -245,14 +242,14 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
         self.model = EntriesModel(self)
         self.list = EntryView(self)
         self.list.setModel(self.model)
-        self.list.setIconSize(self.list.iconSize())
+        self.list.setIconSize(self.list.iconSize())   # (its row height follows)
         self.list.sortByColumn(0, Qt.AscendingOrder)
-        h = self.list.header()
+        h = self.list.horizontalHeader()
         h.setResizeContentsPrecision(64)        # sized from the first rows, not all 10,000
         h.setSectionResizeMode(0, QHeaderView.Stretch)
         for c in (1, 2, 3):
             h.setSectionResizeMode(c, QHeaderView.ResizeToContents)
-        h.setSectionResizeMode(4, QHeaderView.Interactive)   # sized by EntryView.fit_tags: names come first
+        h.setSectionResizeMode(TAGS, QHeaderView.Interactive)   # sized by EntryView.fit_tags: names come first
         h.setStretchLastSection(False)
         h.sectionResized.connect(lambda i, _o, _n: i in (1, 2, 3) and self.list.fit_tags())
         self.list.activated.connect(self._activated)
