@@ -36,12 +36,21 @@ def _start_local_pg(tmp: Path) -> tuple[str, callable] | None:
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run(str(pgbin / "initdb"), "-D", str(tmp / "data"), "-A", "trust", "-U", "postgres")
     run(str(pgbin / "pg_ctl"), "-D", str(tmp / "data"), "-l", str(tmp / "log"), "-w", "start", "-o",
-        f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off")
+        f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300")
 
     def stop():
         subprocess.run(["runuser", "-u", "postgres", "--", str(pgbin / "pg_ctl"), "-D", str(tmp / "data"),
                         "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject addopts): one worker more than the CPUs, as most tests wait on
+    server processes, PostgreSQL and subprocesses; KBAPP_TEST_WORKERS sets the number."""
+    want = os.environ.get("KBAPP_TEST_WORKERS", "")
+    if want.isdigit():
+        return int(want)
+    return (os.cpu_count() or 1) + 1
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,11 @@ from pathlib import Path
 import pytest
 
 MARK_VAR = "KBAPP_TEST_RUN"
-# One marker per run: a nested run (a test running pytest) gets its own.
-MARK = uuid.uuid4().hex
+# One marker per run: a nested run (a test running pytest) gets its own. The workers of a
+# parallel run (pytest-xdist) keep their controller's, which checks for all of them at the
+# end: a worker that checked alone would take its siblings' live servers for leaks.
+WORKER = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+MARK = os.environ[MARK_VAR] if WORKER and os.environ.get(MARK_VAR) else uuid.uuid4().hex
 os.environ[MARK_VAR] = MARK
 GRACE_S = 10.0
 # Helpers of the Python runtime itself that may legitimately still be shutting down.
@@ -48,8 +51,9 @@ def marked_processes() -> list[tuple[int, str]]:
     return out
 
 
+@pytest.hookimpl(trylast=True)   # after xdist has shut its workers down
 def pytest_sessionfinish(session, exitstatus):
-    if not Path("/proc/self/environ").exists():
+    if WORKER or not Path("/proc/self/environ").exists():
         return
     deadline = time.monotonic() + GRACE_S
     left = marked_processes()

@@ -2,15 +2,15 @@
 
 Index folders (incrementally: new, changed and deleted files), search by tag, by
 free text, by example image, combined with folder / date / NSFW filters; list
-near-duplicate groups; train custom concepts; watch folders. Every method is
-synchronous and thread-safe; the `a*` variants run them in a worker thread for
-asyncio callers (the GUI under qasync), and long jobs take a `progress` callback
-and a `cancel` event.
+near-duplicate groups (ml/dupes.py); train custom concepts (ml/concept_store.py);
+watch folders (ml/watching.py). Every method is synchronous and thread-safe; the
+`a*` variants run them in a worker thread for asyncio callers (the GUI under
+qasync), and long jobs take a `progress` callback and a `cancel` event.
 
 Change detection: a file whose size and mtime match its row is unchanged; when
 they differ its sha256 is computed and only a different hash means re-analysis
 (a `touch` costs a hash, not a model run). Files gone from an indexed folder are
-removed. `watch` polls (see `watch` for why not inotify).
+removed. `watch` re-indexes on file-system events (ml/watching.py).
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -32,122 +30,27 @@ from kbapp.core import errors
 from kbapp.ml import concepts as concept_ml
 from kbapp.ml import multiword
 from kbapp.ml import origins
-from kbapp.ml.files import MAX_FILE_BYTES, scan_images, sha256_regular, walk_images
+from kbapp.ml.concept_store import ConceptStore
+from kbapp.ml.dupes import DupeFinder
+from kbapp.ml.files import MAX_FILE_BYTES, scan_images, sha256_regular
+from kbapp.ml.library_types import (ConceptInfo, ConceptReport, DupeGroup, Hit, IndexProgress,  # noqa: F401
+                                    IndexSummary, PhotoTags, parse_date)   # (re-exported: callers import them here)
 from kbapp.ml.photodb import PhotoDB, PhotoWrite
-from kbapp.ml.vectors import IVFIndex, VectorSet, default_nprobe, one_blas_thread
+from kbapp.ml.vectors import IVFIndex, VectorSet
+from kbapp.ml.watching import Watching
 
 log = logging.getLogger(__name__)
 
 NSFW_THRESHOLD = 0.7
 TEXT_TAG_MIN_SIM = 0.45     # a free-text query's nearest tags below this cosine are not used
-DUPE_THRESHOLD = 0.88       # cosine for "near-duplicate": distinct dev photos reach 0.85 at most (docs/ml.md)
 RRF_K = 60
-DUPES_EXACT_MAX = 20_000    # above: neighbours from an IVF instead of all pairs
 KINDS = ("image", "clip")
-CONCEPT_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
-
-
-# --- results ---------------------------------------------------------------------------------
-
-
-@dataclass
-class IndexProgress:
-    phase: str          # "scan", "analyze", "done"
-    done: int
-    total: int
-    path: str | None = None
-
-
-@dataclass
-class IndexSummary:
-    indexed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)      # reason code -> count
-    skipped_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), first 100
-    cancelled: bool = False
-    provider: str | None = None
-    seconds: float = 0.0
-
-
-@dataclass
-class Hit:
-    path: str
-    score: float
-    photo_id: int
-    tags: list[str]
-    nsfw: float | None
-    taken: str | None
-    why: list[str]
-    origin: dict | None = None     # a chat image: {source, conv, conv_id, msg_id, sender} (ml/origins.py)
-    sha256: str | None = None      # the file's content hash: a correction follows the content, not the path
-
-
-@dataclass
-class PhotoTags:
-    path: str
-    indexed: bool
-    width: int
-    height: int
-    tags: list[tuple[str, float, str]]     # (tag, score, source: model|concept)
-    nsfw: float | None
-    ocr_text: str | None
-    taken: str | None
-
-
-@dataclass
-class DupeGroup:
-    paths: list[str]
-    similarity: float          # the lowest pairwise link that joined the group
-
-
-@dataclass
-class ConceptInfo:
-    name: str
-    positives: int
-    negatives: int
-    trained: bool
-    threshold: float | None
-    metrics: dict | None
-    tagged: int
-
-
-@dataclass
-class ConceptReport:
-    name: str
-    positives: int
-    negatives: int
-    folds: int
-    threshold: float
-    precision: float
-    recall: float
-    f1: float
-    roc_auc: float
-    tagged: int
-    problems: list[str]
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def parse_date(s: str | None) -> str | None:
-    """"2024", "2024-05", "2024-05-01" or a full ISO time -> a comparable ISO prefix; typed error if bad."""
-    if s is None or s == "":
-        return None
-    m = re.match(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?$", s.strip())
-    if not m:
-        raise errors.PhotoIndexError(f"bad date {s!r} (use YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM)")
-    y, mo, d, h, mi, sec = m.groups()
-    mo, d = mo or "01", d or "01"
-    if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31):
-        raise errors.PhotoIndexError(f"bad date {s!r}")
-    return f"{y}-{mo}-{d}T{h or '00'}:{mi or '00'}:{sec or '00'}"
 
 
 # --- the facade ------------------------------------------------------------------------------
 
 
-class PhotoLibrary:
+class PhotoLibrary(DupeFinder, ConceptStore, Watching):
     """The photo index of one profile (`<home>/photos/index.db`)."""
 
     def __init__(self, db: PhotoDB, *, analyzer=None, analyzer_factory: Callable[[], object] | None = None):
@@ -646,198 +549,6 @@ class PhotoLibrary:
         return PhotoTags(str(path), False, res.width, res.height, sorted(tg, key=lambda t: -t[1]), res.nsfw,
                          res.ocr_text, res.taken)
 
-    # -- near-duplicates ----------------------------------------------------------------------------
-
-    def dupes(self, *, threshold: float = DUPE_THRESHOLD, neighbours: int = 10) -> list[DupeGroup]:
-        """Groups of photos whose embeddings are at least `threshold` alike (single linkage)."""
-        vs = self.vectors.get("image")
-        if vs is None or len(vs) < 2:
-            return []
-        ids, mat = vs.ids, vs.matrix
-        n = len(ids)
-        parent = np.arange(n)
-
-        def find(i):
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
-        link: dict[tuple[int, int], float] = {}
-        ivf, tail = vs.ivf, None
-        if ivf is not None:
-            tail = vs._tail_rows()
-        elif n > DUPES_EXACT_MAX:   # all pairs would be quadratic: a throwaway IVF finds neighbours
-            ivf = IVFIndex.build(mat, ids)
-        if ivf is None:
-            for s in range(0, n, 2048):
-                sims = mat[s:s + 2048] @ mat.T
-                rr, cc = np.nonzero(sims >= threshold)
-                for r, c in zip(rr, cc):
-                    a, b = s + int(r), int(c)
-                    if a < b:
-                        link[(a, b)] = float(sims[r, c])
-        else:
-            nprobe = default_nprobe(ivf.stats.nlist)
-            with one_blas_thread():
-                for a in range(n):
-                    rows = vs.rows_of(ivf.candidates(mat[a], nprobe=nprobe, rerank=4 * neighbours))
-                    if tail is not None and tail.size:
-                        rows = np.union1d(rows, tail)
-                    sims = mat[rows] @ mat[a]
-                    for j, s in zip(rows[sims >= threshold], sims[sims >= threshold]):
-                        if int(j) != a:
-                            link[(min(a, int(j)), max(a, int(j)))] = float(s)
-        for (a, b) in link:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[rb] = ra
-        groups: dict[int, list[int]] = {}
-        for i in {i for ab in link for i in ab}:
-            groups.setdefault(find(i), []).append(i)
-        low: dict[int, float] = {}
-        for (a, _), s in link.items():
-            r = find(a)
-            low[r] = min(low.get(r, 1.0), s)
-        rows = self.db.photos_by_ids(int(ids[i]) for g in groups.values() for i in g)
-        out = []
-        for root, members in groups.items():
-            paths = sorted(rows[int(ids[i])].path for i in members if int(ids[i]) in rows)
-            if len(paths) >= 2:
-                out.append(DupeGroup(paths, round(low.get(root, 1.0), 4)))
-        out.sort(key=lambda g: (-len(g.paths), g.paths[0]))
-        return out
-
-    # -- custom concepts ---------------------------------------------------------------------------
-
-    def concept_add(self, name: str, positives: Iterable[Path] = (), negatives: Iterable[Path] = ()) -> ConceptInfo:
-        """Label photos as examples of a concept ("my cat") or not; embeddings are stored with the labels."""
-        name = _concept_name(name)
-        labelled = [(Path(p), 1) for p in positives] + [(Path(p), 0) for p in negatives]
-        if not labelled:
-            raise errors.ConceptError("give at least one --positive or --negative photo")
-        vecs = []
-        for p, label in labelled:
-            v, _ = self._example_vector(p)
-            row = self.db.photo_by_path(p.resolve())
-            sha = row.sha256 if row is not None and row.sha256 else sha256_regular(p, MAX_FILE_BYTES)
-            vecs.append((str(p.resolve()), sha, label, v))
-        with self.db.write_lock, self.db.engine.begin() as conn:
-            self.db.ensure_concept(conn, name)
-            for path, sha, label, v in vecs:
-                self.db.add_example(conn, name, sha, path, label, v)
-        return self._concept_info(name)
-
-    def concept_train(self, name: str) -> ConceptReport:
-        """Cross-validate, fit, store and apply a concept to every indexed photo."""
-        name = _concept_name(name)
-        if self.db.concept_row(name) is None:
-            raise errors.ConceptError(f"no concept named {name!r} (add examples first)")
-        X, y, problems = self.db.examples(name)
-        if X.shape[0] == 0:
-            raise errors.ConceptError(f"concept {name!r} has no usable examples")
-        model, m = concept_ml.train_concept(X, y)
-        scores = self._apply_concept(model, m.threshold)
-        with self.db.write_lock, self.db.engine.begin() as conn:
-            self.db.save_model(conn, name, model.w, model.b, m.threshold, m.__dict__)
-            self.db.set_concept_tags(conn, name, scores)
-        self._concepts[name] = (model, m.threshold)
-        return ConceptReport(name=name, positives=m.positives, negatives=m.negatives, folds=m.folds,
-                             threshold=m.threshold, precision=m.precision, recall=m.recall, f1=m.f1,
-                             roc_auc=m.roc_auc, tagged=len(scores), problems=problems)
-
-    def _apply_concept(self, model: concept_ml.LogisticModel, threshold: float) -> dict[int, float]:
-        vs = self.vectors.get("image")
-        if vs is None or len(vs) == 0 or vs.dim != model.w.shape[0]:
-            return {}
-        p = model.predict_proba(vs.matrix)
-        keep = np.nonzero(p >= threshold)[0]
-        return {int(vs.ids[i]): round(float(p[i]), 4) for i in keep}
-
-    def concepts(self) -> list[ConceptInfo]:
-        return [self._concept_info(r.name) for r in self.db.concept_rows()]
-
-    def _concept_info(self, name: str) -> ConceptInfo:
-        import json
-
-        row = self.db.concept_row(name)
-        pos, neg = self.db.example_counts(name)
-        tagged = len(self.db.photos_with_tags([name])) if row is not None and row.trained_at else 0
-        return ConceptInfo(name=name, positives=pos, negatives=neg, trained=bool(row is not None and row.trained_at),
-                           threshold=row.threshold if row is not None else None,
-                           metrics=json.loads(row.metrics) if row is not None and row.metrics else None,
-                           tagged=tagged)
-
-    def concept_remove(self, name: str) -> bool:
-        name = _concept_name(name)
-        self._concepts.pop(name, None)
-        return self.db.delete_concept(name)
-
-    # -- watching -----------------------------------------------------------------------------------
-
-    def watch(self, roots: Iterable[Path], *, interval: float = 2.0, stop: threading.Event | None = None,
-              cancel: threading.Event | None = None,
-              on_update: Callable[[IndexSummary], None] | None = None,
-              progress: Callable[[IndexProgress], None] | None = None, follow_symlinks: bool = False,
-              force_polling: bool | None = None) -> None:
-        """Re-index `roots` whenever their files change, until `stop` is set (Ctrl-C in the CLI).
-
-        `stop` ends the watcher (and the pass it runs); `cancel` ends only the running pass
-        (its summary says `cancelled`) and watching goes on: `cancel` is cleared when each
-        pass starts, and the next change starts a new pass, which also picks up what the
-        cancelled one left.
-
-        File-system events (watchfiles: inotify, FSEvents, ReadDirectoryChangesW), so an
-        idle library costs nothing; `force_polling` (or WATCHFILES_FORCE_POLLING) for network
-        drives and FUSE mounts (a KBFS folder), where events are unreliable. A pass starts
-        once the folders have been quiet for `interval` seconds and their files differ from
-        what the last pass saw (one `stat` per file then), so a half-copied file is not read.
-        A full `index` runs first; what changed while it ran is caught by the first check.
-        """
-        from watchfiles import watch as fs_events
-
-        roots = [Path(r).resolve() for r in roots]
-        stop = stop or threading.Event()
-        cancel = cancel or threading.Event()
-        either = _EitherEvent(stop, cancel)
-
-        def one_pass() -> IndexSummary:
-            cancel.clear()
-            return self.index(roots, progress=progress, cancel=either, follow_symlinks=follow_symlinks)
-
-        def snapshot():
-            return {p: (st.st_size, st.st_mtime_ns)
-                    for p, st in walk_images(roots, follow_symlinks=follow_symlinks).items()}
-
-        # taken before the pass: a file that arrives while it runs is a change for the next check
-        indexed = snapshot()
-        summary = one_pass()
-        if on_update:
-            on_update(summary)
-        quiet_ms = max(50, int(interval * 1000))
-        dirty = True                     # check once after the first pass
-        present = [r for r in roots if r.exists()]
-        if not present:                  # nothing to watch (a folder unplugged): wait for stop
-            stop.wait()
-            return
-        for changes in fs_events(*present, stop_event=stop, rust_timeout=quiet_ms,
-                                 yield_on_timeout=True, debounce=quiet_ms, force_polling=force_polling,
-                                 raise_interrupt=False):
-            if stop.is_set():
-                break
-            if changes:
-                dirty = True             # still moving: wait for a quiet period
-                continue
-            if not dirty:
-                continue
-            dirty = False
-            now = snapshot()
-            if now != indexed:
-                indexed = now
-                summary = one_pass()
-                if on_update:
-                    on_update(summary)
-
     # -- asyncio ------------------------------------------------------------------------------------
 
     async def aindex(self, roots, **kw) -> IndexSummary:
@@ -862,28 +573,11 @@ class PhotoLibrary:
         return await asyncio.to_thread(self.concepts)
 
 
-class _EitherEvent:
-    """Set when either event is: what `index` polls while `watch` runs it (stop or cancel)."""
-
-    def __init__(self, a: threading.Event, b: threading.Event):
-        self.a, self.b = a, b
-
-    def is_set(self) -> bool:
-        return self.a.is_set() or self.b.is_set()
-
-
 def _unit(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, dtype=np.float32).reshape(-1)
     if not np.all(np.isfinite(v)):
         raise errors.MLError("embedding holds NaN or infinity")
     return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
-def _concept_name(name: str) -> str:
-    name = (name or "").strip()
-    if not CONCEPT_NAME.match(name):
-        raise errors.ConceptError("a concept name is 1 to 64 printable characters")
-    return name
 
 
 def index_path(home: Path) -> Path:

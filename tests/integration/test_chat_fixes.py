@@ -116,3 +116,30 @@ def test_the_three_bugs_as_reported_through_the_cli(server_factory, tmp_path):
     assert outsider.json["error"]["code"] == "CHAT_NOT_MEMBER"
     assert outsider.json["error"]["message"] == "you (dave) are not a member of acme"
     assert not HEX_ID.search(outsider.stdout + outsider.stderr)
+
+
+async def test_posted_but_not_yet_stored_still_reads_as_sent_and_as_edited(server_factory, tmp_path, apps):
+    """Between the post's answer and the sync that stores it (the sync after a send failed, or has
+    not run yet), alice's own message and her edit must not vanish or read as before: the
+    Chat page showed 'hello' -> 'hello (fixed)' -> 'hello' -> 'hello (fixed)' under load."""
+    srv = server_factory()
+    u = await signup_all(apps, tmp_path, srv.url, ("alice", "bob"))
+    alice = u["alice"]
+    first = await alice.chat.send("alice,bob", "hello")
+    assert first.msg_id == 1
+
+    async def no_sync(*_a, **_kw):
+        raise errors.NetworkError("the sync after the send is lost")
+    real = alice.chat.sync_conv
+    alice.chat.sync_conv = no_sync
+    edited = await alice.chat.edit("alice,bob", 1, "hello (fixed)")
+    second = await alice.chat.send("alice,bob", "and another")
+    assert (edited.state, second.state) == ("sent", "sent")
+    view = await alice.chat.read("alice,bob")
+    got = [(m.msg_id, m.text, m.status, m.edit_pending) for m in view.messages]
+    assert got == [(1, "hello (fixed)", "ok", True), (None, "and another", "sent", False)]
+
+    alice.chat.sync_conv = real
+    view = await alice.chat.read("alice,bob", sync=True)          # stored now: the entries are gone
+    got = [(m.msg_id, m.text, m.status, m.edit_pending) for m in view.messages]
+    assert got == [(1, "hello (fixed)", "ok", False), (3, "and another", "ok", False)]

@@ -127,7 +127,7 @@ def test_near_duplicate_groups(lib, tmp_path):
 
 
 def test_near_duplicates_above_the_exact_limit_use_an_ivf(lib, tmp_path, monkeypatch):
-    from kbapp.ml import library
+    from kbapp.ml import dupes
     from kbapp.ml.synthetic import ClusteredVectors
 
     gen = ClusteredVectors(1280, clusters=20, seed=4)
@@ -137,7 +137,7 @@ def test_near_duplicates_above_the_exact_limit_use_an_ivf(lib, tmp_path, monkeyp
     rows += [fake_analysis(tmp_path / f"p{i:04d}_twin.jpg", x) for i, x in twins]
     lib.add_analyses(rows)
     exact = lib.dupes(threshold=0.97)
-    monkeypatch.setattr(library, "DUPES_EXACT_MAX", 100)
+    monkeypatch.setattr(dupes, "DUPES_EXACT_MAX", 100)
     approx = lib.dupes(threshold=0.97)
     assert len(exact) == 20 and all(len(g.paths) == 2 for g in exact)
     assert {tuple(g.paths) for g in approx} == {tuple(g.paths) for g in exact}

@@ -198,8 +198,9 @@ class ChatService(SyncMixin):
         st = self.store.aio
         # the outbox before the rows: a sync committing in between (rows stored, their entries
         # dropped, one transaction) then leaves an entry we skip as stored, never a message
-        # (or our edit) missing from both reads
-        outbox = await st.outbox_list(row.conv_id)
+        # (or our edit) missing from both reads. Sent entries too: posted, not yet stored by a
+        # sync, they still read as sent (a message) and as we edited it (an edit), not as before
+        outbox = await st.outbox_list(row.conv_id, states=("pending", "sending", "sent", "failed"))
         rows = await st.messages(row.conv_id, after=after, limit=limit)
         if thread is not None:
             root = await st.message(row.conv_id, thread)
