@@ -1,6 +1,6 @@
 """`kbapp bench gui`: how the desktop app starts and how smooth it stays under load.
 
-Measured in child processes, against a `kbapp server` process on loopback (so the
+Measured in child processes (kbapp/gui/benchprobe/startup.py), against a `kbapp server` process on loopback (so the
 server's work never competes with the GUI for the GIL), each number beside a
 baseline from the same run:
 
@@ -36,9 +36,9 @@ from pathlib import Path
 from kbapp.bench.kit import (RATIO_NOTE, ServerChild, baselines, gap_stats, rate_result, results_table, run_report,
                              time_result)
 
+from kbapp.gui.benchprobe.startup import CONCURRENCY, TIMER_MS, lookups as _lookups
+
 USERS = 20
-TIMER_MS = 5
-CONCURRENCY = 8
 
 
 # --- parent: set-up, baselines, report ---------------------------------------------------
@@ -57,19 +57,6 @@ async def _populate(tmp: Path, url: str, names: list[str]) -> None:
             await app.signup(name, device_name=f"{name}-pc", server_url=url)
         finally:
             await app.close()
-
-
-async def _lookups(app, names: list[str], n: int, concurrency: int = CONCURRENCY) -> float:
-    """n identify calls over `names`, `concurrency` at a time; returns the seconds taken."""
-    todo = iter(range(n))
-
-    async def worker() -> None:
-        for i in todo:
-            await app.identify(names[i % len(names)])
-
-    t = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - t
 
 
 async def _baseline_lookups(tmp: Path, url: str, names: list[str], n: int) -> float:
@@ -95,7 +82,7 @@ def _spawn(mode: str, cfg: dict) -> dict:
     env["KBAPP_KEYSTORE"] = "memory"
     env["KBAPP_THROWAWAY"] = "1"   # accounts that die with the bench process, on purpose
     cfg = dict(cfg, t0=time.time())
-    proc = subprocess.run([sys.executable, "-m", "kbapp.bench.gui", mode, json.dumps(cfg)],
+    proc = subprocess.run([sys.executable, "-m", "kbapp.gui.benchprobe.startup", mode, json.dumps(cfg)],
                           capture_output=True, text=True, env=env, timeout=1800)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -131,6 +118,7 @@ def run_all(quick: bool, log=lambda s: None) -> dict:
             runs.append(_spawn("--child", {"home": str(tmp / "gui-profile"), "names": names, "lookups": 0,
                                            "idle_s": 0.2}))
     gui = runs[0]
+    gui["idle"], gui["busy"] = gap_stats(gui.pop("idle_gaps"), TIMER_MS), gap_stats(gui.pop("busy_gaps"), TIMER_MS)
     shown = min(r["shown_s"] for r in runs)
     ready = min(r["ready_s"] for r in runs)
     results = [
@@ -171,105 +159,3 @@ def render_table(report: dict) -> str:
 def run_gui_bench(args) -> int:
     """Entry point for `kbapp bench gui [--quick] [--json]` (args: argparse namespace)."""
     return run_report(args, run_all, render_table)
-
-
-# --- children: what is measured --------------------------------------------------------
-
-
-def _first_paint_filter(store: dict):
-    from PySide6.QtCore import QEvent, QObject
-
-    class FirstPaint(QObject):
-        def eventFilter(self, obj, ev):
-            if "t" not in store and ev.type() == QEvent.Paint:
-                store["t"] = time.time()
-            return False
-    return FirstPaint()
-
-
-async def _until(cond, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise TimeoutError("the window did not get there")
-        await asyncio.sleep(0.005)
-
-
-def _bare(cfg: dict) -> dict:
-    """Baseline: interpreter + PySide6 + an empty window."""
-    from PySide6.QtWidgets import QApplication, QMainWindow
-    from PySide6.QtCore import QTimer
-
-    app = QApplication([])
-    painted: dict = {}
-    f = _first_paint_filter(painted)
-    app.installEventFilter(f)
-    w = QMainWindow()
-    w.resize(1120, 740)
-    w.show()
-
-    def check():
-        if "t" in painted:
-            app.quit()
-        else:
-            QTimer.singleShot(1, check)
-    QTimer.singleShot(0, check)
-    app.exec()  # a separate, synchronous process: no asyncio here
-    return {"shown_s": painted["t"] - cfg["t0"]}
-
-
-def _child(cfg: dict) -> dict:
-    import PySide6
-    from PySide6.QtCore import qVersion
-    from PySide6.QtGui import QGuiApplication
-
-    from kbapp.bench.loopmeter import gaps_during
-
-    import qasync
-
-    from kbapp.gui.main import setup_application
-    from kbapp.gui.session import Session
-    from kbapp.gui.window import MainWindow
-
-    t_imported = time.time()
-    app = setup_application([])
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    painted: dict = {}
-    f = _first_paint_filter(painted)
-    app.installEventFilter(f)
-    window = MainWindow(Session(Path(cfg["home"])))
-
-    async def measure(work=None, seconds: float = 0.0) -> tuple[dict, float]:
-        gaps, _, took = await gaps_during(work if work is not None else asyncio.sleep(seconds), TIMER_MS)
-        return gap_stats(gaps, TIMER_MS), took
-
-    async def main() -> dict:
-        window.show()
-        await window.start()
-        t_ready = time.time()
-        await _until(lambda: "t" in painted)
-        if window.shell is None:
-            raise RuntimeError("the bench profile did not open to the shell")
-        await _until(lambda: window.shell.devices.loaded)  # its own start-up lookup is done
-        out = {"shown_s": painted["t"] - cfg["t0"], "ready_s": t_ready - cfg["t0"],
-               "imports_s": t_imported - cfg["t0"], "platform": QGuiApplication.platformName(),
-               "qt": qVersion(), "pyside6": PySide6.__version__}
-        if cfg["lookups"]:
-            out["idle"], _ = await measure(seconds=cfg["idle_s"])
-            app_ = window.session.app
-            for name in cfg["names"]:  # first sight of each user, outside the measurement
-                await app_.identify(name)
-            out["busy"], out["lookups_s"] = await measure(_lookups(app_, cfg["names"], cfg["lookups"]))
-        await window.shutdown()
-        return out
-
-    with loop:
-        return loop.run_until_complete(main())
-
-
-if __name__ == "__main__":
-    mode, raw = sys.argv[1], sys.argv[2]
-    config = json.loads(raw)
-    result = _bare(config) if mode == "--bare" else _child(config)
-    print(json.dumps(result), flush=True)

@@ -2,7 +2,7 @@
 
 The parent makes N photos (1,000; 60 with --quick): copies of the 300 dev photos,
 each altered a little (crop, scale, mirror, JPEG quality, a random offset), so every
-file is a distinct image to analyse. A child process (offscreen Qt unless a display
+file is a distinct image to analyse. A child process (kbapp/gui/benchprobe/photos.py; offscreen Qt unless a display
 is set) shows the Photos page in a window, with the status bar's progress line, and
 adds the folder: the real `PhotoService` indexes it (tag + NSFW models) while the
 page refreshes its grid and makes thumbnails. A 10 ms precise QTimer on the GUI
@@ -19,7 +19,6 @@ Nothing asserts timings; `tests/gui/test_photos_bench.py` checks the report's sh
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import platform
@@ -34,8 +33,8 @@ from pathlib import Path
 from kbapp.bench.kit import (RATIO_NOTE, baselines, rate_result, results_table, run_report, time_result,
                                    with_goal)
 from kbapp.bench.kit import gap_stats as loop_gap_stats
+from kbapp.gui.benchprobe.photos import TIMER_MS
 
-TIMER_MS = 10
 STALL_GOAL_MS = 50.0
 DEV = Path(__file__).resolve().parents[2] / "tests" / "data" / "imagenet-val-dev"
 
@@ -80,7 +79,7 @@ def _spawn(cfg: dict) -> dict:
     env = dict(os.environ)
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env["QT_QPA_PLATFORM"] = "offscreen"
-    proc = subprocess.run([sys.executable, "-m", "kbapp.bench.photos_gui", json.dumps(cfg)],
+    proc = subprocess.run([sys.executable, "-m", "kbapp.gui.benchprobe.photos", json.dumps(cfg)],
                           capture_output=True, text=True, env=env, timeout=3600)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -111,7 +110,7 @@ def run_all(quick: bool, log=lambda s: None, *, n: int | None = None) -> dict:
                         "idle_s": 1.0 if quick else 3.0})
         log(f"baseline: indexing the same {n} photos without Qt …")
         plain_s, plain_n, provider = _plain_index(tmp / "plain-home", tmp / "photos")
-    idle, busy = child["idle"], child["busy"]
+    idle, busy = gap_stats(*child["idle"]), gap_stats(*child["busy"])
     results = [
         with_goal(time_result("loop.max_stall_while_indexing", busy["max_stall_ms"], idle["max_stall_ms"] or 0.01,
                               f"the same {TIMER_MS} ms timer on the idle window", unit="ms", details=busy),
@@ -146,80 +145,3 @@ def render_table(report: dict) -> str:
 def run_photos_gui_bench(args) -> int:
     """Entry point for `kbapp bench photos-gui [--quick] [--json]`."""
     return run_report(args, run_all, render_table)
-
-
-# --- child: the window, measured ------------------------------------------------------------------
-
-
-def _child(cfg: dict) -> dict:
-    import gc
-
-    from PySide6.QtCore import qVersion
-    from PySide6.QtGui import QGuiApplication
-    from PySide6.QtWidgets import QMainWindow
-
-    from kbapp.bench.loopmeter import gaps_during
-
-    import qasync
-
-    from kbapp.gui.main import setup_application
-    from kbapp.gui.pages.photos import IndexStatus, PhotosPage, ml_status_text
-    from kbapp.gui.photo_service import DictPrefs, PhotoService
-
-    app = setup_application([])
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    service = PhotoService(Path(cfg["home"]), DictPrefs(), watch_interval=0)   # one pass, no watcher
-    window = QMainWindow()
-    page = PhotosPage(service)
-    window.setCentralWidget(page)
-    status = IndexStatus(service)
-    window.statusBar().addPermanentWidget(status)
-    window.resize(1180, 760)
-
-    async def measure(work) -> tuple[dict, float]:
-        gaps, at, took = await gaps_during(work, TIMER_MS)
-        return gap_stats(gaps, at), took
-
-    async def main() -> dict:
-        window.show()
-        page.shown()
-        provider = await service.load_provider()        # models load before the measurement
-        window.statusBar().showMessage(ml_status_text(provider)[0])
-        await asyncio.sleep(0.3)
-        gc.freeze()                                       # what MainWindow.start does
-        idle, _ = await measure(asyncio.sleep(cfg["idle_s"]))
-        done = asyncio.get_running_loop().create_future()
-        service.indexFinished.connect(lambda s: done.done() or done.set_result(s))
-        service.indexFailed.connect(lambda why: done.done() or done.set_exception(RuntimeError(why)))
-
-        async def index_and_show():
-            t0 = time.perf_counter()
-            service.add_folder(cfg["folder"])
-            summary = await done
-            took = time.perf_counter() - t0
-            # the page's refresh after the pass, and the thumbnails of the first screen
-            await page._search_task if page._search_task else None
-            end = time.monotonic() + 30
-            while (page.model.rowCount() == 0 or page.thumbs.pending()) and time.monotonic() < end:
-                await asyncio.sleep(0.05)
-            return summary, took
-
-        box: dict = {}
-
-        async def work():
-            box["summary"], box["index_s"] = await index_and_show()
-        busy, _ = await measure(work())
-        await service.stop()
-        await page.shutdown()
-        await service.close()
-        return {"idle": idle, "busy": busy, "indexed": box["summary"].indexed, "index_s": box["index_s"],
-                "rows": page.model.rowCount(), "thumbnails": page.thumbs.made, "provider": provider,
-                "platform": QGuiApplication.platformName(), "qt": qVersion()}
-
-    with loop:
-        return loop.run_until_complete(main())
-
-
-if __name__ == "__main__":
-    print(json.dumps(_child(json.loads(sys.argv[1]))), flush=True)
