@@ -55,10 +55,11 @@ class HostileTree:
         """A block sealed under the folder's key that is no directory at all."""
         return self._seal(data)
 
-    async def post(self, root_entries: list | None, *, root=None, withhold: bool = False) -> int:
+    async def post(self, root_entries: list | None, *, root=None, withhold: bool = False, ops: tuple = ()) -> int:
         """Seal the root, PUT every block, sign and POST the revision; its number. `root`: this
         pointer as the root instead; `withhold`: the root block is never PUT (the server gets a
-        revision naming a block it does not hold)."""
+        revision naming a block it does not hold); `ops`: what the revision claims it did (core
+        Ops; nothing checks them against the tree)."""
         files = self.app.files
         root = root if root is not None else self.dir_ptr(root_entries)
         if withhold:
@@ -71,7 +72,7 @@ class HostileTree:
         sr = make_revision(team_id=self.f.team_id, kind=self.f.name.kind_code, revision=n, prev=prev,
                            key_gen=self.f.gen, device=(await files.ctx.device_keys()).sibkey, uid=self.uid,
                            eldest_seqno=me.state.eldest_seqno or 1, checkpoint=(cp.size, cp.root),
-                           team_seqno=self.f.loaded.state.seqno, root=root, ops=(), ctime=int(files.ctx.clock()),
+                           team_seqno=self.f.loaded.state.seqno, root=root, ops=tuple(ops), ctime=int(files.ctx.clock()),
                            kbfs_key=None if self.f.keys is None else self.f.keys[self.f.gen],
                            nonce=None if self.f.keys is None else os.urandom(24))
         for ptr, stored in self.blocks:

@@ -192,7 +192,8 @@ def _history_text(rows: list[dict]) -> str:
     if not rows:
         return "(no revisions)"
     return "\n".join(f"r{r.get('revision')}  {_when((r.get('time') or 0) * 10**9)}  "
-                     f"{shown(r.get('username') or r.get('writer', '?')):<16} {r.get('op', ''):<8} {r.get('size', '')}"
+                     f"{shown(r.get('username') or r.get('writer', '?')):<16} {r.get('op', ''):<8} "
+                     + (f"to r{r.get('rolled_back_to')}" if r.get("op") == "rollback" else f"{r.get('size', '')}")
                      for r in rows)
 
 

@@ -185,3 +185,51 @@ async def test_a_pending_write_into_a_directory_refused_for_a_hostile_name_is_pa
     assert await bob.files.read(f"{folder}/{view}/docs/r.txt") == b"bob's report"
     st = await bob.files.status()
     assert any(n.get("kind") == "parked" and n.get("view") == view for n in st["notices"])
+
+
+async def test_after_a_rollback_merges_ignore_the_broken_revision_s_ops_and_history_shows_it(
+        clients, name, world):
+    """The broken revision also claims (in its signed ops) that alice wrote notes.txt. bob edited
+    notes.txt on the revision before it; after the rollback his edit is merged over the newer
+    revisions, and a merge that replayed the rolled-back ops met 'the same file written on
+    both': his edit became a conflicted copy for nothing. Now only the ops that still hold at
+    the head are replayed, and `history` lists the rollback where it undid something."""
+    from kbapp.core.fs.revision import check_op
+
+    alice, bob, folder = await pair(clients, name, world)
+    await alice.files.write(f"{folder}/notes.txt", b"v1")
+    bob.files.fs.synced.clear()
+    assert await bob.files.read(f"{folder}/notes.txt") == b"v1"
+    await bob.files.write(f"{folder}/notes.txt", b"bob's edit", upload=False)
+    t = await HostileTree(alice, folder).start()
+    lie = check_op({"op": "write", "path": ["notes.txt"], "entry": t.file("notes.txt", b"claimed")})
+    bad = await t.post(None, root=t.junk_ptr(), ops=(lie,))
+    await alice.files.rollback(folder, bad - 1)
+    bob.files.fs.synced.clear()
+    await bob.files.sync(timeout=60)
+    for app in (alice, bob):
+        app.files.fs.synced.clear()
+        assert sorted(r["name"] for r in await app.files.ls(folder)) == ["notes.txt", "warm.txt"]   # no copy
+        assert await app.files.read(f"{folder}/notes.txt") == b"bob's edit"
+    hist = [(h["revision"], h["op"], h.get("rolled_back_to")) for h in await bob.files.history(f"{folder}/notes.txt")]
+    assert hist == [(bad - 1, "write", None), (bad, "write", None), (bad + 1, "rollback", bad - 1),
+                    (bad + 2, "write", None)], hist
+    assert [h["op"] for h in await bob.files.history(f"{folder}/warm.txt")] == ["write"]   # it undid nothing there
+
+
+async def test_a_rollback_to_before_a_pending_change_s_base_keeps_the_change(clients, name, world):
+    """alice rolls the folder back past the revision bob's pending edit was made on: what the
+    rollback undid cannot be written as ops, so nothing is replayed and bob's edit is written
+    on the rolled-back tree, not lost and not a conflict."""
+    alice, bob, folder = await pair(clients, name, world)
+    first = (await alice.files.stat(folder))["revision"]
+    await alice.files.write(f"{folder}/a.txt", b"alice's")
+    bob.files.fs.synced.clear()
+    assert await bob.files.read(f"{folder}/a.txt") == b"alice's"
+    await bob.files.write(f"{folder}/a.txt", b"bob's edit", upload=False)
+    await alice.files.rollback(folder, first)
+    bob.files.fs.synced.clear()
+    await bob.files.sync(timeout=60)
+    alice.files.fs.synced.clear()
+    assert sorted(r["name"] for r in await alice.files.ls(folder)) == ["a.txt", "warm.txt"]
+    assert await alice.files.read(f"{folder}/a.txt") == b"bob's edit"

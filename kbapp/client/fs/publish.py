@@ -16,7 +16,7 @@ from kbapp.core.encoding import unpack
 from kbapp.core.fs.blocks import BlockPointer
 from kbapp.core.fs.conflict import merge, parked_view_name
 from kbapp.core.fs.dirs import EXEC, FILE, Entry
-from kbapp.core.fs.revision import Op, Private, check_op, make_revision
+from kbapp.core.fs.revision import Op, Private, make_revision
 
 from . import follow, own_revs, rollback
 from .block_transfer import put_blocks
@@ -122,7 +122,7 @@ async def upload_batch(files, rows) -> int | None:
             return 0
         rows = await reseal(files, f, rows)             # reseal.py: never under a key a removed member holds
         ids = [r.id for r in rows]
-        remote = [rv for rv in revs if rv.rev > rows[0].base and not rv.mine]
+        remote = [rv for rv in rollback.surviving(revs, rows[0].base) if not rv.mine]   # not what a rollback undid
         ov = Overlay(s.root, files._loader(f), writer=writer, now_ns=files._now_ns())
         await rollback.check_head(files, f, s)         # a head no one can read: typed, that folder waits
         base_root = next((rv.root for rv in revs if rv.rev == rows[0].base), None)
@@ -235,7 +235,7 @@ async def _merged(files, f, rows, remote, base_root, ov: Overlay, writer: bytes,
     local_ops = [op for op in await apply_rows(base_ov, rows, writer)]
     local_ops = await _fix_entries(base_ov, local_ops) if any(o.entry is not None and o.entry.ptr is None
                                                                for o in local_ops) else local_ops
-    remote_ops = [check_op(o) for rv in remote for o in unpack(rv.ops, max_size=8 << 20, max_depth=None)]
+    remote_ops = [op for rv in remote for op in rollback.ops_of(rv)]
     other = remote[-1]
     u = f.loaded.users.get(other.uid)
     remote_label = (getattr(u, "username", None) or other.uid[:8], "device")

@@ -13,17 +13,16 @@ import asyncio
 import threading
 
 from kbapp.core import errors
-from kbapp.core.encoding import unpack
 from kbapp.core.fs.blocks import INDIRECT, open_block
 from kbapp.core.fs.dirs import DIR, FILE, EXEC, Entry, lookup
 from kbapp.core.fs.names import split_path
-from kbapp.core.fs.revision import check_op
 from kbapp.core.fs.tree import iter_data, parse_indirect
 from kbapp.core.teams.state import Role
 
 from .block_transfer import Prefetch
 from . import converged
 from .known import verified_members
+from .rollback import ops_of, rolled_back
 from .sync import unpack_ptr
 from .timeview import rev_at_time
 from .tree_io import BlockCache
@@ -185,23 +184,34 @@ class Reading:
     # -- history, share -----------------------------------------------------------------------
 
     async def history(self, path: str) -> list[dict]:
-        """Each accepted revision whose ops touched `path` (or something below it)."""
+        """Each accepted revision whose ops touched `path` (or something below it), and each
+        rollback that undid such a revision (op "rollback", `rolled_back_to`: rollback.py)."""
         name, comps = split_path(path)
         f = await self.fs.folder(name)
         await self.open()
         comps = tuple(comps)
         out = []
-        for r in await self._revs(f):
+        revs = await self._revs(f)
+        back = rolled_back(revs)
+        touched: dict[int, bool] = {}
+        for r in revs:
             u = f.loaded.users.get(r.uid)
-            for w in unpack(r.ops, max_size=8 << 20, max_depth=None):
-                op = check_op(w)
+            row = {"revision": r.rev, "time": r.ctime, "writer": r.uid, "username": getattr(u, "username", None),
+                   "device": r.kid}
+            if r.rev in back:
+                undone = range(back[r.rev] + 1, r.rev)
+                if any(touched.get(n) for n in undone):
+                    out.append(row | {"op": "rollback", "path": "/".join(comps), "to": None, "size": None,
+                                      "rolled_back_to": back[r.rev]})
+                continue
+            for op in ops_of(r):
                 hit = [p for p in (op.path, op.to) if p is not None and p[:len(comps)] == comps]
                 if not hit:
                     continue
-                out.append({"revision": r.rev, "time": r.ctime, "writer": r.uid,
-                            "username": getattr(u, "username", None), "device": r.kid, "op": op.op,
-                            "path": "/".join(op.path), "to": None if op.to is None else "/".join(op.to),
-                            "size": op.entry.size if op.entry is not None else None})
+                touched[r.rev] = True
+                out.append(row | {"op": op.op, "path": "/".join(op.path),
+                                  "to": None if op.to is None else "/".join(op.to),
+                                  "size": op.entry.size if op.entry is not None else None})
         return out
 
     async def share(self, path: str) -> dict:

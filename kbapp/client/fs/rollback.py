@@ -12,6 +12,12 @@ loads. Any writer can then post a *rollback*: the next revision, signed as usual
 root is that earlier revision's root and which lists no ops. Nothing is re-uploaded (the
 blocks are the server's already), history keeps the broken revision, and the writer who
 broke it can be removed from the team by its admins.
+
+What a rollback undid is read from the revisions themselves (`rolled_back`, `surviving`): a
+revision that lists no ops but changes the root is one; its target is the newest earlier
+revision with the same root (none: an empty folder, or a tree replaced wholesale). Merges
+replay only the ops that still hold at the head (a broken revision's ops, which may lie,
+would show up as phantom conflicts), and `history` lists the rollback on each path it undid.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from __future__ import annotations
 import time
 
 from kbapp.core import errors
+from kbapp.core.encoding import unpack
 from kbapp.core.fs.names import split_path
-from kbapp.core.fs.revision import Private
+from kbapp.core.fs.revision import Op, Private, check_op
 
 from . import own_revs
 from .block_transfer import put_blocks
@@ -29,6 +36,48 @@ from .sync import unpack_ptr
 
 PROBE = 50                     # earlier revisions tried when looking for a readable root
 MEMO_S = 60.0                  # a verdict on a root is kept this long (a withheld block may come back)
+
+
+def ops_of(rv) -> list[Op]:
+    """A journal revision row's ops (checked again: the row holds what the judge accepted)."""
+    return [check_op(o) for o in unpack(rv.ops, max_size=8 << 20, max_depth=None)]
+
+
+def _root_id(rv) -> bytes | None:
+    p = unpack_ptr(rv.root)
+    return None if p is None else p.id
+
+
+def rolled_back(revs) -> dict[int, int]:
+    """{rollback revision: the revision it went back to (0: none, an empty folder or a tree
+    replaced)} over consecutive journal rows `revs` (oldest first; the first row is only a
+    predecessor, never itself a rollback)."""
+    out: dict[int, int] = {}
+    seen: dict[bytes | None, int] = {}
+    prev = None
+    for rv in revs:
+        root = _root_id(rv)
+        if prev is not None and root != prev and not ops_of(rv):
+            out[rv.rev] = seen.get(root, 0)
+        seen[root] = rv.rev
+        prev = root
+    return out
+
+
+def surviving(revs, base: int) -> list:
+    """The rows after `base` whose ops still hold at the newest of `revs` (rows from `base` on,
+    oldest first): a rollback to revision j drops the rows after j, all of them when j is
+    older than `base` (what it undid there cannot be written as ops)."""
+    back = rolled_back([rv for rv in revs if rv.rev >= base])
+    kept: list = []
+    for rv in revs:
+        if rv.rev <= base:
+            continue
+        if rv.rev in back:
+            kept = [k for k in kept if k.rev <= back[rv.rev]]
+            continue
+        kept.append(rv)
+    return kept
 
 
 def _unreadable(e: BaseException) -> bool:

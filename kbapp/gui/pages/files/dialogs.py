@@ -137,6 +137,9 @@ class HistoryModel(RowsTableModel):
                 uid = str(r.get("writer") or "")
                 return str(r.get("username") or self.names.get(uid) or uid[:8])
             if c == 3:
+                if r.get("op") == "rollback":
+                    to = r.get("rolled_back_to")
+                    return f"rolled back to revision {to}" if to else "rolled back to an empty folder"
                 return str(r.get("op", ""))
             if c == 4:
                 return human_size(r.get("size")) if r.get("size") is not None else ""
