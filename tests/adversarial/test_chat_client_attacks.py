@@ -153,3 +153,37 @@ async def test_two_channels_claiming_one_name_are_ambiguous(user, name, proxy):
         assert made.conv_id in str(e)
     view = await c.chat.read(f"{team}#{made.conv_id}", sync=True)     # by id: exactly that one
     assert view.conv.conv_id == made.conv_id
+
+
+async def test_a_message_acknowledged_then_not_served_is_failed_with_retry_not_gone(user, name, proxy):
+    """The server answers alice's post with a msg_id, then never serves her message (a page
+    without it, bob's next message after it). Her sent entry was dropped once the cursor
+    passed its msg_id, whatever was stored there: her message vanished from her own view with
+    nothing but a gap to show. Now it stays, failed, saying it was not delivered, with Retry,
+    which sends it as a new message (its old id's answer would be #3 again, behind the cursor)."""
+    alice, bob = await user("alice"), await user("bob")
+    a, b = alice[0], bob[0]
+    dm = f"{alice[1]},{bob[1]}"
+    await a.chat.send(dm, "one")
+    await b.chat.read(dm, sync=True)
+    await b.chat.send(dm, "two, from bob")               # alice's cursor stays at 1: her next sync fetches
+    proxy.set("json", match=MESSAGES,
+              fn=lambda page: {**page, "messages": [m for m in page["messages"] if m["msg_id"] != 3]}
+              if "messages" in page else page)
+    sent = await a.chat.send(dm, "three, dropped")
+    assert sent.msg_id == 3
+    await b.chat.send(dm, "four, from bob")
+    view = await a.chat.read(dm, sync=True)
+    assert proxy.tampered
+    assert [(p.msg_id, p.code) for p in view.problems] == [(3, "CHAT_GAP")]
+    last = view.messages[-1]
+    assert (last.msg_id, last.text, last.status) == (None, "three, dropped", "failed")
+    assert "not delivered" in last.error and "#3" in last.error
+    proxy.clear()
+    retried = await a.chat.retry(last.outbox_id)       # a new message: the old id's #3 is behind her cursor
+    assert retried.state == "sent" and retried.msg_id == 5 and retried.outbox_id != last.outbox_id
+    for app in (a, b):                                   # both passed #3 while it was hidden: a gap each
+        view = await app.chat.read(dm, sync=True)
+        assert [(m.msg_id, m.text, m.status) for m in view.messages] == [
+            (1, "one", "ok"), (2, "two, from bob", "ok"), (4, "four, from bob", "ok"), (5, "three, dropped", "ok")]
+        assert [(p.msg_id, p.code) for p in view.problems] == [(3, "CHAT_GAP")]

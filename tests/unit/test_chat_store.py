@@ -117,8 +117,36 @@ def test_outbox_moves_are_compare_and_set(store):
     assert store.outbox_update("0" * 32, expect=("pending",), state="sending") is None   # already taken
     done = store.outbox_update("0" * 32, expect=("sending",), state="sent", msg_id=7, sealed={"x": 1})
     assert done.state == "sent" and done.msg_id == 7 and done.sealed == {"x": 1}
-    store.outbox_drop_sent(CONV, 7)
-    assert store.outbox_get("0" * 32) is None
+    store.outbox_drop_sent(CONV, 6)                          # not reached yet: stays sent
+    assert store.outbox_get("0" * 32).state == "sent"
+    store.commit_sync(CONV, [text(7, "mine", outbox_id="0" * 32)], cursor=7, judge_state=None)
+    assert store.outbox_get("0" * 32) is None                # its message is stored: the row shows it
+
+
+def test_a_sent_entry_whose_message_is_not_stored_fails_and_renews(store):
+    """Acknowledged as #7, but #7 is another message (or none): failed, never silently dropped;
+    Retry makes it a new entry (a new id, sealed again)."""
+    store.outbox_add(OutboxRow(outbox_id="1" * 32, conv_id=CONV, payload={"kind": "text", "text": "hi"}))
+    store.outbox_update("1" * 32, expect=("pending",), state="sent", msg_id=7, sealed={"x": 1})
+    store.commit_sync(CONV, [text(7, "someone else's", outbox_id="2" * 32)], cursor=7, judge_state=None)
+    row = store.outbox_get("1" * 32)
+    assert row.state == "failed" and row.retryable and "#7" in row.last_error and "not delivered" in row.last_error
+    assert store.outbox_renew("2" * 32, "3" * 32, 1) is None             # no such entry
+    new = store.outbox_renew("1" * 32, "3" * 32, 1)
+    assert (new.outbox_id, new.state, new.msg_id, new.sealed, new.payload) == \
+        ("3" * 32, "pending", None, None, {"kind": "text", "text": "hi"})
+    assert store.outbox_get("1" * 32) is None
+    assert store.outbox_renew("3" * 32, "4" * 32, 1) is None             # a pending one is not renewed
+
+
+def test_a_stored_row_from_someone_else_with_our_id_does_not_settle_ours(store):
+    """The header's outbox id is signed, but by its sender: a member who saw ours (a server
+    showing it to them only) could sign their own message with it. Only our own counts."""
+    store.outbox_add(OutboxRow(outbox_id="5" * 32, conv_id=CONV, payload={"kind": "text", "text": "hi"}))
+    store.outbox_update("5" * 32, expect=("pending",), state="sent", msg_id=3)
+    store.commit_sync(CONV, [text(3, "copycat", outbox_id="5" * 32, sender="b" * 32)], cursor=3,
+                      judge_state=None, me="a" * 32)
+    assert store.outbox_get("5" * 32).state == "failed"
 
 
 def test_forget_conv_drops_text_and_index(store):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Awaitable, Callable
 
@@ -83,13 +84,17 @@ class Outbox:
         return row
 
     async def retry(self, outbox_id: str) -> OutboxRow:
-        """Put a failed (or waiting) entry back to be sent now."""
+        """Put a failed (or waiting) entry back to be sent now; the row to send (a new id for one the
+        server acknowledged and did not deliver: store.outbox_renew)."""
         old = await self.store.aio.outbox_get(outbox_id)
         if old is not None and old.state == "failed" and not old.retryable:
             raise errors.OutboxRefused(f"outbox entry {outbox_id} was refused for good ({old.last_error}): "
                                        "it is not sent again")
-        row = await self.store.aio.outbox_update(outbox_id, expect=("failed", "pending"), state="pending",
-                                                 next_try=int(self.clock()), retryable=True)
+        if old is not None and old.state == "failed" and old.msg_id is not None:   # acknowledged, not delivered
+            row = await self.store.aio.outbox_renew(outbox_id, os.urandom(16).hex(), int(self.clock()))
+        else:
+            row = await self.store.aio.outbox_update(outbox_id, expect=("failed", "pending"), state="pending",
+                                                     next_try=int(self.clock()), retryable=True)
         if row is None:
             raise errors.NotFound(f"no failed or pending outbox entry {outbox_id}")
         self._wake.set()

@@ -413,7 +413,7 @@ class ChatService(SyncMixin):
     async def retry(self, outbox_id: str) -> SendResult:
         await self.open()
         entry = await self.outbox.retry(outbox_id)
-        return await self._flush_one(await self.store.aio.conv(entry.conv_id), outbox_id)
+        return await self._flush_one(await self.store.aio.conv(entry.conv_id), entry.outbox_id)
 
     async def typing(self, conv: str) -> bool:
         """Tell the conversation's members we are typing (at most once per 3 s per conversation:

@@ -183,9 +183,11 @@ class ChatStore:
 
     @on_db
     def commit_sync(self, conv_id: str, rows: list[MessageRow], *, cursor: int, judge_state: bytes | None,
-                    covered: list[int] = (), channel: str | None = None, topic: str | None = None) -> ConvRow | None:
+                    covered: list[int] = (), channel: str | None = None, topic: str | None = None,
+                    me: str = "") -> ConvRow | None:
         """One sync's verified rows, their effects (edits, deletes) and the new cursor, all or nothing;
-        our sent outbox entries up to the cursor go too (their messages are stored). The row after.
+        our sent outbox entries up to the cursor are settled too (`_settle_sent`; `me`: our uid).
+        The row after.
 
         Effects are applied only for rows the reader rules passed (`ok`): they checked that an
         edit is the target's sender's and a delete the sender's or an admin's."""
@@ -241,8 +243,7 @@ class ChatStore:
                 vals["topic"] = topic
             conn.execute(update(conversations).where(conversations.c.conv_id == conv_id).values(
                 last_msg_id=func.max(conversations.c.last_msg_id, cursor), **vals))
-            conn.execute(delete(outbox).where(outbox.c.conv_id == conv_id, outbox.c.state == "sent",
-                                              outbox.c.msg_id <= cursor))
+            _settle_sent(conn, conv_id, cursor, me)
             r = conn.execute(select(conversations).where(conversations.c.conv_id == conv_id)).first()
             return None if r is None else _conv(r)
 
@@ -394,16 +395,31 @@ class ChatStore:
             return _out(conn.execute(select(outbox).where(outbox.c.outbox_id == outbox_id)).one())
 
     @on_db
-    def outbox_drop_sent(self, conv_id: str, upto: int) -> None:
-        """Sent entries whose message the sync has stored: the message row now shows it."""
+    def outbox_renew(self, outbox_id: str, new_id: str, next_try: int) -> OutboxRow | None:
+        """A failed entry the server acknowledged but did not deliver (`_settle_sent`) becomes a new
+        entry: a new id, sealed again when sent. Resending its bytes would get the same answer (the
+        server knows the id) for a msg_id our cursor has passed. None if it is not such an entry."""
         with self.engine.begin() as conn:
-            conn.execute(delete(outbox).where(outbox.c.conv_id == conv_id, outbox.c.state == "sent",
-                                              outbox.c.msg_id <= upto))
+            old = conn.execute(select(outbox).where(outbox.c.outbox_id == outbox_id, outbox.c.state == "failed",
+                                                    outbox.c.msg_id.is_not(None))).first()
+            if old is None:
+                return None
+            conn.execute(insert(outbox).values(
+                outbox_id=new_id, conv_id=old.conv_id, payload=old.payload, sealed=None, state="pending",
+                attempts=0, next_try=next_try, last_error=None, retryable=1, msg_id=None, created_at=old.created_at))
+            conn.execute(delete(outbox).where(outbox.c.outbox_id == outbox_id))
+            return _out(conn.execute(select(outbox).where(outbox.c.outbox_id == new_id)).one())
 
     @on_db
-    def drop_sent(self, conv_id: str, upto: int) -> ConvRow | None:
+    def outbox_drop_sent(self, conv_id: str, upto: int, me: str = "") -> None:
+        """Sent entries up to `upto` settled (`_settle_sent`): stored ones go, the message row shows them."""
+        with self.engine.begin() as conn:
+            _settle_sent(conn, conv_id, upto, me)
+
+    @on_db
+    def drop_sent(self, conv_id: str, upto: int, me: str = "") -> ConvRow | None:
         """`outbox_drop_sent`, then the conversation's row: the end of a sync in one hop."""
-        self.outbox_drop_sent(conv_id, upto)
+        self.outbox_drop_sent(conv_id, upto, me)
         return self.conv(conv_id)
 
     @on_db
@@ -468,3 +484,30 @@ class _Async:
 
 __all__ = ["ChatStore", "ConvRow", "MessageRow", "OutboxRow", "SearchHit", "replace", "fts_query", "mention_marks",
            "SCHEMA_VERSION", "MIGRATIONS"]
+
+
+NOT_DELIVERED = ("the server answered that it stored this as #{n}, but it is not among the messages it "
+                 "serves: it was not delivered. Retry sends it again, as a new message.")
+
+
+def _settle_sent(conn, conv_id: str, upto: int, me: str) -> None:
+    """Our sent entries the server placed at or below the cursor: those whose message is stored
+    (its signed header carries the entry's id; ours when `me` is given) go, the row shows them.
+    The others were acknowledged and then not served (a server that drops a message after its
+    answer, or serves another in its place): they become failed, with Retry, never silently gone."""
+    left = conn.execute(select(outbox.c.outbox_id, outbox.c.msg_id).where(
+        outbox.c.conv_id == conv_id, outbox.c.state == "sent", outbox.c.msg_id <= upto)).all()
+    if not left:
+        return
+    ids = [r.outbox_id for r in left]
+    q = select(messages.c.outbox_id).where(messages.c.conv_id == conv_id, messages.c.outbox_id.in_(ids))
+    if me:
+        q = q.where(messages.c.sender_uid == me)
+    stored = set(conn.execute(q).scalars())
+    if stored:
+        conn.execute(delete(outbox).where(outbox.c.outbox_id.in_(list(stored))))
+    for r in left:
+        if r.outbox_id not in stored:
+            conn.execute(update(outbox).where(outbox.c.outbox_id == r.outbox_id, outbox.c.state == "sent").values(
+                state="failed", retryable=1, last_error=NOT_DELIVERED.format(n=r.msg_id)))
+

@@ -243,7 +243,8 @@ class SyncMixin:
             new_cursor = max(cursor, judge.state.last_msg_id)
             done = await self.store.aio.commit_sync(row.conv_id, rows, cursor=new_cursor,
                                                     judge_state=judge.state.packed(), covered=covered,
-                                                    channel=channel, topic=topic)
+                                                    channel=channel, topic=topic,
+                                                    me=self.ctx.store.get("uid") or "")
             stored += len(rows)
             got += [r for r in rows if r.type == "attachment"]
             problems += sum(r.status != "ok" for r in rows)
@@ -253,7 +254,8 @@ class SyncMixin:
             if len(wires) < limit:
                 break
         # our sent entries whose messages are stored now go (the last commit did it), and the row
-        row = done if stored and done is not None else await self.store.aio.drop_sent(row.conv_id, cursor) or row
+        me = self.ctx.store.get("uid") or ""
+        row = done if stored and done is not None else await self.store.aio.drop_sent(row.conv_id, cursor, me) or row
         if stored:      # told first: what follows is housekeeping (a view's read() scrubs first anyway)
             self.ctx.events.emit(ChatMessagesChanged(row.conv_id, row.name, row.cursor, problems))
         if fetched:        # (our own message alone: the next sync, or the sweeper, does the housekeeping)
