@@ -50,7 +50,8 @@ def pytest_xdist_auto_num_workers(config):
     want = os.environ.get("KBAPP_TEST_WORKERS", "")
     if want.isdigit():
         return int(want)
-    return (os.cpu_count() or 1) + 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cpus + 1, 8)      # each PostgreSQL-backed server may hold 40 connections (max 300)
 
 
 @pytest.fixture(scope="session")

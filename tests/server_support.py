@@ -6,6 +6,7 @@ Not a test module; tests/ is on sys.path (pytest puts the rootdir conftest's fol
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -43,15 +44,39 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.proc = None
+                if "address already in use" in self.log_text().lower() and not self._moved:
+                    # another test's server took the port between free_port() and our bind (the
+                    # suite runs in parallel): a new port, once
+                    self._moved = True
+                    self.port = free_port()
+                    self.url = f"http://127.0.0.1:{self.port}"
+                    return self.start(timeout)
                 raise RuntimeError(f"server exited early:\n{self.log_text()}")
             try:
-                if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200:
+                if httpx.get(self.url + "/v1/server", timeout=1.0).status_code == 200 and self._owns_port():
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"server did not start:\n{self.log_text()}")
+
+    _moved = False
+
+    def _owns_port(self) -> bool:
+        """Whether the process listening on our port is ours, not another test's server that took
+        the port first (Linux: /proc; elsewhere assumed)."""
+        try:
+            mine = {os.readlink(f"/proc/{self.proc.pid}/fd/{fd}")[8:-1] for fd in os.listdir(f"/proc/{self.proc.pid}/fd")
+                    if os.readlink(f"/proc/{self.proc.pid}/fd/{fd}").startswith("socket:[")}
+            lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        except OSError:
+            return True
+        for line in lines:
+            f = line.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == self.port:
+                return f[9] in mine
+        return False
 
     def command(self) -> list[str]:
         """`kbapp server` on this port and data dir; rate limits off (tests that test them

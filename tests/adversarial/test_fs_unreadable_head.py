@@ -233,3 +233,28 @@ async def test_a_rollback_to_before_a_pending_change_s_base_keeps_the_change(cli
     alice.files.fs.synced.clear()
     assert sorted(r["name"] for r in await alice.files.ls(folder)) == ["a.txt", "warm.txt"]
     assert await alice.files.read(f"{folder}/a.txt") == b"bob's edit"
+
+
+async def test_a_revision_without_ops_that_is_no_rollback_does_not_hide_others_changes(clients, name, world):
+    """A writer posts the same tree re-sealed (new blocks, no ops): no earlier revision has its
+    root and it is no empty directory, so it is no rollback. Taken for 'a rollback to an empty
+    folder', it hid alice's honest edit from bob's merge: his edit overwrote hers with no
+    conflicted copy, and history said warm.txt was rolled back."""
+    alice, bob, folder = await pair(clients, name, world)
+    await alice.files.write(f"{folder}/notes.txt", b"v1")
+    bob.files.fs.synced.clear()
+    assert await bob.files.read(f"{folder}/notes.txt") == b"v1"
+    await bob.files.write(f"{folder}/notes.txt", b"bob's edit", upload=False)       # made on v1
+    await alice.files.write(f"{folder}/notes.txt", b"alice's v2")                   # an honest concurrent edit
+    warm = await alice.files.read(f"{folder}/warm.txt")
+    t = await HostileTree(alice, folder).start()
+    await t.post([t.file("notes.txt", b"alice's v2"), t.file("warm.txt", warm)])    # re-sealed, no ops
+    bob.files.fs.synced.clear()
+    await bob.files.sync(timeout=60)
+    alice.files.fs.synced.clear()
+    names = sorted(r["name"] for r in await alice.files.ls(folder))
+    assert len(names) == 3 and "notes.txt" in names and "warm.txt" in names, names   # both kept: a copy
+    assert await alice.files.read(f"{folder}/notes.txt") == b"alice's v2"
+    copy = next(n for n in names if n.startswith("notes.conflicted"))
+    assert await alice.files.read(f"{folder}/{copy}") == b"bob's edit"
+    assert "rollback" not in [h["op"] for h in await alice.files.history(f"{folder}/warm.txt")]

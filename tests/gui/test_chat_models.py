@@ -175,3 +175,18 @@ def test_a_big_timeline_load_is_kept_out_of_full_collections(qtbot, qloop):
     del row
     m.set_items([])
     assert ref() is None                               # reference counting still frees frozen rows
+
+
+def test_an_entry_sent_and_not_yet_stored_offers_neither_retry_nor_delete(qloop):
+    """A posted entry reads as sent until a sync stores it (service.read lists it): it is no
+    longer the outbox's to retry or drop (both refused it with NotFound from the menu)."""
+    from types import SimpleNamespace
+
+    from kbapp.gui.pages.chat.actions import ChatActions
+    from kbapp.gui.pages.chat.models import Line
+
+    page = SimpleNamespace(model=SimpleNamespace(timeline=None))
+    for status, offered in (("sent", False), ("pending", True), ("failed", True)):
+        m = MessageView(None, "alice", "text", "hello", int(time.time()), status, outbox_id="o3")
+        menu = [a[0] for a in ChatActions.menu_actions(page, Line("o:o3", m)) if a]
+        assert ("Retry now" in menu, "Delete (never send)" in menu) == (offered, offered), (status, menu)

@@ -486,8 +486,8 @@ __all__ = ["ChatStore", "ConvRow", "MessageRow", "OutboxRow", "SearchHit", "repl
            "SCHEMA_VERSION", "MIGRATIONS"]
 
 
-NOT_DELIVERED = ("the server answered that it stored this as #{n}, but it is not among the messages it "
-                 "serves: it was not delivered. Retry sends it again, as a new message.")
+NOT_DELIVERED = ("the server answered that it stored this as #{n}, but no message of yours that passed the "
+                 "checks is there: it was not delivered. Retry sends it again, as a new message.")
 
 
 def _settle_sent(conn, conv_id: str, upto: int, me: str) -> None:

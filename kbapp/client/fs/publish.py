@@ -122,7 +122,7 @@ async def upload_batch(files, rows) -> int | None:
             return 0
         rows = await reseal(files, f, rows)             # reseal.py: never under a key a removed member holds
         ids = [r.id for r in rows]
-        remote = [rv for rv in rollback.surviving(revs, rows[0].base) if not rv.mine]   # not what a rollback undid
+        remote = [rv for rv in await rollback.surviving(files, f, revs, rows[0].base) if not rv.mine]
         ov = Overlay(s.root, files._loader(f), writer=writer, now_ns=files._now_ns())
         await rollback.check_head(files, f, s)         # a head no one can read: typed, that folder waits
         base_root = next((rv.root for rv in revs if rv.rev == rows[0].base), None)

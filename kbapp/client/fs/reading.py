@@ -22,7 +22,7 @@ from kbapp.core.teams.state import Role
 from .block_transfer import Prefetch
 from . import converged
 from .known import verified_members
-from .rollback import ops_of, rolled_back
+from .rollback import ops_of, rollbacks
 from .sync import unpack_ptr
 from .timeview import rev_at_time
 from .tree_io import BlockCache
@@ -192,7 +192,7 @@ class Reading:
         comps = tuple(comps)
         out = []
         revs = await self._revs(f)
-        back = rolled_back(revs)
+        back = await rollbacks(self, f, revs)
         touched: dict[int, bool] = {}
         for r in revs:
             u = f.loaded.users.get(r.uid)
@@ -201,6 +201,7 @@ class Reading:
             if r.rev in back:
                 undone = range(back[r.rev] + 1, r.rev)
                 if any(touched.get(n) for n in undone):
+                    touched[r.rev] = True                  # a later rollback undoing this one changes it too
                     out.append(row | {"op": "rollback", "path": "/".join(comps), "to": None, "size": None,
                                       "rolled_back_to": back[r.rev]})
                 continue

@@ -14,8 +14,10 @@ blocks are the server's already), history keeps the broken revision, and the wri
 broke it can be removed from the team by its admins.
 
 What a rollback undid is read from the revisions themselves (`rolled_back`, `surviving`): a
-revision that lists no ops but changes the root is one; its target is the newest earlier
-revision with the same root (none: an empty folder, or a tree replaced wholesale). Merges
+revision that lists no ops and changes the root to an earlier revision's root (the newest
+such is its target) or to an empty directory (a rollback to 0). Another revision without ops
+that changes the root is not taken for one: a writer could otherwise hide its others' changes
+from a merge by posting a re-sealed copy of the tree. Merges
 replay only the ops that still hold at the head (a broken revision's ops, which may lie,
 would show up as phantom conflicts), and `history` lists the rollback on each path it undid.
 """
@@ -48,31 +50,56 @@ def _root_id(rv) -> bytes | None:
     return None if p is None else p.id
 
 
-def rolled_back(revs) -> dict[int, int]:
-    """{rollback revision: the revision it went back to (0: none, an empty folder or a tree
-    replaced)} over consecutive journal rows `revs` (oldest first; the first row is only a
-    predecessor, never itself a rollback)."""
+def rolled_back(revs, empty: frozenset | set = frozenset()) -> dict[int, int]:
+    """{rollback revision: the revision it went back to (0: an empty folder)} over consecutive
+    journal rows `revs` (oldest first; the first row is only a predecessor). A rollback lists
+    no ops and changes the root to an earlier revision's root, or to an empty directory (its
+    root id in `empty`). Any other revision without ops (a tree replaced) is not one: it says
+    nothing of what it changed, so merges keep the others' ops against it."""
     out: dict[int, int] = {}
     seen: dict[bytes | None, int] = {}
     prev = None
     for rv in revs:
         root = _root_id(rv)
         if prev is not None and root != prev and not ops_of(rv):
-            out[rv.rev] = seen.get(root, 0)
+            if root in seen:
+                out[rv.rev] = seen[root]
+            elif root in empty:
+                out[rv.rev] = 0
         seen[root] = rv.rev
         prev = root
     return out
 
 
-def surviving(revs, base: int) -> list:
-    """The rows after `base` whose ops still hold at the newest of `revs` (rows from `base` on,
-    oldest first): a rollback to revision j drops the rows after j, all of them when j is
-    older than `base` (what it undid there cannot be written as ops)."""
-    back = rolled_back([rv for rv in revs if rv.rev >= base])
-    kept: list = []
+async def rollbacks(files, f, revs) -> dict[int, int]:
+    """`rolled_back` over `revs`, each candidate root that is no earlier one's loaded to see
+    whether it is an empty directory (a rollback to 0; one that does not load is not)."""
+    empty, seen, prev = set(), set(), None
     for rv in revs:
-        if rv.rev <= base:
-            continue
+        root = _root_id(rv)
+        if prev is not None and root != prev and root not in seen and not ops_of(rv):
+            try:
+                if not await files._loader(f)(unpack_ptr(rv.root)):
+                    empty.add(root)
+            except errors.NetworkError:
+                raise
+            except errors.KbappError:
+                pass
+        seen.add(root)
+        prev = root
+    return rolled_back(revs, empty)
+
+
+async def surviving(files, f, revs, base: int) -> list:
+    """The rows of `revs` after `base` whose ops still hold at the newest: a rollback to revision j
+    drops the rows after j, all of them when j is older than `base` (what it undid there cannot be
+    written as ops). All of the folder's revisions are read only when one after `base` lists no ops."""
+    since = [rv for rv in revs if rv.rev > base]
+    if all(ops_of(rv) for rv in since):
+        return since
+    back = await rollbacks(files, f, await files.journal.revs(f.folder_id))
+    kept: list = []
+    for rv in since:
         if rv.rev in back:
             kept = [k for k in kept if k.rev <= back[rv.rev]]
             continue

@@ -283,7 +283,7 @@ class ChatActions:
             acts.append(("Copy text", lambda: QGuiApplication.clipboard().setText(m.text)))
             for url in links(m.text)[:5]:     # the real target, opened only on this click
                 acts.append((f"Open link: {url}".replace("&", "&&"), lambda url=url: QDesktopServices.openUrl(QUrl(url))))
-        if m.outbox_id and m.msg_id is None:
+        if m.outbox_id and m.msg_id is None and m.status in ("pending", "failed"):   # not one sent, being stored
             if m.error_code != "CHAT_OUTBOX_REFUSED":
                 acts.append(("Retry now", lambda: self.retry(m.outbox_id)))
             acts.append(("Delete (never send)", lambda: self.discard(m.outbox_id)))
