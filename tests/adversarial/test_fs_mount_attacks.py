@@ -100,7 +100,7 @@ async def test_the_mount_drops_names_the_name_rules_refuse(tmp_path):
     """If a listing ever held a refused name (an engine bug, a future format), readdir leaves it
     out: the kernel never gets `..`, a `/`, a NUL or a 300-byte name."""
     class Files:
-        async def ls(self, path):
+        async def ls(self, path, **kw):
             return [{"name": n, "type": "file", "size": 1, "mtime": 0} for n in
                     ["ok.txt", *HOSTILE.values()]]
 

@@ -142,3 +142,26 @@ async def test_the_engines_own_thread_touching_the_mount_gets_an_error_not_a_dea
         assert await asyncio.to_thread(os.listdir, mnt / "private" / "alice") == ["a.txt"]
     finally:
         await m.close()
+
+
+@pytest.mark.skipif(fs_mount.available() is not None, reason=f"FUSE unusable here: {fs_mount.available()}")
+async def test_what_another_writes_shows_in_the_mount_within_its_ttl(server_factory, tmp_path, apps):
+    """The mount reuses a folder and head verified while it is up, at most its TTL (1 s) ago, so
+    a walk down a deep tree is not a sync per directory; a change by someone else (no push
+    channel here) shows once that second has passed: it is never held longer."""
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    await alice.files.write(SHARED + "/first.txt", b"1")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    m = await fs_mount.Mount(bob, mnt).start()
+    try:
+        shared = mnt / "private" / "alice,bob"
+        assert await asyncio.to_thread(os.listdir, shared) == ["first.txt"]     # fresh at the start
+        await alice.files.write(SHARED + "/second.txt", b"2")
+        await asyncio.sleep(fs_mount.TTL + 0.2)
+        assert sorted(await asyncio.to_thread(os.listdir, shared)) == ["first.txt", "second.txt"]
+        assert await asyncio.to_thread((shared / "second.txt").read_bytes) == b"2"
+    finally:
+        await m.close()

@@ -73,13 +73,16 @@ class Reading:
     # -- listing ----------------------------------------------------------------------------
 
     async def ls(self, path: str, *, rev: int | None = None, time: float | None = None,
-                 held: bool = False) -> list[dict]:
+                 held: bool = False, max_age: float = 0.0) -> list[dict]:
         """Rows of the directory (or the one file) at `path` from the local view or a past revision.
         `held`: from the head this session already verified, without asking the server (what a
-        page shows at once, before the fresh listing); None when there is none yet."""
+        page shows at once, before the fresh listing); None when there is none yet. `max_age`:
+        a folder and head verified less than that many seconds ago will do (the mount, which
+        trusts a listing that long anyway: a walk down a deep tree is not a team load and a
+        head sync per directory)."""
         if held and (rev is not None or time is not None or self.fs.held(split_path(path)[0]) is None):
             return None
-        f, comps, ov = await self._view(path, rev=rev, time_s=time, held=held)
+        f, comps, ov = await self._view(path, rev=rev, time_s=time, held=held, max_age=max_age)
         comps = tuple(comps)
         if comps:
             e = await ov.entry(comps)

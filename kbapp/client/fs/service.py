@@ -178,13 +178,14 @@ class FilesService(Reading):
             return d
         return load
 
-    async def _head(self, f: Folder, *, allow_stale: bool, for_write: bool = False):
-        """The verified head: synced now unless fresh (or, for a write, any head we hold: the
-        upload merges); the saved one if offline and allowed."""
+    async def _head(self, f: Folder, *, allow_stale: bool, for_write: bool = False, max_age: float = 0.0):
+        """The verified head: synced now unless fresh (younger than the `fs.fresh_seconds`
+        setting or `max_age`; or, for a write, any head we hold: the upload merges); the saved
+        one if offline and allowed."""
         if self.fs.is_hinted(f) or (for_write and f.folder_id in self.fs.synced):
             return self.fs.synced[f.folder_id]
         try:
-            s = await self.fs.current(f, max_age=max(self._pref_int("fs.fresh_seconds", 0), 0))
+            s = await self.fs.current(f, max_age=max(self._pref_int("fs.fresh_seconds", 0), max_age, 0))
         except errors.NetworkError as e:
             if not allow_stale:
                 raise
@@ -193,10 +194,10 @@ class FilesService(Reading):
         self.offline = ""
         return s
 
-    async def _local(self, f: Folder, *, for_write: bool = False) -> Overlay:
+    async def _local(self, f: Folder, *, for_write: bool = False, max_age: float = 0.0) -> Overlay:
         """The folder's local view, kept between calls while its head and rows are unchanged
         (so a thousand writes do not replay a thousand rows each)."""
-        s = await self._head(f, allow_stale=True, for_write=for_write)
+        s = await self._head(f, allow_stale=True, for_write=for_write, max_age=max_age)
         key = None if s.root is None else s.root.id.hex()
         hit = self._views.get(f.folder_id)
         if hit is not None and hit[0] == key:
@@ -216,12 +217,14 @@ class FilesService(Reading):
         else:
             self._views.pop(folder_id, None)
 
-    async def _view(self, path: str, *, rev=None, time_s=None, allow_stale: bool = True, held: bool = False):
+    async def _view(self, path: str, *, rev=None, time_s=None, allow_stale: bool = True, held: bool = False,
+                    max_age: float = 0.0):
         """(folder, components, overlay) of the local view at `path` (or of a past revision,
         or of a parked view when the first component names one). Read it, do not edit it.
-        `held`: the folder and head this session already verified, no network."""
+        `held`: the folder and head this session already verified, no network; `max_age`: a
+        folder and head verified less than that many seconds ago will do (the mount)."""
         name, comps = split_path(path)
-        f = (self.fs.held(name) if held else None) or await self.fs.folder(name)
+        f = (self.fs.held(name) if held else None) or await self.fs.folder(name, max_age=max_age)
         journal = await self.open()
         uid = self._uid()
         conv = await converged.view(self, f, comps, rev, time_s)      # the folder this name held before
@@ -239,7 +242,7 @@ class FilesService(Reading):
                          now_ns=self._now_ns())
             await apply_rows(ov, rows, uid)
             return f, comps[1:], ov
-        return f, comps, await self._local(f, for_write=held)
+        return f, comps, await self._local(f, for_write=held, max_age=max_age)
 
     # -- writing ---------------------------------------------------------------------------
 

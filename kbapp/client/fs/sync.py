@@ -69,13 +69,16 @@ class FolderSync:
 
     # -- folders ---------------------------------------------------------------------------
 
-    async def folder(self, name: FolderName, *, fresh: bool = False, cached: bool = False) -> Folder:
+    async def folder(self, name: FolderName, *, fresh: bool = False, cached: bool = False,
+                     max_age: float = 0.0) -> Folder:
         """The folder's verified team and keys: loaded again (the team may have changed) unless
         a push hint keeps the folder fresh or the caller takes a recent one (`cached`: writes,
-        which the upload checks again), FOLDER_TTL_S at most."""
+        which the upload checks again, FOLDER_TTL_S at most; `max_age`: one loaded less than
+        that many seconds ago, as the mount, which trusts what it listed for that long)."""
         hit = self._folders.get(str(name))
-        if (hit is not None and not fresh and time.monotonic() - hit[0] < FOLDER_TTL_S
-                and (cached or self.is_hinted(hit[1]))):
+        age = time.monotonic() - hit[0] if hit is not None else None
+        if (hit is not None and not fresh and age < FOLDER_TTL_S
+                and (cached or age < max_age or self.is_hinted(hit[1]))):
             return hit[1]
         if self.ctx.identifier is None:
             await self.ctx.connect()
