@@ -25,6 +25,14 @@ from test_fs_export_attacks import pair
 pytestmark = pytest.mark.timeout(300)
 
 
+async def _forget_head(app) -> None:
+    """As a push hint would: the next read syncs. An upload pass that synced before the broken
+    head was posted ends first (it holds the uploader's lock), so it cannot put that older head
+    back after this (for a write any head held will do: the upload merges)."""
+    async with app.files.uploader.lock:
+        app.files.fs.synced.clear()
+
+
 async def _break_head(alice, folder: str, how: str) -> int:
     t = await HostileTree(alice, folder).start()
     if how == "withheld":
@@ -40,7 +48,7 @@ async def test_a_writer_cannot_make_a_folder_unusable_with_an_unreadable_head(cl
     await alice.files.write(f"{folder}/a.txt", b"kept")                   # revision 2
     await bob.files.write(f"{folder}/pending.txt", b"bob's, not yet sent", upload=False)
     bad = await _break_head(alice, folder, how)                           # revision 3: no one can read it
-    bob.files.fs.synced.clear()                                           # as the push hint would
+    await _forget_head(bob)
 
     with pytest.raises(errors.FolderHeadUnreadable) as e:
         await bob.files.ls(folder)
@@ -94,7 +102,7 @@ async def test_one_broken_folder_does_not_stop_uploads_to_the_others_and_another
     mine = f"/private/{bob.ctx.require_login()[1]}"
     await bob.files.write(f"{folder}/waits.txt", b"made before", upload=False)
     bad = await _break_head(alice, folder, "junk")
-    bob.files.fs.synced.clear()
+    await _forget_head(bob)
     with pytest.raises(errors.FolderHeadUnreadable):
         await bob.files.write(f"{folder}/refused.txt", b"no")
     out = await bob.files.write(f"{mine}/own.txt", b"goes up")             # uploads at once: the other waits

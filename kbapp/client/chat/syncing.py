@@ -193,7 +193,7 @@ class SyncMixin:
         if hinted and row.cursor >= hinted:
             return row                                  # another sync stored it meanwhile
         loaded, keys = await self.team_for_chat(row.team_id)
-        judge = self._judge_for(row, loaded, keys)
+        judge, me = self._judge_for(row, loaded, keys), self.ctx.store.get("uid") or ""
         cursor, stored, problems, limit = judge.state.last_msg_id, 0, 0, PAGE
         given = [posted] if posted is not None and posted.get("msg_id") == cursor + 1 else None
         fetched = False
@@ -243,8 +243,7 @@ class SyncMixin:
             new_cursor = max(cursor, judge.state.last_msg_id)
             done = await self.store.aio.commit_sync(row.conv_id, rows, cursor=new_cursor,
                                                     judge_state=judge.state.packed(), covered=covered,
-                                                    channel=channel, topic=topic,
-                                                    me=self.ctx.store.get("uid") or "")
+                                                    channel=channel, topic=topic, me=me)
             stored += len(rows)
             got += [r for r in rows if r.type == "attachment"]
             problems += sum(r.status != "ok" for r in rows)
@@ -254,7 +253,6 @@ class SyncMixin:
             if len(wires) < limit:
                 break
         # our sent entries whose messages are stored now go (the last commit did it), and the row
-        me = self.ctx.store.get("uid") or ""
         row = done if stored and done is not None else await self.store.aio.drop_sent(row.conv_id, cursor, me) or row
         if stored:      # told first: what follows is housekeeping (a view's read() scrubs first anyway)
             self.ctx.events.emit(ChatMessagesChanged(row.conv_id, row.name, row.cursor, problems))
