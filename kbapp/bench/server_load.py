@@ -34,6 +34,7 @@ from pathlib import Path
 
 from kbapp.bench.kit import (RATIO_NOTE, ServerChild, machine_info, pct, results_table, run_report,
                              time_result, with_goal)
+from kbapp.bench.loadclient import LoadClient
 
 P99_GOAL_MS = 200.0
 
@@ -142,15 +143,14 @@ def _others_in_process(url: str, users: list, lookups: int, seed: int, think_ms:
     """`_others` with a client and an event loop of its own: what a user waits for must not
     include the time this bench's own poster and attackers spend building and signing links
     on a shared event loop (real users are on other machines)."""
-    import httpx
-
-    from kbapp.client.api import LIMITS
-
     async def run() -> dict:
-        limits = httpx.Limits(max_connections=len(users) + 4, keepalive_expiry=LIMITS.keepalive_expiry)
-        async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+        async with LoadClient(url, max_connections=len(users) + 4) as http:
             return await _others(http, users, lookups, seed, think_ms)
-    return asyncio.run(run())
+    c0 = time.process_time()
+    got = asyncio.run(run())
+    used = time.process_time() - c0      # the users' own client: near 1.0 busy, its queue is in the times
+    got.update(client_cpu_s=round(used, 2), client_busy=round(used / got["wall_s"], 2) if got["wall_s"] else 0.0)
+    return got
 
 
 async def _others_apart(pool, url: str, users: list, lookups: int, seed: int, think_ms: float,
@@ -251,17 +251,11 @@ class _Poster:
 async def run_load(url: str, sizes: LoadSizes, log=lambda s: None, cpu=None) -> dict:
     """The whole measurement against a running server at `url` (fresh, unthrottled); `cpu`:
     the server process's CPU seconds so far, if known."""
-    import httpx
-
-    from kbapp.client.api import LIMITS
-
-    limits = httpx.Limits(max_connections=sizes.others + sizes.attackers + 8,
-                          keepalive_expiry=LIMITS.keepalive_expiry)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+    async with LoadClient(url, max_connections=sizes.others + sizes.attackers + 8) as http:
         poster = _Poster(http, sizes)
         log(f"growing the poster's chain to {sizes.pre_links} links...")
         t0 = time.perf_counter()

@@ -24,6 +24,7 @@ from kbapp.core.sigchain import ChainState, parse_link, verify_chain
 from kbapp.core.sigchain.links import SEQ_TYPE_PUBLIC, LinkType
 
 from . import db
+from .gc_policy import POLICY
 
 CHAIN_PAGE_LINKS = 1000             # GET /v1/chain/{uid} and /v1/team/{id}: links per answer at most,
 CHAIN_PAGE_BYTES = 2 << 20          # and about this many bytes (clients cap answers at 8 MiB)
@@ -152,6 +153,7 @@ class ChainStates:
                 uid, gone = self._states.popitem(last=False)
                 self._notes.pop(uid, None)
                 self._links -= gone.tail_seqno
+        POLICY.settle()     # a long-lived state: out of the cyclic collector's passes (gc_policy.py)
 
     def note(self, uid: str, state: ChainState | None) -> dict:
         """What was derived from exactly this state, if remembered ({} otherwise)."""

@@ -15,6 +15,7 @@ from .blobstore import FilesystemBlobStore
 from .connections import ConnGuards, connection_plan, protocol_class, raise_fd_limit
 from .limits import BLOB_MIN_RATE, LimitConfig
 from .db import make_engine, normalise_url, upgrade
+from .gc_policy import POLICY as GC_POLICY
 from .service import Service, load_or_create_server_key
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def uvicorn_config(app, cfg: ServerConfig) -> uvicorn.Config:
 def serve(cfg: ServerConfig, ready=None) -> None:
     """Run until interrupted (blocking). `ready(url)` is called once listening."""
     service, app = build(cfg)
+    GC_POLICY.enable()      # this process is the server's own: see gc_policy.py
     server = uvicorn.Server(uvicorn_config(app, cfg))
     url = f"http://{cfg.host}:{cfg.port}"
 
