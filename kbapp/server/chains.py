@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.engine import Connection
 
 from kbapp.core import errors
@@ -86,6 +87,26 @@ def stored_tail(conn: Connection, uid: str) -> tuple[int, str | None]:
     """(seqno, link id) of the newest stored link of uid; (0, None) for no chain."""
     row = conn.execute(_Q_TAIL, {"uid": uid}).first()
     return (0, None) if row is None else (row.seqno, row.link_id)
+
+
+def stored_tails(conn: Connection, uids: list[str]) -> dict[str, tuple[int, str]]:
+    """stored_tail of several uids (a group commit's); on PostgreSQL in one statement, one
+    round trip rather than one per write, each part still an index seek from the newest
+    link. Uids with no chain are absent."""
+    if conn.dialect.name == "sqlite":     # in process: no round trip to save, point queries are cheaper
+        return {uid: tail for uid in uids if (tail := stored_tail(conn, uid))[0]}
+    if not uids:
+        return {}
+    rows = conn.execute(_tails_query(len(uids)), {f"u{i}": uid for i, uid in enumerate(uids)})
+    return {r.uid: (r.seqno, r.link_id) for r in rows}
+
+
+@lru_cache(maxsize=64)
+def _tails_query(n: int):
+    newest = [select(db.links.c.uid, db.links.c.seqno, db.links.c.link_id)
+              .where(db.links.c.uid == bindparam(f"u{i}")).order_by(db.links.c.seqno.desc()).limit(1).subquery()
+              for i in range(n)]
+    return union_all(*(select(q) for q in newest))
 
 
 def refuse_early(wire: object, base: ChainState) -> None:

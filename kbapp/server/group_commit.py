@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kbapp.core import errors
 
-from .chains import stored_tail
+from .chains import stored_tails
 from .service import Batch, Service
 
 MAX_GROUP = 16
@@ -60,19 +60,18 @@ def append_group(service: Service, items: list[Pending]) -> list:
     try:
         with service.engine.connect() as conn:
             with service._epoch(conn) as apply:
-                now, updates = int(service.clock()), []
+                tails = stored_tails(conn, [item.uid for item in items])
                 for i, item in enumerate(items):
                     batch = item.batch
                     try:
-                        if batch is None or stored_tail(conn, item.uid) != batch.base_tail:
+                        if batch is None or tails.get(item.uid, (0, None)) != batch.base_tail:
                             batch = service.validate(conn, item.uid, item.body, signup=item.signup)
                     except (errors.KbappError, ValueError) as e:
                         results[i] = e            # refused: nothing of it was written
                         continue
-                    updates.append(service.store_batch(conn, batch, now))
                     stored.append((i, batch))
-                if updates:
-                    apply(updates)
+                if stored:   # one statement per table for the whole group (batch_store.py)
+                    apply(service.store_batches(conn, [b for _, b in stored], int(service.clock())))
     except Exception:  # noqa: BLE001 - the epoch was rolled back: each write alone, as before
         return [_one(service, item) for item in items]
     for i, batch in stored:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nacl.exceptions
 import nacl.signing
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from kbapp.core import errors
@@ -31,10 +31,11 @@ from kbapp.core.merkle.note import key_fingerprint, sign_checkpoint, signed_chec
 from kbapp.core.merkle.smt import MerkleMap
 from kbapp.core.proofs import chain_statements
 from kbapp.core.sigchain import check_reset_authorization, link_id_hex, parse_link
-from kbapp.core.transparency import ChainTail, LogLeaf, map_key
+from kbapp.core.transparency import ChainTail, LogLeaf
 from kbapp.core.uid import check_username, uid_for
 
 from . import db
+from .batch_store import store_batches
 from .chains import ChainStates, refuse_early, stored_tail
 from .service_reads import LEAVES_PAGE, PROOF_OWNERS_PAGE, Q_USER_BY_UID, ServiceReads  # noqa: F401 - page sizes: tests
 
@@ -47,6 +48,10 @@ MAX_BOX_SIZE = 4096
 # keys and compiled forms instead of rebuilding them for every epoch.
 _Q_NEWEST = select(func.max(db.log_leaves.c.idx))
 _Q_KEY_OWNERS = select(db.keys.c.kid, db.keys.c.uid).where(db.keys.c.kid.in_(bindparam("kids", expanding=True)))
+
+
+def _key_owners(conn: Connection, kids: list[str]):
+    return conn.execute(_Q_KEY_OWNERS, {"kids": kids}).all()     # one query, a cached statement
 _Q_LEAVES_FROM = (select(db.log_leaves.c.idx, db.log_leaves.c.data, db.log_leaves.c.note)
                   .where(db.log_leaves.c.idx >= bindparam("start")).order_by(db.log_leaves.c.idx))
 _Q_MAP_FROM = select(db.map_entries.c.key, db.map_entries.c.value).where(db.map_entries.c.epoch >= bindparam("start"))
@@ -428,54 +433,12 @@ class Service(ServiceReads):
 
     def store_batch(self, conn: Connection, batch: Batch, now: int) -> tuple[bytes, bytes]:
         """Write a validated batch's rows in the open epoch; its map update (key, new tail)."""
-        uid = batch.uid
-        if batch.new_user:
-            conn.execute(insert(db.users).values(uid=uid, username=batch.username, created=now))
-        first = batch.tail.seqno - len(batch.new_links) + 1
-        conn.execute(insert(db.links), [
-            {"uid": uid, "seqno": first + i, "link_id": lid, "wire": wire, "received": now}
-            for i, (wire, lid) in enumerate(zip(batch.wires, batch.link_ids))])
-        self._store_keys(conn, uid, batch.kids)
-        self._store_statements(conn, uid, batch)
-        for gen, kid, box in batch.boxes:
-            conn.execute(delete(db.puk_boxes).where(
-                (db.puk_boxes.c.uid == uid) & (db.puk_boxes.c.generation == gen)
-                & (db.puk_boxes.c.device_kid == kid)))
-            conn.execute(insert(db.puk_boxes).values(uid=uid, generation=gen, device_kid=kid, box=box))
-        for gen, box in batch.prev_boxes:
-            conn.execute(delete(db.puk_prev).where(
-                (db.puk_prev.c.uid == uid) & (db.puk_prev.c.generation == gen)))
-            conn.execute(insert(db.puk_prev).values(uid=uid, generation=gen, box=box))
-        return map_key("user", uid), batch.tail.encode()
+        return store_batches(conn, [batch], now, _key_owners)[0]
 
     @staticmethod
-    def _store_statements(conn: Connection, uid: str, batch: Batch) -> None:
-        """The chain's live proofs and follows. When the rows stored with the base state are
-        known, only what changed is written: rewriting them all (hundreds on a long chain)
-        was most of a post's time under the write lock."""
-        if batch.statement_change is None:
-            conn.execute(delete(db.statements).where(db.statements.c.uid == uid))
-            if batch.statements:
-                conn.execute(insert(db.statements), batch.statements)
-            return
-        gone, added = batch.statement_change
-        if gone:
-            conn.execute(delete(db.statements).where((db.statements.c.uid == uid)
-                                                     & db.statements.c.seqno.in_(gone)))
-        if added:
-            conn.execute(insert(db.statements), added)
-
-    @staticmethod
-    def _store_keys(conn: Connection, uid: str, kids: list[str]) -> None:
-        if not kids:
-            return
-        owners = conn.execute(_Q_KEY_OWNERS, {"kids": kids}).all()     # one query, a cached statement
-        if any(row.uid != uid for row in owners):
-            raise errors.Conflict("a key in these links belongs to another user")
-        known = {row.kid for row in owners}
-        new = [k for k in kids if k not in known]
-        if new:
-            conn.execute(insert(db.keys), [{"kid": k, "uid": uid} for k in new])
+    def store_batches(conn: Connection, batches: list[Batch], now: int) -> list[tuple[bytes, bytes]]:
+        """A group's batches (distinct accounts), one statement per table (batch_store.py)."""
+        return store_batches(conn, batches, now, _key_owners)
 
     @contextmanager
     def _epoch(self, conn: Connection):
@@ -492,10 +455,13 @@ class Service(ServiceReads):
 
         def apply(updates: list[tuple[bytes, bytes]]) -> None:
             nonlocal note, leaf
+            rows = {}
             for k, v in updates:
                 undo.append((k, self.map.get(k)))
                 self.map.set(k, v)
-                conn.execute(self._upsert_map, {"key": k.hex(), "value": v, "epoch": size})
+                rows[k] = {"key": k.hex(), "value": v, "epoch": size}   # a key set twice: its last value
+            if rows:    # one statement for a group's entries (each a round trip on PostgreSQL)
+                conn.execute(self._upsert_map, list(rows.values()))
             leaf = LogLeaf(size, self.map.root(), int(self.clock())).encode()
             self.log.append(leaf)
             note = self._sign(size + 1)

@@ -158,6 +158,7 @@ def test_group_commit_on_postgresql(tmp_path, monkeypatch):
     monkeypatch.setenv("KBAPP_GC_DB", db)
     try:
         test_writes_queued_behind_the_lock_make_one_epoch(tmp_path / "a")
+        test_a_group_is_written_one_statement_per_table_with_the_rows_of_each_alone(tmp_path / "b")
     finally:
         drop()
 
@@ -253,3 +254,54 @@ def test_a_forced_whole_playback_does_not_hold_up_the_validation_thread(tmp_path
     assert done == ["signup", "attack"]
     assert service.chains.links_played >= 1280       # the playback did happen
     service.engine.dispose()
+
+
+def _statements_of(service: Service, uid: str) -> list[tuple]:
+    from sqlalchemy import select
+
+    from kbapp.server import db
+
+    st = db.statements
+    with service.engine.connect() as conn:
+        rows = conn.execute(select(st.c.seqno, st.c.kind, st.c.service, st.c.name).where(st.c.uid == uid))
+        return sorted(tuple(r) for r in rows)
+
+
+def test_a_group_is_written_one_statement_per_table_with_the_rows_of_each_alone(tmp_path):
+    """The rows of a whole group go in one INSERT per table (on PostgreSQL every statement is
+    a round trip under the write lock), and they are the rows each write would have stored
+    alone: the poster's statements (its follows, changed by this post) match a full rewrite
+    from its verified state, the signups' users, links and keys are all there."""
+    from sqlalchemy import event, func, select
+
+    from kbapp.core.proofs import chain_statements
+    from kbapp.server import db
+    from kbapp.server.service import _statement_rows
+
+    service = _service(tmp_path / "server")
+    poster = _ChainWriter(random.Random(8), "stmts", lambda: _root(service))
+    first = {"uid": poster.uid, "username": poster.username, "links": poster.take(40)}
+    service.append_links(poster.uid, first, signup=True, batch=service.prepare(poster.uid, first, signup=True))
+    signups = [_signup(f"row{i}{os.urandom(2).hex()}") for i in range(9)]
+    post = {"links": poster.take(40)}
+    seen: list[str] = []
+    event.listen(service.engine, "before_cursor_execute",
+                 lambda conn, cur, statement, params, ctx, many: seen.append(" ".join(statement.split()[:3])))
+    got = asyncio.run(_queued(service, GroupCommit(service), [(u, b, True) for u, b in signups]
+                              + [(poster.uid, post, False)]))
+    assert all(isinstance(r, dict) for r in got), got
+    for table in ("users", "links", "keys", "map_entries"):
+        assert seen.count(f"INSERT INTO {table}") == 1, (table, seen)
+
+    state = service.chains.get(poster.uid)
+    assert state.tail_seqno == 80
+    expected = sorted((r["seqno"], r["kind"], r["service"], r["name"])
+                      for r in _statement_rows(poster.uid, chain_statements(state)))
+    assert expected and _statements_of(service, poster.uid) == expected
+    with service.engine.connect() as conn:
+        for uid, body in signups:
+            assert conn.execute(select(func.count()).select_from(db.links).where(db.links.c.uid == uid)).scalar() == 3
+            assert conn.execute(select(db.users.c.username).where(db.users.c.uid == uid)).scalar() == body["username"]
+            assert conn.execute(select(func.count()).select_from(db.keys).where(db.keys.c.uid == uid)).scalar() >= 2
+    service.engine.dispose()
+
