@@ -3,8 +3,9 @@
 The listeners: WebSocket push connections subscribed to one team's topic, spread over a few
 member accounts (the server allows 32 per account) and loopback addresses 127.0.0.2, .3, ...
 (16 per address), in the bench's own event loop, each counting the chat hints it hears.
-The posters: `posters` concurrent requests from a process of their own (spawned), so their
-time never includes the listeners' reading, posting server-opaque sealed messages (random
+The posters: `posters` concurrent requests from a process of their own (spawned), through
+the lean h11 client (loadclient.py: httpx's own CPU bounded this process near 400 requests/s),
+so their time never includes the listeners' reading, posting server-opaque sealed messages (random
 bytes of a real message's sizes: the server cannot open one, so it never needs real ones)
 to 8 channels of the team for `load_s` seconds. The baseline: the same process, the same
 concurrency and duration, trivial GET /v1/server requests. ratio = posts/s / GETs/s.
@@ -38,8 +39,7 @@ def _requests_in_process(url: str, token: str, team_id: str, topics: list, concu
                          what: str) -> dict:
     """`concurrency` loops of requests for `seconds` (in a process of its own): `what` is
     'post' (chat posts, round robin over the channels) or 'get' (GET /v1/server)."""
-    import httpx
-
+    from kbapp.bench.loadclient import LoadClient
     from kbapp.core.chat.ids import conv_id_hex
     from kbapp.core.tokens import parse_read_token
 
@@ -49,9 +49,7 @@ def _requests_in_process(url: str, token: str, team_id: str, topics: list, concu
 
     async def run() -> dict:
         done, codes, ms = [0], {}, []
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits,
-                                     headers={"Authorization": token}) as http:
+        async with LoadClient(url, max_connections=concurrency, headers={"Authorization": token}) as http:
             async def loop(k: int, deadline: float) -> None:
                 i = k
                 while time.perf_counter() < deadline:

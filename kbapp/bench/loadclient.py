@@ -72,8 +72,9 @@ class LoadClient:
     """`await client.get(path)`, `.post(path, json=...)`: one request per connection at a
     time, idle connections reused (keep-alive), at most `max_connections` open."""
 
-    def __init__(self, base_url: str, max_connections: int = 32):
+    def __init__(self, base_url: str, max_connections: int = 32, headers: dict[str, str] | None = None):
         u = urlsplit(base_url)
+        self._headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
         self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
         self._authority = u.netloc.encode()
         self._idle: list[_Conn] = []
@@ -93,7 +94,7 @@ class LoadClient:
         if params:
             path = f"{path}?{urlencode(params)}"
         body = jsonlib.dumps(json, separators=(",", ":")).encode() if json is not None else b""
-        headers = [(b"host", self._authority), (b"content-length", str(len(body)).encode())]
+        headers = [(b"host", self._authority), (b"content-length", str(len(body)).encode()), *self._headers]
         if json is not None:
             headers.append((b"content-type", b"application/json"))
         request = h11.Request(method=method, target=path, headers=headers)
