@@ -14,8 +14,10 @@ What: after a long-lived structure grew (a chain state cached), `settle()` moves
 tracked object into the permanent generation (`gc.freeze()`, O(1)), which the young and
 full passes skip. Reference counting still frees frozen objects the moment they are
 dropped; only reference cycles among them wait, for a full pass that runs when the frozen
-population has doubled since the last one (unfreeze, collect, freeze): rare, and its pause
-is paid once per doubling instead of every few seconds.
+population has doubled since the last one, or FULL_EVERY seconds after it (unfreeze,
+collect, freeze): its pause is paid once per doubling or ten minutes instead of every few
+seconds. The count is of objects, not bytes: the timer bounds how long a frozen cycle
+holding a big buffer waits.
 
 Process-wide, so only the standalone server (`kbapp server`, main.serve) turns it on; the
 app's embedded server shares its process with Qt and leaves the collector as it is.
@@ -25,14 +27,17 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 
 CHECK_EVERY = 64      # settles between two counts of the frozen objects (a count walks them all)
 REGROW = 2.0          # a full pass once the frozen objects are this many times the last pass's
+FULL_EVERY = 600.0    # seconds: a full pass at least this often while states are being kept
 
 
 class GcPolicy:
-    def __init__(self, check_every: int = CHECK_EVERY, regrow: float = REGROW):
-        self.check_every, self.regrow = check_every, regrow
+    def __init__(self, check_every: int = CHECK_EVERY, regrow: float = REGROW, full_every: float = FULL_EVERY):
+        self.check_every, self.regrow, self.full_every = check_every, regrow, full_every
+        self._last_full = time.monotonic()
         self.enabled = False
         self.full_passes = 0          # full passes this policy ran: tests read it
         self._settles = 0
@@ -58,7 +63,9 @@ class GcPolicy:
         with self._lock:
             gc.freeze()
             self._settles += 1
-            if self._settles % self.check_every == 0 and gc.get_freeze_count() > self.regrow * max(self._base, 1):
+            if self._settles % self.check_every == 0 and (
+                    time.monotonic() - self._last_full >= self.full_every
+                    or gc.get_freeze_count() > self.regrow * max(self._base, 1)):
                 self._full_pass()
 
     def _full_pass(self) -> None:
@@ -66,6 +73,7 @@ class GcPolicy:
         gc.collect()
         gc.freeze()
         self._base = gc.get_freeze_count()
+        self._last_full = time.monotonic()
         self.full_passes += 1
 
 

@@ -32,6 +32,7 @@ from .chains import stored_tails
 from .service import Batch, Service
 
 MAX_GROUP = 16
+IDLE_EXIT = 30.0      # seconds a validation thread waits for work before it ends
 
 
 @dataclass
@@ -47,7 +48,7 @@ def _one(service: Service, item: Pending):
     try:
         return service.append_links(item.uid, item.body, signup=item.signup, batch=item.batch)
     except (errors.KbappError, ValueError) as e:
-        return e
+        return e.with_traceback(None)
 
 
 def append_group(service: Service, items: list[Pending]) -> list:
@@ -67,7 +68,10 @@ def append_group(service: Service, items: list[Pending]) -> list:
                         if batch is None or tails.get(item.uid, (0, None)) != batch.base_tail:
                             batch = service.validate(conn, item.uid, item.body, signup=item.signup)
                     except (errors.KbappError, ValueError) as e:
-                        results[i] = e            # refused: nothing of it was written
+                        # refused: nothing of it was written. Without its traceback: that holds
+                        # this frame (results -> e -> frame -> results), a cycle only the full
+                        # collector frees, and the server freezes what is alive (gc_policy.py)
+                        results[i] = e.with_traceback(None)
                         continue
                     stored.append((i, batch))
                 if stored:   # one statement per table for the whole group (batch_store.py)
@@ -107,9 +111,15 @@ class FairWorker:
         return future
 
     def _next(self):
+        """The next call; None after IDLE_EXIT seconds with nothing to do (the thread then ends,
+        and the next submit starts another: a stopped embedded server's worker, its service
+        and its last call are not kept alive by a thread waiting for ever)."""
         with self._cv:
-            while not self._queues:
-                self._cv.wait()
+            if not self._queues:
+                self._cv.wait_for(lambda: self._queues, timeout=IDLE_EXIT)
+            if not self._queues:
+                self._thread = None
+                return None
             key, calls = next(iter(self._queues.items()))
             call = calls.popleft()
             if calls:
@@ -119,8 +129,9 @@ class FairWorker:
             return call
 
     def _run(self) -> None:
-        while True:
-            fn, future, loop = self._next()
+        while (call := self._next()) is not None:
+            fn, future, loop = call
+            call = None
             if future.cancelled():
                 continue
             try:
@@ -131,6 +142,7 @@ class FairWorker:
                 loop.call_soon_threadsafe(_settle, future, outcome, failed)
             except RuntimeError:        # that request's event loop is closed: nobody waits
                 pass
+            fn = future = loop = outcome = None     # nothing of a finished call outlives it here
 
 
 def _settle(future: asyncio.Future, outcome, failed: bool) -> None:

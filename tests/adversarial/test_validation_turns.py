@@ -58,3 +58,30 @@ async def test_errors_reach_their_caller_and_a_cancelled_call_is_skipped():
     assert await blocker is True
     assert await worker.submit("d", lambda: "after") == "after"
     assert ran == []
+
+
+async def test_the_worker_keeps_nothing_of_a_finished_call_and_ends_when_idle(monkeypatch):
+    """A stopped server's worker must not keep its last call (a request body, a service)
+    alive: the thread drops it at once and ends after IDLE_EXIT seconds without work."""
+    import gc
+    import weakref
+
+    from kbapp.server import group_commit
+
+    monkeypatch.setattr(group_commit, "IDLE_EXIT", 0.2)
+    worker = FairWorker("test-validate")
+
+    class Body:
+        pass
+
+    body = Body()
+    gone = weakref.ref(body)
+    assert await worker.submit("a", lambda b=body: len([b])) == 1
+    del body
+    await asyncio.sleep(0.05)
+    gc.collect()
+    assert gone() is None
+    thread = worker._thread
+    await asyncio.sleep(0.5)
+    assert worker._thread is None and not thread.is_alive()
+    assert await worker.submit("a", lambda: "again") == "again"     # a new thread when work comes

@@ -62,3 +62,20 @@ def test_disable_gives_every_object_back_to_the_collector(policy):
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert gone() is None
+
+
+def test_a_full_pass_comes_on_time_even_if_the_frozen_set_barely_grows():
+    """The doubling counts objects, not bytes: a frozen cycle holding a big buffer is still
+    freed within `full_every` seconds."""
+    p = GcPolicy(check_every=1, regrow=1000.0, full_every=0.0)
+    try:
+        p.enable()
+        cycle = Node()
+        cycle.buffer = bytearray(1 << 20)
+        gone = weakref.ref(cycle)
+        del cycle
+        p.settle()
+        assert gone() is None and p.full_passes == 2
+    finally:
+        p.disable()
+        gc.collect()
