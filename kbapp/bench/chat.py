@@ -52,13 +52,18 @@ FULL = ChatSizes(sends=200, history=10_000)
 QUICK = ChatSizes(sends=12, history=300, load_s=1.0, listeners=20, posters=4)
 
 
-async def _open_app(tmp: Path, name: str, url: str):
+async def _open_app(tmp: Path, name: str, url: str | None, passphrase: str | None = None):
+    """A new account (`url`), or with `url` None the profile opened again; `passphrase`: its
+    keys in the file keystore, so another process can open the profile too (row 1)."""
     from kbapp.client.app import App
     from kbapp.client.keystore import open_keystore
 
-    app = App(tmp / name, keystore=open_keystore(tmp / name, backend="memory"))
+    keys = (open_keystore(tmp / name, backend="file", passphrase=passphrase) if passphrase
+            else open_keystore(tmp / name, backend="memory"))
+    app = App(tmp / name, keystore=keys)
     await app.open()
-    await app.signup(name, server_url=url, device_name="bench")
+    if url is not None:
+        await app.signup(name, server_url=url, device_name="bench")
     return app
 
 
@@ -94,45 +99,98 @@ async def _http_round_trips(alice, conv_id: str, n: int) -> list[float]:
     return sorted(out[3:])          # the first ones open connections
 
 
-async def _send_receive(alice, bob, conv_id: str, n: int) -> dict:
-    """Alice sends n messages one at a time; for each, when bob's store has it verified."""
+def _bob_receiving(home: str, passphrase: str, conv_id: str, pipe) -> None:
+    """Bob's device in a process of its own (row 1): his profile opened, his Sync online, each
+    ChatMessagesChanged of the conversation sent back as (upto, perf_counter) the moment it
+    fires (CLOCK_MONOTONIC: one clock for every process), until the bench says "stop"."""
+    import threading
+
     from kbapp.client.chat.models import ChatMessagesChanged
 
-    upto = {"id": 0}
-    arrived = asyncio.Event()
+    async def main() -> None:
+        bob = await _open_app(Path(home).parent, Path(home).name, None, passphrase)
+        try:
+            bob.events.on(lambda ev: pipe.send((ev.upto, time.perf_counter()))
+                          if isinstance(ev, ChatMessagesChanged) and ev.conv_id == conv_id else None)
+            await bob.chat.open()
+            await _start_push(bob)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=lambda: (pipe.recv(), loop.call_soon_threadsafe(stop.set)), daemon=True).start()
+            pipe.send(("ready", time.perf_counter()))
+            await stop.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                from kbapp.client.sync import attach
+                await attach(bob).stop()
+            await bob.close()
+    asyncio.run(main())
 
-    def seen(ev) -> None:
-        if isinstance(ev, ChatMessagesChanged) and ev.conv_id == conv_id:
-            upto["id"] = max(upto["id"], ev.upto)
-            arrived.set()
-    bob.events.on(seen)
-    total, after_return, send_ms, lost = [], [], [], 0
-    for i in range(n):
-        await asyncio.sleep(0.02)                  # people, not a loop: the last sync settles
-        t0 = time.perf_counter()
-        res = await alice.chat.send(DM, f"bench message {i}")
-        t1 = time.perf_counter()
-        if res.state != "sent":
-            raise RuntimeError(f"bench: a send ended {res.state}: {res.error}")
-        deadline = t1 + 10.0
-        while upto["id"] < res.msg_id and time.perf_counter() < deadline:
-            arrived.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(arrived.wait(), max(0.001, deadline - time.perf_counter()))
-        t2 = time.perf_counter()
-        if upto["id"] < res.msg_id:
-            lost += 1
-            continue
-        m = await bob.chat.store.aio.message(conv_id, res.msg_id)
-        if m is None or m.status != "ok" or m.text != f"bench message {i}":
-            raise RuntimeError(f"bench: bob's store does not hold message {res.msg_id} verified")
-        total.append((t2 - t0) * 1000)
-        after_return.append(max(0.0, t2 - t1) * 1000)
-        send_ms.append((t1 - t0) * 1000)
+
+async def _send_receive(alice, bob_home: Path, passphrase: str, conv_id: str, n: int) -> dict:
+    """Alice sends n messages one at a time; for each, when bob's store has it verified. Bob is a
+    device of his own: a process of its own (sharing alice's event loop, his sync waited for
+    her store's work after each post, which no two devices do)."""
+    import multiprocessing
+    import threading
+
+    ctx = multiprocessing.get_context("spawn")
+    mine, theirs = ctx.Pipe()
+    child = ctx.Process(target=_bob_receiving, args=(str(bob_home), passphrase, conv_id, theirs), daemon=True)
+    child.start()
+    loop = asyncio.get_running_loop()
+    got: asyncio.Queue = asyncio.Queue()
+
+    def pump() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while True:
+                item = mine.recv()
+                loop.call_soon_threadsafe(got.put_nowait, item)
+    threading.Thread(target=pump, daemon=True).start()
+    total, after_return, send_ms, sent, lost = [], [], [], [], 0
+    try:
+        first = await asyncio.wait_for(got.get(), 60)
+        if first[0] != "ready":
+            raise RuntimeError(f"bench: bob's process said {first!r}")
+        upto = 0
+        for i in range(n):
+            await asyncio.sleep(0.02)                  # people, not a loop: the last sync settles
+            t0 = time.perf_counter()
+            res = await alice.chat.send(DM, f"bench message {i}")
+            t1 = time.perf_counter()
+            if res.state != "sent":
+                raise RuntimeError(f"bench: a send ended {res.state}: {res.error}")
+            t2 = None
+            deadline = t1 + 10.0
+            while upto < res.msg_id and time.perf_counter() < deadline:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    upto, t2 = await asyncio.wait_for(got.get(), max(0.001, deadline - time.perf_counter()))
+            if upto < res.msg_id or t2 is None:
+                lost += 1
+                continue
+            sent.append((res.msg_id, i))
+            total.append((t2 - t0) * 1000)
+            after_return.append(max(0.0, t2 - t1) * 1000)
+            send_ms.append((t1 - t0) * 1000)
+    finally:
+        with contextlib.suppress(OSError):
+            mine.send("stop")
+        await loop.run_in_executor(None, child.join, 30)
+        if child.is_alive():
+            child.kill()
+        mine.close()
     for xs in (total, after_return, send_ms):
         xs.sort()
     return {"received": len(total), "lost": lost, "total_ms": total, "after_return_ms": after_return,
-            "send_ms": send_ms}
+            "send_ms": send_ms, "sent": sent}
+
+
+async def _check_received(bob, conv_id: str, sent: list) -> None:
+    """Every message row 1 timed is in bob's store, verified, with its text."""
+    for msg_id, i in sent:
+        m = await bob.chat.store.aio.message(conv_id, msg_id)
+        if m is None or m.status != "ok" or m.text != f"bench message {i}":
+            raise RuntimeError(f"bench: bob's store does not hold message {msg_id} verified")
 
 
 # -- rows 2 and 3: a big conversation -----------------------------------------------------
@@ -258,22 +316,23 @@ def _raw_select(db: Path, conv_id: str, screen: int, repeats: int = 7) -> list[f
 
 async def _run(url: str, tmp: Path, sizes: ChatSizes, db: str | None, log) -> dict:
     from kbapp.bench.chat_load import run_load
-    from kbapp.client.sync import attach
 
     log("signing up alice and bob...")
-    alice, bob = await _open_app(tmp, "alice", url), await _open_app(tmp, "bob", url)
+    passphrase = "bench-" + os.urandom(18).hex()
+    alice, bob = await _open_app(tmp, "alice", url), await _open_app(tmp, "bob", url, passphrase)
     try:
         first = await alice.chat.send(DM, "hello bob")
         conv = await bob.chat.sync_conv(await bob.chat.conv(DM))
         if first.state != "sent" or conv.cursor != 1:
             raise RuntimeError("bench: the first message did not arrive")
-        await bob.chat.open()
-        await _start_push(bob)
         log("baseline: bare HTTP POST + GET round trips...")
         http_ms = await _http_round_trips(alice, conv.conv_id, sizes.sends)
-        log(f"send -> receive: {sizes.sends} messages...")
-        sr = await _send_receive(alice, bob, conv.conv_id, sizes.sends)
-        await attach(bob).stop()                  # row 3 measures one sync, not the hints' syncs
+        log(f"send -> receive: {sizes.sends} messages, bob's device in a process of its own...")
+        await bob.close()
+        sr = await _send_receive(alice, tmp / "bob", passphrase, conv.conv_id, sizes.sends)
+        bob = await _open_app(tmp, "bob", None, passphrase)
+        await bob.chat.open()
+        await _check_received(bob, conv.conv_id, sr.pop("sent"))
         log(f"posting {sizes.history} messages sealed by alice's device...")
         aconv = await alice.chat.conv(DM)
         ck, posted = await _post_history(alice, aconv, sizes.history, log)

@@ -127,8 +127,22 @@ class Outbox:
                                                      attempts=e.attempts + 1)
         if sending is None:
             return await self.store.aio.outbox_get(e.outbox_id)
+        return await self._post(sending, self.send)
+
+    async def send_now(self, add: Callable[[], Awaitable[OutboxRow | None]], send: Sender) -> OutboxRow | None:
+        """`add()` adds an entry already claimed (`sending`: store.outbox_add_sealed, which adds
+        nothing when an entry of the conversation is ahead); then it is posted, as a flush
+        would. Both under the flush lock: no flush posts a later entry in between. None when
+        `add()` added nothing (the caller queues it the usual way)."""
+        await self.recover()
+        async with self._flush_lock:
+            sending = await add()
+            return None if sending is None else await self._post(sending, send)
+
+    async def _post(self, sending: OutboxRow, send: Sender) -> OutboxRow:
+        e = sending
         try:
-            msg_id = await self.send(sending)
+            msg_id = await send(sending)
         except asyncio.CancelledError:
             await self.store.aio.outbox_update(e.outbox_id, expect=("sending",), state="pending")
             raise

@@ -26,7 +26,7 @@ from .models import ChatOutboxChanged, ConvTimeline, ConvView, SearchResult, Sen
 from . import ephemeral
 from .outbox import Outbox, is_retryable
 from .permissions import check_may_post, explain_not_found, named_refusals
-from .sending import post_entry
+from .sending import post_entry, send_now
 from .store import ChatStore, ConvRow
 from .syncing import SyncMixin
 from .views import export_json, export_text, fold
@@ -286,6 +286,10 @@ class ChatService(SyncMixin):
             payload["exploding"] = exploding      # seconds: sealed under a team EK (ephemeral.py)
         if blobs:
             payload["blobs"] = sorted(set(blobs))    # the server deletes them with the body (sending.py)
+        if wait and exploding is None and not blobs:
+            entry = await send_now(self, row, outbox_id, payload)     # one store hop before the post
+            if entry is not None:
+                return await self._finished(row, outbox_id, entry)
         await self.outbox.add(row.conv_id, outbox_id, payload)
         self.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, "pending"))
         if not wait:
@@ -296,6 +300,10 @@ class ChatService(SyncMixin):
     async def _flush_one(self, row: ConvRow, outbox_id: str) -> SendResult:
         done = [e for e in await self.outbox.flush(row.conv_id) if e.outbox_id == outbox_id]
         entry = done[0] if done else await self.store.aio.outbox_get(outbox_id)
+        return await self._finished(row, outbox_id, entry)
+
+    async def _finished(self, row: ConvRow, outbox_id: str, entry) -> SendResult:
+        """How a send ended, told as events; a sent one stored (sync_conv) before we answer."""
         if entry is None:                        # another send's flush posted it and its sync stored it
             msg_id = await self.store.aio.msg_id_of_outbox(row.conv_id, outbox_id)
             if msg_id is None:
