@@ -116,7 +116,14 @@ def _bob_receiving(home: str, passphrase: str, conv_id: str, pipe) -> None:
             await _start_push(bob)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
-            threading.Thread(target=lambda: (pipe.recv(), loop.call_soon_threadsafe(stop.set)), daemon=True).start()
+            def wait_for_stop() -> None:        # "stop", or the bench gone (EOF): either way, end
+                try:
+                    pipe.recv()
+                except (EOFError, OSError):
+                    pass
+                finally:
+                    loop.call_soon_threadsafe(stop.set)
+            threading.Thread(target=wait_for_stop, daemon=True).start()
             pipe.send(("ready", time.perf_counter()))
             await stop.wait()
         finally:
@@ -138,14 +145,16 @@ async def _send_receive(alice, bob_home: Path, passphrase: str, conv_id: str, n:
     mine, theirs = ctx.Pipe()
     child = ctx.Process(target=_bob_receiving, args=(str(bob_home), passphrase, conv_id, theirs), daemon=True)
     child.start()
+    theirs.close()                 # the child's end: its death is then an EOF here
     loop = asyncio.get_running_loop()
     got: asyncio.Queue = asyncio.Queue()
 
     def pump() -> None:
-        with contextlib.suppress(EOFError, OSError):
+        try:
             while True:
-                item = mine.recv()
-                loop.call_soon_threadsafe(got.put_nowait, item)
+                loop.call_soon_threadsafe(got.put_nowait, mine.recv())
+        except (EOFError, OSError):
+            loop.call_soon_threadsafe(got.put_nowait, ("gone", 0.0))
     threading.Thread(target=pump, daemon=True).start()
     total, after_return, send_ms, sent, lost = [], [], [], [], 0
     try:
@@ -164,7 +173,11 @@ async def _send_receive(alice, bob_home: Path, passphrase: str, conv_id: str, n:
             deadline = t1 + 10.0
             while upto < res.msg_id and time.perf_counter() < deadline:
                 with contextlib.suppress(asyncio.TimeoutError):
-                    upto, t2 = await asyncio.wait_for(got.get(), max(0.001, deadline - time.perf_counter()))
+                    seen, t = await asyncio.wait_for(got.get(), max(0.001, deadline - time.perf_counter()))
+                    if seen == "gone":
+                        raise RuntimeError("bench: bob's process ended before the row did")
+                    if seen > upto:
+                        upto, t2 = seen, t
             if upto < res.msg_id or t2 is None:
                 lost += 1
                 continue

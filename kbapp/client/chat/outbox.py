@@ -56,6 +56,7 @@ def is_retryable(exc: BaseException) -> bool:
 
 # send(entry) -> the msg_id the server gave it (sealing once, keeping the sealed request).
 Sender = Callable[[OutboxRow], Awaitable[int]]
+NOT_CLAIMED = object()      # Outbox.send_now: nothing was claimed
 
 
 class Outbox:
@@ -129,15 +130,16 @@ class Outbox:
             return await self.store.aio.outbox_get(e.outbox_id)
         return await self._post(sending, self.send)
 
-    async def send_now(self, add: Callable[[], Awaitable[OutboxRow | None]], send: Sender) -> OutboxRow | None:
-        """`add()` adds an entry already claimed (`sending`: store.outbox_add_sealed, which adds
-        nothing when an entry of the conversation is ahead); then it is posted, as a flush
-        would. Both under the flush lock: no flush posts a later entry in between. None when
-        `add()` added nothing (the caller queues it the usual way)."""
+    async def send_now(self, claim: Callable[[], Awaitable[OutboxRow | None]], send: Sender):
+        """`claim()` claims one entry itself (`sending`: store.outbox_claim_sealed, which claims
+        nothing when an entry of its conversation is ahead or in flight); then it is posted, as
+        a flush would. Both under the flush lock: no flush posts another entry of the
+        conversation in between. NOT_CLAIMED when `claim()` claimed nothing (the caller flushes
+        the usual way); else how the entry ended (None: it left `sending` meanwhile)."""
         await self.recover()
         async with self._flush_lock:
-            sending = await add()
-            return None if sending is None else await self._post(sending, send)
+            sending = await claim()
+            return NOT_CLAIMED if sending is None else await self._post(sending, send)
 
     async def _post(self, sending: OutboxRow, send: Sender) -> OutboxRow:
         e = sending

@@ -10,6 +10,8 @@ crash) sends the very same bytes; the server's idempotency on outbox_id does the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from kbapp.core import errors
@@ -20,6 +22,7 @@ from kbapp.core.teams import Role
 
 from . import ephemeral
 from .models import ChatOutboxChanged
+from .outbox import NOT_CLAIMED
 from .permissions import check_may_post
 from .store import ConvRow, OutboxRow
 
@@ -82,38 +85,44 @@ def seal_entry(svc, conv: ConvRow, entry: OutboxRow, keys: SendKeys, heads: list
     return {"post": post, "header_hash": sealed.header_hash.hex()}
 
 
-async def send_now(svc, row: ConvRow, outbox_id: str, payload: dict) -> OutboxRow | None:
-    """A message sealed and claimed in one store hop, then posted (the common case: online,
-    nothing of its conversation queued ahead). The usual way (add, flush: list, claim, read
-    the heads, seal, store the sealed post) was five hops to the store's thread before the
-    post, a third of a send's time. The same guarantees: the sealed post is stored before
-    it is posted (a crash resends those bytes), and messages of one conversation go in the
-    order they were written. None, nothing written: the caller queues it the usual way,
-    which meets whatever stopped this (offline, no keys, an entry ahead) and records it."""
+async def send_now(svc, row: ConvRow, outbox_id: str):
+    """Post an entry just added (pending) with one store hop between (claim, read the heads,
+    seal, keep the sealed post: store.outbox_claim_sealed) instead of four: the common case,
+    online with nothing of its conversation ahead. The same guarantees as a flush: the entry
+    is in the store before anything goes out (added by the caller, in call order), the
+    sealed post is stored before it is posted (a crash resends those bytes), and messages
+    of one conversation go in the order they were written. NOT_CLAIMED (outbox.py) when
+    nothing was claimed: the caller flushes the usual way, which meets whatever stopped this
+    (offline, no keys, an entry ahead) and records it on the entry; else the entry as the
+    post left it (None: it left `sending` meanwhile)."""
     try:
         keys = await send_keys(svc, row.team_id)
     except errors.KbappError:
-        return None
-    now = int(svc.ctx.clock())
-    entry = OutboxRow(outbox_id=outbox_id, conv_id=row.conv_id, payload=payload, next_try=now, created_at=now)
+        return NOT_CLAIMED
     conv: list[ConvRow] = []
 
-    async def add() -> OutboxRow | None:
+    async def claim() -> OutboxRow | None:
+        hop = asyncio.ensure_future(svc.store.aio.outbox_claim_sealed(
+            outbox_id, lambda entry, c, heads: seal_entry(svc, c, entry, keys, heads)))
         try:
-            added = await svc.store.aio.outbox_add_sealed(
-                entry, lambda c, heads: seal_entry(svc, c, entry, keys, heads))
+            claimed = await asyncio.shield(hop)
+        except asyncio.CancelledError:        # the hop runs on: what it claimed goes back to pending
+            with contextlib.suppress(Exception):
+                got = await hop
+                if got is not None:
+                    await svc.store.aio.outbox_update(outbox_id, expect=("sending",), state="pending")
+            raise
         except errors.KbappError:
             return None
-        if added is None:
+        if claimed is None:
             return None
-        conv.append(added[1])
-        svc.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, "pending"))
-        return added[0]
+        conv.append(claimed[1])
+        return claimed[0]
 
     async def post(e: OutboxRow) -> int:
         svc.ctx.events.emit(ChatOutboxChanged(e.conv_id, e.outbox_id, "sending"))
         return await post_entry(svc, e, conv=conv[0])
-    return await svc.outbox.send_now(add, post)
+    return await svc.outbox.send_now(claim, post)
 
 
 async def post_entry(svc, entry: OutboxRow, conv: ConvRow | None = None) -> int:

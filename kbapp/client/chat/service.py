@@ -24,7 +24,7 @@ from kbapp.core.uid import uid_for
 from . import convs as names
 from .models import ChatOutboxChanged, ConvTimeline, ConvView, SearchResult, SendResult
 from . import ephemeral
-from .outbox import Outbox, is_retryable
+from .outbox import NOT_CLAIMED, Outbox, is_retryable
 from .permissions import check_may_post, explain_not_found, named_refusals
 from .sending import post_entry, send_now
 from .store import ChatStore, ConvRow
@@ -286,15 +286,17 @@ class ChatService(SyncMixin):
             payload["exploding"] = exploding      # seconds: sealed under a team EK (ephemeral.py)
         if blobs:
             payload["blobs"] = sorted(set(blobs))    # the server deletes them with the body (sending.py)
-        if wait and exploding is None and not blobs:
-            entry = await send_now(self, row, outbox_id, payload)     # one store hop before the post
-            if entry is not None:
-                return await self._finished(row, outbox_id, entry)
         await self.outbox.add(row.conv_id, outbox_id, payload)
         self.ctx.events.emit(ChatOutboxChanged(row.conv_id, outbox_id, "pending"))
         if not wait:
             self.outbox.start()
             return SendResult(row.name, outbox_id, "pending", None)
+        if exploding is None and not blobs:
+            entry = await send_now(self, row, outbox_id)     # one store hop before the post
+            if entry is not NOT_CLAIMED:
+                if entry is None:                            # it left `sending` meanwhile: as stored now
+                    entry = await self.store.aio.outbox_get(outbox_id)
+                return await self._finished(row, outbox_id, entry)
         return await self._flush_one(row, outbox_id)
 
     async def _flush_one(self, row: ConvRow, outbox_id: str) -> SendResult:

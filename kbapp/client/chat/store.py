@@ -362,27 +362,33 @@ class ChatStore:
             return _out(conn.execute(select(outbox).where(outbox.c.outbox_id == row.outbox_id)).one())
 
     @on_db
-    def outbox_add_sealed(self, row: OutboxRow, seal) -> tuple[OutboxRow, ConvRow] | None:
-        """Add an entry already sealed and claimed (`sending`, attempt 1), when nothing of its
-        conversation is queued or in flight ahead of it: (entry, conversation), in one hop for
-        what was five (add, list, claim, read the heads, store the sealed post).
-        `seal(conv, heads)` (sending.seal_entry) runs here, between reading the heads and
-        writing the entry, so no stored message slips in between; on this db thread nothing
-        else of the store runs meanwhile. None, with nothing written, when something is ahead
-        (the caller queues it behind) or the conversation is not stored."""
+    def outbox_claim_sealed(self, outbox_id: str, seal) -> tuple[OutboxRow, ConvRow] | None:
+        """Claim a pending entry (`sending`, one attempt more) with its sealed post, when it is
+        the oldest of its conversation not yet sent and none is in flight: (entry,
+        conversation), in one hop for what was four (list, claim, read the heads, store the
+        sealed post). `seal(entry, conv, heads)` (sending.seal_entry) runs here, between reading the
+        heads and writing the entry, so no stored message slips in between; on this db
+        thread nothing else of the store runs meanwhile. None, nothing written, otherwise
+        (the caller flushes the conversation the usual way, in order)."""
         with self.engine.connect() as conn:
-            ahead = conn.execute(select(outbox.c.outbox_id).where(
-                outbox.c.conv_id == row.conv_id, outbox.c.state.in_(["pending", "sending"])).limit(1)).first()
-        conv = self.conv(row.conv_id)
-        if ahead is not None or conv is None:
+            e = conn.execute(select(outbox).where(outbox.c.outbox_id == outbox_id)).first()
+            if e is None or e.state != "pending" or e.sealed is not None:
+                return None
+            first = conn.execute(select(outbox.c.outbox_id).where(
+                outbox.c.conv_id == e.conv_id, outbox.c.state.in_(["pending", "sending"])).order_by(
+                outbox.c.created_at, literal_column("outbox.rowid")).limit(1)).scalar()
+            busy = conn.execute(select(outbox.c.outbox_id).where(
+                outbox.c.conv_id == e.conv_id, outbox.c.state == "sending").limit(1)).first()
+        conv = self.conv(e.conv_id)
+        if first != outbox_id or busy is not None or conv is None:
             return None
-        sealed = seal(conv, self.heads(row.conv_id))
+        sealed = seal(_out(e), conv, self.heads(e.conv_id))
         with self.engine.begin() as conn:
-            conn.execute(insert(outbox).values(
-                outbox_id=row.outbox_id, conv_id=row.conv_id, payload=json.dumps(_jsonable(row.payload)),
-                sealed=json.dumps(sealed), state="sending", attempts=1, next_try=row.next_try, last_error=None,
-                retryable=1, msg_id=None, created_at=row.created_at or int(self.clock())))
-            return _out(conn.execute(select(outbox).where(outbox.c.outbox_id == row.outbox_id)).one()), conv
+            done = conn.execute(update(outbox).where(outbox.c.outbox_id == outbox_id, outbox.c.state == "pending")
+                                .values(state="sending", attempts=e.attempts + 1, sealed=json.dumps(sealed)))
+            if done.rowcount != 1:
+                return None
+            return _out(conn.execute(select(outbox).where(outbox.c.outbox_id == outbox_id)).one()), conv
 
     @on_db
     def outbox_get(self, outbox_id: str) -> OutboxRow | None:
