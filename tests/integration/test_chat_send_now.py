@@ -26,6 +26,11 @@ pytestmark = pytest.mark.timeout(300)
 DM = "alice,bob"
 
 
+async def _texts_bob_reads(bob) -> list[str]:
+    conv = await bob.chat.sync_conv(await bob.chat.conv(DM))
+    return [m.text for m in await bob.chat.store.aio.messages(conv.conv_id, after=0)]
+
+
 def _hops(app, log: list):
     """Record the store calls (their names) and the chat posts, in order."""
     db = app.chat.store.db
@@ -52,8 +57,7 @@ async def test_one_store_hop_before_the_post(server, tmp_path, apps):
     before = log[:log.index("POST")]
     assert before.count("outbox_add") == 1 and before.index("outbox_add") < before.index("outbox_claim_sealed")
     assert not {"outbox_update", "outbox_list", "conv_and_heads"} & set(before), before
-    conv = await bob.chat.sync_conv(await bob.chat.conv(DM))
-    texts = [m.text for m in await bob.chat.store.aio.messages(conv.conv_id, after=0)]
+    texts = await _texts_bob_reads(bob)
     assert texts == ["first", "second"]
 
 
@@ -74,8 +78,7 @@ async def test_a_post_whose_answer_was_lost_is_sent_again_with_the_same_bytes(se
     assert entry.sealed["post"] == posted[0]           # what was posted is what is kept
     alice.ctx.api.chat_post = real_post
     await alice.chat.outbox.flush(force=True)
-    conv = await bob.chat.sync_conv(await bob.chat.conv(DM))
-    texts = [m.text for m in await bob.chat.store.aio.messages(conv.conv_id, after=0)]
+    texts = await _texts_bob_reads(bob)
     assert texts == ["first", "second"]               # one message, not two
 
 
@@ -94,8 +97,7 @@ async def test_a_message_behind_a_queued_one_waits_for_it(server, tmp_path, apps
     later = await alice.chat.send(DM, "written after it")
     assert later.state == "pending"                    # behind it, not posted before it
     await alice.chat.outbox.flush(force=True)
-    conv = await bob.chat.sync_conv(await bob.chat.conv(DM))
-    texts = [m.text for m in await bob.chat.store.aio.messages(conv.conv_id, after=0)]
+    texts = await _texts_bob_reads(bob)
     assert texts == ["first", "queued while offline", "written after it"]
 
 
@@ -106,8 +108,7 @@ async def test_sends_at_once_each_arrive_once_in_the_order_added(server, tmp_pat
     got = await asyncio.gather(*(alice.chat.send(DM, f"m{i}") for i in range(6)))
     assert all(r.state == "sent" for r in got), got
     assert [r.msg_id for r in got] == sorted(r.msg_id for r in got) and len({r.msg_id for r in got}) == 6
-    conv = await bob.chat.sync_conv(await bob.chat.conv(DM))
-    texts = [m.text for m in await bob.chat.store.aio.messages(conv.conv_id, after=0)]
+    texts = await _texts_bob_reads(bob)
     assert texts == ["first"] + [f"m{i}" for i in range(6)]
 
 
@@ -126,12 +127,11 @@ async def test_call_order_holds_when_the_first_send_waits_for_a_team_load(server
     alice.chat.team_for_chat = slow
     a = asyncio.ensure_future(alice.chat.send(DM, "A"))
     await asyncio.sleep(0.005)
-    b = await alice.chat.send(DM, "B", wait=False)
+    assert (await alice.chat.send(DM, "B", wait=False)).state == "pending"
     assert (await a).state == "sent"
     alice.chat.team_for_chat = real
     await alice.chat.outbox.flush(force=True)
-    conv = await bob.chat.sync_conv(await bob.chat.conv(DM))
-    texts = [m.text for m in await bob.chat.store.aio.messages(conv.conv_id, after=0)]
+    texts = await _texts_bob_reads(bob)
     assert texts == ["first", "A", "B"]
 
 
@@ -160,6 +160,5 @@ async def test_a_send_cancelled_while_claiming_stays_pending_and_goes_in_order(s
     assert [e.state for e in left] == ["pending"]        # not stuck in `sending`
     got = await alice.chat.send(DM, "after")
     assert got.state == "sent"
-    conv = await bob.chat.sync_conv(await bob.chat.conv(DM))
-    texts = [m.text for m in await bob.chat.store.aio.messages(conv.conv_id, after=0)]
+    texts = await _texts_bob_reads(bob)
     assert texts == ["first", "cancelled", "after"]
