@@ -66,12 +66,22 @@ class ServerProcess:
     def _owns_port(self) -> bool:
         """Whether the process listening on our port is ours, not another test's server that took
         the port first (Linux: /proc; elsewhere assumed)."""
-        try:
-            mine = {os.readlink(f"/proc/{self.proc.pid}/fd/{fd}")[8:-1] for fd in os.listdir(f"/proc/{self.proc.pid}/fd")
-                    if os.readlink(f"/proc/{self.proc.pid}/fd/{fd}").startswith("socket:[")}
-            lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-        except OSError:
+        if not Path("/proc/net/tcp").exists():
             return True
+        fd_dir = f"/proc/{self.proc.pid}/fd"
+        mine = set()
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            return False                 # the process is gone: whoever answers is not ours
+        for fd in fds:
+            try:
+                target = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue                 # closed while we looked (the server is still starting)
+            if target.startswith("socket:["):
+                mine.add(target[8:-1])
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
         for line in lines:
             f = line.split()
             if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == self.port:

@@ -76,12 +76,22 @@ async def test_the_worker_keeps_nothing_of_a_finished_call_and_ends_when_idle(mo
 
     body = Body()
     gone = weakref.ref(body)
-    assert await worker.submit("a", lambda b=body: len([b])) == 1
+    import threading
+
+    ran_on = []
+
+    def call(b=body):
+        ran_on.append(threading.current_thread())   # the worker's thread, even if it ends soon
+        return len([b])
+
+    assert await worker.submit("a", call) == 1
+    del call
+    thread = ran_on[0]
+    assert thread.name == "test-validate"
     del body
     await asyncio.sleep(0.05)
     gc.collect()
     assert gone() is None
-    thread = worker._thread
-    await asyncio.sleep(0.5)
+    await asyncio.to_thread(thread.join, 10.0)
     assert worker._thread is None and not thread.is_alive()
     assert await worker.submit("a", lambda: "again") == "again"     # a new thread when work comes
