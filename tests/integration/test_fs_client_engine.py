@@ -348,3 +348,20 @@ async def test_a_held_listing_needs_no_server_and_is_what_was_verified(server_fa
     server.stop()                                                            # no server from here on
     assert names(await bob.files.ls("/private/alice,bob", held=True)) == ["a.txt"]
     assert await bob.files.ls("/private/alice,bob", rev=1, held=True) is None    # past revisions: not held
+
+
+async def test_a_held_listing_is_the_view_built_not_a_head_synced_since(server_factory, tmp_path, apps):
+    """A background sync (the photo hand-off, a push) may verify a newer head without fetching its
+    blocks: the held listing still needs no server, and shows what this session built."""
+    server = server_factory()
+    u = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = u["alice"], u["bob"]
+    await alice.files.write("/private/alice,bob/a.txt", b"a")
+    assert names(await bob.files.ls("/private/alice,bob")) == ["a.txt"]
+    await asyncio.gather(*list(bob.files._tasks), return_exceptions=True)
+    await alice.files.write("/private/alice,bob/b.txt", b"b")
+    f = await bob.files.fs.folder(split_path("/private/alice,bob")[0])
+    await bob.files.fs.current(f, max_age=0)                      # a sync: her newer head, no blocks
+    assert bob.files.fs.synced[f.folder_id].judge.state.head_rev == 2
+    server.stop()
+    assert names(await bob.files.ls("/private/alice,bob", held=True)) == ["a.txt"]

@@ -242,6 +242,11 @@ class FilesService(Reading):
                          now_ns=self._now_ns())
             await apply_rows(ov, rows, uid)
             return f, comps[1:], ov
+        if held and (hit := self._views.get(f.folder_id)) is not None:
+            # the view this session built last, whose blocks are local: a background sync may
+            # have verified a newer head since without fetching its blocks
+            hit[1].now = self._now_ns()
+            return f, comps, hit[1]
         return f, comps, await self._local(f, for_write=held, max_age=max_age)
 
     # -- writing ---------------------------------------------------------------------------
