@@ -22,15 +22,13 @@ import re
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from kbapp.core import errors
 from kbapp.core.chat.body import DELETING, SUPERSEDING
 from kbapp.core.chat.ids import conv_id_for
-from kbapp.core.chat.judge import CONTENT, UNDELETABLE
-from kbapp.core.encoding import b64decode, b64encode, canonical_json, loads_json
+from kbapp.core.encoding import b64decode, b64encode, loads_json
 from kbapp.core.keys import parse_kid
 from kbapp.core.teams import Role
 
@@ -175,13 +173,6 @@ def parse_post(conv_id: str, body: dict, uid: str, kid: str) -> Post:
                 hints, blobs, upto)
 
 
-class _Repost(Exception):
-    """The outbox id is already stored: roll back, answer the stored message."""
-
-    def __init__(self, row):
-        self.row = row
-
-
 def _wire(row, now: int) -> dict:
     """A stored message as served; an exploded one (lifetime run out) without header or body."""
     gone = row.expires_at is not None and row.expires_at <= now
@@ -200,31 +191,11 @@ _CONV_COLS = (conversations.c.conv_id, conversations.c.team_id, conversations.c.
               conversations.c.topic_id, conversations.c.last_msg_id, conversations.c.vers)
 
 
-# The post path's statements, built once (SQLAlchemy then reuses their compiled forms):
-# building them per post cost about as much as running them.
+# The queries of every request, built once (SQLAlchemy then reuses their compiled forms).
 _Q_ROLE = select(db.team_members.c.role).where((db.team_members.c.team_id == bindparam("t"))
                                                 & (db.team_members.c.uid == bindparam("u")))
 _Q_IMPLICIT = select(db.teams.c.implicit).where(db.teams.c.team_id == bindparam("t"))
 _Q_TEAM_OF = select(conversations.c.team_id).where(conversations.c.conv_id == bindparam("c"))
-_NEXT_ID = (update(conversations).where(conversations.c.conv_id == bindparam("c"))
-            .values(last_msg_id=conversations.c.last_msg_id + 1).returning(conversations.c.last_msg_id))
-_INS_CONV = insert(conversations)
-_Q_OUTBOX = select(messages).where((messages.c.conv_id == bindparam("c")) & (messages.c.outbox_id == bindparam("o")))
-_INS_MSG = insert(messages)
-_Q_TARGETS = select(messages.c.msg_id, messages.c.sender_uid, messages.c.type).where(
-    (messages.c.conv_id == bindparam("c")) & messages.c.msg_id.in_(bindparam("ts", expanding=True)))
-_DROP_BODIES = (update(messages).where((messages.c.conv_id == bindparam("c"))
-                                       & messages.c.msg_id.in_(bindparam("ts", expanding=True)))
-                .values(body=None, superseded_by=bindparam("by")))
-_DROP_HISTORY = (update(messages).where((messages.c.conv_id == bindparam("c")) & (messages.c.msg_id <= bindparam("upto"))
-                                         & messages.c.body.is_not(None) & messages.c.type.in_(HISTORY_TYPES))
-                 .values(body=None, superseded_by=bindparam("by")).returning(messages.c.msg_id))
-_DROP_MINE = (update(messages).where((messages.c.conv_id == bindparam("c")) & (messages.c.msg_id <= bindparam("upto"))
-                                      & (messages.c.sender_uid == bindparam("u")) & messages.c.body.is_not(None)
-                                      & messages.c.type.in_(HISTORY_TYPES))
-              .values(body=None, superseded_by=bindparam("by")).returning(messages.c.msg_id))   # a member's own
-_NEXT_VERS = update(chat_vers).where(chat_vers.c.id == 1).values(vers=chat_vers.c.vers + 1).returning(chat_vers.c.vers)
-_SET_VERS = update(conversations).where(conversations.c.conv_id == bindparam("c")).values(vers=bindparam("v"))
 
 
 class ChatStore:
@@ -252,85 +223,7 @@ class ChatStore:
     def team_of(self, conn: Connection, conv_id: str) -> str | None:
         return conn.execute(_Q_TEAM_OF, {"c": conv_id}).scalar()
 
-    # -- writes ---------------------------------------------------------------------------------
-
-    def post(self, p: Post, admin: bool, hint=None) -> tuple[int, int, bool]:
-        """(msg_id, ctime, new?) of the post; the same outbox id again answers the stored message.
-        `admin`: the poster may delete others' messages (a team admin; nobody in an implicit team).
-        `hint(conn, msg_id)`: run last in the post's transaction (its push hint commits with it)."""
-        for attempt in range(3):
-            try:
-                return self._post_once(p, admin, hint)
-            except _Repost as r:
-                return self._repost(p, r.row)
-            except IntegrityError:           # a twin created the conversation or the outbox row first
-                continue
-        raise errors.Conflict("concurrent posts collided; send again")
-
-    def _repost(self, p: Post, row) -> tuple[int, int, bool]:
-        if row.sender_uid != p.hints["sender_uid"] or row.header != p.header:
-            raise errors.ChatOutboxConflict("this outbox id was used for another message", 409)
-        return row.msg_id, row.ctime, False
-
-    def _post_once(self, p: Post, admin: bool, hint) -> tuple[int, int, bool]:
-        now = int(self.clock())
-        uid = p.hints["sender_uid"]
-        if p.hints["type"] == "delete_history" and not admin:
-            raise errors.ChatHistoryRefused("only an admin of a team deletes a conversation's history", 403)
-        with self._writing, self.engine.begin() as conn:
-            msg_id = conn.execute(_NEXT_ID, {"c": p.conv_id}).scalar()   # the row stays locked to the commit
-            if msg_id is None:               # the first post: a twin doing the same fails on the key, retries
-                msg_id = 1
-                conn.execute(_INS_CONV, {"conv_id": p.conv_id, "team_id": p.team_id, "topic_type": p.topic_type,
-                                         "topic_id": p.topic_id, "created_by": uid, "ctime": now,
-                                         "last_msg_id": msg_id, "vers": 0})
-            old = conn.execute(_Q_OUTBOX, {"c": p.conv_id, "o": p.hints["outbox_id"]}).first()
-            if old is not None:
-                raise _Repost(old)
-            targets = p.targets
-            if targets:
-                self._check_targets(conn, p, targets, uid, admin)
-            lifetime = p.hints["lifetime"]
-            conn.execute(_INS_MSG, {
-                "conv_id": p.conv_id, "msg_id": msg_id, "ctime": now, "sender_uid": uid,
-                "sender_kid": p.hints["sender_kid"], "outbox_id": p.hints["outbox_id"], "key_gen": p.key_gen,
-                "ek_gen": p.ek_gen, "type": p.hints["type"], "header": p.header, "body": p.body,
-                "hints": canonical_json(p.hints).decode(), "superseded_by": None,
-                "expires_at": None if lifetime is None else now + lifetime})
-            chat_blobs.attach(conn, p.conv_id, msg_id, uid, p.blobs)
-            dropped = list(targets)
-            if targets:
-                conn.execute(_DROP_BODIES, {"c": p.conv_id, "ts": targets, "by": msg_id})
-            if p.upto is not None:
-                if p.upto >= msg_id:
-                    raise errors.ChatHistoryRefused("a delete_history reaches only messages before it", 403)
-                drop, args = (_DROP_MINE, {"u": uid}) if p.hints["type"] == "delete_mine" else (_DROP_HISTORY, {})
-                dropped += conn.execute(drop, {"c": p.conv_id, "upto": p.upto, "by": msg_id, **args}).scalars().all()
-            orphans = chat_blobs.release(conn, p.conv_id, dropped)
-            vers = conn.execute(_NEXT_VERS).scalar_one()             # last: versions commit in order
-            conn.execute(_SET_VERS, {"c": p.conv_id, "v": vers})
-            if hint is not None:
-                hint(conn, msg_id)
-        chat_blobs.delete_bytes(self.blobs, orphans)
-        return msg_id, now, True
-
-    @staticmethod
-    def _check_targets(conn: Connection, p: Post, targets: list[int], uid: str, admin: bool) -> None:
-        """The reader's rule 6 on what the server can see (core/chat/judge.py): an edit's target
-        is the poster's own text or attachment; a delete's targets are the poster's own, or
-        the poster is an admin, and none is itself a delete; all in this conversation."""
-        rows = {r.msg_id: r for r in conn.execute(_Q_TARGETS, {"c": p.conv_id, "ts": targets})}
-        edited = p.hints["supersedes"] if p.hints["type"] == "edit" else None
-        for t in targets:
-            row = rows.get(t)
-            if row is None:
-                raise errors.ChatTargetRefused(f"message {t} is not in this conversation", 403)
-            if t == edited:
-                if row.sender_uid != uid or row.type not in CONTENT:
-                    raise errors.ChatTargetRefused(f"message {t} is not a text or attachment of the poster's", 403)
-            elif row.type in UNDELETABLE or (row.sender_uid != uid and not admin):
-                raise errors.ChatTargetRefused(f"message {t} may not be deleted by the poster: only its "
-                                               "sender or a team admin deletes it, and deletes stay", 403)
+    # -- writes (the posts: chat_posts.py) ----------------------------------------------------
 
     def sweep(self, conv_id: str | None = None) -> int:
         """Drop header and body of exploded messages (all, or one conversation's), and the

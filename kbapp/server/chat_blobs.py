@@ -45,11 +45,15 @@ def parse_blobs(raw: object) -> tuple[str, ...]:
     return out
 
 
-def attach(conn: Connection, conv_id: str, msg_id: int, uid: str, blob_ids: tuple[str, ...]) -> None:
-    """Record the message's blobs; each must be one the poster uploaded."""
+def check(conn: Connection, uid: str, blob_ids: tuple[str, ...]) -> None:
+    """Each of a message's blobs must be one the poster uploaded (before anything is written)."""
     for b in blob_ids:
         if not blob_tables.holds(conn, uid, b):
             raise errors.ChatBlobNotYours(f"blob {b[:16]}... was not uploaded by the poster", 403)
+
+
+def attach(conn: Connection, conv_id: str, msg_id: int, uid: str, blob_ids: tuple[str, ...]) -> None:
+    """Record the message's blobs (`check`ed first)."""
     if blob_ids:
         conn.execute(insert(blob_refs), [{"conv_id": conv_id, "msg_id": msg_id, "blob_id": b, "uid": uid}
                                          for b in blob_ids])

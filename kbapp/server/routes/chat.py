@@ -26,7 +26,8 @@ from kbapp.core import errors
 from kbapp.core.teams import Role
 
 from .. import limits as lim
-from ..chat import PAGE_DEFAULT, PAGE_MAX, ChatStore, check_conv_id, parse_post
+from ..chat import PAGE_DEFAULT, PAGE_MAX, ChatStore, Post, check_conv_id, parse_post
+from ..chat_posts import ChatPosts, PostJob
 from ..ek_sweep import sweep_eks
 from ..push import PushHub
 from ..team_access import ReadAccess
@@ -74,6 +75,7 @@ class ChatRoutes:
     def __init__(self, http: Http, push: PushHub, cfg: lim.LimitConfig, blobs=None):
         self.http, self.push, self.service = http, push, http.service
         self.store = ChatStore(self.service.engine, self.service.clock, blobs)
+        self.posts = ChatPosts(self.store)
         self.access = ReadAccess(self.service)
         self.limits = ChatLimits(cfg)
         self.sweep_every = cfg.chat_sweep_every
@@ -107,24 +109,22 @@ class ChatRoutes:
     async def post(self, request: Request) -> dict:
         conv_id, auth = request.path_params["conv_id"], request.headers.get("authorization")
         body = await self.http.json_body(request)
+        who: list[str] = []
 
-        def work():
-            uid, kid = self._who(auth)
-            self.limits.check(self.limits.posts, kid)
-            p = parse_post(conv_id, body, uid, kid)
-            with self.service.engine.connect() as conn:
-                role = self.store.role(conn, p.team_id, uid)
-                if role < Role.WRITER:
-                    raise errors.ChatPostNotAllowed("only a writer of the team posts in its conversations", 403)
-                admin = role >= Role.ADMIN and not self.store.implicit(conn, p.team_id)
-            topic = f"team:{p.team_id}"
-            msg_id, ctime, new = self.store.post(
-                p, admin, lambda conn, msg_id: self.push.record(conn, topic, "chat", f"{conv_id}:{msg_id}"))
-            if new:
-                self.limits.charge(self.limits.posts, kid)
-                self.push.wake()
-            return {"msg_id": msg_id, "ctime": ctime}
-        return await run_in_threadpool(work)
+        def prepare(conn) -> Post:        # on the group's worker thread, in its transaction
+            token, _ = self.access.device(conn, auth)
+            self.limits.check(self.limits.posts, token.kid)
+            who.append(token.kid)
+            return parse_post(conv_id, body, token.uid, token.kid)
+
+        def hint(conn, p: Post, msg_id: int) -> None:
+            self.push.record(conn, f"team:{p.team_id}", "chat", f"{conv_id}:{msg_id}")
+
+        msg_id, ctime, new = await self.posts.post(PostJob(conv_id, prepare, hint))
+        if new:
+            self.limits.charge(self.limits.posts, who[0])
+            self.push.wake()
+        return {"msg_id": msg_id, "ctime": ctime}
 
     async def messages(self, request: Request) -> dict:
         conv_id, auth = request.path_params["conv_id"], request.headers.get("authorization")

@@ -1,0 +1,169 @@
+"""The chat store's group commit (kbapp/server/chat_posts.py), on SQLite and PostgreSQL.
+
+In-process on a real migrated database: posts queued together are stored in one
+transaction, yet each is judged alone (a refusal answers its poster only, nothing of it
+is written); a collision found after a write rolls the group back and every post is then
+stored alone. Through a real server process: many concurrent posts, refused ones among
+them, each get their own answer and the ids stay gap-free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+from sqlalchemy import insert, select
+
+from kbapp.core import errors
+from kbapp.core.chat.ids import conv_id_hex
+from kbapp.core.encoding import b64encode
+from kbapp.server import chat_posts
+from kbapp.server import db as server_db
+from kbapp.server.chat import ChatStore, parse_post
+from kbapp.server.chat_posts import ChatPosts, PostJob
+from kbapp.server.chat_tables import messages
+
+from chat_server_support import ChatHTTP, code, general
+from test_chat_server import team_with
+
+pytestmark = pytest.mark.timeout(300)
+
+TEAM = "ab" * 16
+UIDS = {"alice": "a1" * 16, "bob": "b0" * 16, "mallory": "dd" * 16}
+KIDS = {name: "0120" + os.urandom(32).hex() + "0a" for name in UIDS}
+
+
+@pytest.fixture
+def store(db_url, tmp_path):
+    url = server_db.normalise_url(db_url, tmp_path)
+    engine = server_db.make_engine(url)
+    server_db.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(server_db.teams), [{"team_id": TEAM, "name": "acme", "parent_id": None,
+                                                "implicit": False, "created": 1}])
+        conn.execute(insert(server_db.team_members), [{"team_id": TEAM, "uid": UIDS["alice"], "role": "admin"},
+                                                      {"team_id": TEAM, "uid": UIDS["bob"], "role": "writer"}])
+    yield ChatStore(engine, time.time)
+    engine.dispose()
+
+
+def body(name: str, topic: str, *, kind: str = "text", outbox: str | None = None, header: bytes | None = None,
+         **hints) -> dict:
+    return {"team_id": TEAM, "topic_type": 1, "topic_id": topic, "key_gen": 1, "ek_gen": None,
+            "header": b64encode(header or os.urandom(120)), "body": b64encode(os.urandom(256)),
+            "hints": {"type": kind, "sender_uid": UIDS[name], "sender_kid": KIDS[name],
+                      "outbox_id": outbox or os.urandom(16).hex(), **hints}}
+
+
+def job(name: str, topic: str, b: dict | None = None, seen: list | None = None, **kw) -> PostJob:
+    conv = conv_id_hex(TEAM, 1, topic)
+    b = b or body(name, topic, **kw)
+
+    def prepare(conn):
+        return parse_post(conv, b, UIDS[name], KIDS[name])
+
+    def hint(conn, p, msg_id):
+        if seen is not None:
+            seen.append((p.conv_id, msg_id))
+    return PostJob(conv, prepare, hint)
+
+
+def stored(store: ChatStore) -> list[tuple]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(messages.c.conv_id, messages.c.msg_id, messages.c.sender_uid,
+                                                      messages.c.outbox_id).order_by(messages.c.conv_id,
+                                                                                     messages.c.msg_id))]
+
+
+async def test_a_group_is_stored_at_once_and_a_refusal_answers_only_its_poster(store):
+    t1, t2 = os.urandom(16).hex(), os.urandom(16).hex()
+    first = chat_posts.post_group(store, [job("alice", t1)])[0]
+    assert first[:1] == (1,) and first[2] is True
+    posted = body("alice", t1)
+    chat_posts.post_group(store, [job("alice", t1, posted)])
+    seen: list = []
+    group = [
+        job("alice", t1, seen=seen),
+        job("mallory", t1, seen=seen),                                        # not a member
+        job("bob", t2, seen=seen),
+        job("bob", t1, seen=seen, kind="edit", supersedes=1),                 # alice's message
+        job("alice", t1, {**posted, "header": b64encode(os.urandom(99))}, seen),   # her outbox id, another header
+        job("alice", t1, posted, seen),                                       # a repost: the stored answer
+        job("bob", t2, seen=seen, kind="delete", deletes=[7]),                # no such message
+        job("alice", t2, seen=seen),
+    ]
+    got = chat_posts.store_group(store, group)
+    assert isinstance(got[1], errors.ChatPostNotAllowed)
+    assert isinstance(got[3], errors.ChatTargetRefused)
+    assert isinstance(got[4], errors.ChatOutboxConflict)
+    assert got[5][0] == 2 and got[5][2] is False
+    assert isinstance(got[6], errors.ChatTargetRefused)
+    # the others: stored, numbered in arrival order per conversation, hints recorded once each
+    assert got[0][0] == 3 and got[0][2] and got[2][0] == 1 and got[7][0] == 2
+    conv1, conv2 = conv_id_hex(TEAM, 1, t1), conv_id_hex(TEAM, 1, t2)
+    assert sorted(seen) == sorted([(conv1, 3), (conv2, 1), (conv2, 2)])
+    rows = stored(store)
+    assert [(c, i) for c, i, _, _ in rows] == sorted([(conv1, 1), (conv1, 2), (conv1, 3), (conv2, 1), (conv2, 2)])
+    assert UIDS["mallory"] not in {u for _, _, u, _ in rows}
+
+
+async def test_a_collision_after_a_write_rolls_the_group_back_and_each_goes_alone(store, monkeypatch):
+    """Another process took an id first (IntegrityError mid-group): nothing of the group stays
+    from that try, every post is stored alone and answered once."""
+    topic = os.urandom(16).hex()
+    real_write, calls = chat_posts.write, []
+
+    def flaky(conn, p, now):
+        calls.append(p.hints["outbox_id"])
+        if len(calls) == 2:
+            from sqlalchemy.exc import IntegrityError
+            raise IntegrityError("INSERT", {}, Exception("a twin's key"))
+        return real_write(conn, p, now)
+
+    monkeypatch.setattr(chat_posts, "write", flaky)
+    got = chat_posts.post_group(store, [job("alice", topic), job("bob", topic), job("alice", topic)])
+    assert [g[0] for g in got] == [1, 2, 3] and all(g[2] for g in got)
+    assert [i for _, i, _, _ in stored(store)] == [1, 2, 3]
+    assert len(calls) == 2 + 3           # the group's two tries, then three alone
+
+
+async def test_the_queue_stores_what_waited_in_groups_and_drops_cancelled_posts(store):
+    posts = ChatPosts(store)
+    topic = os.urandom(16).hex()
+    results = await asyncio.gather(*(posts.post(job("alice" if i % 2 else "bob", topic)) for i in range(40)))
+    assert sorted(r[0] for r in results) == list(range(1, 41))
+    assert posts.posts == 40 and posts.groups < 40          # they went together
+    # a post whose request went away while it waited is not stored
+    waiting = [asyncio.ensure_future(posts.post(job("alice", topic))) for _ in range(3)]
+    await asyncio.sleep(0)
+    waiting[1].cancel()
+    done = await asyncio.gather(*waiting, return_exceptions=True)
+    assert isinstance(done[1], asyncio.CancelledError)
+    assert sorted(d[0] for d in (done[0], done[2])) == [41, 42]
+    assert len(stored(store)) == 42
+
+
+async def test_concurrent_posts_through_the_server_each_get_their_own_answer(db_url, server_factory, tmp_path, apps):
+    server = server_factory(db=db_url)
+    m, tid = await team_with(apps, tmp_path, server.url, {"bob": "writer"}, names=("alice", "mallory"))
+    alice, bob, mallory = m["alice"], m["bob"], m["mallory"]
+    conv, topic = general(tid)
+    http = ChatHTTP(server.url)
+    try:
+        msgs = [await (alice if i % 2 else bob).message(tid, topic) for i in range(30)]
+        bad = [await mallory.message(tid, topic) for _ in range(5)]
+        who = [alice if i % 2 else bob for i in range(30)]
+        answers = await asyncio.gather(*(http.post(w, conv, b) for w, b in zip(who, msgs)),
+                                       *(http.post(mallory, conv, b) for b in bad))
+        good, refused = answers[:30], answers[30:]
+        assert all(r.status_code == 200 for r in good), [r.text for r in good if r.status_code != 200]
+        assert sorted(r.json()["msg_id"] for r in good) == list(range(1, 31))
+        assert all(r.status_code == 403 and code(r) == "CHAT_POST_NOT_ALLOWED" for r in refused)
+        page = (await http.messages(alice, conv, limit=100)).json()
+        assert [x["msg_id"] for x in page["messages"]] == list(range(1, 31))
+        by_outbox = {x["hints"]["outbox_id"]: x["msg_id"] for x in page["messages"]}
+        assert all(by_outbox[b["hints"]["outbox_id"]] == r.json()["msg_id"] for b, r in zip(msgs, good))
+    finally:
+        await http.aclose()
