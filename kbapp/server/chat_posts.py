@@ -68,13 +68,14 @@ _SET_VERS = update(conversations).where(conversations.c.conv_id == bindparam("c"
 
 @dataclass(eq=False)
 class PostJob:
-    """One post waiting to be stored. `prepare(conn)` -> Post checks the poster (read token,
-    rate) and the message's shape in the group's transaction, raising a refusal;
-    `hint(conn, post, msg_id)` records its push hint, last in that transaction."""
+    """One post waiting to be stored. `prepare(conn, memo)` -> Post checks the poster (read
+    token, rate) and the message's shape in the group's transaction, raising a refusal (`memo`:
+    the group's, for lookups its posts share); `hint(post, msg_id)` -> its push hint
+    (topic, kind, subject), recorded last in that transaction."""
 
     conv_id: str
-    prepare: Callable[[Connection], Post]
-    hint: Callable | None = None
+    prepare: Callable[[Connection, dict], Post]
+    hint: Callable[[Post, int], tuple] | None = None
     future: asyncio.Future | None = None
 
 
@@ -96,14 +97,19 @@ def _repost(p: Post, row) -> tuple[int, int, bool]:
     return row.msg_id, row.ctime, False
 
 
-def check(conn: Connection, p: Post) -> bool:
+def check(conn: Connection, p: Post, memo: dict | None = None) -> bool:
     """Every refusal the server can make of `p`, before anything of it is written; whether the
-    poster may delete others' messages (a team admin; nobody in an implicit team)."""
+    poster may delete others' messages (a team admin; nobody in an implicit team). `memo`:
+    the poster's role, looked up once per group (no post of a group changes a role)."""
     uid = p.hints["sender_uid"]
-    role = ChatStore.role(conn, p.team_id, uid)
+    memo = {} if memo is None else memo
+    key = ("role", p.team_id, uid)
+    if key not in memo:
+        role = ChatStore.role(conn, p.team_id, uid)
+        memo[key] = role, role >= Role.ADMIN and not ChatStore.implicit(conn, p.team_id)
+    role, admin = memo[key]
     if role < Role.WRITER:
         raise errors.ChatPostNotAllowed("only a writer of the team posts in its conversations", 403)
-    admin = role >= Role.ADMIN and not ChatStore.implicit(conn, p.team_id)
     if p.hints["type"] == "delete_history" and not admin:
         raise errors.ChatHistoryRefused("only an admin of a team deletes a conversation's history", 403)
     old = conn.execute(_Q_OUTBOX, {"c": p.conv_id, "o": p.hints["outbox_id"]}).first()
@@ -164,19 +170,21 @@ def write(conn: Connection, p: Post, now: int) -> tuple[int, list[str]]:
     return msg_id, chat_blobs.release(conn, p.conv_id, dropped)
 
 
-def store_group(store: ChatStore, jobs: list[PostJob]) -> list:
+def store_group(store: ChatStore, jobs: list[PostJob], record: Callable | None = None) -> list:
     """Store the jobs' posts in one transaction; per job (msg_id, ctime, new?) or its refusal
-    (an exception object). Raises only when the group must be rolled back."""
+    (an exception object). Raises only when the group must be rolled back. `record(conn,
+    hints)`: stores the stored posts' push hints (PushHub.record_all), last."""
     now = int(store.clock())
     results: list = [None] * len(jobs)
     stored: list[tuple[int, Post, int]] = []
     orphans: list[str] = []
+    memo: dict = {}
     with store._writing, store.engine.begin() as conn:
         for i in sorted(range(len(jobs)), key=lambda k: jobs[k].conv_id):
             p = None
             try:
-                p = jobs[i].prepare(conn)
-                check(conn, p)
+                p = jobs[i].prepare(conn, memo)
+                check(conn, p, memo)
             except _Repost as r:
                 try:
                     results[i] = _repost(p, r.row)
@@ -194,29 +202,29 @@ def store_group(store: ChatStore, jobs: list[PostJob]) -> list:
             vers = conn.execute(_NEXT_VERS).scalar_one()        # last: versions commit in order
             for conv_id in sorted({p.conv_id for _, p, _ in stored}):
                 conn.execute(_SET_VERS, {"c": conv_id, "v": vers})
-            for i, p, msg_id in stored:
-                if jobs[i].hint is not None:
-                    jobs[i].hint(conn, p, msg_id)
+            hints = [jobs[i].hint(p, msg_id) for i, p, msg_id in stored if jobs[i].hint is not None]
+            if hints and record is not None:
+                record(conn, hints)
     chat_blobs.delete_bytes(store.blobs, orphans)
     for i, _p, msg_id in stored:
         results[i] = (msg_id, now, True)
     return results
 
 
-def post_group(store: ChatStore, jobs: list[PostJob]) -> list:
+def post_group(store: ChatStore, jobs: list[PostJob], record: Callable | None = None) -> list:
     """`store_group`, and when that was rolled back, each job alone (retried on collisions)."""
     if len(jobs) > 1:
         try:
-            return store_group(store, jobs)
+            return store_group(store, jobs, record)
         except Exception:  # noqa: BLE001 - rolled back as a whole: each post alone, as before
             pass
-    return [_alone(store, job) for job in jobs]
+    return [_alone(store, job, record) for job in jobs]
 
 
-def _alone(store: ChatStore, job: PostJob):
+def _alone(store: ChatStore, job: PostJob, record: Callable | None):
     for _ in range(TRIES):
         try:
-            return store_group(store, [job])[0]
+            return store_group(store, [job], record)[0]
         except (IntegrityError, _Moved):     # a twin created the conversation or the outbox row first
             continue
         except Exception as e:  # noqa: BLE001 - handed to its poster
@@ -228,8 +236,8 @@ class ChatPosts:
     """The queue in front of the chat store's writes, drained by one task: whatever queued
     while a group was stored goes in the next (at most MAX_GROUP), on a worker thread."""
 
-    def __init__(self, store: ChatStore, max_group: int = MAX_GROUP):
-        self.store, self.max_group = store, max_group
+    def __init__(self, store: ChatStore, record: Callable | None = None, max_group: int = MAX_GROUP):
+        self.store, self.record, self.max_group = store, record, max_group
         self._queue: list[PostJob] = []
         self._task: asyncio.Task | None = None
         self.groups = self.posts = 0            # groups stored and posts stored new (tests, benches)
@@ -254,7 +262,7 @@ class ChatPosts:
             if not group:
                 continue
             try:
-                results = await run_in_threadpool(post_group, self.store, group)
+                results = await run_in_threadpool(post_group, self.store, group, self.record)
             except BaseException as e:  # noqa: BLE001 - each poster hears it
                 results = [e] * len(group)
                 if isinstance(e, asyncio.CancelledError):

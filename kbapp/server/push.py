@@ -163,6 +163,23 @@ class PushHub:
                                                       & (db.push_events.c.cursor < cursor)))
         return int(cursor)
 
+    def record_all(self, conn, hints: list[tuple[str, str, str]]) -> None:
+        """`record` of several (topic, kind, subject) hints in one statement, in order (a chat
+        group's posts); the advisory lock and NOTIFY once. Call `wake()` after."""
+        if not hints:
+            return
+        now = int(self.clock())
+        if self.pg:
+            conn.execute(_PG_LOCK, {"k": LOCK_KEY})
+        conn.execute(_INS_EVENT, [{"topic": t, "kind": k, "subject": s, "created": now} for t, k, s in hints])
+        if self.pg:
+            conn.execute(_PG_NOTIFY, {"ch": CHANNEL, "c": ""})
+        before, self._published = self._published, self._published + len(hints)
+        if before // PRUNE_EVERY != self._published // PRUNE_EVERY:
+            newest = conn.execute(select(func.max(db.push_events.c.cursor))).scalar() or 0
+            conn.execute(delete(db.push_events).where((db.push_events.c.created < now - RETENTION)
+                                                      & (db.push_events.c.cursor < newest)))
+
     def wake(self) -> None:
         """This process's dispatcher looks for new hints now (other processes hear NOTIFY)."""
         self._wake_threadsafe()

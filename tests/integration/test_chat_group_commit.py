@@ -57,17 +57,23 @@ def body(name: str, topic: str, *, kind: str = "text", outbox: str | None = None
                       "outbox_id": outbox or os.urandom(16).hex(), **hints}}
 
 
-def job(name: str, topic: str, b: dict | None = None, seen: list | None = None, **kw) -> PostJob:
+def job(name: str, topic: str, b: dict | None = None, **kw) -> PostJob:
     conv = conv_id_hex(TEAM, 1, topic)
     b = b or body(name, topic, **kw)
 
-    def prepare(conn):
+    def prepare(conn, memo):
         return parse_post(conv, b, UIDS[name], KIDS[name])
 
-    def hint(conn, p, msg_id):
-        if seen is not None:
-            seen.append((p.conv_id, msg_id))
+    def hint(p, msg_id):
+        return "team:" + p.team_id, "chat", f"{p.conv_id}:{msg_id}"
     return PostJob(conv, prepare, hint)
+
+
+def recorder(seen: list):
+    """What the push hub would record, in one call per group."""
+    def record(conn, hints):
+        seen.append([tuple(h[2].split(":")) for h in hints])
+    return record
 
 
 def stored(store: ChatStore) -> list[tuple]:
@@ -85,16 +91,16 @@ async def test_a_group_is_stored_at_once_and_a_refusal_answers_only_its_poster(s
     chat_posts.post_group(store, [job("alice", t1, posted)])
     seen: list = []
     group = [
-        job("alice", t1, seen=seen),
-        job("mallory", t1, seen=seen),                                        # not a member
-        job("bob", t2, seen=seen),
-        job("bob", t1, seen=seen, kind="edit", supersedes=1),                 # alice's message
-        job("alice", t1, {**posted, "header": b64encode(os.urandom(99))}, seen),   # her outbox id, another header
-        job("alice", t1, posted, seen),                                       # a repost: the stored answer
-        job("bob", t2, seen=seen, kind="delete", deletes=[7]),                # no such message
-        job("alice", t2, seen=seen),
+        job("alice", t1),
+        job("mallory", t1),                                                   # not a member
+        job("bob", t2),
+        job("bob", t1, kind="edit", supersedes=1),                            # alice's message
+        job("alice", t1, {**posted, "header": b64encode(os.urandom(99))}),    # her outbox id, another header
+        job("alice", t1, posted),                                             # a repost: the stored answer
+        job("bob", t2, kind="delete", deletes=[7]),                           # no such message
+        job("alice", t2),
     ]
-    got = chat_posts.store_group(store, group)
+    got = chat_posts.store_group(store, group, recorder(seen))
     assert isinstance(got[1], errors.ChatPostNotAllowed)
     assert isinstance(got[3], errors.ChatTargetRefused)
     assert isinstance(got[4], errors.ChatOutboxConflict)
@@ -103,7 +109,7 @@ async def test_a_group_is_stored_at_once_and_a_refusal_answers_only_its_poster(s
     # the others: stored, numbered in arrival order per conversation, hints recorded once each
     assert got[0][0] == 3 and got[0][2] and got[2][0] == 1 and got[7][0] == 2
     conv1, conv2 = conv_id_hex(TEAM, 1, t1), conv_id_hex(TEAM, 1, t2)
-    assert sorted(seen) == sorted([(conv1, 3), (conv2, 1), (conv2, 2)])
+    assert len(seen) == 1 and sorted(seen[0]) == sorted([(conv1, "3"), (conv2, "1"), (conv2, "2")])
     rows = stored(store)
     assert [(c, i) for c, i, _, _ in rows] == sorted([(conv1, 1), (conv1, 2), (conv1, 3), (conv2, 1), (conv2, 2)])
     assert UIDS["mallory"] not in {u for _, _, u, _ in rows}

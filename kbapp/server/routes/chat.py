@@ -4,10 +4,10 @@ server's clock every `chat_sweep_every` seconds.
 
 Every route needs a read token of a live device (team_access.ReadAccess), then the
 member hints: readers of a team read its conversations, writers and above post.
-A post never takes the service lock (chat touches no Merkle state): it is one short
-transaction of its own that also records its push hint `team:<id>` (kind chat, subject
-`<conv_id>:<msg_id>`), so a stored message always has its hint; typing is a hint alone
-(kind typing, subject `<conv_id>:<uid>`).
+A post never takes the service lock (chat touches no Merkle state): it is stored with the
+posts queued beside it in one transaction (chat_posts.py, each judged alone) that also
+records its push hint `team:<id>` (kind chat, subject `<conv_id>:<msg_id>`), so a stored
+message always has its hint; typing is a hint alone (kind typing, subject `<conv_id>:<uid>`).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class ChatRoutes:
     def __init__(self, http: Http, push: PushHub, cfg: lim.LimitConfig, blobs=None):
         self.http, self.push, self.service = http, push, http.service
         self.store = ChatStore(self.service.engine, self.service.clock, blobs)
-        self.posts = ChatPosts(self.store)
+        self.posts = ChatPosts(self.store, self.push.record_all)
         self.access = ReadAccess(self.service)
         self.limits = ChatLimits(cfg)
         self.sweep_every = cfg.chat_sweep_every
@@ -111,14 +111,17 @@ class ChatRoutes:
         body = await self.http.json_body(request)
         who: list[str] = []
 
-        def prepare(conn) -> Post:        # on the group's worker thread, in its transaction
-            token, _ = self.access.device(conn, auth)
+        def prepare(conn, memo: dict) -> Post:      # on the group's worker thread, in its transaction
+            key = ("device", auth)
+            if key not in memo:                     # a device's posts in one group: its keys read once
+                memo[key] = self.access.device(conn, auth)[0]
+            token = memo[key]
             self.limits.check(self.limits.posts, token.kid)
             who.append(token.kid)
             return parse_post(conv_id, body, token.uid, token.kid)
 
-        def hint(conn, p: Post, msg_id: int) -> None:
-            self.push.record(conn, f"team:{p.team_id}", "chat", f"{conv_id}:{msg_id}")
+        def hint(p: Post, msg_id: int) -> tuple:
+            return f"team:{p.team_id}", "chat", f"{conv_id}:{msg_id}"
 
         msg_id, ctime, new = await self.posts.post(PostJob(conv_id, prepare, hint))
         if new:
