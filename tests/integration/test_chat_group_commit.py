@@ -173,3 +173,26 @@ async def test_concurrent_posts_through_the_server_each_get_their_own_answer(db_
         assert all(by_outbox[b["hints"]["outbox_id"]] == r.json()["msg_id"] for b, r in zip(msgs, good))
     finally:
         await http.aclose()
+
+
+async def test_a_groups_hints_are_recorded_in_order_and_old_ones_pruned(store):
+    """PushHub.record_all: one statement for a group's hints, in order, cursors ascending; the
+    prune that `record` runs every PRUNE_EVERY hints also runs when a group crosses that count,
+    and never takes the newest row (SQLite would hand its cursor out again)."""
+    from types import SimpleNamespace
+
+    from kbapp.server import push
+
+    now = 10_000_000
+    hub = push.PushHub(SimpleNamespace(engine=store.engine), clock=lambda: now)
+    events = server_db.push_events
+    with store.engine.begin() as conn:
+        conn.execute(insert(events), [{"topic": "team:" + TEAM, "kind": "chat", "subject": f"old:{i}",
+                                       "created": now - push.RETENTION - 5} for i in range(3)])
+    hub._published = push.PRUNE_EVERY - 1
+    with store.engine.begin() as conn:
+        hub.record_all(conn, [("team:" + TEAM, "chat", f"c:{i}") for i in range(3)])
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(events.c.cursor, events.c.subject).order_by(events.c.cursor)).all()
+    assert [s for _, s in rows] == ["c:0", "c:1", "c:2"]            # the old ones pruned, ours in order
+    assert hub._published == push.PRUNE_EVERY + 2
