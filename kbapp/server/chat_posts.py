@@ -27,7 +27,7 @@ from typing import Callable
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, DataError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from kbapp.core import errors
@@ -41,6 +41,7 @@ from .chat_tables import chat_vers, conversations, messages
 
 MAX_GROUP = 64          # posts in one transaction at most (the write lock is held for all of them)
 TRIES = 3               # a post stored alone, when a twin process collides with it
+RETRY_STATES = {"40P01", "40001"}   # PostgreSQL: deadlock, serialization failure (tried again)
 
 # The post path's statements, built once (SQLAlchemy then reuses their compiled forms):
 # building them per post cost about as much as running them.
@@ -62,7 +63,8 @@ _DROP_MINE = (update(messages).where((messages.c.conv_id == bindparam("c")) & (m
                                       & (messages.c.sender_uid == bindparam("u")) & messages.c.body.is_not(None)
                                       & messages.c.type.in_(HISTORY_TYPES))
               .values(body=None, superseded_by=bindparam("by")).returning(messages.c.msg_id))   # a member's own
-_NEXT_VERS = update(chat_vers).where(chat_vers.c.id == 1).values(vers=chat_vers.c.vers + 1).returning(chat_vers.c.vers)
+_NEXT_VERS = (update(chat_vers).where(chat_vers.c.id == 1).values(vers=chat_vers.c.vers + bindparam("k"))
+              .returning(chat_vers.c.vers))
 _SET_VERS = update(conversations).where(conversations.c.conv_id == bindparam("c")).values(vers=bindparam("v"))
 
 
@@ -77,6 +79,7 @@ class PostJob:
     prepare: Callable[[Connection, dict], Post]
     hint: Callable[[Post, int], tuple] | None = None
     future: asyncio.Future | None = None
+    kid: str | None = None          # the posting device, once stored (its rate is charged)
 
 
 class _Repost(Exception):
@@ -199,15 +202,19 @@ def store_group(store: ChatStore, jobs: list[PostJob], record: Callable | None =
             orphans += gone
             stored.append((i, p, msg_id))
         if stored:
-            vers = conn.execute(_NEXT_VERS).scalar_one()        # last: versions commit in order
-            for conv_id in sorted({p.conv_id for _, p, _ in stored}):
+            # last: versions commit in order; one per conversation, so that an inbox page that
+            # ends inside a group's versions (`vers > since`) skips none of its conversations
+            touched = sorted({p.conv_id for _, p, _ in stored})
+            top = conn.execute(_NEXT_VERS, {"k": len(touched)}).scalar_one()
+            for vers, conv_id in enumerate(touched, start=top - len(touched) + 1):
                 conn.execute(_SET_VERS, {"c": conv_id, "v": vers})
             hints = [jobs[i].hint(p, msg_id) for i, p, msg_id in stored if jobs[i].hint is not None]
             if hints and record is not None:
                 record(conn, hints)
     chat_blobs.delete_bytes(store.blobs, orphans)
-    for i, _p, msg_id in stored:
+    for i, p, msg_id in stored:
         results[i] = (msg_id, now, True)
+        jobs[i].kid = p.hints["sender_kid"]
     return results
 
 
@@ -227,6 +234,12 @@ def _alone(store: ChatStore, job: PostJob, record: Callable | None):
             return store_group(store, [job], record)[0]
         except (IntegrityError, _Moved):     # a twin created the conversation or the outbox row first
             continue
+        except DataError:                    # a value the database cannot hold: the post's own fault
+            return errors.EncodingError("a field of this post is out of the server's range")
+        except DBAPIError as e:
+            if getattr(e.orig, "sqlstate", None) in RETRY_STATES:
+                continue
+            return e.with_traceback(None)
         except Exception as e:  # noqa: BLE001 - handed to its poster
             return e.with_traceback(None)
     return errors.Conflict("concurrent posts collided; send again")
@@ -236,8 +249,12 @@ class ChatPosts:
     """The queue in front of the chat store's writes, drained by one task: whatever queued
     while a group was stored goes in the next (at most MAX_GROUP), on a worker thread."""
 
-    def __init__(self, store: ChatStore, record: Callable | None = None, max_group: int = MAX_GROUP):
-        self.store, self.record, self.max_group = store, record, max_group
+    def __init__(self, store: ChatStore, record: Callable | None = None, stored: Callable | None = None,
+                 max_group: int = MAX_GROUP):
+        """`record(conn, hints)`: stores a group's push hints; `stored(jobs)`: called with the
+        group's newly stored posts once it committed (their rate is charged, the push
+        dispatcher woken), whether or not their requests still wait."""
+        self.store, self.record, self.stored, self.max_group = store, record, stored, max_group
         self._queue: list[PostJob] = []
         self._task: asyncio.Task | None = None
         self.groups = self.posts = 0            # groups stored and posts stored new (tests, benches)
@@ -271,7 +288,10 @@ class ChatPosts:
                             job.future.set_exception(e)
                     raise
             self.groups += 1
-            self.posts += sum(1 for r in results if isinstance(r, tuple) and r[2])
+            new = [job for job, r in zip(group, results) if isinstance(r, tuple) and r[2]]
+            self.posts += len(new)
+            if new and self.stored is not None:
+                self.stored(new)
             for job, result in zip(group, results):
                 if not job.future.done():
                     job.future.set_result(result)

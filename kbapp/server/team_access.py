@@ -74,6 +74,15 @@ class ReadAccess:
                 self._tokens.popitem(last=False)
         return token
 
+    def token(self, authorization: str | None) -> ReadToken:
+        """The read token, its signature checked (once per token), without the database: who
+        a request claims to be, before `device` says that key is still live."""
+        return self._verified(authorization, int(self.service.clock()))
+
+    def live_cached(self, uid: str) -> bool:
+        """Whether `live_sibkeys` holds this user's keys (then it costs one indexed read)."""
+        return uid in self._live
+
     # -- who is asking -----------------------------------------------------------------
 
     def live_sibkeys(self, conn: Connection, uid: str) -> tuple[frozenset, int]:

@@ -196,3 +196,99 @@ async def test_a_groups_hints_are_recorded_in_order_and_old_ones_pruned(store):
         rows = conn.execute(select(events.c.cursor, events.c.subject).order_by(events.c.cursor)).all()
     assert [s for _, s in rows] == ["c:0", "c:1", "c:2"]            # the old ones pruned, ours in order
     assert hub._published == push.PRUNE_EVERY + 2
+
+
+async def test_a_value_the_database_cannot_hold_is_refused_and_spoils_no_group(store, monkeypatch):
+    """key_gen 2^31 passed the shape check but overflowed PostgreSQL's 32-bit column at the
+    insert: every group with it rolled back, and its poster got a 500 (found in review). Now
+    refused at the shape check; and a DataError found alone is the post's typed refusal."""
+    topic = os.urandom(16).hex()
+    big = body("alice", topic)
+    big["key_gen"] = 1 << 31
+    with pytest.raises(errors.EncodingError):
+        parse_post(conv_id_hex(TEAM, 1, topic), big, UIDS["alice"], KIDS["alice"])
+    from sqlalchemy.exc import DataError
+
+    real_write = chat_posts.write
+
+    def overflow(conn, p, now):
+        if p.hints["sender_uid"] == UIDS["bob"]:
+            raise DataError("INSERT", {}, Exception("integer out of range"))
+        return real_write(conn, p, now)
+
+    monkeypatch.setattr(chat_posts, "write", overflow)
+    got = chat_posts.post_group(store, [job("alice", topic), job("bob", topic), job("alice", topic)])
+    assert isinstance(got[1], errors.EncodingError)
+    assert [got[0][0], got[2][0]] == [1, 2]
+
+
+async def test_a_deadlock_alone_is_tried_again(store, monkeypatch):
+    """PostgreSQL picks a victim in a deadlock (40P01): the post is stored on the next try,
+    not answered with a 500."""
+    from sqlalchemy.exc import OperationalError
+
+    topic, real, tries = os.urandom(16).hex(), chat_posts.store_group, []
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    def flaky(s, jobs, record=None):
+        tries.append(len(jobs))
+        if len(tries) == 1:
+            raise OperationalError("UPDATE", {}, Deadlock("deadlock detected"))
+        return real(s, jobs, record)
+
+    monkeypatch.setattr(chat_posts, "store_group", flaky)
+    got = chat_posts.post_group(store, [job("alice", topic)])
+    assert got[0][0] == 1 and tries == [1, 1]
+
+
+async def test_every_conversation_of_a_group_gets_its_own_version(store, monkeypatch):
+    """The inbox pages by `vers > since` and hands back the last row's version when a page is
+    full: a version shared by a group's conversations would skip those beyond the page for good
+    (found in review)."""
+    from kbapp.server import chat
+
+    topics = [os.urandom(16).hex() for _ in range(5)]
+    chat_posts.post_group(store, [job("alice", t) for t in topics])
+    monkeypatch.setattr(chat, "INBOX_MAX", 3)
+    seen, since, pages = set(), 0, 0
+    while pages < 5:
+        convs, since = store.inbox(UIDS["alice"], since)
+        pages += 1
+        if not convs:
+            break
+        seen |= {c["conv_id"] for c in convs}
+    assert seen == {conv_id_hex(TEAM, 1, t) for t in topics}
+    assert len({c["vers"] for c in store.inbox(UIDS["alice"], 0)[0]}) == 3
+
+
+async def test_a_post_whose_request_went_away_during_its_group_is_still_charged_and_woken(store):
+    """Stored is stored: the rate is charged and the dispatcher woken from the queue, not by the
+    request that may have been cancelled while its group ran (found in review)."""
+    import threading
+
+    told: list = []
+    posts = ChatPosts(store, stored=lambda jobs: told.extend(j.kid for j in jobs))
+    topic = os.urandom(16).hex()
+    inside, go = threading.Event(), threading.Event()
+    j = job("alice", topic)
+    real_prepare = j.prepare
+
+    def slow(conn, memo):
+        inside.set()
+        go.wait(10)
+        return real_prepare(conn, memo)
+
+    j.prepare = slow
+    waiting = asyncio.ensure_future(posts.post(j))
+    while not inside.is_set():
+        await asyncio.sleep(0.01)
+    waiting.cancel()
+    go.set()
+    await asyncio.gather(waiting, return_exceptions=True)
+    for _ in range(100):
+        if told:
+            break
+        await asyncio.sleep(0.02)
+    assert len(stored(store)) == 1 and told == [KIDS["alice"]]

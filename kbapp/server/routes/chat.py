@@ -75,7 +75,7 @@ class ChatRoutes:
     def __init__(self, http: Http, push: PushHub, cfg: lim.LimitConfig, blobs=None):
         self.http, self.push, self.service = http, push, http.service
         self.store = ChatStore(self.service.engine, self.service.clock, blobs)
-        self.posts = ChatPosts(self.store, self.push.record_all)
+        self.posts = ChatPosts(self.store, self.push.record_all, self._stored)
         self.access = ReadAccess(self.service)
         self.limits = ChatLimits(cfg)
         self.sweep_every = cfg.chat_sweep_every
@@ -107,27 +107,37 @@ class ChatRoutes:
     # -- endpoints ------------------------------------------------------------------------------
 
     async def post(self, request: Request) -> dict:
+        """Admitted here (the token's signature, cached per token; the device's rate; the post's
+        shape), then queued for the next group (chat_posts.py), which checks in its transaction
+        that the device key is still live and everything else that may refuse it. A user whose
+        keys are not cached is looked up first on a worker thread: never a chain load inside a
+        group, where every poster would wait for it."""
         conv_id, auth = request.path_params["conv_id"], request.headers.get("authorization")
         body = await self.http.json_body(request)
-        who: list[str] = []
+        token = self.access.token(auth)
+        self.limits.check(self.limits.posts, token.kid)
+        post = parse_post(conv_id, body, token.uid, token.kid)
+        if not self.access.live_cached(token.uid):
+            await run_in_threadpool(self._who, auth)
 
         def prepare(conn, memo: dict) -> Post:      # on the group's worker thread, in its transaction
             key = ("device", auth)
             if key not in memo:                     # a device's posts in one group: its keys read once
                 memo[key] = self.access.device(conn, auth)[0]
-            token = memo[key]
-            self.limits.check(self.limits.posts, token.kid)
-            who.append(token.kid)
-            return parse_post(conv_id, body, token.uid, token.kid)
+            return post
 
         def hint(p: Post, msg_id: int) -> tuple:
             return f"team:{p.team_id}", "chat", f"{conv_id}:{msg_id}"
 
-        msg_id, ctime, new = await self.posts.post(PostJob(conv_id, prepare, hint))
-        if new:
-            self.limits.charge(self.limits.posts, who[0])
-            self.push.wake()
+        msg_id, ctime, _new = await self.posts.post(PostJob(conv_id, prepare, hint))
         return {"msg_id": msg_id, "ctime": ctime}
+
+    def _stored(self, jobs: list) -> None:
+        """A group's new posts committed: their devices' rates are charged and the push
+        dispatcher looks, even for a post whose request went away meanwhile."""
+        for job in jobs:
+            self.limits.charge(self.limits.posts, job.kid)
+        self.push.wake()
 
     async def messages(self, request: Request) -> dict:
         conv_id, auth = request.path_params["conv_id"], request.headers.get("authorization")
