@@ -171,6 +171,9 @@ async def serve(app) -> int:
             except errors.KbappError as e:
                 _out({"id": rid, "error": {"code": e.code, "message": str(e),
                                            "verification": isinstance(e, errors.VerificationError)}})
+            except OSError as e:        # a local path a request named: that request fails, the bot goes on
+                _out({"id": rid, "error": {"code": "LOCAL_IO", "message": f"{e.strerror or e}",
+                                           "verification": False}})
     finally:
         if listener is not None:
             await listener.stop()

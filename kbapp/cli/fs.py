@@ -167,9 +167,12 @@ async def _cp(app, args, emit) -> int:
     out = await copy(app.files, args.src, args.dst, recursive=args.recursive, overwrite=args.force,
                      upload=not args.no_upload, notice=_note(args), on_file=acked)
     n = len(out.get("written", []))
+    failed = out.get("failed") or []
     emit(args, out, f"copied {n} file(s), {out.get('bytes', 0)} bytes"
-                    + (f", skipped {len(out['skipped'])}" if out.get("skipped") else ""))
-    return 0
+                    + (f", skipped {len(out['skipped'])}" if out.get("skipped") else "")
+                    + (f", {len(failed)} NOT copied (changed or unreadable since the scan): "
+                       + "; ".join(shown(f["local"]) for f in failed[:10]) if failed else ""))
+    return 1 if failed else 0
 
 
 async def _mv(app, args, emit) -> int:
@@ -183,6 +186,9 @@ async def _mv(app, args, emit) -> int:
         out = await _need(files, "mv")(args.src, args.dst)
     else:                                        # across folders: copy, then remove once uploaded
         out = await copy(files, args.src, args.dst, recursive=True, notice=_note(args))
+        if out.get("failed"):                    # never remove what was not copied
+            raise errors.LocalReadFailed(f"not moved: {len(out['failed'])} file(s) could not be copied; "
+                                         f"{shown(args.src)} is left as it was")
         await _need(files, "rm")(args.src, recursive=True)
     emit(args, out, f"moved {shown(args.src)} -> {shown(args.dst)}")
     return 0

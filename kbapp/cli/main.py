@@ -393,6 +393,13 @@ def _main(argv: list[str], *, parser: argparse.ArgumentParser | None = None,
         if args.json:
             print(json.dumps({"error": {"code": e.code, "message": str(e), "verification": False}}))
         return EXIT_ERROR
+    except OSError as e:            # the local disk or a local path (full, gone, no permission): said plainly
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"kbapp: {e.strerror or e}{where} (LOCAL_IO)", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": {"code": "LOCAL_IO", "message": f"{e.strerror or e}{where}",
+                                        "verification": False}}))
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from .errors import KbappError
 from .errors_fs import UnsafeExport
 
-__all__ = ["ExportRefused", "LocalExists", "LocalNameRefused", "LocalTypeRefused"]
+__all__ = ["ExportRefused", "LocalChanged", "LocalExists", "LocalNameRefused", "LocalReadFailed",
+           "LocalTypeRefused"]
 
 
 class ExportRefused(UnsafeExport):
@@ -42,3 +43,16 @@ class LocalTypeRefused(KbappError):
     """A local path that is not a regular file or directory (symlink, fifo, device, socket)."""
 
     code = "FS_LOCAL_TYPE"
+
+
+class LocalChanged(LocalTypeRefused):
+    """A local file was replaced between the scan of a copy and its read (by a symlink, a fifo,
+    another file): not read, so nothing outside what was scanned is ever copied."""
+
+    code = "FS_LOCAL_CHANGED"
+
+
+class LocalReadFailed(KbappError):
+    """A local file or directory could not be read (gone, no permission, a name too long...)."""
+
+    code = "FS_LOCAL_READ"

@@ -43,6 +43,8 @@ from kbapp.core import errors
 from kbapp.core.chat import signencrypt as se
 from kbapp.core.chat.body import make_body
 
+from ..local_read import identity, open_regular
+
 Progress = Callable[[int, int], None]
 READ = se.CHUNK                  # bytes read from the file at a time
 PUT_TRIES = 4                    # a stale read token once, the per-device upload rate a few times
@@ -124,8 +126,10 @@ class _Sealer:
     packets, and their SHA-256 (`enc_hash`, taken in order), are the Encoder's. Reads
     exactly `size` bytes: a file that shrank is an error."""
 
-    def __init__(self, path: Path, keys: se.AttachmentKeys, size: int):
-        self.fd = os.open(path, os.O_RDONLY)
+    def __init__(self, path: Path, keys: se.AttachmentKeys, size: int, expect: tuple[int, int] | None = None):
+        f = open_regular(path, expect)   # not through a symlink swapped in, never a fifo's wait
+        self.fd = os.dup(f.fileno())
+        f.close()
         self.keys, self.size = keys, size
         self.count = se.packet_count(size)
         self.hash = hashlib.sha256()
@@ -182,7 +186,9 @@ async def upload(api, path: Path | str, *, name: str | None = None, mime: str | 
     name = name if name is not None else path.name
     mime = mime or _guess_mime(name)
     _check_body_fields(name, mime)
-    size = os.stat(path).st_size
+    with open_regular(path) as f:        # a regular file (typed refusal otherwise), never a fifo's wait
+        info = os.fstat(f.fileno())
+    size, expect = info.st_size, identity(info)
     sealed_total = se.sealed_size(size)
     info = await api.blob_quota()
     if isinstance(info.get("max_size"), int) and sealed_total > info["max_size"]:
@@ -193,18 +199,19 @@ async def upload(api, path: Path | str, *, name: str | None = None, mime: str | 
         raise errors.BlobQuotaExceeded(f"{path.name} would take this account over its quota of "
                                        f"{info['quota']} bytes ({info['used']} used)")
     keys = se.AttachmentKeys.generate(rng)
-    enc_hash = await _send(api, path, keys, size, progress, cancel)
+    enc_hash = await _send(api, path, keys, size, progress, cancel, expect)
     r = keys.reader()
     return AttachmentRef(enc_hash.hex(), enc_hash, size, r.key, r.verify_pub, r.nonce, name, mime)
 
 
-async def _send(api, path: Path, keys: se.AttachmentKeys, size: int, progress, cancel) -> bytes:
+async def _send(api, path: Path, keys: se.AttachmentKeys, size: int, progress, cancel,
+                expect: tuple[int, int] | None = None) -> bytes:
     """POST the sealed file (tried again for a stale token or the upload rate); its enc_hash,
     checked to be the id the server stored it under."""
     total = se.sealed_size(size)
     fresh_token = True
     for attempt in range(1, PUT_TRIES + 1):
-        sealer = _Sealer(path, keys, size)       # each try its own pass (the body is a one-shot stream)
+        sealer = _Sealer(path, keys, size, expect)   # each try its own pass (the body is a one-shot stream)
         try:
             ans = await api.blob_post(_send_pass(sealer, progress, total, cancel), total)
             break
@@ -255,7 +262,8 @@ class _PartFile:
 
     def __init__(self, dest: Path):
         self.dest = dest
-        self.path = dest.parent / f".{dest.name}.{secrets.token_hex(8)}.part"
+        # a short prefix of the name: a 255-byte name plus the suffix would pass NAME_MAX
+        self.path = dest.parent / f".{dest.name[:32]}.{secrets.token_hex(8)}.part"
         if dest.is_dir():        # found before fetching, not by the rename at the very end
             raise errors.AttachmentDestination(f"cannot save to {dest}: it is a folder (name the file)")
         try:
@@ -266,6 +274,8 @@ class _PartFile:
         except PermissionError as e:
             raise errors.AttachmentDestination(f"cannot save to {dest}: no permission to write in {dest.parent}"
                                                ) from e
+        except OSError as e:
+            raise errors.AttachmentDestination(f"cannot save to {dest}: {e.strerror or e}") from e
         self.f = os.fdopen(fd, "wb")
 
     def write(self, chunks: list[bytes]) -> None:
@@ -325,6 +335,10 @@ async def download(api, ref: AttachmentRef, dest: Path | str, *, progress: Progr
             opening = None
             await asyncio.to_thread(feed, bytes(batch))
         await asyncio.to_thread(finish)
+    except OSError as e:                         # the local disk: full, gone, read-only
+        await _settle(opening)
+        part.discard()
+        raise errors.AttachmentDestination(f"cannot save to {dest}: {e.strerror or e}") from None
     except BaseException:
         await _settle(opening)                   # never discard the file under a running write
         part.discard()

@@ -2,15 +2,20 @@
 
 Local -> folder: the local tree is scanned first, without following symlinks; symlinks and
 special files (fifos, devices, sockets) are skipped with a notice, and a name a folder
-cannot hold (not UTF-8, controls, reserved on Windows...) refuses the whole copy before any
-byte is written, naming every such path, so a copy is never silently partial. Each file is
-then journaled by `app.files.write` (acknowledged once durable: `on_file` hears of it), and
-uploaded at the end. Folder -> local is `export.py`; folder -> folder goes through a
+cannot hold (not UTF-8, controls, reserved on Windows...), two names that become one
+folder name (`café` written two ways), a tree deeper than a folder holds or a directory
+that cannot be read refuses the whole copy before any byte is written, naming every such
+path, so a copy is never silently partial. Each file is then opened as the scan saw it
+(local_read.py: never through a symlink swapped in since, never a fifo) and journaled by
+`app.files.write` (acknowledged once durable: `on_file` hears of it); a file that vanished,
+changed or cannot be read is listed in `failed` and the others go on. Directories and
+files are uploaded together at the end. Folder -> local is `export.py`; folder -> folder goes through a
 private temporary directory (export, then import).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import stat as st
@@ -20,9 +25,10 @@ from pathlib import Path
 from typing import Callable
 
 from kbapp.core import errors
-from kbapp.core.fs.names import normalise_component, split_path
+from kbapp.core.fs.names import MAX_PATH_DEPTH, normalise_component, split_path
 
 from .export import export
+from ..local_read import identity, open_regular
 
 Notice = Callable[[str], None]
 
@@ -43,6 +49,7 @@ class LocalScan:
     skipped: list[dict] = field(default_factory=list)
     refused: list[dict] = field(default_factory=list)
     bytes: int = 0
+    ids: dict = field(default_factory=dict)           # local Path -> (st_dev, st_ino) as scanned
 
 
 def _name(raw: str, local: Path, scan: LocalScan) -> str | None:
@@ -67,17 +74,27 @@ def scan_local(src: Path, notice: Notice) -> LocalScan:
     if st.S_ISREG(info.st_mode):
         scan.files.append(((), src))
         scan.bytes = info.st_size
+        scan.ids[src] = identity(info)
         return scan
     if not st.S_ISDIR(info.st_mode):
         raise errors.LocalTypeRefused(f"{str(src)!r} is not a regular file or directory")
     stack: list[tuple[tuple[str, ...], Path]] = [((), src)]
     while stack:
         rel, d = stack.pop()
-        with os.scandir(d) as it:
-            items = sorted(it, key=lambda e: e.name)
+        try:
+            with os.scandir(d) as it:
+                items = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            scan.refused.append({"path": _shown(d), "reason": f"cannot read this directory: {e.strerror or e}"})
+            continue
+        names: dict[str, Path] = {}
         for item in items:
             local = Path(item.path)
-            mode = item.stat(follow_symlinks=False).st_mode
+            try:
+                info = item.stat(follow_symlinks=False)
+            except OSError:                      # gone since the listing: nothing to copy
+                continue
+            mode = info.st_mode
             if st.S_ISLNK(mode) or not (st.S_ISREG(mode) or st.S_ISDIR(mode)):
                 kind = "symlink" if st.S_ISLNK(mode) else "special file"
                 scan.skipped.append({"path": str(local), "reason": kind})
@@ -86,13 +103,27 @@ def scan_local(src: Path, notice: Notice) -> LocalScan:
             name = _name(item.name, local, scan)
             if name is None:
                 continue
+            if name in names:                    # NFC: two local files would be one in the folder
+                scan.refused.append({"path": _shown(local), "reason": f"the same folder name as "
+                                     f"{_shown(names[name])!r} ({name!r}): rename one of them"})
+                continue
+            names[name] = local
+            if len(rel) + 1 > MAX_PATH_DEPTH:
+                scan.refused.append({"path": _shown(local), "reason": f"deeper than the {MAX_PATH_DEPTH} "
+                                     "names a folder path holds"})
+                continue
             if st.S_ISDIR(mode):
                 scan.dirs.append(rel + (name,))
                 stack.append((rel + (name,), local))
             else:
                 scan.files.append((rel + (name,), local))
-                scan.bytes += item.stat(follow_symlinks=False).st_size
+                scan.bytes += info.st_size
+                scan.ids[local] = identity(info)
     return scan
+
+
+def _shown(path) -> str:
+    return os.fsdecode(os.fspath(path)).encode("utf-8", "backslashreplace").decode()
 
 
 async def folder_is_dir(files, path: str) -> bool | None:
@@ -132,25 +163,34 @@ async def import_local(files, src: Path, dst: str, *, recursive: bool = False, u
         raise errors.LocalTypeRefused(f"{str(src)!r} is a directory (use -r)")
     where = await folder_is_dir(files, dst)
     if where or dst.endswith("/"):
-        top = _name(src.name, src, scan)
+        top = _name(src.name or Path(os.path.abspath(src)).name, src, scan)     # `cp -r . DST`: the directory's name
         if top is None:
             raise errors.LocalNameRefused(f"nothing copied: {scan.refused[-1]['reason']} ({scan.refused[-1]['path']})")
         base = join(dst, top)
     else:
         base = dst.rstrip("/")
-    written = []
+    written, failed = [], []
     if is_dir and hasattr(files, "mkdir"):
-        await files.mkdir(base, parents=True)
+        await files.mkdir(base, parents=True, upload=False)
         for rel in scan.dirs:
-            await files.mkdir(join(base, *rel), parents=True)
+            await files.mkdir(join(base, *rel), parents=True, upload=False)
     for rel, local in scan.files:
         path = join(base, *rel) if rel else base
-        out = await files.write(path, local, upload=False, **_write_kw(files, os.lstat(local)))
+        try:
+            stream = await asyncio.to_thread(open_regular, local, scan.ids.get(local))
+        except (errors.LocalTypeRefused, errors.LocalReadFailed) as e:
+            failed.append({"path": path, "local": _shown(local), "reason": str(e), "code": e.code})
+            notice(f"not copied: {e}")
+            continue
+        try:
+            out = await files.write(path, stream, upload=False, **_write_kw(files, os.fstat(stream.fileno())))
+        finally:
+            stream.close()
         row = {"path": path, "size": out.get("size"), "entry": out.get("entry"), "local": str(local)}
         written.append(row)
         if on_file is not None:
             on_file(row)
-    result = {"written": written, "skipped": scan.skipped, "bytes": scan.bytes, "dest": base}
+    result = {"written": written, "skipped": scan.skipped, "failed": failed, "bytes": scan.bytes, "dest": base}
     if upload:
         result["upload"] = await upload_all(files)
     return result

@@ -38,6 +38,7 @@ from kbapp.core.teams.state import Role
 from . import converged, rollback
 from .cache import DEFAULT_MAX, DiskBlockCache
 from .journal import Journal
+from ..local_read import open_regular
 from .overlay import Overlay
 from .pins import BlockPins
 from .publish import apply_row, apply_rows, upload_batch
@@ -328,7 +329,17 @@ class FilesService(Reading):
     async def write(self, path: str, data, *, upload: bool = True, mtime_ns: int | None = None,
                     executable: bool = False) -> dict:
         """Seal and journal one file; returns once it is durable (the ack); with `upload`, the
-        pending changes are uploaded before returning. `data`: bytes, a binary file or a Path."""
+        pending changes are uploaded before returning. `data`: bytes, a binary file or a Path
+        (opened by local_read.py: never through a symlink, never waiting on a fifo)."""
+        if not isinstance(data, Path):
+            return await self._write(path, data, upload, mtime_ns, executable)
+        stream = await asyncio.to_thread(open_regular, data)
+        try:
+            return await self._write(path, stream, upload, mtime_ns, executable)
+        finally:
+            stream.close()
+
+    async def _write(self, path: str, data, upload: bool, mtime_ns: int | None, executable: bool) -> dict:
         f, comps, journal = await self._writable(path)
         size = _size_of(data)
         cap = self.journal_max_bytes()
@@ -343,7 +354,7 @@ class FilesService(Reading):
             e = await ov.entry(tuple(comps[:i]))
             if e is not None and not e.is_dir:
                 raise errors.BadPathName(f"{'/'.join(comps[:i])!r} is a file, not a directory")
-        stream = data.open("rb") if isinstance(data, Path) else io.BytesIO(data) if isinstance(data, bytes) else data
+        stream = io.BytesIO(data) if isinstance(data, bytes) else data
         w = TreeWriter(**f.seal_kw())
         ids: list[str] = []
         kept = 0
@@ -383,9 +394,6 @@ class FilesService(Reading):
         except BaseException:               # cancelled: no journal row, so nothing is acknowledged
             self.pins.unpin(ids)
             raise
-        finally:
-            if isinstance(data, Path):
-                stream.close()
         self.pins.unpin(ids)                # the row names them now
         self.used += kept
         await ov.write(tuple(comps), Entry(comps[-1], EXEC if executable else FILE, root, w.size, mtime,
@@ -562,8 +570,6 @@ class FilesService(Reading):
 def _size_of(data) -> int | None:
     if isinstance(data, bytes):
         return len(data)
-    if isinstance(data, Path):
-        return data.stat().st_size
     try:
         import os
         return os.fstat(data.fileno()).st_size

@@ -25,6 +25,7 @@ from pathlib import Path
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
 
 from kbapp.core import errors
+from kbapp.client.local_read import identity, open_regular
 from kbapp.core.fs.names import MAX_PATH_DEPTH, check_component
 
 from ...plain import plain_tip
@@ -48,6 +49,7 @@ class Transfer:
     started: float = field(default=0.0)
     origin: str = ""              # a folder path: copied from an encrypted folder, not the disk
     seen: tuple = ()              # the origin's listing when planned (move_settle.sig)
+    ident: tuple | None = None    # (st_dev, st_ino) when planned: the file read is that one
 
 
 @dataclass
@@ -110,7 +112,7 @@ def plan_drop(paths: list[Path], dest_dir: str) -> tuple[list[Transfer], list[st
                 continue
             todo.extend((Path(c.path), target) for c in reversed(children))
         elif stat.S_ISREG(st.st_mode):
-            out.append(Transfer(p, target, st.st_size))
+            out.append(Transfer(p, target, st.st_size, ident=identity(st)))
         else:
             skipped.append(f"{_shown(p)}: not a regular file (a device, pipe or socket)")
     return out, skipped
@@ -121,7 +123,8 @@ class _CountingReader:
 
     def __init__(self, t: Transfer):
         self.t = t
-        self.f = open(t.src, "rb")  # noqa: SIM115 (closed by close())
+        # never through a symlink swapped in since the plan, never a fifo's wait on the Qt thread
+        self.f = open_regular(t.src, t.ident)
 
     def read(self, n: int = -1) -> bytes:
         b = self.f.read(n)
