@@ -118,7 +118,9 @@ def _parse_time(text: str) -> int:
 async def _write_dest(dest: str, pieces) -> int:
     """Streamed to a temp name beside DEST, fsynced and renamed: never a half file at DEST."""
     target = Path(dest)
-    tmp = target.with_name(f".{target.name}.kbapp-{os.getpid()}.tmp")
+    if target.is_dir():                  # found before anything is fetched, not by the rename
+        raise errors.LocalTypeRefused(f"{shown(dest)!r} is a directory: name the file to write")
+    tmp = target.with_name(f".{target.name[:32]}.kbapp-{os.getpid()}.tmp")     # never past NAME_MAX
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     size = 0
     try:

@@ -192,3 +192,20 @@ def test_a_long_attachment_name_still_saves(tmp_path):
     part.write([b"data"])
     part.commit()
     assert (tmp_path / ("a" * 250 + ".png")).read_bytes() == b"data"
+
+
+async def test_fs_read_to_a_directory_is_refused_before_anything_is_fetched(tmp_path):
+    from kbapp.cli.fs import _write_dest
+
+    fetched = []
+
+    async def pieces():
+        fetched.append(1)
+        yield b"data"
+
+    (tmp_path / "d").mkdir()
+    with pytest.raises(errors.LocalTypeRefused):
+        await _write_dest(str(tmp_path / "d"), pieces())
+    assert fetched == [] and os.listdir(tmp_path / "d") == []
+    long = tmp_path / ("n" * 250)
+    assert await _write_dest(str(long), pieces()) == 4 and long.read_bytes() == b"data"
