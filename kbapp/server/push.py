@@ -103,7 +103,8 @@ class _Conn:
     topics: frozenset
     uid: str | None
     kid: str | None
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE))
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)   # lists of hints, one per dispatch
+    pending: int = 0                     # hints in the queue (QUEUE at most)
     overflow: bool = False
     batch: bool = False                  # asked for `hints` frames (batch=1): several hints a frame
 
@@ -283,26 +284,40 @@ class PushHub:
             try:
                 while True:
                     rows = await run_in_threadpool(self._rows_after, self.head)
-                    for cursor, topic, kind, subject in rows:
-                        self.head = cursor
-                        self._fan_out(cursor, topic, kind, subject)
+                    self._fan_out(rows)
                     if len(rows) < PAGE:
                         break
             except Exception:  # noqa: BLE001 - the database is away: try again at the next wake
                 log.exception("push dispatcher")
                 await asyncio.sleep(1.0)
 
-    def _fan_out(self, cursor: int, topic: str, kind: str, subject: str = "") -> None:
-        listeners = self._by_topic.get(topic)
-        if not listeners:
-            return
-        item = (cursor, topic, kind, subject, _frame(cursor, topic, kind, subject))   # encoded once, not per listener
-        for c in list(listeners):
-            if not c.overflow:
-                try:
-                    c.queue.put_nowait(item)
-                except asyncio.QueueFull:
-                    c.overflow = True         # its speaker closes it at the next item
+    def _fan_out(self, rows) -> None:
+        """Hand each listener the rows of its topics as one list per dispatch (a queue put and a
+        wake-up per listener per dispatch, not per hint: with 100 listeners and a busy
+        conversation that was most of the dispatcher's time). A listener with more than QUEUE
+        hints waiting is closed as a slow reader (it catches up with since=)."""
+        per: dict[_Conn, list] = {}
+        for cursor, topic, kind, subject in rows:
+            self.head = cursor
+            listeners = self._by_topic.get(topic)
+            if not listeners:
+                continue
+            item = (cursor, topic, kind, subject, _frame(cursor, topic, kind, subject))   # encoded once
+            for c in listeners:
+                got = per.get(c)
+                if got is None:
+                    per[c] = [item]
+                else:
+                    got.append(item)
+        for c, items in per.items():
+            if c.overflow:
+                continue
+            if c.pending + len(items) > QUEUE:
+                c.overflow = True             # its speaker closes it at once
+                c.queue.put_nowait([])
+                continue
+            c.pending += len(items)
+            c.queue.put_nowait(items)
 
     def _listen(self) -> None:
         """LISTEN in a thread: another process's hint wakes our dispatcher."""
@@ -400,9 +415,10 @@ class PushHub:
         async def speak() -> int:
             nonlocal sent
             while True:
-                items = [await c.queue.get()]
-                while c.batch and len(items) < BATCH_HINTS and not c.queue.empty():
-                    items.append(c.queue.get_nowait())      # what queued meanwhile goes in one frame
+                items = list(await c.queue.get())
+                while not c.queue.empty():
+                    items += c.queue.get_nowait()           # what queued meanwhile goes out now too
+                c.pending -= len(items)
                 if c.overflow:
                     return CLOSE_SLOW
                 frames, code = [], 0
@@ -414,8 +430,10 @@ class PushHub:
                         break
                     frames.append(frame)
                     sent = cursor
-                if frames:
-                    text = frames[0] if len(frames) == 1 else '{"type":"hints","hints":[' + ",".join(frames) + "]}"
+                step = BATCH_HINTS if c.batch else 1      # at most BATCH_HINTS a `hints` frame
+                for k in range(0, len(frames), step):
+                    part = frames[k:k + step]
+                    text = part[0] if len(part) == 1 else '{"type":"hints","hints":[' + ",".join(part) + "]}"
                     await ws.send({"type": "websocket.send", "text": text})
                 if code:
                     return code

@@ -292,3 +292,25 @@ async def test_a_post_whose_request_went_away_during_its_group_is_still_charged_
             break
         await asyncio.sleep(0.02)
     assert len(stored(store)) == 1 and told == [KIDS["alice"]]
+
+
+async def test_the_dispatcher_hands_each_listener_one_list_and_closes_a_slow_one(store, monkeypatch):
+    """One queue entry per listener per dispatch, with only its topics' hints in order; a
+    listener with more than QUEUE hints waiting is marked a slow reader (its speaker closes it,
+    4013, and it catches up with since=)."""
+    from types import SimpleNamespace
+
+    from kbapp.server import push
+
+    hub = push.PushHub(SimpleNamespace(engine=store.engine))
+    a, b = push._Conn(frozenset({"team:" + TEAM}), None, None), push._Conn(frozenset({"user:" + "0" * 32}), None, None)
+    hub._add(a)
+    hub._add(b)
+    hub._fan_out([(1, "team:" + TEAM, "chat", "x:1"), (2, "user:" + "0" * 32, "chain", ""),
+                  (3, "team:" + TEAM, "chat", "x:2")])
+    assert hub.head == 3
+    assert [i[0] for i in a.queue.get_nowait()] == [1, 3] and a.queue.empty() and a.pending == 2
+    assert [i[0] for i in b.queue.get_nowait()] == [2] and b.pending == 1
+    monkeypatch.setattr(push, "QUEUE", 4)
+    hub._fan_out([(c, "team:" + TEAM, "chat", f"x:{c}") for c in range(4, 7)])
+    assert a.overflow and a.queue.get_nowait() == [] and not b.overflow
