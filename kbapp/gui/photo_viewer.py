@@ -18,6 +18,7 @@ from PySide6.QtGui import QDesktopServices, QImage, QKeySequence, QPixmap, QShor
 from PySide6.QtWidgets import (QDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                                QVBoxLayout)
 
+from .plain import plain_title
 from .widgets import explain, label
 
 MAX_SIDE = 4096          # bigger photos are shown scaled to this (memory), zoom works on that
@@ -132,7 +133,7 @@ class PhotoViewer(QDialog):
         self.prev_button.setEnabled(row > 0)
         self.next_button.setEnabled(row + 1 < self.model.rowCount())
         self.name.setText(f"{Path(it.path).name}  ({row + 1} of {self.model.rowCount()})")
-        self.setWindowTitle(Path(it.path).name)
+        self.setWindowTitle(plain_title(Path(it.path).name))
         self.tags.setText("Tags: " + (", ".join(it.hit.tags) if it.hit.tags else "none yet"))
         self.image = None
         self.picture.setPixmap(QPixmap())

@@ -54,3 +54,9 @@ def plain_labels(root) -> None:
 
     for lab in root.findChildren(QLabel):
         lab.setTextFormat(Qt.PlainText)
+
+
+def plain_title(text: str) -> str:
+    """A window title from untrusted text: Qt takes `[*]` for its "modified" placeholder and
+    drops it (`holiday[*].jpg` showed as `holiday.jpg`); `[*][*]` shows it as written."""
+    return text.replace("[*]", "[*][*]")

@@ -15,6 +15,7 @@ from kbapp.core.keys import parse_kid
 from kbapp.core.merkle.note import key_fingerprint
 
 from .models import short_date
+from .plain import plain_title
 from .widgets import label
 
 TYPE_LABELS = {"desktop": "Computer", "laptop": "Laptop", "mobile": "Phone", "paper": "Paper key"}
@@ -32,7 +33,7 @@ class RevokeDeviceDialog(QDialog):
     def __init__(self, device, parent=None):
         super().__init__(parent)
         self.setObjectName("revokeDeviceDialog")
-        self.setWindowTitle(f"Revoke “{device.name}”?")
+        self.setWindowTitle(plain_title(f"Revoke “{device.name}”?"))
         self.setMinimumWidth(520)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(28, 24, 28, 20)

@@ -181,3 +181,18 @@ def test_plain_tip_and_notice():
     assert shown(plain_tip("a & b <c>")) == "a & b <c>"
     notice = plain_notice(HOSTILE)
     assert not any(ch in notice for ch in "<>&") and MARK in notice
+
+
+def test_a_window_title_shows_brackets_star_as_written(qtbot):
+    """Qt drops `[*]` from a window title (its "modified" placeholder): `holiday[*].jpg` showed
+    as `holiday.jpg` (found in review); plain_title keeps it."""
+    from PySide6.QtWidgets import QWidget
+
+    from kbapp.gui.plain import plain_title
+
+    w = QWidget()
+    qtbot.addWidget(w)
+    w.setWindowTitle(plain_title("holiday[*].jpg"))
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.windowHandle().title() == "holiday[*].jpg"

@@ -240,3 +240,20 @@ def test_the_worked_example_in_protocol_md():
     values["header"] = "".join(lines[h_at + 1:b_at])
     values["body"] = "".join(lines[b_at + 1:])
     assert values == worked_example()
+
+
+@pytest.mark.parametrize("text", ["I agree\x9cI do NOT agree", "a\x80b", "x\x85y"])
+def test_c1_controls_are_refused_in_texts(text):
+    """Qt paints only the text before U+009C (its "length variants" separator): a message could
+    show "I agree" while it says more (found in review). C1 controls are refused like C0."""
+    with pytest.raises(errors.BadChatMessage):
+        B.make_body("text", text=text)
+    assert B.make_body("text", text="line one\nline two, déjà vu")["text"].endswith("vu")
+
+
+@pytest.mark.parametrize("name", ["invoice\u202efdp.exe", "a\u200bb.pdf", "x\x9c.pdf.exe", "sh\u00adell.sh"])
+def test_attachment_names_refuse_invisible_and_bidi_characters(name):
+    zero = bytes(32)
+    with pytest.raises(errors.BadChatMessage):
+        B.make_body("attachment", blob_id=zero.hex(), enc_hash=zero, size=0, key=zero, verify_pub=zero,
+                    nonce=bytes(16), name=name, mime="application/pdf")

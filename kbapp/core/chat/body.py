@@ -28,8 +28,12 @@ _UID_RE = re.compile(r"[0-9a-f]{32}")
 _BLOB_RE = re.compile(r"[0-9a-f]{64}")
 _CHANNEL_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _MIME_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C1 controls too: Qt takes U+009C for a separator of "length variants" and paints only the
+# text before it ("I agree\x9cI do NOT agree" showed as "I agree"; found in review)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# a file name also never holds format or bidi characters (`invoice\u202efdp.exe`), as in folders
+_NAME_FORMAT = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
 
 
 def _bad(msg: str) -> BadChatMessage:
@@ -97,6 +101,8 @@ def _file_name(v: object) -> str:
     name = _text(v, "name", limit=255, lines=False)
     if name in (".", "..") or "/" in name or "\\" in name:
         raise _bad("a file name has no path in it")
+    if _NAME_FORMAT.search(name):
+        raise _bad("a file name holds invisible or direction-changing characters")
     return name
 
 

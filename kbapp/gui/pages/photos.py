@@ -371,7 +371,7 @@ class PhotosPage(Page):
             progress = f" so far · indexing {done} of {total}"
         self.summary.setText(f"{n} photo{'s' if n != 1 else ''}{progress}" + (f" · {what}" if what else ""))
         note = getattr(self.service, "last_note", None) if text else None
-        self.summary.setToolTip(note or "")
+        self.summary.setToolTip(plain_tip(note) or "")
         self.summary.setWordWrap(bool(note))
         if note:   # a multi-word query: how its words were combined, and when CLIP would do better
             self.summary.setText(f"{self.summary.text()}\n{note}")
