@@ -84,8 +84,25 @@ def release_pairs(conn: Connection, pairs: list[tuple[str, int]]) -> list[str]:
     return _orphans(conn, rows)
 
 
-def _orphans(conn: Connection, rows) -> list[str]:
+def held_anywhere(conn: Connection, blob_id: str) -> bool:
+    """Whether anything keeps these bytes: an upload charged to an account, a message naming
+    them, or a folder (blobs and folder blocks share one store)."""
     from .folder_tables import folder_blocks
+    return bool(blob_tables.anyone_holds(conn, blob_id)
+                or conn.execute(select(blob_refs.c.msg_id).where(blob_refs.c.blob_id == blob_id).limit(1)).first()
+                or conn.execute(select(folder_blocks.c.block_id).where(folder_blocks.c.block_id == blob_id)
+                                .limit(1)).first())
+
+
+def chat_holds(conn: Connection, blob_id: str) -> bool:
+    """Whether the bytes are a chat blob (an upload charged to an account or named by a
+    message): what the blob routes serve. A folder's blocks are served only by the folder
+    routes, to the folder's readers."""
+    return bool(blob_tables.anyone_holds(conn, blob_id)
+                or conn.execute(select(blob_refs.c.msg_id).where(blob_refs.c.blob_id == blob_id).limit(1)).first())
+
+
+def _orphans(conn: Connection, rows) -> list[str]:
     out = []
     for blob_id, uid in sorted(set((r.blob_id, r.uid) for r in rows)):
         still = conn.execute(select(blob_refs.c.msg_id).where(
@@ -93,11 +110,7 @@ def _orphans(conn: Connection, rows) -> list[str]:
         if still is None:                 # the uploader's last message naming it: the quota comes back
             conn.execute(delete(blob_tables.blobs).where(
                 (blob_tables.blobs.c.uid == uid) & (blob_tables.blobs.c.blob_id == blob_id)))
-        held = (conn.execute(select(blob_refs.c.msg_id).where(blob_refs.c.blob_id == blob_id).limit(1)).first()
-                or blob_tables.anyone_holds(conn, blob_id)
-                or conn.execute(select(folder_blocks.c.block_id).where(folder_blocks.c.block_id == blob_id)
-                                .limit(1)).first())
-        if not held and blob_id not in out:
+        if not held_anywhere(conn, blob_id) and blob_id not in out:
             out.append(blob_id)
     return out
 

@@ -141,6 +141,23 @@ def blob_path(world, blob_id: str) -> Path:
     return world.server.data_dir / "blobs" / blob_id[:2] / blob_id
 
 
+def _record_blob(world, app, blob_id: str, size: int) -> None:
+    """A row in the server's database saying `app`'s account uploaded `blob_id` (the blob
+    route serves only chat blobs: ids an upload or a message holds)."""
+    from sqlalchemy import insert
+
+    from kbapp.server import blob_tables
+    from kbapp.server import db as server_db
+
+    engine = server_db.make_engine(server_db.normalise_url(getattr(world.server, "db", None), world.server.data_dir))
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(blob_tables.blobs).values(uid=app.ctx.require_login()[0], blob_id=blob_id,
+                                                          size=size, ctime=0))
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 async def uploaded(sender, tmp_path):
     src = tmp_path / "photo.bin"
@@ -191,6 +208,7 @@ async def test_server_serves_a_valid_twin_blob(world, sender, tmp_path, detected
     path = blob_path(world, ref.blob_id)
     path.parent.mkdir(exist_ok=True)
     path.write_bytes(twin)
+    _record_blob(world, sender, ref.blob_id, len(twin))    # the server lists it as an upload, as it would
     dest = tmp_path / "out.bin"
     await detected(sender, errors.AttachmentHashMismatch, transfer.download(sender.api, ref, dest))
     assert not dest.exists() and list(tmp_path.glob(".out.bin.*")) == []

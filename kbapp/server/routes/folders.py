@@ -117,10 +117,10 @@ class FolderRoutes:
         fid = check_folder_id(request.path_params["folder_id"])
         bid = check_block_id(request.path_params["block_id"])
         auth, q = request.headers.get("authorization"), request.query_params
+        uid, kid, _ = await run_in_threadpool(self._who, auth)    # before the body: no stranger's 9 MiB held
         data = await request.body()
 
         def work():
-            uid, kid, _ = self._who(auth)
             self._spend(kid)
             team_id, kind = self._team_kind(fid, q)
             new = self.store.put_block(fid, team_id, kind, bid, data, uid)
@@ -140,10 +140,10 @@ class FolderRoutes:
         """`POST .../blocks:put`: several blocks in one body, checked as single puts (folder_batch.py)."""
         fid = check_folder_id(request.path_params["folder_id"])
         auth, q = request.headers.get("authorization"), request.query_params
+        uid, kid, _ = await run_in_threadpool(self._who, auth)    # before the body: no stranger's 9 MiB held
         body = await request.body()
 
         def work():
-            uid, kid, _ = self._who(auth)
             blocks = parse_batch(body)
             self._spend(kid)
             team_id, kind = self._team_kind(fid, q)
@@ -195,10 +195,10 @@ class FolderRoutes:
     async def post_revision(self, request: Request) -> dict:
         fid = check_folder_id(request.path_params["folder_id"])
         auth = request.headers.get("authorization")
+        uid, kid, eldest = await run_in_threadpool(self._who, auth)
         envelope = await request.body()
 
         def check():
-            uid, kid, eldest = self._who(auth)
             self._spend(kid)
             sr = check_envelope(fid, envelope, uid, kid, eldest)
             with self.service.engine.connect() as conn:
@@ -229,10 +229,10 @@ class FolderRoutes:
         """`POST .../gc` with a writer's signed collection request (core/fs/gc.py, folder_gc.py)."""
         fid = check_folder_id(request.path_params["folder_id"])
         auth = request.headers.get("authorization")
+        uid, kid, eldest = await run_in_threadpool(self._who, auth)
         body = await request.body()
 
         def work():
-            uid, kid, eldest = self._who(auth)
             self._spend(kid)
             req = open_gc(body)                      # BadRevision / BadRevisionSignature (400)
             check_request(req, fid, uid, kid, eldest)
