@@ -50,7 +50,7 @@ def _chunked(data: bytes) -> bytes:
 
 
 async def test_an_over_quota_upload_never_deletes_a_folder_block(server_factory, tmp_path, apps):
-    server = server_factory(extra=["--blob-quota", "1000"])
+    server = server_factory(extra=["--blob-quota", "5000"])
     users = await signup_all(apps, tmp_path, server.url, ("alice", "bob", "carol"))
     alice, bob, carol = users["alice"], users["bob"], users["carol"]
     await alice.files.write("/public/alice/hello.txt", b"hello, world")
@@ -60,7 +60,8 @@ async def test_an_over_quota_upload_never_deletes_a_folder_block(server_factory,
     tok = await bob.api.read_tokens.header()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as h:
         r = await h.post("/v1/blobs", content=os.urandom(1000), headers={"Authorization": tok})
-        assert r.status_code == 200                                   # bob's quota is full
+        assert r.status_code == 200                                   # bob's quota is full (4096 counted)
+        assert (await h.get("/v1/blobs", headers={"Authorization": tok})).json()["used"] == 4096
         for bid in blocks:
             data = (await h.get(f"/v1/folders/{fid}/blocks/{bid}")).content     # public: no token
             assert hashlib.sha256(data).hexdigest() == bid
@@ -163,3 +164,16 @@ async def test_an_upload_that_sends_nothing_is_dropped(monkeypatch):
 
     with pytest.raises(errors.EncodingError, match="longer than its Content-Length"):
         await anyio.to_thread.run_sync(lambda: list(blobs._pull(Long(), 10)))
+
+
+async def test_tiny_blobs_count_what_they_take_on_disk(server_factory, tmp_path, apps):
+    """300 two-byte blobs counted 600 bytes against the quota while they took 1.2 MB and 300
+    inodes: each blob counts at least 4 KiB."""
+    server = server_factory(extra=["--blob-quota", str(10 * 4096)])
+    users = await signup_all(apps, tmp_path, server.url, ("alice",))
+    tok = await users["alice"].api.read_tokens.header()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as h:
+        codes = [(await h.post("/v1/blobs", content=i.to_bytes(2, "big"), headers={"Authorization": tok})).status_code
+                 for i in range(12)]
+        assert codes == [200] * 10 + [403, 403]
+        assert (await h.get("/v1/blobs", headers={"Authorization": tok})).json()["used"] == 10 * 4096

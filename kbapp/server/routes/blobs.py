@@ -87,16 +87,16 @@ class Uploads:
         with self.lock:
             if self.active.get(uid, 0) >= ACCOUNT_UPLOADS:
                 raise rate_limited(f"more than {ACCOUNT_UPLOADS} blob uploads at once from this account", 1.0)
-            if used + self.pending.get(uid, 0) + length > self.cfg.blob_quota:
+            if used + self.pending.get(uid, 0) + blob_tables.charged(length) > self.cfg.blob_quota:
                 raise errors.BlobQuotaExceeded(
                     f"this account holds {used} bytes of blobs; {length} more would pass its quota of "
                     f"{self.cfg.blob_quota}")
-            self.pending[uid] = self.pending.get(uid, 0) + length
+            self.pending[uid] = self.pending.get(uid, 0) + blob_tables.charged(length)
             self.active[uid] = self.active.get(uid, 0) + 1
 
     def release(self, uid: str, length: int) -> None:
         with self.lock:
-            for counts, n in ((self.pending, length), (self.active, 1)):
+            for counts, n in ((self.pending, blob_tables.charged(length)), (self.active, 1)):
                 left = counts.get(uid, 0) - n
                 if left > 0:
                     counts[uid] = left
@@ -112,7 +112,7 @@ class Uploads:
                 conn.execute(select(db.users.c.uid).where(db.users.c.uid == uid).with_for_update())
             if blob_tables.holds(conn, uid, blob_id):
                 return
-            if blob_tables.used(conn, uid) + size > self.cfg.blob_quota:
+            if blob_tables.used(conn, uid) + blob_tables.charged(size) > self.cfg.blob_quota:
                 # never bytes someone else keeps: a folder's block or another account's upload
                 # (an over-quota PUT of a public block's bytes deleted that block; found in review)
                 if not chat_blobs.held_anywhere(conn, blob_id):
