@@ -28,7 +28,6 @@ from typing import Callable
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, DataError, IntegrityError
-from starlette.concurrency import run_in_threadpool
 
 from kbapp.core import errors
 from kbapp.core.chat.judge import CONTENT, UNDELETABLE
@@ -38,6 +37,7 @@ from kbapp.core.teams import Role
 from . import chat_blobs
 from .chat import HISTORY_TYPES, ChatStore, Post
 from .chat_tables import chat_vers, conversations, messages
+from .group_commit import answer, run_group
 
 MAX_GROUP = 64          # posts in one transaction at most (the write lock is held for all of them)
 TRIES = 3               # a post stored alone, when a twin process collides with it
@@ -278,20 +278,10 @@ class ChatPosts:
             group, self._queue = queued[:self.max_group], queued[self.max_group:]
             if not group:
                 continue
-            try:
-                results = await run_in_threadpool(post_group, self.store, group, self.record)
-            except BaseException as e:  # noqa: BLE001 - each poster hears it
-                results = [e] * len(group)
-                if isinstance(e, asyncio.CancelledError):
-                    for job in group:
-                        if not job.future.done():
-                            job.future.set_exception(e)
-                    raise
+            results = await run_group(group, post_group, self.store, group, self.record)
             self.groups += 1
             new = [job for job, r in zip(group, results) if isinstance(r, tuple) and r[2]]
             self.posts += len(new)
             if new and self.stored is not None:
                 self.stored(new)
-            for job, result in zip(group, results):
-                if not job.future.done():
-                    job.future.set_result(result)
+            answer(group, results)

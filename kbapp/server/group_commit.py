@@ -145,6 +145,27 @@ class FairWorker:
             fn = future = loop = outcome = None     # nothing of a finished call outlives it here
 
 
+async def run_group(waiting: list, fn, *args) -> list:
+    """`fn(*args)` on a worker thread: its per-item results, or its exception for each item of
+    `waiting` (each has a `future`); a cancel reaches every waiting future and is raised."""
+    try:
+        return await run_in_threadpool(fn, *args)
+    except BaseException as e:  # noqa: BLE001 - each waiting writer hears it
+        if isinstance(e, asyncio.CancelledError):
+            for item in waiting:
+                if not item.future.done():
+                    item.future.set_exception(e)
+            raise
+        return [e] * len(waiting)
+
+
+def answer(waiting: list, results: list) -> None:
+    """Each item's result to its future, unless its request went away."""
+    for item, result in zip(waiting, results):
+        if not item.future.done():
+            item.future.set_result(result)
+
+
 def _settle(future: asyncio.Future, outcome, failed: bool) -> None:
     if future.cancelled():
         return
@@ -214,17 +235,7 @@ class GroupCommit:
                 group = self._take()
                 if not group:
                     continue
-                try:
-                    results = await run_in_threadpool(append_group, self.service, group)
-                except BaseException as e:  # noqa: BLE001 - each writer hears it
-                    results = [e] * len(group)
-                    if isinstance(e, asyncio.CancelledError):
-                        for item in group:
-                            if not item.future.done():
-                                item.future.set_exception(e)
-                        raise
+                results = await run_group(group, append_group, self.service, group)
             self.groups += 1
             self.writes += sum(1 for r in results if isinstance(r, dict))
-            for item, result in zip(group, results):
-                if not item.future.done():
-                    item.future.set_result(result)
+            answer(group, results)
