@@ -37,7 +37,7 @@ from kbapp.core.teams import Role
 from . import chat_blobs
 from .chat import HISTORY_TYPES, ChatStore, Post
 from .chat_tables import chat_vers, conversations, messages
-from .group_commit import answer, run_group
+from .group_commit import answer, enqueue, run_group
 
 MAX_GROUP = 64          # posts in one transaction at most (the write lock is held for all of them)
 TRIES = 3               # a post stored alone, when a twin process collides with it
@@ -262,13 +262,7 @@ class ChatPosts:
     async def post(self, job: PostJob) -> tuple[int, int, bool]:
         """(msg_id, ctime, new?) of the job's post, or its refusal raised."""
         job.future = asyncio.get_running_loop().create_future()
-        self._queue.append(job)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain())
-        result = await job.future
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        return await enqueue(self, job)
 
     async def _drain(self) -> None:
         while self._queue:

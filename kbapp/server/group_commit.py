@@ -145,6 +145,18 @@ class FairWorker:
             fn = future = loop = outcome = None     # nothing of a finished call outlives it here
 
 
+async def enqueue(owner, item):
+    """Queue `item` (its `future` made) on `owner._queue`, start `owner._drain` unless it runs,
+    and wait for the item's answer (raised when it is an exception)."""
+    owner._queue.append(item)
+    if owner._task is None or owner._task.done():
+        owner._task = asyncio.create_task(owner._drain())
+    result = await item.future
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 async def run_group(waiting: list, fn, *args) -> list:
     """`fn(*args)` on a worker thread: its per-item results, or its exception for each item of
     `waiting` (each has a `future`); a cancel reaches every waiting future and is raised."""
@@ -204,14 +216,7 @@ class GroupCommit:
         return await self._validator.submit(uid.lower(), call)
 
     async def append(self, uid: str, body: dict, *, signup: bool, batch: Batch | None) -> dict:
-        item = Pending(uid, body, signup, batch, asyncio.get_running_loop().create_future())
-        self._queue.append(item)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain())
-        result = await item.future
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        return await enqueue(self, Pending(uid, body, signup, batch, asyncio.get_running_loop().create_future()))
 
     def _take(self) -> list[Pending]:
         """The oldest writes, one per account, up to max_group; the rest keep their order.
