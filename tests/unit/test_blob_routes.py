@@ -25,6 +25,13 @@ def test_bad_ranges(header):
         parse_range(header, 100)
 
 
+@pytest.mark.parametrize("header", ["bytes=-5", "bytes=0-", "bytes=0-0"])
+def test_an_empty_blob_has_no_range(header):
+    """`bytes=-5` of an empty blob answered 206 with `Content-Range: bytes 0--1/0` (review)."""
+    with pytest.raises(errors.BadRange):
+        parse_range(header, 0)
+
+
 def test_blob_uploads_get_time_for_their_length():
     put = {"method": "PUT", "path": "/v1/blobs/" + "0" * 64, "headers": [(b"content-length", b"2000000")]}
     assert body_timeout_for(put, 30.0, 1_000_000) == 32.0

@@ -60,8 +60,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, last = m.group(1), m.group(2)
     if not first:                                  # the last N bytes
         n = int(last)
-        if n == 0:
-            raise errors.BadRange("an empty suffix range")
+        if n == 0 or size == 0:                    # (an empty blob has no last bytes: 416, as RFC 9110)
+            raise errors.BadRange("an empty suffix range" if n == 0 else "the blob is empty: no range of it")
         return max(0, size - n), size
     start = int(first)
     stop = size if not last else min(size, int(last) + 1)
