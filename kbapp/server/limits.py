@@ -168,6 +168,14 @@ class RateLimiter:
     def allow(self, key: str) -> bool:
         return self.take(key) == 0.0
 
+    def refund(self, key: str) -> None:
+        """Give back a token `take` spent, for a request that turned out to cost nothing (a
+        repost, a refusal); never above `burst`."""
+        if self.rate <= 0:
+            return
+        now = self.clock()
+        self._store(key, min(float(self.burst), self._refill(key, now) + 1), now)
+
     def spend(self, key: str) -> None:
         """Spend a token even into debt (down to -burst): for a cost known only afterwards,
         when concurrent requests may all have passed `wait` before any was charged."""

@@ -343,6 +343,30 @@ async def test_chat_posts_are_rate_limited_per_device(server_factory, tmp_path, 
         await http.aclose()
 
 
+async def test_a_burst_of_posts_at_once_spends_the_burst_and_refusals_cost_nothing(server_factory, tmp_path, apps):
+    """Posts queued together are stored in one group: each spends its token when admitted, so 10
+    at once from one device store 3 (the burst), not 10; a refused post or a repost gives its
+    token back."""
+    server = server_factory(extra=["--chat-rate", "0.01", "--chat-burst", "3"])
+    m, tid = await team_with(apps, tmp_path, server.url, {"bob": "reader"})
+    alice, bob = m["alice"], m["bob"]
+    conv, topic = general(tid)
+    http = ChatHTTP(server.url)
+    try:
+        for _ in range(5):                                     # a reader's posts: refused, free
+            refused(await http.post(bob, conv, await bob.message(tid, topic)), 403, "CHAT_POST_NOT_ALLOWED")
+        first = await alice.message(tid, topic)
+        ok(await http.post(alice, conv, first))
+        for _ in range(3):
+            ok(await http.post(alice, conv, first))            # reposts: the stored answer, free
+        burst = [await alice.message(tid, topic) for _ in range(10)]
+        answers = await asyncio.gather(*(http.post(alice, conv, b) for b in burst))
+        assert sorted(r.status_code for r in answers) == [200, 200] + [429] * 8
+        assert (await alice.app.api.chat_messages(conv))["last"] == 3
+    finally:
+        await http.aclose()
+
+
 async def test_a_revoked_devices_token_reads_and_posts_nothing(server_factory, tmp_path, apps):
     """The token is signed by a key that was a live device: once revoked, every chat route refuses it."""
     from kbapp.core.paperkey import paper_device_keys

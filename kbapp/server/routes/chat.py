@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 class ChatLimits:
     """Token buckets per device key (the read token's): posts, and typing at twice the rate.
-    Checked before a post, charged once it was stored (a repost of an outbox id is free)."""
+    A post spends its token when admitted and gets it back if it was not stored (refused, or a
+    repost of an outbox id: free); typing is checked first and charged once sent."""
 
     def __init__(self, cfg: lim.LimitConfig):
         self.posts = lim.RateLimiter(cfg.chat_rate, cfg.chat_burst)
@@ -55,6 +56,18 @@ class ChatLimits:
     def charge(self, bucket: lim.RateLimiter, kid: str) -> None:
         with self._lock:
             bucket.spend(kid)
+
+    def take(self, bucket: lim.RateLimiter, kid: str) -> None:
+        """Spend a token now or refuse (posts: a device's posts queued in one group each
+        spend one before any is stored, so a burst stays a burst)."""
+        with self._lock:
+            wait = bucket.take(kid)
+        if wait:
+            raise lim.rate_limited("chat writes from this device", wait)
+
+    def refund(self, bucket: lim.RateLimiter, kid: str) -> None:
+        with self._lock:
+            bucket.refund(kid)
 
 
 def wrap(handler):
@@ -115,10 +128,7 @@ class ChatRoutes:
         conv_id, auth = request.path_params["conv_id"], request.headers.get("authorization")
         body = await self.http.json_body(request)
         token = self.access.token(auth)
-        self.limits.check(self.limits.posts, token.kid)
         post = parse_post(conv_id, body, token.uid, token.kid)
-        if not self.access.live_cached(token.uid):
-            await run_in_threadpool(self._who, auth)
 
         def prepare(conn, memo: dict) -> Post:      # on the group's worker thread, in its transaction
             key = ("device", auth)
@@ -129,14 +139,25 @@ class ChatRoutes:
         def hint(p: Post, msg_id: int) -> tuple:
             return f"team:{p.team_id}", "chat", f"{conv_id}:{msg_id}"
 
-        msg_id, ctime, _new = await self.posts.post(PostJob(conv_id, prepare, hint))
+        # the rate is spent now (a device's posts queued in one group each spend before any is
+        # stored) and given back for a post that turns out to cost nothing: refused, a repost
+        self.limits.take(self.limits.posts, token.kid)
+        try:
+            if not self.access.live_cached(token.uid):
+                await run_in_threadpool(self._who, auth)
+            msg_id, ctime, new = await self.posts.post(PostJob(conv_id, prepare, hint))
+        except asyncio.CancelledError:
+            raise                                   # it may be stored all the same: still spent
+        except BaseException:
+            self.limits.refund(self.limits.posts, token.kid)
+            raise
+        if not new:
+            self.limits.refund(self.limits.posts, token.kid)
         return {"msg_id": msg_id, "ctime": ctime}
 
     def _stored(self, jobs: list) -> None:
-        """A group's new posts committed: their devices' rates are charged and the push
-        dispatcher looks, even for a post whose request went away meanwhile."""
-        for job in jobs:
-            self.limits.charge(self.limits.posts, job.kid)
+        """A group's new posts committed: the push dispatcher looks, even for a post whose
+        request went away meanwhile (its rate was spent when it was admitted)."""
         self.push.wake()
 
     async def messages(self, request: Request) -> dict:
