@@ -171,6 +171,8 @@ async def serve(app) -> int:
             except errors.KbappError as e:
                 _out({"id": rid, "error": {"code": e.code, "message": str(e),
                                            "verification": isinstance(e, errors.VerificationError)}})
+            except BrokenPipeError:
+                raise                   # the bot's reader went away: nobody to answer
             except OSError as e:        # a local path a request named: that request fails, the bot goes on
                 _out({"id": rid, "error": {"code": "LOCAL_IO", "message": f"{e.strerror or e}",
                                            "verification": False}})

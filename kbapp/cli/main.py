@@ -393,6 +393,8 @@ def _main(argv: list[str], *, parser: argparse.ArgumentParser | None = None,
         if args.json:
             print(json.dumps({"error": {"code": e.code, "message": str(e), "verification": False}}))
         return EXIT_ERROR
+    except BrokenPipeError:
+        raise                       # a reader that went away: main() ends quietly (141)
     except OSError as e:            # the local disk or a local path (full, gone, no permission): said plainly
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
         print(f"kbapp: {e.strerror or e}{where} (LOCAL_IO)", file=sys.stderr)

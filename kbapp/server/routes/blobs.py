@@ -126,15 +126,7 @@ def routes(http: Http, store: BlobStore, cfg: LimitConfig) -> list[Route]:
     access = ReadAccess(http.service)
     uploads = Uploads(http, store, cfg)
     per_device = RateLimiter(cfg.blob_rate, cfg.blob_burst)
-    threads: list = []
-
-    async def storing(fn, *args):
-        """`fn` on a worker thread of the uploads' own: an upload holds its thread while the
-        client sends, so 40 stalled uploads took every thread of the shared pool and every
-        lookup waited (found in review). Now at most UPLOAD_THREADS wait here; others queue."""
-        if not threads:
-            threads.append(anyio.CapacityLimiter(UPLOAD_THREADS))
-        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=threads[0])
+    storing = _UploadThreads().run
 
     def who(auth: str | None) -> tuple[str, str]:
         """(uid, device kid) of a valid read token, else BadReadToken (401)."""
@@ -198,18 +190,7 @@ def routes(http: Http, store: BlobStore, cfg: LimitConfig) -> list[Route]:
                 return chat_blobs.chat_holds(conn, blob_id)
         if not await run_in_threadpool(chat_blob):      # a folder's blocks: its own routes, its readers
             raise errors.NotFound(f"no blob {blob_id}")
-        size = await run_in_threadpool(store.size, blob_id)
-        span = parse_range(request.headers.get("range"), size)
-        start, stop = span or (0, size)
-        headers = {"Content-Length": str(stop - start), "Accept-Ranges": "bytes",
-                   "Cache-Control": "private, max-age=0", "Content-Type": "application/octet-stream"}
-        if span is not None:
-            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-        status = 200 if span is None else 206
-        if request.method == "HEAD":          # (a streamed answer would read the whole blob for nothing)
-            return Response(status_code=status, headers=headers)
-        body = await run_in_threadpool(store.open, blob_id, start, stop)
-        return StreamingResponse(body, status_code=status, headers=headers)
+        return await _serve(request, store, blob_id)
 
     return [
         Route("/v1/blobs", _answer(quota)),
@@ -217,6 +198,36 @@ def routes(http: Http, store: BlobStore, cfg: LimitConfig) -> list[Route]:
         Route("/v1/blobs/{blob_id}", _answer(put), methods=["PUT"]),
         Route("/v1/blobs/{blob_id}", _answer(get), methods=["GET"]),
     ]
+
+
+class _UploadThreads:
+    """Worker threads of the uploads' own: an upload holds its thread while the client sends,
+    so 40 stalled uploads took every thread of the shared pool and every lookup waited (found
+    in review). At most UPLOAD_THREADS store at once; the others wait without a thread."""
+
+    def __init__(self):
+        self._limiter = None            # made in the event loop, at the first upload
+
+    async def run(self, fn, *args):
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(UPLOAD_THREADS)
+        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+
+
+async def _serve(request: Request, store: BlobStore, blob_id: str) -> Response:
+    """The blob, or the range of it the request asks for, streamed (HEAD: the headers alone)."""
+    size = await run_in_threadpool(store.size, blob_id)
+    span = parse_range(request.headers.get("range"), size)
+    start, stop = span or (0, size)
+    headers = {"Content-Length": str(stop - start), "Accept-Ranges": "bytes",
+               "Cache-Control": "private, max-age=0", "Content-Type": "application/octet-stream"}
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    status = 200 if span is None else 206
+    if request.method == "HEAD":          # (a streamed answer would read the whole blob for nothing)
+        return Response(status_code=status, headers=headers)
+    body = await run_in_threadpool(store.open, blob_id, start, stop)
+    return StreamingResponse(body, status_code=status, headers=headers)
 
 
 def _pull(stream, length: int | None = None):
