@@ -18,7 +18,8 @@ import gc
 from PySide6.QtCore import QTimer
 
 PER_SETTLE = 1000            # rows a timeline gains before what it loaded is frozen
-_state = {"started": False, "queued": False}
+COLLECT_MS = 250             # how often the Qt thread runs the collections that are due
+_state = {"started": False, "queued": False, "timer": None}
 
 
 def settle() -> None:
@@ -50,3 +51,33 @@ def thaw() -> None:
     moment only, e.g. tests checking for leaks)."""
     gc.unfreeze()
     gc.collect()
+
+
+def collect_on_qt_thread() -> None:
+    """The cyclic collector runs on the Qt thread only: automatic collection off, a timer on
+    the Qt thread collects the generation that is due (by the usual thresholds).
+
+    Why: a collection runs in whichever thread happens to allocate. In the embedded server's
+    thread it collected a PySide object, whose destructor took a Qt mutex and then waited for
+    the GIL, while the Qt thread held the GIL waiting for that mutex: the window and the server
+    froze for good (caught in CI: a Files page test hung in `QObject::disconnect` on both
+    threads). Collected here, Qt objects are destroyed on their own thread."""
+    gc.disable()
+    if _state["timer"] is None:
+        timer = QTimer()
+        timer.setInterval(COLLECT_MS)
+        timer.timeout.connect(_collect_due)
+        timer.start()
+        _state["timer"] = timer
+
+
+def _collect_due() -> None:
+    if gc.isenabled():               # (a test or a tool turned automatic collection back on)
+        return
+    (t0, t1, t2), (c0, c1, c2) = gc.get_threshold(), gc.get_count()
+    if c2 > t2:
+        gc.collect(2)
+    elif c1 > t1:
+        gc.collect(1)
+    elif c0 > t0:
+        gc.collect(0)

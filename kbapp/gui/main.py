@@ -42,6 +42,7 @@ def setup_application(argv: list[str] | None = None) -> QApplication:
     if theme.Theme._instance is None:
         theme.Theme(app)
     gcpolicy.started()          # what start-up made is never walked by a full collection again
+    gcpolicy.collect_on_qt_thread()     # never in the embedded server's thread (a PySide deadlock)
     return app
 
 

@@ -57,9 +57,14 @@ def qloop(qapp, _qasync_loop):
     their own asyncio loops in this process)."""
     from PySide6.QtWidgets import QApplication
 
+    import gc
+
+    from kbapp.gui import gcpolicy
+
     loop = _qasync_loop
     asyncio.set_event_loop(loop)
     asyncio.events._set_running_loop(loop)
+    gcpolicy.collect_on_qt_thread()      # as the app runs: collections on the Qt thread only
     yield loop
     pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for t in pending:
@@ -70,6 +75,7 @@ def qloop(qapp, _qasync_loop):
             break
     asyncio.events._set_running_loop(None)
     asyncio.set_event_loop(None)
+    gc.enable()                          # the tests of other folders in this process collect as usual
 
 
 @pytest.fixture
