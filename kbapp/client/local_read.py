@@ -21,6 +21,11 @@ from kbapp.core import errors
 _FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
+def shown_path(path) -> str:
+    """A local path as text, whatever its bytes (a name that is not UTF-8 shows as \\xNN)."""
+    return os.fsdecode(os.fspath(path)).encode("utf-8", "backslashreplace").decode()
+
+
 def identity(info: os.stat_result) -> tuple[int, int]:
     """What says "the same file" between a scan and a read."""
     return info.st_dev, info.st_ino
@@ -30,7 +35,7 @@ def open_regular(path: Path | str, expect: tuple[int, int] | None = None) -> Bin
     """`path` opened for reading: a regular file, not through a symlink, and the scanned one
     when `expect` (its `identity`) is given. LocalTypeRefused, LocalChanged or LocalReadFailed
     otherwise, each naming the path."""
-    shown = os.fsdecode(os.fspath(path)).encode("utf-8", "backslashreplace").decode()
+    shown = shown_path(path)
     try:
         fd = os.open(path, _FLAGS)
     except OSError as e:

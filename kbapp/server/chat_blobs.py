@@ -88,8 +88,7 @@ def held_anywhere(conn: Connection, blob_id: str) -> bool:
     """Whether anything keeps these bytes: an upload charged to an account, a message naming
     them, or a folder (blobs and folder blocks share one store)."""
     from .folder_tables import folder_blocks
-    return bool(blob_tables.anyone_holds(conn, blob_id)
-                or conn.execute(select(blob_refs.c.msg_id).where(blob_refs.c.blob_id == blob_id).limit(1)).first()
+    return bool(chat_holds(conn, blob_id)
                 or conn.execute(select(folder_blocks.c.block_id).where(folder_blocks.c.block_id == blob_id)
                                 .limit(1)).first())
 

@@ -79,7 +79,6 @@ class PostJob:
     prepare: Callable[[Connection, dict], Post]
     hint: Callable[[Post, int], tuple] | None = None
     future: asyncio.Future | None = None
-    kid: str | None = None          # the posting device, once stored (its rate is charged)
 
 
 class _Repost(Exception):
@@ -212,9 +211,8 @@ def store_group(store: ChatStore, jobs: list[PostJob], record: Callable | None =
             if hints and record is not None:
                 record(conn, hints)
     chat_blobs.delete_bytes(store.blobs, orphans)
-    for i, p, msg_id in stored:
+    for i, _p, msg_id in stored:
         results[i] = (msg_id, now, True)
-        jobs[i].kid = p.hints["sender_kid"]
     return results
 
 
@@ -252,8 +250,8 @@ class ChatPosts:
     def __init__(self, store: ChatStore, record: Callable | None = None, stored: Callable | None = None,
                  max_group: int = MAX_GROUP):
         """`record(conn, hints)`: stores a group's push hints; `stored(jobs)`: called with the
-        group's newly stored posts once it committed (their rate is charged, the push
-        dispatcher woken), whether or not their requests still wait."""
+        group's newly stored posts once it committed (the push dispatcher is woken), whether
+        or not their requests still wait."""
         self.store, self.record, self.stored, self.max_group = store, record, stored, max_group
         self._queue: list[PostJob] = []
         self._task: asyncio.Task | None = None

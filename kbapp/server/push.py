@@ -157,11 +157,7 @@ class PushHub:
                                            "created": now}).inserted_primary_key[0]
         if self.pg:
             conn.execute(_PG_NOTIFY, {"ch": CHANNEL, "c": str(cursor)})
-        self._published += 1
-        if self._published % PRUNE_EVERY == 0:
-            # never the newest row: on SQLite the next cursor must not go back
-            conn.execute(delete(db.push_events).where((db.push_events.c.created < now - RETENTION)
-                                                      & (db.push_events.c.cursor < cursor)))
+        self._count(conn, 1, now, cursor)
         return int(cursor)
 
     def record_all(self, conn, hints: list[tuple[str, str, str]]) -> None:
@@ -175,11 +171,19 @@ class PushHub:
         conn.execute(_INS_EVENT, [{"topic": t, "kind": k, "subject": s, "created": now} for t, k, s in hints])
         if self.pg:
             conn.execute(_PG_NOTIFY, {"ch": CHANNEL, "c": ""})
-        before, self._published = self._published, self._published + len(hints)
-        if before // PRUNE_EVERY != self._published // PRUNE_EVERY:
+        self._count(conn, len(hints), now)
+
+    def _count(self, conn, n: int, now: int, newest: int | None = None) -> None:
+        """`n` more hints published; each time the count passes a multiple of PRUNE_EVERY, the
+        hints older than RETENTION go, never the newest row (`newest`, or the largest cursor):
+        on SQLite the next cursor must not go back."""
+        before, self._published = self._published, self._published + n
+        if before // PRUNE_EVERY == self._published // PRUNE_EVERY:
+            return
+        if newest is None:
             newest = conn.execute(select(func.max(db.push_events.c.cursor))).scalar() or 0
-            conn.execute(delete(db.push_events).where((db.push_events.c.created < now - RETENTION)
-                                                      & (db.push_events.c.cursor < newest)))
+        conn.execute(delete(db.push_events).where((db.push_events.c.created < now - RETENTION)
+                                                  & (db.push_events.c.cursor < newest)))
 
     def wake(self) -> None:
         """This process's dispatcher looks for new hints now (other processes hear NOTIFY)."""

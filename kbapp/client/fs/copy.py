@@ -28,7 +28,7 @@ from kbapp.core import errors
 from kbapp.core.fs.names import MAX_PATH_DEPTH, normalise_component, split_path
 
 from .export import export
-from ..local_read import identity, open_regular
+from ..local_read import identity, open_regular, shown_path
 
 Notice = Callable[[str], None]
 
@@ -57,7 +57,7 @@ def _name(raw: str, local: Path, scan: LocalScan) -> str | None:
     try:
         os.fsencode(raw).decode("utf-8")
     except UnicodeDecodeError:
-        scan.refused.append({"path": os.fsdecode(os.fsencode(local)).encode("utf-8", "backslashreplace").decode(),
+        scan.refused.append({"path": shown_path(local),
                              "reason": "the name is not UTF-8: rename it"})
         return None
     try:
@@ -85,7 +85,7 @@ def scan_local(src: Path, notice: Notice) -> LocalScan:
             with os.scandir(d) as it:
                 items = sorted(it, key=lambda e: e.name)
         except OSError as e:
-            scan.refused.append({"path": _shown(d), "reason": f"cannot read this directory: {e.strerror or e}"})
+            scan.refused.append({"path": shown_path(d), "reason": f"cannot read this directory: {e.strerror or e}"})
             continue
         names: dict[str, Path] = {}
         for item in items:
@@ -104,12 +104,12 @@ def scan_local(src: Path, notice: Notice) -> LocalScan:
             if name is None:
                 continue
             if name in names:                    # NFC: two local files would be one in the folder
-                scan.refused.append({"path": _shown(local), "reason": f"the same folder name as "
-                                     f"{_shown(names[name])!r} ({name!r}): rename one of them"})
+                scan.refused.append({"path": shown_path(local), "reason": f"the same folder name as "
+                                     f"{shown_path(names[name])!r} ({name!r}): rename one of them"})
                 continue
             names[name] = local
             if len(rel) + 1 > MAX_PATH_DEPTH:
-                scan.refused.append({"path": _shown(local), "reason": f"deeper than the {MAX_PATH_DEPTH} "
+                scan.refused.append({"path": shown_path(local), "reason": f"deeper than the {MAX_PATH_DEPTH} "
                                      "names a folder path holds"})
                 continue
             if st.S_ISDIR(mode):
@@ -120,10 +120,6 @@ def scan_local(src: Path, notice: Notice) -> LocalScan:
                 scan.bytes += info.st_size
                 scan.ids[local] = identity(info)
     return scan
-
-
-def _shown(path) -> str:
-    return os.fsdecode(os.fspath(path)).encode("utf-8", "backslashreplace").decode()
 
 
 async def folder_is_dir(files, path: str) -> bool | None:
@@ -179,7 +175,7 @@ async def import_local(files, src: Path, dst: str, *, recursive: bool = False, u
         try:
             stream = await asyncio.to_thread(open_regular, local, scan.ids.get(local))
         except (errors.LocalTypeRefused, errors.LocalReadFailed) as e:
-            failed.append({"path": path, "local": _shown(local), "reason": str(e), "code": e.code})
+            failed.append({"path": path, "local": shown_path(local), "reason": str(e), "code": e.code})
             notice(f"not copied: {e}")
             continue
         try:
