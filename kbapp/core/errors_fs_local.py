@@ -10,8 +10,8 @@ from __future__ import annotations
 from .errors import KbappError
 from .errors_fs import UnsafeExport
 
-__all__ = ["ExportRefused", "LocalChanged", "LocalExists", "LocalNameRefused", "LocalReadFailed",
-           "LocalTypeRefused"]
+__all__ = ["ExportIncomplete", "ExportRefused", "LocalChanged", "LocalDiskFull", "LocalExists",
+           "LocalNameRefused", "LocalReadFailed", "LocalTypeRefused", "LocalWriteFailed"]
 
 
 class ExportRefused(UnsafeExport):
@@ -20,9 +20,23 @@ class ExportRefused(UnsafeExport):
 
     code = "FS_EXPORT_REFUSED"
 
-    def __init__(self, message: str, *, refused=(), written=()):
+    def __init__(self, message: str, *, refused=(), written=(), failed=()):
         super().__init__(message)
         self.refused = list(refused)
+        self.written = list(written)
+        self.failed = list(failed)                  # what the local disk refused besides
+
+
+class ExportIncomplete(KbappError):
+    """An exported tree was written except for entries the local disk would not take (a file
+    or symlink in the way, no permission, a name too long there): each is listed in `failed`
+    with its reason, the rest was written."""
+
+    code = "FS_EXPORT_INCOMPLETE"
+
+    def __init__(self, message: str, *, failed=(), written=()):
+        super().__init__(message)
+        self.failed = list(failed)
         self.written = list(written)
 
 
@@ -31,6 +45,24 @@ class LocalExists(KbappError):
     unless the user asked to overwrite."""
 
     code = "FS_LOCAL_EXISTS"
+
+
+class LocalWriteFailed(KbappError):
+    """The local disk refused one write of an export (no permission, a name too long there,
+    read-only); nothing half-written is left behind."""
+
+    code = "FS_LOCAL_WRITE"
+
+
+class LocalDiskFull(LocalWriteFailed):
+    """The local disk (or the user's quota on it) is full: the export stops, its temp file
+    removed; what was written before stays, listed in `written`."""
+
+    code = "FS_LOCAL_FULL"
+
+    def __init__(self, message: str, *, written=()):
+        super().__init__(message)
+        self.written = list(written)
 
 
 class LocalNameRefused(KbappError):

@@ -126,10 +126,11 @@ async def test_a_symlink_planted_in_the_target_is_never_followed(clients, name, 
     (target / "docs").symlink_to(outside)                  # a directory symlink in the way
     (target / "b.txt").symlink_to(outside / "b.txt")       # a file symlink in the way
     await bob.files.ls(folder)
-    with pytest.raises(errors.LocalExists):
-        await export(bob.files, folder, target)
-    e = await detected(bob, errors.ExportRefused, export(bob.files, folder, target, overwrite=True))
-    assert [r["path"] for r in e.refused] == ["docs"]
+    e = await detected(bob, errors.ExportIncomplete, export(bob.files, folder, target))
+    assert {r["path"]: r["code"] for r in e.failed} == {"docs": "FS_LOCAL_EXISTS", "b.txt": "FS_LOCAL_EXISTS"}
+    assert (target / "b.txt").is_symlink() and (outside / "b.txt").read_bytes() == b"precious"
+    e = await detected(bob, errors.ExportIncomplete, export(bob.files, folder, target, overwrite=True))
+    assert [r["path"] for r in e.failed] == ["docs"] and "b.txt" in e.written   # a directory symlink: never
     assert sorted(os.listdir(outside)) == ["b.txt"] and (outside / "b.txt").read_bytes() == b"precious"
     assert not (target / "b.txt").is_symlink() and (target / "b.txt").read_bytes() == b"folder b"
 
@@ -164,3 +165,61 @@ async def test_a_tree_deeper_than_a_reader_walks_is_cut_and_refused(clients, nam
     assert [r["code"] for r in e.value.refused] == ["FS_TREE_TOO_DEEP"]
     depth = max(len(Path(p).parts) for p in tree_of(target))
     assert depth <= 256 and not list(target.rglob("bottom.txt"))
+
+
+async def test_files_in_the_way_are_listed_and_the_rest_of_the_tree_is_written(clients, name, world, tmp_path):
+    """A local file where a folder file goes, a file where a folder directory goes, an
+    unwritable local directory: each is listed in `failed` with its local path, every other
+    file is written, no temp file is left, nothing local is replaced."""
+    alice, bob, folder = await pair(clients, name, world)
+    for rel in ("a.txt", "b.txt", "sub/c.txt", "locked/d.txt", "z/e.txt"):
+        await alice.files.write(f"{folder}/{rel}", f"folder {rel}".encode())
+    target = tmp_path / "out"
+    (target / "locked").mkdir(parents=True)
+    (target / "a.txt").write_bytes(b"mine")
+    (target / "sub").write_bytes(b"a file named like the folder's directory")
+    os.chmod(target / "locked", 0o500)
+    try:
+        await bob.files.ls(folder)
+        with pytest.raises(errors.ExportIncomplete) as e:
+            await export(bob.files, folder, target)
+    finally:
+        os.chmod(target / "locked", 0o700)
+    failed = {r["path"]: r for r in e.value.failed}
+    expect = {"a.txt", "sub"} | ({"locked/d.txt"} if os.geteuid() != 0 else set())   # root writes anywhere
+    assert set(failed) == expect
+    assert failed["a.txt"]["code"] == "FS_LOCAL_EXISTS" and failed["a.txt"]["local"] == str(target / "a.txt")
+    if "locked/d.txt" in failed:
+        assert failed["locked/d.txt"]["code"] == "FS_LOCAL_WRITE"
+    assert (target / "a.txt").read_bytes() == b"mine"
+    assert (target / "sub").read_bytes().startswith(b"a file")
+    assert (target / "b.txt").read_bytes() == b"folder b.txt"
+    assert (target / "z" / "e.txt").read_bytes() == b"folder z/e.txt"
+    assert not [p for p in tree_of(target) if p.endswith(".kbapp-part")]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 2 MiB filesystem (tmpfs): a disk that fills up. Needs root to mount."""
+    import subprocess
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+async def test_a_full_disk_stops_the_export_with_a_typed_error_and_no_half_file(clients, name, world, small_disk):
+    alice, bob, folder = await pair(clients, name, world)
+    await alice.files.write(f"{folder}/1-small.txt", b"fits")
+    await alice.files.write(f"{folder}/2-big.bin", os.urandom(3 << 20))      # more than the disk holds
+    await alice.files.write(f"{folder}/3-after.txt", b"never reached")
+    await bob.files.ls(folder)
+    target = small_disk / "out"
+    with pytest.raises(errors.LocalDiskFull) as e:
+        await export(bob.files, folder, target)
+    assert e.value.code == "FS_LOCAL_FULL" and e.value.written == ["1-small.txt"]
+    assert tree_of(target) == {"1-small.txt"}                  # the big file's temp is gone, nothing after it
+    assert (target / "1-small.txt").read_bytes() == b"fits"

@@ -9,11 +9,15 @@ once and everything below it is created relative to an open directory (`dir_fd`)
 opened twice); content goes to a temp name and is then linked (no overwrite) or renamed
 (`overwrite=True`) into place, so no half file is ever visible. Symlinks in the folder are
 skipped with a notice. Refused entries are listed; the rest is written; then
-`ExportRefused` names what was refused.
+`ExportRefused` names what was refused. The local disk's own refusals (a file or symlink in
+the way, no permission, a name too long there) are listed in `failed` and the walk goes on
+(`ExportIncomplete` at the end); a full disk stops it at once (`LocalDiskFull`), a read-only
+or failing disk too (`LocalWriteFailed`): the temp file of the file being written is removed.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import unicodedata
@@ -32,6 +36,9 @@ MAX_ENTRIES = 1_000_000              # entries one export walks (a directory DAG
 _REFUSED = (errors.BadPathName, errors.BadDirectory, errors.UnsafeExport, errors.TreeTooDeep,
             errors.TreeTooLarge)
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_STOP = _FULL | {errno.EROFS, errno.EIO}                    # every later write would fail the same way
+_NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), errno.EMLINK}
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
@@ -105,43 +112,70 @@ class Exporter:
         self.written: list[str] = []
         self.skipped: list[dict] = []
         self.refused: list[dict] = []
+        self.failed: list[dict] = []
+        self.local: Path | None = None          # the local directory the relative paths start at
         self.bytes = 0
         self.seen = 0
 
     def _refuse(self, rel, e: errors.KbappError) -> None:
         self.refused.append({"path": "/".join(rel) or ".", "code": e.code, "reason": str(e)})
 
+    def _fail(self, rel, e: errors.KbappError) -> None:
+        path = "/".join(rel) or "."
+        local = str(self.local.joinpath(*rel)) if self.local is not None else path
+        self.failed.append({"path": path, "local": local, "code": e.code, "reason": str(e)})
+
     def report(self) -> dict:
-        return {"written": self.written, "skipped": self.skipped, "refused": self.refused, "bytes": self.bytes}
+        return {"written": self.written, "skipped": self.skipped, "refused": self.refused, "failed": self.failed,
+                "bytes": self.bytes}
 
     def finish(self) -> dict:
         if self.refused:
-            shown = "; ".join(f"{r['path']!r}: {r['code']}" for r in self.refused[:20])
-            more = f" (and {len(self.refused) - 20} more)" if len(self.refused) > 20 else ""
-            raise errors.ExportRefused(f"{len(self.refused)} entr{'y' if len(self.refused) == 1 else 'ies'} "
-                                       f"refused, {len(self.written)} file(s) written: {shown}{more}",
-                                       refused=self.refused, written=self.written)
+            raise errors.ExportRefused(_listed(self.refused, "refused", len(self.written), self.failed),
+                                       refused=self.refused, written=self.written, failed=self.failed)
+        if self.failed:
+            raise errors.ExportIncomplete(_listed(self.failed, "not written (the local disk refused)",
+                                                  len(self.written), ()),
+                                          failed=self.failed, written=self.written)
         return self.report()
+
+    def disk_error(self, e: OSError, name: str) -> errors.KbappError:
+        """The local disk's refusal as a typed error; a full disk carries what was written."""
+        if e.errno in _FULL:
+            err = errors.LocalDiskFull(f"the local disk is full ({e.strerror}) while writing {name[:60]!r}; "
+                                       f"{len(self.written)} file(s) were written before it", written=self.written)
+        else:
+            err = errors.LocalWriteFailed(f"{name[:60]!r} could not be written on the local disk: {e.strerror or e}")
+        err.stop = e.errno in _STOP                 # the next write would fail the same way
+        return err
 
     # -- the disk side ----------------------------------------------------------------------
 
-    @staticmethod
-    def open_subdir(parent_fd: int, name: str) -> int:
+    def open_subdir(self, parent_fd: int, name: str) -> int:
         """`name` under an open directory, made if missing; a symlink or file there is refused."""
         try:
             os.mkdir(name, 0o700, dir_fd=parent_fd)
         except FileExistsError:
             pass
+        except OSError as e:
+            raise self.disk_error(e, name) from None
         try:
             return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-        except (NotADirectoryError, OSError) as e:
-            raise errors.UnsafeExport(f"{name[:60]!r} on the disk is not a directory (a symlink or file is "
-                                      f"in the way: {e.strerror})") from None
+        except (NotADirectoryError, FileNotFoundError) as e:
+            raise errors.LocalExists(f"{name[:60]!r} on the disk is not a directory (a symlink or file is "
+                                     f"in the way: {e.strerror})") from None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise errors.LocalExists(f"{name[:60]!r} on the disk is a symlink: not followed") from None
+            raise self.disk_error(e, name) from None
 
     async def write_file(self, dir_fd: int, name: str, pieces, *, mtime: int | None, executable: bool) -> int:
         """Stream `pieces` into a temp file beside `name`, fsync, then put it in place atomically."""
         tmp = f".{name[:32]}.{secrets.token_hex(6)}.kbapp-part"
-        fd = os.open(tmp, _FILE_FLAGS, 0o700 if executable else 0o600, dir_fd=dir_fd)
+        try:
+            fd = os.open(tmp, _FILE_FLAGS, 0o700 if executable else 0o600, dir_fd=dir_fd)
+        except OSError as e:
+            raise self.disk_error(e, name) from None
         size = 0
         try:
             try:
@@ -159,16 +193,14 @@ class Exporter:
             if self.overwrite:
                 os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             else:
-                try:
-                    os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-                except FileExistsError:
-                    raise errors.LocalExists(f"{name[:60]!r} is already there (use --force to replace it)") from None
-                os.unlink(tmp, dir_fd=dir_fd)
+                _link_new(tmp, name, dir_fd)
+        except OSError as e:
+            _drop(tmp, dir_fd)
+            if isinstance(e, IsADirectoryError):
+                raise errors.LocalExists(f"{name[:60]!r} is a directory on the disk: not replaced") from None
+            raise self.disk_error(e, name) from None
         except BaseException:
-            try:
-                os.unlink(tmp, dir_fd=dir_fd)
-            except FileNotFoundError:
-                pass
+            _drop(tmp, dir_fd)
             raise
         self.bytes += size
         return size
@@ -215,17 +247,61 @@ class Exporter:
                     continue                          # nothing made on the disk for a refused directory
                 try:
                     sub = self.open_subdir(dir_fd, name)
-                except errors.UnsafeExport as x:
-                    self._refuse(here, x)
+                except (errors.LocalExists, errors.LocalWriteFailed) as x:
+                    self._fail_or_stop(here, x)
                     continue
                 try:
                     await self.tree(src, sub, sub_entries, here)
                 finally:
                     os.close(sub)
                 continue
-            await self.write_file(dir_fd, name, src.chunks(here), mtime=e.get("mtime"),
-                                  executable=e["type"] == "exec")
+            try:
+                await self.write_file(dir_fd, name, src.chunks(here), mtime=e.get("mtime"),
+                                      executable=e["type"] == "exec")
+            except (errors.LocalExists, errors.LocalWriteFailed) as x:
+                self._fail_or_stop(here, x)
+                continue
             self.written.append("/".join(here))
+
+    def _fail_or_stop(self, rel, e: errors.KbappError) -> None:
+        """One entry the local disk would not take is listed; a full, read-only or failing disk stops."""
+        if getattr(e, "stop", False):
+            raise e
+        self._fail(rel, e)
+
+
+def _listed(rows: list[dict], what: str, written: int, failed) -> str:
+    shown = "; ".join(f"{r['path']!r}: {r['code']}" for r in rows[:20])
+    more = f" (and {len(rows) - 20} more)" if len(rows) > 20 else ""
+    also = f", {len(failed)} not written by the local disk" if failed else ""
+    return f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} {what}, {written} file(s) written{also}: {shown}{more}"
+
+
+def _drop(tmp: str, dir_fd: int) -> None:
+    try:
+        os.unlink(tmp, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+
+
+def _link_new(tmp: str, name: str, dir_fd: int) -> None:
+    """Put the finished temp file in place without replacing anything: `linkat`, or on a disk
+    without hard links (FAT, some network and FUSE filesystems) a rename after checking the
+    name is free."""
+    try:
+        os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except FileExistsError:
+        raise errors.LocalExists(f"{name[:60]!r} is already there (use --force to replace it)") from None
+    except OSError as e:
+        if e.errno not in _NO_LINK:
+            raise
+        try:
+            os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return
+        raise errors.LocalExists(f"{name[:60]!r} is already there (use --force to replace it)") from None
+    os.unlink(tmp, dir_fd=dir_fd)
 
 
 def _open_target(target: Path) -> int:
@@ -253,6 +329,7 @@ async def export(files, path: str, dest: str | Path, *, overwrite: bool = False,
     if name is None:                                  # a folder root into a new directory: dest itself
         parent, name = dest, None
     fd = _open_target(parent)
+    x.local = parent / name if name is not None else parent
     try:
         if entry is None or entry["type"] == "dir":
             entries = await x.listing(src, ())

@@ -214,12 +214,22 @@ class FileActions:
                     on_done=lambda n: self.banner.show_message("info", f"Saved {n} item(s) to {target}"))
 
     async def _export(self, paths: list[str], target: Path) -> int:
-        """Decrypted copies of `paths` under `target`, by the export module's rules."""
+        """Decrypted copies of `paths` under `target`, by the export module's rules. One item the
+        local disk refuses (a file in the way) does not stop the others; a full disk does."""
         from kbapp.client.fs import export as fs_export
-        n = 0
+        n, refused = 0, []
         for p in paths:
-            await fs_export.export(self.app.files, p, target)
-            n += 1
+            try:
+                await fs_export.export(self.app.files, p, target)
+                n += 1
+            except (errors.LocalExists, errors.ExportIncomplete, errors.ExportRefused) as e:
+                refused.append(e)
+        if refused:
+            if len(refused) == 1 and n == 0:
+                raise refused[0]
+            hostile = any(isinstance(e, errors.ExportRefused) for e in refused)   # stays a verification failure
+            cls = errors.ExportRefused if hostile else errors.ExportIncomplete
+            raise cls(f"{n} of {len(paths)} item(s) saved; " + "; ".join(str(e) for e in refused[:5]))
         return n
 
     def history_clicked(self) -> None:
