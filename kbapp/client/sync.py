@@ -34,6 +34,7 @@ from .events import DevicesChanged, Event, TeamChanged
 log = logging.getLogger(__name__)
 
 CURSOR_KEY = "push.cursor"          # profile setting: "<server origin> <cursor>"
+CURSOR_SAVE_S = 1.0                 # a heard cursor is written at most this often (see _heard)
 MAX_MESSAGE = 16 * 1024
 MAX_BATCH = 64                      # hints taken from one `hints` frame (the server sends at most 32)
 KINDS = frozenset({"chain", "request", "acceptance", "kex", "chat", "typing",
@@ -198,17 +199,37 @@ class Sync:
         self.topics: frozenset = frozenset()
         self._listening = False
         self._unreadable: set[str] = set()
+        self._heard_at: tuple[str, int] | None = None      # (server origin, cursor) heard, maybe unsaved
+        self._saver: asyncio.Task | None = None
 
     # cursor (per server origin: another server's numbers mean nothing here)
     def cursor(self) -> int | None:
+        here = self.app.store.get("server_origin") or ""
+        if self._heard_at is not None and self._heard_at[0] == here:
+            return self._heard_at[1]
         raw = self.app.store.get(CURSOR_KEY) or ""
         origin, _, value = raw.rpartition(" ")
-        if origin != (self.app.store.get("server_origin") or "") or not value.isdigit():
+        if origin != here or not value.isdigit():
             return None
         return int(value)
 
-    async def _save_cursor(self, cursor: int) -> None:
-        await self.app.store.aio.set(CURSOR_KEY, f"{self.app.store.get('server_origin') or ''} {cursor}")
+    def _heard(self, cursor: int) -> None:
+        """Remember the cursor at once; write it to the profile at most once a CURSOR_SAVE_S.
+        It only spares hints on the next start (a cursor a second old costs hints heard again,
+        each a sync that finds nothing new), and a write per hint, with the trusted store's
+        full fsync, ran beside the very sync the hint started: on the path of every message."""
+        self._heard_at = (self.app.store.get("server_origin") or "", cursor)
+        if self._saver is None or self._saver.done():
+            self._saver = asyncio.get_running_loop().create_task(self._save_later(), name="kbapp-push-cursor")
+
+    async def _save_later(self) -> None:
+        await asyncio.sleep(CURSOR_SAVE_S)
+        await self._save_cursor()
+
+    async def _save_cursor(self) -> None:
+        if self._heard_at is not None:
+            origin, cursor = self._heard_at
+            await self.app.store.aio.set(CURSOR_KEY, f"{origin} {cursor}")
 
     @property
     def state(self) -> State:
@@ -240,6 +261,11 @@ class Sync:
                 await task
         for t in list(self._reloading.values()):
             t.cancel()
+        saver, self._saver = self._saver, None
+        if saver is not None and not saver.done():          # the last cursor heard, written now
+            saver.cancel()
+            with contextlib.suppress(Exception):
+                await self._save_cursor()
         self._announce(self.machine.stopped())
 
     def resubscribe(self) -> None:
@@ -374,7 +400,7 @@ class Sync:
             self.app.events.emit(PushResync(cursor))
             for t in self.topics:
                 self._react(t)
-        await self._save_cursor(cursor)
+        self._heard(cursor)
 
     def _react(self, topic: str) -> None:
         """Reload what a hint names, once at a time per topic (a burst of hints is one reload)."""

@@ -314,3 +314,47 @@ async def test_push_openings_spend_the_address_rate(server_factory):
             except WebSocketUpgradeError as e:
                 statuses.append(e.response.status_code)
     assert 101 in statuses and 429 in statuses, statuses
+
+
+async def test_the_heard_cursor_is_written_later_and_at_stop(server, tmp_path, apps, monkeypatch):
+    """Each hint's cursor is known at once (a reconnect resumes from it); it reaches the
+    profile CURSOR_SAVE_S later, not once per hint, and a stop writes the last one, so a new
+    Sync of the same profile resumes there."""
+    import kbapp.client.sync as sync_mod
+
+    monkeypatch.setattr(sync_mod, "CURSOR_SAVE_S", 60.0)       # nothing written by the timer in part 1
+    a, b = await two_devices(apps, tmp_path, server.url, server.url)
+    writes = []
+    real_set = b.store.set_many
+
+    def counting(values, **kw):
+        if sync_mod.CURSOR_KEY in values:
+            writes.append(values[sync_mod.CURSOR_KEY])
+        return real_set(values, **kw)
+    monkeypatch.setattr(b.store, "set_many", counting)
+    rec = Recorder(b)
+    sync = fast_sync(b)
+    sync.start()
+    try:
+        await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "online")
+        for _ in range(4):
+            await a.create_paperkey()
+        await rec.until(lambda ev: isinstance(ev, PushHint) and len(rec.of(PushHint)) >= 4)
+        last = max(h.cursor for h in rec.of(PushHint))
+        assert sync.cursor() == last and writes == []     # known at once, not one write per hint
+    finally:
+        await sync.stop()
+    assert writes == [b.store.get(sync_mod.CURSOR_KEY)] and writes[0].endswith(f" {last}")   # the stop wrote it
+    assert Sync(b).cursor() == last
+
+    monkeypatch.setattr(sync_mod, "CURSOR_SAVE_S", 0.2)        # part 2: the timer writes without a stop
+    sync = fast_sync(b)
+    sync.start()
+    try:
+        await rec.until(lambda ev: isinstance(ev, ConnectionStateChanged) and ev.state == "online"
+                        and rec.states().count("online") == 2)
+        await a.create_paperkey()
+        _, newest = await rec.until(lambda ev: isinstance(ev, PushHint) and ev.cursor > last)
+        await rec.until(lambda ev: writes[-1].endswith(f" {newest.cursor}"), timeout=10)
+    finally:
+        await sync.stop()
