@@ -174,10 +174,13 @@ def parse_post(conv_id: str, body: dict, uid: str, kid: str) -> Post:
 
 
 def _wire(row, now: int) -> dict:
-    """A stored message as served; an exploded one (lifetime run out) without header or body."""
+    """A stored message as served; an exploded one (lifetime run out) without its body. Its
+    header stays (sealed under the long-term team key: sender, time, lifetime, no content), so
+    a reader who comes later verifies that the message was exploding and its lifetime is over,
+    rather than seeing a message the server withheld."""
     gone = row.expires_at is not None and row.expires_at <= now
     return {"v": 1, "conv_id": row.conv_id, "msg_id": row.msg_id, "ctime": row.ctime, "key_gen": row.key_gen,
-            "ek_gen": row.ek_gen, "header": None if gone or row.header is None else b64encode(row.header),
+            "ek_gen": row.ek_gen, "header": None if row.header is None else b64encode(row.header),
             "body": None if gone or row.body is None else b64encode(row.body),
             "hints": loads_json(row.hints), "superseded_by": row.superseded_by}
 
@@ -226,15 +229,14 @@ class ChatStore:
     # -- writes (the posts: chat_posts.py) ----------------------------------------------------
 
     def sweep(self, conv_id: str | None = None) -> int:
-        """Drop header and body of exploded messages (all, or one conversation's), and the
-        blobs their attachments named; how many messages."""
+        """Drop the body of exploded messages (all, or one conversation's), and the blobs their
+        attachments named; how many messages. The header stays (see `_wire`)."""
         now = int(self.clock())
-        cond = and_(messages.c.expires_at <= now,
-                    messages.c.header.is_not(None) | messages.c.body.is_not(None))
+        cond = and_(messages.c.expires_at <= now, messages.c.body.is_not(None))
         if conv_id is not None:
             cond = and_(messages.c.conv_id == conv_id, cond)
         with self._writing, self.engine.begin() as conn:
-            gone = conn.execute(update(messages).where(cond).values(header=None, body=None)
+            gone = conn.execute(update(messages).where(cond).values(body=None)
                                 .returning(messages.c.conv_id, messages.c.msg_id)).all()
             orphans = chat_blobs.release_pairs(conn, [(r.conv_id, r.msg_id) for r in gone])
         chat_blobs.delete_bytes(self.blobs, orphans)
@@ -258,7 +260,7 @@ class ChatStore:
                 size += len(row.header or b"") + len(row.body or b"") + len(row.hints)
                 if out and size > PAGE_BYTES:
                     break
-                exploded |= row.expires_at is not None and row.expires_at <= now and row.header is not None
+                exploded |= row.expires_at is not None and row.expires_at <= now and row.body is not None
                 out.append(_wire(row, now))
                 last = max(last, row.msg_id)     # a post committed between the two reads
         return out, last, exploded

@@ -230,7 +230,7 @@ async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_
         ServerChat(engine, lambda: time.time() + 40, store).sweep()     # the server process's sweep, 40 s on
         with engine.connect() as c:
             row = c.execute(select(server_messages).where(server_messages.c.msg_id == sent.msg_id)).one()
-        assert row.body is None and row.header is None
+        assert row.body is None and row.header is not None      # the header (no content) stays: later readers verify
         assert not any(blob_file(srv.data_dir, b).exists() for b in blob_ids)      # the blobs went with it
         with engine.connect() as c:
             assert c.execute(select(blob_rows).where(blob_rows.c.blob_id.in_(blob_ids))).all() == []
@@ -306,3 +306,32 @@ async def test_a_device_ek_made_while_the_server_is_down_is_published_later(serv
         assert await helper.ensure_device_ek() == 2          # nothing more to do today
     finally:
         await alice.close()
+
+
+async def test_a_reader_offline_for_the_whole_lifetime_sees_it_exploded_not_withheld(server_factory, tmp_path):
+    """bob reads only after the message exploded and the server purged its body: the header
+    the server kept proves it was exploding and its lifetime is over, so it is `exploded`, with
+    no problem reported (before: served without a header, it was a refused message and every
+    `chat read` of the conversation exited 3)."""
+    srv = server_factory()
+    clock = Clock()
+    alice = await open_clocked(tmp_path / "alice", clock)
+    bob = await open_clocked(tmp_path / "bob", clock)
+    try:
+        await alice.signup("alice", server_url=srv.url, device_name="alice-laptop")
+        await bob.signup("bob", server_url=srv.url, device_name="bob-laptop")
+        await bob.chat.conversations(sync=True)       # bob's device EK for today
+        await alice.chat.send("alice,bob", "before")
+        sent = await alice.chat.send("alice,bob", SECRET, exploding="30s")
+        await alice.chat.send("alice,bob", "after")
+        clock.offset = 40
+        engine = server_db.make_engine(server_db.normalise_url(None, srv.data_dir))
+        assert ServerChat(engine, lambda: time.time() + 40, FilesystemBlobStore(srv.data_dir / "blobs")).sweep() == 1
+        engine.dispose()
+        view = await bob.chat.read("alice,bob", sync=True)
+        assert [(m.text, m.status) for m in view.messages] == [("before", "ok"), (None, "exploded"), ("after", "ok")]
+        assert view.messages[1].msg_id == sent.msg_id and view.messages[1].sender == "alice"
+        assert view.problems == []
+    finally:
+        await alice.close()
+        await bob.close()
