@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 
 from kbapp.core import errors
+
+log = logging.getLogger(__name__)
 
 MAX_LINE = 1 << 20
 POLL = 5.0
@@ -107,7 +110,11 @@ class Listener:
                         await self.app.chat.sync_inbox()
                     except errors.KbappError:
                         continue
-                await self._emit_new()
+                try:
+                    await self._emit_new()
+                except errors.KbappError as e:     # a conversation that cannot be read now: say so, go on
+                    _out({"event": "error", "error": {"code": e.code, "message": str(e),
+                                                      "verification": isinstance(e, errors.VerificationError)}})
         finally:
             self.app.events.unsubscribe(q)
             await runner.stop()
@@ -145,14 +152,15 @@ async def serve(app) -> int:
                 return 0
             if not line.strip():
                 continue
-            rid = None
+            rid, req = None, None
             try:
                 if len(line) > MAX_LINE:
                     raise errors.InvalidChatInput(f"a request is at most {MAX_LINE} bytes")
                 try:
                     req = json.loads(line)
-                except ValueError:
-                    raise errors.InvalidChatInput("a request is one JSON object per line") from None
+                except (ValueError, RecursionError):
+                    raise errors.InvalidChatInput("a request is one JSON object per line (nested 1,000 deep "
+                                                  "at most)") from None
                 if not isinstance(req, dict) or not isinstance(req.get("method"), str):
                     raise errors.InvalidChatInput('a request is {"method": ..., "params": {...}}')
                 rid = req.get("id")
@@ -175,6 +183,13 @@ async def serve(app) -> int:
                 raise                   # the bot's reader went away: nobody to answer
             except OSError as e:        # a local path a request named: that request fails, the bot goes on
                 _out({"id": rid, "error": {"code": "LOCAL_IO", "message": f"{e.strerror or e}",
+                                           "verification": False}})
+            except (ValueError, TypeError) as e:    # a parameter of the wrong shape the checks let through
+                _out({"id": rid, "error": {"code": errors.InvalidChatInput.code, "message": str(e)[:300],
+                                           "verification": False}})
+            except Exception as e:  # noqa: BLE001 - one request's bug is that request's error, never the session's
+                log.exception("chat api: %s", req.get("method") if isinstance(req, dict) else "?")
+                _out({"id": rid, "error": {"code": "INTERNAL", "message": f"{type(e).__name__}: {str(e)[:200]}",
                                            "verification": False}})
     finally:
         if listener is not None:

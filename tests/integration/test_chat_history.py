@@ -93,3 +93,40 @@ def test_bot_api_deletes_history_and_types(server, tmp_path):
     read = out[4]["result"]
     assert [m["text"] for m in read["messages"] if m["type"] == "text"] == [] and read["problems"] == []
     assert out[5]["error"]["code"] == "CHAT_INVALID_INPUT"              # past the newest message
+
+
+def test_bot_api_answers_every_malformed_request_and_goes_on(server, tmp_path):
+    """A bot's bad parameters (wrong types, ids past 2^53, a NUL in a path, JSON nested too
+    deep) each get a typed error for that request; the next request is still answered."""
+    import json
+
+    from e2e_support import cli
+
+    a = tmp_path / "alice"
+    cli(a, "signup", "alice", "--server", server.url)
+    cli(a, "team", "create", "acme")
+    cli(a, "chat", "send", "acme", "one")
+    conv = {"conv": "acme"}
+    bad = [{"method": "read", "params": {**conv, "local": True, "limit": "x"}},
+           {"method": "read", "params": {**conv, "local": True, "limit": 10 ** 23}},
+           {"method": "read", "params": {**conv, "local": True, "thread": {}}},
+           {"method": "edit", "params": {**conv, "id": 10 ** 20, "text": "x"}},
+           {"method": "send", "params": {**conv, "text": "x", "reply_to": "1"}},
+           {"method": "send", "params": {**conv, "text": "x", "thread": [1]}},
+           {"method": "react", "params": {**conv, "id": 2 ** 63, "emoji": "+1"}},
+           {"method": "delete", "params": {**conv, "ids": [10 ** 30]}},
+           {"method": "download", "params": {**conv, "id": 1, "dest": "/tmp/a\u0000b"}}]
+    lines = [json.dumps({"id": i, **r}) for i, r in enumerate(bad, 1)]
+    lines.append('{"id": 98, "method": "list", "params": ' + "[" * 5000 + "]" * 5000 + "}")
+    lines.append(json.dumps({"id": 99, "method": "list", "params": {"local": True}}))
+    api = cli(a, "chat", "api", stdin="\n".join(lines) + "\n")
+    out = [json.loads(x) for x in api.stdout.splitlines()]
+    assert api.rc == 0 and "Traceback" not in api.stderr
+    assert [x.get("id") for x in out] == list(range(1, len(bad) + 1)) + [None, 99]
+    assert all(not x["error"]["verification"] for x in out[:-1]), out
+    codes = [x["error"]["code"] for x in out[:-1]]
+    assert set(codes[:-2]) == {"CHAT_INVALID_INPUT"} and codes[-1] == "CHAT_INVALID_INPUT", codes
+    assert codes[-2] in ("CHAT_INVALID_INPUT", "CONFLICT")      # #1 is a text: refused before or after the path
+    assert [c["name"] for c in out[-1]["result"]["conversations"]] == ["acme#general"]
+    listed = json.loads(cli(a, "chat", "list").stdout)
+    assert [(c["pending"], c["failed"]) for c in listed] == [(0, 0)]     # nothing queued that can never send

@@ -31,6 +31,16 @@ from .store import ChatStore, ConvRow
 from .syncing import SyncMixin
 from .views import export_json, export_text, fold
 
+MAX_READ = 1_000_000                       # messages one read may ask for
+
+
+def message_id(v, what: str = "message id") -> int:
+    """A message id the user or a bot gave: an int in 1..2^53-1 (a string, a float or a huge
+    number is their mistake, refused before any lookup)."""
+    if type(v) is not int or not 1 <= v <= chat_body.MAX_MSG_ID:
+        raise errors.InvalidChatInput(f"{what} is a message number (1..{chat_body.MAX_MSG_ID}), not {str(v)[:30]!r}")
+    return v
+
 log = logging.getLogger(__name__)
 MENTION_RE = re.compile(r"(?<![\w@])@([a-z0-9_]{1,32})\b")
 
@@ -186,6 +196,11 @@ class ChatService(SyncMixin):
         """The conversation as stored here (edits applied, problems listed, the outbox's entries
         at the end); with `sync`, fetch and verify what is new first. Thread replies show under
         their root (`thread=ROOT`), or inline with `flat`."""
+        for what, v in (("thread", thread), ("after", after)):
+            if v is not None:
+                message_id(v, what)
+        if limit is not None and (type(limit) is not int or not 1 <= limit <= MAX_READ):
+            raise errors.InvalidChatInput(f"limit is a number of messages, 1..{MAX_READ}")
         row = await self.conv(conv, network=sync)
         await ephemeral.of(self).scrub()           # what exploded is gone before anything is shown
         if sync:
@@ -324,7 +339,7 @@ class ChatService(SyncMixin):
         return SendResult(row.name, outbox_id, entry.state, entry.msg_id, entry.last_error, entry.retryable)
 
     async def _target(self, row: ConvRow, msg_id: int, *, mine: bool):
-        m = await self.store.aio.message(row.conv_id, int(msg_id))
+        m = await self.store.aio.message(row.conv_id, message_id(msg_id))
         if m is None or m.status != "ok" or m.deleted_by is not None:
             raise errors.NotFound(f"no message #{msg_id} in {row.name}")
         if mine and m.sender_uid != self.ctx.uid:
@@ -362,7 +377,7 @@ class ChatService(SyncMixin):
             raise errors.InvalidChatInput("name the messages to delete")
         for i in msg_ids:
             await self._target(row, i, mine=False)     # an admin may delete others' (readers check)
-        targets = sorted({int(i) for i in msg_ids})
+        targets = sorted(set(msg_ids))
         return await self._enqueue(row, self._body("delete", targets=targets), deletes=targets)
 
     async def delete_history(self, conv: str, upto: int) -> SendResult:
