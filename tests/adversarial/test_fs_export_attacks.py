@@ -198,19 +198,6 @@ async def test_files_in_the_way_are_listed_and_the_rest_of_the_tree_is_written(c
     assert not [p for p in tree_of(target) if p.endswith(".kbapp-part")]
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 2 MiB filesystem (tmpfs): a disk that fills up. Needs root to mount."""
-    import subprocess
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
 async def test_a_full_disk_stops_the_export_with_a_typed_error_and_no_half_file(clients, name, world, small_disk):
     alice, bob, folder = await pair(clients, name, world)
     await alice.files.write(f"{folder}/1-small.txt", b"fits")

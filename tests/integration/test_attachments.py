@@ -186,7 +186,7 @@ async def test_refusals_keep_nothing(server_factory, tmp_path, apps):
         big_file.write_bytes(os.urandom(2 * se.CHUNK + 10))
         await transfer.upload(carol.api, big_file)
     # a name the message body would refuse: refused before any work
-    with pytest.raises(errors.BadChatMessage):
+    with pytest.raises(errors.InvalidChatInput):
         await transfer.upload(carol.api, a, name="../../etc/passwd")
     assert len(blob_files(server)) == 2
 
@@ -310,3 +310,25 @@ async def test_upload_waits_out_a_short_rate_limit(server_factory, tmp_path, app
         await transfer.download(u["gina"].api, ref, dest)
         assert dest.read_bytes() == f.read_bytes()
     assert len(settled_blob_files(server)) == 2
+
+
+async def test_a_full_disk_during_a_download_is_a_typed_error_and_leaves_no_part_file(server, tmp_path, apps,
+                                                                                        small_disk):
+    u = await signup_all(apps, tmp_path, server.url, ("erin",))
+    erin = u["erin"]
+    src = tmp_path / "f.bin"
+    write_random(src, 3 * se.CHUNK)                   # 3 MiB onto a 2 MiB disk
+    ref = await transfer.upload(erin.api, src)
+    with pytest.raises(errors.AttachmentDestination, match="cannot save to"):
+        await transfer.download(erin.api, ref, small_disk / "f.bin")
+    assert list(small_disk.iterdir()) == []           # no hidden .part holding the disk full
+
+
+async def test_a_file_name_the_body_refuses_is_the_users_input_not_a_verification_failure(server, tmp_path, apps):
+    u = await signup_all(apps, tmp_path, server.url, ("erin",))
+    for bad in ("invoice\u202etxt.exe", "two\nlines.txt"):
+        src = tmp_path / bad
+        src.write_bytes(b"x")
+        with pytest.raises(errors.InvalidChatInput, match="rename it") as e:
+            await transfer.upload(u["erin"].api, src)
+        assert not isinstance(e.value, errors.VerificationError)

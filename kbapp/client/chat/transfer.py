@@ -109,8 +109,11 @@ def _check_body_fields(name: str, mime: str) -> None:
     """BadChatMessage now, before any work, for a name or type the attachment body refuses
     (a path, control characters, over 255 bytes...): core/chat/body.py is the one rule."""
     zero = bytes(32)
-    make_body("attachment", blob_id=zero.hex(), enc_hash=zero, size=0, key=zero, verify_pub=zero,
-              nonce=bytes(16), name=name, mime=mime)
+    try:
+        make_body("attachment", blob_id=zero.hex(), enc_hash=zero, size=0, key=zero, verify_pub=zero,
+                  nonce=bytes(16), name=name, mime=mime)
+    except errors.BadChatMessage as e:          # the user's own file name, not a lie: not exit 3
+        raise errors.InvalidChatInput(f"this file cannot be sent under its name ({e}); rename it first") from None
 
 
 AHEAD = 3                # packets being read and sealed at once (worker threads)
@@ -181,7 +184,7 @@ async def upload(api, path: Path | str, *, name: str | None = None, mime: str | 
     of ciphertext sent. Refused before any work when the
     file is over the server's size cap or the account's quota (TooLarge,
     BlobQuotaExceeded; the server checks both again), or when the message body would refuse
-    its name or type (BadChatMessage)."""
+    its name or type (InvalidChatInput)."""
     path = Path(path)
     name = name if name is not None else path.name
     mime = mime or _guess_mime(name)
@@ -289,9 +292,15 @@ class _PartFile:
         os.replace(self.path, self.dest)
 
     def discard(self) -> None:
-        if not self.f.closed:
-            self.f.close()
-        self.path.unlink(missing_ok=True)
+        """Never raises for the disk: on a full disk the close's flush fails again (the file is
+        closed anyway), and the temporary file must go all the same."""
+        try:
+            if not self.f.closed:
+                self.f.close()
+        except OSError:
+            pass
+        finally:
+            self.path.unlink(missing_ok=True)
 
 
 async def download(api, ref: AttachmentRef, dest: Path | str, *, progress: Progress | None = None,
