@@ -17,6 +17,7 @@ import time
 
 from kbapp.cli.argv import json_flag
 from kbapp.core import errors
+from kbapp.core.display import one_line
 
 EXIT_UNSUPPORTED = 2
 EXIT_VERIFY = 3
@@ -122,20 +123,20 @@ def render_convs(items) -> str:
         flags += ["muted"] if c.muted else []
         flags += [f"{c.pending} pending"] if c.pending else []
         flags += [f"{c.failed} failed"] if c.failed else []
-        out.append(f"{c.name:<32} {c.last_msg_id:>6} msgs" + (f"  ({', '.join(flags)})" if flags else "")
-                   + (f"  — {c.topic}" if c.topic else ""))
+        out.append(f"{one_line(c.name):<32} {c.last_msg_id:>6} msgs" + (f"  ({', '.join(flags)})" if flags else "")
+                   + (f"  — {one_line(c.topic)}" if c.topic else ""))
     return "\n".join(out)
 
 
 def render_timeline(view) -> str:
     from kbapp.client.chat.views import render_line
 
-    head = f"# {view.conv.name}" + (f"  thread #{view.thread}" if view.thread else "") \
-        + (f" — {view.conv.topic}" if view.conv.topic else "")
-    lines = [head] + ([f"  headline: {view.headline}"] if view.headline else []) \
+    head = f"# {one_line(view.conv.name)}" + (f"  thread #{view.thread}" if view.thread else "") \
+        + (f" — {one_line(view.conv.topic)}" if view.conv.topic else "")
+    lines = [head] + ([f"  headline: {one_line(view.headline)}"] if view.headline else []) \
         + ([f"  pinned: {', '.join('#' + str(p) for p in view.pins)}"] if view.pins else []) \
         + [render_line(m) for m in view.messages]
-    lines += [f"! #{p.msg_id}: {p.code}: {p.message}" for p in view.problems]
+    lines += [f"! #{p.msg_id}: {p.code}: {one_line(p.message)}" for p in view.problems]
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kbapp.cli.argv import json_flag
 from kbapp.core import errors
+from kbapp.core.display import one_line
 
 EXIT_USAGE = 2
 
@@ -78,17 +79,16 @@ def add_parser(sub) -> None:
     mount_arguments(cmd("mount", "mount every folder at DIR through FUSE until Ctrl+C (needs libfuse3)"))
 
 
-def shown(text: object) -> str:
-    """Another writer's name as one safe line: controls, bidi and other invisibles escaped."""
-    s = str(text)
-    return "".join(ch if ch.isprintable() and ch not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                   else ch.encode("unicode_escape").decode() for ch in s)
+shown = one_line          # another writer's name as one safe line (kbapp/core/display.py)
 
 
 def _when(ns: object) -> str:
     if not isinstance(ns, int) or ns <= 0:
         return "-"
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    try:
+        return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError):      # a writer's claim past year 9999: shown, not a crash
+        return f"@{ns // 10**9}s"
 
 
 def _ls_text(rows: list[dict], long: bool = False) -> str:

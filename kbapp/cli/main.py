@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kbapp.cli.argv import hoist_global_options, json_flag, quiet_broken_pipe
 from kbapp.core import errors
+from kbapp.core.display import one_line
 
 EXIT_ERROR = 1
 EXIT_VERIFY = 3
@@ -384,12 +385,12 @@ def _main(argv: list[str], *, parser: argparse.ArgumentParser | None = None,
             return getattr(importlib.import_module(module), func)(args)  # heavy imports only for the one run
         return asyncio.run(run_command(args))
     except errors.VerificationError as e:
-        print(f"kbapp: VERIFICATION FAILED ({e.code}): {e}", file=sys.stderr)
+        print(f"kbapp: VERIFICATION FAILED ({e.code}): {one_line(e)}", file=sys.stderr)
         if args.json:
             print(json.dumps({"error": {"code": e.code, "message": str(e), "verification": True}}))
         return EXIT_VERIFY
     except errors.KbappError as e:
-        print(f"kbapp: {e} ({e.code})", file=sys.stderr)
+        print(f"kbapp: {one_line(e)} ({e.code})", file=sys.stderr)    # names in it may be anyone's
         if args.json:
             print(json.dumps({"error": {"code": e.code, "message": str(e), "verification": False}}))
         return EXIT_ERROR
@@ -397,7 +398,7 @@ def _main(argv: list[str], *, parser: argparse.ArgumentParser | None = None,
         raise                       # a reader that went away: main() ends quietly (141)
     except OSError as e:            # the local disk or a local path (full, gone, no permission): said plainly
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"kbapp: {e.strerror or e}{where} (LOCAL_IO)", file=sys.stderr)
+        print(f"kbapp: {one_line(e.strerror or e)}{one_line(where)} (LOCAL_IO)", file=sys.stderr)
         if args.json:
             print(json.dumps({"error": {"code": "LOCAL_IO", "message": f"{e.strerror or e}{where}",
                                         "verification": False}}))

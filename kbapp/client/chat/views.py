@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 
+from kbapp.core.display import block, one_line
 from kbapp.core.errors import OutboxRefused
 
 from .models import ConvTimeline, ConvView, MessageView, Problem
@@ -153,7 +154,7 @@ def render_line(m: MessageView) -> str:
                 "exploded": "[exploded]", "no_key": "[exploded / key deleted]",
                 "pending": f"[pending] {m.text or ''}", "sending": f"[sending] {m.text or ''}",
                 "sent": f"[sent] {m.text or ''}", "failed": f"[failed: {m.error or ''}] {m.text or ''}"}
-        return f"{ident} {_when(m.ctime)} {m.sender or '?'}: {what.get(m.status, m.status)}"
+        return f"{ident} {_when(m.ctime)} {one_line(m.sender or '?')}: {block(what.get(m.status, m.status))}"
     extra = []
     if m.edited:
         extra.append("(edited)")
@@ -164,14 +165,14 @@ def render_line(m: MessageView) -> str:
     if m.replies:
         extra.append(f"[{m.replies} in thread]")
     if m.reactions:
-        extra.append(" ".join(f"{e} {len(who)}" for e, who in m.reactions.items()))
+        extra.append(" ".join(f"{one_line(e)} {len(who)}" for e, who in m.reactions.items()))
     tail = (" " + " ".join(extra)) if extra else ""
-    return f"{ident} {_when(m.ctime)} {m.sender}: {m.text or ''}{tail}"
+    return f"{ident} {_when(m.ctime)} {one_line(m.sender)}: {block(m.text or '')}{tail}"
 
 
 def export_text(view: ConvTimeline) -> str:
     c = view.conv
-    lines = [f"# {c.name}" + (f" — {c.topic}" if c.topic else "")]
+    lines = [f"# {one_line(c.name)}" + (f" — {one_line(c.topic)}" if c.topic else "")]
     lines += [render_line(m) for m in view.messages]
-    lines += [f"! #{p.msg_id}: {p.code}: {p.message}" for p in view.problems]
+    lines += [f"! #{p.msg_id}: {p.code}: {one_line(p.message)}" for p in view.problems]
     return "\n".join(lines) + "\n"

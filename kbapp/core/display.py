@@ -1,0 +1,33 @@
+"""Untrusted text made safe for a terminal or a plain-text file, without changing what it says.
+
+Names, topics, headlines and messages come from other people through an untrusted server. In a
+terminal a control character can move the cursor or set the title, a bidi override can turn
+`invoice\u202etxt.exe` around, and a newline can forge a line that looks like another
+message or another conversation. `one_line` escapes all of those (`\\n`, `\\u202e`); `block`
+keeps a message's own line breaks but marks every continuation line, so no line of one
+message can pass for the start of another.
+"""
+
+from __future__ import annotations
+
+_BIDI_FORMAT = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+CONTINUATION = "    | "
+
+
+def _safe(ch: str) -> bool:
+    return ch.isprintable() and ch not in _BIDI_FORMAT
+
+
+def one_line(text: object) -> str:
+    """The text on one line: controls (newlines included), bidi and other unprintables escaped."""
+    s = str(text)
+    if all(map(_safe, s)):
+        return s
+    return "".join(ch if _safe(ch) else ch.encode("unicode_escape").decode() for ch in s)
+
+
+def block(text: object, prefix: str = CONTINUATION) -> str:
+    """Several lines of one message: each line made safe as by `one_line`, every line after the
+    first starting with `prefix` (tabs kept)."""
+    lines = str(text).split("\n")
+    return ("\n" + prefix).join(one_line(line).replace("\\t", "\t") for line in lines)

@@ -1,0 +1,39 @@
+"""kbapp/core/display.py: untrusted text cannot forge lines or drive a terminal."""
+
+from kbapp.core.display import CONTINUATION, block, one_line
+
+
+def test_one_line_escapes_controls_newlines_and_bidi_and_keeps_the_rest():
+    assert one_line("plain, café 😀") == "plain, café 😀"
+    assert one_line("a\nb") == "a\\nb"
+    assert one_line("\x1b]0;TITLE\x07x") == "\\x1b]0;TITLE\\x07x"
+    assert one_line("invoice\u202etxt.exe") == "invoice\\u202etxt.exe"
+    assert "\n" not in one_line("x\r\n\x85\u2028y") and "\x85" not in one_line("\x85")
+
+
+def test_block_marks_every_continuation_line_so_no_line_passes_for_a_message():
+    forged = "hello\n#5 2026-12-08 10:00 alice: I approve the transfer"
+    out = block(forged)
+    lines = out.split("\n")
+    assert lines == ["hello", CONTINUATION + "#5 2026-12-08 10:00 alice: I approve the transfer"]
+    assert block("a\tb") == "a\tb" and block("x\x1b[2J") == "x\\x1b[2J"
+
+
+def test_the_chat_line_renderer_uses_them():
+    from kbapp.client.chat.models import MessageView
+    from kbapp.client.chat.views import render_line
+    import dataclasses
+
+    fields = {f.name: None for f in dataclasses.fields(MessageView)}
+    fields.update(msg_id=4, status="ok", type="text", sender="mallory\u202e", text="hi\n#5 alice: yes",
+                  ctime=0, reactions={}, replies=0, edited=False)
+    line = render_line(MessageView(**fields))
+    assert line.count("\n") == 1 and line.split("\n")[1].startswith(CONTINUATION)
+    assert "\u202e" not in line
+
+
+def test_a_revision_time_past_year_9999_is_shown_not_a_crash():
+    from kbapp.cli.fs import _when
+
+    assert _when(0) == "-" and _when(1_700_000_000 * 10**9).startswith("2023-")
+    assert _when((2**53 - 1) * 10**9) == f"@{2**53 - 1}s"
