@@ -34,6 +34,12 @@ from .views import export_json, export_text, fold
 MAX_READ = 1_000_000                       # messages one read may ask for
 
 
+def _names_channel(channel: str, row: ConvRow) -> bool:
+    """`TEAM#<32 hex>` names a channel by its conversation id and nothing else; any other
+    word by its signed name (a member who named a channel like another's id takes nothing)."""
+    return row.conv_id == channel if names._HEX32.fullmatch(channel) else row.channel == channel
+
+
 def message_id(v, what: str = "message id") -> int:
     """A message id the user or a bot gave: an int in 1..2^53-1 (a string, a float or a huge
     number is their mistake, refused before any lookup)."""
@@ -133,7 +139,7 @@ class ChatService(SyncMixin):
             if name.kind != "team" or c.team_name != name.team:
                 continue
             general = c.conv_id == names.general_ids(c.team_id)[0]
-            if general if name.channel == names.GENERAL else name.channel in (c.channel, c.conv_id) and not general:
+            if general if name.channel == names.GENERAL else _names_channel(name.channel, c) and not general:
                 return c
         return None
 
@@ -181,7 +187,7 @@ class ChatService(SyncMixin):
         """A channel by the name its signed metadata gives it (the server's list is a hint)."""
         found = []
         for row in await self.sync_channels(team_id, team_name):
-            if channel in (row.channel, row.conv_id):
+            if _names_channel(channel, row):
                 found.append(row)
         if len(found) > 1:
             raise errors.Conflict(f"{len(found)} channels of {team_name} are named #{channel}: name one by its id "

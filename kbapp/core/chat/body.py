@@ -27,6 +27,7 @@ MAX_META = 16
 _UID_RE = re.compile(r"[0-9a-f]{32}")
 _BLOB_RE = re.compile(r"[0-9a-f]{64}")
 _CHANNEL_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_ID_LIKE = re.compile(r"[0-9a-f]{32}")
 _MIME_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 # C1 controls too: Qt takes U+009C for a separator of "length variants" and paints only the
 # text before it ("I agree\x9cI do NOT agree" showed as "I agree"; found in review)
@@ -156,8 +157,8 @@ KINDS: dict[str, dict[str, _Check]] = {
                  "emoji": lambda v: _text(v, "emoji", limit=64, lines=False)},
     "attachment": {**{f: (lambda v: v) for f in PREVIEW_FIELDS}, "name": lambda v: v, "preview": _preview},
     "metadata": {"name": lambda v: _channel_name(v), "topic": lambda v: _text(v, "topic", limit=MAX_SHORT,
-                                                                               empty=True)},
-    "headline": {"text": lambda v: _text(v, "headline", limit=MAX_SHORT, empty=True)},
+                                                                               empty=True, lines=False)},
+    "headline": {"text": lambda v: _text(v, "headline", limit=MAX_SHORT, empty=True, lines=False)},
     "join": {},
     "leave": {},
     "system": {"text": lambda v: _text(v, "text", limit=MAX_SHORT)},
@@ -175,6 +176,8 @@ DELETING = frozenset({"delete"})                  # header.deletes = body.target
 def _channel_name(v: object) -> str:
     if not isinstance(v, str) or not _CHANNEL_RE.fullmatch(v):
         raise _bad("a channel name is 1-40 of a-z, 0-9, '_' and '-', starting with a letter or digit")
+    if _ID_LIKE.fullmatch(v):       # TEAM#<32 hex> names a channel by its conversation id
+        raise _bad("a channel name is not 32 hex digits: that is how a conversation id is written")
     return v
 
 
