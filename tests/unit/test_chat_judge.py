@@ -203,3 +203,20 @@ def test_a_delete_of_several_in_any_order_matches_the_servers_sorted_hint():
     assert w["hints"]["deletes"] == [1, 2]
     vs = cw.judge().feed_all(cw.served)
     assert [v.status for v in vs] == [OK, OK, OK] and Timeline(vs).view(cw.time).items == []
+
+
+def test_a_thread_hangs_only_under_an_earlier_text_or_file():
+    """A member's reply threaded under a pin, a join or a missing message would be hidden from
+    the conversation yet counted unread (found by an attacker): refused, shown as refused."""
+    cw = ChatWorld()
+    _text(cw, cw.alice, "root")                                     # 1
+    cw.send(cw.alice, "pin", body_fields={"target": 1})             # 2
+    cw.send(cw.carol, "join")                                       # 3
+    _text(cw, cw.bob, "@alice hidden under the pin", thread_root=2)  # 4
+    _text(cw, cw.bob, "hidden under a join", thread_root=3)         # 5
+    _text(cw, cw.bob, "a real thread reply", thread_root=1)         # 6
+    vs = cw.judge().feed_all(cw.served)
+    assert [v.status for v in vs[:3]] == [OK] * 3 and vs[5].status == OK
+    assert [type(v.error) for v in vs[3:5]] == [errors.ForgedSupersede] * 2
+    view = Timeline(vs).view(cw.time)
+    assert view.threads == {1: [6]}

@@ -99,8 +99,14 @@ class DurableBlocks:
         each, together); the first write error is raised (the blocks stay unsettled then)."""
         with self._lock:
             mine = {b: self._pending[b] for b in dict.fromkeys(block_ids) if b in self._pending}
-        for fut, _path in mine.values():
-            fut.result()
+        first: BaseException | None = None
+        for fut, _path in mine.values():         # every write ended before raising: a block still in
+            try:                                 # flight then would pass for written to the next put
+                fut.result()
+            except BaseException as e:  # noqa: BLE001 - the first is raised below
+                first = first or e
+        if first is not None:
+            raise first
         dirs = {path.parent for _fut, path in mine.values()}
         for done in [pool("io", IO_WORKERS).submit(fsync_dir, d) for d in dirs]:
             done.result()

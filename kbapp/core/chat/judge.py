@@ -177,6 +177,13 @@ class ConversationJudge:
         for what, ref in (("reply_to", h.reply_to), ("thread_root", h.thread_root)):
             if ref is not None and ref >= msg_id:
                 raise ForgedSupersede(f"{what} names a later message")
+        if h.thread_root is not None:
+            # a thread hangs under a text or a file; under anything else (a pin, a join) its
+            # replies would be hidden from the conversation yet counted as unread
+            root = self.state.valid.get(h.thread_root)
+            if root is None or root.type not in CONTENT:
+                raise ForgedSupersede(f"thread_root {h.thread_root} is not an earlier text or file of this "
+                                      "conversation")
         if h.type == "edit":
             self._target(msg_id, h.supersedes, CONTENT, sender=h.uid)
         elif h.type == "reaction":
