@@ -25,6 +25,9 @@ _TYPED = {"BAD_READ_TOKEN": errors.BadReadToken, "READ_NOT_ALLOWED": errors.Read
 _TYPED_BLOB = {e.code: e for e in (errors.BlobQuotaExceeded, errors.BlobMismatch, errors.BadBlobId, errors.BadRange,
                                    errors.BlobLengthRequired)}
 MAX_DEPTH = 24
+# ephemeral key refusals the client acts on (retry with the winner's generation or a fresh device
+# list): by code, before a 409 becomes a plain Conflict
+_TYPED_EK = {e.code: e for e in (errors.EkGenerationTaken, errors.EkBoxesIncomplete)}
 _TYPED_FS = {e.code: e for e in (errors.FolderIdMismatch, errors.FolderNotWriter, errors.FolderWriterMismatch,
                                  errors.FolderStaleKeyGenRefused, errors.FolderQuotaExceeded, errors.FolderBlockMismatch,
                                  errors.FolderPublicNotImplicit, errors.FolderGcRefused, errors.FolderGcTooEarly)}
@@ -135,6 +138,8 @@ class ServerAPI:
         err = body.get("error") if isinstance(body, dict) else None
         msg = str(err.get("message", ""))[:500] if isinstance(err, dict) else f"HTTP {status}"
         code = str(err.get("code", "")) if isinstance(err, dict) else ""
+        if code in _TYPED_EK:
+            raise _TYPED_EK[code](msg, status)
         if status == 404:
             raise errors.NotFound(msg)
         if status == 409:

@@ -372,8 +372,8 @@ class Ephemeral:
                     log.info("ephemeral: a new team EK for %s: %s", loaded.state.name, e)
             try:
                 return await self._make(loaded, keys, top + 1)
-            except errors.EkGenerationTaken:
-                continue                        # another writer was first: use theirs (or the next)
+            except (errors.EkGenerationTaken, errors.EkBoxesIncomplete):
+                continue                        # another writer was first, or a device EK came meanwhile
         raise errors.EkGenerationTaken("could not agree on a team EK generation with the server")
 
     async def _make(self, loaded, keys: dict, generation: int) -> SendEk:

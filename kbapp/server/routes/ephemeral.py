@@ -125,22 +125,28 @@ class EphemeralRoutes:
         team_id, auth = check_team_id(request.path_params["team_id"]), request.headers.get("authorization")
 
         def work():
-            out = []
             with self.service.engine.connect() as conn:
                 self._member(conn, auth, team_id)
-                uids = conn.execute(select(db.team_members.c.uid).where(db.team_members.c.team_id == team_id)
-                                    .order_by(db.team_members.c.uid).limit(MAX_MEMBERS_LISTED)).scalars().all()
-                for uid in uids:
-                    live, _ = self.access.live_sibkeys(conn, uid)
-                    for kid in sorted(live):
-                        row = conn.execute(select(device_eks).where(
-                            device_eks.c.uid == uid, device_eks.c.device_kid == kid)
-                            .order_by(device_eks.c.generation.desc()).limit(1)).first()
-                        if row is not None:
-                            out.append({"uid": uid, "kid": kid, "generation": row.generation,
-                                        "statement": b64encode(row.statement), "sig": b64encode(row.sig)})
-            return {"devices": out}
+                return {"devices": [{"uid": uid, "kid": kid, "generation": row.generation,
+                                     "statement": b64encode(row.statement), "sig": b64encode(row.sig)}
+                                    for uid, kid, row in self._member_devices(conn, team_id)]}
         return await run_in_threadpool(work)
+
+    def _member_devices(self, conn, team_id: str) -> list[tuple[str, str, object]]:
+        """(uid, kid, newest device EK row) of each live device of each member that has a
+        device EK: whom a team EK is boxed to."""
+        out = []
+        uids = conn.execute(select(db.team_members.c.uid).where(db.team_members.c.team_id == team_id)
+                            .order_by(db.team_members.c.uid).limit(MAX_MEMBERS_LISTED)).scalars().all()
+        for uid in uids:
+            live, _ = self.access.live_sibkeys(conn, uid)
+            for kid in sorted(live):
+                row = conn.execute(select(device_eks).where(
+                    device_eks.c.uid == uid, device_eks.c.device_kid == kid)
+                    .order_by(device_eks.c.generation.desc()).limit(1)).first()
+                if row is not None:
+                    out.append((uid, kid, row))
+        return out
 
     async def publish_team(self, request: Request) -> dict:
         team_id, auth = check_team_id(request.path_params["team_id"]), request.headers.get("authorization")
@@ -184,6 +190,12 @@ class EphemeralRoutes:
                                    .where(team_eks.c.team_id == team_id)).scalar() or 0
                 if st.generation != top + 1:
                     raise errors.EkGenerationTaken(f"team EK generation {st.generation}: the next is {top + 1}", 409)
+                # every member device with a device EK gets a box: one member leaving another out
+                # made that member's copy of every exploding message unreadable for a day
+                left_out = [f"{u}/{k[:16]}" for u, k, _row in self._member_devices(conn, team_id) if k not in seen]
+                if left_out:
+                    raise errors.EkBoxesIncomplete(f"a team EK is boxed to every member device; missing "
+                                                   f"{len(left_out)}: {', '.join(left_out[:5])}", 409)
                 self._charge(kid)
                 conn.execute(insert(team_eks).values(team_id=team_id, generation=st.generation,
                                                      ptk_generation=st.ptk_generation, statement=st.data, sig=st.sig,
