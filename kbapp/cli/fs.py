@@ -249,9 +249,24 @@ async def _read(files, args, emit) -> int:
     return 0
 
 
+def _check_user_paths(args) -> None:
+    """Folder paths the user typed, checked before anything runs: a typo (`..`, a bad folder
+    name) is the user's input (FS_PATH_REFUSED, exit 1), not a writer's hostile name (exit 3)."""
+    from kbapp.core.fs.names import split_path
+
+    for attr in ("path", "src", "dst", "folder"):
+        v = getattr(args, attr, None)
+        if isinstance(v, str) and v.startswith(("/private", "/public", "/team")):
+            try:
+                split_path(v)
+            except (errors.BadPathName, errors.BadFolderName) as e:
+                raise errors.FsPathRefused(f"{shown(v)}: {e}") from None
+
+
 async def run(app, args, emit) -> int:
     files = app.files
     c = args.fs_cmd
+    _check_user_paths(args)
     if c == "status":
         return await _status(files, args, emit)
     if not app.connected:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .errors import Conflict, KbappError, NotFound
 
 __all__ = ["JournalFull", "PathExists", "FolderSyncTimeout", "UploadFailed", "ReadOnlyView", "JournalEntryNeeded",
-           "MoveRefused", "RowsRefused", "BlockMissing"]
+           "MoveRefused", "RowsRefused", "BlockMissing", "FsPathRefused"]
 
 
 class RowsRefused(KbappError):
@@ -32,6 +32,15 @@ class MoveRefused(KbappError):
     read-only view."""
 
     code = "FS_MOVE_REFUSED"
+
+
+class FsPathRefused(KbappError):
+    """A path the user (or this device's own queued change) names that cannot be done: a
+    file where a directory goes, a directory where a file goes, a directory not empty, a
+    revision number below 0, a typo in a folder path. The user's input, not a lie: exit 1,
+    never the verification failure a writer's hostile name is (FS_BAD_NAME)."""
+
+    code = "FS_PATH_REFUSED"
 
 
 class JournalFull(KbappError):

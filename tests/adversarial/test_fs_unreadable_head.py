@@ -103,7 +103,7 @@ async def test_rollback_is_refused_where_it_would_not_help(clients, name, world)
     with pytest.raises(errors.FolderHeadUnreadable) as e:                # the one before is broken too
         await bob.files.rollback(folder, bad1)
     assert e.value.readable == bad1 - 1
-    with pytest.raises(errors.BadPathName):
+    with pytest.raises(errors.FsPathRefused):
         await bob.files.rollback(f"{folder}/warm.txt", 1)
     with pytest.raises(errors.FolderHeadUnreadable) as e:
         await bob.files.ls(folder)

@@ -220,3 +220,25 @@ def test_time_travel_and_a_move_across_folders(two, tmp_path):
     got = tmp_path / "moved.txt"
     cli(a, "fs", "read", "/private/alice/t.txt", str(got))
     assert got.read_bytes() == b"second, longer"
+
+
+def test_the_users_own_path_mistakes_exit_1_not_the_verification_failure_code(two, tmp_path):
+    """A typo or a path in the way is the user's input (FS_PATH_REFUSED, exit 1); exit 3 stays
+    for what a writer or the server did. A restore that would be parked is refused up front."""
+    _server, a, _b = two
+    F = "/private/alice"
+    (tmp_path / "f.txt").write_bytes(b"v1")
+    cli(a, "fs", "write", f"{F}/docs/a.txt", str(tmp_path / "f.txt"))
+    cli(a, "fs", "write", f"{F}/rx", str(tmp_path / "f.txt"))
+    for args in (("fs", "ls", f"{F}/../etc"), ("fs", "rm", f"{F}/docs"), ("fs", "mkdir", f"{F}/rx/sub"),
+                 ("fs", "write", f"{F}/docs", str(tmp_path / "f.txt")), ("fs", "ls", f"{F}/docs", "--rev", "-1")):
+        out = text_cli(a, *args, expect_rc=1)
+        assert "VERIFICATION FAILED" not in out.stderr and "FS_PATH_REFUSED" in out.stderr, (args, out.stderr)
+    cli(a, "fs", "rm", f"{F}/rx")
+    cli(a, "fs", "mkdir", f"{F}/rx")                       # the old file's name is a directory now
+    history = cli(a, "fs", "history", f"{F}/rx").json
+    rev = max(r["revision"] for r in history)
+    out = text_cli(a, "fs", "restore", f"{F}/rx", "--rev", str(rev - 2), expect_rc=1)
+    assert "is a directory" in out.stderr and "restored" not in out.stdout
+    status = cli(a, "fs", "status").json
+    assert not [e for e in status.get("entries", []) if e.get("state") == "parked"]

@@ -47,7 +47,7 @@ async def test_ops_are_journalled_shown_at_once_and_uploaded_as_one_revision(db_
     # refusals come from the local view, before anything is journalled
     with pytest.raises(errors.PathExists):
         await files.mkdir(f"{F}/docs/sub", upload=False)
-    with pytest.raises(errors.BadPathName):
+    with pytest.raises(errors.FsPathRefused):
         await files.rm(f"{F}/docs", upload=False)              # not empty, no -r
     with pytest.raises(errors.NotFound):
         await files.mv(f"{F}/docs/nope", f"{F}/docs/x", upload=False)

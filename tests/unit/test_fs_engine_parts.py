@@ -95,12 +95,12 @@ async def test_overlay_edits_and_commit_make_a_readable_tree(tmp_path):
     await ov.mkdir(("a", "empty"))
     with pytest.raises(errors.PathExists):
         await ov.mkdir(("a", "empty"))
-    with pytest.raises(errors.BadPathName):
+    with pytest.raises(errors.FsPathRefused):
         await ov.write(("a", "b", "f.txt", "under-a-file"), e)
     await ov.move(("a", "b"), ("c",))
-    with pytest.raises(errors.BadPathName):
+    with pytest.raises(errors.FsPathRefused):
         await ov.move(("c",), ("c", "inside"))
-    with pytest.raises(errors.BadPathName):
+    with pytest.raises(errors.FsPathRefused):
         await ov.rm(("c",))                                                # not empty
     root, blocks = await ov.commit(kw)
     store.update({p.id: s for p, s in blocks})

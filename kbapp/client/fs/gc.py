@@ -123,7 +123,7 @@ async def unreferenced(files, path: str, upto: int) -> tuple[object, int, list[s
     s = await files.fs.sync(f)
     head, head_id = s.judge.state.head_rev, s.judge.state.head_id
     if not 1 <= upto < head:
-        raise errors.BadPathName(f"collect up to a revision below the head ({head}), not {upto}")
+        raise errors.FsPathRefused(f"collect up to a revision below the head ({head}), not {upto}")
     revs = await _envelopes(files.ctx.api, f.folder_id, head, head_id)
     blocks = _Blocks(files.ctx.api, f.folder_id)
     live, old = set(), set()

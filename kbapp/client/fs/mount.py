@@ -74,6 +74,10 @@ def _errno_of(e: BaseException) -> int:
         return errno.ENAMETOOLONG
     if isinstance(e, errors.JournalFull if hasattr(errors, "JournalFull") else ()):
         return errno.ENOSPC
+    if isinstance(e, errors.FsPathRefused):
+        msg = str(e)
+        return (errno.ENOTEMPTY if "not empty" in msg else errno.ENOTDIR if "not a directory" in msg
+                else errno.EISDIR if "is a directory" in msg else errno.EINVAL)
     if isinstance(e, (errors.BadPathName, getattr(errors, "BadFolderName", errors.BadPathName))):
         return errno.EINVAL
     if isinstance(e, errors.VerificationError):

@@ -48,7 +48,7 @@ class Overlay:
             if e is None:
                 raise errors.NotFound(f"no {_show(path)!r}")
             if not e.is_dir:
-                raise errors.BadPathName(f"{_show(path)!r} is a file, not a directory")
+                raise errors.FsPathRefused(f"{_show(path)!r} is a file, not a directory")
             d = {} if e.ptr is None else dict(await self.load(e.ptr))
         self.dirs[path] = d
         return d
@@ -67,7 +67,7 @@ class Overlay:
 
     async def _parent(self, path: Path, parents: bool) -> dict[str, Entry]:
         if not path:
-            raise errors.BadPathName("name something inside the folder")
+            raise errors.FsPathRefused("name something inside the folder")
         for i in range(len(path) - 1):
             sub = path[:i + 1]
             up = await self.dir(sub[:-1])
@@ -79,7 +79,7 @@ class Overlay:
                 self.dirs[sub] = {}
                 self._dirty(sub)
             elif not e.is_dir:
-                raise errors.BadPathName(f"{_show(sub)!r} is a file, not a directory")
+                raise errors.FsPathRefused(f"{_show(sub)!r} is a file, not a directory")
         return await self.dir(path[:-1])
 
     # -- edits ------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ class Overlay:
         d = await self._parent(path, parents)
         old = d.get(path[-1])
         if old is not None and old.is_dir:
-            raise errors.BadPathName(f"{_show(path)!r} is a directory")
+            raise errors.FsPathRefused(f"{_show(path)!r} is a directory")
         d[path[-1]] = dataclasses.replace(entry, name=path[-1])
         self._dirty(path[:-1])
         self.touched.add(path)
@@ -111,7 +111,7 @@ class Overlay:
         if old is None:
             raise errors.NotFound(f"no {_show(path)!r}")
         if old.is_dir and not recursive and (await self.dir(path)):
-            raise errors.BadPathName(f"{_show(path)!r} is a directory that is not empty (rm -r)")
+            raise errors.FsPathRefused(f"{_show(path)!r} is a directory that is not empty (rm -r)")
         del d[path[-1]]
         for p in [p for p in self.dirs if p[:len(path)] == path]:
             self.dirs.pop(p)
@@ -122,7 +122,7 @@ class Overlay:
 
     async def move(self, src: Path, dst: Path) -> Entry:
         if dst[:len(src)] == src:
-            raise errors.BadPathName(f"cannot move {_show(src)!r} inside itself")
+            raise errors.FsPathRefused(f"cannot move {_show(src)!r} inside itself")
         d = await self._parent(src, False)
         e = d.get(src[-1])
         if e is None:

@@ -66,7 +66,7 @@ async def apply_rows(ov: Overlay, rows, writer: bytes, *, strict: bool = False,
     for r in rows:
         try:
             op = await apply_row(ov, r, writer)
-        except (errors.NotFound, errors.PathExists, errors.BadPathName) as e:
+        except (errors.NotFound, errors.PathExists, errors.BadPathName, errors.FsPathRefused) as e:
             if strict or isinstance(e, errors.BlockMissing):
                 raise                                     # a directory the server withholds is not "gone"
             log.info("journal row %s skipped on the new head: %s", r.id, e)
@@ -249,7 +249,7 @@ async def _merged(files, f, rows, remote, base_root, ov: Overlay, writer: bytes,
     for a in m.actions:
         try:
             op = await ov.apply_action(a)
-        except (errors.NotFound, errors.PathExists, errors.BadPathName) as e:
+        except (errors.NotFound, errors.PathExists, errors.BadPathName, errors.FsPathRefused) as e:
             if isinstance(e, errors.BlockMissing):
                 raise
             if a.kind in ("write", "move"):

@@ -62,7 +62,7 @@ class Reading:
             at = rev_at_time(revs, int(time_s))           # timeview.py: claimed times, clamped
             return None if at is None else unpack_ptr(at.root)      # None: before the first revision
         if type(rev) is not int or rev < 0:
-            raise errors.BadPathName("a revision is a number >= 0")
+            raise errors.FsPathRefused("a revision is a number >= 0")
         if rev == 0:
             return None
         hit = [r for r in revs if r.rev == rev]

@@ -190,9 +190,9 @@ async def rollback(files, folder: str, rev: int, *, expect_head: int | None = No
 
     name, comps = split_path(folder)
     if comps:
-        raise errors.BadPathName("a rollback is of a whole folder: name the folder, not a path in it")
+        raise errors.FsPathRefused("a rollback is of a whole folder: name the folder, not a path in it")
     if type(rev) is not int or rev < 0:
-        raise errors.BadPathName("a revision is a number >= 0")
+        raise errors.FsPathRefused("a revision is a number >= 0")
     f = await files.fs.folder(name, fresh=True)
     files._check_writer(f)
     journal = await files.open()

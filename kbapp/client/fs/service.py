@@ -268,7 +268,7 @@ class FilesService(Reading):
     async def _writable(self, path: str):
         name, comps = split_path(path)
         if not comps:
-            raise errors.BadPathName("name something inside the folder")
+            raise errors.FsPathRefused("name something inside the folder")
         f = await self.fs.folder(name, cached=True)
         self._check_writer(f)
         converged.refuse_write(f, comps)
@@ -346,14 +346,7 @@ class FilesService(Reading):
         if size is not None and self.used + stored_estimate(size) > cap:
             raise errors.JournalFull(f"the journal holds {self.used} bytes; this file would pass its cap of "
                                      f"{cap} (fs.journal_max_bytes): upload or wait, or raise the cap")
-        ov = await self._local(f, for_write=True)
-        old = await ov.entry(tuple(comps))
-        if old is not None and old.is_dir:
-            raise errors.BadPathName(f"{path!r} is a directory")
-        for i in range(1, len(comps)):                        # a file in the way of a parent: refused now
-            e = await ov.entry(tuple(comps[:i]))
-            if e is not None and not e.is_dir:
-                raise errors.BadPathName(f"{'/'.join(comps[:i])!r} is a file, not a directory")
+        ov = await self._file_fits(f, path, comps)
         stream = io.BytesIO(data) if isinstance(data, bytes) else data
         w = TreeWriter(**f.seal_kw())
         ids: list[str] = []
@@ -421,10 +414,23 @@ class FilesService(Reading):
         f, comps, _j = await self._writable(src)
         g, to, _j = await self._writable(dst)
         if f.folder_id != g.folder_id:
-            raise errors.BadPathName("mv renames within one folder (copy across folders, then remove)")
+            raise errors.FsPathRefused("mv renames within one folder (copy across folders, then remove)")
         out = await self._journal_op(f, comps, "rename", dest=tuple(to))
         out["to"] = dst
         return await self._after(out, upload)
+
+    async def _file_fits(self, f, path: str, comps):
+        """The local view, where a file can go at `comps`: no directory there, no file in the
+        way of a parent (refused now, not parked at upload while the command said it was done)."""
+        ov = await self._local(f, for_write=True)
+        old = await ov.entry(tuple(comps))
+        if old is not None and old.is_dir:
+            raise errors.FsPathRefused(f"{path!r} is a directory")
+        for i in range(1, len(comps)):
+            e = await ov.entry(tuple(comps[:i]))
+            if e is not None and not e.is_dir:
+                raise errors.FsPathRefused(f"{'/'.join(comps[:i])!r} is a file, not a directory")
+        return ov
 
     async def restore(self, path: str, rev: int, *, upload: bool = True) -> dict:
         """Write the content `path` had at revision `rev` as a new change (no bytes re-sent:
@@ -434,6 +440,7 @@ class FilesService(Reading):
         e = await past.entry(tuple(comps))
         if e is None or e.type not in (FILE, EXEC):
             raise errors.NotFound(f"no file {path!r} at revision {rev}")
+        await self._file_fits(f, path, comps)
         entry_id = await journal.add(str(f.name), comps, pack(e.ptr.to_wire()), e.size, self._now_ns(), [],
                                      etype=e.type, base=await self._base_now(f), writer=self.ctx.require_login()[0])
         self._stale(f.folder_id)            # the local view shows it now, not after the upload
