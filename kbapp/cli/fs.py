@@ -188,9 +188,11 @@ async def _mv(app, args, emit) -> int:
         out = await _need(files, "mv")(args.src, args.dst)
     else:                                        # across folders: copy, then remove once uploaded
         out = await copy(files, args.src, args.dst, recursive=True, notice=_note(args))
-        if out.get("failed"):                    # never remove what was not copied
-            raise errors.LocalReadFailed(f"not moved: {len(out['failed'])} file(s) could not be copied; "
-                                         f"{shown(args.src)} is left as it was")
+        if out.get("failed") or out.get("skipped"):     # never remove what was not copied (symlinks too)
+            n = len(out.get("failed") or []) + len(out.get("skipped") or [])
+            raise errors.LocalReadFailed(f"not moved: {n} entr{'y' if n == 1 else 'ies'} could not be copied "
+                                         f"(symlinks are not copied across folders); {shown(args.src)} is left "
+                                         f"as it was and the copy is at {shown(args.dst)}")
         await _need(files, "rm")(args.src, recursive=True)
     emit(args, out, f"moved {shown(args.src)} -> {shown(args.dst)}")
     return 0

@@ -210,3 +210,22 @@ async def test_a_full_disk_stops_the_export_with_a_typed_error_and_no_half_file(
     assert e.value.code == "FS_LOCAL_FULL" and e.value.written == ["1-small.txt"]
     assert tree_of(target) == {"1-small.txt"}                  # the big file's temp is gone, nothing after it
     assert (target / "1-small.txt").read_bytes() == b"fits"
+
+
+async def test_a_copy_between_folders_reports_the_symlinks_it_could_not_carry(clients, name, world, tmp_path):
+    """A folder-to-folder copy goes through a decrypted staging directory in the profile: the
+    symlinks another writer made are listed in `skipped` (so `fs mv` keeps the source), and
+    the staging directory is gone afterwards (and one a killed copy left is swept)."""
+    from kbapp.client.fs.copy import STAGING, copy
+
+    alice, bob, folder = await pair(clients, name, world)
+    evil = await HostileTree(alice, folder).start()
+    await evil.post([evil.dir("proj", [evil.file("main.c", b"int main;"), evil.symlink("latest", "main.c")])])
+    await bob.files.ls(folder)
+    left = bob.home / STAGING / "999999999-dead"              # a killed copy's plaintext (no such pid)
+    left.mkdir(parents=True)
+    (left / "secret.txt").write_bytes(b"plaintext")
+    out = await copy(bob.files, f"{folder}/proj", f"/private/{bob.store.get('username')}/", recursive=True)
+    assert [s["path"] for s in out["skipped"]] == ["latest"]
+    assert [r["path"].rsplit("/", 1)[1] for r in out["written"]] == ["main.c"]
+    assert list((bob.home / STAGING).iterdir()) == []

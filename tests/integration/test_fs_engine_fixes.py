@@ -304,3 +304,46 @@ async def test_an_upload_signed_on_a_team_loaded_before_a_rotation_is_refused_th
     g = await bob.files.fs.folder(f.name, fresh=True)
     _f, comps, ov = await bob.files._view(f"{T}/new.txt")
     assert g.gen == 2 and (await ov.entry(tuple(comps))).ptr.key_gen == 2
+
+
+async def test_a_local_tree_bigger_than_the_journal_cap_is_copied_in_several_uploads(server_factory, tmp_path, apps):
+    """`cp -r` of a tree over the cap: the journal is emptied by an upload when full, so every
+    file arrives (before: FS_JOURNAL_FULL at the same file on every try, nothing uploaded)."""
+    from kbapp.client.fs.copy import copy
+
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    src = tmp_path / "tree"
+    src.mkdir()
+    data = {f"f{i}.bin": os.urandom(MAX_DATA + 1000) for i in range(6)}
+    for n, b in data.items():
+        (src / n).write_bytes(b)
+    alice.set_preference("fs.journal_max_bytes", str(3 * (MAX_DATA + 70_000)))      # room for about two files
+    out = await copy(alice.files, str(src), "/private/alice,bob/", recursive=True)
+    assert sorted(r["path"].rsplit("/", 1)[1] for r in out["written"]) == sorted(data) and out["failed"] == []
+    for n, b in data.items():
+        assert await bob.files.read(f"/private/alice,bob/tree/{n}") == b
+
+
+async def test_a_folder_entry_in_the_way_of_one_file_fails_that_file_only(server_factory, tmp_path, apps):
+    """A directory of the folder where the local tree has a file: that file is listed in
+    `failed` (not exit 3, not a half-done copy left unuploaded); every other file is copied and
+    uploaded."""
+    from kbapp.client.fs.copy import copy
+
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice",))
+    alice = users["alice"]
+    await alice.files.mkdir("/private/alice/src/c", parents=True)
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in ("a", "b", "c", "d"):
+        (src / n).write_bytes(n.encode() * 10)
+    out = await copy(alice.files, str(src), "/private/alice/", recursive=True)
+    assert [f["path"] for f in out["failed"]] == ["/private/alice/src/c"]
+    assert out["failed"][0]["code"] == "FS_PATH_REFUSED"
+    assert sorted(r["path"] for r in out["written"]) == [f"/private/alice/src/{n}" for n in "abd"]
+    st = await alice.files.status()
+    assert not [e for e in st["entries"] if e["state"] == "pending"]              # uploaded
+    assert await alice.files.read("/private/alice/src/d") == b"d" * 10

@@ -202,9 +202,10 @@ class ChatService(SyncMixin):
         """The conversation as stored here (edits applied, problems listed, the outbox's entries
         at the end); with `sync`, fetch and verify what is new first. Thread replies show under
         their root (`thread=ROOT`), or inline with `flat`."""
-        for what, v in (("thread", thread), ("after", after)):
-            if v is not None:
-                message_id(v, what)
+        if thread is not None:
+            message_id(thread, "thread")
+        if after is not None and after != 0:       # after=0: from the first message
+            message_id(after, "after")
         if limit is not None and (type(limit) is not int or not 1 <= limit <= MAX_READ):
             raise errors.InvalidChatInput(f"limit is a number of messages, 1..{MAX_READ}")
         row = await self.conv(conv, network=sync)

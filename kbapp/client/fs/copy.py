@@ -16,8 +16,10 @@ private temporary directory (export, then import).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
+import shutil
 import stat as st
 import tempfile
 from dataclasses import dataclass, field
@@ -166,30 +168,61 @@ async def import_local(files, src: Path, dst: str, *, recursive: bool = False, u
     else:
         base = dst.rstrip("/")
     written, failed = [], []
-    if is_dir and hasattr(files, "mkdir"):
-        await files.mkdir(base, parents=True, upload=False)
-        for rel in scan.dirs:
-            await files.mkdir(join(base, *rel), parents=True, upload=False)
-    for rel, local in scan.files:
-        path = join(base, *rel) if rel else base
-        try:
-            stream = await asyncio.to_thread(open_regular, local, scan.ids.get(local))
-        except (errors.LocalTypeRefused, errors.LocalReadFailed) as e:
-            failed.append({"path": path, "local": shown_path(local), "reason": str(e), "code": e.code})
-            notice(f"not copied: {e}")
-            continue
-        try:
-            out = await files.write(path, stream, upload=False, **_write_kw(files, os.fstat(stream.fileno())))
-        finally:
-            stream.close()
-        row = {"path": path, "size": out.get("size"), "entry": out.get("entry"), "local": str(local)}
-        written.append(row)
-        if on_file is not None:
-            on_file(row)
-    result = {"written": written, "skipped": scan.skipped, "failed": failed, "bytes": scan.bytes, "dest": base}
+
+    def fail(path: str, local, e: errors.KbappError) -> None:
+        failed.append({"path": path, "local": shown_path(local), "reason": str(e), "code": e.code})
+        notice(f"not copied: {e}")
+
+    try:
+        if is_dir and hasattr(files, "mkdir"):
+            await files.mkdir(base, parents=True, upload=False)
+            for rel in scan.dirs:
+                try:
+                    await files.mkdir(join(base, *rel), parents=True, upload=False)
+                except (errors.FsPathRefused, errors.PathExists) as e:     # a file of the folder in the way
+                    fail(join(base, *rel), src.joinpath(*rel), e)
+        for rel, local in scan.files:
+            path = join(base, *rel) if rel else base
+            try:
+                out = await _write_one(files, path, local, scan, upload)
+            except (errors.LocalTypeRefused, errors.LocalReadFailed, errors.FsPathRefused) as e:
+                fail(path, local, e)          # this file only: changed, unreadable, or something in the way
+                continue
+            row = {"path": path, "size": out.get("size"), "entry": out.get("entry"), "local": str(local)}
+            written.append(row)
+            if on_file is not None:
+                on_file(row)
+    except BaseException:
+        if upload and written:                # what was journaled still goes out (then the error is told)
+            with contextlib.suppress(errors.KbappError):
+                await upload_all(files)
+        raise
+    result = {"written": written, "skipped": scan.skipped, "failed": failed, "dest": base,
+              "bytes": sum(r.get("size") or 0 for r in written)}
     if upload:
         result["upload"] = await upload_all(files)
     return result
+
+
+async def _write_one(files, path: str, local: Path, scan, upload: bool) -> dict:
+    """One local file journaled at `path`. A journal at its cap is emptied by an upload first
+    (when the copy uploads): a tree bigger than the cap is copied in several uploads instead
+    of stopping at the same file on every try."""
+    try:
+        return await _journal_one(files, path, local, scan)
+    except errors.JournalFull:
+        if not upload:
+            raise
+    await upload_all(files)
+    return await _journal_one(files, path, local, scan)
+
+
+async def _journal_one(files, path: str, local: Path, scan) -> dict:
+    stream = await asyncio.to_thread(open_regular, local, scan.ids.get(local))
+    try:
+        return await files.write(path, stream, upload=False, **_write_kw(files, os.fstat(stream.fileno())))
+    finally:
+        stream.close()
 
 
 async def upload_all(files, timeout: float | None = None) -> dict:
@@ -215,8 +248,46 @@ async def copy(files, src: str, dst: str, *, recursive: bool = False, overwrite:
         raise errors.LocalTypeRefused(f"{src!r} is a directory (use -r)")
     if not d_folder:
         return await export(files, src, dst, overwrite=overwrite, notice=notice)
-    with tempfile.TemporaryDirectory(prefix="kbapp-cp-") as tmp:
+    with _staging(files) as tmp:
         name = src.rstrip("/").rsplit("/", 1)[-1] if split_path(src)[1] else "root"
         staged = Path(tmp) / name
-        await export(files, src, staged, notice=notice)
-        return await import_local(files, staged, dst, recursive=True, upload=upload, notice=notice, on_file=on_file)
+        exported = await export(files, src, staged, notice=notice)
+        out = await import_local(files, staged, dst, recursive=True, upload=upload, notice=notice, on_file=on_file)
+    out["skipped"] = list(exported.get("skipped") or []) + list(out.get("skipped") or [])   # symlinks: not copied
+    return out
+
+
+STAGING = "cp-staging"          # under the profile: decrypted copies between two folders, swept at start
+
+
+@contextlib.contextmanager
+def _staging(files):
+    """A private directory for a folder-to-folder copy's decrypted files: in the profile (not
+    /tmp: a crash there left plaintext where nothing would sweep it, on a disk often small),
+    removed afterwards, and any left by a killed copy removed before the next one starts."""
+    home = getattr(getattr(files, "ctx", None), "home", None)
+    if home is None:
+        with tempfile.TemporaryDirectory(prefix="kbapp-cp-") as tmp:
+            yield tmp
+        return
+    root = Path(home) / STAGING
+    root.mkdir(mode=0o700, exist_ok=True)
+    for old in root.iterdir():           # a copy killed mid-way: its plaintext goes now
+        if old.is_dir() and not old.is_symlink() and not _in_use(old):
+            shutil.rmtree(old, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"{os.getpid()}-", dir=root) as tmp:
+        yield tmp
+
+
+def _in_use(path: Path) -> bool:
+    """A staging directory of a copy still running in another process (its pid alive)."""
+    pid = path.name.split("-", 1)[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
