@@ -11,8 +11,10 @@ from other people are printed escaped (no control or bidi character reaches the 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -120,6 +122,12 @@ async def _write_dest(dest: str, pieces) -> int:
     target = Path(dest)
     if target.is_dir():                  # found before anything is fetched, not by the rename
         raise errors.LocalTypeRefused(f"{shown(dest)!r} is a directory: name the file to write")
+    try:
+        mode = os.stat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        return await _stream_into(target, pieces)     # a fifo, /dev/stdout, a terminal: written, never replaced
     tmp = target.with_name(f".{target.name[:32]}.kbapp-{os.getpid()}.tmp")     # never past NAME_MAX
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     size = 0
@@ -134,6 +142,22 @@ async def _write_dest(dest: str, pieces) -> int:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return size
+
+
+async def _stream_into(target: Path, pieces) -> int:
+    """Into something that is not a regular file (`fs read X /dev/stdout`, a fifo, `>(cmd)`):
+    opened for writing as it is, streamed, never renamed over (that replaced a device node
+    or a fifo with a plain file). A device is only written to when it is a character device
+    the user can open: a block device is refused."""
+    if stat.S_ISBLK(os.stat(target).st_mode):
+        raise errors.LocalTypeRefused(f"{shown(str(target))!r} is a block device: not written")
+    fd = await asyncio.to_thread(os.open, target, os.O_WRONLY)      # a fifo's open waits for its reader
+    size = 0
+    with os.fdopen(fd, "wb") as f:
+        async for piece in pieces:
+            f.write(piece)
+            size += len(piece)
     return size
 
 
@@ -274,7 +298,7 @@ async def run(app, args, emit) -> int:
     if not app.connected:
         await app.connect()
     if c == "write":
-        data = sys.stdin.buffer.read() if args.local == "-" else Path(args.local)
+        data = sys.stdin.buffer if args.local == "-" else Path(args.local)     # stdin streamed: flat memory
         if isinstance(data, Path) and not data.is_file():
             raise errors.NotFound(f"no local file {args.local!r}")
         out = await files.write(args.path, data, upload=not args.no_upload)

@@ -242,3 +242,25 @@ def test_the_users_own_path_mistakes_exit_1_not_the_verification_failure_code(tw
     assert "is a directory" in out.stderr and "restored" not in out.stdout
     status = cli(a, "fs", "status").json
     assert not [e for e in status.get("entries", []) if e.get("state") == "parked"]
+
+
+def test_fs_read_into_a_fifo_or_a_device_writes_into_it_never_replaces_it(two, tmp_path):
+    import stat
+    import threading
+
+    _server, a, _b = two
+    cli(a, "fs", "write", "/private/alice/f.txt", "-", stdin="through the pipe")   # stdin, streamed
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    cli(a, "fs", "read", "/private/alice/f.txt", str(fifo))
+    reader.join(30)
+    assert got == [b"through the pipe"] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    if os.geteuid() == 0:                                   # a character device like /dev/null (made here)
+        null = tmp_path / "null"
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        cli(a, "fs", "read", "/private/alice/f.txt", str(null))
+        assert stat.S_ISCHR(os.lstat(null).st_mode)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -579,7 +579,9 @@ def _size_of(data) -> int | None:
         return len(data)
     try:
         import os
-        return os.fstat(data.fileno()).st_size
+        import stat
+        info = os.fstat(data.fileno())
     except (AttributeError, OSError, io.UnsupportedOperation):
         return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None     # a pipe's size says nothing
 
