@@ -123,7 +123,7 @@ class ChatMedia:
                 os.chmod(dest, 0o600)
                 await self._to_library(dest, row, m.msg_id, m.sender or "")
                 done += 1
-            except errors.KbappError as e:
+            except (errors.KbappError, OSError) as e:     # a full disk: the sync that stored the rows goes on
                 log.info("chat media: preview of %s #%s: %s", row.name, m.msg_id, e)
         return done
 
