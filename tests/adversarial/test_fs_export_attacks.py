@@ -229,3 +229,23 @@ async def test_a_copy_between_folders_reports_the_symlinks_it_could_not_carry(cl
     assert [s["path"] for s in out["skipped"]] == ["latest"]
     assert [r["path"].rsplit("/", 1)[1] for r in out["written"]] == ["main.c"]
     assert list((bob.home / STAGING).iterdir()) == []
+
+
+async def test_a_directory_dag_is_written_once_not_multiplied(clients, name, world, tmp_path):
+    """One directory block named 4 times at each of 5 levels (1,024 paths to one 64 KiB file
+    from a few KiB on the server): each repeated block is refused and listed, so the export
+    writes what the folder holds, not 64 MiB."""
+    alice, bob, folder = await pair(clients, name, world)
+    evil = await HostileTree(alice, folder).start()
+    leaf = [evil.file("big.bin", os.urandom(64 << 10))]
+    level = evil.dir("d", leaf)
+    for _ in range(5):
+        level = evil.dir("d", [[f"d{i}", *level[1:]] for i in range(4)])
+    await evil.post([level])
+    await bob.files.ls(folder)
+    target = tmp_path / "out"
+    with pytest.raises(errors.ExportRefused) as e:
+        await export(bob.files, folder, target)
+    assert {r["code"] for r in e.value.refused} == {"FS_TREE_TOO_LARGE"}
+    files = [p for p in target.rglob("*") if p.is_file()]
+    assert len(files) == 1 and sum(p.stat().st_size for p in files) == 64 << 10

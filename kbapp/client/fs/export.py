@@ -71,8 +71,12 @@ class _Source:
 
     async def entries(self, rel: tuple[str, ...]) -> dict[str, dict]:
         here = self.at + rel
-        return {e.name: row_of(e, here + (e.name,) in self.snap.touched)
-                for e in (await self.snap.dir(here)).values()}
+        out = {}
+        for e in (await self.snap.dir(here)).values():
+            row = out[e.name] = row_of(e, here + (e.name,) in self.snap.touched)
+            if e.is_dir and e.ptr is not None:
+                row["_block"] = bytes(e.ptr.id)           # the directory's block: a DAG names it twice
+        return out
 
     async def chunks(self, rel: tuple[str, ...]):
         e = await self.snap.entry(self.at + rel)
@@ -116,6 +120,7 @@ class Exporter:
         self.local: Path | None = None          # the local directory the relative paths start at
         self.bytes = 0
         self.seen = 0
+        self.dir_blocks: set[bytes] = set()     # directory blocks walked: each at most once
 
     def _refuse(self, rel, e: errors.KbappError) -> None:
         self.refused.append({"path": "/".join(rel) or ".", "code": e.code, "reason": str(e)})
@@ -168,6 +173,23 @@ class Exporter:
             if e.errno == errno.ELOOP:
                 raise errors.LocalExists(f"{name[:60]!r} on the disk is a symlink: not followed") from None
             raise self.disk_error(e, name) from None
+
+    def room_for(self, dir_fd: int, name: str, size: int | None) -> None:
+        """Stop before a file that would leave the disk (nearly) full: a folder's tree can be far
+        bigger than the disk, and filling it hurts everything else on the machine."""
+        if not size:
+            return
+        st = os.statvfs(dir_fd) if os.statvfs in os.supports_fd else None
+        if st is None:
+            return
+        free = st.f_bavail * st.f_frsize
+        keep = min(1 << 30, st.f_blocks * st.f_frsize // 20)     # 5 % of the disk, at most 1 GiB, stays free
+        if size > free - keep:
+            err = errors.LocalDiskFull(f"{name[:60]!r} ({size} bytes) would leave the local disk full ({free} bytes "
+                                       f"free); {len(self.written)} file(s) were written before it",
+                                       written=self.written)
+            err.stop = True
+            raise err
 
     async def write_file(self, dir_fd: int, name: str, pieces, *, mtime: int | None, executable: bool) -> int:
         """Stream `pieces` into a temp file beside `name`, fsync, then put it in place atomically."""
@@ -242,6 +264,15 @@ class Exporter:
                 self._refuse(here, x)
                 continue
             if e["type"] == "dir":
+                block = e.get("_block")
+                if block is not None and block in self.dir_blocks:
+                    # honest writers give every directory a block of its own (random halves): one
+                    # named twice is a DAG, which walked as a tree writes far more than the folder holds
+                    self._refuse(here, errors.TreeTooLarge("this directory is another one's block again "
+                                                           "(a tree that repeats itself): not written twice"))
+                    continue
+                if block is not None:
+                    self.dir_blocks.add(block)
                 sub_entries = await self.listing(src, here)
                 if sub_entries is None:
                     continue                          # nothing made on the disk for a refused directory
@@ -256,6 +287,7 @@ class Exporter:
                     os.close(sub)
                 continue
             try:
+                self.room_for(dir_fd, name, e.get("size"))
                 await self.write_file(dir_fd, name, src.chunks(here), mtime=e.get("mtime"),
                                       executable=e["type"] == "exec")
             except (errors.LocalExists, errors.LocalWriteFailed) as x:
