@@ -405,6 +405,28 @@ def _main(argv: list[str], *, parser: argparse.ArgumentParser | None = None,
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as e:          # the profile's own database failing under us: full disk, I/O error
+        if not _storage_failure(e):
+            raise
+        msg = (f"the profile's database could not be used ({one_line(_storage_failure(e))}): is the disk full "
+               "or failing? Nothing was lost; free space and run it again")
+        print(f"kbapp: {msg} (LOCAL_STORAGE)", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": {"code": "LOCAL_STORAGE", "message": msg, "verification": False}}))
+        return EXIT_ERROR
+
+
+def _storage_failure(e: BaseException) -> str | None:
+    """The SQLite error under `e` (SQLAlchemy wraps it) when the local disk is the cause."""
+    import sqlite3
+
+    orig = getattr(e, "orig", e)
+    if isinstance(orig, sqlite3.OperationalError):
+        text = str(orig)
+        if any(w in text for w in ("disk I/O error", "database or disk is full", "unable to open database",
+                                   "attempt to write a readonly database")):
+            return text
+    return None
 
 
 if __name__ == "__main__":
