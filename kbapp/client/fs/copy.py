@@ -155,13 +155,13 @@ async def import_local(files, src: Path, dst: str, *, recursive: bool = False, u
     if scan.refused:
         shown = "; ".join(f"{r['path']}: {r['reason']}" for r in scan.refused[:10])
         raise errors.LocalNameRefused(f"nothing copied: {len(scan.refused)} local name(s) a folder cannot hold "
-                                      f"({shown})")
+                                      f"or director(y/ies) that cannot be read ({shown})")
     is_dir = st.S_ISDIR(os.lstat(src).st_mode)
     if is_dir and not recursive:
         raise errors.LocalTypeRefused(f"{str(src)!r} is a directory (use -r)")
     where = await folder_is_dir(files, dst)
     if where or dst.endswith("/"):
-        top = _name(src.name or Path(os.path.abspath(src)).name, src, scan)     # `cp -r . DST`: the directory's name
+        top = _name(Path(os.path.abspath(src)).name, src, scan)     # `cp -r . DST` or `..`: the directory's own name
         if top is None:
             raise errors.LocalNameRefused(f"nothing copied: {scan.refused[-1]['reason']} ({scan.refused[-1]['path']})")
         base = join(dst, top)
