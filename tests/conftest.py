@@ -131,12 +131,25 @@ def photo_analyzer():
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A real 2 MiB filesystem (tmpfs): a disk that fills up. Needs root to mount."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+def tmpfs(tmp_path):
+    """`tmpfs("16m")`: a real filesystem of that size (a disk that fills up), unmounted after
+    the test. Mounting needs root: the test is skipped without it."""
+    mounted = []
+
+    def make(size: str) -> Path:
+        mnt = tmp_path / f"disk-{len(mounted)}"
+        mnt.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                                               capture_output=True).returncode != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        mounted.append(mnt)
+        return mnt
+    yield make
+    for mnt in mounted:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmpfs):
+    """A real 2 MiB filesystem."""
+    return tmpfs("2m")

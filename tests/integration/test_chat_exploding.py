@@ -159,15 +159,22 @@ def ek_seeds(home: Path) -> list[bytes]:
         con.close()
 
 
+async def alice_and_bob(tmp_path, srv, clock):
+    """alice and bob signed up on `srv` with the clock the test moves; bob's client has run
+    once (its device EK for today)."""
+    alice = await open_clocked(tmp_path / "alice", clock)
+    bob = await open_clocked(tmp_path / "bob", clock)
+    await alice.signup("alice", server_url=srv.url, device_name="alice-laptop")
+    await bob.signup("bob", server_url=srv.url, device_name="bob-laptop")
+    await bob.chat.conversations(sync=True)
+    return alice, bob
+
+
 async def test_an_exploding_message_leaves_no_trace(db_url, server_factory, tmp_path):
     srv = server_factory(db=db_url)
     clock = Clock()
-    alice = await open_clocked(tmp_path / "alice", clock)
-    bob = await open_clocked(tmp_path / "bob", clock)
+    alice, bob = await alice_and_bob(tmp_path, srv, clock)
     try:
-        await alice.signup("alice", server_url=srv.url, device_name="alice-laptop")
-        await bob.signup("bob", server_url=srv.url, device_name="bob-laptop")
-        await bob.chat.conversations(sync=True)       # bob's client runs: its device EK for today
         await alice.chat.send("alice,bob", "an ordinary message")
         sent = await alice.chat.send("alice,bob", SECRET, exploding="30s")
         assert sent.state == "sent", sent
@@ -315,12 +322,8 @@ async def test_a_reader_offline_for_the_whole_lifetime_sees_it_exploded_not_with
     `chat read` of the conversation exited 3)."""
     srv = server_factory()
     clock = Clock()
-    alice = await open_clocked(tmp_path / "alice", clock)
-    bob = await open_clocked(tmp_path / "bob", clock)
+    alice, bob = await alice_and_bob(tmp_path, srv, clock)
     try:
-        await alice.signup("alice", server_url=srv.url, device_name="alice-laptop")
-        await bob.signup("bob", server_url=srv.url, device_name="bob-laptop")
-        await bob.chat.conversations(sync=True)       # bob's device EK for today
         await alice.chat.send("alice,bob", "before")
         sent = await alice.chat.send("alice,bob", SECRET, exploding="30s")
         await alice.chat.send("alice,bob", "after")

@@ -3,8 +3,6 @@ nothing is lost: after space is freed the same profile works."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from e2e_support import cli
@@ -12,19 +10,8 @@ from e2e_support import cli
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture
-def disk_16m(tmp_path):
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    import os
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
-def test_a_full_profile_disk_is_a_typed_error_and_nothing_is_lost(server, disk_16m):
+def test_a_full_profile_disk_is_a_typed_error_and_nothing_is_lost(server, tmpfs):
+    disk_16m = tmpfs("16m")
     home = disk_16m / "alice"
     cli(home, "signup", "alice", "--server", server.url)
     cli(home, "team", "create", "acme")
