@@ -25,9 +25,9 @@ _TYPED = {"BAD_READ_TOKEN": errors.BadReadToken, "READ_NOT_ALLOWED": errors.Read
 _TYPED_BLOB = {e.code: e for e in (errors.BlobQuotaExceeded, errors.BlobMismatch, errors.BadBlobId, errors.BadRange,
                                    errors.BlobLengthRequired)}
 MAX_DEPTH = 24
-# ephemeral key refusals the client acts on (retry with the winner's generation or a fresh device
-# list): by code, before a 409 becomes a plain Conflict
-_TYPED_EK = {e.code: e for e in (errors.EkGenerationTaken, errors.EkBoxesIncomplete)}
+# an ephemeral key refusal the client acts on (retry with the winner's generation): by code,
+# before a 409 becomes a plain Conflict
+_TYPED_EK = {e.code: e for e in (errors.EkGenerationTaken,)}
 _TYPED_FS = {e.code: e for e in (errors.FolderIdMismatch, errors.FolderNotWriter, errors.FolderWriterMismatch,
                                  errors.FolderStaleKeyGenRefused, errors.FolderQuotaExceeded, errors.FolderBlockMismatch,
                                  errors.FolderPublicNotImplicit, errors.FolderGcRefused, errors.FolderGcTooEarly)}

@@ -13,7 +13,7 @@ from .errors import ChatRefused, EncodingError, KbappError, VerificationError
 __all__ = [
     "EphemeralError", "BadEkStatement", "BadEkSignature", "RevokedEkDevice", "BadTeamEkSignature",
     "TeamEkStalePtk", "TeamEkMismatch", "BadEkBox", "EkKeyDeleted", "InvalidLifetime", "EkRefused",
-    "EkGenerationTaken", "EkBoxesIncomplete",
+    "EkGenerationTaken",
 ]
 
 
@@ -92,9 +92,3 @@ class EkGenerationTaken(EkRefused):
 
     code = "EK_GENERATION_TAKEN"
 
-
-class EkBoxesIncomplete(EkRefused):
-    """A team EK published without a box for every member device that has a device EK (the
-    server refuses it; an honest client that raced a new device's EK fetches the list again)."""
-
-    code = "EK_BOXES_INCOMPLETE"

@@ -203,3 +203,30 @@ async def test_a_revoked_device_gets_no_box_and_its_statements_are_refused(user,
     view = await b.chat.read(dm, sync=True)
     assert [(m.text, m.status) for m in view.messages][-1] == ("not for the thief", "ok")
     engine.dispose()
+
+
+async def test_a_team_ek_that_leaves_a_member_out_is_not_used_by_honest_senders(user, name, world):
+    """mallory (a writer) publishes the next team EK with a box for everyone but bob: alice's
+    client sees bob's device missing from the generation's recipients and seals her exploding
+    message under a new generation of its own, which bob reads."""
+    (a, _, _), (b, bob, _), (m, mal, _) = await user("alice"), await user("bob"), await user("mal")
+    team = name("acme")
+    await a.create_team(team)
+    await a.add_member(team, bob, "writer")
+    await a.add_member(team, mal, "writer")
+    for app in (a, b, m):
+        await app.chat.conversations(sync=True)          # everyone's device EK
+    row = await m.chat.conv(team)
+    helper = eph.of(m.chat)
+    loaded, keys = await m.chat.team_for_chat(row.team_id)
+    real = helper.member_device_eks
+
+    async def without_bob(ld):
+        return [d for d in await real(ld) if d.uid != b.ctx.uid]
+    helper.member_device_eks = without_bob
+    assert (await helper._make(loaded, keys, 1)).generation == 1          # the server takes it
+    sent = await a.chat.send(team, "exploding, for everyone", exploding="1h")
+    wire = await served(a, row.conv_id, sent.msg_id)
+    assert wire["ek_gen"] == 2                                            # not mallory's generation
+    view = await b.chat.read(team, sync=True)
+    assert [(x.text, x.status) for x in view.messages][-1] == ("exploding, for everyone", "ok")

@@ -366,15 +366,31 @@ class Ephemeral:
                 top = ans.get("generation") if type(ans.get("generation")) is int else 0
                 try:
                     stmt, seed = await self._open(ans, loaded, top, current=True)
-                    if seed is not None and not ek.due(stmt.ctime, self._now()):
+                    if seed is not None and not ek.due(stmt.ctime, self._now()) \
+                            and await self._boxed_to_all(ans, loaded):
                         return SendEk(stmt.generation, seed)
                 except (errors.EphemeralError, errors.EkKeyDeleted) as e:
                     log.info("ephemeral: a new team EK for %s: %s", loaded.state.name, e)
             try:
                 return await self._make(loaded, keys, top + 1)
-            except (errors.EkGenerationTaken, errors.EkBoxesIncomplete):
-                continue                        # another writer was first, or a device EK came meanwhile
+            except errors.EkGenerationTaken:
+                continue                        # another writer was first: use theirs (or the next)
         raise errors.EkGenerationTaken("could not agree on a team EK generation with the server")
+
+    async def _boxed_to_all(self, ans: dict, loaded) -> bool:
+        """Whether the generation the server serves was boxed to every member device this device
+        would box to now. A writer who left a member out (by malice or an older list) does not
+        get our messages sealed under it: we make the next generation instead. The list is the
+        server's word: a server that lies here could as well withhold that member's box."""
+        recipients = ans.get("recipients")
+        if not isinstance(recipients, list):
+            return True                      # an older server: nothing to compare
+        want = {d.kid for d in await self.member_device_eks(loaded)}
+        missing = want - {r for r in recipients if isinstance(r, str)}
+        if missing:
+            log.info("ephemeral: team EK of %s left out %d device(s): a new generation", loaded.state.name,
+                     len(missing))
+        return not missing
 
     async def _make(self, loaded, keys: dict, generation: int) -> SendEk:
         state = loaded.state

@@ -190,12 +190,6 @@ class EphemeralRoutes:
                                    .where(team_eks.c.team_id == team_id)).scalar() or 0
                 if st.generation != top + 1:
                     raise errors.EkGenerationTaken(f"team EK generation {st.generation}: the next is {top + 1}", 409)
-                # every member device with a device EK gets a box: one member leaving another out
-                # made that member's copy of every exploding message unreadable for a day
-                left_out = [f"{u}/{k[:16]}" for u, k, _row in self._member_devices(conn, team_id) if k not in seen]
-                if left_out:
-                    raise errors.EkBoxesIncomplete(f"a team EK is boxed to every member device; missing "
-                                                   f"{len(left_out)}: {', '.join(left_out[:5])}", 409)
                 self._charge(kid)
                 conn.execute(insert(team_eks).values(team_id=team_id, generation=st.generation,
                                                      ptk_generation=st.ptk_generation, statement=st.data, sig=st.sig,
@@ -230,10 +224,15 @@ class EphemeralRoutes:
                 box = conn.execute(select(team_ek_boxes).where(
                     team_ek_boxes.c.team_id == team_id, team_ek_boxes.c.generation == st.generation,
                     team_ek_boxes.c.recipient_kid == kid)).first()
+                # who the generation was boxed to: a sender uses it only if every member device it
+                # would box to is there (a writer who left a member out does not set the day's key)
+                recipients = conn.execute(select(team_ek_boxes.c.recipient_kid).where(
+                    team_ek_boxes.c.team_id == team_id, team_ek_boxes.c.generation == st.generation)
+                    .order_by(team_ek_boxes.c.recipient_kid)).scalars().all()
             return {"generation": st.generation, "ptk_generation": st.ptk_generation,
                     "statement": b64encode(st.statement), "sig": b64encode(st.sig),
                     "box": None if box is None else b64encode(box.box),
-                    "device_ek_gen": None if box is None else box.device_ek_gen}
+                    "device_ek_gen": None if box is None else box.device_ek_gen, "recipients": recipients}
         return await run_in_threadpool(work)
 
     def routes(self) -> list[Route]:
