@@ -130,3 +130,30 @@ def test_bot_api_answers_every_malformed_request_and_goes_on(server, tmp_path):
     assert [c["name"] for c in out[-1]["result"]["conversations"]] == ["acme#general"]
     listed = json.loads(cli(a, "chat", "list").stdout)
     assert [(c["pending"], c["failed"]) for c in listed] == [(0, 0)]     # nothing queued that can never send
+
+
+def test_a_thread_or_a_reaction_under_a_non_content_message_is_refused_before_sending(server, tmp_path):
+    """Every reader refuses a thread reply under a headline, or a reaction to one (judge rule 6):
+    the sender's own client says so first, instead of posting a message that shows as refused."""
+    import json
+
+    from e2e_support import cli
+
+    a = tmp_path / "alice"
+    cli(a, "signup", "alice", "--server", server.url)
+    cli(a, "team", "create", "acme")
+    cli(a, "chat", "channel", "create", "acme#random", "--topic", "anything")    # #1: its metadata
+    cli(a, "chat", "send", "acme#random", "root")
+    reqs = [{"id": 1, "method": "read", "params": {"conv": "acme#random"}}]
+    api = cli(a, "chat", "api", stdin="".join(json.dumps(r) + "\n" for r in reqs))
+    msgs = json.loads(api.stdout.splitlines()[0])["result"]["messages"]
+    join = next(m["msg_id"] for m in msgs if m["type"] != "text")
+    root = next(m["msg_id"] for m in msgs if m["type"] == "text")
+    reqs = [{"id": 1, "method": "send", "params": {"conv": "acme#random", "text": "x", "thread": join}},
+            {"id": 2, "method": "react", "params": {"conv": "acme#random", "id": join, "emoji": "+1"}},
+            {"id": 3, "method": "send", "params": {"conv": "acme#random", "text": "in the thread", "thread": root}},
+            {"id": 4, "method": "read", "params": {"conv": "acme#random"}}]
+    out = {x["id"]: x for x in map(json.loads, cli(a, "chat", "api", stdin="".join(
+        json.dumps(r) + "\n" for r in reqs)).stdout.splitlines())}
+    assert out[1]["error"]["code"] == out[2]["error"]["code"] == "CHAT_INVALID_INPUT"
+    assert out[3]["result"]["state"] == "sent" and out[4]["result"]["problems"] == []

@@ -18,6 +18,7 @@ from kbapp.core import errors
 from kbapp.core.chat import body as chat_body
 from kbapp.core.chat import ids
 from kbapp.core.chat.ephemeral import parse_lifetime
+from kbapp.core.chat.judge import CONTENT                # what threads hang under and reactions go on
 from kbapp.core.teams import Role
 from kbapp.core.uid import uid_for
 
@@ -364,6 +365,8 @@ class ChatService(SyncMixin):
         if thread is not None:
             t = await self._target(row, thread, mine=False)
             root = t.thread_root or t.msg_id
+            if t.thread_root is None and t.type not in CONTENT:    # every reader would refuse the reply
+                raise errors.InvalidChatInput(f"message #{thread} is a {t.type}: a thread hangs under a text or a file")
         if reply_to is not None:
             await self._target(row, reply_to, mine=False)
         return await self._enqueue(row, body, reply_to=reply_to, thread_root=root, wait=wait, exploding=lifetime)
@@ -418,6 +421,8 @@ class ChatService(SyncMixin):
     async def react(self, conv: str, msg_id: int, emoji: str, *, remove: bool = False) -> SendResult:
         row = await self.conv(conv)
         target = await self._target(row, msg_id, mine=False)
+        if target.type not in CONTENT:                           # every reader would refuse the reaction
+            raise errors.InvalidChatInput(f"message #{msg_id} is a {target.type}: reactions go on texts and files")
         if remove:
             mine = [m for m in await self.store.aio.messages(row.conv_id)
                     if m.type == "reaction" and m.status == "ok" and m.supersedes == target.msg_id

@@ -262,10 +262,12 @@ class ChatActions:
         m = ln.msg
         acts: list = []
         if m.msg_id is not None and m.status == "ok":
+            content = m.type in ("text", "attachment")      # what threads and reactions may aim at
             if not in_thread:
                 acts.append(("Reply", lambda: self.start_reply(m)))
-                acts.append(("Reply in thread", lambda: self.open_thread(m.thread_root or m.msg_id)))
-            for e in REACTIONS[:4]:
+                if content or m.thread_root:
+                    acts.append(("Reply in thread", lambda: self.open_thread(m.thread_root or m.msg_id)))
+            for e in REACTIONS[:4] if content else ():
                 acts.append((f"React {e}", lambda e=e: self.react(m.msg_id, e)))
             if ln.mine and m.type == "text" and not in_thread:
                 acts.append(("Edit", lambda: self.start_edit(m)))
