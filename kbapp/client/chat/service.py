@@ -536,7 +536,8 @@ class ChatService(SyncMixin):
         if row.kind != "team" or row.channel == names.GENERAL and row.conv_id == names.general_ids(row.team_id)[0]:
             raise errors.Conflict("#general and direct conversations keep their names")
         new = names.check_channel_name(new_name)
-        await self._enqueue(row, self._body("metadata", name=new, topic=row.topic if topic is None else topic))
+        kept = " ".join(row.topic.split()) if topic is None else topic      # an older multi-line topic: one line now
+        await self._enqueue(row, self._body("metadata", name=new, topic=kept))
         return await self._view(await self.store.aio.conv(row.conv_id))
 
     async def join_channel(self, name: str) -> ConvView:

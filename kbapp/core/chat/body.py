@@ -157,8 +157,8 @@ KINDS: dict[str, dict[str, _Check]] = {
                  "emoji": lambda v: _text(v, "emoji", limit=64, lines=False)},
     "attachment": {**{f: (lambda v: v) for f in PREVIEW_FIELDS}, "name": lambda v: v, "preview": _preview},
     "metadata": {"name": lambda v: _channel_name(v), "topic": lambda v: _text(v, "topic", limit=MAX_SHORT,
-                                                                               empty=True, lines=False)},
-    "headline": {"text": lambda v: _text(v, "headline", limit=MAX_SHORT, empty=True, lines=False)},
+                                                                               empty=True)},
+    "headline": {"text": lambda v: _text(v, "headline", limit=MAX_SHORT, empty=True)},
     "join": {},
     "leave": {},
     "system": {"text": lambda v: _text(v, "text", limit=MAX_SHORT)},
@@ -176,8 +176,6 @@ DELETING = frozenset({"delete"})                  # header.deletes = body.target
 def _channel_name(v: object) -> str:
     if not isinstance(v, str) or not _CHANNEL_RE.fullmatch(v):
         raise _bad("a channel name is 1-40 of a-z, 0-9, '_' and '-', starting with a letter or digit")
-    if _ID_LIKE.fullmatch(v):       # TEAM#<32 hex> names a channel by its conversation id
-        raise _bad("a channel name is not 32 hex digits: that is how a conversation id is written")
     return v
 
 
@@ -206,7 +204,22 @@ def make_body(kind: str, **fields: Any) -> dict:
     if kind == "attachment":
         fields.setdefault("preview", None)
         fields.setdefault("meta", {})
-    return check_body({"kind": kind, **fields})
+    body = check_body({"kind": kind, **fields})
+    _compose_rules(body)
+    return body
+
+
+def _compose_rules(body: dict) -> None:
+    """What this client no longer writes, though a reader still accepts it from older messages
+    (a new device syncing a history must not find honest old messages refused): a channel
+    name written like a conversation id (`TEAM#<32 hex>` names a channel by its id), and a
+    topic or headline on more than one line (each is shown on one line)."""
+    kind = body["kind"]
+    if kind == "metadata" and _ID_LIKE.fullmatch(body["name"]):
+        raise _bad("a channel name is not 32 hex digits: that is how a conversation id is written")
+    one_line = {"metadata": "topic", "headline": "text"}.get(kind)
+    if one_line is not None and ("\n" in body[one_line] or "\r" in body[one_line]):
+        raise _bad(f"a {kind}'s {one_line} is one line")
 
 
 def padded_len(n: int) -> int:
