@@ -22,6 +22,7 @@ import logging
 import sys
 
 from kbapp.core import errors
+from kbapp.core.chat.body import MAX_MSG_ID
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,10 @@ def _out(obj) -> None:
 
     sys.stdout.write(json.dumps(to_jsonable(obj), ensure_ascii=False, sort_keys=True) + "\n")
     sys.stdout.flush()
+
+
+def _err(e: errors.KbappError) -> dict:
+    return {"code": e.code, "message": str(e), "verification": isinstance(e, errors.VerificationError)}
 
 
 def _need(params: dict, name: str, kind=str):
@@ -110,27 +115,33 @@ class Listener:
                         await self.app.chat.sync_inbox()
                     except errors.KbappError:
                         continue
-                try:
-                    await self._emit_new()
-                except errors.KbappError as e:     # a conversation that cannot be read now: say so, go on
-                    _out({"event": "error", "error": {"code": e.code, "message": str(e),
-                                                      "verification": isinstance(e, errors.VerificationError)}})
+                await self._emit_new()
         finally:
             self.app.events.unsubscribe(q)
             await runner.stop()
 
     async def _emit_new(self) -> None:
-        for c in await self.app.chat.conversations():
+        try:
+            convs = await self.app.chat.conversations()
+        except errors.KbappError as e:
+            return _out({"event": "error", "error": _err(e)})
+        for c in convs:
             if self.convs and c.name not in self.convs:
                 continue
-            after = self.seen.get(c.conv_id, 0)
-            if c.last_msg_id <= after:
-                continue
-            view = await self.app.chat.read(c.conv_id, after=after, flat=True)
-            for m in view.messages:
-                if m.msg_id is not None and m.msg_id > after:
-                    _out({"event": "message", "conv": c.name, "conv_id": c.conv_id, "message": m})
-            self.seen[c.conv_id] = max([after] + [m.msg_id for m in view.messages if m.msg_id is not None])
+            try:
+                await self._emit_conv(c)
+            except errors.KbappError as e:     # this conversation cannot be read now: said, the others go on
+                _out({"event": "error", "conv": c.name, "error": _err(e)})
+
+    async def _emit_conv(self, c) -> None:
+        after = min(self.seen.get(c.conv_id, 0), MAX_MSG_ID)    # seeded from the inbox: the server's number
+        if c.last_msg_id <= after:
+            return
+        view = await self.app.chat.read(c.conv_id, after=after, flat=True)
+        for m in view.messages:
+            if m.msg_id is not None and m.msg_id > after:
+                _out({"event": "message", "conv": c.name, "conv_id": c.conv_id, "message": m})
+        self.seen[c.conv_id] = max([after] + [m.msg_id for m in view.messages if m.msg_id is not None])
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -177,8 +188,7 @@ async def serve(app) -> int:
                     result = await _call(app, req["method"], params)
                 _out({"id": rid, "result": result})
             except errors.KbappError as e:
-                _out({"id": rid, "error": {"code": e.code, "message": str(e),
-                                           "verification": isinstance(e, errors.VerificationError)}})
+                _out({"id": rid, "error": _err(e)})
             except BrokenPipeError:
                 raise                   # the bot's reader went away: nobody to answer
             except OSError as e:        # a local path a request named: that request fails, the bot goes on

@@ -278,11 +278,12 @@ async def _read(files, args, emit) -> int:
 def _check_user_paths(args) -> None:
     """Folder paths the user typed, checked before anything runs: a typo (`..`, a bad folder
     name) is the user's input (FS_PATH_REFUSED, exit 1), not a writer's hostile name (exit 3)."""
+    from kbapp.client.fs.copy import is_folder_path
     from kbapp.core.fs.names import split_path
 
     for attr in ("path", "src", "dst", "folder"):
         v = getattr(args, attr, None)
-        if isinstance(v, str) and v.startswith(("/private", "/public", "/team")):
+        if isinstance(v, str) and is_folder_path(v):
             try:
                 split_path(v)
             except (errors.BadPathName, errors.BadFolderName) as e:

@@ -200,6 +200,7 @@ class Sync:
         self._listening = False
         self._unreadable: set[str] = set()
         self._heard_at: tuple[str, int] | None = None      # (server origin, cursor) heard, maybe unsaved
+        self._saved_at: tuple[str, int] | None = None      # the last one written
         self._saver: asyncio.Task | None = None
 
     # cursor (per server origin: another server's numbers mean nothing here)
@@ -227,9 +228,10 @@ class Sync:
         await self._save_cursor()
 
     async def _save_cursor(self) -> None:
-        if self._heard_at is not None:
-            origin, cursor = self._heard_at
-            await self.app.store.aio.set(CURSOR_KEY, f"{origin} {cursor}")
+        heard = self._heard_at
+        if heard is not None and heard != self._saved_at:
+            await self.app.store.aio.set(CURSOR_KEY, f"{heard[0]} {heard[1]}")
+            self._saved_at = heard
 
     @property
     def state(self) -> State:
@@ -262,10 +264,10 @@ class Sync:
         for t in list(self._reloading.values()):
             t.cancel()
         saver, self._saver = self._saver, None
-        if saver is not None and not saver.done():          # the last cursor heard, written now
+        if saver is not None and not saver.done():
             saver.cancel()
-            with contextlib.suppress(Exception):
-                await self._save_cursor()
+        with contextlib.suppress(Exception):                # the last cursor heard, written now
+            await self._save_cursor()
         self._announce(self.machine.stopped())
 
     def resubscribe(self) -> None:

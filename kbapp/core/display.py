@@ -30,4 +30,5 @@ def block(text: object, prefix: str = CONTINUATION) -> str:
     """Several lines of one message: each line made safe as by `one_line`, every line after the
     first starting with `prefix` (tabs kept)."""
     lines = str(text).split("\n")
-    return ("\n" + prefix).join(one_line(line).replace("\\t", "\t") for line in lines)
+    return ("\n" + prefix).join("".join(ch if ch == "\t" or _safe(ch) else ch.encode("unicode_escape").decode()
+                                         for ch in line) for line in lines)

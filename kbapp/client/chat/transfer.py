@@ -100,7 +100,7 @@ def _guess_mime(name: str) -> str:
     mime = (mimetypes.guess_type(name)[0] or DEFAULT_MIME).lower()
     try:
         _check_body_fields(name, mime)
-    except errors.BadChatMessage:
+    except errors.InvalidChatInput:
         return DEFAULT_MIME
     return mime
 

@@ -143,7 +143,10 @@ def export_json(view: ConvTimeline) -> str:
 
 
 def _when(ts: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+    except (ValueError, OverflowError, OSError):       # the server's ctime is its word: shown, never a crash
+        return f"@{ts}"
 
 
 def render_line(m: MessageView) -> str:

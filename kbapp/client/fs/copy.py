@@ -192,7 +192,7 @@ async def import_local(files, src: Path, dst: str, *, recursive: bool = False, u
             written.append(row)
             if on_file is not None:
                 on_file(row)
-    except BaseException:
+    except Exception:                         # (a Ctrl-C or a cancel stops at once: nothing more is sent)
         if upload and written:                # what was journaled still goes out (then the error is told)
             with contextlib.suppress(errors.KbappError):
                 await upload_all(files)
