@@ -228,7 +228,8 @@ async def _run(app, args, emit) -> int:
         return await _channel(chat, args, emit)
     elif c == "search":
         hits = await chat.search(args.query, args.conv)
-        emit(args, hits, "\n".join(f"{h.conv} #{h.msg_id} {h.sender}: {h.snippet}" for h in hits) or "no matches")
+        emit(args, hits, "\n".join(f"{one_line(h.conv)} #{h.msg_id} {one_line(h.sender)}: {one_line(h.snippet)}"
+                                   for h in hits) or "no matches")
     elif c == "export":
         out = await chat.export(args.conv, args.format, sync=not local)
         sys.stdout.write(out if out.endswith("\n") else out + "\n")

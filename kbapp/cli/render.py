@@ -6,6 +6,7 @@ import time
 
 from kbapp.client.models import (Account, DeviceView, FollowView, Identity, ProofRequest, ProofView, Resolved,
                                  Status)
+from kbapp.core.display import one_line
 
 
 def _age(ts: int) -> str:
@@ -40,13 +41,20 @@ def provision_phrase(phrase: str, username: str | None) -> str:
             f"    {phrase}\n\nWaiting for the new device...")
 
 
+def _day(ts: int) -> str:
+    try:
+        return time.strftime("%Y-%m-%d", time.gmtime(ts))
+    except (ValueError, OverflowError, OSError):
+        return f"@{ts}"
+
+
 def devices(items: list[DeviceView]) -> str:
     if not items:
         return "no devices"
     rows = []
     for d in items:
         state = "revoked" if d.revoked else ("this device" if d.current else "active")
-        rows.append(f"  {d.name:<24} {d.type:<8} {state:<12} added {time.strftime('%Y-%m-%d', time.gmtime(d.ctime))}  {d.id}")
+        rows.append(f"  {one_line(d.name):<24} {one_line(d.type):<8} {state:<12} added {_day(d.ctime)}  {d.id}")
     return "\n".join(rows)
 
 
@@ -68,7 +76,7 @@ def identity(ident: Identity) -> str:
     if ident.following:
         lines.append(f"  you follow {ident.username} (link {ident.followed_at_seqno} of your chain)"
                      + ("; no change since" if not ident.follow_diff else "; changed since:"))
-        lines.extend(f"    ! {c.kind:<15} {c.detail}" for c in ident.follow_diff)
+        lines.extend(f"    ! {c.kind:<15} {one_line(c.detail)}" for c in ident.follow_diff)
     return "\n".join(lines)
 
 
@@ -82,8 +90,8 @@ def proofs(items: list[ProofView], indent: str = "  ") -> str:
     rows = []
     for p in items:
         mark = STATE_MARK.get(p.state, p.state)
-        rows.append(f"{indent}{p.assertion:<36} {mark:<22} sig {p.sig_id[:16]}"
-                    + (f"  ({p.reason})" if p.state != "ok" and p.reason else ""))
+        rows.append(f"{indent}{one_line(p.assertion):<36} {mark:<22} sig {p.sig_id[:16]}"
+                    + (f"  ({one_line(p.reason)})" if p.state != "ok" and p.reason else ""))
     return "\n".join(rows)
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 
 from kbapp.cli.argv import json_flag
+from kbapp.core.display import one_line
 
 ROLES = ("owner", "admin", "writer", "reader")
 
@@ -92,10 +93,10 @@ def render_team(v) -> str:
     for m in v.members:
         mark = "✔" if m.badge == "verified" else "✖"
         extra = " (implicit admin)" if m.implicit_admin else ""
-        why = f"  [{m.reason}]" if m.badge != "verified" and m.reason else ""
+        why = f"  [{one_line(m.reason)}]" if m.badge != "verified" and m.reason else ""
         lines.append(f"  {mark} {m.username:<16} {m.role}{extra}{why}")
     for i in v.invites:
-        lines.append(f"  … invite {i.type}:{i.name[:24]} as {i.role}  (id {i.id})")
+        lines.append(f"  … invite {one_line(i.type)}:{one_line(i.name[:24])} as {i.role}  (id {i.id})")
     for s in v.subteams:
         lines.append(f"  ↳ {s}")
     if v.rotated:

@@ -37,3 +37,19 @@ def test_a_revision_time_past_year_9999_is_shown_not_a_crash():
 
     assert _when(0) == "-" and _when(1_700_000_000 * 10**9).startswith("2023-")
     assert _when((2**53 - 1) * 10**9) == f"@{2**53 - 1}s"
+
+
+def test_a_typed_backslash_t_stays_as_written():
+    assert block("C:\\temp\tnext") == "C:\\temp\tnext"
+
+
+def test_device_names_and_chat_times_from_others_are_safe_in_the_cli():
+    from types import SimpleNamespace
+
+    from kbapp.cli.render import devices
+    from kbapp.client.chat.views import _when
+
+    out = devices([SimpleNamespace(name="laptop\x1b]0;pwned\x07\nfake row", type="desktop", revoked=False,
+                                   current=False, ctime=2**62, id="ab")])
+    assert "\x1b" not in out and out.count("\n") == 0 and "@" in out
+    assert _when(2**62) == f"@{2**62}"
