@@ -11,8 +11,8 @@ from other people are printed escaped (no control or bidi character reaches the 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
+import errno
 import os
 import stat
 import sys
@@ -145,14 +145,38 @@ async def _write_dest(dest: str, pieces) -> int:
     return size
 
 
+_STD_PATHS = ("/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd/", "/proc/self/fd/")
+
+
 async def _stream_into(target: Path, pieces) -> int:
-    """Into something that is not a regular file (`fs read X /dev/stdout`, a fifo, `>(cmd)`):
-    opened for writing as it is, streamed, never renamed over (that replaced a device node
-    or a fifo with a plain file). A device is only written to when it is a character device
-    the user can open: a block device is refused."""
-    if stat.S_ISBLK(os.stat(target).st_mode):
-        raise errors.LocalTypeRefused(f"{shown(str(target))!r} is a block device: not written")
-    fd = await asyncio.to_thread(os.open, target, os.O_WRONLY)      # a fifo's open waits for its reader
+    """Into something that is not a regular file (`fs read X /dev/stdout`, a fifo of yours,
+    `>(cmd)`): opened for writing as it is, streamed, never renamed over (that replaced a
+    device node or a fifo with a plain file). Decrypted bytes go only where the user meant:
+    a node is written to only if it is a fifo or a character device this user owns (one
+    planted in a shared directory by someone else is refused), or one of the process's own
+    streams; no symlink is followed except those `/dev/fd` paths; a fifo nobody reads is an
+    error, not a wait."""
+    import fcntl
+
+    text = str(target)
+    own_stream = text.startswith(_STD_PATHS)
+    flags = os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | (0 if own_stream else os.O_NOFOLLOW)
+    try:
+        fd = os.open(target, flags)
+    except OSError as e:
+        if e.errno == errno.ENXIO:
+            raise errors.LocalWriteFailed(f"{shown(text)!r}: no program is reading this fifo") from None
+        raise errors.LocalWriteFailed(f"{shown(text)!r} could not be opened for writing: {e.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode) or stat.S_ISSOCK(info.st_mode)) or \
+                (not own_stream and info.st_uid != os.geteuid()):
+            raise errors.LocalTypeRefused(f"{shown(text)!r} is not a file, nor a fifo or device of yours: "
+                                          "not written (name a new file)")
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
     size = 0
     with os.fdopen(fd, "wb") as f:
         async for piece in pieces:

@@ -247,17 +247,27 @@ def test_the_users_own_path_mistakes_exit_1_not_the_verification_failure_code(tw
 def test_fs_read_into_a_fifo_or_a_device_writes_into_it_never_replaces_it(two, tmp_path):
     import stat
     import threading
+    import time
 
     _server, a, _b = two
     cli(a, "fs", "write", "/private/alice/f.txt", "-", stdin="through the pipe")   # stdin, streamed
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
-    cli(a, "fs", "read", "/private/alice/f.txt", str(fifo))
-    reader.join(30)
+    time.sleep(0.2)                                         # the reader has the fifo open
+    try:
+        cli(a, "fs", "read", "/private/alice/f.txt", str(fifo))
+    finally:
+        reader.join(30)
+        if reader.is_alive():                               # never leave it blocked: open the other end
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     assert got == [b"through the pipe"] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    lonely = tmp_path / "nobody-reads"
+    os.mkfifo(lonely)
+    out = text_cli(a, "fs", "read", "/private/alice/f.txt", str(lonely), expect_rc=1)   # an error, not a wait
+    assert "no program is reading" in out.stderr and stat.S_ISFIFO(os.lstat(lonely).st_mode)
     if os.geteuid() == 0:                                   # a character device like /dev/null (made here)
         null = tmp_path / "null"
         os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
