@@ -198,18 +198,30 @@ async def test_files_in_the_way_are_listed_and_the_rest_of_the_tree_is_written(c
     assert not [p for p in tree_of(target) if p.endswith(".kbapp-part")]
 
 
-async def test_a_full_disk_stops_the_export_with_a_typed_error_and_no_half_file(clients, name, world, small_disk):
+async def test_a_file_too_big_for_the_disk_is_listed_and_a_disk_that_fills_stops_with_no_half_file(
+        clients, name, world, small_disk, monkeypatch):
+    """A file that cannot fit is not started (listed; the rest is written): a writer's huge
+    file neither fills the disk nor stops the export. A disk that fills anyway (here: the
+    check turned off) stops the export at ENOSPC, and the temp file is removed."""
+    from kbapp.client.fs import export as export_mod
+
     alice, bob, folder = await pair(clients, name, world)
     await alice.files.write(f"{folder}/1-small.txt", b"fits")
     await alice.files.write(f"{folder}/2-big.bin", os.urandom(3 << 20))      # more than the disk holds
-    await alice.files.write(f"{folder}/3-after.txt", b"never reached")
+    await alice.files.write(f"{folder}/3-after.txt", b"also fits")
     await bob.files.ls(folder)
     target = small_disk / "out"
-    with pytest.raises(errors.LocalDiskFull) as e:
+    with pytest.raises(errors.ExportIncomplete) as e:
         await export(bob.files, folder, target)
+    assert [(f["path"], f["code"]) for f in e.value.failed] == [("2-big.bin", "FS_LOCAL_WRITE")]
+    assert tree_of(target) == {"1-small.txt", "3-after.txt", "warm.txt"}
+
+    monkeypatch.setattr(export_mod.Exporter, "room_for", lambda *a: None)
+    again = small_disk / "again"
+    with pytest.raises(errors.LocalDiskFull) as e:
+        await export(bob.files, folder, again)
     assert e.value.code == "FS_LOCAL_FULL" and e.value.written == ["1-small.txt"]
-    assert tree_of(target) == {"1-small.txt"}                  # the big file's temp is gone, nothing after it
-    assert (target / "1-small.txt").read_bytes() == b"fits"
+    assert tree_of(again) == {"1-small.txt"}                   # the big file's temp is gone, nothing after it
 
 
 async def test_a_copy_between_folders_reports_the_symlinks_it_could_not_carry(clients, name, world, tmp_path):

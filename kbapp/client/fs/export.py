@@ -175,24 +175,22 @@ class Exporter:
             raise self.disk_error(e, name) from None
 
     def room_for(self, dir_fd: int, name: str, size: int | None) -> None:
-        """Stop before a file that would leave the disk (nearly) full: a folder's tree can be far
-        bigger than the disk, and filling it hurts everything else on the machine."""
-        if not size:
+        """A file that cannot fit, with a little room kept free, is not started: listed in
+        `failed` (a writer's huge file does not fill the disk or stop the others); a disk that
+        fills anyway stops the export at the real ENOSPC."""
+        if not size or os.statvfs not in os.supports_fd:
             return
-        st = os.statvfs(dir_fd) if os.statvfs in os.supports_fd else None
-        if st is None:
-            return
+        st = os.statvfs(dir_fd)
         free = st.f_bavail * st.f_frsize
-        keep = min(1 << 30, st.f_blocks * st.f_frsize // 20)     # 5 % of the disk, at most 1 GiB, stays free
+        keep = min(16 << 20, st.f_blocks * st.f_frsize // 100)      # 1 % of the disk, at most 16 MiB
         if size > free - keep:
-            err = errors.LocalDiskFull(f"{name[:60]!r} ({size} bytes) would leave the local disk full ({free} bytes "
-                                       f"free); {len(self.written)} file(s) were written before it",
-                                       written=self.written)
-            err.stop = True
-            raise err
+            raise errors.LocalWriteFailed(f"{name[:60]!r} is {size} bytes: it does not fit on the local disk "
+                                          f"({free} bytes free)")
 
     async def write_file(self, dir_fd: int, name: str, pieces, *, mtime: int | None, executable: bool) -> int:
-        """Stream `pieces` into a temp file beside `name`, fsync, then put it in place atomically."""
+        """Stream `pieces` into a temp file beside `name`, fsync, then put it in place atomically.
+        Only the disk's own errors are the disk's: a failed read (network, the block cache)
+        propagates as what it is."""
         tmp = f".{name[:32]}.{secrets.token_hex(6)}.kbapp-part"
         try:
             fd = os.open(tmp, _FILE_FLAGS, 0o700 if executable else 0o600, dir_fd=dir_fd)
@@ -202,25 +200,17 @@ class Exporter:
         try:
             try:
                 async for piece in pieces:
-                    view = memoryview(piece)
-                    while view:
-                        n = os.write(fd, view)
-                        view = view[n:]
+                    _write_all(fd, piece, self, name)
                     size += len(piece)
-                os.fsync(fd)
+                _disk(lambda: os.fsync(fd), self, name)
                 if mtime:
-                    os.utime(fd, ns=(mtime, mtime))
+                    _disk(lambda: os.utime(fd, ns=(mtime, mtime)), self, name)
             finally:
                 os.close(fd)
             if self.overwrite:
-                os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                _disk(lambda: os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd), self, name)
             else:
-                _link_new(tmp, name, dir_fd)
-        except OSError as e:
-            _drop(tmp, dir_fd)
-            if isinstance(e, IsADirectoryError):
-                raise errors.LocalExists(f"{name[:60]!r} is a directory on the disk: not replaced") from None
-            raise self.disk_error(e, name) from None
+                _link_new(tmp, name, dir_fd, self)
         except BaseException:
             _drop(tmp, dir_fd)
             raise
@@ -309,6 +299,22 @@ def _listed(rows: list[dict], what: str, written: int, failed) -> str:
     return f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} {what}, {written} file(s) written{also}: {shown}{more}"
 
 
+def _disk(op, x: "Exporter", name: str):
+    """A disk operation of the export, its OSError as the disk's typed error."""
+    try:
+        return op()
+    except IsADirectoryError:
+        raise errors.LocalExists(f"{name[:60]!r} is a directory on the disk: not replaced") from None
+    except OSError as e:
+        raise x.disk_error(e, name) from None
+
+
+def _write_all(fd: int, piece, x: "Exporter", name: str) -> None:
+    view = memoryview(piece)
+    while view:
+        view = view[_disk(lambda: os.write(fd, view), x, name):]
+
+
 def _drop(tmp: str, dir_fd: int) -> None:
     try:
         os.unlink(tmp, dir_fd=dir_fd)
@@ -316,7 +322,7 @@ def _drop(tmp: str, dir_fd: int) -> None:
         pass
 
 
-def _link_new(tmp: str, name: str, dir_fd: int) -> None:
+def _link_new(tmp: str, name: str, dir_fd: int, x: "Exporter") -> None:
     """Put the finished temp file in place without replacing anything: `linkat`, or on a disk
     without hard links (FAT, some network and FUSE filesystems) a rename after checking the
     name is free."""
@@ -326,14 +332,14 @@ def _link_new(tmp: str, name: str, dir_fd: int) -> None:
         raise errors.LocalExists(f"{name[:60]!r} is already there (use --force to replace it)") from None
     except OSError as e:
         if e.errno not in _NO_LINK:
-            raise
+            raise x.disk_error(e, name) from None
         try:
             os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
-            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            _disk(lambda: os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd), x, name)
             return
         raise errors.LocalExists(f"{name[:60]!r} is already there (use --force to replace it)") from None
-    os.unlink(tmp, dir_fd=dir_fd)
+    _disk(lambda: os.unlink(tmp, dir_fd=dir_fd), x, name)
 
 
 def _open_target(target: Path) -> int:
