@@ -234,13 +234,24 @@ async def test_a_copy_between_folders_reports_the_symlinks_it_could_not_carry(cl
     evil = await HostileTree(alice, folder).start()
     await evil.post([evil.dir("proj", [evil.file("main.c", b"int main;"), evil.symlink("latest", "main.c")])])
     await bob.files.ls(folder)
-    left = bob.home / STAGING / "999999999-dead"              # a killed copy's plaintext (no such pid)
+    left = bob.home / STAGING / "killed"                      # a killed copy's plaintext (its lock is free)
     left.mkdir(parents=True)
     (left / "secret.txt").write_bytes(b"plaintext")
     out = await copy(bob.files, f"{folder}/proj", f"/private/{bob.store.get('username')}/", recursive=True)
     assert [s["path"] for s in out["skipped"]] == ["latest"]
     assert [r["path"].rsplit("/", 1)[1] for r in out["written"]] == ["main.c"]
     assert list((bob.home / STAGING).iterdir()) == []
+
+    import fcntl                                                 # a copy running elsewhere is left alone
+    busy = bob.home / STAGING / "running"
+    busy.mkdir()
+    fd = os.open(busy / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        await copy(bob.files, f"{folder}/proj/main.c", f"/private/{bob.store.get('username')}/again.c")
+        assert busy.is_dir()
+    finally:
+        os.close(fd)
 
 
 async def test_a_directory_dag_is_written_once_not_multiplied(clients, name, world, tmp_path):

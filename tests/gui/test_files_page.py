@@ -107,6 +107,11 @@ def test_drop_a_directory_other_profile_sees_it_by_push_then_drag_out(
     assert oct(stage.stat().st_mode & 0o777) == "0o700"
     urls = b.drag_mime(stage).urls()
     assert sorted(Path(u.toLocalFile()).name for u in urls) == ["note-007.txt", "note-099.txt"]
+    assert stage.parent == b.app.home / "drag-staging"          # in the profile, not /tmp
+    from kbapp.gui.pages.files.actions import sweep_drag_stages
+    import time
+    assert sweep_drag_stages(stage.parent) == 0                 # a fresh drag's copies stay
+    assert sweep_drag_stages(stage.parent, now=time.time() + 7200) == 1 and not stage.exists()
 
 
 def select_names(page, *wanted: str) -> None:

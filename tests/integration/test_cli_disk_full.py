@@ -25,7 +25,7 @@ def test_a_full_profile_disk_is_a_typed_error_and_nothing_is_lost(server, tmpfs)
         except OSError:
             pass
     out = cli(home, "chat", "send", "acme", "while full", expect_rc=None)
-    assert out.rc != 0 and "Traceback" not in out.stderr, out
+    assert out.rc == 1 and "Traceback" not in out.stderr, out
     assert "LOCAL_STORAGE" in out.stderr or "LOCAL_IO" in out.stderr, out.stderr
     filler.unlink()
     texts = [m["text"] for m in cli(home, "chat", "read", "acme").json["messages"]]

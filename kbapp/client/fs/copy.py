@@ -264,7 +264,9 @@ STAGING = "cp-staging"          # under the profile: decrypted copies between tw
 def _staging(files):
     """A private directory for a folder-to-folder copy's decrypted files: in the profile (not
     /tmp: a crash there left plaintext where nothing would sweep it, on a disk often small),
-    removed afterwards, and any left by a killed copy removed before the next one starts."""
+    removed afterwards. Each holds a lock file locked while its copy runs; a directory whose
+    lock is free belongs to a copy that was killed and is removed before the next one starts
+    (a lock, not a pid: pids repeat, and one process may run two copies)."""
     home = getattr(getattr(files, "ctx", None), "home", None)
     if home is None:
         with tempfile.TemporaryDirectory(prefix="kbapp-cp-") as tmp:
@@ -272,22 +274,32 @@ def _staging(files):
         return
     root = Path(home) / STAGING
     root.mkdir(mode=0o700, exist_ok=True)
-    for old in root.iterdir():           # a copy killed mid-way: its plaintext goes now
-        if old.is_dir() and not old.is_symlink() and not _in_use(old):
-            shutil.rmtree(old, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix=f"{os.getpid()}-", dir=root) as tmp:
+    for old in root.iterdir():
+        if old.is_dir() and not old.is_symlink():
+            with _locked(old, wait=False) as mine:
+                if mine:
+                    shutil.rmtree(old, ignore_errors=True)
+    with tempfile.TemporaryDirectory(dir=root) as tmp, _locked(Path(tmp), wait=True):
         yield tmp
 
 
-def _in_use(path: Path) -> bool:
-    """A staging directory of a copy still running in another process (its pid alive)."""
-    pid = path.name.split("-", 1)[0]
-    if not pid.isdigit() or int(pid) == os.getpid():
-        return False
+@contextlib.contextmanager
+def _locked(path: Path, *, wait: bool):
+    """An exclusive lock on `path`/.lock (True), or False if another copy holds it."""
+    import fcntl
+
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
     return True

@@ -11,7 +11,6 @@ written outside the chosen directory.
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
 from pathlib import Path
 
@@ -24,6 +23,28 @@ from kbapp.core.fs.names import check_component
 
 from ... import ops
 from .folder_copy import ROWS_MIME, rows_mime_data
+
+DRAG_STAGING = "drag-staging"
+DRAG_KEEP_S = 3600.0
+
+
+def sweep_drag_stages(root: Path, *, keep: Path | None = None, now: float | None = None) -> int:
+    """Stages of drags over an hour old, removed (plaintext copies the drop target has long
+    since taken); how many."""
+    import shutil
+    import time
+
+    now = time.time() if now is None else now
+    n = 0
+    for d in root.iterdir():
+        try:
+            old = d != keep and d.is_dir() and not d.is_symlink() and now - d.stat().st_mtime > DRAG_KEEP_S
+        except OSError:
+            continue
+        if old:
+            shutil.rmtree(d, ignore_errors=True)
+            n += 1
+    return n
 
 TRASH = ".trash"
 
@@ -254,9 +275,12 @@ class FileActions:
             return
         paths = [self.path_of(r["name"]) for r in rows]
         self._drag_paths = paths                 # carried too: dropped on a directory here, they move
-        stage = Path(tempfile.mkdtemp(prefix="kbapp-drag-"))
-        os.chmod(stage, 0o700)
-        task = ops.run(self, lambda: self._export(paths, stage), key="drag", busy=self.busy, banner=self.banner,
+        stage = Path(tempfile.mkdtemp(prefix="drag-", dir=self._drag_root()))
+
+        async def prepare() -> int:
+            await asyncio.to_thread(sweep_drag_stages, stage.parent, keep=stage)
+            return await self._export(paths, stage)
+        task = ops.run(self, prepare, key="drag", busy=self.busy, banner=self.banner,
                        status="Preparing decrypted copies…")
         self._drag_task = task
 
@@ -265,6 +289,14 @@ class FileActions:
             if out.ok and out.value and not out.stale:
                 self.drag_out(stage)
         asyncio.ensure_future(then())
+
+    def _drag_root(self) -> Path:
+        """Decrypted copies for a drag live in the profile (`drag-staging/`), not in /tmp, and
+        are removed an hour later by the next drag (the drop target has copied them by then)."""
+        home = getattr(self.app, "home", None)
+        root = Path(home) / DRAG_STAGING if home is not None else Path(tempfile.gettempdir()) / "kbapp-drag"
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return root
 
     def drag_mime(self, stage: Path) -> QMimeData:
         mime = QMimeData()
