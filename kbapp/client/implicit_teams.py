@@ -99,7 +99,7 @@ class ImplicitTeamsMixin:
                 self.ctx.events.emit(VerificationFailed(candidate, e.code, f"the server's team for this name: {e}"))
         # 3. make it, under the resolved name.
         if me not in iname.writers:
-            raise errors.Conflict(f"you ({me}) are not a writer of {iname}: only its writers can create it")
+            raise errors.ImplicitTeamNotMade(f"you ({me}) are not a writer of {iname}: only its writers can create it")
         async with self.ctx.locks(f"team:{implicit_team_id(iname)}"):
             # Another task of ours may have made it while we waited for the lock (the Files page
             # lists a folder while a drop writes to it): its second root link would be refused.

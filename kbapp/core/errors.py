@@ -201,6 +201,11 @@ class Conflict(KbappError):
     code = "CONFLICT"
 
 
+class ImplicitTeamNotMade(Conflict):
+    """An implicit team (`alice,bob`, `bob` of /public/bob) none of its writers has made yet,
+    asked for by someone who is not one of them: it cannot be made by them."""
+
+
 class UsernameTaken(Conflict):
     """Signup's check before the passphrase: the server already has a user by that name."""
 

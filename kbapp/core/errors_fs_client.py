@@ -10,7 +10,7 @@ from __future__ import annotations
 from .errors import Conflict, KbappError, NotFound
 
 __all__ = ["JournalFull", "PathExists", "FolderSyncTimeout", "UploadFailed", "ReadOnlyView", "JournalEntryNeeded",
-           "MoveRefused", "RowsRefused", "BlockMissing", "FsPathRefused"]
+           "MoveRefused", "RowsRefused", "BlockMissing", "FsPathRefused", "FolderNotMade"]
 
 
 class RowsRefused(KbappError):
@@ -32,6 +32,14 @@ class MoveRefused(KbappError):
     read-only view."""
 
     code = "FS_MOVE_REFUSED"
+
+
+class FolderNotMade(NotFound):
+    """A folder none of its writers has made yet (`/public/bob` before bob writes to it): a
+    reader who is not a writer cannot make it; its root lists as empty, anything in it is
+    not found."""
+
+    code = "FS_FOLDER_NOT_MADE"
 
 
 class FsPathRefused(KbappError):

@@ -73,3 +73,16 @@ async def test_an_implicit_teams_chain_is_public_only_once_it_holds_a_public_fol
     assert await chain_status() == 403
     await alice.files.write("/public/alice/hello.txt", b"hello")
     assert await chain_status() == 200
+
+
+async def test_a_public_folder_nobody_wrote_yet_lists_empty_for_a_reader(server_factory, tmp_path, apps):
+    """`ls /public/bob` by alice before bob ever wrote there: an empty folder, not "you are
+    not a writer" (CONFLICT); a file in it is not found; once bob writes, alice reads it."""
+    server = server_factory()
+    users = await signup_all(apps, tmp_path, server.url, ("alice", "bob"))
+    alice, bob = users["alice"], users["bob"]
+    assert await alice.files.ls("/public/bob") == []
+    with pytest.raises(errors.NotFound):
+        await alice.files.read("/public/bob/hello.txt")
+    await bob.files.write("/public/bob/hello.txt", b"hi")
+    assert await alice.files.read("/public/bob/hello.txt") == b"hi"

@@ -82,7 +82,12 @@ class Reading:
         head sync per directory)."""
         if held and (rev is not None or time is not None or self.fs.held(split_path(path)[0]) is None):
             return None
-        f, comps, ov = await self._view(path, rev=rev, time_s=time, held=held, max_age=max_age)
+        try:
+            f, comps, ov = await self._view(path, rev=rev, time_s=time, held=held, max_age=max_age)
+        except errors.FolderNotMade:
+            if split_path(path)[1]:
+                raise
+            return []                          # `/public/bob` before bob writes: an empty folder
         comps = tuple(comps)
         if comps:
             e = await ov.entry(comps)

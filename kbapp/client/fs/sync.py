@@ -83,7 +83,10 @@ class FolderSync:
         if self.ctx.identifier is None:
             await self.ctx.connect()
         if name.implicit:
-            team_id = (await self.teams.implicit_team(name.team_name)).team_id
+            try:
+                team_id = (await self.teams.implicit_team(name.team_name)).team_id
+            except errors.ImplicitTeamNotMade:
+                raise errors.FolderNotMade(f"{name} holds nothing yet: none of its writers has written to it") from None
             loaded = await self.teams._load_ref(team_id)
         else:
             loaded = await self.teams._load_ref(name.team_name)
