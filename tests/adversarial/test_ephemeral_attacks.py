@@ -230,3 +230,25 @@ async def test_a_team_ek_that_leaves_a_member_out_is_not_used_by_honest_senders(
     assert wire["ek_gen"] == 2                                            # not mallory's generation
     view = await b.chat.read(team, sync=True)
     assert [(x.text, x.status) for x in view.messages][-1] == ("exploding, for everyone", "ok")
+
+
+async def test_after_a_device_is_revoked_the_next_exploding_message_is_not_boxed_to_it(user, clients, proxy,
+                                                                                        world, name):
+    """bob's phone (stolen, say) had today's team EK; bob revokes it: alice's next exploding
+    message goes under a new generation the phone never got (the old one had a box for it)."""
+    (a, alice, _), (b, bob, phrase) = await user("alice"), await user("bob", paperkey=True)
+    phone = await clients("bob-phone", connect=False)
+    await phone.login_paperkey(bob, phrase, device_name="bob-phone", server_url=proxy.url)
+    team = name("acme")
+    await a.create_team(team)
+    await a.add_member(team, bob, "writer")
+    for app in (a, b, phone):
+        await app.chat.conversations(sync=True)
+    row = await a.chat.conv(team)
+    first = await a.chat.send(team, "before", exploding="1h")
+    assert (await served(a, row.conv_id, first.msg_id))["ek_gen"] == 1
+    await b.revoke_device("bob-phone")
+    again = await a.chat.send(team, "after the revocation", exploding="1h")
+    assert (await served(a, row.conv_id, again.msg_id))["ek_gen"] == 2
+    view = await b.chat.read(team, sync=True)
+    assert [x.text for x in view.messages if x.status == "ok"][-1] == "after the revocation"

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 FILE = "ephemeral.sqlite3"
 LIVE_FOR = ek.GENERATION_INTERVAL + ek.KEEP_AFTER_NEXT    # at most this long after a generation began
 SWEEP_EVERY = 5.0                                          # seconds between scrubs while the app runs
+COMPLETE_FOR_S = 60.0                                      # a generation's recipients judged complete: kept this long
 
 
 def _v1(conn) -> None:
@@ -169,6 +170,7 @@ class Ephemeral:
         self.store: EkStore | None = None
         self._sweeper: asyncio.Task | None = None
         self._ek_lock = asyncio.Lock()            # one device EK made at a time (concurrent syncs)
+        self._complete: dict[tuple, tuple[float, bool]] = {}   # (team, generation, seqno) -> (when, boxed to all)
 
     async def open(self) -> EkStore:
         if self.store is None:
@@ -284,13 +286,18 @@ class Ephemeral:
             raise errors.EkKeyDeleted(f"the device EK of {stmt.uid} is more than 90 days old")
         return stmt
 
-    async def member_device_eks(self, loaded) -> list[ek.DeviceEk]:
-        """The newest verified device EK of each member device the server lists (the rest: logged)."""
-        team_id = loaded.state.id
+    async def _listed(self, team_id: str) -> list:
+        """The member device EKs the server lists for the team (unverified)."""
         ans = await self.ctx.api.get_auth(f"/v1/ek/team/{quote(team_id, safe='')}/devices")
         items = ans.get("devices") if isinstance(ans, dict) else None
         if not isinstance(items, list):
             raise errors.EncodingError("malformed device EK list")
+        return items
+
+    async def member_device_eks(self, loaded, items: list | None = None) -> list[ek.DeviceEk]:
+        """The newest verified device EK of each member device the server lists (the rest: logged)."""
+        if items is None:
+            items = await self._listed(loaded.state.id)
         best: dict[tuple[str, str], ek.DeviceEk] = {}
         refreshed: set = set()
         for item in items[:ek.MAX_BOXES]:
@@ -378,19 +385,32 @@ class Ephemeral:
         raise errors.EkGenerationTaken("could not agree on a team EK generation with the server")
 
     async def _boxed_to_all(self, ans: dict, loaded) -> bool:
-        """Whether the generation the server serves was boxed to every member device this device
-        would box to now. A writer who left a member out (by malice or an older list) does not
-        get our messages sealed under it: we make the next generation instead. The list is the
-        server's word: a server that lies here could as well withhold that member's box."""
+        """Whether the generation the server serves is boxed to exactly the member devices this
+        device would box to now. Left out (a writer's malice, an older list): our messages are
+        not sealed under it. Boxed to a device no longer listed (revoked since, or its member
+        gone): not either, a stolen device kept its seed. Either way we make the next
+        generation. The lists are the server's word: a server that lies here could as well
+        withhold a box. The listed kids are compared first (one request); only kids missing
+        from the generation are verified, and a verdict holds for a minute."""
         recipients = ans.get("recipients")
         if not isinstance(recipients, list):
             return True                      # an older server: nothing to compare
-        want = {d.kid for d in await self.member_device_eks(loaded)}
-        missing = want - {r for r in recipients if isinstance(r, str)}
-        if missing:
-            log.info("ephemeral: team EK of %s left out %d device(s): a new generation", loaded.state.name,
-                     len(missing))
-        return not missing
+        got = {r for r in recipients if isinstance(r, str)}
+        key = (loaded.state.id, ans.get("generation"), loaded.state.seqno)
+        hit = self._complete.get(key)
+        if hit is not None and self._now() - hit[0] < COMPLETE_FOR_S:
+            return hit[1]
+        items = await self._listed(loaded.state.id)
+        listed = {i.get("kid") for i in items if isinstance(i, dict) and isinstance(i.get("kid"), str)}
+        ok = not (got - listed)
+        if ok and listed - got:
+            missing = [i for i in items if isinstance(i, dict) and i.get("kid") in listed - got]
+            ok = not await self.member_device_eks(loaded, missing)    # only a device we would box to counts
+        if not ok:
+            log.info("ephemeral: the team EK of %s is not boxed to its member devices now: a new generation",
+                     loaded.state.name)
+        self._complete[key] = (self._now(), ok)
+        return ok
 
     async def _make(self, loaded, keys: dict, generation: int) -> SendEk:
         state = loaded.state
