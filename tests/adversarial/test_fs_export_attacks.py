@@ -240,12 +240,15 @@ async def test_a_copy_between_folders_reports_the_symlinks_it_could_not_carry(cl
     out = await copy(bob.files, f"{folder}/proj", f"/private/{bob.store.get('username')}/", recursive=True)
     assert [s["path"] for s in out["skipped"]] == ["latest"]
     assert [r["path"].rsplit("/", 1)[1] for r in out["written"]] == ["main.c"]
-    assert list((bob.home / STAGING).iterdir()) == []
+    assert [p for p in (bob.home / STAGING).iterdir() if p.is_dir()] == []
+    await alice.files.write(f"{folder}/.lock", b"a file named like a lock")     # copied like any other
+    lock_copy = await copy(bob.files, f"{folder}/.lock", f"/private/{bob.store.get('username')}/lock-copy")
+    assert len(lock_copy["written"]) == 1
 
     import fcntl                                                 # a copy running elsewhere is left alone
     busy = bob.home / STAGING / "running"
     busy.mkdir()
-    fd = os.open(busy / ".lock", os.O_RDWR | os.O_CREAT)
+    fd = os.open(bob.home / STAGING / "running.lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         await copy(bob.files, f"{folder}/proj/main.c", f"/private/{bob.store.get('username')}/again.c")

@@ -248,7 +248,7 @@ async def copy(files, src: str, dst: str, *, recursive: bool = False, overwrite:
         raise errors.LocalTypeRefused(f"{src!r} is a directory (use -r)")
     if not d_folder:
         return await export(files, src, dst, overwrite=overwrite, notice=notice)
-    with _staging(files) as tmp:
+    async with _staging(files) as tmp:
         name = src.rstrip("/").rsplit("/", 1)[-1] if split_path(src)[1] else "root"
         staged = Path(tmp) / name
         exported = await export(files, src, staged, notice=notice)
@@ -260,46 +260,59 @@ async def copy(files, src: str, dst: str, *, recursive: bool = False, overwrite:
 STAGING = "cp-staging"          # under the profile: decrypted copies between two folders, swept at start
 
 
-@contextlib.contextmanager
-def _staging(files):
+@contextlib.asynccontextmanager
+async def _staging(files):
     """A private directory for a folder-to-folder copy's decrypted files: in the profile (not
     /tmp: a crash there left plaintext where nothing would sweep it, on a disk often small),
-    removed afterwards. Each holds a lock file locked while its copy runs; a directory whose
-    lock is free belongs to a copy that was killed and is removed before the next one starts
-    (a lock, not a pid: pids repeat, and one process may run two copies)."""
+    removed afterwards. Each has a lock file beside it (`<dir>.lock`, never among the copied
+    names), locked while its copy runs; a directory whose lock is free belongs to a copy that
+    was killed and is removed before the next one starts (a lock, not a pid: pids repeat, and
+    one process may run two copies). The sweep and the making of a new directory happen under
+    one lock of the whole area, so no sweep meets a directory not yet locked."""
     home = getattr(getattr(files, "ctx", None), "home", None)
     if home is None:
         with tempfile.TemporaryDirectory(prefix="kbapp-cp-") as tmp:
             yield tmp
         return
-    root = Path(home) / STAGING
-    root.mkdir(mode=0o700, exist_ok=True)
-    for old in root.iterdir():
-        if old.is_dir() and not old.is_symlink():
-            with _locked(old, wait=False) as mine:
-                if mine:
-                    shutil.rmtree(old, ignore_errors=True)
-    with tempfile.TemporaryDirectory(dir=root) as tmp, _locked(Path(tmp), wait=True):
-        yield tmp
+    tmp, fd = await asyncio.to_thread(_stage_open, Path(home) / STAGING)
+    try:
+        yield str(tmp)
+    finally:
+        await asyncio.to_thread(_stage_close, tmp, fd)
 
 
-@contextlib.contextmanager
-def _locked(path: Path, *, wait: bool):
-    """An exclusive lock on `path`/.lock (True), or False if another copy holds it."""
+def _stage_open(root: Path) -> tuple[Path, int]:
     import fcntl
 
+    root.mkdir(mode=0o700, exist_ok=True)
+    area = _lock_fd(root / ".area.lock")
     try:
-        fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    except OSError:
-        yield False
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
+        fcntl.flock(area, fcntl.LOCK_EX)
+        for old in root.iterdir():
+            if old.is_dir() and not old.is_symlink():
+                fd = _lock_fd(root / f"{old.name}.lock")
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue                              # a copy running now
+                finally:
+                    os.close(fd)
+                shutil.rmtree(old, ignore_errors=True)
+                (root / f"{old.name}.lock").unlink(missing_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root))
+        fd = _lock_fd(root / f"{tmp.name}.lock")
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)    # new and unknown to others: never held
+        return tmp, fd
     finally:
-        os.close(fd)
+        os.close(area)
+
+
+def _stage_close(tmp: Path, fd: int) -> None:
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp.parent / f"{tmp.name}.lock").unlink(missing_ok=True)
+    os.close(fd)
+
+
+def _lock_fd(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     return True
