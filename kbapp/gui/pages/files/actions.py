@@ -36,6 +36,8 @@ def sweep_drag_stages(root: Path, *, keep: Path | None = None, now: float | None
 
     now = time.time() if now is None else now
     n = 0
+    if not root.is_dir():
+        return 0
     for d in root.iterdir():
         try:
             old = d != keep and d.is_dir() and not d.is_symlink() and now - d.stat().st_mtime > DRAG_KEEP_S
@@ -297,6 +299,12 @@ class FileActions:
         root = Path(home) / DRAG_STAGING if home is not None else Path(tempfile.gettempdir()) / "kbapp-drag"
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         return root
+
+    def sweep_drags(self) -> None:
+        """Remove drag stages over an hour old, off the Qt thread."""
+        home = getattr(self.app, "home", None)
+        if home is not None:
+            asyncio.ensure_future(asyncio.to_thread(sweep_drag_stages, Path(home) / DRAG_STAGING))
 
     def drag_mime(self, stage: Path) -> QMimeData:
         mime = QMimeData()

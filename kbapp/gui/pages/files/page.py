@@ -156,6 +156,11 @@ class FilesPage(FileMoves, FileActions, FileQueue, Page):
         self.offline = False                 # the last listing came from the cached view: the server is away
         self.engine_status: dict = {}
         self.app.files.start()               # built at login: journalled changes go up, Files opened or not
+        self._drag_sweeper = QTimer(self)    # drag-out copies over an hour old go, even with no other drag
+        self._drag_sweeper.setInterval(10 * 60 * 1000)
+        self._drag_sweeper.timeout.connect(self.sweep_drags)
+        self._drag_sweeper.start()
+        QTimer.singleShot(0, self.sweep_drags)
         self._listing = None                 # the running listing (ops task), if any
         self._fresh_path = ""                # the path whose fresh (server-checked) listing is shown
         self._listing_path = ""
