@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import errno
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -145,7 +146,7 @@ async def _write_dest(dest: str, pieces) -> int:
     return size
 
 
-_STD_PATHS = ("/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd/", "/proc/self/fd/")
+_STD_PATH = re.compile(r"/dev/(stdout|stderr|tty)|/dev/fd/\d+|/proc/self/fd/\d+")
 
 
 async def _stream_into(target: Path, pieces) -> int:
@@ -159,18 +160,20 @@ async def _stream_into(target: Path, pieces) -> int:
     import fcntl
 
     text = str(target)
-    own_stream = text.startswith(_STD_PATHS)
+    own_stream = _STD_PATH.fullmatch(text) is not None
     flags = os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | (0 if own_stream else os.O_NOFOLLOW)
     try:
         fd = os.open(target, flags)
     except OSError as e:
         if e.errno == errno.ENXIO:
-            raise errors.LocalWriteFailed(f"{shown(text)!r}: no program is reading this fifo") from None
+            raise errors.LocalWriteFailed(f"{shown(text)!r}: no program is reading it (a fifo without a reader, "
+                                          "or a socket)") from None
         raise errors.LocalWriteFailed(f"{shown(text)!r} could not be opened for writing: {e.strerror}") from None
     try:
         info = os.fstat(fd)
-        if not (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode) or stat.S_ISSOCK(info.st_mode)) or \
-                (not own_stream and info.st_uid != os.geteuid()):
+        shared_device = stat.S_ISCHR(info.st_mode) and info.st_mode & stat.S_IWOTH    # /dev/null, /dev/tty
+        if not (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)) or \
+                (not own_stream and not shared_device and info.st_uid != os.geteuid()):
             raise errors.LocalTypeRefused(f"{shown(text)!r} is not a file, nor a fifo or device of yours: "
                                           "not written (name a new file)")
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)

@@ -267,10 +267,28 @@ def test_fs_read_into_a_fifo_or_a_device_writes_into_it_never_replaces_it(two, t
     lonely = tmp_path / "nobody-reads"
     os.mkfifo(lonely)
     out = text_cli(a, "fs", "read", "/private/alice/f.txt", str(lonely), expect_rc=1)   # an error, not a wait
-    assert "no program is reading" in out.stderr and stat.S_ISFIFO(os.lstat(lonely).st_mode)
+    assert "no program is reading it" in out.stderr and stat.S_ISFIFO(os.lstat(lonely).st_mode)
     if os.geteuid() == 0:                                   # a character device like /dev/null (made here)
         null = tmp_path / "null"
         os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
         cli(a, "fs", "read", "/private/alice/f.txt", str(null))
         assert stat.S_ISCHR(os.lstat(null).st_mode)
+        os.chown(null, 65534, 65534)                        # like /dev/null: someone else's, writable by all
+        os.chmod(null, 0o666)
+        cli(a, "fs", "read", "/private/alice/f.txt", str(null))
+        assert stat.S_ISCHR(os.lstat(null).st_mode)
+        theirs = tmp_path / "their-fifo"                    # a fifo another user planted: refused
+        os.mkfifo(theirs, 0o666)
+        os.chown(theirs, 65534, 65534)
+        reader = threading.Thread(target=lambda: theirs.read_bytes(), daemon=True)
+        reader.start()
+        time.sleep(0.2)
+        try:
+            text_cli(a, "fs", "read", "/private/alice/f.txt", str(theirs), expect_rc=1)
+        finally:
+            try:                                            # the reader ends (if our refusal did not end it)
+                os.close(os.open(theirs, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+            reader.join(10)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
