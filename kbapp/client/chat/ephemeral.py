@@ -368,20 +368,26 @@ class Ephemeral:
         for _ in range(3):
             loaded, keys = await self.svc.team_for_chat(team_id)
             ans = await self._fetch(team_id, None)
-            top = 0
+            top, usable = 0, None
             if ans is not None:
                 top = ans.get("generation") if type(ans.get("generation")) is int else 0
                 try:
                     stmt, seed = await self._open(ans, loaded, top, current=True)
-                    if seed is not None and not ek.due(stmt.ctime, self._now()) \
-                            and await self._boxed_to_all(ans, loaded):
-                        return SendEk(stmt.generation, seed)
+                    if seed is not None and not ek.due(stmt.ctime, self._now()):
+                        usable = SendEk(stmt.generation, seed)
+                        if await self._boxed_to_all(ans, loaded):
+                            return usable
                 except (errors.EphemeralError, errors.EkKeyDeleted) as e:
                     log.info("ephemeral: a new team EK for %s: %s", loaded.state.name, e)
             try:
                 return await self._make(loaded, keys, top + 1)
             except errors.EkGenerationTaken:
                 continue                        # another writer was first: use theirs (or the next)
+            except errors.RateLimited:
+                if usable is None:              # a writer who keeps leaving someone out cannot stop our sends:
+                    raise                       # past our rate, the current (valid, signed) generation serves
+                log.info("ephemeral: rate-limited making a team EK for %s: the current one serves", loaded.state.name)
+                return usable
         raise errors.EkGenerationTaken("could not agree on a team EK generation with the server")
 
     async def _boxed_to_all(self, ans: dict, loaded) -> bool:

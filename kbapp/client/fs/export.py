@@ -182,7 +182,7 @@ class Exporter:
             return
         st = os.statvfs(dir_fd)
         free = st.f_bavail * st.f_frsize
-        keep = min(16 << 20, st.f_blocks * st.f_frsize // 100)      # 1 % of the disk, at most 16 MiB
+        keep = min(256 << 20, st.f_blocks * st.f_frsize // 50)      # 2 % of the disk, at most 256 MiB
         if size > free - keep:
             raise errors.LocalWriteFailed(f"{name[:60]!r} is {size} bytes: it does not fit on the local disk "
                                           f"({free} bytes free)")
@@ -338,6 +338,8 @@ def _link_new(tmp: str, name: str, dir_fd: int, x: "Exporter") -> None:
         except FileNotFoundError:
             _disk(lambda: os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd), x, name)
             return
+        except OSError as e:
+            raise x.disk_error(e, name) from None
         raise errors.LocalExists(f"{name[:60]!r} is already there (use --force to replace it)") from None
     _disk(lambda: os.unlink(tmp, dir_fd=dir_fd), x, name)
 

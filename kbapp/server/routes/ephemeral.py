@@ -226,13 +226,15 @@ class EphemeralRoutes:
                     team_ek_boxes.c.recipient_kid == kid)).first()
                 # who the generation was boxed to: a sender uses it only if every member device it
                 # would box to is there (a writer who left a member out does not set the day's key)
-                recipients = conn.execute(select(team_ek_boxes.c.recipient_kid).where(
-                    team_ek_boxes.c.team_id == team_id, team_ek_boxes.c.generation == st.generation)
+                recipients = None if gen is not None else conn.execute(   # for a sender (the newest) only
+                    select(team_ek_boxes.c.recipient_kid).where(
+                        team_ek_boxes.c.team_id == team_id, team_ek_boxes.c.generation == st.generation)
                     .order_by(team_ek_boxes.c.recipient_kid)).scalars().all()
             return {"generation": st.generation, "ptk_generation": st.ptk_generation,
                     "statement": b64encode(st.statement), "sig": b64encode(st.sig),
                     "box": None if box is None else b64encode(box.box),
-                    "device_ek_gen": None if box is None else box.device_ek_gen, "recipients": recipients}
+                    "device_ek_gen": None if box is None else box.device_ek_gen,
+                    **({} if recipients is None else {"recipients": recipients})}
         return await run_in_threadpool(work)
 
     def routes(self) -> list[Route]:
