@@ -38,7 +38,11 @@ def _out(obj) -> None:
 
 
 def _err(e: errors.KbappError) -> dict:
-    return {"code": e.code, "message": str(e), "verification": isinstance(e, errors.VerificationError)}
+    return _error(e.code, str(e), isinstance(e, errors.VerificationError))
+
+
+def _error(code: str, message: str, verification: bool = False) -> dict:
+    return {"code": code, "message": message, "verification": verification}
 
 
 def _need(params: dict, name: str, kind=str):
@@ -192,15 +196,12 @@ async def serve(app) -> int:
             except BrokenPipeError:
                 raise                   # the bot's reader went away: nobody to answer
             except OSError as e:        # a local path a request named: that request fails, the bot goes on
-                _out({"id": rid, "error": {"code": "LOCAL_IO", "message": f"{e.strerror or e}",
-                                           "verification": False}})
+                _out({"id": rid, "error": _error("LOCAL_IO", f"{e.strerror or e}")})
             except (ValueError, TypeError) as e:    # a parameter of the wrong shape the checks let through
-                _out({"id": rid, "error": {"code": errors.InvalidChatInput.code, "message": str(e)[:300],
-                                           "verification": False}})
+                _out({"id": rid, "error": _error(errors.InvalidChatInput.code, str(e)[:300])})
             except Exception as e:  # noqa: BLE001 - one request's bug is that request's error, never the session's
                 log.exception("chat api: %s", req.get("method") if isinstance(req, dict) else "?")
-                _out({"id": rid, "error": {"code": "INTERNAL", "message": f"{type(e).__name__}: {str(e)[:200]}",
-                                           "verification": False}})
+                _out({"id": rid, "error": _error("INTERNAL", f"{type(e).__name__}: {str(e)[:200]}")})
     finally:
         if listener is not None:
             await listener.stop()

@@ -406,9 +406,10 @@ def _main(argv: list[str], *, parser: argparse.ArgumentParser | None = None,
     except KeyboardInterrupt:
         return 130
     except Exception as e:          # the profile's own database failing under us: full disk, I/O error
-        if not _storage_failure(e):
+        why = _storage_failure(e)
+        if why is None:
             raise
-        msg = (f"the profile's database could not be used ({one_line(_storage_failure(e))}): is the disk full "
+        msg = (f"the profile's database could not be used ({one_line(why)}): is the disk full "
                "or failing? Nothing was lost; free space and run it again")
         print(f"kbapp: {msg} (LOCAL_STORAGE)", file=sys.stderr)
         if args.json:

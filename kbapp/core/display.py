@@ -18,17 +18,18 @@ def _safe(ch: str) -> bool:
     return ch.isprintable() and ch not in _BIDI_FORMAT
 
 
+def _escaped(s: str, keep: str = "") -> str:
+    if all(ch in keep or _safe(ch) for ch in s):
+        return s
+    return "".join(ch if ch in keep or _safe(ch) else ch.encode("unicode_escape").decode() for ch in s)
+
+
 def one_line(text: object) -> str:
     """The text on one line: controls (newlines included), bidi and other unprintables escaped."""
-    s = str(text)
-    if all(map(_safe, s)):
-        return s
-    return "".join(ch if _safe(ch) else ch.encode("unicode_escape").decode() for ch in s)
+    return _escaped(str(text))
 
 
 def block(text: object, prefix: str = CONTINUATION) -> str:
     """Several lines of one message: each line made safe as by `one_line`, every line after the
     first starting with `prefix` (tabs kept)."""
-    lines = str(text).split("\n")
-    return ("\n" + prefix).join("".join(ch if ch == "\t" or _safe(ch) else ch.encode("unicode_escape").decode()
-                                         for ch in line) for line in lines)
+    return ("\n" + prefix).join(_escaped(line, keep="\t") for line in str(text).split("\n"))

@@ -91,4 +91,3 @@ class EkGenerationTaken(EkRefused):
     """A team EK generation was published by someone else first (409): fetch it and retry."""
 
     code = "EK_GENERATION_TAKEN"
-

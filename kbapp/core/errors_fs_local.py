@@ -49,9 +49,14 @@ class LocalExists(KbappError):
 
 class LocalWriteFailed(KbappError):
     """The local disk refused one write of an export (no permission, a name too long there,
-    read-only); nothing half-written is left behind."""
+    read-only); nothing half-written is left behind. `stop`: every later write would fail the
+    same way (read-only, I/O error), so the export stops rather than listing each."""
 
     code = "FS_LOCAL_WRITE"
+
+    def __init__(self, message: str, *, stop: bool = False):
+        super().__init__(message)
+        self.stop = stop
 
 
 class LocalDiskFull(LocalWriteFailed):
@@ -61,7 +66,7 @@ class LocalDiskFull(LocalWriteFailed):
     code = "FS_LOCAL_FULL"
 
     def __init__(self, message: str, *, written=()):
-        super().__init__(message)
+        super().__init__(message, stop=True)
         self.written = list(written)
 
 

@@ -106,7 +106,7 @@ def _guess_mime(name: str) -> str:
 
 
 def _check_body_fields(name: str, mime: str) -> None:
-    """BadChatMessage now, before any work, for a name or type the attachment body refuses
+    """InvalidChatInput now, before any work, for a name or type the attachment body refuses
     (a path, control characters, over 255 bytes...): core/chat/body.py is the one rule."""
     zero = bytes(32)
     try:

@@ -315,4 +315,3 @@ def _stage_close(tmp: Path, fd: int) -> None:
 
 def _lock_fd(path: Path) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    return True

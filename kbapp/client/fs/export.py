@@ -37,7 +37,7 @@ _REFUSED = (errors.BadPathName, errors.BadDirectory, errors.UnsafeExport, errors
             errors.TreeTooLarge)
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-_STOP = _FULL | {errno.EROFS, errno.EIO}                    # every later write would fail the same way
+_STOP = {errno.EROFS, errno.EIO}                            # every later write would fail the same way
 _NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), errno.EMLINK}
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
@@ -147,12 +147,10 @@ class Exporter:
     def disk_error(self, e: OSError, name: str) -> errors.KbappError:
         """The local disk's refusal as a typed error; a full disk carries what was written."""
         if e.errno in _FULL:
-            err = errors.LocalDiskFull(f"the local disk is full ({e.strerror}) while writing {name[:60]!r}; "
-                                       f"{len(self.written)} file(s) were written before it", written=self.written)
-        else:
-            err = errors.LocalWriteFailed(f"{name[:60]!r} could not be written on the local disk: {e.strerror or e}")
-        err.stop = e.errno in _STOP                 # the next write would fail the same way
-        return err
+            return errors.LocalDiskFull(f"the local disk is full ({e.strerror}) while writing {name[:60]!r}; "
+                                        f"{len(self.written)} file(s) were written before it", written=self.written)
+        return errors.LocalWriteFailed(f"{name[:60]!r} could not be written on the local disk: {e.strerror or e}",
+                                       stop=e.errno in _STOP)
 
     # -- the disk side ----------------------------------------------------------------------
 
@@ -287,7 +285,7 @@ class Exporter:
 
     def _fail_or_stop(self, rel, e: errors.KbappError) -> None:
         """One entry the local disk would not take is listed; a full, read-only or failing disk stops."""
-        if getattr(e, "stop", False):
+        if isinstance(e, errors.LocalWriteFailed) and e.stop:
             raise e
         self._fail(rel, e)
 

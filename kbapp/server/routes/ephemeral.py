@@ -125,28 +125,22 @@ class EphemeralRoutes:
         team_id, auth = check_team_id(request.path_params["team_id"]), request.headers.get("authorization")
 
         def work():
+            out = []
             with self.service.engine.connect() as conn:
                 self._member(conn, auth, team_id)
-                return {"devices": [{"uid": uid, "kid": kid, "generation": row.generation,
-                                     "statement": b64encode(row.statement), "sig": b64encode(row.sig)}
-                                    for uid, kid, row in self._member_devices(conn, team_id)]}
+                uids = conn.execute(select(db.team_members.c.uid).where(db.team_members.c.team_id == team_id)
+                                    .order_by(db.team_members.c.uid).limit(MAX_MEMBERS_LISTED)).scalars().all()
+                for uid in uids:
+                    live, _ = self.access.live_sibkeys(conn, uid)
+                    for kid in sorted(live):
+                        row = conn.execute(select(device_eks).where(
+                            device_eks.c.uid == uid, device_eks.c.device_kid == kid)
+                            .order_by(device_eks.c.generation.desc()).limit(1)).first()
+                        if row is not None:
+                            out.append({"uid": uid, "kid": kid, "generation": row.generation,
+                                        "statement": b64encode(row.statement), "sig": b64encode(row.sig)})
+            return {"devices": out}
         return await run_in_threadpool(work)
-
-    def _member_devices(self, conn, team_id: str) -> list[tuple[str, str, object]]:
-        """(uid, kid, newest device EK row) of each live device of each member that has a
-        device EK: whom a team EK is boxed to."""
-        out = []
-        uids = conn.execute(select(db.team_members.c.uid).where(db.team_members.c.team_id == team_id)
-                            .order_by(db.team_members.c.uid).limit(MAX_MEMBERS_LISTED)).scalars().all()
-        for uid in uids:
-            live, _ = self.access.live_sibkeys(conn, uid)
-            for kid in sorted(live):
-                row = conn.execute(select(device_eks).where(
-                    device_eks.c.uid == uid, device_eks.c.device_kid == kid)
-                    .order_by(device_eks.c.generation.desc()).limit(1)).first()
-                if row is not None:
-                    out.append((uid, kid, row))
-        return out
 
     async def publish_team(self, request: Request) -> dict:
         team_id, auth = check_team_id(request.path_params["team_id"]), request.headers.get("authorization")
@@ -224,8 +218,8 @@ class EphemeralRoutes:
                 box = conn.execute(select(team_ek_boxes).where(
                     team_ek_boxes.c.team_id == team_id, team_ek_boxes.c.generation == st.generation,
                     team_ek_boxes.c.recipient_kid == kid)).first()
-                # who the generation was boxed to: a sender uses it only if every member device it
-                # would box to is there (a writer who left a member out does not set the day's key)
+                # who the generation was boxed to: a sender uses it only if these are exactly the member
+                # devices it would box to (a writer who left a member out does not set the day's key)
                 recipients = None if gen is not None else conn.execute(   # for a sender (the newest) only
                     select(team_ek_boxes.c.recipient_kid).where(
                         team_ek_boxes.c.team_id == team_id, team_ek_boxes.c.generation == st.generation)

@@ -294,7 +294,7 @@ class FileActions:
 
     def _drag_root(self) -> Path:
         """Decrypted copies for a drag live in the profile (`drag-staging/`), not in /tmp, and
-        are removed an hour later by the next drag (the drop target has copied them by then)."""
+        are removed an hour later (`sweep_drags`: the drop target has copied them by then)."""
         home = getattr(self.app, "home", None)
         root = Path(home) / DRAG_STAGING if home is not None else Path(tempfile.gettempdir()) / "kbapp-drag"
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
